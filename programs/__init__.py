@@ -1,0 +1,1 @@
+"""The QuantDesk Perp DEX on-chain interface: IDL, codecs, PDAs, verification, builders."""

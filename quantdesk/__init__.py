@@ -1,0 +1,1 @@
+"""QuantDesk data platform: shared settings, message models and the CLI."""

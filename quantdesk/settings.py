@@ -1,0 +1,86 @@
+"""The one settings class: every knob is a `QUANTDESK_*` environment variable."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from quantdesk.markets import DEFAULT_MARKETS, Market
+
+DEV_SESSION_SECRET = "dev-only-session-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Platform configuration, frozen once read."""
+
+    model_config = SettingsConfigDict(env_prefix="QUANTDESK_", frozen=True, extra="ignore")
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".quantdesk")
+    kafka_bootstrap: str | None = Field(
+        default=None, description="host:port list; unset starts the embedded Tansu broker"
+    )
+    kafka_session_timeout_s: float = 6.0
+    tansu_bin: Path | None = None
+    topic_prefix: str = ""
+    topic_partitions: int = 3
+    app_id: str = "quantdesk"
+    clickhouse_dsn: str | None = Field(
+        default=None, description="chdb://PATH or http://host:8123/db; unset uses chDB under data_dir"
+    )
+    clickhouse_database: str = "quantdesk"
+    api_host: str = "127.0.0.1"
+    api_port: int = 3002
+    ingest_port: int = 3003
+    markets: tuple[Market, ...] = DEFAULT_MARKETS
+    redis_url: str | None = None
+    session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
+    siws_domain: str = "localhost:3002"
+    siws_uri: str = "http://localhost:3002"
+    chain_id: str = "mainnet"
+    program_id: str = "C2T3UnvGdHwEkspXJG7JyAhwo6VKQEKjN6eCq69guYSw"
+    price_scale: int = Field(default=6, description="decimals of on-chain fixed-point prices")
+    sink_batch_size: int = 5000
+    sink_batch_seconds: float = 0.5
+    simulator_seed: int = 7
+    simulator_tick_ms: int = 400
+    simulator_accounts: int = 20
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> "Settings":
+        """Refuse to start in production mode with development secrets or embedded parts."""
+        if self.mode != "production":
+            return self
+        if self.session_secret.get_secret_value() == DEV_SESSION_SECRET:
+            raise ValueError("production mode needs QUANTDESK_SESSION_SECRET (the dev secret is set)")
+        if not self.kafka_bootstrap or not self.clickhouse_dsn or not self.redis_url:
+            raise ValueError("production mode needs QUANTDESK_KAFKA_BOOTSTRAP, _CLICKHOUSE_DSN and _REDIS_URL")
+        return self
+
+    @property
+    def market_names(self) -> tuple[str, ...]:
+        """Return the configured market names in order."""
+        return tuple(m.name for m in self.markets)
+
+    def market(self, name: str) -> Market:
+        """Return the market called `name`, or raise KeyError."""
+        for m in self.markets:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def topic(self, name: str) -> str:
+        """Return the broker topic name for a logical topic."""
+        return f"{self.topic_prefix}{name}"
+
+    def resolved_clickhouse_dsn(self) -> str:
+        """Return the ClickHouse DSN, defaulting to chDB under the data dir."""
+        return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process settings read from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Agents: one per concern, thin wrappers over streams.domain."""
