@@ -1,0 +1,99 @@
+"""ClickHouse (chDB embedded or a server): migrations, idempotent inserts, queries."""
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import clickhouse_connect
+
+from quantdesk.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    """Return the versioned migration files in the order they apply."""
+    return sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def statements(sql: str, database: str) -> list[str]:
+    """Split a migration into statements, with `{db}` set to the database."""
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in body.replace("{db}", database).split(";") if s.strip()]
+
+
+class Warehouse:
+    """One ClickHouse database: every call is serialised (chDB is one engine per process)."""
+
+    def __init__(self, dsn: str, database: str) -> None:
+        self.dsn = dsn
+        self.database = database
+        self.client = clickhouse_connect.get_client(dsn=dsn)
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Warehouse":
+        """Open the warehouse the settings name."""
+        return cls(settings.resolved_clickhouse_dsn(), settings.clickhouse_database)
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        """Run one statement that returns no rows."""
+        with self.lock:
+            return self.client.command(sql, parameters=parameters)
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a query and return its rows as dicts."""
+        with self.lock:
+            result = self.client.query(sql, parameters=parameters)
+        return [dict(zip(result.column_names, row)) for row in result.result_rows]
+
+    async def arows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a query off the event loop."""
+        return await asyncio.to_thread(self.rows, sql, parameters)
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet recorded; return the versions applied now."""
+        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self.command(
+            f"CREATE TABLE IF NOT EXISTS {self.database}.schema_migrations "
+            "(version String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        done = {r["version"] for r in self.rows(f"SELECT version FROM {self.database}.schema_migrations")}
+        applied = [self._apply(f) for f in migration_files() if f.stem not in done]
+        return applied
+
+    def _apply(self, path: Path) -> str:
+        """Apply one migration file and record its version."""
+        for sql in statements(path.read_text(), self.database):
+            self.command(sql)
+        with self.lock:
+            self.client.insert(f"{self.database}.schema_migrations", [[path.stem]], column_names=["version"])
+        return path.stem
+
+    def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
+        """Return which of `ids` the table already holds."""
+        if not ids:
+            return set()
+        found = self.rows(f"SELECT id FROM {self.database}.{table} WHERE id IN {{ids:Array(String)}}", {"ids": list(ids)})
+        return {r["id"] for r in found}
+
+    def insert_new(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        """Insert the rows whose id (first column) the table does not hold yet; return how many."""
+        unique = {row[0]: row for row in rows}
+        known = self.existing_ids(table, list(unique))
+        fresh = [row for key, row in unique.items() if key not in known]
+        if fresh:
+            with self.lock:
+                self.client.insert(f"{self.database}.{table}", fresh, column_names=list(columns))
+        return len(fresh)
+
+    async def ainsert_new(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Insert new rows off the event loop."""
+        return await asyncio.to_thread(self.insert_new, table, columns, rows)
+
+    def close(self) -> None:
+        """Close the client."""
+        with self.lock:
+            self.client.close()
