@@ -81,7 +81,8 @@ class EmbeddedBroker:
         """Start the broker and wait until it answers a metadata request."""
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, env={**os.environ, "RUST_LOG": "error"},
+            preexec_fn=_die_with_parent, start_new_session=True,  # Ctrl-C is ours to handle, not Tansu's
+            env={**os.environ, "RUST_LOG": "error"},
         )
         deadline = time.monotonic() + timeout
         while not answers_metadata("127.0.0.1", self.port):

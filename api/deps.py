@@ -1,0 +1,29 @@
+"""Dependencies of the routes, as typed `Annotated` aliases."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.live import LiveState
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the gateway's settings."""
+    return request.app.state.settings
+
+
+def get_warehouse(request: Request) -> Warehouse:
+    """Return the warehouse the gateway reads."""
+    return request.app.state.warehouse
+
+
+def get_live(request: Request) -> LiveState:
+    """Return the live caches."""
+    return request.app.state.live
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+LiveDep = Annotated[LiveState, Depends(get_live)]

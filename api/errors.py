@@ -1,0 +1,51 @@
+"""One error shape everywhere: `{"error": {"code", "message"}}` with a 4xx status."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+
+class ErrorBody(BaseModel):
+    """What went wrong, for a person and for a program."""
+
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    """Return an error response in the platform's shape."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Render an HTTPException in the platform's shape."""
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 403: "forbidden", 401: "unauthorized", 429: "rate_limited"}.get(exc.status_code, "bad_request")
+    response = error(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Render a request validation error as a 422 that names the field."""
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return error(422, "invalid_request", f"{where}: {first['msg']}")
+
+
+def install(app: FastAPI) -> None:
+    """Install the error handlers."""
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}

@@ -1,0 +1,136 @@
+"""The `quantdesk` command line."""
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quantdesk.settings import Settings, get_settings
+
+app = typer.Typer(help="QuantDesk data platform.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def summary(runtime: object) -> Table:
+    """Return the start-up summary table of a running platform."""
+    from quantdesk.platform import Runtime
+
+    assert isinstance(runtime, Runtime)
+    table = Table(title="QuantDesk is up", show_header=False)
+    table.add_row("REST", f"{runtime.api_url}/api/v1/markets")
+    table.add_row("OpenAPI", f"{runtime.api_url}/docs")
+    table.add_row("Socket.IO", f"{runtime.api_url}/socket.io/")
+    table.add_row("Kafka", runtime.bootstrap + (" (embedded Tansu)" if runtime.broker else ""))
+    table.add_row("ClickHouse", f"{runtime.settings.resolved_clickhouse_dsn()} db={runtime.warehouse.database}")
+    table.add_row("Markets", ", ".join(runtime.settings.market_names))
+    table.add_row("Stop", "Ctrl-C")
+    return table
+
+
+async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path]) -> None:
+    """Run the platform until uvicorn is told to stop."""
+    from quantdesk.platform import running
+
+    async with running(settings, simulator=simulator, replay_file=replay_file, own_signals=True) as runtime:
+        console.print(summary(runtime))
+        await runtime.serving
+
+
+@app.command()
+def up(
+    simulator: Annotated[bool, typer.Option("--simulator/--no-simulator", help="feed simulated markets")] = True,
+    replay_file: Annotated[Optional[Path], typer.Option("--replay", exists=True, dir_okay=False, help="publish this JSONL file at start")] = None,
+) -> None:
+    """Run the whole platform on this machine (embedded broker and chDB by default)."""
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        asyncio.run(_up(get_settings(), simulator, replay_file))
+    except KeyboardInterrupt:
+        pass
+    console.print("stopped cleanly")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the ClickHouse migrations not applied yet."""
+    from quantdesk.warehouse import Warehouse
+
+    applied = Warehouse.from_settings(get_settings()).migrate()
+    console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+def bootstrap_or_exit(settings: Settings) -> str:
+    """Return the configured broker, or stop with a clear message."""
+    if not settings.kafka_bootstrap:
+        console.print("[red]set QUANTDESK_KAFKA_BOOTSTRAP (the embedded broker lives inside `quantdesk up`)[/red]")
+        raise typer.Exit(2)
+    return settings.kafka_bootstrap
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of {topic, value} lines")],
+    speed: Annotated[Optional[float], typer.Option(min=0.001, help="replay at this multiple of event time")] = None,
+) -> None:
+    """Publish a replay file onto the input topics, in order."""
+    from quantdesk.replay import ReplayError, replay as run_replay
+
+    settings = get_settings()
+    try:
+        count = asyncio.run(run_replay(settings, bootstrap_or_exit(settings), file, speed))
+    except ReplayError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"published {count} events")
+
+
+@app.command()
+def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop after this many steps")] = None) -> None:
+    """Publish simulated markets and traders in real time to the configured broker."""
+    from quantdesk.simulator import run_live
+
+    settings = get_settings()
+    asyncio.run(run_live(settings, bootstrap_or_exit(settings), steps))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust worker against the configured broker and ClickHouse."""
+    from faust.contrib.asgi import faust_app_running
+
+    from quantdesk.topics import ensure_topics
+    from quantdesk.warehouse import Warehouse
+    from streams.app import build_pipeline
+
+    settings = get_settings()
+    bootstrap = bootstrap_or_exit(settings)
+
+    async def run() -> None:
+        warehouse = Warehouse.from_settings(settings)
+        await ensure_topics(settings, bootstrap)
+        async with faust_app_running(build_pipeline(settings, bootstrap, warehouse).app):
+            await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+@app.command()
+def api() -> None:
+    """Run the gateway alone against the configured broker and ClickHouse."""
+    import uvicorn
+
+    from api.main import create_api
+    from quantdesk.warehouse import Warehouse
+
+    settings = get_settings()
+    gateway = create_api(settings, Warehouse.from_settings(settings), bootstrap_or_exit(settings))
+    uvicorn.run(gateway, host=settings.api_host, port=settings.api_port)
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()

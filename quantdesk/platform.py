@@ -1,0 +1,105 @@
+"""The embedded all-in-one: broker, migrations, Faust worker, gateway and simulator in one process."""
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+import uvicorn
+from faust.contrib.asgi import faust_app_running
+
+from api.main import create_api
+from quantdesk.broker import EmbeddedBroker
+from quantdesk.replay import replay
+from quantdesk.settings import Settings
+from quantdesk.simulator import run_live
+from quantdesk.topics import ensure_topics
+from quantdesk.warehouse import Warehouse
+from streams.app import Pipeline, build_pipeline
+
+
+@dataclass
+class Runtime:
+    """What a running platform exposes to its caller."""
+
+    settings: Settings
+    bootstrap: str
+    warehouse: Warehouse
+    pipeline: Pipeline
+    server: uvicorn.Server
+    serving: asyncio.Task[None]
+    broker: EmbeddedBroker | None
+
+    @property
+    def api_url(self) -> str:
+        """Return the gateway's base URL."""
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+
+@asynccontextmanager
+async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBroker | None]]:
+    """Yield the bootstrap address: the configured one, or an embedded Tansu's."""
+    if settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap, None
+        return
+    broker = await asyncio.to_thread(EmbeddedBroker(settings.tansu_bin).start)
+    try:
+        yield broker.bootstrap, broker
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def serve(server: uvicorn.Server) -> asyncio.Task[None]:
+    """Start uvicorn in a task and wait until it listens (or fails)."""
+    task = asyncio.create_task(server.serve(), name="gateway")
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the gateway stopped while starting")
+        await asyncio.sleep(0.02)
+    return task
+
+
+def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline) -> uvicorn.Server:
+    """Return the uvicorn server of the gateway, running the Faust worker in its lifespan."""
+    app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app))
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on")
+    return uvicorn.Server(config)
+
+
+@asynccontextmanager
+async def running(settings: Settings, simulator: bool = True, replay_file: Path | None = None,
+                  own_signals: bool = False) -> AsyncIterator[Runtime]:
+    """Run the whole platform until the block exits; `own_signals` lets Ctrl-C stop uvicorn."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        bootstrap, broker = await stack.enter_async_context(broker_for(settings))
+        warehouse = Warehouse.from_settings(settings)
+        stack.callback(warehouse.close)
+        await asyncio.to_thread(warehouse.migrate)
+        await ensure_topics(settings, bootstrap)
+        pipeline = build_pipeline(settings, bootstrap, warehouse)
+        server = gateway_server(settings, warehouse, bootstrap, pipeline)
+        if not own_signals:
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        task = await serve(server)
+        stack.push_async_callback(stop_server, server, task)
+        if simulator:
+            stack.push_async_callback(cancel, asyncio.create_task(run_live(settings, bootstrap), name="simulator"))
+        if replay_file:
+            await replay(settings, bootstrap, replay_file)
+        yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, broker)
+
+
+async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Ask uvicorn to stop and wait for its lifespan (and so Faust) to finish."""
+    server.should_exit = True
+    await task
+
+
+async def cancel(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait for it."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,84 @@
+"""ClickHouse sink: batches every stored topic and inserts each row once (dedupe on id)."""
+
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from quantdesk.messages import INPUT_MODELS
+from quantdesk.warehouse import Warehouse
+from quantdesk.wire import decode, encode
+from streams.app import Pipeline
+
+TABLES: dict[str, str] = {
+    "oracle.ticks": "oracle_ticks",
+    "trades.fills": "fills",
+    "accounts.changes": "account_changes",
+    "markets.state": "market_state",
+    "funding.rates": "funding_rates",
+    "dlq": "dead_letters",
+}
+
+
+class TableWriter:
+    """Turns events into rows of one table, by the table's own column names."""
+
+    def __init__(self, warehouse: Warehouse, table: str) -> None:
+        self.warehouse = warehouse
+        self.table = table
+        described = warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
+        self.columns = [c["name"] for c in described]
+        self.textual = {c["name"] for c in described if c["type"] == "String"}
+
+    def row(self, event: dict[str, Any]) -> list[Any]:
+        """Return the event as a row; nested values in text columns become JSON."""
+        return [self.cell(name, event.get(name)) for name in self.columns]
+
+    def cell(self, name: str, value: Any) -> Any:
+        """Return one cell, JSON-encoding structures bound for a text column."""
+        if name in self.textual and not isinstance(value, str):
+            return "" if value is None else encode(value).decode()
+        return value
+
+    async def write(self, events: list[dict[str, Any]]) -> int:
+        """Insert the events not stored yet; return how many were new."""
+        return await self.warehouse.ainsert_new(self.table, self.columns, [self.row(e) for e in events])
+
+
+def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
+    """Return the events of a message worth storing (input events must validate)."""
+    try:
+        items = decode(raw or b"")
+    except orjson.JSONDecodeError:
+        return []
+    model = INPUT_MODELS.get(topic)
+    if model is None:
+        return [i for i in items if isinstance(i, dict) and "id" in i]
+    return [e.model_dump() for e in (_valid(model, i) for i in items) if e is not None]
+
+
+def _valid(model: Any, item: Any) -> Any:
+    """Return the item as a model, or None (its owner agent dead-letters it)."""
+    try:
+        return model.model_validate(item)
+    except ValueError:
+        return None
+
+
+def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
+    """Register the sink agent over every topic that has a table."""
+    settings, warehouse = pipeline.settings, pipeline.warehouse
+    assert warehouse is not None
+    writers = {settings.topic(t): (t, TableWriter(warehouse, table)) for t, table in tables.items()}
+    source = pipeline.app.topic(*writers, key_serializer="raw", value_serializer="raw")
+
+    @pipeline.app.agent(source, name=f"{settings.app_id}.sink")
+    async def sink_agent(stream):  # type: ignore[no-untyped-def]
+        """Write batches of events to ClickHouse; the awaited insert is the backpressure."""
+        async for batch in stream.take_events(settings.sink_batch_size, settings.sink_batch_seconds):
+            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for event in batch:
+                logical, _ = writers[event.message.topic]
+                grouped[event.message.topic] += stored_events(logical, event.value)
+            for topic, events in grouped.items():
+                await writers[topic][1].write(events)

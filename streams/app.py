@@ -1,0 +1,65 @@
+"""The Faust app: topics, shared context and the agents registered on it."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import faust
+
+from quantdesk.settings import Settings
+from quantdesk.topics import ALL_TOPICS
+from quantdesk.warehouse import Warehouse
+from quantdesk.wire import encode_batch
+
+
+@dataclass
+class Pipeline:
+    """A Faust app with its topics and the warehouse it writes."""
+
+    settings: Settings
+    app: faust.App
+    warehouse: Warehouse | None
+    topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
+        """Send events to a topic, one Kafka message per key holding all of that key's events."""
+        batches: dict[str, list[Any]] = defaultdict(list)
+        for key, event in keyed:
+            batches[key].append(event)
+        for key, events in batches.items():
+            await self.topics[topic].send(key=key.encode(), value=encode_batch(events))
+
+
+def faust_app(settings: Settings, bootstrap: str) -> faust.App:
+    """Return a Faust app tuned for the embedded broker (fast group joins, no web server)."""
+    session = settings.kafka_session_timeout_s
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_disable_leader=True,
+        producer_acks=1,
+        broker_session_timeout=session,
+        broker_heartbeat_interval=max(0.5, session / 6),
+        broker_rebalance_timeout=session,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+    )
+
+
+def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None) -> Pipeline:
+    """Build the app, declare its topics and register every agent."""
+    from streams.agents import markets, sink
+
+    pipeline = Pipeline(settings, faust_app(settings, bootstrap), warehouse)
+    for name in ALL_TOPICS:
+        pipeline.topics[name] = pipeline.app.topic(
+            settings.topic(name), key_serializer="raw", value_serializer="raw",
+            partitions=settings.topic_partitions,
+        )
+    markets.register(pipeline)
+    if warehouse is not None:
+        sink.register(pipeline)
+    return pipeline

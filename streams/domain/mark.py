@@ -1,0 +1,51 @@
+"""Mark price: the median of oracle, recent fill and premium-adjusted oracle."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+PREMIUM_HALF_LIFE_MS = 300_000
+FILL_MAX_AGE_MS = 60_000
+
+
+def decay(elapsed_ms: int) -> Decimal:
+    """Return the weight 2^(−Δt/half-life) of a premium `elapsed_ms` old."""
+    return Decimal(2) ** (Decimal(-elapsed_ms) / PREMIUM_HALF_LIFE_MS)
+
+
+@dataclass(frozen=True)
+class Premium:
+    """The fills' premium over the oracle, an exponential average on event time."""
+
+    value: Decimal = Decimal(0)
+    last_fill_ts: int | None = None
+    last_fill_price: Decimal | None = None
+
+    def after_fill(self, ts: int, price: Decimal, oracle: Decimal) -> "Premium":
+        """Return the premium after a fill at `price` when the oracle is `oracle`."""
+        p = (price - oracle) / oracle
+        if self.last_fill_ts is None:
+            return Premium(p, ts, price)
+        w = decay(max(0, ts - self.last_fill_ts))
+        return Premium(w * self.value + (1 - w) * p, ts, price)
+
+    def at(self, ts: int) -> Decimal:
+        """Return the premium decayed toward 0 up to `ts`."""
+        if self.last_fill_ts is None:
+            return Decimal(0)
+        return self.value * decay(max(0, ts - self.last_fill_ts))
+
+    def recent_fill_price(self, ts: int) -> Decimal | None:
+        """Return the last fill price if that fill is at most 60 s old at `ts`."""
+        if self.last_fill_ts is None or ts - self.last_fill_ts > FILL_MAX_AGE_MS:
+            return None
+        return self.last_fill_price
+
+
+def mark_price(oracle: Decimal, premium: Premium, ts: int) -> Decimal:
+    """Return median(oracle, recent fill or oracle, oracle × (1 + premium))."""
+    fill = premium.recent_fill_price(ts)
+    candidates = sorted([oracle, fill if fill is not None else oracle, oracle * (1 + premium.at(ts))])
+    return candidates[1]
+
+
+

@@ -1,0 +1,64 @@
+"""One market's live figures: last valid oracle, 5-minute TWAP, premium, mark and status."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from quantdesk.messages import Fill, MarketState, OracleTick
+from streams.domain.mark import Premium, mark_price
+from streams.domain.oracle_guard import fresh_for_mark, is_stale, rejection
+from streams.domain.twap import TimeWeighted
+
+TWAP_WINDOW_MS = 300_000
+
+
+@dataclass
+class MarketTracker:
+    """Fold ticks and fills of one market into its state, on event time."""
+
+    market: str
+    oracle: Decimal | None = None
+    conf: Decimal | None = None
+    last_valid_ts: int | None = None
+    mark: Decimal | None = None
+    premium: Premium = field(default_factory=Premium)
+    twap: TimeWeighted = field(default_factory=lambda: TimeWeighted(TWAP_WINDOW_MS))
+    reason: str = ""
+
+    def twap_5m(self, ts: int) -> Decimal | None:
+        """Return the oracle TWAP over the 5 minutes before `ts`."""
+        return self.twap.average(ts - TWAP_WINDOW_MS, ts)
+
+    def on_tick(self, tick: OracleTick) -> MarketState:
+        """Apply a tick: a valid one moves oracle, TWAP and mark; a bad one degrades the market."""
+        why = rejection(tick, self.twap_5m(tick.ts))
+        if why:
+            self.reason = why
+            return self.state(tick.id, tick.ts)
+        self.oracle, self.conf, self.last_valid_ts, self.reason = tick.price, tick.conf, tick.ts, ""
+        self.twap.add(tick.ts, tick.price)
+        if fresh_for_mark(tick):
+            self.mark = mark_price(tick.price, self.premium, tick.ts)
+        return self.state(tick.id, tick.ts)
+
+    def on_fill(self, fill: Fill) -> MarketState | None:
+        """Apply a fill: it moves the premium and the mark (needs an oracle price first)."""
+        if self.oracle is None:
+            return None
+        self.premium = self.premium.after_fill(fill.ts, fill.price, self.oracle)
+        self.mark = mark_price(self.oracle, self.premium, fill.ts)
+        return self.state(fill.id, fill.ts)
+
+    def degraded(self, newest_ts: int) -> bool:
+        """Return whether the market is degraded: last tick rejected, or stale against `newest_ts`."""
+        return bool(self.reason) or is_stale(self.last_valid_ts, newest_ts)
+
+    def state(self, source_id: str, ts: int, newest_ts: int | None = None) -> MarketState:
+        """Return the market state message caused by event `source_id`."""
+        stale = is_stale(self.last_valid_ts, newest_ts if newest_ts is not None else ts)
+        reason = self.reason or ("stale: no valid tick for over 60 s" if stale else "")
+        return MarketState(
+            id=f"{source_id}:state", ts=ts, market=self.market, oracle_price=self.oracle,
+            conf=self.conf, mark_price=self.mark, oracle_twap_5m=self.twap_5m(ts),
+            premium=self.premium.at(ts), last_fill_price=self.premium.last_fill_price,
+            status="degraded" if reason else "healthy", reason=reason,
+        )
