@@ -3,7 +3,6 @@
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from programs_testkit import fields, values
 from solders.pubkey import Pubkey
 
 from programs.borsh import (
@@ -17,6 +16,7 @@ from programs.borsh import (
     idl_codec,
 )
 from programs.idl import default_idl
+from tests.programs.programs_testkit import fields, values
 
 IDL = default_idl()
 CODEC = idl_codec(IDL)

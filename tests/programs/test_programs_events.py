@@ -6,7 +6,6 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from programs_testkit import values
 from solders.pubkey import Pubkey
 
 from programs.borsh import BorshError, Codec, UnknownDiscriminator
@@ -25,6 +24,7 @@ from programs.events import (
     parse_logs,
 )
 from programs.idl import default_idl
+from tests.programs.programs_testkit import values
 
 PROGRAM = "C2T3UnvGdHwEkspXJG7JyAhwo6VKQEKjN6eCq69guYSw"
 OTHER = "TokenkegQfeZyiNwAx8V5bkwD8hK8yA5NT6Jc7HKpZ4"
