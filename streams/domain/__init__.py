@@ -1,1 +1,69 @@
-"""Pure domain math (no I/O): oracle guard, mark, TWAP, funding, margin, liquidation."""
+"""Pure domain math (no I/O): oracle guard, mark, TWAP, funding, margin, liquidation.
+
+Scale and quantisation — the one place that decides it
+-----------------------------------------------------
+Money, prices, sizes and rates are `Decimal` everywhere in the domain (floats only in
+`remargin`, a vectorised estimate checked against `margin`). Inputs (fill sizes and prices,
+oracle prices, deposits) are used exactly as they arrive. A figure the domain *computes* and
+then keeps, books or publishes is rounded once, at the point it is made, to a fixed quantum:
+
+- MONEY = 1e-9 USD, half to even: collateral movements (realised P&L, fees, funding
+  payments, insurance draws, socialised losses) and the USD figures of a margin check.
+  USDC settles in 1e-6; three guard digits keep hourly funding of small positions (often
+  under a micro-dollar) from vanishing, while any balance up to 1e18 USD still fits the
+  28 significant digits of the default decimal context. Half-to-even is symmetric
+  (`to_money(-x) == -to_money(x)`), so a long and a short of equal size pay and receive
+  exactly opposite amounts and funding conserves money to the last digit.
+- PRICE = 1e-12 USD per base unit, half to even: computed prices (volume-weighted entry,
+  TWAPs, liquidation prices) and the cumulative funding index (USD per base unit). Twelve
+  decimals keep a sub-cent token's price to six significant digits and keep
+  `size x price error` far below one MONEY quantum for any realistic size.
+- RATE = 1e-12 per hour, half to even: funding rates (a typical 1e-5/h keeps 7 digits).
+- SIZE = 1e-9 base units: sizes the domain computes (liquidation closes), rounded away
+  from zero so a close always covers what it must (SOL has 9 decimals, BTC 8).
+- RATIO = 1e-4: health (rounded toward −∞, so a threshold on the grid — 50, 20, 10 — is
+  crossed exactly when the exact health crosses it) and leverage (half to even).
+
+Quantised values have a fixed exponent, so equal values print identically: serialised
+states compare byte for byte. Arithmetic between roundings runs in the caller's decimal
+context (Python's default: 28 digits, half to even); rounding itself uses `CONTEXT`.
+"""
+
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal
+
+MONEY = Decimal("1e-9")
+PRICE = Decimal("1e-12")
+RATE = Decimal("1e-12")
+SIZE = Decimal("1e-9")
+RATIO = Decimal("1e-4")
+CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+
+
+def to_money(amount: Decimal) -> Decimal:
+    """Round a USD amount to the MONEY quantum, half to even."""
+    return amount.quantize(MONEY, ROUND_HALF_EVEN, CONTEXT)
+
+
+def to_price(value: Decimal) -> Decimal:
+    """Round a computed price or funding index to the PRICE quantum, half to even."""
+    return value.quantize(PRICE, ROUND_HALF_EVEN, CONTEXT)
+
+
+def to_rate(value: Decimal) -> Decimal:
+    """Round a funding rate to the RATE quantum, half to even."""
+    return value.quantize(RATE, ROUND_HALF_EVEN, CONTEXT)
+
+
+def to_size_covering(size: Decimal) -> Decimal:
+    """Round a computed size to the SIZE quantum, away from zero."""
+    return size.quantize(SIZE, ROUND_UP, CONTEXT)
+
+
+def to_health(value: Decimal) -> Decimal:
+    """Round a health figure down to the RATIO quantum."""
+    return value.quantize(RATIO, ROUND_FLOOR, CONTEXT)
+
+
+def to_ratio(value: Decimal) -> Decimal:
+    """Round a ratio such as leverage to the RATIO quantum, half to even."""
+    return value.quantize(RATIO, ROUND_HALF_EVEN, CONTEXT)
