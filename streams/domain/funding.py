@@ -1,0 +1,100 @@
+"""Hourly funding on event time: period TWAPs, the clamped rate and the cumulative index.
+
+The period [H − 1 h, H) closes when the first oracle tick with `ts ≥ H` arrives. A period
+is funded only when at least one oracle tick falls inside it: a price merely held over from
+an earlier hour is not an oracle price in the period (the feed was silent or stale), so a
+tick that jumps several hours funds at most the hour of the previous tick and no silent hour.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from streams.domain import to_money, to_price, to_rate
+from streams.domain.twap import TimeWeighted
+
+HOUR_MS = 3_600_000
+HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class FundingPeriod:
+    """A closed, funded hour of one market."""
+
+    market: str
+    start: int
+    end: int
+    oracle_twap: Decimal
+    mark_twap: Decimal
+    rate: Decimal
+    cumulative_index: Decimal
+
+
+def hour_end(ts: int) -> int:
+    """Return the first whole hour strictly after `ts` (ms)."""
+    return (ts // HOUR_MS + 1) * HOUR_MS
+
+
+def funding_rate(mark_twap: Decimal, oracle_twap: Decimal, max_rate: Decimal) -> Decimal:
+    """Return the hourly rate: premium of mark over oracle over 24, clamped to ±max."""
+    premium = (mark_twap - oracle_twap) / oracle_twap / HOURS_PER_DAY
+    return to_rate(min(max(premium, -max_rate), max_rate))
+
+
+def funding_owed(size: Decimal, cum_now: Decimal, cum_at_settle: Decimal) -> Decimal:
+    """Return what a position of `size` owes since its last settle (positive: it pays)."""
+    return to_money(size * (cum_now - cum_at_settle))
+
+
+class MarketFunding:
+    """One market's funding clock: fed oracle and mark samples, it closes funded hours."""
+
+    def __init__(self, market: str, max_rate: Decimal, cumulative_index: Decimal = Decimal(0)) -> None:
+        self.market = market
+        self.max_rate = max_rate
+        self.cumulative_index = cumulative_index
+        self.period_end: int | None = None
+        self.oracle = TimeWeighted()
+        self.mark = TimeWeighted()
+
+    def record_mark(self, ts: int, mark: Decimal) -> None:
+        """Record the mark price from `ts` on."""
+        self.mark.add(ts, mark)
+
+    def record_oracle(self, ts: int, price: Decimal) -> list[FundingPeriod]:
+        """Record a valid oracle price; return the funded hours this tick closes."""
+        if self.period_end is None:
+            self.period_end = hour_end(ts)
+        closed = self._close_through(ts)
+        self.oracle.add(ts, price)
+        return closed
+
+    def _close_through(self, ts: int) -> list[FundingPeriod]:
+        """Close every hour that ends at or before `ts` (only the first can hold a tick)."""
+        if ts < self.period_end:
+            return []
+        closed = self._close()
+        self.period_end = hour_end(ts)
+        self._forget_before(self.period_end - HOUR_MS)
+        return closed
+
+    def _close(self) -> list[FundingPeriod]:
+        """Close the open hour; return it if an oracle tick fell inside it."""
+        end = self.period_end
+        start = end - HOUR_MS
+        if not any(start <= ts < end for ts, _ in self.oracle.samples):
+            return []
+        return [self._funded(start, end)]
+
+    def _funded(self, start: int, end: int) -> FundingPeriod:
+        """Fund [start, end): TWAPs, rate and the index moved by rate × oracle TWAP."""
+        oracle_twap = to_price(self.oracle.average(start, end))
+        mark = self.mark.average(start, end)
+        mark_twap = oracle_twap if mark is None else to_price(mark)
+        rate = funding_rate(mark_twap, oracle_twap, self.max_rate)
+        self.cumulative_index = to_price(self.cumulative_index + rate * oracle_twap)
+        return FundingPeriod(self.market, start, end, oracle_twap, mark_twap, rate, self.cumulative_index)
+
+    def _forget_before(self, start: int) -> None:
+        """Drop samples no open period needs (keep the ones current at `start`)."""
+        self.oracle.prune(start)
+        self.mark.prune(start)
