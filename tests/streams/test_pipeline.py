@@ -1,0 +1,137 @@
+"""End to end through the real parts: simulator → Tansu → Faust worker → chDB → REST and Socket.IO."""
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import orjson
+import socketio
+
+from quantdesk.platform import running
+from quantdesk.publisher import Publisher
+from quantdesk.replay import replay
+from quantdesk.settings import Settings
+from quantdesk.simulator import Simulator
+from tests.waiting import eventually
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def simulated(settings: Settings, steps: int) -> list[tuple[str, str, dict]]:
+    """Return `steps` steps of the seeded simulator, starting at a fixed time."""
+    sim = Simulator(settings, START_MS, seed=11)
+    return [e for _ in range(steps) for e in sim.step()]
+
+
+def taker_notional(events: list[tuple[str, str, dict]], market: str) -> Decimal:
+    """Return the quote volume of the taker fills of a market."""
+    fills = [e for t, _, e in events if t == "trades.fills" and e["market"] == market and e["liquidity"] == "taker"]
+    return sum((Decimal(f["size"]) * Decimal(f["price"]) for f in fills), Decimal(0))
+
+
+async def count(runtime, table: str) -> int:
+    """Return how many rows a table of the test's database holds."""
+    rows = await runtime.warehouse.arows(f"SELECT count() AS n FROM {runtime.warehouse.database}.{table}")
+    return rows[0]["n"]
+
+
+async def test_simulated_markets_reach_rest_candles(settings: Settings) -> None:
+    events = simulated(settings, 300)
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(events)
+
+        async def candles() -> list[dict]:
+            response = await http.get("/api/v1/markets/BTC-PERP/candles",
+                                      params={"resolution": "1m", "start": START_MS, "end": START_MS + 3_600_000})
+            body = response.json()
+            volume = sum(Decimal(c["volume"]) for c in body)
+            return body if volume == taker_notional(events, "BTC-PERP") and sum(c["trades"] for c in body) else []
+
+        body = await eventually(candles, what="1m candles carrying every BTC taker fill")
+        ticks = [e for t, _, e in events if t == "oracle.ticks" and e["market"] == "BTC-PERP"]
+        assert len(body) == 3  # ticks at +0.4 s … +120 s: two full minutes and the first tick of a third
+        assert Decimal(body[0]["open"]) == Decimal(ticks[0]["price"])
+        assert Decimal(body[-1]["close"]) == Decimal(ticks[-1]["price"])
+        assert Decimal(body[0]["high"]) == max(Decimal(t["price"]) for t in ticks if t["ts"] < START_MS + 60_000)
+        markets = (await http.get("/api/v1/markets")).json()
+        assert [m["market"] for m in markets] == list(settings.market_names)
+        assert all(m["status"] == "healthy" and Decimal(m["oracle_price"]) > 0 for m in markets)
+
+
+async def test_socketio_client_gets_ticker_of_its_market_only(settings: Settings) -> None:
+    events = simulated(settings, 40)
+    async with running(settings, simulator=False) as runtime:
+        client = socketio.AsyncClient()
+        received: list[dict] = []
+        errors: list[dict] = []
+        client.on("ticker", lambda data: received.append(data))
+        client.on("error", lambda data: errors.append(data))
+        await client.connect(runtime.api_url, transports=["websocket"])
+        try:
+            assert (await client.call("subscribe", {"channel": "ticker", "market": "ETH-PERP"}))["ok"]
+            await client.emit("subscribe", {"channel": "ticker", "market": "DOGE-PERP"})
+            await client.emit("subscribe", {"channel": "orderbook", "market": "ETH-PERP"})
+            async with Publisher(settings, runtime.bootstrap) as publisher:
+                await publisher.send(events)
+
+            async def got_all() -> bool:
+                return len(received) >= 40 and len(errors) == 2
+            await eventually(got_all, what="40 ETH tickers and two errors")
+        finally:
+            await client.disconnect()
+        assert {r["market"] for r in received} == {"ETH-PERP"}
+        assert "DOGE-PERP" in errors[0]["message"] and "orderbook" in errors[1]["message"]
+
+
+async def test_malformed_messages_go_to_dlq_and_the_pipeline_goes_on(settings: Settings) -> None:
+    ticks = [e for t, _, e in simulated(settings, 3) if t == "oracle.ticks"]
+    bad_tick = {**ticks[0], "id": "bad-1", "price": "not-a-number"}
+    async with running(settings, simulator=False) as runtime:
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send_raw("oracle.ticks", b"{this is not json", key="BTC-PERP")
+            await publisher.send([("oracle.ticks", "BTC-PERP", bad_tick)])
+            await publisher.send([("oracle.ticks", "DOGE-PERP", {**ticks[0], "id": "bad-2", "market": "DOGE-PERP"})])
+            await publisher.send([("oracle.ticks", e["market"], e) for e in ticks[-3:]])
+        db = runtime.warehouse.database
+
+        async def letters() -> list[dict]:
+            rows = await runtime.warehouse.arows(f"SELECT topic, reason, payload FROM {db}.dead_letters ORDER BY reason")
+            return rows if len(rows) == 3 else []
+        rows = await eventually(letters, what="three dead letters")
+        reasons = " | ".join(r["reason"] for r in rows)
+        assert "not JSON" in reasons and "invalid price" in reasons and "unknown market 'DOGE-PERP'" in reasons
+        assert any(r["payload"] == "{this is not json" for r in rows)
+
+        async def later_ticks_stored() -> bool:
+            rows = await runtime.warehouse.arows(f"SELECT count() AS n FROM {db}.market_state WHERE status = 'healthy'")
+            return rows[0]["n"] >= 3
+        await eventually(later_ticks_stored, what="valid ticks after the bad ones processed")
+
+
+async def test_replayed_batch_is_not_duplicated(settings: Settings, tmp_path: Path) -> None:
+    events = simulated(settings, 100)
+    file = tmp_path / "scenario.jsonl"
+    file.write_bytes(b"\n".join(orjson.dumps({"topic": t, "value": e}) for t, _, e in events))
+    expected = {t: sum(1 for topic, _, _ in events if topic == t) for t in ("oracle.ticks", "trades.fills")}
+    async with running(settings, simulator=False) as runtime:
+        for _ in range(2):
+            await replay(settings, runtime.bootstrap, file)
+
+        async def stored() -> bool:
+            return await count(runtime, "oracle_ticks") == expected["oracle.ticks"] and \
+                await count(runtime, "fills") == expected["trades.fills"]
+        await eventually(stored, what="every tick and fill stored")
+        marker = {"id": "marker", "ts": START_MS + 999_000, "market": "SOL-PERP", "price": "150", "conf": "0.01",
+                  "publish_time": START_MS + 999_000}
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send([("oracle.ticks", "SOL-PERP", marker)])
+
+        async def marker_stored() -> bool:
+            return await count(runtime, "oracle_ticks") == expected["oracle.ticks"] + 1
+        await eventually(marker_stored, what="the marker tick after both replays")
+        assert await count(runtime, "fills") == expected["trades.fills"]
+        trades = await runtime.warehouse.arows(
+            f"SELECT sum(trades) AS n FROM {runtime.warehouse.database}.candles WHERE resolution = 86400")
+        assert trades[0]["n"] == expected["trades.fills"] // 2
