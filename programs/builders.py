@@ -90,13 +90,15 @@ def open_position_tx(
     """Return an unsigned open_position transaction (on-chain integers, position PDA derived)."""
     args = {"position_index": position_index, "side": side, "size": size, "leverage": leverage, "entry_price": entry_price}
     accounts = {"user": user, "user_account": user_account, "market": market}
-    return unsigned_transaction(user, [build_instruction("open_position", accounts, args, program_id=options.program_id)], options)
+    ix = build_instruction("open_position", accounts, args, program_id=options.program_id)
+    return unsigned_transaction(user, [ix], options)
 
 
 def close_position_tx(user: Pubkey, position: Pubkey, market: Pubkey, *, options: TxOptions) -> str:
     """Return an unsigned close_position transaction."""
     accounts = {"user": user, "position": position, "market": market}
-    return unsigned_transaction(user, [build_instruction("close_position", accounts, {}, program_id=options.program_id)], options)
+    ix = build_instruction("close_position", accounts, {}, program_id=options.program_id)
+    return unsigned_transaction(user, [ix], options)
 
 
 def deposit_native_sol_tx(

@@ -1,0 +1,166 @@
+"""Transaction verification on real ed25519 signatures from generated keypairs."""
+
+import base64
+import copy
+from typing import Any
+
+import base58
+import pytest
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import Message, MessageV0, to_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import VersionedTransaction
+
+from programs.borsh import decode_instruction
+from programs.builders import TxOptions, deposit_native_sol_tx
+from programs.pda import DEFAULT_PROGRAM_ID
+from programs.verify import VerificationError, verify_transaction
+from tests.programs.programs_testkit import get_transaction_result
+
+PAYER = Keypair()
+USER_ACCOUNT, FEED = Pubkey.new_unique(), Pubkey.new_unique()
+OPTIONS = TxOptions(Hash.new_unique(), 200_000, 1_000)
+ENCODINGS = ["json", "base64"]
+
+
+def signed_deposit(lamports: int = 1_000_000_000) -> VersionedTransaction:
+    """Return a deposit_native_sol transaction signed by the payer."""
+    unsigned = VersionedTransaction.from_bytes(
+        base64.b64decode(deposit_native_sol_tx(PAYER.pubkey(), USER_ACCOUNT, FEED, lamports=lamports, options=OPTIONS))
+    )
+    return VersionedTransaction(unsigned.message, [PAYER])
+
+
+def signed_transfer(legacy: bool = False) -> VersionedTransaction:
+    """Return a plain SOL transfer, which does not touch the program."""
+    ix = transfer(TransferParams(from_pubkey=PAYER.pubkey(), to_pubkey=Pubkey.new_unique(), lamports=5))
+    blockhash = Hash.new_unique()
+    if legacy:
+        return VersionedTransaction(Message.new_with_blockhash([ix], PAYER.pubkey(), blockhash), [PAYER])
+    return VersionedTransaction(MessageV0.try_compile(PAYER.pubkey(), [ix], [], blockhash), [PAYER])
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_valid_transaction_is_verified(encoding: str) -> None:
+    tx = signed_deposit()
+    verified = verify_transaction(get_transaction_result(tx, encoding=encoding), "confirmed", set())
+    assert verified.signature == str(tx.signatures[0])
+    assert verified.slot == 250_000_000 and verified.block_time == 1_708_363_256
+    (deposit,) = verified.invoking(DEFAULT_PROGRAM_ID)
+    assert (deposit.ix_index, deposit.inner_index) == (2, None)
+    assert decode_instruction(deposit.data).args == {"amount": 1_000_000_000}
+    assert deposit.accounts[:2] == (USER_ACCOUNT, PAYER.pubkey())
+    assert verify_transaction(get_transaction_result(tx, encoding=encoding), "finalized", lambda s: False)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_tampered_signature_is_refused(encoding: str) -> None:
+    tx = signed_deposit()
+    flipped = bytearray(bytes(tx.signatures[0]))
+    flipped[10] ^= 0x01
+    tampered = VersionedTransaction.populate(tx.message, [Signature.from_bytes(bytes(flipped))])
+    result = get_transaction_result(tampered, encoding=encoding)
+    with pytest.raises(VerificationError, match="signature 0 .* does not verify"):
+        verify_transaction(result, "confirmed", set())
+
+
+def test_a_signature_by_another_key_is_refused() -> None:
+    tx = signed_deposit()
+    forged = VersionedTransaction.populate(tx.message, [Keypair().sign_message(to_bytes_versioned(tx.message))])
+    with pytest.raises(VerificationError, match=f"does not verify for {PAYER.pubkey()}"):
+        verify_transaction(get_transaction_result(forged), "confirmed", set())
+
+
+def test_a_message_changed_after_signing_is_refused() -> None:
+    result = get_transaction_result(signed_deposit(), encoding="json")
+    program_ix = result["transaction"]["message"]["instructions"][2]
+    data = bytearray(base58.b58decode(program_ix["data"]))
+    data[8] ^= 0xFF  # a different deposit amount
+    program_ix["data"] = base58.b58encode(bytes(data)).decode()
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify_transaction(result, "confirmed", set())
+
+
+def test_a_blank_signature_is_refused() -> None:
+    unsigned = signed_deposit().message
+    result = get_transaction_result(VersionedTransaction.populate(unsigned, [Signature.default()]))
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify_transaction(result, "finalized", set())
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_failed_transaction_is_refused_with_the_program_error_named(encoding: str) -> None:
+    err = {"InstructionError": [2, {"Custom": 6002}]}
+    result = get_transaction_result(signed_deposit(), encoding=encoding, err=err)
+    with pytest.raises(VerificationError, match=r"transaction failed: .*InsufficientCollateral"):
+        verify_transaction(result, "finalized", set())
+    result["meta"]["err"] = "AccountInUse"
+    with pytest.raises(VerificationError, match="transaction failed: AccountInUse"):
+        verify_transaction(result, "finalized", set())
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_another_program_s_transaction_is_refused(encoding: str, legacy: bool) -> None:
+    result = get_transaction_result(signed_transfer(legacy), encoding=encoding)
+    with pytest.raises(VerificationError, match=f"program {DEFAULT_PROGRAM_ID} was not invoked"):
+        verify_transaction(result, "confirmed", set())
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_the_program_invoked_as_an_inner_instruction_counts(encoding: str) -> None:
+    router = Pubkey.new_unique()
+    loaded = Pubkey.new_unique()
+    ix = Instruction(router, b"\x07", [AccountMeta(PAYER.pubkey(), True, True), AccountMeta(DEFAULT_PROGRAM_ID, False, False)])
+    tx = VersionedTransaction(MessageV0.try_compile(PAYER.pubkey(), [ix], [], Hash.new_unique()), [PAYER])
+    keys = [str(k) for k in tx.message.account_keys]
+    cpi = {"programIdIndex": keys.index(str(DEFAULT_PROGRAM_ID)), "accounts": [3, 0], "data": "3Bxs4Bc3", "stackHeight": 2}
+    inner = [{"index": 0, "instructions": [cpi]}]
+    result = get_transaction_result(tx, encoding=encoding, inner=inner, loaded={"writable": [], "readonly": [str(loaded)]})
+    verified = verify_transaction(result, "confirmed", set())
+    (ran,) = verified.invoking(DEFAULT_PROGRAM_ID)
+    assert (ran.ix_index, ran.inner_index, ran.accounts) == (0, 0, (loaded, PAYER.pubkey()))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_replayed_signature_is_refused(encoding: str) -> None:
+    tx = signed_deposit()
+    result = get_transaction_result(tx, encoding=encoding)
+    seen = {str(tx.signatures[0])}
+    with pytest.raises(VerificationError, match="seen before"):
+        verify_transaction(result, "confirmed", seen)
+    with pytest.raises(VerificationError, match="seen before"):
+        verify_transaction(result, "confirmed", seen.__contains__)
+
+
+@pytest.mark.parametrize("commitment", ["processed", "recent", ""])
+def test_a_commitment_below_confirmed_is_refused(commitment: str) -> None:
+    with pytest.raises(VerificationError, match="commitment"):
+        verify_transaction(get_transaction_result(signed_deposit()), commitment, set())
+
+
+def broken(mutate: Any) -> dict[str, Any]:
+    """Return a valid result changed by `mutate`."""
+    result = copy.deepcopy(get_transaction_result(signed_deposit()))
+    mutate(result)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        (None, "not found"),
+        (broken(lambda r: r.__setitem__("meta", None)), "no meta"),
+        (broken(lambda r: r["transaction"].pop("signatures")), "malformed"),
+        (broken(lambda r: r["transaction"]["message"]["accountKeys"].__setitem__(0, "not-a-key")), "malformed"),
+        (broken(lambda r: r.__setitem__("transaction", ["AAAA", "base58"])), "unsupported transaction encoding"),
+        (broken(lambda r: r["transaction"]["signatures"].append(str(Signature.default()))), "2 signatures for 1"),
+    ],
+)
+def test_malformed_results_are_refused_with_a_reason(result: Any, reason: str) -> None:
+    with pytest.raises(VerificationError, match=reason):
+        verify_transaction(result, "finalized", set())
