@@ -1,0 +1,130 @@
+"""A trading account: collateral, positions and funding indices, changed by pure methods.
+
+Every method returns a new `Account`; none reads a clock or does I/O, so replaying the
+same events rebuilds the same account, and `to_dict` prints it identically.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from streams.domain import to_money
+from streams.domain.account_state import AccountState
+from streams.domain.funding import funding_owed
+from streams.domain.margin import Exposure, Margin, Quote, assess
+from streams.domain.positions import Position, apply_fill
+
+ZERO_MONEY = to_money(Decimal(0))
+
+
+class AccountError(ValueError):
+    """An account change the domain refuses."""
+
+
+class InsufficientFreeCollateral(AccountError):
+    """A withdrawal larger than the account's free collateral."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A trader's (sub)account; `funding_index` is each position's index at its last settle."""
+
+    wallet: str
+    subaccount: int = 0
+    collateral: Decimal = ZERO_MONEY
+    positions: dict[str, Position] = field(default_factory=dict)
+    funding_index: dict[str, Decimal] = field(default_factory=dict)
+    state: AccountState = AccountState.NEW
+
+    @property
+    def key(self) -> str:
+        """Return the account key `wallet:subaccount`."""
+        return f"{self.wallet}:{self.subaccount}"
+
+    def exposures(self, quotes: Mapping[str, Quote]) -> list[Exposure]:
+        """Return each position with its market's quote and unsettled funding."""
+        return [self._exposure(p, quotes[m]) for m, p in sorted(self.positions.items())]
+
+    def _exposure(self, position: Position, quote: Quote) -> Exposure:
+        """Return one position's exposure under `quote`."""
+        owed = funding_owed(position.size, quote.funding_index, self.funding_index[position.market])
+        return Exposure(position, quote, owed)
+
+    def margin(self, quotes: Mapping[str, Quote]) -> Margin:
+        """Return the account's margin figures under `quotes` (one per open market)."""
+        return assess(self.collateral, self.exposures(quotes))
+
+    def deposit(self, amount: Decimal) -> "Account":
+        """Add `amount` USD to collateral."""
+        return replace(self, collateral=to_money(self.collateral + amount))
+
+    def withdraw(self, amount: Decimal, quotes: Mapping[str, Quote]) -> "Account":
+        """Take `amount` USD out, refusing more than collateral or free collateral."""
+        available = min(self.collateral, self.margin(quotes).free_collateral)
+        if amount > available:
+            raise InsufficientFreeCollateral(
+                f"{self.key}: withdrawal of {amount} USD exceeds the {available} USD available"
+            )
+        return replace(self, collateral=to_money(self.collateral - amount))
+
+    def settle_funding(self, market: str, cum_index: Decimal) -> tuple["Account", Decimal]:
+        """Settle the position in `market` up to `cum_index`; return it and the payment made."""
+        position = self.positions.get(market)
+        if position is None:
+            return self, ZERO_MONEY
+        owed = funding_owed(position.size, cum_index, self.funding_index[market])
+        settled = replace(
+            self, collateral=self.collateral - owed, funding_index={**self.funding_index, market: cum_index}
+        )
+        return settled, owed
+
+    def apply_fill(
+        self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal
+    ) -> "Account":
+        """Settle funding in `market`, then fill signed `size` at `price` paying `fee`."""
+        settled, _ = self.settle_funding(market, cum_index)
+        result = apply_fill(settled.positions.get(market), market, size, price, fee)
+        moved = settled._with_position(market, result.position, cum_index)
+        return replace(moved, collateral=moved.collateral + result.cash)
+
+    def _with_position(self, market: str, position: Position | None, cum_index: Decimal) -> "Account":
+        """Return the account holding `position` in `market` (None: flat there)."""
+        positions = {m: p for m, p in self.positions.items() if m != market}
+        indices = {m: i for m, i in self.funding_index.items() if m != market}
+        if position is not None:
+            positions[market], indices[market] = position, cum_index
+        return replace(self, positions=positions, funding_index=indices)
+
+    def write_off(self) -> tuple["Account", Decimal]:
+        """Zero a negative collateral once its deficit is covered; return the deficit."""
+        deficit = max(ZERO_MONEY, -self.collateral)
+        return replace(self, collateral=self.collateral + deficit), deficit
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the account as plain JSON-able data (decimals as strings, markets sorted)."""
+        return {
+            "wallet": self.wallet,
+            "subaccount": self.subaccount,
+            "state": self.state.value,
+            "collateral": str(self.collateral),
+            "positions": {m: self._position_dict(m) for m in sorted(self.positions)},
+        }
+
+    def _position_dict(self, market: str) -> dict[str, str]:
+        """Return one position as plain data."""
+        p = self.positions[market]
+        return {"size": str(p.size), "entry": str(p.entry), "funding_index": str(self.funding_index[market])}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Account":
+        """Rebuild an account from `to_dict` output."""
+        positions = data["positions"]
+        return cls(
+            wallet=data["wallet"],
+            subaccount=data["subaccount"],
+            collateral=Decimal(data["collateral"]),
+            positions={m: Position(m, Decimal(p["size"]), Decimal(p["entry"])) for m, p in positions.items()},
+            funding_index={m: Decimal(p["funding_index"]) for m, p in positions.items()},
+            state=AccountState(data["state"]),
+        )
