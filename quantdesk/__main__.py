@@ -1,0 +1,5 @@
+"""Run the CLI as `python -m quantdesk`."""
+
+from quantdesk.cli import main
+
+main()
