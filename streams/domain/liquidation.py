@@ -1,0 +1,106 @@
+"""The partial liquidation planner: which positions to close, how much, and who pays.
+
+A plan is a proposal; the account only changes when its fills arrive. Closes are priced at
+the oracle. Each close costs `f` = 1% of its notional (half to the liquidator, half to the
+insurance fund), capped at the equity left, so a liquidation fee never creates a deficit
+by itself. An account with equity ≤ 0 is closed out without fee; its deficit is drawn
+from the insurance fund and what the fund cannot cover is a socialised loss.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from streams.domain import to_money, to_size_covering
+from streams.domain.margin import Margin, PositionRisk
+
+LIQUIDATION_FEE = Decimal("0.01")
+BUFFER = Decimal("0.02")
+MIN_REMAINING_NOTIONAL = Decimal(50)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Close:
+    """One proposed closing trade: `side` is the trade's (`sell` closes a long)."""
+
+    market: str
+    side: str
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+
+    @property
+    def signed_size(self) -> Decimal:
+        """Return the size with its sign: + for a buy, − for a sell."""
+        return self.size if self.side == "buy" else -self.size
+
+    @property
+    def liquidator_fee(self) -> Decimal:
+        """Return the liquidator's half of the fee."""
+        return to_money(self.fee / 2)
+
+    @property
+    def insurance_fee(self) -> Decimal:
+        """Return the insurance fund's half of the fee (the rest after the liquidator's)."""
+        return self.fee - self.liquidator_fee
+
+
+@dataclass(frozen=True)
+class LiquidationPlan:
+    """The closes to make, and the deficit covered by the insurance fund or socialised."""
+
+    closes: tuple[Close, ...]
+    insurance_draw: Decimal
+    socialised_loss: Decimal
+
+
+def plan_liquidation(margin: Margin, insurance_fund: Decimal) -> LiquidationPlan:
+    """Plan the liquidation of an account with these figures (empty when not liquidatable)."""
+    if margin.equity <= 0:
+        return close_out(margin, insurance_fund)
+    if not margin.liquidatable:
+        return LiquidationPlan((), ZERO, ZERO)
+    return LiquidationPlan(partial_closes(margin), ZERO, ZERO)
+
+
+def partial_closes(margin: Margin) -> tuple[Close, ...]:
+    """Close the largest notionals first until equity ≥ MM × (1 + b)."""
+    equity, mm, closes = margin.equity, margin.maintenance_margin, []
+    for risk in largest_first(margin.positions):
+        if equity >= mm * (1 + BUFFER):
+            break
+        size = close_size(risk, equity, mm)
+        closes.append(closing(risk, size, min(to_money(LIQUIDATION_FEE * size * risk.oracle), equity)))
+        equity -= closes[-1].fee
+        mm -= to_money(size * risk.oracle * risk.mmr)
+    return tuple(closes)
+
+
+def close_size(risk: PositionRisk, equity: Decimal, mm: Decimal) -> Decimal:
+    """Return q = (MM(1+b) − equity) / (p (mmr(1+b) − f)), or the whole position."""
+    whole = abs(risk.size)
+    per_unit = risk.oracle * (risk.mmr * (1 + BUFFER) - LIQUIDATION_FEE)
+    if per_unit <= 0:
+        return whole
+    q = to_size_covering((mm * (1 + BUFFER) - equity) / per_unit)
+    if q >= whole or (whole - q) * risk.oracle < MIN_REMAINING_NOTIONAL:
+        return whole
+    return q
+
+
+def close_out(margin: Margin, insurance_fund: Decimal) -> LiquidationPlan:
+    """Close everything without fee; draw the deficit from the fund, socialise the rest."""
+    closes = tuple(closing(r, abs(r.size), ZERO) for r in largest_first(margin.positions))
+    deficit = -margin.equity
+    draw = min(deficit, max(insurance_fund, ZERO))
+    return LiquidationPlan(closes, draw, deficit - draw)
+
+
+def closing(risk: PositionRisk, size: Decimal, fee: Decimal) -> Close:
+    """Return the trade closing `size` of `risk`'s position at its oracle price."""
+    return Close(risk.market, "sell" if risk.size > 0 else "buy", size, risk.oracle, to_money(fee))
+
+
+def largest_first(risks: tuple[PositionRisk, ...]) -> list[PositionRisk]:
+    """Order positions by notional, largest first (market name breaks ties)."""
+    return sorted(risks, key=lambda r: (-r.notional, r.market))
