@@ -1,0 +1,87 @@
+"""Oracle guard, mark price and TWAP on event time, with worked numbers."""
+
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quantdesk.messages import Fill, OracleTick
+from streams.domain.mark import Premium, decay, mark_price
+from streams.domain.market import MarketTracker
+from streams.domain.oracle_guard import rejection
+from streams.domain.twap import TimeWeighted
+
+T0 = 1_767_225_600_000
+
+
+def tick(ts: int, price: str, conf: str = "1", age_ms: int = 0, status: str = "trading") -> OracleTick:
+    return OracleTick(id=f"t{ts}", ts=ts, market="BTC-PERP", price=D(price), conf=D(conf),
+                      publish_time=ts - age_ms, status=status)
+
+
+def fill(ts: int, price: str, side: str = "buy") -> Fill:
+    return Fill(id=f"f{ts}{side}", ts=ts, market="BTC-PERP", wallet="w", side=side, size=D(1), price=D(price))
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (tick(T0, "0"), "not positive"),
+    (tick(T0, "100", status="halted"), "not trading"),
+    (tick(T0, "100", conf="2.01"), "confidence"),
+    (tick(T0, "100", age_ms=60_001), "published 60001 ms"),
+])
+def test_guard_rejects_each_bad_tick_with_its_reason(bad: OracleTick, reason: str) -> None:
+    assert reason in (rejection(bad, None) or "")
+
+
+def test_guard_accepts_boundaries() -> None:
+    # 2% conf, 60 s old, exactly 50% below a TWAP of 200: all at the limit, none over it
+    assert rejection(tick(T0, "100", conf="2", age_ms=60_000), D("200")) is None
+    assert "TWAP" in (rejection(tick(T0, "100"), D("201")) or "")  # 101/201 = 50.2% away
+
+
+def test_twap_weights_each_price_by_how_long_it_held() -> None:
+    series = TimeWeighted()
+    series.add(T0 - 10_000, D(90))   # current at the start: counts from the start
+    series.add(T0 + 1_200_000, D(120))
+    # [T0, T0+20min): 90; [T0+20min, T0+60min): 120 → (90×20 + 120×40)/60 = 110
+    assert series.average(T0, T0 + 3_600_000) == D(110)
+    assert TimeWeighted().average(T0, T0 + 1) is None
+
+
+def test_premium_is_an_exponential_average_on_event_time() -> None:
+    first = Premium().after_fill(T0, D("101"), D("100"))                 # p = 1% sets it
+    assert first.value == D("0.01")
+    other_side = first.after_fill(T0, D("101"), D("100"))                # same instant: w = 1
+    assert other_side.value == first.value
+    later = first.after_fill(T0 + 300_000, D("99"), D("100"))            # w = 1/2: ½×1% + ½×(−1%) = 0
+    assert abs(later.value) < D("1e-20")
+    assert first.at(T0 + 600_000) == D("0.0025")                          # two half-lives: 1% / 4
+
+
+def test_mark_is_the_median_and_ignores_old_fills() -> None:
+    premium = Premium().after_fill(T0, D("102"), D("100"))               # p = 2%
+    assert mark_price(D("100"), premium, T0) == D("102")                 # median(100, 102, 102)
+    # 61 s later the fill is too old: median(100, 100, 100 × (1 + 2% × 2^(−61/300))) = 100
+    assert mark_price(D("100"), premium, T0 + 61_000) == D("100")
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.integers(min_value=0, max_value=10**9))
+def test_decay_multiplies_over_consecutive_gaps(a: int, b: int) -> None:
+    assert abs(decay(a) * decay(b) - decay(a + b)) < D("1e-25")
+
+
+def test_tracker_degrades_on_a_bad_tick_and_recovers_on_a_good_one() -> None:
+    market = MarketTracker("BTC-PERP")
+    assert market.on_tick(tick(T0, "100")).status == "healthy"
+    assert market.on_fill(fill(T0 + 1000, "101")).mark_price == D("101")
+    bad = market.on_tick(tick(T0 + 2000, "100", status="halted"))
+    assert bad.status == "degraded" and "halted" in bad.reason and bad.oracle_price == D("100")
+    assert market.on_tick(tick(T0 + 3000, "100.5")).status == "healthy"
+
+
+def test_a_tick_too_old_for_mark_still_moves_the_oracle() -> None:
+    market = MarketTracker("BTC-PERP")
+    market.on_tick(tick(T0, "100"))
+    state = market.on_tick(tick(T0 + 1000, "101", age_ms=6_000))
+    assert state.oracle_price == D("101") and state.mark_price == D("100")
