@@ -70,7 +70,8 @@ def unsigned_transaction(payer: Pubkey, instructions: Sequence[Instruction], opt
         set_compute_unit_limit(options.compute_unit_limit),
         set_compute_unit_price(options.compute_unit_price_micro_lamports),
     ]
-    message = MessageV0.try_compile(payer, [*budget, *instructions], list(options.lookup_tables), options.recent_blockhash)
+    tables = list(options.lookup_tables)
+    message = MessageV0.try_compile(payer, [*budget, *instructions], tables, options.recent_blockhash)
     blank = [Signature.default()] * message.header.num_required_signatures
     return base64.b64encode(bytes(VersionedTransaction.populate(message, blank))).decode()
 
@@ -88,7 +89,9 @@ def open_position_tx(
     options: TxOptions,
 ) -> str:
     """Return an unsigned open_position transaction (on-chain integers, position PDA derived)."""
-    args = {"position_index": position_index, "side": side, "size": size, "leverage": leverage, "entry_price": entry_price}
+    args = {
+        "position_index": position_index, "side": side, "size": size, "leverage": leverage, "entry_price": entry_price,
+    }  # fmt: skip
     accounts = {"user": user, "user_account": user_account, "market": market}
     ix = build_instruction("open_position", accounts, args, program_id=options.program_id)
     return unsigned_transaction(user, [ix], options)

@@ -126,10 +126,12 @@ class PositionClosed:
 
 
 Event = (
-    LiquidationExecuted | FundingRateUpdated | OraclePriceUpdated | OrderPlaced | OrderFilled | PositionOpened | PositionClosed
-)
+    LiquidationExecuted | FundingRateUpdated | OraclePriceUpdated
+    | OrderPlaced | OrderFilled | PositionOpened | PositionClosed
+)  # fmt: skip
 EVENT_CLASSES: tuple[type[Event], ...] = (
-    LiquidationExecuted, FundingRateUpdated, OraclePriceUpdated, OrderPlaced, OrderFilled, PositionOpened, PositionClosed,
+    LiquidationExecuted, FundingRateUpdated, OraclePriceUpdated,
+    OrderPlaced, OrderFilled, PositionOpened, PositionClosed,
 )  # fmt: skip
 
 

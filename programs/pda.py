@@ -20,7 +20,9 @@ class SeedError(LookupError):
     """A seed needs an account or argument that was not given."""
 
 
-def _seed_bytes(seed: Seed, instruction: Instruction, accounts: Mapping[str, Pubkey], args: Mapping[str, Any], idl: Idl) -> bytes:
+def _seed_bytes(
+    seed: Seed, instruction: Instruction, accounts: Mapping[str, Pubkey], args: Mapping[str, Any], idl: Idl
+) -> bytes:
     """Return the bytes one seed contributes."""
     if seed.kind == "const":
         return seed.value

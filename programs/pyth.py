@@ -15,7 +15,6 @@ from pythclient.pythaccounts import (
     ACCOUNT_HEADER_BYTES,
     PythAccountType,
     PythPriceAccount,
-    PythPriceStatus,
 )
 from pythclient.solana import SolanaPublicKey
 
@@ -35,7 +34,8 @@ def decode_price_account(data: bytes, key: str = NULL_KEY) -> PythPriceAccount:
         raise PythDecodeError(f"{len(data)} bytes is shorter than a Pyth header")
     magic, version, kind, size = struct.unpack_from("<IIII", data)
     if magic != PYTH_MAGIC or version != 2 or kind != PythAccountType.PRICE.value or size > len(data):
-        raise PythDecodeError(f"not a Pyth v2 price account (magic {magic:08x}, version {version}, type {kind}, size {size})")
+        found = f"magic {magic:08x}, version {version}, type {kind}, size {size}"
+        raise PythDecodeError(f"not a Pyth v2 price account ({found})")
     account = PythPriceAccount(SolanaPublicKey(key), None)
     account.update_from(data[:size], version=version, offset=ACCOUNT_HEADER_BYTES)
     return account
@@ -104,7 +104,9 @@ def _feed_id(raw: str) -> str:
 def _hermes_price(feed: Mapping[str, Any]) -> HermesPrice:
     """Return the price of one parsed feed entry (v1 or v2 shape)."""
     price, metadata = feed["price"], feed.get("metadata") or {}
-    received = metadata.get("price_service_receive_time") or metadata.get("proof_available_time") or price["publish_time"]
+    received = (
+        metadata.get("price_service_receive_time") or metadata.get("proof_available_time") or price["publish_time"]
+    )
     return HermesPrice(
         feed_id=_feed_id(feed["id"]),
         raw_price=int(price["price"]),

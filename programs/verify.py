@@ -77,7 +77,9 @@ def _json_message(raw: Mapping[str, Any], version: Any) -> Message | MessageV0:
     keys = [Pubkey.from_string(k) for k in raw["accountKeys"]]
     blockhash = Hash.from_string(raw["recentBlockhash"])
     instructions = [_compiled(ix) for ix in raw["instructions"]]
-    counts = (header["numRequiredSignatures"], header["numReadonlySignedAccounts"], header["numReadonlyUnsignedAccounts"])
+    counts = (
+        header["numRequiredSignatures"], header["numReadonlySignedAccounts"], header["numReadonlyUnsignedAccounts"]
+    )  # fmt: skip
     if version == "legacy" or version is None:
         return Message.new_with_compiled_instructions(*counts, keys, blockhash, instructions)
     lookups = [
@@ -127,7 +129,9 @@ def _all_keys(message: Message | MessageV0, meta: Mapping[str, Any]) -> tuple[Pu
     return (*message.account_keys, *(Pubkey.from_string(k) for k in extra))
 
 
-def _executed(message: Message | MessageV0, meta: Mapping[str, Any], keys: tuple[Pubkey, ...]) -> tuple[ExecutedInstruction, ...]:
+def _executed(
+    message: Message | MessageV0, meta: Mapping[str, Any], keys: tuple[Pubkey, ...]
+) -> tuple[ExecutedInstruction, ...]:
     """Return top-level instructions each followed by its inner instructions, in order."""
     inner: dict[int, list[CompiledInstruction]] = {
         group["index"]: [_compiled(ix) for ix in group["instructions"]] for group in meta.get("innerInstructions") or []
@@ -136,7 +140,8 @@ def _executed(message: Message | MessageV0, meta: Mapping[str, Any], keys: tuple
     for index, ix in enumerate(message.instructions):
         for inner_index, compiled in [(None, ix), *enumerate(inner.get(index, []))]:
             accounts = tuple(keys[i] for i in compiled.accounts)
-            out.append(ExecutedInstruction(index, inner_index, keys[compiled.program_id_index], accounts, compiled.data))
+            program = keys[compiled.program_id_index]
+            out.append(ExecutedInstruction(index, inner_index, program, accounts, compiled.data))
     return tuple(out)
 
 
@@ -157,7 +162,9 @@ def _was_seen(signature: str, seen: Seen) -> bool:
     return seen(signature) if callable(seen) else signature in seen
 
 
-def _verify(result: Mapping[str, Any], commitment: str, seen: Seen, program_id: Pubkey, idl: Idl) -> VerifiedTransaction:
+def _verify(
+    result: Mapping[str, Any], commitment: str, seen: Seen, program_id: Pubkey, idl: Idl
+) -> VerifiedTransaction:
     """Run every check in order; raise VerificationError at the first that fails."""
     message, signatures = _message_and_signatures(result)
     _check_signatures(message, signatures)

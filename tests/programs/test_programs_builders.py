@@ -67,7 +67,9 @@ def test_open_position_is_unsigned_v0_with_compute_budget_first() -> None:
     assert keys[program.program_id_index] == DEFAULT_PROGRAM_ID
     decoded = decode_instruction(program.data)
     assert decoded.name == "open_position"
-    assert decoded.args == {"position_index": 4, "side": "Long", "size": 1_500_000, "leverage": 10, "entry_price": 51_000_000_000}
+    assert decoded.args == {
+        "position_index": 4, "side": "Long", "size": 1_500_000, "leverage": 10, "entry_price": 51_000_000_000,
+    }  # fmt: skip
     assert program_ix_accounts(tx) == [
         position_address(USER_ACCOUNT, 4), USER_ACCOUNT, MARKET, USER.pubkey(), SYSTEM_PROGRAM,
     ]  # fmt: skip
@@ -86,7 +88,8 @@ def test_deposit_derives_vault_and_collateral() -> None:
     tx = unpack(deposit_native_sol_tx(USER.pubkey(), USER_ACCOUNT, FEED, lamports=2_500_000_000, options=OPTIONS))
     assert decode_instruction(tx.message.instructions[2].data).args == {"amount": 2_500_000_000}
     assert program_ix_accounts(tx) == [
-        USER_ACCOUNT, USER.pubkey(), protocol_vault_address(), collateral_address(USER.pubkey()), FEED, SYSTEM_PROGRAM, RENT,
+        USER_ACCOUNT, USER.pubkey(), protocol_vault_address(), collateral_address(USER.pubkey()),
+        FEED, SYSTEM_PROGRAM, RENT,
     ]  # fmt: skip
     header = tx.message.header
     assert header.num_required_signatures == 1 and header.num_readonly_signed_accounts == 0
@@ -121,7 +124,8 @@ def test_program_id_option() -> None:
 def test_absent_optional_account_is_the_program_id_and_missing_required_is_refused() -> None:
     names = ("security_circuit_breaker", "keeper_security_manager", "oracle_staleness_protection", "pyth_price_feed")
     accounts = {n: Pubkey.new_unique() for n in names}
-    ix = build_instruction("check_security_before_trading", accounts, {"current_price": 1, "current_volume": 2, "system_load": 3})
+    args = {"current_price": 1, "current_volume": 2, "system_load": 3}
+    ix = build_instruction("check_security_before_trading", accounts, args)
     assert ix.accounts[-1].pubkey == DEFAULT_PROGRAM_ID
     with pytest.raises(KeyError, match="market"):
         build_instruction("close_position", {"user": USER.pubkey(), "position": Pubkey.new_unique()}, {})

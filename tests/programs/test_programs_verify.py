@@ -115,12 +115,15 @@ def test_another_program_s_transaction_is_refused(encoding: str, legacy: bool) -
 def test_the_program_invoked_as_an_inner_instruction_counts(encoding: str) -> None:
     router = Pubkey.new_unique()
     loaded = Pubkey.new_unique()
-    ix = Instruction(router, b"\x07", [AccountMeta(PAYER.pubkey(), True, True), AccountMeta(DEFAULT_PROGRAM_ID, False, False)])
+    metas = [AccountMeta(PAYER.pubkey(), True, True), AccountMeta(DEFAULT_PROGRAM_ID, False, False)]
+    ix = Instruction(router, b"\x07", metas)
     tx = VersionedTransaction(MessageV0.try_compile(PAYER.pubkey(), [ix], [], Hash.new_unique()), [PAYER])
     keys = [str(k) for k in tx.message.account_keys]
-    cpi = {"programIdIndex": keys.index(str(DEFAULT_PROGRAM_ID)), "accounts": [3, 0], "data": "3Bxs4Bc3", "stackHeight": 2}
+    program_index = keys.index(str(DEFAULT_PROGRAM_ID))
+    cpi = {"programIdIndex": program_index, "accounts": [3, 0], "data": "3Bxs4Bc3", "stackHeight": 2}
     inner = [{"index": 0, "instructions": [cpi]}]
-    result = get_transaction_result(tx, encoding=encoding, inner=inner, loaded={"writable": [], "readonly": [str(loaded)]})
+    loaded_addresses = {"writable": [], "readonly": [str(loaded)]}
+    result = get_transaction_result(tx, encoding=encoding, inner=inner, loaded=loaded_addresses)
     verified = verify_transaction(result, "confirmed", set())
     (ran,) = verified.invoking(DEFAULT_PROGRAM_ID)
     assert (ran.ix_index, ran.inner_index, ran.accounts) == (0, 0, (loaded, PAYER.pubkey()))
