@@ -69,7 +69,7 @@ class Instruction:
 
 @dataclass(frozen=True)
 class Account:
-    """An account type the program owns: its discriminator and the type describing its data."""
+    """An account type the program owns; its data is the IDL type of the same name."""
 
     name: str
     discriminator: bytes

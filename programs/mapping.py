@@ -103,27 +103,27 @@ def _market(ctx: ChainContext, market: Pubkey) -> str:
         raise MappingError(f"market account {market} is not configured") from None
 
 
-def _fill(e: OrderFilled, o: _Origin, ctx: ChainContext) -> Mapped:
+def _fill(e: OrderFilled, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map OrderFilled to the account's fill."""
     fill = Fill(
         id=o.id, ts=o.ts, market=_market(ctx, e.market), wallet=str(e.user), side=TRADE_SIDE[e.side],
         size=scaled(e.size, ctx.price_scale), price=scaled(e.price, ctx.price_scale),
         fee=scaled(e.fee, ctx.price_scale), signature=o.signature, slot=o.slot, order=str(e.order),
     )  # fmt: skip
-    return Mapped("trades.fills", dump(fill))
+    return dump(fill)
 
 
-def _order_placed(e: OrderPlaced, o: _Origin, ctx: ChainContext) -> Mapped:
+def _order_placed(e: OrderPlaced, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map OrderPlaced to an order event."""
     order = OrderEvent(
         id=o.id, ts=o.ts, market=_market(ctx, e.market), wallet=str(e.user), kind="placed",
         side=TRADE_SIDE[e.side], size=scaled(e.size, ctx.price_scale), price=scaled(e.price, ctx.price_scale),
         order_type=e.order_type, signature=o.signature, slot=o.slot, order=str(e.order),
     )  # fmt: skip
-    return Mapped("orders.events", dump(order))
+    return dump(order)
 
 
-def _position_opened(e: PositionOpened, o: _Origin, ctx: ChainContext) -> Mapped:
+def _position_opened(e: PositionOpened, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map PositionOpened to an order event (see the module's choices)."""
     order = OrderEvent(
         id=o.id, ts=o.ts, market=_market(ctx, e.market), wallet=str(e.user), kind="position_opened",
@@ -131,10 +131,10 @@ def _position_opened(e: PositionOpened, o: _Origin, ctx: ChainContext) -> Mapped
         signature=o.signature, slot=o.slot, position=str(e.position), position_side=e.side.lower(),
         leverage=e.leverage,
     )  # fmt: skip
-    return Mapped("orders.events", dump(order))
+    return dump(order)
 
 
-def _position_closed(e: PositionClosed, o: _Origin, ctx: ChainContext) -> Mapped:
+def _position_closed(e: PositionClosed, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map PositionClosed to an order event; the program's P&L rides along as its claim."""
     order = OrderEvent(
         id=o.id, ts=o.ts, market=_market(ctx, e.market), wallet=str(e.user), kind="position_closed",
@@ -142,26 +142,26 @@ def _position_closed(e: PositionClosed, o: _Origin, ctx: ChainContext) -> Mapped
         signature=o.signature, slot=o.slot, position=str(e.position), position_side=e.side.lower(),
         program_pnl=scaled(e.pnl, ctx.price_scale),
     )  # fmt: skip
-    return Mapped("orders.events", dump(order))
+    return dump(order)
 
 
-def _oracle(e: OraclePriceUpdated, o: _Origin, ctx: ChainContext) -> Mapped:
+def _oracle(e: OraclePriceUpdated, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map OraclePriceUpdated to an oracle tick."""
     tick = OracleTick(
         id=o.id, ts=o.ts, market=_market(ctx, e.market), price=scaled(e.price, ctx.price_scale),
         conf=scaled(e.confidence, ctx.price_scale), publish_time=o.ts, source="quantdesk-program", slot=o.slot,
     )  # fmt: skip
-    return Mapped("oracle.ticks", dump(tick))
+    return dump(tick)
 
 
-def _risk(o: _Origin, kind: str, market: str, **fields: Any) -> Mapped:
+def _risk(o: _Origin, kind: str, market: str, **fields: Any) -> dict[str, Any]:
     """Return a risk dict with the common fields; decimals as strings like every message."""
     values = {k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}
     common = {"id": o.id, "ts": o.ts, "v": 1, "kind": kind, "market": market, "source": "chain"}
-    return Mapped(RISK, {**common, **values, "signature": o.signature, "slot": o.slot})
+    return {**common, **values, "signature": o.signature, "slot": o.slot}
 
 
-def _liquidation(e: LiquidationExecuted, o: _Origin, ctx: ChainContext) -> Mapped:
+def _liquidation(e: LiquidationExecuted, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map LiquidationExecuted to a risk dict."""
     return _risk(
         o, "liquidation_executed", _market(ctx, e.market), wallet=str(e.user), position=str(e.position),
@@ -170,28 +170,19 @@ def _liquidation(e: LiquidationExecuted, o: _Origin, ctx: ChainContext) -> Mappe
     )  # fmt: skip
 
 
-def _funding(e: FundingRateUpdated, o: _Origin, ctx: ChainContext) -> Mapped:
+def _funding(e: FundingRateUpdated, o: _Origin, ctx: ChainContext) -> dict[str, Any]:
     """Map FundingRateUpdated to a risk dict."""
     return _risk(o, "funding_rate_updated", _market(ctx, e.market), rate=scaled(e.funding_rate, ctx.price_scale))
 
 
-MAPPERS: Mapping[type, Callable[[Any, _Origin, ChainContext], Mapped]] = {
-    OrderFilled: _fill,
-    OrderPlaced: _order_placed,
-    PositionOpened: _position_opened,
-    PositionClosed: _position_closed,
-    OraclePriceUpdated: _oracle,
-    LiquidationExecuted: _liquidation,
-    FundingRateUpdated: _funding,
-}
-EVENT_TOPICS: Mapping[type, str] = {
-    OrderFilled: "trades.fills",
-    OrderPlaced: "orders.events",
-    PositionOpened: "orders.events",
-    PositionClosed: "orders.events",
-    OraclePriceUpdated: "oracle.ticks",
-    LiquidationExecuted: RISK,
-    FundingRateUpdated: RISK,
+MAPPERS: Mapping[type, tuple[str, Callable[[Any, _Origin, ChainContext], dict[str, Any]]]] = {
+    OrderFilled: ("trades.fills", _fill),
+    OrderPlaced: ("orders.events", _order_placed),
+    PositionOpened: ("orders.events", _position_opened),
+    PositionClosed: ("orders.events", _position_closed),
+    OraclePriceUpdated: ("oracle.ticks", _oracle),
+    LiquidationExecuted: (RISK, _liquidation),
+    FundingRateUpdated: (RISK, _funding),
 }
 
 
@@ -206,11 +197,11 @@ def map_event(logged: LoggedEvent, tx: VerifiedTransaction, ctx: ChainContext) -
     event: Event = logged.event
     id_ = f"{tx.signature}:{logged.ix_index}:{logged.event_index}"
     origin = _Origin(id_, event.timestamp * 1000, tx.signature, tx.slot)
+    topic, mapper = MAPPERS[type(event)]
     try:
-        return MAPPERS[type(event)](event, origin, ctx)
+        return Mapped(topic, mapper(event, origin, ctx))
     except (MappingError, ValidationError) as exc:
-        reason = f"{type(event).__name__}: {exc}"
-        return _dead(id_, origin.ts, EVENT_TOPICS[type(event)], reason, encode_event(event))
+        return _dead(id_, origin.ts, topic, f"{type(event).__name__}: {exc}", encode_event(event))
 
 
 def _deposit_id(tx: VerifiedTransaction, ix: ExecutedInstruction) -> str:

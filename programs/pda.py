@@ -1,7 +1,8 @@
 """Program-derived addresses for every account whose seeds the IDL describes.
 
 Seeds come from the IDL: constant bytes, another account's key, or an instruction argument coded
-in Borsh as its IDL type (so `position_index: u16` is two little-endian bytes).
+in Borsh as its IDL type (so `position_index: u16` is two little-endian bytes). The program id is
+always an argument: the published IDL's `address` is not the deployed program DESIGN names.
 """
 
 from collections.abc import Mapping

@@ -106,10 +106,10 @@ def _message_and_signatures(result: Mapping[str, Any]) -> tuple[Message | Messag
 def _check_signatures(message: Message | MessageV0, signatures: list[Signature]) -> None:
     """Refuse unless each required signer's signature verifies over the message."""
     required = message.header.num_required_signatures
-    if required == 0 or len(signatures) != required:
+    if required == 0 or len(signatures) != required or len(message.account_keys) < required:
         raise VerificationError(f"{len(signatures)} signatures for {required} required signers")
     signed = to_bytes_versioned(message)
-    for index, (signature, signer) in enumerate(zip(signatures, message.account_keys, strict=False)):
+    for index, (signature, signer) in enumerate(zip(signatures, message.account_keys[:required], strict=True)):
         if not signature.verify(signer, signed):
             raise VerificationError(f"signature {index} ({signature}) does not verify for {signer}")
 
