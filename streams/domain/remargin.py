@@ -1,0 +1,155 @@
+"""Vectorised re-margining: a new oracle price re-marks every account in that market at once.
+
+Floats (numpy float64) are allowed here only: this is the fast path that says which accounts
+to look at; `margin.assess` (Decimal) stays the figure of record, and tests check the two agree.
+
+A `MarketBook` holds one market's positions as rows (account index, size, entry, mmr, imr);
+an account has at most one row per market. `MarketBook.reprice(price)` marks every row. A
+`RiskBoard` keeps, per account, its cash (collateral less unsettled funding) and each market's
+latest per-account contribution; `RiskBoard.apply` folds a repriced market in and returns every
+account's equity, MM, IM and health with the accounts that became liquidatable or crossed health 20.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from streams.domain import account_state
+
+AT_RISK_HEALTH = float(account_state.AT_RISK_HEALTH)
+FIRST_CAPACITY = 1024
+
+
+@dataclass(frozen=True)
+class MarketMarks:
+    """One market's rows marked at a price: account index and per-row figures."""
+
+    account: np.ndarray
+    unrealised_pnl: np.ndarray
+    maintenance_margin: np.ndarray
+    initial_margin: np.ndarray
+
+
+class MarketBook:
+    """One market's positions as columns, for re-marking them all at once."""
+
+    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+        self.count = 0
+        self.row: dict[int, int] = {}
+        self.account = np.zeros(capacity, dtype=np.int64)
+        self.size = np.zeros(capacity)
+        self.entry = np.zeros(capacity)
+        self.mmr = np.zeros(capacity)
+        self.imr = np.zeros(capacity)
+
+    def add_position(self, account: int, size: float, entry: float, mmr: float, imr: float) -> None:
+        """Add `account`'s position (or replace it if it has one here)."""
+        if account in self.row:
+            self.remove_position(account)
+        self._make_room()
+        i = self.count
+        self.account[i], self.size[i], self.entry[i], self.mmr[i], self.imr[i] = account, size, entry, mmr, imr
+        self.row[account] = i
+        self.count += 1
+
+    def update_position(self, account: int, size: float, entry: float) -> None:
+        """Change the size and entry of `account`'s position."""
+        i = self.row[account]
+        self.size[i], self.entry[i] = size, entry
+
+    def remove_position(self, account: int) -> None:
+        """Drop `account`'s position, moving the last row into its place."""
+        i, last = self.row.pop(account), self.count - 1
+        if i != last:
+            self._copy_row(last, i)
+            self.row[int(self.account[i])] = i
+        self.count = last
+
+    def reprice(self, price: float) -> MarketMarks:
+        """Mark every position at `price`."""
+        n = self.count
+        notional = np.abs(self.size[:n]) * price
+        return MarketMarks(
+            account=self.account[:n].copy(),
+            unrealised_pnl=self.size[:n] * (price - self.entry[:n]),
+            maintenance_margin=notional * self.mmr[:n],
+            initial_margin=notional * self.imr[:n],
+        )
+
+    def _copy_row(self, source: int, target: int) -> None:
+        """Copy row `source` over row `target`."""
+        for column in (self.account, self.size, self.entry, self.mmr, self.imr):
+            column[target] = column[source]
+
+    def _make_room(self) -> None:
+        """Double the columns when they are full."""
+        if self.count < len(self.size):
+            return
+        for name in ("account", "size", "entry", "mmr", "imr"):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
+
+
+@dataclass(frozen=True)
+class Remargin:
+    """Every account's figures after a reprice, and who moved across a line.
+
+    `newly_liquidatable`: accounts now with equity < MM that were not before; `crossed_at_risk`:
+    accounts with positions whose health went below 20, or back to 20 or more.
+    """
+
+    equity: np.ndarray
+    maintenance_margin: np.ndarray
+    initial_margin: np.ndarray
+    health: np.ndarray
+    newly_liquidatable: np.ndarray
+    crossed_at_risk: np.ndarray
+
+
+class RiskBoard:
+    """Per-account margin combined from every market's latest marks."""
+
+    def __init__(self, accounts: int) -> None:
+        self.cash = np.zeros(accounts)
+        self.markets: dict[str, np.ndarray] = {}
+        self.liquidatable = np.zeros(accounts, dtype=bool)
+        self.at_risk = np.zeros(accounts, dtype=bool)
+
+    def set_cash(self, account: int, cash: float) -> None:
+        """Set an account's collateral less its unsettled funding."""
+        self.cash[account] = cash
+
+    def apply(self, market: str, marks: MarketMarks) -> Remargin:
+        """Fold `market`'s new marks in; return every account's figures and crossings."""
+        self._store(market, marks)
+        upnl, mm, im = self._sum_markets()
+        equity = np.add(self.cash, upnl, out=upnl)
+        health = health_of(equity, mm)
+        liquidatable, at_risk = equity < mm, (health < AT_RISK_HEALTH) & (mm > 0)
+        newly = np.flatnonzero(liquidatable & ~self.liquidatable)
+        crossed = np.flatnonzero(at_risk != self.at_risk)
+        self.liquidatable, self.at_risk = liquidatable, at_risk
+        return Remargin(equity, mm, im, health, newly, crossed)
+
+    def _store(self, market: str, marks: MarketMarks) -> None:
+        """Replace `market`'s per-account upnl, MM and IM with `marks`."""
+        dense = self.markets.setdefault(market, np.zeros((3, len(self.cash))))
+        dense.fill(0.0)
+        for column, values in zip(dense, (marks.unrealised_pnl, marks.maintenance_margin, marks.initial_margin)):
+            column[marks.account] = values
+
+    def _sum_markets(self) -> np.ndarray:
+        """Return per-account upnl, MM and IM summed over markets (a fresh 3 × accounts array)."""
+        dense = iter(self.markets.values())
+        total = next(dense).copy()
+        for contribution in dense:
+            total += contribution
+        return total
+
+
+def health_of(equity: np.ndarray, mm: np.ndarray) -> np.ndarray:
+    """Return clip(100 × (1 − MM/equity), 0, 100), 0 where equity ≤ 0."""
+    health = np.divide(mm, equity, out=np.ones_like(equity), where=equity > 0)
+    np.multiply(health, -100.0, out=health)
+    health += 100.0
+    return np.clip(health, 0.0, 100.0, out=health)
