@@ -107,7 +107,8 @@ def _check_signatures(message: Message | MessageV0, signatures: list[Signature])
     """Refuse unless each required signer's signature verifies over the message."""
     required = message.header.num_required_signatures
     if required == 0 or len(signatures) != required or len(message.account_keys) < required:
-        raise VerificationError(f"{len(signatures)} signatures for {required} required signers")
+        counts = f"{len(signatures)} signatures, {required} required signers, {len(message.account_keys)} keys"
+        raise VerificationError(f"signer count mismatch: {counts}")
     signed = to_bytes_versioned(message)
     for index, (signature, signer) in enumerate(zip(signatures, message.account_keys[:required], strict=True)):
         if not signature.verify(signer, signed):

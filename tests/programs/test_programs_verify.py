@@ -161,7 +161,8 @@ def broken(mutate: Any) -> dict[str, Any]:
         (broken(lambda r: r["transaction"].pop("signatures")), "malformed"),
         (broken(lambda r: r["transaction"]["message"]["accountKeys"].__setitem__(0, "not-a-key")), "malformed"),
         (broken(lambda r: r.__setitem__("transaction", ["AAAA", "base58"])), "unsupported transaction encoding"),
-        (broken(lambda r: r["transaction"]["signatures"].append(str(Signature.default()))), "2 signatures for 1"),
+        (broken(lambda r: r["transaction"]["signatures"].append(str(Signature.default()))), "2 signatures, 1 required"),
+        (broken(lambda r: r["transaction"]["message"].__setitem__("accountKeys", [])), "signer count mismatch"),
     ],
 )
 def test_malformed_results_are_refused_with_a_reason(result: Any, reason: str) -> None:
