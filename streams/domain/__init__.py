@@ -3,9 +3,10 @@
 Scale and quantisation — the one place that decides it
 -----------------------------------------------------
 Money, prices, sizes and rates are `Decimal` everywhere in the domain (floats only in
-`remargin`, a vectorised estimate checked against `margin`). Inputs (fill sizes and prices,
-oracle prices, deposits) are used exactly as they arrive. A figure the domain *computes* and
-then keeps, books or publishes is rounded once, at the point it is made, to a fixed quantum:
+`remargin`, a vectorised estimate checked against `margin`). Sizes and prices that arrive
+(fills, oracle ticks) are used exactly as they are. Money entering collateral (deposits,
+fees) and every figure the domain *computes* and then keeps, books or publishes is rounded
+once, at the point it is made, to a fixed quantum:
 
 - MONEY = 1e-9 USD, half to even: collateral movements (realised P&L, fees, funding
   payments, insurance draws, socialised losses) and the USD figures of a margin check.

@@ -70,7 +70,8 @@ def partial_closes(margin: Margin) -> tuple[Close, ...]:
         if equity >= mm * (1 + BUFFER):
             break
         size = close_size(risk, equity, mm)
-        closes.append(closing(risk, size, min(to_money(LIQUIDATION_FEE * size * risk.oracle), equity)))
+        fee = min(to_money(LIQUIDATION_FEE * size * risk.oracle), equity)
+        closes.append(closing(risk, size, fee))
         equity -= closes[-1].fee
         mm -= to_money(size * risk.oracle * risk.mmr)
     return tuple(closes)
