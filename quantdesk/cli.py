@@ -131,6 +131,25 @@ def api() -> None:
     uvicorn.run(gateway, host=settings.api_host, port=settings.api_port)
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="smaller sizes: finishes in under two minutes")] = False,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="where bench.json and bench.md go")] = Path("bench-out"),
+    smoke: Annotated[bool, typer.Option("--smoke", hidden=True, help="tiny sizes, for the report's shape test")] = False,
+) -> None:
+    """Measure throughput, latency and growth on an embedded stack, each beside a same-run baseline."""
+    import sys
+
+    from quantdesk.bench.run import run_bench
+    from quantdesk.bench.sizing import SIZINGS
+
+    logging.basicConfig(level=logging.WARNING)
+    sizing = SIZINGS["smoke" if smoke else "quick" if quick else "full"]
+    result = asyncio.run(run_bench(sizing, out, " ".join(["quantdesk", *sys.argv[1:]])))
+    console.print((out / "bench.md").read_text())
+    console.print(f"wrote {out / 'bench.json'} in {result['seconds']:.0f} s")
+
+
 def main() -> None:
     """Run the CLI."""
     app()

@@ -1,0 +1,31 @@
+"""The bench's input: seeded simulator events (ticks, fills, account changes) in publish order."""
+
+from collections import Counter
+from math import ceil
+
+from quantdesk.publisher import Keyed, group_in_order
+from quantdesk.settings import Settings
+from quantdesk.simulator import Simulator
+
+SEED = 11
+
+
+def simulated(settings: Settings, count: int, start_ms: int) -> tuple[list[Keyed], Simulator]:
+    """Return at least `count` events of whole simulator steps, and the simulator to go on with."""
+    sim = Simulator(settings, start_ms, seed=SEED)
+    events: list[Keyed] = []
+    while len(events) < count:
+        events += sim.step()
+    return events, sim
+
+
+def mix(events: list[Keyed]) -> dict[str, int]:
+    """Return how many events each topic has."""
+    return dict(sorted(Counter(topic for topic, _, _ in events).items()))
+
+
+def kafka_messages(events: list[Keyed], window: int, per_message: int = 500) -> int:
+    """Return how many Kafka messages the publisher makes of `events` sent `window` at a time."""
+    return sum(ceil(len(batch) / per_message)
+               for start in range(0, len(events), window)
+               for batch in group_in_order(events[start:start + window]).values())

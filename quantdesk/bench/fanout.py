@@ -1,0 +1,154 @@
+"""Tick-to-client latency through the whole platform, beside the gateway's own Socket.IO fan-out.
+
+Clients live in child processes (`quantdesk.bench.clients`), all subscribed to one market's ticker.
+A tick's latency runs from the wall time just before it is published to Kafka until a client holds
+its ticker; the baseline emits the same ticker payload straight from the gateway's Socket.IO server
+to the same clients (no Kafka, no Faust), so the difference is what the pipeline adds.
+"""
+
+import asyncio
+import sys
+import time
+from asyncio.subprocess import PIPE, Process
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+import orjson
+
+from api.sockets import Gateway
+from quantdesk.platform import Runtime
+from quantdesk.publisher import Publisher
+from quantdesk.simulator import Simulator
+
+MARKET = "BTC-PERP"
+AWAIT_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 120.0
+
+
+class CrowdProcess:
+    """One child process holding many Socket.IO clients, spoken to in JSON lines."""
+
+    def __init__(self, process: Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, url: str, count: int) -> "CrowdProcess":
+        """Start a child with `count` clients subscribed to the market's ticker."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "quantdesk.bench.clients", url, MARKET, str(count),
+            stdin=PIPE, stdout=PIPE, limit=1 << 28)
+        return cls(process)
+
+    async def read(self, timeout: float) -> dict[str, Any]:
+        """Return the child's next JSON line."""
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"a client process exited with {await self.process.wait()}")
+        return orjson.loads(line)
+
+    async def ask(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one request and return the answer."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(orjson.dumps(request) + b"\n")
+        await self.process.stdin.drain()
+        return await self.read(timeout)
+
+    async def stop(self) -> None:
+        """Close the child's input (it then disconnects and exits); kill it if it lingers."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+def shares(clients: int, processes: int) -> list[int]:
+    """Split `clients` over at most `processes` children as evenly as possible."""
+    n = min(clients, processes)
+    return [clients // n + (1 if i < clients % n else 0) for i in range(n)]
+
+
+def gateway_of(runtime: Runtime) -> Gateway:
+    """Return the Socket.IO gateway of the running platform."""
+    return runtime.server.config.app.other_asgi_app.state.gateway
+
+
+class Clock:
+    """Hand out event times (UTC ms) that are unique, increasing and close to the wall clock."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> int:
+        """Return the next event time."""
+        self.last = max(self.last + 1, time.time_ns() // 1_000_000)
+        return self.last
+
+
+async def paced(count: int, rate_hz: float, clock: Clock, send: Callable[[int], Awaitable[None]]) -> dict[int, int]:
+    """Call `send(ts)` `count` times at `rate_hz`; return each ts with the wall ns just before its send."""
+    sent: dict[int, int] = {}
+    for _ in range(count):
+        ts = clock.next()
+        sent[ts] = time.time_ns()
+        await send(ts)
+        await asyncio.sleep(1 / rate_hz)  # pacing the load, not synchronising
+    return sent
+
+
+async def through_platform(runtime: Runtime, sim: Simulator, count: int, rate_hz: float, clock: Clock) -> dict[int, int]:
+    """Publish `count` ticks of the market to Kafka; return their send times."""
+    async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
+        async def send(ts: int) -> None:
+            tick = {**sim.tick(MARKET), "id": f"bench:latency:{ts}", "ts": ts, "publish_time": ts}
+            await publisher.send([("oracle.ticks", MARKET, tick)])
+        return await paced(count, rate_hz, clock, send)
+
+
+async def straight_from_gateway(runtime: Runtime, count: int, rate_hz: float, clock: Clock) -> dict[int, int]:
+    """Hand `count` market states straight to the gateway's Socket.IO push; return their send times."""
+    gateway = gateway_of(runtime)
+    held = gateway.live.markets[MARKET]
+
+    async def send(ts: int) -> None:
+        await gateway.on_event("markets.state", {**held, "id": f"bench:direct:{ts}", "ts": ts})
+    return await paced(count, rate_hz, clock, send)
+
+
+async def all_seen(crowds: list[CrowdProcess], sent: dict[int, int]) -> int:
+    """Wait until every child's clients got the last ticker sent; return how many clients did."""
+    answers = await asyncio.gather(*(c.ask({"await": max(sent), "timeout": AWAIT_TIMEOUT_S}, AWAIT_TIMEOUT_S + 10)
+                                     for c in crowds))
+    return sum(a["seen"] for a in answers)
+
+
+def latency_summary(arrivals: list[list[int]], sent: dict[int, int], clients: int) -> dict[str, Any]:
+    """Return p50/p99/max latency (ms) of the arrivals of the tickers in `sent`, and the share delivered."""
+    ms = np.array([(received - sent[ts]) / 1e6 for ts, received in arrivals if ts in sent])
+    if not len(ms):
+        return {"p50": None, "p99": None, "max": None, "delivered": 0.0}
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max()),
+            "delivered": len(ms) / (clients * len(sent))}
+
+
+async def tick_to_client(runtime: Runtime, sim: Simulator, clients: int, processes: int,
+                         ticks: int, rate_hz: float) -> dict[str, Any]:
+    """Return tick-to-client latency with `clients` subscribers, beside the direct-emit baseline."""
+    crowds = [await CrowdProcess.start(runtime.api_url, n) for n in shares(clients, processes)]
+    try:
+        ready = sum([(await c.read(READY_TIMEOUT_S))["ready"] for c in crowds])
+        clock = Clock()
+        platform_sent = await through_platform(runtime, sim, ticks, rate_hz, clock)
+        await all_seen(crowds, platform_sent)
+        direct_sent = await straight_from_gateway(runtime, ticks, rate_hz, clock)
+        await all_seen(crowds, direct_sent)
+        arrivals = [a for c in crowds for a in (await c.ask({"report": True}, 60))["arrivals"]]
+    finally:
+        await asyncio.gather(*(c.stop() for c in crowds))
+    return {"clients": ready, "processes": len(crowds), "ticks": ticks, "rate_hz": rate_hz,
+            **latency_summary(arrivals, platform_sent, ready),
+            "baseline": {"what": "the same market state handed straight to the gateway's Socket.IO push (no Kafka, no Faust)",
+                         **latency_summary(arrivals, direct_sent, ready)}}

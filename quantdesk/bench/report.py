@@ -1,0 +1,102 @@
+"""The bench report: the machine it ran on, the JSON document and its Markdown rendering."""
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def machine() -> dict[str, Any]:
+    """Return what the figures were measured on."""
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    kib = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), 0)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+    return {"nproc": os.cpu_count(), "ram_gib": round(kib / 2**20, 1), "python": platform.python_version(),
+            "platform": platform.platform(), "cpu": cpu or platform.processor()}
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """Return value / baseline, or None when either is missing."""
+    return value / baseline if value is not None and baseline else None
+
+
+def throughput_figures(ceiling: dict[str, Any], batched: dict[str, Any], naive: dict[str, Any],
+                       pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Return the top-level throughput figures with their ratios and details."""
+    return {
+        "transport_ceiling_eps": ceiling["eps"],
+        "faust_naive_eps": naive["eps"],
+        "pipeline_eps": pipeline["eps"],
+        "pipeline_vs_ceiling": ratio(pipeline["eps"], ceiling["eps"]),
+        "pipeline_vs_naive": ratio(pipeline["eps"], naive["eps"]),
+        "pipeline_vs_batched_ceiling": ratio(pipeline["eps"], batched["eps"]),
+        "throughput": {"transport_ceiling": ceiling, "transport_ceiling_batched": batched,
+                       "faust_naive": naive, "pipeline": pipeline},
+    }
+
+
+def write(out: Path, report: dict[str, Any]) -> None:
+    """Write `bench.json` and `bench.md` into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    (out / "bench.md").write_text(markdown(report))
+
+
+def num(value: Any, digits: int = 1) -> str:
+    """Format a figure for the table (— when missing)."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Return (figure, value, baseline, value/baseline) rows of the summary table."""
+    t = r["throughput"]
+    out = [
+        ("pipeline events/s (end to end into ClickHouse)", num(r["pipeline_eps"]),
+         f"naive Faust {num(r['faust_naive_eps'])}", num(r["pipeline_vs_naive"], 2)),
+        ("pipeline events/s vs transport", num(r["pipeline_eps"]),
+         f"raw aiokafka {num(r['transport_ceiling_eps'])}", num(r["pipeline_vs_ceiling"], 3)),
+        ("pipeline events/s vs batched transport", num(r["pipeline_eps"]),
+         f"raw aiokafka {num(t['transport_ceiling_batched']['eps'])}", num(r["pipeline_vs_batched_ceiling"], 3)),
+    ]
+    for lat in r["tick_to_client_ms"]:
+        base = lat["baseline"]
+        out.append((f"tick→client ms p50 / p99, {lat['clients']} clients", f"{num(lat['p50'])} / {num(lat['p99'])}",
+                    f"direct emit {num(base['p50'])} / {num(base['p99'])}", num(ratio(lat["p99"], base["p99"]), 2)))
+    for size in r["remargin_us_per_position"]["per_size"] or []:
+        out.append((f"re-margin µs/position, {size['positions']:,} positions", num(size["us_per_position"], 4),
+                    f"bare numpy {num(size['baseline_us_per_position'], 4)}",
+                    num(ratio(size["us_per_position"], size["baseline_us_per_position"]), 2)))
+    c, s, a = r["candles_query_ms"], r["sink_rows_per_s"], r["api_rps"]
+    out += [
+        (f"1h candles query ms over {c['ticks']:,} ticks", num(c["ms"], 2), f"raw GROUP BY {num(c['baseline']['ms'], 2)}",
+         num(ratio(c["ms"], c["baseline"]["ms"]), 3)),
+        ("sink rows/s (insert_new)", num(s["rows_per_s"]), f"plain insert {num(s['baseline']['rows_per_s'])}",
+         num(ratio(s["rows_per_s"], s["baseline"]["rows_per_s"]), 2)),
+        ("GET /api/v1/markets rps", num(a["rps"]), f"bare Starlette {num(a['baseline']['rps'])}",
+         num(ratio(a["rps"], a["baseline"]["rps"]), 3)),
+    ]
+    return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """Return the report as a Markdown page."""
+    m = r["machine"]
+    lines = [
+        f"# quantdesk bench ({r['mode']})", "",
+        f"`{r['command']}` on {m['nproc']} cores, {m['ram_gib']} GiB, Python {m['python']}, {m['cpu']}; "
+        f"started {r['started_at']}, took {r['seconds']:.0f} s.", "",
+        "| figure | value | baseline (same run) | value / baseline |", "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(r)), "",
+    ]
+    growth = r["remargin_us_per_position"]
+    lines.append(f"Re-margin growth exponent: {num(growth['exponent'], 3)}" if growth["exponent"] is not None
+                 else f"Re-margin: not measured ({growth.get('reason')})")
+    if r["candles_query_ms"]["reduced"]:
+        lines.append(f"Candles over {r['candles_query_ms']['ticks']:,} ticks, fewer than the full "
+                     f"{r['candles_query_ms']['full_size_ticks']:,} (this mode's sizing).")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""ClickHouse: rows/s of the sink's idempotent insert beside a plain insert, and 1h candles over many ticks."""
+
+import asyncio
+import statistics
+import time
+from typing import Any, Awaitable, Callable
+
+from api import queries
+from quantdesk.messages import OracleTick
+from quantdesk.publisher import Keyed
+from quantdesk.warehouse import Warehouse
+from streams.agents.sink import TableWriter
+
+TABLE = "oracle_ticks"
+MARKET = "BTC-PERP"
+MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+STEP_MS = 400
+HOUR_MS = 3_600_000
+FULL_CANDLE_TICKS = 10_000_000
+
+SYNTHETIC_TICKS = """
+INSERT INTO {db}.oracle_ticks (id, ts, market, price, conf, publish_time, status, source, slot)
+SELECT concat('synthetic:', toString(number)), fromUnixTimestamp64Milli(toInt64({start} + intDiv(number, 3) * 400)),
+       [{markets}][number % 3 + 1], toDecimal128(100 + 10 * sin(number / 100000) + (number % 97) / 100, 18),
+       toDecimal128(0.01, 18), fromUnixTimestamp64Milli(toInt64({start} + intDiv(number, 3) * 400)),
+       'trading', 'bench', intDiv(number, 3)
+FROM numbers({n})"""
+
+RAW_HOURLY = """
+SELECT toUnixTimestamp(toStartOfHour(ts)) * 1000 AS time, argMin(price, ts) AS open, max(price) AS high,
+       min(price) AS low, argMax(price, ts) AS close, count() AS ticks
+FROM {db}.oracle_ticks
+WHERE market = {{market:String}} AND status = 'trading' AND price > 0
+  AND ts >= fromUnixTimestamp64Milli({{start:Int64}}) AND ts < fromUnixTimestamp64Milli({{end:Int64}})
+GROUP BY time ORDER BY time"""
+
+
+def tick_rows(writer: TableWriter, events: list[Keyed]) -> list[list[Any]]:
+    """Return the ticks among `events` as the sink's rows."""
+    return [writer.row(OracleTick.model_validate(e).model_dump()) for t, _, e in events if t == "oracle.ticks"]
+
+
+def timed_batches(insert: Callable[[list[list[Any]]], Any], rows: list[list[Any]], batch: int) -> float:
+    """Return the seconds `insert` takes over `rows`, `batch` rows at a time."""
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        insert(rows[start:start + batch])
+    return time.perf_counter() - started
+
+
+def sink_rows(dsn: str, database: str, events: list[Keyed], count: int, batch: int) -> dict[str, Any]:
+    """Return rows/s of `Warehouse.insert_new` beside a plain `client.insert` of the same rows."""
+    sink, plain = Warehouse(dsn, f"{database}_sink"), Warehouse(dsn, f"{database}_plain")
+    try:
+        sink.migrate()
+        plain.migrate()
+        writer = TableWriter(sink, TABLE)
+        rows = tick_rows(writer, events)[:count]
+        new = timed_batches(lambda b: sink.insert_new(TABLE, writer.columns, b), rows, batch)
+        bare = timed_batches(lambda b: plain.client.insert(f"{plain.database}.{TABLE}", b,
+                                                           column_names=writer.columns), rows, batch)
+    finally:
+        sink.close()
+        plain.close()
+    return {"rows_per_s": len(rows) / new, "rows": len(rows), "batch": batch, "table": TABLE,
+            "baseline": {"what": "client.insert of the same rows and batches (no dedupe lookup)",
+                         "rows_per_s": len(rows) / bare}}
+
+
+async def median_ms(query: Callable[[], Awaitable[list[dict[str, Any]]]], repeats: int) -> tuple[float, int]:
+    """Return the median ms of `query` over `repeats` runs after one warm run, and its row count."""
+    rows = await query()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await query()
+        times.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(times), len(rows)
+
+
+async def candles_query(dsn: str, database: str, ticks: int, repeats: int, start_ms: int) -> dict[str, Any]:
+    """Return ms of the API's 1h candles query over `ticks` synthetic ticks, beside a raw-tick GROUP BY."""
+    start_ms -= start_ms % HOUR_MS
+    wh = Warehouse(dsn, f"{database}_candles")
+    try:
+        await asyncio.to_thread(wh.migrate)
+        sql = SYNTHETIC_TICKS.format(db=wh.database, start=start_ms, n=ticks,
+                                     markets=", ".join(f"'{m}'" for m in MARKETS))
+        started = time.perf_counter()
+        await asyncio.to_thread(wh.command, sql)
+        load_s = time.perf_counter() - started
+        end_ms = start_ms + (ticks // len(MARKETS) + 1) * STEP_MS
+        api_ms, candles = await median_ms(
+            lambda: queries.candles(wh, MARKET, "1h", start_ms, end_ms + HOUR_MS, 1500), repeats)
+        params = {"market": MARKET, "start": start_ms, "end": end_ms + HOUR_MS}
+        raw_ms, raw_candles = await median_ms(lambda: wh.arows(RAW_HOURLY.format(db=wh.database), params), repeats)
+    finally:
+        wh.close()
+    return {"ms": api_ms, "ticks": ticks, "full_size_ticks": FULL_CANDLE_TICKS, "reduced": ticks < FULL_CANDLE_TICKS,
+            "candles": candles, "market": MARKET, "load_rows_per_s": ticks / load_s,
+            "baseline": {"what": "the same 1h OHLC by GROUP BY over the raw ticks (no candles view)",
+                         "ms": raw_ms, "candles": raw_candles}}

@@ -1,0 +1,76 @@
+"""`quantdesk bench` writes a report of the documented shape (its figures' speed is not judged here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipeline_vs_ceiling", "pipeline_vs_naive",
+              "pipeline_vs_batched_ceiling")
+SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "candles_query_ms", "sink_rows_per_s",
+            "api_rps")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """Run the tiny sizing in a child process (it opens a chDB path of its own) and read its JSON."""
+    out = tmp_path_factory.mktemp("bench")
+    subprocess.run([sys.executable, "-c", "from quantdesk.cli import main; main()", "bench", "--smoke", "--out",
+                    str(out)], check=True, timeout=240, capture_output=True)
+    return json.loads((out / "bench.json").read_text()), out
+
+
+def positive(value: object) -> bool:
+    """Return whether a figure is a positive number."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def test_report_names_run_and_machine(report: tuple[dict, Path]) -> None:
+    body, out = report
+    assert body["schema"] == 1 and body["mode"] == "smoke"
+    assert body["command"].startswith("quantdesk bench --smoke --out ")
+    assert positive(body["seconds"]) and body["started_at"]
+    assert {"nproc", "ram_gib", "python", "platform", "cpu"} <= body["machine"].keys()
+    assert set(SECTIONS) <= body.keys()
+    assert "| figure | value | baseline (same run) |" in (out / "bench.md").read_text()
+
+
+def test_throughput_figures_and_ratios(report: tuple[dict, Path]) -> None:
+    body, _ = report
+    assert all(positive(body[key]) for key in THROUGHPUT)
+    assert body["pipeline_vs_naive"] == pytest.approx(body["pipeline_eps"] / body["faust_naive_eps"])
+    assert body["pipeline_vs_ceiling"] == pytest.approx(body["pipeline_eps"] / body["transport_ceiling_eps"])
+    details = body["throughput"]
+    assert {"transport_ceiling", "transport_ceiling_batched", "faust_naive", "pipeline"} <= details.keys()
+    assert set(details["pipeline"]["mix"]) == {"oracle.ticks", "trades.fills", "accounts.changes"}
+
+
+def test_latency_per_client_count_beside_direct_emit(report: tuple[dict, Path]) -> None:
+    body, _ = report
+    latencies = body["tick_to_client_ms"]
+    assert [entry["clients"] for entry in latencies] == [4, 8]
+    for entry in latencies:
+        assert entry["p50"] <= entry["p99"] <= entry["max"] and entry["delivered"] == 1.0
+        assert positive(entry["baseline"]["p50"]) and entry["baseline"]["p99"] >= entry["baseline"]["p50"]
+
+
+def test_remargin_growth(report: tuple[dict, Path]) -> None:
+    remargin = report[0]["remargin_us_per_position"]
+    if remargin["per_size"] is None:
+        assert remargin["reason"]
+        return
+    assert [s["positions"] for s in remargin["per_size"]] == [1000, 4000, 16_000]
+    assert all(positive(s["us_per_position"]) and positive(s["baseline_us_per_position"]) for s in remargin["per_size"])
+    assert isinstance(remargin["exponent"], float)
+
+
+def test_store_and_api_figures_beside_baselines(report: tuple[dict, Path]) -> None:
+    body, _ = report
+    candles, sink, api = body["candles_query_ms"], body["sink_rows_per_s"], body["api_rps"]
+    assert positive(candles["ms"]) and positive(candles["baseline"]["ms"]) and candles["reduced"] is True
+    assert candles["candles"] == candles["baseline"]["candles"] > 0
+    assert positive(sink["rows_per_s"]) and positive(sink["baseline"]["rows_per_s"])
+    assert positive(api["rps"]) and positive(api["baseline"]["rps"])
+    assert set(api["status"]) == {"200"}
