@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.accounts import AccountsView
 from api.live import LiveState
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
@@ -27,3 +28,11 @@ def get_live(request: Request) -> LiveState:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
 LiveDep = Annotated[LiveState, Depends(get_live)]
+
+
+def get_accounts(request: Request) -> AccountsView:
+    """Return the reader of wallets' accounts."""
+    return request.app.state.accounts
+
+
+AccountsDep = Annotated[AccountsView, Depends(get_accounts)]

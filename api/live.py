@@ -1,32 +1,140 @@
-"""Live caches fed by the derived topics: the newest state of every market, pushed on."""
+"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; pushed on."""
 
 import asyncio
 import logging
+from collections import OrderedDict, deque
 from typing import Any, Awaitable, Callable
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
 
+from api.bars import RESOLUTIONS, Bar, bucket
+from quantdesk.messages import Fill, OracleTick
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
-FEED_TOPICS = ("markets.state",)
+FEED_TOPICS = ("markets.state", "oracle.ticks", "trades.fills", "funding.rates", "mikey.signals", "accounts.state")
 WARM_UP_MESSAGES = 200
+RECENT_TRADES = 100
+RECENT_SIGNALS = 50
+REMEMBERED_IDS = 100_000
+
+
+class RecentIds:
+    """The ids of the newest events seen, so a replayed input event is not counted twice."""
+
+    def __init__(self, size: int = REMEMBERED_IDS) -> None:
+        self.size = size
+        self.ids: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, event_id: str) -> bool:
+        """Remember an id; return whether it was new."""
+        if event_id in self.ids:
+            return False
+        self.ids[event_id] = None
+        if len(self.ids) > self.size:
+            self.ids.popitem(last=False)
+        return True
+
+
+def public_trade(fill: Fill) -> dict[str, Any]:
+    """Return a taker fill as the public tape shows it: no wallet, no fee."""
+    return {"id": fill.id, "ts": fill.ts, "market": fill.market, "side": fill.side, "size": str(fill.size),
+            "price": str(fill.price)}
+
+
+def newer(held: dict[str, Any] | None, event: dict[str, Any], field: str = "ts") -> bool:
+    """Return whether `event` is at least as new as what is held."""
+    return held is None or held[field] <= event[field]
 
 
 class LiveState:
-    """The newest derived figures, per market."""
+    """The newest derived figures per market and per wallet, and the current candles."""
 
-    def __init__(self) -> None:
+    def __init__(self, known_markets: tuple[str, ...] = ()) -> None:
+        self.known = set(known_markets)
         self.markets: dict[str, dict[str, Any]] = {}
+        self.trades: dict[str, deque[dict[str, Any]]] = {}
+        self.bars: dict[tuple[str, str], Bar] = {}
+        self.funding: dict[str, dict[str, Any]] = {}
+        self.signals: dict[str, deque[dict[str, Any]]] = {}
+        self.accounts: dict[str, dict[int, dict[str, Any]]] = {}
+        self.seen = RecentIds()
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
-        """Record an event; return whether it is newer than what was held."""
-        held = self.markets.get(event["market"])
-        if held is not None and held["ts"] > event["ts"]:
+        """Record an event; return whether it is news (newer than what was held, never seen)."""
+        appliers = {"markets.state": self.apply_market, "oracle.ticks": self.apply_tick,
+                    "trades.fills": self.apply_fill, "funding.rates": self.apply_funding,
+                    "mikey.signals": self.apply_signal, "accounts.state": self.apply_account}
+        try:
+            return appliers[topic](event)
+        except (KeyError, TypeError, ValidationError):
+            return False
+
+    def apply_market(self, event: dict[str, Any]) -> bool:
+        """Hold the newest state of a market."""
+        if not newer(self.markets.get(event["market"]), event):
             return False
         self.markets[event["market"]] = event
+        return True
+
+    def apply_tick(self, event: dict[str, Any]) -> bool:
+        """Fold a valid oracle tick of a listed market into its current candles."""
+        tick = OracleTick.model_validate(event)
+        if tick.market not in self.known or not self.seen.first_time(tick.id):
+            return False
+        return any([self.bar(tick.market, r, tick.ts).add_tick(tick) for r in RESOLUTIONS if self.current(tick.market, r, tick.ts)])
+
+    def apply_fill(self, event: dict[str, Any]) -> bool:
+        """Record a fill of a listed market: the tape and the candles take its taker side."""
+        fill = Fill.model_validate(event)
+        if fill.market not in self.known or not self.seen.first_time(fill.id):
+            return False
+        if fill.liquidity == "taker":
+            self.trades.setdefault(fill.market, deque(maxlen=RECENT_TRADES)).append(public_trade(fill))
+            for resolution in RESOLUTIONS:
+                if self.current(fill.market, resolution, fill.ts):
+                    self.bar(fill.market, resolution, fill.ts).add_fill(fill)
+        return True
+
+    def current(self, market: str, resolution: str, ts: int) -> bool:
+        """Return whether `ts` falls in the current candle or a later one (older candles are closed)."""
+        held = self.bars.get((market, resolution))
+        return held is None or bucket(ts, resolution) >= held.time
+
+    def bar(self, market: str, resolution: str, ts: int) -> Bar:
+        """Return the candle holding `ts`, starting a new one when `ts` is past the current one."""
+        start = bucket(ts, resolution)
+        held = self.bars.get((market, resolution))
+        if held is None or held.time < start:
+            held = self.bars[(market, resolution)] = Bar(start)
+        return held
+
+    def apply_funding(self, event: dict[str, Any]) -> bool:
+        """Hold the newest closed funding period of a market."""
+        if not newer(self.funding.get(event["market"]), event, "period_end"):
+            return False
+        self.funding[event["market"]] = event
+        return True
+
+    def apply_signal(self, event: dict[str, Any]) -> bool:
+        """Keep the newest market signals; an account's signal is news for that account only."""
+        if not self.seen.first_time(event["id"]):
+            return False
+        if event.get("market") in self.known:
+            self.signals.setdefault(event["market"], deque(maxlen=RECENT_SIGNALS)).append(event)
+        return bool(event.get("market") in self.known or event.get("wallet"))
+
+    def apply_account(self, event: dict[str, Any]) -> bool:
+        """Hold the newest state of each sub-account, per wallet."""
+        held = self.accounts.setdefault(event["wallet"], {})
+        sub = int(event.get("subaccount", 0))
+        if not newer(held.get(sub), event):
+            return False
+        held[sub] = event
         return True
 
 
@@ -63,10 +171,21 @@ class LiveFeed:
                     await self.handle(self.names[tp.topic], message.value)
 
     async def handle(self, topic: str, raw: bytes | None) -> None:
-        """Apply one Kafka message's events; pass on the ones that are news."""
-        for event in decode(raw or b"[]"):
-            if self.state.apply(topic, event):
-                await self.on_event(topic, event)
+        """Apply one Kafka message's events; pass on the ones that are news, skip what is not JSON."""
+        try:
+            events = decode(raw or b"[]")
+        except orjson.JSONDecodeError:
+            return
+        for event in events:
+            if isinstance(event, dict) and self.state.apply(topic, event):
+                await self.pass_on(topic, event)
+
+    async def pass_on(self, topic: str, event: dict[str, Any]) -> None:
+        """Hand an event on; a failure to push one event is logged and the feed goes on."""
+        try:
+            await self.on_event(topic, event)
+        except Exception:
+            log.exception("could not push %s event %s", topic, event.get("id"))
 
     async def stop(self) -> None:
         """Stop reading."""

@@ -7,21 +7,28 @@ import socketio
 from fastapi import FastAPI
 
 from api import errors
+from api.accounts import LiveAccounts
 from api.live import LiveFeed, LiveState
-from api.routes import health, markets
+from api.ratelimit import Limiter, Rates
+from api.routes import accounts, auth, health, markets
+from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
 
-def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, extra: Any = None) -> socketio.ASGIApp:
+def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, extra: Any = None,
+               rates: Rates = Rates()) -> socketio.ASGIApp:
     """Return the ASGI app; `extra` is an async context manager run inside its lifespan."""
-    live = LiveState()
-    gateway = Gateway(settings, live)
+    live = LiveState(settings.market_names)
+    sessions, limiter, views = open_store(settings), Limiter(settings, rates), LiveAccounts(live)
+    gateway = Gateway(settings, live, views, sessions, limiter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(sessions.close)
+            stack.push_async_callback(limiter.close)
             if extra is not None:
                 await stack.enter_async_context(extra)
             if bootstrap:
@@ -33,7 +40,8 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan,
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
+    app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(markets.router)
+    for module in (health, markets, auth, accounts):
+        app.include_router(module.router)
     return socketio.ASGIApp(gateway.sio, other_asgi_app=app)

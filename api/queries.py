@@ -2,9 +2,9 @@
 
 from typing import Any
 
+from api.bars import RESOLUTIONS
 from quantdesk.warehouse import Warehouse
 
-RESOLUTIONS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
 DAY_MS = 86_400_000
 
 

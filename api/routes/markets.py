@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from api import queries
 from api.deps import LiveDep, SettingsDep, WarehouseDep
 from api.errors import RESPONSES
+from api.ratelimit import PublicLimit
 
-router = APIRouter(prefix="/api/v1/markets", tags=["markets"])
+router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[PublicLimit])
 Resolution = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 
 

@@ -1,0 +1,110 @@
+"""Rate limits (the `limits` library, moving windows in memory or Redis) and their headers.
+
+public: 100/min per IP on every REST route · trading: 10/min per wallet · auth: 5 per 15 min per IP
+on sign-in attempts · subscribe: Socket.IO subscriptions per IP.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Response
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
+
+from api.auth import CurrentWallet
+from quantdesk.settings import Settings
+
+
+@dataclass(frozen=True)
+class Rates:
+    """How often each kind of caller may come, in the `limits` notation."""
+
+    public: str = "100/minute"
+    trading: str = "10/minute"
+    auth: str = "5 per 15 minutes"
+    subscribe: str = "60/minute"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one hit: allowed or not, and the window's figures."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float
+
+    def headers(self) -> dict[str, str]:
+        """Return the X-RateLimit-* headers (reset as UTC epoch seconds) and, when refused, Retry-After."""
+        headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+                   "X-RateLimit-Reset": str(math.ceil(self.reset_at))}
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after())
+        return headers
+
+    def retry_after(self) -> int:
+        """Return the whole seconds until the window lets a hit through again."""
+        return max(1, math.ceil(self.reset_at - time.time()))
+
+
+class Limiter:
+    """Count hits per kind of limit and caller, in Redis (keys under the app id) when configured."""
+
+    def __init__(self, settings: Settings, rates: Rates) -> None:
+        self.pool = ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
+        self.storage: Storage = MemoryStorage() if self.pool is None else RedisStorage(
+            f"async+{settings.redis_url}", implementation="redispy", key_prefix=f"{settings.app_id}:limits",
+            connection_pool=self.pool)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.items: dict[str, RateLimitItem] = {kind: parse(rate) for kind, rate in asdict(rates).items()}
+
+    async def hit(self, kind: str, caller: str) -> Verdict:
+        """Count one hit of `caller` against the `kind` limit and return the verdict."""
+        item = self.items[kind]
+        allowed = await self.strategy.hit(item, kind, caller)
+        stats = await self.strategy.get_window_stats(item, kind, caller)
+        return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+
+    async def close(self) -> None:
+        """Release the storage's connections."""
+        if self.pool is not None:
+            await self.pool.disconnect()
+
+
+def client_ip(request: Request) -> str:
+    """Return the caller's IP as the server sees it."""
+    return request.client.host if request.client else "unknown"
+
+
+async def enforce(request: Request, response: Response, kind: str, caller: str) -> None:
+    """Count a hit; refuse with 429 over the limit, else put the limit headers on the response."""
+    verdict = await request.app.state.limiter.hit(kind, caller)
+    if not verdict.allowed:
+        raise HTTPException(429, f"rate limit reached: {verdict.limit} {kind} requests per window; "
+                                 f"retry in {verdict.retry_after()} s", headers=verdict.headers())
+    response.headers.update(verdict.headers())
+
+
+async def public_limit(request: Request, response: Response) -> None:
+    """Count a public request against its IP."""
+    await enforce(request, response, "public", client_ip(request))
+
+
+async def auth_limit(request: Request, response: Response) -> None:
+    """Count a sign-in attempt against its IP."""
+    await enforce(request, response, "auth", client_ip(request))
+
+
+async def trading_wallet(request: Request, response: Response, wallet: CurrentWallet) -> str:
+    """Return the signed-in wallet after counting a trading request against it."""
+    await enforce(request, response, "trading", wallet)
+    return wallet
+
+
+PublicLimit = Depends(public_limit)
+AuthLimit = Depends(auth_limit)
+TradingWallet = Annotated[str, Depends(trading_wallet)]

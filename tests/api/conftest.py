@@ -1,0 +1,70 @@
+"""The gateway under test: in-process over ASGI, or served on its port with the live feed."""
+
+import contextlib
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import redis
+import uvicorn
+
+from api.main import create_api
+from api.ratelimit import Rates
+from quantdesk.platform import serve, stop_server
+from quantdesk.settings import Settings
+from quantdesk.topics import ensure_topics
+from quantdesk.warehouse import Warehouse
+
+RELAXED = Rates(public="10000/minute", trading="10000/minute", auth="10000/minute", subscribe="10000/minute")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backed(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """Return the test's settings with sessions and limits in memory, or in the local Redis."""
+    if request.param == "memory":
+        yield settings
+        return
+    url = request.getfixturevalue("redis_url")
+    yield settings.model_copy(update={"redis_url": url})
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{settings.app_id}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@asynccontextmanager
+async def gateway(settings: Settings, rates: Rates = Rates(), bootstrap: str | None = None) -> AsyncIterator[object]:
+    """Run the gateway app's lifespan (without the Faust worker) and yield the ASGI app."""
+    warehouse = Warehouse.from_settings(settings)
+    asgi = create_api(settings, warehouse, bootstrap, rates=rates)
+    app = asgi.other_asgi_app
+    try:
+        async with app.router.lifespan_context(app):
+            yield asgi
+    finally:
+        warehouse.close()
+
+
+def client(asgi: object, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    """Return an HTTPS client of the in-process app, calling from `ip` (so Secure cookies flow)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(asgi, client=(ip, 40000)), base_url="https://gateway.test")
+
+
+@asynccontextmanager
+async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates()) -> AsyncIterator[str]:
+    """Serve the gateway on the settings' port, with its live feed given a broker; yield its base URL."""
+    warehouse = Warehouse.from_settings(settings)
+    if bootstrap:
+        await ensure_topics(settings, bootstrap)
+    app = create_api(settings, warehouse, bootstrap, rates=rates)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
+                                           log_level="warning", lifespan="on"))
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = await serve(server)
+    try:
+        yield f"http://{settings.api_host}:{settings.api_port}"
+    finally:
+        await stop_server(server, task)
+        warehouse.close()

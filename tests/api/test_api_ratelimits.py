@@ -1,0 +1,82 @@
+"""Every rate limit at its edge, in memory and in the local Redis: the next request past it gets 429."""
+
+import time
+
+import httpx
+import socketio
+from fastapi import FastAPI
+from solders.keypair import Keypair
+
+from api.auth import COOKIE
+from api.ratelimit import Rates, TradingWallet
+from quantdesk.settings import Settings
+from tests.api.conftest import client, gateway, served
+from tests.api.signing import offer, sign, sign_in
+
+
+def assert_refused(response: httpx.Response, limit: int, window_s: int) -> None:
+    """Check a 429 in the platform's shape with Retry-After and X-RateLimit-* headers."""
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= window_s
+    assert response.headers["X-RateLimit-Limit"] == str(limit)
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert time.time() < int(response.headers["X-RateLimit-Reset"]) <= time.time() + window_s + 1
+
+
+async def test_the_101st_public_request_in_a_minute_gets_429(backed: Settings) -> None:
+    async with gateway(backed) as app, client(app) as http, client(app, ip="10.1.2.3") as neighbour:
+        http.cookies.set(COOKIE, await sign_in(http, Keypair()), domain="gateway.test")  # one public request
+        for n in range(2, 101):
+            response = await http.get("/api/v1/auth/session")
+            assert response.status_code == 200, (n, response.text)
+            assert response.headers["X-RateLimit-Remaining"] == str(100 - n)
+        assert_refused(await http.get("/api/v1/auth/session"), 100, 60)
+        assert_refused(await http.get("/api/v1/markets/BTC-PERP/candles"), 100, 60)
+        other = await neighbour.post("/api/v1/auth/nonce", json={"address": str(Keypair().pubkey())})
+        assert other.status_code == 200 and other.headers["X-RateLimit-Remaining"] == "99"
+
+
+async def test_the_6th_sign_in_attempt_in_15_minutes_gets_429(backed: Settings) -> None:
+    wallet = Keypair()
+    async with gateway(backed, Rates(public="1000/minute")) as app, client(app) as http:
+        for n in range(5):
+            message = (await offer(http, wallet))["message"]
+            wrong = {"address": str(wallet.pubkey()), "message": message, "signature": sign(Keypair(), message)}
+            response = await http.post("/api/v1/auth/verify", json=wrong)
+            assert response.status_code == 401, (n, response.text)
+        message = (await offer(http, wallet))["message"]
+        right = {"address": str(wallet.pubkey()), "message": message, "signature": sign(wallet, message)}
+        assert_refused(await http.post("/api/v1/auth/verify", json=right), 5, 900)
+
+
+async def test_the_11th_trading_request_of_a_wallet_in_a_minute_gets_429(backed: Settings) -> None:
+    async with gateway(backed) as app, client(app) as http:
+        api: FastAPI = app.other_asgi_app  # a probe route guarded as every trading route is
+
+        @api.post("/probe/trade")
+        async def trade(wallet: TradingWallet) -> dict:
+            return {"wallet": wallet}
+        first, second = await sign_in(http, Keypair()), await sign_in(http, Keypair())
+        http.cookies.clear()
+        for n in range(10):
+            response = await http.post("/probe/trade", cookies={COOKIE: first})
+            assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == str(9 - n)
+        assert_refused(await http.post("/probe/trade", cookies={COOKIE: first}), 10, 60)
+        assert (await http.post("/probe/trade", cookies={COOKIE: second})).status_code == 200
+        assert (await http.post("/probe/trade")).status_code == 401
+
+
+async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) -> None:
+    async with served(backed, None) as url:
+        sio = socketio.AsyncClient()
+        await sio.connect(url, transports=["websocket"])
+        try:
+            for n in range(60):
+                ack = await sio.call("subscribe", {"channel": "ticker", "market": "BTC-PERP"})
+                assert ack["ok"], (n, ack)
+            ack = await sio.call("subscribe", {"channel": "ticker", "market": "BTC-PERP"})
+        finally:
+            await sio.disconnect()
+        assert ack["ok"] is False and ack["error"]["code"] == "rate_limited"
+        assert "retry in" in ack["error"]["message"]
