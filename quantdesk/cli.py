@@ -31,11 +31,12 @@ def summary(runtime: object) -> Table:
     return table
 
 
-async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path]) -> None:
+async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], sources: tuple[str, ...]) -> None:
     """Run the platform until uvicorn is told to stop."""
     from quantdesk.platform import running
 
-    async with running(settings, simulator=simulator, replay_file=replay_file, own_signals=True) as runtime:
+    async with running(settings, simulator=simulator, replay_file=replay_file, own_signals=True,
+                       sources=sources) as runtime:
         console.print(summary(runtime))
         await runtime.serving
 
@@ -44,14 +45,28 @@ async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path]) 
 def up(
     simulator: Annotated[bool, typer.Option("--simulator/--no-simulator", help="feed simulated markets")] = True,
     replay_file: Annotated[Optional[Path], typer.Option("--replay", exists=True, dir_okay=False, help="publish this JSONL file at start")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="ingest this source (pyth, solana); turns the simulator off")] = None,
 ) -> None:
     """Run the whole platform on this machine (embedded broker and chDB by default)."""
     logging.basicConfig(level=logging.WARNING)
+    sources = tuple(source or ())
     try:
-        asyncio.run(_up(get_settings(), simulator, replay_file))
+        asyncio.run(_up(get_settings(), simulator and not sources, replay_file, sources))
     except KeyboardInterrupt:
         pass
     console.print("stopped cleanly")
+
+
+@app.command()
+def ingest(
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="pyth, solana (default: both)")] = None,
+) -> None:
+    """Publish verified program transactions and Pyth prices; health and metrics on the ingest port."""
+    from quantdesk.ingest.service import SOURCES, run_until_stopped
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = get_settings()
+    asyncio.run(run_until_stopped(settings, bootstrap_or_exit(settings), tuple(source or SOURCES)))
 
 
 @app.command()

@@ -12,6 +12,7 @@ from faust.contrib.asgi import faust_app_running
 
 from api.main import create_api
 from quantdesk.broker import EmbeddedBroker
+from quantdesk.ingest.service import ingest_running
 from quantdesk.replay import replay
 from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
@@ -71,8 +72,11 @@ def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pip
 
 @asynccontextmanager
 async def running(settings: Settings, simulator: bool = True, replay_file: Path | None = None,
-                  own_signals: bool = False) -> AsyncIterator[Runtime]:
-    """Run the whole platform until the block exits; `own_signals` lets Ctrl-C stop uvicorn."""
+                  own_signals: bool = False, sources: tuple[str, ...] = ()) -> AsyncIterator[Runtime]:
+    """Run the whole platform until the block exits; `own_signals` lets Ctrl-C stop uvicorn.
+
+    `sources` names ingest sources (`pyth`, `solana`) to run beside it, health on the ingest port.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         bootstrap, broker = await stack.enter_async_context(broker_for(settings))
@@ -88,6 +92,8 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         stack.push_async_callback(stop_server, server, task)
         if simulator:
             stack.push_async_callback(cancel, asyncio.create_task(run_live(settings, bootstrap), name="simulator"))
+        if sources:
+            await stack.enter_async_context(ingest_running(settings, bootstrap, sources))
         if replay_file:
             await replay(settings, bootstrap, replay_file)
         yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, broker)

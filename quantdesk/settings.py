@@ -47,6 +47,24 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     simulator_tick_ms: int = 400
     simulator_accounts: int = 20
+    solana_rpc_urls: tuple[str, ...] = Field(
+        default=("https://api.mainnet-beta.solana.com",), description="JSON-RPC endpoints, preferred first"
+    )
+    solana_ws_urls: tuple[str, ...] = Field(
+        default=("wss://api.mainnet-beta.solana.com",), description="websocket endpoints for logsSubscribe"
+    )
+    commitment: Literal["confirmed", "finalized"] = "confirmed"
+    rpc_timeout_s: float = 10.0
+    rpc_max_lag_slots: int = Field(default=150, description="an endpoint this far behind the best is skipped")
+    rpc_cooldown_s: float = Field(default=5.0, description="how long a failing endpoint is skipped")
+    backfill_interval_s: float = Field(default=30.0, description="catch up from the cursor at least this often")
+    chain_markets: dict[str, str] = Field(default_factory=dict, description="market account -> market name")
+    sol_usd_market: str = Field(default="SOL-PERP", description="market whose oracle values SOL deposits")
+    hermes_url: str = Field(
+        default="wss://hermes.pyth.network/ws", description="ws(s)://…/ws streams v1 updates, http(s):// streams v2 SSE"
+    )
+    pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
+    pyth_account_poll_s: float = 1.0
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":
@@ -63,6 +81,11 @@ class Settings(BaseSettings):
     def market_names(self) -> tuple[str, ...]:
         """Return the configured market names in order."""
         return tuple(m.name for m in self.markets)
+
+    @property
+    def feed_markets(self) -> dict[str, str]:
+        """Return each market's Pyth feed id mapped to the market name."""
+        return {m.feed_id: m.name for m in self.markets}
 
     def market(self, name: str) -> Market:
         """Return the market called `name`, or raise KeyError."""
