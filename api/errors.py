@@ -28,7 +28,8 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Render an HTTPException in the platform's shape."""
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 403: "forbidden", 401: "unauthorized", 429: "rate_limited"}.get(exc.status_code, "bad_request")
+    codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "invalid_request", 429: "rate_limited"}
+    code = codes.get(exc.status_code, "bad_request")
     response = error(exc.status_code, code, str(exc.detail))
     response.headers.update(exc.headers or {})
     return response
@@ -48,4 +49,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
-RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+             429: {"model": ErrorResponse, "description": "rate limited; see Retry-After"}}

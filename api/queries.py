@@ -3,24 +3,27 @@
 from typing import Any
 
 from api.bars import RESOLUTIONS
+from api.pagination import Window
 from quantdesk.warehouse import Warehouse
 
 DAY_MS = 86_400_000
 
 
-async def candles(wh: Warehouse, market: str, resolution: str, start_ms: int, end_ms: int, limit: int) -> list[dict[str, Any]]:
-    """Return candles of a market in [start, end), oldest first, at most `limit`."""
+async def candles(wh: Warehouse, market: str, resolution: str, window: Window) -> list[dict[str, Any]]:
+    """Return candles of a market that begin in the window (after its cursor), oldest first."""
     sql = f"""
         SELECT toUnixTimestamp(bucket) * 1000 AS time, argMinMerge(open) AS open, maxMerge(high) AS high,
                minMerge(low) AS low, argMaxMerge(close) AS close, sum(volume) AS volume,
                sum(base_volume) AS base_volume, sum(trades) AS trades, sum(ticks) AS ticks
         FROM {wh.database}.candles
         WHERE market = {{market:String}} AND resolution = {{res:UInt32}}
-          AND bucket >= toDateTime(intDiv({{start:Int64}}, 1000), 'UTC')
-          AND bucket < toDateTime(intDiv({{end:Int64}}, 1000), 'UTC')
-        GROUP BY bucket HAVING ticks > 0 ORDER BY bucket LIMIT {{limit:UInt32}}"""
-    params = {"market": market, "res": RESOLUTIONS[resolution], "start": start_ms, "end": end_ms, "limit": limit}
-    return await wh.arows(sql, params)
+          AND toUnixTimestamp(bucket) * 1000 >= {{start:Int64}} AND toUnixTimestamp(bucket) * 1000 < {{end:Int64}}
+          AND toUnixTimestamp(bucket) * 1000 > {{after:Int64}}
+        GROUP BY bucket HAVING ticks > 0 ORDER BY bucket {"DESC" if window.newest else ""} LIMIT {{limit:UInt32}}"""
+    params = {"market": market, "res": RESOLUTIONS[resolution], "start": window.start or 0, "end": window.end,
+              "after": window.after[0] if window.after else -1, "limit": window.limit}
+    rows = await wh.arows(sql, params)
+    return rows[::-1] if window.newest else rows
 
 
 async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:
@@ -32,3 +35,32 @@ async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:
         GROUP BY market"""
     rows = await wh.arows(sql, {"since": now_ms - DAY_MS})
     return {r["market"]: r for r in rows}
+
+
+
+async def trades(wh: Warehouse, market: str, window: Window) -> list[dict[str, Any]]:
+    """Return the public tape of a market (taker fills, no wallets) in a window, oldest first."""
+    columns = "id, toUnixTimestamp64Milli(ts) AS ts, market, side, size, price"
+    return await page(wh, "fills", columns, "ts", "market = {market:String} AND liquidity = 'taker'",
+                      {"market": market}, window)
+
+
+async def funding(wh: Warehouse, market: str, window: Window) -> list[dict[str, Any]]:
+    """Return the closed funding periods of a market whose period ended in a window, oldest first."""
+    columns = ("id, market, toUnixTimestamp64Milli(period_start) AS period_start, "
+               "toUnixTimestamp64Milli(period_end) AS period_end, oracle_twap, mark_twap, rate, cumulative_index")
+    return await page(wh, "funding_rates", columns, "period_end", "market = {market:String}", {"market": market}, window)
+
+
+async def page(wh: Warehouse, table: str, columns: str, time_column: str, where: str, params: dict[str, Any],
+               window: Window) -> list[dict[str, Any]]:
+    """Return one page ordered by (time, id): after the cursor or from `start`, else the newest before `end`."""
+    ms = f"toUnixTimestamp64Milli({time_column})"
+    bounds = (f"{where} AND {ms} >= {{start:Int64}} AND {ms} < {{end:Int64}} "
+              f"AND ({ms}, id) > ({{after_ts:Int64}}, {{after_id:String}})")
+    way = "DESC" if window.newest else "ASC"
+    inner = f"SELECT * FROM {wh.database}.{table} WHERE {bounds} ORDER BY {time_column} {way}, id {way} LIMIT {{limit:UInt32}}"
+    after_ts, after_id = window.after or (-1, "")
+    return await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY {time_column}, id",
+                          {**params, "start": window.start or 0, "end": window.end, "after_ts": after_ts,
+                           "after_id": after_id, "limit": window.limit})

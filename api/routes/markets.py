@@ -1,23 +1,33 @@
-"""Markets: live prices and status, and candles from ClickHouse."""
+"""Markets: live prices and status; candles, the trade tape and funding history from ClickHouse."""
 
 import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
 
 from api import queries
 from api.deps import LiveDep, SettingsDep, WarehouseDep
 from api.errors import RESPONSES
+from api.pagination import PageWindow, link_next
 from api.ratelimit import PublicLimit
 
 router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[PublicLimit])
 Resolution = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+MarketName = Annotated[str, Path(description="market name, e.g. BTC-PERP", examples=["BTC-PERP"])]
+PAGED = {200: {"headers": {
+    "X-Next-Cursor": {"description": "cursor of the next page, when this one is full", "schema": {"type": "string"}},
+    "Link": {"description": '`<url>; rel="next"` of the next page', "schema": {"type": "string"}}}}}
 
 
 class MarketView(BaseModel):
     """A market as the terminal shows it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "market": "BTC-PERP", "oracle_price": "97012.5", "confidence": "12.1", "mark_price": "97020.1",
+        "status": "healthy", "reason": "", "updated_at": 1767225600400, "change_24h": "0.0123",
+        "volume_24h": "1250000.5", "imr": "0.05", "mmr": "0.03"}]})
 
     market: str
     oracle_price: Decimal | None
@@ -34,6 +44,10 @@ class MarketView(BaseModel):
 
 class Candle(BaseModel):
     """One OHLC candle: prices from the oracle, volume (quote) and trades from taker fills."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "time": 1767225600000, "open": "97000", "high": "97100.5", "low": "96950", "close": "97012.5",
+        "volume": "250000.75", "base_volume": "2.577", "trades": 14}]})
 
     time: int
     open: Decimal
@@ -85,20 +99,70 @@ def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-@router.get("/{market}/candles", response_model=list[Candle], responses=RESPONSES)
+@router.get("/{market}/candles", response_model=list[Candle], responses={**RESPONSES, **PAGED})
 async def list_candles(
-    settings: SettingsDep, wh: WarehouseDep,
-    market: Annotated[str, Path(description="market name, e.g. BTC-PERP")],
-    resolution: Annotated[Resolution, Query(description="candle width")] = "1m",
-    start: Annotated[int | None, Query(ge=0, description="UTC ms, inclusive")] = None,
-    end: Annotated[int | None, Query(ge=0, description="UTC ms, exclusive; default now")] = None,
-    limit: Annotated[int, Query(ge=1, le=1500)] = 500,
+    request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep, market: MarketName,
+    page: PageWindow, resolution: Annotated[Resolution, Query(description="candle width")] = "1m",
 ) -> list[dict[str, Any]]:
-    """Return OHLCV candles of a market, oldest first (default: the last `limit` candles)."""
+    """Return OHLCV candles of a market, oldest first, that begin in [start, end); paged by `cursor`."""
     known_market(settings, market)
-    width = queries.RESOLUTIONS[resolution] * 1000
-    end = end if end is not None else int(time.time() * 1000) + width
-    start = start if start is not None else max(0, end - width * limit)
-    if start >= end:
-        raise HTTPException(422, "start must be before end")
-    return await queries.candles(wh, market, resolution, start, end, limit)
+    rows = await queries.candles(wh, market, resolution, page)
+    link_next(request, response, rows, page, lambda c: (c["time"], ""))
+    return rows
+
+
+class Trade(BaseModel):
+    """One trade of the public tape: the taker's side, size (base) and price."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5h6x…:2:0", "ts": 1767225600400, "market": "BTC-PERP", "side": "buy", "size": "0.25",
+        "price": "97012.5"}]})
+
+    id: str
+    ts: int
+    market: str
+    side: Literal["buy", "sell"]
+    size: Decimal
+    price: Decimal
+
+
+@router.get("/{market}/trades", response_model=list[Trade], responses={**RESPONSES, **PAGED})
+async def list_trades(request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep,
+                      market: MarketName, page: PageWindow) -> list[dict[str, Any]]:
+    """Return the trades of a market, oldest first (default: the newest `limit`); paged by `cursor`."""
+    known_market(settings, market)
+    rows = await queries.trades(wh, market, page)
+    link_next(request, response, rows, page, lambda t: (t["ts"], t["id"]))
+    return rows
+
+
+class FundingPeriod(BaseModel):
+    """One closed hourly funding period: TWAPs, the clamped rate (per hour) and the cumulative index."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "funding:BTC-PERP:1767229200000", "market": "BTC-PERP", "period_start": 1767225600000,
+        "period_end": 1767229200000, "oracle_twap": "97000", "mark_twap": "97010", "rate": "0.0000042955",
+        "cumulative_index": "0.41665", "apr": "0.03762858"}]})
+
+    id: str
+    market: str
+    period_start: int
+    period_end: int
+    oracle_twap: Decimal
+    mark_twap: Decimal
+    rate: Decimal
+    cumulative_index: Decimal
+    apr: Decimal
+
+
+HOURS_A_YEAR = 24 * 365
+
+
+@router.get("/{market}/funding", response_model=list[FundingPeriod], responses={**RESPONSES, **PAGED})
+async def list_funding(request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep,
+                       market: MarketName, page: PageWindow) -> list[dict[str, Any]]:
+    """Return funding periods of a market by period end, oldest first, with each rate as an APR; paged by `cursor`."""
+    known_market(settings, market)
+    rows = await queries.funding(wh, market, page)
+    link_next(request, response, rows, page, lambda f: (f["period_end"], f["id"]))
+    return [{**r, "apr": r["rate"] * HOURS_A_YEAR} for r in rows]
