@@ -18,6 +18,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ingest_reconnects_total": ("counter", "Streaming reconnections, by source."),
     "ingest_gaps_total": ("counter", "Interruptions of a stream after it had delivered data, by source."),
     "ingest_gap_seconds_total": ("counter", "Seconds without data across those interruptions, by source."),
+    "ingest_hermes_binary_mismatches_total": ("counter", "Hermes payloads whose JSON their binary update lacks."),
     "ingest_backfill_behind": ("gauge", "Signatures listed after the cursor and not yet taken."),
 }
 

@@ -2,9 +2,10 @@
 
 Hermes speaks two streaming wire formats and both are read: a `ws(s)://…/ws` URL subscribes on
 Hermes' websocket (v1 `price_update` messages, verbose with the VAA, as pythclient subscribes) and
-an `http(s)://` URL reads the v2 server-sent events of `/v2/updates/price/stream`. A payload whose
-JSON prices disagree with its own binary update goes to `dlq`. The stream reconnects with backoff;
-an interruption after data had flowed counts as a gap, with its length, in the metrics.
+an `http(s)://` URL reads the v2 server-sent events of `/v2/updates/price/stream`. An unreadable
+payload goes to `dlq`; one whose JSON its own binary update does not carry is counted. The stream
+reconnects with backoff; an interruption after data had flowed counts as a gap, with its length,
+in the metrics.
 Price accounts are polled with getMultipleAccounts and their status is judged at the slot they
 were read at, so an account not updated for more than its max latency reads `unknown`.
 """
@@ -121,23 +122,32 @@ class HermesSource:
             self.metrics.inc("ingest_gaps_total", source=HERMES)
 
     async def publish(self, payload: Any) -> None:
-        """Publish a payload's ticks, or a dead letter when it is unreadable or contradicts itself."""
+        """Publish a payload's ticks, or a dead letter when it is unreadable."""
+        try:
+            ticks = hermes_ticks(payload, self.feeds)
+        except PythDecodeError as exc:
+            digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+            await self.publisher.send([("dlq", "dlq", dead(f"hermes:{digest}", str(exc), payload))])
+            self.metrics.inc("ingest_dlq_total", source=HERMES, stage="decode")
+            return
+        self.check_binary(payload)
+        await self.publisher.send(("oracle.ticks", partition_key("oracle.ticks", t), t) for t in ticks)
+        self.prices.update({t["market"]: Decimal(t["price"]) for t in ticks})
+        self.metrics.inc("ingest_published_total", len(ticks), source=HERMES, topic="oracle.ticks")
+
+    def check_binary(self, payload: Any) -> None:
+        """Count (and log) a payload whose JSON prices its own binary update does not carry.
+
+        The JSON is still used: the binary's Wormhole signatures are not checked here, so it is a
+        consistency figure for operators, not a proof.
+        """
         try:
             problems = binary_mismatches(payload)
-            ticks = [] if problems else hermes_ticks(payload, self.feeds)
         except PythDecodeError as exc:
             problems = [str(exc)]
         if problems:
-            digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-            events = [("dlq", "dlq", dead(f"hermes:{digest}", "; ".join(problems), payload))]
-        else:
-            events = [("oracle.ticks", partition_key("oracle.ticks", t), t) for t in ticks]
-            self.prices.update({t["market"]: Decimal(t["price"]) for t in ticks})
-        await self.publisher.send(events)
-        for topic, _, _ in events:
-            self.metrics.inc("ingest_published_total", source=HERMES, topic=topic)
-            if topic == "dlq":
-                self.metrics.inc("ingest_dlq_total", source=HERMES, stage="decode")
+            self.metrics.inc("ingest_hermes_binary_mismatches_total", source=HERMES)
+            log.warning("Hermes payload disagrees with its binary update: %s", "; ".join(problems))
 
 
 class PriceAccountSource:
@@ -154,7 +164,7 @@ class PriceAccountSource:
 
     async def run(self) -> None:
         """Poll until cancelled."""
-        while self.accounts:
+        while True:
             try:
                 await self.poll()
             except RpcUnavailable as exc:

@@ -132,25 +132,34 @@ async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ..
                         stack: AsyncExitStack) -> list[Supervised]:
     """Return the chosen sources, their shared parts closed by `stack`."""
     publisher = await stack.enter_async_context(Publisher(settings, bootstrap))
-    pool = RpcPool(settings, metrics)
-    stack.push_async_callback(pool.close)
+    pool: RpcPool | None = None
+    if "solana" in names or settings.pyth_price_accounts:
+        pool = RpcPool(settings, metrics)
+        stack.push_async_callback(pool.close)
     sources: list[Supervised] = []
     prices: dict[str, Decimal] = {}
     if "pyth" in names:
         hermes = HermesSource(settings, publisher, metrics)
         prices = hermes.prices
-        sources += [Supervised("hermes", hermes),
-                    Supervised("pyth-accounts", PriceAccountSource(settings, pool, publisher, metrics))]
-    if "solana" in names:
-        store = CursorStore(settings.data_dir / "ingest" / "solana.sqlite", settings.program_id)
-        stack.callback(store.close)
-        tail = Tail(bootstrap)
-        await tail.start()
-        stack.push_async_callback(tail.stop)
-        delivery = Delivery(settings, publisher, store, tail, metrics, "solana")
-        chain = ChainSource(settings, pool, delivery, metrics, lambda: prices.get(settings.sol_usd_market))
-        sources.append(Supervised("solana", chain))
+        sources.append(Supervised("hermes", hermes))
+    if "pyth" in names and pool and settings.pyth_price_accounts:
+        sources.append(Supervised("pyth-accounts", PriceAccountSource(settings, pool, publisher, metrics)))
+    if "solana" in names and pool:
+        sources.append(Supervised("solana", await chain_source(settings, bootstrap, pool, publisher, metrics, prices,
+                                                               stack)))
     return sources
+
+
+async def chain_source(settings: Settings, bootstrap: str, pool: RpcPool, publisher: Publisher, metrics: Metrics,
+                       prices: dict[str, Decimal], stack: AsyncExitStack) -> ChainSource:
+    """Return the chain source with its cursor store and topic reader, closed by `stack`."""
+    store = CursorStore(settings.data_dir / "ingest" / "solana.sqlite", settings.program_id)
+    stack.callback(store.close)
+    tail = Tail(bootstrap)
+    await tail.start()
+    stack.push_async_callback(tail.stop)
+    delivery = Delivery(settings, publisher, store, tail, metrics, "solana")
+    return ChainSource(settings, pool, delivery, metrics, lambda: prices.get(settings.sol_usd_market))
 
 
 @asynccontextmanager
