@@ -38,7 +38,8 @@ class Tail:
     async def partitions(self, topics: set[str]) -> list[TopicPartition]:
         """Return every partition of `topics`."""
         await self.consumer.topics()
-        return [TopicPartition(t, p) for t in sorted(topics) for p in sorted(self.consumer.partitions_for_topic(t) or {0})]
+        return [TopicPartition(t, p) for t in sorted(topics)
+                for p in sorted(self.consumer.partitions_for_topic(t) or {0})]
 
     async def end_offsets(self, topics: set[str]) -> Offsets:
         """Return each partition's end offset."""
@@ -90,7 +91,8 @@ class Delivery:
             self.on_topic = await self.tail.ids_since(offsets)
             log.warning("recovered %d events published before a crash", len(self.on_topic))
 
-    async def deliver(self, messages: list[Mapped], taken: list[tuple[str, int]], cursor: tuple[str, int] | None) -> None:
+    async def deliver(self, messages: list[Mapped], taken: list[tuple[str, int]],
+                      cursor: tuple[str, int] | None) -> None:
         """Publish what was not published yet, then record the signatures and the cursor."""
         fresh = [m for m in messages if m.value["id"] not in self.on_topic]
         if fresh:
@@ -105,4 +107,3 @@ class Delivery:
         if topic == "dlq":
             self.metrics.inc("ingest_dlq_total", source=self.source, stage=value.get("stage", "map"))
         self.metrics.inc("ingest_published_total", source=self.source, topic=topic)
-

@@ -176,7 +176,8 @@ class PriceAccountSource:
         keys = [Pubkey.from_string(k) for k in self.accounts]
         answer = await self.pool.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys, encoding="base64"))
         read = [self.message(key, account, answer.context.slot) for key, account in zip(self.accounts, answer.value)]
-        fresh = [(key, topic, value) for key, (topic, value) in zip(self.accounts, read) if self.last.get(key) != value["id"]]
+        fresh = [(key, topic, value) for key, (topic, value) in zip(self.accounts, read)
+                 if self.last.get(key) != value["id"]]
         await self.publisher.send((topic, partition_key(topic, value), value) for _, topic, value in fresh)
         for key, topic, value in fresh:
             self.last[key] = value["id"]

@@ -84,7 +84,8 @@ class RpcPool:
         finally:
             self.metrics.observe("ingest_rpc_latency_seconds", time.monotonic() - started, endpoint=endpoint.url)
 
-    async def call(self, method: str, request: Callable[[AsyncClient], Awaitable[T]], *, found: Callable[[T], bool] = lambda _: True) -> T:
+    async def call(self, method: str, request: Callable[[AsyncClient], Awaitable[T]], *,
+                   found: Callable[[T], bool] = lambda _: True) -> T:
         """Return the first answer `found` accepts, failing over; else the last answer; else raise."""
         answer: list[T] = []
         for endpoint in self.order():

@@ -190,4 +190,3 @@ async def run_until_stopped(settings: Settings, bootstrap: str, names: tuple[str
     """Run the ingest service until SIGINT or SIGTERM."""
     async with ingest_running(settings, bootstrap, names, own_signals=True) as ingest:
         await ingest.serving
-

@@ -32,7 +32,8 @@ async def hermes() -> AsyncIterator[FakeHermes]:
     await fake.stop()
 
 
-def pointed_at(settings: Settings, *nodes: FakeSolana, hermes_url: str = "ws://127.0.0.1:9/ws", **extra: Any) -> Settings:
+def pointed_at(settings: Settings, *nodes: FakeSolana, hermes_url: str = "ws://127.0.0.1:9/ws",
+               **extra: Any) -> Settings:
     """Return settings whose endpoints are the fakes, with a free ingest port."""
     update = {
         "solana_rpc_urls": tuple(n.url for n in nodes), "solana_ws_urls": tuple(n.ws_url for n in nodes),

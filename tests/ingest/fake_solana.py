@@ -98,7 +98,8 @@ class FakeSolana:
         """Return the newest slot."""
         return self.slot
 
-    async def getSignaturesForAddress(self, address: str, config: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # noqa: N802
+    async def getSignaturesForAddress(  # noqa: N802
+            self, address: str, config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Return signatures mentioning `address`, newest first, between `before` and `until`."""
         config = config or {}
         before, until, limit = config.get("before"), config.get("until"), config.get("limit", 1000)
@@ -114,7 +115,8 @@ class FakeSolana:
                 break
         return out
 
-    async def getTransaction(self, signature: str, config: dict[str, Any] | None = None) -> dict[str, Any] | None:  # noqa: N802
+    async def getTransaction(  # noqa: N802
+            self, signature: str, config: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Return a transaction in the encoding asked for, holding once `hold_after` were served."""
         if self.hold_after is not None and self.served >= self.hold_after:
             await self.release.wait()
@@ -126,7 +128,8 @@ class FakeSolana:
                                               slot=slot, block_time=recorded.block_time)
         return None
 
-    async def getMultipleAccounts(self, keys: list[str], config: dict[str, Any] | None = None) -> dict[str, Any]:  # noqa: N802
+    async def getMultipleAccounts(  # noqa: N802
+            self, keys: list[str], config: dict[str, Any] | None = None) -> dict[str, Any]:
         """Return accounts in base64, null for unknown ones."""
         return self.context([self.account(self.accounts[k]) if k in self.accounts else None for k in keys])
 

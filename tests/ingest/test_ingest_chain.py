@@ -25,8 +25,8 @@ async def topic_has(settings: Settings, topic: str, count: int) -> list[dict[str
     return events if len(events) >= count else []
 
 
-async def test_a_signed_transaction_served_by_the_node_becomes_a_fill_and_a_tick(settings: Settings,
-                                                                                  node: FakeSolana) -> None:
+async def test_a_signed_transaction_served_by_the_node_becomes_a_fill_and_a_tick(
+        settings: Settings, node: FakeSolana) -> None:
     recorded = node.record(trade(0))
     cfg = pointed_at(settings, node)
     async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
@@ -67,7 +67,8 @@ async def _duplicates(settings: Settings) -> float:
 
 
 async def test_verification_rejects_reach_the_dlq_with_their_reasons(settings: Settings, node: FakeSolana) -> None:
-    tampered, failed, other, good = (node.record(r) for r in (tampered_trade(), failed_trade(), other_program_tx(), trade(2)))
+    made = (tampered_trade(), failed_trade(), other_program_tx(), trade(2))
+    tampered, failed, other, good = (node.record(r) for r in made)
     cfg = pointed_at(settings, node)
     async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
         letters = await eventually(lambda: topic_has(cfg, "dlq", 3), what="three dead letters")

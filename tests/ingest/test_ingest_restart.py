@@ -47,11 +47,11 @@ async def caught_up(settings: Settings, node: FakeSolana) -> dict[str, Any] | No
 
 def environment(settings: Settings, node: FakeSolana) -> dict[str, str]:
     """Return the environment of an ingest process pointed at the node and the test's topics."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1",
-            "QUANTDESK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "", "QUANTDESK_TOPIC_PREFIX": settings.topic_prefix,
-            "QUANTDESK_APP_ID": settings.app_id, "QUANTDESK_DATA_DIR": str(settings.data_dir),
-            "QUANTDESK_INGEST_PORT": str(settings.ingest_port), "QUANTDESK_SOLANA_RPC_URLS": f'["{node.url}"]',
-            "QUANTDESK_SOLANA_WS_URLS": f'["{node.ws_url}"]', "QUANTDESK_CHAIN_MARKETS": orjson.dumps(CHAIN_MARKETS).decode()}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "QUANTDESK_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+            "QUANTDESK_TOPIC_PREFIX": settings.topic_prefix, "QUANTDESK_APP_ID": settings.app_id,
+            "QUANTDESK_DATA_DIR": str(settings.data_dir), "QUANTDESK_INGEST_PORT": str(settings.ingest_port),
+            "QUANTDESK_SOLANA_RPC_URLS": f'["{node.url}"]', "QUANTDESK_SOLANA_WS_URLS": f'["{node.ws_url}"]',
+            "QUANTDESK_CHAIN_MARKETS": orjson.dumps(CHAIN_MARKETS).decode()}
 
 
 def start_ingest(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -61,8 +61,8 @@ def start_ingest(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-async def test_sigkill_mid_backfill_then_restart_yields_every_event_exactly_once(settings: Settings,
-                                                                                   node: FakeSolana) -> None:
+async def test_sigkill_mid_backfill_then_restart_yields_every_event_exactly_once(
+        settings: Settings, node: FakeSolana) -> None:
     for index in range(120):
         node.record(trade(index))
     node.hold_after = 50  # the third batch of 20 never completes before the kill
