@@ -13,6 +13,7 @@ from api.sessions import Session, SessionStore
 from quantdesk.settings import Settings
 
 COOKIE = "qd_session"
+EXAMPLE_WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 SESSION_TTL_S = 7 * 24 * 3600
 cookie_scheme = APIKeyCookie(name=COOKIE, auto_error=False, description="session set by POST /api/v1/auth/verify")
 
@@ -76,7 +77,7 @@ def require_own_wallet(wallet: str, current: str) -> None:
         raise HTTPException(403, "a session reaches only its own wallet")
 
 
-async def own_wallet(wallet: Annotated[str, Path(description="the signed-in wallet's address")],
+async def own_wallet(wallet: Annotated[str, Path(description="the signed-in wallet's address", examples=[EXAMPLE_WALLET])],
                      current: CurrentWallet) -> str:
     """Return the wallet named in the path once it is the session's own."""
     require_own_wallet(wallet, current)

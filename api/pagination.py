@@ -40,9 +40,12 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     """Return the (ts, id) a cursor continues after, or refuse one this API did not give."""
     try:
         ts, _, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-        return int(ts), row_id
+        after = int(ts)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(422, "cursor: not a cursor this API gave") from exc
+    if not 0 <= after <= FAR_FUTURE_MS:
+        raise HTTPException(422, "cursor: not a cursor this API gave")
+    return after, row_id
 
 
 def window(

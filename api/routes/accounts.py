@@ -5,11 +5,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import OwnWallet
+from api.auth import EXAMPLE_WALLET, OwnWallet
 from api.deps import AccountsDep
 from api.errors import ErrorResponse
 from api.ratelimit import PublicLimit
-from api.routes.auth import EXAMPLE_WALLET
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[PublicLimit])
 GUARDED = {401: {"model": ErrorResponse, "description": "no live session"},

@@ -10,14 +10,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from solders.pubkey import Pubkey
 
 from api import siws
-from api.auth import COOKIE, SESSION_TTL_S, CurrentSession, token_key
+from api.auth import COOKIE, EXAMPLE_WALLET, SESSION_TTL_S, CurrentSession, token_key
 from api.deps import SettingsDep
 from api.errors import ErrorResponse
 from api.ratelimit import AuthLimit, PublicLimit
 from api.sessions import Session
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-EXAMPLE_WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session, or the sign-in is refused"},
            422: {"model": ErrorResponse}, 429: {"model": ErrorResponse, "description": "rate limited"}}
 
