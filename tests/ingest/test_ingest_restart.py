@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from quantdesk.ingest import chain
 from quantdesk.ingest import cursor as cursor_module
 from quantdesk.ingest.service import ingest_running
 from quantdesk.settings import Settings
@@ -110,6 +111,7 @@ async def test_a_fault_between_publish_and_record_repeats_nothing(settings: Sett
         commit(self, taken, cursor)
 
     monkeypatch.setattr(cursor_module.CursorStore, "commit", failing_second_commit)
+    monkeypatch.setattr(chain, "PAGE", 7)  # listing pages back from the newest to the cursor
     cfg = pointed_at(settings, node)
     async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
         await eventually(lambda: caught_up(cfg, node), what="caught up after the fault")
