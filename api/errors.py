@@ -3,7 +3,7 @@
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
 
@@ -16,6 +16,9 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     """The body of every error response."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "forbidden", "message": "a session reaches only its own wallet"}}]})
 
     error: ErrorBody
 

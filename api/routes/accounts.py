@@ -32,6 +32,9 @@ class SubaccountView(BaseModel):
 class AccountView(BaseModel):
     """Every sub-account of a wallet."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"wallet": EXAMPLE_WALLET, "subaccounts": [
+        {"wallet": EXAMPLE_WALLET, "subaccount": 0, "ts": 1767225600000, "state": "funded", "collateral": "10000"}]}]})
+
     wallet: str
     subaccounts: list[SubaccountView]
 

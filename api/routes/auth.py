@@ -55,9 +55,13 @@ class NonceOffer(BaseModel):
 class SignedMessage(BaseModel):
     """The SIWS message as signed, and the wallet's ed25519 signature over it (base58)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "address": EXAMPLE_WALLET, "message": NonceOffer.model_json_schema()["examples"][0]["message"],
+        "signature": "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW"}]})
+
     address: Address
     message: Annotated[str, Field(max_length=2000)]
-    signature: Annotated[str, Field(max_length=100, examples=["5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW"])]
+    signature: Annotated[str, Field(max_length=100)]
 
 
 class SessionView(BaseModel):

@@ -73,7 +73,7 @@ def known_market(settings: Any, market: str) -> str:
     return market
 
 
-@router.get("", response_model=list[MarketView])
+@router.get("", response_model=list[MarketView], responses={429: RESPONSES[429]})
 async def list_markets(settings: SettingsDep, live: LiveDep, wh: WarehouseDep) -> list[MarketView]:
     """List every market with oracle price, confidence, mark, status and 24-hour change and volume."""
     held = live.markets
