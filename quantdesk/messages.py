@@ -118,6 +118,82 @@ class FundingRate(Message):
     cumulative_index: Amount
 
 
+class PositionFigures(BaseModel):
+    """One open position of an account snapshot, marked at the oracle."""
+
+    model_config = ConfigDict(frozen=True)
+
+    market: str
+    size: Amount
+    entry_price: Amount
+    upnl: Amount
+    liquidation_price: Amount | None = None
+    notional: Amount
+
+
+class AccountSnapshot(Message):
+    """An account's exact figures after an event (topic `accounts.state`, key `wallet:subaccount`)."""
+
+    wallet: str
+    subaccount: Annotated[int, Field(ge=0)] = 0
+    state: str
+    collateral: Amount
+    equity: Amount
+    maintenance_margin: Amount
+    initial_margin: Amount
+    free_collateral: Amount
+    leverage: Amount | None = None
+    health: Amount
+    positions: list[PositionFigures] = []
+
+
+class FundingPayment(Message):
+    """What one position paid (positive) or received at a funding settle (topic `funding.payments`)."""
+
+    market: str
+    wallet: str
+    subaccount: Annotated[int, Field(ge=0)] = 0
+    size: Amount
+    payment: Amount
+    cumulative_index: Amount
+
+
+class PlannedClose(BaseModel):
+    """One closing trade of a liquidation plan; `side` is the liquidated account's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    market: str
+    side: Literal["buy", "sell"]
+    size: Positive
+    price: Positive
+    fee: Amount
+    liquidator_fee: Amount
+    insurance_fee: Amount
+
+
+class LiquidationPlan(Message):
+    """A proposed liquidation of one account (topic `risk.liquidations`); fills carry it out."""
+
+    wallet: str
+    subaccount: Annotated[int, Field(ge=0)] = 0
+    kind: Literal["plan"] = "plan"
+    closes: list[PlannedClose]
+    equity: Amount
+    maintenance_margin: Amount
+    insurance_draw: Amount = Decimal(0)
+    socialised_loss: Amount = Decimal(0)
+
+
+class AuditEntry(Message):
+    """Something the risk engine did or refused, and to whom (topic `audit.log`)."""
+
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any] = {}
+
+
 class DeadLetter(Message):
     """A message that could not be used, with why and the original bytes (topic `dlq`)."""
 
@@ -137,6 +213,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "markets.state",
     "funding.rates",
     "accounts.state",
+    "funding.payments",
     "risk.liquidations",
     "mikey.signals",
     "audit.log",

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     )
     pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
     pyth_account_poll_s: float = 1.0
+    simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
+    reorder_grace_ms: int = Field(
+        default=1000, description="event time the accounts agent waits for earlier events of other topics"
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":

@@ -1,4 +1,4 @@
-"""Simulated markets: seeded GBM-with-jumps oracle ticks and a population of trading accounts."""
+"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts and a liquidation venue."""
 
 import asyncio
 import math
@@ -10,6 +10,7 @@ from typing import Any
 
 import base58
 
+from quantdesk.messages import LiquidationPlan, PlannedClose
 from quantdesk.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 
@@ -137,6 +138,37 @@ class Simulator:
         ticks = [self.tick(m) for m in self.markets]
         events += [("oracle.ticks", t["market"], t) for t in ticks]
         return events + self.trades({t["market"]: Decimal(t["price"]) for t in ticks})
+
+
+LIQUIDATOR = wallet_address(random.Random("quantdesk venue liquidator"))
+LIQUIDATOR_FLOAT = Decimal(10_000_000)
+OPPOSITE = {"buy": "sell", "sell": "buy"}
+
+
+def liquidator_float() -> Keyed:
+    """Return the liquidator's one deposit: its id makes a second one a no-op."""
+    return ("accounts.changes", f"{LIQUIDATOR}:0", {
+        "id": f"venue:float:{LIQUIDATOR}", "ts": 0, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
+        "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
+
+
+def liquidation_fills(plan: LiquidationPlan) -> list[Keyed]:
+    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator makes."""
+    out: list[Keyed] = []
+    for n, close in enumerate(plan.closes):
+        out.append(("trades.fills", f"{plan.wallet}:{plan.subaccount}",
+                    venue_fill(plan, n, close, plan.wallet, plan.subaccount, close.side, close.fee, "taker")))
+        out.append(("trades.fills", f"{LIQUIDATOR}:0",
+                    venue_fill(plan, n, close, LIQUIDATOR, 0, OPPOSITE[close.side], -close.liquidator_fee, "maker")))
+    return out
+
+
+def venue_fill(plan: LiquidationPlan, n: int, close: PlannedClose, wallet: str, subaccount: int, side: str,
+               fee: Decimal, liquidity: str) -> dict[str, Any]:
+    """Return one account's side of close `n` of a plan."""
+    return {"id": f"{plan.id}:{n}:{side}", "ts": plan.ts, "market": close.market, "wallet": wallet,
+            "subaccount": subaccount, "side": side, "size": str(close.size), "price": str(close.price),
+            "fee": str(fee), "liquidity": liquidity, "signature": "", "slot": 0, "liquidation": plan.id}
 
 
 async def run_live(settings: Settings, bootstrap: str, steps: int | None = None) -> None:

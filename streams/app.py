@@ -51,7 +51,7 @@ def faust_app(settings: Settings, bootstrap: str) -> faust.App:
 
 def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None) -> Pipeline:
     """Build the app, declare its topics and register every agent."""
-    from streams.agents import markets, sink
+    from streams.agents import accounts, markets, sink, venue
 
     pipeline = Pipeline(settings, faust_app(settings, bootstrap), warehouse)
     for name in ALL_TOPICS:
@@ -60,6 +60,9 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
             partitions=settings.topic_partitions,
         )
     markets.register(pipeline)
+    accounts.register(pipeline)
+    if settings.simulator_venue:
+        venue.register(pipeline)
     if warehouse is not None:
         sink.register(pipeline)
     return pipeline

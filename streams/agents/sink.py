@@ -1,7 +1,7 @@
 """ClickHouse sink: batches every stored topic and inserts each row once (dedupe on id)."""
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -16,8 +16,20 @@ TABLES: dict[str, str] = {
     "accounts.changes": "account_changes",
     "markets.state": "market_state",
     "funding.rates": "funding_rates",
+    "funding.payments": "funding_payments",
+    "accounts.state": "account_snapshots",
+    "risk.liquidations": "liquidations",
+    "audit.log": "audit_log",
     "dlq": "dead_letters",
 }
+
+
+def as_body(event: dict[str, Any]) -> dict[str, Any]:
+    """Return a row whose `body` is the whole event (a liquidation plan)."""
+    return {**event, "body": event}
+
+
+SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"risk.liquidations": as_body}
 
 
 class TableWriter:
@@ -53,7 +65,8 @@ def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
         return []
     model = INPUT_MODELS.get(topic)
     if model is None:
-        return [i for i in items if isinstance(i, dict) and "id" in i]
+        shape = SHAPES.get(topic, dict)
+        return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
     return [e.model_dump() for e in (_valid(model, i) for i in items) if e is not None]
 
 
