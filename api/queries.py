@@ -9,8 +9,9 @@ from quantdesk.warehouse import Warehouse
 DAY_MS = 86_400_000
 
 
-async def candles(wh: Warehouse, market: str, resolution: str, window: Window) -> list[dict[str, Any]]:
-    """Return candles of a market that begin in the window (after its cursor), oldest first."""
+async def candles(wh: Warehouse, market: str, resolution: str, start_ms: int, end_ms: int, limit: int, *,
+                  after_ms: int = -1, newest: bool = False) -> list[dict[str, Any]]:
+    """Return candles of a market that begin in [start, end) after `after_ms`, oldest first (the newest ones if asked)."""
     sql = f"""
         SELECT toUnixTimestamp(bucket) * 1000 AS time, argMinMerge(open) AS open, maxMerge(high) AS high,
                minMerge(low) AS low, argMaxMerge(close) AS close, sum(volume) AS volume,
@@ -19,11 +20,11 @@ async def candles(wh: Warehouse, market: str, resolution: str, window: Window) -
         WHERE market = {{market:String}} AND resolution = {{res:UInt32}}
           AND toUnixTimestamp(bucket) * 1000 >= {{start:Int64}} AND toUnixTimestamp(bucket) * 1000 < {{end:Int64}}
           AND toUnixTimestamp(bucket) * 1000 > {{after:Int64}}
-        GROUP BY bucket HAVING ticks > 0 ORDER BY bucket {"DESC" if window.newest else ""} LIMIT {{limit:UInt32}}"""
-    params = {"market": market, "res": RESOLUTIONS[resolution], "start": window.start or 0, "end": window.end,
-              "after": window.after[0] if window.after else -1, "limit": window.limit}
+        GROUP BY bucket HAVING ticks > 0 ORDER BY bucket {"DESC" if newest else ""} LIMIT {{limit:UInt32}}"""
+    params = {"market": market, "res": RESOLUTIONS[resolution], "start": start_ms, "end": end_ms, "after": after_ms,
+              "limit": limit}
     rows = await wh.arows(sql, params)
-    return rows[::-1] if window.newest else rows
+    return rows[::-1] if newest else rows
 
 
 async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:

@@ -106,7 +106,8 @@ async def list_candles(
 ) -> list[dict[str, Any]]:
     """Return OHLCV candles of a market, oldest first, that begin in [start, end); paged by `cursor`."""
     known_market(settings, market)
-    rows = await queries.candles(wh, market, resolution, page)
+    rows = await queries.candles(wh, market, resolution, page.start or 0, page.end, page.limit,
+                                 after_ms=page.after[0] if page.after else -1, newest=page.newest)
     link_next(request, response, rows, page, lambda c: (c["time"], ""))
     return rows
 
