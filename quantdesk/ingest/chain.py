@@ -5,13 +5,14 @@ paged), takes them oldest first in batches and moves the cursor after each batch
 Live notifications fetch their transaction at once; they only mark the signature taken, and the
 next backfill round (on every websocket connect, and every `backfill_interval_s`) moves the cursor
 past them. Every transaction is verified before use; a rejected one goes to `dlq` with the reason.
-A signature already taken is dropped as a duplicate.
+A signature already taken is dropped as a duplicate. Native SOL deposits are valued at the newest
+SOL/USD price the Pyth source has seen; without one, mapping sends them to `dlq` saying so.
 """
 
 import asyncio
 import contextlib
-import logging
 import itertools
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -43,9 +44,9 @@ class NotYetAvailable(RuntimeError):
     """A listed transaction no endpoint returns yet: backfill stops before it and retries later."""
 
 
-def rejected(signature: str, result: Mapping[str, Any] | None, reason: str) -> Mapped:
-    """Return the dead letter of a transaction that failed verification."""
-    ts = ((result or {}).get("blockTime") or 0) * 1000
+def rejected(signature: str, result: Mapping[str, Any], reason: str) -> Mapped:
+    """Return the dead letter of a transaction that failed verification, with the node's JSON."""
+    ts = (result.get("blockTime") or 0) * 1000
     letter = DeadLetter(id=f"{signature}:verify", ts=ts, topic="programs", reason=reason,
                         payload=orjson.dumps(result).decode(), signature=signature, stage="verify")
     return Mapped("dlq", dump(letter))

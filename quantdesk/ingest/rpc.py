@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
 from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
+from solders.errors import SerdeJSONError
 from solders.hash import Hash
 
 from quantdesk.ingest.metrics import Metrics
@@ -25,7 +25,8 @@ from quantdesk.settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RPC_ERRORS = (SolanaRpcException, RPCException, SolanaJsonRpcError, httpx2.HTTPError, TimeoutError, ValueError)
+# transport and HTTP errors arrive wrapped in SolanaRpcException; answers that do not parse are errors too
+RPC_ERRORS = (SolanaRpcException, RPCException, SolanaJsonRpcError, SerdeJSONError, TimeoutError, ValueError)
 
 
 class RpcUnavailable(RuntimeError):

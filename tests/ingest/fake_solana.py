@@ -27,7 +27,7 @@ class FakeSolana:
         self.ledger: list[tuple[Recorded, int]] = []  # (transaction, slot), oldest first
         self.accounts: dict[str, bytes] = {}
         self.slot = slot
-        self.failing: set[str] = set()  # methods answered with an error; "*" for all
+        self.failing: set[str] = set()  # methods answered with an error; "*" for all, "http" for HTTP 503
         self.hold_after: int | None = None
         self.release = asyncio.Event()
         self.served = 0
@@ -84,6 +84,8 @@ class FakeSolana:
         body = await request.json()
         method, params = body["method"], body.get("params") or []
         self.requests[method] += 1
+        if "http" in self.failing:
+            return web.Response(status=503, text="upstream unavailable")
         if method in self.failing or "*" in self.failing:
             error = {"code": -32005, "message": "Node is unhealthy", "data": {"numSlotsBehind": None}}
             return web.json_response({"jsonrpc": "2.0", "id": body["id"], "error": error})

@@ -82,7 +82,7 @@ async def test_verification_rejects_reach_the_dlq_with_their_reasons(settings: S
     assert metric(text, "ingest_dlq_total", source="solana", stage="verify") == 3
 
 
-@pytest.mark.parametrize("failing", ["*", "getTransaction"])
+@pytest.mark.parametrize("failing", ["*", "getTransaction", "http"])
 async def test_errors_on_the_first_endpoint_fail_over_to_the_second_and_the_figures_show_it(settings: Settings,
                                                                                             failing: str) -> None:
     broken, healthy = await FakeSolana().start(), await FakeSolana().start()
