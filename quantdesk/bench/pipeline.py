@@ -9,7 +9,7 @@ from quantdesk.platform import Runtime
 from quantdesk.publisher import Keyed, Publisher
 
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
-POLL_S = 0.05
+POLL_S = 0.1
 
 
 def warm_up_tick(events: list[Keyed]) -> Keyed:
@@ -19,27 +19,40 @@ def warm_up_tick(events: list[Keyed]) -> Keyed:
     return topic, key, {**first, "id": "bench:warm-up", "ts": ts, "publish_time": ts}
 
 
-def final_state_ids(events: list[Keyed]) -> list[str]:
-    """Return the ids of the market states the last tick of every market causes."""
+def final_ids(events: list[Keyed]) -> dict[str, list[str]]:
+    """Return, per derived table, the ids of what the last events cause.
+
+    That is every market's state after its last tick and the account state after the last fill
+    (ids as `streams` makes them: `<source id>:state`, `<source id>:<wallet>:<subaccount>:state`).
+    """
     last = {e["market"]: e["id"] for topic, _, e in events if topic == "oracle.ticks"}
-    return [f"{tick_id}:state" for tick_id in last.values()]
+    ids = {"market_state": [f"{tick_id}:state" for tick_id in last.values()]}
+    fills = [e for topic, _, e in events if topic == "trades.fills"]
+    if fills:
+        ids["account_snapshots"] = [f"{fills[-1]['id']}:{fills[-1]['wallet']}:{fills[-1]['subaccount']}:state"]
+    return ids
 
 
-async def stored(runtime: Runtime, expected: dict[str, int], state_ids: list[str]) -> bool:
-    """Return whether every input table holds its expected rows and every final state is stored."""
-    db = runtime.warehouse.database
+async def stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]]) -> bool:
+    """Return whether every input table holds its expected rows and every final derived row is stored."""
+    wh, db = runtime.warehouse, runtime.warehouse.database
     counts = ", ".join(f"(SELECT count() FROM {db}.{table}) AS {table}" for table in expected)
-    sql = f"SELECT {counts}, (SELECT count() FROM {db}.market_state WHERE id IN {{ids:Array(String)}}) AS finals"
-    row = (await runtime.warehouse.arows(sql, {"ids": state_ids}))[0]
-    return row.pop("finals") == len(state_ids) and all(row[t] >= n for t, n in expected.items())
+    row = (await wh.arows(f"SELECT {counts}"))[0]
+    if any(row[t] < n for t, n in expected.items()):
+        return False
+    for table, ids in finals.items():
+        sql = f"SELECT count() AS n FROM {db}.{table} WHERE id IN {{ids:Array(String)}}"
+        if (await wh.arows(sql, {"ids": ids}))[0]["n"] < len(ids):
+            return False
+    return True
 
 
-async def wait_stored(runtime: Runtime, expected: dict[str, int], state_ids: list[str], timeout: float) -> None:
+async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]], timeout: float) -> None:
     """Poll ClickHouse until everything expected is stored, or raise after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not await stored(runtime, expected, state_ids):
+    while not await stored(runtime, expected, finals):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the pipeline did not store {expected} and {state_ids} within {timeout}s")
+            raise TimeoutError(f"the pipeline did not store {expected} and {finals} within {timeout}s")
         await asyncio.sleep(POLL_S)
 
 
@@ -55,12 +68,12 @@ async def pipeline_throughput(runtime: Runtime, events: list[Keyed], window: int
     warm = warm_up_tick(events)
     async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
         await publisher.send([warm])
-        await wait_stored(runtime, expected_rows([], 1), [f"{warm[2]['id']}:state"], timeout=60)
+        await wait_stored(runtime, expected_rows([], 1), {"market_state": [f"{warm[2]['id']}:state"]}, timeout=60)
         started = time.perf_counter()
         for start in range(0, len(events), window):
             await publisher.send(events[start:start + window])
         published = time.perf_counter()
-    await wait_stored(runtime, expected_rows(events, 1), final_state_ids(events), timeout=60 + len(events) / 500)
+    await wait_stored(runtime, expected_rows(events, 1), final_ids(events), timeout=60 + len(events) / 100)
     seconds = time.perf_counter() - started
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds,
             "publish_seconds": published - started, "kafka_messages": kafka_messages(events, window),

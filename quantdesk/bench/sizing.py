@@ -26,13 +26,13 @@ class Sizing:
 
 
 FULL = Sizing(
-    name="full", single_messages=100_000, pipeline_events=500_000, publish_window=2000, simulator_accounts=1000,
+    name="full", single_messages=100_000, pipeline_events=100_000, publish_window=2000, simulator_accounts=1000,
     clients=(100, 1000), client_processes=8, latency_ticks=200, latency_rate_hz=20.0,
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=30, candle_ticks=10_000_000, candle_repeats=10,
     sink_rows=200_000, api_seconds=10.0, api_concurrency=64,
 )
 QUICK = Sizing(
-    name="quick", single_messages=20_000, pipeline_events=30_000, publish_window=2000, simulator_accounts=1000,
+    name="quick", single_messages=20_000, pipeline_events=15_000, publish_window=2000, simulator_accounts=1000,
     clients=(100, 1000), client_processes=4, latency_ticks=40, latency_rate_hz=20.0,
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=10, candle_ticks=10_000_000, candle_repeats=5,
     sink_rows=20_000, api_seconds=3.0, api_concurrency=32,
