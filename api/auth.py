@@ -77,8 +77,10 @@ def require_own_wallet(wallet: str, current: str) -> None:
         raise HTTPException(403, "a session reaches only its own wallet")
 
 
-async def own_wallet(wallet: Annotated[str, Path(description="the signed-in wallet's address", examples=[EXAMPLE_WALLET])],
-                     current: CurrentWallet) -> str:
+WalletPath = Annotated[str, Path(description="the signed-in wallet's address", examples=[EXAMPLE_WALLET])]
+
+
+async def own_wallet(wallet: WalletPath, current: CurrentWallet) -> str:
     """Return the wallet named in the path once it is the session's own."""
     require_own_wallet(wallet, current)
     return wallet

@@ -86,7 +86,8 @@ class LiveState:
         tick = OracleTick.model_validate(event)
         if tick.market not in self.known or not self.seen.first_time(tick.id):
             return False
-        return any([self.bar(tick.market, r, tick.ts).add_tick(tick) for r in RESOLUTIONS if self.current(tick.market, r, tick.ts)])
+        open_now = [r for r in RESOLUTIONS if self.current(tick.market, r, tick.ts)]
+        return any([self.bar(tick.market, r, tick.ts).add_tick(tick) for r in open_now])
 
     def apply_fill(self, event: dict[str, Any]) -> bool:
         """Record a fill of a listed market: the tape and the candles take its taker side."""

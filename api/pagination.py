@@ -50,7 +50,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
 
 def window(
     start: Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS, description="UTC ms, inclusive")] = None,
-    end: Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS, description="UTC ms, exclusive; default: no bound")] = None,
+    end: Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS, description="UTC ms, exclusive; default: none")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = 500,
     cursor: Annotated[str | None, Query(max_length=200, description="X-Next-Cursor of the previous page")] = None,
 ) -> Window:

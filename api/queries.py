@@ -11,7 +11,7 @@ DAY_MS = 86_400_000
 
 async def candles(wh: Warehouse, market: str, resolution: str, start_ms: int, end_ms: int, limit: int, *,
                   after_ms: int = -1, newest: bool = False) -> list[dict[str, Any]]:
-    """Return candles of a market that begin in [start, end) after `after_ms`, oldest first (the newest ones if asked)."""
+    """Return candles of a market beginning in [start, end) after `after_ms`, oldest first (or the newest)."""
     sql = f"""
         SELECT toUnixTimestamp(bucket) * 1000 AS time, argMinMerge(open) AS open, maxMerge(high) AS high,
                minMerge(low) AS low, argMaxMerge(close) AS close, sum(volume) AS volume,
@@ -50,7 +50,8 @@ async def funding(wh: Warehouse, market: str, window: Window) -> list[dict[str, 
     """Return the closed funding periods of a market whose period ended in a window, oldest first."""
     columns = ("id, market, toUnixTimestamp64Milli(period_start) AS period_start, "
                "toUnixTimestamp64Milli(period_end) AS period_end, oracle_twap, mark_twap, rate, cumulative_index")
-    return await page(wh, "funding_rates", columns, "period_end", "market = {market:String}", {"market": market}, window)
+    return await page(wh, "funding_rates", columns, "period_end", "market = {market:String}", {"market": market},
+                      window)
 
 
 async def page(wh: Warehouse, table: str, columns: str, time_column: str, where: str, params: dict[str, Any],
@@ -60,7 +61,8 @@ async def page(wh: Warehouse, table: str, columns: str, time_column: str, where:
     bounds = (f"{where} AND {ms} >= {{start:Int64}} AND {ms} < {{end:Int64}} "
               f"AND ({ms}, id) > ({{after_ts:Int64}}, {{after_id:String}})")
     way = "DESC" if window.newest else "ASC"
-    inner = f"SELECT * FROM {wh.database}.{table} WHERE {bounds} ORDER BY {time_column} {way}, id {way} LIMIT {{limit:UInt32}}"
+    inner = (f"SELECT * FROM {wh.database}.{table} WHERE {bounds} "
+             f"ORDER BY {time_column} {way}, id {way} LIMIT {{limit:UInt32}}")
     after_ts, after_id = window.after or (-1, "")
     return await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY {time_column}, id",
                           {**params, "start": window.start or 0, "end": window.end, "after_ts": after_ts,

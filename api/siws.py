@@ -18,7 +18,8 @@ from quantdesk.settings import Settings
 NONCE_TTL = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(minutes=1)
 STATEMENT = "Sign in to QuantDesk. This request costs nothing and moves no funds."
-HEADER = re.compile(r"^(?P<domain>\S+) wants you to sign in with your Solana account:\n(?P<address>[1-9A-HJ-NP-Za-km-z]{32,44})")
+HEADER = re.compile(r"^(?P<domain>\S+) wants you to sign in with your Solana account:\n"
+                    r"(?P<address>[1-9A-HJ-NP-Za-km-z]{32,44})")
 FIELDS = {"URI": "uri", "Version": "version", "Chain ID": "chain_id", "Nonce": "nonce",
           "Issued At": "issued_at", "Expiration Time": "expiration_time", "Not Before": "not_before",
           "Request ID": "request_id"}

@@ -71,7 +71,8 @@ class Gateway:
 
     def __init__(self, settings: Settings, live: LiveState, accounts: AccountsView, sessions: SessionStore,
                  limiter: Limiter) -> None:
-        self.settings, self.live, self.accounts, self.sessions, self.limiter = settings, live, accounts, sessions, limiter
+        self.settings, self.live, self.accounts = settings, live, accounts
+        self.sessions, self.limiter = sessions, limiter
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.app_id}:socketio") \
             if settings.redis_url else None
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
@@ -120,7 +121,8 @@ class Gateway:
         if sub.channel not in CHANNELS:
             raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
         if sub.channel != "account" and sub.market not in self.settings.market_names:
-            raise Refusal("not_found", f"unknown market {sub.market!r}; markets: {', '.join(self.settings.market_names)}")
+            markets = ", ".join(self.settings.market_names)
+            raise Refusal("not_found", f"unknown market {sub.market!r}; markets: {markets}")
         return sub
 
     async def admit_account(self, sub: Subscription, session: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -187,18 +189,20 @@ class Gateway:
         await self.sio.emit(channel, {**header, "seq": seq, "snapshot": False, "data": data}, room=name,
                             ignore_queue=True)
 
+    async def push_market(self, channel: str, market: str, data: Any) -> None:
+        """Emit one delta to a market channel's room."""
+        await self.push(channel, room(channel, market), {"channel": channel, "market": market}, data)
+
     async def on_event(self, topic: str, event: dict[str, Any]) -> None:
         """Push an event to the rooms that want it."""
         if topic == "markets.state":
-            await self.push("ticker", room("ticker", event["market"]), {"channel": "ticker", "market": event["market"]},
-                            ticker(event))
+            await self.push_market("ticker", event["market"], ticker(event))
         elif topic == "oracle.ticks":
             await self.push_bars(event["market"], event["ts"])
         elif topic == "trades.fills":
             await self.on_fill(Fill.model_validate(event))
         elif topic == "funding.rates":
-            await self.push("funding", room("funding", event["market"]), {"channel": "funding", "market": event["market"]},
-                            event)
+            await self.push_market("funding", event["market"], event)
         elif topic == "mikey.signals":
             await self.on_signal(event)
         elif topic == "accounts.state":
@@ -207,8 +211,7 @@ class Gateway:
     async def on_fill(self, fill: Fill) -> None:
         """Push a taker fill to the tape and the candles, and every fill to its wallet."""
         if fill.liquidity == "taker":
-            await self.push("trades", room("trades", fill.market), {"channel": "trades", "market": fill.market},
-                            public_trade(fill))
+            await self.push_market("trades", fill.market, public_trade(fill))
             await self.push_bars(fill.market, fill.ts)
         await self.push_account(fill.wallet, "fill", fill.model_dump(mode="json"))
 
@@ -217,8 +220,7 @@ class Gateway:
         if event.get("wallet"):
             await self.push_account(event["wallet"], "alert", event)
         else:
-            await self.push("signals", room("signals", event["market"]), {"channel": "signals", "market": event["market"]},
-                            event)
+            await self.push_market("signals", event["market"], event)
 
     async def push_bars(self, market: str, ts: int) -> None:
         """Push the current candles of a market that an event at `ts` just changed."""

@@ -15,6 +15,7 @@ from api.deps import SettingsDep
 from api.errors import ErrorResponse
 from api.ratelimit import AuthLimit, PublicLimit
 from api.sessions import Session
+from quantdesk.settings import Settings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session, or the sign-in is refused"},
@@ -102,7 +103,7 @@ async def verify(body: SignedMessage, request: Request, response: Response, sett
     return await open_session(request, response, settings, body.address)
 
 
-async def open_session(request: Request, response: Response, settings: SettingsDep, wallet: str) -> SessionView:
+async def open_session(request: Request, response: Response, settings: Settings, wallet: str) -> SessionView:
     """Hold a new session for `wallet` and hand its token to the browser as the HttpOnly cookie."""
     token = secrets.token_urlsafe(32)
     started = int(time.time() * 1000)

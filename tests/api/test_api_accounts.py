@@ -37,7 +37,8 @@ async def publish(settings: Settings, bootstrap: str, *events: tuple[str, str, d
         await publisher.send(events)
 
 
-async def test_rest_shows_a_wallet_its_own_account_and_refuses_another(settings: Settings, broker: EmbeddedBroker) -> None:
+async def test_rest_shows_a_wallet_its_own_account_and_refuses_another(settings: Settings,
+                                                                       broker: EmbeddedBroker) -> None:
     a, b = Keypair(), Keypair()
     async with served(settings, broker.bootstrap) as url, httpx.AsyncClient(base_url=url) as http:
         token_a, token_b = await sign_in(http, a), await sign_in(http, b)

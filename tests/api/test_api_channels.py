@@ -31,9 +31,9 @@ def derived(market: str, ts: int) -> list[tuple[str, str, dict]]:
     """Return what the worker derives for a market: a state, a funding period and two signals."""
     return [("markets.state", market, {"id": f"state:{ts}", "ts": ts, "market": market, "oracle_price": "100",
                                        "conf": "0.5", "mark_price": "100.1", "status": "healthy", "reason": ""}),
-            ("funding.rates", market, {"id": f"funding:{ts}", "ts": ts, "market": market, "period_start": ts - 3_600_000,
-                                       "period_end": ts, "oracle_twap": "100", "mark_twap": "100.1", "rate": "0.00004",
-                                       "cumulative_index": "0.004"}),
+            ("funding.rates", market, {"id": f"funding:{ts}", "ts": ts, "market": market,
+                                       "period_start": ts - 3_600_000, "period_end": ts, "oracle_twap": "100",
+                                       "mark_twap": "100.1", "rate": "0.00004", "cumulative_index": "0.004"}),
             ("mikey.signals", market, {"id": f"whale:{ts}", "ts": ts, "kind": "whale", "severity": "info",
                                        "market": market, "subject": market, "message": "a $120k fill", "data": {}}),
             ("mikey.signals", "someone:0", {"id": f"health:{ts}", "ts": ts, "kind": "health", "severity": "warning",

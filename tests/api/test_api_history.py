@@ -82,7 +82,8 @@ async def test_funding_history_with_apr(http: httpx.AsyncClient) -> None:
     ("/api/v1/markets/BTC-PERP/candles", {"resolution": "2m"}, 422, "invalid_request"),
     ("/api/v1/markets/BTC-PERP/candles", {"start": T0, "end": T0}, 422, "invalid_request"),
 ])
-async def test_refusals_share_one_error_shape(http: httpx.AsyncClient, url: str, params: dict, status: int, code: str) -> None:
+async def test_refusals_share_one_error_shape(http: httpx.AsyncClient, url: str, params: dict, status: int,
+                                             code: str) -> None:
     response = await http.get(url, params=params)
     assert response.status_code == status and response.json()["error"]["code"] == code
     assert set(response.json()["error"]) == {"code", "message"}

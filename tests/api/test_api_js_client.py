@@ -22,7 +22,8 @@ def node() -> str:
     if not node or not npm:
         unavailable("node and npm", "not on PATH")
     if not (JS / "node_modules" / "socket.io-client").is_dir():
-        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, capture_output=True, text=True, timeout=300)
+        done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, capture_output=True, text=True,
+                              timeout=300)
         if done.returncode:
             unavailable("npm ci in tests/js", done.stderr[-500:])
     return node

@@ -28,7 +28,8 @@ async def test_replicas_share_sessions_and_a_logout_closes_account_rooms_on_both
     wallet = Keypair()
     async with AsyncExitStack() as stack:
         one = await stack.enter_async_context(served(shared, broker.bootstrap))
-        two = await stack.enter_async_context(served(shared.model_copy(update={"api_port": free_port()}), broker.bootstrap))
+        second_replica = shared.model_copy(update={"api_port": free_port()})
+        two = await stack.enter_async_context(served(second_replica, broker.bootstrap))
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=one))
         publisher = await stack.enter_async_context(Publisher(shared, broker.bootstrap))
         first, second = await sign_in(http, wallet), await sign_in(http, wallet)
