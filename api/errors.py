@@ -34,6 +34,7 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "invalid_request", 429: "rate_limited"}
     code = codes.get(exc.status_code, "bad_request")
     response = error(exc.status_code, code, str(exc.detail))
+    response.headers.update(getattr(request.state, "rate_limit_headers", {}))
     response.headers.update(exc.headers or {})
     return response
 
@@ -43,7 +44,9 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
-    return error(422, "invalid_request", f"{where}: {first['msg']}")
+    response = error(422, "invalid_request", f"{where}: {first['msg']}")
+    response.headers.update(getattr(request.state, "rate_limit_headers", {}))
+    return response
 
 
 def install(app: FastAPI) -> None:

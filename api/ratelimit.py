@@ -81,12 +81,13 @@ def client_ip(request: Request) -> str:
 
 
 async def enforce(request: Request, response: Response, kind: str, caller: str) -> None:
-    """Count a hit; refuse with 429 over the limit, else put the limit headers on the response."""
+    """Count a hit; refuse with 429 over the limit, else put the limit headers on the response (and its errors)."""
     verdict = await request.app.state.limiter.hit(kind, caller)
     if not verdict.allowed:
         raise HTTPException(429, f"rate limit reached: {verdict.limit} {kind} requests per window; "
                                  f"retry in {verdict.retry_after()} s", headers=verdict.headers())
-    response.headers.update(verdict.headers())
+    request.state.rate_limit_headers = verdict.headers()
+    response.headers.update(request.state.rate_limit_headers)
 
 
 async def public_limit(request: Request, response: Response) -> None:
