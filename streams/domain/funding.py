@@ -81,7 +81,7 @@ class MarketFunding:
         """Close the open hour; return it if an oracle tick fell inside it."""
         end = self.period_end
         start = end - HOUR_MS
-        if not any(start <= ts < end for ts, _ in self.oracle.samples):
+        if not self.oracle.any_in(start, end):
             return []
         return [self._funded(start, end)]
 

@@ -5,11 +5,12 @@ from decimal import Decimal
 
 PREMIUM_HALF_LIFE_MS = 300_000
 FILL_MAX_AGE_MS = 60_000
+LN2_PER_HALF_LIFE = Decimal(2).ln() / PREMIUM_HALF_LIFE_MS
 
 
 def decay(elapsed_ms: int) -> Decimal:
-    """Return the weight 2^(−Δt/half-life) of a premium `elapsed_ms` old."""
-    return Decimal(2) ** (Decimal(-elapsed_ms) / PREMIUM_HALF_LIFE_MS)
+    """Return the weight 2^(−Δt/half-life) of a premium `elapsed_ms` old (as e^(−Δt·ln2/half-life))."""
+    return (LN2_PER_HALF_LIFE * -elapsed_ms).exp() if elapsed_ms else Decimal(1)
 
 
 @dataclass(frozen=True)
