@@ -140,7 +140,7 @@ class LiveState:
 
 
 class LiveFeed:
-    """Read the derived topics without a consumer group (every replica sees everything)."""
+    """Read the feed topics (derived ones, ticks and fills) without a consumer group: every replica sees all."""
 
     def __init__(self, settings: Settings, bootstrap: str, state: LiveState, on_event: Handler) -> None:
         self.settings, self.bootstrap, self.state, self.on_event = settings, bootstrap, state, on_event
