@@ -65,6 +65,36 @@ class CrowdProcess:
             await self.process.wait()
 
 
+class LoopLag:
+    """Sample how late the event loop wakes a task that sleeps `period_s`: what every push waits behind."""
+
+    def __init__(self, period_s: float = 0.01) -> None:
+        self.period_s = period_s
+        self.lags_ms: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def sample(self) -> None:
+        """Sleep and note the overshoot, until cancelled."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.period_s)
+            self.lags_ms.append((time.perf_counter() - started - self.period_s) * 1e3)
+
+    async def __aenter__(self) -> "LoopLag":
+        self.task = asyncio.create_task(self.sample(), name="loop-lag")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+    def summary(self) -> dict[str, float]:
+        """Return p50, p99 and max of the lags in ms."""
+        lags = np.array(self.lags_ms or [0.0])
+        return {"p50": float(np.percentile(lags, 50)), "p99": float(np.percentile(lags, 99)), "max": float(lags.max())}
+
+
 def shares(clients: int, processes: int) -> list[int]:
     """Split `clients` over at most `processes` children as evenly as possible."""
     n = min(clients, processes)
@@ -141,14 +171,15 @@ async def tick_to_client(runtime: Runtime, sim: Simulator, clients: int, process
     try:
         ready = sum([(await c.read(READY_TIMEOUT_S))["ready"] for c in crowds])
         clock = Clock()
-        platform_sent = await through_platform(runtime, sim, ticks, rate_hz, clock)
-        await all_seen(crowds, platform_sent)
-        direct_sent = await straight_from_gateway(runtime, ticks, rate_hz, clock)
-        await all_seen(crowds, direct_sent)
+        async with LoopLag() as lag:
+            platform_sent = await through_platform(runtime, sim, ticks, rate_hz, clock)
+            await all_seen(crowds, platform_sent)
+            direct_sent = await straight_from_gateway(runtime, ticks, rate_hz, clock)
+            await all_seen(crowds, direct_sent)
         arrivals = [a for c in crowds for a in (await c.ask({"report": True}, 60))["arrivals"]]
     finally:
         await asyncio.gather(*(c.stop() for c in crowds))
     return {"clients": ready, "processes": len(crowds), "ticks": ticks, "rate_hz": rate_hz,
-            **latency_summary(arrivals, platform_sent, ready),
+            **latency_summary(arrivals, platform_sent, ready), "loop_lag_ms": lag.summary(),
             "baseline": {"what": "the same market state handed straight to the gateway's Socket.IO push (no Kafka, no Faust)",
                          **latency_summary(arrivals, direct_sent, ready)}}

@@ -93,6 +93,9 @@ def markdown(r: dict[str, Any]) -> str:
         "| figure | value | baseline (same run) | value / baseline |", "|---|---|---|---|",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(r)), "",
     ]
+    lags = ", ".join(f"{lat['clients']} clients {num(lat['loop_lag_ms']['p50'])} / {num(lat['loop_lag_ms']['p99'])}"
+                     f" / {num(lat['loop_lag_ms']['max'])}" for lat in r["tick_to_client_ms"])
+    lines.append(f"Event-loop lag (ms p50 / p99 / max) while tickers were pushed: {lags}.")
     growth = r["remargin_us_per_position"]
     lines.append(f"Re-margin growth exponent: {num(growth['exponent'], 3)}" if growth["exponent"] is not None
                  else f"Re-margin: not measured ({growth.get('reason')})")

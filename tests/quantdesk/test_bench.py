@@ -54,6 +54,7 @@ def test_latency_per_client_count_beside_direct_emit(report: tuple[dict, Path]) 
     for entry in latencies:
         assert entry["p50"] <= entry["p99"] <= entry["max"] and entry["delivered"] == 1.0
         assert positive(entry["baseline"]["p50"]) and entry["baseline"]["p99"] >= entry["baseline"]["p50"]
+        assert entry["loop_lag_ms"]["p50"] <= entry["loop_lag_ms"]["p99"] <= entry["loop_lag_ms"]["max"]
 
 
 def test_remargin_growth(report: tuple[dict, Path]) -> None:
