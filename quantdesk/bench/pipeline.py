@@ -11,6 +11,7 @@ from quantdesk.publisher import Keyed, Publisher
 
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
 POLL_S = 0.1
+STALL_S = 30.0
 
 
 def process_cpu_s() -> float:
@@ -40,26 +41,34 @@ def final_ids(events: list[Keyed]) -> dict[str, list[str]]:
     return ids
 
 
-async def stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]]) -> bool:
-    """Return whether every input table holds its expected rows and every final derived row is stored."""
-    wh, db = runtime.warehouse, runtime.warehouse.database
-    counts = ", ".join(f"(SELECT count() FROM {db}.{table}) AS {table}" for table in expected)
-    row = (await wh.arows(f"SELECT {counts}"))[0]
-    if any(row[t] < n for t, n in expected.items()):
-        return False
+async def row_counts(runtime: Runtime, tables: list[str]) -> dict[str, int]:
+    """Return how many rows each table holds."""
+    db = runtime.warehouse.database
+    counts = ", ".join(f"(SELECT count() FROM {db}.{table}) AS {table}" for table in tables)
+    return (await runtime.warehouse.arows(f"SELECT {counts}"))[0]
+
+
+async def finals_stored(runtime: Runtime, finals: dict[str, list[str]]) -> bool:
+    """Return whether every final derived row is stored."""
     for table, ids in finals.items():
-        sql = f"SELECT count() AS n FROM {db}.{table} WHERE id IN {{ids:Array(String)}}"
-        if (await wh.arows(sql, {"ids": ids}))[0]["n"] < len(ids):
+        sql = f"SELECT count() AS n FROM {runtime.warehouse.database}.{table} WHERE id IN {{ids:Array(String)}}"
+        if (await runtime.warehouse.arows(sql, {"ids": ids}))[0]["n"] < len(ids):
             return False
     return True
 
 
-async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]], timeout: float) -> None:
-    """Poll ClickHouse until everything expected is stored, or raise after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await stored(runtime, expected, finals):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the pipeline did not store {expected} and {finals} within {timeout}s")
+async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]]) -> None:
+    """Poll ClickHouse until everything expected is stored; raise when no table grew for STALL_S."""
+    last: dict[str, int] = {}
+    since = time.monotonic()
+    while True:
+        counts = await row_counts(runtime, [*expected, *finals])
+        if all(counts[t] >= n for t, n in expected.items()) and await finals_stored(runtime, finals):
+            return
+        if counts != last:
+            last, since = counts, time.monotonic()
+        elif time.monotonic() - since > STALL_S:
+            raise TimeoutError(f"the pipeline stopped at {counts} for {STALL_S}s; expected {expected} and {finals}")
         await asyncio.sleep(POLL_S)
 
 
@@ -75,12 +84,12 @@ async def pipeline_throughput(runtime: Runtime, events: list[Keyed], window: int
     warm = warm_up_tick(events)
     async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
         await publisher.send([warm])
-        await wait_stored(runtime, expected_rows([], 1), {"market_state": [f"{warm[2]['id']}:state"]}, timeout=60)
+        await wait_stored(runtime, expected_rows([], 1), {"market_state": [f"{warm[2]['id']}:state"]})
         started, cpu = time.perf_counter(), process_cpu_s()
         for start in range(0, len(events), window):
             await publisher.send(events[start:start + window])
         published = time.perf_counter()
-    await wait_stored(runtime, expected_rows(events, 1), final_ids(events), timeout=60 + len(events) / 100)
+    await wait_stored(runtime, expected_rows(events, 1), final_ids(events))
     seconds, cpu = time.perf_counter() - started, process_cpu_s() - cpu
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": cpu,
             "cpu_per_wall": cpu / seconds,

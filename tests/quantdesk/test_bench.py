@@ -17,8 +17,9 @@ SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "cand
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     """Run the tiny sizing in a child process (it opens a chDB path of its own) and read its JSON."""
     out = tmp_path_factory.mktemp("bench")
-    subprocess.run([sys.executable, "-c", "from quantdesk.cli import main; main()", "bench", "--smoke", "--out",
-                    str(out)], check=True, timeout=240, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", "from quantdesk.cli import main; main()", "bench", "--smoke",
+                           "--out", str(out)], timeout=240, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((out / "bench.json").read_text()), out
 
 
