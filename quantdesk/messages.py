@@ -19,7 +19,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    id: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(min_length=1, pattern=r"^[^\n]+$")]
     ts: Millis
     v: int = 1
 

@@ -72,17 +72,24 @@ class Warehouse:
             self.client.insert(f"{self.database}.schema_migrations", [[path.stem]], column_names=["version"])
         return path.stem
 
-    def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
-        """Return which of `ids` the table already holds."""
+    def existing_ids(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
+        """Return which of `ids`, stamped within [first_ms, last_ms], the table already holds."""
         if not ids:
             return set()
-        found = self.rows(f"SELECT id FROM {self.database}.{table} WHERE id IN {{ids:Array(String)}}", {"ids": list(ids)})
+        sql = (f"SELECT id FROM {self.database}.{table} "
+               "WHERE ts BETWEEN fromUnixTimestamp64Milli({first:Int64}) AND fromUnixTimestamp64Milli({last:Int64}) "
+               "AND id IN (SELECT arrayJoin(splitByChar('\\n', {ids:String})))")
+        found = self.rows(sql, {"ids": "\n".join(ids), "first": first_ms, "last": last_ms})
         return {r["id"] for r in found}
 
     def insert_new(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Insert the rows whose id (first column) the table does not hold yet; return how many."""
+        """Insert the rows whose id (first column) the table does not hold yet; return how many.
+
+        Every row's second column is its event time in ms (`ts`), which bounds the lookup.
+        """
         unique = {row[0]: row for row in rows}
-        known = self.existing_ids(table, list(unique))
+        stamps = [row[1] for row in unique.values()]
+        known = self.existing_ids(table, list(unique), min(stamps, default=0), max(stamps, default=0))
         fresh = [row for key, row in unique.items() if key not in known]
         if fresh:
             with self.lock:

@@ -40,6 +40,7 @@ class TableWriter:
         self.table = table
         described = warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
         self.columns = [c["name"] for c in described]
+        assert self.columns[:2] == ["id", "ts"], f"{table} must start with id, ts (the sink dedupes on them)"
         self.textual = {c["name"] for c in described if c["type"] == "String"}
 
     def row(self, event: dict[str, Any]) -> list[Any]:
