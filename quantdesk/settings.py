@@ -77,6 +77,9 @@ class Settings(BaseSettings):
             return self
         if self.session_secret.get_secret_value() == DEV_SESSION_SECRET:
             raise ValueError("production mode needs QUANTDESK_SESSION_SECRET (the dev secret is set)")
+        if self.simulator_venue:
+            raise ValueError("production mode must not fill liquidation plans in the simulated venue: "
+                             "set QUANTDESK_SIMULATOR_VENUE=false")
         if not self.kafka_bootstrap or not self.clickhouse_dsn or not self.redis_url:
             raise ValueError("production mode needs QUANTDESK_KAFKA_BOOTSTRAP, _CLICKHOUSE_DSN and _REDIS_URL")
         return self

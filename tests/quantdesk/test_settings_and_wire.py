@@ -19,9 +19,17 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
         Settings()
 
 
+def test_production_refuses_the_simulated_venue(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTDESK_MODE", "production")
+    monkeypatch.setenv("QUANTDESK_SESSION_SECRET", "s3cret-from-the-vault")
+    with pytest.raises(ValidationError, match="SIMULATOR_VENUE"):
+        Settings()
+
+
 def test_production_needs_real_services(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUANTDESK_MODE", "production")
     monkeypatch.setenv("QUANTDESK_SESSION_SECRET", "s3cret-from-the-vault")
+    monkeypatch.setenv("QUANTDESK_SIMULATOR_VENUE", "false")
     with pytest.raises(ValidationError, match="KAFKA_BOOTSTRAP"):
         Settings()
 
