@@ -31,7 +31,8 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Render an HTTPException in the platform's shape."""
     assert isinstance(exc, HTTPException)
-    codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 422: "invalid_request", 429: "rate_limited"}
+    codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid_request",
+             429: "rate_limited"}
     code = codes.get(exc.status_code, "bad_request")
     response = error(exc.status_code, code, str(exc.detail))
     response.headers.update(getattr(request.state, "rate_limit_headers", {}))

@@ -2,7 +2,8 @@
 
 import asyncio
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
+from decimal import Decimal
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -10,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
-from quantdesk.messages import Fill, OracleTick
+from quantdesk.messages import AccountSnapshot, Fill, OracleTick
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
@@ -62,6 +63,7 @@ class LiveState:
         self.funding: dict[str, dict[str, Any]] = {}
         self.signals: dict[str, deque[dict[str, Any]]] = {}
         self.accounts: dict[str, dict[int, dict[str, Any]]] = {}
+        self.longs: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.seen = RecentIds()
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
@@ -130,13 +132,26 @@ class LiveState:
         return bool(event.get("market") in self.known or event.get("wallet"))
 
     def apply_account(self, event: dict[str, Any]) -> bool:
-        """Hold the newest state of each sub-account, per wallet."""
-        held = self.accounts.setdefault(event["wallet"], {})
-        sub = int(event.get("subaccount", 0))
-        if not newer(held.get(sub), event):
+        """Hold the newest snapshot of each sub-account, per wallet, and count its longs into open interest."""
+        snapshot = AccountSnapshot.model_validate(event)
+        held = self.accounts.setdefault(snapshot.wallet, {})
+        if not newer(held.get(snapshot.subaccount), event):
             return False
-        held[sub] = event
+        self.count_longs(held.get(snapshot.subaccount), -1)
+        held[snapshot.subaccount] = event
+        self.count_longs(event, 1)
         return True
+
+    def count_longs(self, snapshot: dict[str, Any] | None, sign: int) -> None:
+        """Add (sign 1) or take away (sign −1) a snapshot's long sizes from its markets' open interest."""
+        for position in snapshot.get("positions", []) if snapshot else ():
+            size = Decimal(str(position["size"]))
+            if size > 0:
+                self.longs[position["market"]] += sign * size
+
+    def open_interest(self, market: str) -> Decimal:
+        """Return a market's open interest: its long sizes summed (the shorts' sum, once every state is in)."""
+        return self.longs[market]
 
 
 class LiveFeed:

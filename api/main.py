@@ -10,7 +10,7 @@ from api import errors
 from api.accounts import LiveAccounts
 from api.live import LiveFeed, LiveState
 from api.ratelimit import Limiter, Rates
-from api.routes import accounts, auth, health, markets
+from api.routes import accounts, auth, health, markets, orders
 from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.settings import Settings
@@ -42,6 +42,6 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     errors.install(app)
-    for module in (health, markets, auth, accounts):
+    for module in (health, markets, auth, accounts, orders):
         app.include_router(module.router)
     return socketio.ASGIApp(gateway.sio, other_asgi_app=app)

@@ -62,6 +62,9 @@ def window(
 
 
 PageWindow = Annotated[Window, Depends(window)]
+PAGED = {200: {"headers": {
+    "X-Next-Cursor": {"description": "cursor of the next page, when this one is full", "schema": {"type": "string"}},
+    "Link": {"description": '`<url>; rel="next"` of the next page', "schema": {"type": "string"}}}}}
 
 
 def link_next(request: Request, response: Response, rows: list[dict[str, Any]], page: Window,

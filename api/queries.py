@@ -38,7 +38,6 @@ async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:
     return {r["market"]: r for r in rows}
 
 
-
 async def trades(wh: Warehouse, market: str, window: Window) -> list[dict[str, Any]]:
     """Return the public tape of a market (taker fills, no wallets) in a window, oldest first."""
     columns = "id, toUnixTimestamp64Milli(ts) AS ts, market, side, size, price"
@@ -51,6 +50,20 @@ async def funding(wh: Warehouse, market: str, window: Window) -> list[dict[str, 
     columns = ("id, market, toUnixTimestamp64Milli(period_start) AS period_start, "
                "toUnixTimestamp64Milli(period_end) AS period_end, oracle_twap, mark_twap, rate, cumulative_index")
     return await page(wh, "funding_rates", columns, "period_end", "market = {market:String}", {"market": market},
+                      window)
+
+
+async def account_fills(wh: Warehouse, wallet: str, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's fills (every sub-account, both liquidity sides) in a window, oldest first."""
+    columns = ("id, toUnixTimestamp64Milli(ts) AS ts, market, subaccount, side, size, price, fee, liquidity, "
+               "signature, liquidation")
+    return await page(wh, "fills", columns, "ts", "wallet = {wallet:String}", {"wallet": wallet}, window)
+
+
+async def funding_payments(wh: Warehouse, wallet: str, window: Window) -> list[dict[str, Any]]:
+    """Return what a wallet's positions paid (positive) or received at funding settles in a window, oldest first."""
+    columns = "id, toUnixTimestamp64Milli(ts) AS ts, market, subaccount, size, payment, cumulative_index"
+    return await page(wh, "funding_payments", columns, "ts", "wallet = {wallet:String}", {"wallet": wallet},
                       window)
 
 

@@ -1,48 +1,131 @@
-"""A wallet's own accounts: collateral, positions, margin and state of each sub-account."""
+"""A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills and funding."""
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from api import queries
 from api.auth import EXAMPLE_WALLET, OwnWallet
-from api.deps import AccountsDep
+from api.deps import AccountsDep, WarehouseDep
 from api.errors import ErrorResponse
+from api.pagination import PAGED, PageWindow, link_next
 from api.ratelimit import PublicLimit
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[PublicLimit])
-GUARDED = {401: {"model": ErrorResponse, "description": "no live session"},
-           403: {"model": ErrorResponse, "description": "another wallet than the session's"},
-           404: {"model": ErrorResponse, "description": "the wallet has no account"},
-           422: {"model": ErrorResponse}, 429: {"model": ErrorResponse, "description": "rate limited"}}
+SIGNED_IN = {401: {"model": ErrorResponse, "description": "no live session"},
+             403: {"model": ErrorResponse, "description": "another wallet than the session's"},
+             422: {"model": ErrorResponse}, 429: {"model": ErrorResponse, "description": "rate limited"}}
+GUARDED = {**SIGNED_IN, 404: {"model": ErrorResponse, "description": "the wallet has no account"}}
+
+
+class PositionView(BaseModel):
+    """An open position marked at the oracle: signed size (+ long), entry, unrealised P&L, liquidation price."""
+
+    market: str
+    size: Decimal
+    entry_price: Decimal
+    upnl: Decimal
+    liquidation_price: Decimal | None
+    notional: Decimal
 
 
 class SubaccountView(BaseModel):
-    """One sub-account's newest state, with the accounts engine's figures."""
+    """One sub-account's newest figures from the accounts engine (USD at oracle prices)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "wallet": EXAMPLE_WALLET, "subaccount": 0, "ts": 1767225600000, "state": "active",
-        "collateral": "10000", "equity": "10250.5", "health": "87.5", "positions": []}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "wallet": EXAMPLE_WALLET, "subaccount": 0, "ts": 1767225602000, "state": "active", "collateral": "998.5",
+        "equity": "998.5", "maintenance_margin": "150", "initial_margin": "300", "free_collateral": "698.5",
+        "leverage": "3.0045", "health": "84.9774", "positions": [
+            {"market": "SOL-PERP", "size": "30", "entry_price": "100", "upnl": "0",
+             "liquidation_price": "70.228070175439", "notional": "3000"}]}]})
 
     wallet: str
     subaccount: int
     ts: int
+    state: str
+    collateral: Decimal
+    equity: Decimal
+    maintenance_margin: Decimal
+    initial_margin: Decimal
+    free_collateral: Decimal
+    leverage: Decimal | None
+    health: Decimal
+    positions: list[PositionView]
 
 
 class AccountView(BaseModel):
     """Every sub-account of a wallet."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"wallet": EXAMPLE_WALLET, "subaccounts": [
-        {"wallet": EXAMPLE_WALLET, "subaccount": 0, "ts": 1767225600000, "state": "funded", "collateral": "10000"}]}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "wallet": EXAMPLE_WALLET, "subaccounts": SubaccountView.model_json_schema()["examples"]}]})
 
     wallet: str
     subaccounts: list[SubaccountView]
 
 
+class AccountFill(BaseModel):
+    """One of the wallet's fills: side, size (base), price, fee (negative: a rebate) and liquidity."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5h6x…:2:0", "ts": 1767225602000, "market": "SOL-PERP", "subaccount": 0, "side": "buy",
+        "size": "30", "price": "100", "fee": "1.5", "liquidity": "taker", "signature": "5h6x…", "liquidation": ""}]})
+
+    id: str
+    ts: int
+    market: str
+    subaccount: int
+    side: Literal["buy", "sell"]
+    size: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: Literal["taker", "maker"]
+    signature: str
+    liquidation: str
+
+
+class FundingPaymentView(BaseModel):
+    """What a position paid (positive) or received (negative) when a funding period closed."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "funding:SOL-PERP:1767229200000:9WzD…:0", "ts": 1767229200400, "market": "SOL-PERP", "subaccount": 0,
+        "size": "30", "payment": "0.012887", "cumulative_index": "0.000429566667"}]})
+
+    id: str
+    ts: int
+    market: str
+    subaccount: int
+    size: Decimal
+    payment: Decimal
+    cumulative_index: Decimal
+
+
 @router.get("/{wallet}", response_model=AccountView, responses=GUARDED)
 async def get_account(wallet: OwnWallet, accounts: AccountsDep) -> dict[str, Any]:
-    """Return the signed-in wallet's sub-accounts (a session reaches only its own wallet)."""
+    """Return the signed-in wallet's sub-accounts: state, collateral, equity, positions with unrealised P&L and
+    liquidation price, maintenance and initial margin, free collateral, leverage and health (own wallet only)."""
     found = accounts.get(wallet)
     if found is None:
         raise HTTPException(404, f"no account for wallet {wallet}")
     return found
+
+
+@router.get("/{wallet}/fills", response_model=list[AccountFill], responses={**SIGNED_IN, **PAGED})
+async def list_fills(request: Request, response: Response, wallet: OwnWallet, wh: WarehouseDep,
+                     page: PageWindow) -> list[dict[str, Any]]:
+    """Return the signed-in wallet's fills, every sub-account, oldest first (default: the newest `limit`);
+    paged by `cursor` (own wallet only)."""
+    rows = await queries.account_fills(wh, wallet, page)
+    link_next(request, response, rows, page, lambda f: (f["ts"], f["id"]))
+    return rows
+
+
+@router.get("/{wallet}/funding-payments", response_model=list[FundingPaymentView], responses={**SIGNED_IN, **PAGED})
+async def list_funding_payments(request: Request, response: Response, wallet: OwnWallet, wh: WarehouseDep,
+                                page: PageWindow) -> list[dict[str, Any]]:
+    """Return the funding the signed-in wallet's positions paid (positive) or received at each hourly settle,
+    oldest first (default: the newest `limit`); paged by `cursor` (own wallet only)."""
+    rows = await queries.funding_payments(wh, wallet, page)
+    link_next(request, response, rows, page, lambda p: (p["ts"], p["id"]))
+    return rows

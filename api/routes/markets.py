@@ -5,20 +5,20 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries
 from api.deps import LiveDep, SettingsDep, WarehouseDep
 from api.errors import RESPONSES
-from api.pagination import PageWindow, link_next
+from api.live import LiveState
+from api.pagination import PAGED, PageWindow, link_next
 from api.ratelimit import PublicLimit
+from streams.domain import to_money
+from streams.domain.funding import hour_end
 
 router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[PublicLimit])
 Resolution = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 MarketName = Annotated[str, Path(description="market name, e.g. BTC-PERP", examples=["BTC-PERP"])]
-PAGED = {200: {"headers": {
-    "X-Next-Cursor": {"description": "cursor of the next page, when this one is full", "schema": {"type": "string"}},
-    "Link": {"description": '`<url>; rel="next"` of the next page', "schema": {"type": "string"}}}}}
 
 
 class MarketView(BaseModel):
@@ -27,7 +27,8 @@ class MarketView(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "market": "BTC-PERP", "oracle_price": "97012.5", "confidence": "12.1", "mark_price": "97020.1",
         "status": "healthy", "reason": "", "updated_at": 1767225600400, "change_24h": "0.0123",
-        "volume_24h": "1250000.5", "imr": "0.05", "mmr": "0.03"}]})
+        "volume_24h": "1250000.5", "imr": "0.05", "mmr": "0.03", "funding_rate": "0.0000042955",
+        "next_funding_time": 1767229200000, "open_interest": "12.5", "open_interest_notional": "1212656.25"}]})
 
     market: str
     oracle_price: Decimal | None
@@ -40,6 +41,10 @@ class MarketView(BaseModel):
     volume_24h: Decimal
     imr: Decimal
     mmr: Decimal
+    funding_rate: Annotated[Decimal | None, Field(description="hourly rate of the last closed funding period")]
+    next_funding_time: Annotated[int, Field(description="UTC ms of the next settle: the next whole hour")]
+    open_interest: Annotated[Decimal, Field(description="base units: the longs' sizes summed (= the shorts')")]
+    open_interest_notional: Annotated[Decimal | None, Field(description="open interest × oracle price (USD)")]
 
 
 class Candle(BaseModel):
@@ -75,22 +80,26 @@ def known_market(settings: Any, market: str) -> str:
 
 @router.get("", response_model=list[MarketView], responses={429: RESPONSES[429]})
 async def list_markets(settings: SettingsDep, live: LiveDep, wh: WarehouseDep) -> list[MarketView]:
-    """List every market with oracle price, confidence, mark, status and 24-hour change and volume."""
-    held = live.markets
-    newest = max((s["ts"] for s in held.values()), default=int(time.time() * 1000))
+    """List every market with oracle price, confidence, mark, status, 24-hour change and volume, the last
+    closed funding period's hourly rate, the next funding time, and open interest (base and notional)."""
+    newest = max((s["ts"] for s in live.markets.values()), default=int(time.time() * 1000))
     day = await queries.day_summary(wh, newest)
-    return [view(m, held.get(m.name, {}), day.get(m.name, {})) for m in settings.markets]
+    return [view(m, live, day.get(m.name, {}), hour_end(newest)) for m in settings.markets]
 
 
-def view(market: Any, state: dict[str, Any], day: dict[str, Any]) -> MarketView:
-    """Return the view of one market from its live state and its day summary."""
-    oracle = _decimal(state.get("oracle_price"))
+def view(market: Any, live: LiveState, day: dict[str, Any], next_funding: int) -> MarketView:
+    """Return the view of one market from its live state, last funding period, open interest and day summary."""
+    state = live.markets.get(market.name, {})
+    oracle, open_interest = _decimal(state.get("oracle_price")), live.open_interest(market.name)
     return MarketView(
         market=market.name, oracle_price=oracle, confidence=_decimal(state.get("conf")),
         mark_price=_decimal(state.get("mark_price")), status=state.get("status", "degraded"),
         reason=state.get("reason", "no oracle price yet") if state else "no oracle price yet",
         updated_at=state.get("ts"), change_24h=change(oracle, day.get("open_24h")),
         volume_24h=day.get("volume_24h") or Decimal(0), imr=market.imr, mmr=market.mmr,
+        funding_rate=_decimal(live.funding.get(market.name, {}).get("rate")), next_funding_time=next_funding,
+        open_interest=open_interest,
+        open_interest_notional=None if oracle is None else to_money(open_interest * oracle),
     )
 
 

@@ -1,8 +1,8 @@
-"""A little market history stored as the sink stores it: ticks, trades and funding periods of BTC-PERP."""
+"""A little history stored as the sink stores it: BTC-PERP ticks, trades and funding; a wallet's fills and funding."""
 
 from decimal import Decimal
 
-from quantdesk.messages import Fill, FundingRate, OracleTick
+from quantdesk.messages import Fill, FundingPayment, FundingRate, OracleTick
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter
 
@@ -29,5 +29,33 @@ def seed_history(warehouse: Warehouse) -> None:
                          oracle_twap=Decimal(97000), mark_twap=Decimal(97010), rate=Decimal("0.0000042"),
                          cumulative_index=Decimal("0.4") * h) for h in (1, 2, 3)]
     for table, events in (("oracle_ticks", ticks), ("fills", fills(7)), ("funding_rates", rates)):
+        writer = TableWriter(warehouse, table)
+        warehouse.insert_new(table, writer.columns, [writer.row(e.model_dump()) for e in events])
+
+
+def wallet_fills(wallet: str) -> list[Fill]:
+    """Return three fills of `wallet` (sub-accounts 0 and 1) and one of another wallet."""
+    def fill(i: int, who: str, sub: int, market: str, side: str, size: str, price: str, fee: str) -> Fill:
+        return Fill(id=f"{who}:fill-{i}", ts=T0 + 1000 * i, market=market, wallet=who, subaccount=sub, side=side,
+                    size=Decimal(size), price=Decimal(price), fee=Decimal(fee))
+    return [fill(1, wallet, 0, "SOL-PERP", "buy", "30", "100", "1.5"),
+            fill(2, wallet, 1, "BTC-PERP", "sell", "0.1", "97000", "4.85"),
+            fill(3, wallet, 0, "SOL-PERP", "sell", "10", "101", "0.505"),
+            fill(4, "someone", 0, "SOL-PERP", "buy", "5", "100", "0.25")]
+
+
+def wallet_payments(wallet: str) -> list[FundingPayment]:
+    """Return two hourly funding payments of `wallet` (one paid, one received) and one of another wallet."""
+    def payment(h: int, who: str, size: str, paid: str, index: str) -> FundingPayment:
+        return FundingPayment(id=f"funding:SOL-PERP:{T0 + 3_600_000 * h}:{who}:0", ts=T0 + 3_600_000 * h,
+                              market="SOL-PERP", wallet=who, size=Decimal(size), payment=Decimal(paid),
+                              cumulative_index=Decimal(index))
+    return [payment(1, wallet, "20", "0.3", "0.015"), payment(2, wallet, "20", "-0.1", "0.01"),
+            payment(1, "someone", "5", "0.075", "0.015")]
+
+
+def seed_wallet(warehouse: Warehouse, wallet: str) -> None:
+    """Store a wallet's fills and funding payments (and another wallet's) as the sink would."""
+    for table, events in (("fills", wallet_fills(wallet)), ("funding_payments", wallet_payments(wallet))):
         writer = TableWriter(warehouse, table)
         warehouse.insert_new(table, writer.columns, [writer.row(e.model_dump()) for e in events])

@@ -1,6 +1,7 @@
-"""A session reaches only its own wallet: over REST and over the Socket.IO `account` channel."""
+"""A session reaches only its own wallet: its account, fills and funding over REST, and the `account` channel."""
 
 from contextlib import AsyncExitStack
+from decimal import Decimal as D
 
 import httpx
 from solders.keypair import Keypair
@@ -9,7 +10,9 @@ from api.auth import COOKIE
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.publisher import Publisher
 from quantdesk.settings import Settings
-from tests.api.conftest import served
+from quantdesk.warehouse import Warehouse
+from tests.api.conftest import RELAXED, client, gateway, served
+from tests.api.history import seed_wallet
 from tests.api.listening import Listener
 from tests.api.signing import sign_in
 from tests.waiting import eventually
@@ -18,10 +21,12 @@ T0 = 1_767_225_600_000
 
 
 def account_state(wallet: Keypair, subaccount: int, ts: int, collateral: str) -> tuple[str, str, dict]:
-    """Return an `accounts.state` event as the accounts engine publishes it."""
+    """Return a funded, flat account's `accounts.state` event as the accounts engine publishes it."""
     key = f"{wallet.pubkey()}:{subaccount}"
     return "accounts.state", key, {"id": f"{key}:{ts}", "ts": ts, "wallet": str(wallet.pubkey()),
-                                   "subaccount": subaccount, "state": "funded", "collateral": collateral}
+                                   "subaccount": subaccount, "state": "funded", "collateral": collateral,
+                                   "equity": collateral, "maintenance_margin": "0", "initial_margin": "0",
+                                   "free_collateral": collateral, "leverage": "0", "health": "100", "positions": []}
 
 
 def fill(wallet: Keypair, ts: int) -> tuple[str, str, dict]:
@@ -126,3 +131,35 @@ async def held(http: httpx.AsyncClient, *signed: tuple[Keypair, str]) -> bool:
 async def _count(listener: Listener, n: int) -> bool:
     """Return whether a listener has received `n` account deltas."""
     return len(listener.deltas("account")) >= n
+
+
+async def test_a_wallet_pages_through_its_own_fills_and_funding_payments(settings: Settings) -> None:
+    wallet, thief = Keypair(), Keypair()
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    seed_wallet(warehouse, str(wallet.pubkey()))
+    warehouse.close()
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        own = {COOKIE: await sign_in(http, wallet)}
+        theirs = {COOKIE: await sign_in(http, thief)}
+        http.cookies.clear()
+        base = f"/api/v1/accounts/{wallet.pubkey()}"
+
+        first = await http.get(f"{base}/fills", params={"start": T0, "limit": 2}, cookies=own)
+        assert [(f["subaccount"], f["market"], f["side"]) for f in first.json()] == [
+            (0, "SOL-PERP", "buy"), (1, "BTC-PERP", "sell")]
+        assert D(first.json()[0]["fee"]) == D("1.5") and first.json()[0]["liquidity"] == "taker"
+        rest = await http.get(f"{base}/fills", params={"cursor": first.headers["X-Next-Cursor"], "limit": 2},
+                              cookies=own)
+        assert [(f["ts"] - T0, D(f["size"]), D(f["price"])) for f in rest.json()] == [(3000, 10, 101)]
+        assert "X-Next-Cursor" not in rest.headers
+
+        payments = (await http.get(f"{base}/funding-payments", cookies=own)).json()
+        assert [(p["ts"] - T0, D(p["payment"]), D(p["cumulative_index"])) for p in payments] == [
+            (3_600_000, D("0.3"), D("0.015")), (7_200_000, D("-0.1"), D("0.01"))]
+
+        for path in ("fills", "funding-payments"):
+            theft = await http.get(f"{base}/{path}", cookies=theirs)
+            assert theft.status_code == 403 and theft.json()["error"]["code"] == "forbidden"
+            assert (await http.get(f"{base}/{path}")).status_code == 401
+            assert (await http.get(f"/api/v1/accounts/{thief.pubkey()}/{path}", cookies=theirs)).json() == []

@@ -4,14 +4,16 @@ import time
 
 import httpx
 import socketio
-from fastapi import FastAPI
 from solders.keypair import Keypair
 
 from api.auth import COOKIE
-from api.ratelimit import Rates, TradingWallet
+from api.ratelimit import Rates
 from quantdesk.settings import Settings
 from tests.api.conftest import client, gateway, served
+from tests.api.held import T0, hold_markets, snapshot
 from tests.api.signing import offer, sign, sign_in
+
+TICKET = "/api/v1/orders/simulate"
 
 
 def assert_refused(response: httpx.Response, limit: int, window_s: int) -> None:
@@ -54,20 +56,21 @@ async def test_the_6th_sign_in_attempt_in_15_minutes_gets_429(backed: Settings) 
 
 
 async def test_the_11th_trading_request_of_a_wallet_in_a_minute_gets_429(backed: Settings) -> None:
+    one, two = Keypair(), Keypair()
+    order = {"market": "SOL-PERP", "side": "buy", "size": "1"}
     async with gateway(backed) as app, client(app) as http:
-        api: FastAPI = app.other_asgi_app  # a probe route guarded as every trading route is
-
-        @api.post("/probe/trade")
-        async def trade(wallet: TradingWallet) -> dict:
-            return {"wallet": wallet}
-        first, second = await sign_in(http, Keypair()), await sign_in(http, Keypair())
+        live = app.other_asgi_app.state.live
+        hold_markets(live, T0)
+        for wallet in (one, two):
+            live.apply("accounts.state", snapshot(str(wallet.pubkey()), 0, T0, "1000"))
+        first, second = await sign_in(http, one), await sign_in(http, two)
         http.cookies.clear()
         for n in range(10):
-            response = await http.post("/probe/trade", cookies={COOKIE: first})
+            response = await http.post(TICKET, json=order, cookies={COOKIE: first})
             assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == str(9 - n)
-        assert_refused(await http.post("/probe/trade", cookies={COOKIE: first}), 10, 60)
-        assert (await http.post("/probe/trade", cookies={COOKIE: second})).status_code == 200
-        assert (await http.post("/probe/trade")).status_code == 401
+        assert_refused(await http.post(TICKET, json=order, cookies={COOKIE: first}), 10, 60)
+        assert (await http.post(TICKET, json=order, cookies={COOKIE: second})).status_code == 200
+        assert (await http.post(TICKET, json=order)).status_code == 401
 
 
 async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) -> None:

@@ -1,0 +1,133 @@
+"""Orders: the ticket that shows an order's impact on the account before the trader commits."""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import tickets
+from api.deps import LiveDep, SettingsDep
+from api.errors import ErrorResponse
+from api.ratelimit import PublicLimit, TradingWallet
+from streams.domain.margin import Margin
+from streams.domain.order_ticket import TAKER_FEE_RATE, Order, Ticket
+from streams.domain.positions import Position
+
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], dependencies=[PublicLimit])
+REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
+           404: {"model": ErrorResponse, "description": "the wallet has no such sub-account"},
+           409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet"},
+           422: {"model": ErrorResponse, "description": "not an order, or an unknown market"},
+           429: {"model": ErrorResponse, "description": "rate limited: 10 trading requests a minute per wallet"}}
+MAX_AMOUNT = Decimal(1_000_000_000)
+
+
+class OrderRequest(BaseModel):
+    """An order as the trader would send it; `price` makes it a limit order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"subaccount": 0, "market": "SOL-PERP", "side": "buy", "size": "50", "price": "101"}]})
+
+    subaccount: Annotated[int, Field(ge=0, le=65_535, description="the wallet's sub-account")] = 0
+    market: Annotated[str, Field(min_length=1, max_length=40, examples=["SOL-PERP"])]
+    side: Literal["buy", "sell"]
+    size: Annotated[Decimal, Field(gt=0, le=MAX_AMOUNT, decimal_places=9, description="base units")]
+    price: Annotated[Decimal | None, Field(gt=0, le=MAX_AMOUNT, decimal_places=12,
+                                           description="limit price (USD); none: a market order")] = None
+
+    def order(self) -> Order:
+        """Return the order the domain prices."""
+        return Order(self.market, self.side, self.size, self.price)
+
+
+class TicketPosition(BaseModel):
+    """A position in the order's market: signed size (+ long, − short) and entry price."""
+
+    size: Decimal
+    entry_price: Decimal
+
+
+class TicketFigures(BaseModel):
+    """The account at today's oracle prices, and its position and liquidation price in the order's market."""
+
+    collateral: Decimal
+    equity: Decimal
+    maintenance_margin: Decimal
+    initial_margin: Decimal
+    free_collateral: Decimal
+    leverage: Decimal | None
+    health: Decimal
+    position: TicketPosition | None
+    liquidation_price: Decimal | None
+
+
+class OrderTicket(BaseModel):
+    """The order's estimated fill, slippage and fee, the account before and after it, and whether it may go."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "subaccount": 0, "market": "SOL-PERP", "side": "buy", "size": "50", "limit_price": None,
+        "fill_price": "101.6", "price_source": "tape", "reference_price": "100", "slippage_bps": "160",
+        "fee": "2.54", "fee_rate": "0.0005",
+        "before": {"collateral": "998.5", "equity": "998.5", "maintenance_margin": "150", "initial_margin": "300",
+                   "free_collateral": "698.5", "leverage": "3.0045", "health": "84.9774",
+                   "position": {"size": "30", "entry_price": "100"}, "liquidation_price": "70.228070175439"},
+        "after": {"collateral": "995.96", "equity": "915.96", "maintenance_margin": "400", "initial_margin": "800",
+                  "free_collateral": "115.96", "leverage": "8.734", "health": "56.3299",
+                  "position": {"size": "80", "entry_price": "101"}, "liquidation_price": "93.211052631579"},
+        "increases_risk": True, "allowed": True,
+        "reason": "within initial margin: 115.96 free collateral after the fill"}]})
+
+    subaccount: int
+    market: str
+    side: Literal["buy", "sell"]
+    size: Decimal
+    limit_price: Decimal | None
+    fill_price: Decimal
+    price_source: Literal["tape", "mark", "limit"]
+    reference_price: Decimal
+    slippage_bps: Decimal
+    fee: Decimal
+    fee_rate: Decimal
+    before: TicketFigures
+    after: TicketFigures
+    increases_risk: bool
+    allowed: bool
+    reason: str
+
+
+def figures(margin: Margin, position: Position | None, market: str) -> TicketFigures:
+    """Return an account's figures and its position in `market`."""
+    return TicketFigures(
+        collateral=margin.collateral, equity=margin.equity, maintenance_margin=margin.maintenance_margin,
+        initial_margin=margin.initial_margin, free_collateral=margin.free_collateral, leverage=margin.leverage,
+        health=margin.health, liquidation_price=margin.liquidation_price.get(market),
+        position=TicketPosition(size=position.size, entry_price=position.entry) if position else None)
+
+
+def ticket_view(body: OrderRequest, ticket: Ticket) -> OrderTicket:
+    """Return the ticket as the terminal shows it."""
+    return OrderTicket(
+        subaccount=body.subaccount, market=body.market, side=body.side, size=body.size, limit_price=body.price,
+        fill_price=ticket.fill.price, price_source=ticket.fill.source, reference_price=ticket.fill.reference,
+        slippage_bps=ticket.fill.slippage_bps, fee=ticket.fee, fee_rate=TAKER_FEE_RATE,
+        before=figures(ticket.before, ticket.position_before, body.market),
+        after=figures(ticket.after, ticket.position_after, body.market),
+        increases_risk=ticket.increases_risk, allowed=ticket.allowed, reason=ticket.reason)
+
+
+@router.post("/simulate", response_model=OrderTicket, responses=REFUSED)
+async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: SettingsDep,
+                         live: LiveDep) -> OrderTicket:
+    """Show what an order would do before it is sent: estimated fill price and slippage, taker fee, and the
+    sub-account after the fill (position, equity, margins, free collateral, leverage, health, liquidation price).
+
+    The fill price walks the last minute's taker trades on the order's side (the rest at the worst of them),
+    or is the mark when there are none; a limit price caps it. `allowed` is false, with the reason, for an
+    order that adds risk (opens, grows or flips a position) when its market is degraded or when equity after
+    the fill would be under initial margin. An order that only reduces a position is always allowed.
+    Counts against the trading limit: 10 requests a minute per wallet.
+    """
+    if body.market not in settings.market_names:
+        raise HTTPException(422, f"market: unknown market {body.market!r}; markets: {', '.join(settings.market_names)}")
+    return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order()))

@@ -1,0 +1,38 @@
+"""What the gateway holds live, as the worker publishes it: market states, funding periods, account snapshots."""
+
+from decimal import Decimal
+from typing import Any
+
+from api.live import LiveState
+
+T0 = 1_767_225_600_000
+HOUR_MS = 3_600_000
+
+
+def market_state(market: str, ts: int, oracle: str, mark: str, reason: str = "") -> dict[str, Any]:
+    """Return a `markets.state` event; a reason makes it degraded."""
+    return {"id": f"state:{market}:{ts}", "ts": ts, "market": market, "oracle_price": oracle, "conf": "0.01",
+            "mark_price": mark, "status": "degraded" if reason else "healthy", "reason": reason}
+
+
+def funding_period(market: str, end: int, rate: str, index: str) -> dict[str, Any]:
+    """Return a closed funding period on `funding.rates`."""
+    return {"id": f"funding:{market}:{end}", "ts": end, "market": market, "period_start": end - HOUR_MS,
+            "period_end": end, "oracle_twap": "100", "mark_twap": "100.1", "rate": rate, "cumulative_index": index}
+
+
+def snapshot(wallet: str, subaccount: int, ts: int, collateral: str, *positions: tuple[str, str, str]) -> dict:
+    """Return an `accounts.state` event holding (market, size, entry) positions marked at their entry."""
+    held = [{"market": m, "size": size, "entry_price": entry, "upnl": "0", "liquidation_price": None,
+             "notional": str(abs(Decimal(size)) * Decimal(entry))} for m, size, entry in positions]
+    return {"id": f"{wallet}:{subaccount}:{ts}:state", "ts": ts, "wallet": wallet, "subaccount": subaccount,
+            "state": "active" if positions else "funded", "collateral": collateral, "equity": collateral,
+            "maintenance_margin": "0", "initial_margin": "0", "free_collateral": collateral, "leverage": "0",
+            "health": "100", "positions": held}
+
+
+def hold_markets(live: LiveState, ts: int) -> None:
+    """Make SOL-PERP healthy at 100 (mark 100.5, funded once) and BTC-PERP degraded; ETH-PERP has no price."""
+    live.apply("markets.state", market_state("SOL-PERP", ts, "100", "100.5"))
+    live.apply("markets.state", market_state("BTC-PERP", ts, "97000", "97010", "status is 'halted', not trading"))
+    live.apply("funding.rates", funding_period("SOL-PERP", T0 + HOUR_MS, "0.0000125", "0.00125"))

@@ -1,0 +1,32 @@
+"""The markets list's live figures: last funding rate, next funding time, and open interest from account states."""
+
+from decimal import Decimal as D
+
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
+from tests.api.conftest import RELAXED, client, gateway
+from tests.api.held import HOUR_MS, T0, hold_markets, snapshot
+
+
+async def test_markets_show_funding_and_open_interest_from_what_the_gateway_holds(settings: Settings) -> None:
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    warehouse.close()
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        hold_markets(live, T0 + 90 * 60_000)  # newest event 01:30
+        for event in (snapshot("a", 0, T0, "1000", ("SOL-PERP", "2", "100"), ("BTC-PERP", "-0.5", "97000")),
+                      snapshot("a", 1, T0, "1000", ("SOL-PERP", "1.5", "101")),
+                      snapshot("b", 0, T0, "1000", ("SOL-PERP", "-3.5", "99"), ("BTC-PERP", "0.5", "97000")),
+                      snapshot("a", 0, T0 + 1, "1000", ("SOL-PERP", "1", "100")),  # a sells 1 SOL, closes BTC
+                      snapshot("c", 0, T0, "1000", ("SOL-PERP", "1", "100")),
+                      snapshot("c", 0, T0 - 1, "1000", ("SOL-PERP", "9", "100"))):  # older than held: ignored
+            live.apply("accounts.state", event)
+        body = {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
+    # SOL longs: a:0 1 + a:1 1.5 + c:0 1 = 3.5 (the shorts: b 3.5), at the oracle 100; BTC: b's 0.5 at 97000
+    sol, btc, eth = body["SOL-PERP"], body["BTC-PERP"], body["ETH-PERP"]
+    assert (D(sol["open_interest"]), D(sol["open_interest_notional"])) == (D("3.5"), 350)
+    assert (D(btc["open_interest"]), D(btc["open_interest_notional"])) == (D("0.5"), 48500)
+    assert (D(eth["open_interest"]), eth["open_interest_notional"]) == (0, None)
+    assert (D(sol["funding_rate"]), btc["funding_rate"]) == (D("0.0000125"), None)
+    assert {m["next_funding_time"] for m in body.values()} == {T0 + 2 * HOUR_MS}

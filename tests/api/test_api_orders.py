@@ -1,0 +1,152 @@
+"""The order ticket against an account the risk engine built from real input, through the whole platform."""
+
+from decimal import Decimal as D
+from typing import Any
+
+import httpx
+from solders.keypair import Keypair
+
+from api.auth import COOKIE
+from api.live import LiveState
+from quantdesk.platform import Runtime, running
+from quantdesk.publisher import Publisher
+from quantdesk.settings import Settings
+from tests.api.signing import sign_in
+from tests.waiting import eventually
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+SOL, BTC = "SOL-PERP", "BTC-PERP"
+
+
+def deposit(wallet: str) -> tuple[str, str, dict]:
+    """Return a deposit of 1000 USD at T0."""
+    return "accounts.changes", f"{wallet}:0", {"id": f"deposit:{wallet}", "ts": T0, "wallet": wallet,
+                                               "kind": "deposit", "amount": "1000"}
+
+
+def tick(market: str, ts: int, price: str, status: str = "trading") -> tuple[str, str, dict]:
+    """Return an oracle tick; a status other than trading degrades the market."""
+    return "oracle.ticks", market, {"id": f"tick:{market}:{ts}", "ts": ts, "market": market, "price": price,
+                                    "conf": "0.01", "publish_time": ts, "status": status}
+
+
+def trade(taker: str, maker: str, ts: int, size: str, price: str, fee: str) -> list[tuple[str, str, dict]]:
+    """Return both sides of a SOL trade: the taker buys paying `fee`, the maker sells for free."""
+    return [("trades.fills", f"{who}:0", {"id": f"fill:{ts}:{who}", "ts": ts, "market": SOL, "wallet": who,
+                                          "side": side, "size": size, "price": price, "fee": cost,
+                                          "liquidity": role})
+            for who, side, cost, role in ((taker, "buy", fee, "taker"), (maker, "sell", "0", "maker"))]
+
+
+async def publish(settings: Settings, bootstrap: str, events: list[tuple[str, str, dict]]) -> None:
+    """Publish input events as the chain ingest would."""
+    async with Publisher(settings, bootstrap) as publisher:
+        await publisher.send(events)
+
+
+async def markets(http: httpx.AsyncClient) -> dict[str, dict]:
+    """Return the gateway's markets by name."""
+    return {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
+
+
+async def test_the_ticket_prices_an_order_on_an_engine_built_account(settings: Settings) -> None:
+    keypair = Keypair()
+    wallet = str(keypair.pubkey())
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        token = await sign_in(http, keypair)
+        http.cookies.clear()
+        await publish(settings, runtime.bootstrap, [deposit(w) for w in (wallet, "other", "maker")]
+                      + [tick(SOL, T0 + 1000, "100"), tick(BTC, T0 + 1000, "97000")])
+
+        live = gateway_state(runtime)  # watched directly: polling over REST would spend the public rate limit
+
+        async def priced() -> bool:
+            return all(live.markets.get(m, {}).get("oracle_price") for m in (SOL, BTC))
+        await eventually(priced, what="SOL and BTC priced")
+        # the tape: another trader buys 10 @ 104 at 1.5 s, the wallet buys 30 @ 100 (fee 1.5) at 2 s
+        await publish(settings, runtime.bootstrap, trade("other", "maker", T0 + 1500, "10", "104", "0.52")
+                      + trade(wallet, "maker", T0 + 2000, "30", "100", "1.5"))
+
+        async def settled() -> bool:
+            return live.markets[SOL]["ts"] == T0 + 2000 and live.open_interest(SOL) == 40 and wallet in live.accounts
+        await eventually(settled, what="both trades through the engine and the market")
+        sol = (await markets(http))[SOL]
+        [account] = (await http.get(f"/api/v1/accounts/{wallet}", cookies={COOKIE: token})).json()["subaccounts"]
+        # the engine's figures after the fill: long 30 @ 100 at 100; MM 3000 × 5%, IM 10%; liquidation
+        # (30 × 100 − 998.5) / (30 − 30 × 5%) = 2001.5 / 28.5 = 70.228070175439
+        assert account["state"] == "active" and figures(
+            account, "collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
+            "health") == [D("998.5"), D("998.5"), D(150), D(300), D("698.5"), D("3.0045"), D("84.9774")]
+        assert [figures(p, "size", "entry_price", "upnl", "liquidation_price") for p in account["positions"]] == [
+            [D(30), D(100), D(0), D("70.228070175439")]]
+        # the mark: the 2 s fill at the oracle price is the median's middle → 100; longs 30 + 10 at 100
+        assert (D(sol["mark_price"]), D(sol["open_interest_notional"])) == (100, 4000)
+        assert sol["funding_rate"] is None and sol["next_funding_time"] == T0 + 3_600_000
+
+        async def ticket(**order: Any) -> httpx.Response:
+            return await http.post("/api/v1/orders/simulate", json={"subaccount": 0, **order},
+                                   cookies={COOKIE: token})
+
+        # buy 50: 30 @ 100 (newest print) + 10 @ 104 + the rest 10 at the worst print, 104 → 5080 / 50 = 101.6,
+        # 160 bps over the mark; fee 50 × 101.6 × 0.0005 = 2.54; long 80 @ (3000 + 5080) / 80 = 101
+        # collateral 1000 − 1.5 − 2.54 = 995.96; upnl 80 × (100 − 101) = −80; equity 915.96
+        # MM 8000 × 5% = 400, IM 800, free 115.96; leverage 8000 / 915.96 = 8.7340; health 100 × 515.96 / 915.96
+        # = 56.3299; liquidation (80 × 101 − 995.96) / (80 − 80 × 5%) = 7084.04 / 76 = 93.211052631579
+        allowed = await ticket(market=SOL, side="buy", size="50")
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["X-RateLimit-Limit"] == "10" and allowed.headers["X-RateLimit-Remaining"] == "9"
+        body = allowed.json()
+        assert (body["allowed"], body["increases_risk"], body["price_source"]) == (True, True, "tape")
+        assert figures(body, "fill_price", "reference_price", "slippage_bps", "fee") == [
+            D("101.6"), D(100), D(160), D("2.54")]
+        after = body["after"]
+        assert figures(after, "collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral",
+                       "leverage", "health", "liquidation_price") == [
+            D("995.96"), D("915.96"), D(400), D(800), D("115.96"), D("8.734"), D("56.3299"), D("93.211052631579")]
+        assert figures(after["position"], "size", "entry_price") == [D(80), D(101)]
+        # before: 998.5 of equity, MM 150, leverage 3000 / 998.5 = 3.0045, health 100 × 848.5 / 998.5 = 84.9774
+        assert figures(body["before"], "equity", "maintenance_margin", "leverage", "health") == [
+            D("998.5"), D(150), D("3.0045"), D("84.9774")]
+
+        # buy 100: (3000 + 1040 + 60 × 104) / 100 = 102.8; fee 5.14; equity 998.5 − 5.14 − 280 = 713.36 < IM 1300
+        refused = (await ticket(market=SOL, side="buy", size="100")).json()
+        assert refused["allowed"] is False and refused["reason"].startswith("initial margin breached")
+        assert figures(refused["after"], "equity", "initial_margin", "free_collateral") == [D("713.36"), D(1300), 0]
+
+        await publish(settings, runtime.bootstrap, [tick(BTC, T0 + 4000, "97000", status="halted")])
+        await eventually(lambda: degraded(live, BTC), what="BTC degraded")
+        halted = (await ticket(market=BTC, side="buy", size="0.01")).json()
+        assert halted["allowed"] is False and "BTC-PERP is degraded (status is 'halted'" in halted["reason"]
+
+        await publish(settings, runtime.bootstrap, [tick(SOL, T0 + 5000, "100", status="halted")])
+        await eventually(lambda: degraded(live, SOL), what="SOL degraded")
+        # sell 10 at the mark (no sell on the tape): fee 0.5; long 20 @ 100; equity 998; MM 100
+        reduce = (await ticket(market=SOL, side="sell", size="10")).json()
+        assert (reduce["allowed"], reduce["increases_risk"], reduce["price_source"]) == (True, False, "mark")
+        assert figures(reduce["after"], "equity", "maintenance_margin", "health") == [D(998), D(100), D("89.9799")]
+        grow = (await ticket(market=SOL, side="buy", size="1")).json()
+        assert grow["allowed"] is False and "SOL-PERP is degraded" in grow["reason"]
+
+        anonymous = await http.post("/api/v1/orders/simulate", json={"market": SOL, "side": "buy", "size": "1"})
+        assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
+        for n in range(5, 10):
+            response = await ticket(market=SOL, side="sell", size="1")
+            assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == str(9 - n)
+        limited = await ticket(market=SOL, side="sell", size="1")
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+def figures(body: dict, *names: str) -> list[D | None]:
+    """Return the named figures of a response body as decimals."""
+    return [None if body[n] is None else D(body[n]) for n in names]
+
+
+def gateway_state(runtime: Runtime) -> LiveState:
+    """Return what the running gateway holds live."""
+    return runtime.server.config.app.other_asgi_app.state.live
+
+
+async def degraded(live: LiveState, market: str) -> bool:
+    """Return whether the gateway holds a market as degraded."""
+    return live.markets[market]["status"] == "degraded"
