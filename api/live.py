@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
+from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.messages import AccountSnapshot, Fill, OracleTick
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
@@ -166,7 +167,8 @@ class LiveFeed:
     async def start(self) -> None:
         """Assign every partition, step back a little to warm the cache, and start reading."""
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                         group_id=None, auto_offset_reset="earliest")
+                                         group_id=None, auto_offset_reset="earliest",
+                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
         await self.consumer.start()
         await self.consumer.topics()
         parts = [TopicPartition(t, p) for t in self.names

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+FETCH_MAX_WAIT_MS = 20  # Tansu answers a fetch only when its wait runs out: keep it short
 
 
 class BrokerError(RuntimeError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-FETCH_MAX_WAIT_MS = 20
+from quantdesk.broker import FETCH_MAX_WAIT_MS
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
