@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from api.accounts import AccountsView
 from api.live import LiveState
+from api.queries import DaySummaries
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
@@ -36,3 +37,11 @@ def get_accounts(request: Request) -> AccountsView:
 
 
 AccountsDep = Annotated[AccountsView, Depends(get_accounts)]
+
+
+def get_day_summaries(request: Request) -> DaySummaries:
+    """Return the cached 24-hour market summaries."""
+    return request.app.state.day_summaries
+
+
+DaySummariesDep = Annotated[DaySummaries, Depends(get_day_summaries)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from api import errors
 from api.accounts import LiveAccounts
 from api.live import LiveFeed, LiveState
+from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
 from api.routes import accounts, auth, health, markets, orders
 from api.sessions import open_store
@@ -41,6 +42,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
+    app.state.day_summaries = DaySummaries(warehouse)
     errors.install(app)
     for module in (health, markets, auth, accounts, orders):
         app.include_router(module.router)

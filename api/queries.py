@@ -1,5 +1,6 @@
 """The gateway's read model: SQL over the warehouse, one function per question."""
 
+import time
 from typing import Any
 
 from api.bars import RESOLUTIONS
@@ -36,6 +37,22 @@ async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:
         GROUP BY market"""
     rows = await wh.arows(sql, {"since": now_ms - DAY_MS})
     return {r["market"]: r for r in rows}
+
+
+class DaySummaries:
+    """The 24-hour summaries, read from ClickHouse at most once a second (the markets list is hot)."""
+
+    def __init__(self, warehouse: Warehouse, ttl_s: float = 1.0) -> None:
+        self.warehouse, self.ttl_s = warehouse, ttl_s
+        self.held: dict[str, dict[str, Any]] = {}
+        self.expires = 0.0
+
+    async def get(self, now_ms: int) -> dict[str, dict[str, Any]]:
+        """Return the summaries of the day before `now_ms`, from the cache while it is fresh."""
+        if time.monotonic() >= self.expires:
+            self.held = await day_summary(self.warehouse, now_ms)
+            self.expires = time.monotonic() + self.ttl_s
+        return self.held
 
 
 async def trades(wh: Warehouse, market: str, window: Window) -> list[dict[str, Any]]:

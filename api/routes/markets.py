@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries
-from api.deps import LiveDep, SettingsDep, WarehouseDep
+from api.deps import DaySummariesDep, LiveDep, SettingsDep, WarehouseDep
 from api.errors import RESPONSES
 from api.live import LiveState
 from api.pagination import PAGED, PageWindow, link_next
@@ -79,11 +79,11 @@ def known_market(settings: Any, market: str) -> str:
 
 
 @router.get("", response_model=list[MarketView], responses={429: RESPONSES[429]})
-async def list_markets(settings: SettingsDep, live: LiveDep, wh: WarehouseDep) -> list[MarketView]:
+async def list_markets(settings: SettingsDep, live: LiveDep, days: DaySummariesDep) -> list[MarketView]:
     """List every market with oracle price, confidence, mark, status, 24-hour change and volume, the last
     closed funding period's hourly rate, the next funding time, and open interest (base and notional)."""
     newest = max((s["ts"] for s in live.markets.values()), default=int(time.time() * 1000))
-    day = await queries.day_summary(wh, newest)
+    day = await days.get(newest)
     return [view(m, live, day.get(m.name, {}), hour_end(newest)) for m in settings.markets]
 
 
