@@ -1,7 +1,7 @@
 """Publish events to the input topics, many events of one partition key per Kafka message."""
 
 from collections import defaultdict
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from aiokafka import AIOKafkaProducer
 
@@ -18,12 +18,22 @@ def partition_key(topic: str, event: dict[str, Any]) -> str:
     return str(event.get("market", topic))
 
 
-def group_in_order(events: Iterable[Keyed]) -> dict[tuple[str, str], list[Any]]:
-    """Group events by (topic, key), keeping each key's order."""
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+def group_by_topic(events: Iterable[Keyed]) -> dict[str, list[tuple[str, Any]]]:
+    """Group (topic, key, event) triples by topic, keeping their order."""
+    groups: dict[str, list[tuple[str, Any]]] = defaultdict(list)
     for topic, key, event in events:
-        groups[(topic, key)].append(event)
+        groups[topic].append((key, event))
     return groups
+
+
+def messages(events: Iterable[tuple[str, Any]], max_per_message: int = 500) -> Iterator[tuple[str, bytes]]:
+    """Yield (key, JSON array) Kafka messages: each key's events in order, at most `max_per_message` each."""
+    by_key: dict[str, list[Any]] = defaultdict(list)
+    for key, event in events:
+        by_key[key].append(event)
+    for key, batch in by_key.items():
+        for start in range(0, len(batch), max_per_message):
+            yield key, encode_batch(batch[start:start + max_per_message])
 
 
 class Publisher:
@@ -44,11 +54,10 @@ class Publisher:
     async def send(self, events: Iterable[Keyed], max_per_message: int = 500) -> int:
         """Send events, at most `max_per_message` of one key per Kafka message; return the count."""
         sent = 0
-        for (topic, key), batch in group_in_order(events).items():
-            for start in range(0, len(batch), max_per_message):
-                chunk = batch[start:start + max_per_message]
-                await self.producer.send(self.settings.topic(topic), encode_batch(chunk), key=key.encode())
-                sent += len(chunk)
+        for topic, batch in group_by_topic(events).items():
+            for key, value in messages(batch, max_per_message):
+                await self.producer.send(self.settings.topic(topic), value, key=key.encode())
+            sent += len(batch)
         await self.producer.flush()
         return sent
 

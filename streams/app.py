@@ -1,15 +1,14 @@
 """The Faust app: topics, shared context and the agents registered on it."""
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import faust
 
+from quantdesk.publisher import messages
 from quantdesk.settings import Settings
 from quantdesk.topics import ALL_TOPICS
 from quantdesk.warehouse import Warehouse
-from quantdesk.wire import encode_batch
 
 
 @dataclass
@@ -22,12 +21,9 @@ class Pipeline:
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic, one Kafka message per key holding all of that key's events."""
-        batches: dict[str, list[Any]] = defaultdict(list)
-        for key, event in keyed:
-            batches[key].append(event)
-        for key, events in batches.items():
-            await self.topics[topic].send(key=key.encode(), value=encode_batch(events))
+        """Send events to a topic: one Kafka message per key (split past 500 events), in order."""
+        for key, value in messages(keyed):
+            await self.topics[topic].send(key=key.encode(), value=value)
 
 
 def faust_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -35,7 +31,7 @@ def faust_app(settings: Settings, bootstrap: str) -> faust.App:
     session = settings.kafka_session_timeout_s
     return faust.App(
         settings.app_id,
-        broker=f"kafka://{bootstrap}",
+        broker=";".join(f"quantdesk://{host}" for host in bootstrap.split(",")),  # streams.transport
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.topic_partitions,

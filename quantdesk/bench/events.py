@@ -1,9 +1,8 @@
 """The bench's input: seeded simulator events (ticks, fills, account changes) in publish order."""
 
 from collections import Counter
-from math import ceil
 
-from quantdesk.publisher import Keyed, group_in_order
+from quantdesk.publisher import Keyed, group_by_topic, messages
 from quantdesk.settings import Settings
 from quantdesk.simulator import Simulator
 
@@ -26,6 +25,6 @@ def mix(events: list[Keyed]) -> dict[str, int]:
 
 def kafka_messages(events: list[Keyed], window: int, per_message: int = 500) -> int:
     """Return how many Kafka messages the publisher makes of `events` sent `window` at a time."""
-    return sum(ceil(len(batch) / per_message)
+    return sum(sum(1 for _ in messages(batch, per_message))
                for start in range(0, len(events), window)
-               for batch in group_in_order(events[start:start + window]).values())
+               for batch in group_by_topic(events[start:start + window]).values())
