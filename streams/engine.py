@@ -95,11 +95,11 @@ class ReorderBuffer:
     def __len__(self) -> int:
         return len(self.heap)
 
-    def push(self, events: Iterable[Event], ceiling: int | None = None) -> None:
-        """Take events in and move the horizon: grace behind the newest, below `ceiling`."""
-        for event in events:
-            self._hold(event)
+    def push(self, events: Iterable[Event], ceiling: int | None = None) -> list[Event]:
+        """Take events in and move the horizon: grace behind the newest, below `ceiling`; return those kept."""
+        kept = [event for event in events if self._hold(event)]
         self.horizon = self.newest - self.grace_ms if ceiling is None else min(self.newest - self.grace_ms, ceiling)
+        return kept
 
     def expect(self, ids: Iterable[str]) -> None:
         """Release nothing more until events with these ids have arrived."""
@@ -115,14 +115,15 @@ class ReorderBuffer:
         while self.heap and not self.awaited:
             yield heapq.heappop(self.heap)[1]
 
-    def _hold(self, event: Event) -> None:
-        """Keep an event not seen before."""
+    def _hold(self, event: Event) -> bool:
+        """Keep an event not seen before; tell whether it was kept."""
         if event.id in self.seen:
-            return
+            return False
         self.seen.add(event.id)
         self.awaited.discard(event.id)
         heapq.heappush(self.heap, (order_key(event), event))
         self.newest = max(self.newest, event.ts)
+        return True
 
 
 @dataclass
@@ -134,6 +135,7 @@ class MarketRisk:
     funding: MarketFunding
     book: MarketBook = field(default_factory=MarketBook)
     last_fill_price: Decimal | None = None
+    repriced: tuple[int, Decimal] | None = None  # (apply count, price) of the last re-mark of the book
 
     @classmethod
     def of(cls, params: Market) -> "MarketRisk":
@@ -195,6 +197,7 @@ class Slots:
         self.band = np.zeros(capacity, dtype=np.int8)
         self.liquidatable = np.zeros(capacity, dtype=bool)
         self.published_at = np.full(capacity, NEVER, dtype=np.int64)
+        self.restated = np.zeros(capacity, dtype=np.int64)
 
     def slot(self, key: str) -> int:
         """Return the row of `key`, giving it one on first sight."""
@@ -213,9 +216,10 @@ class Slots:
         self.board.markets = {m: widened(dense, size) for m, dense in old.markets.items()}
         self.band, self.liquidatable = widened(self.band, size), widened(self.liquidatable, size)
         self.published_at = widened(self.published_at, size, NEVER)
+        self.restated = widened(self.restated, size)
 
-    def restate(self, slot: int, margin: Margin, ts: int) -> None:
-        """Put an account's exact figures on the board, as published at `ts`."""
+    def restate(self, slot: int, margin: Margin, ts: int, applied: int) -> None:
+        """Put an account's exact figures on the board, as published at `ts` by the `applied`-th event."""
         self.board.set_cash(slot, float(margin.collateral - margin.unsettled_funding))
         for dense in self.board.markets.values():
             dense[:, slot] = 0.0
@@ -225,6 +229,7 @@ class Slots:
         self.band[slot] = bands(np.array([float(margin.health)]))[0]
         self.liquidatable[slot] = margin.liquidatable
         self.published_at[slot] = ts
+        self.restated[slot] = applied
 
     def watch(self, holders: np.ndarray, result: Remargin, ts: int) -> set[int]:
         """Return the holders that crossed a line (or are near one) or are due a snapshot."""
@@ -273,6 +278,7 @@ class RiskEngine:
         self.in_flight: dict[str, InFlight] = {}
         self.awaiting_oracle: set[str] = set()
         self.newest_tick_ts = 0
+        self.applied = 0
 
     def unknown(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -281,6 +287,7 @@ class RiskEngine:
 
     def apply(self, event: Event) -> Outputs:
         """Apply one input event; return what it causes."""
+        self.applied += 1
         if isinstance(event, OracleTick):
             return self._on_tick(event)
         if isinstance(event, Fill):
@@ -392,6 +399,7 @@ class RiskEngine:
         if not book.count:
             return set()
         result = self.slots.board.apply(market.params.name, book.reprice(float(tick.price)))
+        market.repriced = (self.applied, tick.price)
         return self.slots.watch(book.account[: book.count], result, tick.ts)
 
     def _publish(self, account: Account, source: Message, out: Outputs) -> None:
@@ -403,7 +411,7 @@ class RiskEngine:
         if account.state is not AccountState.LIQUIDATABLE:
             self.awaiting_oracle.discard(account.key)
         self.accounts[account.key] = account
-        self.slots.restate(self.slots.slot(account.key), margin, source.ts)
+        self.slots.restate(self.slots.slot(account.key), margin, source.ts, self.applied)
         out.states.append(snapshot(account, margin, source))
 
     def _transition(self, account: Account, margin: Margin, source: Message, out: Outputs) -> Account:

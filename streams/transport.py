@@ -1,13 +1,18 @@
-"""Faust's aiokafka transport with a short fetch wait.
+"""Faust's aiokafka transport with a short fetch wait and end offsets as a fetch reports them.
 
 Faust hard-codes `fetch_max_wait_ms=1500`, and Tansu answers a fetch only when that wait runs
-out, so every hop of an idle-ish stream would cost up to 1.5 s. This transport (registered as
-the `quantdesk://` broker scheme) keeps everything else of Faust's consumer as it is.
+out, so every hop of an idle-ish stream would cost up to 1.5 s. Tansu's ListOffsets also answers
+the first offset of a partition's last record batch + 1 as its end, so Faust's table recovery,
+which reads a changelog up to that end, would stop before the rest of that batch: the end comes
+from a fetch there instead. This transport (registered as the `quantdesk://` broker scheme) keeps
+everything else of Faust's consumer as it is.
 """
 
-from typing import Any
+from typing import Any, Mapping
 
+import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
 
@@ -20,6 +25,32 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        """Return each partition's end offset: where a fetch from its last batch says the log ends."""
+        listed = await super()._highwaters(partitions)
+        servers = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
+        return {**listed, **await fetched_ends(servers, {tp: end for tp, end in listed.items() if end})}
+
+
+async def fetched_ends(servers: list[str], listed: Mapping[TP, int], tries: int = 100) -> dict[TP, int]:
+    """Return the high watermark a fetch reports for each partition, read from its `listed` end − 1."""
+    if not listed:
+        return {}
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    await consumer.start()
+    try:
+        consumer.assign(list(listed))
+        for tp, end in listed.items():
+            consumer.seek(tp, end - 1)
+        for _ in range(tries):
+            if all(consumer.highwater(tp) is not None for tp in listed):
+                break
+            await consumer.getmany(timeout_ms=FETCH_MAX_WAIT_MS)
+        return {tp: consumer.highwater(tp) or end for tp, end in listed.items()}
+    finally:
+        await consumer.stop()
 
 
 class Consumer(faust_aiokafka.Consumer):

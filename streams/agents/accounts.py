@@ -1,20 +1,33 @@
 """Accounts agent: ticks, fills and account changes in event-time order through the risk engine.
 
 Events wait in a `ReorderBuffer` until the newest event time is the grace past them and no input
-partition this agent has not read to its end could still hold an earlier one; after a quiet
-`IDLE_S` everything held is applied. With the simulated venue on, a plan's fills are awaited
-before anything later is applied, so a replay puts them at the same place every time.
+partition this agent has not read to its end could still hold an earlier one; a partition counts
+as read to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale: its
+producer may have written more since). After a quiet `IDLE_S` everything held is applied. With
+the simulated venue on, a plan's fills are awaited before anything later is applied, so a replay
+puts them at the same place every time.
+
+The engine's state lives in three Faust tables (`streams.durable`), written after every release
+and read back once their changelogs are recovered, before the first event. A message is acked
+only once every event it carried has been applied, in offset order, so the committed offset
+never passes an event the tables do not reflect: a restarted worker reads held events again
+and drops the ones it had applied.
 """
 
 import asyncio
 import logging
 import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
+
+import faust
 
 from quantdesk.messages import AccountChange, Fill, LiquidationPlan, OracleTick
 from quantdesk.simulator import liquidation_fills
 from streams.app import Pipeline
 from streams.decode import decode_events
+from streams.durable import EngineStore
 from streams.engine import Event, Outputs, ReorderBuffer, RiskEngine
 
 log = logging.getLogger(__name__)
@@ -23,6 +36,7 @@ VENUE_WAIT_S = 10.0
 NO_EVENT = -1
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
 PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
+TABLES = ("accounts", "risk_markets", "risk_applied")
 
 
 def account_key(event: Any) -> str:
@@ -31,23 +45,66 @@ def account_key(event: Any) -> str:
 
 
 class InputProgress:
-    """How far this agent has read each input partition: next offset and newest event time."""
+    """How far this agent has read each input partition: next offset, newest event time, and since when
+    (monotonic seconds) it has been read to its end."""
 
     def __init__(self) -> None:
         self.next_offset: dict[Any, int] = {}
         self.newest: dict[Any, int] = {}
+        self.at_end: dict[Any, float] = {}
 
     def saw(self, tp: Any, offset: int, events: list[Event]) -> None:
         """Record a message read at `offset` with its valid events."""
         self.next_offset[tp] = offset + 1
+        self.at_end.pop(tp, None)
         if events:
             self.newest[tp] = max(self.newest.get(tp, NO_EVENT), *(e.ts for e in events))
 
-    def ceiling(self, ends: Iterable[PartitionEnd]) -> int | None:
-        """Return the newest event time safe to apply: below every partition with records unread."""
-        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end in ends
-                  if end is None or self.next_offset.get(tp, 0) < end]
+    def ceiling(self, ends: Iterable[PartitionEnd], now: float) -> int | None:
+        """Return the newest event time safe to apply: below every partition not read to its end for
+        `IDLE_S`."""
+        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end in ends if not self.quiet(tp, end, now)]
         return min(unread, default=None)
+
+    def quiet(self, tp: Any, end: int | None, now: float) -> bool:
+        """Tell whether a partition has been read to its known end for `IDLE_S`."""
+        if end is None or self.next_offset.get(tp, 0) < end:
+            self.at_end.pop(tp, None)
+            return False
+        return now - self.at_end.setdefault(tp, now) >= IDLE_S
+
+
+@dataclass
+class Unapplied:
+    """An input message and how many of its events are still to be applied."""
+
+    event: Any
+    waiting: int
+
+
+class Acks:
+    """Input messages acked in offset order, each once all the events it carried are applied."""
+
+    def __init__(self) -> None:
+        self.queues: dict[Any, deque[Unapplied]] = defaultdict(deque)
+        self.holder: dict[str, Unapplied] = {}
+
+    def hold(self, tp: Any, event: Any, ids: list[str]) -> None:
+        """Queue a message until the events `ids` are applied."""
+        unapplied = Unapplied(event, len(ids))
+        self.queues[tp].append(unapplied)
+        self.holder.update(dict.fromkeys(ids, unapplied))
+
+    def applied(self, ids: Iterable[str]) -> None:
+        """Count these events as applied."""
+        for i in ids:
+            self.holder.pop(i).waiting -= 1
+
+    def due(self) -> Iterator[Any]:
+        """Yield each partition's leading messages whose events are all applied, in offset order."""
+        for queue in self.queues.values():
+            while queue and not queue[0].waiting:
+                yield queue.popleft().event
 
 
 def partition_ends(app: Any, topics: set[str]) -> list[PartitionEnd]:
@@ -65,27 +122,40 @@ def highwater(consumer: Any, tp: Any) -> int | None:
 
 
 class AccountsWorker:
-    """The engine, its reorder buffer, input progress, and when input last came."""
+    """The engine, its reorder buffer and tables, input progress and acks, and when input last came."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, store: EngineStore) -> None:
         settings = pipeline.settings
         self.pipeline = pipeline
         self.engine = RiskEngine(settings.markets)
         self.buffer = ReorderBuffer(settings.reorder_grace_ms)
+        self.store = store
+        self.restored = False
         self.progress = InputProgress()
+        self.acks = Acks()
         self.inputs = {settings.topic(t) for t in MODELS}
         self.venue = settings.simulator_venue
         self.lock = asyncio.Lock()
         self.last_input = self.awaiting_since = time.monotonic()
 
-    async def take(self, tp: Any, offset: int, topic: str, raw: bytes | None, ts: int) -> None:
+    def restore(self) -> None:
+        """Load the engine from the recovered tables, once, before the first event."""
+        if not self.restored:
+            self.store.load(self.engine, self.buffer)
+            self.restored, self.awaiting_since = True, time.monotonic()
+
+    async def take(self, event: Any, topic: str) -> None:
         """Buffer a Kafka message's valid events; apply and publish those now due."""
-        good, dead = decode_events(MODELS[topic], topic, raw, ts, self.engine.unknown)
+        message = event.message
+        good, dead = decode_events(MODELS[topic], topic, event.value, int(message.timestamp * 1000),
+                                   self.engine.unknown)
         if topic == "accounts.changes":
             await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
-        self.progress.saw(tp, offset, good)
+        self.progress.saw(message.tp, message.offset, good)
         async with self.lock:
-            self.buffer.push(good, self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs)))
+            ceiling = self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs), time.monotonic())
+            held = self.buffer.push(good, ceiling)
+            self.acks.hold(message.tp, event, [e.id for e in held])
             await self.release(self.buffer.due())
         self.last_input = time.monotonic()
 
@@ -97,16 +167,22 @@ class AccountsWorker:
             self.buffer.awaited.clear()
         if self.buffer and now - self.last_input >= IDLE_S:
             async with self.lock:
-                await self.release(self.buffer.drain())
+                if time.monotonic() - self.last_input >= IDLE_S:  # input may have come while the lock was held
+                    await self.release(self.buffer.drain())
 
     async def release(self, events: Iterator[Event]) -> None:
-        """Apply events one by one (a plan stops the rest until its fills come); publish the result."""
-        out = Outputs()
+        """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack."""
+        out, applied = Outputs(), []
         for event in events:
             caused = self.engine.apply(event)
             self.await_fills(caused.liquidations)
             out.extend(caused)
+            applied.append(event)
         await self.publish(out)
+        self.store.save(self.engine, self.buffer, applied, out)
+        self.acks.applied(e.id for e in applied)
+        for done in self.acks.due():
+            done.ack()
 
     def await_fills(self, plans: list[LiquidationPlan]) -> None:
         """With the simulated venue on, hold later events until these plans' fills arrive."""
@@ -125,20 +201,29 @@ class AccountsWorker:
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
 
 
+def state_tables(app: faust.App, partitions: int) -> list[faust.Table]:
+    """Declare the engine's tables, partitioned like its inputs; keys hash to partitions, so the timer may write."""
+    return [app.Table(name, partitions=partitions, use_partitioner=True) for name in TABLES]
+
+
 def register(pipeline: Pipeline) -> AccountsWorker:
-    """Register the accounts agent on ticks, fills and changes, and its timer."""
+    """Register the accounts agent on ticks, fills and changes, its tables and its timer."""
     settings = pipeline.settings
-    worker = AccountsWorker(pipeline)
+    tables = state_tables(pipeline.app, settings.topic_partitions)
+    worker = AccountsWorker(pipeline, EngineStore(*tables))
     logical = {settings.topic(t): t for t in MODELS}
     source = pipeline.app.topic(*logical, key_serializer="raw", value_serializer="raw")
 
+    @tables[0].on_recover
+    async def restore() -> None:
+        """Load the engine once the tables are recovered (Faust holds the streams until then)."""
+        worker.restore()
+
     @pipeline.app.agent(source, name=f"{settings.app_id}.accounts")
     async def accounts_agent(stream):  # type: ignore[no-untyped-def]
-        """Feed every input message to the worker."""
-        async for event in stream.events():
-            message = event.message
-            await worker.take(message.tp, message.offset, logical[message.topic], event.value,
-                              int(message.timestamp * 1000))
+        """Feed every input message to the worker, which acks it once applied."""
+        async for event in stream.noack().events():
+            await worker.take(event, logical[event.message.topic])
 
     @pipeline.app.timer(IDLE_S)
     async def release_idle() -> None:
