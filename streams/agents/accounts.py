@@ -33,6 +33,7 @@ from streams.engine import Event, Outputs, ReorderBuffer, RiskEngine
 log = logging.getLogger(__name__)
 IDLE_S = 0.2
 VENUE_WAIT_S = 10.0
+YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 NO_EVENT = -1
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
 PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
@@ -173,11 +174,13 @@ class AccountsWorker:
     async def release(self, events: Iterator[Event]) -> None:
         """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack."""
         out, applied = Outputs(), []
-        for event in events:
+        for n, event in enumerate(events, 1):
             caused = self.engine.apply(event)
             self.await_fills(caused.liquidations)
             out.extend(caused)
             applied.append(event)
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the gateway push between slices of a long release
         await self.publish(out)
         self.store.save(self.engine, self.buffer, applied, out)
         self.acks.applied(e.id for e in applied)
