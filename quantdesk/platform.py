@@ -14,6 +14,7 @@ from api.main import create_api
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
 from quantdesk.replay import replay
+from quantdesk.serving import cancel, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
 from quantdesk.topics import ensure_topics
@@ -52,17 +53,6 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBro
         await asyncio.to_thread(broker.stop)
 
 
-async def serve(server: uvicorn.Server) -> asyncio.Task[None]:
-    """Start uvicorn in a task and wait until it listens (or fails)."""
-    task = asyncio.create_task(server.serve(), name="gateway")
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the gateway stopped while starting")
-        await asyncio.sleep(0.02)
-    return task
-
-
 def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline) -> uvicorn.Server:
     """Return the uvicorn server of the gateway, running the Faust worker in its lifespan."""
     app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app))
@@ -88,7 +78,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         server = gateway_server(settings, warehouse, bootstrap, pipeline)
         if not own_signals:
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = await serve(server)
+        task = await serve(server, "gateway")
         stack.push_async_callback(stop_server, server, task)
         if simulator:
             stack.push_async_callback(cancel, asyncio.create_task(run_live(settings, bootstrap), name="simulator"))
@@ -97,15 +87,3 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         if replay_file:
             await replay(settings, bootstrap, replay_file)
         yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, broker)
-
-
-async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    """Ask uvicorn to stop and wait for its lifespan (and so Faust) to finish."""
-    server.should_exit = True
-    await task
-
-
-async def cancel(task: asyncio.Task[None]) -> None:
-    """Cancel a background task and wait for it."""
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from quantdesk.broker import free_port
-from quantdesk.platform import Runtime, serve, stop_server
+from quantdesk.platform import Runtime
+from quantdesk.serving import serve, stop_server
 
 
 def bare_app(body: Any) -> Starlette:
@@ -47,7 +48,7 @@ async def api_rps(runtime: Runtime, seconds: float, concurrency: int) -> dict[st
                             lifespan="on")
     bare = uvicorn.Server(config)
     bare.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = await serve(bare)
+    task = await serve(bare, "bench-bare")
     try:
         baseline = await load(f"http://{settings.api_host}:{config.port}/markets", seconds, concurrency)
     finally:

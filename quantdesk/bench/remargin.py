@@ -44,10 +44,6 @@ def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
 
 def remargin_scaling(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
     """Return µs per position of one re-margin tick at each size, the fitted exponent and the floor."""
-    try:
-        import streams.domain.remargin  # noqa: F401
-    except ImportError as exc:
-        return {"per_size": None, "exponent": None, "reason": f"streams.domain.remargin is missing: {exc}"}
     rng = np.random.default_rng(7)
     per_size, ticks = [], []
     for n in sizes:

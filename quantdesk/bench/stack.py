@@ -16,7 +16,8 @@ from api.main import create_api
 from api.ratelimit import Rates
 from quantdesk.bench.sizing import Sizing
 from quantdesk.broker import free_port
-from quantdesk.platform import Runtime, serve, stop_server
+from quantdesk.platform import Runtime
+from quantdesk.serving import serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -72,6 +73,6 @@ async def bench_platform(settings: Settings) -> AsyncIterator[Runtime]:
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                                log_level="warning", lifespan="on"))
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = await serve(server)
+        task = await serve(server, "bench-server")
         stack.push_async_callback(stop_server, server, task)
         yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, None)

@@ -29,6 +29,7 @@ from quantdesk.ingest.metrics import Metrics
 from quantdesk.ingest.oracle import HermesSource, PriceAccountSource
 from quantdesk.ingest.rpc import RpcPool
 from quantdesk.publisher import Publisher
+from quantdesk.serving import cancel, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 
@@ -104,30 +105,6 @@ async def ensure_ingest_topics(settings: Settings, bootstrap: str) -> None:
         await admin.close()
 
 
-async def serve(server: uvicorn.Server) -> asyncio.Task[None]:
-    """Start uvicorn in a task and wait until it listens (or fails)."""
-    task = asyncio.create_task(server.serve(), name="ingest-http")
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the ingest health server stopped while starting")
-        await asyncio.sleep(0.02)
-    return task
-
-
-async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    """Ask uvicorn to stop and wait for it."""
-    server.should_exit = True
-    await task
-
-
-async def cancel(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel tasks and wait for them."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ...], metrics: Metrics,
                         stack: AsyncExitStack) -> list[Supervised]:
     """Return the chosen sources, their shared parts closed by `stack`."""
@@ -180,9 +157,9 @@ async def ingest_running(settings: Settings, bootstrap: str, names: tuple[str, .
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         for s in sources:
             s.task = asyncio.create_task(s.keep_running(), name=f"ingest-{s.name}")
-        stack.push_async_callback(cancel, [s.task for s in sources if s.task])
-        serving = await serve(server)
-        stack.push_async_callback(stop, server, serving)
+        stack.push_async_callback(cancel, *[s.task for s in sources if s.task])
+        serving = await serve(server, "ingest-http")
+        stack.push_async_callback(stop_server, server, serving)
         yield Ingest(settings, metrics, sources, serving)
 
 

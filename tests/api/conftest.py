@@ -11,7 +11,7 @@ import uvicorn
 
 from api.main import create_api
 from api.ratelimit import Rates
-from quantdesk.platform import serve, stop_server
+from quantdesk.serving import serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -62,7 +62,7 @@ async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                                            log_level="warning", lifespan="on"))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = await serve(server)
+    task = await serve(server, "test-server")
     try:
         yield f"http://{settings.api_host}:{settings.api_port}"
     finally:
