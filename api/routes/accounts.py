@@ -31,7 +31,19 @@ class PositionView(BaseModel):
     notional: Decimal
 
 
-class SubaccountView(BaseModel):
+class MarginFigures(BaseModel):
+    """An account's margin in USD at oracle prices: what it holds, what it needs, how safe it is."""
+
+    collateral: Decimal
+    equity: Decimal
+    maintenance_margin: Decimal
+    initial_margin: Decimal
+    free_collateral: Decimal
+    leverage: Decimal | None
+    health: Decimal
+
+
+class SubaccountView(MarginFigures):
     """One sub-account's newest figures from the accounts engine (USD at oracle prices)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -45,13 +57,6 @@ class SubaccountView(BaseModel):
     subaccount: int
     ts: int
     state: str
-    collateral: Decimal
-    equity: Decimal
-    maintenance_margin: Decimal
-    initial_margin: Decimal
-    free_collateral: Decimal
-    leverage: Decimal | None
-    health: Decimal
     positions: list[PositionView]
 
 

@@ -10,6 +10,7 @@ from api import tickets
 from api.deps import LiveDep, SettingsDep
 from api.errors import ErrorResponse
 from api.ratelimit import PublicLimit, TradingWallet
+from api.routes.accounts import MarginFigures
 from streams.domain.margin import Margin
 from streams.domain.order_ticket import TAKER_FEE_RATE, Order, Ticket
 from streams.domain.positions import Position
@@ -48,16 +49,9 @@ class TicketPosition(BaseModel):
     entry_price: Decimal
 
 
-class TicketFigures(BaseModel):
+class TicketFigures(MarginFigures):
     """The account at today's oracle prices, and its position and liquidation price in the order's market."""
 
-    collateral: Decimal
-    equity: Decimal
-    maintenance_margin: Decimal
-    initial_margin: Decimal
-    free_collateral: Decimal
-    leverage: Decimal | None
-    health: Decimal
     position: TicketPosition | None
     liquidation_price: Decimal | None
 
