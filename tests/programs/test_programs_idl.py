@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from programs.idl import IDL_PATH, IdlError, default_idl, discriminator, parse_idl
+from tests.conftest import unavailable
 
 SHARED_IDL = Path(__file__).parents[3] / "shared" / "fixtures" / "quantdesk" / "quantdesk_perp_dex.idl.json"
 
 
 def test_packaged_idl_is_the_published_one() -> None:
     if not SHARED_IDL.exists():
-        pytest.skip("shared fixtures not beside the repository")
+        unavailable("../shared/fixtures", "not beside the repository")
     assert json.loads(IDL_PATH.read_text()) == json.loads(SHARED_IDL.read_text())
 
 

@@ -22,6 +22,7 @@ from programs.pyth import (
 )
 from quantdesk.messages import OracleTick
 from quantdesk.settings import Settings
+from tests.conftest import unavailable
 
 LOCAL = Path(__file__).parents[1] / "fixtures_local" / "pyth"
 SHARED = Path(__file__).parents[3] / "shared" / "fixtures" / "pyth"
@@ -43,7 +44,7 @@ def aapl() -> Any:
 @pytest.mark.parametrize("name", ["price_account_aapl.bin", "hermes_price_updates.json"])
 def test_local_fixtures_are_the_shared_ones(name: str) -> None:
     if not SHARED.exists():
-        pytest.skip("shared fixtures not beside the repository")
+        unavailable("../shared/fixtures", "not beside the repository")
     assert (LOCAL / name).read_bytes() == (SHARED / name).read_bytes()
 
 
