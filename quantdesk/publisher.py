@@ -1,9 +1,11 @@
-"""Publish events to the input topics, many events of one partition key per Kafka message."""
+"""Publish events to the input topics, many events of one Kafka partition per message."""
 
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, Iterable, Iterator
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from quantdesk.settings import Settings
 from quantdesk.wire import encode_batch
@@ -36,8 +38,32 @@ def messages(events: Iterable[tuple[str, Any]], max_per_message: int = 500) -> I
             yield key, encode_batch(batch[start:start + max_per_message])
 
 
+@lru_cache(maxsize=1 << 16)
+def partition_of(key: str, partitions: tuple[int, ...]) -> int:
+    """Return the partition the producer's default partitioner picks for `key` (murmur2 of its bytes)."""
+    return DefaultPartitioner()(key.encode(), list(partitions), [])
+
+
+def partition_messages(
+    events: Iterable[tuple[str, Any]], partitions: tuple[int, ...], max_per_message: int = 500
+) -> Iterator[tuple[int, str, bytes]]:
+    """Yield (partition, key, JSON array) messages: each partition's events in order, at most `max_per_message` each.
+
+    Events of many keys share a message when their keys map to one partition; each still lands on
+    the partition its own key maps to. A message's key is its first event's key (consumers read the
+    key of every event from the event, never from the message).
+    """
+    by_partition: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+    for key, event in events:
+        by_partition[partition_of(key, partitions)].append((key, event))
+    for partition, batch in by_partition.items():
+        for start in range(0, len(batch), max_per_message):
+            chunk = batch[start:start + max_per_message]
+            yield partition, chunk[0][0], encode_batch(event for _, event in chunk)
+
+
 class Publisher:
-    """A producer that batches events per partition key."""
+    """A producer that batches events per Kafka partition."""
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self.settings = settings
@@ -52,11 +78,13 @@ class Publisher:
         await self.producer.stop()
 
     async def send(self, events: Iterable[Keyed], max_per_message: int = 500) -> int:
-        """Send events, at most `max_per_message` of one key per Kafka message; return the count."""
+        """Send events, at most `max_per_message` of one partition per Kafka message; return the count."""
         sent = 0
         for topic, batch in group_by_topic(events).items():
-            for key, value in messages(batch, max_per_message):
-                await self.producer.send(self.settings.topic(topic), value, key=key.encode())
+            name = self.settings.topic(topic)
+            partitions = tuple(sorted(await self.producer.partitions_for(name)))
+            for partition, key, value in partition_messages(batch, partitions, max_per_message):
+                await self.producer.send(name, value, key=key.encode(), partition=partition)
             sent += len(batch)
         await self.producer.flush()
         return sent

@@ -2,11 +2,12 @@
 
 from collections import Counter
 
-from quantdesk.publisher import Keyed, group_by_topic, messages
+from quantdesk.publisher import Keyed, group_by_topic, partition_messages
 from quantdesk.settings import Settings
 from quantdesk.simulator import Simulator
 
 SEED = 11
+PARTITIONS: int = Settings.model_fields["topic_partitions"].default  # the bench's topics keep the default
 
 
 def simulated(settings: Settings, count: int, start_ms: int) -> tuple[list[Keyed], Simulator]:
@@ -23,8 +24,9 @@ def mix(events: list[Keyed]) -> dict[str, int]:
     return dict(sorted(Counter(topic for topic, _, _ in events).items()))
 
 
-def kafka_messages(events: list[Keyed], window: int, per_message: int = 500) -> int:
+def kafka_messages(events: list[Keyed], window: int, partitions: int = PARTITIONS, per_message: int = 500) -> int:
     """Return how many Kafka messages the publisher makes of `events` sent `window` at a time."""
-    return sum(sum(1 for _ in messages(batch, per_message))
+    numbers = tuple(range(partitions))
+    return sum(sum(1 for _ in partition_messages(batch, numbers, per_message))
                for start in range(0, len(events), window)
                for batch in group_by_topic(events[start:start + window]).values())
