@@ -10,6 +10,7 @@ import clickhouse_connect
 from quantdesk.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+LOOKUP_SPAN = 2  # stored ids fetched per id asked for, at most, before the dedupe looks ids up instead
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -21,6 +22,16 @@ def statements(sql: str, database: str) -> list[str]:
     """Split a migration into statements, with `{db}` set to the database."""
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     return [s.strip() for s in body.replace("{db}", database).split(";") if s.strip()]
+
+
+def between(first_ms: int, last_ms: int) -> str:
+    """Return the condition `ts` within [first_ms, last_ms]."""
+    return f"ts BETWEEN fromUnixTimestamp64Milli({int(first_ms)}) AND fromUnixTimestamp64Milli({int(last_ms)})"
+
+
+def hex_lines(texts: Sequence[str]) -> str:
+    """Return the texts, one a line, as hex: an SQL literal that needs no escaping."""
+    return "\n".join(texts).encode().hex()
 
 
 class Warehouse:
@@ -74,13 +85,30 @@ class Warehouse:
 
     def existing_ids(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
         """Return which of `ids`, stamped within [first_ms, last_ms], the table already holds."""
+        # A batch of new events mostly meets only its neighbours' rows in its time span: fetch those
+        # whole when few, else send the ids (hex, as binding a parameter escapes it char by char in Python).
         if not ids:
             return set()
-        sql = (f"SELECT id FROM {self.database}.{table} "
-               "WHERE ts BETWEEN fromUnixTimestamp64Milli({first:Int64}) AND fromUnixTimestamp64Milli({last:Int64}) "
-               "AND id IN (SELECT arrayJoin(splitByChar('\\n', {ids:String})))")
-        found = self.rows(sql, {"ids": "\n".join(ids), "first": first_ms, "last": last_ms})
-        return {r["id"] for r in found}
+        most = LOOKUP_SPAN * len(ids)
+        stored = self.ids_between(table, first_ms, last_ms, limit=most + 1)
+        if len(stored) <= most:
+            return stored.intersection(ids)
+        return self.ids_among(table, ids, first_ms, last_ms)
+
+    def ids_between(self, table: str, first_ms: int, last_ms: int, limit: int) -> set[str]:
+        """Return the ids (at most `limit` rows) the table holds stamped within [first_ms, last_ms]."""
+        return self.ids(f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} LIMIT {int(limit)}")
+
+    def ids_among(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
+        """Return which of `ids` the table holds stamped within [first_ms, last_ms]."""
+        return self.ids(f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} "
+                        f"AND id IN (SELECT arrayJoin(splitByChar('\\n', unhex('{hex_lines(ids)}'))))")
+
+    def ids(self, sql: str) -> set[str]:
+        """Return the ids a query selects."""
+        with self.lock:
+            result = self.client.query(sql)
+        return {row[0] for row in result.result_rows}
 
     def insert_new(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Insert the rows whose id (first column) the table does not hold yet; return how many.
