@@ -4,8 +4,9 @@ from collections import defaultdict
 from typing import Any, Callable
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
-from quantdesk.messages import INPUT_MODELS
+from quantdesk.messages import INPUT_MODELS, Message
 from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline
@@ -30,6 +31,7 @@ def as_body(event: dict[str, Any]) -> dict[str, Any]:
 
 
 SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"risk.liquidations": as_body}
+BATCHES: dict[str, TypeAdapter[list[Any]]] = {topic: TypeAdapter(list[model]) for topic, model in INPUT_MODELS.items()}
 
 
 class TableWriter:
@@ -41,17 +43,15 @@ class TableWriter:
         described = warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
         self.columns = [c["name"] for c in described]
         assert self.columns[:2] == ["id", "ts"], f"{table} must start with id, ts (the sink dedupes on them)"
-        self.textual = {c["name"] for c in described if c["type"] == "String"}
+        self.textual = [i for i, c in enumerate(described) if c["type"] == "String"]
 
     def row(self, event: dict[str, Any]) -> list[Any]:
         """Return the event as a row; nested values in text columns become JSON."""
-        return [self.cell(name, event.get(name)) for name in self.columns]
-
-    def cell(self, name: str, value: Any) -> Any:
-        """Return one cell, JSON-encoding structures bound for a text column."""
-        if name in self.textual and not isinstance(value, str):
-            return "" if value is None else encode(value).decode()
-        return value
+        cells = [event.get(name) for name in self.columns]
+        for i in self.textual:
+            if not isinstance(cells[i], str):
+                cells[i] = "" if cells[i] is None else encode(cells[i]).decode()
+        return cells
 
     async def write(self, events: list[dict[str, Any]]) -> int:
         """Insert the events not stored yet; return how many were new."""
@@ -59,16 +59,30 @@ class TableWriter:
 
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
-    """Return the events of a message worth storing (input events must validate)."""
+    """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
     try:
         items = decode(raw or b"")
     except orjson.JSONDecodeError:
         return []
-    model = INPUT_MODELS.get(topic)
-    if model is None:
+    if topic not in BATCHES:
         shape = SHAPES.get(topic, dict)
         return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
-    return [e.model_dump() for e in (_valid(model, i) for i in items) if e is not None]
+    return [fields(e) for e in valid_events(topic, items)]
+
+
+def valid_events(topic: str, items: list[Any]) -> list[Message]:
+    """Return the items that validate as the topic's model: all in one call, one by one when any fails."""
+    try:
+        return BATCHES[topic].validate_python(items)
+    except ValidationError:
+        model = INPUT_MODELS[topic]
+        return [e for e in (_valid(model, i) for i in items) if e is not None]
+
+
+def fields(event: Message) -> dict[str, Any]:
+    """Return a validated event's values, extra fields included, as the model holds them (no dump)."""
+    extra = event.model_extra
+    return {**vars(event), **extra} if extra else vars(event)
 
 
 def _valid(model: Any, item: Any) -> Any:

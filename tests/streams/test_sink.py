@@ -1,0 +1,60 @@
+"""The sink stores valid input events exactly, skips invalid ones, and writes nested derived values as JSON."""
+
+from decimal import Decimal
+from typing import Iterator
+
+import orjson
+import pytest
+
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
+from streams.agents.sink import TableWriter, stored_events
+
+TS = 1_767_225_600_000
+
+
+def fill(fill_id: str, **changes: object) -> dict:
+    """Return a fill as the wire carries it, with `changes` applied."""
+    return {"id": fill_id, "ts": TS, "market": "SOL-PERP", "wallet": "W", "subaccount": 1, "side": "buy",
+            "size": "0.123456789012345678", "price": "101.5", "fee": "-0.01", "liquidity": "maker",
+            "signature": "sig", "slot": 7, **changes}
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """Return the test's migrated warehouse."""
+    opened = Warehouse.from_settings(settings)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def test_a_message_with_an_invalid_fill_stores_only_the_valid_ones(warehouse: Warehouse) -> None:
+    raw = orjson.dumps([fill("a"), fill("bad", size="-1"), fill("b", liquidation="plan-9"), "junk"])
+    events = stored_events("trades.fills", raw)
+    assert [e["id"] for e in events] == ["a", "b"]
+    writer = TableWriter(warehouse, "fills")
+    warehouse.insert_new("fills", writer.columns, [writer.row(e) for e in events])
+    rows = warehouse.rows(f"SELECT id, size, fee, liquidation FROM {warehouse.database}.fills ORDER BY id")
+    assert rows == [{"id": "a", "size": Decimal("0.123456789012345678"), "fee": Decimal("-0.01"), "liquidation": ""},
+                    {"id": "b", "size": Decimal("0.123456789012345678"), "fee": Decimal("-0.01"),
+                     "liquidation": "plan-9"}]
+
+
+def test_a_valid_message_gives_every_field_as_the_model_holds_it(warehouse: Warehouse) -> None:
+    events = stored_events("trades.fills", orjson.dumps([fill("a"), fill("b", subaccount="2")]))
+    assert events[1]["subaccount"] == 2 and events[0]["size"] == Decimal("0.123456789012345678")
+    row = TableWriter(warehouse, "fills").row(events[0])
+    assert row[:3] == ["a", TS, "SOL-PERP"] and row[-1] == ""
+
+
+def test_bytes_that_are_not_json_store_nothing() -> None:
+    assert stored_events("oracle.ticks", b"{oops") == []
+    assert stored_events("accounts.state", None) == []
+
+
+def test_nested_derived_values_are_stored_as_json(warehouse: Warehouse) -> None:
+    positions = [{"market": "SOL-PERP", "size": "2"}]
+    events = stored_events("accounts.state", orjson.dumps({"id": "s", "ts": TS, "positions": positions}))
+    writer = TableWriter(warehouse, "account_snapshots")
+    assert orjson.loads(writer.row(events[0])[writer.columns.index("positions")]) == positions
