@@ -6,10 +6,10 @@ import time
 from typing import Any, Awaitable, Callable
 
 from api import queries
-from quantdesk.messages import OracleTick
 from quantdesk.publisher import Keyed
 from quantdesk.warehouse import Warehouse
-from streams.agents.sink import TableWriter
+from quantdesk.wire import encode_batch
+from streams.agents.sink import TableWriter, stored_events
 
 TABLE = "oracle_ticks"
 MARKET = "BTC-PERP"
@@ -36,8 +36,9 @@ GROUP BY time ORDER BY time"""
 
 
 def tick_rows(writer: TableWriter, events: list[Keyed]) -> list[list[Any]]:
-    """Return the ticks among `events` as the sink's rows."""
-    return [writer.row(OracleTick.model_validate(e).model_dump()) for t, _, e in events if t == "oracle.ticks"]
+    """Return the ticks among `events` as the sink makes rows of them."""
+    ticks = encode_batch(e for t, _, e in events if t == "oracle.ticks")
+    return [writer.row(e) for e in stored_events("oracle.ticks", ticks)]
 
 
 def timed_batches(insert: Callable[[list[list[Any]]], Any], rows: list[list[Any]], batch: int) -> float:
