@@ -131,7 +131,7 @@ def board_row(slots: Slots, slot: int, markets: Iterable[str]) -> Row:
     return {"cash": float(slots.board.cash[slot]),
             "marks": {m: slots.board.markets[m][:, slot].tolist() for m in markets},
             "band": int(slots.band[slot]), "liquidatable": bool(slots.liquidatable[slot]),
-            "published_at": int(slots.published_at[slot]), "restated": int(slots.restated[slot])}
+            "shown": slots.shown[:, slot].tolist(), "restated": int(slots.restated[slot])}
 
 
 def market_row(market: MarketRisk) -> Row:
@@ -222,7 +222,7 @@ def load_board_row(slots: Slots, slot: int, row: Row) -> None:
     for name, figures in row["marks"].items():
         slots.board.markets[name][:, slot] = figures
     slots.band[slot], slots.liquidatable[slot] = row["band"], row["liquidatable"]
-    slots.published_at[slot], slots.restated[slot] = row["published_at"], row["restated"]
+    slots.shown[:, slot], slots.restated[slot] = row["shown"], row["restated"]
 
 
 def remark(engine: RiskEngine) -> None:

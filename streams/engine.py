@@ -4,9 +4,11 @@
 returns what it causes: exact account snapshots, funding rates and payments, liquidation plans,
 audit entries and dead letters. Fills and account changes publish that account exactly. A valid
 tick re-marks every holder of its market at once (`remargin`, floats) to find who crossed health
-50/20/10 or the liquidation line; those are recomputed exactly (`Account.margin`, Decimal) and
-published, every other holder at most once per 10 s of event time. A plan is only proposed:
-the account changes when the plan's fills come back as input.
+50/20/10 or the liquidation line, or moved materially since last published (health by a point or
+more, equity by 1 % or more); those are recomputed exactly (`Account.margin`, Decimal) and
+published. A holder whose figures barely moved is not republished, however much event time passed:
+the cost of a replay follows its price moves, not its length. A plan is only proposed: the account
+changes when the plan's fills come back as input.
 """
 
 import heapq
@@ -46,10 +48,10 @@ from streams.domain.remargin import MarketBook, Remargin, RiskBoard
 
 Event = OracleTick | Fill | AccountChange
 ACTOR = "risk-engine"
-THROTTLE_MS = 10_000
-HEALTH_LINES = np.array([50.0, 20.0, 10.0])
+HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a tick
+EQUITY_STEP = 0.01  # or the share of its published equity
+HEALTH_LINES = np.array([10.0, 20.0, 50.0])
 NEAR = 1e-6  # float figures this close to a line are checked exactly
-NEVER = np.iinfo(np.int64).min // 2
 PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2}
 
 
@@ -196,7 +198,7 @@ class Slots:
         self.board = RiskBoard(capacity)
         self.band = np.zeros(capacity, dtype=np.int8)
         self.liquidatable = np.zeros(capacity, dtype=bool)
-        self.published_at = np.full(capacity, NEVER, dtype=np.int64)
+        self.shown = np.full((2, capacity), np.nan)  # health and equity as last published
         self.restated = np.zeros(capacity, dtype=np.int64)
 
     def slot(self, key: str) -> int:
@@ -210,16 +212,14 @@ class Slots:
 
     def _grow(self) -> None:
         """Double every per-account column, board included."""
-        old, size = self.board, 2 * len(self.band)
-        self.board = RiskBoard(size)
-        self.board.cash[: len(old.cash)] = old.cash
-        self.board.markets = {m: widened(dense, size) for m, dense in old.markets.items()}
+        size = 2 * len(self.band)
+        self.board = self.board.grown(size)
         self.band, self.liquidatable = widened(self.band, size), widened(self.liquidatable, size)
-        self.published_at = widened(self.published_at, size, NEVER)
+        self.shown = widened(self.shown, size, np.nan)
         self.restated = widened(self.restated, size)
 
-    def restate(self, slot: int, margin: Margin, ts: int, applied: int) -> None:
-        """Put an account's exact figures on the board, as published at `ts` by the `applied`-th event."""
+    def restate(self, slot: int, margin: Margin, applied: int) -> None:
+        """Put an account's exact figures on the board, as published by the `applied`-th event."""
         self.board.set_cash(slot, float(margin.collateral - margin.unsettled_funding))
         for dense in self.board.markets.values():
             dense[:, slot] = 0.0
@@ -228,17 +228,22 @@ class Slots:
             dense[:, slot] = (float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin))
         self.band[slot] = bands(np.array([float(margin.health)]))[0]
         self.liquidatable[slot] = margin.liquidatable
-        self.published_at[slot] = ts
+        self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
 
-    def watch(self, holders: np.ndarray, result: Remargin, ts: int) -> set[int]:
-        """Return the holders that crossed a line (or are near one) or are due a snapshot."""
-        health, equity, mm = result.health[holders], result.equity[holders], result.maintenance_margin[holders]
+    def watch(self, result: Remargin) -> set[int]:
+        """Return the holders that crossed a line (or are near one) or moved materially since shown."""
+        holders, health, equity, mm = result.account, result.health, result.equity, result.maintenance_margin
         band, liquidatable = bands(health), equity < mm
         moved = (band != self.band[holders]) | (liquidatable != self.liquidatable[holders])
         self.band[holders], self.liquidatable[holders] = band, liquidatable
-        due = ts - self.published_at[holders] >= THROTTLE_MS
-        return set(holders[moved | due | near(health, equity, mm)].tolist())
+        return set(holders[moved | self.material(holders, health, equity) | near(health, equity, mm)].tolist())
+
+    def material(self, holders: np.ndarray, health: np.ndarray, equity: np.ndarray) -> np.ndarray:
+        """Return where health moved by `HEALTH_STEP` or equity by `EQUITY_STEP` since last shown."""
+        shown_health, shown_equity = self.shown[:, holders]
+        return ((np.abs(health - shown_health) >= HEALTH_STEP)
+                | (np.abs(equity - shown_equity) >= EQUITY_STEP * np.maximum(np.abs(shown_equity), 1.0)))
 
 
 def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
@@ -250,13 +255,12 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
 
 def bands(health: np.ndarray) -> np.ndarray:
     """Return how many of the lines 50, 20, 10 each health is under."""
-    return (health[:, None] < HEALTH_LINES).sum(axis=1).astype(np.int8)
+    return (len(HEALTH_LINES) - np.searchsorted(HEALTH_LINES, health, side="right")).astype(np.int8)
 
 
 def near(health: np.ndarray, equity: np.ndarray, mm: np.ndarray) -> np.ndarray:
     """Return where a float figure is too close to a line to trust its side."""
-    to_line = np.abs(health[:, None] - HEALTH_LINES).min(axis=1) < NEAR
-    return to_line | (np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm))
+    return (bands(health - NEAR) != bands(health + NEAR)) | (np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm))
 
 
 @dataclass
@@ -375,11 +379,13 @@ class RiskEngine:
 
     def _fund(self, market: MarketRisk, closed: list[FundingPeriod], tick: OracleTick, out: Outputs) -> set[int]:
         """Publish each closed hour's rate and settle every holder; return the holders."""
+        if not closed:
+            return set()
         holders = market.holders()
         for period in closed:
             out.funding_rates.append(rate_message(period, tick.ts))
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, period, tick.ts))]
-        return set(holders) if closed else set()
+        return set(holders)
 
     def _settle(self, slot: int, period: FundingPeriod, ts: int) -> FundingPayment | None:
         """Settle one holder's funding; return the payment, None when nothing moved."""
@@ -400,7 +406,7 @@ class RiskEngine:
             return set()
         result = self.slots.board.apply(market.params.name, book.reprice(float(tick.price)))
         market.repriced = (self.applied, tick.price)
-        return self.slots.watch(book.account[: book.count], result, tick.ts)
+        return self.slots.watch(result)
 
     def _publish(self, account: Account, source: Message, out: Outputs) -> None:
         """Recompute an account exactly, move its state, plan a liquidation if due; publish it."""
@@ -411,7 +417,7 @@ class RiskEngine:
         if account.state is not AccountState.LIQUIDATABLE:
             self.awaiting_oracle.discard(account.key)
         self.accounts[account.key] = account
-        self.slots.restate(self.slots.slot(account.key), margin, source.ts, self.applied)
+        self.slots.restate(self.slots.slot(account.key), margin, self.applied)
         out.states.append(snapshot(account, margin, source))
 
     def _transition(self, account: Account, margin: Margin, source: Message, out: Outputs) -> Account:

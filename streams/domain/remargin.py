@@ -6,8 +6,9 @@ to look at; `margin.assess` (Decimal) stays the figure of record, and tests chec
 A `MarketBook` holds one market's positions as rows (account index, size, entry, mmr, imr);
 an account has at most one row per market. `MarketBook.reprice(price)` marks every row. A
 `RiskBoard` keeps, per account, its cash (collateral less unsettled funding) and each market's
-latest per-account contribution; `RiskBoard.apply` folds a repriced market in and returns every
-account's equity, MM, IM and health with the accounts that became liquidatable or crossed health 20.
+latest per-account contribution; `RiskBoard.apply` folds a repriced market in and returns the
+equity, MM, IM and health of the accounts holding it, with those that became liquidatable or
+crossed health 20. Its cost follows the market's holders, not every account on the board.
 """
 
 from dataclasses import dataclass
@@ -94,10 +95,12 @@ class MarketBook:
 class Remargin:
     """Every account's figures after a reprice, and who moved across a line.
 
-    `newly_liquidatable`: accounts now with equity < MM that were not before; `crossed_at_risk`:
-    accounts with positions whose health went below 20, or back to 20 or more.
+    The figures are aligned with `account`; `newly_liquidatable`: accounts now with equity < MM
+    that were not before; `crossed_at_risk`: accounts with positions whose health went below 20,
+    or back to 20 or more.
     """
 
+    account: np.ndarray
     equity: np.ndarray
     maintenance_margin: np.ndarray
     initial_margin: np.ndarray
@@ -115,36 +118,58 @@ class RiskBoard:
         self.liquidatable = np.zeros(accounts, dtype=bool)
         self.at_risk = np.zeros(accounts, dtype=bool)
 
+    def grown(self, accounts: int) -> "RiskBoard":
+        """Return a copy with room for `accounts` accounts, the new ones empty."""
+        board, n = RiskBoard(accounts), len(self.cash)
+        board.cash[:n], board.liquidatable[:n], board.at_risk[:n] = self.cash, self.liquidatable, self.at_risk
+        for market, dense in self.markets.items():
+            board.markets[market] = np.zeros((3, accounts))
+            board.markets[market][:, :n] = dense
+        return board
+
     def set_cash(self, account: int, cash: float) -> None:
         """Set an account's collateral less its unsettled funding."""
         self.cash[account] = cash
 
     def apply(self, market: str, marks: MarketMarks) -> Remargin:
-        """Fold `market`'s new marks in; return every account's figures and crossings."""
-        self._store(market, marks)
-        upnl, mm, im = self._sum_markets()
-        equity = np.add(self.cash, upnl, out=upnl)
-        health = health_of(equity, mm)
-        liquidatable, at_risk = equity < mm, (health < AT_RISK_HEALTH) & (mm > 0)
-        newly = np.flatnonzero(liquidatable & ~self.liquidatable)
-        crossed = np.flatnonzero(at_risk != self.at_risk)
-        self.liquidatable, self.at_risk = liquidatable, at_risk
-        return Remargin(equity, mm, im, health, newly, crossed)
-
-    def _store(self, market: str, marks: MarketMarks) -> None:
-        """Replace `market`'s per-account upnl, MM and IM with `marks`."""
+        """Fold `market`'s new marks in; return its holders' figures and crossings, and keep the crossings."""
         dense = self.markets.setdefault(market, np.zeros((3, len(self.cash))))
-        dense.fill(0.0)
         for column, values in zip(dense, (marks.unrealised_pnl, marks.maintenance_margin, marks.initial_margin)):
             column[marks.account] = values
+        result = self.figures(marks.account)
+        self.liquidatable[result.account] = result.equity < result.maintenance_margin
+        self.at_risk[result.account] = at_risk(result.health, result.maintenance_margin)
+        return result
 
-    def _sum_markets(self) -> np.ndarray:
-        """Return per-account upnl, MM and IM summed over markets (a fresh 3 × accounts array)."""
+    def drop(self, market: str, account: int) -> None:
+        """Stop counting `market` for `account` (its position there is closed)."""
+        if market in self.markets:
+            self.markets[market][:, account] = 0.0
+
+    def figures(self, accounts: np.ndarray) -> Remargin:
+        """Return the figures of `accounts` as the board holds them, and their crossings since last kept."""
+        upnl, mm, im = self._sum_markets(accounts)
+        equity = np.add(self.cash[accounts], upnl, out=upnl)
+        health = health_of(equity, mm)
+        liquidatable = equity < mm
+        newly = accounts[liquidatable & ~self.liquidatable[accounts]]
+        crossed = accounts[at_risk(health, mm) != self.at_risk[accounts]]
+        return Remargin(accounts, equity, mm, im, health, newly, crossed)
+
+    def _sum_markets(self, accounts: np.ndarray) -> np.ndarray:
+        """Return the upnl, MM and IM of `accounts` summed over markets (a fresh 3 × len(accounts) array)."""
+        if not self.markets:
+            return np.zeros((3, len(accounts)))
         dense = iter(self.markets.values())
-        total = next(dense).copy()
+        total = next(dense).take(accounts, axis=1)
         for contribution in dense:
-            total += contribution
+            total += contribution.take(accounts, axis=1)
         return total
+
+
+def at_risk(health: np.ndarray, mm: np.ndarray) -> np.ndarray:
+    """Return where an account with margin to keep is under health 20."""
+    return (health < AT_RISK_HEALTH) & (mm > 0)
 
 
 def health_of(equity: np.ndarray, mm: np.ndarray) -> np.ndarray:

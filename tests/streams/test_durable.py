@@ -113,7 +113,7 @@ def state(worker: Worker) -> dict[str, Any]:
     there are, the books, each market's TWAPs and what the buffer awaits."""
     engine = worker.engine
     slots, n = engine.slots, len(engine.slots.keys)
-    columns = {name: getattr(slots, name)[:n].tolist() for name in ("band", "liquidatable", "published_at", "restated")}
+    columns = {name: getattr(slots, name)[..., :n].tolist() for name in ("band", "liquidatable", "shown", "restated")}
     return {"keys": list(slots.keys), "cash": slots.board.cash[:n].tolist(), **columns,
             "marks": [(m, dense[:, :n].tolist()) for m, dense in slots.board.markets.items()],
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},

@@ -68,16 +68,27 @@ def test_a_fill_publishes_the_exact_figures() -> None:
                                    "liquidation_price": "92.157894736842", "notional": "8000.000000000"}]
 
 
-def test_a_tick_publishes_holders_that_cross_a_line_and_the_rest_every_10_seconds() -> None:
+def test_a_tick_publishes_holders_that_cross_a_line_or_move_materially() -> None:
     # at 95: equity 996 − 400 = 596, MM 380, health 36.2416: under 50, published
-    # at 94.9, 1 s later: health 35.44, no line crossed and the last snapshot is 1 s old: nothing
-    # at 94.8, 10 s after the 95 snapshot: republished by the throttle
+    # at 94.95: equity 592 (−0.67 %), health 35.8446 (−0.40): no line, nothing material: nothing
+    # 30 s later at the same price: nothing moved, no snapshot however much time passed
+    # at 94.9: equity 588, 1.34 % under the 596 last shown: republished
     engine = long_80_sol()
     crossed = run(engine, tick(T0 + 3000, "95"))
     assert (figures(crossed)["equity"], figures(crossed)["health"]) == ("596.000000000", "36.2416")
-    assert run(engine, tick(T0 + 4000, "94.9")).states == []
-    assert run(engine, tick(T0 + 12_999, "94.8")).states == []
-    assert figures(run(engine, tick(T0 + 13_000, "94.8")))["equity"] == "580.000000000"
+    assert run(engine, tick(T0 + 4000, "94.95")).states == []
+    assert run(engine, tick(T0 + 34_000, "94.95")).states == []
+    assert figures(run(engine, tick(T0 + 35_000, "94.9")))["equity"] == "588.000000000"
+
+
+def test_a_move_is_material_at_a_health_point_or_one_percent_of_equity_either_way() -> None:
+    # shown: health 36, equity 1000; a point of health or 10 of equity, up or down, is material
+    slots = Slots(capacity=8)
+    slots.shown[:, :6] = [[36.0] * 6, [1000.0] * 6]
+    holders = np.arange(6)
+    health = np.array([37.0, 35.0, 36.99, 36.5, 36.5, 36.0])
+    equity = np.array([1000.0, 1000.0, 1009.9, 1010.0, 990.0, 990.1])
+    assert slots.material(holders, health, equity).tolist() == [True, True, False, True, True, False]
 
 
 def test_health_under_20_is_at_risk_and_audited() -> None:
@@ -196,11 +207,10 @@ def test_the_board_keeps_exact_figures_after_a_fill_in_another_market() -> None:
         fill(T0 + 2000, "buy", "80", "100"), fill(T0 + 2000, "buy", "0.01", "60000", market=BTC),
         tick(T0 + 3000, "60000", BTC), fill(T0 + 4000, "sell", "0.01", "59000", market=BTC), tick(T0 + 5000, "95"))
     sol = engine.markets[SOL].book
-    board = engine.slots.board.apply(SOL, sol.reprice(95.0))
+    engine.slots.board.apply(SOL, sol.reprice(95.0))
     exact: Margin = engine.accounts[ALICE].margin({SOL: engine.markets[SOL].quote()})
-    slot = engine.slots.index[ALICE]
-    assert board.equity[slot] == float(exact.equity)
-    assert board.maintenance_margin[slot] == float(exact.maintenance_margin)
+    alice = engine.slots.board.figures(np.array([engine.slots.index[ALICE]]))
+    assert (alice.equity[0], alice.maintenance_margin[0]) == (float(exact.equity), float(exact.maintenance_margin))
 
 
 def test_slots_grow_keeping_every_column() -> None:
@@ -209,11 +219,11 @@ def test_slots_grow_keeping_every_column() -> None:
         slots.slot(key)
     slots.board.set_cash(1, 5.0)
     slots.board.markets[SOL] = np.ones((3, 2))
-    slots.published_at[1] = 42
+    slots.shown[:, 1] = 42.0, 1000.0
     assert slots.slot("c") == 2
     assert slots.board.cash.tolist() == [0.0, 5.0, 0.0, 0.0]
     assert slots.board.markets[SOL].tolist() == [[1.0, 1.0, 0.0, 0.0]] * 3
-    assert slots.published_at[1] == 42 and slots.published_at[2] < -10**18
+    assert slots.shown[:, 1].tolist() == [42.0, 1000.0] and np.isnan(slots.shown[:, 2]).all()
 
 
 def test_the_buffer_orders_by_time_then_changes_ticks_fills_and_waits_out_the_grace() -> None:

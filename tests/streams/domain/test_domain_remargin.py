@@ -27,7 +27,9 @@ def test_a_reprice_remarks_every_account_in_the_market() -> None:
     #            #1 upnl −5 × (90 − 100) = +50, equity 150, MM 22.5, health 100 × (1 − 22.5/150) = 85
     # BTC at 60000: #2 equity 50, MM 600 × 3% = 18, IM 30, health 100 × (1 − 18/50) = 64
     board, sol = worked_board()
-    result = board.apply("SOL-PERP", sol.reprice(90.0))
+    holders = board.apply("SOL-PERP", sol.reprice(90.0))
+    np.testing.assert_allclose(holders.equity, [900, 150])
+    result = board.figures(np.arange(3))
     np.testing.assert_allclose(result.equity, [900, 150, 50])
     np.testing.assert_allclose(result.maintenance_margin, [45, 22.5, 18])
     np.testing.assert_allclose(result.initial_margin, [90, 45, 30])
@@ -57,12 +59,31 @@ def test_removing_a_position_moves_the_last_row_into_its_place() -> None:
     assert dict(zip(marks.account.tolist(), marks.unrealised_pnl.tolist())) == {9: -10.0, 8: -320.0}
 
 
-def test_a_removed_position_stops_counting_for_its_account() -> None:
+def test_a_reprice_touches_only_the_markets_holders() -> None:
+    # BTC at 30000 would halve #2's equity; a SOL reprice must neither read nor move it
+    board, sol = worked_board()
+    board.markets["BTC-PERP"][0, 2] = -300.0
+    result = board.apply("SOL-PERP", sol.reprice(90.0))
+    assert result.account.tolist() == [0, 1]
+    assert board.figures(np.array([2])).equity.tolist() == [-250.0]
+
+
+def test_a_dropped_position_stops_counting_for_its_account() -> None:
     board, sol = worked_board()
     board.apply("SOL-PERP", sol.reprice(90.0))
     sol.remove_position(0)
-    result = board.apply("SOL-PERP", sol.reprice(90.0))
+    board.drop("SOL-PERP", 0)
+    result = board.figures(np.array([0]))
     assert (result.equity[0], result.maintenance_margin[0], result.health[0]) == (1000.0, 0.0, 100.0)
+
+
+def test_a_grown_board_keeps_every_account() -> None:
+    board, sol = worked_board()
+    board.apply("SOL-PERP", sol.reprice(118.0))
+    grown = board.grown(8)
+    np.testing.assert_array_equal(grown.figures(np.arange(3)).equity, board.figures(np.arange(3)).equity)
+    assert grown.liquidatable.tolist() == [False, True] + [False] * 6
+    assert grown.figures(np.arange(3, 8)).equity.tolist() == [0.0] * 5
 
 
 @settings(deadline=None)
@@ -77,7 +98,8 @@ def test_remargin_agrees_with_margin_assess(accounts, quotes) -> None:
             q = quotes[market]
             books[market].add_position(i, float(p.size), float(p.entry), float(q.mmr), float(q.imr))
     for market, book in books.items():
-        result = board.apply(market, book.reprice(float(quotes[market].oracle)))
+        board.apply(market, book.reprice(float(quotes[market].oracle)))
+    result = board.figures(np.arange(len(accounts)))
     for i, account in enumerate(accounts):
         expected = account.margin(quotes)
         scale = float(account.collateral) + sum(float(abs(r.unrealised_pnl) + r.notional) for r in expected.positions)
