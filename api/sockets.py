@@ -70,7 +70,8 @@ def client_ip(environ: dict[str, Any]) -> str:
 def event_packets(sio: socketio.AsyncServer, event: str, data: Any) -> list[eio_packet.Packet]:
     """Return the engine.io packets of one Socket.IO event, encoded once for every recipient."""
     encoded = sio.packet_class(socketio.packet.EVENT, namespace="/", data=[event, data]).encode()
-    return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in (encoded if isinstance(encoded, list) else [encoded])]
+    parts = encoded if isinstance(encoded, list) else [encoded]
+    return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
 
 
 async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str) -> None:
