@@ -7,6 +7,7 @@ from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS)
+COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
 
 
 async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:

@@ -1,13 +1,13 @@
 """The Faust app: topics, shared context and the agents registered on it."""
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import faust
 
-from quantdesk.publisher import messages
+from quantdesk.publisher import messages, partition_messages
 from quantdesk.settings import Settings
-from quantdesk.topics import ALL_TOPICS
+from quantdesk.topics import ALL_TOPICS, COMPACTED_TOPICS
 from quantdesk.warehouse import Warehouse
 
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
@@ -24,9 +24,20 @@ class Pipeline:
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic: one Kafka message per key (split past 500 events), in order."""
-        for key, value in messages(keyed):
-            await self.topics[topic].send(key=key.encode(), value=value)
+        """Send events to a topic in order (see `outgoing`)."""
+        partitions = tuple(range(self.settings.topic_partitions))
+        for partition, key, value in outgoing(topic, keyed, partitions):
+            await self.topics[topic].send(key=key.encode(), value=value, partition=partition)
+
+
+def outgoing(
+    topic: str, keyed: Iterable[tuple[str, Any]], partitions: tuple[int, ...]
+) -> Iterator[tuple[int | None, str, bytes]]:
+    """Yield (partition, key, JSON array) messages: one per partition, or per key on a compacted topic (partition
+    None: the producer's, by key), at most 500 events each."""
+    if topic in COMPACTED_TOPICS:
+        return ((None, key, value) for key, value in messages(keyed))
+    return partition_messages(keyed, partitions)
 
 
 def faust_app(settings: Settings, bootstrap: str) -> faust.App:

@@ -93,5 +93,5 @@ async def pipeline_throughput(runtime: Runtime, events: list[Keyed], window: int
     seconds, cpu = time.perf_counter() - started, process_cpu_s() - cpu
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": cpu,
             "cpu_per_wall": cpu / seconds,
-            "publish_seconds": published - started, "kafka_messages": kafka_messages(events, window),
+            "publish_seconds": published - started, "kafka_messages": kafka_messages(events, window, runtime.settings.topic_partitions),
             "window": window, "mix": mix(events)}
