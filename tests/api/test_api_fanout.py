@@ -1,4 +1,5 @@
-"""A push reaches a room's members on this replica by queueing one encoded event on each, no task per member."""
+"""A push reaches a room's members on this replica by queueing one encoded event on each: no task per member,
+nor per packet in a socket's writer."""
 
 import asyncio
 from typing import Any, Iterator
@@ -10,7 +11,7 @@ from api.accounts import LiveAccounts
 from api.live import LiveState
 from api.ratelimit import Limiter, Rates
 from api.sessions import open_store
-from api.sockets import Gateway
+from api.sockets import Gateway, Mailbox
 from quantdesk.settings import Settings
 
 MEMBERS = 20
@@ -32,6 +33,25 @@ async def member(gateway: Gateway, eio_sid: str, room: str) -> AsyncSocket:
     return socket
 
 
+class TaskCount:
+    """Count the tasks the running loop starts inside the block."""
+
+    def __init__(self) -> None:
+        self.started: list[object] = []
+
+    def __enter__(self) -> "TaskCount":
+        asyncio.get_running_loop().set_task_factory(self.start)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.get_running_loop().set_task_factory(None)
+
+    def start(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        """Note and start a task."""
+        self.started.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+
 def events(socket: AsyncSocket) -> Iterator[list[Any]]:
     """Yield the Socket.IO events queued on an engine.io socket, as [name, data]."""
     while not socket.queue.empty():
@@ -42,15 +62,37 @@ async def test_a_push_queues_the_event_on_every_member_without_a_task_each(backe
     gateway = gateway_of(backed)
     sockets = [await member(gateway, f"e{i}", "ticker:BTC-PERP") for i in range(MEMBERS)]
     outsider = await member(gateway, "other", "ticker:ETH-PERP")
-    loop = asyncio.get_running_loop()
-    started: list[object] = []
-    loop.set_task_factory(lambda lp, coro, **kw: started.append(coro) or asyncio.Task(coro, loop=lp, **kw))
-    try:
+    with TaskCount() as tasks:
         await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
-    finally:
-        loop.set_task_factory(None)
-    assert started == []
+    assert tasks.started == []
     expected = ["ticker", {"channel": "ticker", "market": "BTC-PERP", "seq": 1, "snapshot": False,
                            "data": {"market": "BTC-PERP", "ts": 1}}]
     assert all(list(events(s)) == [expected] for s in sockets)
     assert list(events(outsider)) == []
+
+
+async def test_a_socket_writer_waits_for_its_next_packet_without_a_task(settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    socket = await member(gateway, "e0", "ticker:BTC-PERP")
+    writer = asyncio.create_task(socket.poll())
+    with TaskCount() as tasks:
+        await asyncio.sleep(0)  # the writer starts waiting
+        await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
+        packets = await writer
+    assert tasks.started == []
+    assert [socketio.packet.Packet(encoded_packet=p.data).data[1]["seq"] for p in packets] == [1]
+
+
+async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_when_all_are_handled() -> None:
+    box = Mailbox()
+    abandoned, first = box.get(), box.get()
+    abandoned.cancel()
+    box.put_nowait("a")
+    await box.put("b")
+    assert await first == "a" and box.get_nowait() == "b" and box.empty()
+    joined = asyncio.create_task(box.join())
+    box.task_done()
+    await asyncio.sleep(0)
+    assert not joined.done()
+    box.task_done()
+    await joined
