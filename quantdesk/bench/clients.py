@@ -18,6 +18,20 @@ import socketio
 CONNECTING_AT_ONCE = 50
 
 
+class OrjsonCodec:
+    """The JSON codec the clients decode packets with: orjson, as fast as a browser's native JSON."""
+
+    @staticmethod
+    def dumps(obj: object, **_: object) -> str:
+        """Encode like `json.dumps` (the separators asked for are orjson's own)."""
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes, **_: object) -> object:
+        """Decode like `json.loads`."""
+        return orjson.loads(text)
+
+
 class Crowd:
     """The clients of this process and every ticker they received, with the wall time of receipt."""
 
@@ -41,7 +55,7 @@ class Crowd:
 
     async def join(self, url: str, market: str, gate: asyncio.Semaphore) -> None:
         """Connect one client and subscribe it to the market's ticker."""
-        client = socketio.AsyncClient(reconnection=False)
+        client = socketio.AsyncClient(reconnection=False, json=OrjsonCodec)
         client.on("ticker", self.on_ticker)
         async with gate:
             await client.connect(url, transports=["websocket"], wait_timeout=60)
