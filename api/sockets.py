@@ -6,7 +6,8 @@ Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `sign
 the snapshot carries the room's current `seq`, each delta the next one, so a client that sees a
 gap resubscribes. Every replica reads every event from Kafka and pushes to its own clients; with
 Redis configured, the Redis manager carries what one replica must do on all (closing the account
-rooms of a session that logged out).
+rooms of a session that logged out). A push queues the event, encoded once, on each local member's
+engine.io socket: no task per member (as `emit` starts one) nor per packet in a socket's writer (`Mailbox`).
 """
 
 import asyncio
