@@ -34,9 +34,11 @@ def summary(runtime: object) -> Table:
 async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], sources: tuple[str, ...]) -> None:
     """Run the platform until uvicorn is told to stop."""
     from quantdesk.platform import running
+    from quantdesk.serving import tune_collector
 
     async with running(settings, simulator=simulator, replay_file=replay_file, own_signals=True,
                        sources=sources) as runtime:
+        tune_collector()
         console.print(summary(runtime))
         await runtime.serving
 
@@ -140,10 +142,12 @@ def api() -> None:
     import uvicorn
 
     from api.main import create_api
+    from quantdesk.serving import tune_collector
     from quantdesk.warehouse import Warehouse
 
     settings = get_settings()
     gateway = create_api(settings, Warehouse.from_settings(settings), bootstrap_or_exit(settings))
+    tune_collector()
     uvicorn.run(gateway, host=settings.api_host, port=settings.api_port)
 
 

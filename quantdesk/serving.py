@@ -1,8 +1,11 @@
 """Run uvicorn servers and background tasks inside an asyncio program, and stop them cleanly."""
 
 import asyncio
+import gc
 
 import uvicorn
+
+COLLECTOR_THRESHOLDS = (10_000, 10, 10)  # gen0 allocations, then gen1 and gen2 passes (CPython's are 700, 10, 10)
 
 
 async def serve(server: uvicorn.Server, name: str) -> asyncio.Task[None]:
@@ -27,3 +30,14 @@ async def cancel(*tasks: asyncio.Task[None]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def tune_collector() -> None:
+    """Freeze what startup made and collect young objects less often, once the servers run.
+
+    With 1,000 Socket.IO clients the gateway tracks about 330k objects and a full collection stalls
+    every push for 100-300 ms; at CPython's thresholds one lands in most seconds of ticks.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)

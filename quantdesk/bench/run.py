@@ -18,6 +18,7 @@ from quantdesk.bench.stack import bench_platform, bench_settings, create_topic, 
 from quantdesk.bench.store import candles_query, sink_rows
 from quantdesk.bench.transport import faust_naive, publish_single, transport_ceiling
 from quantdesk.broker import EmbeddedBroker
+from quantdesk.serving import tune_collector
 from quantdesk.settings import Settings
 
 DAY_MS = 86_400_000
@@ -64,6 +65,7 @@ async def store_figures(settings: Settings, sizing: Sizing, start_ms: int) -> di
 async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
     """Measure everything on a fresh embedded stack; write and return the report."""
     raise_open_files_limit()
+    tune_collector()  # as `quantdesk up` does, before the baselines too
     fresh_chdb(out)
     started, wall = time.perf_counter(), datetime.now(timezone.utc)
     start_ms = int(wall.timestamp() * 1000) - DAY_MS

@@ -11,7 +11,8 @@ from api.accounts import LiveAccounts
 from api.live import LiveState
 from api.ratelimit import Limiter, Rates
 from api.sessions import open_store
-from api.sockets import Gateway, Mailbox
+from api.fanout import Mailbox
+from api.sockets import Gateway
 from quantdesk.settings import Settings
 
 MEMBERS = 20
