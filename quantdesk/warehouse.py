@@ -3,7 +3,7 @@
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import clickhouse_connect
 
@@ -11,6 +11,7 @@ from quantdesk.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 LOOKUP_SPAN = 2  # stored ids fetched per id asked for, at most, before the dedupe looks ids up instead
+LOOKUP_BYTES = 64 << 10  # ids per lookup query, in bytes: as hex, well under ClickHouse's 256 KiB max_query_size
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -27,6 +28,21 @@ def statements(sql: str, database: str) -> list[str]:
 def between(first_ms: int, last_ms: int) -> str:
     """Return the condition `ts` within [first_ms, last_ms]."""
     return f"ts BETWEEN fromUnixTimestamp64Milli({int(first_ms)}) AND fromUnixTimestamp64Milli({int(last_ms)})"
+
+
+def byte_chunks(texts: Sequence[str], most: int) -> Iterator[list[str]]:
+    """Yield the texts in order, in runs of at most `most` UTF-8 bytes (a longer text alone)."""
+    run: list[str] = []
+    size = 0
+    for text in texts:
+        length = len(text.encode()) + 1
+        if run and size + length > most:
+            yield run
+            run, size = [], 0
+        run.append(text)
+        size += length
+    if run:
+        yield run
 
 
 def hex_lines(texts: Sequence[str]) -> str:
@@ -100,9 +116,10 @@ class Warehouse:
         return self.ids(f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} LIMIT {int(limit)}")
 
     def ids_among(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
-        """Return which of `ids` the table holds stamped within [first_ms, last_ms]."""
-        return self.ids(f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} "
-                        f"AND id IN (SELECT arrayJoin(splitByChar('\\n', unhex('{hex_lines(ids)}'))))")
+        """Return which of `ids` the table holds stamped within [first_ms, last_ms], `LOOKUP_BYTES` of ids a query."""
+        sql = (f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} "
+               "AND id IN (SELECT arrayJoin(splitByChar('\\n', unhex('{}'))))")
+        return set().union(*(self.ids(sql.format(hex_lines(run))) for run in byte_chunks(ids, LOOKUP_BYTES)))
 
     def ids(self, sql: str) -> set[str]:
         """Return the ids a query selects."""

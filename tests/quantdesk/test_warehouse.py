@@ -47,6 +47,17 @@ def test_a_batch_among_many_stored_rows_of_its_time_span_stores_only_its_new_ids
     assert len(stored_ids(warehouse)) == 51
 
 
+def test_a_batch_whose_ids_outgrow_one_query_is_looked_up_in_parts(warehouse: Warehouse) -> None:
+    # 9,000 stored rows in the span make the dedupe send the batch's ids: 3,000 of ~80 bytes are ~480 KB
+    # as hex, past ClickHouse's 256 KiB query limit if sent in one query
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, [tick(f"n{n}", START_MS + n) for n in range(9000)]) == 9000
+    long_ids = [f"sim:fill:taker:{n}:1:{'W' * 44}:0:state" for n in range(3000)]
+    batch = [tick(i, START_MS + 3 * n) for n, i in enumerate(long_ids)]
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, [*batch, tick("n7", START_MS + 7)]) == 3000
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, [*batch, tick("n8", START_MS + 8)]) == 0
+    assert len(stored_ids(warehouse)) == 12_000
+
+
 def test_a_stored_price_keeps_every_digit(warehouse: Warehouse) -> None:
     warehouse.insert_new("oracle_ticks", COLUMNS, [tick("exact", START_MS, "65000.123456789012345678")])
     row = warehouse.rows(f"SELECT price FROM {warehouse.database}.oracle_ticks")[0]
