@@ -241,7 +241,7 @@ class Slots:
 
     def material(self, holders: np.ndarray, health: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Return where health moved by `HEALTH_STEP` or equity by `EQUITY_STEP` since last shown."""
-        shown_health, shown_equity = self.shown[:, holders]
+        shown_health, shown_equity = self.shown.take(holders, axis=1)
         return ((np.abs(health - shown_health) >= HEALTH_STEP)
                 | (np.abs(equity - shown_equity) >= EQUITY_STEP * np.maximum(np.abs(shown_equity), 1.0)))
 
