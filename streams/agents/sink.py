@@ -1,15 +1,21 @@
 """ClickHouse sink: batches every stored topic and inserts each row once (dedupe on id)."""
 
+import asyncio
+import logging
 from collections import defaultdict
 from typing import Any, Callable
 
 import orjson
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import TypeAdapter, ValidationError
 
 from quantdesk.messages import INPUT_MODELS, Message
 from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline
+
+log = logging.getLogger(__name__)
+RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
 
 TABLES: dict[str, str] = {
     "oracle.ticks": "oracle_ticks",
@@ -56,6 +62,20 @@ class TableWriter:
     async def write(self, events: list[dict[str, Any]]) -> int:
         """Insert the events not stored yet; return how many were new."""
         return await self.warehouse.ainsert_new(self.table, self.columns, [self.row(e) for e in events])
+
+    async def store(self, events: list[dict[str, Any]]) -> int:
+        """Write the events, retrying with backoff while ClickHouse fails; the stream waits meanwhile.
+
+        Nothing read is acked before it is stored, so a worker stopped while retrying reads it again.
+        """
+        wait = RETRY_FIRST_S
+        while True:
+            try:
+                return await self.write(events)
+            except ClickHouseError as exc:
+                log.error("storing %d rows in %s failed, retrying in %.1f s: %s", len(events), self.table, wait, exc)
+                await asyncio.sleep(wait)
+                wait = min(2 * wait, RETRY_MOST_S)
 
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
@@ -109,4 +129,4 @@ def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
                 logical, _ = writers[event.message.topic]
                 grouped[event.message.topic] += stored_events(logical, event.value)
             for topic, events in grouped.items():
-                await writers[topic][1].write(events)
+                await writers[topic][1].store(events)

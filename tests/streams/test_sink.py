@@ -1,5 +1,8 @@
-"""The sink stores valid input events exactly, skips invalid ones, and writes nested derived values as JSON."""
+"""The sink stores valid input events exactly, skips invalid ones, writes nested derived values as JSON, and
+retries a batch the warehouse refuses."""
 
+import asyncio
+import logging
 from decimal import Decimal
 from typing import Iterator
 
@@ -9,6 +12,7 @@ import pytest
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter, stored_events
+from tests.waiting import eventually
 
 TS = 1_767_225_600_000
 
@@ -58,3 +62,23 @@ def test_nested_derived_values_are_stored_as_json(warehouse: Warehouse) -> None:
     events = stored_events("accounts.state", orjson.dumps({"id": "s", "ts": TS, "positions": positions}))
     writer = TableWriter(warehouse, "account_snapshots")
     assert orjson.loads(writer.row(events[0])[writer.columns.index("positions")]) == positions
+
+
+async def test_a_batch_the_warehouse_refuses_is_retried_until_stored(
+    warehouse: Warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the table is away (as in an outage), so the insert fails; once it is back the same batch lands, once
+    db = warehouse.database
+    writer = TableWriter(warehouse, "fills")
+    warehouse.command(f"RENAME TABLE {db}.fills TO {db}.fills_away")
+    storing = asyncio.create_task(writer.store(stored_events("trades.fills", orjson.dumps([fill("a"), fill("b")]))))
+
+    async def refused() -> bool:
+        return any("storing 2 rows in fills failed" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level(logging.ERROR, logger="streams.agents.sink"):
+        await eventually(refused, what="a refused insert")
+    assert not storing.done()
+    warehouse.command(f"RENAME TABLE {db}.fills_away TO {db}.fills")
+    assert await asyncio.wait_for(storing, 30) == 2
+    assert [r["id"] for r in warehouse.rows(f"SELECT id FROM {db}.fills ORDER BY id")] == ["a", "b"]
