@@ -10,6 +10,7 @@ import pytest
 
 from quantdesk.broker import BrokerError, EmbeddedBroker, free_port
 from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -48,6 +49,15 @@ def settings(broker: EmbeddedBroker, chdb_dsn: str, tmp_path: Path) -> Settings:
         topic_prefix=f"{name}.", app_id=name, data_dir=tmp_path, api_port=free_port(),
         kafka_session_timeout_s=3.0, sink_batch_seconds=0.2,
     )
+
+
+@pytest.fixture
+def warehouse(settings: Settings) -> Iterator[Warehouse]:
+    """Return the test's migrated warehouse."""
+    opened = Warehouse.from_settings(settings)
+    opened.migrate()
+    yield opened
+    opened.close()
 
 
 @pytest.fixture(scope="session")

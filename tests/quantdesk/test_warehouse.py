@@ -1,11 +1,8 @@
 """The warehouse's idempotent insert: each id stored once, whatever else its time span holds; money exact."""
 
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
-import pytest
-
-from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
 COLUMNS = ["id", "ts", "market", "price", "conf", "publish_time", "status", "source", "slot"]
@@ -15,15 +12,6 @@ START_MS = 1_767_225_600_000
 def tick(tick_id: str, ts: int, price: str = "100.5") -> list[Any]:
     """Return an oracle tick row."""
     return [tick_id, ts, "BTC-PERP", Decimal(price), Decimal("0.01"), ts, "trading", "test", 1]
-
-
-@pytest.fixture
-def warehouse(settings: Settings) -> Iterator[Warehouse]:
-    """Return the test's migrated warehouse."""
-    opened = Warehouse.from_settings(settings)
-    opened.migrate()
-    yield opened
-    opened.close()
 
 
 def stored_ids(warehouse: Warehouse) -> list[str]:

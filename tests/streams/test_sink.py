@@ -4,12 +4,10 @@ retries a batch the warehouse refuses."""
 import asyncio
 import logging
 from decimal import Decimal
-from typing import Iterator
 
 import orjson
 import pytest
 
-from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter, stored_events
 from tests.waiting import eventually
@@ -22,15 +20,6 @@ def fill(fill_id: str, **changes: object) -> dict:
     return {"id": fill_id, "ts": TS, "market": "SOL-PERP", "wallet": "W", "subaccount": 1, "side": "buy",
             "size": "0.123456789012345678", "price": "101.5", "fee": "-0.01", "liquidity": "maker",
             "signature": "sig", "slot": 7, **changes}
-
-
-@pytest.fixture
-def warehouse(settings: Settings) -> Iterator[Warehouse]:
-    """Return the test's migrated warehouse."""
-    opened = Warehouse.from_settings(settings)
-    opened.migrate()
-    yield opened
-    opened.close()
 
 
 def test_a_message_with_an_invalid_fill_stores_only_the_valid_ones(warehouse: Warehouse) -> None:
