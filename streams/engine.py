@@ -44,7 +44,7 @@ from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin, Quote
 from streams.domain.market import MarketTracker
 from streams.domain.positions import Position
-from streams.domain.remargin import MarketBook, Remargin, RiskBoard
+from streams.domain.remargin import Figures, MarketBook, RiskBoard
 
 Event = OracleTick | Fill | AccountChange
 ACTOR = "risk-engine"
@@ -231,13 +231,18 @@ class Slots:
         self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
 
-    def watch(self, result: Remargin) -> set[int]:
-        """Return the holders that crossed a line (or are near one) or moved materially since shown."""
-        holders, health, equity, mm = result.account, result.health, result.equity, result.maintenance_margin
-        band, liquidatable = bands(health), equity < mm
-        moved = (band != self.band[holders]) | (liquidatable != self.liquidatable[holders])
+    def watch(self, figures: Figures) -> set[int]:
+        """Return the holders that crossed a line (or are near one) or moved materially since shown.
+
+        A holder's band is taken a hair above its health: where that differs from a hair below, the
+        holder is near a line, republished, and its exact band restated.
+        """
+        holders, health, equity, mm = figures.account, figures.health, figures.equity, figures.maintenance_margin
+        band, liquidatable = bands(health + NEAR), equity < mm
+        moved = (band != self.band.take(holders)) | (liquidatable != self.liquidatable.take(holders))
         self.band[holders], self.liquidatable[holders] = band, liquidatable
-        return set(holders[moved | self.material(holders, health, equity) | near(health, equity, mm)].tolist())
+        near = (band != bands(health - NEAR)) | (np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm))
+        return set(holders[moved | near | self.material(holders, health, equity)].tolist())
 
     def material(self, holders: np.ndarray, health: np.ndarray, equity: np.ndarray) -> np.ndarray:
         """Return where health moved by `HEALTH_STEP` or equity by `EQUITY_STEP` since last shown."""
@@ -256,11 +261,6 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
 def bands(health: np.ndarray) -> np.ndarray:
     """Return how many of the lines 50, 20, 10 each health is under."""
     return (len(HEALTH_LINES) - np.searchsorted(HEALTH_LINES, health, side="right")).astype(np.int8)
-
-
-def near(health: np.ndarray, equity: np.ndarray, mm: np.ndarray) -> np.ndarray:
-    """Return where a float figure is too close to a line to trust its side."""
-    return (bands(health - NEAR) != bands(health + NEAR)) | (np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm))
 
 
 @dataclass
@@ -404,9 +404,9 @@ class RiskEngine:
         book = market.book
         if not book.count:
             return set()
-        result = self.slots.board.apply(market.params.name, book.reprice(float(tick.price)))
+        figures = self.slots.board.mark(market.params.name, book.reprice(float(tick.price)))
         market.repriced = (self.applied, tick.price)
-        return self.slots.watch(result)
+        return self.slots.watch(figures)
 
     def _publish(self, account: Account, source: Message, out: Outputs) -> None:
         """Recompute an account exactly, move its state, plan a liquidation if due; publish it."""

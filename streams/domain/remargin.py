@@ -92,19 +92,24 @@ class MarketBook:
 
 
 @dataclass(frozen=True)
-class Remargin:
-    """Every account's figures after a reprice, and who moved across a line.
-
-    The figures are aligned with `account`; `newly_liquidatable`: accounts now with equity < MM
-    that were not before; `crossed_at_risk`: accounts with positions whose health went below 20,
-    or back to 20 or more.
-    """
+class Figures:
+    """Accounts' equity, MM, IM and health as the board holds them, aligned with `account`."""
 
     account: np.ndarray
     equity: np.ndarray
     maintenance_margin: np.ndarray
     initial_margin: np.ndarray
     health: np.ndarray
+
+
+@dataclass(frozen=True)
+class Remargin(Figures):
+    """Figures after a reprice, and who moved across a line.
+
+    `newly_liquidatable`: accounts now with equity < MM that were not before; `crossed_at_risk`:
+    accounts with positions whose health went below 20, or back to 20 or more.
+    """
+
     newly_liquidatable: np.ndarray
     crossed_at_risk: np.ndarray
 
@@ -133,28 +138,31 @@ class RiskBoard:
 
     def apply(self, market: str, marks: MarketMarks) -> Remargin:
         """Fold `market`'s new marks in; return its holders' figures and crossings, and keep the crossings."""
+        figures = self.mark(market, marks)
+        accounts, liquidatable = figures.account, figures.equity < figures.maintenance_margin
+        risky = at_risk(figures.health, figures.maintenance_margin)
+        newly = accounts[liquidatable & ~self.liquidatable[accounts]]
+        crossed = accounts[risky != self.at_risk[accounts]]
+        self.liquidatable[accounts], self.at_risk[accounts] = liquidatable, risky
+        return Remargin(**vars(figures), newly_liquidatable=newly, crossed_at_risk=crossed)
+
+    def mark(self, market: str, marks: MarketMarks) -> Figures:
+        """Fold `market`'s new marks in; return its holders' figures (no crossings kept)."""
         dense = self.markets.setdefault(market, np.zeros((3, len(self.cash))))
         for column, values in zip(dense, (marks.unrealised_pnl, marks.maintenance_margin, marks.initial_margin)):
             column[marks.account] = values
-        result = self.figures(marks.account)
-        self.liquidatable[result.account] = result.equity < result.maintenance_margin
-        self.at_risk[result.account] = at_risk(result.health, result.maintenance_margin)
-        return result
+        return self.figures(marks.account)
 
     def drop(self, market: str, account: int) -> None:
         """Stop counting `market` for `account` (its position there is closed)."""
         if market in self.markets:
             self.markets[market][:, account] = 0.0
 
-    def figures(self, accounts: np.ndarray) -> Remargin:
-        """Return the figures of `accounts` as the board holds them, and their crossings since last kept."""
+    def figures(self, accounts: np.ndarray) -> Figures:
+        """Return the figures of `accounts` as the board holds them."""
         upnl, mm, im = self._sum_markets(accounts)
-        equity = np.add(self.cash[accounts], upnl, out=upnl)
-        health = health_of(equity, mm)
-        liquidatable = equity < mm
-        newly = accounts[liquidatable & ~self.liquidatable[accounts]]
-        crossed = accounts[at_risk(health, mm) != self.at_risk[accounts]]
-        return Remargin(accounts, equity, mm, im, health, newly, crossed)
+        equity = np.add(self.cash.take(accounts), upnl, out=upnl)
+        return Figures(accounts, equity, mm, im, health_of(equity, mm))
 
     def _sum_markets(self, accounts: np.ndarray) -> np.ndarray:
         """Return the upnl, MM and IM of `accounts` summed over markets (a fresh 3 × len(accounts) array)."""
