@@ -12,6 +12,7 @@ changes when the plan's fills come back as input.
 """
 
 import heapq
+from bisect import bisect_right
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
@@ -51,6 +52,7 @@ ACTOR = "risk-engine"
 HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a tick
 EQUITY_STEP = 0.01  # or the share of its published equity
 HEALTH_LINES = np.array([10.0, 20.0, 50.0])
+LINES = HEALTH_LINES.tolist()
 NEAR = 1e-6  # float figures this close to a line are checked exactly
 PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2}
 
@@ -226,7 +228,7 @@ class Slots:
         for r in margin.positions:
             dense = self.board.markets.setdefault(r.market, np.zeros((3, len(self.band))))
             dense[:, slot] = (float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin))
-        self.band[slot] = bands(np.array([float(margin.health)]))[0]
+        self.band[slot] = band_of(float(margin.health))
         self.liquidatable[slot] = margin.liquidatable
         self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
@@ -261,6 +263,11 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
 def bands(health: np.ndarray) -> np.ndarray:
     """Return how many of the lines 50, 20, 10 each health is under."""
     return (len(HEALTH_LINES) - np.searchsorted(HEALTH_LINES, health, side="right")).astype(np.int8)
+
+
+def band_of(health: float) -> int:
+    """Return how many of the lines 50, 20, 10 one health is under (as `bands` does for many)."""
+    return len(LINES) - bisect_right(LINES, health)
 
 
 @dataclass

@@ -3,12 +3,14 @@
 from decimal import Decimal as D
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
 from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.domain.margin import Margin
-from streams.engine import Outputs, ReorderBuffer, RiskEngine, Slots
+from streams.engine import Outputs, ReorderBuffer, RiskEngine, Slots, band_of, bands
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
 SOL, BTC = "SOL-PERP", "BTC-PERP"
@@ -260,3 +262,8 @@ def test_expected_fills_hold_the_release_until_they_arrive_then_take_their_place
     assert list(released) == [] and list(buffer.drain()) == []
     buffer.push([Fill(id="venue-fill", ts=T0 + 1, market=SOL, wallet="w", side="buy", size=D(1), price=D(100))])
     assert [e.id for e in buffer.due()] == ["venue-fill", f"tick:{SOL}:{T0 + 2}"]
+
+
+@given(st.one_of(st.floats(min_value=-1.0, max_value=101.0), st.sampled_from([10.0, 20.0, 50.0])))
+def test_one_accounts_band_is_the_band_of_many(health: float) -> None:
+    assert band_of(health) == bands(np.array([health]))[0]
