@@ -153,7 +153,7 @@ class MarketRisk:
 
     def on_tick(self, tick: OracleTick) -> list[FundingPeriod] | None:
         """Apply a tick; return the funded hours it closes, or None when the guard rejects it."""
-        self.tracker.on_tick(tick)
+        self.tracker.apply_tick(tick)
         if self.tracker.reason:
             return None
         closed = self.funding.record_oracle(tick.ts, tick.price)
@@ -163,7 +163,7 @@ class MarketRisk:
     def on_fill(self, fill: Fill) -> None:
         """Move the premium, mark and last fill price."""
         self.last_fill_price = fill.price
-        if self.tracker.on_fill(fill) is not None:
+        if self.tracker.apply_fill(fill):
             self._record_mark(fill.ts)
 
     def _record_mark(self, ts: int) -> None:

@@ -29,24 +29,32 @@ class MarketTracker:
         return self.twap.average(ts - TWAP_WINDOW_MS, ts)
 
     def on_tick(self, tick: OracleTick) -> MarketState:
+        """Apply a tick; return the market state it causes."""
+        self.apply_tick(tick)
+        return self.state(tick.id, tick.ts)
+
+    def apply_tick(self, tick: OracleTick) -> None:
         """Apply a tick: a valid one moves oracle, TWAP and mark; a bad one degrades the market."""
         why = rejection(tick, self.twap_5m(tick.ts))
         if why:
             self.reason = why
-            return self.state(tick.id, tick.ts)
+            return
         self.oracle, self.conf, self.last_valid_ts, self.reason = tick.price, tick.conf, tick.ts, ""
         self.twap.add(tick.ts, tick.price)
         if fresh_for_mark(tick):
             self.mark = mark_price(tick.price, self.premium, tick.ts)
-        return self.state(tick.id, tick.ts)
 
     def on_fill(self, fill: Fill) -> MarketState | None:
-        """Apply a fill: it moves the premium and the mark (needs an oracle price first)."""
+        """Apply a fill; return the market state it causes (None before any oracle price)."""
+        return self.state(fill.id, fill.ts) if self.apply_fill(fill) else None
+
+    def apply_fill(self, fill: Fill) -> bool:
+        """Move the premium and the mark; tell whether it could (it needs an oracle price first)."""
         if self.oracle is None:
-            return None
+            return False
         self.premium = self.premium.after_fill(fill.ts, fill.price, self.oracle)
         self.mark = mark_price(self.oracle, self.premium, fill.ts)
-        return self.state(fill.id, fill.ts)
+        return True
 
     def degraded(self, newest_ts: int) -> bool:
         """Return whether the market is degraded: last tick rejected, or stale against `newest_ts`."""
