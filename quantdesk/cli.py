@@ -3,9 +3,10 @@
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Coroutine, Optional, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.table import Table
 
@@ -13,6 +14,12 @@ from quantdesk.settings import Settings, get_settings
 
 app = typer.Typer(help="QuantDesk data platform.", no_args_is_help=True, add_completion=False)
 console = Console()
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine on uvloop (its transports and task switches are C: pushes and Faust go faster)."""
+    return uvloop.run(main)
 
 
 def summary(runtime: object) -> Table:
@@ -54,7 +61,7 @@ def up(
     logging.basicConfig(level=logging.WARNING)
     sources = tuple(source or ())
     try:
-        asyncio.run(_up(get_settings(), simulator and not sources, replay_file, sources))
+        run(_up(get_settings(), simulator and not sources, replay_file, sources))
     except KeyboardInterrupt:
         pass
     console.print("stopped cleanly")
@@ -69,7 +76,7 @@ def ingest(
 
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
-    asyncio.run(run_until_stopped(settings, bootstrap_or_exit(settings), tuple(source or SOURCES)))
+    run(run_until_stopped(settings, bootstrap_or_exit(settings), tuple(source or SOURCES)))
 
 
 @app.command()
@@ -99,7 +106,7 @@ def replay(
 
     settings = get_settings()
     try:
-        count = asyncio.run(run_replay(settings, bootstrap_or_exit(settings), file, speed))
+        count = run(run_replay(settings, bootstrap_or_exit(settings), file, speed))
     except ReplayError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -112,7 +119,7 @@ def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop afte
     from quantdesk.simulator import run_live
 
     settings = get_settings()
-    asyncio.run(run_live(settings, bootstrap_or_exit(settings), steps))
+    run(run_live(settings, bootstrap_or_exit(settings), steps))
 
 
 @app.command()
@@ -127,13 +134,13 @@ def worker() -> None:
     settings = get_settings()
     bootstrap = bootstrap_or_exit(settings)
 
-    async def run() -> None:
+    async def serve_worker() -> None:
         warehouse = Warehouse.from_settings(settings)
         await ensure_topics(settings, bootstrap)
         async with faust_app_running(build_pipeline(settings, bootstrap, warehouse).app):
             await asyncio.Event().wait()
 
-    asyncio.run(run())
+    run(serve_worker())
 
 
 @app.command()
@@ -165,7 +172,7 @@ def bench(
 
     logging.basicConfig(level=logging.WARNING)
     sizing = SIZINGS["smoke" if smoke else "quick" if quick else "full"]
-    result = asyncio.run(run_bench(sizing, out, " ".join(["quantdesk", *sys.argv[1:]])))
+    result = run(run_bench(sizing, out, " ".join(["quantdesk", *sys.argv[1:]])))
     console.print((out / "bench.md").read_text())
     console.print(f"wrote {out / 'bench.json'} in {result['seconds']:.0f} s")
 
