@@ -49,8 +49,10 @@ async def test_a_dropped_stream_reconnects_and_reports_the_gap(settings: Setting
         async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("pyth",)):
             async def gap_closed() -> str:
                 text = await metrics_text(cfg)
-                return text if metric(text, "ingest_gap_seconds_total", source="hermes") > 0 else ""
-            text = await eventually(gap_closed, what="a gap measured after reconnecting")
+                measured = metric(text, "ingest_gap_seconds_total", source="hermes") > 0
+                both_sides = metric(text, "ingest_published_total", source="hermes", topic="oracle.ticks") >= 2
+                return text if measured and both_sides else ""
+            text = await eventually(gap_closed, what="a gap measured and a tick published after reconnecting")
     finally:
         await hermes.stop()
     assert hermes.connections >= 2
