@@ -407,7 +407,7 @@ class RiskEngine:
             cumulative_index=period.cumulative_index)
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
-        """Re-mark every holder at the tick's price; return who crossed a line or is due."""
+        """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""
         book = market.book
         if not book.count:
             return set()
