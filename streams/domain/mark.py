@@ -22,10 +22,16 @@ class Premium:
     last_fill_price: Decimal | None = None
 
     def after_fill(self, ts: int, price: Decimal, oracle: Decimal) -> "Premium":
-        """Return the premium after a fill at `price` when the oracle is `oracle`."""
+        """Return the premium after a fill at `price` when the oracle is `oracle`.
+
+        A fill older than the last one moves nothing: fills of other accounts come from other
+        partitions in any order, and a late old print must not become the "last fill" of the mark.
+        """
         p = (price - oracle) / oracle
         if self.last_fill_ts is None:
             return Premium(p, ts, price)
+        if ts < self.last_fill_ts:
+            return self
         w = decay(max(0, ts - self.last_fill_ts))
         return Premium(w * self.value + (1 - w) * p, ts, price)
 

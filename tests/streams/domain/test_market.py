@@ -59,6 +59,13 @@ def test_premium_is_an_exponential_average_on_event_time() -> None:
     assert first.at(T0 + 600_000) == D("0.0025")                          # two half-lives: 1% / 4
 
 
+def test_a_fill_older_than_the_last_one_moves_nothing() -> None:
+    # the 2 s print at 100 arrives before the 1.5 s print at 104 (another partition): the mark stays 100
+    newest = Premium().after_fill(T0 + 2000, D("100"), D("100"))
+    assert newest.after_fill(T0 + 1500, D("104"), D("100")) == newest
+    assert mark_price(D("100"), newest.after_fill(T0 + 1500, D("104"), D("100")), T0 + 5000) == D("100")
+
+
 def test_mark_is_the_median_and_ignores_old_fills() -> None:
     premium = Premium().after_fill(T0, D("102"), D("100"))               # p = 2%
     assert mark_price(D("100"), premium, T0) == D("102")                 # median(100, 102, 102)
