@@ -82,22 +82,27 @@ async def test_verification_rejects_reach_the_dlq_with_their_reasons(settings: S
     assert metric(text, "ingest_dlq_total", source="solana", stage="verify") == 3
 
 
+async def one_fill_through(settings: Settings, first: FakeSolana, second: FakeSolana, tx: Any) -> str:
+    """Serve one trade from both endpoints (first listed first) until its fill is published; return the metrics."""
+    for node in (first, second):
+        await node.start()
+        node.record(tx)
+    try:
+        cfg = pointed_at(settings, first, second)
+        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
+            await eventually(lambda: topic_has(cfg, "trades.fills", 1), what="the fill through one endpoint")
+            return await metrics_text(cfg)
+    finally:
+        await first.stop()
+        await second.stop()
+
+
 @pytest.mark.parametrize("failing", ["*", "getTransaction", "http"])
 async def test_errors_on_the_first_endpoint_fail_over_to_the_second_and_the_figures_show_it(settings: Settings,
                                                                                             failing: str) -> None:
-    broken, healthy = await FakeSolana().start(), await FakeSolana().start()
-    try:
-        broken.failing = {failing}
-        same = trade(3)
-        broken.record(same)
-        healthy.record(same)
-        cfg = pointed_at(settings, broken, healthy)
-        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
-            await eventually(lambda: topic_has(cfg, "trades.fills", 1), what="the fill through the second endpoint")
-            text = await metrics_text(cfg)
-    finally:
-        await broken.stop()
-        await healthy.stop()
+    broken, healthy = FakeSolana(), FakeSolana()
+    broken.failing = {failing}
+    text = await one_fill_through(settings, broken, healthy, trade(3))
     assert metric(text, "ingest_rpc_errors_total", endpoint=broken.url) >= 1
     assert metric(text, "ingest_rpc_errors_total", endpoint=healthy.url, method="getTransaction") == 0
     assert metric(text, "ingest_rpc_requests_total", endpoint=healthy.url, method="getTransaction") >= 1
@@ -107,18 +112,8 @@ async def test_errors_on_the_first_endpoint_fail_over_to_the_second_and_the_figu
 
 
 async def test_a_lagging_endpoint_is_skipped(settings: Settings) -> None:
-    behind, ahead = await FakeSolana(slot=1_000).start(), await FakeSolana(slot=250_000_000).start()
-    try:
-        same = trade(4)
-        behind.record(same)
-        ahead.record(same)
-        cfg = pointed_at(settings, behind, ahead)
-        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("solana",)):
-            await eventually(lambda: topic_has(cfg, "trades.fills", 1), what="the fill via the endpoint ahead")
-            text = await metrics_text(cfg)
-    finally:
-        await behind.stop()
-        await ahead.stop()
+    behind, ahead = FakeSolana(slot=1_000), FakeSolana(slot=250_000_000)
+    text = await one_fill_through(settings, behind, ahead, trade(4))
     assert behind.requests["getTransaction"] == 0 and behind.requests["getSignaturesForAddress"] == 0
-    assert metric(text, "ingest_rpc_lag_slots", endpoint=behind.url) > cfg.rpc_max_lag_slots
+    assert metric(text, "ingest_rpc_lag_slots", endpoint=behind.url) > settings.rpc_max_lag_slots
     assert metric(text, "ingest_rpc_active", endpoint=ahead.url) == 1
