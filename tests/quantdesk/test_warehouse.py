@@ -1,9 +1,14 @@
-"""The warehouse's idempotent insert: each id stored once, whatever else its time span holds; money exact."""
+"""The warehouse's idempotent insert: each id stored once, whatever else its time span holds; every value exact."""
 
 from decimal import Decimal
 from typing import Any
 
-from quantdesk.warehouse import Warehouse
+import orjson
+import pyarrow as pa
+import pytest
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from quantdesk.warehouse import Warehouse, arrow_type
 
 COLUMNS = ["id", "ts", "market", "price", "conf", "publish_time", "status", "source", "slot"]
 START_MS = 1_767_225_600_000
@@ -50,3 +55,55 @@ def test_a_stored_price_keeps_every_digit(warehouse: Warehouse) -> None:
     warehouse.insert_new("oracle_ticks", COLUMNS, [tick("exact", START_MS, "65000.123456789012345678")])
     row = warehouse.rows(f"SELECT price FROM {warehouse.database}.oracle_ticks")[0]
     assert row["price"] == Decimal("65000.123456789012345678")
+
+
+SNAPSHOT = ["id", "ts", "wallet", "subaccount", "state", "collateral", "equity", "maintenance_margin",
+            "initial_margin", "free_collateral", "leverage", "health", "positions"]
+ODD_TEXT = 'say "hi"\nthen \\ leave\ttabbed — naïve ✓ 🚀'
+
+
+def snapshot(snapshot_id: str, ts: int, leverage: Decimal | None, positions: list[dict[str, Any]]) -> list[Any]:
+    """Return an account snapshot row with money at every scale, as the sink makes it."""
+    return [snapshot_id, ts, ODD_TEXT, 4_294_967_295, "liquidatable",
+            Decimal("12345678901234567890.123456789012345678"), Decimal("-0.000000000000000001"),
+            Decimal("-98765.432109876543210987"), Decimal("0E-18"), Decimal("1E+2"), leverage,
+            Decimal("0.999999999999999999"), orjson.dumps(positions).decode()]
+
+
+def test_every_value_of_a_row_is_stored_exactly(warehouse: Warehouse) -> None:
+    positions = [{"market": "SOL-PERP", "size": "-2.000000000000000001", "note": ODD_TEXT}]
+    rows = [snapshot("none", START_MS + 123, None, positions), snapshot("zero", START_MS + 1, Decimal("0"), []),
+            snapshot("early", 1, Decimal("-3.5"), positions)]
+    assert warehouse.insert_new("account_snapshots", SNAPSHOT, rows) == 3
+    stored = warehouse.rows(f"SELECT *, toUnixTimestamp64Milli(ts) AS ms FROM {warehouse.database}.account_snapshots")
+    by_id = {r["id"]: [r["ms"] if name == "ts" else r[name] for name in SNAPSHOT] for r in stored}
+    assert by_id == {row[0]: row for row in rows}
+    assert by_id["none"][SNAPSHOT.index("leverage")] is None and by_id["zero"][SNAPSHOT.index("leverage")] == 0
+    assert orjson.loads(by_id["none"][-1]) == positions
+
+
+def test_decimal_texts_and_floats_are_stored_as_their_text_cut_at_18_digits(warehouse: Warehouse) -> None:
+    # derived topics reach the sink as decoded JSON: their decimals are texts (or a stray float)
+    columns = ["id", "ts", "market", "oracle_price", "conf", "mark_price", "premium", "status", "reason"]
+    row = ["m", START_MS, "SOL-PERP", "65000.123456789012345678", 0.1, "1.1234567890123456789",
+           "-1.1234567890123456789", "trading", ""]
+    assert warehouse.insert_new("market_state", columns, [row]) == 1
+    stored = warehouse.rows(f"SELECT oracle_price, conf, mark_price, premium FROM {warehouse.database}.market_state")
+    assert stored == [{"oracle_price": Decimal("65000.123456789012345678"), "conf": Decimal("0.1"),
+                       "mark_price": Decimal("1.123456789012345678"), "premium": Decimal("-1.123456789012345678")}]
+
+
+def test_a_none_outside_a_nullable_column_is_refused_not_stored_as_a_default(warehouse: Warehouse) -> None:
+    blank = tick("blank", START_MS)
+    blank[COLUMNS.index("market")] = None
+    with pytest.raises(ClickHouseError):
+        warehouse.insert_new("oracle_ticks", COLUMNS, [blank])
+    assert stored_ids(warehouse) == []
+
+
+def test_column_types_map_to_the_arrow_types_clickhouse_reads_back_unchanged() -> None:
+    assert arrow_type("Nullable(Decimal(38, 18))") == pa.decimal128(38, 18)
+    assert arrow_type("DateTime64(3, 'UTC')") == pa.timestamp("ms", tz="UTC")
+    assert arrow_type("LowCardinality(String)") == pa.string()
+    with pytest.raises(ValueError):
+        arrow_type("DateTime64(6, 'UTC')")
