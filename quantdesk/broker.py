@@ -35,7 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask the kernel to SIGTERM this child when its parent dies (Linux)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -82,7 +82,7 @@ class EmbeddedBroker:
         """Start the broker and wait until it answers a metadata request."""
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True,  # Ctrl-C is ours to handle, not Tansu's
+            preexec_fn=die_with_parent, start_new_session=True,  # Ctrl-C is ours to handle, not Tansu's
             env={**os.environ, "RUST_LOG": "error"},
         )
         deadline = time.monotonic() + timeout

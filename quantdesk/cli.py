@@ -123,24 +123,17 @@ def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop afte
 
 
 @app.command()
-def worker() -> None:
-    """Run the Faust worker against the configured broker and ClickHouse."""
-    from faust.contrib.asgi import faust_app_running
+def worker(
+    role: Annotated[str, typer.Option(help="all: every agent; risk: accounts and venue; feed: market agent and ClickHouse sink")] = "all",
+) -> None:
+    """Run the Faust worker of one role against the configured broker (and ClickHouse, but for risk)."""
+    from streams.app import ROLES
+    from streams.worker import serve_worker
 
-    from quantdesk.topics import ensure_topics
-    from quantdesk.warehouse import Warehouse
-    from streams.app import build_pipeline
-
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     settings = get_settings()
-    bootstrap = bootstrap_or_exit(settings)
-
-    async def serve_worker() -> None:
-        warehouse = Warehouse.from_settings(settings)
-        await ensure_topics(settings, bootstrap)
-        async with faust_app_running(build_pipeline(settings, bootstrap, warehouse).app):
-            await asyncio.Event().wait()
-
-    run(serve_worker())
+    run(serve_worker(settings, bootstrap_or_exit(settings), role))  # type: ignore[arg-type]
 
 
 @app.command()

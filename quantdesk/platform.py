@@ -1,4 +1,9 @@
-"""The embedded all-in-one: broker, migrations, Faust worker, gateway and simulator in one process."""
+"""The embedded all-in-one: broker, migrations, gateway, feed worker, risk worker and simulator.
+
+The gateway, the feed worker (market agent and ClickHouse sink; chDB is one engine per process)
+and the simulator share this process; the risk worker runs in a child of its own
+(`quantdesk.risk_process`).
+"""
 
 import asyncio
 import contextlib
@@ -11,9 +16,11 @@ import uvicorn
 from faust.contrib.asgi import faust_app_running
 
 from api.main import create_api
+from api.ratelimit import Rates
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
 from quantdesk.replay import replay
+from quantdesk.risk_process import RiskProcess, risk_process
 from quantdesk.serving import cancel, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
@@ -29,7 +36,8 @@ class Runtime:
     settings: Settings
     bootstrap: str
     warehouse: Warehouse
-    pipeline: Pipeline
+    pipeline: Pipeline  # the feed's
+    risk: RiskProcess
     server: uvicorn.Server
     serving: asyncio.Task[None]
     broker: EmbeddedBroker | None
@@ -53,19 +61,22 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBro
         await asyncio.to_thread(broker.stop)
 
 
-def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline) -> uvicorn.Server:
-    """Return the uvicorn server of the gateway, running the Faust worker in its lifespan."""
-    app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app))
+def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline,
+                   rates: Rates = Rates()) -> uvicorn.Server:
+    """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan."""
+    app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates)
     config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on")
     return uvicorn.Server(config)
 
 
 @asynccontextmanager
 async def running(settings: Settings, simulator: bool = True, replay_file: Path | None = None,
-                  own_signals: bool = False, sources: tuple[str, ...] = ()) -> AsyncIterator[Runtime]:
+                  own_signals: bool = False, sources: tuple[str, ...] = (),
+                  rates: Rates = Rates()) -> AsyncIterator[Runtime]:
     """Run the whole platform until the block exits; `own_signals` lets Ctrl-C stop uvicorn.
 
-    `sources` names ingest sources (`pyth`, `solana`) to run beside it, health on the ingest port.
+    `sources` names ingest sources (`pyth`, `solana`) to run beside it, health on the ingest port;
+    `rates` are the gateway's rate limits.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
@@ -74,8 +85,9 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         stack.callback(warehouse.close)
         await asyncio.to_thread(warehouse.migrate)
         await ensure_topics(settings, bootstrap)
-        pipeline = build_pipeline(settings, bootstrap, warehouse)
-        server = gateway_server(settings, warehouse, bootstrap, pipeline)
+        risk = await stack.enter_async_context(risk_process(settings, bootstrap))
+        pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
+        server = gateway_server(settings, warehouse, bootstrap, pipeline, rates)
         if not own_signals:
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         task = await serve(server, "gateway")
@@ -86,4 +98,4 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
             await stack.enter_async_context(ingest_running(settings, bootstrap, sources))
         if replay_file:
             await replay(settings, bootstrap, replay_file)
-        yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, broker)
+        yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker)

@@ -1,7 +1,7 @@
 """The Faust app: topics, shared context and the agents registered on it."""
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Literal
 
 import faust
 
@@ -12,6 +12,8 @@ from quantdesk.warehouse import Warehouse
 
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
 PRODUCER_REQUEST_BYTES = 8 << 20
+Role = Literal["all", "risk", "feed"]  # risk: accounts and venue agents; feed: market agent and ClickHouse sink
+ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 
 
 @dataclass
@@ -40,11 +42,11 @@ def outgoing(
     return partition_messages(keyed, partitions)
 
 
-def faust_app(settings: Settings, bootstrap: str) -> faust.App:
-    """Return a Faust app tuned for the embedded broker (fast group joins, no web server)."""
+def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> faust.App:
+    """Return a Faust app (the settings' app id unless given) tuned for the embedded broker."""
     session = settings.kafka_session_timeout_s
     return faust.App(
-        settings.app_id,
+        app_id or settings.app_id,
         broker=";".join(f"quantdesk://{host}" for host in bootstrap.split(",")),  # streams.transport
         store="memory://",
         web_enabled=False,
@@ -61,20 +63,27 @@ def faust_app(settings: Settings, bootstrap: str) -> faust.App:
     )
 
 
-def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None) -> Pipeline:
-    """Build the app, declare its topics and register every agent."""
+def app_id_of(settings: Settings, role: Role) -> str:
+    """Return a role's Faust app id, hence its consumer group: the feed alone reads as a group of its own."""
+    return f"{settings.app_id}-feed" if role == "feed" else settings.app_id
+
+
+def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
+    """Build one role's app, declare its topics and register its agents (the feed's sink needs the warehouse)."""
     from streams.agents import accounts, markets, sink, venue
 
-    pipeline = Pipeline(settings, faust_app(settings, bootstrap), warehouse)
+    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse)
     for name in ALL_TOPICS:
         pipeline.topics[name] = pipeline.app.topic(
             settings.topic(name), key_serializer="raw", value_serializer="raw",
             partitions=settings.topic_partitions,
         )
-    markets.register(pipeline)
-    accounts.register(pipeline)
-    if settings.simulator_venue:
-        venue.register(pipeline)
-    if warehouse is not None:
+    if role != "feed":
+        accounts.register(pipeline)
+        if settings.simulator_venue:
+            venue.register(pipeline)
+    if role != "risk":
+        assert warehouse is not None, f"the {role} role stores to ClickHouse"
+        markets.register(pipeline)
         sink.register(pipeline)
     return pipeline

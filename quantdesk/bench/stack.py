@@ -1,27 +1,18 @@
 """The bench's own embedded parts: its names, chDB path, topics, and the platform with rate limits lifted."""
 
-import asyncio
-import contextlib
 import shutil
 import uuid
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
-import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from faust.contrib.asgi import faust_app_running
 
-from api.main import create_api
 from api.ratelimit import Rates
 from quantdesk.bench.sizing import Sizing
 from quantdesk.broker import free_port
-from quantdesk.platform import Runtime
-from quantdesk.serving import serve, stop_server
+from quantdesk.platform import Runtime, running
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
-from quantdesk.warehouse import Warehouse
-from streams.app import build_pipeline
 
 LIFTED = "1000000000/minute"
 UNLIMITED = Rates(public=LIFTED, trading=LIFTED, auth=LIFTED, subscribe=LIFTED)
@@ -61,18 +52,6 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 @asynccontextmanager
 async def bench_platform(settings: Settings) -> AsyncIterator[Runtime]:
-    """Run worker and gateway as `quantdesk up` composes them, rate limits lifted so load measures the work."""
-    bootstrap = settings.kafka_bootstrap or ""
-    async with AsyncExitStack() as stack:
-        warehouse = Warehouse.from_settings(settings)
-        stack.callback(warehouse.close)
-        await asyncio.to_thread(warehouse.migrate)
-        await ensure_topics(settings, bootstrap)
-        pipeline = build_pipeline(settings, bootstrap, warehouse)
-        app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=UNLIMITED)
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                                               log_level="warning", lifespan="on"))
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = await serve(server, "bench-server")
-        stack.push_async_callback(stop_server, server, task)
-        yield Runtime(settings, bootstrap, warehouse, pipeline, server, task, None)
+    """Run the platform as `quantdesk up` composes it, without simulator, rate limits lifted so load measures the work."""
+    async with running(settings, simulator=False, rates=UNLIMITED) as runtime:
+        yield runtime

@@ -42,14 +42,24 @@ def alive(pid: int) -> bool:
         return False
 
 
-def tansu_pids(pids: list[int]) -> list[int]:
-    """Return the pids among `pids` that run the Tansu broker."""
-    def is_tansu(pid: int) -> bool:
+def running_with(pids: list[int], marker: bytes) -> list[int]:
+    """Return the pids among `pids` whose command line holds `marker`."""
+    def holds(pid: int) -> bool:
         try:
-            return b"tansu" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            return marker in Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return False
-    return [p for p in pids if is_tansu(p)]
+    return [p for p in pids if holds(p)]
+
+
+def tansu_pids(pids: list[int]) -> list[int]:
+    """Return the pids among `pids` that run the Tansu broker."""
+    return running_with(pids, b"tansu")
+
+
+def risk_worker_pids(pids: list[int]) -> list[int]:
+    """Return the pids among `pids` that run the risk worker."""
+    return running_with(pids, b"streams.worker")
 
 
 def environment(tmp_path: Path, port: int) -> dict[str, str]:
@@ -80,6 +90,7 @@ async def test_make_run_prices_markets_and_ctrl_c_leaves_nothing(tmp_path: Path)
         assert {m["market"] for m in markets} == {"BTC-PERP", "ETH-PERP", "SOL-PERP"}
         spawned = children(make.pid)
         assert tansu_pids(spawned), "make run should have started an embedded Tansu"
+        assert risk_worker_pids(spawned), "make run should have started the risk worker"
         os.killpg(make.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         output = make.communicate(timeout=60)[0].decode()
     finally:
@@ -105,14 +116,14 @@ async def test_replay_mode_serves_the_file_and_a_killed_parent_takes_tansu_along
                                    what="replayed prices served")
         assert {m["market"]: m["oracle_price"] for m in markets} == {
             "BTC-PERP": "70000", "ETH-PERP": "3500", "SOL-PERP": "200"}
-        brokers = tansu_pids(children(up.pid))
-        assert brokers
+        spawned = children(up.pid)
+        assert tansu_pids(spawned) and risk_worker_pids(spawned)
         up.kill()
         up.wait(timeout=10)
 
         async def gone() -> bool:
-            return not any(alive(p) for p in brokers)
-        await eventually(gone, timeout=10, what="Tansu gone after its parent was killed")
+            return not any(alive(p) for p in spawned)
+        await eventually(gone, timeout=10, what="Tansu and the risk worker gone after their parent was killed")
     finally:
         if up.poll() is None:
             up.kill()

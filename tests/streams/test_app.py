@@ -1,8 +1,10 @@
-"""Derived events leave the worker packed per partition, except on a compacted topic, packed per key."""
+"""Derived events leave packed per partition (per key on a compacted topic); each role runs its own agents."""
 
 from quantdesk.publisher import partition_of
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode
-from streams.app import outgoing
+from streams.app import Pipeline, build_pipeline, outgoing
 
 PARTITIONS = (0, 1, 2)
 ACCOUNTS = [f"W{n}:0" for n in range(30)]
@@ -27,3 +29,18 @@ def test_account_states_stay_one_key_per_message_for_compaction() -> None:
     sent = list(outgoing("accounts.state", entries(), PARTITIONS))
     assert [(partition, key) for partition, key, _ in sent] == [(None, key) for key in ACCOUNTS]
     assert all({e["subject"] for e in decode(value)} == {key} for _, key, value in sent)
+
+
+def agents(pipeline: Pipeline) -> set[str]:
+    """Return the agents a pipeline's app runs, by the last part of their names."""
+    return {name.rsplit(".", 1)[-1] for name in pipeline.app.agents}
+
+
+def test_the_risk_role_runs_accounts_and_venue_and_the_feed_markets_and_sink(settings: Settings,
+                                                                            warehouse: Warehouse) -> None:
+    risk = build_pipeline(settings, "127.0.0.1:9092", None, "risk")
+    feed = build_pipeline(settings, "127.0.0.1:9092", warehouse, "feed")
+    assert agents(risk) == {"accounts", "venue"}
+    assert agents(feed) == {"markets", "sink"}
+    assert agents(build_pipeline(settings, "127.0.0.1:9092", warehouse)) == agents(risk) | agents(feed)
+    assert feed.app.conf.id != risk.app.conf.id  # two consumer groups: each reads every partition of its topics

@@ -1,0 +1,55 @@
+"""The risk worker runs in a child process of its own: given the settings, started again when it dies."""
+
+import signal
+
+import orjson
+from pydantic import SecretStr
+
+from quantdesk.platform import running
+from quantdesk.publisher import Keyed, Publisher
+from quantdesk.risk_process import child_settings
+from quantdesk.settings import Settings
+from tests.streams.test_accounts_pipeline import START_MS, rows
+from tests.waiting import eventually
+
+
+def deposit(n: int, amount: str) -> Keyed:
+    """Return alice's n-th deposit, n seconds into the day."""
+    ts = START_MS + n * 1000
+    return "accounts.changes", "alice:0", {"id": f"deposit:{n}", "ts": ts, "wallet": "alice", "kind": "deposit",
+                                           "amount": amount}
+
+
+def test_the_child_reads_the_parents_settings_with_the_broker_resolved_and_no_secret(settings: Settings) -> None:
+    parent = settings.model_copy(update={"kafka_bootstrap": None, "session_secret": SecretStr("s" * 40),
+                                         "simulator_accounts": 7, "reorder_grace_ms": 123})
+    sent = orjson.loads(child_settings(parent, "127.0.0.1:9092"))
+    assert "session_secret" not in sent
+    child = Settings(**sent)
+    assert child.kafka_bootstrap == "127.0.0.1:9092"
+    assert child.model_dump(exclude={"kafka_bootstrap", "session_secret"}) == parent.model_dump(
+        exclude={"kafka_bootstrap", "session_secret"})
+
+
+async def test_a_killed_risk_worker_is_started_again_and_goes_on_from_its_tables(settings: Settings) -> None:
+    async with running(settings, simulator=False) as runtime, Publisher(settings, runtime.bootstrap) as publisher:
+        await publisher.send([deposit(1, "100")])
+
+        async def collateral() -> list[str]:
+            found = await rows(runtime, "SELECT toString(collateral) AS c FROM {db}.account_snapshots "
+                                        "WHERE wallet = 'alice' ORDER BY ts")
+            return [r["c"] for r in found]
+        assert await eventually(collateral, timeout=60, what="the first deposit applied") == ["100"]
+        first = runtime.risk.process
+        assert first is not None
+        first.send_signal(signal.SIGKILL)
+
+        async def restarted() -> bool:
+            return runtime.risk.restarts == 1 and runtime.risk.process is not first
+        await eventually(restarted, what="the risk worker started again")
+        await publisher.send([deposit(2, "50")])
+
+        async def both() -> list[str] | None:
+            found = await collateral()
+            return found if len(found) >= 2 else None
+        assert await eventually(both, timeout=60, what="the second deposit applied") == ["100", "150"]
