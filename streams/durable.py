@@ -233,5 +233,4 @@ def remark(engine: RiskEngine) -> None:
         applied, price = market.repriced
         marks = market.book.reprice(float(price))
         stale = engine.slots.restated[marks.account] < applied
-        figures = np.stack([marks.unrealised_pnl, marks.maintenance_margin, marks.initial_margin])
-        engine.slots.board.markets[name][:, marks.account[stale]] = figures[:, stale]
+        engine.slots.board.markets[name][:, marks.account[stale]] = marks.figures[:, stale]

@@ -54,6 +54,7 @@ EQUITY_STEP = 0.01  # or the share of its published equity
 HEALTH_LINES = np.array([10.0, 20.0, 50.0])
 LINES = HEALTH_LINES.tolist()
 NEAR = 1e-6  # float figures this close to a line are checked exactly
+LINE_EDGES = np.sort(np.concatenate([HEALTH_LINES - NEAR, HEALTH_LINES + NEAR]))
 PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2}
 
 
@@ -70,9 +71,13 @@ class Outputs:
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
-        for f in fields(self):
-            getattr(self, f.name).extend(getattr(other, f.name))
+        for name in OUTPUT_LISTS:
+            if caused := getattr(other, name):
+                getattr(self, name).extend(caused)
         return self
+
+
+OUTPUT_LISTS = tuple(f.name for f in fields(Outputs))
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
@@ -240,10 +245,10 @@ class Slots:
         holder is near a line, republished, and its exact band restated.
         """
         holders, health, equity, mm = figures.account, figures.health, figures.equity, figures.maintenance_margin
-        band, liquidatable = bands(health + NEAR), equity < mm
+        (band, near), liquidatable = bands_near(health), equity < mm
         moved = (band != self.band.take(holders)) | (liquidatable != self.liquidatable.take(holders))
         self.band[holders], self.liquidatable[holders] = band, liquidatable
-        near = (band != bands(health - NEAR)) | (np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm))
+        near |= np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm)
         return set(holders[moved | near | self.material(holders, health, equity)].tolist())
 
     def material(self, holders: np.ndarray, health: np.ndarray, equity: np.ndarray) -> np.ndarray:
@@ -260,13 +265,15 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
     return grown
 
 
-def bands(health: np.ndarray) -> np.ndarray:
-    """Return how many of the lines 50, 20, 10 each health is under."""
-    return (len(HEALTH_LINES) - np.searchsorted(HEALTH_LINES, health, side="right")).astype(np.int8)
+def bands_near(health: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return how many of the lines 50, 20, 10 each health is under a hair above it, and where it is within
+    a hair of a line (one search among the lines' edges: an odd count of edges at or below is inside one)."""
+    edges = LINE_EDGES.searchsorted(health, side="right")
+    return len(LINES) - ((edges + 1) >> 1), (edges & 1) != 0
 
 
 def band_of(health: float) -> int:
-    """Return how many of the lines 50, 20, 10 one health is under (as `bands` does for many)."""
+    """Return how many of the lines 50, 20, 10 one health is under."""
     return len(LINES) - bisect_right(LINES, health)
 
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 IDLE_S = 0.2
 VENUE_WAIT_S = 10.0
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
+PUBLISH_EVERY = 1000  # events applied between two publishes of what they caused, in a long release
 NO_EVENT = -1
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
 PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
@@ -172,17 +173,24 @@ class AccountsWorker:
                     await self.release(self.buffer.drain())
 
     async def release(self, events: Iterator[Event]) -> None:
-        """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack."""
-        out, applied = Outputs(), []
+        """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack.
+
+        A long release publishes every `PUBLISH_EVERY` events, so the sink stores while the engine
+        goes on; a worker stopped before the store reapplies those events and publishes the same ids.
+        """
+        out, unsent, applied = Outputs(), Outputs(), []
         for n, event in enumerate(events, 1):
             caused = self.engine.apply(event)
             self.await_fills(caused.liquidations)
-            out.extend(caused)
+            unsent.extend(caused)
             applied.append(event)
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the gateway push between slices of a long release
-        await self.publish(out)
-        self.store.save(self.engine, self.buffer, applied, out)
+            if n % PUBLISH_EVERY == 0:
+                await self.publish(unsent)
+                out, unsent = out.extend(unsent), Outputs()
+            elif n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let other tasks run between slices of a long release
+        await self.publish(unsent)
+        self.store.save(self.engine, self.buffer, applied, out.extend(unsent))
         self.acks.applied(e.id for e in applied)
         for done in self.acks.due():
             done.ack()

@@ -10,7 +10,7 @@ from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
 from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.domain.margin import Margin
-from streams.engine import Outputs, ReorderBuffer, RiskEngine, Slots, band_of, bands
+from streams.engine import LINES, NEAR, Outputs, ReorderBuffer, RiskEngine, Slots, band_of, bands_near
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
 SOL, BTC = "SOL-PERP", "BTC-PERP"
@@ -264,6 +264,14 @@ def test_expected_fills_hold_the_release_until_they_arrive_then_take_their_place
     assert [e.id for e in buffer.due()] == ["venue-fill", f"tick:{SOL}:{T0 + 2}"]
 
 
-@given(st.one_of(st.floats(min_value=-1.0, max_value=101.0), st.sampled_from([10.0, 20.0, 50.0])))
-def test_one_accounts_band_is_the_band_of_many(health: float) -> None:
-    assert band_of(health) == bands(np.array([health]))[0]
+@given(st.one_of(st.floats(min_value=-1.0, max_value=101.0),
+                 st.builds(float.__add__, st.sampled_from(LINES), st.floats(min_value=-3 * NEAR, max_value=3 * NEAR))))
+def test_a_health_takes_the_band_a_hair_above_it_and_is_near_within_a_hair_of_a_line(health: float) -> None:
+    (band,), (near,) = bands_near(np.array([health]))
+    distance = min(abs(health - line) for line in LINES)
+    if distance > 2 * NEAR:
+        assert (band, near) == (band_of(health), False)
+    if distance < NEAR / 2:
+        assert near and band == band_of(health + NEAR)
+    if not near:
+        assert band == band_of(health)
