@@ -6,8 +6,10 @@
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 
 import orjson
 import uvloop
@@ -18,6 +20,9 @@ from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
 from streams.app import Role, build_pipeline
+
+log = logging.getLogger(__name__)
+STOP_S = 10.0  # from a stop request, how long Faust has to stop cleanly (it hangs on a broker gone first)
 
 
 async def serve_worker(settings: Settings, bootstrap: str, role: Role) -> None:
@@ -30,11 +35,21 @@ async def serve_worker(settings: Settings, bootstrap: str, role: Role) -> None:
 
 
 async def stop_requested() -> None:
-    """Wait for SIGTERM or SIGINT."""
+    """Wait for SIGTERM or SIGINT; from then on the process exits after `STOP_S` whether it stopped or not."""
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    deadline = threading.Timer(STOP_S, abandon)
+    deadline.daemon = True  # a clean stop exits without waiting for it
+    deadline.start()
+
+
+def abandon() -> None:
+    """Exit at once: the clean stop took too long (what it did not commit is read again on restart)."""
+    log.error("the worker did not stop within %.0f s; exiting", STOP_S)
+    logging.shutdown()
+    os._exit(1)
 
 
 def main() -> None:

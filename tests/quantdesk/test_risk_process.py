@@ -1,15 +1,21 @@
-"""The risk worker runs in a child process of its own: given the settings, started again when it dies."""
+"""The risk worker runs in a child process of its own: given the settings, started again when it dies, and
+stopped within its deadline even when its broker went first."""
 
+import asyncio
 import signal
+import time
 
 import orjson
 from pydantic import SecretStr
 
+from quantdesk.broker import EmbeddedBroker
 from quantdesk.platform import running
 from quantdesk.publisher import Keyed, Publisher
-from quantdesk.risk_process import child_settings
+from quantdesk.risk_process import RiskProcess, child_settings
 from quantdesk.settings import Settings
-from tests.streams.test_accounts_pipeline import START_MS, rows
+from quantdesk.topics import ensure_topics
+from streams.worker import STOP_S
+from tests.streams.test_accounts_pipeline import START_MS, rows, topic_events
 from tests.waiting import eventually
 
 
@@ -53,3 +59,24 @@ async def test_a_killed_risk_worker_is_started_again_and_goes_on_from_its_tables
             found = await collateral()
             return found if len(found) >= 2 else None
         assert await eventually(both, timeout=60, what="the second deposit applied") == ["100", "150"]
+
+
+async def test_a_risk_worker_whose_broker_died_first_still_stops_within_its_deadline(settings: Settings) -> None:
+    broker = await asyncio.to_thread(EmbeddedBroker().start)
+    try:
+        own = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+        await ensure_topics(own, broker.bootstrap)
+        worker = RiskProcess(own, broker.bootstrap)
+        await worker.start()
+        async with Publisher(own, broker.bootstrap) as publisher:
+            await publisher.send([deposit(1, "100")])
+
+        async def applied() -> list[dict]:
+            return await topic_events(own, broker.bootstrap, "accounts.state")
+        await eventually(applied, timeout=60, what="the deposit applied by the worker")
+    finally:
+        await asyncio.to_thread(broker.stop)
+    started = time.monotonic()
+    await worker.stop()
+    assert worker.process is not None and worker.process.returncode in (0, 1)  # it stopped or gave up: not killed
+    assert time.monotonic() - started < STOP_S + 5
