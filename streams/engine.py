@@ -231,8 +231,8 @@ class Slots:
         for dense in self.board.markets.values():
             dense[:, slot] = 0.0
         for r in margin.positions:
-            dense = self.board.markets.setdefault(r.market, np.zeros((3, len(self.band))))
-            dense[:, slot] = (float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin))
+            figures = float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin)
+            self.board.contributions(r.market)[:, slot] = figures
         self.band[slot] = band_of(float(margin.health))
         self.liquidatable[slot] = margin.liquidatable
         self.shown[:, slot] = float(margin.health), float(margin.equity)

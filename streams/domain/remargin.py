@@ -169,10 +169,17 @@ class RiskBoard:
 
     def mark(self, market: str, marks: MarketMarks) -> Figures:
         """Fold `market`'s new marks in; return its holders' figures (no crossings kept)."""
-        dense = self.markets.setdefault(market, np.zeros((3, len(self.cash))))
+        dense = self.contributions(market)
         for column, values in zip(dense, marks.figures):  # row by row: a 2-D scatter is slower
             column[marks.account] = values
         return self.figures(marks.account)
+
+    def contributions(self, market: str) -> np.ndarray:
+        """Return `market`'s per-account upnl, MM and IM rows (3 × accounts), zeros the first time."""
+        dense = self.markets.get(market)
+        if dense is None:
+            dense = self.markets[market] = np.zeros((3, len(self.cash)))
+        return dense
 
     def drop(self, market: str, account: int) -> None:
         """Stop counting `market` for `account` (its position there is closed)."""
