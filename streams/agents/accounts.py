@@ -3,7 +3,8 @@
 Events wait in a `ReorderBuffer` until the newest event time is the grace past them and no input
 partition this agent has not read to its end could still hold an earlier one; a partition counts
 as read to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale: its
-producer may have written more since). After a quiet `IDLE_S` everything held is applied. With
+producer may have written more since). Held events are looked at again every `CHECK_S`, as
+partitions go quiet without new input, and after a quiet `IDLE_S` everything held is applied. With
 the simulated venue on, a plan's fills are awaited before anything later is applied, so a replay
 puts them at the same place every time.
 
@@ -32,6 +33,7 @@ from streams.engine import Event, Outputs, ReorderBuffer, RiskEngine
 
 log = logging.getLogger(__name__)
 IDLE_S = 0.2
+CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
 VENUE_WAIT_S = 10.0
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 PUBLISH_EVERY = 1000  # events applied between two publishes of what they caused, in a long release
@@ -155,22 +157,29 @@ class AccountsWorker:
             await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
         self.progress.saw(message.tp, message.offset, good)
         async with self.lock:
-            ceiling = self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs), time.monotonic())
-            held = self.buffer.push(good, ceiling)
+            held = self.buffer.push(good, self.ceiling())
             self.acks.hold(message.tp, event, [e.id for e in held])
             await self.release(self.buffer.due())
         self.last_input = time.monotonic()
 
+    def ceiling(self) -> int | None:
+        """Return the newest event time safe to apply, as far as the input partitions have been read."""
+        return self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs), time.monotonic())
+
     async def on_timer(self) -> None:
-        """Stop waiting for a venue that went quiet; apply everything held once input did."""
-        now = time.monotonic()
-        if self.buffer.awaited and now - self.awaiting_since >= VENUE_WAIT_S:
+        """Stop waiting for a venue that went quiet; apply what partitions gone quiet made due, and
+        everything held once all input did."""
+        if self.buffer.awaited and time.monotonic() - self.awaiting_since >= VENUE_WAIT_S:
             log.warning("liquidation fills %s did not come back; applying on", sorted(self.buffer.awaited))
             self.buffer.awaited.clear()
-        if self.buffer and now - self.last_input >= IDLE_S:
-            async with self.lock:
-                if time.monotonic() - self.last_input >= IDLE_S:  # input may have come while the lock was held
-                    await self.release(self.buffer.drain())
+        if not self.buffer:
+            return
+        async with self.lock:
+            if time.monotonic() - self.last_input >= IDLE_S:  # read after the lock: input may have come meanwhile
+                await self.release(self.buffer.drain())
+            else:
+                self.buffer.push([], self.ceiling())
+                await self.release(self.buffer.due())
 
     async def release(self, events: Iterator[Event]) -> None:
         """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack.
@@ -236,9 +245,9 @@ def register(pipeline: Pipeline) -> AccountsWorker:
         async for event in stream.noack().events():
             await worker.take(event, logical[event.message.topic])
 
-    @pipeline.app.timer(IDLE_S)
+    @pipeline.app.timer(CHECK_S)
     async def release_idle() -> None:
-        """Release held events when input went quiet."""
+        """Release held events that partitions gone quiet made due, or all of them when input went quiet."""
         await worker.on_timer()
 
     return worker
