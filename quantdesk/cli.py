@@ -1,9 +1,8 @@
 """The `quantdesk` command line."""
 
-import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Coroutine, Optional, TypeVar
+from typing import Annotated, Any, Coroutine, Optional, TypeVar, cast
 
 import typer
 import uvloop
@@ -127,13 +126,13 @@ def worker(
     role: Annotated[str, typer.Option(help="all: every agent; risk: accounts and venue; feed: market agent and ClickHouse sink")] = "all",
 ) -> None:
     """Run the Faust worker of one role against the configured broker (and ClickHouse, but for risk)."""
-    from streams.app import ROLES
+    from streams.app import ROLES, Role
     from streams.worker import serve_worker
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     settings = get_settings()
-    run(serve_worker(settings, bootstrap_or_exit(settings), role))  # type: ignore[arg-type]
+    run(serve_worker(settings, bootstrap_or_exit(settings), cast(Role, role)))
 
 
 @app.command()
