@@ -1,6 +1,5 @@
 """End to end through the real parts: simulator → Tansu → Faust worker → chDB → REST and Socket.IO."""
 
-import asyncio
 from decimal import Decimal
 from pathlib import Path
 
