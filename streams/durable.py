@@ -24,8 +24,6 @@ from collections.abc import MutableMapping
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
-import numpy as np
-
 from quantdesk.messages import AccountChange
 from streams.domain.accounts import Account
 from streams.domain.mark import Premium
@@ -173,8 +171,10 @@ def load_head(engine: RiskEngine, buffer: ReorderBuffer, head: Row) -> None:
     """Restore the engine row; lay out the board's markets in their original order."""
     engine.applied, engine.newest_tick_ts = head["applied"], head["newest_tick_ts"]
     engine.insurance_fund = Decimal(head["insurance_fund"])
-    for name in head["board"]:
-        engine.slots.board.markets[name] = np.zeros((3, len(engine.slots.band)))
+    board = engine.slots.board
+    markets, board.markets = board.markets, {}
+    for name in [*head["board"], *(m for m in markets if m not in head["board"])]:
+        board.contributions(name)
     buffer.newest, buffer.awaited = head["newest"], set(head["awaited"])
 
 

@@ -3,7 +3,7 @@
 `RiskEngine.apply` takes one input event, in the order `ReorderBuffer` releases them, and
 returns what it causes: exact account snapshots, funding rates and payments, liquidation plans,
 audit entries and dead letters. Fills and account changes publish that account exactly. A valid
-tick re-marks every holder of its market at once (`remargin`, floats) to find who crossed health
+tick re-marks every holder of its market at once (`streams.remark`, one compiled pass over floats) to find who crossed health
 50/20/10 or the liquidation line, or moved materially since last published (health by a point or
 more, equity by 1 % or more); those are recomputed exactly (`Account.margin`, Decimal) and
 published. A holder whose figures barely moved is not republished, however much event time passed:
@@ -45,16 +45,16 @@ from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin, Quote
 from streams.domain.market import MarketTracker
 from streams.domain.positions import Position
-from streams.domain.remargin import Figures, MarketBook, RiskBoard
+from streams.domain.remargin import MarketBook, RiskBoard
+from streams.remark import remark
 
 Event = OracleTick | Fill | AccountChange
 ACTOR = "risk-engine"
 HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a tick
 EQUITY_STEP = 0.01  # or the share of its published equity
-HEALTH_LINES = np.array([10.0, 20.0, 50.0])
-LINES = HEALTH_LINES.tolist()
+LINES = [10.0, 20.0, 50.0]  # health lines
 NEAR = 1e-6  # float figures this close to a line are checked exactly
-LINE_EDGES = np.sort(np.concatenate([HEALTH_LINES - NEAR, HEALTH_LINES + NEAR]))
+LINE_EDGES = np.array(sorted(edge for line in LINES for edge in (line - NEAR, line + NEAR)))
 PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2}
 
 
@@ -238,24 +238,15 @@ class Slots:
         self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
 
-    def watch(self, figures: Figures) -> set[int]:
-        """Return the holders that crossed a line (or are near one) or moved materially since shown.
-
-        A holder's band is taken a hair above its health: where that differs from a hair below, the
-        holder is near a line, republished, and its exact band restated.
-        """
-        holders, health, equity, mm = figures.account, figures.health, figures.equity, figures.maintenance_margin
-        (band, near), liquidatable = bands_near(health), equity < mm
-        moved = (band != self.band.take(holders)) | (liquidatable != self.liquidatable.take(holders))
-        self.band[holders], self.liquidatable[holders] = band, liquidatable
-        near |= np.abs(equity - mm) <= NEAR * np.maximum(1.0, mm)
-        return set(holders[moved | near | self.material(holders, health, equity)].tolist())
-
-    def material(self, holders: np.ndarray, health: np.ndarray, equity: np.ndarray) -> np.ndarray:
-        """Return where health moved by `HEALTH_STEP` or equity by `EQUITY_STEP` since last shown."""
-        shown_health, shown_equity = self.shown.take(holders, axis=1)
-        return ((np.abs(health - shown_health) >= HEALTH_STEP)
-                | (np.abs(equity - shown_equity) >= EQUITY_STEP * np.maximum(np.abs(shown_equity), 1.0)))
+    def remark(self, market: str, book: MarketBook, price: float) -> set[int]:
+        """Re-mark the book's holders at `price`; return who crossed a line (or is near one) or moved materially."""
+        board = self.board
+        board.contributions(market)
+        touched = np.empty(book.count, dtype=np.int64)
+        count = remark(price, book.count, book.account, book.size, book.entry, book.rates,
+                       tuple(board.markets.values()), list(board.markets).index(market), board.cash, self.band,
+                       self.liquidatable, self.shown, LINE_EDGES, NEAR, HEALTH_STEP, EQUITY_STEP, touched)
+        return set(touched[:count].tolist())
 
 
 def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
@@ -263,13 +254,6 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
     grown = np.full((*column.shape[:-1], size), fill, dtype=column.dtype)
     grown[..., : column.shape[-1]] = column
     return grown
-
-
-def bands_near(health: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return how many of the lines 50, 20, 10 each health is under a hair above it, and where it is within
-    a hair of a line (one search among the lines' edges: an odd count of edges at or below is inside one)."""
-    edges = LINE_EDGES.searchsorted(health, side="right")
-    return len(LINES) - ((edges + 1) >> 1), (edges & 1) != 0
 
 
 def band_of(health: float) -> int:
@@ -292,6 +276,9 @@ class RiskEngine:
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
         self.accounts: dict[str, Account] = {}
         self.slots = Slots()
+        for name in self.markets:  # every market on the board from the start: one compiled re-mark serves all
+            self.slots.board.contributions(name)
+            self.slots.remark(name, MarketBook(), 0.0)  # compiled (or loaded) now, not at the first tick
         self.insurance_fund = ZERO_MONEY
         self.in_flight: dict[str, InFlight] = {}
         self.awaiting_oracle: set[str] = set()
@@ -418,9 +405,8 @@ class RiskEngine:
         book = market.book
         if not book.count:
             return set()
-        figures = self.slots.board.mark(market.params.name, book.reprice(float(tick.price)))
         market.repriced = (self.applied, tick.price)
-        return self.slots.watch(figures)
+        return self.slots.remark(market.params.name, book, float(tick.price))
 
     def _publish(self, account: Account, source: Message, out: Outputs) -> None:
         """Recompute an account exactly, move its state, plan a liquidation if due; publish it."""

@@ -3,14 +3,14 @@
 from decimal import Decimal as D
 
 import numpy as np
-from hypothesis import given
-from hypothesis import strategies as st
+import pytest
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
 from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.domain.margin import Margin
-from streams.engine import LINES, NEAR, Outputs, ReorderBuffer, RiskEngine, Slots, band_of, bands_near
+from streams.domain.remargin import MarketBook
+from streams.engine import Outputs, ReorderBuffer, RiskEngine, Slots
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
 SOL, BTC = "SOL-PERP", "BTC-PERP"
@@ -83,14 +83,17 @@ def test_a_tick_publishes_holders_that_cross_a_line_or_move_materially() -> None
     assert figures(run(engine, tick(T0 + 35_000, "94.9")))["equity"] == "588.000000000"
 
 
-def test_a_move_is_material_at_a_health_point_or_one_percent_of_equity_either_way() -> None:
-    # shown: health 36, equity 1000; a point of health or 10 of equity, up or down, is material
-    slots = Slots(capacity=8)
-    slots.shown[:, :6] = [[36.0] * 6, [1000.0] * 6]
-    holders = np.arange(6)
-    health = np.array([37.0, 35.0, 36.99, 36.5, 36.5, 36.0])
-    equity = np.array([1000.0, 1000.0, 1009.9, 1010.0, 990.0, 990.1])
-    assert slots.material(holders, health, equity).tolist() == [True, True, False, True, True, False]
+@pytest.mark.parametrize("shown_health, shown_equity, material", [
+    (74.0, 1024.0, True), (76.0, 1024.0, True), (74.01, 1024.0, False),
+    (75.0, 1013.76, True), (75.0, 1035.0, True), (75.0, 1014.0, False), (75.0, 1034.0, False), (75.0, 1024.0, False)])
+def test_a_move_is_material_at_a_health_point_or_one_percent_of_equity_either_way(
+        shown_health: float, shown_equity: float, material: bool) -> None:
+    # equity 1024, MM 256 (1 SOL at 1 with MMR 256, marked at 1): health 100 × (1 − 256/1024) = 75, exactly
+    slots, book = Slots(), MarketBook()
+    book.add_position(0, 1.0, 1.0, 256.0, 256.0)
+    slots.board.set_cash(0, 1024.0)
+    slots.shown[:, 0] = shown_health, shown_equity
+    assert slots.remark(SOL, book, 1.0) == ({0} if material else set())
 
 
 def test_health_under_20_is_at_risk_and_audited() -> None:
@@ -262,16 +265,3 @@ def test_expected_fills_hold_the_release_until_they_arrive_then_take_their_place
     assert list(released) == [] and list(buffer.drain()) == []
     buffer.push([Fill(id="venue-fill", ts=T0 + 1, market=SOL, wallet="w", side="buy", size=D(1), price=D(100))])
     assert [e.id for e in buffer.due()] == ["venue-fill", f"tick:{SOL}:{T0 + 2}"]
-
-
-@given(st.one_of(st.floats(min_value=-1.0, max_value=101.0),
-                 st.builds(float.__add__, st.sampled_from(LINES), st.floats(min_value=-3 * NEAR, max_value=3 * NEAR))))
-def test_a_health_takes_the_band_a_hair_above_it_and_is_near_within_a_hair_of_a_line(health: float) -> None:
-    (band,), (near,) = bands_near(np.array([health]))
-    distance = min(abs(health - line) for line in LINES)
-    if distance > 2 * NEAR:
-        assert (band, near) == (band_of(health), False)
-    if distance < NEAR / 2:
-        assert near and band == band_of(health + NEAR)
-    if not near:
-        assert band == band_of(health)
