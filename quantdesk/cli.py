@@ -123,7 +123,8 @@ def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop afte
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="all: every agent; risk: accounts and venue; feed: market agent and ClickHouse sink")] = "all",
+    role: Annotated[str, typer.Option(
+        help="all: every agent; risk: accounts and venue; feed: market agent and ClickHouse sink")] = "all",
 ) -> None:
     """Run the Faust worker of one role against the configured broker (and ClickHouse, but for risk)."""
     from streams.app import ROLES, Role

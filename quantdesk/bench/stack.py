@@ -52,6 +52,6 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 @asynccontextmanager
 async def bench_platform(settings: Settings) -> AsyncIterator[Runtime]:
-    """Run the platform as `quantdesk up` composes it, without simulator, rate limits lifted so load measures the work."""
+    """Run the platform as `quantdesk up` does, without simulator, rate limits lifted so load measures the work."""
     async with running(settings, simulator=False, rates=UNLIMITED) as runtime:
         yield runtime
