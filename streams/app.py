@@ -5,7 +5,7 @@ from typing import Any, Iterable, Iterator, Literal
 
 import faust
 
-from quantdesk.publisher import messages, partition_messages
+from quantdesk.publisher import messages, partition_messages, partition_of
 from quantdesk.settings import Settings
 from quantdesk.topics import ALL_TOPICS, COMPACTED_TOPICS
 from quantdesk.warehouse import Warehouse
@@ -34,11 +34,11 @@ class Pipeline:
 
 def outgoing(
     topic: str, keyed: Iterable[tuple[str, Any]], partitions: tuple[int, ...]
-) -> Iterator[tuple[int | None, str, bytes]]:
-    """Yield (partition, key, JSON array) messages: one per partition, or per key on a compacted topic (partition
-    None: the producer's, by key), at most 500 events each."""
+) -> Iterator[tuple[int, str, bytes]]:
+    """Yield (partition, key, JSON array) messages: one per partition, or per key on a compacted topic (on the
+    partition the producer's partitioner would pick for the key, looked up once per key), at most 500 events each."""
     if topic in COMPACTED_TOPICS:
-        return ((None, key, value) for key, value in messages(keyed))
+        return ((partition_of(key, partitions), key, value) for key, value in messages(keyed))
     return partition_messages(keyed, partitions)
 
 
