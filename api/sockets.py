@@ -184,8 +184,17 @@ class Gateway:
         """Close a session's account room on every replica (the Redis manager carries it)."""
         await self.sio.close_room(account_room(session_key))
 
+    def listened(self, name: str) -> bool:
+        """Tell whether a room has members on this replica."""
+        return bool(self.sio.manager.rooms.get("/", {}).get(name))
+
     async def push(self, channel: str, name: str, header: dict[str, Any], data: Any) -> None:
-        """Emit one delta to this replica's members of a room, with the room's next sequence number."""
+        """Emit one delta to this replica's members of a room, with the room's next sequence number.
+
+        A room nobody here listens to gets nothing and keeps its number: who subscribes next starts
+        from a snapshot carrying it."""
+        if not self.listened(name):
+            return
         seq = self.seq[name] = self.seq.get(name, 0) + 1
         await fan_out(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}, name)
 
@@ -225,17 +234,17 @@ class Gateway:
     async def push_bars(self, market: str, ts: int) -> None:
         """Push the current candles of a market that an event at `ts` just changed."""
         for resolution in RESOLUTIONS:
-            bar = self.live.bars.get((market, resolution))
-            view = bar.view() if bar and bar.time <= ts else None
+            name, bar = room("candles", market, resolution), self.live.bars.get((market, resolution))
+            view = bar.view() if bar and bar.time <= ts and self.listened(name) else None
             if view is not None:
                 header = {"channel": "candles", "market": market, "resolution": resolution}
-                await self.push("candles", room("candles", market, resolution), header, view)
+                await self.push("candles", name, header, view)
 
     async def push_account(self, wallet: str, kind: str, data: Any) -> None:
         """Push an account delta to the live account rooms of a wallet's sessions."""
         rooms = self.wallet_rooms.get(wallet, set())
         for name in list(rooms):
-            if not self.sio.manager.rooms.get("/", {}).get(name):
+            if not self.listened(name):
                 rooms.discard(name)
                 self.seq.pop(name, None)
                 continue

@@ -97,3 +97,12 @@ async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_wh
     assert not joined.done()
     box.task_done()
     await joined
+
+
+async def test_a_room_nobody_here_listens_to_gets_no_push_and_keeps_its_number(settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
+    assert gateway.seq == {}
+    socket = await member(gateway, "e0", "ticker:BTC-PERP")
+    await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 2})
+    assert [data["seq"] for _, data in events(socket)] == [1]  # the snapshot it got carried 0
