@@ -1,13 +1,13 @@
 """The Faust app: topics, shared context and the agents registered on it."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
 
 import faust
 
 from quantdesk.publisher import messages, partition_messages, partition_of
 from quantdesk.settings import Settings
-from quantdesk.topics import ALL_TOPICS, COMPACTED_TOPICS
+from quantdesk.topics import COMPACTED_TOPICS
 from quantdesk.warehouse import Warehouse
 
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
@@ -18,18 +18,19 @@ ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 
 @dataclass
 class Pipeline:
-    """A Faust app with its topics and the warehouse it writes."""
+    """A Faust app and the warehouse it writes."""
 
     settings: Settings
     app: faust.App
     warehouse: Warehouse | None
-    topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic in order (see `outgoing`)."""
-        partitions = tuple(range(self.settings.topic_partitions))
+        """Send events to a topic in order (see `outgoing`), through the app's producer itself: Faust's
+        `Topic.send` would wrap every message in a future and callbacks that nothing here reads."""
+        partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
+        producer = await self.app.maybe_start_producer()
         for partition, key, value in outgoing(topic, keyed, partitions):
-            await self.topics[topic].send(key=key.encode(), value=value, partition=partition)
+            await producer.send(name, key.encode(), value, partition, None, None)
 
 
 def outgoing(
@@ -69,15 +70,11 @@ def app_id_of(settings: Settings, role: Role) -> str:
 
 
 def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
-    """Build one role's app, declare its topics and register its agents (the feed's sink needs the warehouse)."""
+    """Build one role's app and register its agents (the feed's sink needs the warehouse); `quantdesk.topics`
+    creates the topics."""
     from streams.agents import accounts, markets, sink, venue
 
     pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse)
-    for name in ALL_TOPICS:
-        pipeline.topics[name] = pipeline.app.topic(
-            settings.topic(name), key_serializer="raw", value_serializer="raw",
-            partitions=settings.topic_partitions,
-        )
     if role != "feed":
         accounts.register(pipeline)
         if settings.simulator_venue:
