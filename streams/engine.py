@@ -6,9 +6,9 @@ audit entries and dead letters. Fills and account changes publish that account e
 tick re-marks every holder of its market at once (`streams.remark`, one compiled pass over
 floats) to find who crossed health 50/20/10 or the liquidation line, or moved materially since
 last published (health by a point or more, equity by 1 % or more); those are recomputed exactly
-(`Account.margin`, Decimal) and published. A holder whose figures barely moved is not republished, however much event time passed:
-the cost of a replay follows its price moves, not its length. A plan is only proposed: the account
-changes when the plan's fills come back as input.
+(`Account.margin`, Decimal) and published. A holder whose figures barely moved is not
+republished, however much event time passed: the cost of a replay follows its price moves, not its
+length. A plan is only proposed: the account changes when the plan's fills come back as input.
 """
 
 import heapq

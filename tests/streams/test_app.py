@@ -27,7 +27,8 @@ def test_audit_entries_of_many_accounts_share_one_message_per_partition() -> Non
 
 def test_account_states_stay_one_key_per_message_for_compaction() -> None:
     sent = list(outgoing("accounts.state", entries(), PARTITIONS))
-    assert [(partition, key) for partition, key, _ in sent] == [(partition_of(key, PARTITIONS), key) for key in ACCOUNTS]
+    expected = [(partition_of(key, PARTITIONS), key) for key in ACCOUNTS]
+    assert [(partition, key) for partition, key, _ in sent] == expected
     assert all({e["subject"] for e in decode(value)} == {key} for _, key, value in sent)
 
 
