@@ -278,7 +278,7 @@ class RiskEngine:
         self.slots = Slots()
         for name in self.markets:  # every market on the board from the start: one compiled re-mark serves all
             self.slots.board.contributions(name)
-            self.slots.remark(name, MarketBook(), 0.0)  # compiled (or loaded) now, not at the first tick
+        self.slots.remark(next(iter(self.markets)), MarketBook(), 0.0)  # compiled (or loaded) now, not at a tick
         self.insurance_fund = ZERO_MONEY
         self.in_flight: dict[str, InFlight] = {}
         self.awaiting_oracle: set[str] = set()
