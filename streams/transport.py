@@ -8,7 +8,7 @@ from a fetch there instead. This transport (registered as the `quantdesk://` bro
 everything else of Faust's consumer as it is.
 """
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -26,11 +26,27 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
 
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek stream partitions to their committed offsets, those without one to where the reset policy says."""
+        consumer, reset = self._ensure_consumer(), self.app.conf.consumer_auto_offset_reset
+        return await self.call_thread(seek_to_committed, consumer, reset, self.consumer._is_changelog_tp)
+
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         """Return each partition's end offset: where a fetch from its last batch says the log ends."""
         listed = await super()._highwaters(partitions)
         servers = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
         return {**listed, **await fetched_ends(servers, {tp: end for tp, end in listed.items() if end})}
+
+
+async def seek_to_committed(consumer: aiokafka.AIOKafkaConsumer, reset: str,
+                            skip: Callable[[Any], bool]) -> Mapping[Any, int | None]:
+    """Seek every assigned partition to its committed offset; put those without one (but `skip`ped ones) back
+    to their start (`reset` "earliest") or end; return the committed offsets."""
+    committed = await consumer.seek_to_committed()
+    uncommitted = [tp for tp, offset in committed.items() if not offset and not skip(tp)]
+    if uncommitted:
+        await (consumer.seek_to_beginning if reset == "earliest" else consumer.seek_to_end)(*uncommitted)
+    return committed
 
 
 async def fetched_ends(servers: list[str], listed: Mapping[TP, int], tries: int = 100) -> dict[TP, int]:
