@@ -12,6 +12,7 @@ from quantdesk.publisher import Keyed, Publisher
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
 POLL_S = 0.1
 STALL_S = 30.0
+WARM_UP = 2  # events (and Kafka messages: one topic each) published before the clock starts
 
 
 def process_cpu_s() -> float:
@@ -25,11 +26,21 @@ def cpu_s(runtime: Runtime) -> tuple[float, float]:
     return process_cpu_s(), runtime.risk.cpu_seconds()
 
 
-def warm_up_tick(events: list[Keyed]) -> Keyed:
-    """Return a tick just before the run, to have the worker joined and warm before the clock starts."""
+def warm_up(events: list[Keyed]) -> list[Keyed]:
+    """Return a tick and a deposit (of an account of its own) just before the run: once both are stored,
+    the feed worker and the risk worker have joined and are warm, and the clock may start."""
     topic, key, first = next(e for e in events if e[0] == "oracle.ticks")
     ts = first["ts"] - 1
-    return topic, key, {**first, "id": "bench:warm-up", "ts": ts, "publish_time": ts}
+    tick = {**first, "id": "bench:warm-up", "ts": ts, "publish_time": ts}
+    deposit = {"id": "bench:warm-up-deposit", "ts": ts, "wallet": "bench-warm-up", "subaccount": 0,
+               "kind": "deposit", "amount": "1"}
+    return [(topic, key, tick), ("accounts.changes", "bench-warm-up:0", deposit)]
+
+
+def warm_up_ids(warm: list[Keyed]) -> dict[str, list[str]]:
+    """Return the ids of what the warm-up causes: its tick's market state and its deposit's account state."""
+    (_, _, tick), (_, key, deposit) = warm
+    return {"market_state": [f"{tick['id']}:state"], "account_snapshots": [f"{deposit['id']}:{key}:state"]}
 
 
 def final_ids(events: list[Keyed]) -> dict[str, list[str]]:
@@ -77,24 +88,23 @@ async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[s
         await asyncio.sleep(POLL_S)
 
 
-def expected_rows(events: list[Keyed], extra_ticks: int) -> dict[str, int]:
+def expected_rows(events: list[Keyed]) -> dict[str, int]:
     """Return the rows each input table must hold once every event is stored."""
     counts = mix(events)
-    return {table: counts.get(topic, 0) + (extra_ticks if table == "oracle_ticks" else 0)
-            for topic, table in TABLES.items()}
+    return {table: counts.get(topic, 0) for topic, table in TABLES.items()}
 
 
 async def pipeline_throughput(runtime: Runtime, events: list[Keyed], window: int) -> dict[str, Any]:
     """Return events/s from the first publish until the last event is queryable in ClickHouse."""
-    warm = warm_up_tick(events)
+    warm = warm_up(events)
     async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
-        await publisher.send([warm])
-        await wait_stored(runtime, expected_rows([], 1), {"market_state": [f"{warm[2]['id']}:state"]})
+        await publisher.send(warm)
+        await wait_stored(runtime, expected_rows(warm), warm_up_ids(warm))
         started, cpu = time.perf_counter(), cpu_s(runtime)
         for start in range(0, len(events), window):
             await publisher.send(events[start:start + window])
         published = time.perf_counter()
-    await wait_stored(runtime, expected_rows(events, 1), final_ids(events))
+    await wait_stored(runtime, expected_rows(warm + events), final_ids(events))
     seconds, (gateway, risk) = time.perf_counter() - started, (b - a for a, b in zip(cpu, cpu_s(runtime)))
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": gateway + risk,
             "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk,

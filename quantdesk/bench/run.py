@@ -11,7 +11,7 @@ from quantdesk.bench import report
 from quantdesk.bench.api import api_rps
 from quantdesk.bench.events import simulated
 from quantdesk.bench.fanout import tick_to_client
-from quantdesk.bench.pipeline import TABLES, pipeline_throughput
+from quantdesk.bench.pipeline import TABLES, WARM_UP, pipeline_throughput
 from quantdesk.bench.remargin import remargin_scaling
 from quantdesk.bench.sizing import Sizing
 from quantdesk.bench.stack import bench_platform, bench_settings, create_topic, fresh_chdb, scoped
@@ -46,7 +46,7 @@ async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int) ->
     async with bench_platform(settings) as runtime:
         pipeline = await pipeline_throughput(runtime, events, sizing.publish_window)
         batched = await transport_ceiling(runtime.bootstrap, [settings.topic(t) for t in TABLES],
-                                          pipeline["kafka_messages"] + 1, pipeline["events"] + 1)
+                                          pipeline["kafka_messages"] + WARM_UP, pipeline["events"] + WARM_UP)
         latency = [await tick_to_client(runtime, sim, n, sizing.client_processes, sizing.latency_ticks,
                                         sizing.latency_rate_hz) for n in sizing.clients]
         api = await api_rps(runtime, sizing.api_seconds, sizing.api_concurrency)
