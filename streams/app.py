@@ -1,5 +1,7 @@
 """The Faust app: topics, shared context and the agents registered on it."""
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal
 
@@ -10,10 +12,25 @@ from quantdesk.settings import Settings
 from quantdesk.topics import COMPACTED_TOPICS
 from quantdesk.warehouse import Warehouse
 
+log = logging.getLogger(__name__)
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
 PRODUCER_REQUEST_BYTES = 8 << 20
 Role = Literal["all", "risk", "feed"]  # risk: accounts and venue agents; feed: market agent and ClickHouse sink
 ROLES: tuple[Role, ...] = ("all", "risk", "feed")
+
+
+class App(faust.App):
+    """A Faust app that remembers the first message it sent and the broker did not take: its consumer then
+    commits nothing more (`streams.transport`), so what led to that message is read and sent again."""
+
+    undelivered: BaseException | None = None
+
+    def delivered(self, sent: "asyncio.Future[Any]") -> None:
+        """Note a send that failed (the first one is kept and logged)."""
+        failure = asyncio.CancelledError("send cancelled") if sent.cancelled() else sent.exception()
+        if failure is not None and self.undelivered is None:
+            log.error("a message was not delivered; this worker commits nothing more: %r", failure)
+            self.undelivered = failure
 
 
 @dataclass
@@ -21,16 +38,17 @@ class Pipeline:
     """A Faust app and the warehouse it writes."""
 
     settings: Settings
-    app: faust.App
+    app: App
     warehouse: Warehouse | None
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic in order (see `outgoing`), through the app's producer itself: Faust's
-        `Topic.send` would wrap every message in a future and callbacks that nothing here reads."""
+        """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
+        `Topic.send` would wrap every message in a future and callbacks that nothing here reads); a failed
+        delivery stops the app's commits."""
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
-        producer = await self.app.maybe_start_producer()
+        producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
         for partition, key, value in outgoing(topic, keyed, partitions):
-            await producer.send(name, key.encode(), value, partition, None, None)
+            (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
 
 
 def outgoing(
@@ -43,10 +61,10 @@ def outgoing(
     return partition_messages(keyed, partitions)
 
 
-def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> faust.App:
+def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> App:
     """Return a Faust app (the settings' app id unless given) tuned for the embedded broker."""
     session = settings.kafka_session_timeout_s
-    return faust.App(
+    return App(
         app_id or settings.app_id,
         broker=";".join(f"quantdesk://{host}" for host in bootstrap.split(",")),  # streams.transport
         store="memory://",

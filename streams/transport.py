@@ -70,7 +70,17 @@ async def fetched_ends(servers: list[str], listed: Mapping[TP, int], tries: int 
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """Faust's consumer with the short-wait thread."""
+    """Faust's consumer with the short-wait thread, which commits nothing once its app failed to deliver."""
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit, unless a message the app sent was not delivered: then crash the app instead, so what it
+        read since its last commit is read again, and sent again under the same ids, when it starts anew.
+        (Faust flushes the producer before it commits, so every send before the commit has been answered.)"""
+        failure = getattr(self.app, "undelivered", None)
+        if failure is None:
+            return await super()._commit(offsets)
+        await self.app.crash(failure)
+        return False
 
     def _new_consumer_thread(self) -> ConsumerThread:
         """Return the consumer thread that creates short-wait consumers."""

@@ -1,4 +1,5 @@
-"""A Faust worker of one role, run until SIGTERM or SIGINT: `quantdesk worker`, and `quantdesk up`'s risk process.
+"""A Faust worker of one role, run until SIGTERM or SIGINT (or its crash: it then exits with 1): `quantdesk worker`,
+and `quantdesk up`'s risk process.
 
 `python -m streams.worker` is that risk process: it reads its settings as JSON on stdin (written by
 `quantdesk.risk_process`; secrets are not in it, it inherits them from the environment).
@@ -19,30 +20,45 @@ from quantdesk.serving import tune_collector
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.app import Role, build_pipeline
+from streams.app import App, Role, build_pipeline
 
 log = logging.getLogger(__name__)
 STOP_S = 10.0  # from a stop request, how long Faust has to stop cleanly (it hangs on a broker gone first)
 
 
 async def serve_worker(settings: Settings, bootstrap: str, role: Role) -> None:
-    """Run one role's agents until the process is told to stop."""
+    """Run one role's agents until the process is told to stop, or exit with 1 once its app crashed."""
     warehouse = None if role == "risk" else Warehouse.from_settings(settings)
     await ensure_topics(settings, bootstrap)
-    async with faust_app_running(build_pipeline(settings, bootstrap, warehouse, role).app):
+    if await run_until_stopped(build_pipeline(settings, bootstrap, warehouse, role).app):
+        raise SystemExit(1)
+
+
+async def run_until_stopped(app: App) -> bool:
+    """Run the app until SIGTERM, SIGINT or its crash, then stop it within `STOP_S`; return whether it crashed."""
+    async with faust_app_running(app):
         tune_collector()
-        await stop_requested()
+        await stop_requested(app)
+        deadline = threading.Timer(STOP_S, abandon)  # the stop, on leaving this block, may hang
+        deadline.daemon = True
+        deadline.start()
+    deadline.cancel()
+    if app.crash_reason is not None:
+        log.error("the worker crashed (%r); exiting", app.crash_reason)
+    return app.crash_reason is not None
 
 
-async def stop_requested() -> None:
-    """Wait for SIGTERM or SIGINT; from then on the process exits after `STOP_S` whether it stopped or not."""
+async def stop_requested(app: App) -> None:
+    """Wait for SIGTERM, SIGINT or the app's crash."""
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    deadline = threading.Timer(STOP_S, abandon)
-    deadline.daemon = True  # a clean stop exits without waiting for it
-    deadline.start()
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app._crashed.wait())]  # mode has no
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)  # public waiter for a crash
+    for waiter in waiters:
+        waiter.cancel()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
 
 
 def abandon() -> None:

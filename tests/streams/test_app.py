@@ -1,4 +1,9 @@
-"""Derived events leave packed per partition (per key on a compacted topic); each role runs its own agents."""
+"""Derived events leave packed per partition (per key on a compacted topic); each role runs its own agents; the
+app keeps a failed delivery."""
+
+import asyncio
+
+from aiokafka.errors import KafkaTimeoutError
 
 from quantdesk.publisher import partition_of
 from quantdesk.settings import Settings
@@ -45,3 +50,20 @@ def test_the_risk_role_runs_accounts_and_venue_and_the_feed_markets_and_sink(set
     assert agents(feed) == {"markets", "sink"}
     assert agents(build_pipeline(settings, "127.0.0.1:9092", warehouse)) == agents(risk) | agents(feed)
     assert feed.app.conf.id != risk.app.conf.id  # two consumer groups: each reads every partition of its topics
+
+
+async def test_the_app_keeps_the_first_send_the_broker_did_not_take(settings: Settings) -> None:
+    app = build_pipeline(settings, settings.kafka_bootstrap or "", None, "risk").app
+    loop = asyncio.get_running_loop()
+    taken, refused, cancelled, later = (loop.create_future() for _ in range(4))
+    taken.set_result(None)
+    refused.set_exception(KafkaTimeoutError("no answer"))
+    cancelled.cancel()
+    later.set_exception(KafkaTimeoutError("later"))
+
+    app.delivered(taken)
+    assert app.undelivered is None
+    app.delivered(cancelled)
+    app.delivered(refused)
+    app.delivered(later)
+    assert isinstance(app.undelivered, asyncio.CancelledError)

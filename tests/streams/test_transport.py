@@ -1,14 +1,19 @@
-"""The worker transport's seek to committed offsets puts partitions without a commit back to their start.
+"""The worker transport's seek to committed offsets puts partitions without a commit back to their start, and
+its consumer commits nothing once its app failed to deliver a message.
 
 aiokafka's own seek leaves them where a fetch moved them; Faust drops what a fetch returns for a
 partition it paused meanwhile, so a worker restarted before its first commit skipped that input.
 """
 
+import asyncio
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata
 
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
+from streams.app import faust_app
 from streams.transport import seek_to_committed
 
 RECORDS = 3
@@ -61,5 +66,20 @@ async def test_with_the_latest_policy_partitions_without_a_commit_go_to_their_en
         await seek_to_committed(consumer, "latest", skip=lambda tp: False)
 
         assert [await consumer.position(tp) for tp in partitions] == [RECORDS] * len(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def test_an_app_that_failed_to_deliver_commits_nothing_and_crashes(settings: Settings) -> None:
+    consumer, (first, _, _) = await read_all(settings, settings.app_id)
+    await consumer.commit({first: OffsetAndMetadata(1, "")})
+    app = faust_app(settings, settings.kafka_bootstrap or "")
+    failure = KafkaTimeoutError("not delivered")
+    app.undelivered = failure
+    try:
+        assert await asyncio.wait_for(app.consumer._commit({first: 3}), 10) is False  # (unstarted: a commit hangs)
+
+        assert app.crash_reason is failure
+        assert await consumer.committed(first) == 1
     finally:
         await consumer.stop()
