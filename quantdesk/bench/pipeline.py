@@ -2,12 +2,18 @@
 
 import asyncio
 import os
+import sys
 import time
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import orjson
 
 from quantdesk.bench.events import kafka_messages, mix
+from quantdesk.bench.feeder import digest
 from quantdesk.platform import Runtime
 from quantdesk.publisher import Keyed, Publisher
+from quantdesk.risk_process import child_settings
 
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
 POLL_S = 0.1
@@ -94,19 +100,53 @@ def expected_rows(events: list[Keyed]) -> dict[str, int]:
     return {table: counts.get(topic, 0) for topic, table in TABLES.items()}
 
 
-async def pipeline_throughput(runtime: Runtime, events: list[Keyed], window: int) -> dict[str, Any]:
-    """Return events/s from the first publish until the last event is queryable in ClickHouse."""
+@asynccontextmanager
+async def feeder(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int, int],
+                 window: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `quantdesk.bench.feeder` with the (count, start ms) the events were simulated with, until it is
+    ready to publish the same events; yield it."""
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "quantdesk.bench.feeder",
+                                                   stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    count, start_ms = simulated_as
+    order = {"settings": orjson.loads(child_settings(runtime.settings, runtime.bootstrap)), "count": count,
+             "start_ms": start_ms, "window": window}
+    process.stdin.write(orjson.dumps(order) + b"\n")
+    try:
+        ready = (await process.stdout.readline()).decode().split()
+        if ready != ["ready", digest(events)]:
+            raise RuntimeError(f"the feeder is not ready to publish the bench's events: {ready}")
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def fed(process: asyncio.subprocess.Process) -> float:
+    """Tell the feeder to publish; return the seconds it took, once it reports them."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"go\n")
+    report = orjson.loads(await process.stdout.readline())
+    await process.wait()
+    return float(report["publish_seconds"])
+
+
+async def pipeline_throughput(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int, int],
+                              window: int) -> dict[str, Any]:
+    """Return events/s from the first publish until the last event is queryable in ClickHouse; the events are
+    published by `quantdesk.bench.feeder`, which simulates them as `simulated_as` (count, start ms) says."""
     warm = warm_up(events)
-    async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
-        await publisher.send(warm)
+    async with feeder(runtime, events, simulated_as, window) as process:
+        async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
+            await publisher.send(warm)
         await wait_stored(runtime, expected_rows(warm), warm_up_ids(warm))
         started, cpu = time.perf_counter(), cpu_s(runtime)
-        for start in range(0, len(events), window):
-            await publisher.send(events[start:start + window])
-        published = time.perf_counter()
-    await wait_stored(runtime, expected_rows(warm + events), final_ids(events))
-    seconds, (gateway, risk) = time.perf_counter() - started, (b - a for a, b in zip(cpu, cpu_s(runtime)))
+        publishing = asyncio.ensure_future(fed(process))
+        await wait_stored(runtime, expected_rows(warm + events), final_ids(events))
+        seconds, (gateway, risk) = time.perf_counter() - started, (b - a for a, b in zip(cpu, cpu_s(runtime)))
+        published = await publishing
+    messages = kafka_messages(events, window, runtime.settings.topic_partitions)
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": gateway + risk,
-            "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk,
-            "publish_seconds": published - started, "kafka_messages": kafka_messages(events, window, runtime.settings.topic_partitions),
-            "window": window, "mix": mix(events)}
+            "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk, "publish_seconds": published,
+            "kafka_messages": messages, "window": window, "mix": mix(events)}

@@ -44,7 +44,7 @@ async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int) ->
     """Return pipeline throughput, the batched transport ceiling, tick-to-client latency and API rps."""
     events, sim = simulated(settings, sizing.pipeline_events, start_ms)
     async with bench_platform(settings) as runtime:
-        pipeline = await pipeline_throughput(runtime, events, sizing.publish_window)
+        pipeline = await pipeline_throughput(runtime, events, (sizing.pipeline_events, start_ms), sizing.publish_window)
         batched = await transport_ceiling(runtime.bootstrap, [settings.topic(t) for t in TABLES],
                                           pipeline["kafka_messages"] + WARM_UP, pipeline["events"] + WARM_UP)
         latency = [await tick_to_client(runtime, sim, n, sizing.client_processes, sizing.latency_ticks,
