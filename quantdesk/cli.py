@@ -38,7 +38,7 @@ def summary(runtime: object) -> Table:
 
 
 async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], sources: tuple[str, ...]) -> None:
-    """Run the platform until uvicorn is told to stop."""
+    """Run the platform until uvicorn is told to stop, or until the feed worker crashes (then exit with 1)."""
     from quantdesk.platform import running
     from quantdesk.serving import tune_collector
 
@@ -46,7 +46,10 @@ async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], 
                        sources=sources) as runtime:
         tune_collector()
         console.print(summary(runtime))
-        await runtime.serving
+        crashed = await runtime.served()
+    if crashed:
+        console.print(f"[red]the feed worker crashed ({runtime.pipeline.app.crash_reason!r}); stopped[/red]")
+        raise SystemExit(1)
 
 
 @app.command()

@@ -47,6 +47,14 @@ class Runtime:
         """Return the gateway's base URL."""
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
 
+    async def served(self) -> bool:
+        """Wait until the gateway stops or the feed worker crashes (say, it could not deliver a message: it then
+        commits nothing more); return whether the feed crashed."""
+        crashed = asyncio.ensure_future(self.pipeline.app._crashed.wait())  # mode has no public waiter
+        await asyncio.wait([self.serving, crashed], return_when=asyncio.FIRST_COMPLETED)
+        crashed.cancel()
+        return self.pipeline.app.crash_reason is not None
+
 
 @asynccontextmanager
 async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBroker | None]]:
