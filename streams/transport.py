@@ -1,11 +1,15 @@
-"""Faust's aiokafka transport with a short fetch wait and end offsets as a fetch reports them.
+"""Faust's aiokafka transport: short fetch waits, true end offsets, seeks that skip no input, no commit past a loss.
 
 Faust hard-codes `fetch_max_wait_ms=1500`, and Tansu answers a fetch only when that wait runs
 out, so every hop of an idle-ish stream would cost up to 1.5 s. Tansu's ListOffsets also answers
 the first offset of a partition's last record batch + 1 as its end, so Faust's table recovery,
 which reads a changelog up to that end, would stop before the rest of that batch: the end comes
-from a fetch there instead. This transport (registered as the `quantdesk://` broker scheme) keeps
-everything else of Faust's consumer as it is.
+from a fetch there instead. aiokafka's seek to committed offsets leaves a partition without one
+where a fetch moved it, while Faust drops what a fetch returns for a partition it paused meanwhile
+(it pauses all of them on a rebalance): a worker restarted before its first commit skipped that
+input for good, so such partitions go back to where the reset policy starts them. And a consumer
+whose app could not deliver a message commits nothing more (see `streams.app.App`). This transport
+(registered as the `quantdesk://` broker scheme) keeps everything else of Faust's consumer as it is.
 """
 
 from typing import Any, Callable, Mapping

@@ -57,8 +57,6 @@ async def stop_requested(app: App) -> None:
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)  # public waiter for a crash
     for waiter in waiters:
         waiter.cancel()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(sig)
 
 
 def abandon() -> None:
