@@ -20,10 +20,17 @@ ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 
 
 class App(faust.App):
-    """A Faust app that remembers the first message it sent and the broker did not take: its consumer then
-    commits nothing more (`streams.transport`), so what led to that message is read and sent again."""
+    """A Faust app that crashes, rather than go on past a loss: on the first message it sent and the broker
+    did not take (its consumer then commits nothing more, `streams.transport`), and on an agent's error
+    (Faust would commit what was acked and start the agent again: the engine may be half-way through an
+    event). Its worker then exits and starts again from what it last committed."""
 
     undelivered: BaseException | None = None
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        """Crash on an agent's error instead of committing and starting it again."""
+        log.error("agent %s failed; the worker stops", agent.name)
+        await self.crash(exc)
 
     def delivered(self, sent: "asyncio.Future[Any]") -> None:
         """Note a send that failed (the first one is kept and logged)."""

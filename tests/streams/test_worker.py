@@ -1,12 +1,15 @@
-"""A worker runs its app until it is told to stop or the app crashes, and says which it was."""
+"""A worker runs its app until it is told to stop or the app crashes, and says which it was; an agent's error
+crashes the app."""
 
 import asyncio
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.exceptions import ConsumerNotStarted
 
+from quantdesk.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
-from streams.app import build_pipeline
+from streams.app import build_pipeline, faust_app
 from streams.worker import run_until_stopped
 from tests.waiting import eventually
 
@@ -26,3 +29,39 @@ async def test_a_worker_whose_app_crashes_stops_and_says_so(settings: Settings) 
     await app.crash(RuntimeError("a message was not delivered"))
 
     assert await asyncio.wait_for(worker, 30) is True
+
+
+async def test_a_worker_whose_agent_fails_stops_and_commits_nothing_past_the_event(settings: Settings) -> None:
+    bootstrap = settings.kafka_bootstrap or ""
+    await ensure_topics(settings, bootstrap)
+    app = faust_app(settings, bootstrap)
+    source = app.topic(settings.topic("accounts.changes"), key_serializer="raw", value_serializer="raw")
+
+    def handle(event: object) -> None:
+        raise RuntimeError("a bug half-way through an event")
+
+    @app.agent(source)
+    async def failing(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.noack().events():  # acked once handled, as the accounts agent does
+            handle(event)
+            event.ack()
+
+    worker = asyncio.create_task(run_until_stopped(app))
+    async with Publisher(settings, bootstrap) as publisher:
+        await publisher.send_raw("accounts.changes", b"[]")
+
+        assert await asyncio.wait_for(worker, 60) is True
+    assert isinstance(app.crash_reason, RuntimeError)
+    assert await committed_offsets(settings, app.conf.id) == {}
+
+
+async def committed_offsets(settings: Settings, group: str) -> dict[int, int]:
+    """Return the offsets a consumer group committed on `accounts.changes`, by partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        name = settings.topic("accounts.changes")
+        offsets = {p: await consumer.committed(TopicPartition(name, p)) for p in range(settings.topic_partitions)}
+    finally:
+        await consumer.stop()
+    return {p: offset for p, offset in offsets.items() if offset}
