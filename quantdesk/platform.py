@@ -50,7 +50,7 @@ class Runtime:
     async def served(self) -> bool:
         """Wait until the gateway stops or the feed worker crashes (say, it could not deliver a message: it then
         commits nothing more); return whether the feed crashed."""
-        crashed = asyncio.ensure_future(self.pipeline.app._crashed.wait())  # mode has no public waiter
+        crashed = asyncio.ensure_future(self.pipeline.app.crashed())
         await asyncio.wait([self.serving, crashed], return_when=asyncio.FIRST_COMPLETED)
         crashed.cancel()
         return self.pipeline.app.crash_reason is not None

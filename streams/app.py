@@ -32,6 +32,10 @@ class App(faust.App):
         log.error("agent %s failed; the worker stops", agent.name)
         await self.crash(exc)
 
+    async def crashed(self) -> None:
+        """Wait until the app crashed (mode keeps the event private and offers no waiter)."""
+        await self._crashed.wait()
+
     def delivered(self, sent: "asyncio.Future[Any]") -> None:
         """Note a send that failed (the first one is kept and logged)."""
         failure = asyncio.CancelledError("send cancelled") if sent.cancelled() else sent.exception()

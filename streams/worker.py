@@ -53,8 +53,8 @@ async def stop_requested(app: App) -> None:
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app._crashed.wait())]  # mode has no
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)  # public waiter for a crash
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.crashed())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
 
