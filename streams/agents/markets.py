@@ -1,5 +1,6 @@
 """Market agent: oracle guard, mark price and TWAP per market, published to `markets.state`."""
 
+import math
 from typing import Any
 
 from quantdesk.messages import Fill, MarketState, OracleTick
@@ -15,6 +16,7 @@ class Markets:
         self.trackers = {name: MarketTracker(name) for name in known}
         self.newest_ts = 0
         self.stale: set[str] = set()
+        self.stale_due: float = math.inf  # no watched market goes stale while newest_ts stays at or before this
 
     def unknown(self, event: Any) -> str | None:
         """Return why an event names a market this platform does not list, or None."""
@@ -27,13 +29,25 @@ class Markets:
             return [state] if state else []
         self.newest_ts = max(self.newest_ts, event.ts)
         self.stale.discard(event.market)
-        return [self.trackers[event.market].on_tick(event), *self.newly_stale(event.id)]
+        tracker = self.trackers[event.market]
+        state = tracker.on_tick(event)
+        self.watch(tracker)
+        return [state, *self.newly_stale(event.id)]
+
+    def watch(self, tracker: MarketTracker) -> None:
+        """Bring the stale check forward to when `tracker`'s last valid tick goes stale, if sooner."""
+        if tracker.last_valid_ts is not None:
+            self.stale_due = min(self.stale_due, tracker.stale_after())
 
     def newly_stale(self, source_id: str) -> list[MarketState]:
         """Return a degraded state for each market that just went stale."""
-        gone = [t for t in self.trackers.values() if t.market not in self.stale
-                and t.last_valid_ts is not None and t.degraded(self.newest_ts) and not t.reason]
+        if self.newest_ts <= self.stale_due:
+            return []
+        watched = [t for t in self.trackers.values() if t.market not in self.stale
+                   and t.last_valid_ts is not None and not t.reason]
+        gone = [t for t in watched if t.degraded(self.newest_ts)]
         self.stale.update(t.market for t in gone)
+        self.stale_due = min((t.stale_after() for t in watched if t.market not in self.stale), default=math.inf)
         return [t.state(f"{source_id}:{t.market}", self.newest_ts, self.newest_ts) for t in gone]
 
 

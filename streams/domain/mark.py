@@ -2,14 +2,19 @@
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 PREMIUM_HALF_LIFE_MS = 300_000
 FILL_MAX_AGE_MS = 60_000
 LN2_PER_HALF_LIFE = Decimal(2).ln() / PREMIUM_HALF_LIFE_MS
 
 
+@lru_cache(maxsize=64)
 def decay(elapsed_ms: int) -> Decimal:
-    """Return the weight 2^(−Δt/half-life) of a premium `elapsed_ms` old (as e^(−Δt·ln2/half-life))."""
+    """Return the weight 2^(−Δt/half-life) of a premium `elapsed_ms` old (as e^(−Δt·ln2/half-life)).
+
+    Kept for the last few ages asked: a tick's mark and its state ask for the same one.
+    """
     return (LN2_PER_HALF_LIFE * -elapsed_ms).exp() if elapsed_ms else Decimal(1)
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from quantdesk.messages import Fill, MarketState, OracleTick
 from streams.domain.mark import Premium, mark_price
-from streams.domain.oracle_guard import fresh_for_mark, is_stale, rejection
+from streams.domain.oracle_guard import LIMITS, fresh_for_mark, is_stale, rejection
 from streams.domain.twap import TimeWeighted
 
 TWAP_WINDOW_MS = 300_000
@@ -59,6 +59,11 @@ class MarketTracker:
     def degraded(self, newest_ts: int) -> bool:
         """Return whether the market is degraded: last tick rejected, or stale against `newest_ts`."""
         return bool(self.reason) or is_stale(self.last_valid_ts, newest_ts)
+
+    def stale_after(self) -> int:
+        """Return the newest event time at which the last valid tick is still fresh (it needs one)."""
+        assert self.last_valid_ts is not None
+        return self.last_valid_ts + LIMITS.stale_after_ms
 
     def state(self, source_id: str, ts: int, newest_ts: int | None = None) -> MarketState:
         """Return the market state message caused by event `source_id`."""

@@ -3,12 +3,45 @@
 Averages come from running integrals (value × ms summed from the first sample), so one costs
 a binary search instead of a pass over the window. The integrals are kept exactly: their
 arithmetic runs in a wide decimal context, and only the final division rounds.
+
+The last average asked for is kept while its samples hold: a market asks for its 5-minute
+TWAP before a tick's price is added and again after, over the same window.
 """
 
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 from decimal import Context, Decimal
 
 EXACT = Context(prec=80)
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Window:
+    """An average as asked for: the integral it divides, and the quotient once taken."""
+
+    start: int
+    end: int
+    since: int  # `start`, moved up to the first sample
+    total: Decimal  # the integral over [since, end)
+    quotient: Decimal | None = None
+
+    def average(self) -> Decimal:
+        """Return the total over the window's length, dividing only once."""
+        if self.quotient is None:
+            self.quotient = self.total / (self.end - self.since)
+        return self.quotient
+
+    def holds_after(self, ts: int, value: Decimal) -> bool:
+        """Take in a sample at `ts` (≥ every other); return whether the window's average still holds.
+
+        A sample right at `end` adds `value` × 0 to the integral there: the same number, though its
+        exponent may grow, so the total takes it too and the quotient is taken again.
+        """
+        if ts == self.end:
+            self.total = EXACT.add(self.total, EXACT.multiply(value, ZERO))
+            self.quotient = None
+        return ts >= self.end
 
 
 class TimeWeighted:
@@ -19,14 +52,21 @@ class TimeWeighted:
         self.values: list[Decimal] = []
         self.integrals: list[Decimal] = []
         self.horizon_ms = horizon_ms
+        self.last: Window | None = None
 
     def add(self, ts: int, value: Decimal) -> None:
         """Record `value` from `ts` on (samples arrive in event-time order; older ones are ignored)."""
-        if self.times and ts < self.times[-1]:
+        if not self.times:
+            integral = ZERO
+        elif ts < self.times[-1]:
             return
-        self.integrals.append(self.integral_at(ts) if self.times else Decimal(0))
+        else:
+            integral = EXACT.add(self.integrals[-1], EXACT.multiply(self.values[-1], Decimal(ts - self.times[-1])))
+        self.integrals.append(integral)
         self.times.append(ts)
         self.values.append(value)
+        if self.last and not self.last.holds_after(ts, value):
+            self.last = None
         if self.horizon_ms is not None:
             self.prune(ts - self.horizon_ms)
 
@@ -35,6 +75,8 @@ class TimeWeighted:
         drop = bisect_right(self.times, before) - 1
         if drop > 0:
             del self.times[:drop], self.values[:drop], self.integrals[:drop]
+            if self.last and self.times[0] > self.last.since:
+                self.last = None
 
     def any_in(self, start: int, end: int) -> bool:
         """Return whether a sample falls in [start, end)."""
@@ -53,10 +95,14 @@ class TimeWeighted:
 
     def average(self, start: int, end: int) -> Decimal | None:
         """Return the time-weighted average over [start, end), or None with no value in it."""
+        last = self.last
+        if last and last.start == start and last.end == end:
+            return last.average()
         if not self.times or self.times[0] >= end:
             return None
-        start = max(start, self.times[0])
-        if end <= start:
-            return self.value_at(start)
-        total = EXACT.subtract(self.integral_at(end), self.integral_at(start))
-        return total / (end - start)
+        since = max(start, self.times[0])
+        if end <= since:
+            return self.value_at(since)
+        total = EXACT.subtract(self.integral_at(end), self.integral_at(since))
+        self.last = Window(start, end, since, total)
+        return self.last.average()

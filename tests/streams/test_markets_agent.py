@@ -2,14 +2,19 @@
 
 from decimal import Decimal as D
 
-from quantdesk.messages import OracleTick
+from hypothesis import given
+from hypothesis import strategies as st
+
+from quantdesk.messages import MarketState, OracleTick
 from streams.agents.markets import Markets
 
 T0 = 1_767_225_600_000
+MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
 
 
-def tick(market: str, ts: int) -> OracleTick:
-    return OracleTick(id=f"{market}{ts}", ts=ts, market=market, price=D(100), conf=D("0.1"), publish_time=ts)
+def tick(market: str, ts: int, status: str = "trading") -> OracleTick:
+    return OracleTick(id=f"{market}{ts}", ts=ts, market=market, price=D(100), conf=D("0.1"), publish_time=ts,
+                      status=status)
 
 
 def test_a_market_without_ticks_for_60s_goes_stale_once() -> None:
@@ -26,3 +31,30 @@ def test_a_market_without_ticks_for_60s_goes_stale_once() -> None:
 
 def test_unknown_market_is_named() -> None:
     assert Markets(("BTC-PERP",)).unknown(tick("DOGE-PERP", T0)) == "unknown market 'DOGE-PERP'"
+
+
+class Scanning(Markets):
+    """The agent as it was before it knew when the next market goes stale: every tick scans them all."""
+
+    def newly_stale(self, source_id: str) -> list[MarketState]:
+        gone = [t for t in self.trackers.values() if t.market not in self.stale
+                and t.last_valid_ts is not None and t.degraded(self.newest_ts) and not t.reason]
+        self.stale.update(t.market for t in gone)
+        return [t.state(f"{source_id}:{t.market}", self.newest_ts, self.newest_ts) for t in gone]
+
+
+ticks = st.lists(st.tuples(st.sampled_from(MARKETS),
+                           st.one_of(st.integers(-90_000, 90_000), st.integers(-90, 90).map(lambda n: n * 1000),
+                                     st.sampled_from([60_000, 60_001])),  # from the last tick: back in time too
+                           st.sampled_from(["trading", "trading", "halted"])), max_size=60)
+
+
+@given(ticks)
+def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps: list[tuple[str, int, str]]) -> None:
+    markets, scanning = Markets(MARKETS), Scanning(MARKETS)
+    ts = T0
+    for market, step, status in steps:
+        ts += step
+        event = tick(market, ts, status)
+        assert markets.apply(event) == scanning.apply(event)
+        assert markets.stale == scanning.stale

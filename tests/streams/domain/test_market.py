@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, OracleTick
@@ -47,6 +47,63 @@ def test_twap_weights_each_price_by_how_long_it_held() -> None:
     # [T0, T0+20min): 90; [T0+20min, T0+60min): 120 → (90×20 + 120×40)/60 = 110
     assert series.average(T0, T0 + 3_600_000) == D(110)
     assert TimeWeighted().average(T0, T0 + 1) is None
+
+
+def test_a_twap_asked_again_after_a_price_at_its_end_reads_as_a_fresh_one() -> None:
+    # 100 for 1 s averages 100; 100.25 added at the window's end puts 100.25 × 0 into the integral:
+    # the same number, written 100.00, so the kept average must read 100.00 as a fresh one does
+    series = TimeWeighted(300_000)
+    series.add(T0, D("100"))
+    assert str(series.average(T0 - 299_000, T0 + 1000)) == "100"
+    series.add(T0 + 1000, D("100.25"))
+    assert str(series.average(T0 - 299_000, T0 + 1000)) == "100.00"
+
+
+def test_a_price_inside_a_twap_window_moves_the_twap_asked_again() -> None:
+    series = TimeWeighted(300_000)
+    series.add(T0, D("100"))
+    assert series.average(T0, T0 + 2000) == D(100)
+    series.add(T0 + 1500, D("200"))                                      # (100 × 1.5 s + 200 × 0.5 s) / 2 s
+    assert series.average(T0, T0 + 2000) == D(125)
+
+
+def recomputed(series: TimeWeighted, start: int, end: int) -> D | None:
+    """Return the average over [start, end) from a copy of the samples that keeps no earlier answer."""
+    fresh = TimeWeighted()
+    fresh.times, fresh.values, fresh.integrals = list(series.times), list(series.values), list(series.integrals)
+    return fresh.average(start, end)
+
+
+prices = st.builds(lambda n, places: D(n).scaleb(-places), st.integers(0, 10**7), st.integers(0, 6))
+steps = st.one_of(st.integers(-5, 3).map(lambda n: n * 1000), st.integers(-5000, 3000))  # often on one grid
+series_steps = st.lists(st.one_of(
+    st.tuples(st.just("add"), steps, prices),              # a sample at the last one + step (before it: ignored)
+    st.tuples(st.just("tick"), steps, prices),             # as a market: the TWAP up to a time, then a sample there
+    st.tuples(st.just("prune"), steps),                    # before the last sample + step
+    st.tuples(st.just("average"), steps, steps),           # over [last + step 1 + step 2, last + step 1)
+), min_size=4, max_size=40)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([None, 5_000]), series_steps)
+def test_a_kept_twap_reads_exactly_as_one_recomputed_from_the_samples(
+        horizon: int | None, steps: list[tuple]) -> None:
+    series = TimeWeighted(horizon)
+    for step in steps:
+        last_ts = series.times[-1] if series.times else T0
+        if step[0] == "add":
+            series.add(last_ts + step[1], step[2])
+        elif step[0] == "tick":
+            series.average(last_ts + step[1] - 5_000, last_ts + step[1])
+            series.add(last_ts + step[1], step[2])
+        elif step[0] == "prune":
+            series.prune(last_ts + step[1])
+        else:
+            end = last_ts + step[1]
+            assert repr(series.average(end + step[2], end)) == repr(recomputed(series, end + step[2], end))
+        if series.last:
+            kept = series.last.start, series.last.end
+            assert repr(series.average(*kept)) == repr(recomputed(series, *kept))
 
 
 def test_premium_is_an_exponential_average_on_event_time() -> None:
