@@ -7,12 +7,13 @@ from typing import Any, Callable
 
 import orjson
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from quantdesk.messages import INPUT_MODELS, Message
 from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline
+from streams.decode import all_valid, batch_of
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
@@ -37,7 +38,6 @@ def as_body(event: dict[str, Any]) -> dict[str, Any]:
 
 
 SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"risk.liquidations": as_body}
-BATCHES: dict[str, TypeAdapter[list[Any]]] = {topic: TypeAdapter(list[model]) for topic, model in INPUT_MODELS.items()}
 
 
 class TableWriter:
@@ -80,11 +80,13 @@ class TableWriter:
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
     """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
+    if topic in INPUT_MODELS and (events := all_valid(INPUT_MODELS[topic], raw)) is not None:
+        return [fields(e) for e in events]
     try:
         items = decode(raw or b"")
     except orjson.JSONDecodeError:
         return []
-    if topic not in BATCHES:
+    if topic not in INPUT_MODELS:
         shape = SHAPES.get(topic, dict)
         return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
     return [fields(e) for e in valid_events(topic, items)]
@@ -93,7 +95,7 @@ def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
 def valid_events(topic: str, items: list[Any]) -> list[Message]:
     """Return the items that validate as the topic's model: all in one call, one by one when any fails."""
     try:
-        return BATCHES[topic].validate_python(items)
+        return batch_of(INPUT_MODELS[topic]).validate_python(items)
     except ValidationError:
         model = INPUT_MODELS[topic]
         return [e for e in (_valid(model, i) for i in items) if e is not None]
