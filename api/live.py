@@ -89,8 +89,7 @@ class LiveState:
         tick = OracleTick.model_validate(event)
         if tick.market not in self.known or not self.seen.first_time(tick.id):
             return False
-        open_now = [r for r in RESOLUTIONS if self.current(tick.market, r, tick.ts)]
-        return any([self.bar(tick.market, r, tick.ts).add_tick(tick) for r in open_now])
+        return any([bar.add_tick(tick) for bar in self.bars_holding(tick.market, tick.ts)])
 
     def apply_fill(self, event: dict[str, Any]) -> bool:
         """Record a fill of a listed market: the tape and the candles take its taker side."""
@@ -99,23 +98,21 @@ class LiveState:
             return False
         if fill.liquidity == "taker":
             self.trades.setdefault(fill.market, deque(maxlen=RECENT_TRADES)).append(public_trade(fill))
-            for resolution in RESOLUTIONS:
-                if self.current(fill.market, resolution, fill.ts):
-                    self.bar(fill.market, resolution, fill.ts).add_fill(fill)
+            for bar in self.bars_holding(fill.market, fill.ts):
+                bar.add_fill(fill)
         return True
 
-    def current(self, market: str, resolution: str, ts: int) -> bool:
-        """Return whether `ts` falls in the current candle or a later one (older candles are closed)."""
-        held = self.bars.get((market, resolution))
-        return held is None or bucket(ts, resolution) >= held.time
-
-    def bar(self, market: str, resolution: str, ts: int) -> Bar:
-        """Return the candle holding `ts`, starting a new one when `ts` is past the current one."""
-        start = bucket(ts, resolution)
-        held = self.bars.get((market, resolution))
-        if held is None or held.time < start:
-            held = self.bars[(market, resolution)] = Bar(start)
-        return held
+    def bars_holding(self, market: str, ts: int) -> list[Bar]:
+        """Return, per resolution, the current candle holding `ts` (a new one when `ts` is past it); none where
+        `ts` falls in an older, closed candle."""
+        holding = []
+        for resolution in RESOLUTIONS:
+            start, held = bucket(ts, resolution), self.bars.get((market, resolution))
+            if held is None or held.time < start:
+                held = self.bars[(market, resolution)] = Bar(start)
+            if held.time == start:
+                holding.append(held)
+        return holding
 
     def apply_funding(self, event: dict[str, Any]) -> bool:
         """Hold the newest closed funding period of a market."""
