@@ -2,15 +2,19 @@
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from quantdesk.broker import EmbeddedBroker, answers_metadata
 from quantdesk.replay import ReplayError, read_lines
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse, migration_files
-from quantdesk.wire import decode, encode_batch
+from quantdesk.messages import AccountSnapshot, AuditEntry, PositionFigures
+from quantdesk.wire import decode, encode, encode_batch
 
 
 def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,3 +85,34 @@ def test_migrations_apply_once_and_record_their_versions(settings: Settings) -> 
     assert first == [p.stem for p in migration_files()] and first[0] == "0001_events" and second == []
     tables = {r["name"] for r in warehouse.rows(f"SHOW TABLES FROM {settings.clickhouse_database}")}
     assert {"oracle_ticks", "fills", "candles", "dead_letters", "schema_migrations"} <= tables
+
+
+DECIMALS = st.decimals(allow_nan=False, allow_infinity=False)
+TEXT = st.text(max_size=6)
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | TEXT | DECIMALS
+                       | st.floats(allow_nan=False, allow_infinity=False),
+                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3), max_leaves=8)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> AccountSnapshot:
+    """Return an account state with positions, optional figures and an extra field."""
+    money = {f: draw(DECIMALS) for f in ("collateral", "equity", "maintenance_margin", "initial_margin",
+                                         "free_collateral", "health")}
+    positions = [PositionFigures(market=draw(TEXT), size=draw(DECIMALS), entry_price=draw(DECIMALS),
+                                 upnl=draw(DECIMALS), liquidation_price=draw(st.none() | DECIMALS),
+                                 notional=draw(DECIMALS)) for _ in range(draw(st.integers(0, 3)))]
+    return AccountSnapshot(id=draw(TEXT.map(lambda t: f"s{t}".replace("\n", ""))), ts=draw(st.integers(0, 2**53)),
+                           wallet=draw(TEXT), state="healthy", leverage=draw(st.none() | DECIMALS),
+                           positions=positions, note=draw(JSONISH), **money)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(snapshots(), min_size=1, max_size=4), st.lists(st.dictionaries(TEXT, JSONISH, max_size=4), max_size=3))
+def test_a_batch_of_models_encodes_to_the_bytes_of_the_generic_path(states: list[AccountSnapshot],
+                                                                    data: list[dict[str, Any]]) -> None:
+    audits = [AuditEntry(id=f"a{n}", ts=n, actor="risk-engine", action="x", subject="w:0", data=d)
+              for n, d in enumerate(data)]
+    for batch in (states, audits):
+        assert encode_batch(batch) == encode(batch)
+    assert encode_batch([*states, *audits]) == encode([*states, *audits])  # mixed classes: the generic path
