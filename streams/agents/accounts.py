@@ -30,52 +30,20 @@ from streams.app import Pipeline
 from streams.decode import decode_events
 from streams.durable import EngineStore
 from streams.engine import Event, Outputs, ReorderBuffer, RiskEngine
+from streams.progress import IDLE_S, InputProgress, partition_ends
 
 log = logging.getLogger(__name__)
-IDLE_S = 0.2
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
 VENUE_WAIT_S = 10.0
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 PUBLISH_EVERY = 1000  # events applied between two publishes of what they caused, in a long release
-NO_EVENT = -1
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
-PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
 TABLES = ("accounts", "risk_markets", "risk_applied")
 
 
 def account_key(event: Any) -> str:
     """Return an event's `wallet:subaccount`."""
     return f"{event.wallet}:{event.subaccount}"
-
-
-class InputProgress:
-    """How far this agent has read each input partition: next offset, newest event time, and since when
-    (monotonic seconds) it has been read to its end."""
-
-    def __init__(self) -> None:
-        self.next_offset: dict[Any, int] = {}
-        self.newest: dict[Any, int] = {}
-        self.at_end: dict[Any, float] = {}
-
-    def saw(self, tp: Any, offset: int, events: list[Event]) -> None:
-        """Record a message read at `offset` with its valid events."""
-        self.next_offset[tp] = offset + 1
-        self.at_end.pop(tp, None)
-        if events:
-            self.newest[tp] = max(self.newest.get(tp, NO_EVENT), *(e.ts for e in events))
-
-    def ceiling(self, ends: Iterable[PartitionEnd], now: float) -> int | None:
-        """Return the newest event time safe to apply: below every partition not read to its end for
-        `IDLE_S`."""
-        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end in ends if not self.quiet(tp, end, now)]
-        return min(unread, default=None)
-
-    def quiet(self, tp: Any, end: int | None, now: float) -> bool:
-        """Tell whether a partition has been read to its known end for `IDLE_S`."""
-        if end is None or self.next_offset.get(tp, 0) < end:
-            self.at_end.pop(tp, None)
-            return False
-        return now - self.at_end.setdefault(tp, now) >= IDLE_S
 
 
 @dataclass
@@ -109,20 +77,6 @@ class Acks:
         for queue in self.queues.values():
             while queue and not queue[0].waiting:
                 yield queue.popleft().event
-
-
-def partition_ends(app: Any, topics: set[str]) -> list[PartitionEnd]:
-    """Return the end offset of every assigned partition of `topics` (None until fetched)."""
-    consumer = app.consumer
-    return [(tp, highwater(consumer, tp)) for tp in consumer.assignment() if tp.topic in topics]
-
-
-def highwater(consumer: Any, tp: Any) -> int | None:
-    """Return a partition's end offset, None when unknown (not fetched, or just unassigned)."""
-    try:
-        return consumer.highwater(tp)
-    except AssertionError:
-        return None
 
 
 class AccountsWorker:

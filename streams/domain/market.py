@@ -44,9 +44,10 @@ class MarketTracker:
         if fresh_for_mark(tick):
             self.mark = mark_price(tick.price, self.premium, tick.ts)
 
-    def on_fill(self, fill: Fill) -> MarketState | None:
-        """Apply a fill; return the market state it causes (None before any oracle price)."""
-        return self.state(fill.id, fill.ts) if self.apply_fill(fill) else None
+    def on_fill(self, fill: Fill, newest_ts: int | None = None) -> MarketState | None:
+        """Apply a fill; return the market state it causes (None before any oracle price), stale or not against
+        `newest_ts` (the fill's time unless given)."""
+        return self.state(fill.id, fill.ts, newest_ts) if self.apply_fill(fill) else None
 
     def apply_fill(self, fill: Fill) -> bool:
         """Move the premium and the mark; tell whether it could (it needs an oracle price first)."""

@@ -1,47 +1,6 @@
-"""The accounts agent's bookkeeping without a broker: how far each input partition has been read, and
-which messages may be acked."""
+"""The accounts agent's bookkeeping without a broker: which messages may be acked."""
 
-from decimal import Decimal as D
-
-from quantdesk.messages import OracleTick
-from streams.agents.accounts import IDLE_S, Acks, InputProgress
-
-T0 = 1_767_225_600_000
-
-
-def tick(ts: int) -> OracleTick:
-    return OracleTick(id=f"t{ts}", ts=ts, market="SOL-PERP", price=D(100), conf=D("0.1"), publish_time=ts)
-
-
-def test_only_partitions_with_unread_records_bound_the_release() -> None:
-    progress = InputProgress()
-    progress.saw("ticks/0", 9, [tick(T0 + 500)])
-    progress.saw("fills/0", 3, [tick(T0 + 200)])
-    progress.ceiling([("ticks/0", 10), ("fills/0", 4)], 0.0)
-    # ticks/0 has stayed at its end (next offset 10); fills/0 has records past offset 3: apply below its newest
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 4)], IDLE_S) is None
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 7)], IDLE_S) == T0 + 199
-
-
-def test_a_partition_just_read_to_its_end_bounds_the_release_until_it_stays_there() -> None:
-    progress = InputProgress()
-    progress.saw("ticks/0", 9, [tick(T0 + 500)])
-    progress.saw("fills/0", 3, [tick(T0 + 200)])
-    # the end a fetch reported may be stale: fills/0 may hold more than it said
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 4)], 0.0) == T0 + 199
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 4)], IDLE_S / 2) == T0 + 199
-    progress.saw("fills/0", 4, [tick(T0 + 300)])  # it did: the wait starts again
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 5)], IDLE_S) == T0 + 299
-    assert progress.ceiling([("ticks/0", 10), ("fills/0", 5)], 2 * IDLE_S) is None
-
-
-def test_a_partition_not_read_or_not_fetched_yet_holds_everything() -> None:
-    progress = InputProgress()
-    progress.saw("ticks/0", 0, [tick(T0)])
-    progress.ceiling([("ticks/0", 1), ("changes/1", 0)], 0.0)
-    assert progress.ceiling([("ticks/0", 1), ("changes/1", 0)], IDLE_S) is None
-    assert progress.ceiling([("ticks/0", 1), ("changes/1", 5)], IDLE_S) == -2
-    assert progress.ceiling([("ticks/0", 1), ("changes/1", None)], IDLE_S) == -2
+from streams.agents.accounts import Acks
 
 
 def test_a_message_is_acked_once_its_events_and_every_earlier_message_of_its_partition_are_applied() -> None:

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quantdesk.messages import MarketState, OracleTick
+from quantdesk.messages import Fill, MarketState, OracleTick
 from streams.agents.markets import Markets
 
 T0 = 1_767_225_600_000
@@ -36,11 +36,11 @@ def test_unknown_market_is_named() -> None:
 class Scanning(Markets):
     """The agent as it was before it knew when the next market goes stale: every tick scans them all."""
 
-    def newly_stale(self, source_id: str) -> list[MarketState]:
+    def newly_stale(self, source_id: str, now: int) -> list[MarketState]:
         gone = [t for t in self.trackers.values() if t.market not in self.stale
-                and t.last_valid_ts is not None and t.degraded(self.newest_ts) and not t.reason]
+                and t.last_valid_ts is not None and t.degraded(now) and not t.reason]
         self.stale.update(t.market for t in gone)
-        return [t.state(f"{source_id}:{t.market}", self.newest_ts, self.newest_ts) for t in gone]
+        return [t.state(f"{source_id}:{t.market}", now, now) for t in gone]
 
 
 ticks = st.lists(st.tuples(st.sampled_from(MARKETS),
@@ -58,3 +58,26 @@ def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps:
         event = tick(market, ts, status)
         assert markets.apply(event) == scanning.apply(event)
         assert markets.stale == scanning.stale
+
+
+def test_a_market_read_behind_another_is_not_stale_for_what_was_not_read_yet() -> None:
+    markets = Markets(("BTC-PERP", "ETH-PERP"))
+    markets.apply(tick("ETH-PERP", T0), read_to=T0)
+    # BTC's partition is read 5 minutes ahead while ETH's was read only to T0 + 1 s
+    for n in range(1, 6):
+        states = markets.apply(tick("BTC-PERP", T0 + n * 60_000), read_to=T0 + 1_000)
+        assert [s.market for s in states] == ["BTC-PERP"]
+    assert markets.apply(tick("ETH-PERP", T0 + 1_000), read_to=T0 + 1_000)[0].status == "healthy"
+    # ETH's partition read on, and quiet past T0 + 61 s: now ETH is stale, at that time
+    states = markets.apply(tick("BTC-PERP", T0 + 6 * 60_000), read_to=T0 + 61_001)
+    assert [(s.market, s.status, s.ts) for s in states] == [("BTC-PERP", "healthy", T0 + 360_000),
+                                                            ("ETH-PERP", "degraded", T0 + 61_001)]
+
+
+def test_a_fill_read_ahead_of_its_market_s_ticks_does_not_call_it_stale() -> None:
+    markets = Markets(("BTC-PERP",))
+    markets.apply(tick("BTC-PERP", T0))
+    fill = Fill(id="f", ts=T0 + 120_000, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(101))
+    assert markets.apply(fill, read_to=T0 + 400)[0].status == "healthy"  # ticks read only to T0 + 0.4 s
+    later = Fill(id="g", ts=T0 + 120_001, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(101))
+    assert "stale" in markets.apply(later, read_to=T0 + 120_001)[0].reason  # read that far: no tick came

@@ -134,3 +134,20 @@ async def test_replayed_batch_is_not_duplicated(settings: Settings, tmp_path: Pa
         trades = await runtime.warehouse.arows(
             f"SELECT sum(trades) AS n FROM {runtime.warehouse.database}.candles WHERE resolution = 86400")
         assert trades[0]["n"] == expected["trades.fills"] // 2
+
+
+async def test_a_backlog_read_partition_by_partition_makes_no_market_stale(settings: Settings) -> None:
+    events = simulated(settings, 1500)  # 10 minutes of ticks: one partition's 500-tick message spans 200 s
+    last = {e["market"]: e["id"] for t, _, e in events if t == "oracle.ticks"}
+    async with running(settings, simulator=False) as runtime:
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(events)
+        db = runtime.warehouse.database
+
+        async def last_states_stored() -> bool:
+            rows = await runtime.warehouse.arows(f"SELECT count() AS n FROM {db}.market_state WHERE id IN {{ids:Array(String)}}",
+                                                 {"ids": [f"{i}:state" for i in last.values()]})
+            return rows[0]["n"] == len(last)
+        await eventually(last_states_stored, what="each market's state after its last tick")
+        stale = await runtime.warehouse.arows(f"SELECT market, ts FROM {db}.market_state WHERE reason LIKE 'stale%'")
+        assert stale[:3] == []  # every market ticked every 400 ms: none was 60 s behind the newest event

@@ -1,0 +1,56 @@
+"""How far an agent has read each input partition, and so which event times no unread input can still hold.
+
+A partition counts as read to its end once it has stayed there `IDLE_S`: the end a fetch reported may be
+stale (its producer may have written more since). Agents that fold input in event-time order (the accounts
+agent's reorder buffer) or judge time across partitions (the market agent's staleness) ask `ceiling`.
+"""
+
+from typing import Any, Iterable
+
+IDLE_S = 0.2
+NO_EVENT = -1
+PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
+
+
+class InputProgress:
+    """How far this agent has read each input partition: next offset, newest event time, and since when
+    (monotonic seconds) it has been read to its end."""
+
+    def __init__(self) -> None:
+        self.next_offset: dict[Any, int] = {}
+        self.newest: dict[Any, int] = {}
+        self.at_end: dict[Any, float] = {}
+
+    def saw(self, tp: Any, offset: int, events: list[Any]) -> None:
+        """Record a message read at `offset` with its valid events."""
+        self.next_offset[tp] = offset + 1
+        self.at_end.pop(tp, None)
+        if events:
+            self.newest[tp] = max(self.newest.get(tp, NO_EVENT), *(e.ts for e in events))
+
+    def ceiling(self, ends: Iterable[PartitionEnd], now: float) -> int | None:
+        """Return the newest event time safe to apply: below every partition not read to its end for
+        `IDLE_S`."""
+        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end in ends if not self.quiet(tp, end, now)]
+        return min(unread, default=None)
+
+    def quiet(self, tp: Any, end: int | None, now: float) -> bool:
+        """Tell whether a partition has been read to its known end for `IDLE_S`."""
+        if end is None or self.next_offset.get(tp, 0) < end:
+            self.at_end.pop(tp, None)
+            return False
+        return now - self.at_end.setdefault(tp, now) >= IDLE_S
+
+
+def partition_ends(app: Any, topics: set[str]) -> list[PartitionEnd]:
+    """Return the end offset of every assigned partition of `topics` (None until fetched)."""
+    consumer = app.consumer
+    return [(tp, highwater(consumer, tp)) for tp in consumer.assignment() if tp.topic in topics]
+
+
+def highwater(consumer: Any, tp: Any) -> int | None:
+    """Return a partition's end offset, None when unknown (not fetched, or just unassigned)."""
+    try:
+        return consumer.highwater(tp)
+    except AssertionError:
+        return None
