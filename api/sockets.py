@@ -222,7 +222,8 @@ class Gateway:
         if fill.liquidity == "taker":
             await self.push_market("trades", fill.market, public_trade(fill))
             await self.push_bars(fill.market, fill.ts)
-        await self.push_account(fill.wallet, "fill", fill.model_dump(mode="json"))
+        if fill.wallet in self.wallet_rooms:  # dumped only for a wallet with a live account room
+            await self.push_account(fill.wallet, "fill", fill.model_dump(mode="json"))
 
     async def on_signal(self, event: dict[str, Any]) -> None:
         """Push a market signal to its market's room, an account signal to that wallet only."""
