@@ -132,7 +132,8 @@ class PositionFigures(BaseModel):
 
 
 class AccountSnapshot(Message):
-    """An account's exact figures after an event (topic `accounts.state`, key `wallet:subaccount`)."""
+    """An account's exact figures after an event: topic `accounts.state` (compacted, key `wallet:subaccount`: the
+    newest per account) and `accounts.history` (every one, packed per partition, for the warehouse)."""
 
     wallet: str
     subaccount: Annotated[int, Field(ge=0)] = 0
@@ -213,6 +214,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "markets.state",
     "funding.rates",
     "accounts.state",
+    "accounts.history",
     "funding.payments",
     "risk.liquidations",
     "mikey.signals",

@@ -166,8 +166,9 @@ class AccountsWorker:
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
-        send = self.pipeline.publish
-        await send("accounts.state", ((account_key(s), s) for s in out.states))
+        send, states = self.pipeline.publish, [(account_key(s), s) for s in out.states]
+        await send("accounts.state", states)
+        await send("accounts.history", states)
         await send("funding.rates", ((r.market, r) for r in out.funding_rates))
         await send("funding.payments", ((account_key(p), p) for p in out.funding_payments))
         await send("risk.liquidations", ((account_key(p), p) for p in out.liquidations))

@@ -25,7 +25,7 @@ TABLES: dict[str, str] = {
     "markets.state": "market_state",
     "funding.rates": "funding_rates",
     "funding.payments": "funding_payments",
-    "accounts.state": "account_snapshots",
+    "accounts.history": "account_snapshots",  # every state; `accounts.state` holds one Kafka message per account
     "risk.liquidations": "liquidations",
     "audit.log": "audit_log",
     "dlq": "dead_letters",

@@ -154,6 +154,8 @@ async def replayed(settings: Settings, file: Path) -> tuple[dict[str, list[bytes
             return await rows(runtime, "SELECT id FROM {db}.account_snapshots WHERE wallet = 'marker'")
         await eventually(marker, what="the marker's snapshot", timeout=60)
         states = await topic_events(settings, runtime.bootstrap, "accounts.state")
+        history = await topic_events(settings, runtime.bootstrap, "accounts.history")
+        assert by_account(history) == by_account(states)  # the warehouse's stream: the same states, in order
         ids = {s["id"] for s in states}
 
         async def stored() -> list[dict]:
@@ -161,10 +163,15 @@ async def replayed(settings: Settings, file: Path) -> tuple[dict[str, list[bytes
             return found if len(found) == len(ids) else []
         snapshots = await eventually(stored, what=f"{len(ids)} snapshots stored", timeout=60)
         payments = await topic_events(settings, runtime.bootstrap, "funding.payments")
+    return by_account(states), snapshots, sorted(payments, key=lambda p: p["id"])
+
+
+def by_account(states: list[dict]) -> dict[str, list[bytes]]:
+    """Return each account's states, as bytes, in the order published."""
     per_account: dict[str, list[bytes]] = {}
     for state in states:
         per_account.setdefault(f"{state['wallet']}:{state['subaccount']}", []).append(orjson.dumps(state))
-    return per_account, snapshots, sorted(payments, key=lambda p: p["id"])
+    return per_account
 
 
 async def test_replaying_a_file_twice_gives_identical_accounts(settings: Settings, tmp_path: Path) -> None:

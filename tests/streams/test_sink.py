@@ -43,12 +43,12 @@ def test_a_valid_message_gives_every_field_as_the_model_holds_it(warehouse: Ware
 
 def test_bytes_that_are_not_json_store_nothing() -> None:
     assert stored_events("oracle.ticks", b"{oops") == []
-    assert stored_events("accounts.state", None) == []
+    assert stored_events("accounts.history", None) == []
 
 
 def test_nested_derived_values_are_stored_as_json(warehouse: Warehouse) -> None:
     positions = [{"market": "SOL-PERP", "size": "2"}]
-    events = stored_events("accounts.state", orjson.dumps({"id": "s", "ts": TS, "positions": positions}))
+    events = stored_events("accounts.history", orjson.dumps({"id": "s", "ts": TS, "positions": positions}))
     writer = TableWriter(warehouse, "account_snapshots")
     assert orjson.loads(writer.row(events[0])[writer.columns.index("positions")]) == positions
 
