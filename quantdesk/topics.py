@@ -8,16 +8,18 @@ from quantdesk.settings import Settings
 
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
+COMPACTED = {"cleanup.policy": "compact"}
 
 
 async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
-    """Create every platform topic that does not exist yet; return the broker names."""
-    names = [settings.topic(t) for t in ALL_TOPICS]
+    """Create every platform topic that does not exist yet (`accounts.state` compacted); return the broker names."""
+    names = {settings.topic(t): t for t in ALL_TOPICS}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(n, settings.topic_partitions, 1) for n in names if n not in existing]
+        wanted = [NewTopic(n, settings.topic_partitions, 1, topic_configs=COMPACTED if t in COMPACTED_TOPICS else None)
+                  for n, t in names.items() if n not in existing]
         if wanted:
             try:
                 await admin.create_topics(wanted)
@@ -25,4 +27,4 @@ async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
                 pass
     finally:
         await admin.close()
-    return names
+    return list(names)

@@ -3,6 +3,8 @@
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from quantdesk.bench.events import kafka_messages
 from quantdesk.publisher import Keyed, Publisher, partition_messages
@@ -78,3 +80,16 @@ def test_the_bench_counts_one_message_per_partition_and_window() -> None:
     events = interleaved_changes(5)
     assert kafka_messages(events, window=100, partitions=3) == 2 * 3
     assert kafka_messages(events, window=100, partitions=1) == 2
+
+
+async def test_the_account_state_topic_is_created_compacted(settings: Settings) -> None:
+    await ensure_topics(settings, settings.kafka_bootstrap or "")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [settings.topic(t) for t in ("accounts.state", "accounts.history")]
+        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    finally:
+        await admin.close()
+    policies = {r[3]: {e[0]: e[1] for e in r[4]}.get("cleanup.policy") for d in described for r in d.resources}
+    assert policies[names[0]] == "compact" and policies[names[1]] != "compact"
