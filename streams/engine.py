@@ -119,9 +119,10 @@ class ReorderBuffer:
         while self.heap and not self.awaited and self.heap[0][0][0] <= self.horizon:
             yield heapq.heappop(self.heap)[1]
 
-    def drain(self) -> Iterator[Event]:
-        """Yield every held event, in apply order, while none is awaited."""
-        while self.heap and not self.awaited:
+    def drain(self, ceiling: int | None = None) -> Iterator[Event]:
+        """Yield every held event up to `ceiling` (all without one), grace or not, in apply order, while none
+        is awaited."""
+        while self.heap and not self.awaited and (ceiling is None or self.heap[0][0][0] <= ceiling):
             yield heapq.heappop(self.heap)[1]
 
     def _hold(self, event: Event) -> bool:

@@ -9,7 +9,8 @@ from typing import Any, Iterable
 
 IDLE_S = 0.2
 NO_EVENT = -1
-PartitionEnd = tuple[Any, int | None]  # (topic partition, its end offset or None when unknown)
+PartitionEnd = tuple[Any, int | None, int]  # (topic partition, its end offset or None when unknown, the offset
+# this consumer started reading it at: a restarted worker starts a partition it had read to the end at that end)
 
 
 class InputProgress:
@@ -31,21 +32,23 @@ class InputProgress:
     def ceiling(self, ends: Iterable[PartitionEnd], now: float) -> int | None:
         """Return the newest event time safe to apply: below every partition not read to its end for
         `IDLE_S`."""
-        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end in ends if not self.quiet(tp, end, now)]
+        unread = [self.newest.get(tp, NO_EVENT) - 1 for tp, end, start in ends if not self.quiet(tp, end, start, now)]
         return min(unread, default=None)
 
-    def quiet(self, tp: Any, end: int | None, now: float) -> bool:
-        """Tell whether a partition has been read to its known end for `IDLE_S`."""
-        if end is None or self.next_offset.get(tp, 0) < end:
+    def quiet(self, tp: Any, end: int | None, start: int, now: float) -> bool:
+        """Tell whether a partition has been read (from `start`) to its known end for `IDLE_S`."""
+        if end is None or self.next_offset.get(tp, start) < end:
             self.at_end.pop(tp, None)
             return False
         return now - self.at_end.setdefault(tp, now) >= IDLE_S
 
 
 def partition_ends(app: Any, topics: set[str]) -> list[PartitionEnd]:
-    """Return the end offset of every assigned partition of `topics` (None until fetched)."""
+    """Return the end offset of every assigned partition of `topics` (None until fetched), and where reading
+    it started: its committed offset as Faust's consumer sought it (0 without one)."""
     consumer = app.consumer
-    return [(tp, highwater(consumer, tp)) for tp in consumer.assignment() if tp.topic in topics]
+    committed = consumer._committed_offset  # Faust's own record: seeded by its seek, moved by its commits
+    return [(tp, highwater(consumer, tp), committed.get(tp) or 0) for tp in consumer.assignment() if tp.topic in topics]
 
 
 def highwater(consumer: Any, tp: Any) -> int | None:

@@ -4,7 +4,8 @@ Events wait in a `ReorderBuffer` until the newest event time is the grace past t
 partition this agent has not read to its end could still hold an earlier one; a partition counts
 as read to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale: its
 producer may have written more since). Held events are looked at again every `CHECK_S`, as
-partitions go quiet without new input, and after a quiet `IDLE_S` everything held is applied. With
+partitions go quiet without new input, and after a quiet `IDLE_S` everything held is applied but what
+a partition known to hold unread input could still precede (a partition fetched, not yet delivered). With
 the simulated venue on, a plan's fills are awaited before anything later is applied, so a replay
 puts them at the same place every time.
 
@@ -121,18 +122,19 @@ class AccountsWorker:
         return self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs), time.monotonic())
 
     async def on_timer(self) -> None:
-        """Stop waiting for a venue that went quiet; apply what partitions gone quiet made due, and
-        everything held once all input did."""
+        """Stop waiting for a venue that went quiet; apply what partitions gone quiet made due, and, once
+        input stopped coming, everything no partition with unread input could still precede."""
         if self.buffer.awaited and time.monotonic() - self.awaiting_since >= VENUE_WAIT_S:
             log.warning("liquidation fills %s did not come back; applying on", sorted(self.buffer.awaited))
             self.buffer.awaited.clear()
         if not self.buffer:
             return
         async with self.lock:
+            ceiling = self.ceiling()
             if time.monotonic() - self.last_input >= IDLE_S:  # read after the lock: input may have come meanwhile
-                await self.release(self.buffer.drain())
+                await self.release(self.buffer.drain(ceiling))
             else:
-                self.buffer.push([], self.ceiling())
+                self.buffer.push([], ceiling)
                 await self.release(self.buffer.due())
 
     async def release(self, events: Iterator[Event]) -> None:

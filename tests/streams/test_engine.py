@@ -248,6 +248,13 @@ def test_the_buffer_releases_nothing_at_or_above_the_ceiling() -> None:
     assert [e.ts for e in buffer.due()] == [T0]
 
 
+def test_a_drain_skips_the_grace_but_not_the_ceiling() -> None:
+    buffer = ReorderBuffer(grace_ms=1000)
+    buffer.push([tick(T0, "100"), tick(T0 + 1, "100"), tick(T0 + 2, "100")])
+    assert [e.ts for e in buffer.drain(ceiling=T0 + 1)] == [T0, T0 + 1]
+    assert [e.ts for e in buffer.drain()] == [T0 + 2]
+
+
 def test_the_buffer_drops_an_id_it_has_seen() -> None:
     buffer = ReorderBuffer(grace_ms=0)
     buffer.push([tick(T0, "100")])
