@@ -1,13 +1,21 @@
-"""A restarted worker goes on from its tables: the same `accounts.state` as one run over every event."""
+"""A restarted worker goes on from its tables: the same `accounts.state` as one run over every event.
+
+Each run finds its events waiting, as a restarted worker finds what came while it was down: how the
+worker orders input that arrives while it runs is the accounts pipeline's tests' concern.
+"""
 
 import uuid
 
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
 from quantdesk.platform import running
 from quantdesk.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
+from quantdesk.topics import ensure_topics
+from streams.agents.accounts import MODELS
+from streams.transport import fetched_ends
 from tests.streams.test_accounts_pipeline import START_MS, rows, topic_events
 from tests.waiting import eventually
 
@@ -68,15 +76,30 @@ def fresh(settings: Settings) -> Settings:
 
 
 async def run(settings: Settings, events: list[Keyed], markers: int) -> None:
-    """Start the platform, send `events` and stop once the marker has `markers` snapshots."""
+    """Send `events` to a stopped platform (a backlog, as a restart finds it), start it and stop it once the
+    marker has `markers` snapshots and the risk worker has committed every input."""
+    await ensure_topics(settings, settings.kafka_bootstrap)
+    async with Publisher(settings, settings.kafka_bootstrap) as publisher:
+        await publisher.send(events)
     async with running(settings, simulator=False) as runtime:
-        async with Publisher(settings, runtime.bootstrap) as publisher:
-            await publisher.send(events)
-
         async def marked() -> bool:
             found = await rows(runtime, "SELECT id FROM {db}.account_snapshots WHERE wallet = 'marker'")
             return len(found) == markers
         await eventually(marked, what=f"{markers} marker snapshots", timeout=60)
+        await eventually(lambda: all_committed(settings, runtime.bootstrap), what="every input committed")
+
+
+async def all_committed(settings: Settings, bootstrap: str) -> bool:
+    """Tell whether the risk worker's group has committed every input partition to its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.app_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(settings.topic(t), p) for t in MODELS for p in range(settings.topic_partitions)]
+        listed = await consumer.end_offsets(parts)
+        ends = await fetched_ends([bootstrap], {tp: end for tp, end in listed.items() if end})
+        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
+    finally:
+        await consumer.stop()
 
 
 async def states(settings: Settings, bootstrap: str) -> dict[str, list[bytes]]:
