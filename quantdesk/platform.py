@@ -93,6 +93,8 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         stack.callback(warehouse.close)
         await asyncio.to_thread(warehouse.migrate)
         await ensure_topics(settings, bootstrap)
+        if replay_file:  # before any worker starts: found waiting, its outcome does not hang on timing
+            await replay(settings, bootstrap, replay_file)
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
         server = gateway_server(settings, warehouse, bootstrap, pipeline, rates)
@@ -104,6 +106,4 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
             stack.push_async_callback(cancel, asyncio.create_task(run_live(settings, bootstrap), name="simulator"))
         if sources:
             await stack.enter_async_context(ingest_running(settings, bootstrap, sources))
-        if replay_file:
-            await replay(settings, bootstrap, replay_file)
         yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker)
