@@ -1,9 +1,13 @@
-"""One event to many Socket.IO clients: encoded once, queued on each local member's engine.io socket.
+"""One event to many Socket.IO clients: encoded once, framed once, written on each local member's connection.
 
 python-socketio's `emit` starts a task per member, and engine.io's writer waits on its queue with
-`asyncio.wait_for(queue.get(), …)`, which on Python 3.11 starts another task per packet. Here a push
-starts none: `fan_out` queues the packets member by member, and each socket's queue is a `Mailbox`
-whose `get` is a future. The wire format is python-socketio's own.
+`asyncio.wait_for(queue.get(), …)`, which on Python 3.11 starts another task per packet; then each
+send goes through the ASGI server's websocket code, which frames the same text once per member.
+Here a push starts no task: `fan_out` builds the websocket frame once, with the `websockets`
+library, and writes it straight on each member's transport when nothing is queued or being sent on
+that connection and it is not paused for backpressure (so nothing is overtaken); otherwise it queues
+the packets on the socket's `Mailbox`, whose `get` is a future. The wire format is python-socketio's
+own; a frame written straight is uncompressed, which permessage-deflate allows for any message.
 """
 
 import asyncio
@@ -13,6 +17,11 @@ from typing import Any
 import engineio
 import socketio
 from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as eio_asgi
+from engineio.async_socket import AsyncSocket
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 
 class Mailbox:
@@ -74,8 +83,38 @@ class Mailbox:
         await self.drained.wait()
 
 
+class Connection(eio_asgi.WebSocket):
+    """engine.io's ASGI websocket, known to its socket, telling when a frame may go straight on the wire."""
+
+    def __init__(self, handler: Any, server: Any) -> None:
+        super().__init__(handler, server)
+        self.sending = False
+        handler.__self__.connection = self  # the engine.io socket whose websocket handler this runs
+
+    async def send(self, message: Any) -> None:
+        """Send one encoded engine.io packet, noting that a send is under way."""
+        self.sending = True
+        try:
+            await super().send(message)
+        finally:
+            self.sending = False
+
+    def wire(self) -> asyncio.Transport | None:
+        """Return the transport when a frame may be written on it now: the connection open, not paused, idle."""
+        protocol = getattr(self.asgi_send, "__self__", None)
+        if self.sending or not isinstance(protocol, WebSocketsSansIOProtocol) or protocol.close_sent:
+            return None
+        if protocol.conn.state is not State.OPEN or not protocol.writable.is_set() or protocol.transport.is_closing():
+            return None
+        return protocol.transport
+
+
 class Engine(engineio.AsyncServer):
-    """The engine.io server, its sockets queueing in mailboxes."""
+    """The engine.io server, its sockets queueing in mailboxes and known to their websocket connections."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._async = {**self._async, "websocket": Connection}
 
     def create_queue(self, *args: Any, **kwargs: Any) -> Mailbox:
         """Return a socket's outgoing queue."""
@@ -97,10 +136,33 @@ def event_packets(sio: socketio.AsyncServer, event: str, data: Any) -> list[eio_
     return [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
 
 
-async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str) -> None:
-    """Queue one event on every local member of a room in turn, without a task per member as `emit` starts."""
+def text_frame(packets: list[eio_packet.Packet]) -> bytes | None:
+    """Return the websocket frame of a one-packet text event, None for anything else (binary attachments)."""
+    encoded = packets[0].encode() if len(packets) == 1 else None
+    return Frame(Opcode.TEXT, encoded.encode()).serialize(mask=False) if isinstance(encoded, str) else None
+
+
+def idle_wire(socket: AsyncSocket | None) -> asyncio.Transport | None:
+    """Return a socket's transport when a frame written on it now overtakes nothing, else None."""
+    connection = getattr(socket, "connection", None)
+    if connection is None or socket.closed or socket.upgrading or not socket.upgraded or socket.queue.unfinished:
+        return None
+    return connection.wire()
+
+
+async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str) -> int:
+    """Send one event to every local member of a room, without a task per member as `emit` starts: straight
+    on the wire where the connection is idle, queued otherwise. Return how many got it straight."""
     members = [eio_sid for _, eio_sid in sio.manager.get_participants("/", name)]
     packets = event_packets(sio, event, data) if members else []
+    frame, straight = text_frame(packets) if packets else None, 0
     for eio_sid in members:
+        socket = sio.eio.sockets.get(eio_sid)
+        wire = idle_wire(socket) if frame else None
+        if wire is not None and await socket.check_ping_timeout():
+            wire.write(frame)
+            straight += 1
+            continue
         for pkt in packets:
             await sio.eio.send_packet(eio_sid, pkt)
+    return straight

@@ -69,11 +69,15 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBro
         await asyncio.to_thread(broker.stop)
 
 
+WEBSOCKETS = "websockets-sansio"  # the implementation `api.fanout` writes pushes straight to
+
+
 def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline,
                    rates: Rates = Rates()) -> uvicorn.Server:
     """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan."""
     app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates)
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on",
+                            ws=WEBSOCKETS)
     return uvicorn.Server(config)
 
 

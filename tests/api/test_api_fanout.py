@@ -2,18 +2,24 @@
 nor per packet in a socket's writer."""
 
 import asyncio
-from typing import Any, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Iterator
 
 import socketio
+import uvicorn
 from engineio.async_socket import AsyncSocket
 
 from api.accounts import LiveAccounts
 from api.live import LiveState
 from api.ratelimit import Limiter, Rates
 from api.sessions import open_store
-from api.fanout import Mailbox
+from api.fanout import Mailbox, event_packets, fan_out
 from api.sockets import Gateway
+from quantdesk.broker import free_port
+from quantdesk.platform import WEBSOCKETS
 from quantdesk.settings import Settings
+from tests.api.listening import Listener
+from tests.waiting import eventually
 
 MEMBERS = 20
 
@@ -106,3 +112,75 @@ async def test_a_room_nobody_here_listens_to_gets_no_push_and_keeps_its_number(s
     socket = await member(gateway, "e0", "ticker:BTC-PERP")
     await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 2})
     assert [data["seq"] for _, data in events(socket)] == [1]  # the snapshot it got carried 0
+
+
+@asynccontextmanager
+async def served(gateway: Gateway) -> AsyncIterator[str]:
+    """Serve the gateway's Socket.IO app as the platform does; yield its URL."""
+    port = free_port()
+    config = uvicorn.Config(socketio.ASGIApp(gateway.sio), host="127.0.0.1", port=port, log_level="warning",
+                            ws=WEBSOCKETS)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+    try:
+        await eventually(started, what="the gateway serving")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what_one_has_queued(
+        settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    room, sio = "ticker:BTC-PERP", gateway.sio
+    async with served(gateway) as url:
+        listeners = [await Listener().connect(url) for _ in range(3)]
+        for listener in listeners:
+            assert (await listener.subscribe(channel="ticker", market="BTC-PERP"))["ok"]
+        busy = next(iter(sio.eio.sockets.values()))
+        for pkt in event_packets(sio, "ticker", {"seq": "queued"}):
+            await sio.eio.send_packet(busy.sid, pkt)  # queued; its writer has not run yet
+        straight = [await fan_out(sio, "ticker", {"seq": n}, room) for n in (1, 2)]
+
+        async def idle() -> bool:
+            return not busy.queue.unfinished and not busy.connection.sending
+        await eventually(idle, what="the busy socket's writer done")
+        straight.append(await fan_out(sio, "ticker", {"seq": 3}, room))
+        assert straight == [2, 2, 3]
+
+        async def delivered() -> bool:
+            return sum(len(listener.events["ticker"]) for listener in listeners) == 13
+        await eventually(delivered, what="every push at every listener")
+        received = sorted(([str(e["seq"]) for e in listener.events["ticker"]] for listener in listeners), key=len)
+        assert received == [list("0123"), list("0123"), ["0", "queued", "1", "2", "3"]]  # the snapshot, then in order
+        for listener in listeners:
+            await listener.close()
+
+
+async def test_a_push_waits_behind_a_send_that_backpressure_held(settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    room, sio = "ticker:BTC-PERP", gateway.sio
+    async with served(gateway) as url:
+        listener = await Listener().connect(url)
+        assert (await listener.subscribe(channel="ticker", market="BTC-PERP"))["ok"]
+        socket = next(iter(sio.eio.sockets.values()))
+        protocol = socket.connection.asgi_send.__self__
+        protocol.pause_writing()  # as the transport does when its buffer passes the high-water mark
+        for pkt in event_packets(sio, "ticker", {"seq": "held"}):
+            await sio.eio.send_packet(socket.sid, pkt)
+
+        async def held() -> bool:
+            return socket.connection.sending and not socket.queue.unfinished
+        await eventually(held, what="the writer waiting for the wire")
+        protocol.resume_writing()  # the writer may go on, but has not run yet
+        assert await fan_out(sio, "ticker", {"seq": 1}, room) == 0
+
+        async def delivered() -> bool:
+            return len(listener.events["ticker"]) == 3
+        await eventually(delivered, what="both events")
+        assert [str(e["seq"]) for e in listener.events["ticker"]] == ["0", "held", "1"]
+        await listener.close()
