@@ -9,7 +9,7 @@ from api import siws
 from api.auth import COOKIE
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.signing import offer, sign, sign_in
+from tests.api.signing import offer, sign
 
 
 def replace_line(message: str, label: str, value: str) -> str:
