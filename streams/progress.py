@@ -9,8 +9,9 @@ from typing import Any, Iterable
 
 IDLE_S = 0.2
 NO_EVENT = -1
-PartitionEnd = tuple[Any, int | None, int]  # (topic partition, its end offset or None when unknown, the offset
-# this consumer started reading it at: a restarted worker starts a partition it had read to the end at that end)
+# (topic partition, its end offset or None when unknown, the offset reading it started at: a restarted worker
+# starts a partition it had read to the end at that end)
+PartitionEnd = tuple[Any, int | None, int]
 
 
 class InputProgress:

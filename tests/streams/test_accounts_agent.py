@@ -8,7 +8,7 @@ import orjson
 from faust.types import TP
 
 from quantdesk.settings import Settings
-from streams.agents.accounts import Acks, AccountsWorker
+from streams.agents.accounts import AccountsWorker, Acks
 from streams.progress import IDLE_S
 from tests.streams.test_engine import T0, change, tick
 
