@@ -89,7 +89,9 @@ class Connection(eio_asgi.WebSocket):
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
         self.sending = False
-        handler.__self__.connection = self  # the engine.io socket whose websocket handler this runs
+        socket = getattr(handler, "__self__", None)  # the engine.io socket whose websocket handler this runs
+        if isinstance(socket, AsyncSocket):  # else its pushes are all queued
+            socket.connection = self  # type: ignore[attr-defined]
 
     async def send(self, message: Any) -> None:
         """Send one encoded engine.io packet, noting that a send is under way."""
