@@ -13,7 +13,7 @@ from quantdesk.bench.events import kafka_messages, mix
 from quantdesk.bench.feeder import digest
 from quantdesk.platform import Runtime
 from quantdesk.publisher import Keyed, Publisher
-from quantdesk.risk_process import child_settings
+from quantdesk.risk_process import child_settings, cpu_seconds
 
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
 POLL_S = 0.1
@@ -27,9 +27,9 @@ def process_cpu_s() -> float:
     return times.user + times.system
 
 
-def cpu_s(runtime: Runtime) -> tuple[float, float]:
-    """Return the CPU seconds used by this process (gateway, sink) and by the risk worker's."""
-    return process_cpu_s(), runtime.risk.cpu_seconds()
+def cpu_s(runtime: Runtime, broker_pid: int) -> tuple[float, float, float]:
+    """Return the CPU seconds used by this process (gateway, feed worker), the risk worker and the broker."""
+    return process_cpu_s(), runtime.risk.cpu_seconds(), cpu_seconds(broker_pid)
 
 
 def warm_up(events: list[Keyed]) -> list[Keyed]:
@@ -132,21 +132,24 @@ async def fed(process: asyncio.subprocess.Process) -> float:
     return float(report["publish_seconds"])
 
 
-async def pipeline_throughput(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int, int],
-                              window: int) -> dict[str, Any]:
+async def pipeline_throughput(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int, int], window: int,
+                              broker_pid: int) -> dict[str, Any]:
     """Return events/s from the first publish until the last event is queryable in ClickHouse; the events are
-    published by `quantdesk.bench.feeder`, which simulates them as `simulated_as` (count, start ms) says."""
+    published by `quantdesk.bench.feeder`, which simulates them as `simulated_as` (count, start ms) says. The CPU
+    per event counts this process, the risk worker and the broker (process `broker_pid`), not the feeder."""
     warm = warm_up(events)
     async with feeder(runtime, events, simulated_as, window) as process:
         async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
             await publisher.send(warm)
         await wait_stored(runtime, expected_rows(warm), warm_up_ids(warm))
-        started, cpu = time.perf_counter(), cpu_s(runtime)
+        started, cpu = time.perf_counter(), cpu_s(runtime, broker_pid)
         publishing = asyncio.ensure_future(fed(process))
         await wait_stored(runtime, expected_rows(warm + events), final_ids(events))
-        seconds, (gateway, risk) = time.perf_counter() - started, (b - a for a, b in zip(cpu, cpu_s(runtime)))
+        seconds = time.perf_counter() - started
+        gateway, risk, broker = (b - a for a, b in zip(cpu, cpu_s(runtime, broker_pid)))
         published = await publishing
     messages = kafka_messages(events, window, runtime.settings.topic_partitions)
     return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": gateway + risk,
-            "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk, "publish_seconds": published,
+            "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk, "broker_cpu_seconds": broker,
+            "cpu_us_per_event": 1e6 * (gateway + risk + broker) / len(events), "publish_seconds": published,
             "kafka_messages": messages, "window": window, "mix": mix(events)}

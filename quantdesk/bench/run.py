@@ -40,11 +40,12 @@ async def transport_figures(settings: Settings, sizing: Sizing, start_ms: int) -
     return ceiling, await faust_naive(scoped(settings, "naive"), topic, len(events))
 
 
-async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int) -> dict[str, Any]:
+async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int, broker_pid: int) -> dict[str, Any]:
     """Return pipeline throughput, the batched transport ceiling, tick-to-client latency and API rps."""
     events, sim = simulated(settings, sizing.pipeline_events, start_ms)
     async with bench_platform(settings) as runtime:
-        pipeline = await pipeline_throughput(runtime, events, (sizing.pipeline_events, start_ms), sizing.publish_window)
+        pipeline = await pipeline_throughput(runtime, events, (sizing.pipeline_events, start_ms), sizing.publish_window,
+                                             broker_pid)
         batched = await transport_ceiling(runtime.bootstrap, [settings.topic(t) for t in TABLES],
                                           pipeline["kafka_messages"] + WARM_UP, pipeline["events"] + WARM_UP)
         latency = [await tick_to_client(runtime, sim, n, sizing.client_processes, sizing.latency_ticks,
@@ -73,7 +74,8 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
     try:
         settings = bench_settings(out, broker.bootstrap, sizing)
         ceiling, naive = await transport_figures(settings, sizing, start_ms)
-        live = await platform_figures(settings, sizing, start_ms)
+        assert broker.process is not None
+        live = await platform_figures(settings, sizing, start_ms, broker.process.pid)
     finally:
         await asyncio.to_thread(broker.stop)
     stored = await store_figures(settings, sizing, start_ms)

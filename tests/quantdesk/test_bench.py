@@ -48,6 +48,15 @@ def test_throughput_figures_and_ratios(report: tuple[dict, Path]) -> None:
     assert set(details["pipeline"]["mix"]) == {"oracle.ticks", "trades.fills", "accounts.changes"}
 
 
+def test_pipeline_cpu_per_event_beside_what_the_goal_leaves(report: tuple[dict, Path]) -> None:
+    body, _ = report
+    pipeline = body["throughput"]["pipeline"]
+    assert pipeline["broker_cpu_seconds"] >= 0 and positive(pipeline["risk_cpu_seconds"])
+    spent = pipeline["cpu_seconds"] + pipeline["broker_cpu_seconds"]
+    assert body["pipeline_cpu_us_per_event"] == pytest.approx(1e6 * spent / pipeline["events"])
+    assert body["cpu_us_per_event_at_goal"] == pytest.approx(1e6 * body["machine"]["nproc"] / (10 * body["faust_naive_eps"]))
+
+
 def test_latency_per_client_count_beside_direct_emit(report: tuple[dict, Path]) -> None:
     body, _ = report
     latencies = body["tick_to_client_ms"]
