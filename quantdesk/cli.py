@@ -127,7 +127,7 @@ def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop afte
 @app.command()
 def worker(
     role: Annotated[str, typer.Option(
-        help="all: every agent; risk: accounts and venue; feed: market agent and ClickHouse sink")] = "all",
+        help="all: every agent; risk: accounts (and the simulated venue); feed: market agent and ClickHouse sink")] = "all",
 ) -> None:
     """Run the Faust worker of one role against the configured broker (and ClickHouse, but for risk)."""
     from streams.app import ROLES, Role

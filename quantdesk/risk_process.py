@@ -1,4 +1,4 @@
-"""The risk worker (accounts and venue agents) in a process of its own, beside the gateway and feed.
+"""The risk worker (the accounts agent, with the simulated venue) in a process of its own, beside the gateway and feed.
 
 Re-margining and exact account math are the heaviest per-event work; in a process of its own the
 risk engine has a core to itself and never holds the gateway's event loop (nor the sink's). The

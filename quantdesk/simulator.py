@@ -145,10 +145,11 @@ LIQUIDATOR_FLOAT = Decimal(10_000_000)
 OPPOSITE = {"buy": "sell", "sell": "buy"}
 
 
-def liquidator_float() -> Keyed:
-    """Return the liquidator's one deposit: its id makes a second one a no-op."""
+def liquidator_float(ts: int) -> Keyed:
+    """Return the liquidator's one deposit, at event time `ts` (its first plan's): its id makes a second one a
+    no-op."""
     return ("accounts.changes", f"{LIQUIDATOR}:0", {
-        "id": f"venue:float:{LIQUIDATOR}", "ts": 0, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
+        "id": f"venue:float:{LIQUIDATOR}", "ts": ts, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
         "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
 
 

@@ -15,7 +15,7 @@ from quantdesk.warehouse import Warehouse
 log = logging.getLogger(__name__)
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
 PRODUCER_REQUEST_BYTES = 8 << 20
-Role = Literal["all", "risk", "feed"]  # risk: accounts and venue agents; feed: market agent and ClickHouse sink
+Role = Literal["all", "risk", "feed"]  # risk: accounts (and the simulated venue); feed: market agent and ClickHouse sink
 ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 
 
@@ -51,6 +51,7 @@ class Pipeline:
     settings: Settings
     app: App
     warehouse: Warehouse | None
+    bootstrap: str
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
         """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
@@ -60,6 +61,13 @@ class Pipeline:
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
         for partition, key, value in outgoing(topic, keyed, partitions):
             (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
+
+
+    async def flush(self) -> None:
+        """Wait until the broker has answered every send; raise what it refused (the app commits nothing more)."""
+        await (await self.app.maybe_start_producer()).flush()
+        if self.app.undelivered is not None:
+            raise self.app.undelivered
 
 
 def outgoing(
@@ -94,20 +102,20 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
 
 
 def app_id_of(settings: Settings, role: Role) -> str:
-    """Return a role's Faust app id, hence its consumer group: the feed alone reads as a group of its own."""
-    return f"{settings.app_id}-feed" if role == "feed" else settings.app_id
+    """Return a role's Faust app id: the feed's agents read as a consumer group of their own, `<app id>-feed`; the
+    accounts agent reads every input partition itself and shows its progress as the group `<app id>`."""
+    return settings.app_id if role == "risk" else f"{settings.app_id}-feed"
 
 
 def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
     """Build one role's app and register its agents (the feed's sink needs the warehouse); `quantdesk.topics`
     creates the topics."""
-    from streams.agents import accounts, markets, sink, venue
+    from streams.agents import accounts, markets, sink
 
-    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse)
+    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap)
     if role != "feed":
         accounts.register(pipeline)
-        if settings.simulator_venue:
-            venue.register(pipeline)
+    pipeline.app.producer_only = role == "risk"  # a Faust consumer with no topic to read would fail to start
     if role != "risk":
         assert warehouse is not None, f"the {role} role stores to ClickHouse"
         markets.register(pipeline)

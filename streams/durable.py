@@ -1,7 +1,7 @@
 """The risk engine's state as table rows: written after every release, read back on start.
 
-Three tables (Faust tables with changelogs in production, dicts in tests) hold what the engine and
-its reorder buffer need to go on exactly as if the worker had never stopped:
+Three tables (journals whose changes each checkpoint carries, `streams.checkpoint`; dicts in tests)
+hold what the engine and its reorder buffer need to go on exactly as if the worker had never stopped:
 
 - `accounts`, key `wallet:subaccount`: `Account.to_dict()`, the plan in flight, whether it waits for
   healthy oracles, and its row of the risk board. Written when the account is published, which

@@ -1,19 +1,22 @@
 """Accounts agent: ticks, fills and account changes in event-time order through the risk engine.
 
-Events wait in a `ReorderBuffer` until the newest event time is the grace past them and no input
-partition this agent has not read to its end could still hold an earlier one; a partition counts
-as read to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale: its
-producer may have written more since). Held events are looked at again every `CHECK_S`, as
-partitions go quiet without new input, and after a quiet `IDLE_S` everything held is applied but what
-a partition known to hold unread input could still precede (a partition fetched, not yet delivered). With
-the simulated venue on, a plan's fills are awaited before anything later is applied, so a replay
-puts them at the same place every time.
+It reads every input partition itself (assigned, not balanced by a group: one risk worker owns
+every account), from the offsets its last checkpoint names, so what it has applied and where it
+reads on are one record (`streams.checkpoint`): a restarted worker goes on from exactly that,
+never from offsets Faust's acking may have moved past a message it never delivered.
 
-The engine's state lives in three Faust tables (`streams.durable`), written after every release
-and read back once their changelogs are recovered, before the first event. A message is acked
-only once every event it carried has been applied, in offset order, so the committed offset
-never passes an event the tables do not reflect: a restarted worker reads held events again
-and drops the ones it had applied.
+Events wait in a `ReorderBuffer` until the newest event time is the grace past them and no input
+partition not read to its end could still hold an earlier one; a partition counts as read to its
+end once it has stayed there `IDLE_S` (the end a fetch reported may be stale). Once input stops
+for `IDLE_S`, everything held is applied but what a partition with unread input could precede.
+With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
+published with the plan, and nothing later is applied until they come back through the input
+topics, wherever that puts them in wall-clock time: a replay puts them at the same place every time.
+
+A release publishes what it caused, waits until the broker holds it, then writes one checkpoint:
+the rows of the engine's tables it changed and, per partition, the offset of the first message
+holding an event not yet applied. A worker stopped anywhere in between applies those events again
+and publishes the same ids, which every reader takes once.
 """
 
 import asyncio
@@ -23,21 +26,24 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-import faust
+import aiokafka
+from aiokafka import TopicPartition
 
-from quantdesk.messages import AccountChange, Fill, LiquidationPlan, OracleTick
-from quantdesk.simulator import liquidation_fills
+from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick
+from quantdesk.publisher import Keyed, group_by_topic
+from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.app import Pipeline
-from streams.decode import decode_events
+from streams.checkpoint import CheckpointLog, Journal, Offsets, write
+from streams.decode import decode_events, validate
 from streams.durable import EngineStore
 from streams.engine import Event, Outputs, ReorderBuffer, RiskEngine
-from streams.progress import IDLE_S, InputProgress, partition_ends
+from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 log = logging.getLogger(__name__)
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
-VENUE_WAIT_S = 10.0
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
-PUBLISH_EVERY = 1000  # events applied between two publishes of what they caused, in a long release
+SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
 TABLES = ("accounts", "risk_markets", "risk_applied")
 
@@ -47,124 +53,191 @@ def account_key(event: Any) -> str:
     return f"{event.wallet}:{event.subaccount}"
 
 
+def offset_key(tp: TopicPartition) -> str:
+    """Return how a checkpoint names a partition."""
+    return f"{tp.topic}:{tp.partition}"
+
+
 @dataclass
 class Unapplied:
-    """An input message and how many of its events are still to be applied."""
+    """An input message's offset and how many of its events are still to be applied."""
 
-    event: Any
+    offset: int
     waiting: int
 
 
-class Acks:
-    """Input messages acked in offset order, each once all the events it carried are applied."""
+class Positions:
+    """Where each input partition is to be read from again: its first message holding an event not applied."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: dict[Any, int]) -> None:
+        self.next = dict(start)
         self.queues: dict[Any, deque[Unapplied]] = defaultdict(deque)
         self.holder: dict[str, Unapplied] = {}
 
-    def hold(self, tp: Any, event: Any, ids: list[str]) -> None:
-        """Queue a message until the events `ids` are applied."""
-        unapplied = Unapplied(event, len(ids))
-        self.queues[tp].append(unapplied)
-        self.holder.update(dict.fromkeys(ids, unapplied))
+    def read(self, tp: Any, offset: int, ids: list[str]) -> None:
+        """Note a message read at `offset` whose events `ids` wait to be applied."""
+        self.next[tp] = offset + 1
+        if ids:
+            unapplied = Unapplied(offset, len(ids))
+            self.queues[tp].append(unapplied)
+            self.holder.update(dict.fromkeys(ids, unapplied))
 
     def applied(self, ids: Iterable[str]) -> None:
         """Count these events as applied."""
         for i in ids:
             self.holder.pop(i).waiting -= 1
 
-    def due(self) -> Iterator[Any]:
-        """Yield each partition's leading messages whose events are all applied, in offset order."""
+    def offsets(self) -> dict[Any, int]:
+        """Return, per partition, the offset to read from again: nothing before it waits to be applied."""
         for queue in self.queues.values():
             while queue and not queue[0].waiting:
-                yield queue.popleft().event
+                queue.popleft()
+        return {tp: self.queues[tp][0].offset if self.queues[tp] else end for tp, end in self.next.items()}
 
 
 class AccountsWorker:
-    """The engine, its reorder buffer and tables, input progress and acks, and when input last came."""
+    """The engine, its reorder buffer and checkpointed tables, input progress and positions."""
 
-    def __init__(self, pipeline: Pipeline, store: EngineStore) -> None:
+    def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         self.pipeline = pipeline
         self.engine = RiskEngine(settings.markets)
         self.buffer = ReorderBuffer(settings.reorder_grace_ms)
-        self.store = store
-        self.restored = False
+        self.tables = {name: Journal() for name in TABLES}
+        self.store = EngineStore(*self.tables.values())
+        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.progress = InputProgress()
-        self.acks = Acks()
-        self.inputs = {settings.topic(t) for t in MODELS}
+        self.positions = Positions({})
+        self.start: dict[Any, int] = {}
+        self.logical = {settings.topic(t): t for t in MODELS}
         self.venue = settings.simulator_venue
-        self.lock = asyncio.Lock()
-        self.last_input = self.awaiting_since = time.monotonic()
+        self.consumer: aiokafka.AIOKafkaConsumer | None = None
+        self.last_input = time.monotonic()
 
-    def restore(self) -> None:
-        """Load the engine from the recovered tables, once, before the first event."""
-        if not self.restored:
-            self.store.load(self.engine, self.buffer)
-            self.restored, self.awaiting_since = True, time.monotonic()
+    async def restore(self) -> dict[str, int]:
+        """Load the engine from the last checkpoint; return the offsets it covers."""
+        restored = await self.log.restore()
+        for name, rows in restored.tables.items():
+            self.tables[name].rows = rows
+        self.store.load(self.engine, self.buffer)
+        return restored.offsets
 
-    async def take(self, event: Any, topic: str) -> None:
+    async def run(self) -> None:
+        """Restore, then read every input partition from the checkpoint's offsets on, until cancelled."""
+        offsets = await self.restore()
+        settings = self.pipeline.settings
+        self.consumer = consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=settings.app_id,
+            enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(name, p) for name in self.logical for p in range(settings.topic_partitions)]
+            consumer.assign(parts)
+            for tp in parts:
+                self.start[tp] = offsets.get(offset_key(tp), 0)
+                consumer.seek(tp, self.start[tp])
+            self.positions = Positions(self.start)
+            checked = time.monotonic()
+            while True:
+                fetched = await consumer.getmany(timeout_ms=int(CHECK_S * 1000))
+                for tp, records in fetched.items():
+                    for record in records:
+                        await self.take(tp, record)
+                if time.monotonic() - checked >= CHECK_S:
+                    await self.on_timer()
+                    checked = time.monotonic()
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    async def take(self, tp: Any, record: Any) -> None:
         """Buffer a Kafka message's valid events; apply and publish those now due."""
-        message = event.message
-        good, dead = decode_events(MODELS[topic], topic, event.value, int(message.timestamp * 1000),
-                                   self.engine.unknown)
+        topic = self.logical[tp.topic]
+        good, dead = decode_events(MODELS[topic], topic, record.value, record.timestamp, self.engine.unknown)
         if topic == "accounts.changes":
             await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
-        self.progress.saw(message.tp, message.offset, good)
-        async with self.lock:
-            held = self.buffer.push(good, self.ceiling())
-            self.acks.hold(message.tp, event, [e.id for e in held])
-            await self.release(self.buffer.due())
+        self.progress.saw(tp, record.offset, good)
+        held = self.buffer.push(good, self.ceiling())
+        self.positions.read(tp, record.offset, [e.id for e in held])
+        await self.release(self.buffer.due())
         self.last_input = time.monotonic()
+
+    def ends(self) -> list[PartitionEnd]:
+        """Return every input partition's end offset (None until fetched) and where reading it started."""
+        consumer = self.consumer
+        return [(tp, consumer.highwater(tp) if consumer else None, start) for tp, start in self.start.items()]
 
     def ceiling(self) -> int | None:
         """Return the newest event time safe to apply, as far as the input partitions have been read."""
-        return self.progress.ceiling(partition_ends(self.pipeline.app, self.inputs), time.monotonic())
+        return self.progress.ceiling(self.ends(), time.monotonic())
 
     async def on_timer(self) -> None:
-        """Stop waiting for a venue that went quiet; apply what partitions gone quiet made due, and, once
-        input stopped coming, everything no partition with unread input could still precede."""
-        if self.buffer.awaited and time.monotonic() - self.awaiting_since >= VENUE_WAIT_S:
-            log.warning("liquidation fills %s did not come back; applying on", sorted(self.buffer.awaited))
-            self.buffer.awaited.clear()
+        """Apply what partitions gone quiet made due, and, once input stopped coming, everything no partition
+        with unread input could still precede."""
         if not self.buffer:
             return
-        async with self.lock:
-            ceiling = self.ceiling()
-            if time.monotonic() - self.last_input >= IDLE_S:  # read after the lock: input may have come meanwhile
-                await self.release(self.buffer.drain(ceiling))
-            else:
-                self.buffer.push([], ceiling)
-                await self.release(self.buffer.due())
+        ceiling = self.ceiling()
+        if time.monotonic() - self.last_input >= IDLE_S:
+            await self.release(self.buffer.drain(ceiling))
+        else:
+            self.buffer.push([], ceiling)
+            await self.release(self.buffer.due())
 
     async def release(self, events: Iterator[Event]) -> None:
-        """Apply events one by one (a plan stops the rest until its fills come); publish, store, then ack.
-
-        A long release publishes every `PUBLISH_EVERY` events, so the sink stores while the engine
-        goes on; a worker stopped before the store reapplies those events and publishes the same ids.
-        """
-        out, unsent, applied = Outputs(), Outputs(), []
+        """Apply events one by one (a plan stops the rest until its fills come), settling every `SETTLE_EVERY`."""
+        out, applied, venue = Outputs(), [], []
         for n, event in enumerate(events, 1):
             caused = self.engine.apply(event)
-            self.await_fills(caused.liquidations)
-            unsent.extend(caused)
+            venue += self.venue_fills(caused.liquidations, out)
+            out.extend(caused)
             applied.append(event)
-            if n % PUBLISH_EVERY == 0:
-                await self.publish(unsent)
-                out, unsent = out.extend(unsent), Outputs()
+            if n % SETTLE_EVERY == 0:
+                await self.settle(applied, out, venue)
+                out, applied, venue = Outputs(), [], []
             elif n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let other tasks run between slices of a long release
-        await self.publish(unsent)
-        self.store.save(self.engine, self.buffer, applied, out.extend(unsent))
-        self.acks.applied(e.id for e in applied)
-        for done in self.acks.due():
-            done.ack()
+        await self.settle(applied, out, venue)
 
-    def await_fills(self, plans: list[LiquidationPlan]) -> None:
-        """With the simulated venue on, hold later events until these plans' fills arrive."""
-        if self.venue and plans:
-            self.buffer.expect(fill["id"] for plan in plans for _, _, fill in liquidation_fills(plan))
-            self.awaiting_since = time.monotonic()
+    def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
+        """With the simulated venue on, return the fills carrying out these plans (and the liquidator's float
+        while it has no account), and hold later events until they come back."""
+        if not self.venue or not plans:
+            return []
+        float_ = liquidator_float(plans[0].ts)
+        sent = [float_] if self.needs_float(float_[2]["id"]) else []
+        sent += [fill for plan in plans for fill in liquidation_fills(plan)]
+        valid = [(topic, key, event) for topic, key, event in sent if self.usable(topic, event, out)]
+        self.buffer.expect(event["id"] for _, _, event in valid)
+        return valid
+
+    def needs_float(self, float_id: str) -> bool:
+        """Tell whether the liquidator's float must go with these plans: it has no account, none on its way."""
+        seen = float_id in self.buffer.seen or float_id in self.buffer.awaited
+        return f"{LIQUIDATOR}:0" not in self.engine.accounts and not seen
+
+    def usable(self, topic: str, event: dict[str, Any], out: Outputs) -> bool:
+        """Tell whether a venue event validates; dead-letter it otherwise (it is then never awaited)."""
+        checked = validate(MODELS[topic], topic, event, event.get("ts", 0), self.engine.unknown)
+        if isinstance(checked, DeadLetter):
+            out.dead_letters.append(checked)
+        return not isinstance(checked, DeadLetter)
+
+    async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
+        """Publish what `applied` caused and wait until the broker holds it; then checkpoint the tables it
+        changed with the offsets it brings the input to."""
+        if not applied:
+            return
+        await self.publish(out)
+        for topic, keyed in group_by_topic(venue).items():
+            await self.pipeline.publish(topic, keyed)
+        await self.pipeline.flush()
+        self.store.save(self.engine, self.buffer, applied, out)
+        self.positions.applied(e.id for e in applied)
+        offsets = self.positions.offsets()
+        await write(self.log, await self.pipeline.app.maybe_start_producer(), self.tables,
+                    {offset_key(tp): offset for tp, offset in offsets.items()})
+        if self.consumer is not None:  # the group's offsets only show progress: the checkpoint is the record
+            await self.consumer.commit(offsets)
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
@@ -178,33 +251,19 @@ class AccountsWorker:
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
 
 
-def state_tables(app: faust.App, partitions: int) -> list[faust.Table]:
-    """Declare the engine's tables, partitioned like its inputs; keys hash to partitions, so the timer may write."""
-    return [app.Table(name, partitions=partitions, use_partitioner=True) for name in TABLES]
-
-
 def register(pipeline: Pipeline) -> AccountsWorker:
-    """Register the accounts agent on ticks, fills and changes, its tables and its timer."""
-    settings = pipeline.settings
-    tables = state_tables(pipeline.app, settings.topic_partitions)
-    worker = AccountsWorker(pipeline, EngineStore(*tables))
-    logical = {settings.topic(t): t for t in MODELS}
-    source = pipeline.app.topic(*logical, key_serializer="raw", value_serializer="raw")
+    """Register the accounts loop as a task of the app: its failure crashes the app."""
+    worker = AccountsWorker(pipeline)
 
-    @tables[0].on_recover
-    async def restore() -> None:
-        """Load the engine once the tables are recovered (Faust holds the streams until then)."""
-        worker.restore()
-
-    @pipeline.app.agent(source, name=f"{settings.app_id}.accounts")
-    async def accounts_agent(stream):  # type: ignore[no-untyped-def]
-        """Feed every input message to the worker, which acks it once applied."""
-        async for event in stream.noack().events():
-            await worker.take(event, logical[event.message.topic])
-
-    @pipeline.app.timer(CHECK_S)
-    async def release_idle() -> None:
-        """Release held events that partitions gone quiet made due, or all of them when input went quiet."""
-        await worker.on_timer()
+    @pipeline.app.task
+    async def accounts_loop() -> None:
+        """Run the accounts worker; crash the app if it fails."""
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.exception("the accounts worker failed; the worker stops")
+            await pipeline.app.crash(exc)
 
     return worker

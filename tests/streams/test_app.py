@@ -42,14 +42,14 @@ def agents(pipeline: Pipeline) -> set[str]:
     return {name.rsplit(".", 1)[-1] for name in pipeline.app.agents}
 
 
-def test_the_risk_role_runs_accounts_and_venue_and_the_feed_markets_and_sink(settings: Settings,
-                                                                            warehouse: Warehouse) -> None:
+def test_the_risk_role_runs_only_the_accounts_loop_and_the_feed_markets_and_sink(settings: Settings,
+                                                                               warehouse: Warehouse) -> None:
     risk = build_pipeline(settings, "127.0.0.1:9092", None, "risk")
     feed = build_pipeline(settings, "127.0.0.1:9092", warehouse, "feed")
-    assert agents(risk) == {"accounts", "venue"}
+    assert agents(risk) == set() and risk.app.producer_only  # the accounts loop reads its partitions itself
     assert agents(feed) == {"markets", "sink"}
-    assert agents(build_pipeline(settings, "127.0.0.1:9092", warehouse)) == agents(risk) | agents(feed)
-    assert feed.app.conf.id != risk.app.conf.id  # two consumer groups: each reads every partition of its topics
+    assert agents(build_pipeline(settings, "127.0.0.1:9092", warehouse)) == agents(feed)
+    assert feed.app.conf.id != risk.app.conf.id  # the feed's group is not the one the accounts loop shows
 
 
 async def test_the_app_keeps_the_first_send_the_broker_did_not_take(settings: Settings) -> None:

@@ -67,7 +67,7 @@ def inputs(steps: int) -> list[Event]:
     raw = [(t, e) for _ in range(steps) for t, _, e in sim.step()] + crash(T0 - 150_000) + stranded(T0 - 145_000)
     events = sorted((MODELS[t].model_validate(e) for t, e in raw), key=order_key)
     again = [MODELS[t].model_validate(e) for t, e in crash(T0 - 150_000)[:3:2]]
-    return [AccountChange.model_validate(liquidator_float()[2]), *events, *again]
+    return [AccountChange.model_validate(liquidator_float(T0 - 200_000)[2]), *events, *again]
 
 
 class Worker:

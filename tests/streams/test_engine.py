@@ -42,7 +42,7 @@ def run(engine: RiskEngine, *events) -> Outputs:
 def long_80_sol() -> RiskEngine:
     """Return 1000 deposited, SOL at 100, long 80 SOL at 100 paying a 4 fee; the venue's float in."""
     engine = RiskEngine(DEFAULT_MARKETS)
-    run(engine, AccountChange.model_validate(liquidator_float()[2]), change(T0, "deposit", "1000"),
+    run(engine, AccountChange.model_validate(liquidator_float(T0)[2]), change(T0, "deposit", "1000"),
         tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "80", "100", "4"))
     return engine
 
@@ -193,7 +193,7 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     # the fund's 4 covers part of the 10 deficit, 6 is socialised; the account ends bankrupt at 0
     engine = RiskEngine(DEFAULT_MARKETS)
     engine.insurance_fund = D("4.000000000")
-    run(engine, AccountChange.model_validate(liquidator_float()[2]), change(T0, "deposit", "100"),
+    run(engine, AccountChange.model_validate(liquidator_float(T0)[2]), change(T0, "deposit", "100"),
         tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
     assert [(c.side, c.size, c.price, c.fee) for c in plan.closes] == [("sell", D(10), D(89), D(0))]

@@ -4,7 +4,6 @@ crashes the app."""
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.exceptions import ConsumerNotStarted
 
 from quantdesk.publisher import Publisher
 from quantdesk.settings import Settings
@@ -19,13 +18,7 @@ async def test_a_worker_whose_app_crashes_stops_and_says_so(settings: Settings) 
     await ensure_topics(settings, bootstrap)
     app = build_pipeline(settings, bootstrap, None, "risk").app
     worker = asyncio.create_task(run_until_stopped(app))
-
-    async def started() -> bool:
-        try:
-            return bool(app.consumer.assignment())
-        except ConsumerNotStarted:
-            return False
-    await eventually(started, timeout=60, what="the worker's partitions assigned")
+    await eventually(lambda: asyncio.sleep(0, app.started), timeout=60, what="the worker started")
     await app.crash(RuntimeError("a message was not delivered"))
 
     assert await asyncio.wait_for(worker, 30) is True
