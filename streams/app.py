@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Literal
 
 import faust
 
@@ -62,6 +62,19 @@ class Pipeline:
         for partition, key, value in outgoing(topic, keyed, partitions):
             (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
 
+
+    def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `run` as a task of the app until it stops; crash the app if it fails."""
+        @self.app.task
+        async def looping() -> None:
+            """Run the loop; crash the app if it fails."""
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                log.exception("the %s loop failed; the worker stops", name)
+                await self.app.crash(exc)
 
     async def flush(self) -> None:
         """Wait until the broker has answered every send; raise what it refused (the app commits nothing more)."""

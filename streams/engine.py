@@ -43,7 +43,7 @@ from streams.domain.accounts import ZERO_MONEY, Account, AccountError
 from streams.domain.funding import FundingPeriod, MarketFunding
 from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin, Quote
-from streams.domain.market import MarketTracker
+from streams.domain.market import MarketTracker, discovers_price
 from streams.domain.positions import Position
 from streams.domain.remargin import MarketBook, RiskBoard
 from streams.remark import remark
@@ -167,8 +167,9 @@ class MarketRisk:
         return closed
 
     def on_fill(self, fill: Fill) -> None:
-        """Move the premium, mark and last fill price."""
-        self.last_fill_price = fill.price
+        """Move the premium, mark and last fill price (not on a liquidation's fills: `discovers_price`)."""
+        if discovers_price(fill):
+            self.last_fill_price = fill.price
         if self.tracker.apply_fill(fill):
             self._record_mark(fill.ts)
 

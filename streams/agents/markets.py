@@ -1,19 +1,21 @@
 """Market agent: oracle guard, mark price and TWAP per market, published to `markets.state`.
 
-Ticks arrive in the order their partitions are read, and one partition may be read far ahead of another
-(a backlog, a replay): a market is judged stale only against event time every tick partition has been read
-to, so a market on a partition read behind is not called stale for what it has not been read yet.
+Ticks and fills are folded in event-time order (`streams.ordered`), so marks, TWAPs and staleness are
+the same in every run whatever order the partitions are read in. The trackers live in memory: each start
+reads the input from its beginning again and publishes the same states under the same ids, which the sink
+and the gateway take once.
 """
 
 import math
-import time
-from typing import Any
+from typing import Any, Iterator
 
-from quantdesk.messages import Fill, MarketState, OracleTick
+from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
 from streams.app import Pipeline
-from streams.decode import decode_events
 from streams.domain.market import MarketTracker
-from streams.progress import InputProgress, partition_ends
+from streams.engine import Event
+from streams.ordered import OrderedInput
+
+MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill}
 
 
 class Markets:
@@ -29,19 +31,17 @@ class Markets:
         """Return why an event names a market this platform does not list, or None."""
         return None if event.market in self.trackers else f"unknown market {event.market!r}"
 
-    def apply(self, event: OracleTick | Fill, read_to: int | None = None) -> list[MarketState]:
-        """Apply a tick or a fill; return the market states it causes. `read_to` is the event time every tick
-        partition has been read to, this event's excepted (None: each is read to its end); staleness is judged
-        no later than it."""
+    def apply(self, event: OracleTick | Fill) -> list[MarketState]:
+        """Apply a tick or a fill, in event-time order; return the market states it causes."""
         if isinstance(event, Fill):
-            state = self.trackers[event.market].on_fill(event, judged_at(event.ts, read_to))
+            state = self.trackers[event.market].on_fill(event)
             return [state] if state else []
         self.newest_ts = max(self.newest_ts, event.ts)
         self.stale.discard(event.market)
         tracker = self.trackers[event.market]
         state = tracker.on_tick(event)
         self.watch(tracker)
-        return [state, *self.newly_stale(event.id, judged_at(self.newest_ts, read_to))]
+        return [state, *self.newly_stale(event.id, self.newest_ts)]
 
     def watch(self, tracker: MarketTracker) -> None:
         """Bring the stale check forward to when `tracker`'s last valid tick goes stale, if sooner."""
@@ -60,28 +60,37 @@ class Markets:
         return [t.state(f"{source_id}:{t.market}", now, now) for t in gone]
 
 
-def judged_at(ts: int, read_to: int | None) -> int:
-    """Return the event time staleness is judged at: `ts`, but no later than every tick partition was read to."""
-    return ts if read_to is None else min(ts, read_to)
+class MarketsWorker(OrderedInput):
+    """The market trackers behind ordered input, from the start of every partition."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        settings = pipeline.settings
+        super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms)
+        self.pipeline = pipeline
+        self.markets = Markets(settings.market_names)
+
+    def check(self, event: Any) -> str | None:
+        """Return why an event names a market this platform does not list, or None."""
+        return self.markets.unknown(event)
+
+    async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
+        """Publish the dead letters of ticks and fills."""
+        await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
+
+    async def run(self) -> None:
+        """Read ticks and fills from their start, until cancelled."""
+        await self.read({}, {self.pipeline.settings.topic(t): t for t in MODELS})
+
+    async def release(self, events: Iterator[Event]) -> None:
+        """Fold the events due into their markets; publish the states they cause."""
+        applied = list(events)
+        states = [s for event in applied for s in self.markets.apply(event)]  # type: ignore[arg-type]
+        self.positions.applied(e.id for e in applied)
+        await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
 
 
-def register(pipeline: Pipeline) -> None:
-    """Register the market agent on ticks and fills."""
-    settings, progress = pipeline.settings, InputProgress()
-    markets, ticks = Markets(settings.market_names), settings.topic("oracle.ticks")
-    models = {ticks: ("oracle.ticks", OracleTick), settings.topic("trades.fills"): ("trades.fills", Fill)}
-    source = pipeline.app.topic(*models, key_serializer="raw", value_serializer="raw")
-
-    @pipeline.app.agent(source, name=f"{settings.app_id}.markets")
-    async def market_agent(stream):  # type: ignore[no-untyped-def]
-        """Fold every tick and fill into its market's state."""
-        async for event in stream.events():
-            message = event.message
-            logical, model = models[message.topic]
-            good, dead = decode_events(model, logical, event.value, int(message.timestamp * 1000), markets.unknown)
-            read_to = progress.ceiling(partition_ends(pipeline.app, {ticks}), time.monotonic())  # before this one
-            if message.topic == ticks:
-                progress.saw(message.tp, message.offset, good)
-            states = [s for item in good for s in markets.apply(item, read_to)]
-            await pipeline.publish("markets.state", ((s.market, s) for s in states))
-            await pipeline.publish("dlq", ((d.topic, d) for d in dead))
+def register(pipeline: Pipeline) -> MarketsWorker:
+    """Register the market worker as a task of the app: its failure crashes the app."""
+    worker = MarketsWorker(pipeline)
+    pipeline.loop(worker.run, "markets")
+    return worker

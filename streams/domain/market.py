@@ -11,6 +11,13 @@ from streams.domain.twap import TimeWeighted
 TWAP_WINDOW_MS = 300_000
 
 
+def discovers_price(fill: Fill) -> bool:
+    """Tell whether a fill's price is one the market made: a liquidation closes at the price its plan took
+    from the mark, so it moves neither premium nor mark (they would feed on themselves), and the venue's
+    fills, which come back whenever the venue answers, leave the market's figures the same in every run."""
+    return getattr(fill, "liquidation", None) is None
+
+
 @dataclass
 class MarketTracker:
     """Fold ticks and fills of one market into its state, on event time."""
@@ -50,8 +57,9 @@ class MarketTracker:
         return self.state(fill.id, fill.ts, newest_ts) if self.apply_fill(fill) else None
 
     def apply_fill(self, fill: Fill) -> bool:
-        """Move the premium and the mark; tell whether it could (it needs an oracle price first)."""
-        if self.oracle is None:
+        """Move the premium and the mark; tell whether it could (it needs an oracle price first, and a price the
+        market made)."""
+        if self.oracle is None or not discovers_price(fill):
             return False
         self.premium = self.premium.after_fill(fill.ts, fill.price, self.oracle)
         self.mark = mark_price(self.oracle, self.premium, fill.ts)

@@ -9,7 +9,8 @@ import orjson
 from aiokafka import TopicPartition as TP
 
 from quantdesk.settings import Settings
-from streams.agents.accounts import AccountsWorker, Positions
+from streams.agents.accounts import AccountsWorker
+from streams.ordered import Positions
 from streams.progress import IDLE_S
 from tests.streams.test_engine import T0, change, tick
 
@@ -81,7 +82,7 @@ async def test_once_input_stops_nothing_is_applied_that_a_partition_with_unread_
     worker.progress.saw(ticks, 2, [tick(T0 + 100, "100")])  # offsets 3 and 4 fetched, not yet delivered
     deposits = [change(T0 + 50, "deposit", "10"), change(T0 + 150, "deposit", "20")]
     value = orjson.dumps([d.model_dump(mode="json") for d in deposits])
-    await worker.take(changes, SimpleNamespace(offset=0, timestamp=T0, value=value))
+    await worker.take("accounts.changes", changes, SimpleNamespace(offset=0, timestamp=T0, value=value))
     worker.last_input -= IDLE_S
     await worker.on_timer()
     assert [s.collateral for s in published] == [D("10")]  # the second deposit waits for the ticks

@@ -1,12 +1,20 @@
 """The market agent's fold without a broker: staleness across markets, unknown markets."""
 
 from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition as TP
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, MarketState, OracleTick
-from streams.agents.markets import Markets
+from quantdesk.settings import Settings
+from streams.agents.markets import Markets, MarketsWorker
+from streams.ordered import Positions
+from streams.progress import IDLE_S
 
 T0 = 1_767_225_600_000
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
@@ -60,24 +68,35 @@ def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps:
         assert markets.stale == scanning.stale
 
 
-def test_a_market_read_behind_another_is_not_stale_for_what_was_not_read_yet() -> None:
-    markets = Markets(("BTC-PERP", "ETH-PERP"))
-    markets.apply(tick("ETH-PERP", T0), read_to=T0)
-    # BTC's partition is read 5 minutes ahead while ETH's was read only to T0 + 1 s
-    for n in range(1, 6):
-        states = markets.apply(tick("BTC-PERP", T0 + n * 60_000), read_to=T0 + 1_000)
-        assert [s.market for s in states] == ["BTC-PERP"]
-    assert markets.apply(tick("ETH-PERP", T0 + 1_000), read_to=T0 + 1_000)[0].status == "healthy"
-    # ETH's partition read on, and quiet past T0 + 61 s: now ETH is stale, at that time
-    states = markets.apply(tick("BTC-PERP", T0 + 6 * 60_000), read_to=T0 + 61_001)
-    assert [(s.market, s.status, s.ts) for s in states] == [("BTC-PERP", "healthy", T0 + 360_000),
-                                                            ("ETH-PERP", "degraded", T0 + 61_001)]
+def worker_reading(ends: dict[TP, int]) -> tuple[MarketsWorker, list[MarketState]]:
+    """Return a market worker whose consumer reports `ends`, and the states it publishes."""
+    published: list[MarketState] = []
+
+    async def publish(topic: str, keyed: Any) -> None:
+        published.extend(value for _, value in keyed if topic == "markets.state")
+    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish)
+    worker = MarketsWorker(pipeline)  # type: ignore[arg-type]
+    worker.consumer = SimpleNamespace(highwater=ends.__getitem__)  # type: ignore[assignment]
+    worker.start = dict.fromkeys(ends, 0)
+    worker.positions = Positions(worker.start)
+    return worker, published
 
 
-def test_a_fill_read_ahead_of_its_market_s_ticks_does_not_call_it_stale() -> None:
-    markets = Markets(("BTC-PERP",))
-    markets.apply(tick("BTC-PERP", T0))
-    fill = Fill(id="f", ts=T0 + 120_000, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(101))
-    assert markets.apply(fill, read_to=T0 + 400)[0].status == "healthy"  # ticks read only to T0 + 0.4 s
-    later = Fill(id="g", ts=T0 + 120_001, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(101))
-    assert "stale" in markets.apply(later, read_to=T0 + 120_001)[0].reason  # read that far: no tick came
+def record(offset: int, *events: Any) -> SimpleNamespace:
+    """Return a Kafka record holding `events` as a JSON array."""
+    return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([e.model_dump(mode="json") for e in events]))
+
+
+async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_read_in() -> None:
+    settings = Settings()
+    ticks, fills = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic("trades.fills"), 0)
+    worker, published = worker_reading({ticks: 1, fills: 1})
+    fill = Fill(id="f", ts=T0 + 2_000, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(110))
+    await worker.take("trades.fills", fills, record(0, fill))  # read first, happened last
+    await worker.take("oracle.ticks", ticks, record(0, tick("BTC-PERP", T0), tick("BTC-PERP", T0 + 1_000)))
+    worker.ceiling()  # both partitions read to their ends: quiet once they stay there `IDLE_S`
+    worker.progress.at_end = {tp: since - IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= IDLE_S
+    await worker.on_timer()
+    assert [s.id for s in published] == [f"BTC-PERP{T0}:state", f"BTC-PERP{T0 + 1_000}:state", "f:state"]
+    assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark

@@ -1,0 +1,152 @@
+"""Input read in event-time order: every partition of some topics, read by the worker itself and released
+through a `ReorderBuffer`.
+
+A worker that folds input into state must fold it in one order whatever the arrival order, so that a replay
+or a restart gives the same result. It reads every input partition itself (assigned, not balanced by a group:
+it owns all of them), from offsets it chooses, and lets events out once the newest event time is the grace
+past them and no partition not read to its end could still hold an earlier one; a partition counts as read
+to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale). Once input stops for
+`IDLE_S`, everything held is applied but what a partition with unread input could precede.
+"""
+
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+import aiokafka
+from aiokafka import TopicPartition
+
+from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.messages import DeadLetter, Message
+from streams.decode import Check, decode_events
+from streams.engine import Event, ReorderBuffer
+from streams.progress import IDLE_S, InputProgress, PartitionEnd
+
+CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
+
+
+def offset_key(tp: TopicPartition) -> str:
+    """Return how a checkpoint names a partition."""
+    return f"{tp.topic}:{tp.partition}"
+
+
+@dataclass
+class Unapplied:
+    """An input message's offset and how many of its events are still to be applied."""
+
+    offset: int
+    waiting: int
+
+
+class Positions:
+    """Where each input partition is to be read from again: its first message holding an event not applied."""
+
+    def __init__(self, start: dict[Any, int]) -> None:
+        self.next = dict(start)
+        self.queues: dict[Any, deque[Unapplied]] = defaultdict(deque)
+        self.holder: dict[str, Unapplied] = {}
+
+    def read(self, tp: Any, offset: int, ids: list[str]) -> None:
+        """Note a message read at `offset` whose events `ids` wait to be applied."""
+        self.next[tp] = offset + 1
+        if ids:
+            unapplied = Unapplied(offset, len(ids))
+            self.queues[tp].append(unapplied)
+            self.holder.update(dict.fromkeys(ids, unapplied))
+
+    def applied(self, ids: Iterable[str]) -> None:
+        """Count these events as applied."""
+        for i in ids:
+            self.holder.pop(i).waiting -= 1
+
+    def offsets(self) -> dict[Any, int]:
+        """Return, per partition, the offset to read from again: nothing before it waits to be applied."""
+        for queue in self.queues.values():
+            while queue and not queue[0].waiting:
+                queue.popleft()
+        return {tp: self.queues[tp][0].offset if self.queues[tp] else end for tp, end in self.next.items()}
+
+
+class OrderedInput:
+    """Reads its input partitions and releases their valid events in apply order to `release`."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, type[Message]], partitions: int, grace_ms: int,
+                 group: str | None = None) -> None:
+        self.bootstrap, self.models, self.partitions, self.group = bootstrap, topics, partitions, group
+        self.buffer = ReorderBuffer(grace_ms)
+        self.progress = InputProgress()
+        self.positions = Positions({})
+        self.start: dict[Any, int] = {}
+        self.consumer: aiokafka.AIOKafkaConsumer | None = None
+        self.last_input = time.monotonic()
+
+    def check(self, event: Any) -> str | None:
+        """Return why a valid event cannot be used (it becomes a dead letter), or None."""
+        return None
+
+    async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
+        """Publish the dead letters of a message read from `topic` (where this reader owns them)."""
+
+    async def release(self, events: Iterator[Event]) -> None:
+        """Apply events now due, in apply order."""
+        raise NotImplementedError
+
+    async def read(self, offsets: dict[str, int], names: dict[str, str]) -> None:
+        """Read every partition of the topics (`names`: broker name -> logical) from `offsets` (the start where
+        none is given) until cancelled."""
+        self.consumer = consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap.split(","), group_id=self.group, enable_auto_commit=False,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(name, p) for name in names for p in range(self.partitions)]
+            consumer.assign(parts)
+            for tp in parts:
+                self.start[tp] = offsets.get(offset_key(tp), 0)
+                consumer.seek(tp, self.start[tp])
+            self.positions = Positions(self.start)
+            checked = time.monotonic()
+            while True:
+                fetched = await consumer.getmany(timeout_ms=int(CHECK_S * 1000))
+                for tp, records in fetched.items():
+                    for record in records:
+                        await self.take(names[tp.topic], tp, record)
+                if time.monotonic() - checked >= CHECK_S:
+                    await self.on_timer()
+                    checked = time.monotonic()
+        finally:
+            self.consumer = None
+            await consumer.stop()
+
+    async def take(self, topic: str, tp: Any, record: Any) -> None:
+        """Buffer a Kafka message's valid events; apply those now due."""
+        check: Check = self.check
+        good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
+        await self.dead_letters(topic, dead)
+        self.progress.saw(tp, record.offset, good)
+        held = self.buffer.push(good, self.ceiling())
+        self.positions.read(tp, record.offset, [e.id for e in held])
+        await self.release(self.buffer.due())
+        self.last_input = time.monotonic()
+
+    def ends(self) -> list[PartitionEnd]:
+        """Return every input partition's end offset (None until fetched) and where reading it started."""
+        consumer = self.consumer
+        return [(tp, consumer.highwater(tp) if consumer else None, start) for tp, start in self.start.items()]
+
+    def ceiling(self) -> int | None:
+        """Return the newest event time safe to apply, as far as the input partitions have been read."""
+        return self.progress.ceiling(self.ends(), time.monotonic())
+
+    async def on_timer(self) -> None:
+        """Apply what partitions gone quiet made due, and, once input stopped coming, everything no partition
+        with unread input could still precede."""
+        if not self.buffer:
+            return
+        ceiling = self.ceiling()
+        if time.monotonic() - self.last_input >= IDLE_S:
+            await self.release(self.buffer.drain(ceiling))
+        else:
+            self.buffer.push([], ceiling)
+            await self.release(self.buffer.due())

@@ -1,0 +1,53 @@
+"""A seeded trading day in miniature for crash tests: simulated markets and traders, leveraged longs that a
+SOL drop liquidates, funding hours closing on the way, as one replay file."""
+
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from quantdesk.publisher import Keyed
+from quantdesk.settings import Settings
+from quantdesk.simulator import Simulator
+
+START_MS = 1_767_222_000_000  # 2025-12-31T23:00:00Z: the run crosses the hours that follow
+DROP = 0.985  # SOL's factor per step while it falls
+DROP_STEPS = 12
+
+
+def leveraged_longs(sim: Simulator, count: int, rng: random.Random) -> list[Keyed]:
+    """Return deposits of 1000 and SOL longs of 7x to 9.5x at the current price, one per wallet."""
+    price = Decimal(str(round(sim.prices["SOL-PERP"], 3)))
+    events: list[Keyed] = []
+    for n in range(count):
+        wallet, ts = f"lev{n:03d}", sim.now + n
+        size = (Decimal(1000) * Decimal(rng.randrange(70, 95)) / 10 / price).quantize(Decimal("0.01"))
+        events += [("accounts.changes", f"{wallet}:0", {"id": f"lev:{n}:deposit", "ts": ts, "wallet": wallet,
+                                                        "kind": "deposit", "amount": "1000"}),
+                   ("trades.fills", f"{wallet}:0", {"id": f"lev:{n}:buy", "ts": ts + 1, "market": "SOL-PERP",
+                                                    "wallet": wallet, "side": "buy", "size": str(size),
+                                                    "price": str(price), "fee": "1", "liquidity": "taker"})]
+    return events
+
+
+def scenario(steps: int, accounts: int, leveraged: int, seed: int = 11) -> list[Keyed]:
+    """Return the events of `steps` one-second steps: SOL falls ~17 % a third of the way in, then recovers."""
+    settings = Settings(simulator_accounts=accounts, simulator_tick_ms=1000)
+    sim, rng = Simulator(settings, START_MS, seed=seed), random.Random(seed)
+    events: list[Keyed] = []
+    for step in range(steps):
+        if step == 30:
+            events += leveraged_longs(sim, leveraged, rng)
+        if steps // 3 <= step < steps // 3 + DROP_STEPS:
+            sim.prices["SOL-PERP"] *= DROP
+        if 2 * steps // 3 <= step < 2 * steps // 3 + DROP_STEPS:
+            sim.prices["SOL-PERP"] /= DROP
+        events += sim.step()
+    return events
+
+
+def write_replay(path: Path, events: list[Keyed]) -> Path:
+    """Write events as a replay file; return its path."""
+    path.write_bytes(b"".join(orjson.dumps({"topic": t, "value": v}) + b"\n" for t, _, v in events))
+    return path
