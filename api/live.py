@@ -83,10 +83,10 @@ class LiveState:
             return False
 
     def apply_market(self, event: dict[str, Any]) -> bool:
-        """Hold the last state read of a listed market (a replayed one is no news) and fold the price of the tick
-        it accepted, if any, into the current candles."""
+        """Hold the last state read of a listed market (one replayed, after a worker restart, is no news) and fold
+        the price of the tick it accepted, if any, into the current candles."""
         market, ts, price = event["market"], int(event["ts"]), event.get("tick_price")
-        if market not in self.known or not self.seen.first_time(event["id"]):
+        if market not in self.known or not self.seen.first_time(f"{market} {event['id']}"):  # ids per market, at least
             return False
         self.markets[market] = event
         if price is not None:

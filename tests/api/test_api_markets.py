@@ -41,6 +41,8 @@ async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(setting
         live = app.other_asgi_app.state.live
         for ts, price in ((T0, "100"), (ahead, "101"), (T0 + 1000, "102")):  # in the order the worker published
             live.apply("markets.state", {**market_state("SOL-PERP", ts, price, price), "tick_price": price})
+        replayed = {**market_state("SOL-PERP", T0, "100", "100"), "tick_price": "100"}  # a restarted worker's
+        assert not live.apply("markets.state", replayed)
         body = {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
     assert (D(body["SOL-PERP"]["oracle_price"]), body["SOL-PERP"]["updated_at"]) == (102, T0 + 1000)
     for resolution in ("1m", "1d"):
