@@ -1,14 +1,15 @@
-"""The current candle of a market at one resolution, folded from live ticks and fills.
+"""The current candle of a market at one resolution, folded from live market states and fills.
 
-The same rules as the warehouse's candle views: OHLC from oracle ticks whose status is trading
-and price positive (open and close by event time), volume, base volume and trades from taker fills.
+The same rules as the warehouse's candle views: OHLC from the prices of the ticks the oracle guard
+accepted (a market state's `tick_price`; open and close by event time), volume, base volume and
+trades from taker fills.
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from quantdesk.messages import Fill, OracleTick
+from quantdesk.messages import Fill
 
 RESOLUTIONS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
 
@@ -34,18 +35,14 @@ class Bar:
     base_volume: Decimal = Decimal(0)
     trades: int = 0
 
-    def add_tick(self, tick: OracleTick) -> bool:
-        """Fold an oracle tick in; return whether it counts (trading, positive price)."""
-        if tick.status != "trading" or tick.price <= 0:
-            return False
-        price = tick.price
-        if self.open is None or tick.ts < self.open_ts:
-            self.open, self.open_ts = price, tick.ts
-        if self.close is None or tick.ts >= self.close_ts:
-            self.close, self.close_ts = price, tick.ts
+    def add_price(self, ts: int, price: Decimal) -> None:
+        """Fold in the price of an accepted tick at `ts`."""
+        if self.open is None or ts < self.open_ts:
+            self.open, self.open_ts = price, ts
+        if self.close is None or ts >= self.close_ts:
+            self.close, self.close_ts = price, ts
         self.high = price if self.high is None else max(self.high, price)
         self.low = price if self.low is None else min(self.low, price)
-        return True
 
     def add_fill(self, fill: Fill) -> bool:
         """Fold a fill in; return whether it counts (the taker side of a trade)."""

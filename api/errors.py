@@ -23,6 +23,10 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "too_large",
+         422: "invalid_request", 429: "rate_limited", 431: "headers_too_large"}
+
+
 def error(status: int, code: str, message: str) -> JSONResponse:
     """Return an error response in the platform's shape."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
@@ -31,9 +35,7 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     """Render an HTTPException in the platform's shape."""
     assert isinstance(exc, HTTPException)
-    codes = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid_request",
-             429: "rate_limited"}
-    code = codes.get(exc.status_code, "bad_request")
+    code = CODES.get(exc.status_code, "bad_request")
     response = error(exc.status_code, code, str(exc.detail))
     response.headers.update(getattr(request.state, "rate_limit_headers", {}))
     response.headers.update(exc.headers or {})

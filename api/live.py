@@ -1,9 +1,15 @@
-"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; pushed on."""
+"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; pushed on.
+
+Market figures and candle prices come only from `markets.state`, which the market worker derives from the ticks
+its oracle guard judged (raw `oracle.ticks` are not read here). A market's states are one author's, on one
+partition (keyed by market), in the order it judged them: the newest is the last read, not the highest `ts`, so one
+event stamped far ahead cannot freeze a market's figures.
+"""
 
 import asyncio
 import logging
 from collections import OrderedDict, defaultdict, deque
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable
 
 import orjson
@@ -12,13 +18,13 @@ from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
 from quantdesk.broker import FETCH_MAX_WAIT_MS
-from quantdesk.messages import AccountSnapshot, Fill, OracleTick
+from quantdesk.messages import AccountSnapshot, Fill
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
-FEED_TOPICS = ("markets.state", "oracle.ticks", "trades.fills", "funding.rates", "mikey.signals", "accounts.state")
+FEED_TOPICS = ("markets.state", "trades.fills", "funding.rates", "mikey.signals", "accounts.state")
 WARM_UP_MESSAGES = 200
 RECENT_TRADES = 100
 RECENT_SIGNALS = 50
@@ -69,27 +75,24 @@ class LiveState:
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
-        appliers = {"markets.state": self.apply_market, "oracle.ticks": self.apply_tick,
-                    "trades.fills": self.apply_fill, "funding.rates": self.apply_funding,
+        appliers = {"markets.state": self.apply_market, "trades.fills": self.apply_fill, "funding.rates": self.apply_funding,
                     "mikey.signals": self.apply_signal, "accounts.state": self.apply_account}
         try:
             return appliers[topic](event)
-        except (KeyError, TypeError, ValidationError):
+        except (KeyError, TypeError, ValidationError, InvalidOperation):
             return False
 
     def apply_market(self, event: dict[str, Any]) -> bool:
-        """Hold the newest state of a market."""
-        if not newer(self.markets.get(event["market"]), event):
+        """Hold the last state read of a listed market (one replayed, after a worker restart, is no news) and fold
+        the price of the tick it accepted, if any, into the current candles."""
+        market, ts, price = event["market"], int(event["ts"]), event.get("tick_price")
+        if market not in self.known or not self.seen.first_time(f"{market} {event['id']}"):  # ids per market, at least
             return False
-        self.markets[event["market"]] = event
+        self.markets[market] = event
+        if price is not None:
+            for bar in self.bars_holding(market, ts, price_moves=True):
+                bar.add_price(ts, Decimal(str(price)))
         return True
-
-    def apply_tick(self, event: dict[str, Any]) -> bool:
-        """Fold a valid oracle tick of a listed market into its current candles."""
-        tick = OracleTick.model_validate(event)
-        if tick.market not in self.known or not self.seen.first_time(tick.id):
-            return False
-        return any([bar.add_tick(tick) for bar in self.bars_holding(tick.market, tick.ts)])
 
     def apply_fill(self, event: dict[str, Any]) -> bool:
         """Record a fill of a listed market: the tape and the candles take its taker side."""
@@ -102,13 +105,15 @@ class LiveState:
                 bar.add_fill(fill)
         return True
 
-    def bars_holding(self, market: str, ts: int) -> list[Bar]:
+    def bars_holding(self, market: str, ts: int, price_moves: bool = False) -> list[Bar]:
         """Return, per resolution, the current candle holding `ts` (a new one when `ts` is past it); none where
-        `ts` falls in an older, closed candle."""
+        `ts` falls in an older, closed candle, but for a price (`price_moves`) over one candle behind the held one:
+        that one began at a jump in event time (a bad stamp), and the live candle follows the prices read since."""
         holding = []
-        for resolution in RESOLUTIONS:
+        for resolution, seconds in RESOLUTIONS.items():
             start, held = bucket(ts, resolution), self.bars.get((market, resolution))
-            if held is None or held.time < start:
+            jumped = price_moves and held is not None and held.time - start > seconds * 1000
+            if held is None or held.time < start or jumped:
                 held = self.bars[(market, resolution)] = Bar(start)
             if held.time == start:
                 holding.append(held)
@@ -153,7 +158,7 @@ class LiveState:
 
 
 class LiveFeed:
-    """Read the feed topics (derived ones, ticks and fills) without a consumer group: every replica sees all."""
+    """Read the feed topics (derived ones and fills) without a consumer group: every replica sees all."""
 
     def __init__(self, settings: Settings, bootstrap: str, state: LiveState, on_event: Handler) -> None:
         self.settings, self.bootstrap, self.state, self.on_event = settings, bootstrap, state, on_event

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.accounts import LiveAccounts
+from api.edge import Edge
 from api.live import LiveFeed, LiveState
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
@@ -18,8 +19,20 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
 
+class GatewayApp(socketio.ASGIApp):
+    """Socket.IO, with the REST app as `other_asgi_app`, both behind the edge (`api.edge`)."""
+
+    def __init__(self, sio: socketio.AsyncServer, rest: FastAPI, settings: Settings) -> None:
+        super().__init__(sio, other_asgi_app=rest)
+        self.edge = Edge(super().__call__, settings)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve a connection through the edge."""
+        await self.edge(scope, receive, send)
+
+
 def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, extra: Any = None,
-               rates: Rates = Rates()) -> socketio.ASGIApp:
+               rates: Rates = Rates()) -> GatewayApp:
     """Return the ASGI app; `extra` is an async context manager run inside its lifespan."""
     live = LiveState(settings.market_names)
     sessions, limiter, views = open_store(settings), Limiter(settings, rates), LiveAccounts(live)
@@ -46,4 +59,4 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     errors.install(app)
     for module in (health, markets, auth, accounts, orders):
         app.include_router(module.router)
-    return socketio.ASGIApp(gateway.sio, other_asgi_app=app)
+    return GatewayApp(gateway.sio, app, settings)

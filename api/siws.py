@@ -70,27 +70,51 @@ def parse_time(value: str, name: str) -> datetime:
 
 
 def parse(text: str) -> SignInMessage:
-    """Return the fields of a SIWS message text, or refuse a text that is not one."""
+    """Return the fields of a SIWS message text, or refuse a text that is not exactly one.
+
+    Strict, as a signature over text two readers may read differently is worth nothing: the header, a blank
+    line, an optional one-line statement and a blank line, then each field at most once in the standard order.
+    """
     header = HEADER.match(text)
     if header is None:
         raise SignInError("not a Sign-In With Solana message")
-    blocks = text[header.end():].split("\n\n")
-    if blocks[0] != "" or len(blocks) not in (2, 3):
-        raise SignInError("the message is not laid out as SIWS")
-    statement = blocks[1] if len(blocks) == 3 else ""
-    fields = dict(field_line(line) for line in blocks[-1].split("\n"))
+    rest = text[header.end():]
+    if not rest.startswith("\n\n"):
+        raise SignInError("the message is not laid out as SIWS: a blank line must follow the address")
+    blocks = rest[2:].split("\n\n")
+    if len(blocks) > 2:
+        raise SignInError("the message is not laid out as SIWS: one statement line, then the fields")
+    statement = blocks[0] if len(blocks) == 2 else ""
+    if "\n" in statement or (len(blocks) == 2 and not statement):
+        raise SignInError("the statement must be a single line")
+    fields = ordered_fields(blocks[-1].split("\n"))
     missing = {"uri", "version", "chain_id", "nonce", "issued_at"} - fields.keys()
     if missing:
         raise SignInError(f"the message lacks {', '.join(sorted(missing))}")
     return SignInMessage(domain=header["domain"], address=header["address"], statement=statement, **fields)
 
 
-def field_line(line: str) -> tuple[str, str]:
-    """Return the attribute name and value of one `Label: value` line."""
+def ordered_fields(lines: list[str]) -> dict[str, str]:
+    """Return the attribute names and values of `Label: value` lines, each label once and in the standard order."""
+    order = list(FIELDS)
+    fields: dict[str, str] = {}
+    last = -1
+    for line in lines:
+        label, name, value = field_line(line)
+        if name in fields:
+            raise SignInError(f"the message repeats its {label} line")
+        if order.index(label) < last:
+            raise SignInError(f"the {label} line is out of order: fields go {', '.join(order)}")
+        fields[name], last = value, order.index(label)
+    return fields
+
+
+def field_line(line: str) -> tuple[str, str, str]:
+    """Return the label, attribute name and value of one `Label: value` line."""
     label, sep, value = line.partition(": ")
     if not sep or label not in FIELDS or not value:
         raise SignInError(f"unexpected line in the message: {line[:60]!r}")
-    return FIELDS[label], value
+    return label, FIELDS[label], value
 
 
 def offer(settings: Settings, address: str, nonce: str, now: datetime) -> SignInMessage:

@@ -206,8 +206,8 @@ class Gateway:
         """Push an event to the rooms that want it."""
         if topic == "markets.state":
             await self.push_market("ticker", event["market"], ticker(event))
-        elif topic == "oracle.ticks":
-            await self.push_bars(event["market"], event["ts"])
+            if event.get("tick_price") is not None:
+                await self.push_bars(event["market"], event["ts"])
         elif topic == "trades.fills":
             await self.on_fill(Fill.model_validate(event))
         elif topic == "funding.rates":

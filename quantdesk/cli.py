@@ -145,13 +145,13 @@ def api() -> None:
     import uvicorn
 
     from api.main import create_api
-    from quantdesk.serving import tune_collector
+    from quantdesk.serving import gateway_config, tune_collector
     from quantdesk.warehouse import Warehouse
 
     settings = get_settings()
     gateway = create_api(settings, Warehouse.from_settings(settings), bootstrap_or_exit(settings))
     tune_collector()
-    uvicorn.run(gateway, host=settings.api_host, port=settings.api_port)
+    uvicorn.Server(gateway_config(gateway, settings)).run()
 
 
 @app.command()

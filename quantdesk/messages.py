@@ -104,6 +104,8 @@ class MarketState(Message):
     last_fill_price: Amount | None = None
     status: Literal["healthy", "degraded"] = "healthy"
     reason: str = ""
+    tick_price: Annotated[Amount | None, Field(
+        description="the price of the oracle tick that caused this state, when the guard accepted it")] = None
 
 
 class FundingRate(Message):

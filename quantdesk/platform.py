@@ -21,7 +21,7 @@ from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
 from quantdesk.replay import replay
 from quantdesk.risk_process import RiskProcess, risk_process
-from quantdesk.serving import cancel, serve, stop_server
+from quantdesk.serving import cancel, gateway_config, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
 from quantdesk.topics import ensure_topics
@@ -76,9 +76,7 @@ def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pip
                    rates: Rates = Rates()) -> uvicorn.Server:
     """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan."""
     app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates)
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on",
-                            ws=WEBSOCKETS)
-    return uvicorn.Server(config)
+    return uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on", ws=WEBSOCKETS))
 
 
 @asynccontextmanager

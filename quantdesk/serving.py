@@ -2,10 +2,27 @@
 
 import asyncio
 import gc
+from typing import Any
 
 import uvicorn
 
+from quantdesk.settings import Settings
+
+HEAD_BUFFER_BYTES = 128 << 10  # per connection: ample past the header limits, small beside a 16 MiB WebSocket frame
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)  # gen0 allocations, then gen1 and gen2 passes (CPython's are 700, 10, 10)
+
+
+def gateway_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """Return uvicorn's config of the gateway app on the API host and port.
+
+    The app judges X-Forwarded-For itself (`api.edge`, trusting only QUANTDESK_TRUSTED_PROXIES): uvicorn's own
+    proxy headers, on by default, would take any address from a loopback peer. h11 holds at most
+    `HEAD_BUFFER_BYTES` of an unfinished request head: a head up to that reaches the edge, which answers 431 in
+    the platform's shape; a larger one is cut off by h11, which uvicorn answers with a bare 400.
+    """
+    head_buffer = max(HEAD_BUFFER_BYTES, 2 * (settings.max_header_bytes + settings.max_header_line_bytes))
+    return uvicorn.Config(app, host=settings.api_host, port=settings.api_port, http="h11", proxy_headers=False,
+                          h11_max_incomplete_event_size=head_buffer, **options)
 
 
 async def serve(server: uvicorn.Server, name: str) -> asyncio.Task[None]:

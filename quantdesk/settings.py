@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quantdesk.markets import DEFAULT_MARKETS, Market
@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     clickhouse_database: str = "quantdesk"
     api_host: str = "127.0.0.1"
     api_port: int = 3002
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
+        default=(), description="IPs/CIDRs of proxies whose X-Forwarded-For names the caller; none by default")
+    max_body_bytes: int = Field(default=64 << 10, description="a larger request body is refused with 413")
+    max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
+    max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
     ingest_port: int = 3003
     markets: tuple[Market, ...] = DEFAULT_MARKETS
     redis_url: str | None = None

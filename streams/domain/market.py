@@ -36,20 +36,21 @@ class MarketTracker:
         return self.twap.average(ts - TWAP_WINDOW_MS, ts)
 
     def on_tick(self, tick: OracleTick) -> MarketState:
-        """Apply a tick; return the market state it causes."""
-        self.apply_tick(tick)
-        return self.state(tick.id, tick.ts)
+        """Apply a tick; return the market state it causes, naming the tick's price when the guard accepted it."""
+        accepted = self.apply_tick(tick)
+        return self.state(tick.id, tick.ts, tick_price=tick.price if accepted else None)
 
-    def apply_tick(self, tick: OracleTick) -> None:
-        """Apply a tick: a valid one moves oracle, TWAP and mark; a bad one degrades the market."""
+    def apply_tick(self, tick: OracleTick) -> bool:
+        """Apply a tick: a valid one moves oracle, TWAP and mark; a bad one degrades the market. Tell which."""
         why = rejection(tick, self.twap_5m(tick.ts))
         if why:
             self.reason = why
-            return
+            return False
         self.oracle, self.conf, self.last_valid_ts, self.reason = tick.price, tick.conf, tick.ts, ""
         self.twap.add(tick.ts, tick.price)
         if fresh_for_mark(tick):
             self.mark = mark_price(tick.price, self.premium, tick.ts)
+        return True
 
     def on_fill(self, fill: Fill, newest_ts: int | None = None) -> MarketState | None:
         """Apply a fill; return the market state it causes (None before any oracle price), stale or not against
@@ -74,13 +75,14 @@ class MarketTracker:
         assert self.last_valid_ts is not None
         return self.last_valid_ts + LIMITS.stale_after_ms
 
-    def state(self, source_id: str, ts: int, newest_ts: int | None = None) -> MarketState:
-        """Return the market state message caused by event `source_id`."""
+    def state(self, source_id: str, ts: int, newest_ts: int | None = None,
+              tick_price: Decimal | None = None) -> MarketState:
+        """Return the market state message caused by event `source_id` (an accepted tick's gives its price)."""
         stale = is_stale(self.last_valid_ts, newest_ts if newest_ts is not None else ts)
         reason = self.reason or ("stale: no valid tick for over 60 s" if stale else "")
         return MarketState(
             id=f"{source_id}:state", ts=ts, market=self.market, oracle_price=self.oracle,
             conf=self.conf, mark_price=self.mark, oracle_twap_5m=self.twap_5m(ts),
             premium=self.premium.at(ts), last_fill_price=self.premium.last_fill_price,
-            status="degraded" if reason else "healthy", reason=reason,
+            status="degraded" if reason else "healthy", reason=reason, tick_price=tick_price,
         )

@@ -11,7 +11,7 @@ import uvicorn
 
 from api.main import create_api
 from api.ratelimit import Rates
-from quantdesk.serving import serve, stop_server
+from quantdesk.serving import gateway_config, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -59,8 +59,7 @@ async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates
     if bootstrap:
         await ensure_topics(settings, bootstrap)
     app = create_api(settings, warehouse, bootstrap, rates=rates)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on"))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = await serve(server, "test-server")
     try:

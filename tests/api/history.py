@@ -1,10 +1,13 @@
-"""A little history stored as the sink stores it: BTC-PERP ticks, trades and funding; a wallet's fills and funding."""
+"""A little history stored as the sink stores it: BTC-PERP ticks, their states, trades and funding; a wallet's fills
+and funding."""
 
 from decimal import Decimal
+from typing import Any
 
-from quantdesk.messages import Fill, FundingPayment, FundingRate, OracleTick
+from quantdesk.messages import Fill, FundingPayment, FundingRate, MarketState, OracleTick
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter
+from streams.domain.market import MarketTracker
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 
@@ -20,17 +23,38 @@ def fills(n: int) -> list[Fill]:
     return made
 
 
-def seed_history(warehouse: Warehouse) -> None:
-    """Store ten BTC ticks 30 s apart, seven trades and three funding periods, as the sink would."""
+def btc_ticks() -> list[OracleTick]:
+    """Return ten BTC ticks 30 s apart at 97000 + i, and at 45 s one at three times that, which the guard refuses."""
     ticks = [OracleTick(id=f"tick-{i}", ts=T0 + 30_000 * i, market="BTC-PERP", price=Decimal(97000 + i),
                         conf=Decimal(1), publish_time=T0 + 30_000 * i) for i in range(10)]
+    spike = OracleTick(id="tick-spike", ts=T0 + 45_000, market="BTC-PERP", price=Decimal(291_000), conf=Decimal(1),
+                       publish_time=T0 + 45_000)
+    return sorted([*ticks, spike], key=lambda t: t.ts)
+
+
+def market_states(ticks: list[OracleTick]) -> list[MarketState]:
+    """Return the states the market worker publishes for `ticks`."""
+    tracker = MarketTracker("BTC-PERP")
+    return [tracker.on_tick(t) for t in ticks]
+
+
+def store(warehouse: Warehouse, table: str, events: list[Any]) -> None:
+    """Store events in a table as the sink would."""
+    writer = TableWriter(warehouse, table)
+    warehouse.insert_new(table, writer.columns, [writer.row(e.model_dump()) for e in events])
+
+
+def seed_history(warehouse: Warehouse) -> None:
+    """Store BTC ticks (one refused) and their market states, seven trades and three funding periods, as the sink
+    would."""
     rates = [FundingRate(id=f"funding:{h}", ts=T0 + 3_600_000 * h, market="BTC-PERP",
                          period_start=T0 + 3_600_000 * (h - 1), period_end=T0 + 3_600_000 * h,
                          oracle_twap=Decimal(97000), mark_twap=Decimal(97010), rate=Decimal("0.0000042"),
                          cumulative_index=Decimal("0.4") * h) for h in (1, 2, 3)]
-    for table, events in (("oracle_ticks", ticks), ("fills", fills(7)), ("funding_rates", rates)):
-        writer = TableWriter(warehouse, table)
-        warehouse.insert_new(table, writer.columns, [writer.row(e.model_dump()) for e in events])
+    ticks = btc_ticks()
+    for table, events in (("oracle_ticks", ticks), ("market_state", market_states(ticks)), ("fills", fills(7)),
+                          ("funding_rates", rates)):
+        store(warehouse, table, events)
 
 
 def wallet_fills(wallet: str) -> list[Fill]:
@@ -56,6 +80,5 @@ def wallet_payments(wallet: str) -> list[FundingPayment]:
 
 def seed_wallet(warehouse: Warehouse, wallet: str) -> None:
     """Store a wallet's fills and funding payments (and another wallet's) as the sink would."""
-    for table, events in (("fills", wallet_fills(wallet)), ("funding_payments", wallet_payments(wallet))):
-        writer = TableWriter(warehouse, table)
-        warehouse.insert_new(table, writer.columns, [writer.row(e.model_dump()) for e in events])
+    store(warehouse, "fills", wallet_fills(wallet))
+    store(warehouse, "funding_payments", wallet_payments(wallet))

@@ -164,3 +164,31 @@ async def test_session_without_cookie_is_401_in_the_platform_shape(settings: Set
 async def test_message_text_round_trips_through_the_parser(settings: Settings) -> None:
     offered = siws.offer(settings, str(Keypair().pubkey()), "abcdef0123456789", datetime.now(UTC))
     assert siws.parse(offered.text()) == offered
+
+
+def duplicated(message: str, label: str, value: str) -> str:
+    """Return the message with a second `Label: value` line after the first."""
+    return "\n".join(f"{line}\n{label}: {value}" if line.startswith(f"{label}: ") else line
+                     for line in message.split("\n"))
+
+
+@pytest.mark.parametrize("forge, why", [
+    (lambda m: duplicated(m, "URI", "https://evil.example"), "repeats its URI line"),
+    (lambda m: duplicated(m, "Nonce", "0" * 32), "repeats its Nonce line"),
+    (lambda m: m.replace(siws.STATEMENT, "Sign in to QuantDesk.\nAlso send all funds to me."), "single line"),
+    (lambda m: m.replace(siws.STATEMENT, "Sign in.\n\nMore."), "one statement line"),
+    (lambda m: m.replace("\nVersion: 1", "").replace("\nNonce: ", "\nVersion: 1\nNonce: "), "out of order"),
+    (lambda m: m.replace("\nVersion: 1", "\nVersion: 1\nResources: https://x.example"), "unexpected line"),
+    (lambda m: m.replace("\n\n", "\n", 1), "a blank line must follow the address"),
+])
+async def test_a_message_not_exactly_in_the_siws_shape_is_refused(settings: Settings, forge, why: str) -> None:
+    wallet = Keypair()
+    error = await refused(settings, wallet, lambda m: signed_by(wallet, str(wallet.pubkey()), forge(m)))
+    assert error["code"] == "unauthorized" and why in error["message"], error
+
+
+def test_the_parser_refuses_what_the_loose_one_let_the_last_line_win() -> None:
+    text = siws.SignInMessage(domain="d", address=str(Keypair().pubkey()), uri="https://quantdesk.example",
+                              nonce="n1", issued_at="2026-01-01T00:00:00.000Z").text()
+    with pytest.raises(siws.SignInError, match="repeats its URI"):
+        siws.parse(text.replace("\nVersion:", "\nURI: https://evil.example\nVersion:"))

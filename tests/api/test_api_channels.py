@@ -4,10 +4,12 @@ from contextlib import AsyncExitStack
 from decimal import Decimal
 
 from quantdesk.broker import EmbeddedBroker
+from quantdesk.messages import OracleTick, dump
 from quantdesk.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import served
 from tests.api.listening import Listener
+from streams.domain.market import MarketTracker
 from tests.waiting import eventually
 
 T0 = 1_767_225_600_000
@@ -15,9 +17,10 @@ CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
 
 
 def tick(market: str, ts: int, price: str) -> tuple[str, str, dict]:
-    """Return an oracle tick."""
-    return "oracle.ticks", market, {"id": f"tick:{market}:{ts}", "ts": ts, "market": market, "price": price,
-                                    "conf": "0.5", "publish_time": ts, "status": "trading"}
+    """Return the market state the worker publishes for an oracle tick its guard accepted."""
+    return "markets.state", market, {"id": f"tick:{market}:{ts}:state", "ts": ts, "market": market,
+                                     "oracle_price": price, "conf": "0.5", "mark_price": price, "status": "healthy",
+                                     "reason": "", "tick_price": price}
 
 
 def trade(market: str, ts: int, size: str, price: str) -> list[tuple[str, str, dict]]:
@@ -66,7 +69,7 @@ async def test_market_channels_send_a_snapshot_then_numbered_deltas(settings: Se
                               *trade("BTC-PERP", T0 + 2500, "2", "101"), tick("BTC-PERP", T0 + 3000, "99"),
                               *trade("BTC-PERP", T0 + 4000, "1", "102"), *derived("BTC-PERP", T0 + 5000),
                               tick("ETH-PERP", T0 + 1000, "3000"), *trade("ETH-PERP", T0 + 1500, "1", "3000")])
-        wanted = {"ticker": 1, "trades": 2, "funding": 1, "signals": 1}
+        wanted = {"ticker": 4, "trades": 2, "funding": 1, "signals": 1}  # a state per tick, and the derived one
 
         async def heard() -> bool:
             bars = early.deltas("candles")
@@ -116,3 +119,28 @@ async def test_subscriptions_are_refused_in_the_platform_shape(settings: Setting
         assert [a["error"]["code"] for a in (bad_width, no_market, unknown)] == ["invalid_request", "not_found",
                                                                                   "invalid_request"]
         assert "orderbook" in unknown["error"]["message"]
+
+
+async def test_live_candles_take_only_the_ticks_the_oracle_guard_accepted(settings: Settings,
+                                                                         broker: EmbeddedBroker) -> None:
+    ticks = [OracleTick(id=f"eth:{n}", ts=T0 + 1000 * n, market="ETH-PERP", price=price, conf=Decimal(1),
+                        publish_time=T0 + 1000 * n) for n, price in enumerate(map(Decimal, ("3000", "9000", "3010")))]
+    tracker = MarketTracker("ETH-PERP")
+    states = [dump(tracker.on_tick(t)) for t in ticks]  # as the worker publishes them: 9000 (3×) is refused
+    assert [s["status"] for s in states] == ["healthy", "degraded", "healthy"]
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(served(settings, broker.bootstrap))
+        listener = await Listener().connect(url)
+        stack.push_async_callback(listener.close)
+        assert (await listener.subscribe(channel="candles", market="ETH-PERP", resolution="1m"))["ok"]
+        publisher = await stack.enter_async_context(Publisher(settings, broker.bootstrap))
+        await publisher.send([("oracle.ticks", "ETH-PERP", dump(t)) for t in ticks])
+        await publisher.send([("markets.state", "ETH-PERP", s) for s in states])
+
+        async def closed_at_3010() -> bool:
+            bars = listener.deltas("candles")
+            return bool(bars) and bars[-1]["data"]["close"] == "3010"
+        await eventually(closed_at_3010, what="the candle of the last accepted tick")
+    bar = listener.deltas("candles")[-1]["data"]
+    assert [Decimal(bar[k]) for k in ("open", "high", "low", "close")] == [3000, 3010, 3000, 3010]
+    assert all(Decimal(b["data"]["high"]) < 9000 for b in listener.deltas("candles"))

@@ -6,11 +6,13 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
+from api.bars import RESOLUTIONS
 from api.pagination import encode_cursor
+from quantdesk.messages import OracleTick
 from quantdesk.settings import Settings
-from quantdesk.warehouse import Warehouse
+from quantdesk.warehouse import Warehouse, migration_files, statements
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.history import T0, seed_history
+from tests.api.history import T0, btc_ticks, fills, market_states, seed_history, store
 
 
 @pytest.fixture
@@ -61,6 +63,34 @@ async def test_candles_of_all_six_resolutions(http: httpx.AsyncClient) -> None:
         assert Decimal(body[0]["open"]) == 97000 and Decimal(body[-1]["close"]) == 97009
         assert sum(c["trades"] for c in body) == 7
         assert sum(Decimal(c["volume"]) for c in body) == sum(Decimal("0.5") * (97000 + i) for i in range(7))
+
+
+async def test_a_tick_the_guard_refused_is_no_candle_s_price(http: httpx.AsyncClient) -> None:
+    # the tick at 291000 (3× the market, status trading) at T0 + 45 s was refused: the first minute spans 97000-97001
+    for resolution in RESOLUTIONS:
+        body = (await http.get("/api/v1/markets/BTC-PERP/candles", params={"resolution": resolution, "start": T0})).json()
+        assert Decimal(body[0]["high"]) == (97001 if resolution == "1m" else 97009), resolution
+        assert max(Decimal(c["high"]) for c in body) == 97009 and min(Decimal(c["low"]) for c in body) == 97000
+
+
+def test_candles_stored_before_0005_are_rebuilt_from_accepted_ticks(settings: Settings) -> None:
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS {warehouse.database}")
+    for path in migration_files()[:4]:
+        for sql in statements(path.read_text(), warehouse.database):
+            warehouse.command(sql)
+    ticks = btc_ticks()
+    for table, events in (("oracle_ticks", ticks), ("market_state", market_states(ticks)), ("fills", fills(7))):
+        store(warehouse, table, events)  # the states without `tick_price`: the column is not there yet
+    sql = f"SELECT maxMerge(high) AS high, sum(trades) AS trades FROM {warehouse.database}.candles WHERE resolution = 60"
+    assert warehouse.rows(sql) == [{"high": 291000, "trades": 7}]  # raw ticks made the candles
+    assert "0005_candles_from_accepted_ticks" in warehouse.migrate()
+    assert warehouse.rows(sql) == [{"high": 97009, "trades": 7}]
+    store(warehouse, "market_state", market_states([*ticks, OracleTick(
+        id="tick-later", ts=T0 + 301_000, market="BTC-PERP", price=Decimal(97020), conf=Decimal(1),
+        publish_time=T0 + 301_000)])[-1:])
+    assert warehouse.rows(sql) == [{"high": 97020, "trades": 7}]  # a new accepted tick reaches them by the view
+    warehouse.close()
 
 
 async def test_candles_page_by_cursor(http: httpx.AsyncClient) -> None:

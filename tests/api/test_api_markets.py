@@ -5,7 +5,7 @@ from decimal import Decimal as D
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.held import HOUR_MS, T0, hold_markets, snapshot
+from tests.api.held import HOUR_MS, T0, hold_markets, market_state, snapshot
 
 
 async def test_markets_show_funding_and_open_interest_from_what_the_gateway_holds(settings: Settings) -> None:
@@ -30,3 +30,21 @@ async def test_markets_show_funding_and_open_interest_from_what_the_gateway_hold
     assert (D(eth["open_interest"]), eth["open_interest_notional"]) == (0, None)
     assert (D(sol["funding_rate"]), btc["funding_rate"]) == (D("0.0000125"), None)
     assert {m["next_funding_time"] for m in body.values()} == {T0 + 2 * HOUR_MS}
+
+
+async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(settings: Settings) -> None:
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    warehouse.close()
+    ahead = T0 + 10 * 365 * 86_400_000
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        for ts, price in ((T0, "100"), (ahead, "101"), (T0 + 1000, "102")):  # in the order the worker published
+            live.apply("markets.state", {**market_state("SOL-PERP", ts, price, price), "tick_price": price})
+        replayed = {**market_state("SOL-PERP", T0, "100", "100"), "tick_price": "100"}  # a restarted worker's
+        assert not live.apply("markets.state", replayed)
+        body = {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
+    assert (D(body["SOL-PERP"]["oracle_price"]), body["SOL-PERP"]["updated_at"]) == (102, T0 + 1000)
+    for resolution in ("1m", "1d"):
+        bar = live.bars[("SOL-PERP", resolution)].view()
+        assert bar is not None and bar["time"] == T0 and D(bar["close"]) == 102, (resolution, bar)

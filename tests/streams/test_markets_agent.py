@@ -37,6 +37,16 @@ def test_a_market_without_ticks_for_60s_goes_stale_once() -> None:
     assert markets.apply(tick("ETH-PERP", T0 + 70_001))[0].status == "healthy"
 
 
+def test_a_tick_published_10_minutes_after_its_time_degrades_its_market_and_moves_no_price() -> None:
+    markets = Markets(("BTC-PERP",))
+    markets.apply(tick("BTC-PERP", T0))
+    forged = OracleTick(id="forged", ts=T0 + 1000, market="BTC-PERP", price=D(104), conf=D("0.1"),
+                        publish_time=T0 + 601_000)
+    [state] = markets.apply(forged)
+    assert (state.status, state.oracle_price, state.mark_price) == ("degraded", D(100), D(100))
+    assert "published 600000 ms after the tick" in state.reason
+
+
 def test_unknown_market_is_named() -> None:
     assert Markets(("BTC-PERP",)).unknown(tick("DOGE-PERP", T0)) == "unknown market 'DOGE-PERP'"
 

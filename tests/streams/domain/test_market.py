@@ -29,6 +29,7 @@ def fill(ts: int, price: str, side: str = "buy") -> Fill:
     (tick(T0, "100", status="halted"), "not trading"),
     (tick(T0, "100", conf="2.01"), "confidence"),
     (tick(T0, "100", age_ms=60_001), "published 60001 ms"),
+    (tick(T0, "100", age_ms=-600_000), "published 600000 ms after the tick"),
 ])
 def test_guard_rejects_each_bad_tick_with_its_reason(bad: OracleTick, reason: str) -> None:
     assert reason in (rejection(bad, None) or "")
@@ -38,6 +39,22 @@ def test_guard_accepts_boundaries() -> None:
     # 2% conf, 60 s old, exactly 50% below a TWAP of 200: all at the limit, none over it
     assert rejection(tick(T0, "100", conf="2", age_ms=60_000), D("200")) is None
     assert "TWAP" in (rejection(tick(T0, "100"), D("201")) or "")  # 101/201 = 50.2% away
+
+
+@given(st.integers(-60_000, 600_000), st.integers(0, 10**12))  # from 60 s old (the oldest allowed) to 10 min ahead
+def test_guard_refuses_exactly_the_ticks_published_over_5_s_after_their_time(ahead_ms: int, ts: int) -> None:
+    published_ahead = tick(ts + 600_000, "100", age_ms=-ahead_ms)
+    refused = rejection(published_ahead, D("100"))
+    assert (refused is not None) == (ahead_ms > 5_000)
+    assert refused is None or f"published {ahead_ms} ms after the tick" in refused
+
+
+def test_a_tick_published_10_minutes_ahead_moves_neither_oracle_nor_mark() -> None:
+    market = MarketTracker("BTC-PERP")
+    market.on_tick(tick(T0, "100"))
+    state = market.on_tick(tick(T0 + 1000, "104", age_ms=-600_000))
+    assert state.status == "degraded" and "after the tick" in state.reason
+    assert (state.oracle_price, state.mark_price, market.last_valid_ts) == (D("100"), D("100"), T0)
 
 
 def test_twap_weights_each_price_by_how_long_it_held() -> None:
