@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv clean
+.PHONY: run test test-heavy venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,7 +16,10 @@ run: $(STAMP)
 	$(VENV)/bin/quantdesk up
 
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not heavy"
+
+test-heavy: $(STAMP)
+	$(VENV)/bin/pytest -q -m heavy
 
 clean:
 	rm -rf $(VENV) .quantdesk

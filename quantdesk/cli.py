@@ -1,6 +1,8 @@
 """The `quantdesk` command line."""
 
+import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Annotated, Any, Coroutine, Optional, TypeVar, cast
 
@@ -10,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from quantdesk.settings import Settings, get_settings
+
+STOP_S = 20.0  # past draining, how long `quantdesk up` may take to stop every part before it exits anyway
 
 app = typer.Typer(help="QuantDesk data platform.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -33,22 +37,31 @@ def summary(runtime: object) -> Table:
     table.add_row("Kafka", runtime.bootstrap + (" (embedded Tansu)" if runtime.broker else ""))
     table.add_row("ClickHouse", f"{runtime.settings.resolved_clickhouse_dsn()} db={runtime.warehouse.database}")
     table.add_row("Markets", ", ".join(runtime.settings.market_names))
+    if runtime.restored.events:
+        table.add_row("Restored", f"{runtime.restored.events} stored inputs in {runtime.restored.seconds:.1f} s")
     table.add_row("Stop", "Ctrl-C")
     return table
 
 
 async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], sources: tuple[str, ...]) -> None:
     """Run the platform until uvicorn is told to stop, or until the feed worker crashes (then exit with 1)."""
-    from quantdesk.platform import running
-    from quantdesk.serving import tune_collector
+    from quantdesk.platform import DRAIN_S, running
+    from quantdesk.serving import exit_unless_stopped_within, tune_collector
 
-    async with running(settings, simulator=simulator, replay_file=replay_file, own_signals=True,
-                       sources=sources) as runtime:
+    async with running(settings, simulator=simulator, replay_file=replay_file, sources=sources) as runtime:
         tune_collector()
         console.print(summary(runtime))
-        crashed = await runtime.served()
+        loop, stop = asyncio.get_running_loop(), asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        crashed = await runtime.served(stop)
+        if crashed:
+            reason = "the embedded broker died" if runtime.broker_died() else f"{runtime.pipeline.app.crash_reason!r}"
+            console.print(f"[red]a part of the platform failed ({reason}); stopping[/red]")
+        exit_unless_stopped_within(STOP_S if crashed else DRAIN_S + STOP_S)  # whatever hangs on the way out
+        if not crashed and not await runtime.drain():
+            console.print("[yellow]the workers had not caught up; the next start rebuilds from the stored input[/yellow]")
     if crashed:
-        console.print(f"[red]the feed worker crashed ({runtime.pipeline.app.crash_reason!r}); stopped[/red]")
         raise SystemExit(1)
 
 

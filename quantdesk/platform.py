@@ -7,12 +7,14 @@ and the simulator share this process; the risk worker runs in a child of its own
 
 import asyncio
 import contextlib
+import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
 import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.contrib.asgi import faust_app_running
 
 from api.main import create_api
@@ -20,13 +22,19 @@ from api.ratelimit import Rates
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
 from quantdesk.replay import replay
+from quantdesk.restore import Restored, last_simulated_step, restore_inputs
 from quantdesk.risk_process import RiskProcess, risk_process
 from quantdesk.serving import cancel, gateway_config, serve, stop_server
 from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.app import Pipeline, build_pipeline
+from streams.agents.accounts import MODELS as ACCOUNT_INPUTS
+from streams.agents.sink import TABLES
+from streams.app import Pipeline, app_id_of, build_pipeline
+from streams.transport import fetched_ends
+
+DRAIN_S = 15.0  # how long a clean stop waits for the workers to catch up with the input
 
 
 @dataclass
@@ -41,19 +49,63 @@ class Runtime:
     server: uvicorn.Server
     serving: asyncio.Task[None]
     broker: EmbeddedBroker | None
+    restored: Restored  # the stored inputs given back to a broker that forgot them
+    simulator: asyncio.Task[None] | None
 
     @property
     def api_url(self) -> str:
         """Return the gateway's base URL."""
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
 
-    async def served(self) -> bool:
-        """Wait until the gateway stops or the feed worker crashes (say, it could not deliver a message: it then
-        commits nothing more); return whether the feed crashed."""
-        crashed = asyncio.ensure_future(self.pipeline.app.crashed())
-        await asyncio.wait([self.serving, crashed], return_when=asyncio.FIRST_COMPLETED)
-        crashed.cancel()
-        return self.pipeline.app.crash_reason is not None
+    async def served(self, stop: asyncio.Event | None = None) -> bool:
+        """Wait until the gateway stops, `stop` is set, the feed worker crashes (say, it could not deliver a message:
+        it then commits nothing more) or the embedded broker dies; return whether a part failed."""
+        waiters = [asyncio.ensure_future(self.pipeline.app.crashed())]
+        if stop is not None:
+            waiters.append(asyncio.ensure_future(stop.wait()))
+        if self.broker is not None and self.broker.process is not None:
+            waiters.append(asyncio.ensure_future(asyncio.to_thread(self.broker.process.wait)))
+        await asyncio.wait([self.serving, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        return self.pipeline.app.crash_reason is not None or self.broker_died()
+
+    def broker_died(self) -> bool:
+        """Tell whether the embedded broker exited."""
+        return self.broker is not None and self.broker.process is not None and self.broker.process.poll() is not None
+
+    async def drain(self, timeout: float = DRAIN_S) -> bool:
+        """Stop the simulator, then wait (at most `timeout`) until the risk worker has applied every input and the
+        sink stored every output; tell whether they did. What they did not is rebuilt from the stored input on the
+        next start, but a clean stop leaves the warehouse as current as the input."""
+        if self.simulator is not None:
+            await cancel(self.simulator)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await caught_up(self.settings, self.bootstrap):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+
+async def caught_up(settings: Settings, bootstrap: str) -> bool:
+    """Tell whether the risk worker committed every input partition and the feed every stored topic to its end."""
+    risk = [TopicPartition(settings.topic(t), p) for t in ACCOUNT_INPUTS for p in range(settings.topic_partitions)]
+    stored = [TopicPartition(settings.topic(t), p) for t in TABLES for p in range(settings.topic_partitions)]
+    return (await committed_to_end(bootstrap, app_id_of(settings, "risk"), risk)
+            and await committed_to_end(bootstrap, app_id_of(settings, "feed"), stored))
+
+
+async def committed_to_end(bootstrap: str, group: str, parts: list[TopicPartition]) -> bool:
+    """Tell whether a consumer group has committed each of `parts` to its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        listed = await consumer.end_offsets(parts)
+        ends = {**listed, **await fetched_ends([bootstrap], {tp: end for tp, end in listed.items() if end})}
+        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
+    finally:
+        await consumer.stop()
 
 
 @asynccontextmanager
@@ -95,6 +147,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         stack.callback(warehouse.close)
         await asyncio.to_thread(warehouse.migrate)
         await ensure_topics(settings, bootstrap)
+        restored = await restore_inputs(settings, bootstrap, warehouse)
         if replay_file:  # before any worker starts: found waiting, its outcome does not hang on timing
             await replay(settings, bootstrap, replay_file)
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
@@ -104,8 +157,11 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         task = await serve(server, "gateway")
         stack.push_async_callback(stop_server, server, task)
+        simulating = None
         if simulator:
-            stack.push_async_callback(cancel, asyncio.create_task(run_live(settings, bootstrap), name="simulator"))
+            resumed = run_live(settings, bootstrap, after_step=await asyncio.to_thread(last_simulated_step, warehouse))
+            simulating = asyncio.create_task(resumed, name="simulator")
+            stack.push_async_callback(cancel, simulating)
         if sources:
             await stack.enter_async_context(ingest_running(settings, bootstrap, sources))
-        yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker)
+        yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker, restored, simulating)

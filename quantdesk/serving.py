@@ -2,12 +2,16 @@
 
 import asyncio
 import gc
+import logging
+import os
+import threading
 from typing import Any
 
 import uvicorn
 
 from quantdesk.settings import Settings
 
+log = logging.getLogger(__name__)
 HEAD_BUFFER_BYTES = 128 << 10  # per connection: ample past the header limits, small beside a 16 MiB WebSocket frame
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)  # gen0 allocations, then gen1 and gen2 passes (CPython's are 700, 10, 10)
 
@@ -58,3 +62,17 @@ def tune_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
+def exit_unless_stopped_within(seconds: float) -> threading.Timer:
+    """Exit the process with 1 if it is still running `seconds` from now: a stop that hangs (a client library
+    waiting on a broker gone first) must not keep a failed or stopping platform alive."""
+    def abandon() -> None:
+        log.error("did not stop within %.0f s; exiting", seconds)
+        logging.shutdown()
+        os._exit(1)
+    deadline = threading.Timer(seconds, abandon)
+    deadline.daemon = True
+    deadline.start()
+    return deadline
+

@@ -172,9 +172,13 @@ def venue_fill(plan: LiquidationPlan, n: int, close: PlannedClose, wallet: str, 
             "fee": str(fee), "liquidity": liquidity, "signature": "", "slot": 0, "liquidation": plan.id}
 
 
-async def run_live(settings: Settings, bootstrap: str, steps: int | None = None) -> None:
-    """Publish simulated events in real time, one step per cadence, until cancelled."""
+async def run_live(settings: Settings, bootstrap: str, steps: int | None = None, after_step: int = 0) -> None:
+    """Publish simulated events in real time, one step per cadence, until cancelled; a simulator started again
+    goes on `after_step` (the last it published): the same traders, and ids never used before."""
     sim = Simulator(settings, int(time.time() * 1000))
+    for _ in range(after_step):
+        sim.step()
+    sim.now = max(sim.now, int(time.time() * 1000))
     async with Publisher(settings, bootstrap) as publisher:
         done = 0
         while steps is None or done < steps:

@@ -7,16 +7,14 @@ and `quantdesk up`'s risk process.
 
 import asyncio
 import logging
-import os
 import signal
 import sys
-import threading
 
 import orjson
 import uvloop
 from faust.contrib.asgi import faust_app_running
 
-from quantdesk.serving import tune_collector
+from quantdesk.serving import exit_unless_stopped_within, tune_collector
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -39,9 +37,7 @@ async def run_until_stopped(app: App) -> bool:
     async with faust_app_running(app):
         tune_collector()
         await stop_requested(app)
-        deadline = threading.Timer(STOP_S, abandon)  # the stop, on leaving this block, may hang
-        deadline.daemon = True
-        deadline.start()
+        deadline = exit_unless_stopped_within(STOP_S)  # the stop, on leaving this block, may hang
     deadline.cancel()
     if app.crash_reason is not None:
         log.error("the worker crashed (%r); exiting", app.crash_reason)
@@ -57,13 +53,6 @@ async def stop_requested(app: App) -> None:
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:
         waiter.cancel()
-
-
-def abandon() -> None:
-    """Exit at once: the clean stop took too long (what it did not commit is read again on restart)."""
-    log.error("the worker did not stop within %.0f s; exiting", STOP_S)
-    logging.shutdown()
-    os._exit(1)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """`make run` / `quantdesk up` as a user runs them: priced markets, and no process left behind."""
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -134,3 +136,26 @@ def test_cli_answers_help(argv: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "quantdesk", *argv], cwd=ROOT, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert b"Usage" in result.stdout
+
+
+async def test_up_whose_broker_dies_exits_with_1_within_seconds(tmp_path: Path) -> None:
+    port = free_port()
+    env = environment(tmp_path, port)
+    env.pop("QUANTDESK_KAFKA_BOOTSTRAP")
+    up = subprocess.Popen([sys.executable, "-m", "quantdesk", "up"], cwd=ROOT, env=env, start_new_session=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        await eventually(lambda: priced_markets(f"http://127.0.0.1:{port}"), timeout=60, what="markets priced")
+        spawned = children(up.pid)
+        [tansu] = tansu_pids(spawned)
+        os.kill(tansu, signal.SIGKILL)
+        killed = time.monotonic()
+        output = up.communicate(timeout=60)[0].decode()  # the platform's own deadline ends it before this one
+        took = time.monotonic() - killed
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+    assert up.returncode == 1 and "the embedded broker died" in output, output[-2000:]
+    assert took < 30
+    await eventually(lambda: asyncio.sleep(0, not any(alive(p) for p in spawned)), timeout=20,
+                     what="every process of the platform gone")
