@@ -10,7 +10,7 @@ from typing import Any
 
 import base58
 
-from quantdesk.messages import LiquidationPlan, PlannedClose
+from quantdesk.messages import EARLIEST_MS, LiquidationPlan, PlannedClose
 from quantdesk.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 
@@ -147,9 +147,10 @@ OPPOSITE = {"buy": "sell", "sell": "buy"}
 
 def liquidator_float() -> Keyed:
     """Return the liquidator's one deposit: its id makes a second one a no-op."""
+    # stamped at the earliest event time the input bounds take, so it precedes every other event
     return ("accounts.changes", f"{LIQUIDATOR}:0", {
-        "id": f"venue:float:{LIQUIDATOR}", "ts": 0, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
-        "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
+        "id": f"venue:float:{LIQUIDATOR}", "ts": EARLIEST_MS, "wallet": LIQUIDATOR, "subaccount": 0,
+        "kind": "deposit", "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
 
 
 def liquidation_fills(plan: LiquidationPlan) -> list[Keyed]:

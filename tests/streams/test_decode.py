@@ -10,12 +10,13 @@ from quantdesk.messages import OracleTick
 from streams.decode import all_valid, decode_events, validate
 
 TOPIC = "oracle.ticks"
+TS = 1_767_225_600_000
 
 
 def tick(n: int, **changes: Any) -> dict[str, Any]:
     """Return a valid tick as a producer writes it."""
-    return {"id": f"t{n}", "ts": 1_000 + n, "market": "BTC-PERP", "price": f"{100 + n}.5", "conf": "0.01",
-            "publish_time": 1_000 + n, **changes}
+    return {"id": f"t{n}", "ts": TS + n, "market": "BTC-PERP", "price": f"{100 + n}.5", "conf": "0.01",
+            "publish_time": TS + n, **changes}
 
 
 BROKEN = [{"price": "-1e400"}, {"ts": -1}, {"id": ""}, {"conf": "NaN"}, {"market": 7}]

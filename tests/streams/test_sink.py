@@ -35,8 +35,8 @@ def test_a_message_with_an_invalid_fill_stores_only_the_valid_ones(warehouse: Wa
 
 
 def test_a_valid_message_gives_every_field_as_the_model_holds_it(warehouse: Warehouse) -> None:
-    events = stored_events("trades.fills", orjson.dumps([fill("a"), fill("b", subaccount="2")]))
-    assert events[1]["subaccount"] == 2 and events[0]["size"] == Decimal("0.123456789012345678")
+    events = stored_events("trades.fills", orjson.dumps([fill("a"), fill("b", price=101.25)]))
+    assert events[1]["price"] == Decimal("101.25") and events[0]["size"] == Decimal("0.123456789012345678")
     row = TableWriter(warehouse, "fills").row(events[0])
     assert row[:3] == ["a", TS, "SOL-PERP"] and row[-1] == ""
 
