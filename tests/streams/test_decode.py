@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantdesk.messages import OracleTick
-from streams.decode import all_valid, decode_events, validate
+from streams.decode import all_valid, decode_events, items_of, validate
 
 TOPIC = "oracle.ticks"
 TS = 1_767_225_600_000
@@ -26,7 +26,7 @@ PRICES = st.one_of(st.decimals(allow_nan=False, allow_infinity=False, places=8).
 
 def one_by_one(raw: bytes, check: Any = None) -> tuple[list[Any], list[Any]]:
     """Return what validating each item on its own gives: valid events and dead letters."""
-    checked = [validate(OracleTick, TOPIC, item, 5, check) for item in orjson.loads(raw)]
+    checked = [validate(OracleTick, TOPIC, item, 5, check) for item in items_of(raw)]
     return [c for c in checked if isinstance(c, OracleTick)], [c for c in checked if not isinstance(c, OracleTick)]
 
 
