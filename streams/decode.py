@@ -31,6 +31,15 @@ def dead_letter(topic: str, ts: int, reason: str, payload: bytes) -> DeadLetter:
                       payload=payload.decode("utf-8", "backslashreplace"))
 
 
+def as_bytes(item: Any) -> bytes:
+    """Return an item as JSON, through the json module where orjson cannot write it (an int past 64 bits, a lone
+    surrogate, which it escapes)."""
+    try:
+        return encode(item)
+    except TypeError:
+        return json.dumps(item, default=str, separators=(",", ":")).encode()
+
+
 def has_long_number(raw: bytes) -> bool:
     """Return whether a JSON text may hold a number of 16 digits or more, which a float may not keep."""
     return DIGIT_RUN in raw.translate(DIGITS) and LONG_NUMBER.search(raw) is not None
@@ -61,9 +70,9 @@ def validate(model: type[Message], topic: str, item: Any, ts: int, check: Check 
     try:
         event = model.model_validate(item)
     except ValidationError as exc:
-        return dead_letter(topic, ts, first_error(exc), encode(item))
+        return dead_letter(topic, ts, first_error(exc), as_bytes(item))
     why = check(event) if check else None
-    return dead_letter(topic, ts, why, encode(item)) if why else event
+    return dead_letter(topic, ts, why, as_bytes(item)) if why else event
 
 
 @cache

@@ -16,7 +16,7 @@ from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline
-from streams.decode import all_valid, batch_of, dead_letter, items_of
+from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
@@ -106,14 +106,6 @@ def stamp(ts: Any) -> int:
     """Return `ts` when it is event time the dead letters' table holds, else 0."""
     fits = isinstance(ts, int) and not isinstance(ts, bool) and 0 <= ts < DATETIME64_MS[1]
     return ts if fits else 0
-
-
-def as_bytes(event: dict[str, Any]) -> bytes:
-    """Return an event as JSON, or as its repr when JSON cannot hold it (an int past 64 bits, a lone surrogate)."""
-    try:
-        return encode(event)
-    except TypeError:
-        return repr(event).encode("utf-8", "backslashreplace")
 
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
