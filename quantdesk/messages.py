@@ -2,16 +2,38 @@
 
 Money and price fields are `Decimal` (exact); on the wire they may be JSON numbers or
 strings, and the platform writes them as strings so no digit is lost. Times are UTC ms.
+
+The input models (the trust boundary) hold only what the warehouse stores exactly: a decimal within
+Decimal(38, 18) (20 integer digits, 18 decimal places; more places are refused, never rounded), a slot
+within UInt64, a sub-account within UInt32, an event time within [EARLIEST_MS, LATEST_MS), integers
+only as JSON integers (no booleans, floats or texts), and non-empty names of bounded length.
 """
 
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
 Millis = Annotated[int, Field(ge=0)]
+
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: event times before it are refused at the boundary
+LATEST_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z: and from it on
+DECIMAL_BOUND = 10**20  # Decimal(38, 18) holds 20 integer digits
+SCALE = 18  # and 18 decimal places
+NAME_CHARS, ID_CHARS = 256, 512
+
+# Strict: a JSON integer only, so `true` is not a 1 and 1.0 is not an event time.
+Stamp = Annotated[int, Strict(), Field(ge=EARLIEST_MS, lt=LATEST_MS)]
+Slot = Annotated[int, Strict(), Field(ge=0, lt=2**64)]
+Subaccount = Annotated[int, Strict(), Field(ge=0, lt=2**32)]
+Version = Annotated[int, Strict(), Field(ge=0, lt=2**31)]
+Exact = Annotated[Decimal, Field(gt=-DECIMAL_BOUND, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
+ExactPositive = Annotated[Decimal, Field(gt=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
+ExactNonNegative = Annotated[Decimal, Field(ge=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
+Text = Annotated[str, Field(max_length=NAME_CHARS)]
 
 
 class Message(BaseModel):
@@ -24,31 +46,39 @@ class Message(BaseModel):
     v: int = 1
 
 
-class OracleTick(Message):
+class Input(Message):
+    """Fields every input message carries, bounded to what the warehouse stores."""
+
+    id: Annotated[str, Field(min_length=1, max_length=ID_CHARS, pattern=r"^[^\n]+$")]
+    ts: Stamp
+    v: Version = 1
+
+
+class OracleTick(Input):
     """One oracle price observation for a market (topic `oracle.ticks`)."""
 
-    market: str
-    price: Amount
-    conf: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
-    publish_time: Millis
-    status: str = "trading"
-    source: str = "pyth"
-    slot: int = 0
+    market: Name
+    price: Exact
+    conf: ExactNonNegative
+    publish_time: Stamp
+    status: Name = "trading"
+    source: Name = "pyth"
+    slot: Slot = 0
 
 
-class Fill(Message):
+class Fill(Input):
     """One account's side of a trade (topic `trades.fills`)."""
 
-    market: str
-    wallet: str
-    subaccount: Annotated[int, Field(ge=0)] = 0
+    market: Name
+    wallet: Name
+    subaccount: Subaccount = 0
     side: Literal["buy", "sell"]
-    size: Positive
-    price: Positive
-    fee: Amount = Decimal(0)
+    size: ExactPositive
+    price: ExactPositive
+    fee: Exact = Decimal(0)
     liquidity: Literal["taker", "maker"] = "taker"
-    signature: str = ""
-    slot: int = 0
+    signature: Text = ""
+    slot: Slot = 0
 
     @property
     def account(self) -> str:
@@ -61,15 +91,15 @@ class Fill(Message):
         return self.size if self.side == "buy" else -self.size
 
 
-class AccountChange(Message):
+class AccountChange(Input):
     """A deposit to or withdrawal from an account (topic `accounts.changes`)."""
 
-    wallet: str
-    subaccount: Annotated[int, Field(ge=0)] = 0
+    wallet: Name
+    subaccount: Subaccount = 0
     kind: Literal["deposit", "withdraw"]
-    amount: Positive
-    signature: str = ""
-    slot: int = 0
+    amount: ExactPositive
+    signature: Text = ""
+    slot: Slot = 0
 
     @property
     def account(self) -> str:
@@ -77,19 +107,19 @@ class AccountChange(Message):
         return f"{self.wallet}:{self.subaccount}"
 
 
-class OrderEvent(Message):
+class OrderEvent(Input):
     """An order placed, filled or cancelled on chain (topic `orders.events`)."""
 
-    market: str
-    wallet: str
-    subaccount: Annotated[int, Field(ge=0)] = 0
-    kind: str
+    market: Name
+    wallet: Name
+    subaccount: Subaccount = 0
+    kind: Name
     side: Literal["buy", "sell"] | None = None
-    size: Amount | None = None
-    price: Amount | None = None
-    order_type: str | None = None
-    signature: str = ""
-    slot: int = 0
+    size: Exact | None = None
+    price: Exact | None = None
+    order_type: Name | None = None
+    signature: Text = ""
+    slot: Slot = 0
 
 
 class MarketState(Message):
@@ -205,7 +235,7 @@ class DeadLetter(Message):
     payload: str
 
 
-INPUT_MODELS: dict[str, type[Message]] = {
+INPUT_MODELS: dict[str, type[Input]] = {
     "oracle.ticks": OracleTick,
     "trades.fills": Fill,
     "accounts.changes": AccountChange,
@@ -225,7 +255,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
 )
 
 
-def model_for(topic: str) -> type[Message]:
+def model_for(topic: str) -> type[Input]:
     """Return the model of an input topic, or raise KeyError."""
     return INPUT_MODELS[topic]
 

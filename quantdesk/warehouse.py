@@ -3,12 +3,14 @@
 import asyncio
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import clickhouse_connect
 import pyarrow as pa
 import pyarrow.compute as pc
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from quantdesk.settings import Settings
 
@@ -19,6 +21,28 @@ STRICT_NULLS = {"input_format_null_as_default": 0}  # a None outside a Nullable 
 ARROW_TYPES = {"String": pa.string(), "Bool": pa.bool_(), "UInt8": pa.uint8(), "UInt16": pa.uint16(),
                "UInt32": pa.uint32(), "UInt64": pa.uint64(), "Int8": pa.int8(), "Int16": pa.int16(),
                "Int32": pa.int32(), "Int64": pa.int64(), "Float32": pa.float32(), "Float64": pa.float64()}
+DATETIME64_MS = (-2_208_988_800_000, 10_413_792_000_000)  # [1900-01-01, 2300-01-01): what DateTime64 holds
+# What the client raises for a value that has no exact Arrow form (UnicodeEncodeError is a ValueError).
+UNCONVERTIBLE = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError, TypeError)
+# ClickHouse error names that blame the data, not the server (any other error is retried).
+BAD_DATA = re.compile(r"CANNOT_PARSE|CANNOT_CONVERT|CANNOT_INSERT_NULL|TYPE_MISMATCH|ILLEGAL_TYPE|OUT_OF_RANGE"
+                      r"|OUT_OF_BOUND|DECIMAL_OVERFLOW|TOO_LARGE_STRING|INCORRECT_DATA|CANNOT_READ")
+
+
+class Unstorable(ValueError):
+    """Rows that cannot be stored exactly (the rest of their batch was stored), by id, with why."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__(f"{len(refused)} rows cannot be stored exactly: {refused}")
+        self.refused = refused
+
+
+@dataclass
+class Stored:
+    """What an insert stored (new rows) and refused (id -> why)."""
+
+    new: int = 0
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -71,19 +95,59 @@ def arrow_type(column_type: str) -> pa.DataType:
 
 
 def decimal_array(values: Sequence[Any], decimal: pa.DataType) -> pa.Array:
-    """Return decimals as Arrow ones; texts and floats via their text, digits past the scale cut (as Native did)."""
+    """Return decimals as Arrow ones, texts and floats via their text; raise ArrowInvalid for a value that does
+    not fit exactly (never cut to the scale)."""
     try:
         return pa.array(values, decimal)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         texts = pa.array([None if v is None else str(v) for v in values], pa.string())
-        return pc.cast(texts, options=pc.CastOptions(decimal, allow_decimal_truncate=True))
+        return pc.cast(texts, decimal)
+
+
+def column_array(values: Sequence[Any], column: pa.Field) -> pa.Array:
+    """Return a column's values as Arrow ones, exactly as ClickHouse will hold them, or raise a ValueError that
+    names the column."""
+    try:
+        array = decimal_array(values, column.type) if pa.types.is_decimal(column.type) else pa.array(values, column.type)
+    except UNCONVERTIBLE as exc:
+        raise ValueError(f"{column.name}: {type(exc).__name__}: {exc}") from exc
+    if not column.nullable and array.null_count:
+        raise ValueError(f"{column.name}: None in a column that is not Nullable")
+    if pa.types.is_timestamp(column.type) and len(array) > array.null_count:
+        low, high = pc.min_max(array.cast(pa.int64())).values()
+        if low.as_py() < DATETIME64_MS[0] or high.as_py() >= DATETIME64_MS[1]:
+            raise ValueError(f"{column.name}: a time outside what DateTime64 holds, 1900 to 2299")
+    return array
 
 
 def arrow_table(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
-    """Return the rows (cells in the schema's column order) as an Arrow table."""
-    arrays = [decimal_array(values, field.type) if pa.types.is_decimal(field.type) else pa.array(values, field.type)
-              for values, field in zip(zip(*rows), schema)]
+    """Return the rows (cells in the schema's column order) as an Arrow table; raise for a value that has no exact
+    form in its column (one of `UNCONVERTIBLE`)."""
+    cells = zip(*rows) if rows else ([] for _ in schema)
+    arrays = [column_array(values, column) for values, column in zip(cells, schema)]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def convertible(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> tuple[pa.Table, list[Sequence[Any]], dict[str, str]]:
+    """Return the rows with an exact Arrow form, as a table and as they are, and why each other one has none (by
+    id); each row is tried alone only when the whole batch fails."""
+    try:
+        return arrow_table(schema, rows), list(rows), {}
+    except UNCONVERTIBLE:
+        pass
+    good, refused = [], {}
+    for row in rows:
+        try:
+            arrow_table(schema, [row])
+            good.append(row)
+        except UNCONVERTIBLE as exc:
+            refused[row[0]] = str(exc)
+    return arrow_table(schema, good), good, refused
+
+
+def blames_data(exc: ClickHouseError) -> bool:
+    """Return whether ClickHouse refused an insert for its data, which no retry will change."""
+    return BAD_DATA.search(str(exc)) is not None
 
 
 class Warehouse:
@@ -165,32 +229,58 @@ class Warehouse:
         return {row[0] for row in result.result_rows}
 
     def insert_new(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Insert the rows whose id (first column) the table does not hold yet; return how many.
+        """Insert the rows whose id the table does not hold yet; return how many. Raise `Unstorable` for rows that
+        cannot be stored exactly, once the others are stored."""
+        stored = self.store(table, columns, rows)
+        if stored.refused:
+            raise Unstorable(stored.refused)
+        return stored.new
+
+    def store(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Stored:
+        """Insert the rows whose id (first column) the table does not hold yet, each exactly or not at all: rows
+        that cannot be are refused alone, the others stored. Raise ClickHouseError when ClickHouse fails.
 
         Every row's second column is its event time in ms (`ts`), which bounds the lookup. The new rows go
         as one Arrow table, which pyarrow builds in C where clickhouse-connect's Native insert loops in Python.
         """
-        unique = {row[0]: row for row in rows}
-        stamps = [row[1] for row in unique.values()]
-        known = self.existing_ids(table, list(unique), min(stamps, default=0), max(stamps, default=0))
-        fresh = [row for key, row in unique.items() if key not in known]
-        if fresh:
-            block = arrow_table(self.arrow_schema(table, columns), fresh)
+        block, unique, refused = convertible(self.arrow_schema(table, columns), list({r[0]: r for r in rows}.values()))
+        stamps = [row[1] for row in unique]
+        known = self.existing_ids(table, [row[0] for row in unique], min(stamps, default=0), max(stamps, default=0))
+        fresh = [row for row in unique if row[0] not in known]
+        if not fresh:
+            return Stored(0, refused)
+        if known:
+            block = block.filter(pa.array([row[0] not in known for row in unique]))
+        try:
             with self.lock:
                 self.client.insert_arrow(f"{self.database}.{table}", block, settings=STRICT_NULLS)
-        return len(fresh)
+        except ClickHouseError as exc:
+            if not blames_data(exc):
+                raise
+            return self.bisect(table, columns, fresh, refused, exc)
+        return Stored(len(fresh), refused)
+
+    def bisect(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]], refused: dict[str, str],
+               exc: ClickHouseError) -> Stored:
+        """Store the halves of a batch ClickHouse refused for its data apart, down to the rows it refuses alone."""
+        if len(rows) == 1:
+            return Stored(0, {**refused, rows[0][0]: f"refused by ClickHouse: {exc}"})
+        halves = [self.store(table, columns, part) for part in (rows[: len(rows) // 2], rows[len(rows) // 2:])]
+        return Stored(sum(h.new for h in halves), {k: v for part in (refused, *(h.refused for h in halves))
+                                                   for k, v in part.items()})
 
     def arrow_schema(self, table: str, columns: Sequence[str]) -> pa.Schema:
         """Return the Arrow schema of the table's `columns`, from their ClickHouse types (described once)."""
         key = (table, tuple(columns))
         if key not in self.schemas:
             types = {c["name"]: c["type"] for c in self.rows(f"DESCRIBE TABLE {self.database}.{table}")}
-            self.schemas[key] = pa.schema([(name, arrow_type(types[name])) for name in columns])
+            self.schemas[key] = pa.schema([pa.field(name, arrow_type(types[name]), "Nullable(" in types[name])
+                                           for name in columns])
         return self.schemas[key]
 
-    async def ainsert_new(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-        """Insert new rows off the event loop."""
-        return await asyncio.to_thread(self.insert_new, table, columns, rows)
+    async def astore(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Stored:
+        """Store rows off the event loop."""
+        return await asyncio.to_thread(self.store, table, columns, rows)
 
     def close(self) -> None:
         """Close the client."""

@@ -1,22 +1,26 @@
-"""ClickHouse sink: batches every stored topic and inserts each row once (dedupe on id)."""
+"""ClickHouse sink: batches every stored topic and inserts each row once (dedupe on id).
+
+A row the warehouse cannot store exactly (a value that does not fit its column) is dead-lettered alone, on
+`dlq` with why, and the rest of its batch is stored; only a failing ClickHouse is waited out and retried.
+"""
 
 import asyncio
 import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-import orjson
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
-from quantdesk.messages import INPUT_MODELS, Message
-from quantdesk.warehouse import Warehouse
+from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
+from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline
-from streams.decode import all_valid, batch_of
+from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
+Refused = list[tuple[dict[str, Any], str]]  # events the warehouse cannot store, each with why
 
 TABLES: dict[str, str] = {
     "oracle.ticks": "oracle_ticks",
@@ -59,23 +63,49 @@ class TableWriter:
                 cells[i] = "" if cells[i] is None else encode(cells[i]).decode()
         return cells
 
-    async def write(self, events: list[dict[str, Any]]) -> int:
-        """Insert the events not stored yet; return how many were new."""
-        return await self.warehouse.ainsert_new(self.table, self.columns, [self.row(e) for e in events])
+    def rows(self, events: list[dict[str, Any]]) -> tuple[dict[str, tuple[list[Any], dict[str, Any]]], Refused]:
+        """Return the events' rows with their events, by id, and each event that has no row with why."""
+        built, refused = {}, []
+        for event in events:
+            try:
+                row = self.row(event)
+            except (TypeError, ValueError) as exc:  # a text column orjson cannot write: an int past 64 bits
+                refused.append((event, f"{self.table}: {exc}"))
+            else:
+                built[row[0]] = (row, event)
+        return built, refused
 
-    async def store(self, events: list[dict[str, Any]]) -> int:
-        """Write the events, retrying with backoff while ClickHouse fails; the stream waits meanwhile.
+    async def store(self, events: list[dict[str, Any]]) -> tuple[int, Refused]:
+        """Write the events, retrying with backoff while ClickHouse fails (the stream waits meanwhile); return how
+        many were new, and each event that cannot be stored exactly with why.
 
         Nothing read is acked before it is stored, so a worker stopped while retrying reads it again.
         """
+        built, refused = self.rows(events)
+        rows = [row for row, _ in built.values()]
         wait = RETRY_FIRST_S
         while True:
             try:
-                return await self.write(events)
+                stored = await self.warehouse.astore(self.table, self.columns, rows)
+                break
             except ClickHouseError as exc:
-                log.error("storing %d rows in %s failed, retrying in %.1f s: %s", len(events), self.table, wait, exc)
+                log.error("storing %d rows in %s failed, retrying in %.1f s: %s", len(rows), self.table, wait, exc)
                 await asyncio.sleep(wait)
                 wait = min(2 * wait, RETRY_MOST_S)
+        return stored.new, refused + [(built[key][1], why) for key, why in stored.refused.items()]
+
+
+def unstored(topic: str, refused: Refused) -> list[DeadLetter]:
+    """Return a dead letter for each event the warehouse cannot store: its id from the event's bytes, its time the
+    event's where the dead letters' table holds that time, so storing the same batch again gives the same rows."""
+    return [dead_letter(topic, stamp(event.get("ts")), f"cannot be stored: {why}", as_bytes(event))
+            for event, why in refused]
+
+
+def stamp(ts: Any) -> int:
+    """Return `ts` when it is event time the dead letters' table holds, else 0."""
+    fits = isinstance(ts, int) and not isinstance(ts, bool) and 0 <= ts < DATETIME64_MS[1]
+    return ts if fits else 0
 
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
@@ -83,8 +113,8 @@ def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
     if topic in INPUT_MODELS and (events := all_valid(INPUT_MODELS[topic], raw)) is not None:
         return [fields(e) for e in events]
     try:
-        items = decode(raw or b"")
-    except orjson.JSONDecodeError:
+        items = items_of(raw or b"") if topic in INPUT_MODELS else decode(raw or b"")
+    except (ValueError, RecursionError):  # what is not JSON: its owner agent dead-letters an input message
         return []
     if topic not in INPUT_MODELS:
         shape = SHAPES.get(topic, dict)
@@ -131,4 +161,6 @@ def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
                 logical, _ = writers[event.message.topic]
                 grouped[event.message.topic] += stored_events(logical, event.value)
             for topic, events in grouped.items():
-                await writers[topic][1].store(events)
+                logical, writer = writers[topic]
+                _, refused = await writer.store(events)
+                await pipeline.publish("dlq", ((d.topic, d) for d in unstored(logical, refused)))

@@ -24,6 +24,8 @@ once, at the point it is made, to a fixed quantum:
   from zero so a close always covers what it must (SOL has 9 decimals, BTC 8).
 - RATIO = 1e-4: health (rounded toward −∞, so a threshold on the grid — 50, 20, 10 — is
   crossed exactly when the exact health crosses it) and leverage (half to even).
+- STORED = 1e-18, half to even: the figures a market state publishes unrounded in the domain
+  (mark, 5-minute TWAP, premium), to the warehouse's Decimal(38, 18), which refuses more places.
 
 Quantised values have a fixed exponent, so equal values print identically: serialised
 states compare byte for byte. Arithmetic between roundings runs in the caller's decimal
@@ -37,6 +39,7 @@ PRICE = Decimal("1e-12")
 RATE = Decimal("1e-12")
 SIZE = Decimal("1e-9")
 RATIO = Decimal("1e-4")
+STORED = Decimal("1e-18")
 CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
 
 
@@ -68,3 +71,8 @@ def to_health(value: Decimal) -> Decimal:
 def to_ratio(value: Decimal) -> Decimal:
     """Round a ratio such as leverage to the RATIO quantum, half to even."""
     return value.quantize(RATIO, ROUND_HALF_EVEN, CONTEXT)
+
+
+def to_stored(value: Decimal | None) -> Decimal | None:
+    """Round a published figure to the warehouse's 18 decimals, half to even; None stays None."""
+    return None if value is None else value.quantize(STORED, ROUND_HALF_EVEN, CONTEXT)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from quantdesk.messages import Fill, MarketState, OracleTick
+from streams.domain import to_stored
 from streams.domain.mark import Premium, mark_price
 from streams.domain.oracle_guard import LIMITS, fresh_for_mark, is_stale, rejection
 from streams.domain.twap import TimeWeighted
@@ -82,7 +83,7 @@ class MarketTracker:
         reason = self.reason or ("stale: no valid tick for over 60 s" if stale else "")
         return MarketState(
             id=f"{source_id}:state", ts=ts, market=self.market, oracle_price=self.oracle,
-            conf=self.conf, mark_price=self.mark, oracle_twap_5m=self.twap_5m(ts),
-            premium=self.premium.at(ts), last_fill_price=self.premium.last_fill_price,
+            conf=self.conf, mark_price=to_stored(self.mark), oracle_twap_5m=to_stored(self.twap_5m(ts)),
+            premium=to_stored(self.premium.at(ts)), last_fill_price=self.premium.last_fill_price,
             status="degraded" if reason else "healthy", reason=reason, tick_price=tick_price,
         )

@@ -6,9 +6,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
-from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from quantdesk.warehouse import Warehouse, arrow_type
+from quantdesk.warehouse import Unstorable, Warehouse, arrow_type
 
 COLUMNS = ["id", "ts", "market", "price", "conf", "publish_time", "status", "source", "slot"]
 START_MS = 1_767_225_600_000
@@ -82,23 +81,50 @@ def test_every_value_of_a_row_is_stored_exactly(warehouse: Warehouse) -> None:
     assert orjson.loads(by_id["none"][-1]) == positions
 
 
-def test_decimal_texts_and_floats_are_stored_as_their_text_cut_at_18_digits(warehouse: Warehouse) -> None:
+MARKET_STATE = ["id", "ts", "market", "oracle_price", "conf", "mark_price", "premium", "status", "reason"]
+
+
+def test_decimal_texts_and_floats_are_stored_exactly(warehouse: Warehouse) -> None:
     # derived topics reach the sink as decoded JSON: their decimals are texts (or a stray float)
-    columns = ["id", "ts", "market", "oracle_price", "conf", "mark_price", "premium", "status", "reason"]
-    row = ["m", START_MS, "SOL-PERP", "65000.123456789012345678", 0.1, "1.1234567890123456789",
-           "-1.1234567890123456789", "trading", ""]
-    assert warehouse.insert_new("market_state", columns, [row]) == 1
+    row = ["m", START_MS, "SOL-PERP", "65000.123456789012345678", 0.1, "-99999999999999999999.999999999999999999",
+           "1E-18", "trading", ""]
+    assert warehouse.insert_new("market_state", MARKET_STATE, [row]) == 1
     stored = warehouse.rows(f"SELECT oracle_price, conf, mark_price, premium FROM {warehouse.database}.market_state")
     assert stored == [{"oracle_price": Decimal("65000.123456789012345678"), "conf": Decimal("0.1"),
-                       "mark_price": Decimal("1.123456789012345678"), "premium": Decimal("-1.123456789012345678")}]
+                       "mark_price": Decimal("-99999999999999999999.999999999999999999"), "premium": Decimal("1E-18")}]
 
 
-def test_a_none_outside_a_nullable_column_is_refused_not_stored_as_a_default(warehouse: Warehouse) -> None:
-    blank = tick("blank", START_MS)
-    blank[COLUMNS.index("market")] = None
-    with pytest.raises(ClickHouseError):
-        warehouse.insert_new("oracle_ticks", COLUMNS, [blank])
+@pytest.mark.parametrize("premium", ["1.1234567890123456789", "1e20", "-1e25", 1e308, "NaN", "abc", True])
+def test_a_decimal_that_does_not_fit_its_column_exactly_is_refused_not_cut(warehouse: Warehouse, premium: object) -> None:
+    row = ["m", START_MS, "SOL-PERP", "1", "0", "1", premium, "trading", ""]
+    with pytest.raises(Unstorable) as refused:
+        warehouse.insert_new("market_state", MARKET_STATE, [row])
+    assert list(refused.value.refused) == ["m"] and refused.value.refused["m"].startswith("premium: ")
+    assert warehouse.rows(f"SELECT id FROM {warehouse.database}.market_state") == []
+
+
+@pytest.mark.parametrize(("column", "value"), [("ts", 10**20), ("ts", 10**16), ("publish_time", -2_208_988_800_001),
+                                               ("slot", -1), ("slot", 2**64), ("market", None), ("price", None),
+                                               ("market", "\ud800")])
+def test_a_value_outside_its_column_type_is_refused(warehouse: Warehouse, column: str, value: object) -> None:
+    bad = tick("bad", START_MS)
+    bad[COLUMNS.index(column)] = value
+    with pytest.raises(Unstorable) as refused:
+        warehouse.insert_new("oracle_ticks", COLUMNS, [bad])
+    assert list(refused.value.refused) == ["bad"] and refused.value.refused["bad"].startswith(f"{column}: ")
     assert stored_ids(warehouse) == []
+
+
+def test_a_mixed_batch_stores_its_good_rows_and_reports_each_bad_one(warehouse: Warehouse) -> None:
+    rows = [tick(f"t{n}", START_MS + n) for n in range(6)]
+    rows[1][COLUMNS.index("price")] = "1e25"
+    rows[4][COLUMNS.index("slot")] = -1
+    stored = warehouse.store("oracle_ticks", COLUMNS, rows)
+    assert stored.new == 4 and sorted(stored.refused) == ["t1", "t4"]
+    assert stored.refused["t1"].startswith("price: ") and stored.refused["t4"].startswith("slot: ")
+    assert stored_ids(warehouse) == ["t0", "t2", "t3", "t5"]
+    again = warehouse.store("oracle_ticks", COLUMNS, rows)  # the good ones once, the bad ones refused again
+    assert again.new == 0 and sorted(again.refused) == ["t1", "t4"]
 
 
 def test_column_types_map_to_the_arrow_types_clickhouse_reads_back_unchanged() -> None:

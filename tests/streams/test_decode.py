@@ -7,15 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantdesk.messages import OracleTick
-from streams.decode import all_valid, decode_events, validate
+from streams.decode import all_valid, decode_events, items_of, validate
 
 TOPIC = "oracle.ticks"
+TS = 1_767_225_600_000
 
 
 def tick(n: int, **changes: Any) -> dict[str, Any]:
     """Return a valid tick as a producer writes it."""
-    return {"id": f"t{n}", "ts": 1_000 + n, "market": "BTC-PERP", "price": f"{100 + n}.5", "conf": "0.01",
-            "publish_time": 1_000 + n, **changes}
+    return {"id": f"t{n}", "ts": TS + n, "market": "BTC-PERP", "price": f"{100 + n}.5", "conf": "0.01",
+            "publish_time": TS + n, **changes}
 
 
 BROKEN = [{"price": "-1e400"}, {"ts": -1}, {"id": ""}, {"conf": "NaN"}, {"market": 7}]
@@ -25,7 +26,7 @@ PRICES = st.one_of(st.decimals(allow_nan=False, allow_infinity=False, places=8).
 
 def one_by_one(raw: bytes, check: Any = None) -> tuple[list[Any], list[Any]]:
     """Return what validating each item on its own gives: valid events and dead letters."""
-    checked = [validate(OracleTick, TOPIC, item, 5, check) for item in orjson.loads(raw)]
+    checked = [validate(OracleTick, TOPIC, item, 5, check) for item in items_of(raw)]
     return [c for c in checked if isinstance(c, OracleTick)], [c for c in checked if not isinstance(c, OracleTick)]
 
 

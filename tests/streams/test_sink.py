@@ -1,5 +1,5 @@
-"""The sink stores valid input events exactly, skips invalid ones, writes nested derived values as JSON, and
-retries a batch the warehouse refuses."""
+"""The sink stores valid input events exactly, skips invalid ones, writes nested derived values as JSON,
+retries a batch while the warehouse is away, and dead-letters alone a row it cannot store exactly."""
 
 import asyncio
 import logging
@@ -8,6 +8,9 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from quantdesk.platform import running
+from quantdesk.publisher import Publisher
+from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter, stored_events
 from tests.waiting import eventually
@@ -35,8 +38,8 @@ def test_a_message_with_an_invalid_fill_stores_only_the_valid_ones(warehouse: Wa
 
 
 def test_a_valid_message_gives_every_field_as_the_model_holds_it(warehouse: Warehouse) -> None:
-    events = stored_events("trades.fills", orjson.dumps([fill("a"), fill("b", subaccount="2")]))
-    assert events[1]["subaccount"] == 2 and events[0]["size"] == Decimal("0.123456789012345678")
+    events = stored_events("trades.fills", orjson.dumps([fill("a"), fill("b", price=101.25)]))
+    assert events[1]["price"] == Decimal("101.25") and events[0]["size"] == Decimal("0.123456789012345678")
     row = TableWriter(warehouse, "fills").row(events[0])
     assert row[:3] == ["a", TS, "SOL-PERP"] and row[-1] == ""
 
@@ -69,5 +72,35 @@ async def test_a_batch_the_warehouse_refuses_is_retried_until_stored(
         await eventually(refused, what="a refused insert")
     assert not storing.done()
     warehouse.command(f"RENAME TABLE {db}.fills_away TO {db}.fills")
-    assert await asyncio.wait_for(storing, 30) == 2
+    assert await asyncio.wait_for(storing, 30) == (2, [])
     assert [r["id"] for r in warehouse.rows(f"SELECT id FROM {db}.fills ORDER BY id")] == ["a", "b"]
+
+
+def snapshot(snapshot_id: str, collateral: str) -> dict:
+    """Return an account snapshot as the risk worker publishes it on `accounts.history`."""
+    figures = dict.fromkeys(("equity", "maintenance_margin", "initial_margin", "free_collateral", "health"), "1")
+    return {"id": snapshot_id, "ts": TS, "wallet": "W", "subaccount": 0, "state": "funded", "collateral": collateral,
+            **figures, "leverage": None, "positions": []}
+
+
+async def test_a_row_that_cannot_be_stored_is_dead_lettered_alone_and_the_sink_goes_on(settings: Settings) -> None:
+    # a derived topic skips the input bounds: 1e25 does not fit Decimal(38, 18), which once crashed the sink
+    batch = [snapshot("a", "1"), snapshot("huge", "1e25"), snapshot("b", "2")]
+    async with running(settings, simulator=False) as runtime, Publisher(settings, runtime.bootstrap) as publisher:
+        db = runtime.warehouse.database
+        await publisher.send([("accounts.history", "W:0", s) for s in batch])
+
+        async def dead() -> list[dict]:
+            return await runtime.warehouse.arows(f"SELECT topic, reason, payload FROM {db}.dead_letters")
+
+        [letter] = await eventually(dead, what="the unstorable snapshot dead-lettered")
+        assert letter["topic"] == "accounts.history" and letter["reason"].startswith("cannot be stored: collateral:")
+        assert orjson.loads(letter["payload"]) == snapshot("huge", "1e25")
+        await publisher.send([("accounts.history", "W:0", snapshot("c", "3"))])
+
+        async def stored() -> list[str]:
+            rows = await runtime.warehouse.arows(f"SELECT id FROM {db}.account_snapshots ORDER BY id")
+            return [r["id"] for r in rows] if len(rows) == 3 else []
+
+        assert await eventually(stored, what="the good snapshots, and one sent after") == ["a", "b", "c"]
+        assert len(await dead()) == 1
