@@ -9,10 +9,10 @@ within UInt64, a sub-account within UInt32, an event time within [EARLIEST_MS, L
 only as JSON integers (no booleans, floats or texts), and non-empty names of bounded length.
 """
 
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
@@ -29,9 +29,22 @@ Stamp = Annotated[int, Strict(), Field(ge=EARLIEST_MS, lt=LATEST_MS)]
 Slot = Annotated[int, Strict(), Field(ge=0, lt=2**64)]
 Subaccount = Annotated[int, Strict(), Field(ge=0, lt=2**32)]
 Version = Annotated[int, Strict(), Field(ge=0, lt=2**31)]
-Exact = Annotated[Decimal, Field(gt=-DECIMAL_BOUND, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
-ExactPositive = Annotated[Decimal, Field(gt=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
-ExactNonNegative = Annotated[Decimal, Field(ge=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False)]
+WIDE = Context(prec=60)  # wider than Decimal(38, 18): canonical forms round nothing
+
+
+def canonical(value: Decimal) -> Decimal:
+    """Return a number in its one form: no trailing zeros, no positive exponent, no negative zero. "150.050",
+    "150.05" and a warehouse's 150.050000000000000000 are one price, so they give one output, byte for byte."""
+    return WIDE.add(WIDE.normalize(value), ZERO)
+
+
+ZERO = Decimal(0)
+Exact = Annotated[Decimal, Field(gt=-DECIMAL_BOUND, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
+                  AfterValidator(canonical)]
+ExactPositive = Annotated[Decimal, Field(gt=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
+                          AfterValidator(canonical)]
+ExactNonNegative = Annotated[Decimal, Field(ge=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
+                             AfterValidator(canonical)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
 Text = Annotated[str, Field(max_length=NAME_CHARS)]
 

@@ -88,3 +88,14 @@ def test_json_that_is_not_strict_is_a_dead_letter_whole() -> None:
     for raw in (b'[{"id":"t","price":NaN}]', b'[{"id":"\\ud800","price":12345678901234567.5}]', b"[" * 5000):
         good, dead = decode_events(INPUT_MODELS["oracle.ticks"], "oracle.ticks", raw, TS)
         assert good == [] and len(dead) == 1 and dead[0].reason.startswith("not JSON")
+
+
+@pytest.mark.parametrize("written", ["150.05", "150.050", "150.050000000000000000", 150.05, "1.5005E+2"])
+def test_one_price_written_many_ways_is_one_input_byte_for_byte(written: Any) -> None:
+    # the warehouse gives a stored price back as 150.05; the run that restores it must see what the first saw
+    event = {**GOOD["trades.fills"], "price": written}
+    [fill], _ = decode_events(INPUT_MODELS["trades.fills"], "trades.fills", orjson.dumps([event]), TS)
+    assert orjson.dumps(fill.model_dump(mode="json")) == orjson.dumps(
+        decode_events(INPUT_MODELS["trades.fills"], "trades.fills", orjson.dumps([{**event, "price": "150.05"}]),
+                      TS)[0][0].model_dump(mode="json"))
+    assert str(fill.price) == "150.05"
