@@ -15,7 +15,6 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from quantdesk.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-LOOKUP_SPAN = 2  # stored ids fetched per id asked for, at most, before the dedupe looks ids up instead
 LOOKUP_BYTES = 64 << 10  # ids per lookup query, in bytes: as hex, well under ClickHouse's 256 KiB max_query_size
 STRICT_NULLS = {"input_format_null_as_default": 0}  # a None outside a Nullable column is refused, not stored as 0 or ''
 ARROW_TYPES = {"String": pa.string(), "Bool": pa.bool_(), "UInt8": pa.uint8(), "UInt16": pa.uint16(),
@@ -54,11 +53,6 @@ def statements(sql: str, database: str) -> list[str]:
     """Split a migration into statements, with `{db}` set to the database."""
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     return [s.strip() for s in body.replace("{db}", database).split(";") if s.strip()]
-
-
-def between(first_ms: int, last_ms: int) -> str:
-    """Return the condition `ts` within [first_ms, last_ms]."""
-    return f"ts BETWEEN fromUnixTimestamp64Milli({int(first_ms)}) AND fromUnixTimestamp64Milli({int(last_ms)})"
 
 
 def byte_chunks(texts: Sequence[str], most: int) -> Iterator[list[str]]:
@@ -200,26 +194,11 @@ class Warehouse:
             self.client.insert(f"{self.database}.schema_migrations", [[path.stem]], column_names=["version"])
         return path.stem
 
-    def existing_ids(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
-        """Return which of `ids`, stamped within [first_ms, last_ms], the table already holds."""
-        # A batch of new events mostly meets only its neighbours' rows in its time span: fetch those
-        # whole when few, else send the ids (hex, as binding a parameter escapes it char by char in Python).
-        if not ids:
-            return set()
-        most = LOOKUP_SPAN * len(ids)
-        stored = self.ids_between(table, first_ms, last_ms, limit=most + 1)
-        if len(stored) <= most:
-            return stored.intersection(ids)
-        return self.ids_among(table, ids, first_ms, last_ms)
-
-    def ids_between(self, table: str, first_ms: int, last_ms: int, limit: int) -> set[str]:
-        """Return the ids (at most `limit` rows) the table holds stamped within [first_ms, last_ms]."""
-        return self.ids(f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} LIMIT {int(limit)}")
-
-    def ids_among(self, table: str, ids: Sequence[str], first_ms: int, last_ms: int) -> set[str]:
-        """Return which of `ids` the table holds stamped within [first_ms, last_ms], `LOOKUP_BYTES` of ids a query."""
-        sql = (f"SELECT id FROM {self.database}.{table} WHERE {between(first_ms, last_ms)} "
-               "AND id IN (SELECT arrayJoin(splitByChar('\\n', unhex('{}'))))")
+    def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
+        """Return which of `ids` the table holds, among all its rows (its `by_id` projection finds them by id
+        alone), `LOOKUP_BYTES` of ids a query (hex, as binding a parameter escapes it char by char in Python)."""
+        sql = (f"SELECT id FROM {self.database}.{table} "
+               "WHERE id IN (SELECT arrayJoin(splitByChar('\\n', unhex('{}'))))")
         return set().union(*(self.ids(sql.format(hex_lines(run))) for run in byte_chunks(ids, LOOKUP_BYTES)))
 
     def ids(self, sql: str) -> set[str]:
@@ -240,12 +219,11 @@ class Warehouse:
         """Insert the rows whose id (first column) the table does not hold yet, each exactly or not at all: rows
         that cannot be are refused alone, the others stored. Raise ClickHouseError when ClickHouse fails.
 
-        Every row's second column is its event time in ms (`ts`), which bounds the lookup. The new rows go
-        as one Arrow table, which pyarrow builds in C where clickhouse-connect's Native insert loops in Python.
+        An id stored before, at whatever event time, is not stored again. The new rows go as one Arrow table,
+        which pyarrow builds in C where clickhouse-connect's Native insert loops in Python.
         """
         block, unique, refused = convertible(self.arrow_schema(table, columns), list({r[0]: r for r in rows}.values()))
-        stamps = [row[1] for row in unique]
-        known = self.existing_ids(table, [row[0] for row in unique], min(stamps, default=0), max(stamps, default=0))
+        known = self.existing_ids(table, [row[0] for row in unique])
         fresh = [row for row in unique if row[0] not in known]
         if not fresh:
             return Stored(0, refused)

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Iterator, Literal
 
 import faust
@@ -52,6 +52,7 @@ class Pipeline:
     app: App
     warehouse: Warehouse | None
     bootstrap: str
+    loops: list[str] = field(default_factory=list)  # the names of the loops the app runs
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
         """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
@@ -65,6 +66,7 @@ class Pipeline:
 
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `run` as a task of the app until it stops; crash the app if it fails."""
+        self.loops.append(name)
         @self.app.task
         async def looping() -> None:
             """Run the loop; crash the app if it fails."""
@@ -128,7 +130,7 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
     pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap)
     if role != "feed":
         accounts.register(pipeline)
-    pipeline.app.producer_only = role == "risk"  # a Faust consumer with no topic to read would fail to start
+    pipeline.app.producer_only = True  # every loop reads its partitions itself: Faust's consumer has nothing to read
     if role != "risk":
         assert warehouse is not None, f"the {role} role stores to ClickHouse"
         markets.register(pipeline)

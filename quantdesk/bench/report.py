@@ -90,6 +90,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          num(ratio(c["ms"], c["baseline"]["ms"]), 3)),
         ("sink rows/s (insert_new)", num(s["rows_per_s"]), f"plain insert {num(s['baseline']['rows_per_s'])}",
          num(ratio(s["rows_per_s"], s["baseline"]["rows_per_s"]), 2)),
+        (f"exact dedupe ms, {c['dedupe']['ids']:,} ids among {c['dedupe']['stored_rows']:,} rows",
+         num(c["dedupe"]["ms"], 2), f"time-span lookup {num(c['dedupe']['baseline']['ms'], 2)}",
+         num(ratio(c["dedupe"]["ms"], c["dedupe"]["baseline"]["ms"]), 2)),
         ("GET /api/v1/markets rps", num(a["rps"]), f"bare Starlette {num(a['baseline']['rps'])}",
          num(ratio(a["rps"], a["baseline"]["rps"]), 3)),
     ]

@@ -1,4 +1,5 @@
-"""ClickHouse: rows/s of the sink's idempotent insert beside a plain insert, and 1h candles over many ticks."""
+"""ClickHouse: rows/s of the sink's idempotent insert beside a plain insert, 1h candles over many ticks, and the
+sink's exact dedupe lookup (over all history) beside a lookup within one batch's time span."""
 
 import asyncio
 import statistics
@@ -18,21 +19,26 @@ STEP_MS = 400
 HOUR_MS = 3_600_000
 FULL_CANDLE_TICKS = 10_000_000
 
-SYNTHETIC_TICKS = """
-INSERT INTO {db}.oracle_ticks (id, ts, market, price, conf, publish_time, status, source, slot)
-SELECT concat('synthetic:', toString(number)), fromUnixTimestamp64Milli(toInt64({start} + intDiv(number, 3) * 400)),
-       [{markets}][number % 3 + 1], toDecimal128(100 + 10 * sin(number / 100000) + (number % 97) / 100, 18),
-       toDecimal128(0.01, 18), fromUnixTimestamp64Milli(toInt64({start} + intDiv(number, 3) * 400)),
-       'trading', 'bench', intDiv(number, 3)
-FROM numbers({n})"""
+SYNTHETIC_STATES = """
+INSERT INTO {db}.market_state (id, ts, market, oracle_price, premium, status, reason, tick_price)
+SELECT concat('synthetic:', toString(number), ':state'),
+       fromUnixTimestamp64Milli(toInt64({start} + intDiv(number, 3) * 400)), [{markets}][number % 3 + 1],
+       toDecimal128(100 + 10 * sin(number / 100000) + (number % 97) / 100, 18) AS price, toDecimal128(0, 18),
+       'healthy', '', price
+FROM numbers({n})"""  # the market worker's state after each accepted tick: what candles are made of
 
 RAW_HOURLY = """
-SELECT toUnixTimestamp(toStartOfHour(ts)) * 1000 AS time, argMin(price, ts) AS open, max(price) AS high,
-       min(price) AS low, argMax(price, ts) AS close, count() AS ticks
-FROM {db}.oracle_ticks
-WHERE market = {{market:String}} AND status = 'trading' AND price > 0
+SELECT toUnixTimestamp(toStartOfHour(ts)) * 1000 AS time, argMin(tick_price, ts) AS open, max(tick_price) AS high,
+       min(tick_price) AS low, argMax(tick_price, ts) AS close, count() AS ticks
+FROM {db}.market_state
+WHERE market = {{market:String}} AND tick_price IS NOT NULL
   AND ts >= fromUnixTimestamp64Milli({{start:Int64}}) AND ts < fromUnixTimestamp64Milli({{end:Int64}})
 GROUP BY time ORDER BY time"""
+
+WINDOW_IDS = """
+SELECT id FROM {db}.market_state
+WHERE ts BETWEEN fromUnixTimestamp64Milli({first}) AND fromUnixTimestamp64Milli({last}) LIMIT {most}"""
+DEDUPE_BATCH = 5000
 
 
 def tick_rows(writer: TableWriter, events: list[Keyed]) -> list[list[Any]]:
@@ -85,7 +91,7 @@ async def candles_query(dsn: str, database: str, ticks: int, repeats: int, start
     wh = Warehouse(dsn, f"{database}_candles")
     try:
         await asyncio.to_thread(wh.migrate)
-        sql = SYNTHETIC_TICKS.format(db=wh.database, start=start_ms, n=ticks,
+        sql = SYNTHETIC_STATES.format(db=wh.database, start=start_ms, n=ticks,
                                      markets=", ".join(f"'{m}'" for m in MARKETS))
         started = time.perf_counter()
         await asyncio.to_thread(wh.command, sql)
@@ -95,9 +101,26 @@ async def candles_query(dsn: str, database: str, ticks: int, repeats: int, start
             lambda: queries.candles(wh, MARKET, "1h", start_ms, end_ms + HOUR_MS, 1500), repeats)
         params = {"market": MARKET, "start": start_ms, "end": end_ms + HOUR_MS}
         raw_ms, raw_candles = await median_ms(lambda: wh.arows(RAW_HOURLY.format(db=wh.database), params), repeats)
+        dedupe = await dedupe_lookup(wh, ticks, repeats, start_ms)
     finally:
         wh.close()
     return {"ms": api_ms, "ticks": ticks, "full_size_ticks": FULL_CANDLE_TICKS, "reduced": ticks < FULL_CANDLE_TICKS,
-            "candles": candles, "market": MARKET, "load_rows_per_s": ticks / load_s,
-            "baseline": {"what": "the same 1h OHLC by GROUP BY over the raw ticks (no candles view)",
+            "candles": candles, "market": MARKET, "load_rows_per_s": ticks / load_s, "dedupe": dedupe,
+            "baseline": {"what": "the same 1h OHLC by GROUP BY over the accepted ticks' states (no candles view)",
                          "ms": raw_ms, "candles": raw_candles}}
+
+
+async def dedupe_lookup(wh: Warehouse, stored: int, repeats: int, start_ms: int) -> dict[str, Any]:
+    """Return ms of the sink's exact lookup of a batch's ids among `stored` rows (half of the batch stored, the
+    newest), beside fetching the ids stored in the batch's time span (the lookup it replaced, which missed an id
+    stored at another time)."""
+    half = DEDUPE_BATCH // 2
+    ids = [f"synthetic:{n}:state" for n in range(stored - half, stored + half)]
+    exact_ms, found = await median_ms(lambda: asyncio.to_thread(lambda: list(wh.existing_ids("market_state", ids))),
+                                      repeats)
+    first, last = start_ms + (stored - half) // 3 * STEP_MS, start_ms + (stored + half) // 3 * STEP_MS
+    window = WINDOW_IDS.format(db=wh.database, first=first, last=last, most=2 * DEDUPE_BATCH + 1)
+    window_ms, _ = await median_ms(lambda: wh.arows(window), repeats)
+    return {"ms": exact_ms, "ids": DEDUPE_BATCH, "found": found, "stored_rows": stored,
+            "baseline": {"what": "ids stored in the batch's time span (the window lookup, not exact)",
+                         "ms": window_ms}}

@@ -6,16 +6,20 @@ A row the warehouse cannot store exactly (a value that does not fit its column) 
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from typing import Any, Callable
 
+import aiokafka
+from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
+from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
-from streams.app import Pipeline
+from streams.app import Pipeline, app_id_of
 from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
 
 log = logging.getLogger(__name__)
@@ -145,22 +149,72 @@ def _valid(model: Any, item: Any) -> Any:
         return None
 
 
-def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
-    """Register the sink agent over every topic that has a table."""
-    settings, warehouse = pipeline.settings, pipeline.warehouse
-    assert warehouse is not None
-    writers = {settings.topic(t): (t, TableWriter(warehouse, table)) for t, table in tables.items()}
-    source = pipeline.app.topic(*writers, key_serializer="raw", value_serializer="raw")
+class Sink:
+    """Reads every stored topic's partitions and writes them to ClickHouse in batches; commits (as the group
+    `<app id>-feed`) only what is stored, so a sink stopped anywhere reads on from the last stored batch."""
 
-    @pipeline.app.agent(source, name=f"{settings.app_id}.sink")
-    async def sink_agent(stream):  # type: ignore[no-untyped-def]
-        """Write batches of events to ClickHouse; the awaited insert is the backpressure."""
-        async for batch in stream.take_events(settings.sink_batch_size, settings.sink_batch_seconds):
-            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for event in batch:
-                logical, _ = writers[event.message.topic]
-                grouped[event.message.topic] += stored_events(logical, event.value)
-            for topic, events in grouped.items():
-                logical, writer = writers[topic]
-                _, refused = await writer.store(events)
-                await pipeline.publish("dlq", ((d.topic, d) for d in unstored(logical, refused)))
+    def __init__(self, pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
+        settings, warehouse = pipeline.settings, pipeline.warehouse
+        assert warehouse is not None
+        self.pipeline, self.settings = pipeline, settings
+        self.writers = {settings.topic(t): (t, TableWriter(warehouse, table)) for t, table in tables.items()}
+
+    async def run(self) -> None:
+        """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
+        settings = self.settings
+        consumer = aiokafka.AIOKafkaConsumer(
+            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=app_id_of(settings, "feed"),
+            enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = [TopicPartition(name, p) for name in self.writers for p in range(settings.topic_partitions)]
+            consumer.assign(parts)
+            for tp in parts:
+                consumer.seek(tp, await consumer.committed(tp) or 0)
+            while True:
+                batch = await take(consumer, settings.sink_batch_size, settings.sink_batch_seconds)
+                if batch:
+                    await self.store(batch)
+                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        finally:
+            await consumer.stop()
+
+    async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
+        that cannot be stored exactly, and wait until the broker holds those letters."""
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for tp, records in batch.items():
+            logical, _ = self.writers[tp.topic]
+            for record in records:
+                grouped[tp.topic] += stored_events(logical, record.value)
+        for topic, events in grouped.items():
+            logical, writer = self.writers[topic]
+            _, refused = await writer.store(events)
+            await self.pipeline.publish("dlq", ((d.topic, d) for d in unstored(logical, refused)))
+        await self.pipeline.flush()
+
+
+async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -> dict[TopicPartition, list[Any]]:
+    """Return up to `most` records, gathered for at most `seconds` once the first arrives, by partition."""
+    batch: dict[TopicPartition, list[Any]] = defaultdict(list)
+    count, deadline = 0, None
+    while count < most:
+        left = seconds if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            break
+        fetched = await consumer.getmany(timeout_ms=int(left * 1000), max_records=most - count)
+        for tp, records in fetched.items():
+            batch[tp] += records
+            count += len(records)
+        if count and deadline is None:
+            deadline = time.monotonic() + seconds
+        if not fetched and deadline is None:
+            return {}
+    return batch
+
+
+def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> Sink:
+    """Register the sink over every topic that has a table, as a task of the app: its failure crashes the app."""
+    sink = Sink(pipeline, tables)
+    pipeline.loop(sink.run, "sink")
+    return sink

@@ -80,6 +80,8 @@ def test_store_and_api_figures_beside_baselines(report: tuple[dict, Path]) -> No
     candles, sink, api = body["candles_query_ms"], body["sink_rows_per_s"], body["api_rps"]
     assert positive(candles["ms"]) and positive(candles["baseline"]["ms"]) and candles["reduced"] is True
     assert candles["candles"] == candles["baseline"]["candles"] > 0
+    dedupe = candles["dedupe"]
+    assert positive(dedupe["ms"]) and positive(dedupe["baseline"]["ms"]) and dedupe["found"] == dedupe["ids"] // 2
     assert positive(sink["rows_per_s"]) and positive(sink["baseline"]["rows_per_s"])
     assert positive(api["rps"]) and positive(api["baseline"]["rps"])
     assert set(api["status"]) == {"200"}

@@ -39,9 +39,18 @@ def test_a_batch_among_many_stored_rows_of_its_time_span_stores_only_its_new_ids
     assert len(stored_ids(warehouse)) == 51
 
 
+def test_an_id_stored_once_is_never_stored_again_whatever_its_event_time(warehouse: Warehouse) -> None:
+    # a simulator started again once reused its ids with new times: 1,041 tick rows held 390 ids
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, [tick("sim:tick:1", START_MS)]) == 1
+    days_later = [tick("sim:tick:1", START_MS + 3 * 86_400_000), tick("sim:tick:2", START_MS + 3 * 86_400_000)]
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, days_later) == 1
+    months_later = [tick("sim:tick:1", START_MS + 90 * 86_400_000), tick("sim:tick:2", START_MS - 86_400_000)]
+    assert warehouse.insert_new("oracle_ticks", COLUMNS, months_later) == 0  # other partitions (months) too
+    assert stored_ids(warehouse) == ["sim:tick:1", "sim:tick:2"]
+
+
 def test_a_batch_whose_ids_outgrow_one_query_is_looked_up_in_parts(warehouse: Warehouse) -> None:
-    # 9,000 stored rows in the span make the dedupe send the batch's ids: 3,000 of ~80 bytes are ~480 KB
-    # as hex, past ClickHouse's 256 KiB query limit if sent in one query
+    # 3,000 ids of ~80 bytes are ~480 KB as hex, past ClickHouse's 256 KiB query limit if sent in one query
     assert warehouse.insert_new("oracle_ticks", COLUMNS, [tick(f"n{n}", START_MS + n) for n in range(9000)]) == 9000
     long_ids = [f"sim:fill:taker:{n}:1:{'W' * 44}:0:state" for n in range(3000)]
     batch = [tick(i, START_MS + 3 * n) for n, i in enumerate(long_ids)]

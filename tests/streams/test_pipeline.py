@@ -46,10 +46,12 @@ async def test_simulated_markets_reach_rest_candles(settings: Settings) -> None:
                                       params={"resolution": "1m", "start": START_MS, "end": START_MS + 3_600_000})
             body = response.json()
             volume = sum(Decimal(c["volume"]) for c in body)
-            return body if volume == taker_notional(events, "BTC-PERP") and sum(c["trades"] for c in body) else []
+            last = body and Decimal(body[-1]["close"]) == Decimal(ticks[-1]["price"])  # the last tick folded in
+            every = volume == taker_notional(events, "BTC-PERP") and last
+            return body if every else []
 
-        body = await eventually(candles, what="1m candles carrying every BTC taker fill")
         ticks = [e for t, _, e in events if t == "oracle.ticks" and e["market"] == "BTC-PERP"]
+        body = await eventually(candles, what="1m candles carrying every BTC tick and taker fill")
         assert len(body) == 3  # ticks at +0.4 s … +120 s: two full minutes and the first tick of a third
         assert Decimal(body[0]["open"]) == Decimal(ticks[0]["price"])
         assert Decimal(body[-1]["close"]) == Decimal(ticks[-1]["price"])

@@ -1,0 +1,35 @@
+-- Every table finds an id among all its rows by the id alone (the sink stores an id once over all history,
+-- not per time window): a projection sorted by id, kept through merges that deduplicate.
+ALTER TABLE {db}.oracle_ticks MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.oracle_ticks ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.oracle_ticks MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.fills MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.fills ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.fills MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.account_changes MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.account_changes ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.account_changes MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.dead_letters MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.dead_letters ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.dead_letters MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.market_state MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.market_state ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.market_state MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.funding_rates MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.funding_rates ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.funding_rates MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.funding_payments MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.funding_payments ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.funding_payments MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.account_snapshots MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.account_snapshots ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.account_snapshots MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.liquidations MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.liquidations ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.liquidations MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.signals MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.signals ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.signals MATERIALIZE PROJECTION by_id;
+ALTER TABLE {db}.audit_log MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+ALTER TABLE {db}.audit_log ADD PROJECTION IF NOT EXISTS by_id (SELECT id ORDER BY id);
+ALTER TABLE {db}.audit_log MATERIALIZE PROJECTION by_id;
