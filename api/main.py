@@ -54,6 +54,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan,
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
+    app.state.bootstrap = bootstrap
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     app.state.day_summaries = DaySummaries(warehouse)
     errors.install(app)

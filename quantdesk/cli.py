@@ -115,17 +115,28 @@ def bootstrap_or_exit(settings: Settings) -> str:
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of {topic, value} lines")],
     speed: Annotated[Optional[float], typer.Option(min=0.001, help="replay at this multiple of event time")] = None,
+    wait: Annotated[Optional[float], typer.Option(
+        "--wait", min=0, help="then wait at most this many seconds until the workers applied and stored it")] = None,
 ) -> None:
-    """Publish a replay file onto the input topics, in order."""
+    """Publish a replay file onto the input topics, in order (with --wait, return once it is applied)."""
+    from quantdesk.lag import applied_within, unapplied
     from quantdesk.replay import ReplayError, replay as run_replay
 
     settings = get_settings()
+    bootstrap = bootstrap_or_exit(settings)
     try:
-        count = run(run_replay(settings, bootstrap_or_exit(settings), file, speed))
+        count = run(run_replay(settings, bootstrap, file, speed))
     except ReplayError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     console.print(f"published {count} events")
+    if wait is not None:
+        if not run(applied_within(settings, bootstrap, wait)):
+            left = run(unapplied(settings, bootstrap))
+            console.print(f"[red]not applied within {wait:g} s: {left['risk']} input messages not applied, "
+                          f"{left['store']} messages not stored[/red]")
+            raise typer.Exit(1)
+        console.print("applied and stored")
 
 
 @app.command()

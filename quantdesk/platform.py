@@ -7,20 +7,19 @@ and the simulator share this process; the risk worker runs in a child of its own
 
 import asyncio
 import contextlib
-import time
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
 import uvicorn
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.contrib.asgi import faust_app_running
 
 from api.main import create_api
 from api.ratelimit import Rates
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
+from quantdesk.lag import applied_within
 from quantdesk.replay import replay
 from quantdesk.restore import Restored, last_simulated_step, restore_inputs
 from quantdesk.risk_process import RiskProcess, risk_process
@@ -29,10 +28,7 @@ from quantdesk.settings import Settings
 from quantdesk.simulator import run_live
 from quantdesk.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.agents.accounts import MODELS as ACCOUNT_INPUTS
-from streams.agents.sink import TABLES
-from streams.app import Pipeline, app_id_of, build_pipeline
-from streams.transport import fetched_ends
+from streams.app import Pipeline, build_pipeline
 
 DRAIN_S = 15.0  # how long a clean stop waits for the workers to catch up with the input
 
@@ -80,32 +76,7 @@ class Runtime:
         next start, but a clean stop leaves the warehouse as current as the input."""
         if self.simulator is not None:
             await cancel(self.simulator)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await caught_up(self.settings, self.bootstrap):
-                return True
-            await asyncio.sleep(0.2)
-        return False
-
-
-async def caught_up(settings: Settings, bootstrap: str) -> bool:
-    """Tell whether the risk worker committed every input partition and the feed every stored topic to its end."""
-    risk = [TopicPartition(settings.topic(t), p) for t in ACCOUNT_INPUTS for p in range(settings.topic_partitions)]
-    stored = [TopicPartition(settings.topic(t), p) for t in TABLES for p in range(settings.topic_partitions)]
-    return (await committed_to_end(bootstrap, app_id_of(settings, "risk"), risk)
-            and await committed_to_end(bootstrap, app_id_of(settings, "feed"), stored))
-
-
-async def committed_to_end(bootstrap: str, group: str, parts: list[TopicPartition]) -> bool:
-    """Tell whether a consumer group has committed each of `parts` to its end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        listed = await consumer.end_offsets(parts)
-        ends = {**listed, **await fetched_ends([bootstrap], {tp: end for tp, end in listed.items() if end})}
-        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
+        return await applied_within(self.settings, self.bootstrap, timeout)
 
 
 @asynccontextmanager

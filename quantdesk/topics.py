@@ -6,6 +6,19 @@ from aiokafka.errors import TopicAlreadyExistsError
 from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
+RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes")  # what the risk engine folds
+STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
+    "oracle.ticks": "oracle_ticks",
+    "trades.fills": "fills",
+    "accounts.changes": "account_changes",
+    "markets.state": "market_state",
+    "funding.rates": "funding_rates",
+    "funding.payments": "funding_payments",
+    "accounts.history": "account_snapshots",  # every state; `accounts.state` holds one Kafka message per account
+    "risk.liquidations": "liquidations",
+    "audit.log": "audit_log",
+    "dlq": "dead_letters",
+}
 CHECKPOINT_TOPICS = ("risk.checkpoints",)  # a worker's state with its input offsets, in order: one partition
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message

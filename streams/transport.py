@@ -19,6 +19,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.lag import fetched_ends
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -51,26 +52,6 @@ async def seek_to_committed(consumer: aiokafka.AIOKafkaConsumer, reset: str,
     if uncommitted:
         await (consumer.seek_to_beginning if reset == "earliest" else consumer.seek_to_end)(*uncommitted)
     return committed
-
-
-async def fetched_ends(servers: list[str], listed: Mapping[TP, int], tries: int = 100) -> dict[TP, int]:
-    """Return the high watermark a fetch reports for each partition, read from its `listed` end − 1."""
-    if not listed:
-        return {}
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
-                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    await consumer.start()
-    try:
-        consumer.assign(list(listed))
-        for tp, end in listed.items():
-            consumer.seek(tp, end - 1)
-        for _ in range(tries):
-            if all(consumer.highwater(tp) is not None for tp in listed):
-                break
-            await consumer.getmany(timeout_ms=FETCH_MAX_WAIT_MS)
-        return {tp: consumer.highwater(tp) or end for tp, end in listed.items()}
-    finally:
-        await consumer.stop()
 
 
 class Consumer(faust_aiokafka.Consumer):

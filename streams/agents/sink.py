@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
+from quantdesk.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.app import Pipeline, app_id_of
@@ -26,18 +27,6 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
 Refused = list[tuple[dict[str, Any], str]]  # events the warehouse cannot store, each with why
 
-TABLES: dict[str, str] = {
-    "oracle.ticks": "oracle_ticks",
-    "trades.fills": "fills",
-    "accounts.changes": "account_changes",
-    "markets.state": "market_state",
-    "funding.rates": "funding_rates",
-    "funding.payments": "funding_payments",
-    "accounts.history": "account_snapshots",  # every state; `accounts.state` holds one Kafka message per account
-    "risk.liquidations": "liquidations",
-    "audit.log": "audit_log",
-    "dlq": "dead_letters",
-}
 
 
 def as_body(event: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +142,7 @@ class Sink:
     """Reads every stored topic's partitions and writes them to ClickHouse in batches; commits (as the group
     `<app id>-feed`) only what is stored, so a sink stopped anywhere reads on from the last stored batch."""
 
-    def __init__(self, pipeline: Pipeline, tables: dict[str, str] = TABLES) -> None:
+    def __init__(self, pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES) -> None:
         settings, warehouse = pipeline.settings, pipeline.warehouse
         assert warehouse is not None
         self.pipeline, self.settings = pipeline, settings
@@ -213,7 +202,7 @@ async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -
     return batch
 
 
-def register(pipeline: Pipeline, tables: dict[str, str] = TABLES) -> Sink:
+def register(pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES) -> Sink:
     """Register the sink over every topic that has a table, as a task of the app: its failure crashes the app."""
     sink = Sink(pipeline, tables)
     pipeline.loop(sink.run, "sink")

@@ -16,8 +16,8 @@ from quantdesk.broker import free_port
 from quantdesk.platform import Runtime, running
 from quantdesk.settings import Settings
 from streams.agents.accounts import MODELS
-from streams.agents.sink import TABLES
-from streams.transport import fetched_ends
+from quantdesk.topics import STORED_TABLES as TABLES
+from quantdesk.lag import fetched_ends
 from tests.reliability.scenario import scenario, write_replay
 from tests.waiting import eventually
 

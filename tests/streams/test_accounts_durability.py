@@ -15,7 +15,7 @@ from quantdesk.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 from quantdesk.topics import ensure_topics
 from streams.agents.accounts import MODELS
-from streams.transport import fetched_ends
+from quantdesk.lag import fetched_ends
 from tests.streams.test_accounts_pipeline import START_MS, rows, topic_events
 from tests.waiting import eventually
 

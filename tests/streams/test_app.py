@@ -9,7 +9,7 @@ from quantdesk.publisher import partition_of
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode
-from streams.app import Pipeline, build_pipeline, outgoing
+from streams.app import build_pipeline, outgoing
 
 PARTITIONS = (0, 1, 2)
 ACCOUNTS = [f"W{n}:0" for n in range(30)]

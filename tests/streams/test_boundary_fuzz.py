@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from quantdesk.messages import DECIMAL_BOUND, EARLIEST_MS, INPUT_MODELS, LATEST_MS, SCALE
 from quantdesk.warehouse import Warehouse, arrow_table
-from streams.agents.sink import TABLES, TableWriter, fields
+from quantdesk.topics import STORED_TABLES as TABLES
+from streams.agents.sink import TableWriter, fields
 from streams.decode import decode_events
 
 TS = 1_767_225_600_000
