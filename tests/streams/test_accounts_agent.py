@@ -1,6 +1,7 @@
 """The accounts agent's bookkeeping without a broker: where reading resumes, what a quiet input releases."""
 
 import asyncio
+import time
 from decimal import Decimal as D
 from types import SimpleNamespace
 from typing import Any
@@ -8,11 +9,12 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition as TP
 
+from quantdesk.messages import AccountChange, Fill
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsWorker
 from streams.ordered import Positions
 from streams.progress import IDLE_S
-from tests.streams.test_engine import T0, change, tick
+from tests.streams.test_engine import T0, change, fill, tick
 
 
 def test_reading_resumes_at_each_partitions_first_message_with_an_event_not_applied() -> None:
@@ -83,9 +85,56 @@ async def test_once_input_stops_nothing_is_applied_that_a_partition_with_unread_
     deposits = [change(T0 + 50, "deposit", "10"), change(T0 + 150, "deposit", "20")]
     value = orjson.dumps([d.model_dump(mode="json") for d in deposits])
     await worker.take("accounts.changes", changes, SimpleNamespace(offset=0, timestamp=T0, value=value))
-    worker.last_input -= IDLE_S
+    worker.last_input -= 2 * IDLE_S
     await worker.on_timer()
     assert [s.collateral for s in published] == [D("10")]  # the second deposit waits for the ticks
     checkpoint = orjson.loads(producer.sent[-1])
     assert checkpoint["offsets"][f"{changes.topic}:0"] == 0  # its message is read again after a restart
     assert list(checkpoint["tables"]["risk_applied"].values()) == [[deposits[0].id]]
+
+
+def record(offset: int, *events: Any) -> SimpleNamespace:
+    """Return a Kafka record holding `events` as a JSON array."""
+    return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([e.model_dump(mode="json") for e in events]))
+
+
+async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
+        monkeypatch: Any) -> None:
+    # a loaded machine once took over 10 s to bring a plan's fills back, and the worker applied on without them
+    settings = Settings()
+    tps = {t: TP(settings.topic(t), 0) for t in ("accounts.changes", "oracle.ticks", "trades.fills")}
+    worker, published, _ = worker_reading(settings, dict.fromkeys(tps.values(), 1))
+    sent: dict[str, list[Any]] = {"trades.fills": [], "accounts.changes": []}
+    publish = worker.pipeline.publish
+
+    async def capture(topic: str, keyed: Any) -> None:
+        keyed = list(keyed)
+        sent.get(topic, []).extend(event for _, event in keyed)
+        await publish(topic, keyed)
+    worker.pipeline.publish = capture  # type: ignore[method-assign]
+    await worker.take("accounts.changes", tps["accounts.changes"], record(0, change(T0, "deposit", "1000")))
+    await worker.take("trades.fills", tps["trades.fills"], record(0, fill(T0 + 2000, "buy", "80", "100", "4")))
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(
+        0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92"), tick(T0 + 4000, "95")))  # 92 makes a plan
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+    await worker.on_timer()
+    assert sent["trades.fills"] and all(f["ts"] == T0 + 3000 for f in sent["trades.fills"])  # out with the plan
+
+    later = time.monotonic() + 3600  # an hour of wall clock without the fills: nothing past the plan applies
+    monkeypatch.setattr("streams.ordered.time.monotonic", lambda: later)
+    held = len(published)
+    await worker.on_timer()
+    assert len(published) == held and worker.buffer.awaited
+
+    worker.consumer.ends = dict.fromkeys(tps.values(), 2)  # type: ignore[union-attr]
+    await worker.take("accounts.changes", tps["accounts.changes"],
+                      record(1, *map(AccountChange.model_validate, sent["accounts.changes"])))  # the liquidator's float
+    await worker.take("trades.fills", tps["trades.fills"], record(1, *map(Fill.model_validate, sent["trades.fills"])))
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(1))
+    worker.ceiling()
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input = later - 2 * IDLE_S
+    await worker.on_timer()
+    marks = [s for s in published[held:] if s.wallet == "alice"]
+    assert [s.ts for s in marks] == [T0 + 3000, T0 + 4000]  # the fill at the plan's time, then the tick at 95

@@ -105,8 +105,8 @@ async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_
     await worker.take("trades.fills", fills, record(0, fill))  # read first, happened last
     await worker.take("oracle.ticks", ticks, record(0, tick("BTC-PERP", T0), tick("BTC-PERP", T0 + 1_000)))
     worker.ceiling()  # both partitions read to their ends: quiet once they stay there `IDLE_S`
-    worker.progress.at_end = {tp: since - IDLE_S for tp, since in worker.progress.at_end.items()}
-    worker.last_input -= IDLE_S
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
     await worker.on_timer()
     assert [s.id for s in published] == [f"BTC-PERP{T0}:state", f"BTC-PERP{T0 + 1_000}:state", "f:state"]
     assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark
