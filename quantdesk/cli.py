@@ -37,8 +37,8 @@ def summary(runtime: object) -> Table:
     table.add_row("Kafka", runtime.bootstrap + (" (embedded Tansu)" if runtime.broker else ""))
     table.add_row("ClickHouse", f"{runtime.settings.resolved_clickhouse_dsn()} db={runtime.warehouse.database}")
     table.add_row("Markets", ", ".join(runtime.settings.market_names))
-    if runtime.restored.events:
-        table.add_row("Restored", f"{runtime.restored.events} stored inputs in {runtime.restored.seconds:.1f} s")
+    if runtime.restored.stored:
+        table.add_row("Restored", f"{runtime.restored.stored} stored inputs in {runtime.restored.seconds:.1f} s")
     table.add_row("Stop", "Ctrl-C")
     return table
 

@@ -20,7 +20,7 @@ from api.ratelimit import Rates
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.ingest.service import ingest_running
 from quantdesk.lag import applied_within
-from quantdesk.replay import replay
+from quantdesk.replay import read_lines, replay
 from quantdesk.restore import Restored, last_simulated_step, restore_inputs
 from quantdesk.risk_process import RiskProcess, risk_process
 from quantdesk.serving import cancel, gateway_config, serve, stop_server
@@ -118,8 +118,10 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         stack.callback(warehouse.close)
         await asyncio.to_thread(warehouse.migrate)
         await ensure_topics(settings, bootstrap)
-        restored = await restore_inputs(settings, bootstrap, warehouse)
-        if replay_file:  # before any worker starts: found waiting, its outcome does not hang on timing
+        # before any worker starts: found waiting, the outcome does not hang on timing
+        replayed = list(read_lines(replay_file)) if replay_file else []
+        restored = await restore_inputs(settings, bootstrap, warehouse, replayed)
+        if replayed and not restored.published:  # the broker kept its topics: the file goes on after them
             await replay(settings, bootstrap, replay_file)
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")

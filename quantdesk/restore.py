@@ -31,21 +31,28 @@ COLUMNS = {  # how each input table reads back as the event it stored
 
 @dataclass(frozen=True)
 class Restored:
-    """How many stored inputs went back to the broker, and how long it took."""
+    """How many stored inputs went back to the broker (with how many events of a replay file), how long it took."""
 
-    events: int
+    stored: int
+    published: int
     seconds: float
 
 
 def stored_inputs(warehouse: Warehouse) -> list[Keyed]:
-    """Return every stored input event as (topic, key, event), in apply order: time, then changes, ticks,
-    fills, then id."""
-    events: list[tuple[tuple[int, int, str], Keyed]] = []
+    """Return every stored input event as (topic, key, event)."""
+    events: list[Keyed] = []
     for topic, (table, columns) in COLUMNS.items():
         for row in warehouse.rows(f"SELECT {', '.join(columns)} FROM {warehouse.database}.{table} FINAL"):
             event = {name: value for name, value in row.items() if value is not None}
-            events.append(((event["ts"], PRIORITY[topic], event["id"]), (topic, partition_key(topic, event), event)))
-    return [keyed for _, keyed in sorted(events, key=lambda pair: pair[0])]
+            events.append((topic, partition_key(topic, event), event))
+    return events
+
+
+def in_apply_order(events: list[Keyed]) -> list[Keyed]:
+    """Return the events once per id, in apply order (time, then changes, ticks, fills, then id): every partition
+    then runs forward in event time, so a reader folding them in order never meets one late."""
+    unique = {event["id"]: (topic, key, event) for topic, key, event in reversed(events)}  # the first one kept
+    return sorted(unique.values(), key=lambda keyed: (keyed[2]["ts"], PRIORITY.get(keyed[0], 3), keyed[2]["id"]))
 
 
 async def inputs_empty(settings: Settings, bootstrap: str) -> bool:
@@ -59,16 +66,20 @@ async def inputs_empty(settings: Settings, bootstrap: str) -> bool:
         await consumer.stop()
 
 
-async def restore_inputs(settings: Settings, bootstrap: str, warehouse: Warehouse, window: int = 2000) -> Restored:
-    """Publish the stored inputs back when the broker's input topics are empty; say how many, how fast."""
+async def restore_inputs(settings: Settings, bootstrap: str, warehouse: Warehouse, replayed: list[Keyed],
+                         window: int = 2000) -> Restored:
+    """Publish the stored inputs back when the broker's input topics are empty, with the events of a replay file
+    (`replayed`) merged in, once per id, in apply order; say how many (0: the broker kept its topics, and
+    nothing was published), how fast."""
     started = time.monotonic()
     if not await inputs_empty(settings, bootstrap):
-        return Restored(0, 0.0)
-    events = stored_inputs(warehouse)
+        return Restored(0, 0, 0.0)
+    stored = stored_inputs(warehouse)
+    events = in_apply_order(stored + replayed)
     async with Publisher(settings, bootstrap) as publisher:
         for start in range(0, len(events), window):
             await publisher.send(events[start:start + window])
-    return Restored(len(events), time.monotonic() - started)
+    return Restored(len(stored), len(events), time.monotonic() - started)
 
 
 def last_simulated_step(warehouse: Warehouse) -> int:
