@@ -21,8 +21,8 @@ async def fetched_ends(servers: list[str], listed: Mapping[TopicPartition, int],
         return {}
     consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
                                          fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign(list(listed))
         for tp, end in listed.items():
             consumer.seek(tp, end - 1)
@@ -39,8 +39,8 @@ async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int
     """Return how many messages of `parts` the group has not committed."""
     consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=group,
                                          enable_auto_commit=False)
-    await consumer.start()
-    try:
+    try:  # stopped however it ends: a broker that cannot be reached fails the start
+        await consumer.start()
         listed = await consumer.end_offsets(parts)
         ends = {**listed, **await fetched_ends(bootstrap.split(","), {tp: n for tp, n in listed.items() if n})}
         return sum([max(0, end - (await consumer.committed(tp) or 0)) for tp, end in ends.items()])

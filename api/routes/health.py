@@ -23,11 +23,13 @@ async def health() -> dict[str, str]:
 async def ready(request: Request, settings: SettingsDep, warehouse: WarehouseDep) -> Any:
     """Say whether the gateway can serve: ClickHouse and the broker answer. `input` counts the published messages
     the risk worker has not applied (`risk`) and the sink has not stored (`store`); `applied` is true once both
-    are 0, e.g. when a replay has been applied in full."""
+    are 0, e.g. when a replay has been applied in full (`input` is null for a gateway run without a broker)."""
     try:
         await asyncio.wait_for(warehouse.arows("SELECT 1"), CHECK_S)
     except Exception as exc:  # any failure to answer is the reason, shown as it is
         return JSONResponse({"status": "unready", "reason": f"ClickHouse cannot be reached: {exc!r}"}, 503)
+    if request.app.state.bootstrap is None:
+        return {"status": "ready", "input": None}
     try:
         behind = await asyncio.wait_for(unapplied(settings, request.app.state.bootstrap), CHECK_S)
     except Exception as exc:

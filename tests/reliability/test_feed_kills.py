@@ -1,0 +1,82 @@
+"""Feed-worker kills: with the workers as separate processes (as deployed), the feed worker (market agent and
+ClickHouse sink) SIGKILLed at seeded moments and started again ends with every stored output equal to an
+uninterrupted run's."""
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from quantdesk.lag import unapplied
+from quantdesk.publisher import Publisher
+from quantdesk.settings import Settings
+from quantdesk.topics import ensure_topics
+from tests.quantdesk.test_up import ROOT
+from tests.reliability.scenario import scenario
+from tests.reliability.test_group_kills import TABLES
+from tests.reliability.test_restarts import query
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.heavy
+STEPS, ACCOUNTS, LEVERAGED, KILLS = 4_000, 200, 30, 4
+
+
+def worker(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start `quantdesk worker --role ROLE`."""
+    return subprocess.Popen([sys.executable, "-m", "quantdesk", "worker", "--role", role], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def run(settings: Settings, data: Path, events: list, kill_after: list[float]) -> dict[str, list]:
+    """Publish the events, run a risk and a feed worker, SIGKILL the feed `kill_after` seconds after each of its
+    starts; return every table once a last feed has stored everything."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    own = settings.model_copy(update={"topic_prefix": f"{name}.", "app_id": name})
+    bootstrap = own.kafka_bootstrap or ""
+    env = {**os.environ, "QUANTDESK_KAFKA_BOOTSTRAP": bootstrap, "QUANTDESK_TOPIC_PREFIX": own.topic_prefix,
+           "QUANTDESK_APP_ID": own.app_id, "QUANTDESK_DATA_DIR": str(data), "QUANTDESK_CLICKHOUSE_DSN": ""}
+    subprocess.run([sys.executable, "-m", "quantdesk", "migrate"], cwd=ROOT, env=env, check=True, timeout=120,
+                   capture_output=True)
+    await ensure_topics(own, bootstrap)
+    async with Publisher(own, bootstrap) as publisher:
+        await publisher.send(events)
+    risk = worker("risk", env)
+    try:
+        for delay in kill_after:
+            feed = worker("feed", env)
+            await asyncio.sleep(delay)  # a seeded moment of the run, not a synchronisation
+            feed.send_signal(signal.SIGKILL)
+            feed.wait(timeout=30)
+        feed = worker("feed", env)
+        try:
+            async def settled() -> bool:
+                return not any((await unapplied(own, bootstrap)).values())
+            await eventually(settled, timeout=300, what="everything applied and stored", interval=0.5)
+        finally:
+            feed.terminate()
+            feed.wait(timeout=30)
+    finally:
+        risk.terminate()
+        risk.wait(timeout=30)
+    return {t: query(data, f"SELECT * FROM quantdesk.{t} ORDER BY id") for t in TABLES}
+
+
+async def test_a_feed_worker_killed_four_times_ends_with_every_output_of_an_uninterrupted_run(
+        settings: Settings, tmp_path: Path) -> None:
+    events = scenario(STEPS, ACCOUNTS, LEVERAGED, seed=5)
+    rng = random.Random(8)
+    delays = [rng.uniform(2.0, 6.0) for _ in range(KILLS)]
+
+    reference = await run(settings, tmp_path / "once", events, [])
+    killed = await run(settings, tmp_path / "killed", events, delays)
+
+    assert len(reference["liquidations"]) > 0 and len(reference["market_state"]) > STEPS
+    for table in TABLES:
+        assert len(killed[table]) == len(reference[table]), table
+        assert killed[table] == reference[table], table
