@@ -1,5 +1,6 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
-stop ask. The risk worker shows its progress as the consumer group `<app id>`, the sink as `<app id>-feed`."""
+stop ask. The risk worker shows its progress as the consumer group `<app id>`, the market worker as
+`<app id>-markets`, the sink as `<app id>-feed`."""
 
 import asyncio
 import time
@@ -10,7 +11,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.settings import Settings
-from quantdesk.topics import RISK_INPUTS, STORED_TABLES
+from quantdesk.topics import MARKET_INPUTS, RISK_INPUTS, STORED_TABLES
 
 
 async def fetched_ends(servers: list[str], listed: Mapping[TopicPartition, int],
@@ -54,9 +55,11 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
 
 
 async def unapplied(settings: Settings, bootstrap: str) -> dict[str, int]:
-    """Return how many input messages the risk worker has not applied and how many messages the sink has not
-    stored (0 and 0: everything published so far is applied and stored)."""
-    return {"risk": await behind(bootstrap, settings.app_id, partitions(settings, RISK_INPUTS)),
+    """Return how many input messages the risk worker and the market worker have not applied, and how many
+    messages the sink has not stored (all 0: everything published so far is applied and stored)."""
+    risk = await behind(bootstrap, settings.app_id, partitions(settings, RISK_INPUTS))
+    markets = await behind(bootstrap, f"{settings.app_id}-markets", partitions(settings, MARKET_INPUTS))
+    return {"risk": risk, "markets": markets,  # the sink counted last: what the others publish comes before it
             "store": await behind(bootstrap, f"{settings.app_id}-feed", partitions(settings, STORED_TABLES))}
 
 

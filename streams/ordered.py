@@ -80,6 +80,7 @@ class OrderedInput:
         self.start: dict[Any, int] = {}
         self.consumer: aiokafka.AIOKafkaConsumer | None = None
         self.last_input = time.monotonic()
+        self.shown: dict[Any, int] = {}
 
     def check(self, event: Any) -> str | None:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
@@ -141,12 +142,21 @@ class OrderedInput:
 
     async def on_timer(self) -> None:
         """Apply what partitions gone quiet made due, and, once input stopped coming, everything no partition
-        with unread input could still precede."""
-        if not self.buffer:
-            return
-        ceiling = self.ceiling()
-        if time.monotonic() - self.last_input >= IDLE_S:
-            await self.release(self.buffer.drain(ceiling))
-        else:
-            self.buffer.push([], ceiling)
-            await self.release(self.buffer.due())
+        with unread input could still precede; show how far reading stands."""
+        if self.buffer:
+            ceiling = self.ceiling()
+            if time.monotonic() - self.last_input >= IDLE_S:
+                await self.release(self.buffer.drain(ceiling))
+            else:
+                self.buffer.push([], ceiling)
+                await self.release(self.buffer.due())
+        await self.show_progress()
+
+    async def show_progress(self) -> None:
+        """Commit, as the reader's group, the offsets before which everything read has been applied (and what it
+        caused delivered): what `/ready` and a draining stop count. A reader positions itself from its own
+        record (a checkpoint, or the start), never from these."""
+        offsets = self.positions.offsets()
+        if self.consumer is not None and self.group is not None and offsets != self.shown:
+            await self.consumer.commit(offsets)
+            self.shown = offsets

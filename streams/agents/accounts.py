@@ -124,8 +124,7 @@ class AccountsWorker(OrderedInput):
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
-        if self.consumer is not None:  # the group's offsets only show progress: the checkpoint is the record
-            await self.consumer.commit(offsets)
+        await self.show_progress()
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""

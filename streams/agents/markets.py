@@ -65,7 +65,8 @@ class MarketsWorker(OrderedInput):
 
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
-        super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms)
+        super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms,
+                         group=f"{settings.app_id}-markets")
         self.pipeline = pipeline
         self.markets = Markets(settings.market_names)
 
@@ -82,11 +83,16 @@ class MarketsWorker(OrderedInput):
         await self.read({}, {self.pipeline.settings.topic(t): t for t in MODELS})
 
     async def release(self, events: Iterator[Event]) -> None:
-        """Fold the events due into their markets; publish the states they cause."""
+        """Fold the events due into their markets; publish the states they cause and show the progress once the
+        broker holds them."""
         applied = list(events)
+        if not applied:
+            return
         states = [s for event in applied for s in self.markets.apply(event)]  # type: ignore[arg-type]
-        self.positions.applied(e.id for e in applied)
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
+        await self.pipeline.flush()
+        self.positions.applied(e.id for e in applied)
+        await self.show_progress()
 
 
 def register(pipeline: Pipeline) -> MarketsWorker:

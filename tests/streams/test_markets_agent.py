@@ -84,9 +84,11 @@ def worker_reading(ends: dict[TP, int]) -> tuple[MarketsWorker, list[MarketState
 
     async def publish(topic: str, keyed: Any) -> None:
         published.extend(value for _, value in keyed if topic == "markets.state")
-    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish)
+    async def nothing(*args: Any) -> None:
+        pass
+    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing)
     worker = MarketsWorker(pipeline)  # type: ignore[arg-type]
-    worker.consumer = SimpleNamespace(highwater=ends.__getitem__)  # type: ignore[assignment]
+    worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
     worker.positions = Positions(worker.start)
     return worker, published
