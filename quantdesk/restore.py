@@ -25,7 +25,7 @@ COLUMNS = {  # how each input table reads back as the event it stored
                                       "slot"]),
     "trades.fills": ("fills", ["id", MS.format("ts"), "market", "wallet", "subaccount", "side",
                                "toString(size) AS size", "toString(price) AS price", "toString(fee) AS fee",
-                               "liquidity", "signature", "slot", "liquidation"]),
+                               "liquidity", "signature", "slot", "nullIf(liquidation, '') AS liquidation"]),
 }
 
 

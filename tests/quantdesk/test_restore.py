@@ -34,6 +34,8 @@ def test_stored_inputs_read_back_as_the_events_the_workers_read(warehouse: Wareh
         model = INPUT_MODELS[topic]
         assert back_topic == topic and model.model_validate(event) == model.model_validate(original)
     assert restored["p:0:sell"][1] == "W:1" and restored["p:0:sell"][2]["liquidation"] == "p"
+    store(warehouse, "trades.fills", {**FILL, "id": "plain"} | {"liquidation": None})
+    assert "liquidation" not in {e["id"]: e for _, _, e in stored_inputs(warehouse)}["plain"]  # a trader's own fill
     assert last_simulated_step(warehouse) == 7
 
 

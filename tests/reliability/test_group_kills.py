@@ -90,9 +90,5 @@ async def test_up_killed_with_its_process_group_and_started_again_ends_as_one_ru
 
     assert len(reference["liquidations"]) > 0 and len(reference["account_snapshots"]) > ACCOUNTS
     for table in TABLES:
-        if killed[table] != reference[table]:
-            for a, b in zip(killed[table], reference[table]):
-                if a != b:
-                    print("DBGDIFF", table, a, b)
         assert len(killed[table]) == len(reference[table]), table
         assert killed[table] == reference[table], table
