@@ -54,13 +54,20 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
     return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
 
 
+READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "store": ("-feed", STORED_TABLES)}
+
+
+def progress_group(settings: Settings, reader: str) -> str:
+    """Return the consumer group a reader (`risk`, `markets`, `store`) commits its progress as."""
+    return settings.app_id + READERS[reader][0]
+
+
 async def unapplied(settings: Settings, bootstrap: str) -> dict[str, int]:
     """Return how many input messages the risk worker and the market worker have not applied, and how many
-    messages the sink has not stored (all 0: everything published so far is applied and stored)."""
-    risk = await behind(bootstrap, settings.app_id, partitions(settings, RISK_INPUTS))
-    markets = await behind(bootstrap, f"{settings.app_id}-markets", partitions(settings, MARKET_INPUTS))
-    return {"risk": risk, "markets": markets,  # the sink counted last: what the others publish comes before it
-            "store": await behind(bootstrap, f"{settings.app_id}-feed", partitions(settings, STORED_TABLES))}
+    messages the sink has not stored (all 0: everything published so far is applied and stored). The sink is
+    counted last: what the others publish before they commit comes before it."""
+    return {reader: await behind(bootstrap, progress_group(settings, reader), partitions(settings, topics))
+            for reader, (_, topics) in READERS.items()}
 
 
 async def applied_within(settings: Settings, bootstrap: str, seconds: float, poll_s: float = 0.2) -> bool:

@@ -21,9 +21,10 @@ ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 
 class App(faust.App):
     """A Faust app that crashes, rather than go on past a loss: on the first message it sent and the broker
-    did not take (its consumer then commits nothing more, `streams.transport`), and on an agent's error
-    (Faust would commit what was acked and start the agent again: the engine may be half-way through an
-    event). Its worker then exits and starts again from what it last committed."""
+    did not take (`Pipeline.flush` raises it in the loop that waits for it, and a Faust consumer, the
+    bench's, commits nothing more: `streams.transport`), on a loop's failure, and on an agent's error
+    (Faust would commit what was acked and start the agent again). Its worker then exits and starts again
+    from its own record."""
 
     undelivered: BaseException | None = None
 
@@ -56,17 +57,17 @@ class Pipeline:
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
         """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
-        `Topic.send` would wrap every message in a future and callbacks that nothing here reads); a failed
-        delivery stops the app's commits."""
+        `Topic.send` would wrap every message in a future and callbacks that nothing here reads); `flush`
+        waits for them and raises a failed delivery."""
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
         for partition, key, value in outgoing(topic, keyed, partitions):
             (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
 
-
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `run` as a task of the app until it stops; crash the app if it fails."""
         self.loops.append(name)
+
         @self.app.task
         async def looping() -> None:
             """Run the loop; crash the app if it fails."""
@@ -79,7 +80,8 @@ class Pipeline:
                 await self.app.crash(exc)
 
     async def flush(self) -> None:
-        """Wait until the broker has answered every send; raise what it refused (the app commits nothing more)."""
+        """Wait until the broker has answered every send; raise the first it refused (the loop then fails, and
+        with it the app, before it records anything past it)."""
         await (await self.app.maybe_start_producer()).flush()
         if self.app.undelivered is not None:
             raise self.app.undelivered
@@ -117,13 +119,12 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
 
 
 def app_id_of(settings: Settings, role: Role) -> str:
-    """Return a role's Faust app id: the feed's agents read as a consumer group of their own, `<app id>-feed`; the
-    accounts agent reads every input partition itself and shows its progress as the group `<app id>`."""
+    """Return a role's Faust app id (its loops show their progress as groups of their own: `quantdesk.lag`)."""
     return settings.app_id if role == "risk" else f"{settings.app_id}-feed"
 
 
 def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
-    """Build one role's app and register its agents (the feed's sink needs the warehouse); `quantdesk.topics`
+    """Build one role's app and register its loops (the feed's sink needs the warehouse); `quantdesk.topics`
     creates the topics."""
     from streams.agents import accounts, markets, sink
 

@@ -1,8 +1,8 @@
 """How far an agent has read each input partition, and so which event times no unread input can still hold.
 
 A partition counts as read to its end once it has stayed there `IDLE_S`: the end a fetch reported may be
-stale (its producer may have written more since). Agents that fold input in event-time order (the accounts
-agent's reorder buffer) or judge time across partitions (the market agent's staleness) ask `ceiling`.
+stale (its producer may have written more since). Readers that fold input in event-time order
+(`streams.ordered`) ask `ceiling`.
 """
 
 from typing import Any, Iterable
@@ -42,19 +42,3 @@ class InputProgress:
             self.at_end.pop(tp, None)
             return False
         return now - self.at_end.setdefault(tp, now) >= IDLE_S
-
-
-def partition_ends(app: Any, topics: set[str]) -> list[PartitionEnd]:
-    """Return the end offset of every assigned partition of `topics` (None until fetched), and where reading
-    it started: its committed offset as Faust's consumer sought it (0 without one)."""
-    consumer = app.consumer
-    committed = consumer._committed_offset  # Faust's own record: seeded by its seek, moved by its commits
-    return [(tp, highwater(consumer, tp), committed.get(tp) or 0) for tp in consumer.assignment() if tp.topic in topics]
-
-
-def highwater(consumer: Any, tp: Any) -> int | None:
-    """Return a partition's end offset, None when unknown (not fetched, or just unassigned)."""
-    try:
-        return consumer.highwater(tp)
-    except AssertionError:
-        return None

@@ -18,6 +18,7 @@ and publishes the same ids, which every reader takes once.
 import asyncio
 from typing import Any, Iterator
 
+from quantdesk.lag import progress_group
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick
 from quantdesk.publisher import Keyed, group_by_topic
 from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
@@ -45,7 +46,7 @@ class AccountsWorker(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms,
-                         group=settings.app_id)
+                         group=progress_group(settings, "risk"))
         self.pipeline = pipeline
         self.engine = RiskEngine(settings.markets)
         self.tables = {name: Journal() for name in TABLES}

@@ -9,6 +9,7 @@ and the gateway take once.
 import math
 from typing import Any, Iterator
 
+from quantdesk.lag import progress_group
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
 from streams.app import Pipeline
 from streams.domain.market import MarketTracker
@@ -66,7 +67,7 @@ class MarketsWorker(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms,
-                         group=f"{settings.app_id}-markets")
+                         group=progress_group(settings, "markets"))
         self.pipeline = pipeline
         self.markets = Markets(settings.market_names)
 

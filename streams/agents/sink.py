@@ -16,11 +16,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.lag import progress_group
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
-from streams.app import Pipeline, app_id_of
+from streams.app import Pipeline
 from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class Sink:
         """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
         consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=app_id_of(settings, "feed"),
+            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=progress_group(settings, "store"),
             enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
         await consumer.start()
         try:

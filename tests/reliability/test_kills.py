@@ -7,17 +7,15 @@ import random
 import signal
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
+from quantdesk.lag import fetched_ends, partitions, progress_group, unapplied
 from quantdesk.platform import Runtime, running
 from quantdesk.settings import Settings
-from streams.agents.accounts import MODELS
-from quantdesk.topics import STORED_TABLES as TABLES
-from quantdesk.lag import fetched_ends
+from quantdesk.topics import RISK_INPUTS
 from tests.reliability.scenario import scenario, write_replay
 from tests.waiting import eventually
 
@@ -47,17 +45,9 @@ async def progress(bootstrap: str, group: str, parts: list[TopicPartition]) -> t
         await consumer.stop()
 
 
-def partitions(settings: Settings, topics: Any) -> list[TopicPartition]:
-    """Return every partition of the logical `topics`."""
-    return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
-
-
 async def settled(runtime: Runtime) -> bool:
-    """Tell whether the risk worker committed every input and the feed every stored topic."""
-    settings = runtime.settings
-    done, total = await progress(runtime.bootstrap, settings.app_id, partitions(settings, MODELS))
-    stored, produced = await progress(runtime.bootstrap, f"{settings.app_id}-feed", partitions(settings, TABLES))
-    return done == total and stored == produced
+    """Tell whether every worker has applied, and the sink stored, everything published."""
+    return not any((await unapplied(runtime.settings, runtime.bootstrap)).values())
 
 
 async def tables(runtime: Runtime) -> dict[str, list[tuple]]:
@@ -81,10 +71,10 @@ async def tables(runtime: Runtime) -> dict[str, list[tuple]]:
 async def kill_at(runtime: Runtime, fractions: list[float]) -> int:
     """SIGKILL the risk worker each time its committed input passes the next fraction; return the kills."""
     settings, kills = runtime.settings, 0
-    parts = partitions(settings, MODELS)
+    parts = partitions(settings, RISK_INPUTS)
     for fraction in fractions:
         async def reached() -> bool:
-            done, total = await progress(runtime.bootstrap, settings.app_id, parts)
+            done, total = await progress(runtime.bootstrap, progress_group(settings, "risk"), parts)
             return done >= fraction * total
         await eventually(reached, timeout=300, what=f"{fraction:.0%} of the input applied", interval=0.02)
         process, restarts = runtime.risk.process, runtime.risk.restarts
