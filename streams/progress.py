@@ -7,7 +7,7 @@ stale (its producer may have written more since). Readers that fold input in eve
 
 from typing import Any, Iterable
 
-IDLE_S = 0.2
+IDLE_S = 0.04  # 2 fetch waits (20 ms) with nothing new: what the tick-to-client latency waits for when a partition is idle
 NO_EVENT = -1
 # (topic partition, its end offset or None when unknown, the offset reading it started at: a restarted worker
 # starts a partition it had read to the end at that end)
