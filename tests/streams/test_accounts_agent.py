@@ -120,6 +120,7 @@ async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_th
     worker.last_input -= 2 * IDLE_S
     await worker.on_timer()
     assert sent["trades.fills"] and all(f["ts"] == T0 + 3000 for f in sent["trades.fills"])  # out with the plan
+    assert [d["ts"] for d in sent["accounts.changes"]] == [T0 + 3000]  # the liquidator's float, dated by it (not 1970)
 
     later = time.monotonic() + 3600  # an hour of wall clock without the fills: nothing past the plan applies
     monkeypatch.setattr("streams.ordered.time.monotonic", lambda: later)

@@ -72,8 +72,10 @@ async def test_a_long_is_liquidated_by_the_venue_and_every_step_is_stored(settin
             D("950.217603388"), D("351.27804878"), D("344.3902439"))
         assert orjson.loads(steps[5]["positions"])[0]["size"] == "74.867444326"
 
-        [plan] = await rows(runtime, "SELECT id, kind, body FROM {db}.liquidations WHERE wallet = {w:String}",
-                            w=wallet)
+        async def planned() -> list[dict]:  # stored apart from the snapshots, maybe in the sink's next batch
+            return await rows(runtime, "SELECT id, kind, body FROM {db}.liquidations WHERE wallet = {w:String}",
+                              w=wallet)
+        [plan] = await eventually(planned, what="the plan stored")
         closes = orjson.loads(plan["body"])["closes"]
         assert plan["kind"] == "plan" and [(c["side"], c["size"], c["fee"]) for c in closes] == [
             ("sell", "5.132555674", "4.721951220")]
