@@ -24,7 +24,7 @@ from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.heavy
-STEPS, ACCOUNTS, LEVERAGED, KILLS = 4_000, 200, 30, 4
+STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
 
 
 def worker(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -67,7 +67,7 @@ async def run(settings: Settings, data: Path, events: list, kill_after: list[flo
     return {t: query(data, f"SELECT * FROM quantdesk.{t} ORDER BY id") for t in TABLES}
 
 
-async def test_a_feed_worker_killed_four_times_ends_with_every_output_of_an_uninterrupted_run(
+async def test_a_feed_worker_killed_five_times_ends_with_every_output_of_an_uninterrupted_run(
         settings: Settings, tmp_path: Path) -> None:
     events = scenario(STEPS, ACCOUNTS, LEVERAGED, seed=5)
     rng = random.Random(8)

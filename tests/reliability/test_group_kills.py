@@ -19,7 +19,7 @@ from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.heavy
-STEPS, ACCOUNTS, LEVERAGED, KILLS = 4_000, 200, 30, 3
+STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
 TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
           "account_snapshots", "liquidations", "audit_log", "dead_letters")
 
