@@ -18,6 +18,7 @@ import orjson
 from aiokafka import TopicPartition
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.lag import fetched_ends
 
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
 PART_BYTES = 512 << 10  # at most this much of a whole copy in one message
@@ -127,9 +128,10 @@ class CheckpointLog:
         await consumer.start()
         try:
             consumer.assign([self.tp])
-            end = await self.end(consumer)
-            if not end:
+            listed = (await consumer.end_offsets([self.tp]))[self.tp]
+            if not listed:
                 return Restored()
+            end = (await fetched_ends(self.servers, {self.tp: listed}))[self.tp]
             last = await read(consumer, self.tp, end - 1, end)
             self.base = last[-1]["base"]
             restored = fold_log(await read(consumer, self.tp, self.base, end))
@@ -137,16 +139,6 @@ class CheckpointLog:
             return restored
         finally:
             await consumer.stop()
-
-    async def end(self, consumer: aiokafka.AIOKafkaConsumer) -> int:
-        """Return the log's end offset, as a fetch reports it (Tansu's ListOffsets may answer short)."""
-        listed = (await consumer.end_offsets([self.tp]))[self.tp]
-        if not listed:
-            return 0
-        consumer.seek(self.tp, listed - 1)
-        while consumer.highwater(self.tp) is None:
-            await consumer.getmany(self.tp, timeout_ms=FETCH_MAX_WAIT_MS)
-        return consumer.highwater(self.tp) or listed
 
     def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
         """Yield the records of the next checkpoint: a delta, or every `FULL_EVERY` a whole copy in parts."""
