@@ -104,9 +104,8 @@ def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pip
 
 @asynccontextmanager
 async def running(settings: Settings, simulator: bool = True, replay_file: Path | None = None,
-                  own_signals: bool = False, sources: tuple[str, ...] = (),
-                  rates: Rates = Rates()) -> AsyncIterator[Runtime]:
-    """Run the whole platform until the block exits; `own_signals` lets Ctrl-C stop uvicorn.
+                  sources: tuple[str, ...] = (), rates: Rates = Rates()) -> AsyncIterator[Runtime]:
+    """Run the whole platform until the block exits (signals are the caller's: `quantdesk up` drains first).
 
     `sources` names ingest sources (`pyth`, `solana`) to run beside it, health on the ingest port;
     `rates` are the gateway's rate limits.
@@ -126,8 +125,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
         server = gateway_server(settings, warehouse, bootstrap, pipeline, rates)
-        if not own_signals:
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         task = await serve(server, "gateway")
         stack.push_async_callback(stop_server, server, task)
         simulating = None
