@@ -166,3 +166,18 @@ def test_a_tick_too_old_for_mark_still_moves_the_oracle() -> None:
     market.on_tick(tick(T0, "100"))
     state = market.on_tick(tick(T0 + 1000, "101", age_ms=6_000))
     assert state.oracle_price == D("101") and state.mark_price == D("100")
+
+
+def test_published_mark_twap_and_premium_hold_the_warehouse_s_18_places_rounded_half_even() -> None:
+    # once served as "3199.346379243193392124790041" while the warehouse kept 18 places: one figure, two values
+    tracker = MarketTracker("BTC-PERP")
+    tracker.on_tick(tick(T0, "3199.33"))
+    tracker.on_tick(tick(T0 + 7_000, "3199.41"))
+    state = tracker.on_fill(fill(T0 + 7_300, "3199.77"))
+    assert state is not None
+    exact = {"mark_price": tracker.mark, "oracle_twap_5m": tracker.twap_5m(state.ts),
+             "premium": tracker.premium.at(state.ts)}
+    for name, value in exact.items():
+        shown = getattr(state, name)
+        assert shown.as_tuple().exponent >= -18 and abs(shown - value) <= D("0.5e-18"), name
+    assert len(state.premium.as_tuple().digits) < len(exact["premium"].as_tuple().digits)  # it was rounded
