@@ -18,7 +18,9 @@ import aiokafka
 from aiokafka import TopicPartition
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.lag import progress_group
 from quantdesk.messages import DeadLetter, Message
+from streams.app import Pipeline
 from streams.decode import Check, decode_events
 from streams.engine import Event, ReorderBuffer
 from streams.progress import IDLE_S, InputProgress, PartitionEnd
@@ -71,10 +73,13 @@ class Positions:
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
-    def __init__(self, bootstrap: str, topics: dict[str, type[Message]], partitions: int, grace_ms: int,
-                 group: str | None = None) -> None:
-        self.bootstrap, self.models, self.partitions, self.group = bootstrap, topics, partitions, group
-        self.buffer = ReorderBuffer(grace_ms)
+    def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
+        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.lag`)."""
+        settings = pipeline.settings
+        self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
+        self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)
+        self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
+        self.buffer = ReorderBuffer(settings.reorder_grace_ms)
         self.progress = InputProgress()
         self.positions = Positions({})
         self.start: dict[Any, int] = {}
@@ -93,15 +98,14 @@ class OrderedInput:
         """Apply events now due, in apply order."""
         raise NotImplementedError
 
-    async def read(self, offsets: dict[str, int], names: dict[str, str]) -> None:
-        """Read every partition of the topics (`names`: broker name -> logical) from `offsets` (the start where
-        none is given) until cancelled."""
+    async def read(self, offsets: dict[str, int]) -> None:
+        """Read every partition of the topics from `offsets` (the start where none is given) until cancelled."""
         self.consumer = consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap.split(","), group_id=self.group, enable_auto_commit=False,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            parts = [TopicPartition(name, p) for name in names for p in range(self.partitions)]
+            parts = [TopicPartition(name, p) for name in self.names for p in range(self.partitions)]
             consumer.assign(parts)
             for tp in parts:
                 self.start[tp] = offsets.get(offset_key(tp), 0)
@@ -112,7 +116,7 @@ class OrderedInput:
                 fetched = await consumer.getmany(timeout_ms=int(CHECK_S * 1000))
                 for tp, records in fetched.items():
                     for record in records:
-                        await self.take(names[tp.topic], tp, record)
+                        await self.take(self.names[tp.topic], tp, record)
                 if time.monotonic() - checked >= CHECK_S:
                     await self.on_timer()
                     checked = time.monotonic()

@@ -18,7 +18,6 @@ and publishes the same ids, which every reader takes once.
 import asyncio
 from typing import Any, Iterator
 
-from quantdesk.lag import progress_group
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick
 from quantdesk.publisher import Keyed, group_by_topic
 from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
@@ -45,9 +44,7 @@ class AccountsWorker(OrderedInput):
 
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
-        super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms,
-                         group=progress_group(settings, "risk"))
-        self.pipeline = pipeline
+        super().__init__(pipeline, MODELS, "risk")
         self.engine = RiskEngine(settings.markets)
         self.tables = {name: Journal() for name in TABLES}
         self.store = EngineStore(*self.tables.values())
@@ -69,8 +66,7 @@ class AccountsWorker(OrderedInput):
         for name, rows in restored.tables.items():
             self.tables[name].rows = rows
         self.store.load(self.engine, self.buffer)
-        settings = self.pipeline.settings
-        await self.read(restored.offsets, {settings.topic(t): t for t in MODELS})
+        await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
         """Apply events one by one (a plan stops the rest until its fills come), settling every `SETTLE_EVERY`."""

@@ -9,7 +9,6 @@ and the gateway take once.
 import math
 from typing import Any, Iterator
 
-from quantdesk.lag import progress_group
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
 from streams.app import Pipeline
 from streams.domain.market import MarketTracker
@@ -65,11 +64,8 @@ class MarketsWorker(OrderedInput):
     """The market trackers behind ordered input, from the start of every partition."""
 
     def __init__(self, pipeline: Pipeline) -> None:
-        settings = pipeline.settings
-        super().__init__(pipeline.bootstrap, MODELS, settings.topic_partitions, settings.reorder_grace_ms,
-                         group=progress_group(settings, "markets"))
-        self.pipeline = pipeline
-        self.markets = Markets(settings.market_names)
+        super().__init__(pipeline, MODELS, "markets")
+        self.markets = Markets(pipeline.settings.market_names)
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market this platform does not list, or None."""
@@ -81,7 +77,7 @@ class MarketsWorker(OrderedInput):
 
     async def run(self) -> None:
         """Read ticks and fills from their start, until cancelled."""
-        await self.read({}, {self.pipeline.settings.topic(t): t for t in MODELS})
+        await self.read({})
 
     async def release(self, events: Iterator[Event]) -> None:
         """Fold the events due into their markets; publish the states they cause and show the progress once the
