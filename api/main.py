@@ -4,6 +4,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AsyncIterator
 
 import socketio
+import uvicorn
 from fastapi import FastAPI
 
 from api import errors
@@ -17,6 +18,8 @@ from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
+
+HEAD_BUFFER_BYTES = 128 << 10  # per connection: ample past the header limits, small beside a 16 MiB WebSocket frame
 
 
 class GatewayApp(socketio.ASGIApp):
@@ -61,3 +64,16 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     for module in (health, markets, auth, accounts, orders):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings)
+
+
+def gateway_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """Return uvicorn's config of the gateway app on the API host and port.
+
+    The app judges X-Forwarded-For itself (`api.edge`, trusting only QUANTDESK_TRUSTED_PROXIES): uvicorn's own
+    proxy headers, on by default, would take any address from a loopback peer. h11 holds at most
+    `HEAD_BUFFER_BYTES` of an unfinished request head: a head up to that reaches the edge, which answers 431 in
+    the platform's shape; a larger one is cut off by h11, which uvicorn answers with a bare 400.
+    """
+    head_buffer = max(HEAD_BUFFER_BYTES, 2 * (settings.max_header_bytes + settings.max_header_line_bytes))
+    return uvicorn.Config(app, host=settings.api_host, port=settings.api_port, http="h11", proxy_headers=False,
+                          h11_max_incomplete_event_size=head_buffer, **options)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 IDL_PATH = Path(__file__).with_name("idl") / "quantdesk_perp_dex.json"
+PROGRAM_ID = "C2T3UnvGdHwEkspXJG7JyAhwo6VKQEKjN6eCq69guYSw"  # deployed (DESIGN), not the IDL's own `address`
 
 TypeDesc = str | dict[str, Any]
 """An IDL type descriptor as it appears in the JSON: "u64", {"vec": ...}, {"defined": ...}."""

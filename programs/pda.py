@@ -11,10 +11,9 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from programs.borsh import idl_codec
-from programs.idl import Idl, Instruction, Seed, default_idl
-from quantdesk.settings import Settings
+from programs.idl import PROGRAM_ID, Idl, Instruction, Seed, default_idl
 
-DEFAULT_PROGRAM_ID = Pubkey.from_string(Settings.model_fields["program_id"].default)
+DEFAULT_PROGRAM_ID = Pubkey.from_string(PROGRAM_ID)
 
 
 class SeedError(LookupError):

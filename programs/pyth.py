@@ -1,6 +1,6 @@
 """Pyth prices: on-chain v2 price accounts (decoded with pythclient) and Hermes price updates.
 
-Both become `oracle.ticks` messages. Prices are `Decimal`: the integer mantissa scaled by the
+The ingest service maps both to `oracle.ticks` (`streams.sources.ingest.pyth_mapping`). Prices are `Decimal`: the integer mantissa scaled by the
 feed's own exponent, never through a float.
 """
 
@@ -17,8 +17,6 @@ from pythclient.pythaccounts import (
     PythPriceAccount,
 )
 from pythclient.solana import SolanaPublicKey
-
-from quantdesk.messages import OracleTick, dump
 
 PYTH_MAGIC = 0xA1B2C3D4
 NULL_KEY = "11111111111111111111111111111111"
@@ -52,24 +50,6 @@ def status_at(account: PythPriceAccount, slot: int) -> str:
     return account.get_aggregate_price_status_with_slot(slot).name.lower()
 
 
-def account_tick(account: PythPriceAccount, market: str, slot: int) -> dict[str, Any]:
-    """Return an OracleTick for a price account read at `slot`."""
-    price, conf = aggregate_price(account)
-    published_ms = account.timestamp * 1000
-    tick = OracleTick(
-        id=f"pyth-account:{account.key}:{account.aggregate_price_info.pub_slot}",
-        ts=published_ms,
-        market=market,
-        price=price,
-        conf=conf,
-        publish_time=published_ms,
-        status=status_at(account, slot),
-        source="pyth-account",
-        slot=account.aggregate_price_info.pub_slot,
-    )
-    return dump(tick)
-
-
 @dataclass(frozen=True)
 class HermesPrice:
     """One feed's price from a Hermes update: raw integers, exact values and times."""
@@ -93,7 +73,7 @@ class HermesPrice:
         return Decimal(self.raw_conf).scaleb(self.expo)
 
 
-def _feed_id(raw: str) -> str:
+def feed_id(raw: str) -> str:
     """Return a feed id as 64 lowercase hex digits without 0x."""
     feed = raw.lower().removeprefix("0x")
     if len(feed) != 64 or any(c not in "0123456789abcdef" for c in feed):
@@ -108,7 +88,7 @@ def _hermes_price(feed: Mapping[str, Any]) -> HermesPrice:
         metadata.get("price_service_receive_time") or metadata.get("proof_available_time") or price["publish_time"]
     )
     return HermesPrice(
-        feed_id=_feed_id(feed["id"]),
+        feed_id=feed_id(feed["id"]),
         raw_price=int(price["price"]),
         raw_conf=int(price["conf"]),
         expo=int(price["expo"]),
@@ -170,25 +150,4 @@ def binary_mismatches(payload: Any) -> list[str]:
         f"{p.feed_id}: JSON price {p.raw_price}e{p.expo} at {p.publish_time_ms} ms is not in the binary update"
         for p in parse_hermes(payload)
         if (p.feed_id, p.raw_price, p.raw_conf, p.expo, p.publish_time_ms) not in signed
-    ]
-
-
-def hermes_ticks(payload: Any, feed_markets: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Return OracleTicks for the payload's feeds that `feed_markets` (feed id -> market) names."""
-    markets = {_feed_id(feed): market for feed, market in feed_markets.items()}
-    return [
-        dump(
-            OracleTick(
-                id=f"pyth-hermes:{p.feed_id}:{p.publish_time_ms}:{p.slot}",
-                ts=p.received_ms,
-                market=markets[p.feed_id],
-                price=p.price,
-                conf=p.conf,
-                publish_time=p.publish_time_ms,
-                source="pyth-hermes",
-                slot=p.slot,
-            )
-        )
-        for p in parse_hermes(payload)
-        if p.feed_id in markets
     ]

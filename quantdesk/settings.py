@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from programs.idl import PROGRAM_ID
 from quantdesk.markets import DEFAULT_MARKETS, Market
 
 DEV_SESSION_SECRET = "dev-only-session-secret-change-me"
@@ -45,7 +46,7 @@ class Settings(BaseSettings):
     siws_domain: str = "localhost:3002"
     siws_uri: str = "http://localhost:3002"
     chain_id: str = "mainnet"
-    program_id: str = "C2T3UnvGdHwEkspXJG7JyAhwo6VKQEKjN6eCq69guYSw"
+    program_id: str = PROGRAM_ID
     price_scale: int = Field(default=6, description="decimals of on-chain fixed-point prices")
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.5

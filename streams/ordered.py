@@ -18,11 +18,11 @@ import aiokafka
 from aiokafka import TopicPartition
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
-from quantdesk.lag import progress_group
+from quantdesk.kafka.lag import progress_group
 from quantdesk.messages import DeadLetter, Message
-from streams.app import Pipeline
+from streams.pipeline import Pipeline
 from streams.decode import Check, decode_events
-from streams.engine import Event, ReorderBuffer
+from streams.risk.engine import Event, ReorderBuffer
 from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
@@ -74,7 +74,7 @@ class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
-        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.lag`)."""
+        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`)."""
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)

@@ -2,26 +2,50 @@
 and `quantdesk up`'s risk process.
 
 `python -m streams.worker` is that risk process: it reads its settings as JSON on stdin (written by
-`quantdesk.risk_process`; secrets are not in it, it inherits them from the environment).
+`streams.risk_process`; secrets are not in it, it inherits them from the environment).
 """
 
 import asyncio
 import logging
 import signal
 import sys
+from typing import Literal
 
 import orjson
 import uvloop
 from faust.contrib.asgi import faust_app_running
 
-from quantdesk.serving import exit_unless_stopped_within, tune_collector
+from quantdesk.process import exit_unless_stopped_within, tune_collector
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
+from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.app import App, Role, build_pipeline
+from streams.agents import accounts, markets, sink
+from streams.app import App, faust_app
+from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+Role = Literal["all", "risk", "feed"]  # risk: the accounts agent; feed: market agent and ClickHouse sink
+ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 STOP_S = 10.0  # from a stop request, how long Faust has to stop cleanly (it hangs on a broker gone first)
+
+
+def app_id_of(settings: Settings, role: Role) -> str:
+    """Return a role's Faust app id (its loops show their progress as groups of their own: `quantdesk.kafka.lag`)."""
+    return settings.app_id if role == "risk" else f"{settings.app_id}-feed"
+
+
+def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
+    """Build one role's app and register its loops (the feed's sink needs the warehouse); `quantdesk.kafka.topics`
+    creates the topics."""
+    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap)
+    if role != "feed":
+        accounts.register(pipeline)
+    pipeline.app.producer_only = True  # every loop reads its partitions itself: Faust's consumer has nothing to read
+    if role != "risk":
+        assert warehouse is not None, f"the {role} role stores to ClickHouse"
+        markets.register(pipeline)
+        sink.register(pipeline)
+    return pipeline
 
 
 async def serve_worker(settings: Settings, bootstrap: str, role: Role) -> None:

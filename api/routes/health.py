@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SettingsDep, WarehouseDep
-from quantdesk.lag import unapplied
+from quantdesk.kafka.lag import unapplied
 
 router = APIRouter(tags=["health"])
 CHECK_S = 5.0  # how long a part may take to answer before it counts as unreachable

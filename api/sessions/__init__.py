@@ -3,41 +3,10 @@
 Both stores have the same methods; a nonce is taken at most once, and every entry expires.
 """
 
-from typing import Protocol
-
-from pydantic import BaseModel
-
+from api.sessions.session import Session, SessionStore
 from quantdesk.settings import Settings
 
-
-class Session(BaseModel):
-    """A signed-in wallet, with when the session began and ends (UTC ms)."""
-
-    wallet: str
-    created_at: int
-    expires_at: int
-
-
-class SessionStore(Protocol):
-    """Nonces waiting for a signature, and the sessions they opened."""
-
-    async def put_nonce(self, nonce: str, address: str, ttl_s: int) -> None:
-        """Hold a nonce issued to `address` for `ttl_s` seconds."""
-
-    async def take_nonce(self, nonce: str) -> str | None:
-        """Remove a nonce and return its address, or None when it is unknown, used or expired."""
-
-    async def put_session(self, key: str, session: Session, ttl_s: int) -> None:
-        """Hold a session under `key` for `ttl_s` seconds."""
-
-    async def get_session(self, key: str) -> Session | None:
-        """Return the live session under `key`, or None."""
-
-    async def drop_session(self, key: str) -> None:
-        """Forget the session under `key`."""
-
-    async def close(self) -> None:
-        """Release connections."""
+__all__ = ["Session", "SessionStore", "open_store"]
 
 
 def open_store(settings: Settings) -> SessionStore:

@@ -3,7 +3,7 @@
 import time
 from typing import Callable
 
-from api.sessions import Session
+from api.sessions.session import Session
 
 PURGE_EVERY = 1000
 

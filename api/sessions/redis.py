@@ -2,7 +2,7 @@
 
 import redis.asyncio as aioredis
 
-from api.sessions import Session
+from api.sessions.session import Session
 
 
 class RedisStore:

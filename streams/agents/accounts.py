@@ -2,7 +2,7 @@
 
 It reads every input partition itself (`streams.ordered`: one risk worker owns every account), from
 the offsets its last checkpoint names, so what it has applied and where it reads on are one record
-(`streams.checkpoint`): a restarted worker goes on from exactly that, never from offsets Faust's
+(`streams.risk.checkpoint`): a restarted worker goes on from exactly that, never from offsets Faust's
 acking may have moved past a message it never delivered.
 
 With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
@@ -19,13 +19,13 @@ import asyncio
 from typing import Any, Iterator
 
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick
-from quantdesk.publisher import Keyed, group_by_topic
-from quantdesk.simulator import LIQUIDATOR, liquidation_fills, liquidator_float
-from streams.app import Pipeline
-from streams.checkpoint import CheckpointLog, Journal, write
+from quantdesk.kafka.publisher import Keyed, group_by_topic
+from streams.risk.venue import LIQUIDATOR, liquidation_fills, liquidator_float
+from streams.pipeline import Pipeline
+from streams.risk.checkpoint import CheckpointLog, Journal, write
 from streams.decode import validate
-from streams.durable import EngineStore
-from streams.engine import Event, Outputs, RiskEngine
+from streams.risk.store import EngineStore
+from streams.risk.engine import Event, Outputs, RiskEngine
 from streams.ordered import OrderedInput, offset_key
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks

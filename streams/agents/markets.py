@@ -10,9 +10,9 @@ import math
 from typing import Any, Iterator
 
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
-from streams.app import Pipeline
+from streams.pipeline import Pipeline
 from streams.domain.market import MarketTracker
-from streams.engine import Event
+from streams.risk.engine import Event
 from streams.ordered import OrderedInput
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill}

@@ -16,12 +16,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
-from quantdesk.lag import progress_group
+from quantdesk.kafka.lag import progress_group
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
-from quantdesk.topics import STORED_TABLES
+from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
-from streams.app import Pipeline
+from streams.pipeline import Pipeline
 from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,10 @@ import uvicorn
 
 from api.main import create_api
 from api.ratelimit import Rates
-from quantdesk.serving import gateway_config, serve, stop_server
+from api.main import gateway_config
+from quantdesk.process import serve, stop_server
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
+from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
 
 RELAXED = Rates(public="10000/minute", trading="10000/minute", auth="10000/minute", subscribe="10000/minute")

@@ -8,7 +8,7 @@ from solders.keypair import Keypair
 
 from api.auth import COOKIE
 from quantdesk.broker import EmbeddedBroker
-from quantdesk.publisher import Publisher
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED, client, gateway, served

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.messages import OracleTick, dump
-from quantdesk.publisher import Publisher
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import served
 from tests.api.listening import Listener

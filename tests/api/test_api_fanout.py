@@ -16,7 +16,7 @@ from api.sessions import open_store
 from api.fanout import Mailbox, event_packets, fan_out
 from api.sockets import Gateway
 from quantdesk.broker import free_port
-from quantdesk.platform import WEBSOCKETS
+from api.embedded import WEBSOCKETS
 from quantdesk.settings import Settings
 from tests.api.listening import Listener
 from tests.waiting import eventually

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quantdesk.platform import running
+from api.embedded import running
 from quantdesk.settings import Settings
 from tests.conftest import unavailable
 

@@ -8,8 +8,8 @@ from solders.keypair import Keypair
 
 from api.auth import COOKIE
 from api.live import LiveState
-from quantdesk.platform import Runtime, running
-from quantdesk.publisher import Publisher
+from api.embedded import Runtime, running
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.signing import sign_in
 from tests.waiting import eventually

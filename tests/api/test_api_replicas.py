@@ -7,7 +7,7 @@ from solders.keypair import Keypair
 
 from api.auth import COOKIE
 from quantdesk.broker import EmbeddedBroker, free_port
-from quantdesk.publisher import Publisher
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import served
 from tests.api.listening import Listener

@@ -11,23 +11,18 @@ from pythclient.pythaccounts import PythPriceStatus
 
 from programs.pyth import (
     PythDecodeError,
-    account_tick,
     aggregate_price,
     binary_mismatches,
     binary_prices,
     decode_price_account,
-    hermes_ticks,
     parse_hermes,
     status_at,
 )
-from quantdesk.messages import OracleTick
-from quantdesk.settings import Settings
 from tests.conftest import unavailable
 
 LOCAL = Path(__file__).parents[1] / "fixtures_local" / "pyth"
 SHARED = Path(__file__).parents[3] / "shared" / "fixtures" / "pyth"
 BTC_FEED = "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43"
-FEED_MARKETS = {m.feed_id: m.name for m in Settings().markets}
 
 
 def hermes() -> dict[str, Any]:
@@ -66,13 +61,6 @@ def test_price_account_goes_stale_after_max_latency(aapl: Any) -> None:
     assert status_at(aapl, pub_slot + 51) == "unknown"
 
 
-def test_price_account_tick(aapl: Any) -> None:
-    tick = OracleTick.model_validate(account_tick(aapl, "AAPL", aapl.aggregate_price_info.pub_slot + 51))
-    assert (tick.price, tick.conf) == (Decimal("236.23373"), Decimal("0.14454"))
-    assert (tick.status, tick.source) == ("unknown", "pyth-account")
-    assert tick.publish_time == tick.ts == aapl.timestamp * 1000
-
-
 def test_price_account_refuses_other_data() -> None:
     data = (LOCAL / "price_account_aapl.bin").read_bytes()
     with pytest.raises(PythDecodeError, match="magic"):
@@ -104,16 +92,6 @@ def test_hermes_v1_list_shape_and_0x_ids() -> None:
     entry = hermes()["data_v1"]
     entry["id"] = "0x" + entry["id"].upper()
     assert [p.feed_id for p in parse_hermes([entry, entry])] == [BTC_FEED, BTC_FEED]
-
-
-def test_hermes_ticks_for_configured_markets() -> None:
-    (tick,) = hermes_ticks(hermes()["data_v2"], FEED_MARKETS)
-    model = OracleTick.model_validate(tick)
-    assert model.market == "BTC-PERP"
-    assert model.price == Decimal("51900.75917635") and model.conf == Decimal("26.61582364")
-    assert model.publish_time == 1708363256000 and model.ts == 1708363257000
-    assert model.id == f"pyth-hermes:{BTC_FEED}:1708363256000:125976528"
-    assert hermes_ticks(hermes()["data_v2"], {"ff" * 32: "OTHER"}) == []
 
 
 def test_v2_json_agrees_with_its_binary_update() -> None:

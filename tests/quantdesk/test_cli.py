@@ -1,11 +1,10 @@
-"""The CLI runs its commands on uvloop and refuses a worker role it does not know."""
+"""The CLI runs its commands on uvloop and finds each service's commands through entry points."""
 
 import asyncio
 
 import uvloop
-from typer.testing import CliRunner
 
-from quantdesk.cli import app, run
+from quantdesk.cli import commands, run
 
 
 def test_a_commands_coroutine_runs_on_uvloop() -> None:
@@ -15,7 +14,7 @@ def test_a_commands_coroutine_runs_on_uvloop() -> None:
     assert run(loop_type()) is uvloop.Loop
 
 
-def test_worker_refuses_an_unknown_role() -> None:
-    result = CliRunner().invoke(app, ["worker", "--role", "gateway"])
-    assert result.exit_code == 2
-    assert "role must be one of all, risk, feed" in result.output
+def test_every_service_adds_its_commands_once() -> None:
+    names = [c.callback.__name__ for c in commands().registered_commands if c.callback]
+    assert sorted(names) == ["api", "bench", "ingest", "migrate", "replay", "simulate", "up", "worker"]
+    assert len(commands().registered_commands) == len(names), "commands are added once"

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from quantdesk.broker import EmbeddedBroker, answers_metadata
 from quantdesk.messages import AccountSnapshot, AuditEntry, PositionFigures
-from quantdesk.replay import ReplayError, read_lines
+from streams.sources.replay import ReplayError, read_lines
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse, migration_files
 from quantdesk.wire import decode, encode, encode_batch

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from quantdesk.publisher import Keyed
+from quantdesk.kafka.publisher import Keyed
 from quantdesk.settings import Settings
-from quantdesk.simulator import Simulator
+from streams.sources.simulator import Simulator
 
 START_MS = 1_767_222_000_000  # 2025-12-31T23:00:00Z: the run crosses the hours that follow
 DROP = 0.985  # SOL's factor per step while it falls

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from quantdesk.lag import unapplied
-from quantdesk.publisher import Publisher
+from quantdesk.kafka.lag import unapplied
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
-from tests.quantdesk.test_up import ROOT
+from quantdesk.kafka.topics import ensure_topics
+from tests.api.test_embedded_up import ROOT
 from tests.reliability.scenario import scenario
 from tests.reliability.test_group_kills import TABLES
 from tests.reliability.test_restarts import query

@@ -12,10 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
-from quantdesk.lag import fetched_ends, partitions, progress_group, unapplied
-from quantdesk.platform import Runtime, running
+from quantdesk.kafka.lag import fetched_ends, partitions, progress_group, unapplied
+from api.embedded import Runtime, running
 from quantdesk.settings import Settings
-from quantdesk.topics import RISK_INPUTS
+from quantdesk.kafka.topics import RISK_INPUTS
 from tests.reliability.scenario import scenario, write_replay
 from tests.waiting import eventually
 

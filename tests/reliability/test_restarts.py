@@ -17,8 +17,8 @@ import pytest
 from quantdesk.broker import free_port
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
-from streams.engine import Outputs, RiskEngine, order_key
-from tests.quantdesk.test_up import ROOT, alive, children, environment
+from streams.risk.engine import Outputs, RiskEngine, order_key
+from tests.api.test_embedded_up import ROOT, alive, children, environment
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.heavy

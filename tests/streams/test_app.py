@@ -5,11 +5,12 @@ import asyncio
 
 from aiokafka.errors import KafkaTimeoutError
 
-from quantdesk.publisher import partition_of
+from quantdesk.kafka.publisher import partition_of
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from quantdesk.wire import decode
-from streams.app import build_pipeline, outgoing
+from streams.pipeline import outgoing
+from streams.worker import build_pipeline
 
 PARTITIONS = (0, 1, 2)
 ACCOUNTS = [f"W{n}:0" for n in range(30)]

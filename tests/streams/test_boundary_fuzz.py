@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from quantdesk.messages import DECIMAL_BOUND, EARLIEST_MS, INPUT_MODELS, LATEST_MS, SCALE
 from quantdesk.warehouse import Warehouse, arrow_table
-from quantdesk.topics import STORED_TABLES as TABLES
+from quantdesk.kafka.topics import STORED_TABLES as TABLES
 from streams.agents.sink import TableWriter, fields
 from streams.decode import decode_events
 

@@ -7,11 +7,11 @@ import httpx
 import orjson
 import socketio
 
-from quantdesk.platform import running
-from quantdesk.publisher import Publisher
-from quantdesk.replay import replay
+from api.embedded import running
+from quantdesk.kafka.publisher import Publisher
+from streams.sources.replay import replay
 from quantdesk.settings import Settings
-from quantdesk.simulator import Simulator
+from streams.sources.simulator import Simulator
 from tests.waiting import eventually
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

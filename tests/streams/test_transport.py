@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import OffsetAndMetadata
 
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
+from quantdesk.kafka.topics import ensure_topics
 from streams.app import faust_app
 from streams.transport import seek_to_committed
 

@@ -5,10 +5,11 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from quantdesk.publisher import Publisher
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
-from quantdesk.topics import ensure_topics
-from streams.app import build_pipeline, faust_app
+from quantdesk.kafka.topics import ensure_topics
+from streams.app import faust_app
+from streams.worker import build_pipeline
 from streams.worker import run_until_stopped
 from tests.waiting import eventually
 

@@ -1,0 +1,94 @@
+"""Run every measurement on the bench's own embedded stack and write the report."""
+
+import asyncio
+import resource
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.api import api_rps
+from bench.events import simulated
+from bench.fanout import tick_to_client
+from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
+from bench.remargin import remargin_scaling
+from bench.sizing import Sizing
+from bench.stack import bench_platform, bench_settings, create_topic, fresh_chdb, scoped
+from bench.store import candles_query, sink_rows
+from bench.transport import faust_naive, publish_single, transport_ceiling
+from quantdesk.broker import EmbeddedBroker
+from quantdesk.process import tune_collector
+from quantdesk.settings import Settings
+
+DAY_MS = 86_400_000
+
+
+def raise_open_files_limit() -> None:
+    """Let this process hold a socket per Socket.IO client."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def transport_figures(settings: Settings, sizing: Sizing, start_ms: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the raw aiokafka ceiling and the naive Faust rate over the same single-event messages."""
+    events = simulated(settings, sizing.single_messages, start_ms)[0][:sizing.single_messages]
+    bootstrap, topic = settings.kafka_bootstrap or "", settings.topic("bench.single")
+    await create_topic(bootstrap, topic, settings.topic_partitions)
+    await publish_single(bootstrap, topic, events)
+    ceiling = await transport_ceiling(bootstrap, [topic], len(events))
+    return ceiling, await faust_naive(scoped(settings, "naive"), topic, len(events))
+
+
+async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int, broker_pid: int) -> dict[str, Any]:
+    """Return pipeline throughput, the batched transport ceiling, tick-to-client latency and API rps."""
+    events, sim = simulated(settings, sizing.pipeline_events, start_ms)
+    async with bench_platform(settings) as runtime:
+        pipeline = await pipeline_throughput(runtime, events, (sizing.pipeline_events, start_ms), sizing.publish_window,
+                                             broker_pid)
+        batched = await transport_ceiling(runtime.bootstrap, [settings.topic(t) for t in TABLES],
+                                          pipeline["kafka_messages"] + WARM_UP, pipeline["events"] + WARM_UP)
+        latency = [await tick_to_client(runtime, sim, n, sizing.client_processes, sizing.latency_ticks,
+                                        sizing.latency_rate_hz) for n in sizing.clients]
+        api = await api_rps(runtime, sizing.api_seconds, sizing.api_concurrency)
+    return {"pipeline": pipeline, "batched": batched, "latency": latency, "api": api}
+
+
+async def store_figures(settings: Settings, sizing: Sizing, start_ms: int) -> dict[str, Any]:
+    """Return the sink's insert rate and the candles query time, each beside its baseline."""
+    dsn, database = settings.resolved_clickhouse_dsn(), settings.clickhouse_database
+    events, _ = simulated(settings, sizing.sink_rows * 2, start_ms)
+    sink = await asyncio.to_thread(sink_rows, dsn, database, events, sizing.sink_rows, settings.sink_batch_size)
+    candles = await candles_query(dsn, database, sizing.candle_ticks, sizing.candle_repeats, start_ms)
+    return {"sink": sink, "candles": candles}
+
+
+async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
+    """Measure everything on a fresh embedded stack; write and return the report."""
+    raise_open_files_limit()
+    tune_collector()  # as `quantdesk up` does, before the baselines too
+    fresh_chdb(out)
+    started, wall = time.perf_counter(), datetime.now(timezone.utc)
+    start_ms = int(wall.timestamp() * 1000) - DAY_MS
+    broker = await asyncio.to_thread(EmbeddedBroker().start)
+    try:
+        settings = bench_settings(out, broker.bootstrap, sizing)
+        ceiling, naive = await transport_figures(settings, sizing, start_ms)
+        assert broker.process is not None
+        live = await platform_figures(settings, sizing, start_ms, broker.process.pid)
+    finally:
+        await asyncio.to_thread(broker.stop)
+    stored = await store_figures(settings, sizing, start_ms)
+    result = {
+        "schema": 1, "mode": sizing.name, "command": command, "started_at": wall.isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        **report.throughput_figures(ceiling, live["batched"], naive, live["pipeline"]),
+        "tick_to_client_ms": live["latency"],
+        "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
+        "candles_query_ms": stored["candles"],
+        "sink_rows_per_s": stored["sink"],
+        "api_rps": live["api"],
+    }
+    result["seconds"] = time.perf_counter() - started
+    report.write(out, result)
+    return result

@@ -1,0 +1,81 @@
+"""How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
+stop ask. The risk worker shows its progress as the consumer group `<app id>`, the market worker as
+`<app id>-markets`, the sink as `<app id>-feed`."""
+
+import asyncio
+import time
+from typing import Iterable, Mapping
+
+import aiokafka
+from aiokafka import TopicPartition
+
+from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.settings import Settings
+from quantdesk.kafka.topics import MARKET_INPUTS, RISK_INPUTS, STORED_TABLES
+
+
+async def fetched_ends(servers: list[str], listed: Mapping[TopicPartition, int],
+                       tries: int = 100) -> dict[TopicPartition, int]:
+    """Return the high watermark a fetch reports for each partition, read from its `listed` end − 1 (Tansu's
+    ListOffsets answers the first offset of a partition's last record batch + 1)."""
+    if not listed:
+        return {}
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
+                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    try:
+        await consumer.start()
+        consumer.assign(list(listed))
+        for tp, end in listed.items():
+            consumer.seek(tp, end - 1)
+        for _ in range(tries):
+            if all(consumer.highwater(tp) is not None for tp in listed):
+                break
+            await consumer.getmany(timeout_ms=FETCH_MAX_WAIT_MS)
+        return {tp: consumer.highwater(tp) or end for tp, end in listed.items()}
+    finally:
+        await consumer.stop()
+
+
+async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
+    """Return how many messages of `parts` the group has not committed."""
+    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=group,
+                                         enable_auto_commit=False)
+    try:  # stopped however it ends: a broker that cannot be reached fails the start
+        await consumer.start()
+        listed = await consumer.end_offsets(parts)
+        ends = {**listed, **await fetched_ends(bootstrap.split(","), {tp: n for tp, n in listed.items() if n})}
+        return sum([max(0, end - (await consumer.committed(tp) or 0)) for tp, end in ends.items()])
+    finally:
+        await consumer.stop()
+
+
+def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """Return every partition of the logical `topics`."""
+    return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
+
+
+READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "store": ("-feed", STORED_TABLES)}
+
+
+def progress_group(settings: Settings, reader: str) -> str:
+    """Return the consumer group a reader (`risk`, `markets`, `store`) commits its progress as."""
+    return settings.app_id + READERS[reader][0]
+
+
+async def unapplied(settings: Settings, bootstrap: str) -> dict[str, int]:
+    """Return how many input messages the risk worker and the market worker have not applied, and how many
+    messages the sink has not stored (all 0: everything published so far is applied and stored). The sink is
+    counted last: what the others publish before they commit comes before it."""
+    return {reader: await behind(bootstrap, progress_group(settings, reader), partitions(settings, topics))
+            for reader, (_, topics) in READERS.items()}
+
+
+async def applied_within(settings: Settings, bootstrap: str, seconds: float, poll_s: float = 0.2) -> bool:
+    """Wait until everything published so far is applied and stored; tell whether it was within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while any((await unapplied(settings, bootstrap)).values()):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(poll_s)
+    return True
+

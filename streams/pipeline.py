@@ -1,0 +1,66 @@
+"""What an agent is given: the app's producer (publish in order, flush or fail), its loops, the warehouse."""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Iterator
+
+from quantdesk.kafka.publisher import messages, partition_messages, partition_of
+from quantdesk.kafka.topics import COMPACTED_TOPICS
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
+from streams.app import App
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    """A Faust app and the warehouse it writes."""
+
+    settings: Settings
+    app: App
+    warehouse: Warehouse | None
+    bootstrap: str
+    loops: list[str] = field(default_factory=list)  # the names of the loops the app runs
+
+    async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
+        """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
+        `Topic.send` would wrap every message in a future and callbacks that nothing here reads); `flush`
+        waits for them and raises a failed delivery."""
+        partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
+        producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
+        for partition, key, value in outgoing(topic, keyed, partitions):
+            (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
+
+    def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run `run` as a task of the app until it stops; crash the app if it fails."""
+        self.loops.append(name)
+
+        @self.app.task
+        async def looping() -> None:
+            """Run the loop; crash the app if it fails."""
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                log.exception("the %s loop failed; the worker stops", name)
+                await self.app.crash(exc)
+
+    async def flush(self) -> None:
+        """Wait until the broker has answered every send; raise the first it refused (the loop then fails, and
+        with it the app, before it records anything past it)."""
+        await (await self.app.maybe_start_producer()).flush()
+        if self.app.undelivered is not None:
+            raise self.app.undelivered
+
+
+def outgoing(
+    topic: str, keyed: Iterable[tuple[str, Any]], partitions: tuple[int, ...]
+) -> Iterator[tuple[int, str, bytes]]:
+    """Yield (partition, key, JSON array) messages: one per partition, or per key on a compacted topic (on the
+    partition the producer's partitioner would pick for the key, looked up once per key), at most 500 events each."""
+    if topic in COMPACTED_TOPICS:
+        return ((partition_of(key, partitions), key, value) for key, value in messages(keyed))
+    return partition_messages(keyed, partitions)

@@ -1,0 +1,178 @@
+"""Checkpoints: a worker's state and the input offsets it covers, written together in one log.
+
+A worker that folds input into state (the risk engine) must resume exactly where its state
+stands: its offsets and its state change together or not at all. Each checkpoint is one Kafka
+message on a single-partition topic (a message is written whole or not at all): the rows its
+tables changed since the last one (`None` for a row removed), and the offset each input
+partition is to be read from next. Every `FULL_EVERY` checkpoints the tables are written whole,
+in parts of at most `PART_BYTES`, so a restart reads only from the last whole copy on: each
+message names, as `base`, the offset where the last complete whole copy starts.
+"""
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import aiokafka
+import orjson
+from aiokafka import TopicPartition
+
+from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.kafka.lag import fetched_ends
+
+FULL_EVERY = 200  # checkpoints between two whole copies of the tables
+PART_BYTES = 512 << 10  # at most this much of a whole copy in one message
+Offsets = dict[str, int]  # "topic:partition" -> next offset to read
+
+
+class Journal(MutableMapping[str, Any]):
+    """A dict that remembers which keys changed since it was last asked."""
+
+    def __init__(self, rows: dict[str, Any] | None = None) -> None:
+        self.rows: dict[str, Any] = dict(rows or {})
+        self.changed: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.rows[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.rows[key] = value
+        self.changed.add(key)
+
+    def __delitem__(self, key: str) -> None:
+        del self.rows[key]
+        self.changed.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take_changes(self) -> dict[str, Any]:
+        """Return the changed rows (None where removed) and forget them."""
+        changes = {key: self.rows.get(key) for key in self.changed}
+        self.changed = set()
+        return changes
+
+
+@dataclass
+class Restored:
+    """What the checkpoint log held: each table's rows and the offsets they cover."""
+
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    offsets: Offsets = field(default_factory=dict)
+    checkpoints: int = 0  # how many checkpoints since the whole copy restored from
+
+    def fold(self, record: dict[str, Any]) -> None:
+        """Apply one delta checkpoint."""
+        for name, changes in record["tables"].items():
+            rows = self.tables.setdefault(name, {})
+            for key, row in changes.items():
+                if row is None:
+                    rows.pop(key, None)
+                else:
+                    rows[key] = row
+        self.offsets = record["offsets"]
+        self.checkpoints += 1
+
+
+def fold_log(records: list[dict[str, Any]]) -> Restored:
+    """Return the state the log's records, read from a `base` on, leave: the last complete whole copy and the
+    deltas after it (a whole copy a crash cut short counts for nothing)."""
+    done, building = Restored(), None
+    for record in records:
+        if record["kind"] == "part":
+            if record["first"]:
+                building = Restored()
+            if building is None:
+                continue  # the tail of a copy whose head lies before the base
+            for name, rows in record["tables"].items():
+                building.tables.setdefault(name, {}).update(rows)
+            if record["last"]:
+                building.offsets, done, building = record["offsets"], building, None
+        else:
+            done.fold(record)
+    return done
+
+
+def whole_parts(tables: dict[str, dict[str, Any]], most: int = PART_BYTES) -> Iterator[dict[str, dict[str, Any]]]:
+    """Yield the tables' rows in parts of about `most` bytes of JSON each (at least one part)."""
+    part: dict[str, dict[str, Any]] = {}
+    size = 0
+    for name, rows in tables.items():
+        part.setdefault(name, {})
+        for key, row in rows.items():
+            length = len(orjson.dumps(row)) + len(key)
+            if size and size + length > most:
+                yield part
+                part, size = {name: {}}, 0
+            part[name][key] = row
+            size += length
+    yield part
+
+
+class CheckpointLog:
+    """The checkpoint topic of one worker: read back once on start, then appended to."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.servers = bootstrap.split(",")
+        self.tp = TopicPartition(topic, 0)
+        self.base = 0
+        self.since_full = 0
+
+    async def restore(self) -> Restored:
+        """Read the log from the base its last message names to its end; return what it holds."""
+        consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=self.servers, group_id=None, enable_auto_commit=False,
+                                             fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+        await consumer.start()
+        try:
+            consumer.assign([self.tp])
+            listed = (await consumer.end_offsets([self.tp]))[self.tp]
+            if not listed:
+                return Restored()
+            end = (await fetched_ends(self.servers, {self.tp: listed}))[self.tp]
+            last = await read(consumer, self.tp, end - 1, end)
+            self.base = last[-1]["base"]
+            restored = fold_log(await read(consumer, self.tp, self.base, end))
+            self.since_full = restored.checkpoints
+            return restored
+        finally:
+            await consumer.stop()
+
+    def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
+        """Yield the records of the next checkpoint: a delta, or every `FULL_EVERY` a whole copy in parts."""
+        changes = {name: journal.take_changes() for name, journal in tables.items()}
+        if self.since_full < FULL_EVERY:
+            self.since_full += 1
+            yield {"kind": "delta", "base": self.base, "tables": changes, "offsets": offsets}
+            return
+        parts = list(whole_parts({name: journal.rows for name, journal in tables.items()}))
+        for n, part in enumerate(parts):
+            yield {"kind": "part", "base": self.base, "first": n == 0, "last": n == len(parts) - 1,
+                   "tables": part, "offsets": offsets}
+
+    def wrote(self, first_offset: int, whole: bool) -> None:
+        """Note where the checkpoint just written starts; a whole copy becomes the base of what follows."""
+        if whole:
+            self.base, self.since_full = first_offset, 0
+
+
+async def read(consumer: aiokafka.AIOKafkaConsumer, tp: TopicPartition, start: int, end: int) -> list[dict[str, Any]]:
+    """Return the records of offsets [start, end) of one partition, in order."""
+    consumer.seek(tp, start)
+    records: list[dict[str, Any]] = []
+    while await consumer.position(tp) < end:
+        batch = await consumer.getmany(tp, timeout_ms=FETCH_MAX_WAIT_MS)
+        records += [orjson.loads(m.value) for m in batch.get(tp, []) if m.offset < end]
+    return records
+
+
+async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets) -> None:
+    """Append the next checkpoint through `producer` (Faust's) and wait until the broker holds it."""
+    records = list(log.records(tables, offsets))
+    sent = [await producer.send(log.tp.topic, None, orjson.dumps(r), 0, None, None) for r in records]
+    first = await sent[0]
+    for pending in sent[1:]:
+        await pending
+    log.wrote(first.offset, records[0]["kind"] == "part")

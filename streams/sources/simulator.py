@@ -1,0 +1,154 @@
+"""Simulated markets: seeded GBM-with-jumps oracle ticks and trading accounts."""
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import base58
+
+from quantdesk.kafka.publisher import Keyed, Publisher
+from quantdesk.settings import Settings
+
+YEAR_MS = 365 * 24 * 3600 * 1000
+TAKER_FEE = Decimal("0.0005")
+MAKER_FEE = Decimal("-0.0001")
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """How a simulated market moves: start price, annual volatility, jumps, price step."""
+
+    start: float
+    volatility: float
+    tick_size: Decimal
+    jump_probability: float = 2e-4
+    jump_scale: float = 0.02
+
+
+DYNAMICS: dict[str, Dynamics] = {
+    "BTC-PERP": Dynamics(65_000.0, 0.60, Decimal("0.01")),
+    "ETH-PERP": Dynamics(3_200.0, 0.75, Decimal("0.01")),
+    "SOL-PERP": Dynamics(150.0, 1.00, Decimal("0.001")),
+}
+DEFAULT_DYNAMICS = Dynamics(100.0, 0.8, Decimal("0.001"))
+
+
+def wallet_address(rng: random.Random) -> str:
+    """Return a Solana-style base58 address drawn from `rng`."""
+    return base58.b58encode(bytes(rng.getrandbits(8) for _ in range(32))).decode()
+
+
+@dataclass
+class Trader:
+    """A simulated account: its wallet, deposit and the net position it tracks per market."""
+
+    wallet: str
+    deposit: Decimal
+    positions: dict[str, Decimal] = field(default_factory=dict)
+
+
+class Simulator:
+    """Generate the input events of simulated markets, step by step, from one seed."""
+
+    def __init__(self, settings: Settings, start_ms: int, seed: int | None = None) -> None:
+        self.rng = random.Random(settings.simulator_seed if seed is None else seed)
+        self.markets = settings.market_names
+        self.step_ms = settings.simulator_tick_ms
+        self.now = start_ms
+        self.step_no = 0
+        self.prices = {m: DYNAMICS.get(m, DEFAULT_DYNAMICS).start for m in self.markets}
+        self.maker = Trader(wallet_address(self.rng), Decimal(10_000_000))
+        self.traders = [Trader(wallet_address(self.rng), Decimal(self.rng.randrange(10, 100) * 1000))
+                        for _ in range(settings.simulator_accounts)]
+        self.pending_deposits = [self.maker, *self.traders]
+
+    def next_id(self, kind: str, n: int) -> str:
+        """Return a deterministic event id."""
+        return f"sim:{kind}:{self.step_no}:{n}"
+
+    def move(self, market: str) -> float:
+        """Advance one market's price by one step of GBM with jumps."""
+        d = DYNAMICS.get(market, DEFAULT_DYNAMICS)
+        dt = self.step_ms / YEAR_MS
+        shock = d.volatility * math.sqrt(dt) * self.rng.gauss(0, 1) - d.volatility**2 * dt / 2
+        if self.rng.random() < d.jump_probability:
+            shock += self.rng.gauss(0, d.jump_scale)
+        self.prices[market] *= math.exp(shock)
+        return self.prices[market]
+
+    def quantise(self, market: str, value: float) -> Decimal:
+        """Round a price to its market's tick size."""
+        tick = DYNAMICS.get(market, DEFAULT_DYNAMICS).tick_size
+        return max(tick, Decimal(repr(value)).quantize(tick))
+
+    def tick(self, market: str) -> dict[str, Any]:
+        """Return the next oracle tick of a market, Pyth-like."""
+        price = self.move(market)
+        conf = price * (0.0002 + 0.0003 * abs(self.rng.gauss(0, 1)))
+        return {"id": self.next_id(f"tick:{market}", 0), "ts": self.now, "market": market,
+                "price": str(self.quantise(market, price)), "conf": str(self.quantise(market, conf)),
+                "publish_time": self.now - self.rng.randrange(0, 800), "status": "trading",
+                "source": "simulator", "slot": self.step_no}
+
+    def deposit(self, trader: Trader, n: int) -> dict[str, Any]:
+        """Return a deposit event for a trader's starting collateral."""
+        return {"id": self.next_id("deposit", n), "ts": self.now, "wallet": trader.wallet, "subaccount": 0,
+                "kind": "deposit", "amount": str(trader.deposit), "signature": "", "slot": self.step_no}
+
+    def trade_size(self, trader: Trader, market: str, price: Decimal) -> Decimal:
+        """Return a signed size that keeps the trader's notional within twice its deposit."""
+        held = trader.positions.get(market, Decimal(0))
+        side = -1 if held * price > trader.deposit else 1 if held * price < -trader.deposit else self.rng.choice((-1, 1))
+        notional = trader.deposit * Decimal(self.rng.randrange(1, 30)) / 100
+        return side * (notional / price).quantize(Decimal("0.0001"))
+
+    def fill(self, trader: Trader, market: str, size: Decimal, price: Decimal, n: int, role: str) -> dict[str, Any]:
+        """Return one account's side of a trade and track its position."""
+        trader.positions[market] = trader.positions.get(market, Decimal(0)) + size
+        fee = (abs(size) * price * (TAKER_FEE if role == "taker" else MAKER_FEE)).quantize(Decimal("0.000001"))
+        return {"id": self.next_id(f"fill:{role}", n), "ts": self.now, "market": market, "wallet": trader.wallet,
+                "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
+                "price": str(price), "fee": str(fee), "liquidity": role, "signature": "", "slot": self.step_no}
+
+    def trades(self, oracle: dict[str, Decimal]) -> list[Keyed]:
+        """Return this step's fills: a few traders take liquidity from the market maker."""
+        out: list[Keyed] = []
+        for n in range(self.rng.choice((0, 0, 1, 1, 2))):
+            trader, market = self.rng.choice(self.traders), self.rng.choice(self.markets)
+            size = self.trade_size(trader, market, oracle[market])
+            if size == 0:
+                continue
+            price = self.quantise(market, float(oracle[market]) * (1 + 0.0001 * (1 if size > 0 else -1)))
+            for who, signed, role in ((trader, size, "taker"), (self.maker, -size, "maker")):
+                out.append(("trades.fills", f"{who.wallet}:0", self.fill(who, market, signed, price, n, role)))
+        return out
+
+    def step(self) -> list[Keyed]:
+        """Return the events of the next step (deposits first, then ticks, then fills)."""
+        self.step_no += 1
+        self.now += self.step_ms
+        events: list[Keyed] = [("accounts.changes", f"{t.wallet}:0", self.deposit(t, n))
+                               for n, t in enumerate(self.pending_deposits)]
+        self.pending_deposits = []
+        ticks = [self.tick(m) for m in self.markets]
+        events += [("oracle.ticks", t["market"], t) for t in ticks]
+        return events + self.trades({t["market"]: Decimal(t["price"]) for t in ticks})
+
+
+async def run_live(settings: Settings, bootstrap: str, steps: int | None = None, after_step: int = 0) -> None:
+    """Publish simulated events in real time, one step per cadence, until cancelled; a simulator started again
+    goes on `after_step` (the last it published): the same traders, and ids never used before."""
+    sim = Simulator(settings, int(time.time() * 1000))
+    for _ in range(after_step):
+        sim.step()
+    sim.now = max(sim.now, int(time.time() * 1000))
+    async with Publisher(settings, bootstrap) as publisher:
+        done = 0
+        while steps is None or done < steps:
+            await publisher.send(sim.step())
+            done += 1
+            await asyncio.sleep(max(0.0, sim.now / 1000 - time.time()))

@@ -1,0 +1,141 @@
+"""The accounts agent's bookkeeping without a broker: where reading resumes, what a quiet input releases."""
+
+import asyncio
+import time
+from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from aiokafka import TopicPartition as TP
+
+from quantdesk.messages import AccountChange, Fill
+from quantdesk.settings import Settings
+from streams.agents.accounts import AccountsWorker
+from streams.ordered import Positions
+from streams.progress import IDLE_S
+from tests.streams.risk.test_engine import T0, change, fill, tick
+
+
+def test_reading_resumes_at_each_partitions_first_message_with_an_event_not_applied() -> None:
+    positions = Positions({"ticks/0": 0, "fills/0": 0, "changes/0": 7})
+    positions.read("ticks/0", 0, ["a", "b"])
+    positions.read("ticks/0", 1, [])  # nothing new in it (dropped as seen, or dead letters only)
+    positions.read("ticks/0", 2, ["c"])
+    positions.read("fills/0", 0, ["d"])
+    positions.applied(["c", "d", "a"])
+    assert positions.offsets() == {"ticks/0": 0, "fills/0": 1, "changes/0": 7}  # m2 is applied, m0 waits for b
+    positions.applied(["b"])
+    assert positions.offsets() == {"ticks/0": 3, "fills/0": 1, "changes/0": 7}
+
+
+class Consumer:
+    """What the worker asks its consumer: the partitions' ends; commits are only shown progress."""
+
+    def __init__(self, ends: dict[TP, int]) -> None:
+        self.ends = ends
+        self.committed: list[dict[TP, int]] = []
+
+    def highwater(self, tp: TP) -> int:
+        return self.ends[tp]
+
+    async def commit(self, offsets: dict[TP, int]) -> None:
+        self.committed.append(offsets)
+
+
+class Producer:
+    """A producer that holds checkpoints in a list, as the broker would at offsets 0, 1, …"""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, topic: str, key: Any, value: bytes, *args: Any) -> "asyncio.Future[Any]":
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(SimpleNamespace(offset=len(self.sent)))
+        self.sent.append(value)
+        return future
+
+
+def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsWorker, list[Any], Producer]:
+    """Return an accounts worker whose consumer reports `ends`, the states it publishes and its checkpoints."""
+    published: list[Any] = []
+    producer = Producer()
+
+    async def publish(topic: str, keyed: Any) -> None:
+        published.extend(value for _, value in keyed if topic == "accounts.state")
+
+    async def nothing() -> None:
+        pass
+
+    async def started() -> Producer:
+        return producer
+    app = SimpleNamespace(maybe_start_producer=started)
+    pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing)
+    worker = AccountsWorker(pipeline)  # type: ignore[arg-type]
+    worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
+    worker.positions = Positions(worker.start)
+    return worker, published, producer
+
+
+async def test_once_input_stops_nothing_is_applied_that_a_partition_with_unread_input_could_precede() -> None:
+    settings = Settings()
+    ticks, changes = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic("accounts.changes"), 0)
+    worker, published, producer = worker_reading(settings, {ticks: 5, changes: 1})
+    worker.progress.saw(ticks, 2, [tick(T0 + 100, "100")])  # offsets 3 and 4 fetched, not yet delivered
+    deposits = [change(T0 + 50, "deposit", "10"), change(T0 + 150, "deposit", "20")]
+    value = orjson.dumps([d.model_dump(mode="json") for d in deposits])
+    await worker.take("accounts.changes", changes, SimpleNamespace(offset=0, timestamp=T0, value=value))
+    worker.last_input -= 2 * IDLE_S
+    await worker.on_timer()
+    assert [s.collateral for s in published] == [D("10")]  # the second deposit waits for the ticks
+    checkpoint = orjson.loads(producer.sent[-1])
+    assert checkpoint["offsets"][f"{changes.topic}:0"] == 0  # its message is read again after a restart
+    assert list(checkpoint["tables"]["risk_applied"].values()) == [[deposits[0].id]]
+
+
+def record(offset: int, *events: Any) -> SimpleNamespace:
+    """Return a Kafka record holding `events` as a JSON array."""
+    return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([e.model_dump(mode="json") for e in events]))
+
+
+async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
+        monkeypatch: Any) -> None:
+    # a loaded machine once took over 10 s to bring a plan's fills back, and the worker applied on without them
+    settings = Settings()
+    tps = {t: TP(settings.topic(t), 0) for t in ("accounts.changes", "oracle.ticks", "trades.fills")}
+    worker, published, _ = worker_reading(settings, dict.fromkeys(tps.values(), 1))
+    sent: dict[str, list[Any]] = {"trades.fills": [], "accounts.changes": []}
+    publish = worker.pipeline.publish
+
+    async def capture(topic: str, keyed: Any) -> None:
+        keyed = list(keyed)
+        sent.get(topic, []).extend(event for _, event in keyed)
+        await publish(topic, keyed)
+    worker.pipeline.publish = capture  # type: ignore[method-assign]
+    await worker.take("accounts.changes", tps["accounts.changes"], record(0, change(T0, "deposit", "1000")))
+    await worker.take("trades.fills", tps["trades.fills"], record(0, fill(T0 + 2000, "buy", "80", "100", "4")))
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(
+        0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92"), tick(T0 + 4000, "95")))  # 92 makes a plan
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+    await worker.on_timer()
+    assert sent["trades.fills"] and all(f["ts"] == T0 + 3000 for f in sent["trades.fills"])  # out with the plan
+    assert [d["ts"] for d in sent["accounts.changes"]] == [T0 + 3000]  # the liquidator's float, dated by it (not 1970)
+
+    later = time.monotonic() + 3600  # an hour of wall clock without the fills: nothing past the plan applies
+    monkeypatch.setattr("streams.ordered.time.monotonic", lambda: later)
+    held = len(published)
+    await worker.on_timer()
+    assert len(published) == held and worker.buffer.awaited
+
+    worker.consumer.ends = dict.fromkeys(tps.values(), 2)  # type: ignore[union-attr]
+    await worker.take("accounts.changes", tps["accounts.changes"],
+                      record(1, *map(AccountChange.model_validate, sent["accounts.changes"])))  # the liquidator's float
+    await worker.take("trades.fills", tps["trades.fills"], record(1, *map(Fill.model_validate, sent["trades.fills"])))
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(1))
+    worker.ceiling()
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input = later - 2 * IDLE_S
+    await worker.on_timer()
+    marks = [s for s in published[held:] if s.wallet == "alice"]
+    assert [s.ts for s in marks] == [T0 + 3000, T0 + 4000]  # the fill at the plan's time, then the tick at 95

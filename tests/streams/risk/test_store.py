@@ -1,0 +1,179 @@
+"""The engine's tables: an engine rebuilt from them after any release goes on exactly like one never stopped."""
+
+from decimal import Decimal as D
+from typing import Any
+
+import orjson
+
+from quantdesk.markets import DEFAULT_MARKETS, Market
+from quantdesk.messages import AccountChange, Fill, OracleTick
+from quantdesk.settings import Settings
+from streams.risk.venue import liquidation_fills, liquidator_float
+from streams.sources.simulator import Simulator
+from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
+from streams.domain.funding import HOUR_MS
+from streams.risk.engine import Event, MarketRisk, Outputs, ReorderBuffer, RiskEngine, order_key
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
+JUP = Market(name="JUP-PERP", feed_id="0" * 64, imr=D("0.10"), mmr=D("0.05"))
+MARKETS = (*DEFAULT_MARKETS, JUP)
+MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
+RELEASES = (7, 1, 240)  # events per release, in turn: a few, or 40 s of markets at once
+
+
+def jup_tick(ts: int, price: str) -> dict:
+    return {"id": f"jup:{ts}", "ts": ts, "market": "JUP-PERP", "price": price, "conf": "0.01", "publish_time": ts}
+
+
+def crash(t0: int) -> list[tuple[str, dict]]:
+    """Return a long on JUP-PERP that the price takes under MM, a tick the TWAP guard rejects, a refused
+    withdrawal."""
+    def fill(ts: int) -> dict:
+        return {"id": "crash:buy", "ts": ts, "market": "JUP-PERP", "wallet": "crasher", "side": "buy", "size": "80",
+                "price": "100", "fee": "4"}
+    return [("accounts.changes", {"id": "crash:deposit", "ts": t0, "wallet": "crasher", "kind": "deposit",
+                                  "amount": "1000"}),
+            ("oracle.ticks", jup_tick(t0 + 1000, "100")), ("trades.fills", fill(t0 + 2000)),
+            *(("oracle.ticks", jup_tick(t0 + n * 1000, p)) for n, p in ((3, "95"), (4, "93"), (5, "92"), (6, "100"))),
+            ("oracle.ticks", jup_tick(t0 + 7000, "300")), ("oracle.ticks", jup_tick(t0 + 8000, "100")),
+            ("accounts.changes", {"id": "crash:withdraw", "ts": t0 + 9000, "wallet": "crasher", "kind": "withdraw",
+                                  "amount": "100000"})]
+
+
+def releases(events: list[Event]) -> list[list[Event]]:
+    """Return the events cut into releases of the sizes `RELEASES` names, in turn."""
+    out, start = [], 0
+    while start < len(events):
+        size = RELEASES[len(out) % len(RELEASES)]
+        out.append(events[start:start + size])
+        start += size
+    return out
+
+
+def stranded(t0: int) -> list[tuple[str, dict]]:
+    """Return an account liquidatable by a SOL fill while its JUP-PERP oracle is stale, planned once a JUP
+    tick comes."""
+    def fill(n: int, market: str, size: str, price: str) -> dict:
+        return {"id": f"stranded:{n}", "ts": t0 + n * 1000, "market": market, "wallet": "stranded", "side": "buy",
+                "size": size, "price": price}
+    return [("accounts.changes", {"id": "stranded:deposit", "ts": t0, "wallet": "stranded", "kind": "deposit",
+                                  "amount": "1000"}),
+            ("trades.fills", fill(1, "JUP-PERP", "50", "100")), ("trades.fills", fill(85, "SOL-PERP", "10", "250")),
+            ("oracle.ticks", jup_tick(t0 + 115_000, "100"))]
+
+
+def inputs(steps: int) -> list[Event]:
+    """Return simulated markets over six minutes across 00:00, the crash, then two events sent twice."""
+    sim = Simulator(Settings(), T0 - 200_000, seed=3)
+    raw = [(t, e) for _ in range(steps) for t, _, e in sim.step()] + crash(T0 - 150_000) + stranded(T0 - 145_000)
+    events = sorted((MODELS[t].model_validate(e) for t, e in raw), key=order_key)
+    again = [MODELS[t].model_validate(e) for t, e in crash(T0 - 150_000)[:3:2]]
+    return [AccountChange.model_validate(liquidator_float(T0 - 200_000)[2]), *events, *again]
+
+
+class Worker:
+    """The accounts worker without Kafka: releases through the buffer, tables written after each, and a
+    venue whose fills come with the next release (held back until then, as the worker does)."""
+
+    def __init__(self, tables: dict[str, dict] | None = None, redelivered: list[Event] | None = None) -> None:
+        self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}}
+        self.store = EngineStore(self.tables["accounts"], self.tables["markets"], self.tables["applied"])
+        self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0)
+        self.store.load(self.engine, self.buffer)
+        self.incoming = redelivered or []
+
+    def release(self, events: list[Event]) -> Outputs:
+        """Take the venue's fills and `events`, apply what is due in apply order; store what changed."""
+        self.buffer.push([*self.incoming, *events])
+        out, applied = Outputs(), []
+        for event in self.buffer.drain():
+            caused = self.engine.apply(event)
+            self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
+            out.extend(caused)
+            applied.append(event)
+        self.store.save(self.engine, self.buffer, applied, out)
+        self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
+        return out
+
+    def unapplied(self) -> list[Event]:
+        """Return what a restarted worker reads again: the venue's fills and the events still held."""
+        return [*self.incoming, *(event for _, event in sorted(self.buffer.heap))]
+
+    def stored(self) -> dict[str, dict]:
+        """Return the tables as their changelogs carry them (JSON)."""
+        return orjson.loads(orjson.dumps(self.tables))
+
+
+def dumped(outs: list[Outputs]) -> list[list[bytes]]:
+    """Return every output message as JSON, in order."""
+    return [[item.model_dump_json().encode() for name in vars(out) for item in getattr(out, name)] for out in outs]
+
+
+def state(worker: Worker) -> dict[str, Any]:
+    """Return what decides the engine's next outputs beyond its tables: the risk board over the accounts
+    there are, the books, each market's TWAPs and what the buffer awaits."""
+    engine = worker.engine
+    slots, n = engine.slots, len(engine.slots.keys)
+    columns = {name: getattr(slots, name)[..., :n].tolist() for name in ("band", "liquidatable", "shown", "restated")}
+    return {"keys": list(slots.keys), "cash": slots.board.cash[:n].tolist(), **columns,
+            "marks": [(m, dense[:, :n].tolist()) for m, dense in slots.board.markets.items()],
+            "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
+            "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited)}
+
+
+def twaps(market: MarketRisk) -> tuple:
+    """Return a market's 5-minute TWAP samples and its open hour's averages so far."""
+    twap, funding = market.tracker.twap, market.funding
+    hour = () if funding.period_end is None else (funding.period_end - HOUR_MS, funding.period_end)
+    return (list(twap.times), list(twap.values), funding.oracle.average(*hour) if hour else None,
+            funding.mark.average(*hour) if hour else None)
+
+
+def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_stopped() -> None:
+    events = inputs(900)
+    chunks = releases(events)
+    whole = Worker()
+    outs, saved = [], {}
+    for n, chunk in enumerate(chunks):
+        outs.append(whole.release(chunk))
+        if outs[-1].liquidations or n % 13 == 0 or whole.engine.awaiting_oracle:
+            saved[n + 1] = (whole.stored(), whole.unapplied(), state(whole))
+    flat = Outputs()
+    for out in outs:
+        flat.extend(out)
+    # the run crosses 00:00, plans two liquidations (one once a stale oracle is back), refuses a withdrawal;
+    # it is cut after every 13th release, every plan, and every release that left an account awaiting an oracle
+    assert flat.funding_payments and len(saved) > 10
+    assert sorted(p.wallet for p in flat.liquidations) == ["crasher", "stranded"]
+    assert [d.reason[:35] for d in flat.dead_letters] == ["crasher:0: withdrawal of 100000 USD"]
+    for cut, (tables, unapplied, before) in saved.items():
+        again = Worker(tables, unapplied)
+        assert state(again) == before
+        assert dumped([again.release(chunk) for chunk in chunks[cut:]]) == dumped(outs[cut:]), f"cut at {cut}"
+        assert again.stored() == whole.stored()
+
+
+def test_tables_keep_only_what_the_open_hour_and_the_5_minute_twap_read() -> None:
+    worker = Worker()
+    for chunk in releases(inputs(900)):
+        worker.release(chunk)
+    markets = worker.tables["markets"]
+    sol = markets["SOL-PERP"]
+    # the hour from 00:00 keeps the sample current at 00:00 and its last: the average needs no others
+    assert [s[0] for s in sol["oracle_samples"]] == [T0 - 400, worker.engine.markets["SOL-PERP"].tracker.last_valid_ts]
+    slices = sorted(int(k.split("@")[1]) for k in markets if k.startswith("SOL-PERP@"))
+    assert slices == list(range(slices[0], slices[-1] + 1)) and len(slices) <= 300_000 // BUCKET_MS + 2
+    assert markets[ENGINE]["applied"] == sum(len(ids) for ids in worker.tables["applied"].values())
+
+
+def test_a_store_with_empty_tables_leaves_the_engine_new() -> None:
+    engine, buffer = RiskEngine(MARKETS), ReorderBuffer(0)
+    EngineStore({}, {}, {}).load(engine, buffer)
+    assert (engine.accounts, engine.applied, buffer.seen) == ({}, 0, set())
+
+
+def test_a_restored_buffer_drops_what_was_applied_and_keeps_its_clock() -> None:
+    worker = Worker()
+    worker.release(inputs(5)[:4])
+    again = Worker(worker.stored())
+    assert again.buffer.push(inputs(5)[:4]) == [] and again.buffer.newest == worker.buffer.newest

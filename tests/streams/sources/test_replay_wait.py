@@ -1,0 +1,43 @@
+"""A replay says when it has been applied: `/ready` counts what the workers have not applied or stored, and
+`quantdesk replay --wait` returns once that is nothing."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+import httpx
+import orjson
+
+from api.embedded import running
+from quantdesk.settings import Settings
+from tests.api.test_embedded_up import ROOT
+from tests.streams.agents.test_accounts_pipeline import START_MS, rows
+
+
+def replay_file(path: Path, deposits: int) -> Path:
+    """Write a replay file of deposits to as many wallets, then a tick of each market."""
+    lines = [{"topic": "accounts.changes", "value": {"id": f"d{n}", "ts": START_MS + n, "wallet": f"w{n}",
+                                                     "kind": "deposit", "amount": "100"}} for n in range(deposits)]
+    lines += [{"topic": "oracle.ticks", "value": {"id": f"t:{m}", "ts": START_MS + deposits, "market": m,
+                                                  "price": "100", "conf": "0.1", "publish_time": START_MS}}
+              for m in ("BTC-PERP", "ETH-PERP", "SOL-PERP")]
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
+    return path
+
+
+async def test_replay_wait_returns_once_every_event_is_applied_and_stored_and_ready_says_so(
+        settings: Settings, tmp_path: Path) -> None:
+    file = replay_file(tmp_path / "deposits.jsonl", 300)
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        env = {"QUANTDESK_KAFKA_BOOTSTRAP": runtime.bootstrap, "QUANTDESK_TOPIC_PREFIX": settings.topic_prefix,
+               "QUANTDESK_APP_ID": settings.app_id, "PATH": "/usr/bin:/bin"}
+        cli = await asyncio.create_subprocess_exec(  # not subprocess.run: the sink runs on this event loop
+            sys.executable, "-m", "quantdesk", "replay", str(file), "--wait", "120", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output = (await asyncio.wait_for(cli.communicate(), 180))[0]
+        assert cli.returncode == 0 and b"applied and stored" in output, output.decode()
+
+        snapshots = await rows(runtime, "SELECT uniqExact(wallet) AS n FROM {db}.account_snapshots")
+        assert snapshots[0]["n"] == 300  # every deposit applied and its account stored when --wait returned
+        ready = (await http.get("/ready")).json()
+        assert ready == {"status": "ready", "input": {"risk": 0, "markets": 0, "store": 0, "applied": True}}
