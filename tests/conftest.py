@@ -13,6 +13,9 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+LOCAL_FIXTURES = ROOT / "tests" / "fixtures_local"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"  # DESIGN.md's fixtures, beside the repository
 
 
 def unavailable(what: str, why: str) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from quantdesk.broker import free_port
 from tests.waiting import eventually
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def children(pid: int) -> list[int]:

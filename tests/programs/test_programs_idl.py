@@ -3,14 +3,13 @@
 import copy
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 
 from programs.idl import IDL_PATH, IdlError, default_idl, discriminator, parse_idl
-from tests.conftest import unavailable
+from tests.conftest import SHARED_FIXTURES, unavailable
 
-SHARED_IDL = Path(__file__).parents[3] / "shared" / "fixtures" / "quantdesk" / "quantdesk_perp_dex.idl.json"
+SHARED_IDL = SHARED_FIXTURES / "quantdesk" / "quantdesk_perp_dex.idl.json"
 
 
 def test_packaged_idl_is_the_published_one() -> None:

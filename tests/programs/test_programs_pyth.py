@@ -3,7 +3,6 @@
 import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,10 @@ from programs.pyth import (
     parse_hermes,
     status_at,
 )
-from tests.conftest import unavailable
+from tests.conftest import LOCAL_FIXTURES, SHARED_FIXTURES, unavailable
 
-LOCAL = Path(__file__).parents[1] / "fixtures_local" / "pyth"
-SHARED = Path(__file__).parents[3] / "shared" / "fixtures" / "pyth"
+LOCAL = LOCAL_FIXTURES / "pyth"
+SHARED = SHARED_FIXTURES / "pyth"
 BTC_FEED = "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43"
 
 

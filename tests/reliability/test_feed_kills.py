@@ -17,7 +17,7 @@ from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
-from tests.api.test_embedded_up import ROOT
+from tests.conftest import ROOT
 from tests.reliability.scenario import scenario
 from tests.reliability.test_group_kills import TABLES
 from tests.reliability.test_restarts import query

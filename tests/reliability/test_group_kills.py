@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from quantdesk.broker import free_port
-from tests.api.test_embedded_up import ROOT, alive, children, environment
+from tests.api.test_embedded_up import alive, children, environment
+from tests.conftest import ROOT
 from tests.reliability.scenario import scenario, write_replay
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually

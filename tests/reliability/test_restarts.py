@@ -18,7 +18,8 @@ from quantdesk.broker import free_port
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
 from streams.risk.engine import Outputs, RiskEngine, order_key
-from tests.api.test_embedded_up import ROOT, alive, children, environment
+from tests.api.test_embedded_up import alive, children, environment
+from tests.conftest import ROOT
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.heavy

@@ -8,14 +8,14 @@ With `drop` set, every connection is closed right after its update.
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from quantdesk.broker import free_port
+from tests.conftest import LOCAL_FIXTURES
 
-FIXTURE = Path(__file__).parents[1] / "fixtures_local" / "pyth" / "hermes_price_updates.json"
+FIXTURE = LOCAL_FIXTURES / "pyth" / "hermes_price_updates.json"
 
 
 def recorded() -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """The Pyth source: Hermes' recorded payloads and a real price account become oracle ticks."""
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,10 @@ from tests.streams.sources.ingest.conftest import metric, metrics_text, pointed_
 from tests.streams.sources.ingest.fake_hermes import FakeHermes, recorded
 from tests.streams.sources.ingest.fake_solana import FakeSolana
 from tests.waiting import eventually
+from tests.conftest import LOCAL_FIXTURES
 
 BTC_FEED = "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43"
-AAPL = Path(__file__).parents[1] / "fixtures_local" / "pyth" / "price_account_aapl.bin"
+AAPL = LOCAL_FIXTURES / "pyth" / "price_account_aapl.bin"
 AAPL_KEY = "5yixRcKtcs5BZ1K2FsLFwmES1MyA92d6efvijjVevQCw"
 AAPL_PUB_SLOT = 197635583
 

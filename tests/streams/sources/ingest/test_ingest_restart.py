@@ -20,8 +20,8 @@ from tests.streams.sources.ingest.chain_kit import CHAIN_MARKETS, trade
 from tests.streams.sources.ingest.conftest import pointed_at, read_topic
 from tests.streams.sources.ingest.fake_solana import FakeSolana
 from tests.waiting import eventually
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def expected_ids(node: FakeSolana) -> set[str]:

@@ -16,8 +16,8 @@ from tests.streams.sources.ingest.chain_kit import CHAIN_MARKETS, ETH_MARKET, tr
 from tests.streams.sources.ingest.fake_hermes import FakeHermes
 from tests.streams.sources.ingest.fake_solana import FakeSolana
 from tests.waiting import eventually
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def priced(url: str, markets: set[str]) -> dict[str, Any]:
