@@ -18,20 +18,39 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QUANTDESK_", frozen=True, extra="ignore")
 
+    # the platform
     mode: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".quantdesk")
+    app_id: str = "quantdesk"
+    markets: tuple[Market, ...] = DEFAULT_MARKETS
+
+    # broker and topics
     kafka_bootstrap: str | None = Field(
         default=None, description="host:port list; unset starts the embedded Tansu broker"
     )
-    kafka_session_timeout_s: float = 6.0
     tansu_bin: Path | None = None
+    kafka_session_timeout_s: float = 6.0
     topic_prefix: str = ""
     topic_partitions: int = 3
-    app_id: str = "quantdesk"
+
+    # warehouse and its sink
     clickhouse_dsn: str | None = Field(
         default=None, description="chdb://PATH or http://host:8123/db; unset uses chDB under data_dir"
     )
     clickhouse_database: str = "quantdesk"
+    sink_batch_size: int = 5000
+    sink_batch_seconds: float = 0.5
+
+    # risk worker and the simulated markets
+    reorder_grace_ms: int = Field(
+        default=1000, description="event time the accounts agent waits for earlier events of other topics"
+    )
+    simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
+    simulator_seed: int = 7
+    simulator_tick_ms: int = 400
+    simulator_accounts: int = 20
+
+    # gateway
     api_host: str = "127.0.0.1"
     api_port: int = 3002
     trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
@@ -39,20 +58,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 << 10, description="a larger request body is refused with 413")
     max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
     max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
-    ingest_port: int = 3003
-    markets: tuple[Market, ...] = DEFAULT_MARKETS
+
+    # sign-in and sessions
     redis_url: str | None = None
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     siws_domain: str = "localhost:3002"
     siws_uri: str = "http://localhost:3002"
     chain_id: str = "mainnet"
+
+    # ingest: the program on Solana and Pyth
+    ingest_port: int = 3003
     program_id: str = PROGRAM_ID
     price_scale: int = Field(default=6, description="decimals of on-chain fixed-point prices")
-    sink_batch_size: int = 5000
-    sink_batch_seconds: float = 0.5
-    simulator_seed: int = 7
-    simulator_tick_ms: int = 400
-    simulator_accounts: int = 20
     solana_rpc_urls: tuple[str, ...] = Field(
         default=("https://api.mainnet-beta.solana.com",), description="JSON-RPC endpoints, preferred first"
     )
@@ -71,10 +88,6 @@ class Settings(BaseSettings):
     )
     pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
     pyth_account_poll_s: float = 1.0
-    simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
-    reorder_grace_ms: int = Field(
-        default=1000, description="event time the accounts agent waits for earlier events of other topics"
-    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":
