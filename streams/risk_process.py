@@ -1,11 +1,11 @@
-"""The risk worker (the accounts agent, with the simulated venue) in a process of its own, beside the gateway and feed.
+"""The risk worker (the accounts agent) in a process of its own, beside the gateway and feed.
 
-Re-margining and exact account math are the heaviest per-event work; in a process of its own the
+Re-margining and exact account math are the heaviest per-event work: in a process of its own the
 risk engine has a core to itself and never holds the gateway's event loop (nor the sink's). The
 child (`python -m streams.worker`) gets the parent's settings on stdin, secrets left out (it
 inherits them from the environment), stops on SIGTERM, dies with its parent, and is started again
-if it dies alone: its state comes back from its tables' changelogs and it reads on from its
-committed offsets. It has a session of its own: Ctrl-C is the parent's to handle, which stops it.
+if it dies alone: it goes on from its last checkpoint (`streams.risk.checkpoint`). It has a session
+of its own: Ctrl-C is the parent's to handle, which stops it.
 """
 
 import asyncio
