@@ -7,11 +7,12 @@ trades from taker fills.
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from quantdesk.messages import Fill
 
-RESOLUTIONS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+RESOLUTIONS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}  # seconds
+Resolution = Literal[tuple(RESOLUTIONS)]  # type: ignore[valid-type]  # a candle width REST and Socket.IO accept
 
 
 def bucket(ts: int, resolution: str) -> int:

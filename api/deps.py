@@ -45,3 +45,10 @@ def get_day_summaries(request: Request) -> DaySummaries:
 
 
 DaySummariesDep = Annotated[DaySummaries, Depends(get_day_summaries)]
+
+
+def unknown_market(settings: Settings, market: str | None) -> str | None:
+    """Return why a market is refused (it is not listed), or None for a listed one."""
+    if market in settings.market_names:
+        return None
+    return f"unknown market {market!r}; markets: {', '.join(settings.market_names)}"

@@ -1,4 +1,5 @@
-"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; pushed on.
+"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; and what each
+topic pushes on (`TOPICS`, one row per topic).
 
 Market figures and candle prices come only from `markets.state`, which the market worker derives from the ticks
 its oracle guard judged (raw `oracle.ticks` are not read here). A market's states are one author's, on one
@@ -10,7 +11,7 @@ import asyncio
 import logging
 from collections import OrderedDict, defaultdict, deque
 from decimal import Decimal, InvalidOperation
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -24,7 +25,6 @@ from quantdesk.wire import decode
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
-FEED_TOPICS = ("markets.state", "trades.fills", "funding.rates", "mikey.signals", "accounts.state")
 WARM_UP_MESSAGES = 200
 RECENT_TRADES = 100
 RECENT_SIGNALS = 50
@@ -54,6 +54,12 @@ def public_trade(fill: Fill) -> dict[str, Any]:
             "price": str(fill.price)}
 
 
+def ticker(state: dict[str, Any]) -> dict[str, Any]:
+    """Return a market state as the ticker shows it."""
+    keys = ("market", "ts", "oracle_price", "conf", "mark_price", "oracle_twap_5m", "status", "reason")
+    return {k: state.get(k) for k in keys}
+
+
 def newer(held: dict[str, Any] | None, event: dict[str, Any], field: str = "ts") -> bool:
     """Return whether `event` is at least as new as what is held."""
     return held is None or held[field] <= event[field]
@@ -75,10 +81,8 @@ class LiveState:
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
-        appliers = {"markets.state": self.apply_market, "trades.fills": self.apply_fill, "funding.rates": self.apply_funding,
-                    "mikey.signals": self.apply_signal, "accounts.state": self.apply_account}
         try:
-            return appliers[topic](event)
+            return TOPICS[topic].record(self, event)
         except (KeyError, TypeError, ValidationError, InvalidOperation):
             return False
 
@@ -155,6 +159,74 @@ class LiveState:
     def open_interest(self, market: str) -> Decimal:
         """Return a market's open interest: its long sizes summed (the shorts' sum, once every state is in)."""
         return self.longs[market]
+
+
+class Pusher(Protocol):
+    """Where news goes on: the rooms of a market channel, the current candles, a wallet's account rooms."""
+
+    async def push_market(self, channel: str, market: str, data: Any) -> None:
+        """Push one delta to a market channel's room."""
+
+    async def push_bars(self, market: str, ts: int) -> None:
+        """Push the current candles of a market that an event at `ts` just changed."""
+
+    async def push_account(self, wallet: str, kind: str, data: Any) -> None:
+        """Push one delta to a wallet's account rooms."""
+
+    def watched(self, wallet: str) -> bool:
+        """Tell whether a wallet has an account room."""
+
+
+async def push_state(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a market state to its ticker and, when it carries an accepted tick's price, to its candles."""
+    await pusher.push_market("ticker", event["market"], ticker(event))
+    if event.get("tick_price") is not None:
+        await pusher.push_bars(event["market"], event["ts"])
+
+
+async def push_fill(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a taker fill to the tape and the candles, and every fill to its wallet."""
+    fill = Fill.model_validate(event)
+    if fill.liquidity == "taker":
+        await pusher.push_market("trades", fill.market, public_trade(fill))
+        await pusher.push_bars(fill.market, fill.ts)
+    if pusher.watched(fill.wallet):  # dumped only for a wallet with a live account room
+        await pusher.push_account(fill.wallet, "fill", fill.model_dump(mode="json"))
+
+
+async def push_funding(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a closed funding period to its market's room."""
+    await pusher.push_market("funding", event["market"], event)
+
+
+async def push_signal(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a market signal to its market's room, an account signal to that wallet only."""
+    if event.get("wallet"):
+        await pusher.push_account(event["wallet"], "alert", event)
+    else:
+        await pusher.push_market("signals", event["market"], event)
+
+
+async def push_account_state(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a sub-account's snapshot to its wallet."""
+    await pusher.push_account(event["wallet"], "state", event)
+
+
+class Topic(NamedTuple):
+    """How a feed topic's event is recorded in the live state, and how its news is pushed."""
+
+    record: Callable[[LiveState, dict[str, Any]], bool]
+    push: Callable[[Pusher, dict[str, Any]], Awaitable[None]]
+
+
+TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
+    "markets.state": Topic(LiveState.apply_market, push_state),
+    "trades.fills": Topic(LiveState.apply_fill, push_fill),
+    "funding.rates": Topic(LiveState.apply_funding, push_funding),
+    "mikey.signals": Topic(LiveState.apply_signal, push_signal),
+    "accounts.state": Topic(LiveState.apply_account, push_account_state),
+}
+FEED_TOPICS = tuple(TOPICS)
 
 
 class LiveFeed:

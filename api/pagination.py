@@ -67,11 +67,28 @@ PAGED = {200: {"headers": {
     "Link": {"description": '`<url>; rel="next"` of the next page', "schema": {"type": "string"}}}}}
 
 
-def link_next(request: Request, response: Response, rows: list[dict[str, Any]], page: Window,
-              key: Callable[[dict[str, Any]], tuple[int, str]]) -> None:
-    """Name the next page in the headers when this one is full and read forward."""
-    if len(rows) < page.limit or page.newest:
-        return
-    cursor = encode_cursor(*key(rows[-1]))
-    response.headers["X-Next-Cursor"] = cursor
-    response.headers["Link"] = f'<{request.url.include_query_params(cursor=cursor)}>; rel="next"'
+@dataclass(frozen=True)
+class Page:
+    """The window a list request asks for, and the response that names its next page."""
+
+    window: Window
+    request: Request
+    response: Response
+
+    def linked(self, rows: list[dict[str, Any]],
+               key: Callable[[dict[str, Any]], tuple[int, str]]) -> list[dict[str, Any]]:
+        """Return the rows, naming the next page in the headers when this one is full and read forward."""
+        if len(rows) < self.window.limit or self.window.newest:
+            return rows
+        cursor = encode_cursor(*key(rows[-1]))
+        self.response.headers["X-Next-Cursor"] = cursor
+        self.response.headers["Link"] = f'<{self.request.url.include_query_params(cursor=cursor)}>; rel="next"'
+        return rows
+
+
+def page(request: Request, response: Response, window: PageWindow) -> Page:
+    """Return the page a list request asks for, with where to name the next one."""
+    return Page(window, request, response)
+
+
+Paged = Annotated[Page, Depends(page)]

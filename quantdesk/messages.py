@@ -268,11 +268,6 @@ DERIVED_TOPICS: tuple[str, ...] = (
 )
 
 
-def model_for(topic: str) -> type[Input]:
-    """Return the model of an input topic, or raise KeyError."""
-    return INPUT_MODELS[topic]
-
-
 def dump(message: BaseModel) -> dict[str, Any]:
     """Return a message as a JSON-ready dict (decimals as strings)."""
     return message.model_dump(mode="json")

@@ -113,13 +113,6 @@ class Settings(BaseSettings):
         """Return each market's Pyth feed id mapped to the market name."""
         return {m.feed_id: m.name for m in self.markets}
 
-    def market(self, name: str) -> Market:
-        """Return the market called `name`, or raise KeyError."""
-        for m in self.markets:
-            if m.name == name:
-                return m
-        raise KeyError(name)
-
     def topic(self, name: str) -> str:
         """Return the broker topic name for a logical topic."""
         return f"{self.topic_prefix}{name}"

@@ -3,14 +3,14 @@
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict
 
 from api import queries
 from api.auth import EXAMPLE_WALLET, OwnWallet
 from api.deps import AccountsDep, WarehouseDep
 from api.errors import ErrorResponse
-from api.pagination import PAGED, PageWindow, link_next
+from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[PublicLimit])
@@ -117,20 +117,14 @@ async def get_account(wallet: OwnWallet, accounts: AccountsDep) -> dict[str, Any
 
 
 @router.get("/{wallet}/fills", response_model=list[AccountFill], responses={**SIGNED_IN, **PAGED})
-async def list_fills(request: Request, response: Response, wallet: OwnWallet, wh: WarehouseDep,
-                     page: PageWindow) -> list[dict[str, Any]]:
+async def list_fills(wallet: OwnWallet, wh: WarehouseDep, page: Paged) -> list[dict[str, Any]]:
     """Return the signed-in wallet's fills, every sub-account, oldest first (default: the newest `limit`);
     paged by `cursor` (own wallet only)."""
-    rows = await queries.account_fills(wh, wallet, page)
-    link_next(request, response, rows, page, lambda f: (f["ts"], f["id"]))
-    return rows
+    return page.linked(await queries.account_fills(wh, wallet, page.window), lambda f: (f["ts"], f["id"]))
 
 
 @router.get("/{wallet}/funding-payments", response_model=list[FundingPaymentView], responses={**SIGNED_IN, **PAGED})
-async def list_funding_payments(request: Request, response: Response, wallet: OwnWallet, wh: WarehouseDep,
-                                page: PageWindow) -> list[dict[str, Any]]:
+async def list_funding_payments(wallet: OwnWallet, wh: WarehouseDep, page: Paged) -> list[dict[str, Any]]:
     """Return the funding the signed-in wallet's positions paid (positive) or received at each hourly settle,
     oldest first (default: the newest `limit`); paged by `cursor` (own wallet only)."""
-    rows = await queries.funding_payments(wh, wallet, page)
-    link_next(request, response, rows, page, lambda p: (p["ts"], p["id"]))
-    return rows
+    return page.linked(await queries.funding_payments(wh, wallet, page.window), lambda p: (p["ts"], p["id"]))

@@ -4,20 +4,21 @@ import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries
-from api.deps import DaySummariesDep, LiveDep, SettingsDep, WarehouseDep
+from api.bars import Resolution
+from api.deps import DaySummariesDep, LiveDep, SettingsDep, WarehouseDep, unknown_market
 from api.errors import RESPONSES
 from api.live import LiveState
-from api.pagination import PAGED, PageWindow, link_next
+from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
+from quantdesk.settings import Settings
 from streams.domain import to_money
 from streams.domain.funding import hour_end
 
 router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[PublicLimit])
-Resolution = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 MarketName = Annotated[str, Path(description="market name, e.g. BTC-PERP", examples=["BTC-PERP"])]
 
 
@@ -71,11 +72,10 @@ def change(now: Decimal | None, then: Decimal | None) -> Decimal | None:
     return (now - then) / then
 
 
-def known_market(settings: Any, market: str) -> str:
-    """Return the market, or raise 404 when it is not listed."""
-    if market not in settings.market_names:
-        raise HTTPException(404, f"unknown market {market!r}; markets: {', '.join(settings.market_names)}")
-    return market
+def listed(settings: Settings, market: str) -> None:
+    """Refuse (404) a market that is not listed."""
+    if why := unknown_market(settings, market):
+        raise HTTPException(404, why)
 
 
 @router.get("", response_model=list[MarketView], responses={429: RESPONSES[429]})
@@ -110,15 +110,15 @@ def _decimal(value: Any) -> Decimal | None:
 
 @router.get("/{market}/candles", response_model=list[Candle], responses={**RESPONSES, **PAGED})
 async def list_candles(
-    request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep, market: MarketName,
-    page: PageWindow, resolution: Annotated[Resolution, Query(description="candle width")] = "1m",
+    settings: SettingsDep, wh: WarehouseDep, market: MarketName, page: Paged,
+    resolution: Annotated[Resolution, Query(description="candle width")] = "1m",
 ) -> list[dict[str, Any]]:
     """Return OHLCV candles of a market, oldest first, that begin in [start, end); paged by `cursor`."""
-    known_market(settings, market)
-    rows = await queries.candles(wh, market, resolution, page.start or 0, page.end, page.limit,
-                                 after_ms=page.after[0] if page.after else -1, newest=page.newest)
-    link_next(request, response, rows, page, lambda c: (c["time"], ""))
-    return rows
+    listed(settings, market)
+    window = page.window
+    rows = await queries.candles(wh, market, resolution, window.start or 0, window.end, window.limit,
+                                 after_ms=window.after[0] if window.after else -1, newest=window.newest)
+    return page.linked(rows, lambda c: (c["time"], ""))
 
 
 class Trade(BaseModel):
@@ -137,13 +137,10 @@ class Trade(BaseModel):
 
 
 @router.get("/{market}/trades", response_model=list[Trade], responses={**RESPONSES, **PAGED})
-async def list_trades(request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep,
-                      market: MarketName, page: PageWindow) -> list[dict[str, Any]]:
+async def list_trades(settings: SettingsDep, wh: WarehouseDep, market: MarketName, page: Paged) -> list[dict[str, Any]]:
     """Return the trades of a market, oldest first (default: the newest `limit`); paged by `cursor`."""
-    known_market(settings, market)
-    rows = await queries.trades(wh, market, page)
-    link_next(request, response, rows, page, lambda t: (t["ts"], t["id"]))
-    return rows
+    listed(settings, market)
+    return page.linked(await queries.trades(wh, market, page.window), lambda t: (t["ts"], t["id"]))
 
 
 class FundingPeriod(BaseModel):
@@ -169,10 +166,9 @@ HOURS_A_YEAR = 24 * 365
 
 
 @router.get("/{market}/funding", response_model=list[FundingPeriod], responses={**RESPONSES, **PAGED})
-async def list_funding(request: Request, response: Response, settings: SettingsDep, wh: WarehouseDep,
-                       market: MarketName, page: PageWindow) -> list[dict[str, Any]]:
+async def list_funding(settings: SettingsDep, wh: WarehouseDep, market: MarketName,
+                       page: Paged) -> list[dict[str, Any]]:
     """Return funding periods of a market by period end, oldest first, with each rate as an APR; paged by `cursor`."""
-    known_market(settings, market)
-    rows = await queries.funding(wh, market, page)
-    link_next(request, response, rows, page, lambda f: (f["period_end"], f["id"]))
+    listed(settings, market)
+    rows = page.linked(await queries.funding(wh, market, page.window), lambda f: (f["period_end"], f["id"]))
     return [{**r, "apr": r["rate"] * HOURS_A_YEAR} for r in rows]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import tickets
-from api.deps import LiveDep, SettingsDep
+from api.deps import LiveDep, SettingsDep, unknown_market
 from api.errors import ErrorResponse
 from api.ratelimit import PublicLimit, TradingWallet
 from api.routes.accounts import MarginFigures
@@ -122,6 +122,6 @@ async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: Se
     the fill would be under initial margin. An order that only reduces a position is always allowed.
     Counts against the trading limit: 10 requests a minute per wallet.
     """
-    if body.market not in settings.market_names:
-        raise HTTPException(422, f"market: unknown market {body.market!r}; markets: {', '.join(settings.market_names)}")
+    if why := unknown_market(settings, body.market):
+        raise HTTPException(422, f"market: {why}")
     return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order()))

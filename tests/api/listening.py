@@ -6,7 +6,7 @@ from typing import Any
 import socketio
 
 from api.auth import COOKIE
-from api.sockets import CHANNELS
+from api.channels import CHANNELS
 
 
 class Listener:

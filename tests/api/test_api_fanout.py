@@ -3,41 +3,21 @@ nor per packet in a socket's writer."""
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import socketio
 import uvicorn
-from engineio.async_socket import AsyncSocket
 
-from api.accounts import LiveAccounts
-from api.live import LiveState
-from api.ratelimit import Limiter, Rates
-from api.sessions import open_store
 from api.fanout import Mailbox, event_packets, fan_out
 from api.sockets import Gateway
 from quantdesk.broker import free_port
 from api.embedded import WEBSOCKETS
 from quantdesk.settings import Settings
 from tests.api.listening import Listener
+from tests.api.rooms import events, gateway_of, member
 from tests.waiting import eventually
 
 MEMBERS = 20
-
-
-def gateway_of(settings: Settings) -> Gateway:
-    """Return a gateway that is not served (its members are added by hand)."""
-    live = LiveState(settings.market_names)
-    return Gateway(settings, live, LiveAccounts(live), open_store(settings), Limiter(settings, Rates()))
-
-
-async def member(gateway: Gateway, eio_sid: str, room: str) -> AsyncSocket:
-    """Connect an engine.io socket to the default namespace and put it in `room`; return the socket."""
-    socket = AsyncSocket(gateway.sio.eio, eio_sid)
-    socket.connected = True
-    gateway.sio.eio.sockets[eio_sid] = socket
-    sid = await gateway.sio.manager.connect(eio_sid, "/")
-    await gateway.sio.manager.enter_room(sid, "/", room, eio_sid)
-    return socket
 
 
 class TaskCount:
@@ -59,18 +39,12 @@ class TaskCount:
         return asyncio.Task(coro, loop=loop, **kwargs)
 
 
-def events(socket: AsyncSocket) -> Iterator[list[Any]]:
-    """Yield the Socket.IO events queued on an engine.io socket, as [name, data]."""
-    while not socket.queue.empty():
-        yield socketio.packet.Packet(encoded_packet=socket.queue.get_nowait().data).data
-
-
 async def test_a_push_queues_the_event_on_every_member_without_a_task_each(backed: Settings) -> None:
     gateway = gateway_of(backed)
     sockets = [await member(gateway, f"e{i}", "ticker:BTC-PERP") for i in range(MEMBERS)]
     outsider = await member(gateway, "other", "ticker:ETH-PERP")
     with TaskCount() as tasks:
-        await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
+        await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
     assert tasks.started == []
     expected = ["ticker", {"channel": "ticker", "market": "BTC-PERP", "seq": 1, "snapshot": False,
                            "data": {"market": "BTC-PERP", "ts": 1}}]
@@ -84,7 +58,7 @@ async def test_a_socket_writer_waits_for_its_next_packet_without_a_task(settings
     writer = asyncio.create_task(socket.poll())
     with TaskCount() as tasks:
         await asyncio.sleep(0)  # the writer starts waiting
-        await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
+        await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
         packets = await writer
     assert tasks.started == []
     assert [socketio.packet.Packet(encoded_packet=p.data).data[1]["seq"] for p in packets] == [1]
@@ -103,15 +77,6 @@ async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_wh
     assert not joined.done()
     box.task_done()
     await joined
-
-
-async def test_a_room_nobody_here_listens_to_gets_no_push_and_keeps_its_number(settings: Settings) -> None:
-    gateway = gateway_of(settings)
-    await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
-    assert gateway.seq == {}
-    socket = await member(gateway, "e0", "ticker:BTC-PERP")
-    await gateway.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 2})
-    assert [data["seq"] for _, data in events(socket)] == [1]  # the snapshot it got carried 0
 
 
 @asynccontextmanager

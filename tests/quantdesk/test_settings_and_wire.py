@@ -42,7 +42,8 @@ def test_production_needs_real_services(monkeypatch: pytest.MonkeyPatch) -> None
 def test_settings_are_frozen_and_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUANTDESK_API_PORT", "4100")
     settings = Settings()
-    assert settings.api_port == 4100 and settings.market("SOL-PERP").mmr == Decimal("0.05")
+    sol = next(m for m in settings.markets if m.name == "SOL-PERP")
+    assert settings.api_port == 4100 and sol.mmr == Decimal("0.05")
     with pytest.raises(ValidationError):
         settings.api_port = 1  # type: ignore[misc]
 

@@ -1,0 +1,95 @@
+"""Channels: what a Socket.IO client may subscribe to, the room each subscription joins, and its snapshot.
+
+Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `signals` per market;
+`account` for the wallet of the session whose cookie came with the handshake. Every event is
+`{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`):
+the snapshot carries the room's current `seq`, each delta the next one, so a client that sees a
+gap resubscribes.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from api.accounts import AccountsView
+from api.bars import Resolution
+from api.deps import unknown_market
+from api.live import LiveState, ticker
+from quantdesk.settings import Settings
+
+MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
+CHANNELS = (*MARKET_CHANNELS, "account")
+
+
+class Subscription(BaseModel):
+    """What a client asks for: a channel, and the market (and resolution) or wallet it is about."""
+
+    channel: str
+    market: str | None = None
+    resolution: Resolution = "1m"
+    wallet: str | None = None
+
+
+class Refusal(Exception):
+    """A subscription the gateway turns down, with an error code as REST has them."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+    def error(self) -> dict[str, str]:
+        """Return the refusal in the platform's error shape."""
+        return {"code": self.code, "message": self.message}
+
+
+def room(channel: str, market: str, resolution: str = "") -> str:
+    """Return the room name of a market channel (candles rooms name their resolution)."""
+    return f"{channel}:{market}:{resolution}" if resolution else f"{channel}:{market}"
+
+
+def account_room(session_key: str) -> str:
+    """Return the account room of one session (so a logout closes exactly its own)."""
+    return f"account:{session_key}"
+
+
+def parse(settings: Settings, data: Any) -> Subscription:
+    """Return a well-formed subscription to a known channel and market, or refuse it."""
+    try:
+        sub = Subscription.model_validate(data)
+    except ValidationError as exc:
+        raise Refusal("invalid_request", f"subscribe needs {{channel, market}}: {exc.errors()[0]['msg']}") from exc
+    if sub.channel not in CHANNELS:
+        raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
+    if sub.channel != "account" and (why := unknown_market(settings, sub.market)):
+        raise Refusal("not_found", why)
+    return sub
+
+
+def market_room(sub: Subscription) -> str:
+    """Return the room of a market subscription."""
+    assert sub.market is not None
+    return room(sub.channel, sub.market, sub.resolution if sub.channel == "candles" else "")
+
+
+def market_header(sub: Subscription) -> dict[str, Any]:
+    """Return the fields that name a market subscription in its events."""
+    extra = {"resolution": sub.resolution} if sub.channel == "candles" else {}
+    return {"channel": sub.channel, "market": sub.market, **extra}
+
+
+def snapshot(sub: Subscription, live: LiveState, accounts: AccountsView) -> Any:
+    """Return what a new subscriber sees first."""
+    market = sub.market or ""
+    if sub.channel == "ticker":
+        held = live.markets.get(market)
+        return ticker(held) if held else None
+    if sub.channel == "trades":
+        return list(live.trades.get(market, ()))
+    if sub.channel == "candles":
+        bar = live.bars.get((market, sub.resolution))
+        return bar.view() if bar else None
+    if sub.channel == "funding":
+        return live.funding.get(market)
+    if sub.channel == "signals":
+        return list(live.signals.get(market, ()))
+    return accounts.get(sub.wallet or "") or {"wallet": sub.wallet, "subaccounts": []}
