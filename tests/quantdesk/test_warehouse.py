@@ -7,7 +7,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from quantdesk.warehouse import Unstorable, Warehouse, arrow_type
+from quantdesk.settings import Settings
+from quantdesk.warehouse import Unstorable, Warehouse, arrow_type, migration_files
 
 COLUMNS = ["id", "ts", "market", "price", "conf", "publish_time", "status", "source", "slot"]
 START_MS = 1_767_225_600_000
@@ -142,3 +143,11 @@ def test_column_types_map_to_the_arrow_types_clickhouse_reads_back_unchanged() -
     assert arrow_type("LowCardinality(String)") == pa.string()
     with pytest.raises(ValueError):
         arrow_type("DateTime64(6, 'UTC')")
+
+
+def test_migrations_apply_once_and_record_their_versions(settings: Settings) -> None:
+    warehouse = Warehouse.from_settings(settings)
+    first, second = warehouse.migrate(), warehouse.migrate()
+    assert first == [p.stem for p in migration_files()] and first[0] == "0001_events" and second == []
+    tables = {r["name"] for r in warehouse.rows(f"SHOW TABLES FROM {settings.clickhouse_database}")}
+    assert {"oracle_ticks", "fills", "candles", "dead_letters", "schema_migrations"} <= tables

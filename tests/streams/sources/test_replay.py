@@ -1,5 +1,5 @@
-"""A replay says when it has been applied: `/ready` counts what the workers have not applied or stored, and
-`quantdesk replay --wait` returns once that is nothing."""
+"""Replay files are strict and name their bad line; a replay says when it has been applied: `/ready` counts what
+the workers have not applied or stored, and `quantdesk replay --wait` returns once that is nothing."""
 
 import asyncio
 import sys
@@ -7,11 +7,32 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from api.embedded import running
 from quantdesk.settings import Settings
+from streams.sources.replay import ReplayError, read_lines
 from tests.api.test_embedded_up import ROOT
 from tests.streams.agents.test_accounts_pipeline import START_MS, rows
+
+
+@pytest.mark.parametrize("line, message", [
+    (b"{oops", "line 1: not JSON"),
+    (b'{"topic": "nope", "value": {}}', "line 1: needs"),
+    (b'{"topic": "oracle.ticks", "value": 3}', "line 1: needs"),
+])
+def test_replay_names_the_bad_line(tmp_path: Path, line: bytes, message: str) -> None:
+    file = tmp_path / "bad.jsonl"
+    file.write_bytes(line)
+    with pytest.raises(ReplayError, match=message):
+        list(read_lines(file))
+
+
+def test_replay_keys_accounts_by_wallet_and_markets_by_market(tmp_path: Path) -> None:
+    file = tmp_path / "ok.jsonl"
+    file.write_bytes(b'{"topic": "accounts.changes", "value": {"wallet": "W", "subaccount": 2}}\n\n'
+                     b'{"topic": "oracle.ticks", "value": {"market": "BTC-PERP"}}\n')
+    assert [(t, k) for t, k, _ in read_lines(file)] == [("accounts.changes", "W:2"), ("oracle.ticks", "BTC-PERP")]
 
 
 def replay_file(path: Path, deposits: int) -> Path:
