@@ -40,7 +40,7 @@ from streams.decode import dead_letter
 from streams.domain import liquidation
 from streams.domain.account_state import AccountState, next_state
 from streams.domain.accounts import ZERO_MONEY, Account, AccountError
-from streams.domain.funding import FundingPeriod, MarketFunding
+from streams.domain.funding import FundedHour, MarketFunding
 from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin, Quote
 from streams.domain.market import MarketTracker, discovers_price
@@ -157,7 +157,7 @@ class MarketRisk:
         oracle = self.tracker.oracle or self.last_fill_price
         return Quote(oracle, self.params.mmr, self.params.imr, self.funding.cumulative_index)
 
-    def on_tick(self, tick: OracleTick) -> list[FundingPeriod] | None:
+    def on_tick(self, tick: OracleTick) -> list[FundedHour] | None:
         """Apply a tick; return the funded hours it closes, or None when the guard rejects it."""
         self.tracker.apply_tick(tick)
         if self.tracker.reason:
@@ -380,7 +380,7 @@ class RiskEngine:
         """Return the liquidatable holders of the tick's market still waiting for healthy oracles."""
         return {self.slots.index[k] for k in self.awaiting_oracle if tick.market in self.accounts[k].positions}
 
-    def _fund(self, market: MarketRisk, closed: list[FundingPeriod], tick: OracleTick, out: Outputs) -> set[int]:
+    def _fund(self, market: MarketRisk, closed: list[FundedHour], tick: OracleTick, out: Outputs) -> set[int]:
         """Publish each closed hour's rate and settle every holder; return the holders."""
         if not closed:
             return set()
@@ -390,7 +390,7 @@ class RiskEngine:
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, period, tick.ts))]
         return set(holders)
 
-    def _settle(self, slot: int, period: FundingPeriod, ts: int) -> FundingPayment | None:
+    def _settle(self, slot: int, period: FundedHour, ts: int) -> FundingPayment | None:
         """Settle one holder's funding; return the payment, None when nothing moved."""
         key = self.slots.keys[slot]
         account, paid = self.accounts[key].settle_funding(period.market, period.cumulative_index)
@@ -459,7 +459,7 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
 
 
 def plan_message(
-    plan: liquidation.LiquidationPlan, account: Account, margin: Margin, source: Message
+    plan: liquidation.LiquidationProposal, account: Account, margin: Margin, source: Message
 ) -> LiquidationPlan:
     """Return the liquidation plan as published on `risk.liquidations`."""
     return LiquidationPlan(
@@ -470,7 +470,7 @@ def plan_message(
         insurance_draw=plan.insurance_draw, socialised_loss=plan.socialised_loss)
 
 
-def rate_message(period: FundingPeriod, ts: int) -> FundingRate:
+def rate_message(period: FundedHour, ts: int) -> FundingRate:
     """Return a closed funding hour as published on `funding.rates`."""
     return FundingRate(
         id=f"funding:{period.market}:{period.end}", ts=ts, market=period.market, period_start=period.start,

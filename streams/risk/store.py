@@ -119,7 +119,7 @@ def samples(twap: TimeWeighted, start: int, end: int) -> list[list[Any]]:
 def account_row(engine: RiskEngine, key: str) -> Row:
     """Return an account's row: the account, its plan in flight, its oracle wait and its board row."""
     account, flight, slot = engine.accounts[key], engine.in_flight.get(key), engine.slots.index[key]
-    return {"account": account.to_dict(), "plan": [flight.plan_id, flight.pending] if flight else None,
+    return {"account": account.to_row(), "plan": [flight.plan_id, flight.pending] if flight else None,
             "awaiting_oracle": key in engine.awaiting_oracle, "slot": slot,
             "board": board_row(engine.slots, slot, sorted(account.positions))}
 
@@ -205,7 +205,7 @@ def series(samples: list[list[Any]]) -> TimeWeighted:
 
 def load_account(engine: RiskEngine, key: str, row: Row) -> None:
     """Restore an account, its plan and oracle wait, its board row and its positions in the books."""
-    account = engine.accounts[key] = Account.from_dict(row["account"])
+    account = engine.accounts[key] = Account.from_row(row["account"])
     slot = engine.slots.slot(key)
     if row["plan"]:
         engine.in_flight[key] = InFlight(*row["plan"])
