@@ -29,11 +29,6 @@ class Close:
     fee: Decimal
 
     @property
-    def signed_size(self) -> Decimal:
-        """Return the size with its sign: + for a buy, − for a sell."""
-        return self.size if self.side == "buy" else -self.size
-
-    @property
     def liquidator_fee(self) -> Decimal:
         """Return the liquidator's half of the fee."""
         return to_money(self.fee / 2)

@@ -31,21 +31,6 @@ class MarketMarks:
     account: np.ndarray
     figures: np.ndarray  # 3 × rows
 
-    @property
-    def unrealised_pnl(self) -> np.ndarray:
-        """Return each row's unrealised PnL."""
-        return self.figures[0]
-
-    @property
-    def maintenance_margin(self) -> np.ndarray:
-        """Return each row's maintenance margin."""
-        return self.figures[1]
-
-    @property
-    def initial_margin(self) -> np.ndarray:
-        """Return each row's initial margin."""
-        return self.figures[2]
-
 
 class MarketBook:
     """One market's positions as columns, for re-marking them all at once.

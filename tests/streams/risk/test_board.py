@@ -59,7 +59,7 @@ def test_removing_a_position_moves_the_last_row_into_its_place() -> None:
     book.update_position(9, -1.0, 50.0)
     marks = book.reprice(60.0)
     # #9 now short 1 from 50 at 60: −10; #8 long 8 from 100 at 60: −320
-    assert dict(zip(marks.account.tolist(), marks.unrealised_pnl.tolist())) == {9: -10.0, 8: -320.0}
+    assert dict(zip(marks.account.tolist(), marks.figures[0].tolist())) == {9: -10.0, 8: -320.0}
 
 
 def test_a_reprice_touches_only_the_markets_holders() -> None:
