@@ -71,6 +71,3 @@ def mark_price(oracle: Decimal, premium: Premium, ts: int) -> Decimal:
     fill = premium.recent_fill_price(ts)
     candidates = sorted([oracle, fill if fill is not None else oracle, oracle * (1 + premium.at(ts))])
     return candidates[1]
-
-
-

@@ -23,7 +23,7 @@ from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market import MarketRisk
-from streams.risk.outputs import Outputs, audit, rate_message, snapshot
+from streams.risk.outputs import Outputs, audit, payment_message, rate_message, snapshot
 from streams.risk.reorder import Event, ReorderBuffer
 
 __all__ = ["Event", "ReorderBuffer", "RiskEngine"]  # Event and ReorderBuffer: streams.ordered still imports them here
@@ -129,12 +129,7 @@ class RiskEngine:
         key = self.board.keys[slot]
         account, paid = self.accounts[key].settle_funding(hour.market, hour.cumulative_index)
         self.accounts[key] = account
-        if not paid:
-            return None
-        return FundingPayment(
-            id=f"funding:{hour.market}:{hour.end}:{key}", ts=ts, market=hour.market, wallet=account.wallet,
-            subaccount=account.subaccount, size=account.positions[hour.market].size, payment=paid,
-            cumulative_index=hour.cumulative_index)
+        return payment_message(hour, account, paid, ts) if paid else None
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
         """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""

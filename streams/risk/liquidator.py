@@ -38,6 +38,10 @@ class InFlight:
     plan_id: str
     pending: int
 
+    def to_row(self) -> list[Any]:
+        """Return the plan in flight as a stored row: its id and closes to come."""
+        return [self.plan_id, self.pending]
+
 
 class Liquidator:
     """Every plan in flight, the accounts whose plan waits for healthy oracles, and the insurance fund."""
@@ -93,7 +97,7 @@ class Liquidator:
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account's plan in flight and oracle wait as stored row fields."""
         flight = self.in_flight.get(key)
-        return {"plan": [flight.plan_id, flight.pending] if flight else None,
+        return {"plan": flight.to_row() if flight else None,
                 "awaiting_oracle": key in self.awaiting_oracle}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """What the risk engine publishes: its outputs per derived topic and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
+from decimal import Decimal
 from typing import Any
 
 from quantdesk.messages import (
@@ -72,6 +73,14 @@ def rate_message(hour: FundedHour, ts: int) -> FundingRate:
     return FundingRate(
         id=f"funding:{hour.market}:{hour.end}", ts=ts, market=hour.market, period_start=hour.start,
         period_end=hour.end, oracle_twap=hour.oracle_twap, mark_twap=hour.mark_twap, rate=hour.rate,
+        cumulative_index=hour.cumulative_index)
+
+
+def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) -> FundingPayment:
+    """Return what an account paid (or, negative, received) for a funded hour, as published on `funding.payments`."""
+    return FundingPayment(
+        id=f"funding:{hour.market}:{hour.end}:{account.key}", ts=ts, market=hour.market, wallet=account.wallet,
+        subaccount=account.subaccount, size=account.positions[hour.market].size, payment=paid,
         cumulative_index=hour.cumulative_index)
 
 

@@ -3,7 +3,7 @@
 from decimal import Decimal as D
 
 from quantdesk.markets import DEFAULT_MARKETS
-from quantdesk.messages import AccountChange, Fill, OracleTick
+from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidator_float
 from streams.risk.outputs import Outputs
@@ -45,5 +45,5 @@ def long_80_sol() -> RiskEngine:
 
 def figures(out: Outputs, key: str = ALICE) -> dict:
     """Return the last snapshot of an account as plain data."""
-    states = [s for s in out.states if f"{s.wallet}:{s.subaccount}" == key]
+    states = [s for s in out.states if account_key(s.wallet, s.subaccount) == key]
     return states[-1].model_dump(mode="json")
