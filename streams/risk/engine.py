@@ -158,7 +158,7 @@ class RiskEngine:
 
     def _transition(self, account: Account, margin: Margin, source: Message, out: Outputs) -> Account:
         """Move the account to its next state, auditing a change."""
-        state = next_state(account.state, margin, account.key in self.liquidator.in_flight)
+        state = next_state(account.state, margin, self.liquidator.in_flight_for(account.key))
         if state is account.state:
             return account
         out.audit.append(audit(source, account.key, "state_transition", {

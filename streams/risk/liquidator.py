@@ -51,10 +51,14 @@ class Liquidator:
         self.awaiting_oracle: set[str] = set()
         self.insurance_fund = ZERO_MONEY
 
+    def in_flight_for(self, key: str) -> bool:
+        """Tell whether account `key` has a plan in flight."""
+        return key in self.in_flight
+
     def propose(self, account: Account, margin: Margin, source: Message,
                 oracles_healthy: Callable[[Account], bool]) -> LiquidationPlan | None:
         """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy."""
-        if account.state is not AccountState.LIQUIDATABLE or account.key in self.in_flight:
+        if account.state is not AccountState.LIQUIDATABLE or self.in_flight_for(account.key):
             return None
         if not oracles_healthy(account):
             self.awaiting_oracle.add(account.key)
