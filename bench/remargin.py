@@ -28,14 +28,13 @@ def bare_mark(size: np.ndarray, entry: np.ndarray) -> Callable[[float], Any]:
 
 def one_tick(positions: int, size: np.ndarray, entry: np.ndarray, cash: np.ndarray) -> Callable[[float], Any]:
     """Return a tick of the platform's re-margining: the risk engine's re-mark of one market of `positions` accounts."""
-    from streams.risk.board import MarketBook
-    from streams.risk.engine import Slots
+    from streams.risk.board import MarketBook, RiskBoard
 
-    book, slots = MarketBook(positions), Slots(positions)
+    book, board = MarketBook(positions), RiskBoard(positions)
     for i in range(positions):
         book.add_position(i, float(size[i]), float(entry[i]), MMR, IMR)
-        slots.board.set_cash(i, float(cash[i]))
-    return lambda price: slots.remark(MARKET, book, price)
+        board.set_cash(i, float(cash[i]))
+    return lambda price: board.remark(MARKET, book, price)
 
 
 def growth_exponent(sizes: list[int], seconds: list[float]) -> float:
@@ -55,6 +54,6 @@ def remargin_scaling(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
         per_size.append({"positions": n, "ms_per_tick": tick * 1e3, "us_per_position": tick * 1e6 / n,
                          "baseline_us_per_position": floor * 1e6 / n})
     return {"per_size": per_size, "exponent": growth_exponent(list(sizes), ticks), "markets": 1, "repeats": repeats,
-            "what": "Slots.remark (the engine's compiled re-mark: marks, board sums, health, who to publish), "
+            "what": "RiskBoard.remark (the engine's compiled re-mark: marks, board sums, health, who to publish), "
                     "every position in the ticked market, one account each",
             "baseline": "numpy size*(price-entry) and |size|*price*mmr over the same rows"}

@@ -4,6 +4,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+TAKER_FEE_RATE = Decimal("0.0005")  # the venue's fee schedule, a share of notional: a taker pays 5 bps
+MAKER_FEE_RATE = Decimal("-0.0001")  # and a maker earns a 1 bp rebate
+
 
 class Market(BaseModel):
     """A perpetual market: its oracle feed and risk parameters (fractions, not percent)."""

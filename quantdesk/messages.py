@@ -35,10 +35,14 @@ WIDE = Context(prec=60)  # wider than Decimal(38, 18): canonical forms round not
 def canonical(value: Decimal) -> Decimal:
     """Return a number in its one form: no trailing zeros, no positive exponent, no negative zero. "150.050",
     "150.05" and a warehouse's 150.050000000000000000 are one price, so they give one output, byte for byte."""
-    return WIDE.add(WIDE.normalize(value), ZERO)
+    return WIDE.add(WIDE.normalize(value), 0)
 
 
-ZERO = Decimal(0)
+def account_key(wallet: str, subaccount: int) -> str:
+    """Return the key naming one trader's (sub)account: `wallet:subaccount`."""
+    return f"{wallet}:{subaccount}"
+
+
 Exact = Annotated[Decimal, Field(gt=-DECIMAL_BOUND, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
                   AfterValidator(canonical)]
 ExactPositive = Annotated[Decimal, Field(gt=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
@@ -96,7 +100,7 @@ class Fill(Input):
     @property
     def account(self) -> str:
         """Return the account key `wallet:subaccount`."""
-        return f"{self.wallet}:{self.subaccount}"
+        return account_key(self.wallet, self.subaccount)
 
     @property
     def signed_size(self) -> Decimal:
@@ -117,7 +121,7 @@ class AccountChange(Input):
     @property
     def account(self) -> str:
         """Return the account key `wallet:subaccount`."""
-        return f"{self.wallet}:{self.subaccount}"
+        return account_key(self.wallet, self.subaccount)
 
 
 class OrderEvent(Input):

@@ -18,36 +18,30 @@ and publishes the same ids, which every reader takes once.
 import asyncio
 from typing import Any, Iterator
 
-from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick
 from quantdesk.kafka.publisher import Keyed, group_by_topic
-from streams.risk.venue import LIQUIDATOR, liquidation_fills, liquidator_float
-from streams.pipeline import Pipeline
-from streams.risk.checkpoint import CheckpointLog, Journal, write
-from streams.decode import validate
-from streams.risk.store import EngineStore
-from streams.risk.engine import Event, Outputs, RiskEngine
+from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
 from streams.ordered import OrderedInput, offset_key
+from streams.pipeline import Pipeline
+from streams.risk.checkpoint import CheckpointLog, write
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import venue_events
+from streams.risk.outputs import Outputs
+from streams.risk.reorder import Event
+from streams.risk.store import EngineStore
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
-TABLES = ("accounts", "risk_markets", "risk_applied")
 
 
-def account_key(event: Any) -> str:
-    """Return an event's `wallet:subaccount`."""
-    return f"{event.wallet}:{event.subaccount}"
-
-
-class AccountsWorker(OrderedInput):
+class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk")
         self.engine = RiskEngine(settings.markets)
-        self.tables = {name: Journal() for name in TABLES}
-        self.store = EngineStore(*self.tables.values())
+        self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.venue = settings.simulator_venue
 
@@ -63,8 +57,7 @@ class AccountsWorker(OrderedInput):
     async def run(self) -> None:
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
-        for name, rows in restored.tables.items():
-            self.tables[name].rows = rows
+        self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         await self.read(restored.offsets)
 
@@ -84,28 +77,10 @@ class AccountsWorker(OrderedInput):
         await self.settle(applied, out, venue)
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
-        """With the simulated venue on, return the fills carrying out these plans (and the liquidator's float
-        while it has no account), and hold later events until they come back."""
+        """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
         if not self.venue or not plans:
             return []
-        float_ = liquidator_float(plans[0].ts)
-        sent = [float_] if self.needs_float(float_[2]["id"]) else []
-        sent += [fill for plan in plans for fill in liquidation_fills(plan)]
-        valid = [(topic, key, event) for topic, key, event in sent if self.usable(topic, event, out)]
-        self.buffer.expect(event["id"] for _, _, event in valid)
-        return valid
-
-    def needs_float(self, float_id: str) -> bool:
-        """Tell whether the liquidator's float must go with these plans: it has no account, none on its way."""
-        seen = float_id in self.buffer.seen or float_id in self.buffer.awaited
-        return f"{LIQUIDATOR}:0" not in self.engine.accounts and not seen
-
-    def usable(self, topic: str, event: dict[str, Any], out: Outputs) -> bool:
-        """Tell whether a venue event validates; dead-letter it otherwise (it is then never awaited)."""
-        checked = validate(MODELS[topic], topic, event, event.get("ts", 0), self.engine.unknown)
-        if isinstance(checked, DeadLetter):
-            out.dead_letters.append(checked)
-        return not isinstance(checked, DeadLetter)
+        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out)
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
         """Publish what `applied` caused and wait until the broker holds it; then checkpoint the tables it
@@ -119,24 +94,24 @@ class AccountsWorker(OrderedInput):
         self.store.save(self.engine, self.buffer, applied, out)
         self.positions.applied(e.id for e in applied)
         offsets = self.positions.offsets()
-        await write(self.log, await self.pipeline.app.maybe_start_producer(), self.tables,
+        await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
         await self.show_progress()
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
-        send, states = self.pipeline.publish, [(account_key(s), s) for s in out.states]
+        send, states = self.pipeline.publish, [(account_key(s.wallet, s.subaccount), s) for s in out.states]
         await send("accounts.state", states)
         await send("accounts.history", states)
         await send("funding.rates", ((r.market, r) for r in out.funding_rates))
-        await send("funding.payments", ((account_key(p), p) for p in out.funding_payments))
-        await send("risk.liquidations", ((account_key(p), p) for p in out.liquidations))
+        await send("funding.payments", ((account_key(p.wallet, p.subaccount), p) for p in out.funding_payments))
+        await send("risk.liquidations", ((account_key(p.wallet, p.subaccount), p) for p in out.liquidations))
         await send("audit.log", ((a.subject, a) for a in out.audit))
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
 
 
-def register(pipeline: Pipeline) -> AccountsWorker:
-    """Register the accounts worker as a task of the app: its failure crashes the app."""
-    worker = AccountsWorker(pipeline)
-    pipeline.loop(worker.run, "accounts")
-    return worker
+def register(pipeline: Pipeline) -> AccountsAgent:
+    """Register the accounts agent as a task of the app: its failure crashes the app."""
+    agent = AccountsAgent(pipeline)
+    pipeline.loop(agent.run, "accounts")
+    return agent

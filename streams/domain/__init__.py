@@ -2,8 +2,9 @@
 
 Scale and quantisation — the one place that decides it
 -----------------------------------------------------
-Money, prices, sizes and rates are `Decimal` everywhere in the domain (floats only in
-`remargin`, a vectorised estimate checked against `margin`). Sizes and prices that arrive
+Money, prices, sizes and rates are `Decimal` everywhere in the domain, which holds no float
+(the risk engine's float screen, `streams.risk.board`, only picks the accounts this math then
+recomputes exactly). Sizes and prices that arrive
 (fills, oracle ticks) are used exactly as they are. Money entering collateral (deposits,
 fees) and every figure the domain *computes* and then keeps, books or publishes is rounded
 once, at the point it is made, to a fixed quantum:
@@ -41,11 +42,15 @@ SIZE = Decimal("1e-9")
 RATIO = Decimal("1e-4")
 STORED = Decimal("1e-18")
 CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+ZERO = Decimal(0)
 
 
 def to_money(amount: Decimal) -> Decimal:
     """Round a USD amount to the MONEY quantum, half to even."""
     return amount.quantize(MONEY, ROUND_HALF_EVEN, CONTEXT)
+
+
+ZERO_MONEY = to_money(ZERO)
 
 
 def to_price(value: Decimal) -> Decimal:
@@ -76,3 +81,13 @@ def to_ratio(value: Decimal) -> Decimal:
 def to_stored(value: Decimal | None) -> Decimal | None:
     """Round a published figure to the warehouse's 18 decimals, half to even; None stays None."""
     return None if value is None else value.quantize(STORED, ROUND_HALF_EVEN, CONTEXT)
+
+
+def as_text(value: Decimal | None) -> str | None:
+    """Return a decimal as its exact string for a stored row; None stays None."""
+    return None if value is None else str(value)
+
+
+def as_decimal(text: str | None) -> Decimal | None:
+    """Return the decimal a stored row's string holds; None stays None."""
+    return None if text is None else Decimal(text)

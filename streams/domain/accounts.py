@@ -1,7 +1,7 @@
 """A trading account: collateral, positions and funding indices, changed by pure methods.
 
 Every method returns a new `Account`; none reads a clock or does I/O, so replaying the
-same events rebuilds the same account, and `to_dict` prints it identically.
+same events rebuilds the same account, and `to_row` prints it identically.
 """
 
 from collections.abc import Mapping
@@ -9,13 +9,12 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from streams.domain import to_money
+from quantdesk.messages import account_key
+from streams.domain import ZERO_MONEY, to_money
 from streams.domain.account_state import AccountState
 from streams.domain.funding import funding_owed
 from streams.domain.margin import Exposure, Margin, Quote, assess
 from streams.domain.positions import Position, apply_fill
-
-ZERO_MONEY = to_money(Decimal(0))
 
 
 class AccountError(ValueError):
@@ -40,7 +39,7 @@ class Account:
     @property
     def key(self) -> str:
         """Return the account key `wallet:subaccount`."""
-        return f"{self.wallet}:{self.subaccount}"
+        return account_key(self.wallet, self.subaccount)
 
     def exposures(self, quotes: Mapping[str, Quote]) -> list[Exposure]:
         """Return each position with its market's quote and unsettled funding."""
@@ -101,7 +100,7 @@ class Account:
         deficit = max(ZERO_MONEY, -self.collateral)
         return replace(self, collateral=self.collateral + deficit), deficit
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_row(self) -> dict[str, Any]:
         """Return the account as plain JSON-able data (decimals as strings, markets sorted)."""
         return {
             "wallet": self.wallet,
@@ -117,8 +116,8 @@ class Account:
         return {"size": str(p.size), "entry": str(p.entry), "funding_index": str(self.funding_index[market])}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Account":
-        """Rebuild an account from `to_dict` output."""
+    def from_row(cls, data: Mapping[str, Any]) -> "Account":
+        """Rebuild an account from a `to_row` row."""
         positions = data["positions"]
         return cls(
             wallet=data["wallet"],

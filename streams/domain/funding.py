@@ -8,6 +8,7 @@ tick that jumps several hours funds at most the hour of the previous tick and no
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from streams.domain import to_money, to_price, to_rate
 from streams.domain.twap import TimeWeighted
@@ -17,7 +18,7 @@ HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True)
-class FundingPeriod:
+class FundedHour:
     """A closed, funded hour of one market."""
 
     market: str
@@ -60,7 +61,7 @@ class MarketFunding:
         """Record the mark price from `ts` on."""
         self.mark.add(ts, mark)
 
-    def record_oracle(self, ts: int, price: Decimal) -> list[FundingPeriod]:
+    def record_oracle(self, ts: int, price: Decimal) -> list[FundedHour]:
         """Record a valid oracle price; return the funded hours this tick closes."""
         if self.period_end is None:
             self.period_end = hour_end(ts)
@@ -68,7 +69,7 @@ class MarketFunding:
         self.oracle.add(ts, price)
         return closed
 
-    def _close_through(self, ts: int) -> list[FundingPeriod]:
+    def _close_through(self, ts: int) -> list[FundedHour]:
         """Close every hour that ends at or before `ts` (only the first can hold a tick)."""
         if ts < self.period_end:
             return []
@@ -77,7 +78,7 @@ class MarketFunding:
         self._forget_before(self.period_end - HOUR_MS)
         return closed
 
-    def _close(self) -> list[FundingPeriod]:
+    def _close(self) -> list[FundedHour]:
         """Close the open hour; return it if an oracle tick fell inside it."""
         end = self.period_end
         start = end - HOUR_MS
@@ -85,16 +86,28 @@ class MarketFunding:
             return []
         return [self._funded(start, end)]
 
-    def _funded(self, start: int, end: int) -> FundingPeriod:
+    def _funded(self, start: int, end: int) -> FundedHour:
         """Fund [start, end): TWAPs, rate and the index moved by rate × oracle TWAP."""
         oracle_twap = to_price(self.oracle.average(start, end))
         mark = self.mark.average(start, end)
         mark_twap = oracle_twap if mark is None else to_price(mark)
         rate = funding_rate(mark_twap, oracle_twap, self.max_rate)
         self.cumulative_index = to_price(self.cumulative_index + rate * oracle_twap)
-        return FundingPeriod(self.market, start, end, oracle_twap, mark_twap, rate, self.cumulative_index)
+        return FundedHour(self.market, start, end, oracle_twap, mark_twap, rate, self.cumulative_index)
 
     def _forget_before(self, start: int) -> None:
         """Drop samples no open period needs (keep the ones current at `start`)."""
         self.oracle.prune(start)
         self.mark.prune(start)
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the clock as a stored row, with only the samples its open hour still reads."""
+        return {"cumulative_index": str(self.cumulative_index), "period_end": self.period_end,
+                "oracle_samples": self.oracle.compacted(self.period_end),
+                "mark_samples": self.mark.compacted(self.period_end)}
+
+    def load_row(self, row: dict[str, Any]) -> None:
+        """Take back a `to_row` row."""
+        self.cumulative_index, self.period_end = Decimal(row["cumulative_index"]), row["period_end"]
+        self.oracle = TimeWeighted.from_compacted(row["oracle_samples"])
+        self.mark = TimeWeighted.from_compacted(row["mark_samples"])

@@ -10,13 +10,12 @@ from the insurance fund and what the fund cannot cover is a socialised loss.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from streams.domain import to_money, to_size_covering
+from streams.domain import ZERO, to_money, to_size_covering
 from streams.domain.margin import Margin, PositionRisk
 
 LIQUIDATION_FEE = Decimal("0.01")
 BUFFER = Decimal("0.02")
 MIN_REMAINING_NOTIONAL = Decimal(50)
-ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -30,11 +29,6 @@ class Close:
     fee: Decimal
 
     @property
-    def signed_size(self) -> Decimal:
-        """Return the size with its sign: + for a buy, − for a sell."""
-        return self.size if self.side == "buy" else -self.size
-
-    @property
     def liquidator_fee(self) -> Decimal:
         """Return the liquidator's half of the fee."""
         return to_money(self.fee / 2)
@@ -46,7 +40,7 @@ class Close:
 
 
 @dataclass(frozen=True)
-class LiquidationPlan:
+class LiquidationProposal:
     """The closes to make, and the deficit covered by the insurance fund or socialised."""
 
     closes: tuple[Close, ...]
@@ -54,13 +48,13 @@ class LiquidationPlan:
     socialised_loss: Decimal
 
 
-def plan_liquidation(margin: Margin, insurance_fund: Decimal) -> LiquidationPlan:
+def plan_liquidation(margin: Margin, insurance_fund: Decimal) -> LiquidationProposal:
     """Plan the liquidation of an account with these figures (empty when not liquidatable)."""
     if margin.equity <= 0:
         return close_out(margin, insurance_fund)
     if not margin.liquidatable:
-        return LiquidationPlan((), ZERO, ZERO)
-    return LiquidationPlan(partial_closes(margin), ZERO, ZERO)
+        return LiquidationProposal((), ZERO, ZERO)
+    return LiquidationProposal(partial_closes(margin), ZERO, ZERO)
 
 
 def partial_closes(margin: Margin) -> tuple[Close, ...]:
@@ -89,12 +83,12 @@ def close_size(risk: PositionRisk, equity: Decimal, mm: Decimal) -> Decimal:
     return q
 
 
-def close_out(margin: Margin, insurance_fund: Decimal) -> LiquidationPlan:
+def close_out(margin: Margin, insurance_fund: Decimal) -> LiquidationProposal:
     """Close everything without fee; draw the deficit from the fund, socialise the rest."""
     closes = tuple(closing(r, abs(r.size), ZERO) for r in largest_first(margin.positions))
     deficit = -margin.equity
     draw = min(deficit, max(insurance_fund, ZERO))
-    return LiquidationPlan(closes, draw, deficit - draw)
+    return LiquidationProposal(closes, draw, deficit - draw)
 
 
 def closing(risk: PositionRisk, size: Decimal, fee: Decimal) -> Close:

@@ -3,11 +3,8 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from streams.domain import to_health, to_money, to_price, to_ratio
+from streams.domain import ZERO, ZERO_MONEY, to_health, to_money, to_price, to_ratio
 from streams.domain.positions import Position
-
-ZERO = Decimal(0)
-ZERO_MONEY = to_money(ZERO)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
+
+from streams.domain import as_decimal, as_text
 
 PREMIUM_HALF_LIFE_MS = 300_000
 FILL_MAX_AGE_MS = 60_000
@@ -46,6 +49,16 @@ class Premium:
             return Decimal(0)
         return self.value * decay(max(0, ts - self.last_fill_ts))
 
+    def to_row(self) -> list[Any]:
+        """Return the premium as a stored row: value, last fill time and price."""
+        return [str(self.value), self.last_fill_ts, as_text(self.last_fill_price)]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> "Premium":
+        """Return the premium a `to_row` row holds."""
+        value, last_fill_ts, last_fill_price = row
+        return cls(Decimal(value), last_fill_ts, as_decimal(last_fill_price))
+
     def recent_fill_price(self, ts: int) -> Decimal | None:
         """Return the last fill price if that fill is at most 60 s old at `ts`."""
         if self.last_fill_ts is None or ts - self.last_fill_ts > FILL_MAX_AGE_MS:
@@ -58,6 +71,3 @@ def mark_price(oracle: Decimal, premium: Premium, ts: int) -> Decimal:
     fill = premium.recent_fill_price(ts)
     candidates = sorted([oracle, fill if fill is not None else oracle, oracle * (1 + premium.at(ts))])
     return candidates[1]
-
-
-

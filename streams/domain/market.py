@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from quantdesk.messages import Fill, MarketState, OracleTick
-from streams.domain import to_stored
+from streams.domain import as_decimal, as_text, to_stored
 from streams.domain.mark import Premium, mark_price
 from streams.domain.oracle_guard import LIMITS, fresh_for_mark, is_stale, rejection
 from streams.domain.twap import TimeWeighted
@@ -87,3 +88,16 @@ class MarketTracker:
             premium=to_stored(self.premium.at(ts)), last_fill_price=self.premium.last_fill_price,
             status="degraded" if reason else "healthy", reason=reason, tick_price=tick_price,
         )
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the guard and mark state as a stored row (the 5-minute TWAP's samples are stored apart)."""
+        return {"oracle": as_text(self.oracle), "conf": as_text(self.conf), "last_valid_ts": self.last_valid_ts,
+                "mark": as_text(self.mark), "reason": self.reason, "premium": self.premium.to_row()}
+
+    def load_row(self, row: dict[str, Any], twap: list[list[Any]]) -> None:
+        """Take back a `to_row` row and the 5-minute TWAP's `[ts, price]` samples."""
+        self.oracle, self.conf, self.mark = as_decimal(row["oracle"]), as_decimal(row["conf"]), as_decimal(row["mark"])
+        self.last_valid_ts, self.reason = row["last_valid_ts"], row["reason"]
+        self.premium = Premium.from_row(row["premium"])
+        for ts, price in twap:
+            self.twap.add(ts, Decimal(price))

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from quantdesk.markets import TAKER_FEE_RATE
 from streams.domain import to_money, to_price, to_ratio
 from streams.domain.accounts import Account
 from streams.domain.margin import Margin, Quote
 from streams.domain.positions import Position
 
 Side = Literal["buy", "sell"]
-TAKER_FEE_RATE = Decimal("0.0005")  # 5 bps of notional, what the venue (and the simulator) charges a taker
 TAPE_MAX_AGE_MS = 60_000
 BPS = Decimal(10_000)
 

@@ -11,9 +11,11 @@ TWAP before a tick's price is added and again after, over the same window.
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from decimal import Context, Decimal
+from typing import Any
+
+from streams.domain import ZERO
 
 EXACT = Context(prec=80)
-ZERO = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -106,3 +108,26 @@ class TimeWeighted:
         total = EXACT.subtract(self.integral_at(end), self.integral_at(since))
         self.last = Window(start, end, since, total)
         return self.last.average()
+
+    def rows(self, start: int, end: int) -> list[list[Any]]:
+        """Return samples `start` to `end` (exclusive, by position) as `[ts, value]` rows."""
+        return [[t, str(v)] for t, v in zip(self.times[start:end], self.values[start:end])]
+
+    def compacted(self, end: int | None) -> list[list[Any]]:
+        """Return as `[ts, value, integral]` rows what an average up to `end` reads: the first sample, the one
+        current at `end`, any later (each keeps its running integral, so none between is needed)."""
+        if not self.times or end is None:
+            return []
+        current = max(bisect_right(self.times, end) - 1, 0)
+        keep = sorted({0, *range(current, len(self.times))})
+        return [[self.times[i], str(self.values[i]), str(self.integrals[i])] for i in keep]
+
+    @classmethod
+    def from_compacted(cls, rows: list[list[Any]]) -> "TimeWeighted":
+        """Return a series holding `compacted` rows as they were."""
+        series = cls()
+        for ts, value, integral in rows:
+            series.times.append(ts)
+            series.values.append(Decimal(value))
+            series.integrals.append(Decimal(integral))
+        return series

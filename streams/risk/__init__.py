@@ -1,1 +1,1 @@
-"""The risk engine: reorder buffer, market risk, the board and its compiled re-mark, outputs, state store."""
+"""The risk engine and what keeps it: reorder buffer, markets, risk board, liquidator, outputs, store, checkpoints."""

@@ -1,47 +1,35 @@
-"""Vectorised re-margining: a new oracle price re-marks every account in that market at once.
+"""The risk board: every account's figures as float columns, the screen a tick's re-mark reads.
 
-Floats (numpy float64) are allowed here only: this is the fast path that says which accounts
-to look at; `margin.assess` (Decimal) stays the figure of record, and tests check the two agree.
-
-A `MarketBook` holds one market's positions as rows (account index, size, entry, mmr, imr);
-an account has at most one row per market. `MarketBook.reprice(price)` marks every row. A
-`RiskBoard` keeps, per account, its cash (collateral less unsettled funding) and each market's
-latest per-account contribution; `RiskBoard.apply` folds a repriced market in and returns the
-equity, MM, IM and health of the accounts holding it, with those that became liquidatable or
-crossed health 20. Its cost follows the market's holders, not every account on the board.
+Floats (numpy float64) only here and in `streams.risk.remark`, the compiled pass over these
+columns: they pick which holders a tick must publish, and those are recomputed exactly
+(`Account.margin`, Decimal) before anything is published. A `MarketBook` holds one market's
+positions as columns; the `RiskBoard` gives each account a slot (a column index) holding its
+cash, each market's marks and what it last showed.
 """
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any, Iterable
 
 import numpy as np
 
-from streams.domain import account_state
+from streams.domain.margin import Margin
+from streams.risk.remark import remark
 
-AT_RISK_HEALTH = float(account_state.AT_RISK_HEALTH)
 FIRST_CAPACITY = 1024
+HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a tick
+EQUITY_STEP = 0.01  # or the share of its published equity
+LINES = [10.0, 20.0, 50.0]  # health lines
+NEAR = 1e-6  # float figures this close to a line are checked exactly
+LINE_EDGES = np.array(sorted(edge for line in LINES for edge in (line - NEAR, line + NEAR)))
 
 
 @dataclass(frozen=True)
 class MarketMarks:
-    """One market's rows marked at a price: account index and per-row upnl, MM and IM (`figures`' rows)."""
+    """One market's rows marked at a price: account slot and per-row upnl, MM and IM (`figures`' rows)."""
 
     account: np.ndarray
     figures: np.ndarray  # 3 × rows
-
-    @property
-    def unrealised_pnl(self) -> np.ndarray:
-        """Return each row's unrealised PnL."""
-        return self.figures[0]
-
-    @property
-    def maintenance_margin(self) -> np.ndarray:
-        """Return each row's maintenance margin."""
-        return self.figures[1]
-
-    @property
-    def initial_margin(self) -> np.ndarray:
-        """Return each row's initial margin."""
-        return self.figures[2]
 
 
 class MarketBook:
@@ -112,67 +100,36 @@ class MarketBook:
         self.rates = np.concatenate([self.rates, np.zeros_like(self.rates)], axis=1)
 
 
-@dataclass(frozen=True)
-class Figures:
-    """Accounts' equity, MM, IM and health as the board holds them, aligned with `account`."""
-
-    account: np.ndarray
-    equity: np.ndarray
-    maintenance_margin: np.ndarray
-    initial_margin: np.ndarray
-    health: np.ndarray
-
-
-@dataclass(frozen=True)
-class Remargin(Figures):
-    """Figures after a reprice, and who moved across a line.
-
-    `newly_liquidatable`: accounts now with equity < MM that were not before; `crossed_at_risk`:
-    accounts with positions whose health went below 20, or back to 20 or more.
-    """
-
-    newly_liquidatable: np.ndarray
-    crossed_at_risk: np.ndarray
-
-
 class RiskBoard:
-    """Per-account margin combined from every market's latest marks."""
+    """Each account's slot: cash (collateral less unsettled funding), each market's upnl, MM and IM, and the
+    health band, liquidation flag, health and equity it last showed."""
 
-    def __init__(self, accounts: int) -> None:
-        self.cash = np.zeros(accounts)
+    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
+        self.cash = np.zeros(capacity)
         self.markets: dict[str, np.ndarray] = {}
-        self.liquidatable = np.zeros(accounts, dtype=bool)
-        self.at_risk = np.zeros(accounts, dtype=bool)
+        self.band = np.zeros(capacity, dtype=np.int8)
+        self.liquidatable = np.zeros(capacity, dtype=bool)
+        self.shown = np.full((2, capacity), np.nan)  # health and equity as last published
+        self.restated = np.zeros(capacity, dtype=np.int64)
 
-    def grown(self, accounts: int) -> "RiskBoard":
-        """Return a copy with room for `accounts` accounts, the new ones empty."""
-        board, n = RiskBoard(accounts), len(self.cash)
-        board.cash[:n], board.liquidatable[:n], board.at_risk[:n] = self.cash, self.liquidatable, self.at_risk
-        for market, dense in self.markets.items():
-            board.markets[market] = np.zeros((3, accounts))
-            board.markets[market][:, :n] = dense
-        return board
+    def slot(self, key: str) -> int:
+        """Return the slot of account `key`, giving it one on first sight."""
+        if key not in self.index:
+            if len(self.keys) == len(self.cash):
+                self._grow()
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return self.index[key]
 
-    def set_cash(self, account: int, cash: float) -> None:
-        """Set an account's collateral less its unsettled funding."""
-        self.cash[account] = cash
-
-    def apply(self, market: str, marks: MarketMarks) -> Remargin:
-        """Fold `market`'s new marks in; return its holders' figures and crossings, and keep the crossings."""
-        figures = self.mark(market, marks)
-        accounts, liquidatable = figures.account, figures.equity < figures.maintenance_margin
-        risky = at_risk(figures.health, figures.maintenance_margin)
-        newly = accounts[liquidatable & ~self.liquidatable[accounts]]
-        crossed = accounts[risky != self.at_risk[accounts]]
-        self.liquidatable[accounts], self.at_risk[accounts] = liquidatable, risky
-        return Remargin(**vars(figures), newly_liquidatable=newly, crossed_at_risk=crossed)
-
-    def mark(self, market: str, marks: MarketMarks) -> Figures:
-        """Fold `market`'s new marks in; return its holders' figures (no crossings kept)."""
-        dense = self.contributions(market)
-        for column, values in zip(dense, marks.figures):  # row by row: a 2-D scatter is slower
-            column[marks.account] = values
-        return self.figures(marks.account)
+    def _grow(self) -> None:
+        """Double every per-account column."""
+        size = 2 * len(self.cash)
+        self.cash, self.band, self.liquidatable = (widened(c, size) for c in (self.cash, self.band, self.liquidatable))
+        self.markets = {market: widened(dense, size) for market, dense in self.markets.items()}
+        self.shown = widened(self.shown, size, np.nan)
+        self.restated = widened(self.restated, size)
 
     def contributions(self, market: str) -> np.ndarray:
         """Return `market`'s per-account upnl, MM and IM rows (3 × accounts), zeros the first time."""
@@ -181,37 +138,67 @@ class RiskBoard:
             dense = self.markets[market] = np.zeros((3, len(self.cash)))
         return dense
 
-    def drop(self, market: str, account: int) -> None:
-        """Stop counting `market` for `account` (its position there is closed)."""
-        if market in self.markets:
-            self.markets[market][:, account] = 0.0
+    def set_cash(self, slot: int, cash: float) -> None:
+        """Set an account's collateral less its unsettled funding."""
+        self.cash[slot] = cash
 
-    def figures(self, accounts: np.ndarray) -> Figures:
-        """Return the figures of `accounts` as the board holds them."""
-        upnl, mm, im = self._sum_markets(accounts)
-        equity = np.add(self.cash.take(accounts), upnl, out=upnl)
-        return Figures(accounts, equity, mm, im, health_of(equity, mm))
+    def restate(self, slot: int, margin: Margin, applied: int) -> None:
+        """Put an account's exact figures on the board, as published by the `applied`-th event."""
+        self.set_cash(slot, float(margin.collateral - margin.unsettled_funding))
+        for dense in self.markets.values():
+            dense[:, slot] = 0.0
+        for r in margin.positions:
+            figures = float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin)
+            self.contributions(r.market)[:, slot] = figures
+        self.band[slot] = band_of(float(margin.health))
+        self.liquidatable[slot] = margin.liquidatable
+        self.shown[:, slot] = float(margin.health), float(margin.equity)
+        self.restated[slot] = applied
 
-    def _sum_markets(self, accounts: np.ndarray) -> np.ndarray:
-        """Return the upnl, MM and IM of `accounts` summed over markets (a fresh 3 × len(accounts) array)."""
-        if not self.markets:
-            return np.zeros((3, len(accounts)))
-        dense = iter(self.markets.values())
-        total = next(dense).take(accounts, axis=1)
-        for contribution in dense:
-            total += contribution.take(accounts, axis=1)
-        return total
+    def remark(self, market: str, book: MarketBook, price: float) -> set[int]:
+        """Re-mark the book's holders at `price`; return who crossed a line (or is near one) or moved materially."""
+        self.contributions(market)
+        touched = np.empty(book.count, dtype=np.int64)
+        count = remark(price, book.count, book.account, book.size, book.entry, book.rates,
+                       tuple(self.markets.values()), list(self.markets).index(market), self.cash, self.band,
+                       self.liquidatable, self.shown, LINE_EDGES, NEAR, HEALTH_STEP, EQUITY_STEP, touched)
+        return set(touched[:count].tolist())
+
+    def reinstate(self, market: str, marks: MarketMarks, applied: int) -> None:
+        """Give a market's re-mark by the `applied`-th event back to its holders restated before it."""
+        stale = self.restated[marks.account] < applied
+        self.markets[market][:, marks.account[stale]] = marks.figures[:, stale]
+
+    def lay_out(self, markets: Iterable[str]) -> None:
+        """Order the board's markets as `markets` name them, any others after (a re-mark sums them in order)."""
+        order, known = list(markets), self.markets
+        self.markets = {}
+        for name in [*order, *(m for m in known if m not in order)]:
+            self.contributions(name)
+
+    def to_row(self, slot: int, markets: Iterable[str]) -> dict[str, Any]:
+        """Return an account's slot as a stored row: cash, its markets' marks, and what it last showed."""
+        return {"cash": float(self.cash[slot]),
+                "marks": {m: self.markets[m][:, slot].tolist() for m in markets},
+                "band": int(self.band[slot]), "liquidatable": bool(self.liquidatable[slot]),
+                "shown": self.shown[:, slot].tolist(), "restated": int(self.restated[slot])}
+
+    def load_row(self, slot: int, row: dict[str, Any]) -> None:
+        """Take back a `to_row` row into `slot`."""
+        self.cash[slot] = row["cash"]
+        for name, figures in row["marks"].items():
+            self.markets[name][:, slot] = figures
+        self.band[slot], self.liquidatable[slot] = row["band"], row["liquidatable"]
+        self.shown[:, slot], self.restated[slot] = row["shown"], row["restated"]
 
 
-def at_risk(health: np.ndarray, mm: np.ndarray) -> np.ndarray:
-    """Return where an account with margin to keep is under health 20."""
-    return (health < AT_RISK_HEALTH) & (mm > 0)
+def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
+    """Return `column` grown to `size` along its last axis, new cells set to `fill`."""
+    grown = np.full((*column.shape[:-1], size), fill, dtype=column.dtype)
+    grown[..., : column.shape[-1]] = column
+    return grown
 
 
-def health_of(equity: np.ndarray, mm: np.ndarray) -> np.ndarray:
-    """Return clip(100 × (1 − MM/equity), 0, 100), 0 where equity ≤ 0."""
-    health = np.divide(mm, equity, out=np.ones_like(equity), where=equity > 0)
-    np.multiply(health, -100.0, out=health)
-    health += 100.0
-    np.maximum(health, 0.0, out=health)  # not np.clip: its wrapper costs more than the work here
-    return np.minimum(health, 100.0, out=health)
+def band_of(health: float) -> int:
+    """Return how many of the lines 50, 20, 10 one health is under."""
+    return len(LINES) - bisect_right(LINES, health)

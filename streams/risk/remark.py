@@ -1,12 +1,12 @@
-"""A tick's re-mark of its market's holders as one compiled pass (numba), floats only.
+"""Re-mark a ticked market's holders on the risk board in one compiled pass (numba, floats only).
 
-For each holder of the ticked market it writes the market's marks (upnl, MM, IM) into the risk
-board, sums the holder's upnl and MM over the board's markets in board order, takes equity and
-health, and tells whether the holder must be published exactly: it crossed health 50/20/10 or the
-liquidation line, is within `near` of one (float figures that close are checked in `Decimal`), or
-moved materially since last shown. It does what numpy calls over the same arrays would do, in the
-same order of operations, so its floats are the same to the bit; one call costs a few µs where
-~40 numpy calls cost ~70 µs at 550 holders.
+The numba kernel behind `RiskBoard.remark` (`streams.risk.board`): for each holder it writes the
+market's marks into the board, sums upnl and MM over the board's markets in board order, takes
+equity and health, and tells whether the holder must be published exactly: it crossed health
+50/20/10 or the liquidation line, is within `near` of one (float figures that close are checked
+in `Decimal`), or moved materially since last shown. It runs the same float operations in the same
+order as the numpy statement of the re-mark (`tests/streams/risk/reference_board.py`), so its
+figures are the same to the bit: one compiled call instead of some forty numpy calls per tick.
 """
 
 import numpy as np

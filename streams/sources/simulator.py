@@ -11,11 +11,10 @@ from typing import Any
 import base58
 
 from quantdesk.kafka.publisher import Keyed, Publisher
+from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
 from quantdesk.settings import Settings
 
 YEAR_MS = 365 * 24 * 3600 * 1000
-TAKER_FEE = Decimal("0.0005")
-MAKER_FEE = Decimal("-0.0001")
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,8 @@ class Simulator:
     def fill(self, trader: Trader, market: str, size: Decimal, price: Decimal, n: int, role: str) -> dict[str, Any]:
         """Return one account's side of a trade and track its position."""
         trader.positions[market] = trader.positions.get(market, Decimal(0)) + size
-        fee = (abs(size) * price * (TAKER_FEE if role == "taker" else MAKER_FEE)).quantize(Decimal("0.000001"))
+        rate = TAKER_FEE_RATE if role == "taker" else MAKER_FEE_RATE
+        fee = (abs(size) * price * rate).quantize(Decimal("0.000001"))
         return {"id": self.next_id(f"fill:{role}", n), "ts": self.now, "market": market, "wallet": trader.wallet,
                 "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
                 "price": str(price), "fee": str(fee), "liquidity": role, "signature": "", "slot": self.step_no}

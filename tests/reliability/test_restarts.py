@@ -17,7 +17,9 @@ import pytest
 from quantdesk.broker import free_port
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick
-from streams.risk.engine import Outputs, RiskEngine, order_key
+from streams.risk.engine import RiskEngine
+from streams.risk.outputs import Outputs
+from streams.risk.reorder import order_key
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
 from tests.waiting import eventually

@@ -11,10 +11,10 @@ from aiokafka import TopicPartition as TP
 
 from quantdesk.messages import AccountChange, Fill
 from quantdesk.settings import Settings
-from streams.agents.accounts import AccountsWorker
+from streams.agents.accounts import AccountsAgent
 from streams.ordered import Positions
 from streams.progress import IDLE_S
-from tests.streams.risk.test_engine import T0, change, fill, tick
+from tests.streams.risk.events import T0, change, fill, tick
 
 
 def test_reading_resumes_at_each_partitions_first_message_with_an_event_not_applied() -> None:
@@ -56,7 +56,7 @@ class Producer:
         return future
 
 
-def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsWorker, list[Any], Producer]:
+def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAgent, list[Any], Producer]:
     """Return an accounts worker whose consumer reports `ends`, the states it publishes and its checkpoints."""
     published: list[Any] = []
     producer = Producer()
@@ -71,7 +71,7 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsWor
         return producer
     app = SimpleNamespace(maybe_start_producer=started)
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing)
-    worker = AccountsWorker(pipeline)  # type: ignore[arg-type]
+    worker = AccountsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer

@@ -16,7 +16,7 @@ from quantdesk.markets import DEFAULT_MARKETS, Market
 from api.embedded import Runtime, running
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
-from streams.risk.venue import LIQUIDATOR
+from streams.risk.liquidator import LIQUIDATOR
 from streams.sources.simulator import Simulator
 from quantdesk.wire import decode
 from tests.api.signing import sign_in

@@ -93,7 +93,7 @@ def test_a_write_off_zeroes_a_deficit() -> None:
 
 
 def test_an_account_serialises_to_plain_strings() -> None:
-    assert trader().to_dict() == {
+    assert trader().to_row() == {
         "wallet": "alice",
         "subaccount": 1,
         "state": "new",
@@ -104,9 +104,9 @@ def test_an_account_serialises_to_plain_strings() -> None:
 
 @given(accounts())
 def test_serialising_and_reading_back_is_identity(account: Account) -> None:
-    data = json.loads(json.dumps(account.to_dict()))
-    assert Account.from_dict(data) == account
-    assert json.dumps(Account.from_dict(data).to_dict()) == json.dumps(account.to_dict())
+    data = json.loads(json.dumps(account.to_row()))
+    assert Account.from_row(data) == account
+    assert json.dumps(Account.from_row(data).to_row()) == json.dumps(account.to_row())
 
 
 @given(collaterals, collaterals, decimals("0.001", "500", 3), prices, prices, prices, st.lists(funding_indices))

@@ -72,6 +72,11 @@ def test_a_healthy_account_gets_an_empty_plan() -> None:
     assert (plan.closes, plan.insurance_draw, plan.socialised_loss) == ((), 0, 0)
 
 
+def signed_size(close: Close) -> D:
+    """Return a close's size with its sign: + for a buy, − for a sell."""
+    return close.size if close.side == "buy" else -close.size
+
+
 @given(accounts(), quotes(), decimals("0.001", "0.999", 3))
 def test_executing_a_plan_at_the_oracle_restores_the_buffer_or_closes_everything(account, quotes, fraction) -> None:
     margin = account.margin(quotes)
@@ -81,6 +86,6 @@ def test_executing_a_plan_at_the_oracle_restores_the_buffer_or_closes_everything
     plan = plan_liquidation(account.margin(quotes), D(0))
     for close in plan.closes:
         q = quotes[close.market]
-        account = account.apply_fill(close.market, close.signed_size, close.price, close.fee, q.funding_index)
+        account = account.apply_fill(close.market, signed_size(close), close.price, close.fee, q.funding_index)
     after = account.margin(quotes)
     assert not account.positions or after.equity >= after.maintenance_margin * (1 + BUFFER) - D("1e-8")

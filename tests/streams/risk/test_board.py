@@ -1,4 +1,5 @@
-"""Vectorised re-margining by hand, its book keeping, and agreement with `margin.assess`."""
+"""The risk board: its books, its slots, what a re-mark publishes, and its numpy reference agreeing with
+`margin.assess`."""
 
 import numpy as np
 import pytest
@@ -7,11 +8,13 @@ from hypothesis import strategies as st
 
 from streams.risk.board import MarketBook, RiskBoard
 from tests.streams.domain.domain_strategies import MARKETS, accounts, quotes
+from tests.streams.risk.events import SOL
+from tests.streams.risk.reference_board import ReferenceBoard
 
 
-def worked_board() -> tuple[RiskBoard, MarketBook]:
+def worked_board() -> tuple[ReferenceBoard, MarketBook]:
     """Return cash 1000/100/50; SOL: #0 long 10 from 100, #1 short 5 from 100; BTC: #2 long 0.01 from 60000."""
-    board = RiskBoard(3)
+    board = ReferenceBoard(3)
     for account, cash in enumerate((1000.0, 100.0, 50.0)):
         board.set_cash(account, cash)
     sol, btc = MarketBook(), MarketBook()
@@ -56,7 +59,7 @@ def test_removing_a_position_moves_the_last_row_into_its_place() -> None:
     book.update_position(9, -1.0, 50.0)
     marks = book.reprice(60.0)
     # #9 now short 1 from 50 at 60: −10; #8 long 8 from 100 at 60: −320
-    assert dict(zip(marks.account.tolist(), marks.unrealised_pnl.tolist())) == {9: -10.0, 8: -320.0}
+    assert dict(zip(marks.account.tolist(), marks.figures[0].tolist())) == {9: -10.0, 8: -320.0}
 
 
 def test_a_reprice_touches_only_the_markets_holders() -> None:
@@ -89,7 +92,7 @@ def test_a_grown_board_keeps_every_account() -> None:
 @settings(deadline=None)
 @given(st.lists(accounts(), min_size=1, max_size=6), quotes())
 def test_remargin_agrees_with_margin_assess(accounts, quotes) -> None:
-    board = RiskBoard(len(accounts))
+    board = ReferenceBoard(len(accounts))
     books = {m: MarketBook() for m in MARKETS}
     for i, account in enumerate(accounts):
         margin = account.margin(quotes)
@@ -108,3 +111,29 @@ def test_remargin_agrees_with_margin_assess(accounts, quotes) -> None:
         assert result.maintenance_margin[i] == pytest.approx(float(expected.maintenance_margin), rel=0, abs=money)
         assert result.initial_margin[i] == pytest.approx(float(expected.initial_margin), rel=0, abs=money)
         assert result.health[i] == pytest.approx(float(expected.health), rel=0, abs=1.01e-4)  # floor to 1e-4
+
+
+@pytest.mark.parametrize("shown_health, shown_equity, material", [
+    (74.0, 1024.0, True), (76.0, 1024.0, True), (74.01, 1024.0, False),
+    (75.0, 1013.76, True), (75.0, 1035.0, True), (75.0, 1014.0, False), (75.0, 1034.0, False), (75.0, 1024.0, False)])
+def test_a_move_is_material_at_a_health_point_or_one_percent_of_equity_either_way(
+        shown_health: float, shown_equity: float, material: bool) -> None:
+    # equity 1024, MM 256 (1 SOL at 1 with MMR 256, marked at 1): health 100 × (1 − 256/1024) = 75, exactly
+    board, book = RiskBoard(), MarketBook()
+    book.add_position(0, 1.0, 1.0, 256.0, 256.0)
+    board.set_cash(0, 1024.0)
+    board.shown[:, 0] = shown_health, shown_equity
+    assert board.remark(SOL, book, 1.0) == ({0} if material else set())
+
+
+def test_the_board_grows_keeping_every_column() -> None:
+    board = RiskBoard(capacity=2)
+    for key in ("a", "b"):
+        board.slot(key)
+    board.set_cash(1, 5.0)
+    board.markets[SOL] = np.ones((3, 2))
+    board.shown[:, 1] = 42.0, 1000.0
+    assert board.slot("c") == 2
+    assert board.cash.tolist() == [0.0, 5.0, 0.0, 0.0]
+    assert board.markets[SOL].tolist() == [[1.0, 1.0, 0.0, 0.0]] * 3
+    assert board.shown[:, 1].tolist() == [42.0, 1000.0] and np.isnan(board.shown[:, 2]).all()

@@ -8,11 +8,14 @@ import orjson
 from quantdesk.markets import DEFAULT_MARKETS, Market
 from quantdesk.messages import AccountChange, Fill, OracleTick
 from quantdesk.settings import Settings
-from streams.risk.venue import liquidation_fills, liquidator_float
-from streams.sources.simulator import Simulator
-from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
 from streams.domain.funding import HOUR_MS
-from streams.risk.engine import Event, MarketRisk, Outputs, ReorderBuffer, RiskEngine, order_key
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import liquidation_fills, liquidator_float
+from streams.risk.market import MarketRisk
+from streams.risk.outputs import Outputs
+from streams.risk.reorder import Event, ReorderBuffer, order_key
+from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
+from streams.sources.simulator import Simulator
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
 JUP = Market(name="JUP-PERP", feed_id="0" * 64, imr=D("0.10"), mmr=D("0.05"))
@@ -113,10 +116,10 @@ def state(worker: Worker) -> dict[str, Any]:
     """Return what decides the engine's next outputs beyond its tables: the risk board over the accounts
     there are, the books, each market's TWAPs and what the buffer awaits."""
     engine = worker.engine
-    slots, n = engine.slots, len(engine.slots.keys)
-    columns = {name: getattr(slots, name)[..., :n].tolist() for name in ("band", "liquidatable", "shown", "restated")}
-    return {"keys": list(slots.keys), "cash": slots.board.cash[:n].tolist(), **columns,
-            "marks": [(m, dense[:, :n].tolist()) for m, dense in slots.board.markets.items()],
+    board, n = engine.board, len(engine.board.keys)
+    columns = {name: getattr(board, name)[..., :n].tolist() for name in ("band", "liquidatable", "shown", "restated")}
+    return {"keys": list(board.keys), "cash": board.cash[:n].tolist(), **columns,
+            "marks": [(m, dense[:, :n].tolist()) for m, dense in board.markets.items()],
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
             "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited)}
 
@@ -136,7 +139,7 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     outs, saved = [], {}
     for n, chunk in enumerate(chunks):
         outs.append(whole.release(chunk))
-        if outs[-1].liquidations or n % 13 == 0 or whole.engine.awaiting_oracle:
+        if outs[-1].liquidations or n % 13 == 0 or whole.engine.liquidator.awaiting_oracle:
             saved[n + 1] = (whole.stored(), whole.unapplied(), state(whole))
     flat = Outputs()
     for out in outs:

@@ -1,0 +1,160 @@
+"""Carry out liquidations: plans in flight, their fills, the insurance fund, and the simulated venue.
+
+The domain (`streams.domain.liquidation`) works out what a plan closes and who pays; here a plan is
+proposed once an account is liquidatable and every oracle it holds is healthy, its fills are counted
+as they come back as input, and at the last one the account's deficit is drawn from the insurance
+fund and the rest socialised. A plan is only proposed: the account changes when its fills arrive.
+With the simulated venue on, a plan's closes are filled at its price against one liquidator account.
+"""
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Container
+
+import base58
+
+from quantdesk.kafka.publisher import Keyed
+from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, Message, PlannedClose, account_key
+from streams.decode import validate
+from streams.domain import ZERO_MONEY
+from streams.domain.account_state import AccountState
+from streams.domain.accounts import Account
+from streams.domain.liquidation import Close, plan_liquidation
+from streams.domain.margin import Margin
+from streams.risk.outputs import Outputs, audit, plan_message
+from streams.risk.reorder import ReorderBuffer
+
+LIQUIDATOR = base58.b58encode(bytes(random.Random("quantdesk venue liquidator").getrandbits(8) for _ in range(32))).decode()
+LIQUIDATOR_FLOAT = Decimal(10_000_000)
+OPPOSITE = {"buy": "sell", "sell": "buy"}
+VENUE_MODELS: dict[str, type[Message]] = {"trades.fills": Fill, "accounts.changes": AccountChange}
+
+
+@dataclass
+class InFlight:
+    """A liquidation plan proposed and not yet filled: its id and closes still to come."""
+
+    plan_id: str
+    pending: int
+
+    def to_row(self) -> list[Any]:
+        """Return the plan in flight as a stored row: its id and closes to come."""
+        return [self.plan_id, self.pending]
+
+
+class Liquidator:
+    """Every plan in flight, the accounts whose plan waits for healthy oracles, and the insurance fund."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, InFlight] = {}
+        self.awaiting_oracle: set[str] = set()
+        self.insurance_fund = ZERO_MONEY
+
+    def in_flight_for(self, key: str) -> bool:
+        """Tell whether account `key` has a plan in flight."""
+        return key in self.in_flight
+
+    def propose(self, account: Account, margin: Margin, source: Message,
+                oracles_healthy: Callable[[Account], bool]) -> LiquidationPlan | None:
+        """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy."""
+        if account.state is not AccountState.LIQUIDATABLE or self.in_flight_for(account.key):
+            return None
+        if not oracles_healthy(account):
+            self.awaiting_oracle.add(account.key)
+            return None
+        plan = plan_message(plan_liquidation(margin, self.insurance_fund), account, margin, source)
+        self.in_flight[account.key] = InFlight(plan.id, len(plan.closes))
+        return plan
+
+    def settled(self, account: Account) -> None:
+        """Stop waiting for oracles for an account no longer liquidatable."""
+        if account.state is not AccountState.LIQUIDATABLE:
+            self.awaiting_oracle.discard(account.key)
+
+    def awaiting(self, market: str, accounts: dict[str, Account]) -> list[str]:
+        """Return the accounts holding `market` whose plan waits for healthy oracles."""
+        return [k for k in self.awaiting_oracle if market in accounts[k].positions]
+
+    def on_fill(self, account: Account, fill: Fill, out: Outputs) -> Account:
+        """Credit the insurance half of a plan's close; at the last one, end the liquidation."""
+        flight = self.in_flight.get(account.key)
+        if flight is None or (fill.model_extra or {}).get("liquidation") != flight.plan_id:
+            return account
+        self.insurance_fund += Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
+        flight.pending -= 1
+        if flight.pending:
+            return account
+        del self.in_flight[account.key]
+        return self._completed(account, fill, flight.plan_id, out)
+
+    def _completed(self, account: Account, fill: Fill, plan_id: str, out: Outputs) -> Account:
+        """Cover a flat account's deficit from the insurance fund, socialise the rest; audit it."""
+        covered, deficit = (account, ZERO_MONEY) if account.positions else account.write_off()
+        draw = min(deficit, max(self.insurance_fund, ZERO_MONEY))
+        self.insurance_fund -= draw
+        out.audit.append(audit(fill, account.key, "liquidation_completed", {
+            "plan": plan_id, "deficit": str(deficit), "insurance_draw": str(draw),
+            "socialised_loss": str(deficit - draw), "insurance_fund": str(self.insurance_fund)}))
+        return covered
+
+    def account_row(self, key: str) -> dict[str, Any]:
+        """Return an account's plan in flight and oracle wait as stored row fields."""
+        flight = self.in_flight.get(key)
+        return {"plan": flight.to_row() if flight else None,
+                "awaiting_oracle": key in self.awaiting_oracle}
+
+    def load_account_row(self, key: str, row: dict[str, Any]) -> None:
+        """Take back an account's `account_row` fields."""
+        if row["plan"]:
+            self.in_flight[key] = InFlight(*row["plan"])
+        if row["awaiting_oracle"]:
+            self.awaiting_oracle.add(key)
+
+
+def venue_events(plans: list[LiquidationPlan], accounts: Container[str], buffer: ReorderBuffer,
+                 check: Callable[[Any], str | None], out: Outputs) -> list[Keyed]:
+    """Return the venue's fills carrying out these plans (and the liquidator's float while it has no account)
+    that validate under `check`, dead-lettering the others; hold later events until they come back."""
+    float_ = liquidator_float(plans[0].ts)
+    needs_float = account_key(LIQUIDATOR, 0) not in accounts and not buffer.coming(float_[2]["id"])
+    sent = [float_] if needs_float else []
+    sent += [fill for plan in plans for fill in liquidation_fills(plan)]
+    valid = [(topic, key, event) for topic, key, event in sent if usable(topic, event, check, out)]
+    buffer.expect(event["id"] for _, _, event in valid)
+    return valid
+
+
+def usable(topic: str, event: dict[str, Any], check: Callable[[Any], str | None], out: Outputs) -> bool:
+    """Tell whether a venue event validates; dead-letter it otherwise (it is then never awaited)."""
+    checked = validate(VENUE_MODELS[topic], topic, event, event.get("ts", 0), check)
+    if isinstance(checked, DeadLetter):
+        out.dead_letters.append(checked)
+    return not isinstance(checked, DeadLetter)
+
+
+def liquidator_float(ts: int) -> Keyed:
+    """Return the liquidator's one deposit, at event time `ts` (its first plan's): its id makes a second one a
+    no-op."""
+    return ("accounts.changes", account_key(LIQUIDATOR, 0), {
+        "id": f"venue:float:{LIQUIDATOR}", "ts": ts, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
+        "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
+
+
+def liquidation_fills(plan: LiquidationPlan) -> list[Keyed]:
+    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator makes."""
+    out: list[Keyed] = []
+    for n, close in enumerate(plan.closes):
+        out.append(("trades.fills", account_key(plan.wallet, plan.subaccount),
+                    venue_fill(plan, n, close, plan.wallet, plan.subaccount, close.side, close.fee, "taker")))
+        out.append(("trades.fills", account_key(LIQUIDATOR, 0),
+                    venue_fill(plan, n, close, LIQUIDATOR, 0, OPPOSITE[close.side], -close.liquidator_fee, "maker")))
+    return out
+
+
+def venue_fill(plan: LiquidationPlan, n: int, close: PlannedClose, wallet: str, subaccount: int, side: str,
+               fee: Decimal, liquidity: str) -> dict[str, Any]:
+    """Return one account's side of close `n` of a plan."""
+    return {"id": f"{plan.id}:{n}:{side}", "ts": plan.ts, "market": close.market, "wallet": wallet,
+            "subaccount": subaccount, "side": side, "size": str(close.size), "price": str(close.price),
+            "fee": str(fee), "liquidity": liquidity, "signature": "", "slot": 0, "liquidation": plan.id}

@@ -1,0 +1,95 @@
+"""One market as the risk engine keeps it: oracle verdict and mark, funding clock, positions on the board."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from quantdesk.markets import Market
+from quantdesk.messages import Fill, OracleTick
+from streams.domain import as_decimal, as_text
+from streams.domain.funding import FundedHour, MarketFunding
+from streams.domain.margin import Quote
+from streams.domain.market import MarketTracker, discovers_price
+from streams.domain.positions import Position
+from streams.risk.board import MarketBook
+
+
+@dataclass
+class MarketRisk:
+    """One market as the engine keeps it: oracle verdict and mark, funding clock, position columns."""
+
+    params: Market
+    tracker: MarketTracker
+    funding: MarketFunding
+    book: MarketBook = field(default_factory=MarketBook)
+    last_fill_price: Decimal | None = None
+    repriced: tuple[int, Decimal] | None = None  # (apply count, price) of the last re-mark of the book
+
+    @classmethod
+    def of(cls, params: Market) -> "MarketRisk":
+        """Return a market with no price yet."""
+        return cls(params, MarketTracker(params.name), MarketFunding(params.name, params.max_funding_per_hour))
+
+    @property
+    def name(self) -> str:
+        """Return the market's name."""
+        return self.params.name
+
+    def quote(self) -> Quote:
+        """Return the margin quote: last valid oracle (the last fill price before any)."""
+        oracle = self.tracker.oracle or self.last_fill_price
+        return Quote(oracle, self.params.mmr, self.params.imr, self.funding.cumulative_index)
+
+    def on_tick(self, tick: OracleTick) -> list[FundedHour] | None:
+        """Apply a tick; return the funded hours it closes, or None when the guard rejects it."""
+        self.tracker.apply_tick(tick)
+        if self.tracker.reason:
+            return None
+        closed = self.funding.record_oracle(tick.ts, tick.price)
+        self._record_mark(tick.ts)
+        return closed
+
+    def on_fill(self, fill: Fill) -> None:
+        """Move the premium, mark and last fill price (not on a liquidation's fills: `discovers_price`)."""
+        if discovers_price(fill):
+            self.last_fill_price = fill.price
+        if self.tracker.apply_fill(fill):
+            self._record_mark(fill.ts)
+
+    def _record_mark(self, ts: int) -> None:
+        """Feed the current mark to the funding clock."""
+        if self.tracker.mark is not None:
+            self.funding.record_mark(ts, self.tracker.mark)
+
+    def hold(self, slot: int, position: Position | None) -> None:
+        """Make the book hold `position` for the account in `slot` (None: flat here)."""
+        if position is None:
+            if slot in self.book.row:
+                self.book.remove_position(slot)
+        elif slot in self.book.row:
+            self.book.update_position(slot, float(position.size), float(position.entry))
+        else:
+            self.book.add_position(slot, float(position.size), float(position.entry),
+                                   float(self.params.mmr), float(self.params.imr))
+
+    def holders(self) -> list[int]:
+        """Return the slots of the accounts holding a position here, in slot order."""
+        return sorted(self.book.row)
+
+    def healthy(self, newest_tick_ts: int) -> bool:
+        """Tell whether the oracle is neither rejected nor stale."""
+        return not self.tracker.degraded(newest_tick_ts)
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the market as a stored row: guard and mark, funding clock, last fill and last re-mark (the
+        5-minute TWAP's samples and the book are stored apart: with the accounts)."""
+        repriced = self.repriced
+        return {**self.tracker.to_row(), **self.funding.to_row(), "last_fill_price": as_text(self.last_fill_price),
+                "repriced": [repriced[0], str(repriced[1])] if repriced else None}
+
+    def load_row(self, row: dict[str, Any], twap: list[list[Any]]) -> None:
+        """Take back a `to_row` row and the 5-minute TWAP's samples."""
+        self.tracker.load_row(row, twap)
+        self.funding.load_row(row)
+        self.last_fill_price = as_decimal(row["last_fill_price"])
+        self.repriced = (row["repriced"][0], Decimal(row["repriced"][1])) if row["repriced"] else None

@@ -1,0 +1,91 @@
+"""What the risk engine publishes: its outputs per derived topic and the messages it builds."""
+
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+from quantdesk.messages import (
+    AccountSnapshot,
+    AuditEntry,
+    DeadLetter,
+    FundingPayment,
+    FundingRate,
+    LiquidationPlan,
+    Message,
+    PlannedClose,
+    PositionFigures,
+)
+from streams.domain.accounts import Account
+from streams.domain.funding import FundedHour
+from streams.domain.liquidation import LiquidationProposal
+from streams.domain.margin import Margin
+
+ACTOR = "risk-engine"
+
+
+@dataclass
+class Outputs:
+    """What applying events caused, one list per derived topic."""
+
+    states: list[AccountSnapshot] = field(default_factory=list)
+    funding_rates: list[FundingRate] = field(default_factory=list)
+    funding_payments: list[FundingPayment] = field(default_factory=list)
+    liquidations: list[LiquidationPlan] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def extend(self, other: "Outputs") -> "Outputs":
+        """Append everything `other` holds; return self."""
+        for name in OUTPUT_LISTS:
+            if caused := getattr(other, name):
+                getattr(self, name).extend(caused)
+        return self
+
+
+OUTPUT_LISTS = tuple(f.name for f in fields(Outputs))
+
+
+def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapshot:
+    """Return the account's published figures after event `source`."""
+    return AccountSnapshot(
+        id=f"{source.id}:{account.key}:state", ts=source.ts, wallet=account.wallet, subaccount=account.subaccount,
+        state=account.state.value, collateral=margin.collateral, equity=margin.equity,
+        maintenance_margin=margin.maintenance_margin, initial_margin=margin.initial_margin,
+        free_collateral=margin.free_collateral, leverage=margin.leverage, health=margin.health,
+        positions=[PositionFigures(market=r.market, size=r.size, entry_price=r.entry, upnl=r.unrealised_pnl,
+                                   liquidation_price=margin.liquidation_price[r.market], notional=r.notional)
+                   for r in margin.positions])
+
+
+def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:
+    """Return the liquidation plan as published on `risk.liquidations`."""
+    return LiquidationPlan(
+        id=f"{source.id}:{account.key}:plan", ts=source.ts, wallet=account.wallet, subaccount=account.subaccount,
+        closes=[PlannedClose(market=c.market, side=c.side, size=c.size, price=c.price, fee=c.fee,
+                             liquidator_fee=c.liquidator_fee, insurance_fee=c.insurance_fee)
+                for c in proposal.closes],
+        equity=margin.equity, maintenance_margin=margin.maintenance_margin,
+        insurance_draw=proposal.insurance_draw, socialised_loss=proposal.socialised_loss)
+
+
+def rate_message(hour: FundedHour, ts: int) -> FundingRate:
+    """Return a funded hour as published on `funding.rates`."""
+    return FundingRate(
+        id=f"funding:{hour.market}:{hour.end}", ts=ts, market=hour.market, period_start=hour.start,
+        period_end=hour.end, oracle_twap=hour.oracle_twap, mark_twap=hour.mark_twap, rate=hour.rate,
+        cumulative_index=hour.cumulative_index)
+
+
+def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) -> FundingPayment:
+    """Return what an account paid (or, negative, received) for a funded hour, as published on `funding.payments`."""
+    return FundingPayment(
+        id=f"funding:{hour.market}:{hour.end}:{account.key}", ts=ts, market=hour.market, wallet=account.wallet,
+        subaccount=account.subaccount, size=account.positions[hour.market].size, payment=paid,
+        cumulative_index=hour.cumulative_index)
+
+
+def audit(source: Message, subject: str, action: str, data: dict[str, Any], suffix: str = "") -> AuditEntry:
+    """Return an audit entry caused by event `source`."""
+    tail = f":{suffix}" if suffix else ""
+    return AuditEntry(id=f"{source.id}:{subject}:{action}{tail}", ts=source.ts, actor=ACTOR, action=action,
+                      subject=subject, data=data)

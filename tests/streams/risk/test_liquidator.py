@@ -1,0 +1,76 @@
+"""Liquidation through the engine: plans proposed, held while an oracle is stale, carried out by the venue's
+fills, the insurance fund paid and drawn."""
+
+from decimal import Decimal as D
+
+from quantdesk.markets import DEFAULT_MARKETS
+from quantdesk.messages import AccountChange, Fill
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
+from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, long_80_sol, run, tick
+
+
+def test_an_account_below_maintenance_gets_a_partial_liquidation_plan() -> None:
+    # at 92: equity 996 − 640 = 356 < MM 368
+    # q = (368 × 1.02 − 356) / (92 × (5% × 1.02 − 1%)) = 19.36 / 3.772 = 5.1325556733… → 5.132555674
+    # fee 1% × 5.132555674 × 92 = 4.72195122008 → 4.721951220, half each 2.360975610
+    engine = long_80_sol()
+    out = run(engine, tick(T0 + 3000, "92"))
+    [plan] = out.liquidations
+    assert plan.id == f"tick:{SOL}:{T0 + 3000}:{ALICE}:plan"
+    assert [c.model_dump(mode="json") for c in plan.closes] == [{
+        "market": SOL, "side": "sell", "size": "5.132555674", "price": "92", "fee": "4.721951220",
+        "liquidator_fee": "2.360975610", "insurance_fee": "2.360975610"}]
+    assert figures(out)["state"] == "liquidating"
+    assert [a.data["to"] for a in out.audit] == ["liquidatable", "liquidating"]
+
+
+def test_the_plans_fills_end_the_liquidation_and_pay_the_insurance_fund() -> None:
+    # realised 5.132555674 × (92 − 100) = −41.060445392; collateral 996 − 41.060445392 − 4.72195122 = 950.217603388
+    # left 74.867444326 long: equity 950.217603388 − 598.939554608 = 351.27804878; MM 344.3902439
+    # equity ≥ MM × 1.02 = 351.278048778; health 100 × (1 − MM/equity) = 1.9607: at_risk, not liquidatable
+    engine = long_80_sol()
+    plan = run(engine, tick(T0 + 3000, "92")).liquidations[0]
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    state = figures(out)
+    assert (state["collateral"], state["equity"], state["maintenance_margin"], state["health"], state["state"]) == (
+        "950.217603388", "351.278048780", "344.390243900", "1.9607", "at_risk")
+    assert D(state["equity"]) >= D(state["maintenance_margin"]) * D("1.02")
+    assert figures(out, f"{LIQUIDATOR}:0")["collateral"] == "10000002.360975610"
+    assert (engine.liquidator.insurance_fund, engine.liquidator.in_flight) == (D("2.360975610"), {})
+    assert [a.action for a in out.audit if a.subject == ALICE][:1] == ["liquidation_completed"]
+    recovered = figures(run(engine, tick(T0 + 4000, "100")))
+    # back at 100: equity 950.217603388, MM 74.867444326 × 100 × 5% = 374.33722163, health 60.6051
+    assert (recovered["state"], recovered["health"]) == ("active", "60.6051")
+
+
+def test_no_plan_while_a_held_market_is_stale_then_one_when_it_ticks_again() -> None:
+    # long 80 SOL and 0.001 BTC at 60000, no fees: at SOL 92 equity 1000 − 640 = 360 < MM 368 + 1.8 = 369.8
+    # BTC's last valid tick is 61 s older than the newest: stale, so no plan until BTC ticks
+    # q = (369.8 × 1.02 − 360) / 3.772 = 17.196 / 3.772 = 4.5588547189… → 4.558854719; fee 4.194146341
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, change(T0, "deposit", "1000"), tick(T0 + 1000, "100"), tick(T0 + 1000, "60000", BTC),
+        fill(T0 + 2000, "buy", "80", "100"), fill(T0 + 2000, "buy", "0.001", "60000", market=BTC))
+    paused = run(engine, tick(T0 + 62_001, "92"))
+    assert (paused.liquidations, figures(paused)["state"]) == ([], "liquidatable")
+    resumed = run(engine, tick(T0 + 62_002, "60000", BTC))
+    assert [(c.market, c.size, c.fee) for c in resumed.liquidations[0].closes] == [
+        (SOL, D("4.558854719"), D("4.194146341"))]
+    assert figures(resumed)["state"] == "liquidating"
+
+
+def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialised() -> None:
+    # long 10 SOL at 100 on 100; SOL at 89: equity 100 − 110 = −10: close everything without fee
+    # the fund's 4 covers part of the 10 deficit, 6 is socialised; the account ends bankrupt at 0
+    engine = RiskEngine(DEFAULT_MARKETS)
+    engine.liquidator.insurance_fund = D("4.000000000")
+    run(engine, AccountChange.model_validate(liquidator_float(T0)[2]), change(T0, "deposit", "100"),
+        tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
+    plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
+    assert [(c.side, c.size, c.price, c.fee) for c in plan.closes] == [("sell", D(10), D(89), D(0))]
+    assert (plan.insurance_draw, plan.socialised_loss) == (D(4), D(6))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    [done] = [a for a in out.audit if a.action == "liquidation_completed"]
+    assert (done.data["deficit"], done.data["insurance_draw"], done.data["socialised_loss"]) == (
+        "10.000000000", "4.000000000", "6.000000000")
+    assert (figures(out)["state"], figures(out)["collateral"], engine.liquidator.insurance_fund) == ("bankrupt", "0E-9", 0)
