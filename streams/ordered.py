@@ -22,7 +22,7 @@ from quantdesk.kafka.lag import progress_group
 from quantdesk.messages import DeadLetter, Message
 from streams.pipeline import Pipeline
 from streams.decode import Check, decode_events
-from streams.risk.engine import Event, ReorderBuffer
+from streams.risk.reorder import Event, ReorderBuffer
 from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet

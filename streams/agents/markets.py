@@ -12,7 +12,7 @@ from typing import Any, Iterator
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
 from streams.pipeline import Pipeline
 from streams.domain.market import MarketTracker
-from streams.risk.engine import Event
+from streams.risk.reorder import Event
 from streams.ordered import OrderedInput
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill}

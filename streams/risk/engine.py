@@ -24,9 +24,7 @@ from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market import MarketRisk
 from streams.risk.outputs import Outputs, audit, payment_message, rate_message, snapshot
-from streams.risk.reorder import Event, ReorderBuffer
-
-__all__ = ["Event", "ReorderBuffer", "RiskEngine"]  # Event and ReorderBuffer: streams.ordered still imports them here
+from streams.risk.reorder import Event
 
 
 class RiskEngine:

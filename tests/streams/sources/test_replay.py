@@ -12,7 +12,7 @@ import pytest
 from api.embedded import running
 from quantdesk.settings import Settings
 from streams.sources.replay import ReplayError, read_lines
-from tests.api.test_embedded_up import ROOT
+from tests.conftest import ROOT
 from tests.streams.agents.test_accounts_pipeline import START_MS, rows
 
 
