@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import uvicorn
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -31,7 +30,7 @@ from streams.sources.ingest.rpc import RpcPool
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.process import cancel, serve, stop_server
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import ensure_topics
+from quantdesk.kafka.topics import create_topics, platform_topics
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +93,8 @@ def health_app(metrics: Metrics, sources: list[Supervised]) -> Starlette:
 
 async def ensure_ingest_topics(settings: Settings, bootstrap: str) -> None:
     """Create the platform's topics and the `risk` topic the chain source also writes."""
-    await ensure_topics(settings, bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-ingest-admin")
-    await admin.start()
-    try:
-        if settings.topic(RISK) not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(settings.topic(RISK), settings.topic_partitions, 1)])
-    finally:
-        await admin.close()
+    risk = NewTopic(settings.topic(RISK), settings.topic_partitions, 1)
+    await create_topics(bootstrap, [*platform_topics(settings), risk], f"{settings.app_id}-ingest-admin")
 
 
 async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ...], metrics: Metrics,
