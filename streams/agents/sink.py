@@ -10,13 +10,12 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-import aiokafka
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import ValidationError
 
-from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.kafka.lag import progress_group
+from quantdesk.kafka.reader import Reader
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
@@ -152,22 +151,14 @@ class Sink:
     async def run(self) -> None:
         """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
-        consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=progress_group(settings, "store"),
-            enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
+        async with Reader(self.pipeline.bootstrap, progress_group(settings, "store")) as reader:
             parts = [TopicPartition(name, p) for name in self.writers for p in range(settings.topic_partitions)]
-            consumer.assign(parts)
-            for tp in parts:
-                consumer.seek(tp, await consumer.committed(tp) or 0)
+            reader.assign({tp: await reader.committed(tp) or 0 for tp in parts})
             while True:
-                batch = await take(consumer, settings.sink_batch_size, settings.sink_batch_seconds)
+                batch = await take(reader, settings.sink_batch_size, settings.sink_batch_seconds)
                 if batch:
                     await self.store(batch)
-                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
-        finally:
-            await consumer.stop()
+                    await reader.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
 
     async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
@@ -184,7 +175,7 @@ class Sink:
         await self.pipeline.flush()
 
 
-async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -> dict[TopicPartition, list[Any]]:
+async def take(reader: Reader, most: int, seconds: float) -> dict[TopicPartition, list[Any]]:
     """Return up to `most` records, gathered for at most `seconds` once the first arrives, by partition."""
     batch: dict[TopicPartition, list[Any]] = defaultdict(list)
     count, deadline = 0, None
@@ -192,7 +183,7 @@ async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -
         left = seconds if deadline is None else deadline - time.monotonic()
         if left <= 0:
             break
-        fetched = await consumer.getmany(timeout_ms=int(left * 1000), max_records=most - count)
+        fetched = await reader.fetch(timeout_ms=int(left * 1000), max_records=most - count)
         for tp, records in fetched.items():
             batch[tp] += records
             count += len(records)
