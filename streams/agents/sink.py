@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from pydantic import ValidationError
 
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
@@ -21,7 +20,7 @@ from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.pipeline import Pipeline
-from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
+from streams.decode import as_bytes, dead_letter, decode_events
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
@@ -103,39 +102,20 @@ def stamp(ts: Any) -> int:
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
     """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
-    if topic in INPUT_MODELS and (events := all_valid(INPUT_MODELS[topic], raw)) is not None:
-        return [fields(e) for e in events]
+    if topic in INPUT_MODELS:  # its owner agent dead-letters what does not validate
+        return [fields(e) for e in decode_events(INPUT_MODELS[topic], topic, raw, 0)[0]]
     try:
-        items = items_of(raw or b"") if topic in INPUT_MODELS else decode(raw or b"")
-    except (ValueError, RecursionError):  # what is not JSON: its owner agent dead-letters an input message
+        items = decode(raw or b"")
+    except (ValueError, RecursionError):  # what is not JSON
         return []
-    if topic not in INPUT_MODELS:
-        shape = SHAPES.get(topic, dict)
-        return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
-    return [fields(e) for e in valid_events(topic, items)]
-
-
-def valid_events(topic: str, items: list[Any]) -> list[Message]:
-    """Return the items that validate as the topic's model: all in one call, one by one when any fails."""
-    try:
-        return batch_of(INPUT_MODELS[topic]).validate_python(items)
-    except ValidationError:
-        model = INPUT_MODELS[topic]
-        return [e for e in (_valid(model, i) for i in items) if e is not None]
+    shape = SHAPES.get(topic, dict)
+    return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
 
 
 def fields(event: Message) -> dict[str, Any]:
     """Return a validated event's values, extra fields included, as the model holds them (no dump)."""
     extra = event.model_extra
     return {**vars(event), **extra} if extra else vars(event)
-
-
-def _valid(model: Any, item: Any) -> Any:
-    """Return the item as a model, or None (its owner agent dead-letters it)."""
-    try:
-        return model.model_validate(item)
-    except ValueError:
-        return None
 
 
 class Sink:
