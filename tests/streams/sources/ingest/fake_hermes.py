@@ -15,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from quantdesk.broker import free_port
 
-FIXTURE = Path(__file__).parents[1] / "fixtures_local" / "pyth" / "hermes_price_updates.json"
+FIXTURE = Path(__file__).parents[3] / "fixtures_local" / "pyth" / "hermes_price_updates.json"
 
 
 def recorded() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from tests.streams.sources.ingest.fake_solana import FakeSolana
 from tests.waiting import eventually
 
 BTC_FEED = "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43"
-AAPL = Path(__file__).parents[1] / "fixtures_local" / "pyth" / "price_account_aapl.bin"
+AAPL = Path(__file__).parents[3] / "fixtures_local" / "pyth" / "price_account_aapl.bin"
 AAPL_KEY = "5yixRcKtcs5BZ1K2FsLFwmES1MyA92d6efvijjVevQCw"
 AAPL_PUB_SLOT = 197635583
 
