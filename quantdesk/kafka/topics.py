@@ -37,7 +37,7 @@ def new_topic(name: str, logical: str, partitions: int) -> NewTopic:
 
 
 async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: str) -> None:
-    """Create each of `topics` the broker does not hold yet (one another client creates meanwhile is fine)."""
+    """Create each of `topics` the broker does not hold yet (a topic another client creates meanwhile is fine)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
     await admin.start()
     try:
