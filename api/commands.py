@@ -1,8 +1,6 @@
 """The gateway's commands: the gateway alone, and the whole platform on this machine (`quantdesk up`)."""
 
-import asyncio
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -36,15 +34,12 @@ def summary(runtime: object) -> Table:
 async def _up(settings: Settings, simulator: bool, replay_file: Optional[Path], sources: tuple[str, ...]) -> None:
     """Run the platform until uvicorn is told to stop, or until the feed worker crashes (then exit with 1)."""
     from api.embedded import DRAIN_S, running
-    from quantdesk.process import exit_unless_stopped_within, tune_collector
+    from quantdesk.process import exit_unless_stopped_within, stop_signal, tune_collector
 
     async with running(settings, simulator=simulator, replay_file=replay_file, sources=sources) as runtime:
         tune_collector()
         console.print(summary(runtime))
-        loop, stop = asyncio.get_running_loop(), asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        crashed = await runtime.served(stop)
+        crashed = await runtime.served(stop_signal())
         if crashed:
             reason = "the embedded broker died" if runtime.broker_died() else f"{runtime.pipeline.app.crash_reason!r}"
             console.print(f"[red]a part of the platform failed ({reason}); stopping[/red]")

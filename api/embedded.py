@@ -6,7 +6,6 @@ and the simulator share this process; the risk worker runs in a child of its own
 """
 
 import asyncio
-import contextlib
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from streams.sources.replay import read_lines, replay
 from streams.sources.restore import Restored, last_simulated_step, restore_inputs
 from streams.risk_process import RiskProcess, risk_process
 from api.main import gateway_config
-from quantdesk.process import cancel, serve, stop_server
+from quantdesk.process import cancel, first_of, serving
 from quantdesk.settings import Settings
 from streams.sources.simulator import run_live
 from quantdesk.kafka.topics import ensure_topics
@@ -58,14 +57,12 @@ class Runtime:
     async def served(self, stop: asyncio.Event | None = None) -> bool:
         """Wait until the gateway stops, `stop` is set, the feed worker crashes (say, it could not deliver a message:
         it then commits nothing more) or the embedded broker dies; return whether a part failed."""
-        waiters = [asyncio.ensure_future(self.pipeline.app.crashed())]
+        waits = [self.serving, self.pipeline.app.crashed()]
         if stop is not None:
-            waiters.append(asyncio.ensure_future(stop.wait()))
+            waits.append(stop.wait())
         if self.broker is not None and self.broker.process is not None:
-            waiters.append(asyncio.ensure_future(asyncio.to_thread(self.broker.process.wait)))
-        await asyncio.wait([self.serving, *waiters], return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
+            waits.append(asyncio.to_thread(self.broker.process.wait))
+        await first_of(*waits)
         return self.pipeline.app.crash_reason is not None or self.broker_died()
 
     def broker_died(self) -> bool:
@@ -127,9 +124,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
         server = gateway_server(settings, warehouse, bootstrap, pipeline, rates)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = await serve(server, "gateway")
-        stack.push_async_callback(stop_server, server, task)
+        task = await stack.enter_async_context(serving(server, "gateway"))
         simulating = None
         if simulator:
             resumed = run_live(settings, bootstrap, after_step=await asyncio.to_thread(last_simulated_step, warehouse))

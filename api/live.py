@@ -14,11 +14,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable, NamedTuple, Protocol
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
-from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.kafka.reader import Reader
 from quantdesk.messages import AccountSnapshot, Fill
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
@@ -236,28 +235,20 @@ class LiveFeed:
         self.settings, self.bootstrap, self.state, self.on_event = settings, bootstrap, state, on_event
         self.names = {settings.topic(t): t for t in FEED_TOPICS}
         self.task: asyncio.Task[None] | None = None
-        self.consumer: AIOKafkaConsumer | None = None
+        self.reader: Reader | None = None
 
     async def start(self) -> None:
         """Assign every partition, step back a little to warm the cache, and start reading."""
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                         group_id=None, auto_offset_reset="earliest",
-                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-        await self.consumer.start()
-        await self.consumer.topics()
-        parts = [TopicPartition(t, p) for t in self.names
-                 for p in sorted(self.consumer.partitions_for_topic(t) or {0})]
-        self.consumer.assign(parts)
-        ends = await self.consumer.end_offsets(parts)
-        for tp, end in ends.items():
-            self.consumer.seek(tp, max(0, end - WARM_UP_MESSAGES))
+        self.reader = reader = await Reader(self.bootstrap).start()
+        ends = await reader.end_offsets(await reader.partitions(self.names))
+        reader.assign({tp: max(0, end - WARM_UP_MESSAGES) for tp, end in ends.items()})
         self.task = asyncio.create_task(self.run(), name="live-feed")
 
     async def run(self) -> None:
         """Apply and hand on every event until stopped."""
-        assert self.consumer is not None
+        assert self.reader is not None
         while True:
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=1000)
+            batches = await self.reader.fetch(timeout_ms=200, max_records=1000)
             for tp, messages in batches.items():
                 for message in messages:
                     await self.handle(self.names[tp.topic], message.value)
@@ -284,5 +275,5 @@ class LiveFeed:
         if self.task:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-        if self.consumer:
-            await self.consumer.stop()
+        if self.reader:
+            await self.reader.stop()

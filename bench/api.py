@@ -1,7 +1,6 @@
 """Requests/s of `GET /api/v1/markets` beside a bare Starlette endpoint on the same uvicorn setup."""
 
 import asyncio
-import contextlib
 import sys
 from typing import Any
 
@@ -15,7 +14,7 @@ from starlette.routing import Route
 
 from quantdesk.broker import free_port
 from api.embedded import Runtime
-from quantdesk.process import serve, stop_server
+from quantdesk.process import serving
 
 
 def bare_app(body: Any) -> Starlette:
@@ -46,13 +45,8 @@ async def api_rps(runtime: Runtime, seconds: float, concurrency: int) -> dict[st
     settings = runtime.settings
     config = uvicorn.Config(bare_app(body), host=settings.api_host, port=free_port(), log_level="warning",
                             lifespan="on")
-    bare = uvicorn.Server(config)
-    bare.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = await serve(bare, "bench-bare")
-    try:
+    async with serving(uvicorn.Server(config), "bench-bare"):
         baseline = await load(f"http://{settings.api_host}:{config.port}/markets", seconds, concurrency)
-    finally:
-        await stop_server(bare, task)
     measured = await load(url, seconds, concurrency)
     return {**measured, "concurrency": concurrency, "seconds": seconds,
             "baseline": {"what": "bare Starlette endpoint with the same JSON body, same uvicorn config", **baseline}}

@@ -1,12 +1,10 @@
-"""The bench's own embedded parts: its names, chDB path, topics, and the platform with rate limits lifted."""
+"""The bench's own embedded parts: its names, chDB path, and the platform with rate limits lifted."""
 
 import shutil
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from api.ratelimit import Rates
 from bench.sizing import Sizing
@@ -38,16 +36,6 @@ def scoped(settings: Settings, name: str) -> Settings:
     """Return the settings with an app id (hence consumer group) and database of their own."""
     return settings.model_copy(update={"app_id": f"{settings.app_id}_{name}",
                                        "clickhouse_database": f"{settings.clickhouse_database}_{name}"})
-
-
-async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    """Create one topic with `partitions` partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="quantdesk-bench-admin")
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
 
 
 @asynccontextmanager

@@ -65,6 +65,7 @@ async def read_pass(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 async def transport_ceiling(bootstrap: str, topics: list[str], messages: int, events: int | None = None,
                             passes: int = 3) -> dict[str, Any]:
     """Return raw aiokafka events/s over the topics' messages: a warm pass, then the median of timed passes."""
+    # a bare consumer at aiokafka's own fetch settings, not `quantdesk.kafka.reader`: the ceiling is raw aiokafka's
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()

@@ -1,33 +1,59 @@
-"""Process helpers every service shares: uvicorn in a task, background tasks, the collector, a stop deadline."""
+"""Process helpers every service shares: uvicorn in a task, stop signals, the first of several waits, background
+tasks, the collector, a stop deadline."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
+import signal
 import threading
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable
 
 import uvicorn
 
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 COLLECTOR_THRESHOLDS = (10_000, 10, 10)  # gen0 allocations, then gen1 and gen2 passes (CPython's are 700, 10, 10)
 
 
-async def serve(server: uvicorn.Server, name: str) -> asyncio.Task[None]:
-    """Start uvicorn in a task and wait until it listens (or fails)."""
+@asynccontextmanager
+async def serving(server: uvicorn.Server, name: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Serve uvicorn in a task named `name` once it listens (or fail), and stop it when the block exits; signals
+    are left to the caller (`stop_signal`), so a stop drains what the caller needs before uvicorn goes."""
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(), name=name)
     while not server.started:
         if task.done():
             task.result()
             raise RuntimeError(f"{name} stopped while starting")
         await asyncio.sleep(0.02)
-    return task
+    try:
+        yield task
+    finally:
+        server.should_exit = True
+        await task  # its lifespan finishes
 
 
-async def stop_server(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    """Ask uvicorn to stop and wait for its lifespan to finish."""
-    server.should_exit = True
-    await task
+def stop_signal() -> asyncio.Event:
+    """Return an event SIGINT or SIGTERM sets from now on (one more while stopping cuts nothing short)."""
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of `waits` is done, then cancel the others this wrapped (tasks given keep running)."""
+    futures = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, wait in zip(futures, waits):
+            if future is not wait:
+                future.cancel()
 
 
 async def cancel(*tasks: asyncio.Task[None]) -> None:

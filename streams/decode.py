@@ -103,6 +103,20 @@ def decode_events(
         items = items_of(raw or b"")
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting json.loads cannot follow
         return [], [dead_letter(topic, ts, f"not JSON: {exc}", raw or b"")]
+    return split_items(model, topic, items, ts, check)
+
+
+def split_items(
+    model: type[Message], topic: str, items: list[Any], ts: int, check: Check | None = None
+) -> tuple[list[Any], list[DeadLetter]]:
+    """Split decoded items into valid events and dead letters: all validated in one call, item by item when any
+    fails to validate or `check` refuses one."""
+    try:
+        events = batch_of(model).validate_python(items)
+    except ValidationError:
+        events = None
+    if events is not None and not (check and any(check(e) for e in events)):
+        return events, []
     checked = [validate(model, topic, item, ts, check) for item in items]
     good = [c for c in checked if not isinstance(c, DeadLetter)]
     return good, [c for c in checked if isinstance(c, DeadLetter)]

@@ -14,11 +14,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-import aiokafka
 from aiokafka import TopicPartition
 
-from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.kafka.lag import progress_group
+from quantdesk.kafka.reader import Reader
 from quantdesk.messages import DeadLetter, Message
 from streams.pipeline import Pipeline
 from streams.decode import Check, decode_events
@@ -83,7 +82,7 @@ class OrderedInput:
         self.progress = InputProgress()
         self.positions = Positions({})
         self.start: dict[Any, int] = {}
-        self.consumer: aiokafka.AIOKafkaConsumer | None = None
+        self.consumer: Reader | None = None
         self.last_input = time.monotonic()
         self.shown: dict[Any, int] = {}
 
@@ -100,20 +99,16 @@ class OrderedInput:
 
     async def read(self, offsets: dict[str, int]) -> None:
         """Read every partition of the topics from `offsets` (the start where none is given) until cancelled."""
-        self.consumer = consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap.split(","), group_id=self.group, enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
-        await consumer.start()
+        # the group only shows progress (`show_progress`): the reader starts where `offsets` say
+        self.consumer = reader = await Reader(self.bootstrap, self.group).start()
         try:
             parts = [TopicPartition(name, p) for name in self.names for p in range(self.partitions)]
-            consumer.assign(parts)
-            for tp in parts:
-                self.start[tp] = offsets.get(offset_key(tp), 0)
-                consumer.seek(tp, self.start[tp])
+            self.start = {tp: offsets.get(offset_key(tp), 0) for tp in parts}
+            reader.assign(self.start)
             self.positions = Positions(self.start)
             checked = time.monotonic()
             while True:
-                fetched = await consumer.getmany(timeout_ms=int(CHECK_S * 1000))
+                fetched = await reader.fetch(timeout_ms=int(CHECK_S * 1000))
                 for tp, records in fetched.items():
                     for record in records:
                         await self.take(self.names[tp.topic], tp, record)
@@ -122,7 +117,7 @@ class OrderedInput:
                     checked = time.monotonic()
         finally:
             self.consumer = None
-            await consumer.stop()
+            await reader.stop()
 
     async def take(self, topic: str, tp: Any, record: Any) -> None:
         """Buffer a Kafka message's valid events; apply those now due."""

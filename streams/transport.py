@@ -19,7 +19,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from quantdesk.broker import FETCH_MAX_WAIT_MS
-from quantdesk.kafka.lag import fetched_ends
+from quantdesk.kafka.reader import fetched_ends
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

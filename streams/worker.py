@@ -5,9 +5,7 @@ and `quantdesk up`'s risk process.
 `streams.risk_process`; secrets are not in it, it inherits them from the environment).
 """
 
-import asyncio
 import logging
-import signal
 import sys
 from typing import Literal
 
@@ -15,7 +13,7 @@ import orjson
 import uvloop
 from faust.contrib.asgi import faust_app_running
 
-from quantdesk.process import exit_unless_stopped_within, tune_collector
+from quantdesk.process import exit_unless_stopped_within, first_of, stop_signal, tune_collector
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -60,23 +58,12 @@ async def run_until_stopped(app: App) -> bool:
     """Run the app until SIGTERM, SIGINT or its crash, then stop it within `STOP_S`; return whether it crashed."""
     async with faust_app_running(app):
         tune_collector()
-        await stop_requested(app)
+        await first_of(stop_signal().wait(), app.crashed())
         deadline = exit_unless_stopped_within(STOP_S)  # the stop, on leaving this block, may hang
     deadline.cancel()
     if app.crash_reason is not None:
         log.error("the worker crashed (%r); exiting", app.crash_reason)
     return app.crash_reason is not None
-
-
-async def stop_requested(app: App) -> None:
-    """Wait for SIGTERM, SIGINT or the app's crash."""
-    loop, stop = asyncio.get_running_loop(), asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(app.crashed())]
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in waiters:
-        waiter.cancel()
 
 
 def main() -> None:

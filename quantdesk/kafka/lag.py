@@ -4,49 +4,21 @@ stop ask. The risk worker shows its progress as the consumer group `<app id>`, t
 
 import asyncio
 import time
-from typing import Iterable, Mapping
+from typing import Iterable
 
-import aiokafka
 from aiokafka import TopicPartition
 
-from quantdesk.broker import FETCH_MAX_WAIT_MS
+from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import MARKET_INPUTS, RISK_INPUTS, STORED_TABLES
 
 
-async def fetched_ends(servers: list[str], listed: Mapping[TopicPartition, int],
-                       tries: int = 100) -> dict[TopicPartition, int]:
-    """Return the high watermark a fetch reports for each partition, read from its `listed` end − 1 (Tansu's
-    ListOffsets answers the first offset of a partition's last record batch + 1)."""
-    if not listed:
-        return {}
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
-                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    try:
-        await consumer.start()
-        consumer.assign(list(listed))
-        for tp, end in listed.items():
-            consumer.seek(tp, end - 1)
-        for _ in range(tries):
-            if all(consumer.highwater(tp) is not None for tp in listed):
-                break
-            await consumer.getmany(timeout_ms=FETCH_MAX_WAIT_MS)
-        return {tp: consumer.highwater(tp) or end for tp, end in listed.items()}
-    finally:
-        await consumer.stop()
-
-
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
     """Return how many messages of `parts` the group has not committed."""
-    consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=group,
-                                         enable_auto_commit=False)
-    try:  # stopped however it ends: a broker that cannot be reached fails the start
-        await consumer.start()
-        listed = await consumer.end_offsets(parts)
-        ends = {**listed, **await fetched_ends(bootstrap.split(","), {tp: n for tp, n in listed.items() if n})}
-        return sum([max(0, end - (await consumer.committed(tp) or 0)) for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
+    async with Reader(bootstrap, group) as reader:  # stopped however it ends, a failed start too
+        listed = await reader.end_offsets(parts)
+        ends = {**listed, **await fetched_ends(bootstrap, {tp: n for tp, n in listed.items() if n})}
+        return sum([max(0, end - (await reader.committed(tp) or 0)) for tp, end in ends.items()])
 
 
 def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:

@@ -1,5 +1,8 @@
 """Create the platform's topics on the broker, with their partitions."""
 
+import contextlib
+from typing import Iterable
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -33,19 +36,26 @@ def new_topic(name: str, logical: str, partitions: int) -> NewTopic:
     return NewTopic(name, partitions, 1, topic_configs=COMPACTED if logical in COMPACTED_TOPICS else None)
 
 
-async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
-    """Create every platform topic that does not exist yet; return the broker names."""
-    names = {settings.topic(t): t for t in ALL_TOPICS}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-admin")
+async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: str) -> None:
+    """Create each of `topics` the broker does not hold yet (a topic another client creates meanwhile is fine)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [new_topic(n, t, settings.topic_partitions) for n, t in names.items() if n not in existing]
+        wanted = [t for t in topics if t.name not in existing]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
-    return list(names)
+
+
+def platform_topics(settings: Settings) -> list[NewTopic]:
+    """Return every platform topic as it is created, under its broker name."""
+    return [new_topic(settings.topic(t), t, settings.topic_partitions) for t in ALL_TOPICS]
+
+
+async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:
+    """Create every platform topic that does not exist yet; return the broker names."""
+    await create_topics(bootstrap, platform_topics(settings), f"{settings.app_id}-admin")
+    return [settings.topic(t) for t in ALL_TOPICS]

@@ -10,19 +10,17 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-import aiokafka
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from pydantic import ValidationError
 
-from quantdesk.broker import FETCH_MAX_WAIT_MS
 from quantdesk.kafka.lag import progress_group
+from quantdesk.kafka.reader import Reader
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.pipeline import Pipeline
-from streams.decode import all_valid, as_bytes, batch_of, dead_letter, items_of
+from streams.decode import as_bytes, dead_letter, decode_events
 
 log = logging.getLogger(__name__)
 RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
@@ -104,39 +102,20 @@ def stamp(ts: Any) -> int:
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
     """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
-    if topic in INPUT_MODELS and (events := all_valid(INPUT_MODELS[topic], raw)) is not None:
-        return [fields(e) for e in events]
+    if topic in INPUT_MODELS:  # its owner agent dead-letters what does not validate
+        return [fields(e) for e in decode_events(INPUT_MODELS[topic], topic, raw, 0)[0]]
     try:
-        items = items_of(raw or b"") if topic in INPUT_MODELS else decode(raw or b"")
-    except (ValueError, RecursionError):  # what is not JSON: its owner agent dead-letters an input message
+        items = decode(raw or b"")
+    except (ValueError, RecursionError):  # what is not JSON
         return []
-    if topic not in INPUT_MODELS:
-        shape = SHAPES.get(topic, dict)
-        return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
-    return [fields(e) for e in valid_events(topic, items)]
-
-
-def valid_events(topic: str, items: list[Any]) -> list[Message]:
-    """Return the items that validate as the topic's model: all in one call, one by one when any fails."""
-    try:
-        return batch_of(INPUT_MODELS[topic]).validate_python(items)
-    except ValidationError:
-        model = INPUT_MODELS[topic]
-        return [e for e in (_valid(model, i) for i in items) if e is not None]
+    shape = SHAPES.get(topic, dict)
+    return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
 
 
 def fields(event: Message) -> dict[str, Any]:
     """Return a validated event's values, extra fields included, as the model holds them (no dump)."""
     extra = event.model_extra
     return {**vars(event), **extra} if extra else vars(event)
-
-
-def _valid(model: Any, item: Any) -> Any:
-    """Return the item as a model, or None (its owner agent dead-letters it)."""
-    try:
-        return model.model_validate(item)
-    except ValueError:
-        return None
 
 
 class Sink:
@@ -152,22 +131,14 @@ class Sink:
     async def run(self) -> None:
         """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
-        consumer = aiokafka.AIOKafkaConsumer(
-            bootstrap_servers=self.pipeline.bootstrap.split(","), group_id=progress_group(settings, "store"),
-            enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
+        async with Reader(self.pipeline.bootstrap, progress_group(settings, "store")) as reader:
             parts = [TopicPartition(name, p) for name in self.writers for p in range(settings.topic_partitions)]
-            consumer.assign(parts)
-            for tp in parts:
-                consumer.seek(tp, await consumer.committed(tp) or 0)
+            reader.assign({tp: await reader.committed(tp) or 0 for tp in parts})
             while True:
-                batch = await take(consumer, settings.sink_batch_size, settings.sink_batch_seconds)
+                batch = await take(reader, settings.sink_batch_size, settings.sink_batch_seconds)
                 if batch:
                     await self.store(batch)
-                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
-        finally:
-            await consumer.stop()
+                    await reader.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
 
     async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
@@ -184,7 +155,7 @@ class Sink:
         await self.pipeline.flush()
 
 
-async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -> dict[TopicPartition, list[Any]]:
+async def take(reader: Reader, most: int, seconds: float) -> dict[TopicPartition, list[Any]]:
     """Return up to `most` records, gathered for at most `seconds` once the first arrives, by partition."""
     batch: dict[TopicPartition, list[Any]] = defaultdict(list)
     count, deadline = 0, None
@@ -192,7 +163,7 @@ async def take(consumer: aiokafka.AIOKafkaConsumer, most: int, seconds: float) -
         left = seconds if deadline is None else deadline - time.monotonic()
         if left <= 0:
             break
-        fetched = await consumer.getmany(timeout_ms=int(left * 1000), max_records=most - count)
+        fetched = await reader.fetch(timeout_ms=int(left * 1000), max_records=most - count)
         for tp, records in fetched.items():
             batch[tp] += records
             count += len(records)

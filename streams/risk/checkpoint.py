@@ -13,12 +13,10 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import aiokafka
 import orjson
 from aiokafka import TopicPartition
 
-from quantdesk.broker import FETCH_MAX_WAIT_MS
-from quantdesk.kafka.lag import fetched_ends
+from quantdesk.kafka.reader import Reader
 
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
 PART_BYTES = 512 << 10  # at most this much of a whole copy in one message
@@ -123,22 +121,16 @@ class CheckpointLog:
 
     async def restore(self) -> Restored:
         """Read the log from the base its last message names to its end; return what it holds."""
-        consumer = aiokafka.AIOKafkaConsumer(bootstrap_servers=self.servers, group_id=None, enable_auto_commit=False,
-                                             fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-        await consumer.start()
-        try:
-            consumer.assign([self.tp])
-            listed = (await consumer.end_offsets([self.tp]))[self.tp]
+        async with Reader(self.servers) as reader:
+            listed = (await reader.end_offsets([self.tp]))[self.tp]
             if not listed:
                 return Restored()
-            end = (await fetched_ends(self.servers, {self.tp: listed}))[self.tp]
-            last = await read(consumer, self.tp, end - 1, end)
+            end = (await reader.fetched_ends({self.tp: listed}))[self.tp]
+            last = await read(reader, self.tp, end - 1, end)
             self.base = last[-1]["base"]
-            restored = fold_log(await read(consumer, self.tp, self.base, end))
+            restored = fold_log(await read(reader, self.tp, self.base, end))
             self.since_full = restored.checkpoints
             return restored
-        finally:
-            await consumer.stop()
 
     def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
         """Yield the records of the next checkpoint: a delta, or every `FULL_EVERY` a whole copy in parts."""
@@ -158,14 +150,9 @@ class CheckpointLog:
             self.base, self.since_full = first_offset, 0
 
 
-async def read(consumer: aiokafka.AIOKafkaConsumer, tp: TopicPartition, start: int, end: int) -> list[dict[str, Any]]:
+async def read(reader: Reader, tp: TopicPartition, start: int, end: int) -> list[dict[str, Any]]:
     """Return the records of offsets [start, end) of one partition, in order."""
-    consumer.seek(tp, start)
-    records: list[dict[str, Any]] = []
-    while await consumer.position(tp) < end:
-        batch = await consumer.getmany(tp, timeout_ms=FETCH_MAX_WAIT_MS)
-        records += [orjson.loads(m.value) for m in batch.get(tp, []) if m.offset < end]
-    return records
+    return [orjson.loads(m.value) for m in await reader.read_until({tp: start}, {tp: end}) if m.offset < end]
 
 
 async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets) -> None:

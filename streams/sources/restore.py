@@ -9,9 +9,10 @@ again carries the same ids, which the sink stores once).
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from quantdesk.kafka.publisher import Keyed, Publisher, partition_key
+from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
@@ -57,13 +58,9 @@ def in_apply_order(events: list[Keyed]) -> list[Keyed]:
 
 async def inputs_empty(settings: Settings, bootstrap: str) -> bool:
     """Tell whether every input partition on the broker is empty (a broker that forgot, or a new one)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(settings.topic(t), p) for t in COLUMNS for p in range(settings.topic_partitions)]
-        return not any((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
+    parts = [TopicPartition(settings.topic(t), p) for t in COLUMNS for p in range(settings.topic_partitions)]
+    async with Reader(bootstrap) as reader:
+        return not any((await reader.end_offsets(parts)).values())
 
 
 async def restore_inputs(settings: Settings, bootstrap: str, warehouse: Warehouse, replayed: list[Keyed],

@@ -1,6 +1,5 @@
 """The gateway under test: in-process over ASGI, or served on its port with the live feed."""
 
-import contextlib
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Iterator
 
@@ -12,7 +11,7 @@ import uvicorn
 from api.main import create_api
 from api.ratelimit import Rates
 from api.main import gateway_config
-from quantdesk.process import serve, stop_server
+from quantdesk.process import serving
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
@@ -61,10 +60,8 @@ async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates
         await ensure_topics(settings, bootstrap)
     app = create_api(settings, warehouse, bootstrap, rates=rates)
     server = uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on"))
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = await serve(server, "test-server")
     try:
-        yield f"http://{settings.api_host}:{settings.api_port}"
+        async with serving(server, "test-server"):
+            yield f"http://{settings.api_host}:{settings.api_port}"
     finally:
-        await stop_server(server, task)
         warehouse.close()

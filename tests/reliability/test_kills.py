@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
-from quantdesk.kafka.lag import fetched_ends, partitions, progress_group, unapplied
+from quantdesk.kafka.lag import partitions, progress_group, unapplied
+from quantdesk.kafka.reader import fetched_ends
 from api.embedded import Runtime, running
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import RISK_INPUTS

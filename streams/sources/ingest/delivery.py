@@ -9,12 +9,13 @@ by the crashed run, and are not published again.
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from streams.sources.ingest.chain_mapping import Mapped
 from streams.sources.ingest.cursor import CursorStore, Offsets
 from streams.sources.ingest.metrics import Metrics
 from quantdesk.kafka.publisher import Publisher, partition_key
+from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
@@ -25,25 +26,19 @@ class Tail:
     """A group-less reader of topic ends: their offsets, and the ids written past given offsets."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        self.reader = Reader(bootstrap)
 
     async def start(self) -> None:
         """Connect to the broker."""
-        await self.consumer.start()
+        await self.reader.start()
 
     async def stop(self) -> None:
         """Disconnect."""
-        await self.consumer.stop()
-
-    async def partitions(self, topics: set[str]) -> list[TopicPartition]:
-        """Return every partition of `topics`."""
-        await self.consumer.topics()
-        return [TopicPartition(t, p) for t in sorted(topics)
-                for p in sorted(self.consumer.partitions_for_topic(t) or {0})]
+        await self.reader.stop()
 
     async def end_offsets(self, topics: set[str]) -> Offsets:
         """Return each partition's end offset."""
-        ends = await self.consumer.end_offsets(await self.partitions(topics))
+        ends = await self.reader.end_offsets(await self.reader.partitions(sorted(topics)))
         out: Offsets = {}
         for tp, end in ends.items():
             out.setdefault(tp.topic, {})[tp.partition] = end
@@ -52,19 +47,8 @@ class Tail:
     async def ids_since(self, offsets: Offsets) -> set[str]:
         """Return the ids of every event written after `offsets`, up to the current ends."""
         starts = {TopicPartition(t, p): o for t, parts in offsets.items() for p, o in parts.items()}
-        ends = await self.consumer.end_offsets(list(starts))
-        todo = {tp: end for tp, end in ends.items() if end > starts[tp]}
-        self.consumer.assign(list(todo))
-        for tp in todo:
-            self.consumer.seek(tp, starts[tp])
-        ids: set[str] = set()
-        while todo:
-            for records in (await self.consumer.getmany(*todo, timeout_ms=500)).values():
-                for record in records:
-                    ids.update(_ids(record.value))
-            for tp in [tp for tp, end in todo.items() if await self.consumer.position(tp) >= end]:
-                del todo[tp]
-        return ids
+        ends = await self.reader.end_offsets(starts)
+        return {i for record in await self.reader.read_until(starts, ends) for i in _ids(record.value)}
 
 
 def _ids(raw: bytes | None) -> list[str]:

@@ -5,7 +5,6 @@ restarted after a pause; the others go on.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,8 +13,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import uvicorn
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import NewTopic
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,13 +27,14 @@ from streams.sources.ingest.metrics import Metrics
 from streams.sources.ingest.oracle import HermesSource, PriceAccountSource
 from streams.sources.ingest.rpc import RpcPool
 from quantdesk.kafka.publisher import Publisher
-from quantdesk.process import cancel, serve, stop_server
+from quantdesk.process import cancel, exit_unless_stopped_within, first_of, serving, stop_signal
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import ensure_topics
+from quantdesk.kafka.topics import create_topics, platform_topics
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("pyth", "solana")
+STOP_S = 10.0  # from a stop request, how long the sources and the health server have to stop cleanly
 
 
 class Source(Protocol):
@@ -94,15 +93,8 @@ def health_app(metrics: Metrics, sources: list[Supervised]) -> Starlette:
 
 async def ensure_ingest_topics(settings: Settings, bootstrap: str) -> None:
     """Create the platform's topics and the `risk` topic the chain source also writes."""
-    await ensure_topics(settings, bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.app_id}-ingest-admin")
-    await admin.start()
-    try:
-        if settings.topic(RISK) not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(settings.topic(RISK), settings.topic_partitions, 1)])
-    finally:
-        await admin.close()
+    risk = NewTopic(settings.topic(RISK), settings.topic_partitions, 1)
+    await create_topics(bootstrap, [*platform_topics(settings), risk], f"{settings.app_id}-ingest-admin")
 
 
 async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ...], metrics: Metrics,
@@ -140,8 +132,7 @@ async def chain_source(settings: Settings, bootstrap: str, pool: RpcPool, publis
 
 
 @asynccontextmanager
-async def ingest_running(settings: Settings, bootstrap: str, names: tuple[str, ...],
-                         own_signals: bool = False) -> AsyncIterator[Ingest]:
+async def ingest_running(settings: Settings, bootstrap: str, names: tuple[str, ...]) -> AsyncIterator[Ingest]:
     """Run the named sources (`pyth`, `solana`) and the health server until the block exits."""
     unknown = set(names) - set(SOURCES)
     if unknown:
@@ -152,18 +143,16 @@ async def ingest_running(settings: Settings, bootstrap: str, names: tuple[str, .
         sources = await build_sources(settings, bootstrap, names, metrics, stack)
         config = uvicorn.Config(health_app(metrics, sources), host=settings.api_host, port=settings.ingest_port,
                                 log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
-        if not own_signals:
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
         for s in sources:
             s.task = asyncio.create_task(s.keep_running(), name=f"ingest-{s.name}")
         stack.push_async_callback(cancel, *[s.task for s in sources if s.task])
-        serving = await serve(server, "ingest-http")
-        stack.push_async_callback(stop_server, server, serving)
-        yield Ingest(settings, metrics, sources, serving)
+        task = await stack.enter_async_context(serving(uvicorn.Server(config), "ingest-http"))
+        yield Ingest(settings, metrics, sources, task)
 
 
 async def run_until_stopped(settings: Settings, bootstrap: str, names: tuple[str, ...]) -> None:
-    """Run the ingest service until SIGINT or SIGTERM."""
-    async with ingest_running(settings, bootstrap, names, own_signals=True) as ingest:
-        await ingest.serving
+    """Run the ingest service until SIGINT or SIGTERM (or its health server stops), then stop it within `STOP_S`."""
+    async with ingest_running(settings, bootstrap, names) as ingest:
+        await first_of(stop_signal().wait(), ingest.serving)
+        deadline = exit_unless_stopped_within(STOP_S)  # the stop, on leaving this block, may hang on a broker gone
+    deadline.cancel()

@@ -15,7 +15,7 @@ from quantdesk.kafka.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from streams.agents.accounts import MODELS
-from quantdesk.kafka.lag import fetched_ends
+from quantdesk.kafka.reader import fetched_ends
 from tests.streams.agents.test_accounts_pipeline import START_MS, rows, topic_events
 from tests.waiting import eventually
 
