@@ -9,6 +9,7 @@ from typing import Iterator
 import pytest
 
 from quantdesk.broker import BrokerError, EmbeddedBroker, free_port
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
@@ -75,3 +76,8 @@ def redis_url() -> str:
     if not answer.startswith(b"+PONG"):
         unavailable("Redis on 127.0.0.1:6379", f"answered {answer!r}")
     return "redis://127.0.0.1:6379/0"
+
+
+async def send_raw(publisher: Publisher, topic: str, value: bytes, key: str = "raw") -> None:
+    """Send bytes as they are: malformed input the platform must dead-letter."""
+    await publisher.producer.send_and_wait(publisher.settings.topic(topic), value, key=key.encode())

@@ -12,6 +12,7 @@ from quantdesk.kafka.publisher import Publisher
 from streams.sources.replay import replay
 from quantdesk.settings import Settings
 from streams.sources.simulator import Simulator
+from tests.conftest import send_raw
 from tests.waiting import eventually
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -91,7 +92,7 @@ async def test_malformed_messages_go_to_dlq_and_the_pipeline_goes_on(settings: S
     bad_tick = {**ticks[0], "id": "bad-1", "price": "not-a-number"}
     async with running(settings, simulator=False) as runtime:
         async with Publisher(settings, runtime.bootstrap) as publisher:
-            await publisher.send_raw("oracle.ticks", b"{this is not json", key="BTC-PERP")
+            await send_raw(publisher, "oracle.ticks", b"{this is not json", key="BTC-PERP")
             await publisher.send([("oracle.ticks", "BTC-PERP", bad_tick)])
             await publisher.send([("oracle.ticks", "DOGE-PERP", {**ticks[0], "id": "bad-2", "market": "DOGE-PERP"})])
             await publisher.send([("oracle.ticks", e["market"], e) for e in ticks[-3:]])

@@ -88,7 +88,3 @@ class Publisher:
             sent += len(batch)
         await self.producer.flush()
         return sent
-
-    async def send_raw(self, topic: str, value: bytes, key: str = "raw") -> None:
-        """Send bytes as they are (for tools and tests that need malformed input)."""
-        await self.producer.send_and_wait(self.settings.topic(topic), value, key=key.encode())

@@ -11,6 +11,7 @@ from quantdesk.kafka.topics import ensure_topics
 from streams.app import faust_app
 from streams.worker import build_pipeline
 from streams.worker import run_until_stopped
+from tests.conftest import send_raw
 from tests.waiting import eventually
 
 
@@ -42,7 +43,7 @@ async def test_a_worker_whose_agent_fails_stops_and_commits_nothing_past_the_eve
 
     worker = asyncio.create_task(run_until_stopped(app))
     async with Publisher(settings, bootstrap) as publisher:
-        await publisher.send_raw("accounts.changes", b"[]")
+        await send_raw(publisher, "accounts.changes", b"[]")
 
         assert await asyncio.wait_for(worker, 60) is True
     assert isinstance(app.crash_reason, RuntimeError)

@@ -11,6 +11,7 @@ from quantdesk.kafka.publisher import Keyed, Publisher, partition_messages
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.wire import decode
+from tests.conftest import send_raw
 
 WALLETS = 40
 
@@ -44,7 +45,7 @@ async def read_all(settings: Settings, topic: str, count: int) -> list[tuple[int
 async def producer_partitions(publisher: Publisher, keys: list[str]) -> dict[str, int]:
     """Return the partition the producer itself picks for each key (one keyed message each, to `dlq`)."""
     for key in keys:
-        await publisher.send_raw("dlq", key.encode(), key=key)
+        await send_raw(publisher, "dlq", key.encode(), key=key)
     return {value.decode(): partition for partition, _, value in await read_all(publisher.settings, "dlq", len(keys))}
 
 

@@ -7,6 +7,7 @@ from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from streams.app import faust_app
+from tests.conftest import send_raw
 from tests.waiting import eventually
 
 
@@ -36,7 +37,7 @@ async def test_a_recovered_table_holds_the_records_of_each_changelogs_last_batch
     app, table, _ = counting(settings)
     async with faust_app_running(app), Publisher(settings, settings.kafka_bootstrap or "") as publisher:
         for n in ("1", "2"):
-            await publisher.send_raw("accounts.changes", n.encode())
+            await send_raw(publisher, "accounts.changes", n.encode())
 
         async def written() -> bool:
             return table.get("e") == "2"
