@@ -1,1 +1,1 @@
-"""QuantDesk data platform: shared settings, message models and the CLI."""
+"""The shared kernel: settings, markets, messages, wire format, Kafka and ClickHouse plumbing, the broker, the CLI root."""

@@ -66,8 +66,8 @@ async def cancel(*tasks: asyncio.Task[None]) -> None:
 def tune_collector() -> None:
     """Freeze what startup made and collect young objects less often, once the servers run.
 
-    With 1,000 Socket.IO clients the gateway tracks about 330k objects and a full collection stalls
-    every push for 100-300 ms; at CPython's thresholds one lands in most seconds of ticks.
+    A gateway with many Socket.IO clients tracks hundreds of thousands of objects: a full collection
+    stalls every push, and at CPython's thresholds one lands in most seconds of ticks (docs/BENCHMARKS.md).
     """
     gc.collect()
     gc.freeze()

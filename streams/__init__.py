@@ -1,1 +1,1 @@
-"""The Faust worker: agents (thin, I/O) over the pure domain math in `streams.domain`."""
+"""The workers: the Faust app and pipeline, worker roles, ordered input; domain math, the risk engine, agents, sources."""

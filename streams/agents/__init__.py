@@ -1,1 +1,1 @@
-"""Agents: one per concern, thin wrappers over streams.domain."""
+"""Agents: one per concern, each a thin loop over ordered input (or the stored topics) and the math below it."""

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
 from streams.pipeline import Pipeline
-from streams.domain.market import MarketTracker
+from streams.domain.market_tracker import MarketTracker
 from streams.risk.reorder import Event
 from streams.ordered import OrderedInput
 
@@ -60,7 +60,7 @@ class Markets:
         return [t.state(f"{source_id}:{t.market}", now, now) for t in gone]
 
 
-class MarketsWorker(OrderedInput):
+class MarketsAgent(OrderedInput):
     """The market trackers behind ordered input, from the start of every partition."""
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -92,8 +92,8 @@ class MarketsWorker(OrderedInput):
         await self.show_progress()
 
 
-def register(pipeline: Pipeline) -> MarketsWorker:
+def register(pipeline: Pipeline) -> MarketsAgent:
     """Register the market worker as a task of the app: its failure crashes the app."""
-    worker = MarketsWorker(pipeline)
+    worker = MarketsAgent(pipeline)
     pipeline.loop(worker.run, "markets")
     return worker

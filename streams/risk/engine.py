@@ -22,7 +22,7 @@ from streams.domain.funding import FundedHour
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
-from streams.risk.market import MarketRisk
+from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs, audit, payment_message, rate_message, snapshot
 from streams.risk.reorder import Event
 

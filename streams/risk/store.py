@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from quantdesk.messages import AccountChange, account_key
 from streams.risk.checkpoint import Journal
 from streams.risk.engine import RiskEngine
-from streams.risk.market import MarketRisk
+from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event, ReorderBuffer
 

@@ -7,7 +7,7 @@ from typing import Any
 from quantdesk.messages import Fill, FundingPayment, FundingRate, MarketState, OracleTick
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter
-from streams.domain.market import MarketTracker
+from streams.domain.market_tracker import MarketTracker
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 

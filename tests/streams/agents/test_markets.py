@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
-from streams.agents.markets import Markets, MarketsWorker
+from streams.agents.markets import Markets, MarketsAgent
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 
@@ -78,7 +78,7 @@ def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps:
         assert markets.stale == scanning.stale
 
 
-def worker_reading(ends: dict[TP, int]) -> tuple[MarketsWorker, list[MarketState]]:
+def worker_reading(ends: dict[TP, int]) -> tuple[MarketsAgent, list[MarketState]]:
     """Return a market worker whose consumer reports `ends`, and the states it publishes."""
     published: list[MarketState] = []
 
@@ -87,7 +87,7 @@ def worker_reading(ends: dict[TP, int]) -> tuple[MarketsWorker, list[MarketState
     async def nothing(*args: Any) -> None:
         pass
     pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing)
-    worker = MarketsWorker(pipeline)  # type: ignore[arg-type]
+    worker = MarketsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
     worker.positions = Positions(worker.start)

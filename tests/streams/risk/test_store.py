@@ -11,7 +11,7 @@ from quantdesk.settings import Settings
 from streams.domain.funding import HOUR_MS
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
-from streams.risk.market import MarketRisk
+from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event, ReorderBuffer, order_key
 from streams.risk.store import BUCKET_MS, ENGINE, EngineStore

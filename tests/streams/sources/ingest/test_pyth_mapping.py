@@ -9,7 +9,7 @@ from programs.pyth import decode_price_account
 from quantdesk.messages import OracleTick
 from quantdesk.settings import Settings
 from streams.sources.ingest.pyth_mapping import account_tick, hermes_ticks
-from tests.programs.test_programs_pyth import BTC_FEED, LOCAL, hermes
+from tests.programs.test_pyth import BTC_FEED, LOCAL, hermes
 
 FEED_MARKETS = {m.feed_id: m.name for m in Settings().markets}
 

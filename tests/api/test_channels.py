@@ -9,7 +9,7 @@ from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import served
 from tests.api.listening import Listener
-from streams.domain.market import MarketTracker
+from streams.domain.market_tracker import MarketTracker
 from tests.waiting import eventually
 
 T0 = 1_767_225_600_000

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, OracleTick
 from streams.domain.mark import Premium, decay, mark_price
-from streams.domain.market import MarketTracker
+from streams.domain.market_tracker import MarketTracker
 from streams.domain.oracle_guard import rejection
 from streams.domain.twap import TimeWeighted
 

@@ -9,7 +9,7 @@ from quantdesk.messages import Fill, OracleTick
 from streams.domain import as_decimal, as_text
 from streams.domain.funding import FundedHour, MarketFunding
 from streams.domain.margin import Quote
-from streams.domain.market import MarketTracker, discovers_price
+from streams.domain.market_tracker import MarketTracker, discovers_price
 from streams.domain.positions import Position
 from streams.risk.board import MarketBook
 

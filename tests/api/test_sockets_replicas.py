@@ -12,7 +12,7 @@ from quantdesk.settings import Settings
 from tests.api.conftest import served
 from tests.api.listening import Listener
 from tests.api.signing import sign_in
-from tests.api.test_api_accounts import T0, account_state, held
+from tests.api.routes.test_accounts import T0, account_state, held
 from tests.waiting import eventually
 
 
