@@ -1,4 +1,4 @@
-"""A worker runs its app until it is told to stop or the app crashes, and says which it was; an agent's error
+"""Each role runs its own loops; a worker runs its app until it is told to stop or the app crashes, and says which it was; an agent's error
 crashes the app."""
 
 import asyncio
@@ -7,12 +7,21 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
 from quantdesk.kafka.topics import ensure_topics
 from streams.app import faust_app
-from streams.worker import build_pipeline
-from streams.worker import run_until_stopped
+from streams.worker import build_pipeline, run_until_stopped
 from tests.conftest import send_raw
 from tests.waiting import eventually
+
+
+def test_the_risk_role_runs_the_accounts_loop_and_the_feed_the_markets_and_sink_loops(settings: Settings,
+                                                                                    warehouse: Warehouse) -> None:
+    risk = build_pipeline(settings, "127.0.0.1:9092", None, "risk")
+    feed = build_pipeline(settings, "127.0.0.1:9092", warehouse, "feed")
+    assert risk.loops == ["accounts"] and feed.loops == ["markets", "sink"]
+    assert build_pipeline(settings, "127.0.0.1:9092", warehouse).loops == ["accounts", "markets", "sink"]
+    assert risk.app.producer_only and feed.app.producer_only and not feed.app.agents  # no Faust acking on input
 
 
 async def test_a_worker_whose_app_crashes_stops_and_says_so(settings: Settings) -> None:
