@@ -139,6 +139,17 @@ class OrderEvent(Input):
     slot: Slot = 0
 
 
+class VenuePrice(Input):
+    """Another venue's price for one of our markets (topic `venues.prices`): its mid, and its book's top if known."""
+
+    venue: Name
+    market: Name
+    price: ExactPositive
+    bid: ExactPositive | None = None
+    ask: ExactPositive | None = None
+    source: Name = "venue"
+
+
 class MarketState(Message):
     """A market's oracle, mark and TWAP figures after a tick or fill (topic `markets.state`)."""
 
@@ -235,6 +246,29 @@ class LiquidationPlan(Message):
     socialised_loss: Amount = Decimal(0)
 
 
+Severity = Literal["info", "warning", "critical"]
+
+
+class Signal(Message):
+    """A MIKEY signal (topic `mikey.signals`, keyed by subject): what a trader should know now, and why.
+
+    `subject` is a market, or `wallet:subaccount` for an account signal, which then names its `wallet` and
+    `subaccount` and reaches that wallet only; `market` is the market it is about, if any. `ts` is the event
+    time of its cause, `causes` the ids of the input events that raised it, `message` one sentence with the
+    numbers in it, `data` the figures behind them (decimals as strings).
+    """
+
+    kind: str
+    severity: Severity
+    subject: str
+    message: str
+    market: str | None = None
+    wallet: str | None = None
+    subaccount: int | None = None
+    data: dict[str, Any] = {}
+    causes: list[str] = []
+
+
 class AuditEntry(Message):
     """Something the risk engine did or refused, and to whom (topic `audit.log`)."""
 
@@ -257,6 +291,7 @@ INPUT_MODELS: dict[str, type[Input]] = {
     "trades.fills": Fill,
     "accounts.changes": AccountChange,
     "orders.events": OrderEvent,
+    "venues.prices": VenuePrice,
 }
 
 DERIVED_TOPICS: tuple[str, ...] = (

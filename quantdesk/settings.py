@@ -1,5 +1,6 @@
 """The one settings class: every knob is a `QUANTDESK_*` environment variable."""
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -49,6 +50,28 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     simulator_tick_ms: int = 400
     simulator_accounts: int = 20
+
+    # MIKEY signals: thresholds, the margin by which a level must be regained before it fires again, cool-down
+    signal_health_lines: tuple[Decimal, ...] = Field(
+        default=(Decimal(50), Decimal(20), Decimal(10)), description="health levels whose crossing is signalled")
+    signal_health_margin: Decimal = Field(default=Decimal(2), description="health points to regain a level")
+    signal_liquidation_distance: Decimal = Field(
+        default=Decimal("0.05"), description="a liquidation price nearer than this share of the oracle is signalled")
+    signal_liquidation_distance_margin: Decimal = Decimal("0.01")
+    signal_funding_apr: Decimal = Field(default=Decimal("0.5"), description="|funding APR| signalled above this")
+    signal_funding_apr_margin: Decimal = Decimal("0.05")
+    signal_volatility_ratio: Decimal = Field(
+        default=Decimal(3), description="1-minute realised volatility over this multiple of its 24 h baseline")
+    signal_volatility_margin: Decimal = Decimal("0.5")
+    signal_whale_notional: Decimal = Field(default=Decimal(100_000), description="a fill this large (USD) or larger")
+    signal_venue_divergence_bps: Decimal = Field(
+        default=Decimal(50), description="mark against another venue's price, in basis points")
+    signal_venue_divergence_margin_bps: Decimal = Decimal(10)
+    signal_oi_skew: Decimal = Field(
+        default=Decimal("0.75"), description="share of a market's holders on one side (long or short) signalled")
+    signal_oi_skew_margin: Decimal = Decimal("0.05")
+    signal_oi_skew_min_holders: int = 5
+    signal_cooldown_ms: int = Field(default=300_000, description="event time between two signals of one kind and subject")
 
     # gateway
     api_host: str = "127.0.0.1"

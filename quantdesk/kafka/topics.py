@@ -15,11 +15,13 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "oracle.ticks": "oracle_ticks",
     "trades.fills": "fills",
     "accounts.changes": "account_changes",
+    "venues.prices": "venue_prices",
     "markets.state": "market_state",
     "funding.rates": "funding_rates",
     "funding.payments": "funding_payments",
     "accounts.history": "account_snapshots",  # every state; `accounts.state` holds one Kafka message per account
     "risk.liquidations": "liquidations",
+    "mikey.signals": "signals",
     "audit.log": "audit_log",
     "dlq": "dead_letters",
 }
