@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     simulator_tick_ms: int = 400
     simulator_accounts: int = 20
+    simulator_venue_prices: bool = Field(
+        default=True, description="quote a second venue (`sim-venue`) on venues.prices: the oracle plus noise, "
+                                  "now and then dislocated by 80-150 bps")
 
     # MIKEY signals: thresholds, the margin by which a level must be regained before it fires again, cool-down
     signal_health_lines: tuple[Decimal, ...] = Field(
@@ -111,6 +114,16 @@ class Settings(BaseSettings):
     )
     pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
     pyth_account_poll_s: float = 1.0
+
+    # ingest: other venues' prices (venues.prices)
+    hyperliquid_ws_url: str = Field(default="wss://api.hyperliquid.xyz/ws", description="Hyperliquid's websocket")
+    hyperliquid_markets: dict[str, str] = Field(
+        default_factory=lambda: {"BTC": "BTC-PERP", "ETH": "ETH-PERP", "SOL": "SOL-PERP"},
+        description="Hyperliquid coin -> our market; other coins of allMids are ignored")
+    hyperliquid_ping_s: float = Field(
+        default=50.0, description="send Hyperliquid's ping this often (it closes a connection silent for 60 s)")
+    hyperliquid_silence_s: float = Field(
+        default=65.0, description="nothing heard (mids or pong) for this long: the connection is made again")
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":

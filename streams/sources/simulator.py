@@ -1,4 +1,10 @@
-"""Simulated markets: seeded GBM-with-jumps oracle ticks and trading accounts."""
+"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts, and a second venue's prices.
+
+The second venue (`sim-venue`) quotes each market every step at our oracle plus a few basis points of noise;
+now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
+handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
+its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it.
+"""
 
 import asyncio
 import math
@@ -35,6 +41,14 @@ DYNAMICS: dict[str, Dynamics] = {
 }
 DEFAULT_DYNAMICS = Dynamics(100.0, 0.8, Decimal("0.001"))
 
+VENUE = "sim-venue"
+NOISE_BPS = 2.0  # the venue's mid against the oracle: gaussian, this many bps wide, clipped at `NOISE_CAP_BPS`
+NOISE_CAP_BPS = 6.0
+HALF_SPREAD_BPS = Decimal("0.5")  # its book's top: this far either side of its mid (a tick at least)
+DISLOCATION_EVERY = 300  # steps per market between dislocations, on average
+DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, either way
+DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
+
 
 def wallet_address(rng: random.Random) -> str:
     """Return a Solana-style base58 address drawn from `rng`."""
@@ -50,11 +64,33 @@ class Trader:
     positions: dict[str, Decimal] = field(default_factory=dict)
 
 
+class SecondVenue:
+    """Where another venue's mid stands against our oracle, in bps, market by market: noise, and now and then a
+    dislocation held for a few steps."""
+
+    def __init__(self, rng: random.Random, markets: tuple[str, ...]) -> None:
+        self.rng = rng
+        self.dislocated: dict[str, tuple[float, int]] = {m: (0.0, 0) for m in markets}  # offset, steps left
+
+    def offset_bps(self, market: str) -> float:
+        """Return the venue's offset from the oracle this step, in bps (drawn in the same order every run)."""
+        noise = max(-NOISE_CAP_BPS, min(NOISE_CAP_BPS, self.rng.gauss(0, NOISE_BPS)))
+        offset, left = self.dislocated.get(market, (0.0, 0))
+        starts = self.rng.random() < 1 / DISLOCATION_EVERY
+        if left == 0 and starts:
+            offset = self.rng.choice((-1, 1)) * self.rng.uniform(*DISLOCATION_BPS)
+            left = self.rng.randrange(*DISLOCATION_STEPS)
+        self.dislocated[market] = (offset, left - 1) if left else (0.0, 0)
+        return noise + (offset if left else 0.0)
+
+
 class Simulator:
     """Generate the input events of simulated markets, step by step, from one seed."""
 
     def __init__(self, settings: Settings, start_ms: int, seed: int | None = None) -> None:
-        self.rng = random.Random(settings.simulator_seed if seed is None else seed)
+        self.seed = settings.simulator_seed if seed is None else seed
+        self.rng = random.Random(self.seed)
+        self.venue_prices = settings.simulator_venue_prices
         self.markets = settings.market_names
         self.step_ms = settings.simulator_tick_ms
         self.now = start_ms
@@ -64,6 +100,7 @@ class Simulator:
         self.traders = [Trader(wallet_address(self.rng), Decimal(self.rng.randrange(10, 100) * 1000))
                         for _ in range(settings.simulator_accounts)]
         self.pending_deposits = [self.maker, *self.traders]
+        self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
 
     def next_id(self, kind: str, n: int) -> str:
         """Return a deterministic event id."""
@@ -127,8 +164,17 @@ class Simulator:
                 out.append(("trades.fills", f"{who.wallet}:0", self.fill(who, market, signed, price, n, role)))
         return out
 
+    def venue_price(self, market: str, oracle: Decimal) -> dict[str, Any]:
+        """Return the second venue's price of a market this step: its mid and the top of its book."""
+        mid = self.quantise(market, float(oracle) * (1 + self.venue.offset_bps(market) / 10_000))
+        tick = DYNAMICS.get(market, DEFAULT_DYNAMICS).tick_size
+        half = max(tick, (mid * HALF_SPREAD_BPS / 10_000).quantize(tick))
+        return {"id": self.next_id(f"venue:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
+                "price": str(mid), "bid": str(max(tick, mid - half)), "ask": str(mid + half), "source": "simulator"}
+
     def step(self) -> list[Keyed]:
-        """Return the events of the next step (deposits first, then ticks, then fills)."""
+        """Return the events of the next step (deposits first, then ticks, then fills, then the second venue's
+        prices)."""
         self.step_no += 1
         self.now += self.step_ms
         events: list[Keyed] = [("accounts.changes", f"{t.wallet}:0", self.deposit(t, n))
@@ -136,7 +182,11 @@ class Simulator:
         self.pending_deposits = []
         ticks = [self.tick(m) for m in self.markets]
         events += [("oracle.ticks", t["market"], t) for t in ticks]
-        return events + self.trades({t["market"]: Decimal(t["price"]) for t in ticks})
+        oracle = {t["market"]: Decimal(t["price"]) for t in ticks}
+        events += self.trades(oracle)
+        if self.venue_prices:
+            events += [("venues.prices", m, self.venue_price(m, oracle[m])) for m in self.markets]
+        return events
 
 
 async def run_live(settings: Settings, bootstrap: str, steps: int | None = None, after_step: int = 0) -> None:

@@ -68,7 +68,8 @@ def stranded(t0: int) -> list[tuple[str, dict]]:
 def inputs(steps: int) -> list[Event]:
     """Return simulated markets over six minutes across 00:00, the crash, then two events sent twice."""
     sim = Simulator(Settings(), T0 - 200_000, seed=3)
-    raw = [(t, e) for _ in range(steps) for t, _, e in sim.step()] + crash(T0 - 150_000) + stranded(T0 - 145_000)
+    raw = [(t, e) for _ in range(steps) for t, _, e in sim.step() if t in MODELS]  # what the risk engine reads
+    raw += crash(T0 - 150_000) + stranded(T0 - 145_000)
     events = sorted((MODELS[t].model_validate(e) for t, e in raw), key=order_key)
     again = [MODELS[t].model_validate(e) for t, e in crash(T0 - 150_000)[:3:2]]
     return [AccountChange.model_validate(liquidator_float(T0 - 200_000)[2]), *events, *again]
