@@ -16,7 +16,8 @@ from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
-PRIORITY = {"accounts.changes": 0, "oracle.ticks": 1, "trades.fills": 2}  # the risk engine's apply order at one ts
+PRIORITY = {"accounts.changes": 0, "oracle.ticks": 1, "trades.fills": 2}  # the risk engine's apply order at one ts;
+# any other input (other venues' prices) after them
 MS = "toUnixTimestamp64Milli({0}) AS {0}"
 COLUMNS = {  # how each input table reads back as the event it stored
     "accounts.changes": ("account_changes", ["id", MS.format("ts"), "wallet", "subaccount", "kind",
@@ -27,6 +28,8 @@ COLUMNS = {  # how each input table reads back as the event it stored
     "trades.fills": ("fills", ["id", MS.format("ts"), "market", "wallet", "subaccount", "side",
                                "toString(size) AS size", "toString(price) AS price", "toString(fee) AS fee",
                                "liquidity", "signature", "slot", "nullIf(liquidation, '') AS liquidation"]),
+    "venues.prices": ("venue_prices", ["id", MS.format("ts"), "venue", "market", "toString(price) AS price",
+                                       "toString(bid) AS bid", "toString(ask) AS ask", "source"]),  # NULL: absent
 }
 
 

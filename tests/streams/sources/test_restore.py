@@ -16,6 +16,8 @@ FILL = {"id": "p:0:sell", "ts": TS + 5, "market": "SOL-PERP", "wallet": "W", "su
         "liquidation": "p"}
 CHANGE = {"id": "d", "ts": TS + 5, "wallet": "W", "subaccount": 1, "kind": "deposit", "amount": "1000",
           "signature": "", "slot": 0}
+VENUE = {"id": "hyperliquid:SOL:1767225600005", "ts": TS + 5, "venue": "hyperliquid", "market": "SOL-PERP",
+         "price": "150.0615", "source": "allMids"}
 
 
 def store(warehouse: Warehouse, topic: str, *events: dict) -> None:
@@ -46,3 +48,22 @@ def test_a_replay_merged_with_what_was_stored_comes_once_per_id_in_apply_order()
                              ("trades.fills", "W:1", {**FILL, "price": "93"})])  # the same id again
     assert [event["id"] for _, _, event in merged] == ["d", TICK["id"], "p:0:sell", "later"]
     assert merged[2][2]["price"] == "92"  # the first of an id is the one kept
+
+
+def test_other_venues_prices_read_back_exactly_with_an_absent_book_top_absent(warehouse: Warehouse) -> None:
+    booked = {**VENUE, "id": "sim:venue:SOL-PERP:7:0", "venue": "sim-venue", "price": "150.123456789012345678",
+              "bid": "150.116", "ask": "150.130", "source": "simulator"}
+    store(warehouse, "venues.prices", VENUE, booked)
+    restored = {event["id"]: (topic, key, event) for topic, key, event in stored_inputs(warehouse)}
+    topic, key, event = restored[VENUE["id"]]
+    assert (topic, key) == ("venues.prices", "SOL-PERP") and "bid" not in event and "ask" not in event
+    assert INPUT_MODELS[topic].model_validate(event) == INPUT_MODELS[topic].model_validate(VENUE)
+    back = restored[booked["id"]][2]
+    assert (back["price"], back["bid"], back["ask"]) == ("150.123456789012345678", "150.116", "150.13")
+    assert INPUT_MODELS[topic].model_validate(back) == INPUT_MODELS[topic].model_validate(booked)
+
+
+def test_a_venue_price_applies_after_the_fills_of_its_time() -> None:
+    merged = in_apply_order([("venues.prices", "SOL-PERP", VENUE), ("trades.fills", "W:1", FILL),
+                             ("oracle.ticks", "SOL-PERP", {**TICK, "ts": TS + 6}), ("accounts.changes", "W:1", CHANGE)])
+    assert [topic for topic, _, _ in merged] == ["accounts.changes", "trades.fills", "venues.prices", "oracle.ticks"]
