@@ -54,7 +54,7 @@ def up(
     simulator: Annotated[bool, typer.Option("--simulator/--no-simulator", help="feed simulated markets")] = True,
     replay_file: Annotated[Optional[Path], typer.Option("--replay", exists=True, dir_okay=False, help="publish this JSONL file at start")] = None,
     source: Annotated[Optional[list[str]], typer.Option(
-        "--source", help="ingest this source (pyth, solana); turns the simulator off")] = None,
+        "--source", help="ingest this source (pyth, solana, hyperliquid); turns the simulator off")] = None,
 ) -> None:
     """Run the whole platform on this machine (embedded broker and chDB by default)."""
     logging.basicConfig(level=logging.WARNING)

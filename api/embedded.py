@@ -106,7 +106,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
                   sources: tuple[str, ...] = (), rates: Rates = Rates()) -> AsyncIterator[Runtime]:
     """Run the whole platform until the block exits (signals are the caller's: `quantdesk up` drains first).
 
-    `sources` names ingest sources (`pyth`, `solana`) to run beside it, health on the ingest port;
+    `sources` names ingest sources (`pyth`, `solana`, `hyperliquid`) to run beside it, health on the ingest port;
     `rates` are the gateway's rate limits.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,16 @@ from quantdesk.settings import get_settings
 
 
 def ingest(
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="pyth, solana (default: both)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(
+        "--source", help="pyth, solana, hyperliquid (default: pyth and solana)")] = None,
 ) -> None:
-    """Publish verified program transactions and Pyth prices; health and metrics on the ingest port."""
-    from streams.sources.ingest.service import SOURCES, run_until_stopped
+    """Publish verified program transactions, Pyth prices and (`--source hyperliquid`) Hyperliquid's mids; health
+    and metrics on the ingest port."""
+    from streams.sources.ingest.service import DEFAULT_SOURCES, run_until_stopped
 
     logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
-    run(run_until_stopped(settings, bootstrap_or_exit(settings), tuple(source or SOURCES)))
+    run(run_until_stopped(settings, bootstrap_or_exit(settings), tuple(source or DEFAULT_SOURCES)))
 
 
 def replay(

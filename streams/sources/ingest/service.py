@@ -26,6 +26,8 @@ from streams.sources.ingest.delivery import Delivery, Tail
 from streams.sources.ingest.metrics import Metrics
 from streams.sources.ingest.oracle import HermesSource, PriceAccountSource
 from streams.sources.ingest.rpc import RpcPool
+from streams.sources.venues.hyperliquid import HyperliquidAdapter
+from streams.sources.venues.runner import VenueSource
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.process import cancel, exit_unless_stopped_within, first_of, serving, stop_signal
 from quantdesk.settings import Settings
@@ -33,7 +35,8 @@ from quantdesk.kafka.topics import create_topics, platform_topics
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("pyth", "solana")
+SOURCES = ("pyth", "solana", "hyperliquid")
+DEFAULT_SOURCES = ("pyth", "solana")  # `quantdesk ingest` without --source; another venue's feed is asked for
 STOP_S = 10.0  # from a stop request, how long the sources and the health server have to stop cleanly
 
 
@@ -116,6 +119,8 @@ async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ..
     if "solana" in names and pool:
         sources.append(Supervised("solana", await chain_source(settings, bootstrap, pool, publisher, metrics, prices,
                                                                stack)))
+    if "hyperliquid" in names:
+        sources.append(Supervised("hyperliquid", VenueSource(HyperliquidAdapter(settings), publisher, metrics)))
     return sources
 
 
@@ -133,7 +138,7 @@ async def chain_source(settings: Settings, bootstrap: str, pool: RpcPool, publis
 
 @asynccontextmanager
 async def ingest_running(settings: Settings, bootstrap: str, names: tuple[str, ...]) -> AsyncIterator[Ingest]:
-    """Run the named sources (`pyth`, `solana`) and the health server until the block exits."""
+    """Run the named sources (`pyth`, `solana`, `hyperliquid`) and the health server until the block exits."""
     unknown = set(names) - set(SOURCES)
     if unknown:
         raise ValueError(f"unknown ingest sources {sorted(unknown)}; choose from {SOURCES}")
