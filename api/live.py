@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import AccountSnapshot, Fill
+from quantdesk.messages import AccountSnapshot, Fill, VenuePrice
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
@@ -77,6 +77,7 @@ class LiveState:
         self.accounts: dict[str, dict[int, dict[str, Any]]] = {}
         self.longs: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.seen = RecentIds()
+        self.venues: dict[str, dict[str, VenuePrice]] = {}  # market -> venue -> its newest price
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -148,6 +149,19 @@ class LiveState:
         self.count_longs(event, 1)
         return True
 
+    def apply_venue_price(self, event: dict[str, Any]) -> bool:
+        """Hold the newest price of each other venue of a listed market: the latest `ts` (at one `ts`, the greater
+        id), so the same prices give the same answer in any order they are read."""
+        price = VenuePrice.model_validate(event)
+        if price.market not in self.known:
+            return False
+        held = self.venues.setdefault(price.market, {})
+        last = held.get(price.venue)
+        if last is not None and (price.ts, price.id) <= (last.ts, last.id):
+            return False
+        held[price.venue] = price
+        return True
+
     def count_longs(self, snapshot: dict[str, Any] | None, sign: int) -> None:
         """Add (sign 1) or take away (sign −1) a snapshot's long sizes from its markets' open interest."""
         for position in snapshot.get("positions", []) if snapshot else ():
@@ -206,6 +220,10 @@ async def push_signal(pusher: Pusher, event: dict[str, Any]) -> None:
         await pusher.push_market("signals", event["market"], event)
 
 
+async def push_nothing(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push nothing: a topic read only to be held (served by REST)."""
+
+
 async def push_account_state(pusher: Pusher, event: dict[str, Any]) -> None:
     """Push a sub-account's snapshot to its wallet."""
     await pusher.push_account(event["wallet"], "state", event)
@@ -224,6 +242,7 @@ TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
     "funding.rates": Topic(LiveState.apply_funding, push_funding),
     "mikey.signals": Topic(LiveState.apply_signal, push_signal),
     "accounts.state": Topic(LiveState.apply_account, push_account_state),
+    "venues.prices": Topic(LiveState.apply_venue_price, push_nothing),
 }
 FEED_TOPICS = tuple(TOPICS)
 

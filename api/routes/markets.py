@@ -1,4 +1,5 @@
-"""Markets: live prices and status; candles, the trade tape and funding history from ClickHouse."""
+"""Markets: live prices and status, other venues' prices; candles, the trade tape and funding history from
+ClickHouse."""
 
 import time
 from decimal import Decimal
@@ -15,7 +16,7 @@ from api.live import LiveState
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
 from quantdesk.settings import Settings
-from streams.domain import to_money
+from streams.domain import CONTEXT, to_money, to_ratio
 from streams.domain.funding import hour_end
 
 router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[PublicLimit])
@@ -172,3 +173,59 @@ async def list_funding(settings: SettingsDep, wh: WarehouseDep, market: MarketNa
     listed(settings, market)
     rows = page.linked(await queries.funding(wh, market, page.window), lambda f: (f["period_end"], f["id"]))
     return [{**r, "apr": r["rate"] * HOURS_A_YEAR} for r in rows]
+
+
+class VenueQuote(BaseModel):
+    """Another venue's last price of a market, how old it is and how far it is from our mark."""
+
+    venue: str
+    price: Annotated[Decimal, Field(description="the venue's mid")]
+    bid: Decimal | None
+    ask: Decimal | None
+    ts: Annotated[int, Field(description="event time of the price (UTC ms)")]
+    age_ms: Annotated[int, Field(description="`as_of` minus `ts`: event time, not the wall clock")]
+    spread_bps: Annotated[Decimal | None, Field(
+        description="(price − mark) / mark in basis points, to 1e-4; positive: the venue is above our mark")]
+    source: str
+
+
+class MarketVenues(BaseModel):
+    """Every other venue's last price of a market beside our mark."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "market": "BTC-PERP", "mark_price": "97020.1", "as_of": 1767225600400, "venues": [
+            {"venue": "hyperliquid", "price": "97031.5", "bid": None, "ask": None, "ts": 1767225600312,
+             "age_ms": 88, "spread_bps": "1.1750", "source": "allMids"},
+            {"venue": "sim-venue", "price": "96210.33", "bid": "96205.52", "ask": "96215.14", "ts": 1767225599600,
+             "age_ms": 800, "spread_bps": "-83.4641", "source": "simulator"}]}]})
+
+    market: str
+    mark_price: Decimal | None
+    as_of: Annotated[int | None, Field(
+        description="the newest event time the gateway has seen for this market (state, fill or venue price)")]
+    venues: list[VenueQuote]
+
+
+def spread_bps(price: Decimal, mark: Decimal | None) -> Decimal | None:
+    """Return how far a price is from our mark, in basis points to 1e-4 (none without a mark)."""
+    return None if not mark else to_ratio(CONTEXT.divide((price - mark) * 10_000, mark))
+
+
+@router.get("/{market}/venues", response_model=MarketVenues, responses=RESPONSES)
+async def list_venues(settings: SettingsDep, live: LiveDep, market: MarketName) -> MarketVenues:
+    """Return each other venue's last price of a market (as `venues.prices` brought it), its event time, its age
+    and its spread to our mark in basis points.
+
+    The age is measured on event time, against the newest event the gateway has seen for this market (its last
+    state, taker fill or venue price), never against the wall clock: a replay of the same input gives the same
+    answer.
+    """
+    listed(settings, market)
+    state, held = live.markets.get(market, {}), live.venues.get(market, {})
+    trades = live.trades.get(market)
+    times = [p.ts for p in held.values()] + ([state["ts"]] if state else []) + ([trades[-1]["ts"]] if trades else [])
+    as_of, mark = max(times, default=None), _decimal(state.get("mark_price"))
+    return MarketVenues(market=market, mark_price=mark, as_of=as_of, venues=[
+        VenueQuote(venue=p.venue, price=p.price, bid=p.bid, ask=p.ask, ts=p.ts, age_ms=(as_of or p.ts) - p.ts,
+                   spread_bps=spread_bps(p.price, mark), source=p.source)
+        for _, p in sorted(held.items())])

@@ -1,4 +1,5 @@
-"""What the gateway holds live, as the worker publishes it: market states, funding periods, account snapshots."""
+"""What the gateway holds live, as the worker publishes it: market states, funding periods, account snapshots, and
+other venues' prices."""
 
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,14 @@ def funding_period(market: str, end: int, rate: str, index: str) -> dict[str, An
             "period_end": end, "oracle_twap": "100", "mark_twap": "100.1", "rate": rate, "cumulative_index": index}
 
 
+def venue_price(market: str, ts: int, venue: str, price: str, bid: str | None = None, ask: str | None = None,
+                n: int = 0) -> dict[str, Any]:
+    """Return a `venues.prices` event; a bid and ask give the top of the venue's book."""
+    book = {"bid": bid, "ask": ask} if bid and ask else {}
+    return {"id": f"{venue}:{market}:{ts}:{n}", "ts": ts, "venue": venue, "market": market, "price": price,
+            **book, "source": "test"}
+
+
 def snapshot(wallet: str, subaccount: int, ts: int, collateral: str, *positions: tuple[str, str, str]) -> dict:
     """Return an `accounts.state` event holding (market, size, entry) positions marked at their entry."""
     held = [{"market": m, "size": size, "entry_price": entry, "upnl": "0", "liquidation_price": None,
@@ -32,7 +41,9 @@ def snapshot(wallet: str, subaccount: int, ts: int, collateral: str, *positions:
 
 
 def hold_markets(live: LiveState, ts: int) -> None:
-    """Make SOL-PERP healthy at 100 (mark 100.5, funded once) and BTC-PERP degraded; ETH-PERP has no price."""
+    """Make SOL-PERP healthy at 100 (mark 100.5, funded once, quoted 100.6 on another venue a second earlier) and
+    BTC-PERP degraded; ETH-PERP has no price."""
     live.apply("markets.state", market_state("SOL-PERP", ts, "100", "100.5"))
+    live.apply("venues.prices", venue_price("SOL-PERP", ts - 1000, "hyperliquid", "100.6"))
     live.apply("markets.state", market_state("BTC-PERP", ts, "97000", "97010", "status is 'halted', not trading"))
     live.apply("funding.rates", funding_period("SOL-PERP", T0 + HOUR_MS, "0.0000125", "0.00125"))

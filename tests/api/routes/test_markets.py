@@ -1,11 +1,12 @@
-"""The markets list's live figures: last funding rate, next funding time, and open interest from account states."""
+"""The markets list's live figures: last funding rate, next funding time, and open interest from account states;
+other venues' prices beside our mark."""
 
 from decimal import Decimal as D
 
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.held import HOUR_MS, T0, hold_markets, market_state, snapshot
+from tests.api.held import HOUR_MS, T0, hold_markets, market_state, snapshot, venue_price
 
 
 async def test_markets_show_funding_and_open_interest_from_what_the_gateway_holds(settings: Settings) -> None:
@@ -48,3 +49,33 @@ async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(setting
     for resolution in ("1m", "1d"):
         bar = live.bars[("SOL-PERP", resolution)].view()
         assert bar is not None and bar["time"] == T0 and D(bar["close"]) == 102, (resolution, bar)
+
+
+async def test_other_venues_show_their_last_price_its_event_time_age_and_spread_to_our_mark(settings: Settings) -> None:
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    warehouse.close()
+    now = T0 + 60_000
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        hold_markets(live, now)  # SOL mark 100.5; hyperliquid 100.6 at now − 1 s
+        for event in (venue_price("SOL-PERP", now + 400, "sim-venue", "99.5", "99.49", "99.51"),
+                      venue_price("SOL-PERP", now - 5000, "sim-venue", "150"),  # older than held: ignored
+                      venue_price("JUP-PERP", now, "sim-venue", "1"),  # not a listed market
+                      venue_price("BTC-PERP", now - 250, "hyperliquid", "97000.000000000000000001")):
+            live.apply("venues.prices", event)
+        assert not live.apply("venues.prices", venue_price("SOL-PERP", now + 400, "sim-venue", "99.5"))  # again
+        sol, btc, eth = [(await http.get(f"/api/v1/markets/{m}/venues")).json()
+                         for m in ("SOL-PERP", "BTC-PERP", "ETH-PERP")]
+        unknown = await http.get("/api/v1/markets/JUP-PERP/venues")
+    assert (sol["market"], D(sol["mark_price"]), sol["as_of"]) == ("SOL-PERP", D("100.5"), now + 400)
+    assert sol["venues"] == [
+        {"venue": "hyperliquid", "price": "100.6", "bid": None, "ask": None, "ts": now - 1000, "age_ms": 1400,
+         "spread_bps": "9.9502", "source": "test"},  # (100.6 − 100.5) / 100.5 = 9.95024… bps
+        {"venue": "sim-venue", "price": "99.5", "bid": "99.49", "ask": "99.51", "ts": now + 400, "age_ms": 0,
+         "spread_bps": "-99.5025", "source": "test"}]
+    (quote,) = btc["venues"]  # measured from BTC's own newest event, its state at `now`
+    assert (btc["as_of"], quote["age_ms"], quote["price"]) == (now, 250, "97000.000000000000000001")
+    assert quote["spread_bps"] == "-1.0308"  # (97000 − 97010) / 97010: against its mark, degraded or not
+    assert eth == {"market": "ETH-PERP", "mark_price": None, "as_of": None, "venues": []}
+    assert unknown.status_code == 404 and "unknown market" in unknown.text
