@@ -12,7 +12,8 @@ PARTITIONS: int = Settings.model_fields["topic_partitions"].default  # the bench
 
 def simulated(settings: Settings, count: int, start_ms: int) -> tuple[list[Keyed], Simulator]:
     """Return at least `count` events of whole simulator steps, and the simulator to go on with."""
-    sim = Simulator(settings, start_ms, seed=SEED)
+    # the inputs the figures were set on: ticks, fills, changes (no second venue's prices)
+    sim = Simulator(settings.model_copy(update={"simulator_venue_prices": False}), start_ms, seed=SEED)
     events: list[Keyed] = []
     while len(events) < count:
         events += sim.step()
