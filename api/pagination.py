@@ -94,9 +94,11 @@ def page(request: Request, response: Response, window: PageWindow) -> Page:
 Paged = Annotated[Page, Depends(page)]
 
 
-def since_page(page: Paged, since: Annotated[int | None, Query(
-        ge=0, le=FAR_FUTURE_MS, description="UTC ms, inclusive: the page starts here (with `start`, the later)")] = None,
-) -> Page:
+Since = Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS,
+                                    description="UTC ms, inclusive: the page starts here (with `start`, the later)")]
+
+
+def since_page(page: Paged, since: Since = None) -> Page:
     """Return the page a list request asks for, starting no earlier than `since` and read forward from it."""
     if since is None:
         return page

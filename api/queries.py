@@ -150,8 +150,8 @@ async def recent_signals(wh: Warehouse, until_ms: int, span_ms: int, limit: int,
     else:
         where, params = signal_filter(MARKET_SIGNAL, None, market=market)
     ms = "toUnixTimestamp64Milli(ts)"
-    inner = (f"SELECT * FROM {wh.database}.signals WHERE {where} AND {ms} > {{since:Int64}} AND {ms} <= {{until:Int64}} "
-             "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}")
+    inner = (f"SELECT * FROM {wh.database}.signals WHERE {where} "
+             f"AND {ms} > {{since:Int64}} AND {ms} <= {{until:Int64}} ORDER BY ts DESC, id DESC LIMIT {{limit:UInt32}}")
     rows = await wh.arows(f"SELECT {SIGNAL_COLUMNS} FROM ({inner}) ORDER BY ts, id",
                           {**params, "since": until_ms - span_ms, "until": until_ms, "limit": limit})
     return signal_rows(rows)

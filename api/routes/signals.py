@@ -1,4 +1,4 @@
-"""MIKEY's signals: market signals for everyone, and a wallet's own alerts (its account signals) for that wallet only."""
+"""MIKEY's signals: market signals for everyone; a wallet's own alerts (its account signals) for that wallet only."""
 
 from typing import Annotated, Any
 
