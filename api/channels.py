@@ -2,7 +2,8 @@
 
 Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `signals` per market;
 `account` for the wallet of the session whose cookie came with the handshake. Every event is
-`{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`):
+`{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
+`fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries):
 the snapshot carries the room's current `seq`, each delta the next one, so a client that sees a
 gap resubscribes.
 """

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import AccountSnapshot, Fill, VenuePrice
+from quantdesk.messages import AccountSnapshot, Fill, Signal, VenuePrice
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
@@ -57,6 +57,17 @@ def ticker(state: dict[str, Any]) -> dict[str, Any]:
     """Return a market state as the ticker shows it."""
     keys = ("market", "ts", "oracle_price", "conf", "mark_price", "oracle_twap_5m", "status", "reason")
     return {k: state.get(k) for k in keys}
+
+
+def account_signal(event: dict[str, Any]) -> bool:
+    """Tell whether a signal is about an account: it names a wallet or a sub-account (then it is that wallet's
+    alone, whatever market it also names)."""
+    return bool(event.get("wallet")) or event.get("subaccount") is not None
+
+
+def market_signal(event: dict[str, Any]) -> bool:
+    """Tell whether a signal is about a market, for everyone: no wallet, no sub-account, its subject the market."""
+    return not account_signal(event) and bool(event.get("market")) and event.get("subject") == event["market"]
 
 
 def newer(held: dict[str, Any] | None, event: dict[str, Any], field: str = "ts") -> bool:
@@ -131,12 +142,16 @@ class LiveState:
         return True
 
     def apply_signal(self, event: dict[str, Any]) -> bool:
-        """Keep the newest market signals; an account's signal is news for that account only."""
-        if not self.seen.first_time(event["id"]):
+        """Keep the newest market signals of each listed market; an account's signal (even one naming a market) is
+        news for its wallet only and is never held where a market's subscribers would see it."""
+        signal = Signal.model_validate(event)
+        if not (account_signal(event) and signal.wallet or market_signal(event) and signal.market in self.known):
             return False
-        if event.get("market") in self.known:
+        if not self.seen.first_time(signal.id):
+            return False
+        if market_signal(event):
             self.signals.setdefault(event["market"], deque(maxlen=RECENT_SIGNALS)).append(event)
-        return bool(event.get("market") in self.known or event.get("wallet"))
+        return True
 
     def apply_account(self, event: dict[str, Any]) -> bool:
         """Hold the newest snapshot of each sub-account, per wallet, and count its longs into open interest."""
@@ -213,10 +228,10 @@ async def push_funding(pusher: Pusher, event: dict[str, Any]) -> None:
 
 
 async def push_signal(pusher: Pusher, event: dict[str, Any]) -> None:
-    """Push a market signal to its market's room, an account signal to that wallet only."""
-    if event.get("wallet"):
+    """Push a market signal to its market's room, an account signal to that wallet only (as an `alert`)."""
+    if account_signal(event):
         await pusher.push_account(event["wallet"], "alert", event)
-    else:
+    elif market_signal(event):
         await pusher.push_market("signals", event["market"], event)
 
 

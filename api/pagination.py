@@ -7,7 +7,7 @@ response names the next page: `X-Next-Cursor` (pass it back as `cursor`) and a `
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Callable
 
 from fastapi import Depends, HTTPException, Query, Request, Response
@@ -92,3 +92,20 @@ def page(request: Request, response: Response, window: PageWindow) -> Page:
 
 
 Paged = Annotated[Page, Depends(page)]
+
+
+Since = Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS,
+                                    description="UTC ms, inclusive: the page starts here (with `start`, the later)")]
+
+
+def since_page(page: Paged, since: Since = None) -> Page:
+    """Return the page a list request asks for, starting no earlier than `since` and read forward from it."""
+    if since is None:
+        return page
+    start = max(since, page.window.start or 0)
+    if start >= page.window.end:
+        raise HTTPException(422, "since must be before end")
+    return replace(page, window=replace(page.window, start=start))
+
+
+SincePaged = Annotated[Page, Depends(since_page)]

@@ -3,6 +3,8 @@
 import time
 from typing import Any
 
+import orjson
+
 from api.bars import RESOLUTIONS
 from api.pagination import Window
 from quantdesk.warehouse import Warehouse
@@ -97,3 +99,59 @@ async def page(wh: Warehouse, table: str, columns: str, time_column: str, where:
     return await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY {time_column}, id",
                           {**params, "start": window.start or 0, "end": window.end, "after_ts": after_ts,
                            "after_id": after_id, "limit": window.limit})
+
+
+SIGNAL_COLUMNS = ("id, toUnixTimestamp64Milli(ts) AS ts, kind, severity, subject, message, market, wallet, subaccount, "
+                  "data, causes")
+MARKET_SIGNAL = "wallet = '' AND subaccount IS NULL AND market != '' AND subject = market"  # as api.live.market_signal
+
+
+def signal_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return stored signals as the API shows them: `data` and `causes` parsed from their JSON text, an empty
+    market or wallet as null."""
+    return [{**r, "data": json_value(r["data"], dict), "causes": json_value(r["causes"], list),
+             "market": r["market"] or None, "wallet": r["wallet"] or None} for r in rows]
+
+
+def json_value(text: str, kind: type) -> Any:
+    """Return a JSON text of the expected kind, or an empty one of that kind when it is not."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def signal_filter(where: str, kind: str | None, **params: str | None) -> tuple[str, dict[str, Any]]:
+    """Return a signals WHERE clause narrowed to a kind and the named columns given, with its parameters."""
+    given = {name: value for name, value in {**params, "kind": kind}.items() if value is not None}
+    return " AND ".join([where, *(f"{name} = {{{name}:String}}" for name in given)]), given
+
+
+async def market_signals(wh: Warehouse, market: str | None, kind: str | None, window: Window) -> list[dict[str, Any]]:
+    """Return the market signals (never an account's) in a window, of a market and a kind if given, oldest first."""
+    where, params = signal_filter(MARKET_SIGNAL, kind, market=market)
+    return signal_rows(await page(wh, "signals", SIGNAL_COLUMNS, "ts", where, params, window))
+
+
+async def account_alerts(wh: Warehouse, wallet: str, kind: str | None, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's account signals (every sub-account) in a window, of a kind if given, oldest first."""
+    where, params = signal_filter("wallet = {wallet:String}", kind)
+    return signal_rows(await page(wh, "signals", SIGNAL_COLUMNS, "ts", where, {**params, "wallet": wallet}, window))
+
+
+async def recent_signals(wh: Warehouse, until_ms: int, span_ms: int, limit: int, *, market: str | None = None,
+                         wallet: str | None = None) -> list[dict[str, Any]]:
+    """Return the newest `limit` signals in (until − span, until], oldest first: a wallet's alerts when `wallet` is
+    given, else market signals (of one market if given)."""
+    if wallet is not None:
+        where, params = signal_filter("wallet = {wallet:String}", None)
+        params["wallet"] = wallet
+    else:
+        where, params = signal_filter(MARKET_SIGNAL, None, market=market)
+    ms = "toUnixTimestamp64Milli(ts)"
+    inner = (f"SELECT * FROM {wh.database}.signals WHERE {where} "
+             f"AND {ms} > {{since:Int64}} AND {ms} <= {{until:Int64}} ORDER BY ts DESC, id DESC LIMIT {{limit:UInt32}}")
+    rows = await wh.arows(f"SELECT {SIGNAL_COLUMNS} FROM ({inner}) ORDER BY ts, id",
+                          {**params, "since": until_ms - span_ms, "until": until_ms, "limit": limit})
+    return signal_rows(rows)

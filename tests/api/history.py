@@ -4,7 +4,7 @@ and funding."""
 from decimal import Decimal
 from typing import Any
 
-from quantdesk.messages import Fill, FundingPayment, FundingRate, MarketState, OracleTick
+from quantdesk.messages import Fill, FundingPayment, FundingRate, MarketState, OracleTick, Signal
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter
 from streams.domain.market_tracker import MarketTracker
@@ -82,3 +82,38 @@ def seed_wallet(warehouse: Warehouse, wallet: str) -> None:
     """Store a wallet's fills and funding payments (and another wallet's) as the sink would."""
     store(warehouse, "fills", wallet_fills(wallet))
     store(warehouse, "funding_payments", wallet_payments(wallet))
+
+
+def signal(name: str, ts: int, kind: str, severity: str, message: str, market: str | None = None,
+           wallet: str | None = None, subaccount: int | None = None) -> Signal:
+    """Return a signal as MIKEY publishes it: about a market, or (with a wallet) about a sub-account."""
+    subject = f"{wallet}:{subaccount}" if wallet else market
+    assert subject is not None
+    return Signal(id=f"{kind}:{subject}:{name}", ts=ts, kind=kind, severity=severity, subject=subject,
+                  message=message, market=market, wallet=wallet, subaccount=subaccount,
+                  data={"figure": "1.5", "n": 1}, causes=[f"cause-{name}"])
+
+
+def mikey_signals(wallet: str) -> list[Signal]:
+    """Return four market signals and four account signals: three of `wallet` (sub-accounts 0 and 1, two naming a
+    market) and one of another wallet naming SOL-PERP."""
+    return [
+        signal("1", T0 + 1000, "funding_flip", "info", "SOL-PERP funding flipped", market="SOL-PERP"),
+        signal("2", T0 + 1500, "health_crossed", "warning", f"Health 48.0 on {wallet}:0, under 50",
+               market="SOL-PERP", wallet=wallet, subaccount=0),
+        signal("3", T0 + 2000, "whale_fill", "info", "A $150,000 BTC-PERP buy", market="BTC-PERP"),
+        signal("4", T0 + 2200, "health_crossed", "critical", "Health 8.0 on someone:0, under 10", market="SOL-PERP",
+               wallet="someone", subaccount=0),
+        signal("5", T0 + 2500, "liquidation_near", "critical", "BTC-PERP liquidation price 2.0 % away",
+               market="BTC-PERP", wallet=wallet, subaccount=1),
+        signal("6", T0 + 3000, "volatility_spike", "warning", "SOL-PERP volatility 4.1x its baseline",
+               market="SOL-PERP"),
+        signal("7", T0 + 3000, "oracle_degraded", "critical", "BTC-PERP oracle degraded", market="BTC-PERP"),
+        signal("8", T0 + 4000, "health_recovered", "info", f"Health 55.0 on {wallet}:0, back over 50",
+               wallet=wallet, subaccount=0),
+    ]
+
+
+def seed_signals(warehouse: Warehouse, wallet: str) -> None:
+    """Store MIKEY's signals of the markets, of `wallet` and of another wallet, as the sink would."""
+    store(warehouse, "signals", mikey_signals(wallet))

@@ -19,7 +19,7 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED
 from tests.api.held import T0, hold_markets, snapshot
-from tests.api.history import seed_history, seed_wallet
+from tests.api.history import seed_history, seed_signals, seed_wallet
 
 EXAMPLES = 25
 WALLET, TOKEN = EXAMPLE_WALLET, "schemathesis-session-token"
@@ -29,12 +29,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture
 def api_schema(settings: Settings) -> Iterator[object]:
-    """Return the gateway's OpenAPI schema, bound to an in-process app over a warehouse with some history,
-    priced markets and an account that holds a position."""
+    """Return the gateway's OpenAPI schema, bound to an in-process app over a warehouse with some history and
+    signals, priced markets and an account that holds a position."""
     warehouse = Warehouse.from_settings(settings)
     warehouse.migrate()
     seed_history(warehouse)
     seed_wallet(warehouse, WALLET)
+    seed_signals(warehouse, WALLET)
     app = create_api(settings, warehouse, None, rates=RELAXED)
     session = Session(wallet=WALLET, created_at=0, expires_at=SESSION_TTL_S * 1000)
     asyncio.run(app.other_asgi_app.state.sessions.put_session(token_key(settings, TOKEN), session, SESSION_TTL_S))

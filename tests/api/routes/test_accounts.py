@@ -1,4 +1,5 @@
-"""A session reaches only its own wallet: its account, fills and funding over REST, and the `account` channel."""
+"""A session reaches only its own wallet: its account, fills and funding over REST, and the `account` channel (its
+states, fills and MIKEY's alerts)."""
 
 from contextlib import AsyncExitStack
 from decimal import Decimal as D
@@ -9,10 +10,11 @@ from solders.keypair import Keypair
 from api.auth import COOKIE
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.kafka.publisher import Publisher
+from quantdesk.messages import dump
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED, client, gateway, served
-from tests.api.history import seed_wallet
+from tests.api.history import seed_wallet, signal
 from tests.api.listening import Listener
 from tests.api.signing import sign_in
 from tests.waiting import eventually
@@ -163,3 +165,50 @@ async def test_a_wallet_pages_through_its_own_fills_and_funding_payments(setting
             assert theft.status_code == 403 and theft.json()["error"]["code"] == "forbidden"
             assert (await http.get(f"{base}/{path}")).status_code == 401
             assert (await http.get(f"/api/v1/accounts/{thief.pubkey()}/{path}", cookies=theirs)).json() == []
+
+
+def alert(wallet: Keypair, name: str, ts: int, market: str | None) -> tuple[str, str, dict]:
+    """Return an account signal of `wallet:0` on `mikey.signals`, naming a market unless None."""
+    event = signal(name, ts, "health_crossed", "critical", f"Health 8.0 on {wallet.pubkey()}:0, under 10",
+                   market=market, wallet=str(wallet.pubkey()), subaccount=0)
+    return "mikey.signals", event.subject, dump(event)
+
+
+async def test_an_alert_reaches_only_its_wallets_sessions_never_a_market_room_or_snapshot(
+        settings: Settings, broker: EmbeddedBroker) -> None:
+    a, b = Keypair(), Keypair()
+    async with AsyncExitStack() as stack:
+        url = await stack.enter_async_context(served(settings, broker.bootstrap))
+        http = await stack.enter_async_context(httpx.AsyncClient(base_url=url))
+        token_a, token_b = await sign_in(http, a), await sign_in(http, b)
+        on_a, on_b, anonymous = [await Listener().connect(url, t) for t in (token_a, token_b, None)]
+        for listener in (on_a, on_b, anonymous):
+            stack.push_async_callback(listener.close)
+        for listener in (on_a, on_b):
+            assert (await listener.subscribe(channel="account"))["ok"]
+        for listener, market in ((on_a, "SOL-PERP"), (on_b, "SOL-PERP"), (anonymous, "SOL-PERP"),
+                                 (anonymous, "BTC-PERP")):
+            assert (await listener.subscribe(channel="signals", market=market))["ok"]
+
+        whale = signal("w", T0 + 3, "whale_fill", "info", "A $150,000 SOL-PERP buy", market="SOL-PERP")
+        await publish(settings, broker.bootstrap, alert(a, "1", T0 + 1, "SOL-PERP"), alert(b, "2", T0 + 2, "SOL-PERP"),
+                      ("mikey.signals", "SOL-PERP", dump(whale)), alert(a, "4", T0 + 4, None))
+
+        async def delivered() -> bool:
+            return len(on_a.deltas("account")) == 2 and len(on_b.deltas("account")) == 1 and \
+                all(len(x.deltas("signals")) == 1 for x in (on_a, on_b, anonymous))
+        await eventually(delivered, what="each wallet's alerts and the market signal")
+        late = await Listener().connect(url, token_b)
+        stack.push_async_callback(late.close)
+        assert (await late.subscribe(channel="signals", market="SOL-PERP"))["ok"]
+        assert (await late.subscribe(channel="account"))["ok"]
+
+    for listener, wallet, ids in ((on_a, a, ["1", "4"]), (on_b, b, ["2"])):
+        assert [(e["kind"], e["wallet"], e["data"]["id"].rpartition(":")[2]) for e in listener.deltas("account")] == [
+            ("alert", str(wallet.pubkey()), i) for i in ids]
+    for listener in (on_a, on_b, anonymous):
+        assert [e["data"]["id"] for e in listener.deltas("signals")] == [whale.id]
+    assert [s["id"] for s in late.events["signals"][0]["data"]] == [whale.id]  # the snapshot holds no alert
+    assert late.events["account"][0]["data"] == {"wallet": str(b.pubkey()), "subaccounts": []}
+    assert str(a.pubkey()) not in str(dict(on_b.events)) + str(dict(late.events)) + str(dict(anonymous.events))
+    assert str(b.pubkey()) not in str(dict(on_a.events)) + str(dict(anonymous.events))

@@ -1,0 +1,63 @@
+"""MIKEY's signals in the live state: a market signal is held for its market's room, an account signal (even one that
+names a market) goes to its wallet alone and is never held where a market's subscribers would see it."""
+
+from api import channels
+from api.accounts import LiveAccounts
+from api.channels import Subscription
+from api.live import LiveState, account_signal, market_signal
+from quantdesk.settings import Settings
+from tests.api.held import T0
+from tests.api.history import signal
+from tests.api.rooms import events, gateway_of, member
+
+MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+
+
+def market(name: str, ts: int, market_name: str = "SOL-PERP") -> dict:
+    """Return a market signal as it comes off `mikey.signals`."""
+    return signal(name, ts, "funding_flip", "info", f"{market_name} funding flipped", market=market_name).model_dump()
+
+
+def alert(name: str, ts: int, wallet: str, market_name: str | None = "SOL-PERP") -> dict:
+    """Return an account signal of `wallet:0`, naming a market unless None."""
+    return signal(name, ts, "health_crossed", "critical", f"Health 8.0 on {wallet}:0, under 10", market=market_name,
+                  wallet=wallet, subaccount=0).model_dump()
+
+
+def test_an_account_signal_naming_a_market_is_news_for_its_wallet_and_held_for_no_market() -> None:
+    live = LiveState(MARKETS)
+    assert live.apply("mikey.signals", alert("a", T0, "alice"))
+    assert live.apply("mikey.signals", alert("b", T0 + 1, "bob", None))
+    assert live.apply("mikey.signals", market("m", T0 + 2))
+    assert not live.apply("mikey.signals", market("m", T0 + 2))  # the same id again: no news
+    assert {m: [s["id"] for s in held] for m, held in live.signals.items()} == {"SOL-PERP": ["funding_flip:SOL-PERP:m"]}
+    snapshot = channels.snapshot(Subscription(channel="signals", market="SOL-PERP"), live, LiveAccounts(live))
+    assert [s["id"] for s in snapshot] == ["funding_flip:SOL-PERP:m"]
+
+
+def test_a_signal_that_is_neither_a_markets_nor_a_wallets_is_no_news() -> None:
+    live = LiveState(MARKETS)
+    orphan = {**alert("o", T0, "alice"), "wallet": None}  # a sub-account but no wallet: nobody to deliver it to
+    mislabelled = {**market("x", T0), "subject": "alice:0"}  # no wallet, but an account's subject
+    for event in (orphan, mislabelled, market("u", T0, "DOGE-PERP"), {**market("bad", T0), "severity": "loud"}):
+        assert not live.apply("mikey.signals", event), event
+    assert live.signals == {}
+    assert account_signal(orphan) and not market_signal(orphan) and not market_signal(mislabelled)
+
+
+async def test_an_alert_reaches_its_wallets_rooms_only_and_a_market_signal_its_market_room(settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    sol, btc = await member(gateway, "s", "signals:SOL-PERP"), await member(gateway, "b", "signals:BTC-PERP")
+    alice, bob = await member(gateway, "a", "account:alice-session"), await member(gateway, "o", "account:bob-session")
+    gateway.pushes.watch("alice", "account:alice-session")
+    gateway.pushes.watch("bob", "account:bob-session")
+    for event in (alert("1", T0, "alice"), alert("2", T0 + 1, "bob", "BTC-PERP"), market("3", T0 + 2)):
+        assert gateway.live.apply("mikey.signals", event)
+        await gateway.on_event("mikey.signals", event)
+    assert [(name, d["kind"], d["wallet"], d["data"]["id"]) for name, d in events(alice)] == [
+        ("account", "alert", "alice", "health_crossed:alice:0:1")]
+    assert [(name, d["kind"], d["wallet"], d["data"]["id"]) for name, d in events(bob)] == [
+        ("account", "alert", "bob", "health_crossed:bob:0:2")]
+    assert [(name, d["market"], d["data"]["id"]) for name, d in events(sol)] == [
+        ("signals", "SOL-PERP", "funding_flip:SOL-PERP:3")]
+    assert list(events(btc)) == []
