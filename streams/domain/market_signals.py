@@ -149,8 +149,8 @@ class MarketWatch:
         now, usual = root(minute), root(base)
         multiple = root(CONTEXT.divide(minute, base))
         return [market_signal(self.market, cause_id, ts, "volatility_spike", "warning",
-                              f"{self.market} 1-minute volatility {percent_text(now)} is {rounded(multiple, 1)}× "
-                              f"its 24 h baseline {percent_text(usual)}",
+                              f"{self.market} 1-minute volatility {rounded(now * 100, 3)} % is "
+                              f"{rounded(multiple, 1)}× its 24 h baseline {rounded(usual * 100, 3)} %",
                               {"volatility_1m": str(rounded(now, 12)), "baseline_1m": str(rounded(usual, 12)),
                                "ratio": str(rounded(multiple, 6))}, [cause_id])]
 
