@@ -84,6 +84,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append((f"re-margin µs/position, {size['positions']:,} positions", num(size["us_per_position"], 4),
                     f"bare numpy {num(size['baseline_us_per_position'], 4)}",
                     num(ratio(size["us_per_position"], size["baseline_us_per_position"]), 2)))
+    m = r["signals_us_per_event"]
+    out.append((f"MIKEY rules CPU µs/event (risk engine + markets fold, {m['events']:,} events, {m['signals']:,} "
+                "signals)", num(m["us_per_event"], 2), f"rules off {num(m['baseline_us_per_event'], 2)}",
+                num(m["ratio"], 3)))
     c, s, a = r["candles_query_ms"], r["sink_rows_per_s"], r["api_rps"]
     out += [
         (f"1h candles query ms over {c['ticks']:,} ticks", num(c["ms"], 2), f"raw GROUP BY {num(c['baseline']['ms'], 2)}",

@@ -15,6 +15,7 @@ from bench.events import simulated
 from bench.fanout import tick_to_client
 from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
 from bench.remargin import remargin_scaling
+from bench.signals import signal_cost
 from bench.sizing import Sizing
 from bench.stack import bench_platform, bench_settings, fresh_chdb, scoped
 from bench.store import candles_query, sink_rows
@@ -88,6 +89,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         **report.throughput_figures(ceiling, live["batched"], naive, live["pipeline"]),
         "tick_to_client_ms": live["latency"],
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
+        "signals_us_per_event": await asyncio.to_thread(signal_cost, settings, sizing.pipeline_events, start_ms),
         "candles_query_ms": stored["candles"],
         "sink_rows_per_s": stored["sink"],
         "api_rps": live["api"],

@@ -66,10 +66,14 @@ class Settings(BaseSettings):
     signal_volatility_ratio: Decimal = Field(
         default=Decimal(3), description="1-minute realised volatility over this multiple of its 24 h baseline")
     signal_volatility_margin: Decimal = Decimal("0.5")
+    signal_volatility_min_history_ms: int = Field(
+        default=1_800_000, description="event time of prices the volatility baseline needs before a spike is signalled")
     signal_whale_notional: Decimal = Field(default=Decimal(100_000), description="a fill this large (USD) or larger")
     signal_venue_divergence_bps: Decimal = Field(
         default=Decimal(50), description="mark against another venue's price, in basis points")
     signal_venue_divergence_margin_bps: Decimal = Decimal(10)
+    signal_venue_max_age_ms: int = Field(
+        default=60_000, description="another venue's price older than this (event time) is not compared")
     signal_oi_skew: Decimal = Field(
         default=Decimal("0.75"), description="share of a market's holders on one side (long or short) signalled")
     signal_oi_skew_margin: Decimal = Decimal("0.05")

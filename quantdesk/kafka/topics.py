@@ -10,7 +10,7 @@ from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
 RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes")  # what the risk engine folds
-MARKET_INPUTS = ("oracle.ticks", "trades.fills")  # what the market worker folds
+MARKET_INPUTS = ("oracle.ticks", "trades.fills", "venues.prices")  # what the market worker folds
 STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "oracle.ticks": "oracle_ticks",
     "trades.fills": "fills",

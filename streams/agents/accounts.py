@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from streams.domain.alerts import Thresholds
 from streams.ordered import OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
@@ -40,7 +41,7 @@ class AccountsAgent(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk")
-        self.engine = RiskEngine(settings.markets)
+        self.engine = RiskEngine(settings.markets, Thresholds.of(settings))
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.venue = settings.simulator_venue
@@ -107,6 +108,7 @@ class AccountsAgent(OrderedInput):
         await send("funding.payments", ((account_key(p.wallet, p.subaccount), p) for p in out.funding_payments))
         await send("risk.liquidations", ((account_key(p.wallet, p.subaccount), p) for p in out.liquidations))
         await send("audit.log", ((a.subject, a) for a in out.audit))
+        await send("mikey.signals", ((s.subject, s) for s in out.signals))
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
 
 

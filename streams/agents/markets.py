@@ -4,25 +4,36 @@ Ticks and fills are folded in event-time order (`streams.ordered`), so marks, TW
 the same in every run whatever order the partitions are read in. The trackers live in memory: each start
 reads the input from its beginning again and publishes the same states under the same ids, which the sink
 and the gateway take once.
+
+MIKEY's market rules that need the tracker run here (`streams.domain.market_signals.MarketWatch`): realised
+volatility, whale fills, the oracle degraded and recovered, and our mark against other venues' prices
+(`venues.prices`, folded in the same event-time order, after fills at equal times). Their state is rebuilt with
+the trackers on every start, and the signals go to `mikey.signals` under the same ids.
 """
 
 import math
 from typing import Any, Iterator
 
-from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick
+from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick, Signal, VenuePrice
 from streams.pipeline import Pipeline
+from streams.domain.alerts import Thresholds
+from streams.domain.market_signals import MarketWatch
 from streams.domain.market_tracker import MarketTracker
 from streams.risk.reorder import Event
 from streams.ordered import OrderedInput
 
-MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill}
+MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "venues.prices": VenuePrice}
 
 
 class Markets:
-    """The trackers of every market this worker owns, and the newest event time seen."""
+    """The trackers of every market this worker owns, the newest event time seen, and MIKEY's market watches."""
 
-    def __init__(self, known: tuple[str, ...]) -> None:
+    def __init__(self, known: tuple[str, ...], thresholds: Thresholds | None = None) -> None:
+        """Track `known` markets; raise MIKEY's market signals on `thresholds` (None: none)."""
         self.trackers = {name: MarketTracker(name) for name in known}
+        self.thresholds = thresholds
+        self.watches = {name: MarketWatch(name) for name in known}
+        self.signals: list[Signal] = []  # raised since `take_signals`
         self.newest_ts = 0
         self.stale: set[str] = set()
         self.stale_due: float = math.inf  # no watched market goes stale while event time stays at or before this
@@ -31,17 +42,36 @@ class Markets:
         """Return why an event names a market this platform does not list, or None."""
         return None if event.market in self.trackers else f"unknown market {event.market!r}"
 
-    def apply(self, event: OracleTick | Fill) -> list[MarketState]:
-        """Apply a tick or a fill, in event-time order; return the market states it causes."""
+    def apply(self, event: OracleTick | Fill | VenuePrice) -> list[MarketState]:
+        """Apply a tick, a fill or another venue's price, in event-time order; return the market states it causes
+        (the signals it raises wait in `signals`)."""
+        if isinstance(event, VenuePrice):
+            if self.thresholds:
+                self.signals += self.watches[event.market].on_venue(self.thresholds, event)
+            return []
         if isinstance(event, Fill):
             state = self.trackers[event.market].on_fill(event)
+            if self.thresholds:
+                watch = self.watches[event.market]
+                self.signals += watch.whale(self.thresholds, event)
+                if state:
+                    self.signals += watch.on_state(self.thresholds, state, event.id, verdict=False)
             return [state] if state else []
         self.newest_ts = max(self.newest_ts, event.ts)
         self.stale.discard(event.market)
         tracker = self.trackers[event.market]
         state = tracker.on_tick(event)
         self.watch(tracker)
-        return [state, *self.newly_stale(event.id, self.newest_ts)]
+        states = [state, *self.newly_stale(event.id, self.newest_ts)]
+        if self.thresholds:
+            for state in states:
+                self.signals += self.watches[state.market].on_state(self.thresholds, state, event.id)
+        return states
+
+    def take_signals(self) -> list[Signal]:
+        """Return the signals raised since the last call, in the order raised."""
+        signals, self.signals = self.signals, []
+        return signals
 
     def watch(self, tracker: MarketTracker) -> None:
         """Bring the stale check forward to when `tracker`'s last valid tick goes stale, if sooner."""
@@ -65,7 +95,7 @@ class MarketsAgent(OrderedInput):
 
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__(pipeline, MODELS, "markets")
-        self.markets = Markets(pipeline.settings.market_names)
+        self.markets = Markets(pipeline.settings.market_names, Thresholds.of(pipeline.settings))
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market this platform does not list, or None."""
@@ -76,7 +106,7 @@ class MarketsAgent(OrderedInput):
         await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
     async def run(self) -> None:
-        """Read ticks and fills from their start, until cancelled."""
+        """Read ticks, fills and other venues' prices from their start, until cancelled."""
         await self.read({})
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -87,6 +117,7 @@ class MarketsAgent(OrderedInput):
             return
         states = [s for event in applied for s in self.markets.apply(event)]  # type: ignore[arg-type]
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
+        await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in self.markets.take_signals()))
         await self.pipeline.flush()
         self.positions.applied(e.id for e in applied)
         await self.show_progress()

@@ -5,6 +5,11 @@ what it causes. Fills and account changes publish that account exactly. A valid 
 holder of its market on the risk board (floats) to find who crossed health 50/20/10 or the
 liquidation line, or moved materially since last published; only those are recomputed exactly
 (`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
+
+MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
+liquidator acts (a plan made, its last fill back); the market rules that need the engine's figures run here
+too: funding at each closed hour, open-interest skew at each fill (`streams.domain.market_signals`). Each
+account's gate is stored with its account row, each market's with its market row.
 """
 
 from dataclasses import replace
@@ -14,11 +19,23 @@ from typing import Any, Iterable
 import orjson
 
 from quantdesk.markets import Market
-from quantdesk.messages import AccountChange, Fill, FundingPayment, Message, OracleTick, account_key, dump
+from quantdesk.messages import (
+    AccountChange,
+    Fill,
+    FundingPayment,
+    LiquidationPlan,
+    Message,
+    OracleTick,
+    account_key,
+    dump,
+)
 from streams.decode import dead_letter
+from streams.domain.account_signals import Holder, account_signals, liquidation_completed, liquidation_planned
 from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
+from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.funding import FundedHour
+from streams.domain.market_signals import funding_signals, skew_signals
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
@@ -30,7 +47,10 @@ from streams.risk.reorder import Event
 class RiskEngine:
     """Every account, market and liquidation of the platform, moved by input events only."""
 
-    def __init__(self, markets: Iterable[Market]) -> None:
+    def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds()) -> None:
+        """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline)."""
+        self.thresholds = thresholds
+        self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
         self.accounts: dict[str, Account] = {}
         self.board = RiskBoard()
@@ -93,8 +113,22 @@ class RiskEngine:
         account = self._account(fill.wallet, fill.subaccount).apply_fill(
             fill.market, fill.signed_size, fill.price, fill.fee, market.funding.cumulative_index)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
-        self._publish(self.liquidator.on_fill(account, fill, out), fill, out)
+        planned = self.liquidator.in_flight_for(account.key)
+        account = self.liquidator.on_fill(account, fill, out)
+        if self.thresholds:
+            if planned and not self.liquidator.in_flight_for(account.key):
+                self._completed(account, fill, out)
+            out.signals += skew_signals(market.alerts, self.thresholds, market.name, market.longs, market.shorts,
+                                        fill.id, fill.ts)
+        self._publish(account, fill, out)
         return out
+
+    def _completed(self, account: Account, fill: Fill, out: Outputs) -> None:
+        """Signal the liquidation `fill` completed, with the outcome the liquidator audited."""
+        outcome = next(a.data for a in reversed(out.audit)
+                       if a.action == "liquidation_completed" and a.subject == account.key)
+        out.signals.append(liquidation_completed(Holder(account.wallet, account.subaccount), outcome, fill.market,
+                                                 fill.id, fill.ts))
 
     def _on_tick(self, tick: OracleTick) -> Outputs:
         """Move the oracle, close funding hours, re-mark holders; publish those that need it."""
@@ -119,6 +153,10 @@ class RiskEngine:
         holders = market.holders()
         for hour in closed:
             out.funding_rates.append(rate_message(hour, tick.ts))
+            if self.thresholds:
+                signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
+                                                               market.funding_sign, tick.id, tick.ts)
+                out.signals += signals
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick.ts))]
         return set(holders)
 
@@ -145,10 +183,23 @@ class RiskEngine:
         if plan:
             out.liquidations.append(plan)
             account = self._transition(account, margin, source, out)
+        if self.thresholds:
+            self._signal(account, margin, plan, source, out)
         self.liquidator.settled(account)
         self.accounts[account.key] = account
         self.board.restate(self.board.slot(account.key), margin, self.applied)
         out.states.append(snapshot(account, margin, source))
+
+    def _signal(self, account: Account, margin: Margin, plan: LiquidationPlan | None, source: Message,
+                out: Outputs) -> None:
+        """Run the account rules on its exact figures after `source`; keep its gate once it holds anything."""
+        assert self.thresholds is not None
+        holder, gate = Holder(account.wallet, account.subaccount), self.gates.get(account.key) or AlertGate()
+        out.signals += account_signals(gate, self.thresholds, holder, margin, source.id, source.ts)
+        if plan:
+            out.signals.append(liquidation_planned(holder, plan, source.id, source.ts))
+        if gate.past or gate.last:
+            self.gates[account.key] = gate
 
     def _oracles_healthy(self, account: Account) -> bool:
         """Tell whether every market the account holds has a healthy oracle."""
@@ -179,14 +230,18 @@ class RiskEngine:
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account as a stored row: the account, its plan in flight and oracle wait, its board slot."""
         account, slot = self.accounts[key], self.board.index[key]
+        gate = self.gates.get(key)
         return {"account": account.to_row(), **self.liquidator.account_row(key), "slot": slot,
-                "board": self.board.to_row(slot, sorted(account.positions))}
+                "board": self.board.to_row(slot, sorted(account.positions)),
+                "alerts": gate.to_row() if gate else None}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an `account_row` row (rows taken in slot order keep every slot), its positions in the books."""
         account = self.accounts[key] = Account.from_row(row["account"])
         slot = self.board.slot(key)
         self.liquidator.load_account_row(key, row)
+        if row.get("alerts"):
+            self.gates[key] = AlertGate.from_row(row["alerts"])
         self.board.load_row(slot, row["board"])
         for name, position in account.positions.items():
             self.markets[name].hold(slot, position)

@@ -7,6 +7,7 @@ from typing import Any
 from quantdesk.markets import Market
 from quantdesk.messages import Fill, OracleTick
 from streams.domain import as_decimal, as_text
+from streams.domain.alerts import AlertGate
 from streams.domain.funding import FundedHour, MarketFunding
 from streams.domain.margin import Quote
 from streams.domain.market_tracker import MarketTracker, discovers_price
@@ -24,6 +25,10 @@ class MarketRisk:
     book: MarketBook = field(default_factory=MarketBook)
     last_fill_price: Decimal | None = None
     repriced: tuple[int, Decimal] | None = None  # (apply count, price) of the last re-mark of the book
+    alerts: AlertGate = field(default_factory=AlertGate)  # MIKEY's gate for this market's funding and skew
+    funding_sign: int = 0  # the sign of the last non-zero funding rate
+    longs: int = 0  # holders net long, net short (rebuilt with the book from the accounts)
+    shorts: int = 0
 
     @classmethod
     def of(cls, params: Market) -> "MarketRisk":
@@ -62,7 +67,8 @@ class MarketRisk:
             self.funding.record_mark(ts, self.tracker.mark)
 
     def hold(self, slot: int, position: Position | None) -> None:
-        """Make the book hold `position` for the account in `slot` (None: flat here)."""
+        """Make the book hold `position` for the account in `slot` (None: flat here), counting holders per side."""
+        self._count(slot, -1)
         if position is None:
             if slot in self.book.row:
                 self.book.remove_position(slot)
@@ -71,6 +77,16 @@ class MarketRisk:
         else:
             self.book.add_position(slot, float(position.size), float(position.entry),
                                    float(self.params.mmr), float(self.params.imr))
+        self._count(slot, 1)
+
+    def _count(self, slot: int, step: int) -> None:
+        """Move the count of the side the book holds for `slot` (if any) by `step`."""
+        if slot in self.book.row:
+            size = self.book.size[self.book.row[slot]]
+            if size > 0:
+                self.longs += step
+            elif size < 0:
+                self.shorts += step
 
     def holders(self) -> list[int]:
         """Return the slots of the accounts holding a position here, in slot order."""
@@ -85,7 +101,8 @@ class MarketRisk:
         5-minute TWAP's samples and the book are stored apart: with the accounts)."""
         repriced = self.repriced
         return {**self.tracker.to_row(), **self.funding.to_row(), "last_fill_price": as_text(self.last_fill_price),
-                "repriced": [repriced[0], str(repriced[1])] if repriced else None}
+                "repriced": [repriced[0], str(repriced[1])] if repriced else None,
+                "alerts": self.alerts.to_row(), "funding_sign": self.funding_sign}
 
     def load_row(self, row: dict[str, Any], twap: list[list[Any]]) -> None:
         """Take back a `to_row` row and the 5-minute TWAP's samples."""
@@ -93,3 +110,5 @@ class MarketRisk:
         self.funding.load_row(row)
         self.last_fill_price = as_decimal(row["last_fill_price"])
         self.repriced = (row["repriced"][0], Decimal(row["repriced"][1])) if row["repriced"] else None
+        self.alerts = AlertGate.from_row(row["alerts"]) if row.get("alerts") else AlertGate()
+        self.funding_sign = row.get("funding_sign", 0)

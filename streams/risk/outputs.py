@@ -14,6 +14,7 @@ from quantdesk.messages import (
     Message,
     PlannedClose,
     PositionFigures,
+    Signal,
 )
 from streams.domain.accounts import Account
 from streams.domain.funding import FundedHour
@@ -32,6 +33,7 @@ class Outputs:
     funding_payments: list[FundingPayment] = field(default_factory=list)
     liquidations: list[LiquidationPlan] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":

@@ -3,14 +3,14 @@
 import heapq
 from typing import Any, Iterable, Iterator
 
-from quantdesk.messages import AccountChange, Fill, OracleTick
+from quantdesk.messages import AccountChange, Fill, OracleTick, VenuePrice
 
-Event = OracleTick | Fill | AccountChange
-PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2}
+Event = OracleTick | Fill | AccountChange | VenuePrice
+PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2, VenuePrice: 3}
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
-    """Return the apply order of an event: event time, then changes, ticks, fills, then id."""
+    """Return the apply order of an event: event time, then changes, ticks, fills, other venues' prices, then id."""
     return event.ts, PRIORITY[type(event)], event.id
 
 

@@ -9,8 +9,8 @@ import pytest
 
 THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipeline_vs_ceiling", "pipeline_vs_naive",
               "pipeline_vs_batched_ceiling")
-SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "candles_query_ms", "sink_rows_per_s",
-            "api_rps")
+SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "signals_us_per_event", "candles_query_ms",
+            "sink_rows_per_s", "api_rps")
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,14 @@ def test_remargin_growth(report: tuple[dict, Path]) -> None:
     assert [s["positions"] for s in remargin["per_size"]] == [1000, 4000, 16_000]
     assert all(positive(s["us_per_position"]) and positive(s["baseline_us_per_position"]) for s in remargin["per_size"])
     assert isinstance(remargin["exponent"], float)
+
+
+def test_signal_rules_cost_beside_the_same_fold_without_them(report: tuple[dict, Path]) -> None:
+    signals = report[0]["signals_us_per_event"]
+    assert positive(signals["us_per_event"]) and positive(signals["baseline_us_per_event"])
+    assert signals["ratio"] == pytest.approx(signals["us_per_event"] / signals["baseline_us_per_event"])
+    assert signals["events"] >= 1000 and signals["signals"] >= 0
+    assert "MIKEY rules CPU" in (report[1] / "bench.md").read_text()
 
 
 def test_store_and_api_figures_beside_baselines(report: tuple[dict, Path]) -> None:

@@ -112,3 +112,17 @@ async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_
     await worker.on_timer()
     assert [s.id for s in published] == [f"BTC-PERP{T0}:state", f"BTC-PERP{T0 + 1_000}:state", "f:state"]
     assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark
+
+
+def test_the_markets_fold_raises_market_signals_only_with_thresholds() -> None:
+    from streams.domain.alerts import Thresholds
+    from quantdesk.messages import VenuePrice
+
+    venue = VenuePrice(id="hl:1", ts=T0 + 2000, venue="hyperliquid", market="BTC-PERP", price=D(101))
+    whale = Fill(id="whale", ts=T0 + 1000, market="BTC-PERP", wallet="w", side="sell", size=D(1000), price=D(100))
+    events = [tick("BTC-PERP", T0), whale, venue, tick("BTC-PERP", T0 + 3000, status="halted")]
+    quiet, loud = Markets(("BTC-PERP",)), Markets(("BTC-PERP",), Thresholds())
+    assert [quiet.apply(e) for e in events] == [loud.apply(e) for e in events]  # the same states either way
+    assert quiet.take_signals() == []
+    assert [s.kind for s in loud.take_signals()] == ["whale_fill", "venue_divergence", "oracle_degraded"]
+    assert loud.take_signals() == [] and loud.unknown(venue.model_copy(update={"market": "X"})) == "unknown market 'X'"
