@@ -10,10 +10,10 @@ SEED = 11
 PARTITIONS: int = Settings.model_fields["topic_partitions"].default  # the bench's topics keep the default
 
 
-def simulated(settings: Settings, count: int, start_ms: int) -> tuple[list[Keyed], Simulator]:
-    """Return at least `count` events of whole simulator steps, and the simulator to go on with."""
-    # the inputs the figures were set on: ticks, fills, changes (no second venue's prices)
-    sim = Simulator(settings.model_copy(update={"simulator_venue_prices": False}), start_ms, seed=SEED)
+def simulated(settings: Settings, count: int, start_ms: int, venue_prices: bool = False) -> tuple[list[Keyed], Simulator]:
+    """Return at least `count` events of whole simulator steps, and the simulator to go on with; without
+    `venue_prices`, the inputs the throughput figures were set on: ticks, fills, changes."""
+    sim = Simulator(settings.model_copy(update={"simulator_venue_prices": venue_prices}), start_ms, seed=SEED)
     events: list[Keyed] = []
     while len(events) < count:
         events += sim.step()

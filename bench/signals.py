@@ -35,7 +35,7 @@ def fold(settings: Settings, events: list[Event], thresholds: Thresholds | None)
 
 def signal_cost(settings: Settings, count: int, start_ms: int) -> dict[str, Any]:
     """Return µs of CPU per event with the rules on and off, their ratio, and what was folded."""
-    raw, _ = simulated(settings, count, start_ms)
+    raw, _ = simulated(settings, count, start_ms, venue_prices=True)  # the divergence rule reads them
     events = sorted((MODELS[t].model_validate(e) for t, _, e in raw if t in MODELS), key=order_key)
     thresholds = Thresholds.of(settings)
     off, on, raised = [], [], 0
