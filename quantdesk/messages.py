@@ -12,7 +12,7 @@ only as JSON integers (no booleans, floats or texts), and non-empty names of bou
 from decimal import Context, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
 Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Amount = Annotated[Decimal, Field(allow_inf_nan=False)]
@@ -267,6 +267,17 @@ class Signal(Message):
     subaccount: int | None = None
     data: dict[str, Any] = {}
     causes: list[str] = []
+
+    @model_validator(mode="after")
+    def _addressed_to_one_audience(self) -> "Signal":
+        """Refuse a signal whose audience is unclear: an account's names its wallet and sub-account as its subject,
+        a market's names its market and no wallet (an account's alert must never reach a market's room)."""
+        if self.wallet is not None or self.subaccount is not None:
+            if self.wallet is None or self.subaccount is None or self.subject != account_key(self.wallet, self.subaccount):
+                raise ValueError("an account signal names its wallet and sub-account, and they are its subject")
+        elif self.market is None or self.subject != self.market:
+            raise ValueError("a market signal names its market, and it is its subject")
+        return self
 
 
 class AuditEntry(Message):
