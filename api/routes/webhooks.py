@@ -10,13 +10,11 @@ from api.auth import OwnWallet
 from api.deps import SettingsDep, WarehouseDep
 from api.errors import ErrorResponse
 from api.ratelimit import PublicLimit, TradingWallet
+from api.routes.accounts import SIGNED_IN
 from quantdesk.webhooks import (MAX_URL_CHARS, add_webhook, allows_loopback, live_webhooks, parse_url,
                                 remove_webhook, url_refusal, webhook_secret)
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["webhooks"], dependencies=[PublicLimit])
-SIGNED_IN = {401: {"model": ErrorResponse, "description": "no live session"},
-             403: {"model": ErrorResponse, "description": "another wallet than the session's"},
-             422: {"model": ErrorResponse}, 429: {"model": ErrorResponse, "description": "rate limited"}}
 MAX_KINDS = 32
 Kind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="a signal kind", examples=["health"])]
 WebhookId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the webhook's id",

@@ -21,7 +21,7 @@ import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
 import orjson
@@ -44,11 +44,12 @@ FETCH_MS = 200  # the longest a read waits: progress is committed at least this 
 FETCH_MOST = 500
 PER_WEBHOOK = 4  # requests in flight to one webhook at once
 OUTSTANDING_PER_REQUEST = 8
-RECORD_RETRY_FIRST_S, RECORD_RETRY_MOST_S = 0.25, 30.0
+RETRY_FIRST_S, RETRY_MOST_S = 0.25, 30.0
 ERROR_CHARS = 500
 DELIVERY_COLUMNS = ["id", "ts", "attempted_at", "webhook_id", "signal_id", "wallet", "attempt", "status", "error",
                     "delivered"]
 USER_AGENT = "QuantDesk-Webhooks/1"
+T = TypeVar("T")
 
 
 def progress_group(settings: Settings) -> str:
@@ -74,6 +75,18 @@ class GuardedResolver(AbstractResolver):
     async def close(self) -> None:
         """Release the inner resolver."""
         await self.inner.close()
+
+
+async def patiently(what: str, query: Callable[[], Awaitable[T]]) -> T:
+    """Return a warehouse call's result, waiting out a failing ClickHouse (what waits on it waits meanwhile)."""
+    wait = RETRY_FIRST_S
+    while True:
+        try:
+            return await query()
+        except ClickHouseError as exc:
+            log.error("%s failed, retrying in %.1f s: %s", what, wait, exc)
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, RETRY_MOST_S)
 
 
 def account_signals(raw: bytes | None) -> list[Signal]:
@@ -152,9 +165,11 @@ class Dispatcher:
         except those the records show delivered or out of attempts."""
         found = [(tp, r.offset, account_signals(r.value)) for tp, records in fetched.items() for r in records]
         signals = [s for _, _, batch in found for s in batch]
-        webhooks = await live_webhooks(self.warehouse, [s.wallet for s in signals if s.wallet])
+        wallets = [s.wallet for s in signals if s.wallet]
+        webhooks = await patiently("reading webhooks", lambda: live_webhooks(self.warehouse, wallets))
         wanted = {s.id: [w for w in webhooks if wants(w, s.wallet, s.kind, s.ts)] for s in signals}
-        made = await attempts_made(self.warehouse, [i for i, hooks in wanted.items() if hooks])
+        ids = [i for i, hooks in wanted.items() if hooks]
+        made = await patiently("reading webhook attempts", lambda: attempts_made(self.warehouse, ids))
         for tp, offset, batch in found:
             for signal in batch:
                 body = orjson.dumps(signal.model_dump(mode="json"))
@@ -241,21 +256,15 @@ class Dispatcher:
 
     async def record(self, row: list[Any]) -> None:
         """Store an attempt, waiting out a failing ClickHouse (the delivery, and its offset, wait meanwhile)."""
-        wait = RECORD_RETRY_FIRST_S
-        while True:
-            try:
-                stored = await self.warehouse.astore("webhook_deliveries", DELIVERY_COLUMNS, [row])
-                break
-            except ClickHouseError as exc:
-                log.error("recording webhook attempt %s failed, retrying in %.1f s: %s", row[0], wait, exc)
-                await asyncio.sleep(wait)
-                wait = min(2 * wait, RECORD_RETRY_MOST_S)
+        stored = await patiently(f"recording webhook attempt {row[0]}",
+                                 lambda: self.warehouse.astore("webhook_deliveries", DELIVERY_COLUMNS, [row]))
         if stored.refused:
             log.error("webhook attempt %s cannot be recorded: %s", row[0], stored.refused)
 
     async def still_live(self, webhook: dict[str, Any]) -> bool:
         """Tell whether a webhook is still registered (a deleted one gets no more attempts)."""
-        return any(w["id"] == webhook["id"] for w in await live_webhooks(self.warehouse, [webhook["wallet"]]))
+        found = await patiently("reading webhooks", lambda: live_webhooks(self.warehouse, [webhook["wallet"]]))
+        return any(w["id"] == webhook["id"] for w in found)
 
 
 def register(pipeline: Pipeline) -> Dispatcher:

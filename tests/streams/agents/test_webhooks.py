@@ -225,9 +225,9 @@ async def test_a_dispatcher_stopped_after_fetching_and_before_delivering_deliver
 ) -> None:
     settings = quick(settings)
     receiver = Receiver()
-    first, second = signal("1", A), signal("2", A)
     async with receiver.serving():
         await add_webhook(warehouse, A, receiver.url(), [], now_ms())
+        first, second = signal("1", A), signal("2", A)  # raised after the registration
         async with dispatching(settings, warehouse):
             await publish(settings, first)
             await eventually(lambda: caught_up(settings), what="the first delivery done")
@@ -294,3 +294,22 @@ async def test_the_address_is_checked_again_at_delivery_and_a_deleted_webhook_ge
             assert await remove_webhook(warehouse, A, hook["id"])
             await eventually(lambda: caught_up(settings), what="the delivery ended")
     assert len(failing.got) == 1
+
+
+
+async def test_a_failing_warehouse_holds_the_delivery_and_its_offset_until_it_is_back(
+    settings: Settings, warehouse: Warehouse
+) -> None:
+    settings, db = quick(settings), warehouse.database
+    receiver = Receiver()
+    async with receiver.serving(), dispatching(settings, warehouse):
+        await add_webhook(warehouse, A, receiver.url(), [], now_ms())
+        attempts(warehouse)
+        warehouse.command(f"RENAME TABLE {db}.webhook_deliveries TO {db}.webhook_deliveries_away")
+        await publish(settings, signal("1", A))
+        await asyncio.sleep(1.0)
+        assert receiver.got == [] and not await caught_up(settings)  # its records cannot be read: it waits
+        warehouse.command(f"RENAME TABLE {db}.webhook_deliveries_away TO {db}.webhook_deliveries")
+        await eventually(lambda: caught_up(settings), what="the delivery made, recorded and committed")
+    assert [(r["attempt"], r["delivered"]) for r in attempts(warehouse)] == [(1, True)]
+    assert len(receiver.got) == 1
