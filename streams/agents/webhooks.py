@@ -121,6 +121,7 @@ class Dispatcher:
         self.requests = asyncio.Semaphore(self.settings.webhook_concurrency)
         self.per_webhook: dict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(PER_WEBHOOK))
         self.tasks: set[asyncio.Task[None]] = set()
+        self.running: dict[tuple[str, str], list[tuple[TopicPartition, int]]] = {}  # (signal, webhook) -> offsets
         self.pending: dict[TopicPartition, dict[int, int]] = defaultdict(dict)  # offset -> deliveries unfinished
         self.read_to: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
@@ -180,25 +181,33 @@ class Dispatcher:
             self.read_to[tp] = offset + 1
 
     def start(self, delivery: Delivery) -> None:
-        """Run a delivery as a task; its message's offset stays pending until it is done."""
+        """Run a delivery as a task; its message's offset stays pending until it is done. A signal id met again
+        (published again, say by a restarted producer) while its delivery to this webhook runs joins that one."""
         held = self.pending[delivery.tp]
         held[delivery.offset] = held.get(delivery.offset, 0) + 1
+        key = (delivery.signal.id, delivery.webhook["id"])
+        if key in self.running:
+            self.running[key].append((delivery.tp, delivery.offset))
+            return
+        self.running[key] = [(delivery.tp, delivery.offset)]
         task = asyncio.create_task(self.deliver(delivery), name=f"webhook {delivery.webhook['id']}")
         self.tasks.add(task)
-        task.add_done_callback(lambda t: self.finished(t, delivery))
+        task.add_done_callback(lambda t: self.finished(t, key))
 
-    def finished(self, task: asyncio.Task[None], delivery: Delivery) -> None:
-        """Release a done delivery's hold on its offset; keep a failure for the loop to raise."""
+    def finished(self, task: asyncio.Task[None], key: tuple[str, str]) -> None:
+        """Release a done delivery's hold on its offsets; keep a failure for the loop to raise."""
         self.tasks.discard(task)
+        holders = self.running.pop(key)
         if task.cancelled():
             return
         if task.exception() is not None:
             self.failure = self.failure or task.exception()
             return
-        held = self.pending[delivery.tp]
-        held[delivery.offset] -= 1
-        if not held[delivery.offset]:
-            del held[delivery.offset]
+        for tp, offset in holders:
+            held = self.pending[tp]
+            held[offset] -= 1
+            if not held[offset]:
+                del held[offset]
 
     def progress(self) -> dict[TopicPartition, int]:
         """Return, per partition, the offset before which every delivery is done."""

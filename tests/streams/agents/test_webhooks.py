@@ -197,6 +197,20 @@ async def test_a_webhook_gets_only_its_own_wallets_account_signals_of_its_kinds(
     assert all(r["delivered"] for r in attempts(warehouse)) and len(attempts(warehouse)) == 5
 
 
+async def test_a_signal_published_twice_is_delivered_once(settings: Settings, warehouse: Warehouse) -> None:
+    settings = quick(settings)
+    receiver = Receiver(statuses=(500,))
+    async with receiver.serving(), dispatching(settings, warehouse):
+        await add_webhook(warehouse, A, receiver.url(), [], now_ms())
+        twice = signal("1", A)
+        await publish(settings, twice, twice)  # a producer that published it again (same id)
+        await eventually(lambda: caught_up(settings), what="both messages handled")
+        await publish(settings, twice)  # and once more, after it was delivered
+        await eventually(lambda: caught_up(settings), what="the third message handled")
+    assert receiver.ids() == [twice[2]["id"]] * 2  # a failed attempt, then the delivery: no third
+    assert [(r["attempt"], r["delivered"]) for r in attempts(warehouse)] == [(1, False), (2, True)]
+
+
 async def test_a_slow_receiver_holds_up_no_other_webhook(settings: Settings, warehouse: Warehouse) -> None:
     settings = quick(settings)
     slow, fast = Receiver(delay_s=3.0), Receiver()
