@@ -13,7 +13,7 @@ from api.edge import Edge
 from api.live import LiveFeed, LiveState
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
-from api.routes import accounts, auth, health, insights, markets, orders, signals
+from api.routes import accounts, auth, health, insights, markets, orders, signals, webhooks
 from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.settings import Settings
@@ -61,7 +61,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     app.state.day_summaries = DaySummaries(warehouse)
     errors.install(app)
-    for module in (health, markets, auth, accounts, orders, signals, insights):
+    for module in (health, markets, auth, accounts, orders, signals, insights, webhooks):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings)
 

@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     signal_oi_skew_min_holders: int = 5
     signal_cooldown_ms: int = Field(default=300_000, description="event time between two signals of one kind and subject")
 
+    # webhooks: a wallet's account signals POSTed, signed, to the URLs it registers
+    webhook_max_attempts: int = Field(default=6, ge=1, le=30, description="attempts per delivery, the first included")
+    webhook_backoff_s: float = Field(default=1.0, gt=0, description="wait before the second attempt, doubling")
+    webhook_backoff_max_s: float = Field(default=60.0, gt=0, description="the longest wait between two attempts")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="one attempt, from resolving to the answer")
+    webhook_concurrency: int = Field(default=32, ge=1, description="HTTP requests in flight at once")
+    webhook_max_per_wallet: int = Field(default=10, ge=1, description="live webhooks a wallet may hold")
+
     # gateway
     api_host: str = "127.0.0.1"
     api_port: int = 3002
