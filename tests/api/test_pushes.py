@@ -27,7 +27,7 @@ async def test_an_event_goes_to_the_rooms_its_topic_row_names(settings: Settings
     funding, signals = await member(gateway, "f", "funding:BTC-PERP"), await member(gateway, "s", "signals:BTC-PERP")
     state = {**market_state("BTC-PERP", T0 + 1000, "100", "100.5"), "tick_price": "100"}
     period = funding_period("BTC-PERP", T0, "0.00004", "0.004")
-    alert = {"id": "health:1", "ts": T0, "kind": "health", "severity": "warning", "wallet": "someone",
+    alert = {"id": "health:1", "ts": T0, "kind": "health", "severity": "warning", "wallet": "someone", "subaccount": 0,
              "subject": "someone:0", "message": "health under 20"}
     for topic, event in (("markets.state", state), ("funding.rates", period), ("mikey.signals", alert)):
         assert gateway.live.apply(topic, event)
