@@ -19,9 +19,16 @@ from streams.risk.remark import remark
 FIRST_CAPACITY = 1024
 HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a tick
 EQUITY_STEP = 0.01  # or the share of its published equity
-LINES = [10.0, 20.0, 50.0]  # health lines
+LINES = (10.0, 20.0, 50.0)  # health lines the account states turn on (at risk under 20), always watched
 NEAR = 1e-6  # float figures this close to a line are checked exactly
-LINE_EDGES = np.array(sorted(edge for line in LINES for edge in (line - NEAR, line + NEAR)))
+
+
+def line_edges(lines: Iterable[float]) -> np.ndarray:
+    """Return the sorted edges of the bands `NEAR` around each line, as the compiled re-mark reads them."""
+    return np.array(sorted(edge for line in lines for edge in (line - NEAR, line + NEAR)))
+
+
+LINE_EDGES = line_edges(LINES)
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,10 @@ class RiskBoard:
     """Each account's slot: cash (collateral less unsettled funding), each market's upnl, MM and IM, and the
     health band, liquidation flag, health and equity it last showed."""
 
-    def __init__(self, capacity: int = FIRST_CAPACITY) -> None:
+    def __init__(self, capacity: int = FIRST_CAPACITY, lines: Iterable[float] = ()) -> None:
+        """Watch the account states' lines and `lines` (the health levels MIKEY signals) for crossings."""
+        self.lines = tuple(sorted(set(LINES) | {float(line) for line in lines}))
+        self.edges = line_edges(self.lines)
         self.keys: list[str] = []
         self.index: dict[str, int] = {}
         self.cash = np.zeros(capacity)
@@ -150,7 +160,7 @@ class RiskBoard:
         for r in margin.positions:
             figures = float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin)
             self.contributions(r.market)[:, slot] = figures
-        self.band[slot] = band_of(float(margin.health))
+        self.band[slot] = band_of(float(margin.health), self.lines)
         self.liquidatable[slot] = margin.liquidatable
         self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
@@ -161,7 +171,7 @@ class RiskBoard:
         touched = np.empty(book.count, dtype=np.int64)
         count = remark(price, book.count, book.account, book.size, book.entry, book.rates,
                        tuple(self.markets.values()), list(self.markets).index(market), self.cash, self.band,
-                       self.liquidatable, self.shown, LINE_EDGES, NEAR, HEALTH_STEP, EQUITY_STEP, touched)
+                       self.liquidatable, self.shown, self.edges, NEAR, HEALTH_STEP, EQUITY_STEP, touched)
         return set(touched[:count].tolist())
 
     def reinstate(self, market: str, marks: MarketMarks, applied: int) -> None:
@@ -199,6 +209,6 @@ def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:
     return grown
 
 
-def band_of(health: float) -> int:
-    """Return how many of the lines 50, 20, 10 one health is under."""
-    return len(LINES) - bisect_right(LINES, health)
+def band_of(health: float, lines: tuple[float, ...] = LINES) -> int:
+    """Return how many of the (sorted) `lines` one health is under."""
+    return len(lines) - bisect_right(lines, health)

@@ -53,7 +53,7 @@ class RiskEngine:
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
         self.accounts: dict[str, Account] = {}
-        self.board = RiskBoard()
+        self.board = RiskBoard(lines=[float(line) for line in thresholds.health_lines] if thresholds else ())
         for name in self.markets:  # every market on the board from the start: one compiled re-mark serves all
             self.board.contributions(name)
         self.board.remark(next(iter(self.markets)), MarketBook(), 0.0)  # compiled (or loaded) now, not at a tick

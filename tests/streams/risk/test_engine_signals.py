@@ -1,8 +1,12 @@
 """MIKEY's rules where the risk engine runs them: on published snapshots, where the liquidator acts, at fills;
 their gates stored with the engine's rows, so a rebuilt engine signals exactly what one never stopped does."""
 
+from dataclasses import replace
+from decimal import Decimal
+
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import Fill
+from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import Outputs
@@ -64,3 +68,11 @@ def test_a_rebuilt_engine_raises_the_same_signals_as_the_one_never_stopped() -> 
         again = Worker(tables, unapplied)
         after = [s.model_dump_json() for chunk in chunks[cut:] for s in again.release(chunk).signals]
         assert after == [s.model_dump_json() for out in outs[cut:] for s in out.signals], f"cut at {cut}"
+
+
+def test_a_configured_health_line_is_watched_on_the_board_and_fires_at_the_tick_that_crosses_it() -> None:
+    # a small move (health 99.01 → 98.99, equity +0.4 %) republishes nobody unless the board watches line 99
+    engine = RiskEngine(DEFAULT_MARKETS, replace(Thresholds(), health_lines=(Decimal(99),)))
+    run(engine, tick(T0, "99"), change(T0, "deposit", "10000"), fill(T0 + 1000, "buy", "20", "99"))
+    out = run(engine, tick(T0 + 2000, "101"))
+    assert [(s.kind, s.data.get("line"), s.ts) for s in out.signals] == [("health_crossed", "99", T0 + 2000)]
