@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
 from api.embedded import running
+from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
@@ -75,9 +76,10 @@ def fresh(settings: Settings) -> Settings:
                                        "api_port": free_port()})
 
 
-async def run(settings: Settings, events: list[Keyed], markers: int) -> None:
+async def run(settings: Settings, events: list[Keyed], markers: int, every_reader: bool = False) -> None:
     """Send `events` to a stopped platform (a backlog, as a restart finds it), start it and stop it once the
-    marker has `markers` snapshots and the risk worker has committed every input."""
+    marker has `markers` snapshots and the risk worker has committed every input (with `every_reader`, once
+    every reader has applied or stored everything too)."""
     await ensure_topics(settings, settings.kafka_bootstrap)
     async with Publisher(settings, settings.kafka_bootstrap) as publisher:
         await publisher.send(events)
@@ -87,6 +89,10 @@ async def run(settings: Settings, events: list[Keyed], markers: int) -> None:
             return len(found) == markers
         await eventually(marked, what=f"{markers} marker snapshots", timeout=60)
         await eventually(lambda: all_committed(settings, runtime.bootstrap), what="every input committed")
+        if every_reader:
+            async def everything() -> bool:
+                return not any((await unapplied(settings, runtime.bootstrap)).values())
+            await eventually(everything, what="every reader done", timeout=60)
 
 
 async def all_committed(settings: Settings, bootstrap: str) -> bool:

@@ -8,23 +8,12 @@ a whale trade on BTC-PERP and another venue's SOL price far from our mark.
 
 import orjson
 
-from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Keyed
 from quantdesk.settings import Settings
-from api.embedded import running
-from quantdesk.kafka.publisher import Publisher
-from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from tests.streams.agents.test_accounts_durability import (
-    MINUTE,
-    all_committed,
-    deposit,
-    first_half,
-    fresh,
-    second_half,
-)
-from tests.streams.agents.test_accounts_pipeline import START_MS, rows, topic_events
-from tests.waiting import eventually
+from tests.streams.agents.test_accounts_durability import MINUTE, deposit, first_half, fresh, second_half
+from tests.streams.agents.test_accounts_durability import run as durable_run
+from tests.streams.agents.test_accounts_pipeline import START_MS, topic_events
 
 ETH = "ETH-PERP"
 
@@ -52,21 +41,8 @@ def second_extras() -> list[Keyed]:
 
 
 async def run(settings: Settings, events: list[Keyed], markers: int) -> None:
-    """Send `events` to a stopped platform, start it, and stop it once the marker has `markers` snapshots and every
-    reader has applied (the markets agent: published its signals) and the sink stored everything."""
-    await ensure_topics(settings, settings.kafka_bootstrap)
-    async with Publisher(settings, settings.kafka_bootstrap) as publisher:
-        await publisher.send(events)
-    async with running(settings, simulator=False) as runtime:
-        async def marked() -> bool:
-            found = await rows(runtime, "SELECT id FROM {db}.account_snapshots WHERE wallet = 'marker'")
-            return len(found) == markers
-        await eventually(marked, what=f"{markers} marker snapshots", timeout=60)
-        await eventually(lambda: all_committed(settings, runtime.bootstrap), what="every input committed")
-
-        async def everything() -> bool:
-            return not any((await unapplied(settings, runtime.bootstrap)).values())
-        await eventually(everything, what="every reader done", timeout=60)
+    """Run the platform over `events` until every reader is done (the markets agent: published its signals)."""
+    await durable_run(settings, events, markers, every_reader=True)
 
 
 async def signals(settings: Settings) -> list[bytes]:
