@@ -59,8 +59,8 @@ def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop afte
 
 
 def worker(
-    role: Annotated[str, typer.Option(
-        help="all: every agent; risk: accounts (and the simulated venue); feed: market agent, ClickHouse sink, webhooks")] = "all",
+    role: Annotated[str, typer.Option(help="all: every agent; risk: accounts (and the simulated venue); "
+                                           "feed: market agent, ClickHouse sink, webhooks")] = "all",
 ) -> None:
     """Run the Faust worker of one role against the configured broker (and ClickHouse, but for risk)."""
     from streams.worker import ROLES, Role, serve_worker
