@@ -1,81 +1,56 @@
-"""Counters and gauges of the ingest service, rendered in the Prometheus text format."""
+"""Counters, gauges and a summary of the ingest service, kept and rendered by `prometheus_client`."""
 
-from collections import defaultdict
+from prometheus_client import CollectorRegistry, Counter, Gauge, Summary, disable_created_metrics, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics import MetricWrapperBase
 
-Labels = tuple[tuple[str, str], ...]
-
-FAMILIES: dict[str, tuple[str, str]] = {
-    "ingest_published_total": ("counter", "Events published, by source and topic."),
-    "ingest_dlq_total": ("counter", "Dead letters published, by source and stage (verify, map, decode)."),
-    "ingest_duplicates_total": ("counter", "Transactions dropped because their signature was already taken."),
-    "ingest_rpc_requests_total": ("counter", "JSON-RPC requests, by endpoint and method."),
-    "ingest_rpc_errors_total": ("counter", "JSON-RPC requests that failed, by endpoint and method."),
-    "ingest_rpc_latency_seconds": ("summary", "JSON-RPC request latency, by endpoint."),
-    "ingest_rpc_slot": ("gauge", "Newest slot an endpoint reported."),
-    "ingest_rpc_lag_slots": ("gauge", "How far an endpoint is behind the best one, in slots."),
-    "ingest_rpc_active": ("gauge", "1 for the endpoint that answered the last request."),
-    "ingest_connected": ("gauge", "1 while a streaming source is connected."),
-    "ingest_reconnects_total": ("counter", "Streaming reconnections, by source."),
-    "ingest_gaps_total": ("counter", "Interruptions of a stream after it had delivered data, by source."),
-    "ingest_gap_seconds_total": ("counter", "Seconds without data across those interruptions, by source."),
-    "ingest_hermes_binary_mismatches_total": ("counter", "Hermes payloads whose JSON their binary update lacks."),
-    "ingest_backfill_behind": ("gauge", "Signatures listed after the cursor and not yet taken."),
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the text format every Prometheus 2 scrapes
+FAMILIES: dict[str, tuple[type[MetricWrapperBase], str, tuple[str, ...]]] = {
+    "ingest_published_total": (Counter, "Events published, by source and topic.", ("source", "topic")),
+    "ingest_dlq_total": (Counter, "Dead letters published, by source and stage (verify, map, decode).",
+                         ("source", "stage")),
+    "ingest_duplicates_total": (Counter, "Transactions dropped because their signature was already taken.",
+                                ("source",)),
+    "ingest_rpc_requests_total": (Counter, "JSON-RPC requests, by endpoint and method.", ("endpoint", "method")),
+    "ingest_rpc_errors_total": (Counter, "JSON-RPC requests that failed, by endpoint and method.",
+                                ("endpoint", "method")),
+    "ingest_rpc_latency_seconds": (Summary, "JSON-RPC request latency, by endpoint.", ("endpoint",)),
+    "ingest_rpc_slot": (Gauge, "Newest slot an endpoint reported.", ("endpoint",)),
+    "ingest_rpc_lag_slots": (Gauge, "How far an endpoint is behind the best one, in slots.", ("endpoint",)),
+    "ingest_rpc_active": (Gauge, "1 for the endpoint that answered the last request.", ("endpoint",)),
+    "ingest_connected": (Gauge, "1 while a streaming source is connected.", ("source",)),
+    "ingest_reconnects_total": (Counter, "Streaming reconnections, by source.", ("source",)),
+    "ingest_gaps_total": (Counter, "Interruptions of a stream after it had delivered data, by source.", ("source",)),
+    "ingest_gap_seconds_total": (Counter, "Seconds without data across those interruptions, by source.",
+                                 ("source",)),
+    "ingest_hermes_binary_mismatches_total": (Counter, "Hermes payloads whose JSON their binary update lacks.",
+                                              ("source",)),
+    "ingest_backfill_behind": (Gauge, "Signatures listed after the cursor and not yet taken.", ("source",)),
 }
 
-
-def _labels(labels: dict[str, str]) -> Labels:
-    """Return labels in a stable order."""
-    return tuple(sorted(labels.items()))
-
-
-def _escape(value: str) -> str:
-    """Escape a label value for the text format."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _render_labels(labels: Labels) -> str:
-    """Return `{a="x",b="y"}`, or nothing without labels."""
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}"
-
-
-def _number(value: float) -> str:
-    """Return a sample value without losing digits of large integers."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+disable_created_metrics()  # a `_created` series beside every counter doubles the scrape and no panel reads it
 
 
 class Metrics:
-    """The service's figures, kept in memory and rendered on demand."""
+    """The service's figures in a registry of their own (one per service, so tests and services never share)."""
 
     def __init__(self) -> None:
-        self.values: dict[str, dict[Labels, float]] = defaultdict(dict)
+        self.registry = CollectorRegistry()
+        self.families = {name: kind(name, text, labels, registry=self.registry)
+                         for name, (kind, text, labels) in FAMILIES.items()}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add `amount` to a counter."""
-        series = self.values[name]
-        key = _labels(labels)
-        series[key] = series.get(key, 0.0) + amount
+        self.families[name].labels(**labels).inc(amount)  # type: ignore[attr-defined]
 
     def set(self, name: str, value: float, **labels: str) -> None:
         """Set a gauge."""
-        self.values[name][_labels(labels)] = value
-
-    def get(self, name: str, **labels: str) -> float:
-        """Return one series' value (0 when never set)."""
-        return self.values[name].get(_labels(labels), 0.0)
+        self.families[name].labels(**labels).set(value)  # type: ignore[attr-defined]
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
-        """Record one observation of a summary (its sum and count)."""
-        self.inc(f"{name}_sum", seconds, **labels)
-        self.inc(f"{name}_count", 1.0, **labels)
+        """Record one observation of a summary."""
+        self.families[name].labels(**labels).observe(seconds)  # type: ignore[attr-defined]
 
-    def render(self) -> str:
+    def render(self) -> bytes:
         """Return every family in the Prometheus text exposition format."""
-        lines = []
-        for family, (kind, help_text) in FAMILIES.items():
-            names = [f"{family}_sum", f"{family}_count"] if kind == "summary" else [family]
-            lines += [f"# HELP {family} {help_text}", f"# TYPE {family} {kind}"]
-            for name in names:
-                lines += [f"{name}{_render_labels(k)} {_number(v)}" for k, v in sorted(self.values[name].items())]
-        return "\n".join(lines) + "\n"
+        return generate_latest(self.registry)

@@ -16,14 +16,14 @@ import uvicorn
 from aiokafka.admin import NewTopic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streams.sources.ingest.chain_mapping import RISK
 from streams.sources.ingest.chain import ChainSource, backoff
 from streams.sources.ingest.cursor import CursorStore
 from streams.sources.ingest.delivery import Delivery, Tail
-from streams.sources.ingest.metrics import Metrics
+from streams.sources.ingest.metrics import CONTENT_TYPE, Metrics
 from streams.sources.ingest.oracle import HermesSource, PriceAccountSource
 from streams.sources.ingest.rpc import RpcPool
 from streams.sources.venues.hyperliquid import HyperliquidAdapter
@@ -89,7 +89,7 @@ def health_app(metrics: Metrics, sources: list[Supervised]) -> Starlette:
         return JSONResponse({"status": "ok" if ok else "failing", "sources": states}, status_code=200 if ok else 503)
 
     async def prometheus(_: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return Starlette(routes=[Route("/health", health), Route("/metrics", prometheus)])
 

@@ -1,12 +1,12 @@
 """Fake Solana and Hermes servers, ingest settings pointing at them, and topic readers."""
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from quantdesk.broker import free_port
 from quantdesk.settings import Settings
@@ -75,11 +75,5 @@ async def metrics_text(settings: Settings) -> str:
 
 def metric(text: str, name: str, **labels: str) -> float:
     """Return the sum of the samples of `name` carrying `labels`, from Prometheus text (0 when none)."""
-    total = 0.0
-    for line in text.splitlines():
-        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
-        if match and match[1] == name:
-            found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match[2] or ""))
-            if all(found.get(k) == v for k, v in labels.items()):
-                total += float(match[3])
-    return total
+    return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))

@@ -1,12 +1,13 @@
-"""The ingest service's parts alone: cursor store, health app, metrics text, unsigned orders."""
+"""The ingest service's parts alone: cursor store, health app, metrics."""
 
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from streams.sources.ingest.cursor import CursorStore
-from streams.sources.ingest.metrics import Metrics
+from streams.sources.ingest.metrics import FAMILIES, Metrics
 from streams.sources.ingest.service import Supervised, health_app
 from tests.streams.sources.ingest.conftest import metric
 
@@ -47,3 +48,15 @@ async def test_health_is_503_while_a_source_fails_and_metrics_are_prometheus_tex
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE ingest_published_total counter" in text.text
     assert metric(text.text, "ingest_published_total", source="hermes", topic="oracle.ticks") == 3
+
+
+def test_metrics_render_every_family_and_refuse_labels_a_family_does_not_declare() -> None:
+    metrics = Metrics()
+    metrics.observe("ingest_rpc_latency_seconds", 0.25, endpoint="http://node")
+    metrics.observe("ingest_rpc_latency_seconds", 0.5, endpoint="http://node")
+    text = metrics.render().decode()
+    assert metric(text, "ingest_rpc_latency_seconds_count", endpoint="http://node") == 2
+    assert metric(text, "ingest_rpc_latency_seconds_sum", endpoint="http://node") == 0.75
+    assert all(f"# TYPE {name}" in text for name in FAMILIES), "every family is declared, with or without samples"
+    with pytest.raises(ValueError):
+        metrics.inc("ingest_published_total", source="hermes")  # no topic: a series no panel could find
