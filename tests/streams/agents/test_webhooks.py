@@ -27,6 +27,7 @@ from streams.agents.webhooks import Delivery, Dispatcher, progress_group
 from streams.app import faust_app
 from streams.pipeline import Pipeline
 from tests.api.signing import sign_in
+from tests.local_server import listen
 from tests.waiting import eventually
 
 A, B = "WalletA1111111111111111111111111111111111111", "WalletB2222222222222222222222222222222222222"
@@ -73,9 +74,7 @@ class Receiver:
         """Serve on 127.0.0.1 until the block exits."""
         app = web.Application()
         app.router.add_post("/{path:.*}", self.handle)
-        runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        runner = await listen(app, self.port, shutdown_s=0.1)
         try:
             yield self
         finally:

@@ -14,6 +14,7 @@ from aiohttp import WSMsgType, web
 
 from quantdesk.broker import free_port
 from tests.conftest import LOCAL_FIXTURES
+from tests.local_server import listen
 
 FIXTURE = LOCAL_FIXTURES / "pyth" / "hermes_price_updates.json"
 
@@ -50,9 +51,7 @@ class FakeHermes:
         app = web.Application()
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/v2/updates/price/stream", self.stream)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await listen(app, self.port)
         return self
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from quantdesk.broker import free_port
+from tests.local_server import listen
 from tests.streams.sources.ingest.chain_kit import Recorded
 from tests.programs.programs_testkit import get_transaction_result
 
@@ -52,9 +53,7 @@ class FakeSolana:
         app = web.Application()
         app.router.add_post("/", self.rpc)
         app.router.add_get("/", self.websocket)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await listen(app, self.port)
         return self
 
     async def stop(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from quantdesk.broker import free_port
+from tests.local_server import listen
 
 GREETING = "Websocket connection established."
 
@@ -42,9 +43,7 @@ class FakeHyperliquid:
         """Listen on the loopback port."""
         app = web.Application()
         app.router.add_get("/ws", self.websocket)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await listen(app, self.port)
         return self
 
     async def stop(self) -> None:
