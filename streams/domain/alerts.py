@@ -19,32 +19,39 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from quantdesk.messages import Severity, Signal
+from quantdesk.settings import Settings
 from streams.domain import CONTEXT
+
+
+def setting_default(name: str) -> Any:
+    """Return the default of settings field `signal_<name>`: the values live in one place."""
+    return Settings.model_fields[f"signal_{name}"].default
+
 
 RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Every signal threshold, margin and the cool-down (settings `signal_*`, DESIGN.md's values by default)."""
+    """Every signal threshold, margin and the cool-down (settings `signal_*`; their defaults, DESIGN.md's values)."""
 
-    health_lines: tuple[Decimal, ...] = (Decimal(50), Decimal(20), Decimal(10))
-    health_margin: Decimal = Decimal(2)
-    liquidation_distance: Decimal = Decimal("0.05")
-    liquidation_distance_margin: Decimal = Decimal("0.01")
-    funding_apr: Decimal = Decimal("0.5")
-    funding_apr_margin: Decimal = Decimal("0.05")
-    volatility_ratio: Decimal = Decimal(3)
-    volatility_margin: Decimal = Decimal("0.5")
-    volatility_min_history_ms: int = 1_800_000
-    whale_notional: Decimal = Decimal(100_000)
-    venue_divergence_bps: Decimal = Decimal(50)
-    venue_divergence_margin_bps: Decimal = Decimal(10)
-    venue_max_age_ms: int = 60_000
-    oi_skew: Decimal = Decimal("0.75")
-    oi_skew_margin: Decimal = Decimal("0.05")
-    oi_skew_min_holders: int = 5
-    cooldown_ms: int = 300_000
+    health_lines: tuple[Decimal, ...] = setting_default("health_lines")
+    health_margin: Decimal = setting_default("health_margin")
+    liquidation_distance: Decimal = setting_default("liquidation_distance")
+    liquidation_distance_margin: Decimal = setting_default("liquidation_distance_margin")
+    funding_apr: Decimal = setting_default("funding_apr")
+    funding_apr_margin: Decimal = setting_default("funding_apr_margin")
+    volatility_ratio: Decimal = setting_default("volatility_ratio")
+    volatility_margin: Decimal = setting_default("volatility_margin")
+    volatility_min_history_ms: int = setting_default("volatility_min_history_ms")
+    whale_notional: Decimal = setting_default("whale_notional")
+    venue_divergence_bps: Decimal = setting_default("venue_divergence_bps")
+    venue_divergence_margin_bps: Decimal = setting_default("venue_divergence_margin_bps")
+    venue_max_age_ms: int = setting_default("venue_max_age_ms")
+    oi_skew: Decimal = setting_default("oi_skew")
+    oi_skew_margin: Decimal = setting_default("oi_skew_margin")
+    oi_skew_min_holders: int = setting_default("oi_skew_min_holders")
+    cooldown_ms: int = setting_default("cooldown_ms")
 
     @classmethod
     def of(cls, settings: Any) -> "Thresholds":
