@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
     max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
 
+    # operations: each worker's /health, /ready and /metrics; what /ready tolerates
+    risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")
+    feed_worker_port: int = Field(default=3005, description="the feed worker's (and the `all` role's) endpoints")
+    ready_max_lag: int = Field(
+        default=10_000, ge=0, description="/ready fails once a reader has more messages than this not applied")
+
     # sign-in and sessions
     redis_url: str | None = None
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)

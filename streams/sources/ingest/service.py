@@ -23,7 +23,8 @@ from streams.sources.ingest.chain_mapping import RISK
 from streams.sources.ingest.chain import ChainSource, backoff
 from streams.sources.ingest.cursor import CursorStore
 from streams.sources.ingest.delivery import Delivery, Tail
-from streams.sources.ingest.metrics import CONTENT_TYPE, Metrics
+from quantdesk.metrics import CONTENT_TYPE
+from streams.sources.ingest.metrics import Metrics
 from streams.sources.ingest.oracle import HermesSource, PriceAccountSource
 from streams.sources.ingest.rpc import RpcPool
 from streams.sources.venues.hyperliquid import HyperliquidAdapter
