@@ -51,6 +51,7 @@ def settings(broker: EmbeddedBroker, chdb_dsn: str, tmp_path: Path) -> Settings:
     return Settings(
         kafka_bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn, clickhouse_database=name,
         topic_prefix=f"{name}.", app_id=name, data_dir=tmp_path, api_port=free_port(),
+        risk_worker_port=free_port(), feed_worker_port=free_port(),
         kafka_session_timeout_s=3.0, sink_batch_seconds=0.2,
     )
 
