@@ -80,7 +80,7 @@ class Edge:
         headers = scope["headers"]
         if why := header_refusal(headers, self.max_headers, self.max_line):
             return await self.refuse(scope, receive, send, 431, why)
-        scope = {**scope, "client": self.client(scope)}
+        scope["client"] = self.client(scope)  # in place: the meter outside reads the route the router notes here
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
         length = next((v for k, v in headers if k == b"content-length"), None)

@@ -8,6 +8,8 @@ library, and writes it straight on each member's transport when nothing is queue
 that connection and it is not paused for backpressure (so nothing is overtaken); otherwise it queues
 the packets on the socket's `Mailbox`, whose `get` is a future. The wire format is python-socketio's
 own; a frame written straight is uncompressed, which permessage-deflate allows for any message.
+A member whose connection has ended gets nothing (dropped: `gone`); nor does one that has not answered a ping
+within the ping timeout, which engine.io then cuts off (dropped: `slow_client`; the mailbox itself is unbounded).
 """
 
 import asyncio
@@ -22,6 +24,8 @@ from engineio.async_socket import AsyncSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
+
+from quantdesk.metrics import Metrics
 
 
 class Mailbox:
@@ -152,19 +156,28 @@ def idle_wire(socket: AsyncSocket | None) -> asyncio.Transport | None:
     return connection.wire()
 
 
-async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str) -> int:
+async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str, metrics: Metrics) -> int:
     """Send one event to every local member of a room, without a task per member as `emit` starts: straight
-    on the wire where the connection is idle, queued otherwise. Return how many got it straight."""
+    on the wire where the connection is idle, queued otherwise; count what was sent and what was dropped.
+    Return how many got it straight."""
     members = [eio_sid for _, eio_sid in sio.manager.get_participants("/", name)]
     packets = event_packets(sio, event, data) if members else []
-    frame, straight = text_frame(packets) if packets else None, 0
+    frame, straight, sent = text_frame(packets) if packets else None, 0, 0
     for eio_sid in members:
         socket = sio.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            metrics.inc("gateway_socket_dropped_total", reason="gone")
+            continue
+        if not await socket.check_ping_timeout():  # it closes the socket: its disconnect counts the slow client
+            metrics.inc("gateway_socket_dropped_total", reason="slow_client")
+            continue
+        sent += 1
         wire = idle_wire(socket) if frame else None
-        if wire is not None and await socket.check_ping_timeout():
+        if wire is not None:
             wire.write(frame)
             straight += 1
             continue
         for pkt in packets:
             await sio.eio.send_packet(eio_sid, pkt)
+    metrics.inc("gateway_socket_emits_total", sent, channel=event)
     return straight

@@ -1,19 +1,21 @@
 """The gateway app: FastAPI for REST, python-socketio on the same ASGI app."""
 
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 import socketio
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 
 from api import errors
 from api.accounts import LiveAccounts
 from api.edge import Edge
 from api.live import LiveFeed, LiveState
+from api.metrics import GatewayMetrics, Meter
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
-from api.routes import accounts, auth, health, insights, markets, orders, signals, webhooks
+from api.routes import accounts, auth, health, insights, markets, metrics, orders, signals, webhooks
 from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.settings import Settings
@@ -23,11 +25,12 @@ HEAD_BUFFER_BYTES = 128 << 10  # per connection: ample past the header limits, s
 
 
 class GatewayApp(socketio.ASGIApp):
-    """Socket.IO, with the REST app as `other_asgi_app`, both behind the edge (`api.edge`)."""
+    """Socket.IO, with the REST app as `other_asgi_app`, both behind the edge (`api.edge`), all metered
+    (`api.metrics`)."""
 
-    def __init__(self, sio: socketio.AsyncServer, rest: FastAPI, settings: Settings) -> None:
+    def __init__(self, sio: socketio.AsyncServer, rest: FastAPI, settings: Settings, meters: GatewayMetrics) -> None:
         super().__init__(sio, other_asgi_app=rest)
-        self.edge = Edge(super().__call__, settings)
+        self.edge = Meter(Edge(super().__call__, settings), self.engineio_path, meters)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve a connection through the edge."""
@@ -35,11 +38,12 @@ class GatewayApp(socketio.ASGIApp):
 
 
 def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, extra: Any = None,
-               rates: Rates = Rates()) -> GatewayApp:
-    """Return the ASGI app; `extra` is an async context manager run inside its lifespan."""
-    live = LiveState(settings.market_names)
-    sessions, limiter, views = open_store(settings), Limiter(settings, rates), LiveAccounts(live)
-    gateway = Gateway(settings, live, views, sessions, limiter)
+               rates: Rates = Rates(), collectors: Sequence[Collector] = ()) -> GatewayApp:
+    """Return the ASGI app; `extra` is an async context manager run inside its lifespan; `/metrics` shows the
+    `collectors` (other parts in this process: a worker's registry, a child's) beside the gateway's own."""
+    live, meters = LiveState(settings.market_names), GatewayMetrics()
+    sessions, limiter, views = open_store(settings), Limiter(settings, rates, meters), LiveAccounts(live)
+    gateway = Gateway(settings, live, views, sessions, limiter, meters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,10 +64,11 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.bootstrap = bootstrap
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     app.state.day_summaries = DaySummaries(warehouse)
+    app.state.metrics, app.state.collectors = meters, tuple(collectors)
     errors.install(app)
-    for module in (health, markets, auth, accounts, orders, signals, insights, webhooks):
+    for module in (health, metrics, markets, auth, accounts, orders, signals, insights, webhooks):
         app.include_router(module.router)
-    return GatewayApp(gateway.sio, app, settings)
+    return GatewayApp(gateway.sio, app, settings, meters)
 
 
 def gateway_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:

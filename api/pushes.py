@@ -12,13 +12,14 @@ from api.bars import RESOLUTIONS
 from api.channels import room
 from api.fanout import fan_out
 from api.live import TOPICS, LiveState
+from quantdesk.metrics import Metrics
 
 
 class Pushes:
     """The sequence number of each room on this replica, the account rooms of each wallet, and the pushes."""
 
-    def __init__(self, sio: socketio.AsyncServer, live: LiveState) -> None:
-        self.sio, self.live = sio, live
+    def __init__(self, sio: socketio.AsyncServer, live: LiveState, metrics: Metrics) -> None:
+        self.sio, self.live, self.metrics = sio, live, metrics
         self.seq: dict[str, int] = {}
         self.wallet_rooms: dict[str, set[str]] = {}
 
@@ -44,7 +45,8 @@ class Pushes:
         if not self.listened(name):  # who subscribes next starts from a snapshot carrying the kept number
             return
         seq = self.seq[name] = self.seq.get(name, 0) + 1
-        await fan_out(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}, name)
+        await fan_out(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}, name,
+                      self.metrics)
 
     async def push_market(self, channel: str, market: str, data: Any) -> None:
         """Emit one delta to a market channel's room."""

@@ -16,6 +16,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
 from api.auth import CurrentWallet
+from quantdesk.metrics import Metrics
 from quantdesk.settings import Settings
 
 
@@ -52,9 +53,11 @@ class Verdict:
 
 
 class Limiter:
-    """Count hits per kind of limit and caller, in Redis (keys under the app id) when configured."""
+    """Count hits per kind of limit and caller, in Redis (keys under the app id) when configured, and the refusals
+    per kind (`gateway_rate_limited_total`)."""
 
-    def __init__(self, settings: Settings, rates: Rates) -> None:
+    def __init__(self, settings: Settings, rates: Rates, metrics: Metrics) -> None:
+        self.metrics = metrics
         self.pool = ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
         self.storage: Storage = MemoryStorage() if self.pool is None else RedisStorage(
             f"async+{settings.redis_url}", implementation="redispy", key_prefix=f"{settings.app_id}:limits",
@@ -66,6 +69,8 @@ class Limiter:
         """Count one hit of `caller` against the `kind` limit and return the verdict."""
         item = self.items[kind]
         allowed = await self.strategy.hit(item, kind, caller)
+        if not allowed:
+            self.metrics.inc("gateway_rate_limited_total", limit=kind)
         stats = await self.strategy.get_window_stats(item, kind, caller)
         return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
 

@@ -26,7 +26,30 @@ FIELDS = {"URI": "uri", "Version": "version", "Chain ID": "chain_id", "Nonce": "
 
 
 class SignInError(ValueError):
-    """A sign-in the gateway refuses, with the reason a person can read."""
+    """A sign-in the gateway refuses, with the reason a person can read; `kind` names the refusal for metrics."""
+
+    kind = "malformed"  # not a SIWS message, or one not laid out as SIWS
+
+
+class NotForUs(SignInError):
+    """A message for another site, chain or wallet."""
+
+    kind = "mismatch"
+
+
+class OutOfTime(SignInError):
+    """A message issued in the future or too long ago, expired or not yet valid."""
+
+    kind = "time"
+
+
+class BadSignature(SignInError):
+    """A signature the wallet did not make over the message."""
+
+    kind = "signature"
+
+
+FAILURES = tuple(refusal.kind for refusal in (SignInError, NotForUs, OutOfTime, BadSignature))
 
 
 @dataclass(frozen=True)
@@ -127,13 +150,13 @@ def offer(settings: Settings, address: str, nonce: str, now: datetime) -> SignIn
 def check(settings: Settings, message: SignInMessage, address: str, now: datetime) -> None:
     """Refuse a message not addressed to this gateway and chain, by another wallet, or out of its time."""
     if message.domain != settings.siws_domain:
-        raise SignInError(f"the message is for domain {message.domain!r}, not {settings.siws_domain!r}")
+        raise NotForUs(f"the message is for domain {message.domain!r}, not {settings.siws_domain!r}")
     if message.uri != settings.siws_uri:
-        raise SignInError(f"the message is for URI {message.uri!r}, not {settings.siws_uri!r}")
+        raise NotForUs(f"the message is for URI {message.uri!r}, not {settings.siws_uri!r}")
     if message.address != address:
-        raise SignInError("the message names another address")
+        raise NotForUs("the message names another address")
     if message.version != "1" or message.chain_id != settings.chain_id:
-        raise SignInError(f"the message must be version 1 on chain {settings.chain_id!r}")
+        raise NotForUs(f"the message must be version 1 on chain {settings.chain_id!r}")
     check_times(message, now)
 
 
@@ -141,13 +164,13 @@ def check_times(message: SignInMessage, now: datetime) -> None:
     """Refuse a message issued in the future or too long ago, expired, or not yet valid."""
     issued = parse_time(message.issued_at, "Issued At")
     if issued > now + CLOCK_SKEW:
-        raise SignInError("the message was issued in the future")
+        raise OutOfTime("the message was issued in the future")
     if issued < now - NONCE_TTL:
-        raise SignInError("the message was issued more than 5 minutes ago")
+        raise OutOfTime("the message was issued more than 5 minutes ago")
     if message.expiration_time and parse_time(message.expiration_time, "Expiration Time") <= now:
-        raise SignInError("the message has expired")
+        raise OutOfTime("the message has expired")
     if message.not_before and parse_time(message.not_before, "Not Before") > now + CLOCK_SKEW:
-        raise SignInError("the message is not valid yet")
+        raise OutOfTime("the message is not valid yet")
 
 
 def verify_signature(address: str, text: str, signature: str) -> None:
@@ -157,6 +180,6 @@ def verify_signature(address: str, text: str, signature: str) -> None:
         raw = base58.b58decode(signature)
         signed = Signature.from_bytes(raw) if len(raw) == 64 else None
     except ValueError as exc:
-        raise SignInError("the address or the signature is not valid base58") from exc
+        raise BadSignature("the address or the signature is not valid base58") from exc
     if signed is None or not signed.verify(key, text.encode()):
-        raise SignInError("the signature does not match the address and message")
+        raise BadSignature("the signature does not match the address and message")

@@ -5,6 +5,7 @@ With Redis configured, the Redis manager carries what one replica must do on all
 rooms of a session that logged out).
 """
 
+import time
 from typing import Any
 
 import socketio
@@ -12,12 +13,13 @@ import socketio
 from api import channels
 from api.accounts import AccountsView
 from api.auth import cookie_token, signed_in
-from api.channels import Refusal, Subscription, account_room
+from api.channels import CHANNELS, Refusal, Subscription, account_room
 from api.fanout import Server
 from api.live import LiveState
 from api.pushes import Pushes
 from api.ratelimit import Limiter
 from api.sessions import SessionStore
+from quantdesk.metrics import Metrics
 from quantdesk.settings import Settings
 
 
@@ -31,23 +33,49 @@ class Gateway:
     """The Socket.IO server: who may join which room, and the pushes to those rooms."""
 
     def __init__(self, settings: Settings, live: LiveState, accounts: AccountsView, sessions: SessionStore,
-                 limiter: Limiter) -> None:
+                 limiter: Limiter, metrics: Metrics) -> None:
         self.settings, self.live, self.accounts = settings, live, accounts
-        self.sessions, self.limiter = sessions, limiter
+        self.sessions, self.limiter, self.metrics = sessions, limiter, metrics
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.app_id}:socketio") \
             if settings.redis_url else None
         self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
-        self.pushes = Pushes(self.sio, live)
+        self.pushes = Pushes(self.sio, live, metrics)
         self.on_event = self.pushes.on_event
         self.sio.on("connect", self.connect)
+        self.sio.on("disconnect", self.disconnect)
         self.sio.on("subscribe", self.subscribe)
         self.sio.on("unsubscribe", self.unsubscribe)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        """Remember the caller's IP and, when the handshake carries a live session cookie, its wallet."""
-        found = await signed_in(self.sessions, self.settings, cookie_token(environ.get("HTTP_COOKIE")))
+        """Remember the caller's IP, when the connection opened and, when the handshake carries a live session
+        cookie, its wallet."""
+        try:
+            found = await signed_in(self.sessions, self.settings, cookie_token(environ.get("HTTP_COOKIE")))
+        except Exception:
+            self.metrics.inc("gateway_socket_connects_total", outcome="refused")
+            raise
         signed = {"wallet": found.session.wallet, "key": found.key} if found else {}
-        await self.sio.save_session(sid, {"ip": client_ip(environ), **signed})
+        await self.sio.save_session(sid, {"ip": client_ip(environ), "opened": time.monotonic(), **signed})
+        self.metrics.inc("gateway_socket_connects_total", outcome="accepted")
+
+    async def disconnect(self, sid: str, reason: str) -> None:
+        """Record how long the connection lasted, and a client cut off for not answering pings."""
+        session = await self.sio.get_session(sid)
+        self.metrics.families["gateway_socket_connection_seconds"].observe(time.monotonic() - session["opened"])
+        if reason == self.sio.reason.PING_TIMEOUT:
+            self.metrics.families["gateway_socket_slow_clients_total"].inc()
+
+    def measure(self) -> None:
+        """Set the connection and subscription gauges from this replica's rooms as they are now."""
+        rooms = self.sio.manager.rooms.get("/", {})
+        pending = len(self.sio.manager.pending_connect.get("/", ()))
+        self.metrics.families["gateway_socket_connections"].set(len(rooms.get(None, ())) - pending)
+        held = dict.fromkeys(CHANNELS, 0)
+        for name, members in rooms.items():
+            if isinstance(name, str) and (kind := name.partition(":")[0]) in held:
+                held[kind] += len(members)
+        for kind, count in held.items():
+            self.metrics.set("gateway_socket_subscriptions", count, channel=kind)
 
     async def subscribe(self, sid: str, data: Any) -> dict[str, Any]:
         """Join a channel's room and send its snapshot, or refuse (ack and an `error` event)."""
@@ -55,11 +83,13 @@ class Gateway:
             sub, name, header = await self.admit(sid, data)
         except Refusal as refusal:
             await self.sio.emit("error", {**refusal.error(), "request": data}, to=sid)
+            self.metrics.inc("gateway_socket_emits_total", channel="error")
             return {"ok": False, "error": refusal.error()}
         await self.sio.enter_room(sid, name)
         seq = self.pushes.seq.get(name, 0)
         first = channels.snapshot(sub, self.live, self.accounts)
         await self.sio.emit(sub.channel, {**header, "seq": seq, "snapshot": True, "data": first}, to=sid)
+        self.metrics.inc("gateway_socket_emits_total", channel=sub.channel)
         return {"ok": True, "room": name, "seq": seq}
 
     async def admit(self, sid: str, data: Any) -> tuple[Subscription, str, dict[str, Any]]:

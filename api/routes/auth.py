@@ -92,15 +92,20 @@ async def nonce(body: NonceRequest, request: Request, settings: SettingsDep) -> 
 @router.post("/verify", response_model=SessionView, responses=REFUSED, dependencies=[AuthLimit])
 async def verify(body: SignedMessage, request: Request, response: Response, settings: SettingsDep) -> SessionView:
     """Check the signed message (signature, nonce, domain, URI, times) and open a 7-day session cookie."""
+    metrics = request.app.state.metrics
     try:
         message = siws.parse(body.message)
         siws.check(settings, message, body.address, now())
         siws.verify_signature(body.address, body.message, body.signature)
     except siws.SignInError as exc:
+        metrics.inc("gateway_sign_ins_total", outcome=exc.kind)
         raise HTTPException(401, f"sign-in refused: {exc}") from exc
     if await request.app.state.sessions.take_nonce(message.nonce) != body.address:
+        metrics.inc("gateway_sign_ins_total", outcome="nonce")
         raise HTTPException(401, "sign-in refused: the nonce is unknown, used or expired")
-    return await open_session(request, response, settings, body.address)
+    opened = await open_session(request, response, settings, body.address)
+    metrics.inc("gateway_sign_ins_total", outcome="ok")
+    return opened
 
 
 async def open_session(request: Request, response: Response, settings: Settings, wallet: str) -> SessionView:

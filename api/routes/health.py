@@ -19,19 +19,31 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "the broker or ClickHouse cannot be reached (`reason`)"}})
+@router.get("/ready", responses={503: {"description": "the broker or ClickHouse cannot be reached, or a reader is "
+                                                    "too far behind (`reason`)"}})
 async def ready(request: Request, settings: SettingsDep, warehouse: WarehouseDep) -> Any:
-    """Say whether the gateway can serve: ClickHouse and the broker answer. `input` counts the published messages
-    the risk worker has not applied (`risk`) and the sink has not stored (`store`); `applied` is true once both
-    are 0, e.g. when a replay has been applied in full (`input` is null for a gateway run without a broker)."""
+    """Say whether the gateway can serve: ClickHouse and the broker answer, and no reader is more than
+    `ready_max_lag` messages behind. `input` counts the published messages the risk worker (`risk`) and the market
+    worker (`markets`) have not applied and the sink has not stored (`store`); `applied` is true once all are 0,
+    e.g. when a replay has been applied in full (`input` is null for a gateway run without a broker). Unready, the
+    `reason` names what failed: the part that cannot be reached, or the reader, its count and the threshold."""
     try:
         await asyncio.wait_for(warehouse.arows("SELECT 1"), CHECK_S)
     except Exception as exc:  # any failure to answer is the reason, shown as it is
-        return JSONResponse({"status": "unready", "reason": f"ClickHouse cannot be reached: {exc!r}"}, 503)
+        return unready(f"ClickHouse cannot be reached: {exc!r}")
     if request.app.state.bootstrap is None:
         return {"status": "ready", "input": None}
     try:
         behind = await asyncio.wait_for(unapplied(settings, request.app.state.bootstrap), CHECK_S)
     except Exception as exc:
-        return JSONResponse({"status": "unready", "reason": f"the broker cannot be reached: {exc!r}"}, 503)
-    return {"status": "ready", "input": {**behind, "applied": not any(behind.values())}}
+        return unready(f"the broker cannot be reached: {exc!r}")
+    state = {"input": {**behind, "applied": not any(behind.values())}}
+    if lagging := {reader: n for reader, n in behind.items() if n > settings.ready_max_lag}:
+        return unready("; ".join(f"the {reader} reader is {n} messages behind, over ready_max_lag "
+                                 f"{settings.ready_max_lag}" for reader, n in lagging.items()), state)
+    return {"status": "ready", **state}
+
+
+def unready(reason: str, state: dict[str, Any] | None = None) -> JSONResponse:
+    """Return the 503 answer of a gateway that cannot serve, and why."""
+    return JSONResponse({"status": "unready", "reason": reason, **(state or {})}, 503)

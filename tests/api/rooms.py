@@ -7,6 +7,7 @@ from engineio.async_socket import AsyncSocket
 
 from api.accounts import LiveAccounts
 from api.live import LiveState
+from api.metrics import GatewayMetrics
 from api.ratelimit import Limiter, Rates
 from api.sessions import open_store
 from api.sockets import Gateway
@@ -16,7 +17,9 @@ from quantdesk.settings import Settings
 def gateway_of(settings: Settings) -> Gateway:
     """Return a gateway that is not served (its members are added by hand)."""
     live = LiveState(settings.market_names)
-    return Gateway(settings, live, LiveAccounts(live), open_store(settings), Limiter(settings, Rates()))
+    metrics = GatewayMetrics()
+    return Gateway(settings, live, LiveAccounts(live), open_store(settings), Limiter(settings, Rates(), metrics),
+                   metrics)
 
 
 async def member(gateway: Gateway, eio_sid: str, room: str) -> AsyncSocket:

@@ -109,12 +109,12 @@ async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what
         busy = next(iter(sio.eio.sockets.values()))
         for pkt in event_packets(sio, "ticker", {"seq": "queued"}):
             await sio.eio.send_packet(busy.sid, pkt)  # queued; its writer has not run yet
-        straight = [await fan_out(sio, "ticker", {"seq": n}, room) for n in (1, 2)]
+        straight = [await fan_out(sio, "ticker", {"seq": n}, room, gateway.metrics) for n in (1, 2)]
 
         async def idle() -> bool:
             return not busy.queue.unfinished and not busy.connection.sending
         await eventually(idle, what="the busy socket's writer done")
-        straight.append(await fan_out(sio, "ticker", {"seq": 3}, room))
+        straight.append(await fan_out(sio, "ticker", {"seq": 3}, room, gateway.metrics))
         assert straight == [2, 2, 3]
 
         async def delivered() -> bool:
@@ -142,7 +142,7 @@ async def test_a_push_waits_behind_a_send_that_backpressure_held(settings: Setti
             return socket.connection.sending and not socket.queue.unfinished
         await eventually(held, what="the writer waiting for the wire")
         protocol.resume_writing()  # the writer may go on, but has not run yet
-        assert await fan_out(sio, "ticker", {"seq": 1}, room) == 0
+        assert await fan_out(sio, "ticker", {"seq": 1}, room, gateway.metrics) == 0
 
         async def delivered() -> bool:
             return len(listener.events["ticker"]) == 3
