@@ -58,10 +58,16 @@ async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates
     warehouse = Warehouse.from_settings(settings)
     if bootstrap:
         await ensure_topics(settings, bootstrap)
-    app = create_api(settings, warehouse, bootstrap, rates=rates)
-    server = uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on"))
     try:
-        async with serving(server, "test-server"):
-            yield f"http://{settings.api_host}:{settings.api_port}"
+        async with on_port(create_api(settings, warehouse, bootstrap, rates=rates), settings) as url:
+            yield url
     finally:
         warehouse.close()
+
+
+@asynccontextmanager
+async def on_port(app: object, settings: Settings) -> AsyncIterator[str]:
+    """Serve a gateway app on the settings' port as the platform does; yield its base URL."""
+    server = uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on"))
+    async with serving(server, "test-server"):
+        yield f"http://{settings.api_host}:{settings.api_port}"

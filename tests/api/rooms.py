@@ -28,6 +28,7 @@ async def member(gateway: Gateway, eio_sid: str, room: str) -> AsyncSocket:
     socket.connected = True
     gateway.sio.eio.sockets[eio_sid] = socket
     sid = await gateway.sio.manager.connect(eio_sid, "/")
+    await gateway.connect(sid, {"asgi.scope": {"client": ("127.0.0.1", 40000)}})  # the session it keeps
     await gateway.sio.manager.enter_room(sid, "/", room, eio_sid)
     return socket
 
