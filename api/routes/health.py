@@ -39,7 +39,7 @@ async def ready(request: Request, settings: SettingsDep, warehouse: WarehouseDep
         return unready(f"the broker cannot be reached: {exc!r}")
     state = {"input": {**behind, "applied": not any(behind.values())}}
     if lagging := {reader: n for reader, n in behind.items() if n > settings.ready_max_lag}:
-        return unready("; ".join(f"the {reader} reader is {n} messages behind, over ready_max_lag "
+        return unready("; ".join(f"the {reader} reader is behind by {n}, over ready_max_lag "
                                  f"{settings.ready_max_lag}" for reader, n in lagging.items()), state)
     return {"status": "ready", **state}
 

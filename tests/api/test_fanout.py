@@ -2,6 +2,7 @@
 nor per packet in a socket's writer."""
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -15,6 +16,7 @@ from api.embedded import WEBSOCKETS
 from quantdesk.settings import Settings
 from tests.api.listening import Listener
 from tests.api.rooms import events, gateway_of, member
+from tests.api.scraped import Page
 from tests.waiting import eventually
 
 MEMBERS = 20
@@ -149,3 +151,20 @@ async def test_a_push_waits_behind_a_send_that_backpressure_held(settings: Setti
         await eventually(delivered, what="both events")
         assert [str(e["seq"]) for e in listener.events["ticker"]] == ["0", "held", "1"]
         await listener.close()
+
+
+async def test_a_push_skips_a_member_gone_and_cuts_off_one_past_its_ping_timeout_counting_both(
+        settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    room, eio = "ticker:BTC-PERP", gateway.sio.eio
+    listening, _, slow = [await member(gateway, eio_sid, room) for eio_sid in ("l", "g", "s")]
+    del eio.sockets["g"]  # its connection ended before the push
+    slow.last_ping = time.time() - eio.ping_timeout - 1  # a ping it has not answered within the timeout
+    await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
+    assert [data["seq"] for _, data in events(listening)] == [1] and slow.closed
+    page = Page(gateway.metrics.render().decode())
+    assert page.value("gateway_socket_dropped_total", reason="gone") == 1
+    assert page.value("gateway_socket_dropped_total", reason="slow_client") == 1
+    assert page.value("gateway_socket_slow_clients_total") == 1
+    assert page.value("gateway_socket_connection_seconds_count") == 1  # the slow one's, cut off
+    assert page.value("gateway_socket_emits_total", channel="ticker") == 1

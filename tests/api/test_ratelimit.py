@@ -11,6 +11,7 @@ from api.ratelimit import Rates
 from quantdesk.settings import Settings
 from tests.api.conftest import client, gateway, served
 from tests.api.held import T0, hold_markets, snapshot
+from tests.api.scraped import scrape
 from tests.api.signing import offer, sign, sign_in
 
 TICKET = "/api/v1/orders/simulate"
@@ -40,6 +41,9 @@ async def test_the_101st_public_request_in_a_minute_gets_429(backed: Settings) -
         assert_refused(await http.get("/api/v1/markets/BTC-PERP/candles"), 100, 60)
         other = await neighbour.post("/api/v1/auth/nonce", json={"address": str(Keypair().pubkey())})
         assert other.status_code == 200 and other.headers["X-RateLimit-Remaining"] == "99"
+        page = await scrape(http)  # /metrics itself is not rate limited
+    assert page.value("gateway_rate_limited_total", limit="public") == 2
+    assert page.value("gateway_requests_total", route="/api/v1/auth/session", method="GET", status="429") == 1
 
 
 async def test_the_6th_sign_in_attempt_in_15_minutes_gets_429(backed: Settings) -> None:
@@ -53,6 +57,11 @@ async def test_the_6th_sign_in_attempt_in_15_minutes_gets_429(backed: Settings) 
         message = (await offer(http, wallet))["message"]
         right = {"address": str(wallet.pubkey()), "message": message, "signature": sign(wallet, message)}
         assert_refused(await http.post("/api/v1/auth/verify", json=right), 5, 900)
+        page = await scrape(http)
+    assert page.value("gateway_rate_limited_total", limit="auth") == 1
+    assert page.value("gateway_rate_limited_total", limit="public") == 0
+    assert page.value("gateway_sign_ins_total", outcome="signature") == 5  # the refused 6th was never judged
+    assert page.value("gateway_sign_ins_total", outcome="ok") == 0
 
 
 async def test_the_11th_trading_request_of_a_wallet_in_a_minute_gets_429(backed: Settings) -> None:
@@ -71,6 +80,9 @@ async def test_the_11th_trading_request_of_a_wallet_in_a_minute_gets_429(backed:
         assert_refused(await http.post(TICKET, json=order, cookies={COOKIE: first}), 10, 60)
         assert (await http.post(TICKET, json=order, cookies={COOKIE: second})).status_code == 200
         assert (await http.post(TICKET, json=order)).status_code == 401
+        page = await scrape(http)
+    assert page.value("gateway_rate_limited_total", limit="trading") == 1
+    assert page.value("gateway_requests_total", route=TICKET, method="POST", status="429") == 1
 
 
 async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) -> None:
@@ -86,3 +98,7 @@ async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) ->
             await sio.disconnect()
         assert ack["ok"] is False and ack["error"]["code"] == "rate_limited"
         assert "retry in" in ack["error"]["message"]
+        async with httpx.AsyncClient(base_url=url) as http:
+            page = await scrape(http)
+    assert page.value("gateway_rate_limited_total", limit="subscribe") == 1
+    assert page.value("gateway_socket_emits_total", channel="error") == 1

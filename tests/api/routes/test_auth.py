@@ -7,8 +7,10 @@ from solders.keypair import Keypair
 
 from api import siws
 from api.auth import COOKIE
+from api.metrics import SIGN_IN_OUTCOMES
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, client, gateway
+from tests.api.scraped import scrape
 from tests.api.signing import offer, sign
 
 
@@ -192,3 +194,24 @@ def test_the_parser_refuses_what_the_loose_one_let_the_last_line_win() -> None:
                               nonce="n1", issued_at="2026-01-01T00:00:00.000Z").text()
     with pytest.raises(siws.SignInError, match="repeats its URI"):
         siws.parse(text.replace("\nVersion:", "\nURI: https://evil.example\nVersion:"))
+
+
+async def test_each_sign_in_is_counted_by_its_outcome(settings: Settings) -> None:
+    wallet, thief = Keypair(), Keypair()
+    address, now = str(wallet.pubkey()), datetime.now(UTC)
+    forgeries = {
+        "malformed": lambda m: signed_by(wallet, address, "please let me in"),
+        "mismatch": lambda m: signed_by(wallet, address, m.replace(settings.siws_domain, "quantdesk.evil.example", 1)),
+        "time": lambda m: signed_by(wallet, address, replace_line(m, "Issued At", siws.iso(now - timedelta(hours=1)))),
+        "signature": lambda m: signed_by(thief, address, m),
+    }
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        for outcome, forge in forgeries.items():
+            response = await http.post("/api/v1/auth/verify", json=forge((await offer(http, wallet))["message"]))
+            assert response.status_code == 401, (outcome, response.text)
+        body = signed_by(wallet, address, (await offer(http, wallet))["message"])
+        assert (await http.post("/api/v1/auth/verify", json=body)).status_code == 200
+        assert (await http.post("/api/v1/auth/verify", json=body)).status_code == 401  # the nonce is spent
+        page = await scrape(http)
+    counted = {outcome: page.value("gateway_sign_ins_total", outcome=outcome) for outcome in SIGN_IN_OUTCOMES}
+    assert counted == {"ok": 1, "malformed": 1, "mismatch": 1, "time": 1, "signature": 1, "nonce": 1}
