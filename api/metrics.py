@@ -73,11 +73,11 @@ class Meter:
     """Count and time each HTTP request by route template, method and status; count WebSocket handshakes refused
     before they opened. Wraps the edge, so what the edge refuses is counted too."""
 
-    def __init__(self, app: ASGIApp, socketio_path: str, gateway: GatewayMetrics) -> None:
+    def __init__(self, app: ASGIApp, socketio_path: str, meters: GatewayMetrics) -> None:
         self.app, self.socketio_path = app, socketio_path
-        self.requests = gateway.families["gateway_requests_total"]
-        self.seconds = gateway.families["gateway_request_seconds"]
-        self.refused = gateway.families["gateway_socket_connects_total"].labels(outcome="refused")
+        self.requests = meters.families["gateway_requests_total"]
+        self.seconds = meters.families["gateway_request_seconds"]
+        self.refused = meters.families["gateway_socket_connects_total"].labels(outcome="refused")
         self.children: dict[tuple[str, str, int], tuple[Any, Any]] = {}  # labels() is dear on the hot path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
