@@ -1,11 +1,12 @@
 """The gateway app: FastAPI for REST, python-socketio on the same ASGI app."""
 
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 import socketio
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.registry import Collector
 
 from api import errors
 from api.accounts import LiveAccounts
@@ -35,8 +36,9 @@ class GatewayApp(socketio.ASGIApp):
 
 
 def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, extra: Any = None,
-               rates: Rates = Rates()) -> GatewayApp:
-    """Return the ASGI app; `extra` is an async context manager run inside its lifespan."""
+               rates: Rates = Rates(), collectors: Sequence[Collector] = ()) -> GatewayApp:
+    """Return the ASGI app; `extra` is an async context manager run inside its lifespan; `collectors` are other
+    registries its `/metrics` shows too (under `quantdesk up`: the feed worker's and the risk child's)."""
     live = LiveState(settings.market_names)
     sessions, limiter, views = open_store(settings), Limiter(settings, rates), LiveAccounts(live)
     gateway = Gateway(settings, live, views, sessions, limiter)
@@ -57,7 +59,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan,
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
-    app.state.bootstrap = bootstrap
+    app.state.bootstrap, app.state.collectors = bootstrap, tuple(collectors)
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     app.state.day_summaries = DaySummaries(warehouse)
     errors.install(app)

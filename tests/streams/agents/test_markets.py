@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
 from streams.agents.markets import Markets, MarketsAgent
+from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 
@@ -86,7 +87,8 @@ def worker_reading(ends: dict[TP, int]) -> tuple[MarketsAgent, list[MarketState]
         published.extend(value for _, value in keyed if topic == "markets.state")
     async def nothing(*args: Any) -> None:
         pass
-    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing)
+    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing,
+                               metrics=WorkerMetrics("feed"))
     worker = MarketsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
