@@ -116,6 +116,19 @@ async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_
     assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark
 
 
+async def test_the_lag_shown_is_each_partitions_end_minus_where_reading_stands_and_the_buffer_its_events() -> None:
+    settings = Settings()
+    ticks, fills = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic("trades.fills"), 0)
+    worker, _ = worker_reading({ticks: 5, fills: 1})
+    await worker.take("oracle.ticks", ticks, record(2, tick("BTC-PERP", T0)))  # offsets 3 and 4 still to read
+    worker.show_gauges()
+    page = worker.pipeline.metrics.render().decode()
+    assert 'worker_consumer_lag{partition="0",reader="markets",role="feed",topic="oracle.ticks"} 2.0' in page
+    assert 'worker_consumer_lag{partition="0",reader="markets",role="feed",topic="trades.fills"} 1.0' in page
+    assert 'worker_reorder_buffer_events{reader="markets",role="feed"} 1.0' in page  # held: fills may precede it
+    assert 'worker_events_in_total{role="feed",topic="oracle.ticks"} 1.0' in page
+
+
 def test_the_markets_fold_raises_market_signals_only_with_thresholds() -> None:
     from streams.domain.alerts import Thresholds
     from quantdesk.messages import VenuePrice
