@@ -23,7 +23,8 @@ FAMILIES: dict[str, Family] = {
     "worker_events_out_total": Family(Counter, "Events published, by topic.", ("role", "topic")),
     "worker_dead_letters_total": Family(Counter, "Dead letters published, by why (a bounded category).",
                                         ("role", "reason")),
-    "worker_event_latency_seconds": Family(Histogram, "Wall clock at publish minus the event's time, by topic.",
+    "worker_event_latency_seconds": Family(Histogram, "Wall clock at publish minus the oldest event's time in each "
+                                                      "published batch, by topic.",
                                            ("role", "topic"), LATENCY_BUCKETS),
     "worker_consumer_lag": Family(Gauge, "Messages not yet read (highwater minus position), by reader and partition.",
                                   ("role", "reader", "topic", "partition")),
@@ -97,13 +98,12 @@ class WorkerMetrics(metrics.Metrics):
         return self.out[topic]
 
     def published(self, topic: str, keyed: list[tuple[str, Any]]) -> None:
-        """Count events published to `topic` and how far behind the wall clock each went; count dead letters by
-        category and signals by kind."""
+        """Count events published to `topic`, and how far behind the wall clock the batch went: one observation
+        per publish, its oldest event's (an observation per event costs microseconds each in a child's files);
+        count dead letters by category and signals by kind."""
         count, latency = self.outgoing(topic)
         count.inc(len(keyed))
-        now = time.time()
-        for _, event in keyed:
-            latency.observe(now - event_seconds(event))
+        latency.observe(time.time() - min(event_seconds(event) for _, event in keyed))
         if topic == "dlq":
             for category, n in Tally(reason_category(d.reason) for _, d in keyed).items():
                 self.child("worker_dead_letters_total", reason=category).inc(n)
