@@ -22,6 +22,7 @@ def summary(runtime: object) -> Table:
     table.add_row("REST", f"{runtime.api_url}/api/v1/markets")
     table.add_row("OpenAPI", f"{runtime.api_url}/docs")
     table.add_row("Socket.IO", f"{runtime.api_url}/socket.io/")
+    table.add_row("Metrics", "\n".join(runtime.metrics_urls))
     table.add_row("Kafka", runtime.bootstrap + (" (embedded Tansu)" if runtime.broker else ""))
     table.add_row("ClickHouse", f"{runtime.settings.resolved_clickhouse_dsn()} db={runtime.warehouse.database}")
     table.add_row("Markets", ", ".join(runtime.settings.market_names))

@@ -48,6 +48,15 @@ class Runtime:
     broker: EmbeddedBroker | None
     restored: Restored  # the stored inputs given back to a broker that forgot them
     simulator: asyncio.Task[None] | None
+    sources: tuple[str, ...] = ()  # the ingest sources running beside it
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        """Return where Prometheus scrapes the platform: the gateway (with the workers' families), and the ingest
+        service when it runs."""
+        settings = self.settings
+        ingest = [f"http://{settings.api_host}:{settings.ingest_port}/metrics"] if self.sources else []
+        return [f"{self.api_url}/metrics", *ingest]
 
     @property
     def api_url(self) -> str:
@@ -94,10 +103,12 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBro
 WEBSOCKETS = "websockets-sansio"  # the implementation `api.fanout` writes pushes straight to
 
 
-def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline,
+def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline, risk: RiskProcess,
                    rates: Rates = Rates()) -> uvicorn.Server:
-    """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan."""
-    app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates)
+    """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan; its `/metrics` shows
+    the feed worker's families and the risk child's."""
+    app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates,
+                     collectors=[pipeline.metrics.registry, risk.metrics.registry])
     return uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on", ws=WEBSOCKETS))
 
 
@@ -123,7 +134,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
             await replay(settings, bootstrap, replay_file)
         risk = await stack.enter_async_context(risk_process(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
-        server = gateway_server(settings, warehouse, bootstrap, pipeline, rates)
+        server = gateway_server(settings, warehouse, bootstrap, pipeline, risk, rates)
         task = await stack.enter_async_context(serving(server, "gateway"))
         simulating = None
         if simulator:
@@ -132,4 +143,5 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
             stack.push_async_callback(cancel, simulating)
         if sources:
             await stack.enter_async_context(ingest_running(settings, bootstrap, sources))
-        yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker, restored, simulating)
+        yield Runtime(settings, bootstrap, warehouse, pipeline, risk, server, task, broker, restored, simulating,
+                      sources)

@@ -25,6 +25,7 @@ from streams.risk.reorder import Event, ReorderBuffer
 from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
+SHOW_S = 0.25  # how often the lag and the reorder buffer's depth are shown (a scrape comes every few seconds)
 
 
 def offset_key(tp: TopicPartition) -> str:
@@ -85,6 +86,11 @@ class OrderedInput:
         self.consumer: Reader | None = None
         self.last_input = time.monotonic()
         self.shown: dict[Any, int] = {}
+        metrics, self.reader = pipeline.metrics, reader
+        self.events_in = metrics.reading(topics)
+        self.held = metrics.child("worker_reorder_buffer_events", reader=reader)
+        self.lag: dict[Any, Any] = {}
+        self.gauges_shown = 0.0
 
     def check(self, event: Any) -> str | None:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
@@ -106,6 +112,8 @@ class OrderedInput:
             self.start = {tp: offsets.get(offset_key(tp), 0) for tp in parts}
             reader.assign(self.start)
             self.positions = Positions(self.start)
+            for tp in parts:
+                self.lag_gauge(tp)  # every partition shown from the first scrape
             checked = time.monotonic()
             while True:
                 fetched = await reader.fetch(timeout_ms=int(CHECK_S * 1000))
@@ -124,6 +132,7 @@ class OrderedInput:
         check: Check = self.check
         good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
         await self.dead_letters(topic, dead)
+        self.events_in[topic].inc(len(good) + len(dead))
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])
@@ -150,6 +159,24 @@ class OrderedInput:
                 self.buffer.push([], ceiling)
                 await self.release(self.buffer.due())
         await self.show_progress()
+        if time.monotonic() - self.gauges_shown >= SHOW_S:
+            self.show_gauges()
+
+    def show_gauges(self) -> None:
+        """Show each partition's unread messages (its end minus where reading stands) and the events held."""
+        for tp, end, start in self.ends():
+            if end is not None:
+                self.lag_gauge(tp).set(max(0, end - self.progress.next_offset.get(tp, start)))
+        self.held.set(len(self.buffer))
+        self.gauges_shown = time.monotonic()
+
+    def lag_gauge(self, tp: TopicPartition) -> Any:
+        """Return the lag gauge of an input partition, bound once."""
+        gauge = self.lag.get(tp)
+        if gauge is None:
+            gauge = self.lag[tp] = self.pipeline.metrics.child(
+                "worker_consumer_lag", reader=self.reader, topic=self.names[tp.topic], partition=str(tp.partition))
+        return gauge
 
     async def show_progress(self) -> None:
         """Commit, as the reader's group, the offsets before which everything read has been applied (and what it

@@ -10,24 +10,34 @@ from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.app import App
+from streams.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Pipeline:
-    """A Faust app and the warehouse it writes."""
+    """A Faust app, the warehouse it writes, and its role's metrics."""
 
     settings: Settings
     app: App
     warehouse: Warehouse | None
     bootstrap: str
+    role: str = "all"
     loops: list[str] = field(default_factory=list)  # the names of the loops the app runs
+    metrics: WorkerMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = WorkerMetrics(self.role, self.settings.market_names)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
         """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
         `Topic.send` would wrap every message in a future and callbacks that nothing here reads); `flush`
         waits for them and raises a failed delivery."""
+        keyed = keyed if isinstance(keyed, list) else list(keyed)
+        if not keyed:
+            return
+        self.metrics.published(topic, keyed)
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
         for partition, key, value in outgoing(topic, keyed, partitions):

@@ -5,7 +5,8 @@ risk engine has a core to itself and never holds the gateway's event loop (nor t
 child (`python -m streams.worker`) gets the parent's settings on stdin, secrets left out (it
 inherits them from the environment), stops on SIGTERM, dies with its parent, and is started again
 if it dies alone: it goes on from its last checkpoint (`streams.risk.checkpoint`). It has a session
-of its own: Ctrl-C is the parent's to handle, which stops it.
+of its own: Ctrl-C is the parent's to handle, which stops it. It writes its metrics to files under
+`<data_dir>/metrics/risk` (prometheus_client's multiprocess mode), which the parent's gateway serves.
 """
 
 import asyncio
@@ -20,6 +21,7 @@ import orjson
 from pydantic import SecretStr
 
 from quantdesk.broker import die_with_parent
+from quantdesk.metrics import ChildMetrics
 from quantdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class RiskProcess:
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self.payload = child_settings(settings, bootstrap)
+        self.metrics = ChildMetrics(settings.data_dir / "metrics" / "risk")
         self.process: asyncio.subprocess.Process | None = None
         self.stopping = False
         self.restarts = 0
@@ -53,7 +56,7 @@ class RiskProcess:
         """Start the child and hand it its settings."""
         process = await asyncio.create_subprocess_exec(sys.executable, "-m", "streams.worker",
                                                        stdin=asyncio.subprocess.PIPE, preexec_fn=die_with_parent,
-                                                       start_new_session=True)
+                                                       start_new_session=True, env=self.metrics.env())
         assert process.stdin is not None
         process.stdin.write(self.payload)
         process.stdin.close()
@@ -63,6 +66,7 @@ class RiskProcess:
         """Start the child again, after `RESTART_S`, each time it exits while not asked to stop."""
         while self.process is not None:
             code = await self.process.wait()
+            self.metrics.exited(self.process.pid)
             if self.stopping:
                 return
             log.error("the risk worker exited with %s; starting it again in %.0f s", code, RESTART_S)

@@ -2,11 +2,15 @@
 and `quantdesk up`'s risk process.
 
 `python -m streams.worker` is that risk process: it reads its settings as JSON on stdin (written by
-`streams.risk_process`; secrets are not in it, it inherits them from the environment).
+`streams.risk_process`; secrets are not in it, it inherits them from the environment). It serves no port of its own:
+its metrics go to files its parent serves (`quantdesk.metrics.ChildMetrics`), and the parent's gateway answers
+`/health` and `/ready`. A worker run by `quantdesk worker` serves its endpoints on its role's port
+(`streams.endpoints`).
 """
 
 import logging
 import sys
+from contextlib import AsyncExitStack
 from typing import Literal
 
 import orjson
@@ -19,6 +23,7 @@ from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
 from streams.agents import accounts, markets, sink, webhooks
 from streams.app import App, faust_app
+from streams.endpoints import endpoints_serving
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -35,7 +40,8 @@ def app_id_of(settings: Settings, role: Role) -> str:
 def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | None, role: Role = "all") -> Pipeline:
     """Build one role's app and register its loops (the feed's sink needs the warehouse); `quantdesk.kafka.topics`
     creates the topics."""
-    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap)
+    pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap,
+                        role)
     if role != "feed":
         accounts.register(pipeline)
     pipeline.app.producer_only = True  # every loop reads its partitions itself: Faust's consumer has nothing to read
@@ -47,11 +53,17 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
     return pipeline
 
 
-async def serve_worker(settings: Settings, bootstrap: str, role: Role) -> None:
-    """Run one role's agents until the process is told to stop, or exit with 1 once its app crashed."""
+async def serve_worker(settings: Settings, bootstrap: str, role: Role, endpoints: bool = True) -> None:
+    """Run one role's agents (and, with `endpoints`, `/health`, `/ready` and `/metrics` on its port) until the
+    process is told to stop, or exit with 1 once its app crashed."""
     warehouse = None if role == "risk" else Warehouse.from_settings(settings)
     await ensure_topics(settings, bootstrap)
-    if await run_until_stopped(build_pipeline(settings, bootstrap, warehouse, role).app):
+    pipeline = build_pipeline(settings, bootstrap, warehouse, role)
+    async with AsyncExitStack() as stack:
+        if endpoints:
+            await stack.enter_async_context(endpoints_serving(pipeline))
+        crashed = await run_until_stopped(pipeline.app)
+    if crashed:
         raise SystemExit(1)
 
 
@@ -71,7 +83,7 @@ def main() -> None:
     """Run the risk role with the settings the parent writes on stdin."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s risk-worker %(levelname)s %(name)s: %(message)s")
     settings = Settings(**orjson.loads(sys.stdin.buffer.read()))
-    uvloop.run(serve_worker(settings, settings.kafka_bootstrap or "", "risk"))
+    uvloop.run(serve_worker(settings, settings.kafka_bootstrap or "", "risk", endpoints=False))
 
 
 if __name__ == "__main__":

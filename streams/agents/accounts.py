@@ -16,16 +16,19 @@ and publishes the same ids, which every reader takes once.
 """
 
 import asyncio
+import time
 from typing import Any, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
+from streams.metrics import AccountsByState
 from streams.ordered import OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
-from streams.risk.liquidator import venue_events
+from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event
 from streams.risk.store import EngineStore
@@ -33,6 +36,8 @@ from streams.risk.store import EngineStore
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
+OUTPUTS = ("accounts.state", "accounts.history", "funding.rates", "funding.payments", "risk.liquidations", "audit.log",
+           "mikey.signals", "dlq")
 
 
 class AccountsAgent(OrderedInput):
@@ -45,6 +50,13 @@ class AccountsAgent(OrderedInput):
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.venue = settings.simulator_venue
+        self.metrics = metrics = pipeline.metrics
+        metrics.publishing(OUTPUTS)
+        self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
+        self.remargin = metrics.child("worker_remargin_seconds")
+        self.insurance_fund = metrics.child("worker_insurance_fund_usd")
+        self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in settings.market_names}
+        self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in settings.market_names}
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -60,13 +72,15 @@ class AccountsAgent(OrderedInput):
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
+        self.accounts_by_state.load({key: account.state.value for key, account in self.engine.accounts.items()})
+        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
         """Apply events one by one (a plan stops the rest until its fills come), settling every `SETTLE_EVERY`."""
         out, applied, venue = Outputs(), [], []
         for n, event in enumerate(events, 1):
-            caused = self.engine.apply(event)
+            caused = self.apply(event)
             venue += self.venue_fills(caused.liquidations, out)
             out.extend(caused)
             applied.append(event)
@@ -76,6 +90,19 @@ class AccountsAgent(OrderedInput):
             elif n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let other tasks run between slices of a long release
         await self.settle(applied, out, venue)
+
+    def apply(self, event: Event) -> Outputs:
+        """Apply one event through the engine, timing a tick's re-margin and counting a liquidation's fill."""
+        if type(event) is OracleTick:
+            started = time.perf_counter()
+            caused = self.engine.apply(event)
+            self.remargin.observe(time.perf_counter() - started)
+            self.metrics.oracle_seen(event.market, event.ts)
+            return caused
+        if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
+                and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
+            self.filled[event.market].inc()
+        return self.engine.apply(event)
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
@@ -92,12 +119,21 @@ class AccountsAgent(OrderedInput):
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
+        self.show(out)
         self.store.save(self.engine, self.buffer, applied, out)
         self.positions.applied(e.id for e in applied)
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
         await self.show_progress()
+
+    def show(self, out: Outputs) -> None:
+        """Show the accounts by state, the plans made (per market each closes) and the insurance fund."""
+        self.accounts_by_state.update(out.states)
+        for plan in out.liquidations:
+            for market in {close.market for close in plan.closes}:
+                self.planned[market].inc()
+        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""

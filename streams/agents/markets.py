@@ -23,6 +23,7 @@ from streams.risk.reorder import Event
 from streams.ordered import OrderedInput
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "venues.prices": VenuePrice}
+OUTPUTS = ("markets.state", "mikey.signals", "dlq")
 
 
 class Markets:
@@ -96,6 +97,7 @@ class MarketsAgent(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__(pipeline, MODELS, "markets")
         self.markets = Markets(pipeline.settings.market_names, Thresholds.of(pipeline.settings))
+        pipeline.metrics.publishing(OUTPUTS)
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market this platform does not list, or None."""
@@ -116,6 +118,9 @@ class MarketsAgent(OrderedInput):
         if not applied:
             return
         states = [s for event in applied for s in self.markets.apply(event)]  # type: ignore[arg-type]
+        for event in applied:
+            if type(event) is OracleTick:
+                self.pipeline.metrics.oracle_seen(event.market, event.ts)
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
         await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in self.markets.take_signals()))
         await self.pipeline.flush()

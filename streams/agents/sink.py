@@ -19,6 +19,7 @@ from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
 from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
+from streams.metrics import WorkerMetrics
 from streams.pipeline import Pipeline
 from streams.decode import as_bytes, dead_letter, decode_events
 
@@ -39,9 +40,15 @@ SHAPES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"risk.liquidati
 class TableWriter:
     """Turns events into rows of one table, by the table's own column names."""
 
-    def __init__(self, warehouse: Warehouse, table: str) -> None:
+    def __init__(self, warehouse: Warehouse, table: str, metrics: WorkerMetrics | None = None) -> None:
+        """Write `table`, counting into a worker's `metrics` (a registry of its own outside a worker)."""
         self.warehouse = warehouse
         self.table = table
+        metrics = metrics or WorkerMetrics("all")
+        self.stored_rows = metrics.child("worker_sink_rows_total", table=table)
+        self.batch_rows = metrics.child("worker_sink_batch_rows", table=table)
+        self.batch_seconds = metrics.child("worker_sink_batch_seconds", table=table)
+        self.retries = metrics.child("worker_sink_retries_total", table=table)
         described = warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
         self.columns = [c["name"] for c in described]
         assert self.columns[:2] == ["id", "ts"], f"{table} must start with id, ts (the sink dedupes on them)"
@@ -75,15 +82,19 @@ class TableWriter:
         """
         built, refused = self.rows(events)
         rows = [row for row, _ in built.values()]
-        wait = RETRY_FIRST_S
+        wait, started = RETRY_FIRST_S, time.perf_counter()
         while True:
             try:
                 stored = await self.warehouse.astore(self.table, self.columns, rows)
                 break
             except ClickHouseError as exc:
                 log.error("storing %d rows in %s failed, retrying in %.1f s: %s", len(rows), self.table, wait, exc)
+                self.retries.inc()
                 await asyncio.sleep(wait)
                 wait = min(2 * wait, RETRY_MOST_S)
+        self.batch_seconds.observe(time.perf_counter() - started)
+        self.batch_rows.observe(len(events))
+        self.stored_rows.inc(stored.new)
         return stored.new, refused + [(built[key][1], why) for key, why in stored.refused.items()]
 
 
@@ -125,20 +136,36 @@ class Sink:
     def __init__(self, pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES) -> None:
         settings, warehouse = pipeline.settings, pipeline.warehouse
         assert warehouse is not None
-        self.pipeline, self.settings = pipeline, settings
-        self.writers = {settings.topic(t): (t, TableWriter(warehouse, table)) for t, table in tables.items()}
+        self.pipeline, self.settings, self.metrics = pipeline, settings, pipeline.metrics
+        self.writers = {settings.topic(t): (t, TableWriter(warehouse, table, self.metrics))
+                        for t, table in tables.items()}
+        self.metrics.publishing(["dlq"])
+        self.lag: dict[TopicPartition, Any] = {}
 
     async def run(self) -> None:
         """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
         async with Reader(self.pipeline.bootstrap, progress_group(settings, "store")) as reader:
             parts = [TopicPartition(name, p) for name in self.writers for p in range(settings.topic_partitions)]
-            reader.assign({tp: await reader.committed(tp) or 0 for tp in parts})
+            read_to = {tp: await reader.committed(tp) or 0 for tp in parts}
+            reader.assign(read_to)
+            self.lag = {tp: self.metrics.child("worker_consumer_lag", reader="store", topic=self.writers[tp.topic][0],
+                                               partition=str(tp.partition)) for tp in parts}
             while True:
                 batch = await take(reader, settings.sink_batch_size, settings.sink_batch_seconds)
                 if batch:
                     await self.store(batch)
-                    await reader.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                    stored = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                    await reader.commit(stored)
+                    read_to.update(stored)
+                self.show_lag(reader, read_to)
+
+    def show_lag(self, reader: Reader, read_to: dict[TopicPartition, int]) -> None:
+        """Show each partition's messages not yet read (its end minus where reading stands)."""
+        for tp, gauge in self.lag.items():
+            end = reader.highwater(tp)
+            if end is not None:
+                gauge.set(max(0, end - read_to[tp]))
 
     async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event

@@ -100,6 +100,7 @@ async def test_make_run_prices_markets_and_ctrl_c_leaves_nothing(tmp_path: Path)
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
     assert "stopped cleanly" in output, output[-2000:]
+    assert f"http://127.0.0.1:{port}/metrics" in output  # where Prometheus scrapes the platform
     assert [p for p in spawned if alive(p)] == []
 
 

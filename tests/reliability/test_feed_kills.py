@@ -40,7 +40,9 @@ async def run(settings: Settings, data: Path, events: list, kill_after: list[flo
     own = settings.model_copy(update={"topic_prefix": f"{name}.", "app_id": name})
     bootstrap = own.kafka_bootstrap or ""
     env = {**os.environ, "QUANTDESK_KAFKA_BOOTSTRAP": bootstrap, "QUANTDESK_TOPIC_PREFIX": own.topic_prefix,
-           "QUANTDESK_APP_ID": own.app_id, "QUANTDESK_DATA_DIR": str(data), "QUANTDESK_CLICKHOUSE_DSN": ""}
+           "QUANTDESK_APP_ID": own.app_id, "QUANTDESK_DATA_DIR": str(data), "QUANTDESK_CLICKHOUSE_DSN": "",
+           "QUANTDESK_RISK_WORKER_PORT": str(own.risk_worker_port),  # each worker serves its endpoints on its own
+           "QUANTDESK_FEED_WORKER_PORT": str(own.feed_worker_port)}
     subprocess.run([sys.executable, "-m", "quantdesk", "migrate"], cwd=ROOT, env=env, check=True, timeout=120,
                    capture_output=True)
     await ensure_topics(own, bootstrap)

@@ -12,6 +12,7 @@ from aiokafka import TopicPartition as TP
 from quantdesk.messages import AccountChange, Fill
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent
+from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 from tests.streams.risk.events import T0, change, fill, tick
@@ -70,7 +71,8 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
     async def started() -> Producer:
         return producer
     app = SimpleNamespace(maybe_start_producer=started)
-    pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing)
+    pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
+                               metrics=WorkerMetrics("risk"))
     worker = AccountsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
 from streams.agents.markets import Markets, MarketsAgent
+from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 
@@ -86,7 +87,8 @@ def worker_reading(ends: dict[TP, int]) -> tuple[MarketsAgent, list[MarketState]
         published.extend(value for _, value in keyed if topic == "markets.state")
     async def nothing(*args: Any) -> None:
         pass
-    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing)
+    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing,
+                               metrics=WorkerMetrics("feed"))
     worker = MarketsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
@@ -112,6 +114,19 @@ async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_
     await worker.on_timer()
     assert [s.id for s in published] == [f"BTC-PERP{T0}:state", f"BTC-PERP{T0 + 1_000}:state", "f:state"]
     assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark
+
+
+async def test_the_lag_shown_is_each_partitions_end_minus_where_reading_stands_and_the_buffer_its_events() -> None:
+    settings = Settings()
+    ticks, fills = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic("trades.fills"), 0)
+    worker, _ = worker_reading({ticks: 5, fills: 1})
+    await worker.take("oracle.ticks", ticks, record(2, tick("BTC-PERP", T0)))  # offsets 3 and 4 still to read
+    worker.show_gauges()
+    page = worker.pipeline.metrics.render().decode()
+    assert 'worker_consumer_lag{partition="0",reader="markets",role="feed",topic="oracle.ticks"} 2.0' in page
+    assert 'worker_consumer_lag{partition="0",reader="markets",role="feed",topic="trades.fills"} 1.0' in page
+    assert 'worker_reorder_buffer_events{reader="markets",role="feed"} 1.0' in page  # held: fills may precede it
+    assert 'worker_events_in_total{role="feed",topic="oracle.ticks"} 1.0' in page
 
 
 def test_the_markets_fold_raises_market_signals_only_with_thresholds() -> None:
