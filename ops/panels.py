@@ -19,7 +19,8 @@ REF_IDS = "ABCDEFGHIJ"
 
 def prom(expr: str, legend: str = "") -> prometheus.Dataquery:
     """Return a Prometheus range query with its legend template (`{{label}}`)."""
-    return prometheus.Dataquery().expr(" ".join(expr.split())).legend_format(legend or "__auto").range()
+    return (prometheus.Dataquery().expr(" ".join(expr.split())).legend_format(legend or "__auto").range()
+            .datasource(PROMETHEUS))
 
 
 def named(queries: Sequence[Query]) -> list[Query]:
