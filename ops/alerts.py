@@ -21,7 +21,7 @@ class Alert:
 
     name: str
     expr: str
-    wait: str  # how long the expression must hold before the alert fires (Prometheus `for`)
+    wait: str  # how long the expression must hold before the alert fires (`for`, as Grafana writes it back)
     severity: str
     summary: str
     description: str
@@ -57,7 +57,7 @@ ALERTS = (
     Alert("GatewayDown", f'up{{job="{GATEWAY_JOB}"}} == 0', "1m", "critical",
           "The gateway ({{ $labels.instance }}) is down", "Prometheus cannot scrape the gateway."),
     Alert("InsuranceFundDrawdown", "max_over_time(worker_insurance_fund_usd[1h]) - worker_insurance_fund_usd"
-          f" > {DRAWDOWN_MOST} * max_over_time(worker_insurance_fund_usd[1h])", "0m", "critical",
+          f" > {DRAWDOWN_MOST} * max_over_time(worker_insurance_fund_usd[1h])", "0s", "critical",
           "Insurance fund down {{ $value | humanize }} USD from its high of the hour",
           f"Liquidation deficits drew more than {DRAWDOWN_MOST:.0%} of the insurance fund within the hour."),
 )
@@ -74,10 +74,11 @@ def grafana_rule(alert: Alert, folder_uid: str) -> dict:
     """Return an alert as a Grafana-managed rule (alerting provisioning API): query A on the prometheus data
     source yields 1 for every series the Prometheus expression yields; condition B fires on it."""
     query = {"refId": "A", "datasourceUid": "prometheus", "relativeTimeRange": {"from": 3600, "to": 0},
-             "model": {"refId": "A", "expr": f"({alert.expr}) * 0 + 1", "instant": True, "range": False}}
+             "model": {"refId": "A", "expr": f"({alert.expr}) * 0 + 1", "instant": True, "range": False,
+                       "intervalMs": 1000, "maxDataPoints": 43200}}
     condition = {"refId": "B", "datasourceUid": "__expr__", "relativeTimeRange": {"from": 0, "to": 0},
-                 "model": {"refId": "B", "type": "threshold", "expression": "A",
-                           "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}}
+                 "model": {"refId": "B", "type": "threshold", "expression": "A", "intervalMs": 1000,
+                           "maxDataPoints": 43200, "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]}}
     return {"uid": alert.uid, "title": alert.name, "ruleGroup": GROUP, "folderUID": folder_uid, "orgID": 1,
             "condition": "B", "data": [query, condition], "for": alert.wait, "noDataState": "OK",
             "execErrState": "Error", "isPaused": False, "labels": {"severity": alert.severity},

@@ -86,7 +86,8 @@ def choice_variable(name: str, label: str, values: Sequence[str]) -> dashboard.C
 
 def board(title: str, uid: str, panels: Sequence[Builder], variables: Sequence[Builder] = (),
           description: str = "") -> dashboard.Dashboard:
-    """Return a dashboard of `panels` (a `dashboard.Row` starts a section), numbered in order, refreshing every 30 s over the last 6 hours by default."""
+    """Return a dashboard of `panels` (a `dashboard.Row` starts a section), numbered in order, refreshing every
+    30 s over the last 6 hours by default."""
     built = (dashboard.Dashboard(title).uid(uid).description(description).tags(["quantdesk"]).timezone("utc")
              .time("now-6h", "now").refresh("30s").editable().variables(list(variables)))
     for number, panel in enumerate(panels, start=1):

@@ -45,8 +45,8 @@ DEGRADED = ClickHouseQuery(f"""
     SELECT min(ts) AS started, max(ts) AS last_seen, any(reason) AS reason, count() AS states
     FROM (SELECT ts, status, reason, sum(changed) OVER (ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS period
           FROM (SELECT ts, id, status, reason,
-                       status != lagInFrame(status, 1, '') OVER (ORDER BY ts, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
-                       AS changed
+                       status != lagInFrame(status, 1, '')
+                           OVER (ORDER BY ts, id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS changed
                 FROM ${{database}}.market_state WHERE {OF_MARKET} AND $__timeFilter(ts)))
     WHERE status = 'degraded' GROUP BY period ORDER BY started DESC""",
                            reads=("started", "last_seen", "reason", "states"), shape="table")

@@ -27,7 +27,8 @@ NEWEST = ClickHouseQuery("""
 
 # attempts by the wall clock they were made at (`ts` is the signal's event time)
 DELIVERIES = ClickHouseQuery("""
-    SELECT $__timeInterval(attempted_at) AS time, countIf(delivered) AS delivered_attempts, countIf(NOT delivered) AS failed_attempts
+    SELECT $__timeInterval(attempted_at) AS time, countIf(delivered) AS delivered_attempts,
+           countIf(NOT delivered) AS failed_attempts
     FROM ${database}.webhook_deliveries WHERE $__timeFilter(attempted_at) GROUP BY time ORDER BY time""",
                              reads=("time", "delivered_attempts", "failed_attempts"))
 

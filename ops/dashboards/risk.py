@@ -37,9 +37,11 @@ INSURANCE_FUND = ClickHouseQuery(f"""
                                  reads=("time", "insurance_fund", "drawn", "socialised"))
 
 LARGEST = ClickHouseQuery(f"""
-    SELECT wallet, subaccount, JSONExtractString(position, 'market') AS market, {json_number("position", "size")} AS size,
+    SELECT wallet, subaccount, JSONExtractString(position, 'market') AS market,
+           {json_number("position", "size")} AS size,
            {json_number("position", "notional")} AS notional, {json_number("position", "entry_price")} AS entry_price,
-           {json_number("position", "upnl")} AS upnl, {json_number("position", "liquidation_price")} AS liquidation_price,
+           {json_number("position", "upnl")} AS upnl,
+           {json_number("position", "liquidation_price")} AS liquidation_price,
            toFloat64(health) AS health
     FROM {LATEST_SNAPSHOTS} ARRAY JOIN JSONExtractArrayRaw(positions) AS position
     ORDER BY abs(notional) DESC LIMIT 20""",

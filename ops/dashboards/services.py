@@ -14,7 +14,8 @@ def rate(metric: str, by: str, where: str = "") -> str:
 
 def quantile(q: float, histogram: str, by: str = "") -> str:
     """Return a histogram's q-quantile over the rate window, per `by` labels."""
-    return f"histogram_quantile({q}, sum by ({', '.join(['le', *filter(None, [by])])}) (rate({histogram}_bucket{RATE})))"
+    labels = ", ".join(["le", *filter(None, [by])])
+    return f"histogram_quantile({q}, sum by ({labels}) (rate({histogram}_bucket{RATE})))"
 
 
 def percentiles(histogram: str, by: str = "") -> list:

@@ -16,7 +16,8 @@ from tests.conftest import ROOT
 def test_the_committed_files_are_what_the_code_builds() -> None:
     committed = ROOT / "dashboards"
     for relative, text in files().items():
-        assert (committed / relative).read_text() == text, f"dashboards/{relative} differs: run `quantdesk dashboards build`"
+        assert (committed / relative).read_text() == text, \
+            f"dashboards/{relative} differs: run `quantdesk dashboards build`"
     stray = sorted(str(p.relative_to(committed)) for p in committed.rglob("*.json"))
     assert stray == sorted(f for f in files() if f.endswith(".json")), "a dashboard the code no longer builds"
 

@@ -32,7 +32,8 @@ def newest_long(warehouse: Warehouse, market: str) -> float:
         key = (row["wallet"], row["subaccount"])
         if key not in newest or row["ts"] >= newest[key][0]:
             newest[key] = (row["ts"], row["positions"])
-    sizes = [float(p["size"]) for _, positions in newest.values() for p in json.loads(positions) if p["market"] == market]
+    sizes = [float(p["size"]) for _, positions in newest.values() for p in json.loads(positions)
+             if p["market"] == market]
     return sum(size for size in sizes if size > 0)
 
 
