@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-heavy venv clean
+.PHONY: run test test-heavy venv clean promtool
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,10 +15,15 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/quantdesk up
 
-test: $(STAMP)
+# Debian's prometheus package: promtool checks and unit-tests the alert rules (we run as root)
+promtool:
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+
+test: $(STAMP) promtool
 	$(VENV)/bin/pytest -q -m "not heavy"
 
-test-heavy: $(STAMP)
+test-heavy: $(STAMP) promtool
 	$(VENV)/bin/pytest -q -m heavy
 
 clean:

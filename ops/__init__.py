@@ -1,0 +1,1 @@
+"""What operators look at: Grafana dashboards, Prometheus alert rules and their provisioning, built from code."""
