@@ -72,7 +72,8 @@ def test_every_service_is_there_and_only_the_front_doors_are_published() -> None
 
 
 def test_every_quantdesk_variable_names_a_setting() -> None:
-    used = set(re.findall(r"QUANTDESK_(\w+)", (DOCKER / "compose.yaml").read_text() + (DOCKER / "Dockerfile").read_text()))
+    text = (DOCKER / "compose.yaml").read_text() + (DOCKER / "Dockerfile").read_text()
+    used = set(re.findall(r"QUANTDESK_(\w+)", text))
     assert used, "the compose file configures nothing through QUANTDESK_ variables"
     assert {name.lower() for name in used} <= set(Settings.model_fields), "not a field of quantdesk.settings.Settings"
 
