@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	# grafana-client's niquests needs urllib3-future, whose wheel overwrites urllib3 at every start (schemathesis
+	# then breaks): built from source with URLLIB3_NO_OVERRIDE it keeps to its own name
+	URLLIB3_NO_OVERRIDE=1 $(PY) -m pip install -q --no-binary urllib3-future -e '.[test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
