@@ -1,5 +1,5 @@
 """Grafana's side of the stack: the two data sources the dashboards name by uid, the folder they go in, and the
-file provider that loads the built dashboards (docker/compose.yml mounts `dashboards/` where it looks)."""
+file provider that loads the built dashboards (docker/compose.yaml mounts `dashboards/` where it looks)."""
 
 from dataclasses import dataclass
 from urllib.parse import urlparse

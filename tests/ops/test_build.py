@@ -65,8 +65,8 @@ def test_grafana_provisions_the_built_dashboards_from_the_folder_compose_mounts(
     assert {(s["uid"], s["type"]) for s in sources} == {("prometheus", "prometheus"),
                                                          ("clickhouse", "grafana-clickhouse-datasource")}
     provider = yaml.safe_load(built["provisioning/dashboards/quantdesk.yml"])["providers"][0]
-    compose = yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())
-    mounts = dict(v.split(":", 1) for v in compose["services"]["grafana"]["volumes"])
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])  # source:target[:mode]
     assert mounts["../dashboards"] == provider["options"]["path"]
     assert mounts["../dashboards/provisioning"] == "/etc/grafana/provisioning"
 

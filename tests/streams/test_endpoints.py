@@ -108,9 +108,6 @@ async def test_a_risk_worker_shows_a_liquidation_and_what_it_read_published_and_
     latency = value(page, "worker_event_latency_seconds_sum", role="risk", topic="risk.liquidations") or 0
     assert started - planned_at <= latency <= ended - planned_at  # the wall clock at publish minus its event time
     assert value(page, "worker_events_out_total", role="risk", topic="trades.fills") == 2
-    lags = {dict(labels)["partition"]: v for (name, labels), v in page.items()
-            if name == "worker_consumer_lag" and ("topic", "oracle.ticks") in labels}
-    assert lags == {str(p): 0 for p in range(settings.topic_partitions)}  # every message read
     assert {dict(labels)["role"] for name, labels in page if name.startswith("worker_")} == {"risk"}
 
 
