@@ -37,6 +37,11 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.families = {name: build(name, family, self.registry) for name, family in families.items()}
 
+    def show(self, name: str, **labels: str) -> None:
+        """Show a series at zero before its first event (a series born with its first event hides that event from
+        `rate()`, and alerts on it cannot tell "none yet" from "not scraped")."""
+        self.families[name].labels(**labels)
+
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         """Add `amount` to a counter."""
         self.families[name].labels(**labels).inc(amount)  # type: ignore[attr-defined]

@@ -86,9 +86,13 @@ class WorkerMetrics(metrics.Metrics):
         return {topic: self.child("worker_events_in_total", topic=topic) for topic in topics}
 
     def publishing(self, topics: Iterable[str]) -> None:
-        """Show the topics a loop publishes from the first scrape."""
+        """Show the topics a loop publishes from the first scrape, and each category of dead letter if it publishes
+        them."""
         for topic in topics:
             self.outgoing(topic)
+            if topic == "dlq":
+                for category in (*REASONS.values(), REFUSED):
+                    self.child("worker_dead_letters_total", reason=category)
 
     def outgoing(self, topic: str) -> tuple[Any, Any]:
         """Return the events-out counter and latency histogram of a topic."""

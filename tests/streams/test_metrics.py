@@ -40,3 +40,12 @@ def test_accounts_are_counted_in_the_state_their_latest_snapshot_shows() -> None
              for state in ("funded", "active", "new", "closed")}
     assert f'{shown["active"]} 2.0' in page and f'{shown["funded"]} 0.0' in page and f'{shown["new"]} 0.0' in page
     assert f'{shown["closed"]} 1.0' in page  # a state not declared up front is shown once it has an account
+
+
+def test_a_loop_that_publishes_dead_letters_shows_every_category_at_zero() -> None:
+    metrics = WorkerMetrics("feed")
+    metrics.publishing(["markets.state", "dlq"])
+    page = metrics.render().decode()
+    for category in ("not_json", "invalid", "unknown_market", "unstorable", "refused"):
+        assert f'worker_dead_letters_total{{reason="{category}",role="feed"}} 0.0' in page
+    assert "worker_dead_letters_total{" not in WorkerMetrics("risk").render().decode()  # nothing until it publishes

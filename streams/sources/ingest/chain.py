@@ -66,6 +66,9 @@ class ChainSource:
     def __init__(self, settings: Settings, pool: RpcPool, delivery: Delivery, metrics: Metrics,
                  sol_usd: Callable[[], Decimal | None]) -> None:
         self.settings, self.pool, self.delivery, self.metrics = settings, pool, delivery, metrics
+        metrics.source(SOURCE, (), ("verify", "map"), streaming=True)
+        metrics.set("ingest_backfill_behind", 0.0, source=SOURCE)
+        metrics.show("ingest_duplicates_total", source=SOURCE)
         self.store = delivery.store
         self.program = Pubkey.from_string(settings.program_id)
         self.sol_usd = sol_usd

@@ -35,3 +35,15 @@ class Metrics(metrics.Metrics):
 
     def __init__(self) -> None:
         super().__init__(FAMILIES)
+
+    def source(self, name: str, topics: tuple[str, ...], dead: tuple[str, ...], streaming: bool = False) -> None:
+        """Show a source's series from the first scrape: what it publishes to `topics`, its dead letters by stage in
+        `dead`, and, for a streaming source, its connection, reconnects and gaps."""
+        for topic in (*topics, "dlq"):
+            self.show("ingest_published_total", source=name, topic=topic)
+        for stage in dead:
+            self.show("ingest_dlq_total", source=name, stage=stage)
+        if streaming:
+            self.set("ingest_connected", 0.0, source=name)
+            for family in ("ingest_reconnects_total", "ingest_gaps_total", "ingest_gap_seconds_total"):
+                self.show(family, source=name)

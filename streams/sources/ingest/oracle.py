@@ -78,6 +78,8 @@ class HermesSource:
 
     def __init__(self, settings: Settings, publisher: Publisher, metrics: Metrics) -> None:
         self.settings, self.publisher, self.metrics = settings, publisher, metrics
+        metrics.source(HERMES, ("oracle.ticks",), ("decode",), streaming=True)
+        metrics.show("ingest_hermes_binary_mismatches_total", source=HERMES)
         self.feeds = settings.feed_markets
         self.prices: dict[str, Decimal] = {}
         self.connected = False
@@ -156,6 +158,7 @@ class PriceAccountSource:
 
     def __init__(self, settings: Settings, pool: RpcPool, publisher: Publisher, metrics: Metrics) -> None:
         self.settings, self.pool, self.publisher, self.metrics = settings, pool, publisher, metrics
+        metrics.source(ACCOUNTS, ("oracle.ticks",), ("decode",))
         self.accounts: Mapping[str, str] = settings.pyth_price_accounts
         self.last: dict[str, str] = {}
 

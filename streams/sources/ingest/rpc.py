@@ -53,6 +53,9 @@ class RpcPool:
             Endpoint(url, AsyncClient(url, commitment=settings.commitment, timeout=settings.rpc_timeout_s))
             for url in settings.solana_rpc_urls
         ]
+        for endpoint in self.endpoints:
+            for family in ("ingest_rpc_slot", "ingest_rpc_lag_slots", "ingest_rpc_active", "ingest_rpc_latency_seconds"):
+                metrics.show(family, endpoint=endpoint.url)
 
     async def close(self) -> None:
         """Close every endpoint's HTTP client."""
@@ -74,6 +77,7 @@ class RpcPool:
         """Run one request on one endpoint, recording latency and errors."""
         labels = {"endpoint": endpoint.url, "method": method}
         self.metrics.inc("ingest_rpc_requests_total", **labels)
+        self.metrics.show("ingest_rpc_errors_total", **labels)
         started = time.monotonic()
         try:
             return await asyncio.wait_for(request(endpoint.client), self.settings.rpc_timeout_s)

@@ -30,6 +30,7 @@ class VenueSource:
     def __init__(self, adapter: VenueAdapter, publisher: Publisher, metrics: Metrics) -> None:
         self.adapter, self.publisher, self.metrics = adapter, publisher, metrics
         self.name = adapter.venue
+        metrics.source(self.name, (TOPIC,), ("decode",), streaming=True)
         self.prices: dict[str, Decimal] = {}
         self.last_ts: int | None = None
         self.connected = False

@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.sources.ingest.cursor import CursorStore
 from streams.sources.ingest.metrics import FAMILIES, Metrics
@@ -60,3 +61,19 @@ def test_metrics_render_every_family_and_refuse_labels_a_family_does_not_declare
     assert all(f"# TYPE {name}" in text for name in FAMILIES), "every family is declared, with or without samples"
     with pytest.raises(ValueError):
         metrics.inc("ingest_published_total", source="hermes")  # no topic: a series no panel could find
+
+
+def test_a_source_shows_its_series_at_zero_before_its_first_event() -> None:
+    metrics = Metrics()
+    metrics.source("hermes", ("oracle.ticks",), ("decode",), streaming=True)
+    text = metrics.render().decode()
+    shown = {(s.name, tuple(sorted(s.labels.items()))) for f in text_string_to_metric_families(text) for s in f.samples
+             if s.labels.get("source") == "hermes" and s.value == 0}
+    assert shown == {
+        ("ingest_published_total", (("source", "hermes"), ("topic", "oracle.ticks"))),
+        ("ingest_published_total", (("source", "hermes"), ("topic", "dlq"))),
+        ("ingest_dlq_total", (("source", "hermes"), ("stage", "decode"))),
+        ("ingest_connected", (("source", "hermes"),)),
+        ("ingest_reconnects_total", (("source", "hermes"),)), ("ingest_gaps_total", (("source", "hermes"),)),
+        ("ingest_gap_seconds_total", (("source", "hermes"),)),
+    }
