@@ -17,9 +17,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/quantdesk up
 
-# Debian's prometheus package: promtool checks and unit-tests the alert rules (we run as root)
+# Debian's prometheus package: promtool checks and unit-tests the alert rules, prometheus scrapes the running
+# platform in a test (we run as root)
 promtool:
-	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 test: $(STAMP) promtool
