@@ -2,7 +2,8 @@
 
 Floors, bottom up: `programs` (the on-chain interface), `quantdesk` (the shared kernel), `streams`,
 `api`, and the top floor: `bench` and `ops`, which never import each other. Inside `streams`, pure domain
-math imports no I/O, the risk engine knows no agent or source, and agents never import each other. Imports are read with `ast`, function-level ones too.
+math imports no I/O, the risk engine knows no agent, source or metric, and agents never import each other.
+Imports are read with `ast`, function-level ones too.
 """
 
 import ast
@@ -14,8 +15,9 @@ ROOT = Path(__file__).parents[1]
 FLOORS = (("programs",), ("quantdesk",), ("streams",), ("api",), ("bench", "ops"))  # bottom up
 FORBIDDEN = {  # module prefix -> prefixes it must not import, though they stand on its floor or below
     "streams.domain": ("streams.", "quantdesk.kafka", "quantdesk.warehouse", "quantdesk.broker", "aiokafka",
-                       "faust", "chdb", "clickhouse_connect", "httpx", "aiohttp", "redis"),
-    "streams.risk": ("streams.agents", "streams.sources", "streams.worker", "streams.commands"),
+                       "faust", "chdb", "clickhouse_connect", "httpx", "aiohttp", "redis", "prometheus_client"),
+    "streams.risk": ("streams.agents", "streams.sources", "streams.worker", "streams.commands",
+                     "streams.metrics", "prometheus_client"),  # the agents read figures off the engine
     "streams.sources": ("streams.agents", "streams.risk", "streams.worker", "streams.commands"),
     "streams.agents": ("streams.worker", "streams.commands", "streams.sources"),
     "quantdesk": ("quantdesk.cli",),
