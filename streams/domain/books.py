@@ -161,7 +161,8 @@ class Ladder:
     def top(self, n: int) -> tuple[Level, ...]:
         """Return the best `n` levels, best first."""
         levels = self.levels
-        return tuple(Level(p, *levels[p]) for p in levels.islice(stop=n, reverse=self.bids))
+        best = levels.islice(max(len(levels) - n, 0), reverse=True) if self.bids else levels.islice(stop=n)
+        return tuple(Level(p, *levels[p]) for p in best)
 
     def __len__(self) -> int:
         return len(self.levels)
