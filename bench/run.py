@@ -11,6 +11,7 @@ from aiokafka.admin import NewTopic
 
 from bench import report
 from bench.api import api_rps
+from bench.books import book_costs
 from bench.events import simulated
 from bench.fanout import tick_to_client
 from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
@@ -90,6 +91,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         "tick_to_client_ms": live["latency"],
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "signals_us_per_event": await asyncio.to_thread(signal_cost, settings, sizing.pipeline_events, start_ms),
+        "books": await asyncio.to_thread(book_costs, sizing.book_orders, sizing.book_updates),
         "candles_query_ms": stored["candles"],
         "sink_rows_per_s": stored["sink"],
         "api_rps": live["api"],

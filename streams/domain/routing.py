@@ -27,7 +27,7 @@ import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import groupby, takewhile
+from itertools import takewhile
 from typing import Literal
 
 from streams.domain import ZERO, to_money, to_price, to_ratio
@@ -121,8 +121,10 @@ def ranking(side: Side, levels: list[VenueLevel], rate: Decimal,
 def ranked(side: Side, levels: tuple[VenueLevel, ...], fees: Mapping[str, Decimal],
            limit: Decimal | None) -> Iterator[VenueLevel]:
     """Yield the levels within the limit, best all-in first (a venue's own levels are already in that order)."""
-    by_venue = groupby(sorted(levels, key=lambda lv: lv.venue), key=lambda lv: lv.venue)
-    per_venue = [ranking(side, list(group), fees[venue], limit) for venue, group in by_venue]
+    by_venue: dict[str, list[VenueLevel]] = {}
+    for lv in levels:
+        by_venue.setdefault(lv.venue, []).append(lv)
+    per_venue = [ranking(side, venue_levels, fees[venue], limit) for venue, venue_levels in by_venue.items()]
     return (lv for _, lv in heapq.merge(*per_venue, key=lambda pair: pair[0]))
 
 
