@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import NewTopic
 
 from bench import report
 from bench.api import api_rps
@@ -21,7 +20,7 @@ from bench.stack import bench_platform, bench_settings, fresh_chdb, scoped
 from bench.store import candles_query, sink_rows
 from bench.transport import faust_naive, publish_single, transport_ceiling
 from quantdesk.broker import EmbeddedBroker
-from quantdesk.kafka.topics import create_topics
+from quantdesk.kafka.topics import create_topics, new_topic
 from quantdesk.process import tune_collector
 from quantdesk.settings import Settings
 
@@ -38,7 +37,7 @@ async def transport_figures(settings: Settings, sizing: Sizing, start_ms: int) -
     """Return the raw aiokafka ceiling and the naive Faust rate over the same single-event messages."""
     events = simulated(settings, sizing.single_messages, start_ms)[0][:sizing.single_messages]
     bootstrap, topic = settings.kafka_bootstrap or "", settings.topic("bench.single")
-    await create_topics(bootstrap, [NewTopic(topic, settings.topic_partitions, 1)], "quantdesk-bench-admin")
+    await create_topics(bootstrap, [new_topic(settings, "bench.single")], "quantdesk-bench-admin")
     await publish_single(bootstrap, topic, events)
     ceiling = await transport_ceiling(bootstrap, [topic], len(events))
     return ceiling, await faust_naive(scoped(settings, "naive"), topic, len(events))
