@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-
 from bench import report
 from bench.api import api_rps
 from bench.events import simulated

@@ -96,7 +96,8 @@ def health_app(metrics: Metrics, sources: list[Supervised]) -> Starlette:
 
 async def ensure_ingest_topics(settings: Settings, bootstrap: str) -> None:
     """Create the platform's topics and the `risk` topic the chain source also writes."""
-    await create_topics(bootstrap, [*platform_topics(settings), new_topic(settings, RISK)], f"{settings.app_id}-ingest-admin")
+    await create_topics(bootstrap, [*platform_topics(settings), new_topic(settings, RISK)],
+                        f"{settings.app_id}-ingest-admin")
 
 
 async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ...], metrics: Metrics,
