@@ -88,6 +88,15 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     out.append((f"MIKEY rules CPU µs/event (risk engine + markets fold, {m['events']:,} events, {m['signals']:,} "
                 "signals)", num(m["us_per_event"], 2), f"rules off {num(m['baseline_us_per_event'], 2)}",
                 num(m["ratio"], 3)))
+    b = r["books"]
+    out += [
+        (f"order book update µs (L3, {b['orders']:,} orders)", num(b["update_us"], 2),
+         f"dict + SortedDict store {num(b['baseline_update_us'], 2)}", num(b["update_ratio"], 2)),
+        (f"order book depth ms, {b['depth_levels']} levels of {b['orders']:,} orders", num(b["depth_ms"], 3),
+         f"bare SortedDict read {num(b['baseline_depth_ms'], 3)}", num(b["depth_ratio"], 2)),
+        (f"ticket route µs over {b['walk_levels']} levels of {b['walk_venues']} venues", num(b["walk_us"], 1),
+         f"bare Decimal sum {num(b['baseline_walk_us'], 1)}", num(b["walk_ratio"], 1)),
+    ]
     c, s, a = r["candles_query_ms"], r["sink_rows_per_s"], r["api_rps"]
     out += [
         (f"1h candles query ms over {c['ticks']:,} ticks", num(c["ms"], 2), f"raw GROUP BY {num(c['baseline']['ms'], 2)}",
@@ -119,6 +128,10 @@ def markdown(r: dict[str, Any]) -> str:
     growth = r["remargin_us_per_position"]
     lines.append(f"Re-margin growth exponent: {num(growth['exponent'], 3)}" if growth["exponent"] is not None
                  else f"Re-margin: not measured ({growth.get('reason')})")
+    b, target = r["books"], r["books"]["targets"]
+    lines.append(f"Order book targets ({b['orders']:,} orders): an update at most {num(target['update_us'])} µs "
+                 f"({'met' if b['update_us'] <= target['update_us'] else 'missed'}), a {b['depth_levels']}-level depth "
+                 f"at most {num(target['depth_ms'])} ms ({'met' if b['depth_ms'] <= target['depth_ms'] else 'missed'}).")
     if r["candles_query_ms"]["reduced"]:
         lines.append(f"Candles over {r['candles_query_ms']['ticks']:,} ticks, fewer than the full "
                      f"{r['candles_query_ms']['full_size_ticks']:,} (this mode's sizing).")

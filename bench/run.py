@@ -7,10 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import NewTopic
-
 from bench import report
 from bench.api import api_rps
+from bench.books import book_costs
 from bench.events import simulated
 from bench.fanout import tick_to_client
 from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
@@ -21,7 +20,7 @@ from bench.stack import bench_platform, bench_settings, fresh_chdb, scoped
 from bench.store import candles_query, sink_rows
 from bench.transport import faust_naive, publish_single, transport_ceiling
 from quantdesk.broker import EmbeddedBroker
-from quantdesk.kafka.topics import create_topics
+from quantdesk.kafka.topics import create_topics, new_topic
 from quantdesk.process import tune_collector
 from quantdesk.settings import Settings
 
@@ -38,7 +37,7 @@ async def transport_figures(settings: Settings, sizing: Sizing, start_ms: int) -
     """Return the raw aiokafka ceiling and the naive Faust rate over the same single-event messages."""
     events = simulated(settings, sizing.single_messages, start_ms)[0][:sizing.single_messages]
     bootstrap, topic = settings.kafka_bootstrap or "", settings.topic("bench.single")
-    await create_topics(bootstrap, [NewTopic(topic, settings.topic_partitions, 1)], "quantdesk-bench-admin")
+    await create_topics(bootstrap, [new_topic(settings, "bench.single")], "quantdesk-bench-admin")
     await publish_single(bootstrap, topic, events)
     ceiling = await transport_ceiling(bootstrap, [topic], len(events))
     return ceiling, await faust_naive(scoped(settings, "naive"), topic, len(events))
@@ -90,6 +89,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         "tick_to_client_ms": live["latency"],
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "signals_us_per_event": await asyncio.to_thread(signal_cost, settings, sizing.pipeline_events, start_ms),
+        "books": await asyncio.to_thread(book_costs, sizing.book_orders, sizing.book_updates),
         "candles_query_ms": stored["candles"],
         "sink_rows_per_s": stored["sink"],
         "api_rps": live["api"],

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = 6.0
     topic_prefix: str = ""
     topic_partitions: int = 3
+    topic_replication: int = Field(
+        default=1, ge=1, description="replicas of every topic the platform creates; 1 for the embedded broker")
 
     # warehouse and its sink
     clickhouse_dsn: str | None = Field(
@@ -145,7 +147,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":
-        """Refuse to start in production mode with development secrets or embedded parts."""
+        """Refuse to start in production mode with development secrets, embedded parts or unreplicated topics."""
         if self.mode != "production":
             return self
         if self.session_secret.get_secret_value() == DEV_SESSION_SECRET:
@@ -155,6 +157,9 @@ class Settings(BaseSettings):
                              "set QUANTDESK_SIMULATOR_VENUE=false")
         if not self.kafka_bootstrap or not self.clickhouse_dsn or not self.redis_url:
             raise ValueError("production mode needs QUANTDESK_KAFKA_BOOTSTRAP, _CLICKHOUSE_DSN and _REDIS_URL")
+        if self.topic_replication < 3:
+            raise ValueError("production mode needs QUANTDESK_TOPIC_REPLICATION of at least 3 (a topic with fewer "
+                             "replicas loses acknowledged writes or stops taking them when a broker is down)")
         return self
 
     @property

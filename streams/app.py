@@ -6,6 +6,7 @@ from typing import Any
 
 import faust
 
+from quantdesk.kafka.publisher import PRODUCER_ACKS
 from quantdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
         store="memory://",
         web_enabled=False,
         topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,  # the topics Faust declares (the bench's naive agent's)
         topic_disable_leader=True,
-        producer_acks=1,
+        producer_acks=PRODUCER_ACKS,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         producer_max_request_size=PRODUCER_REQUEST_BYTES,
         broker_session_timeout=session,

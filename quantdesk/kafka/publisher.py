@@ -11,6 +11,9 @@ from quantdesk.settings import Settings
 from quantdesk.wire import encode_batch
 
 Keyed = tuple[str, str, Any]  # (logical topic, partition key, event)
+# A send counts once every in-sync replica has it (at least `topics.MIN_INSYNC_REPLICAS` of 3): one broker lost
+# loses no acknowledged write. Tansu, one broker, takes it at acks=1's cost. (Tansu refuses idempotent producers.)
+PRODUCER_ACKS = "all"
 
 
 def partition_key(topic: str, event: dict[str, Any]) -> str:
@@ -67,7 +70,7 @@ class Publisher:
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self.settings = settings
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=2,
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=PRODUCER_ACKS, linger_ms=2,
                                          max_batch_size=1 << 20, max_request_size=8 << 20)
 
     async def __aenter__(self) -> "Publisher":

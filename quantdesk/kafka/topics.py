@@ -1,4 +1,4 @@
-"""Create the platform's topics on the broker, with their partitions."""
+"""Create the platform's topics on the broker, with their partitions and replicas."""
 
 import contextlib
 from typing import Iterable
@@ -28,14 +28,25 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
 CHECKPOINT_TOPICS = ("risk.checkpoints",)  # a worker's state with its input offsets, in order: one partition
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
-COMPACTED = {"cleanup.policy": "compact"}
+# With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
+# still takes writes with one broker down: a broker lost then loses no acknowledged write.
+MIN_INSYNC_REPLICAS = 2
 
 
-def new_topic(name: str, logical: str, partitions: int) -> NewTopic:
-    """Return how a platform topic is created: checkpoints on one partition, `accounts.state` compacted."""
-    if logical in CHECKPOINT_TOPICS:
-        return NewTopic(name, 1, 1)
-    return NewTopic(name, partitions, 1, topic_configs=COMPACTED if logical in COMPACTED_TOPICS else None)
+def topic_configs(logical: str, replication: int) -> dict[str, str]:
+    """Return the broker configs a platform topic is created with."""
+    configs = {"cleanup.policy": "compact"} if logical in COMPACTED_TOPICS else {}
+    if replication >= 3:
+        configs["min.insync.replicas"] = str(MIN_INSYNC_REPLICAS)
+    return configs
+
+
+def new_topic(settings: Settings, logical: str) -> NewTopic:
+    """Return how a topic is created under its broker name: checkpoints on one partition, the settings' replicas,
+    `accounts.state` compacted."""
+    partitions = 1 if logical in CHECKPOINT_TOPICS else settings.topic_partitions
+    return NewTopic(settings.topic(logical), partitions, settings.topic_replication,
+                    topic_configs=topic_configs(logical, settings.topic_replication))
 
 
 async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: str) -> None:
@@ -54,7 +65,7 @@ async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: s
 
 def platform_topics(settings: Settings) -> list[NewTopic]:
     """Return every platform topic as it is created, under its broker name."""
-    return [new_topic(settings.topic(t), t, settings.topic_partitions) for t in ALL_TOPICS]
+    return [new_topic(settings, t) for t in ALL_TOPICS]
 
 
 async def ensure_topics(settings: Settings, bootstrap: str) -> list[str]:

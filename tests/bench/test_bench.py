@@ -9,8 +9,8 @@ import pytest
 
 THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipeline_vs_ceiling", "pipeline_vs_naive",
               "pipeline_vs_batched_ceiling")
-SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "signals_us_per_event", "candles_query_ms",
-            "sink_rows_per_s", "api_rps")
+SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "signals_us_per_event", "books",
+            "candles_query_ms", "sink_rows_per_s", "api_rps")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,18 @@ def test_signal_rules_cost_beside_the_same_fold_without_them(report: tuple[dict,
     assert signals["ratio"] == pytest.approx(signals["us_per_event"] / signals["baseline_us_per_event"])
     assert signals["events"] >= 1000 and signals["signals"] >= 0
     assert "MIKEY rules CPU" in (report[1] / "bench.md").read_text()
+
+
+def test_order_book_costs_beside_bare_containers(report: tuple[dict, Path]) -> None:
+    books = report[0]["books"]
+    assert (books["orders"], books["updates"], books["depth_levels"], books["walk_levels"]) == (4000, 2000, 100, 50)
+    for figure in ("update_us", "depth_ms", "walk_us"):
+        assert positive(books[figure]) and positive(books[f"baseline_{figure}"])
+    assert books["update_ratio"] == pytest.approx(books["update_us"] / books["baseline_update_us"])
+    assert books["depth_ratio"] == pytest.approx(books["depth_ms"] / books["baseline_depth_ms"])
+    assert books["walk_ratio"] == pytest.approx(books["walk_us"] / books["baseline_walk_us"])
+    text = (report[1] / "bench.md").read_text()
+    assert "order book update µs (L3, 4,000 orders)" in text and "Order book targets (4,000 orders)" in text
 
 
 def test_store_and_api_figures_beside_baselines(report: tuple[dict, Path]) -> None:

@@ -36,3 +36,26 @@ def test_settings_are_frozen_and_read_the_environment(monkeypatch: pytest.Monkey
     assert settings.api_port == 4100 and sol.mmr == Decimal("0.05")
     with pytest.raises(ValidationError):
         settings.api_port = 1  # type: ignore[misc]
+
+
+def test_production_refuses_topics_on_fewer_than_three_brokers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTDESK_MODE", "production")
+    monkeypatch.setenv("QUANTDESK_SESSION_SECRET", "s3cret-from-the-vault")
+    monkeypatch.setenv("QUANTDESK_SIMULATOR_VENUE", "false")
+    monkeypatch.setenv("QUANTDESK_KAFKA_BOOTSTRAP", "kafka-1:9092")
+    monkeypatch.setenv("QUANTDESK_CLICKHOUSE_DSN", "http://clickhouse:8123/quantdesk")
+    monkeypatch.setenv("QUANTDESK_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("QUANTDESK_TOPIC_REPLICATION", "2")
+    with pytest.raises(ValidationError, match="QUANTDESK_TOPIC_REPLICATION"):
+        Settings()
+    monkeypatch.setenv("QUANTDESK_TOPIC_REPLICATION", "3")
+    assert Settings().topic_replication == 3
+
+
+def test_topic_replication_defaults_to_one_for_the_embedded_broker_and_is_at_least_one(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings().topic_replication == 1
+    monkeypatch.setenv("QUANTDESK_TOPIC_REPLICATION", "0")
+    with pytest.raises(ValidationError, match="topic_replication"):
+        Settings()

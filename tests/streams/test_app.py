@@ -1,10 +1,12 @@
-"""The app keeps the first send the broker did not take."""
+"""The app keeps the first send the broker did not take; its producer waits for every in-sync replica, and the
+topics it declares have the settings' replicas."""
 
 import asyncio
 
 from aiokafka.errors import KafkaTimeoutError
 
 from quantdesk.settings import Settings
+from streams.app import faust_app
 from streams.worker import build_pipeline
 
 
@@ -23,3 +25,9 @@ async def test_the_app_keeps_the_first_send_the_broker_did_not_take(settings: Se
     app.delivered(refused)
     app.delivered(later)
     assert isinstance(app.undelivered, asyncio.CancelledError)
+
+
+def test_the_app_sends_with_acks_all_and_declares_topics_with_the_settings_replicas() -> None:
+    app = faust_app(Settings(topic_replication=3), "127.0.0.1:9")
+    assert app.producer._settings_default()["acks"] == -1  # what Faust hands aiokafka: acks=all
+    assert app.conf.topic_replication_factor == 3

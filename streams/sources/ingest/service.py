@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import uvicorn
-from aiokafka.admin import NewTopic
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,7 +31,7 @@ from streams.sources.venues.runner import VenueSource
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.process import cancel, exit_unless_stopped_within, first_of, serving, stop_signal
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import create_topics, platform_topics
+from quantdesk.kafka.topics import create_topics, new_topic, platform_topics
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +96,8 @@ def health_app(metrics: Metrics, sources: list[Supervised]) -> Starlette:
 
 async def ensure_ingest_topics(settings: Settings, bootstrap: str) -> None:
     """Create the platform's topics and the `risk` topic the chain source also writes."""
-    risk = NewTopic(settings.topic(RISK), settings.topic_partitions, 1)
-    await create_topics(bootstrap, [*platform_topics(settings), risk], f"{settings.app_id}-ingest-admin")
+    await create_topics(bootstrap, [*platform_topics(settings), new_topic(settings, RISK)],
+                        f"{settings.app_id}-ingest-admin")
 
 
 async def build_sources(settings: Settings, bootstrap: str, names: tuple[str, ...], metrics: Metrics,

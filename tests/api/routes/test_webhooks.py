@@ -33,7 +33,7 @@ async def session(http: httpx.AsyncClient, wallet: Keypair) -> dict[str, str]:
 def production(settings: Settings, redis_url: str) -> Iterator[Settings]:
     """Return the test's settings in production mode (sessions in the local Redis)."""
     yield Settings(**{**dict(settings), "mode": "production", "redis_url": redis_url, "simulator_venue": False,
-                      "session_secret": SecretStr("a production secret for this test")})
+                      "session_secret": SecretStr("a production secret for this test"), "topic_replication": 3})
     client_ = redis.Redis.from_url(redis_url)
     keys = list(client_.scan_iter(f"{settings.app_id}:*"))
     if keys:

@@ -3,8 +3,6 @@
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from bench.events import kafka_messages
 from quantdesk.kafka.publisher import Keyed, Publisher, partition_messages
@@ -83,14 +81,6 @@ def test_the_bench_counts_one_message_per_partition_and_window() -> None:
     assert kafka_messages(events, window=100, partitions=1) == 2
 
 
-async def test_the_account_state_topic_is_created_compacted(settings: Settings) -> None:
-    await ensure_topics(settings, settings.kafka_bootstrap or "")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [settings.topic(t) for t in ("accounts.state", "accounts.history")]
-        described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
-    finally:
-        await admin.close()
-    policies = {r[3]: {e[0]: e[1] for e in r[4]}.get("cleanup.policy") for d in described for r in d.resources}
-    assert policies[names[0]] == "compact" and policies[names[1]] != "compact"
+async def test_a_send_counts_once_every_in_sync_replica_has_it() -> None:
+    publisher = Publisher(Settings(), "127.0.0.1:9")  # not started: only how its producer is made
+    assert publisher.producer._sender._acks == -1  # acks=all, as aiokafka sends it

@@ -281,7 +281,8 @@ async def test_the_address_is_checked_again_at_delivery_and_a_deleted_webhook_ge
 ) -> None:
     production = Settings(**{**dict(quick(settings, webhook_max_attempts=3)), "mode": "production",
                              "simulator_venue": False, "redis_url": "redis://127.0.0.1:6379/0",
-                             "session_secret": SecretStr("a production secret for this test")})
+                             "session_secret": SecretStr("a production secret for this test"),
+                             "topic_replication": 3})
     receiver = Receiver()
     async with receiver.serving():
         # registered when its name resolved to a public address; it resolves to loopback now
