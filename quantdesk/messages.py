@@ -139,6 +139,41 @@ class OrderEvent(Input):
     slot: Slot = 0
 
 
+BOOK_LEVELS = 1000  # levels per side a book message may carry
+
+
+class BookLevel(BaseModel):
+    """One price level of a venue's book: price, total size and how many orders rest there; size 0 in a delta
+    removes the level."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price: ExactPositive
+    size: ExactNonNegative
+    orders: Annotated[int, Strict(), Field(ge=0, lt=2**31)] = 1
+
+
+class BookUpdate(Input):
+    """A venue's book of one market, as levels (topic `books`, keyed by market): a whole `snapshot`, or a `delta` of
+    changed levels. `seq` is the book's own number: a snapshot sets it, a delta carries the book's next one (the
+    rules of `streams.domain.books`). Sources that know every order (the simulated venue, the program's resting
+    orders) keep the L3 book themselves and publish its levels."""
+
+    venue: Name
+    market: Name
+    kind: Literal["snapshot", "delta"]
+    seq: Slot
+    bids: Annotated[tuple[BookLevel, ...], Field(max_length=BOOK_LEVELS)] = ()
+    asks: Annotated[tuple[BookLevel, ...], Field(max_length=BOOK_LEVELS)] = ()
+
+    @model_validator(mode="after")
+    def _snapshot_levels_rest(self) -> "BookUpdate":
+        """Refuse an empty level in a snapshot (only a delta removes one)."""
+        if self.kind == "snapshot" and any(level.size == 0 for level in (*self.bids, *self.asks)):
+            raise ValueError("a snapshot's levels must hold size > 0")
+        return self
+
+
 class VenuePrice(Input):
     """Another venue's price for one of our markets (topic `venues.prices`): its mid, and its book's top if known."""
 
@@ -303,6 +338,7 @@ INPUT_MODELS: dict[str, type[Input]] = {
     "accounts.changes": AccountChange,
     "orders.events": OrderEvent,
     "venues.prices": VenuePrice,
+    "books": BookUpdate,
 }
 
 DERIVED_TOPICS: tuple[str, ...] = (
