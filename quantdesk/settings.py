@@ -135,15 +135,15 @@ class Settings(BaseSettings):
     pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
     pyth_account_poll_s: float = 1.0
 
-    # ingest: other venues' prices (venues.prices)
+    # ingest: other venues' prices (venues.prices) and books (books)
     hyperliquid_ws_url: str = Field(default="wss://api.hyperliquid.xyz/ws", description="Hyperliquid's websocket")
     hyperliquid_markets: dict[str, str] = Field(
         default_factory=lambda: {"BTC": "BTC-PERP", "ETH": "ETH-PERP", "SOL": "SOL-PERP"},
-        description="Hyperliquid coin -> our market; other coins of allMids are ignored")
+        description="Hyperliquid coin -> our market (its l2Book subscribed); other coins of allMids are ignored")
     hyperliquid_ping_s: float = Field(
         default=50.0, description="send Hyperliquid's ping this often (it closes a connection silent for 60 s)")
     hyperliquid_silence_s: float = Field(
-        default=65.0, description="nothing heard (mids or pong) for this long: the connection is made again")
+        default=65.0, description="nothing heard (mids, books or pong) for this long: the connection is made again")
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> "Settings":

@@ -9,8 +9,8 @@ FAMILIES: dict[str, Family] = {
     "ingest_published_total": Family(Counter, "Events published, by source and topic.", ("source", "topic")),
     "ingest_dlq_total": Family(Counter, "Dead letters published, by source and stage (verify, map, decode).",
                                ("source", "stage")),
-    "ingest_duplicates_total": Family(Counter, "Transactions dropped because their signature was already taken.",
-                                      ("source",)),
+    "ingest_duplicates_total": Family(Counter, "Events dropped as already published: a transaction whose signature "
+                                      "was taken, a venue's book no newer than the last or unchanged.", ("source",)),
     "ingest_rpc_requests_total": Family(Counter, "JSON-RPC requests, by endpoint and method.", ("endpoint", "method")),
     "ingest_rpc_errors_total": Family(Counter, "JSON-RPC requests that failed, by endpoint and method.",
                                       ("endpoint", "method")),

@@ -1,8 +1,9 @@
-"""Run a venue adapter: publish its prices on `venues.prices` (keyed by market) and its dead letters on `dlq`,
-reconnect with backoff when its connection drops, and count it all as the ingest service counts its sources.
+"""Run a venue adapter: publish its prices on `venues.prices` and its books on `books` (both keyed by market) and
+its dead letters on `dlq`, reconnect with backoff when its connection drops, and count it all as the ingest service
+counts its sources.
 
-A price is an observation of now: a crashed run's prices are not published again, so there is no cursor to
-keep, and an id (deterministic from venue, coin and receive time) is stored once by the sink.
+A price or a book is an observation of now: a crashed run's are not published again, so there is no cursor to
+keep, and an id (deterministic from venue, coin and receive or book time) is stored once by the sink.
 """
 
 import asyncio
@@ -21,16 +22,17 @@ from streams.sources.ingest.metrics import Metrics
 from streams.sources.venues.adapter import Update, VenueAdapter
 
 log = logging.getLogger(__name__)
-TOPIC = "venues.prices"
+TOPIC, BOOKS = "venues.prices", "books"
 
 
 class VenueSource:
-    """An adapter's prices into `venues.prices`, for as long as it runs."""
+    """An adapter's prices into `venues.prices` and books into `books`, for as long as it runs."""
 
     def __init__(self, adapter: VenueAdapter, publisher: Publisher, metrics: Metrics) -> None:
         self.adapter, self.publisher, self.metrics = adapter, publisher, metrics
         self.name = adapter.venue
-        metrics.source(self.name, (TOPIC,), ("decode",), streaming=True)
+        metrics.source(self.name, (TOPIC, BOOKS), ("decode",), streaming=True)
+        metrics.show("ingest_duplicates_total", source=self.name)
         self.prices: dict[str, Decimal] = {}
         self.last_ts: int | None = None
         self.connected = False
@@ -58,15 +60,20 @@ class VenueSource:
             await asyncio.sleep(next(delays))
 
     async def publish(self, update: Update) -> None:
-        """Publish an update's prices keyed by market and its dead letters, then count them."""
+        """Publish an update's prices and books keyed by market and its dead letters, then count them."""
         events: list[Keyed] = [(TOPIC, p.market, dump(p)) for p in update.prices]
+        events += [(BOOKS, b.market, dump(b)) for b in update.books]
         events += [("dlq", "dlq", dump(d)) for d in update.dead]
-        await self.publisher.send(events)
+        if events:
+            await self.publisher.send(events)
         for price in update.prices:
             self.prices[price.market] = price.price
             self.last_ts = price.ts
-        if update.prices:
-            self.metrics.inc("ingest_published_total", len(update.prices), source=self.name, topic=TOPIC)
+        for topic, published in ((TOPIC, update.prices), (BOOKS, update.books)):
+            if published:
+                self.metrics.inc("ingest_published_total", len(published), source=self.name, topic=topic)
+        if update.dropped:
+            self.metrics.inc("ingest_duplicates_total", update.dropped, source=self.name)
         if update.dead:
             self.metrics.inc("ingest_published_total", len(update.dead), source=self.name, topic="dlq")
             self.metrics.inc("ingest_dlq_total", len(update.dead), source=self.name, stage="decode")

@@ -1,10 +1,10 @@
 """A Hyperliquid websocket on loopback speaking its documented wire format.
 
-On connecting it greets with the plain text "Websocket connection established."; `{"method": "subscribe",
-"subscription": {...}}` is answered with `{"channel": "subscriptionResponse", "data": <that message>}`, then the
-connection's scripted messages follow (`sessions[n]` for the n-th connection: dicts sent as JSON, strings as
-they are); `{"method": "ping"}` is answered with `{"channel": "pong"}` unless `mute`. With `drop` set, a
-connection is closed right after its script.
+On connecting it greets with the plain text "Websocket connection established."; each `{"method": "subscribe",
+"subscription": {...}}` is answered with `{"channel": "subscriptionResponse", "data": <that message>}`, and once a
+connection has made `subscriptions` of them its scripted messages follow (`sessions[n]` for the n-th connection:
+dicts sent as JSON, strings as they are); `{"method": "ping"}` is answered with `{"channel": "pong"}` unless
+`mute`. With `drop` set, a connection is closed right after its script.
 """
 
 import json
@@ -23,11 +23,20 @@ def all_mids(mids: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"channel": "allMids", "data": {"mids": mids, **extra}}
 
 
+def l2_book(coin: str, time_ms: int, bids: list[tuple[str, str, int]], asks: list[tuple[str, str, int]]
+            ) -> dict[str, Any]:
+    """Return an `l2Book` data message (`WsBook`): each side best first, a level (px, sz, n) as `WsLevel`."""
+    def side(levels: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+        return [{"px": px, "sz": sz, "n": n} for px, sz, n in levels]
+    return {"channel": "l2Book", "data": {"coin": coin, "time": time_ms, "levels": [side(bids), side(asks)]}}
+
+
 class FakeHyperliquid:
     """Serves `/ws` as Hyperliquid does."""
 
-    def __init__(self, sessions: list[list[dict[str, Any] | str]], drop: bool = False, mute: bool = False) -> None:
-        self.sessions, self.drop, self.mute = sessions, drop, mute
+    def __init__(self, sessions: list[list[dict[str, Any] | str]], drop: bool = False, mute: bool = False,
+                 subscriptions: int = 1) -> None:
+        self.sessions, self.drop, self.mute, self.subscriptions = sessions, drop, mute, subscriptions
         self.connections = 0
         self.received: list[Any] = []
         self.pings = 0
@@ -52,10 +61,10 @@ class FakeHyperliquid:
             await self.runner.cleanup()
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        """Greet, acknowledge a subscription and send the connection's script; answer pings."""
+        """Greet, acknowledge subscriptions and send the connection's script after the last; answer pings."""
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        number = self.connections
+        number, subscribed = self.connections, 0
         self.connections += 1
         await ws.send_str(GREETING)
         async for message in ws:
@@ -69,6 +78,9 @@ class FakeHyperliquid:
                     await ws.send_json({"channel": "pong"})
             elif body.get("method") == "subscribe":
                 await ws.send_json({"channel": "subscriptionResponse", "data": body})
+                subscribed += 1
+                if subscribed != self.subscriptions:
+                    continue
                 for scripted in self.sessions[number] if number < len(self.sessions) else []:
                     await ws.send_str(scripted if isinstance(scripted, str) else json.dumps(scripted))
                 if self.drop:
