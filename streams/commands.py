@@ -14,8 +14,8 @@ def ingest(
     source: Annotated[Optional[list[str]], typer.Option(
         "--source", help="pyth, solana, hyperliquid (default: pyth and solana)")] = None,
 ) -> None:
-    """Publish verified program transactions, Pyth prices and (`--source hyperliquid`) Hyperliquid's mids; health
-    and metrics on the ingest port."""
+    """Publish verified program transactions, Pyth prices and (`--source hyperliquid`) Hyperliquid's mids and books;
+    health and metrics on the ingest port."""
     from streams.sources.ingest.service import DEFAULT_SOURCES, run_until_stopped
 
     logging.basicConfig(level=logging.WARNING)
