@@ -3,7 +3,8 @@ its dead letters on `dlq`, reconnect with backoff when its connection drops, and
 counts its sources.
 
 A price or a book is an observation of now: a crashed run's are not published again, so there is no cursor to
-keep, and an id (deterministic from venue, coin and receive or book time) is stored once by the sink.
+keep. Ids are deterministic: a price's from venue, coin and receive time (the sink stores it once), a book's
+from venue, coin and the book's own time.
 """
 
 import asyncio
