@@ -9,7 +9,7 @@ from tests.api.rooms import events, gateway_of, member
 async def test_a_room_nobody_here_listens_to_gets_no_push_and_keeps_its_number(settings: Settings) -> None:
     gateway = gateway_of(settings)
     await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
-    assert gateway.pushes.seq == {}
+    assert gateway.pushes.logs.logs == {}
     socket = await member(gateway, "e0", "ticker:BTC-PERP")
     await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 2})
     assert [data["seq"] for _, data in events(socket)] == [1]  # the snapshot it got carried 0
