@@ -3,19 +3,15 @@ nor per packet in a socket's writer."""
 
 import asyncio
 import time
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import socketio
-import uvicorn
 
 from api.fanout import Mailbox, event_packets, fan_out
 from api.sockets import Gateway
-from quantdesk.broker import free_port
-from api.embedded import WEBSOCKETS
 from quantdesk.settings import Settings
 from tests.api.listening import Listener
-from tests.api.rooms import events, gateway_of, member
+from tests.api.rooms import events, gateway_of, member, served
 from tests.api.scraped import Page
 from tests.waiting import eventually
 
@@ -79,25 +75,6 @@ async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_wh
     assert not joined.done()
     box.task_done()
     await joined
-
-
-@asynccontextmanager
-async def served(gateway: Gateway) -> AsyncIterator[str]:
-    """Serve the gateway's Socket.IO app as the platform does; yield its URL."""
-    port = free_port()
-    config = uvicorn.Config(socketio.ASGIApp(gateway.sio), host="127.0.0.1", port=port, log_level="warning",
-                            ws=WEBSOCKETS)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-    try:
-        await eventually(started, what="the gateway serving")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def ticker(gateway: Gateway, seq: object) -> int:
