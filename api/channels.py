@@ -5,16 +5,17 @@ Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `sign
 `{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
 `fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries):
 the snapshot carries the room's current `seq`, each delta the next one, and the snapshot always comes
-before the room's first delta (whose `seq` is the snapshot's + 1).
+before the room's first delta (whose `seq` is the snapshot's + 1). The ack is `{ok, room, seq}`, `seq` the
+room's number when the client joined.
 
 Resync: a client that sees a gap, or reconnects, subscribes again with `since_seq`, the last `seq` it holds.
 If the room's log still holds every delta after it (up to `QUANTDESK_ROOM_HISTORY` per room), the client gets
-exactly those, in order and as first pushed, then the live ones, and the ack says `"resync": "deltas"`; else
-(too old, ahead of the room, or from a log that has gone) it gets a fresh snapshot carrying `"resync": "snapshot"`,
-as the ack does. A `since_seq` that is not an integer from 0 to 2**53 - 1 is refused like any bad subscription.
-Numbers are per gateway replica (each numbers its own rooms), and a room's log lives while the room has members
-on that replica: a `since_seq` means something only to the replica that gave it out, and only if the room has
-kept a member there since.
+exactly those, in order and as first pushed (no snapshot), then the live ones, and the ack says
+`"resync": "deltas"`; else (too old, ahead of the room, or from a log that has gone) it gets a fresh snapshot
+carrying `"resync": "snapshot"`, as the ack does. A `since_seq` that is not an integer from 0 to 2**53 - 1 is
+refused like any bad subscription (ack and `error` event). Numbers are per gateway replica (each numbers its own
+rooms), and a room's log lives while the room has members on that replica: a `since_seq` means something only to
+the replica that gave it out, and only if the room has kept a member there since.
 """
 
 from typing import Annotated, Any
