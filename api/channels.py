@@ -4,13 +4,23 @@ Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `sign
 `account` for the wallet of the session whose cookie came with the handshake. Every event is
 `{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
 `fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries):
-the snapshot carries the room's current `seq`, each delta the next one, so a client that sees a
-gap resubscribes.
+the snapshot carries the room's current `seq`, each delta the next one, and the snapshot always comes
+before the room's first delta (whose `seq` is the snapshot's + 1). The ack is `{ok, room, seq}`, `seq` the
+room's number when the client joined.
+
+Resync: a client that sees a gap, or reconnects, subscribes again with `since_seq`, the last `seq` it holds.
+If the room's log still holds every delta after it (up to `QUANTDESK_ROOM_HISTORY` per room), the client gets
+exactly those, in order and as first pushed (no snapshot), then the live ones, and the ack says
+`"resync": "deltas"`; else (too old, ahead of the room, or from a log that has gone) it gets a fresh snapshot
+carrying `"resync": "snapshot"`, as the ack does. A `since_seq` that is not an integer from 0 to 2**53 - 1 is
+refused like any bad subscription (ack and `error` event). Numbers are per gateway replica (each numbers its own
+rooms), and a room's log lives while the room has members on that replica: a `since_seq` means something only to
+the replica that gave it out, and only if the room has kept a member there since.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.accounts import AccountsView
 from api.bars import Resolution
@@ -20,15 +30,20 @@ from quantdesk.settings import Settings
 
 MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
 CHANNELS = (*MARKET_CHANNELS, "account")
+DELTAS, SNAPSHOT = "deltas", "snapshot"  # how a subscription with `since_seq` caught up
+MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client holds exactly
+Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_SEQ)]
 
 
 class Subscription(BaseModel):
-    """What a client asks for: a channel, and the market (and resolution) or wallet it is about."""
+    """What a client asks for: a channel, the market (and resolution) or wallet it is about, and the last `seq` it
+    holds of that room, if any."""
 
     channel: str
     market: str | None = None
     resolution: Resolution = "1m"
     wallet: str | None = None
+    since_seq: Seq | None = None
 
 
 class Refusal(Exception):
@@ -58,7 +73,9 @@ def parse(settings: Settings, data: Any) -> Subscription:
     try:
         sub = Subscription.model_validate(data)
     except ValidationError as exc:
-        raise Refusal("invalid_request", f"subscribe needs {{channel, market}}: {exc.errors()[0]['msg']}") from exc
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"])) or "request"
+        raise Refusal("invalid_request", f"bad subscription: {where}: {error['msg']}") from exc
     if sub.channel not in CHANNELS:
         raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
     if sub.channel != "account" and (why := unknown_market(settings, sub.market)):

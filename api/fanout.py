@@ -10,6 +10,8 @@ the packets on the socket's `Mailbox`, whose `get` is a future. The wire format 
 own; a frame written straight is uncompressed, which permessage-deflate allows for any message.
 A member whose connection has ended gets nothing (dropped: `gone`); nor does one that has not answered a ping
 within the ping timeout, which engine.io then cuts off (dropped: `slow_client`; the mailbox itself is unbounded).
+What one client must see before any later push of a room (its snapshot, or the deltas it missed) is queued on
+its connection at once by `queue`, with no await, so a push can only come after it.
 """
 
 import asyncio
@@ -156,13 +158,24 @@ def idle_wire(socket: AsyncSocket | None) -> asyncio.Transport | None:
     return connection.wire()
 
 
-async def fan_out(sio: socketio.AsyncServer, event: str, data: Any, name: str, metrics: Metrics) -> int:
-    """Send one event to every local member of a room, without a task per member as `emit` starts: straight
-    on the wire where the connection is idle, queued otherwise; count what was sent and what was dropped.
-    Return how many got it straight."""
+def queue(sio: socketio.AsyncServer, sid: str, packets: list[eio_packet.Packet]) -> bool:
+    """Queue packets on one client's connection at once, with no await: after what it has queued, before any
+    later push (a push goes straight only to a connection with nothing queued). Return whether it is there."""
+    socket = sio.eio.sockets.get(sio.manager.eio_sid_from_sid(sid, "/"))
+    if socket is None or socket.closed:
+        return False
+    for pkt in packets:
+        socket.queue.put_nowait(pkt)
+    return True
+
+
+async def fan_out(sio: socketio.AsyncServer, event: str, packets: list[eio_packet.Packet], name: str,
+                  metrics: Metrics) -> int:
+    """Send one encoded event to every local member of a room, without a task per member as `emit` starts:
+    straight on the wire where the connection is idle, queued otherwise; count what was sent and what was
+    dropped. Return how many got it straight."""
     members = [eio_sid for _, eio_sid in sio.manager.get_participants("/", name)]
-    packets = event_packets(sio, event, data) if members else []
-    frame, straight, sent = text_frame(packets) if packets else None, 0, 0
+    frame, straight, sent = text_frame(packets) if members else None, 0, 0
     for eio_sid in members:
         socket = sio.eio.sockets.get(eio_sid)
         if socket is None or socket.closed:

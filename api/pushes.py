@@ -1,26 +1,31 @@
-"""Pushes: the news of each feed topic goes to the rooms that want it, each delta numbered per room.
+"""Pushes: the news of each feed topic goes to the rooms that want it, each delta numbered per room and kept in
+the room's log (`api.resync`) for clients that resubscribe with `since_seq`.
 
-Every replica reads every event from Kafka and pushes to its own clients; a push reaches the room's
-local members through `api.fanout`. A room nobody here listens to gets nothing and keeps its number.
+Every replica reads every event from Kafka and pushes to its own clients, numbering its own rooms; a push reaches
+the room's local members through `api.fanout`. A room nobody here listens to gets nothing and is not numbered: its
+log goes, and whoever subscribes next starts from a snapshot. A subscriber joins its room and has what it sees
+first queued in one step, with no await, so no delta of the room can come before it.
 """
 
-from typing import Any
+from typing import Any, Callable
 
 import socketio
+from engineio.packet import Packet
 
 from api.bars import RESOLUTIONS
 from api.channels import room
-from api.fanout import fan_out
+from api.fanout import event_packets, fan_out, queue
 from api.live import TOPICS, LiveState
+from api.resync import RoomLogs
 from quantdesk.metrics import Metrics
 
 
 class Pushes:
-    """The sequence number of each room on this replica, the account rooms of each wallet, and the pushes."""
+    """The log of each room on this replica, the account rooms of each wallet, the pushes and the joins."""
 
-    def __init__(self, sio: socketio.AsyncServer, live: LiveState, metrics: Metrics) -> None:
+    def __init__(self, sio: socketio.AsyncServer, live: LiveState, metrics: Metrics, history: int) -> None:
         self.sio, self.live, self.metrics = sio, live, metrics
-        self.seq: dict[str, int] = {}
+        self.logs: RoomLogs[list[Packet]] = RoomLogs(history, self.listened)
         self.wallet_rooms: dict[str, set[str]] = {}
 
     async def on_event(self, topic: str, event: dict[str, Any]) -> None:
@@ -40,13 +45,35 @@ class Pushes:
         """Tell whether a room has members on this replica."""
         return bool(self.sio.manager.rooms.get("/", {}).get(name))
 
+    def join(self, sid: str, name: str, event: str, since: int | None,
+             snapshot: Callable[[int], dict[str, Any]]) -> tuple[int, bool]:
+        """Put a client in a room and queue what it sees first, in one step (no push of the room can come
+        between): the deltas numbered after `since` when the room's log still holds them all, else the event
+        `snapshot(seq)` at the room's number. Return the room's number and whether the client caught up by
+        deltas."""
+        self.sio.manager.basic_enter_room(sid, "/", name)
+        log = self.logs.open(name)
+        missed = log.since(since) if since is not None else None
+        packets = [p for delta in missed for p in delta] if missed is not None else \
+            event_packets(self.sio, event, snapshot(log.seq))
+        if queue(self.sio, sid, packets):
+            self.metrics.inc("gateway_socket_emits_total", 1 if missed is None else len(missed), channel=event)
+        return log.seq, missed is not None
+
+    def leave(self, sid: str, name: str) -> None:
+        """Take a client out of a room; the room's log goes with its last member."""
+        self.sio.manager.basic_leave_room(sid, "/", name)
+        if not self.listened(name):
+            self.logs.drop(name)
+
     async def push(self, channel: str, name: str, header: dict[str, Any], data: Any) -> None:
         """Emit one delta to this replica's members of a room, with the room's next sequence number."""
-        if not self.listened(name):  # who subscribes next starts from a snapshot carrying the kept number
+        if not self.listened(name):  # skipped unnumbered: its log would have a hole, so it goes
+            self.logs.drop(name)
             return
-        seq = self.seq[name] = self.seq.get(name, 0) + 1
-        await fan_out(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}, name,
-                      self.metrics)
+        packets = self.logs.open(name).add(
+            lambda seq: event_packets(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}))
+        await fan_out(self.sio, channel, packets, name, self.metrics)
 
     async def push_market(self, channel: str, market: str, data: Any) -> None:
         """Emit one delta to a market channel's room."""
@@ -56,10 +83,13 @@ class Pushes:
         """Push the current candles of a market that an event at `ts` just changed."""
         for resolution in RESOLUTIONS:
             name, bar = room("candles", market, resolution), self.live.bars.get((market, resolution))
-            view = bar.view() if bar and bar.time <= ts and self.listened(name) else None
-            if view is not None:
-                header = {"channel": "candles", "market": market, "resolution": resolution}
-                await self.push("candles", name, header, view)
+            if bar is None or bar.time > ts:  # no candle of this resolution holds the event
+                continue
+            if not self.listened(name):  # as `push` skips it, without the view's cost
+                self.logs.drop(name)
+                continue
+            header = {"channel": "candles", "market": market, "resolution": resolution}
+            await self.push("candles", name, header, bar.view())
 
     async def push_account(self, wallet: str, kind: str, data: Any) -> None:
         """Push an account delta to the live account rooms of a wallet's sessions."""
@@ -67,7 +97,7 @@ class Pushes:
         for name in list(rooms):
             if not self.listened(name):
                 rooms.discard(name)
-                self.seq.pop(name, None)
+                self.logs.drop(name)
                 continue
             await self.push("account", name, {"channel": "account", "wallet": wallet, "kind": kind}, data)
         if not rooms:

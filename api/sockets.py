@@ -39,7 +39,7 @@ class Gateway:
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.app_id}:socketio") \
             if settings.redis_url else None
         self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
-        self.pushes = Pushes(self.sio, live, metrics)
+        self.pushes = Pushes(self.sio, live, metrics, settings.room_history)
         self.on_event = self.pushes.on_event
         self.sio.on("connect", self.connect)
         self.sio.on("disconnect", self.disconnect)
@@ -78,19 +78,21 @@ class Gateway:
             self.metrics.set("gateway_socket_subscriptions", count, channel=kind)
 
     async def subscribe(self, sid: str, data: Any) -> dict[str, Any]:
-        """Join a channel's room and send its snapshot, or refuse (ack and an `error` event)."""
+        """Join a channel's room and send its snapshot, or the deltas missed since `since_seq`, or refuse (ack and
+        an `error` event)."""
         try:
             sub, name, header = await self.admit(sid, data)
         except Refusal as refusal:
             await self.sio.emit("error", {**refusal.error(), "request": data}, to=sid)
             self.metrics.inc("gateway_socket_emits_total", channel="error")
             return {"ok": False, "error": refusal.error()}
-        await self.sio.enter_room(sid, name)
-        seq = self.pushes.seq.get(name, 0)
-        first = channels.snapshot(sub, self.live, self.accounts)
-        await self.sio.emit(sub.channel, {**header, "seq": seq, "snapshot": True, "data": first}, to=sid)
-        self.metrics.inc("gateway_socket_emits_total", channel=sub.channel)
-        return {"ok": True, "room": name, "seq": seq}
+        asked = {} if sub.since_seq is None else {"resync": channels.SNAPSHOT}
+
+        def snapshot(seq: int) -> dict[str, Any]:
+            return {**header, "seq": seq, "snapshot": True, **asked,
+                    "data": channels.snapshot(sub, self.live, self.accounts)}
+        seq, caught_up = self.pushes.join(sid, name, sub.channel, sub.since_seq, snapshot)
+        return {"ok": True, "room": name, "seq": seq, **({"resync": channels.DELTAS} if caught_up else asked)}
 
     async def admit(self, sid: str, data: Any) -> tuple[Subscription, str, dict[str, Any]]:
         """Return the subscription, its room and event header, or raise the refusal."""
@@ -123,9 +125,9 @@ class Gateway:
         session = await self.sio.get_session(sid)
         if sub.channel == "account":
             if session.get("key"):
-                await self.sio.leave_room(sid, account_room(session["key"]))
+                self.pushes.leave(sid, account_room(session["key"]))
         else:
-            await self.sio.leave_room(sid, channels.market_room(sub))
+            self.pushes.leave(sid, channels.market_room(sub))
         return {"ok": True}
 
     async def end_session(self, session_key: str) -> None:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 << 10, description="a larger request body is refused with 413")
     max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
     max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
+    room_history: int = Field(
+        default=1000, ge=0, le=1_000_000,
+        description="deltas each live Socket.IO room keeps for clients that resubscribe with since_seq")
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
     risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")

@@ -3,19 +3,15 @@ nor per packet in a socket's writer."""
 
 import asyncio
 import time
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import socketio
-import uvicorn
 
 from api.fanout import Mailbox, event_packets, fan_out
 from api.sockets import Gateway
-from quantdesk.broker import free_port
-from api.embedded import WEBSOCKETS
 from quantdesk.settings import Settings
 from tests.api.listening import Listener
-from tests.api.rooms import events, gateway_of, member
+from tests.api.rooms import events, gateway_of, member, served
 from tests.api.scraped import Page
 from tests.waiting import eventually
 
@@ -81,29 +77,16 @@ async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_wh
     await joined
 
 
-@asynccontextmanager
-async def served(gateway: Gateway) -> AsyncIterator[str]:
-    """Serve the gateway's Socket.IO app as the platform does; yield its URL."""
-    port = free_port()
-    config = uvicorn.Config(socketio.ASGIApp(gateway.sio), host="127.0.0.1", port=port, log_level="warning",
-                            ws=WEBSOCKETS)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-    try:
-        await eventually(started, what="the gateway serving")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+async def ticker(gateway: Gateway, seq: object) -> int:
+    """Fan a ticker event marked `seq` out to the BTC ticker room; return how many got it straight."""
+    sio = gateway.sio
+    return await fan_out(sio, "ticker", event_packets(sio, "ticker", {"seq": seq}), "ticker:BTC-PERP", gateway.metrics)
 
 
 async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what_one_has_queued(
         settings: Settings) -> None:
     gateway = gateway_of(settings)
-    room, sio = "ticker:BTC-PERP", gateway.sio
+    sio = gateway.sio
     async with served(gateway) as url:
         listeners = [await Listener().connect(url) for _ in range(3)]
         for listener in listeners:
@@ -111,12 +94,12 @@ async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what
         busy = next(iter(sio.eio.sockets.values()))
         for pkt in event_packets(sio, "ticker", {"seq": "queued"}):
             await sio.eio.send_packet(busy.sid, pkt)  # queued; its writer has not run yet
-        straight = [await fan_out(sio, "ticker", {"seq": n}, room, gateway.metrics) for n in (1, 2)]
+        straight = [await ticker(gateway, n) for n in (1, 2)]
 
         async def idle() -> bool:
             return not busy.queue.unfinished and not busy.connection.sending
         await eventually(idle, what="the busy socket's writer done")
-        straight.append(await fan_out(sio, "ticker", {"seq": 3}, room, gateway.metrics))
+        straight.append(await ticker(gateway, 3))
         assert straight == [2, 2, 3]
 
         async def delivered() -> bool:
@@ -130,7 +113,7 @@ async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what
 
 async def test_a_push_waits_behind_a_send_that_backpressure_held(settings: Settings) -> None:
     gateway = gateway_of(settings)
-    room, sio = "ticker:BTC-PERP", gateway.sio
+    sio = gateway.sio
     async with served(gateway) as url:
         listener = await Listener().connect(url)
         assert (await listener.subscribe(channel="ticker", market="BTC-PERP"))["ok"]
@@ -144,7 +127,7 @@ async def test_a_push_waits_behind_a_send_that_backpressure_held(settings: Setti
             return socket.connection.sending and not socket.queue.unfinished
         await eventually(held, what="the writer waiting for the wire")
         protocol.resume_writing()  # the writer may go on, but has not run yet
-        assert await fan_out(sio, "ticker", {"seq": 1}, room, gateway.metrics) == 0
+        assert await ticker(gateway, 1) == 0
 
         async def delivered() -> bool:
             return len(listener.events["ticker"]) == 3

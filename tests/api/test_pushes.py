@@ -1,15 +1,17 @@
-"""Pushes: the news of each feed topic, numbered per room; a room nobody here listens to keeps its number."""
+"""Pushes: the news of each feed topic, numbered per room and logged; a room nobody here listens to gets nothing and
+loses its log; a joiner gets its snapshot or the deltas it missed, exactly as pushed."""
 
 from api.live import FEED_TOPICS, TOPICS, LiveState
+from api.sockets import Gateway
 from quantdesk.settings import Settings
 from tests.api.held import T0, funding_period, market_state
 from tests.api.rooms import events, gateway_of, member
 
 
-async def test_a_room_nobody_here_listens_to_gets_no_push_and_keeps_its_number(settings: Settings) -> None:
+async def test_a_room_nobody_here_listens_to_gets_no_push_and_is_not_numbered(settings: Settings) -> None:
     gateway = gateway_of(settings)
     await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 1})
-    assert gateway.pushes.seq == {}
+    assert gateway.pushes.logs.logs == {}
     socket = await member(gateway, "e0", "ticker:BTC-PERP")
     await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 2})
     assert [data["seq"] for _, data in events(socket)] == [1]  # the snapshot it got carried 0
@@ -37,3 +39,43 @@ async def test_an_event_goes_to_the_rooms_its_topic_row_names(settings: Settings
     assert [(name, d["resolution"], d["data"]["close"]) for name, d in events(candles)] == [("candles", "1m", "100")]
     assert [data["data"]["rate"] for _, data in events(funding)] == ["0.00004"]
     assert list(events(signals)) == []  # an account's signal goes to that wallet only
+
+
+def sid_of(gateway: Gateway, eio_sid: str) -> str:
+    """Return the Socket.IO sid of a member added by hand."""
+    return gateway.sio.manager.sid_from_eio_sid(eio_sid, "/")
+
+
+def snapshot_at(seq: int) -> dict:
+    """Return a snapshot event numbered `seq`."""
+    return {"seq": seq, "snapshot": True, "data": None}
+
+
+async def test_an_account_room_resyncs_with_the_deltas_exactly_as_pushed(settings: Settings) -> None:
+    gateway, name = gateway_of(settings), "account:session"
+    first = await member(gateway, "e0", name)
+    gateway.pushes.watch("wallet", name)
+    for n in range(3):
+        await gateway.pushes.push_account("wallet", "state", {"n": n})
+    pushed = list(events(first))
+    second = await member(gateway, "e1", "ticker:BTC-PERP")
+    assert gateway.pushes.join(sid_of(gateway, "e1"), name, "account", 1, snapshot_at) == (3, True)
+    assert list(events(second)) == pushed[1:] and [d["seq"] for _, d in pushed] == [1, 2, 3]
+    assert gateway.pushes.join(sid_of(gateway, "e1"), name, "account", 4, snapshot_at) == (3, False)  # ahead
+    assert list(events(second)) == [["account", snapshot_at(3)]]
+
+
+async def test_a_room_that_emptied_loses_its_log_and_its_numbers(settings: Settings) -> None:
+    gateway, name = gateway_of(settings), "ticker:BTC-PERP"
+    await member(gateway, "e0", name)
+    for ts in (1, 2, 3):
+        await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": ts})
+    gateway.sio.manager.basic_leave_room(sid_of(gateway, "e0"), "/", name)
+    await gateway.pushes.push_market("ticker", "BTC-PERP", {"market": "BTC-PERP", "ts": 4})  # nobody hears it
+    assert name not in gateway.pushes.logs.logs
+    socket = await member(gateway, "e1", "ticker:ETH-PERP")
+    seq, caught_up = gateway.pushes.join(sid_of(gateway, "e1"), name, "ticker", 3, snapshot_at)
+    assert not caught_up and seq > 3  # the change at ts 4 was never numbered: only a snapshot shows it
+    assert list(events(socket)) == [["ticker", snapshot_at(seq)]]
+    await gateway.unsubscribe(sid_of(gateway, "e1"), {"channel": "ticker", "market": "BTC-PERP"})
+    assert name not in gateway.pushes.logs.logs
