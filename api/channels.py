@@ -1,9 +1,10 @@
 """Channels: what a Socket.IO client may subscribe to, the room each subscription joins, and its snapshot.
 
 Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `signals` per market;
-`account` for the wallet of the session whose cookie came with the handshake. Every event is
+`account` and `orders` for the wallet of the session whose cookie came with the handshake. Every event is
 `{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
-`fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries):
+`fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries;
+`orders` shows the wallet's open orders, partially filled ones among them, then each order's new state):
 the snapshot carries the room's current `seq`, each delta the next one, so a client that sees a
 gap resubscribes.
 """
@@ -19,7 +20,8 @@ from api.live import LiveState, ticker
 from quantdesk.settings import Settings
 
 MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
-CHANNELS = (*MARKET_CHANNELS, "account")
+WALLET_CHANNELS = ("account", "orders")  # the signed-in session's own wallet
+CHANNELS = (*MARKET_CHANNELS, *WALLET_CHANNELS)
 
 
 class Subscription(BaseModel):
@@ -48,9 +50,9 @@ def room(channel: str, market: str, resolution: str = "") -> str:
     return f"{channel}:{market}:{resolution}" if resolution else f"{channel}:{market}"
 
 
-def account_room(session_key: str) -> str:
-    """Return the account room of one session (so a logout closes exactly its own)."""
-    return f"account:{session_key}"
+def account_room(session_key: str, channel: str = "account") -> str:
+    """Return the account (or orders) room of one session (so a logout closes exactly its own)."""
+    return f"{channel}:{session_key}"
 
 
 def parse(settings: Settings, data: Any) -> Subscription:
@@ -61,7 +63,7 @@ def parse(settings: Settings, data: Any) -> Subscription:
         raise Refusal("invalid_request", f"subscribe needs {{channel, market}}: {exc.errors()[0]['msg']}") from exc
     if sub.channel not in CHANNELS:
         raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
-    if sub.channel != "account" and (why := unknown_market(settings, sub.market)):
+    if sub.channel not in WALLET_CHANNELS and (why := unknown_market(settings, sub.market)):
         raise Refusal("not_found", why)
     return sub
 
@@ -93,4 +95,6 @@ def snapshot(sub: Subscription, live: LiveState, accounts: AccountsView) -> Any:
         return live.funding.get(market)
     if sub.channel == "signals":
         return list(live.signals.get(market, ()))
+    if sub.channel == "orders":
+        return live.orders.of(sub.wallet or "")
     return accounts.get(sub.wallet or "") or {"wallet": sub.wallet, "subaccounts": []}

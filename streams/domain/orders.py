@@ -13,7 +13,7 @@ the warehouse's 18 places.
 
 from dataclasses import dataclass, replace
 from decimal import Context, Decimal
-from quantdesk.messages import Fill, OrderEvent, OrderState, OrderStatus
+from quantdesk.messages import Fill, OrderEvent, OrderState, OrderStatus, canonical
 from streams.domain import to_stored
 
 Step = OrderEvent | Fill  # an order's placement or cancellation, or one of its fills
@@ -53,7 +53,9 @@ class Order:
 
     def average_price(self) -> Decimal | None:
         """Return the size-weighted price of its fills, to 18 places (none before a fill)."""
-        return to_stored(EXACT.divide(self.filled_notional, self.filled_size)) if self.filled_size else None
+        if not self.filled_size:
+            return None
+        return canonical(to_stored(EXACT.divide(self.filled_notional, self.filled_size)))  # type: ignore[arg-type]
 
     def state(self) -> OrderState:
         """Return the order as `orders.state` carries it."""
@@ -62,7 +64,7 @@ class Order:
         return OrderState(
             id=f"{self.name}:{self.version}", ts=self.ts, order=self.name, wallet=placed.wallet,
             subaccount=placed.subaccount, market=placed.market, side=placed.side, size=self.size, price=placed.price,
-            order_type=placed.order_type, status=self.status, filled_size=self.filled_size,
+            order_type=placed.order_type, status=self.status, filled_size=canonical(self.filled_size),
             average_price=self.average_price(), version=self.version, placed_ts=placed.ts, cause=self.cause)
 
 
