@@ -8,7 +8,7 @@ import orjson
 
 from api.bars import RESOLUTIONS
 from api.pagination import Window
-from quantdesk.messages import canonical
+from quantdesk.messages import OrderState, canonical, dump
 from quantdesk.warehouse import Warehouse
 
 DAY_MS = 86_400_000
@@ -113,6 +113,11 @@ ORDER_STATE = ("id, toUnixTimestamp64Milli(ts) AS ts, `order`, wallet, subaccoun
                "cause")  # a row as `orders.state` carried it
 
 
+def in_one_form(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a row with its decimals in their one form: 10 and 0, not 10.000000000000000000 and 0E-18."""
+    return {k: canonical(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
 def newest_orders(wh: Warehouse, where: str) -> str:
     """Return the SQL of the newest version of each order a WHERE clause picks (every version is a row)."""
     return f"SELECT * FROM {wh.database}.orders WHERE {where} ORDER BY `order`, version DESC LIMIT 1 BY `order`"
@@ -129,16 +134,17 @@ async def account_orders(wh: Warehouse, wallet: str, status: str | None, window:
     inner = (f"SELECT * FROM ({newest_orders(wh, 'wallet = {wallet:String}')}) WHERE {bounds} "
              f"ORDER BY placed_ts {way}, `order` {way} LIMIT {{limit:UInt32}}")
     after_ts, after_id = window.after or (-1, "")
-    return await wh.arows(f"SELECT {ORDER_VIEW} FROM ({inner}) AS o ORDER BY placed_ts, `order`",
+    rows = await wh.arows(f"SELECT {ORDER_VIEW} FROM ({inner}) AS o ORDER BY placed_ts, `order`",
                           {"wallet": wallet, "statuses": list(statuses), "start": window.start or 0,
                            "end": window.end, "after_ts": after_ts, "after_id": after_id, "limit": window.limit})
+    return [in_one_form(r) for r in rows]
 
 
 async def order(wh: Warehouse, order_id: str) -> dict[str, Any] | None:
     """Return an order as it stands now, with its wallet, or None when no order has that id."""
     rows = await wh.arows(f"SELECT {ORDER_VIEW}, wallet FROM ({newest_orders(wh, '`order` = {order:String}')}) AS o",
                           {"order": order_id})
-    return rows[0] if rows else None
+    return in_one_form(rows[0]) if rows else None
 
 
 async def resting_orders(wh: Warehouse) -> list[dict[str, Any]]:
@@ -149,8 +155,7 @@ async def resting_orders(wh: Warehouse) -> list[dict[str, Any]]:
         return []
     rows = await wh.arows(f"SELECT {ORDER_STATE} FROM ({newest_orders(wh, '1')}) "
                           "WHERE status IN ('open', 'partially_filled')")
-    return [{k: str(canonical(v)) if isinstance(v, Decimal) else v for k, v in row.items() if v is not None}
-            for row in rows]
+    return [dump(OrderState.model_validate(in_one_form(row))) for row in rows]
 
 
 SIGNAL_COLUMNS = ("id, toUnixTimestamp64Milli(ts) AS ts, kind, severity, subject, message, market, wallet, subaccount, "
