@@ -1,9 +1,10 @@
 """Channels: what a Socket.IO client may subscribe to, the room each subscription joins, and its snapshot.
 
 Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `signals` per market;
-`account` for the wallet of the session whose cookie came with the handshake. Every event is
+`account` and `orders` for the wallet of the session whose cookie came with the handshake. Every event is
 `{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
-`fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries):
+`fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries;
+`orders` shows the wallet's open orders, partially filled ones among them, then each order's new state):
 the snapshot carries the room's current `seq`, each delta the next one, and the snapshot always comes
 before the room's first delta (whose `seq` is the snapshot's + 1). The ack is `{ok, room, seq}`, `seq` the
 room's number when the client joined.
@@ -29,7 +30,8 @@ from api.live import LiveState, ticker
 from quantdesk.settings import Settings
 
 MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
-CHANNELS = (*MARKET_CHANNELS, "account")
+WALLET_CHANNELS = ("account", "orders")  # the signed-in session's own wallet
+CHANNELS = (*MARKET_CHANNELS, *WALLET_CHANNELS)
 DELTAS, SNAPSHOT = "deltas", "snapshot"  # how a subscription with `since_seq` caught up
 MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client holds exactly
 Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_SEQ)]
@@ -63,9 +65,9 @@ def room(channel: str, market: str, resolution: str = "") -> str:
     return f"{channel}:{market}:{resolution}" if resolution else f"{channel}:{market}"
 
 
-def account_room(session_key: str) -> str:
-    """Return the account room of one session (so a logout closes exactly its own)."""
-    return f"account:{session_key}"
+def account_room(session_key: str, channel: str = "account") -> str:
+    """Return the account (or orders) room of one session (so a logout closes exactly its own)."""
+    return f"{channel}:{session_key}"
 
 
 def parse(settings: Settings, data: Any) -> Subscription:
@@ -78,7 +80,7 @@ def parse(settings: Settings, data: Any) -> Subscription:
         raise Refusal("invalid_request", f"bad subscription: {where}: {error['msg']}") from exc
     if sub.channel not in CHANNELS:
         raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
-    if sub.channel != "account" and (why := unknown_market(settings, sub.market)):
+    if sub.channel not in WALLET_CHANNELS and (why := unknown_market(settings, sub.market)):
         raise Refusal("not_found", why)
     return sub
 
@@ -110,4 +112,6 @@ def snapshot(sub: Subscription, live: LiveState, accounts: AccountsView) -> Any:
         return live.funding.get(market)
     if sub.channel == "signals":
         return list(live.signals.get(market, ()))
+    if sub.channel == "orders":
+        return live.orders.of(sub.wallet or "")
     return accounts.get(sub.wallet or "") or {"wallet": sub.wallet, "subaccounts": []}

@@ -1,5 +1,5 @@
-"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts; and what each
-topic pushes on (`TOPICS`, one row per topic).
+"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts, open orders; and
+what each topic pushes on (`TOPICS`, one row per topic).
 
 Market figures and candle prices come only from `markets.state`, which the market worker derives from the ticks
 its oracle guard judged (raw `oracle.ticks` are not read here). A market's states are one author's, on one
@@ -17,6 +17,7 @@ import orjson
 from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
+from api.orders import OpenOrders
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import AccountSnapshot, Fill, Signal, VenuePrice
 from quantdesk.settings import Settings
@@ -89,6 +90,7 @@ class LiveState:
         self.longs: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.seen = RecentIds()
         self.venues: dict[str, dict[str, VenuePrice]] = {}  # market -> venue -> its newest price
+        self.orders = OpenOrders()
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -177,6 +179,11 @@ class LiveState:
         held[price.venue] = price
         return True
 
+    def apply_order(self, event: dict[str, Any]) -> bool:
+        """Hold an order's newest state while it rests; a state seen before (a restarted orders worker publishes
+        them again) is no news."""
+        return self.seen.first_time(event["id"]) and self.orders.apply(event)
+
     def count_longs(self, snapshot: dict[str, Any] | None, sign: int) -> None:
         """Add (sign 1) or take away (sign −1) a snapshot's long sizes from its markets' open interest."""
         for position in snapshot.get("positions", []) if snapshot else ():
@@ -190,7 +197,8 @@ class LiveState:
 
 
 class Pusher(Protocol):
-    """Where news goes on: the rooms of a market channel, the current candles, a wallet's account rooms."""
+    """Where news goes on: the rooms of a market channel, the current candles, a wallet's account and orders
+    rooms."""
 
     async def push_market(self, channel: str, market: str, data: Any) -> None:
         """Push one delta to a market channel's room."""
@@ -200,6 +208,9 @@ class Pusher(Protocol):
 
     async def push_account(self, wallet: str, kind: str, data: Any) -> None:
         """Push one delta to a wallet's account rooms."""
+
+    async def push_orders(self, wallet: str, data: Any) -> None:
+        """Push an order's new state to a wallet's orders rooms."""
 
     def watched(self, wallet: str) -> bool:
         """Tell whether a wallet has an account room."""
@@ -235,6 +246,11 @@ async def push_signal(pusher: Pusher, event: dict[str, Any]) -> None:
         await pusher.push_market("signals", event["market"], event)
 
 
+async def push_order(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push an order's new state to its wallet."""
+    await pusher.push_orders(event["wallet"], event)
+
+
 async def push_nothing(pusher: Pusher, event: dict[str, Any]) -> None:
     """Push nothing: a topic read only to be held (served by REST)."""
 
@@ -258,6 +274,7 @@ TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
     "mikey.signals": Topic(LiveState.apply_signal, push_signal),
     "accounts.state": Topic(LiveState.apply_account, push_account_state),
     "venues.prices": Topic(LiveState.apply_venue_price, push_nothing),
+    "orders.state": Topic(LiveState.apply_order, push_order),
 }
 FEED_TOPICS = tuple(TOPICS)
 

@@ -8,7 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client.registry import Collector
 
-from api import errors
+from api import errors, queries
 from api.accounts import LiveAccounts
 from api.edge import Edge
 from api.live import LiveFeed, LiveState
@@ -53,6 +53,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
             if extra is not None:
                 await stack.enter_async_context(extra)
             if bootstrap:
+                live.orders.load(await queries.resting_orders(warehouse))  # before the feed's newer versions
                 feed = LiveFeed(settings, bootstrap, live, gateway.on_event)
                 await feed.start()
                 stack.push_async_callback(feed.stop)

@@ -27,6 +27,7 @@ class Pushes:
         self.sio, self.live, self.metrics = sio, live, metrics
         self.logs: RoomLogs[list[Packet]] = RoomLogs(history, self.listened)
         self.wallet_rooms: dict[str, set[str]] = {}
+        self.order_rooms: dict[str, set[str]] = {}  # wallet -> its sessions' orders rooms
 
     async def on_event(self, topic: str, event: dict[str, Any]) -> None:
         """Push the news of a feed topic to the rooms that want it."""
@@ -36,6 +37,10 @@ class Pushes:
     def watch(self, wallet: str, name: str) -> None:
         """Remember an account room of a wallet."""
         self.wallet_rooms.setdefault(wallet, set()).add(name)
+
+    def watch_orders(self, wallet: str, name: str) -> None:
+        """Remember an orders room of a wallet."""
+        self.order_rooms.setdefault(wallet, set()).add(name)
 
     def watched(self, wallet: str) -> bool:
         """Tell whether a wallet has an account room."""
@@ -102,3 +107,13 @@ class Pushes:
             await self.push("account", name, {"channel": "account", "wallet": wallet, "kind": kind}, data)
         if not rooms:
             self.wallet_rooms.pop(wallet, None)
+
+    async def push_orders(self, wallet: str, data: Any) -> None:
+        """Push an order's new state to the live orders rooms of a wallet's sessions; forget the rooms gone."""
+        rooms = self.order_rooms.get(wallet, set())
+        for name in list(rooms):
+            await self.push("orders", name, {"channel": "orders", "wallet": wallet}, data)
+            if not self.listened(name):
+                rooms.discard(name)
+        if not rooms:
+            self.order_rooms.pop(wallet, None)

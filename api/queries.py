@@ -1,12 +1,14 @@
 """The gateway's read model: SQL over the warehouse, one function per question."""
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from api.bars import RESOLUTIONS
 from api.pagination import Window
+from quantdesk.messages import OrderState, canonical, dump
 from quantdesk.warehouse import Warehouse
 
 DAY_MS = 86_400_000
@@ -99,6 +101,61 @@ async def page(wh: Warehouse, table: str, columns: str, time_column: str, where:
     return await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY {time_column}, id",
                           {**params, "start": window.start or 0, "end": window.end, "after_ts": after_ts,
                            "after_id": after_id, "limit": window.limit})
+
+
+ORDER_STATUSES = {"open": ("open", "partially_filled"), "filled": ("filled",), "cancelled": ("cancelled",)}
+# an order as the API shows it, from a row `o` (`ts` then names its placement time)
+ORDER_VIEW = ("`order` AS id, toUnixTimestamp64Milli(placed_ts) AS ts, toUnixTimestamp64Milli(o.ts) AS updated_ts, "
+              "market, subaccount, side, order_type, size, price, status, filled_size, size - filled_size AS "
+              "remaining_size, average_price, version")
+ORDER_STATE = ("id, toUnixTimestamp64Milli(ts) AS ts, `order`, wallet, subaccount, market, side, size, price, "
+               "order_type, status, filled_size, average_price, version, toUnixTimestamp64Milli(placed_ts) AS placed_ts, "
+               "cause")  # a row as `orders.state` carried it
+
+
+def in_one_form(row: dict[str, Any]) -> dict[str, Any]:
+    """Return a row with its decimals in their one form: 10 and 0, not 10.000000000000000000 and 0E-18."""
+    return {k: canonical(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
+def newest_orders(wh: Warehouse, where: str) -> str:
+    """Return the SQL of the newest version of each order a WHERE clause picks (every version is a row)."""
+    return f"SELECT * FROM {wh.database}.orders WHERE {where} ORDER BY `order`, version DESC LIMIT 1 BY `order`"
+
+
+async def account_orders(wh: Warehouse, wallet: str, status: str | None, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's orders (every sub-account) placed in a window, as they stand now, of a status if given
+    (`open`: partially filled ones too), oldest placed first."""
+    statuses = ORDER_STATUSES.get(status or "", ("open", "partially_filled", "filled", "cancelled"))
+    ms = "toUnixTimestamp64Milli(placed_ts)"
+    bounds = (f"status IN {{statuses:Array(String)}} AND {ms} >= {{start:Int64}} AND {ms} < {{end:Int64}} "
+              f"AND ({ms}, `order`) > ({{after_ts:Int64}}, {{after_id:String}})")
+    way = "DESC" if window.newest else "ASC"
+    inner = (f"SELECT * FROM ({newest_orders(wh, 'wallet = {wallet:String}')}) WHERE {bounds} "
+             f"ORDER BY placed_ts {way}, `order` {way} LIMIT {{limit:UInt32}}")
+    after_ts, after_id = window.after or (-1, "")
+    rows = await wh.arows(f"SELECT {ORDER_VIEW} FROM ({inner}) AS o ORDER BY placed_ts, `order`",
+                          {"wallet": wallet, "statuses": list(statuses), "start": window.start or 0,
+                           "end": window.end, "after_ts": after_ts, "after_id": after_id, "limit": window.limit})
+    return [in_one_form(r) for r in rows]
+
+
+async def order(wh: Warehouse, order_id: str) -> dict[str, Any] | None:
+    """Return an order as it stands now, with its wallet, or None when no order has that id."""
+    rows = await wh.arows(f"SELECT {ORDER_VIEW}, wallet FROM ({newest_orders(wh, '`order` = {order:String}')}) AS o",
+                          {"order": order_id})
+    return in_one_form(rows[0]) if rows else None
+
+
+async def resting_orders(wh: Warehouse) -> list[dict[str, Any]]:
+    """Return every resting order's newest state as `orders.state` carried it (none before the orders table
+    exists: a gateway on a warehouse not migrated yet)."""
+    if not await wh.arows("SELECT 1 FROM system.tables WHERE database = {db:String} AND name = 'orders'",
+                          {"db": wh.database}):
+        return []
+    rows = await wh.arows(f"SELECT {ORDER_STATE} FROM ({newest_orders(wh, '1')}) "
+                          "WHERE status IN ('open', 'partially_filled')")
+    return [dump(OrderState.model_validate(in_one_form(row))) for row in rows]
 
 
 SIGNAL_COLUMNS = ("id, toUnixTimestamp64Milli(ts) AS ts, kind, severity, subject, message, market, wallet, subaccount, "

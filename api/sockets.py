@@ -101,20 +101,21 @@ class Gateway:
         if not verdict.allowed:
             raise Refusal("rate_limited", f"too many subscriptions; retry in {verdict.retry_after()} s")
         sub = channels.parse(self.settings, data)
-        if sub.channel == "account":
+        if sub.channel in channels.WALLET_CHANNELS:
             return sub, *await self.admit_account(sub, session)
         return sub, channels.market_room(sub), channels.market_header(sub)
 
     async def admit_account(self, sub: Subscription, session: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Return the session's account room, refusing without a live session or for another wallet."""
+        """Return the session's account (or orders) room, refusing without a live session or for another wallet."""
         if not session.get("key") or await self.sessions.get_session(session["key"]) is None:
-            raise Refusal("unauthorized", "sign in first: the account channel needs a live session")
+            raise Refusal("unauthorized", f"sign in first: the {sub.channel} channel needs a live session")
         if sub.wallet not in (None, session["wallet"]):
             raise Refusal("forbidden", "a session reaches only its own wallet")
         sub.wallet = session["wallet"]
-        name = account_room(session["key"])
-        self.pushes.watch(session["wallet"], name)
-        return name, {"channel": "account", "wallet": session["wallet"]}
+        name = account_room(session["key"], sub.channel)
+        watch = self.pushes.watch if sub.channel == "account" else self.pushes.watch_orders
+        watch(session["wallet"], name)
+        return name, {"channel": sub.channel, "wallet": session["wallet"]}
 
     async def unsubscribe(self, sid: str, data: Any) -> dict[str, Any]:
         """Leave a market channel's room, or the session's account room."""
@@ -123,13 +124,14 @@ class Gateway:
         except Refusal as refusal:
             return {"ok": False, "error": refusal.error()}
         session = await self.sio.get_session(sid)
-        if sub.channel == "account":
+        if sub.channel in channels.WALLET_CHANNELS:
             if session.get("key"):
-                self.pushes.leave(sid, account_room(session["key"]))
+                self.pushes.leave(sid, account_room(session["key"], sub.channel))
         else:
             self.pushes.leave(sid, channels.market_room(sub))
         return {"ok": True}
 
     async def end_session(self, session_key: str) -> None:
-        """Close a session's account room on every replica (the Redis manager carries it)."""
-        await self.sio.close_room(account_room(session_key))
+        """Close a session's account and orders rooms on every replica (the Redis manager carries it)."""
+        for channel in channels.WALLET_CHANNELS:
+            await self.sio.close_room(account_room(session_key, channel))

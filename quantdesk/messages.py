@@ -96,6 +96,7 @@ class Fill(Input):
     liquidity: Literal["taker", "maker"] = "taker"
     signature: Text = ""
     slot: Slot = 0
+    order: Name | None = None  # the order it fills, if any (the program's OrderFilled names one)
 
     @property
     def account(self) -> str:
@@ -125,18 +126,31 @@ class AccountChange(Input):
 
 
 class OrderEvent(Input):
-    """An order placed, filled or cancelled on chain (topic `orders.events`)."""
+    """An order placed or cancelled, or a position opened or closed, on chain (topic `orders.events`); an order's
+    fills arrive on `trades.fills`, naming it in `order`.
+
+    A placed order names its `order`, `side` and `size` (`price` absent or 0: a market order); a cancellation names
+    its `order`. The program logs no cancellation: `cancelled` comes from other sources (simulator, replay)."""
 
     market: Name
     wallet: Name
     subaccount: Subaccount = 0
-    kind: Name
+    kind: Literal["placed", "cancelled", "position_opened", "position_closed"]
     side: Literal["buy", "sell"] | None = None
-    size: Exact | None = None
-    price: Exact | None = None
+    size: ExactPositive | None = None
+    price: ExactNonNegative | None = None
     order_type: Name | None = None
     signature: Text = ""
     slot: Slot = 0
+    order: Name | None = None
+
+    @model_validator(mode="after")
+    def _names_what_its_kind_needs(self) -> "OrderEvent":
+        """Refuse a placed order without its id, side and size, and a cancellation without its order's id."""
+        needs = {"placed": ("order", "side", "size"), "cancelled": ("order",)}.get(self.kind, ())
+        if missing := [name for name in needs if getattr(self, name) is None]:
+            raise ValueError(f"an order event of kind {self.kind!r} needs {', '.join(missing)}")
+        return self
 
 
 BOOK_LEVELS = 1000  # levels per side a book message may carry
@@ -324,6 +338,32 @@ class AuditEntry(Message):
     data: dict[str, Any] = {}
 
 
+OrderStatus = Literal["open", "partially_filled", "filled", "cancelled"]
+
+
+class OrderState(Message):
+    """An order's state after an event of its lifecycle (topic `orders.state`, keyed by `wallet:subaccount`).
+
+    `id` is `<order>:<version>`, `version` how many of its events counted so far (the placement is 1), `ts` the
+    event time of the last of them (`cause`), `placed_ts` the placement's. `filled_size` sums its fills exactly,
+    `average_price` is their size-weighted price to 18 places, half to even (none before a fill)."""
+
+    order: str
+    wallet: str
+    subaccount: Annotated[int, Field(ge=0)] = 0
+    market: str
+    side: Literal["buy", "sell"]
+    size: Amount
+    price: Amount | None = None
+    order_type: str | None = None
+    status: OrderStatus
+    filled_size: Amount
+    average_price: Amount | None = None
+    version: Annotated[int, Field(ge=1)]
+    placed_ts: Millis
+    cause: str
+
+
 class DeadLetter(Message):
     """A message that could not be used, with why and the original bytes (topic `dlq`)."""
 
@@ -348,6 +388,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "accounts.history",
     "funding.payments",
     "risk.liquidations",
+    "orders.state",
     "mikey.signals",
     "audit.log",
     "dlq",

@@ -21,13 +21,13 @@ from quantdesk.process import exit_unless_stopped_within, first_of, stop_signal,
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.agents import accounts, markets, sink, webhooks
+from streams.agents import accounts, markets, orders, sink, webhooks
 from streams.app import App, faust_app
 from streams.endpoints import endpoints_serving
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-Role = Literal["all", "risk", "feed"]  # risk: the accounts agent; feed: market agent, ClickHouse sink, webhooks
+Role = Literal["all", "risk", "feed"]  # risk: the accounts agent; feed: market and orders agents, sink, webhooks
 ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 STOP_S = 10.0  # from a stop request, how long Faust has to stop cleanly (it hangs on a broker gone first)
 
@@ -48,6 +48,7 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
     if role != "risk":
         assert warehouse is not None, f"the {role} role stores to ClickHouse"
         markets.register(pipeline)
+        orders.register(pipeline)
         sink.register(pipeline)
         webhooks.register(pipeline)
     return pipeline

@@ -6,12 +6,16 @@ from pathlib import Path
 import httpx
 import orjson
 import socketio
+from solders.keypair import Keypair
 
+from api.auth import COOKIE
 from api.embedded import running
 from quantdesk.kafka.publisher import Publisher
 from streams.sources.replay import replay
 from quantdesk.settings import Settings
 from streams.sources.simulator import Simulator
+from tests.api.listening import Listener
+from tests.api.signing import sign_in
 from tests.conftest import send_raw
 from tests.waiting import eventually
 
@@ -154,3 +158,58 @@ async def test_a_backlog_read_partition_by_partition_makes_no_market_stale(setti
         await eventually(last_states_stored, what="each market's state after its last tick")
         stale = await runtime.warehouse.arows(f"SELECT market, ts FROM {db}.market_state WHERE reason LIKE 'stale%'")
         assert not stale, stale[:3]  # every market ticked every 400 ms: none was 60 s behind the newest event
+
+
+def order_lifecycle(wallet: str) -> list[tuple[str, str, dict]]:
+    """Return a trader's day of orders on the input topics: a limit order filled in two parts, one cancelled after
+    a fill, one still open, with a deposit and the market's price; and a fill of an order never placed."""
+    key, t = f"{wallet}:0", START_MS
+
+    def order(n: str, ts: int, kind: str = "placed", size: str = "10", price: str = "100") -> tuple[str, str, dict]:
+        body = {"side": "buy", "size": size, "price": price, "order_type": "Limit"} if kind == "placed" else {}
+        return "orders.events", key, {"id": f"{n}:{kind}", "ts": ts, "market": "SOL-PERP", "wallet": wallet,
+                                      "kind": kind, "order": n, **body}
+
+    def fill(n: str, ts: int, size: str, price: str) -> tuple[str, str, dict]:
+        return "trades.fills", key, {"id": f"{n}:fill:{ts}", "ts": ts, "market": "SOL-PERP", "wallet": wallet,
+                                     "side": "buy", "size": size, "price": price, "fee": "0", "liquidity": "maker",
+                                     "order": n}
+    return [("accounts.changes", key, {"id": "deposit", "ts": t, "wallet": wallet, "kind": "deposit",
+                                       "amount": "100000"}),
+            ("oracle.ticks", "SOL-PERP", {"id": "tick", "ts": t, "market": "SOL-PERP", "price": "100", "conf": "0.01",
+                                          "publish_time": t}),
+            order("full", t + 1), fill("full", t + 2, "4", "99.5"), fill("full", t + 3, "6", "100"),
+            order("gone", t + 4, size="5"), fill("gone", t + 5, "1", "99"), order("gone", t + 6, "cancelled"),
+            order("rests", t + 7, size="2", price="95"), fill("ghost", t + 8, "1", "100")]
+
+
+async def test_an_order_lifecycle_through_kafka_reaches_rest_and_the_orders_channel(settings: Settings) -> None:
+    trader = Keypair()
+    wallet = str(trader.pubkey())
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        token = await sign_in(http, trader)
+        http.cookies.clear()
+        own = {"Cookie": f"{COOKIE}={token}"}
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(order_lifecycle(wallet))
+
+        async def lifecycle() -> list[dict]:
+            body = (await http.get(f"/api/v1/accounts/{wallet}/orders", headers=own)).json()
+            return body if [o["version"] for o in body] == [3, 3, 1] else []
+        orders = await eventually(lifecycle, what="three orders, each at its last version")
+        assert [(o["id"], o["status"], Decimal(o["filled_size"]), o["average_price"]) for o in orders] == [
+            ("full", "filled", 10, "99.8"), ("gone", "cancelled", 1, "99"), ("rests", "open", 0, None)]  # 998 / 10
+        resting = (await http.get(f"/api/v1/accounts/{wallet}/orders", params={"status": "open"}, headers=own)).json()
+        assert [o["id"] for o in resting] == ["rests"]
+        one = (await http.get("/api/v1/orders/gone", headers=own)).json()
+        assert (one["status"], Decimal(one["remaining_size"]), one["updated_ts"]) == ("cancelled", 4, START_MS + 6)
+
+        listener = await Listener().connect(runtime.api_url, token)
+        try:
+            assert (await listener.subscribe(channel="orders"))["ok"]
+        finally:
+            await listener.close()
+        assert [(o["order"], o["status"]) for o in listener.events["orders"][0]["data"]] == [("rests", "open")]
+        ghosts = await runtime.warehouse.arows(f"SELECT reason FROM {runtime.warehouse.database}.dead_letters "
+                                               "WHERE topic = 'trades.fills'")
+        assert [g["reason"] for g in ghosts] == ["orders: a fill of order ghost, which was not placed"]

@@ -1,21 +1,24 @@
-"""Orders: the ticket that shows an order's impact on the account before the trader commits."""
+"""Orders: a wallet's orders as they stand (placed, partially filled, filled, cancelled), and the ticket that shows
+an order's impact on the account before the trader commits."""
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import tickets
-from api.deps import LiveDep, SettingsDep, unknown_market
+from api import queries, tickets
+from api.auth import CurrentWallet, OwnWallet
+from api.deps import LiveDep, SettingsDep, WarehouseDep, unknown_market
 from api.errors import ErrorResponse
+from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit, TradingWallet
-from api.routes.accounts import MarginFigures
+from api.routes.accounts import SIGNED_IN, MarginFigures
 from streams.domain.margin import Margin
 from streams.domain.order_ticket import TAKER_FEE_RATE, Order, Ticket
 from streams.domain.positions import Position
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"], dependencies=[PublicLimit])
+router = APIRouter(prefix="/api/v1", tags=["orders"], dependencies=[PublicLimit])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
            404: {"model": ErrorResponse, "description": "the wallet has no such sub-account"},
            409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet"},
@@ -110,7 +113,7 @@ def ticket_view(body: OrderRequest, ticket: Ticket) -> OrderTicket:
         increases_risk=ticket.increases_risk, allowed=ticket.allowed, reason=ticket.reason)
 
 
-@router.post("/simulate", response_model=OrderTicket, responses=REFUSED)
+@router.post("/orders/simulate", response_model=OrderTicket, responses=REFUSED)
 async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: SettingsDep,
                          live: LiveDep) -> OrderTicket:
     """Show what an order would do before it is sent: estimated fill price and slippage, taker fee, and the
@@ -125,3 +128,56 @@ async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: Se
     if why := unknown_market(settings, body.market):
         raise HTTPException(422, f"market: {why}")
     return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order()))
+
+
+class OrderView(BaseModel):
+    """An order as it stands: what was placed, how much has filled and at what average price, and its status."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "7Qv3…", "ts": 1767225600000, "updated_ts": 1767225604000, "market": "SOL-PERP", "subaccount": 0,
+        "side": "buy", "order_type": "Limit", "size": "10", "price": "100", "status": "partially_filled",
+        "filled_size": "4", "remaining_size": "6", "average_price": "99.975", "version": 3}]})
+
+    id: str
+    ts: Annotated[int, Field(description="when it was placed, UTC ms")]
+    updated_ts: Annotated[int, Field(description="event time of its last change, UTC ms")]
+    market: str
+    subaccount: int
+    side: Literal["buy", "sell"]
+    order_type: str | None
+    size: Decimal
+    price: Annotated[Decimal | None, Field(description="limit price; none or 0: a market order")]
+    status: Literal["open", "partially_filled", "filled", "cancelled"]
+    filled_size: Decimal
+    remaining_size: Annotated[Decimal, Field(description="size less filled size (what still rests, unless closed)")]
+    average_price: Annotated[Decimal | None, Field(description="size-weighted price of its fills; none before one")]
+    version: Annotated[int, Field(description="how many of its events counted: placement 1, each fill and the "
+                                              "cancellation one more")]
+
+
+OrderStatusFilter = Annotated[Literal["open", "filled", "cancelled"] | None, Query(
+    description="`open`: resting orders, partially filled ones among them; `filled`; `cancelled` (a cancelled order "
+                "keeps what filled before); none: every order")]
+OrderId = Annotated[str, Path(min_length=1, max_length=256, description="the order's id (its on-chain address)")]
+
+
+@router.get("/accounts/{wallet}/orders", response_model=list[OrderView], responses={**SIGNED_IN, **PAGED})
+async def list_orders(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
+                      status: OrderStatusFilter = None) -> list[dict[str, Any]]:
+    """Return the signed-in wallet's orders, every sub-account, as they stand now, oldest placed first (default: the
+    newest `limit`), of a `status` if given: `open` counts partially filled orders, which still rest on the book.
+    `start`, `end` and the cursor page on the placement time (own wallet only)."""
+    return page.linked(await queries.account_orders(wh, wallet, status, page.window), lambda o: (o["ts"], o["id"]))
+
+
+@router.get("/orders/{order_id}", response_model=OrderView, responses={
+    401: {"model": ErrorResponse, "description": "no live session"},
+    404: {"model": ErrorResponse, "description": "no order of the signed-in wallet has this id"},
+    429: {"model": ErrorResponse, "description": "rate limited"}})
+async def get_order(order_id: OrderId, wallet: CurrentWallet, wh: WarehouseDep) -> dict[str, Any]:
+    """Return one of the signed-in wallet's orders as it stands now. Another wallet's order is not found (404, as
+    for an id nobody used), so ids cannot be probed."""
+    found = await queries.order(wh, order_id)
+    if found is None or found.pop("wallet") != wallet:
+        raise HTTPException(404, f"no order {order_id}")
+    return found

@@ -1,6 +1,6 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
 stop ask. The risk worker shows its progress as the consumer group `<app id>`, the market worker as
-`<app id>-markets`, the sink as `<app id>-feed`."""
+`<app id>-markets`, the orders worker as `<app id>-orders`, the sink as `<app id>-feed`."""
 
 import asyncio
 import time
@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import MARKET_INPUTS, RISK_INPUTS, STORED_TABLES
+from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
 
 
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
@@ -26,11 +26,12 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
     return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
 
 
-READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "store": ("-feed", STORED_TABLES)}
+READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "orders": ("-orders", ORDER_INPUTS),
+           "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
 
 
 def progress_group(settings: Settings, reader: str) -> str:
-    """Return the consumer group a reader (`risk`, `markets`, `store`) commits its progress as."""
+    """Return the consumer group a reader (`risk`, `markets`, `orders`, `store`) commits its progress as."""
     return settings.app_id + READERS[reader][0]
 
 

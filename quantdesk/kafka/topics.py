@@ -11,11 +11,14 @@ from quantdesk.settings import Settings
 
 RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes")  # what the risk engine folds
 MARKET_INPUTS = ("oracle.ticks", "trades.fills", "venues.prices")  # what the market worker folds
+ORDER_INPUTS = ("orders.events", "trades.fills")  # what the orders worker folds
 STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "oracle.ticks": "oracle_ticks",
     "trades.fills": "fills",
     "accounts.changes": "account_changes",
     "venues.prices": "venue_prices",
+    "orders.events": "order_events",
+    "orders.state": "orders",  # every state of every order: a row per version
     "markets.state": "market_state",
     "funding.rates": "funding_rates",
     "funding.payments": "funding_payments",

@@ -3,14 +3,15 @@
 import heapq
 from typing import Any, Iterable, Iterator
 
-from quantdesk.messages import AccountChange, Fill, OracleTick, VenuePrice
+from quantdesk.messages import AccountChange, Fill, OracleTick, OrderEvent, VenuePrice
 
-Event = OracleTick | Fill | AccountChange | VenuePrice
-PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, Fill: 2, VenuePrice: 3}
+Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent
+PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, OrderEvent: 2, Fill: 3, VenuePrice: 4}
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
-    """Return the apply order of an event: event time, then changes, ticks, fills, other venues' prices, then id."""
+    """Return the apply order of an event: event time, then changes, ticks, order events (an order is placed
+    before it fills), fills, other venues' prices, then id."""
     return event.ts, PRIORITY[type(event)], event.id
 
 

@@ -1,13 +1,15 @@
-"""A little history stored as the sink stores it: BTC-PERP ticks, their states, trades and funding; a wallet's fills
-and funding."""
+"""A little history stored as the sink stores it: BTC-PERP ticks, their states, trades and funding; a wallet's fills,
+funding and orders."""
 
 from decimal import Decimal
 from typing import Any
 
-from quantdesk.messages import Fill, FundingPayment, FundingRate, MarketState, OracleTick, Signal
+from quantdesk.messages import (Fill, FundingPayment, FundingRate, MarketState, OracleTick, OrderEvent, OrderState,
+                                Signal)
 from quantdesk.warehouse import Warehouse
 from streams.agents.sink import TableWriter
 from streams.domain.market_tracker import MarketTracker
+from streams.domain.orders import Orders
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a day boundary
 
@@ -117,3 +119,42 @@ def mikey_signals(wallet: str) -> list[Signal]:
 def seed_signals(warehouse: Warehouse, wallet: str) -> None:
     """Store MIKEY's signals of the markets, of `wallet` and of another wallet, as the sink would."""
     store(warehouse, "signals", mikey_signals(wallet))
+
+
+def placed(wallet: str, order: str, ts: int, size: str, price: str = "100", side: str = "buy") -> OrderEvent:
+    """Return a SOL-PERP limit order of `wallet` placed at `ts`."""
+    return OrderEvent(id=f"place:{order}", ts=ts, market="SOL-PERP", wallet=wallet, kind="placed", side=side,
+                      size=Decimal(size), price=Decimal(price), order_type="Limit", order=order)
+
+
+def order_fill(wallet: str, order: str, ts: int, size: str, price: str, side: str = "buy") -> Fill:
+    """Return a maker fill of an order of `wallet`."""
+    return Fill(id=f"fill:{order}:{ts}", ts=ts, market="SOL-PERP", wallet=wallet, side=side, size=Decimal(size),
+                price=Decimal(price), liquidity="maker", order=order)
+
+
+def cancelled(wallet: str, order: str, ts: int) -> OrderEvent:
+    """Return the cancellation of an order of `wallet`."""
+    return OrderEvent(id=f"cancel:{order}", ts=ts, market="SOL-PERP", wallet=wallet, kind="cancelled", order=order)
+
+
+def order_lifecycles(wallet: str) -> list[OrderEvent | Fill]:
+    """Return, in apply order, four orders of `wallet`: `o1` partly filled (4 of 10), `o2` filled in two fills,
+    `o3` cancelled after a fill, `o4` open; and an open order `x1` of another wallet."""
+    return [placed(wallet, "o1", T0, "10"), placed(wallet, "o2", T0 + 1000, "5", "101", "sell"),
+            order_fill(wallet, "o1", T0 + 1500, "4", "99.5"), order_fill(wallet, "o2", T0 + 1600, "2", "101", "sell"),
+            placed(wallet, "o3", T0 + 2000, "3"), order_fill(wallet, "o3", T0 + 2100, "1", "100"),
+            cancelled(wallet, "o3", T0 + 2200), placed(wallet, "o4", T0 + 3000, "7", "98"),
+            order_fill(wallet, "o2", T0 + 3100, "3", "101.5", "sell"), placed("someone", "x1", T0 + 500, "1")]
+
+
+def order_states(events: list[OrderEvent | Fill]) -> list[OrderState]:
+    """Return every state the orders worker publishes for `events`, taken in the order given."""
+    orders = Orders()
+    outcomes = [orders.apply(e) for e in events]
+    return [o.state for o in outcomes if o is not None and o.state is not None]
+
+
+def seed_orders(warehouse: Warehouse, wallet: str) -> None:
+    """Store the states of `order_lifecycles` as the sink would."""
+    store(warehouse, "orders", order_states(order_lifecycles(wallet)))

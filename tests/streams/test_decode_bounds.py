@@ -19,8 +19,8 @@ GOOD: dict[str, dict[str, Any]] = {
                      "size": "2", "price": "101.5", "fee": "-0.01", "liquidity": "maker", "signature": "s", "slot": 7},
     "accounts.changes": {"id": "c", "ts": TS, "wallet": "W", "subaccount": 0, "kind": "deposit", "amount": "100",
                          "signature": "", "slot": 7},
-    "orders.events": {"id": "o", "ts": TS, "market": "SOL-PERP", "wallet": "W", "kind": "placed", "size": "1",
-                      "price": "100"},
+    "orders.events": {"id": "o", "ts": TS, "market": "SOL-PERP", "wallet": "W", "kind": "placed", "side": "buy",
+                      "size": "1", "price": "100", "order": "o1"},
 }
 NINETEEN_PLACES = "0.1234567890123456789"
 NESTED: Any = {"a": [1, {"b": [2]}]}
@@ -42,7 +42,9 @@ HOSTILE: list[tuple[str, str, Any]] = [
     ("accounts.changes", "amount", 1e308), ("accounts.changes", "amount", "1e308"),
     ("accounts.changes", "amount", NINETEEN_PLACES), ("accounts.changes", "wallet", ""),
     ("accounts.changes", "subaccount", 2**40), ("accounts.changes", "slot", -1), ("accounts.changes", "ts", 10**20),
-    ("orders.events", "kind", ""), ("orders.events", "size", "1e308"), ("orders.events", "slot", 2**64),
+    ("orders.events", "kind", ""), ("orders.events", "kind", "amended"), ("orders.events", "size", "1e308"),
+    ("orders.events", "size", "-1"), ("orders.events", "size", "0"), ("orders.events", "price", "-1"),
+    ("orders.events", "order", ""), ("orders.events", "slot", 2**64), ("trades.fills", "order", ""),
 ]
 
 

@@ -10,7 +10,7 @@ from faust.contrib.asgi import faust_app_running
 from prometheus_client.parser import text_string_to_metric_families
 
 from quantdesk.kafka.publisher import Publisher
-from quantdesk.kafka.topics import MARKET_INPUTS, RISK_INPUTS, STORED_TABLES, ensure_topics
+from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES, ensure_topics
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.endpoints import endpoints_serving, port_of
@@ -129,8 +129,9 @@ async def test_a_feed_worker_shows_ticks_read_states_published_rows_stored_and_a
     assert (value(page, "worker_sink_batch_seconds_count", role="feed", table="oracle_ticks") or 0) >= 1
     assert {dict(labels)["table"] for name, labels in page if name == "worker_sink_rows_total"} == set(
         STORED_TABLES.values())
-    assert {dict(labels)["reader"] for name, labels in page if name == "worker_consumer_lag"} == {"markets", "store"}
-    assert health == {"status": "ok", "role": "feed", "loops": ["markets", "sink", "webhooks"]}
+    assert {dict(labels)["reader"] for name, labels in page if name == "worker_consumer_lag"} == {
+        "markets", "orders", "store"}
+    assert health == {"status": "ok", "role": "feed", "loops": ["markets", "orders", "sink", "webhooks"]}
 
 
 async def test_ready_fails_with_its_reason_while_a_reader_is_over_the_lag_threshold(
@@ -146,13 +147,13 @@ async def test_ready_fails_with_its_reason_while_a_reader_is_over_the_lag_thresh
     body = answer.json()
     assert body["status"] == "unready"
     assert "the markets reader is 3 messages behind (over 2)" in body["reason"]
-    assert body["behind"] == {"markets": 3, "store": 3}
+    assert body["behind"] == {"markets": 3, "orders": 0, "store": 3}
     async with worker(behind, "feed", warehouse) as pipeline:
         async def ready() -> dict | None:
             answer = await get(pipeline, "/ready")
             return answer.json() if answer.status_code == 200 else None
         assert await eventually(ready, timeout=60, what="the feed worker caught up") == {
-            "status": "ready", "behind": {"markets": 0, "store": 0}}
+            "status": "ready", "behind": {"markets": 0, "orders": 0, "store": 0}}
 
 
 async def test_ready_fails_when_the_broker_cannot_be_reached(settings: Settings) -> None:
@@ -169,9 +170,9 @@ async def test_the_all_role_shows_every_reader_and_the_inputs_of_both_folds(
         async def every_reader() -> Samples | None:
             page = await scrape(pipeline)
             readers = {dict(labels)["reader"] for name, labels in page if name == "worker_consumer_lag"}
-            return page if readers == {"risk", "markets", "store"} else None
+            return page if readers == {"risk", "markets", "orders", "store"} else None
         page = await eventually(every_reader, timeout=60, what="every reader's lag shown")
         health = (await get(pipeline, "/health")).json()
     assert {dict(labels)["topic"] for name, labels in page if name == "worker_events_in_total"} == {
-        *RISK_INPUTS, *MARKET_INPUTS}
-    assert health["loops"] == ["accounts", "markets", "sink", "webhooks"]
+        *RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS}
+    assert health["loops"] == ["accounts", "markets", "orders", "sink", "webhooks"]

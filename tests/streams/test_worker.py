@@ -15,13 +15,14 @@ from tests.conftest import send_raw
 from tests.waiting import eventually
 
 
-def test_the_risk_role_runs_the_accounts_loop_and_the_feed_the_markets_sink_and_webhooks_loops(
+def test_the_risk_role_runs_the_accounts_loop_and_the_feed_the_markets_orders_sink_and_webhooks_loops(
     settings: Settings, warehouse: Warehouse
 ) -> None:
     risk = build_pipeline(settings, "127.0.0.1:9092", None, "risk")
     feed = build_pipeline(settings, "127.0.0.1:9092", warehouse, "feed")
-    assert risk.loops == ["accounts"] and feed.loops == ["markets", "sink", "webhooks"]
-    assert build_pipeline(settings, "127.0.0.1:9092", warehouse).loops == ["accounts", "markets", "sink", "webhooks"]
+    assert risk.loops == ["accounts"] and feed.loops == ["markets", "orders", "sink", "webhooks"]
+    assert build_pipeline(settings, "127.0.0.1:9092", warehouse).loops == [
+        "accounts", "markets", "orders", "sink", "webhooks"]
     assert risk.app.producer_only and feed.app.producer_only and not feed.app.agents  # no Faust acking on input
 
 

@@ -1,4 +1,5 @@
-"""The order ticket against an account the risk engine built from real input, through the whole platform."""
+"""A wallet's own orders over REST (status filter, paging, another wallet refused or not found), and the order
+ticket against an account the risk engine built from real input, through the whole platform."""
 
 from decimal import Decimal as D
 from typing import Any
@@ -11,6 +12,9 @@ from api.live import LiveState
 from api.embedded import Runtime, running
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
+from quantdesk.warehouse import Warehouse
+from tests.api.conftest import RELAXED, client, gateway
+from tests.api.history import seed_orders
 from tests.api.signing import sign_in
 from tests.waiting import eventually
 
@@ -150,3 +154,67 @@ def gateway_state(runtime: Runtime) -> LiveState:
 async def degraded(live: LiveState, market: str) -> bool:
     """Return whether the gateway holds a market as degraded."""
     return live.markets[market]["status"] == "degraded"
+
+
+def seeded(settings: Settings, wallet: Keypair) -> None:
+    """Store the orders of `tests.api.history.order_lifecycles` for `wallet`."""
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    seed_orders(warehouse, str(wallet.pubkey()))
+    warehouse.close()
+
+
+async def test_a_wallet_lists_its_own_orders_by_status_oldest_placed_first(settings: Settings) -> None:
+    wallet, thief = Keypair(), Keypair()
+    seeded(settings, wallet)
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        own, theirs = {COOKIE: await sign_in(http, wallet)}, {COOKIE: await sign_in(http, thief)}
+        http.cookies.clear()
+        base = f"/api/v1/accounts/{wallet.pubkey()}/orders"
+
+        every = (await http.get(base, cookies=own)).json()
+        assert [(o["id"], o["status"], o["version"]) for o in every] == [
+            ("o1", "partially_filled", 2), ("o2", "filled", 3), ("o3", "cancelled", 3), ("o4", "open", 1)]
+        o2 = every[1]
+        # (2 × 101 + 3 × 101.5) / 5 = 506.5 / 5 = 101.3
+        assert (D(o2["filled_size"]), D(o2["remaining_size"]), D(o2["average_price"])) == (5, 0, D("101.3"))
+        assert (o2["ts"], o2["updated_ts"], o2["side"], o2["order_type"]) == (T0 + 1000, T0 + 3100, "sell", "Limit")
+
+        def ids(response: httpx.Response) -> list[str]:
+            return [o["id"] for o in response.json()]
+        assert ids(await http.get(base, params={"status": "open"}, cookies=own)) == ["o1", "o4"]
+        assert ids(await http.get(base, params={"status": "filled"}, cookies=own)) == ["o2"]
+        cancelled = (await http.get(base, params={"status": "cancelled"}, cookies=own)).json()
+        assert [(o["id"], D(o["filled_size"]), D(o["remaining_size"])) for o in cancelled] == [("o3", 1, 2)]
+        assert (await http.get(base, params={"status": "partially_filled"}, cookies=own)).status_code == 422
+
+        first = await http.get(base, params={"start": T0, "limit": 3}, cookies=own)
+        rest = await http.get(base, params={"cursor": first.headers["X-Next-Cursor"], "limit": 3}, cookies=own)
+        assert ids(first) + ids(rest) == ["o1", "o2", "o3", "o4"] and "X-Next-Cursor" not in rest.headers
+        assert ids(await http.get(base, params={"limit": 2}, cookies=own)) == ["o3", "o4"]  # the newest placed
+        assert ids(await http.get(base, params={"start": T0 + 1000, "end": T0 + 3000}, cookies=own)) == ["o2", "o3"]
+
+        theft = await http.get(base, cookies=theirs)
+        assert theft.status_code == 403 and theft.json()["error"]["code"] == "forbidden"
+        assert (await http.get(base)).status_code == 401
+        assert (await http.get(f"/api/v1/accounts/{thief.pubkey()}/orders", cookies=theirs)).json() == []
+
+
+async def test_one_order_is_shown_to_its_owner_and_not_found_for_anyone_else(settings: Settings) -> None:
+    wallet, thief = Keypair(), Keypair()
+    seeded(settings, wallet)
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        own, theirs = {COOKIE: await sign_in(http, wallet)}, {COOKIE: await sign_in(http, thief)}
+        http.cookies.clear()
+        mine = await http.get("/api/v1/orders/o1", cookies=own)
+        assert mine.status_code == 200
+        assert {k: mine.json()[k] for k in ("id", "status", "side", "market", "subaccount")} == {
+            "id": "o1", "status": "partially_filled", "side": "buy", "market": "SOL-PERP", "subaccount": 0}
+        assert [D(mine.json()[k]) for k in ("size", "price", "filled_size", "remaining_size", "average_price")] == [
+            10, 100, 4, 6, D("99.5")]
+        assert "wallet" not in mine.json()
+        hidden, unknown = [await http.get(f"/api/v1/orders/{i}", cookies=theirs) for i in ("o1", "nobody")]
+        assert hidden.status_code == unknown.status_code == 404
+        assert hidden.json()["error"]["code"] == "not_found" and "o1" in hidden.json()["error"]["message"]
+        assert (await http.get("/api/v1/orders/x1", cookies=own)).status_code == 404  # someone else's
+        assert (await http.get("/api/v1/orders/o1")).status_code == 401

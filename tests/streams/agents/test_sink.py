@@ -104,3 +104,33 @@ async def test_a_row_that_cannot_be_stored_is_dead_lettered_alone_and_the_sink_g
 
         assert await eventually(stored, what="the good snapshots, and one sent after") == ["a", "b", "c"]
         assert len(await dead()) == 1
+
+
+def test_order_events_and_states_are_stored_exactly_once_by_id(warehouse: Warehouse) -> None:
+    placed = {"id": "p", "ts": TS, "market": "SOL-PERP", "wallet": "W", "kind": "placed", "side": "buy",
+              "size": "0.123456789012345678", "price": "99.5", "order_type": "Limit", "order": "o1"}
+    cancel = {"id": "c", "ts": TS + 1, "market": "SOL-PERP", "wallet": "W", "kind": "cancelled", "order": "o1"}
+    raw = orjson.dumps([placed, {**cancel, "id": "bad", "kind": "amended"}, cancel])
+    writer = TableWriter(warehouse, "order_events")
+    for _ in range(2):
+        warehouse.insert_new(writer.table, writer.columns, [writer.row(e) for e in stored_events("orders.events", raw)])
+    assert warehouse.rows(f"SELECT id, kind, side, size, price, `order` FROM {warehouse.database}.order_events "
+                          "ORDER BY id") == [
+        {"id": "c", "kind": "cancelled", "side": None, "size": None, "price": None, "order": "o1"},
+        {"id": "p", "kind": "placed", "side": "buy", "size": Decimal("0.123456789012345678"), "price": Decimal("99.5"),
+         "order": "o1"}]
+    state = {"id": "o1:2", "ts": TS + 1, "order": "o1", "wallet": "W", "subaccount": 0, "market": "SOL-PERP",
+             "side": "buy", "size": "3", "price": "99.5", "order_type": "Limit", "status": "partially_filled",
+             "filled_size": "1", "average_price": "99.333333333333333333", "version": 2, "placed_ts": TS, "cause": "f"}
+    states = TableWriter(warehouse, "orders")
+    for _ in range(2):
+        events = stored_events("orders.state", orjson.dumps([state]))
+        warehouse.insert_new(states.table, states.columns, [states.row(e) for e in events])
+    [row] = warehouse.rows(f"SELECT id, average_price, toUnixTimestamp64Milli(placed_ts) AS placed, version "
+                           f"FROM {warehouse.database}.orders")
+    assert row == {"id": "o1:2", "average_price": Decimal("99.333333333333333333"), "placed": TS, "version": 2}
+    fills = TableWriter(warehouse, "fills")
+    events = stored_events("trades.fills", orjson.dumps([fill("a", order="o1"), fill("b")]))
+    warehouse.insert_new("fills", fills.columns, [fills.row(e) for e in events])
+    assert warehouse.rows(f"SELECT id, `order` FROM {warehouse.database}.fills ORDER BY id") == [
+        {"id": "a", "order": "o1"}, {"id": "b", "order": ""}]

@@ -16,6 +16,9 @@ FILL = {"id": "p:0:sell", "ts": TS + 5, "market": "SOL-PERP", "wallet": "W", "su
         "liquidation": "p"}
 CHANGE = {"id": "d", "ts": TS + 5, "wallet": "W", "subaccount": 1, "kind": "deposit", "amount": "1000",
           "signature": "", "slot": 0}
+ORDER = {"id": "sig:0:0", "ts": TS + 5, "market": "SOL-PERP", "wallet": "W", "subaccount": 1, "kind": "placed",
+         "side": "buy", "size": "5.13", "price": "92", "order_type": "Limit", "signature": "sig", "slot": 7,
+         "order": "o1"}
 VENUE = {"id": "hyperliquid:SOL:1767225600005", "ts": TS + 5, "venue": "hyperliquid", "market": "SOL-PERP",
          "price": "150.0615", "source": "allMids"}
 
@@ -67,3 +70,18 @@ def test_a_venue_price_applies_after_the_fills_of_its_time() -> None:
     merged = in_apply_order([("venues.prices", "SOL-PERP", VENUE), ("trades.fills", "W:1", FILL),
                              ("oracle.ticks", "SOL-PERP", {**TICK, "ts": TS + 6}), ("accounts.changes", "W:1", CHANGE)])
     assert [topic for topic, _, _ in merged] == ["accounts.changes", "trades.fills", "venues.prices", "oracle.ticks"]
+
+
+def test_order_events_and_the_order_a_fill_fills_read_back_as_they_were_read(warehouse: Warehouse) -> None:
+    cancel = {"id": "sim:cancel", "ts": TS + 6, "market": "SOL-PERP", "wallet": "W", "subaccount": 1,
+              "kind": "cancelled", "order": "o1", "signature": "", "slot": 0}
+    store(warehouse, "orders.events", ORDER, cancel)
+    store(warehouse, "trades.fills", {**FILL, "order": "o1"})
+    restored = {event["id"]: (topic, key, event) for topic, key, event in stored_inputs(warehouse)}
+    for original in (ORDER, cancel):
+        topic, key, event = restored[original["id"]]
+        assert (topic, key) == ("orders.events", "W:1")
+        assert INPUT_MODELS[topic].model_validate(event) == INPUT_MODELS[topic].model_validate(original)
+    assert "side" not in restored["sim:cancel"][2] and restored["p:0:sell"][2]["order"] == "o1"
+    merged = in_apply_order([("trades.fills", "W:1", {**FILL, "ts": ORDER["ts"]}), ("orders.events", "W:1", ORDER)])
+    assert [topic for topic, _, _ in merged] == ["orders.events", "trades.fills"]  # placed before it fills

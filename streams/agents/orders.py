@@ -1,0 +1,76 @@
+"""Orders agent: every order's lifecycle from `orders.events` and the fills that name it, to `orders.state`.
+
+Order events and fills are folded in event-time order (`streams.ordered`; at one time an order's events before its
+fills), each order by `streams.domain.orders`: a state (a version) for each event that counts, a dead letter with
+why for each that cannot (a fill or cancellation of an order not placed, another account's, one after the order
+closed, a fill past its size, a second placement). The orders live in memory: each start reads the input from its
+beginning again and publishes the same states under the same ids, which the sink and the gateway take once.
+"""
+
+from typing import Any, Iterator
+
+from quantdesk.kafka.topics import ORDER_INPUTS
+from quantdesk.messages import INPUT_MODELS, DeadLetter, Fill, OrderEvent, OrderState, account_key, dump
+from streams.decode import as_bytes, dead_letter
+from streams.domain.orders import Orders
+from streams.ordered import OrderedInput
+from streams.pipeline import Pipeline
+from streams.risk.reorder import Event
+
+MODELS = {topic: INPUT_MODELS[topic] for topic in ORDER_INPUTS}
+TOPIC_OF = {OrderEvent: "orders.events", Fill: "trades.fills"}
+OUTPUTS = ("orders.state", "dlq")
+
+
+class OrdersAgent(OrderedInput):
+    """The orders behind ordered input, from the start of every partition."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__(pipeline, MODELS, "orders")
+        self.orders = Orders()
+        self.known = set(pipeline.settings.market_names)
+        pipeline.metrics.publishing(OUTPUTS)
+
+    def check(self, event: Any) -> str | None:
+        """Return why an order event names a market this platform does not list, or None (fills: the markets and
+        risk workers judge them)."""
+        if isinstance(event, OrderEvent) and event.market not in self.known:
+            return f"unknown market {event.market!r}"
+        return None
+
+    async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
+        """Publish the dead letters of order events (those of fills are the markets and risk workers' to publish)."""
+        if topic == "orders.events":
+            await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
+
+    async def run(self) -> None:
+        """Read order events and fills from their start, until cancelled."""
+        await self.read({})
+
+    async def release(self, events: Iterator[Event]) -> None:
+        """Fold the events due into their orders; publish the states they cause and the events refused, and show
+        the progress once the broker holds them."""
+        applied = list(events)
+        if not applied:
+            return
+        states: list[OrderState] = []
+        refused: list[DeadLetter] = []
+        for event in applied:
+            outcome = self.orders.apply(event)  # type: ignore[arg-type]
+            if outcome is not None and outcome.state is not None:
+                states.append(outcome.state)
+            elif outcome is not None and outcome.refused is not None:
+                topic = TOPIC_OF[type(event)]
+                refused.append(dead_letter(topic, event.ts, f"orders: {outcome.refused}", as_bytes(dump(event))))
+        await self.pipeline.publish("orders.state", ((account_key(s.wallet, s.subaccount), s) for s in states))
+        await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
+        await self.pipeline.flush()
+        self.positions.applied(e.id for e in applied)
+        await self.show_progress()
+
+
+def register(pipeline: Pipeline) -> OrdersAgent:
+    """Register the orders worker as a task of the app: its failure crashes the app."""
+    worker = OrdersAgent(pipeline)
+    pipeline.loop(worker.run, "orders")
+    return worker
