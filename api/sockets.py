@@ -19,6 +19,7 @@ from api.live import LiveState
 from api.pushes import Pushes
 from api.ratelimit import Limiter
 from api.sessions import SessionStore
+from api.status import StatusWatch
 from quantdesk.metrics import Metrics
 from quantdesk.settings import Settings
 
@@ -40,6 +41,7 @@ class Gateway:
             if settings.redis_url else None
         self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
         self.pushes = Pushes(self.sio, live, metrics)
+        self.status = StatusWatch(settings, live, self.pushes)
         self.on_event = self.pushes.on_event
         self.sio.on("connect", self.connect)
         self.sio.on("disconnect", self.disconnect)
@@ -87,7 +89,7 @@ class Gateway:
             return {"ok": False, "error": refusal.error()}
         await self.sio.enter_room(sid, name)
         seq = self.pushes.seq.get(name, 0)
-        first = channels.snapshot(sub, self.live, self.accounts)
+        first = self.status.snapshot() if sub.channel == "status" else channels.snapshot(sub, self.live, self.accounts)
         await self.sio.emit(sub.channel, {**header, "seq": seq, "snapshot": True, "data": first}, to=sid)
         self.metrics.inc("gateway_socket_emits_total", channel=sub.channel)
         return {"ok": True, "room": name, "seq": seq}
@@ -101,6 +103,7 @@ class Gateway:
         sub = channels.parse(self.settings, data)
         if sub.channel == "account":
             return sub, *await self.admit_account(sub, session)
+        channels.held_venue(sub, self.live)
         return sub, channels.market_room(sub), channels.market_header(sub)
 
     async def admit_account(self, sub: Subscription, session: dict[str, Any]) -> tuple[str, dict[str, Any]]:

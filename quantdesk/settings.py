@@ -3,7 +3,7 @@
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 << 10, description="a larger request body is refused with 413")
     max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
     max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
+    venue_taker_fees: dict[str, Annotated[Decimal, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: {"hyperliquid": Decimal("0.00045"), "sim-venue": Decimal("0.0005")},
+        description="venue -> taker fee rate the order ticket routes with (`quantdesk`, ours, is the markets' own); "
+                    "a venue without one is left out of routes")
+    status_max_age_ms: int = Field(
+        default=30_000, ge=1, description="/status: a source whose last event is older than this (wall clock) is unhealthy")
+    status_check_ms: int = Field(default=1_000, ge=10, description="how often the status channel checks for changes")
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
     risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")

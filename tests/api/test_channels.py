@@ -113,12 +113,12 @@ async def test_subscriptions_are_refused_in_the_platform_shape(settings: Setting
         try:
             bad_width = await listener.subscribe(channel="candles", market="BTC-PERP", resolution="2m")
             no_market = await listener.subscribe(channel="trades")
-            unknown = await listener.subscribe(channel="orderbook", market="BTC-PERP")
+            unknown = await listener.subscribe(channel="orders3", market="BTC-PERP")  # no such channel
         finally:
             await listener.close()
         assert [a["error"]["code"] for a in (bad_width, no_market, unknown)] == ["invalid_request", "not_found",
                                                                                   "invalid_request"]
-        assert "orderbook" in unknown["error"]["message"]
+        assert "orders3" in unknown["error"]["message"] and "orderbook" in unknown["error"]["message"]
 
 
 async def test_live_candles_take_only_the_ticks_the_oracle_guard_accepted(settings: Settings,
