@@ -164,15 +164,18 @@ class LiveBooks:
             why = unhealthy(shown)
             return OrderBookView(
                 market=market, venue=venue, depth=depth, seq=shown.seq or 0, ts=shown.ts, as_of=as_of,
-                healthy=shown.healthy, crossed=shown.crossed, stale=shown.stale, bids=[level_view(venue, lv) for lv in shown.bids],
-                asks=[level_view(venue, lv) for lv in shown.asks], venues=[venue_book(held[venue].bbo(), as_of)],
+                healthy=shown.healthy, crossed=shown.crossed, stale=shown.stale,
+                bids=[level_view(venue, lv) for lv in shown.bids], asks=[level_view(venue, lv) for lv in shown.asks],
+                venues=[venue_book(held[venue].bbo(), as_of)],
                 excluded=[Excluded(venue=venue, reason=why)] if why else [])
         book = consolidate(market, (b.depth(depth) for b in held.values()))
         return OrderBookView(
             market=market, venue=None, depth=depth, seq=sum(b.seq or 0 for b in held.values()), ts=as_of,
             as_of=as_of, healthy=len(book.excluded) < len(book.venues), crossed=False,
-            stale=len(book.excluded) == len(book.venues), bids=[level_view(lv.venue, lv) for lv in book.bids[:depth]],
-            asks=[level_view(lv.venue, lv) for lv in book.asks[:depth]], venues=[venue_book(bbo, as_of) for bbo in book.venues],
+            stale=len(book.excluded) == len(book.venues),
+            bids=[level_view(lv.venue, lv) for lv in book.bids[:depth]],
+            asks=[level_view(lv.venue, lv) for lv in book.asks[:depth]],
+            venues=[venue_book(bbo, as_of) for bbo in book.venues],
             excluded=[Excluded(venue=v, reason=why) for v, why in book.excluded])
 
     def bbo(self, market: str) -> BboView:

@@ -69,7 +69,8 @@ def status(live: LiveState, now_ms: int, max_age_ms: int) -> Status:
         state = live.markets.get(market)
         degraded = "" if state is None or state.get("status") == "healthy" else \
             f"degraded: {state.get('reason') or 'the oracle guard holds it'}"
-        sources.append(source("oracle", market, None, None if state is None else state["ts"], now_ms, max_age_ms, degraded))
+        last = None if state is None else state["ts"]
+        sources.append(source("oracle", market, None, last, now_ms, max_age_ms, degraded))
         for venue, book in live.books.venues(market).items():
             sources.append(source("book", market, venue, book.ts, now_ms, max_age_ms, unhealthy(book.depth(1))))
         for venue, price in sorted(live.venues.get(market, {}).items()):

@@ -103,7 +103,8 @@ class Settings(BaseSettings):
         description="venue -> taker fee rate the order ticket routes with (`quantdesk`, ours, is the markets' own); "
                     "a venue without one is left out of routes")
     status_max_age_ms: int = Field(
-        default=30_000, ge=1, description="/status: a source whose last event is older than this (wall clock) is unhealthy")
+        default=30_000, ge=1,
+        description="/status and the ticket: a source whose last event is older than this (wall clock) is unhealthy")
     status_check_ms: int = Field(default=1_000, ge=10, description="how often the status channel checks for changes")
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
