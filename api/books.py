@@ -74,7 +74,7 @@ class OrderBookView(BaseModel):
     venue: Annotated[str | None, Field(description="the venue shown; null: every healthy venue consolidated")]
     depth: int
     seq: Annotated[int, Field(description="the venue's book seq; consolidated: the sum of every venue's")]
-    ts: Annotated[int | None, Field(description="event time of the newest update shown")]
+    ts: Annotated[int | None, Field(description="event time of the venue's last update; consolidated: `as_of`")]
     as_of: Annotated[int | None, Field(description="the newest event time of any book of this market held")]
     healthy: Annotated[bool, Field(description="venue: neither crossed nor stale; consolidated: a venue is healthy")]
     crossed: Annotated[bool, Field(description="venue: its book is crossed; consolidated: always false (venues "
