@@ -1,7 +1,9 @@
 """Channels: what a Socket.IO client may subscribe to, the room each subscription joins, and its snapshot.
 
-Channels: `ticker`, `trades`, `candles` (with a resolution), `funding` and `signals` per market;
-`account` and `orders` for the wallet of the session whose cookie came with the handshake. Every event is
+Channels: `ticker`, `trades`, `candles` (with a resolution), `funding`, `signals`, `orderbook` (consolidated, or
+one `venue`'s) and `bbo` per market; `account` and `orders` for the wallet of the session whose cookie came with the
+handshake;
+`status` (no market: the sources' freshness, `api.status`; its deltas are the sources whose health changed). Every event is
 `{channel, market | wallet, seq, snapshot, data}` (candles add `resolution`, account deltas `kind`: `state`,
 `fill` or `alert`, a MIKEY signal about one of the wallet's sub-accounts, which no market room ever carries;
 `orders` shows the wallet's open orders, partially filled ones among them, then each order's new state):
@@ -25,16 +27,19 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.accounts import AccountsView
 from api.bars import Resolution
+from api.books import DEFAULT_DEPTH
 from api.deps import unknown_market
 from api.live import LiveState, ticker
+from quantdesk.messages import NAME_CHARS
 from quantdesk.settings import Settings
 
-MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
-WALLET_CHANNELS = ("account", "orders")  # the signed-in session's own wallet
-CHANNELS = (*MARKET_CHANNELS, *WALLET_CHANNELS)
 DELTAS, SNAPSHOT = "deltas", "snapshot"  # how a subscription with `since_seq` caught up
 MAX_SEQ = 2**53 - 1  # the largest integer a JavaScript client holds exactly
 Seq = Annotated[int, Field(strict=True, ge=0, le=MAX_SEQ)]
+MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals", "orderbook", "bbo")
+WALLET_CHANNELS = ("account", "orders")  # the signed-in session's own wallet
+CHANNELS = (*MARKET_CHANNELS, *WALLET_CHANNELS, "status")
+STATUS_ROOM = "status"
 
 
 class Subscription(BaseModel):
@@ -44,6 +49,7 @@ class Subscription(BaseModel):
     channel: str
     market: str | None = None
     resolution: Resolution = "1m"
+    venue: Annotated[str | None, Field(min_length=1, max_length=NAME_CHARS)] = None
     wallet: str | None = None
     since_seq: Seq | None = None
 
@@ -80,20 +86,33 @@ def parse(settings: Settings, data: Any) -> Subscription:
         raise Refusal("invalid_request", f"bad subscription: {where}: {error['msg']}") from exc
     if sub.channel not in CHANNELS:
         raise Refusal("invalid_request", f"unknown channel {sub.channel!r}; channels: {', '.join(CHANNELS)}")
-    if sub.channel not in WALLET_CHANNELS and (why := unknown_market(settings, sub.market)):
+    if sub.channel in MARKET_CHANNELS and (why := unknown_market(settings, sub.market)):
         raise Refusal("not_found", why)
     return sub
 
 
+def held_venue(sub: Subscription, live: LiveState) -> None:
+    """Refuse an orderbook subscription to a venue with no book of the market here (as REST answers 404)."""
+    if sub.channel == "orderbook" and sub.venue is not None and sub.venue not in live.books.venues(sub.market or ""):
+        held = ", ".join(live.books.venues(sub.market or "")) or "none yet"
+        raise Refusal("not_found", f"no book of venue {sub.venue!r} for {sub.market}; venues: {held}")
+
+
 def market_room(sub: Subscription) -> str:
-    """Return the room of a market subscription."""
+    """Return the room of a market subscription (or the status room)."""
+    if sub.channel == "status":
+        return STATUS_ROOM
     assert sub.market is not None
-    return room(sub.channel, sub.market, sub.resolution if sub.channel == "candles" else "")
+    detail = {"candles": sub.resolution, "orderbook": sub.venue or ""}.get(sub.channel, "")
+    return room(sub.channel, sub.market, detail)
 
 
 def market_header(sub: Subscription) -> dict[str, Any]:
-    """Return the fields that name a market subscription in its events."""
-    extra = {"resolution": sub.resolution} if sub.channel == "candles" else {}
+    """Return the fields that name a market subscription (or the status one) in its events."""
+    if sub.channel == "status":
+        return {"channel": "status"}
+    extra = {"resolution": sub.resolution} if sub.channel == "candles" else {
+        "venue": sub.venue} if sub.channel == "orderbook" else {}
     return {"channel": sub.channel, "market": sub.market, **extra}
 
 
@@ -114,4 +133,8 @@ def snapshot(sub: Subscription, live: LiveState, accounts: AccountsView) -> Any:
         return list(live.signals.get(market, ()))
     if sub.channel == "orders":
         return live.orders.of(sub.wallet or "")
+    if sub.channel == "orderbook":
+        return live.books.orderbook(market, sub.venue, DEFAULT_DEPTH).model_dump(mode="json")
+    if sub.channel == "bbo":
+        return live.books.bbo(market).model_dump(mode="json")
     return accounts.get(sub.wallet or "") or {"wallet": sub.wallet, "subaccounts": []}

@@ -1,5 +1,5 @@
-"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts, open orders; and
-what each topic pushes on (`TOPICS`, one row per topic).
+"""Live caches fed by the topics: markets, tape, current candles, funding, signals, accounts, open orders, venues'
+books (`api.books`); and what each topic pushes on (`TOPICS`, one row per topic).
 
 Market figures and candle prices come only from `markets.state`, which the market worker derives from the ticks
 its oracle guard judged (raw `oracle.ticks` are not read here). A market's states are one author's, on one
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from api.bars import RESOLUTIONS, Bar, bucket
 from api.orders import OpenOrders
+from api.books import BOOK_WARM_UP_MESSAGES, LiveBooks
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import AccountSnapshot, Fill, Signal, VenuePrice
 from quantdesk.settings import Settings
@@ -26,6 +27,7 @@ from quantdesk.wire import decode
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 WARM_UP_MESSAGES = 200
+WARM_UP = {"books": BOOK_WARM_UP_MESSAGES}  # topics read back further than WARM_UP_MESSAGES (why: `api.books`)
 RECENT_TRADES = 100
 RECENT_SIGNALS = 50
 REMEMBERED_IDS = 100_000
@@ -91,6 +93,8 @@ class LiveState:
         self.seen = RecentIds()
         self.venues: dict[str, dict[str, VenuePrice]] = {}  # market -> venue -> its newest price
         self.orders = OpenOrders()
+        self.books = LiveBooks(known_markets)
+        self.chain: tuple[int, int] | None = None  # the highest slot a fill came from, and that fill's event time
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -116,6 +120,8 @@ class LiveState:
         fill = Fill.model_validate(event)
         if fill.market not in self.known or not self.seen.first_time(fill.id):
             return False
+        if fill.slot and (self.chain is None or fill.slot > self.chain[0]):
+            self.chain = (fill.slot, fill.ts)
         if fill.liquidity == "taker":
             self.trades.setdefault(fill.market, deque(maxlen=RECENT_TRADES)).append(public_trade(fill))
             for bar in self.bars_holding(fill.market, fill.ts):
@@ -183,6 +189,9 @@ class LiveState:
         """Hold an order's newest state while it rests; a state seen before (a restarted orders worker publishes
         them again) is no news."""
         return self.seen.first_time(event["id"]) and self.orders.apply(event)
+    def apply_book(self, event: dict[str, Any]) -> bool:
+        """Apply a venue's book update of a listed market (`api.books`)."""
+        return self.books.apply(event)
 
     def count_longs(self, snapshot: dict[str, Any] | None, sign: int) -> None:
         """Add (sign 1) or take away (sign −1) a snapshot's long sizes from its markets' open interest."""
@@ -211,6 +220,8 @@ class Pusher(Protocol):
 
     async def push_orders(self, wallet: str, data: Any) -> None:
         """Push an order's new state to a wallet's orders rooms."""
+    async def push_book(self, market: str, venue: str) -> None:
+        """Push a market's book that `venue`'s update just changed."""
 
     def watched(self, wallet: str) -> bool:
         """Tell whether a wallet has an account room."""
@@ -249,6 +260,9 @@ async def push_signal(pusher: Pusher, event: dict[str, Any]) -> None:
 async def push_order(pusher: Pusher, event: dict[str, Any]) -> None:
     """Push an order's new state to its wallet."""
     await pusher.push_orders(event["wallet"], event)
+async def push_book(pusher: Pusher, event: dict[str, Any]) -> None:
+    """Push a changed book to its market's orderbook rooms (and its BBO room when that moved)."""
+    await pusher.push_book(event["market"], event["venue"])
 
 
 async def push_nothing(pusher: Pusher, event: dict[str, Any]) -> None:
@@ -275,6 +289,7 @@ TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
     "accounts.state": Topic(LiveState.apply_account, push_account_state),
     "venues.prices": Topic(LiveState.apply_venue_price, push_nothing),
     "orders.state": Topic(LiveState.apply_order, push_order),
+    "books": Topic(LiveState.apply_book, push_book),
 }
 FEED_TOPICS = tuple(TOPICS)
 
@@ -292,7 +307,8 @@ class LiveFeed:
         """Assign every partition, step back a little to warm the cache, and start reading."""
         self.reader = reader = await Reader(self.bootstrap).start()
         ends = await reader.end_offsets(await reader.partitions(self.names))
-        reader.assign({tp: max(0, end - WARM_UP_MESSAGES) for tp, end in ends.items()})
+        reader.assign({tp: max(0, end - WARM_UP.get(self.names[tp.topic], WARM_UP_MESSAGES))
+                       for tp, end in ends.items()})
         self.task = asyncio.create_task(self.run(), name="live-feed")
 
     async def run(self) -> None:

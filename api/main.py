@@ -1,5 +1,6 @@
 """The gateway app: FastAPI for REST, python-socketio on the same ASGI app."""
 
+import asyncio
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, AsyncIterator, Sequence
 
@@ -15,9 +16,10 @@ from api.live import LiveFeed, LiveState
 from api.metrics import GatewayMetrics, Meter
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
-from api.routes import accounts, auth, health, insights, markets, metrics, orders, signals, webhooks
+from api.routes import accounts, auth, books, health, insights, markets, metrics, orders, signals, status, webhooks
 from api.sessions import open_store
 from api.sockets import Gateway
+from quantdesk.process import cancel
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
@@ -52,6 +54,8 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
             stack.push_async_callback(limiter.close)
             if extra is not None:
                 await stack.enter_async_context(extra)
+            watch = asyncio.create_task(gateway.status.run(), name="status-watch")
+            stack.push_async_callback(cancel, watch)
             if bootstrap:
                 live.orders.load(await queries.resting_orders(warehouse))  # before the feed's newer versions
                 feed = LiveFeed(settings, bootstrap, live, gateway.on_event)
@@ -67,7 +71,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.day_summaries = DaySummaries(warehouse)
     app.state.metrics, app.state.collectors = meters, tuple(collectors)
     errors.install(app)
-    for module in (health, metrics, markets, auth, accounts, orders, signals, insights, webhooks):
+    for module in (health, metrics, markets, books, auth, accounts, orders, signals, insights, webhooks, status):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings, meters)
 

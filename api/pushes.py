@@ -13,6 +13,7 @@ import socketio
 from engineio.packet import Packet
 
 from api.bars import RESOLUTIONS
+from api.books import DEFAULT_DEPTH
 from api.channels import room
 from api.fanout import event_packets, fan_out, queue
 from api.live import TOPICS, LiveState
@@ -95,6 +96,17 @@ class Pushes:
                 continue
             header = {"channel": "candles", "market": market, "resolution": resolution}
             await self.push("candles", name, header, bar.view())
+
+    async def push_book(self, market: str, venue: str) -> None:
+        """Push a market's book that `venue`'s update changed: the consolidated and the venue's orderbook rooms get
+        their new view whole (`api.books`), the bbo room the BBO when it moved."""
+        for shown in (None, venue):
+            name = room("orderbook", market, shown or "")
+            if self.listened(name):
+                view = self.live.books.orderbook(market, shown, DEFAULT_DEPTH).model_dump(mode="json")
+                await self.push("orderbook", name, {"channel": "orderbook", "market": market, "venue": shown}, view)
+        if (bbo := self.live.books.bbo_moved(market)) is not None:
+            await self.push_market("bbo", market, bbo.model_dump(mode="json"))
 
     async def push_account(self, wallet: str, kind: str, data: Any) -> None:
         """Push an account delta to the live account rooms of a wallet's sessions."""

@@ -19,6 +19,7 @@ from api.live import LiveState
 from api.pushes import Pushes
 from api.ratelimit import Limiter
 from api.sessions import SessionStore
+from api.status import StatusWatch
 from quantdesk.metrics import Metrics
 from quantdesk.settings import Settings
 
@@ -40,6 +41,7 @@ class Gateway:
             if settings.redis_url else None
         self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
         self.pushes = Pushes(self.sio, live, metrics, settings.room_history)
+        self.status = StatusWatch(settings, live, self.pushes)
         self.on_event = self.pushes.on_event
         self.sio.on("connect", self.connect)
         self.sio.on("disconnect", self.disconnect)
@@ -89,8 +91,9 @@ class Gateway:
         asked = {} if sub.since_seq is None else {"resync": channels.SNAPSHOT}
 
         def snapshot(seq: int) -> dict[str, Any]:
-            return {**header, "seq": seq, "snapshot": True, **asked,
-                    "data": channels.snapshot(sub, self.live, self.accounts)}
+            first = self.status.snapshot() if sub.channel == "status" else channels.snapshot(sub, self.live,
+                                                                                              self.accounts)
+            return {**header, "seq": seq, "snapshot": True, **asked, "data": first}
         seq, caught_up = self.pushes.join(sid, name, sub.channel, sub.since_seq, snapshot)
         return {"ok": True, "room": name, "seq": seq, **({"resync": channels.DELTAS} if caught_up else asked)}
 
@@ -103,6 +106,7 @@ class Gateway:
         sub = channels.parse(self.settings, data)
         if sub.channel in channels.WALLET_CHANNELS:
             return sub, *await self.admit_account(sub, session)
+        channels.held_venue(sub, self.live)
         return sub, channels.market_room(sub), channels.market_header(sub)
 
     async def admit_account(self, sub: Subscription, session: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     room_history: int = Field(
         default=1000, ge=0, le=1_000_000,
         description="deltas each live Socket.IO room keeps for clients that resubscribe with since_seq")
+    venue_taker_fees: dict[str, Annotated[Decimal, Field(ge=0, lt=1)]] = Field(
+        default_factory=lambda: {"hyperliquid": Decimal("0.00045"), "sim-venue": Decimal("0.0005")},
+        description="venue -> taker fee rate the order ticket routes with (`quantdesk`, ours, is the markets' own); "
+                    "a venue without one is left out of routes")
+    status_max_age_ms: int = Field(
+        default=30_000, ge=1,
+        description="/status and the ticket: a source whose last event is older than this (wall clock) is unhealthy")
+    status_check_ms: int = Field(default=1_000, ge=10, description="how often the status channel checks for changes")
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
     risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")

@@ -9,19 +9,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries, tickets
 from api.auth import CurrentWallet, OwnWallet
+from api.books import Excluded
 from api.deps import LiveDep, SettingsDep, WarehouseDep, unknown_market
 from api.errors import ErrorResponse
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit, TradingWallet
 from api.routes.accounts import SIGNED_IN, MarginFigures
+from api.status import wall_ms
+from streams.domain import to_rate
 from streams.domain.margin import Margin
-from streams.domain.order_ticket import TAKER_FEE_RATE, Order, Ticket
+from streams.domain.order_ticket import TAKER_FEE_RATE, Order
 from streams.domain.positions import Position
 
 router = APIRouter(prefix="/api/v1", tags=["orders"], dependencies=[PublicLimit])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
            404: {"model": ErrorResponse, "description": "the wallet has no such sub-account"},
-           409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet"},
+           409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet, or the "
+                 "visible depth of the books cannot fill the size (the message says how much it can)"},
            422: {"model": ErrorResponse, "description": "not an order, or an unknown market"},
            429: {"model": ErrorResponse, "description": "rate limited: 10 trading requests a minute per wallet"}}
 MAX_AMOUNT = Decimal(1_000_000_000)
@@ -59,13 +63,32 @@ class TicketFigures(MarginFigures):
     liquidation_price: Decimal | None
 
 
+class RouteLeg(BaseModel):
+    """The part of the order the route sends to one venue, and why it goes there."""
+
+    venue: str
+    size: Decimal
+    average_price: Decimal
+    notional: Decimal
+    fee_rate: Decimal
+    fee: Decimal
+    levels: Annotated[int, Field(description="the venue's levels it consumes (the last maybe in part)")]
+    reason: Annotated[Literal["price", "fee", "depth"], Field(description=(
+        "`price`: the venue shows the best price; `fee`: its lower fee beats a better raw price elsewhere; "
+        "`depth`: every better level was taken first"))]
+    why: str
+
+
 class OrderTicket(BaseModel):
-    """The order's estimated fill, slippage and fee, the account before and after it, and whether it may go."""
+    """The order's estimated fill, slippage and fee, its route over the venues' books, the account before and
+    after it, and whether it may go."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "subaccount": 0, "market": "SOL-PERP", "side": "buy", "size": "50", "limit_price": None,
-        "fill_price": "101.6", "price_source": "tape", "reference_price": "100", "slippage_bps": "160",
-        "fee": "2.54", "fee_rate": "0.0005",
+        "fill_price": "101.6", "price_source": "tape", "source_note": "no healthy book of SOL-PERP (no venue's "
+        "book held): estimated from the tape", "reference_price": "100", "slippage_bps": "160",
+        "touch_price": None, "impact_bps": None, "fee": "2.54", "fee_rate": "0.0005", "levels_by_venue": {},
+        "route": [], "excluded_venues": [],
         "before": {"collateral": "998.5", "equity": "998.5", "maintenance_margin": "150", "initial_margin": "300",
                    "free_collateral": "698.5", "leverage": "3.0045", "health": "84.9774",
                    "position": {"size": "30", "entry_price": "100"}, "liquidation_price": "70.228070175439"},
@@ -80,12 +103,19 @@ class OrderTicket(BaseModel):
     side: Literal["buy", "sell"]
     size: Decimal
     limit_price: Decimal | None
-    fill_price: Decimal
-    price_source: Literal["tape", "mark", "limit"]
-    reference_price: Decimal
-    slippage_bps: Decimal
+    fill_price: Annotated[Decimal, Field(description="the average fill price, fees excluded")]
+    price_source: Annotated[Literal["book", "tape", "mark", "limit"], Field(description=(
+        "`book`: walked over the venues' books; otherwise estimated from the tape, the mark, or capped at the limit"))]
+    source_note: Annotated[str, Field(description="why the fill is not priced on the books; empty when it is")]
+    reference_price: Annotated[Decimal, Field(description="the mark (the oracle before one)")]
+    slippage_bps: Annotated[Decimal, Field(description="the fill price against the reference, + worse for the order")]
+    touch_price: Annotated[Decimal | None, Field(description="the best price on the side taken, over the books")]
+    impact_bps: Annotated[Decimal | None, Field(description="the fill price against the touch, + worse for the order")]
     fee: Decimal
-    fee_rate: Decimal
+    fee_rate: Annotated[Decimal, Field(description="the fee over the notional: a route's blend of its venues' rates")]
+    levels_by_venue: dict[str, int]
+    route: list[RouteLeg]
+    excluded_venues: Annotated[list[Excluded], Field(description="venues whose book the route could not use")]
     before: TicketFigures
     after: TicketFigures
     increases_risk: bool
@@ -102,12 +132,20 @@ def figures(margin: Margin, position: Position | None, market: str) -> TicketFig
         position=TicketPosition(size=position.size, entry_price=position.entry) if position else None)
 
 
-def ticket_view(body: OrderRequest, ticket: Ticket) -> OrderTicket:
+def ticket_view(body: OrderRequest, priced: tickets.Priced) -> OrderTicket:
     """Return the ticket as the terminal shows it."""
+    ticket, route = priced.ticket, priced.route
+    legs = [RouteLeg(venue=leg.venue, size=leg.size, average_price=leg.average_price, notional=leg.notional,
+                     fee_rate=leg.fee_rate, fee=leg.fee, levels=leg.levels, reason=leg.reason, why=leg.why)
+            for leg in (route.legs if route else ())]
     return OrderTicket(
         subaccount=body.subaccount, market=body.market, side=body.side, size=body.size, limit_price=body.price,
-        fill_price=ticket.fill.price, price_source=ticket.fill.source, reference_price=ticket.fill.reference,
-        slippage_bps=ticket.fill.slippage_bps, fee=ticket.fee, fee_rate=TAKER_FEE_RATE,
+        fill_price=ticket.fill.price, price_source=ticket.fill.source, source_note=priced.note,
+        reference_price=ticket.fill.reference, slippage_bps=ticket.fill.slippage_bps,
+        touch_price=route.touch if route else None, impact_bps=route.impact_bps if route else None,
+        fee=ticket.fee, fee_rate=to_rate(route.fee / route.notional) if route else TAKER_FEE_RATE,
+        levels_by_venue=route.levels_by_venue if route else {}, route=legs,
+        excluded_venues=[Excluded(venue=venue, reason=reason) for venue, reason in priced.excluded],
         before=figures(ticket.before, ticket.position_before, body.market),
         after=figures(ticket.after, ticket.position_after, body.market),
         increases_risk=ticket.increases_risk, allowed=ticket.allowed, reason=ticket.reason)
@@ -116,18 +154,24 @@ def ticket_view(body: OrderRequest, ticket: Ticket) -> OrderTicket:
 @router.post("/orders/simulate", response_model=OrderTicket, responses=REFUSED)
 async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: SettingsDep,
                          live: LiveDep) -> OrderTicket:
-    """Show what an order would do before it is sent: estimated fill price and slippage, taker fee, and the
-    sub-account after the fill (position, equity, margins, free collateral, leverage, health, liquidation price).
+    """Show what an order would do before it is sent: estimated fill price, slippage and price impact, taker fee,
+    the route over the venues' books, and the sub-account after the fill (position, equity, margins, free
+    collateral, leverage, health, liquidation price).
 
-    The fill price walks the last minute's taker trades on the order's side (the rest at the worst of them),
-    or is the mark when there are none; a limit price caps it. `allowed` is false, with the reason, for an
+    The fill walks the consolidated book of the market's venues that are in sequence, not crossed and updated
+    within `QUANTDESK_STATUS_MAX_AGE_MS`, taking the best price after each venue's taker fee first (a limit price
+    caps the levels taken); the route splits the size into one leg per venue, each with its reason. When the
+    visible depth cannot fill the size, the answer is 409 saying how much it can fill. When no venue's book is
+    healthy, the fill is estimated as without books (`price_source` other than `book`, `source_note` says why):
+    the last minute's taker trades on the order's side (the rest at the worst of them), or the mark when there
+    are none; a limit price caps it. `allowed` is false, with the reason, for an
     order that adds risk (opens, grows or flips a position) when its market is degraded or when equity after
     the fill would be under initial margin. An order that only reduces a position is always allowed.
     Counts against the trading limit: 10 requests a minute per wallet.
     """
     if why := unknown_market(settings, body.market):
         raise HTTPException(422, f"market: {why}")
-    return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order()))
+    return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order(), wall_ms()))
 
 
 class OrderView(BaseModel):

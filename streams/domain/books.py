@@ -290,3 +290,14 @@ class LevelBook(Book):
             self.side(update.side).set(update.price, update.size, update.orders)
             self.advance(update.seq, update.ts)
         return outcome
+
+    def apply_levels(self, seq: int, ts: int, bids: Iterable[Level], asks: Iterable[Level]) -> Outcome:
+        """Apply a delta of several levels under one `seq` (size 0 removes a level) by the sequence rules; tell what
+        it did. A venue's delta is one update: all its levels move the book on by one."""
+        outcome = self.admit(seq)
+        if outcome == "applied":
+            for ladder, levels in ((self.bids, bids), (self.asks, asks)):
+                for level in levels:
+                    ladder.set(level.price, level.size, level.orders)
+            self.advance(seq, ts)
+        return outcome

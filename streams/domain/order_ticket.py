@@ -1,7 +1,8 @@
 """The order ticket: what an order would do to an account, before the trader sends it.
 
-There is no order book to walk, so the fill price is estimated from the public tape: the
-minute's taker trades on the order's side, newest first, taken until they add up to the
+With venues' books, the gateway walks them (`streams.domain.routing`) and `assess`es the route's
+average price and fee (source `book`). Without a healthy book, `simulate` estimates the fill
+price from the public tape: the minute's taker trades on the order's side, newest first, taken until they add up to the
 order's size, the rest at the worst price among them; the reference (mark) price when the
 tape has none. A limit price caps it: a buy never pays above its limit, a sell never gets
 below it. The account after the fill is `Account.apply_fill` at that price paying the taker
@@ -69,10 +70,11 @@ class MarketNow:
 
 @dataclass(frozen=True)
 class FillEstimate:
-    """Where the order would fill, where from (`tape`, `mark` or `limit`), and its slippage from the reference."""
+    """Where the order would fill, where from (`book`, `tape`, `mark` or `limit`), and its slippage from the
+    reference."""
 
     price: Decimal
-    source: Literal["tape", "mark", "limit"]
+    source: Literal["book", "tape", "mark", "limit"]
     reference: Decimal
     slippage_bps: Decimal
 
@@ -153,13 +155,20 @@ def verdict(order: Order, increases_risk: bool, after: Margin, degraded: str) ->
 
 
 def simulate(account: Account, order: Order, quotes: Mapping[str, Quote], market: MarketNow) -> Ticket:
-    """Return the ticket of `order` for `account`; `quotes` covers its markets and the order's."""
+    """Return the ticket of `order` for `account` filled as the tape suggests; `quotes` covers its markets and the
+    order's."""
     fill = estimate_fill(order, market)
-    fee = taker_fee(order.size, fill.price)
+    return assess(account, order, quotes, fill, taker_fee(order.size, fill.price), market.degraded)
+
+
+def assess(account: Account, order: Order, quotes: Mapping[str, Quote], fill: FillEstimate, fee: Decimal,
+           degraded: str = "") -> Ticket:
+    """Return the ticket of `order` for `account` filled at `fill` paying `fee`; `degraded` says why its market is
+    degraded ("" when healthy)."""
     index = quotes[order.market].funding_index
     filled = account.apply_fill(order.market, order.signed_size, fill.price, fee, index)
     after, held = filled.margin(quotes), account.positions.get(order.market)
     increases_risk = not reduces(held, order.signed_size)
-    allowed, reason = verdict(order, increases_risk, after, market.degraded)
+    allowed, reason = verdict(order, increases_risk, after, degraded)
     return Ticket(order, fill, fee, account.margin(quotes), after, held, filled.positions.get(order.market),
                   increases_risk, allowed, reason)

@@ -47,3 +47,12 @@ def hold_markets(live: LiveState, ts: int) -> None:
     live.apply("venues.prices", venue_price("SOL-PERP", ts - 1000, "hyperliquid", "100.6"))
     live.apply("markets.state", market_state("BTC-PERP", ts, "97000", "97010", "status is 'halted', not trading"))
     live.apply("funding.rates", funding_period("SOL-PERP", T0 + HOUR_MS, "0.0000125", "0.00125"))
+
+
+def book(venue: str, market: str, seq: int, ts: int, bids: tuple[tuple[str, str], ...] = (),
+         asks: tuple[tuple[str, str], ...] = (), kind: str = "snapshot") -> dict[str, Any]:
+    """Return a `books` event: a venue's (price, size) levels of a market, one order each, as a snapshot or delta."""
+    def levels(held: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+        return [{"price": p, "size": s, "orders": 1 if Decimal(s) else 0} for p, s in held]
+    return {"id": f"book:{venue}:{market}:{seq}", "ts": ts, "venue": venue, "market": market, "kind": kind,
+            "seq": seq, "bids": levels(bids), "asks": levels(asks)}

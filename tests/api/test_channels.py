@@ -3,6 +3,9 @@
 from contextlib import AsyncExitStack
 from decimal import Decimal
 
+import pytest
+
+from api import channels
 from quantdesk.broker import EmbeddedBroker
 from quantdesk.messages import OracleTick, dump
 from quantdesk.kafka.publisher import Publisher
@@ -113,12 +116,12 @@ async def test_subscriptions_are_refused_in_the_platform_shape(settings: Setting
         try:
             bad_width = await listener.subscribe(channel="candles", market="BTC-PERP", resolution="2m")
             no_market = await listener.subscribe(channel="trades")
-            unknown = await listener.subscribe(channel="orderbook", market="BTC-PERP")
+            unknown = await listener.subscribe(channel="orders3", market="BTC-PERP")  # no such channel
         finally:
             await listener.close()
         assert [a["error"]["code"] for a in (bad_width, no_market, unknown)] == ["invalid_request", "not_found",
                                                                                   "invalid_request"]
-        assert "orderbook" in unknown["error"]["message"]
+        assert "orders3" in unknown["error"]["message"] and "orderbook" in unknown["error"]["message"]
 
 
 async def test_live_candles_take_only_the_ticks_the_oracle_guard_accepted(settings: Settings,
@@ -144,3 +147,20 @@ async def test_live_candles_take_only_the_ticks_the_oracle_guard_accepted(settin
     bar = listener.deltas("candles")[-1]["data"]
     assert [Decimal(bar[k]) for k in ("open", "high", "low", "close")] == [3000, 3010, 3000, 3010]
     assert all(Decimal(b["data"]["high"]) < 9000 for b in listener.deltas("candles"))
+
+
+def test_book_and_status_subscriptions_are_parsed_and_hostile_ones_refused(settings: Settings) -> None:
+    book = channels.parse(settings, {"channel": "orderbook", "market": "SOL-PERP", "venue": "hyperliquid"})
+    assert (channels.market_room(book), channels.market_header(book)) == (
+        "orderbook:SOL-PERP:hyperliquid", {"channel": "orderbook", "market": "SOL-PERP", "venue": "hyperliquid"})
+    consolidated = channels.parse(settings, {"channel": "orderbook", "market": "SOL-PERP"})
+    assert channels.market_room(consolidated) == "orderbook:SOL-PERP"
+    status = channels.parse(settings, {"channel": "status"})
+    assert (channels.market_room(status), channels.market_header(status)) == ("status", {"channel": "status"})
+    for hostile, code in (({"channel": "orderbook", "market": "SOL-PERP", "venue": "v" * 257}, "invalid_request"),
+                          ({"channel": "orderbook", "market": "SOL-PERP", "venue": ""}, "invalid_request"),
+                          ({"channel": "orderbook", "market": "SOL-PERP", "venue": 7}, "invalid_request"),
+                          ({"channel": "bbo"}, "not_found"), ({"channel": "bbo", "market": "DOGE-PERP"}, "not_found")):
+        with pytest.raises(channels.Refusal) as refused:
+            channels.parse(settings, hostile)
+        assert refused.value.code == code, hostile

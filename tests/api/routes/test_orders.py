@@ -10,11 +10,13 @@ from solders.keypair import Keypair
 from api.auth import COOKIE
 from api.live import LiveState
 from api.embedded import Runtime, running
+from api.status import wall_ms
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import RELAXED, client, gateway
 from tests.api.history import seed_orders
+from tests.api.held import book, hold_markets, snapshot
 from tests.api.signing import sign_in
 from tests.waiting import eventually
 
@@ -218,3 +220,111 @@ async def test_one_order_is_shown_to_its_owner_and_not_found_for_anyone_else(set
         assert hidden.json()["error"]["code"] == "not_found" and "o1" in hidden.json()["error"]["message"]
         assert (await http.get("/api/v1/orders/x1", cookies=own)).status_code == 404  # someone else's
         assert (await http.get("/api/v1/orders/o1")).status_code == 401
+def two_venue_books(live: LiveState, ts: int, hyperliquid_bid: str = "99.95") -> None:
+    """Hold SOL books at `ts` on our venue (taker fee 0.0005) and Hyperliquid's (0.00045 by default):
+    asks  quantdesk 100.10 × 2, 100.118 × 3   hyperliquid 100.12 × 1, 100.20 × 4
+    bids  quantdesk  99.90 × 3                 hyperliquid `hyperliquid_bid` × 2"""
+    assert live.apply("books", book("quantdesk", SOL, 7, ts, bids=(("99.9", "3"),),
+                                    asks=(("100.1", "2"), ("100.118", "3"))))
+    assert live.apply("books", book("hyperliquid", SOL, 40, ts, bids=((hyperliquid_bid, "2"),),
+                                    asks=(("100.12", "1"), ("100.2", "4"))))
+
+
+async def test_the_ticket_walks_a_two_venue_book_by_all_in_cost_and_refuses_what_it_cannot_fill(
+        settings: Settings) -> None:
+    keypair = Keypair()
+    wallet = str(keypair.pubkey())
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        hold_markets(live, T0)  # SOL: oracle 100, mark 100.5, healthy
+        live.apply("accounts.state", snapshot(wallet, 0, T0, "1000"))
+        two_venue_books(live, wall_ms())  # fresh by the wall clock: the ticket routes over both
+        http.cookies.set(COOKIE, await sign_in(http, keypair), domain="gateway.test")
+
+        async def ticket(**order: Any) -> httpx.Response:
+            return await http.post("/api/v1/orders/simulate", json={"market": SOL, **order})
+
+        # buy 4, ranked by price × (1 + fee): ours 100.10 → 100.15005, Hyperliquid 100.12 → 100.165054,
+        # ours 100.118 → 100.168059, Hyperliquid 100.20 → 100.24509. Takes 2 @ 100.10, 1 @ 100.12, 1 @ 100.118:
+        # ours 3 for 200.20 + 100.118 = 300.318 (avg 100.106, fee × 0.0005 = 0.150159), Hyperliquid 1 for 100.12
+        # (fee × 0.00045 = 0.045054) taken ahead of our better-priced 100.118 for its lower fee.
+        # notional 400.438, average 100.1095, fee 0.195213 (a blended rate of 0.000487498689); touch 100.10:
+        # impact 0.0095 / 100.10 = 0.9491 bps; against the mark 100.5: −38.8557 bps
+        buy = await ticket(side="buy", size="4")
+        assert buy.status_code == 200, buy.text
+        body = buy.json()
+        assert (body["price_source"], body["source_note"], body["levels_by_venue"], body["excluded_venues"]) == (
+            "book", "", {"quantdesk": 2, "hyperliquid": 1}, [])
+        assert figures(body, "fill_price", "fee", "fee_rate", "touch_price", "impact_bps", "reference_price",
+                       "slippage_bps") == [D("100.1095"), D("0.195213"), D("0.000487498689"), D("100.1"),
+                                           D("0.9491"), D("100.5"), D("-38.8557")]
+        assert [(leg["venue"], leg["reason"], D(leg["size"]), D(leg["average_price"]), D(leg["notional"]),
+                 D(leg["fee"]), leg["levels"]) for leg in body["route"]] == [
+            ("quantdesk", "price", 3, D("100.106"), D("300.318"), D("0.150159"), 2),
+            ("hyperliquid", "fee", 1, D("100.12"), D("100.12"), D("0.045054"), 1)]
+        # the account after: collateral 1000 − 0.195213 = 999.804787; long 4 @ 100.1095, at the oracle 100
+        # upnl −0.438, equity 999.366787; MM 400 × 5% = 20, IM 40; free 959.366787
+        assert figures(body["after"], "collateral", "equity", "maintenance_margin", "initial_margin",
+                       "free_collateral") == [D("999.804787"), D("999.366787"), D(20), D(40), D("959.366787")]
+        assert figures(body["after"]["position"], "size", "entry_price") == [D(4), D("100.1095")]
+        assert body["allowed"] is True
+
+        # sell 4, ranked by price × (1 − fee): Hyperliquid 99.95 → 99.9050225 before ours 99.90 → 99.85005;
+        # 2 @ 99.95 (fee 199.90 × 0.00045 = 0.089955) then 2 @ 99.90 (fee 0.0999): average 99.925, fee 0.189855,
+        # impact (99.95 − 99.925) / 99.95 = 2.5013 bps; ours is there for depth (the better bid was all taken)
+        sell = (await ticket(side="sell", size="4")).json()
+        assert figures(sell, "fill_price", "fee", "impact_bps") == [D("99.925"), D("0.189855"), D("2.5013")]
+        assert [(leg["venue"], leg["reason"]) for leg in sell["route"]] == [("hyperliquid", "price"),
+                                                                           ("quantdesk", "depth")]
+
+        # 11 is more than the 2 + 3 + 1 + 4 = 10 offered; a limit of 100.11 leaves only our 2 @ 100.10
+        for order, message in (({"size": "11"}, "the visible depth fills 10 of 11: at most 10 can be filled now"),
+                               ({"size": "4", "price": "100.11"},
+                                "the visible depth within the limit 100.11 fills 2 of 4: at most 2 can be filled")):
+            refused = await ticket(side="buy", **order)
+            assert refused.status_code == 409 and refused.json()["error"]["code"] == "conflict"
+            assert refused.json()["error"]["message"].startswith(message), refused.text
+
+
+async def test_the_ticket_falls_back_to_the_tape_without_a_healthy_book_and_routes_around_an_unusable_one(
+        settings: Settings) -> None:
+    keypair = Keypair()
+    wallet = str(keypair.pubkey())
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        hold_markets(live, T0)
+        live.apply("accounts.state", snapshot(wallet, 0, T0, "1000"))
+        http.cookies.set(COOKIE, await sign_in(http, keypair), domain="gateway.test")
+        order = {"market": SOL, "side": "buy", "size": "4"}
+
+        no_book = (await http.post("/api/v1/orders/simulate", json=order)).json()
+        assert (no_book["price_source"], D(no_book["fill_price"]), no_book["route"]) == ("mark", D("100.5"), [])
+        assert no_book["source_note"] == "no healthy book of SOL-PERP (no venue's book held): estimated from the tape"
+
+        # Hyperliquid's bid 100.5 crosses its own offer 100.12; binance offers 10 @ 100 but has no fee configured
+        now = wall_ms()
+        two_venue_books(live, now, hyperliquid_bid="100.5")
+        assert live.apply("books", book("binance", SOL, 1, now, asks=(("100", "10"),)))
+        routed = (await http.post("/api/v1/orders/simulate", json=order)).json()
+        # ours alone: 2 @ 100.10 + 2 @ 100.118 = 400.436 → 100.109
+        assert (routed["price_source"], D(routed["fill_price"]), routed["levels_by_venue"]) == (
+            "book", D("100.109"), {"quantdesk": 2})
+        assert routed["excluded_venues"] == [
+            {"venue": "hyperliquid", "reason": "crossed: best bid 100.5 >= best ask 100.12"},
+            {"venue": "binance", "reason": "no taker fee known for it (QUANTDESK_VENUE_TAKER_FEES)"}]
+
+
+async def test_a_quiet_venue_is_left_out_of_the_route(settings: Settings) -> None:
+    keypair = Keypair()
+    wallet = str(keypair.pubkey())
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        hold_markets(live, T0)
+        live.apply("accounts.state", snapshot(wallet, 0, T0, "1000"))
+        two_venue_books(live, T0)  # last updated long ago by the wall clock
+        http.cookies.set(COOKIE, await sign_in(http, keypair), domain="gateway.test")
+        body = (await http.post("/api/v1/orders/simulate", json={"market": SOL, "side": "buy", "size": "4"})).json()
+    assert (body["price_source"], body["route"]) == ("mark", [])
+    assert [(e["venue"], e["reason"].startswith("quiet: no update for ")) for e in body["excluded_venues"]] == [
+        ("hyperliquid", True), ("quantdesk", True)]
+    assert body["source_note"].startswith("no healthy book of SOL-PERP (hyperliquid: quiet: no update for ")

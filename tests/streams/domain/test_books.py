@@ -203,3 +203,25 @@ def test_the_top_n_levels_are_the_best_n_in_order(changes: list, n: int) -> None
     bbo = book.bbo()
     assert (bbo.bid and bbo.bid.price, bbo.ask and bbo.ask.price) == (bids[0] if bids else None,
                                                                       asks[0] if asks else None)
+
+
+level_changes = st.lists(st.tuples(st.sampled_from(["bid", "ask"]), st.integers(95, 105).map(D),
+                                   st.sampled_from([D(0), D("0.5"), D(3)]), st.integers(0, 4)), max_size=12)
+
+
+@given(st.lists(level_changes, min_size=1, max_size=8))
+def test_a_delta_of_many_levels_is_one_update_that_sets_them_all(deltas: list) -> None:
+    # the same levels set one update each (a book of its own numbering) end at the same levels
+    many, one_by_one = LevelBook(SOL, "quantdesk"), LevelBook(SOL, "quantdesk")
+    many.apply_snapshot(1, 10, [Level(D(96), D(1), 1)], [Level(D(104), D(1), 1)])
+    one_by_one.apply_snapshot(1, 10, [Level(D(96), D(1), 1)], [Level(D(104), D(1), 1)])
+    for seq, delta in enumerate(deltas, start=2):
+        bids = [Level(p, z, n) for s, p, z, n in delta if s == "bid"]
+        asks = [Level(p, z, n) for s, p, z, n in delta if s == "ask"]
+        assert many.apply_levels(seq, seq * 10, bids, asks) == "applied"
+        assert many.apply_levels(seq, seq * 10, bids, asks) == "duplicate"  # the same delta again changes nothing
+        for side, price, size, orders in delta:
+            assert one_by_one.apply(LevelUpdate(one_by_one.seq + 1, seq * 10, side, price, size, orders)) == "applied"
+        assert (many.seq, many.ts) == (seq, seq * 10)
+    assert many.depth(100).bids == one_by_one.depth(100).bids and many.depth(100).asks == one_by_one.depth(100).asks
+    assert many.apply_levels(many.seq + 2, 0, [], []) == "gap" and many.depth(1).stale

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from streams.domain import RATIO
 from streams.domain.accounts import Account
 from streams.domain.margin import Quote
-from streams.domain.order_ticket import MarketNow, Order, Print, estimate_fill, reduces, simulate
+from streams.domain.order_ticket import (FillEstimate, MarketNow, Order, Print, assess, estimate_fill, reduces,
+                                         simulate)
 from streams.domain.positions import Position
 from tests.streams.domain.domain_strategies import accounts, decimals, prices, quotes
 
@@ -44,6 +45,17 @@ def test_a_buy_walks_the_tape_and_stays_within_initial_margin() -> None:
     assert (before.equity, before.free_collateral, before.leverage, before.health) == (
         D("998.5"), D("698.5"), D("3.0045"), D("84.9774"))
     assert ticket.increases_risk and ticket.allowed and "within initial margin" in ticket.reason
+
+
+def test_a_routed_fill_is_assessed_at_its_average_price_and_fee_and_a_degraded_market_refuses_it() -> None:
+    # a book's route: 50 at an average 101.6 paying 2.2 over two venues: the account as the tape's 101.6 would
+    # leave it, but 2.54 − 2.2 = 0.34 more collateral (995.96 + 0.34 = 996.3, equity 916.3)
+    fill = FillEstimate(D("101.6"), "book", D(100), D(160))
+    ticket = assess(long_30(), Order(SOL, "buy", D(50)), QUOTES, fill, D("2.2"))
+    assert (ticket.fill.source, ticket.fee, ticket.position_after) == ("book", D("2.2"), Position(SOL, D(80), D(101)))
+    assert (ticket.after.collateral, ticket.after.equity, ticket.allowed) == (D("996.3"), D("916.3"), True)
+    degraded = assess(long_30(), Order(SOL, "buy", D(50)), QUOTES, fill, D("2.2"), "oracle stale")
+    assert not degraded.allowed and "degraded (oracle stale)" in degraded.reason
 
 
 def test_a_buy_past_initial_margin_is_refused() -> None:
