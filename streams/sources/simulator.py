@@ -19,6 +19,9 @@ import base58
 from quantdesk.kafka.publisher import Keyed, Publisher
 from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
 from quantdesk.settings import Settings
+from streams.domain.books import Level
+from streams.sources.makers import VENUE as BOOK_VENUE
+from streams.sources.makers import VenueBook, draw_quoting
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 
@@ -48,6 +51,8 @@ HALF_SPREAD_BPS = Decimal("0.5")  # its book's top: this far either side of its 
 DISLOCATION_EVERY = 300  # steps per market between dislocations, on average
 DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, either way
 DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
+MAKER_SPREADS_BPS = ((0.5, 2.0), (1.5, 4.0))  # per maker: where its best quotes stand from the oracle, in bps
+SNAPSHOT_EVERY = 25  # steps between whole books on `books` (10 s at 400 ms): a late reader catches up soon
 
 
 def wallet_address(rng: random.Random) -> str:
@@ -96,10 +101,18 @@ class Simulator:
         self.now = start_ms
         self.step_no = 0
         self.prices = {m: DYNAMICS.get(m, DEFAULT_DYNAMICS).start for m in self.markets}
-        self.maker = Trader(wallet_address(self.rng), Decimal(10_000_000))
+        maker = Trader(wallet_address(self.rng), Decimal(10_000_000))
         self.traders = [Trader(wallet_address(self.rng), Decimal(self.rng.randrange(10, 100) * 1000))
                         for _ in range(settings.simulator_accounts)]
-        self.pending_deposits = [self.maker, *self.traders]
+        quoting = random.Random(f"{self.seed}:makers")  # its own, so ticks and traders are a seed's as before
+        self.makers = [maker, Trader(wallet_address(quoting), Decimal(10_000_000))]
+        self.pending_deposits = [maker, *self.traders, *self.makers[1:]]
+        self.books = {m: VenueBook(m, [draw_quoting(quoting, DYNAMICS.get(m, DEFAULT_DYNAMICS).start,
+                                                    DYNAMICS.get(m, DEFAULT_DYNAMICS).tick_size, spread_bps)
+                                       for spread_bps in MAKER_SPREADS_BPS], start_ms)
+                      for m in self.markets}
+        self.publish_books = settings.simulator_books
+        self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
 
     def next_id(self, kind: str, n: int) -> str:
@@ -152,18 +165,22 @@ class Simulator:
                 "price": str(price), "fee": str(fee), "liquidity": role, "signature": "", "slot": self.step_no}
 
     def trades(self, oracle: dict[str, Decimal]) -> list[Keyed]:
-        """Return this step's fills: a few traders take liquidity from the market maker."""
+        """Return this step's fills: a few traders send market orders that walk the venue's book, each order it
+        takes from a taker fill and the maker's fill at that order's price."""
         out: list[Keyed] = []
-        for n in range(self.rng.choice((0, 0, 1, 1, 2))):
+        for _ in range(self.rng.choice((0, 0, 1, 1, 2))):
             trader, market = self.rng.choice(self.traders), self.rng.choice(self.markets)
             size = self.trade_size(trader, market, oracle[market])
+            book = self.books[market]
+            size = max(-book.visible("bid"), min(book.visible("ask"), size))  # never more than the book shows
             if size == 0:
                 continue
-            price = self.quantise(market, float(oracle[market]) * (1 + 0.0001 * (1 if size > 0 else -1)))
-            for who, signed, role in ((trader, size, "taker"), (self.maker, -size, "maker")):
-                out.append(("trades.fills", f"{who.wallet}:0", self.fill(who, market, signed, price, n, role)))
+            for take in book.take(size, self.now):
+                taken = take.size if size > 0 else -take.size
+                for who, signed, role in ((trader, taken, "taker"), (self.makers[take.maker], -taken, "maker")):
+                    out.append(("trades.fills", f"{who.wallet}:0",
+                                self.fill(who, market, signed, take.price, len(out) // 2, role)))
         return out
-
     def venue_price(self, market: str, oracle: Decimal) -> dict[str, Any]:
         """Return the second venue's price of a market this step: its mid and the top of its book."""
         mid = self.quantise(market, float(oracle) * (1 + self.venue.offset_bps(market) / 10_000))
@@ -172,9 +189,23 @@ class Simulator:
         return {"id": self.next_id(f"venue:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
                 "price": str(mid), "bid": str(max(tick, mid - half)), "ask": str(mid + half), "source": "simulator"}
 
+    def book_update(self, market: str) -> dict[str, Any]:
+        """Return the venue's book of a market this step, numbered by the step: whole on the first step, every
+        `SNAPSHOT_EVERY` steps and after a resync, else the levels that changed (possibly none: the book's time
+        still moves on)."""
+        snapshot = self.resyncing or (self.step_no - 1) % SNAPSHOT_EVERY == 0
+        levels = self.books[market].publish(snapshot)
+        return {"id": self.next_id(f"book:{market}", 0), "ts": self.now, "venue": BOOK_VENUE, "market": market,
+                "kind": "snapshot" if snapshot else "delta", "seq": self.step_no,
+                "bids": [book_level(lv) for lv in levels["bid"]], "asks": [book_level(lv) for lv in levels["ask"]]}
+
+    def resync(self) -> None:
+        """Make the next step publish whole books: a simulator started again does, so its readers resync."""
+        self.resyncing = True
+
     def step(self) -> list[Keyed]:
         """Return the events of the next step (deposits first, then ticks, then fills, then the second venue's
-        prices)."""
+        prices, then the books). The makers requote around the new ticks before any trader takes."""
         self.step_no += 1
         self.now += self.step_ms
         events: list[Keyed] = [("accounts.changes", f"{t.wallet}:0", self.deposit(t, n))
@@ -183,10 +214,20 @@ class Simulator:
         ticks = [self.tick(m) for m in self.markets]
         events += [("oracle.ticks", t["market"], t) for t in ticks]
         oracle = {t["market"]: Decimal(t["price"]) for t in ticks}
+        for market, book in self.books.items():
+            book.requote(oracle[market], self.now)
         events += self.trades(oracle)
         if self.venue_prices:
             events += [("venues.prices", m, self.venue_price(m, oracle[m])) for m in self.markets]
+        if self.publish_books:
+            events += [("books", m, self.book_update(m)) for m in self.markets]
+            self.resyncing = False
         return events
+
+
+def book_level(level: Level) -> dict[str, Any]:
+    """Return a level as `books` carries it."""
+    return {"price": str(level.price), "size": str(level.size), "orders": level.orders}
 
 
 async def run_live(settings: Settings, bootstrap: str, steps: int | None = None, after_step: int = 0) -> None:
@@ -195,6 +236,7 @@ async def run_live(settings: Settings, bootstrap: str, steps: int | None = None,
     sim = Simulator(settings, int(time.time() * 1000))
     for _ in range(after_step):
         sim.step()
+    sim.resync()
     sim.now = max(sim.now, int(time.time() * 1000))
     async with Publisher(settings, bootstrap) as publisher:
         done = 0
