@@ -52,6 +52,7 @@ DISLOCATION_EVERY = 300  # steps per market between dislocations, on average
 DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, either way
 DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
 MAKER_SPREADS_BPS = ((0.5, 2.0), (1.5, 4.0))  # per maker: where its best quotes stand from the oracle, in bps
+FILL_DIGITS = 3  # a step's fills numbered at one width, so their ids sort as they happened (as they apply)
 SNAPSHOT_EVERY = 25  # steps between whole books on `books` (10 s at 400 ms): a late reader catches up soon
 
 
@@ -115,7 +116,7 @@ class Simulator:
         self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
 
-    def next_id(self, kind: str, n: int) -> str:
+    def next_id(self, kind: str, n: int | str) -> str:
         """Return a deterministic event id."""
         return f"sim:{kind}:{self.step_no}:{n}"
 
@@ -160,8 +161,8 @@ class Simulator:
         trader.positions[market] = trader.positions.get(market, Decimal(0)) + size
         rate = TAKER_FEE_RATE if role == "taker" else MAKER_FEE_RATE
         fee = (abs(size) * price * rate).quantize(Decimal("0.000001"))
-        return {"id": self.next_id(f"fill:{role}", n), "ts": self.now, "market": market, "wallet": trader.wallet,
-                "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
+        return {"id": self.next_id(f"fill:{role}", f"{n:0{FILL_DIGITS}d}"), "ts": self.now, "market": market,
+                "wallet": trader.wallet, "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
                 "price": str(price), "fee": str(fee), "liquidity": role, "signature": "", "slot": self.step_no}
 
     def trades(self, oracle: dict[str, Decimal]) -> list[Keyed]:
