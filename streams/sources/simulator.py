@@ -1,9 +1,20 @@
-"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts, and a second venue's prices.
+"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts, our own venue's book, and a second
+venue's prices.
+
+Our venue (`quantdesk`, streams/sources/makers.py): two market makers, funded by deposits like the traders, each
+quote `LEVELS` levels a side of every market around the step's oracle tick (spreads, grids and sizes drawn from a
+generator of their own), and requote each step where the tick moved their ladder or a fill took from it. Then a
+few traders send market orders that walk the book, best price first; each resting order taken is a taker fill
+and its maker's fill at that order's price (fees from quantdesk/markets.py), and an order never takes more than
+the side shows but its last level. The book goes out on `books` once per market per step, numbered by the step:
+whole on the first step, every `SNAPSHOT_EVERY` steps and after `resync` (a simulator started again), else the
+levels that changed.
 
 The second venue (`sim-venue`) quotes each market every step at our oracle plus a few basis points of noise;
 now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
 handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
-its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it.
+its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it (and
+with or without the books published).
 """
 
 import asyncio
