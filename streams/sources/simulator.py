@@ -14,7 +14,8 @@ The second venue (`sim-venue`) quotes each market every step at our oracle plus 
 now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
 handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
 its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it (and
-with or without the books published).
+with or without the books published). With books on, it publishes a few levels a side from its bid and ask on
+`books` too, a whole book every step, so the consolidated book has two venues.
 """
 
 import asyncio
@@ -59,6 +60,7 @@ VENUE = "sim-venue"
 NOISE_BPS = 2.0  # the venue's mid against the oracle: gaussian, this many bps wide, clipped at `NOISE_CAP_BPS`
 NOISE_CAP_BPS = 6.0
 HALF_SPREAD_BPS = Decimal("0.5")  # its book's top: this far either side of its mid (a tick at least)
+VENUE_LEVELS = 5  # levels a side of its book on `books`, a half spread apart, $2k to $20k each
 DISLOCATION_EVERY = 300  # steps per market between dislocations, on average
 DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, either way
 DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
@@ -126,6 +128,7 @@ class Simulator:
         self.publish_books = settings.simulator_books
         self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
+        self.venue_sizes = random.Random(f"{self.seed}:{VENUE}:book")  # its own: the venue's prices as without it
 
     def next_id(self, kind: str, n: int | str) -> str:
         """Return a deterministic event id."""
@@ -201,6 +204,20 @@ class Simulator:
         return {"id": self.next_id(f"venue:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
                 "price": str(mid), "bid": str(max(tick, mid - half)), "ask": str(mid + half), "source": "simulator"}
 
+    def venue_book(self, price: dict[str, Any]) -> dict[str, Any]:
+        """Return the second venue's book of a market this step, whole (its levels move with its mid every step):
+        `VENUE_LEVELS` a side out from its bid and ask, a half spread apart, numbered by the step."""
+        market, bid, ask = price["market"], Decimal(price["bid"]), Decimal(price["ask"])
+        gap = max(DYNAMICS.get(market, DEFAULT_DYNAMICS).tick_size, (ask - bid) / 2)
+
+        def level(at: Decimal) -> dict[str, Any]:
+            size = Decimal(repr(self.venue_sizes.uniform(2_000, 20_000) / float(at))).quantize(Decimal("0.0001"))
+            return book_level(Level(at, max(size, Decimal("0.0001")), 1))
+        return {"id": self.next_id(f"book:{VENUE}:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
+                "kind": "snapshot", "seq": self.step_no,
+                "bids": [level(bid - n * gap) for n in range(VENUE_LEVELS) if bid - n * gap > 0],
+                "asks": [level(ask + n * gap) for n in range(VENUE_LEVELS)]}
+
     def book_update(self, market: str) -> dict[str, Any]:
         """Return the venue's book of a market this step, numbered by the step: whole on the first step, every
         `SNAPSHOT_EVERY` steps and after a resync, else the levels that changed (possibly none: the book's time
@@ -230,7 +247,10 @@ class Simulator:
             book.requote(oracle[market], self.now)
         events += self.trades(oracle)
         if self.venue_prices:
-            events += [("venues.prices", m, self.venue_price(m, oracle[m])) for m in self.markets]
+            prices = [self.venue_price(m, oracle[m]) for m in self.markets]
+            events += [("venues.prices", p["market"], p) for p in prices]
+            if self.publish_books:
+                events += [("books", p["market"], self.venue_book(p)) for p in prices]
         if self.publish_books:
             events += [("books", m, self.book_update(m)) for m in self.markets]
             self.resyncing = False

@@ -13,7 +13,8 @@ from streams.domain.books import Level, LevelBook
 from streams.sources import simulator
 from streams.sources.makers import LEVELS
 from streams.sources.makers import VENUE as BOOK_VENUE
-from streams.sources.simulator import DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, Simulator, book_level
+from streams.sources.simulator import (DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, VENUE_LEVELS, Simulator,
+                                      book_level)
 from tests.streams.sources.test_makers import apply_delta
 
 START_MS = 1_767_225_600_000
@@ -78,7 +79,8 @@ def test_the_same_seed_gives_the_same_events_and_the_venue_leaves_the_rest_as_it
     with_venue, again = run(Settings(), 400, seed=11), run(Settings(), 400, seed=11)
     assert with_venue == again
     without = run(Settings(simulator_venue_prices=False), 400, seed=11)
-    assert [[e for e in events if e[0] != "venues.prices"] for events in with_venue] == without
+    assert [[e for e in events if e[0] != "venues.prices" and e[2].get("venue") != VENUE] for events in with_venue
+            ] == without  # its prices, and its book
     assert run(Settings(), 50, seed=12) != run(Settings(), 50, seed=11)
     for events in with_venue[:5]:
         for topic, _, event in events:
@@ -94,16 +96,17 @@ def ladders(sim: Simulator, market: str, oracle: Decimal) -> dict[str, dict[Deci
     return out
 
 
-def read_books(steps: list[list[Keyed]]) -> list[dict[str, LevelBook]]:
-    """Return, after each step, every market's book as a reader of `books` holds it (snapshot, then deltas)."""
+def read_books(steps: list[list[Keyed]], venue: str = BOOK_VENUE) -> list[dict[str, LevelBook]]:
+    """Return, after each step, every market's book on `venue` as a reader of `books` holds it (snapshot, then
+    deltas)."""
     readers: dict[str, LevelBook] = {}
     out = []
     for events in steps:
         for topic, key, event in events:
-            if topic != "books":
+            if topic != "books" or event["venue"] != venue:
                 continue
             update = BookUpdate.model_validate(event)
-            assert key == update.market and update.venue == BOOK_VENUE and update.ts == events[0][2]["ts"]
+            assert key == update.market and update.ts == events[0][2]["ts"]
             book = readers.setdefault(update.market, LevelBook(update.market, update.venue))
             bids = [Level(lv.price, lv.size, lv.orders) for lv in update.bids]
             asks = [Level(lv.price, lv.size, lv.orders) for lv in update.asks]
@@ -173,12 +176,13 @@ def test_the_published_book_is_the_venue_s_own_at_every_step_whole_every_25_step
         steps.append(sim.step())
         views.append({m: (b.levels("bid"), b.levels("ask")) for m, b in sim.books.items()})
     for n, (events, books) in enumerate(zip(steps, read_books(steps)), 1):
-        updates = [e for t, _, e in events if t == "books"]
+        updates = [e for t, _, e in events if t == "books" and e["venue"] == BOOK_VENUE]
         assert [u["market"] for u in updates] == list(sim.markets) and {u["seq"] for u in updates} == {n}
         assert {u["kind"] for u in updates} == {"snapshot" if n % SNAPSHOT_EVERY == 1 else "delta"}
         assert {m: (b.bids.top(100), b.asks.top(100)) for m, b in books.items()} == views[n - 1]
     ids = [e["id"] for events in steps for t, _, e in events if t == "books"]
-    assert len(set(ids)) == len(ids) and ids[0] == "sim:book:BTC-PERP:1:0"
+    assert len(set(ids)) == len(ids) and ids[0] == "sim:book:sim-venue:BTC-PERP:1:0"
+    assert ids[len(sim.markets)] == "sim:book:BTC-PERP:1:0"
 
 
 def test_a_simulator_started_again_publishes_whole_books_first_then_what_one_never_stopped_does() -> None:
@@ -212,7 +216,7 @@ async def test_run_live_resumed_after_a_step_publishes_whole_books_first(monkeyp
 
     monkeypatch.setattr(simulator, "Publisher", Recorder)
     await simulator.run_live(Settings(simulator_tick_ms=1), "unused:9092", steps=1, after_step=30)
-    books = [e for t, _, e in sent[0] if t == "books"]
+    books = [e for t, _, e in sent[0] if t == "books" and e["venue"] == BOOK_VENUE]
     assert [(e["kind"], e["seq"]) for e in books] == [("snapshot", 31)] * 3
     uninterrupted = Simulator(Settings(simulator_tick_ms=1), START_MS, 7)  # the settings' seed, as run_live's
     for _ in range(31):
@@ -227,3 +231,17 @@ def test_the_books_leave_ticks_fills_and_changes_as_they_were() -> None:
     without = run(Settings(simulator_books=False), 300, seed=11)
     assert [[e for e in events if e[0] != "books"] for events in with_books] == without
     assert all(e[0] != "books" for events in without for e in events)
+
+
+def test_the_second_venue_publishes_a_whole_book_each_step_from_its_bid_and_ask() -> None:
+    steps = run(Settings(), 200, seed=11)
+    for n, (events, books) in enumerate(zip(steps, read_books(steps, VENUE)), 1):
+        quoted = {e["market"]: VenuePrice.model_validate(e) for t, _, e in events if t == "venues.prices"}
+        for market, book in books.items():
+            assert book.seq == n and book.ts == events[0][2]["ts"] and book.bbo().healthy
+            bids, asks = book.bids.top(100), book.asks.top(100)
+            assert len(bids) == len(asks) == VENUE_LEVELS
+            assert (bids[0].price, asks[0].price) == (quoted[market].bid, quoted[market].ask)
+            assert {b.price - a.price for a, b in zip(bids[1:], bids)} == {(asks[0].price - bids[0].price) / 2}
+    assert run(Settings(simulator_books=False), 50, seed=11) == [
+        [e for e in events if e[0] != "books"] for events in steps[:50]]  # its prices as without its book
