@@ -7,7 +7,7 @@ generator of their own), and requote each step where the tick moved their ladder
 few traders send market orders that walk the book, best price first; each resting order taken is a taker fill
 and its maker's fill at that order's price (fees from quantdesk/markets.py), and an order never takes more than
 the side shows but its last level. The book goes out on `books` once per market per step, numbered by the step:
-whole on the first step, every `SNAPSHOT_EVERY` steps and after `resync` (a simulator started again), else the
+whole on the first step, every `SNAPSHOT_EVERY` steps and after `skip` (a simulator started again), else the
 levels that changed.
 
 The second venue (`sim-venue`) quotes each market every step at our oracle plus a few basis points of noise;
@@ -128,7 +128,6 @@ class Simulator:
         self.publish_books = settings.simulator_books
         self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
-        self.venue_sizes = random.Random(f"{self.seed}:{VENUE}:book")  # its own: the venue's prices as without it
 
     def next_id(self, kind: str, n: int | str) -> str:
         """Return a deterministic event id."""
@@ -209,9 +208,11 @@ class Simulator:
         `VENUE_LEVELS` a side out from its bid and ask, a half spread apart, numbered by the step."""
         market, bid, ask = price["market"], Decimal(price["bid"]), Decimal(price["ask"])
         gap = max(DYNAMICS.get(market, DEFAULT_DYNAMICS).tick_size, (ask - bid) / 2)
+        # the step's own generator: the venue's prices draw as without it, and after skipped steps as without a skip
+        sizes = random.Random(f"{self.seed}:{VENUE}:{market}:{self.step_no}")
 
         def level(at: Decimal) -> dict[str, Any]:
-            size = Decimal(repr(self.venue_sizes.uniform(2_000, 20_000) / float(at))).quantize(Decimal("0.0001"))
+            size = Decimal(repr(sizes.uniform(2_000, 20_000) / float(at))).quantize(Decimal("0.0001"))
             return book_level(Level(at, max(size, Decimal("0.0001")), 1))
         return {"id": self.next_id(f"book:{VENUE}:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
                 "kind": "snapshot", "seq": self.step_no,
@@ -228,9 +229,13 @@ class Simulator:
                 "kind": "snapshot" if snapshot else "delta", "seq": self.step_no,
                 "bids": [book_level(lv) for lv in levels["bid"]], "asks": [book_level(lv) for lv in levels["ask"]]}
 
-    def resync(self) -> None:
-        """Make the next step publish whole books: a simulator started again does, so its readers resync."""
-        self.resyncing = True
+    def skip(self, steps: int) -> None:
+        """Go through `steps` steps without making their books' messages, as a simulator started again does: the
+        same traders, books and ids after them, and the next step publishes whole books, so its readers resync."""
+        publish, self.publish_books = self.publish_books, False
+        for _ in range(steps):
+            self.step()
+        self.publish_books, self.resyncing = publish, True
 
     def step(self) -> list[Keyed]:
         """Return the events of the next step (deposits first, then ticks, then fills, then the second venue's
@@ -266,9 +271,7 @@ async def run_live(settings: Settings, bootstrap: str, steps: int | None = None,
     """Publish simulated events in real time, one step per cadence, until cancelled; a simulator started again
     goes on `after_step` (the last it published): the same traders, and ids never used before."""
     sim = Simulator(settings, int(time.time() * 1000))
-    for _ in range(after_step):
-        sim.step()
-    sim.resync()
+    await asyncio.to_thread(sim.skip, after_step)  # a long run's steps take a while: the loop goes on meanwhile
     sim.now = max(sim.now, int(time.time() * 1000))
     async with Publisher(settings, bootstrap) as publisher:
         done = 0
