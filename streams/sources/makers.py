@@ -2,8 +2,9 @@
 
 Each maker quotes `LEVELS` levels a side in every market on a price grid of its own: its best bid is the grid
 price at or below reference × (1 − spread), its best ask the one at or above reference × (1 + spread), each
-further level one grid step out, and each level's size is fixed when the maker is drawn. A grid step is a few
-bps, so a requote replaces only the orders whose price the reference moved, or that a fill took from. The
+further level one grid step out; the size at a grid price is the maker's, drawn with it, and stays as the ladder
+moves. A grid step is a few bps, so a requote cancels only the orders the move took off the ladder, places the
+new ones at its other end, and refills those a fill took from. The
 orders rest in an L3 `OrderBook` per market (venue `quantdesk`); a market order takes the best price first and,
 at one price, the oldest order first, so its fills, the depth and its slippage agree.
 """
