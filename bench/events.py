@@ -1,4 +1,5 @@
-"""The bench's input: seeded simulator events (ticks, fills, account changes) in publish order."""
+"""The bench's input: seeded simulator events (ticks, fills, account changes) in publish order; never the simulated
+venue's book (`books`), whose costs are figures of their own (bench/books.py)."""
 
 from collections import Counter
 
@@ -12,8 +13,9 @@ PARTITIONS: int = Settings.model_fields["topic_partitions"].default  # the bench
 
 def simulated(settings: Settings, count: int, start_ms: int, venue_prices: bool = False) -> tuple[list[Keyed], Simulator]:
     """Return at least `count` events of whole simulator steps, and the simulator to go on with; without
-    `venue_prices`, the inputs the throughput figures were set on: ticks, fills, changes."""
-    sim = Simulator(settings.model_copy(update={"simulator_venue_prices": venue_prices}), start_ms, seed=SEED)
+    `venue_prices`, the inputs the throughput figures were set on: ticks, fills, changes (never `books`)."""
+    only = {"simulator_venue_prices": venue_prices, "simulator_books": False}
+    sim = Simulator(settings.model_copy(update=only), start_ms, seed=SEED)
     events: list[Keyed] = []
     while len(events) < count:
         events += sim.step()

@@ -48,8 +48,10 @@ def json_number(document: str, key: str) -> str:
     return f"toFloat64OrZero(trim(BOTH '\"' FROM JSONExtractRaw({document}, '{key}')))"
 
 
-# every account's newest snapshot up to the end of the chosen range
-LATEST_SNAPSHOTS = """(SELECT wallet, subaccount, argMax(state, ts) AS state, argMax(health, ts) AS health,
-    argMax(equity, ts) AS equity, argMax(maintenance_margin, ts) AS maintenance_margin,
-    argMax(positions, ts) AS positions, max(ts) AS updated
+# every account's newest snapshot up to the end of the chosen range; of one account's snapshots at one event time
+# (an order's fills against several resting orders) the one with the highest id: the last applied, as events of
+# one time and topic apply in id order (a tick and a fill at one time apply tick first, which ids do not tell)
+LATEST_SNAPSHOTS = """(SELECT wallet, subaccount, argMax(state, (ts, id)) AS state, argMax(health, (ts, id)) AS health,
+    argMax(equity, (ts, id)) AS equity, argMax(maintenance_margin, (ts, id)) AS maintenance_margin,
+    argMax(positions, (ts, id)) AS positions, max(ts) AS updated
   FROM ${database}.account_snapshots WHERE ts <= $__toTime GROUP BY wallet, subaccount)"""

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     simulator_venue_prices: bool = Field(
         default=True, description="quote a second venue (`sim-venue`) on venues.prices: the oracle plus noise, "
                                   "now and then dislocated by 80-150 bps")
+    simulator_books: bool = Field(
+        default=True, description="publish the simulated venue's book (`quantdesk`: makers' ladders around the "
+                                  "oracle, which the traders' orders walk) on `books`")
 
     # MIKEY signals: thresholds, the margin by which a level must be regained before it fires again, cool-down
     signal_health_lines: tuple[Decimal, ...] = Field(

@@ -138,6 +138,9 @@ async def test_replayed_batch_is_not_duplicated(settings: Settings, tmp_path: Pa
             return await count(runtime, "oracle_ticks") == expected["oracle.ticks"] + 1
         await eventually(marker_stored, what="the marker tick after both replays")
         assert await count(runtime, "fills") == expected["trades.fills"]
+        books = [e["venue"] for t, _, e in events if t == "books"]  # not stored, and nothing chokes on them
+        assert sorted(set(books)) == ["quantdesk", "sim-venue"] and len(books) == 600
+        assert await count(runtime, "dead_letters") == 0
         trades = await runtime.warehouse.arows(
             f"SELECT sum(trades) AS n FROM {runtime.warehouse.database}.candles WHERE resolution = 86400")
         assert trades[0]["n"] == expected["trades.fills"] // 2

@@ -1,9 +1,21 @@
-"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts, and a second venue's prices.
+"""Simulated markets: seeded GBM-with-jumps oracle ticks, trading accounts, our own venue's book, and a second
+venue's prices.
+
+Our venue (`quantdesk`, streams/sources/makers.py): two market makers, funded by deposits like the traders, each
+quote `LEVELS` levels a side of every market around the step's oracle tick (spreads, grids and sizes drawn from a
+generator of their own), and requote each step where the tick moved their ladder or a fill took from it. Then a
+few traders send market orders that walk the book, best price first; each resting order taken is a taker fill
+and its maker's fill at that order's price (fees from quantdesk/markets.py), and an order never takes more than
+the side shows but its last level. The book goes out on `books` once per market per step, numbered by the step:
+whole on the first step, every `SNAPSHOT_EVERY` steps and after `skip` (a simulator started again), else the
+levels that changed.
 
 The second venue (`sim-venue`) quotes each market every step at our oracle plus a few basis points of noise;
 now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
 handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
-its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it.
+its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it (and
+with or without the books published). With books on, it publishes a few levels a side from its bid and ask on
+`books` too, a whole book every step, so the consolidated book has two venues.
 """
 
 import asyncio
@@ -19,6 +31,9 @@ import base58
 from quantdesk.kafka.publisher import Keyed, Publisher
 from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
 from quantdesk.settings import Settings
+from streams.domain.books import Level
+from streams.sources.makers import VENUE as BOOK_VENUE
+from streams.sources.makers import VenueBook, draw_quoting
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 
@@ -45,9 +60,13 @@ VENUE = "sim-venue"
 NOISE_BPS = 2.0  # the venue's mid against the oracle: gaussian, this many bps wide, clipped at `NOISE_CAP_BPS`
 NOISE_CAP_BPS = 6.0
 HALF_SPREAD_BPS = Decimal("0.5")  # its book's top: this far either side of its mid (a tick at least)
+VENUE_LEVELS = 5  # levels a side of its book on `books`, a half spread apart, $2k to $20k each
 DISLOCATION_EVERY = 300  # steps per market between dislocations, on average
 DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, either way
 DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
+MAKER_SPREADS_BPS = ((0.5, 2.0), (1.5, 4.0))  # per maker: where its best quotes stand from the oracle, in bps
+FILL_DIGITS = 3  # a step's fills numbered at one width, so their ids sort as they happened (as they apply)
+SNAPSHOT_EVERY = 25  # steps between whole books on `books` (10 s at 400 ms): a late reader catches up soon
 
 
 def wallet_address(rng: random.Random) -> str:
@@ -96,13 +115,21 @@ class Simulator:
         self.now = start_ms
         self.step_no = 0
         self.prices = {m: DYNAMICS.get(m, DEFAULT_DYNAMICS).start for m in self.markets}
-        self.maker = Trader(wallet_address(self.rng), Decimal(10_000_000))
+        maker = Trader(wallet_address(self.rng), Decimal(10_000_000))
         self.traders = [Trader(wallet_address(self.rng), Decimal(self.rng.randrange(10, 100) * 1000))
                         for _ in range(settings.simulator_accounts)]
-        self.pending_deposits = [self.maker, *self.traders]
+        quoting = random.Random(f"{self.seed}:makers")  # its own, so ticks and traders are a seed's as before
+        self.makers = [maker, Trader(wallet_address(quoting), Decimal(10_000_000))]
+        self.pending_deposits = [maker, *self.traders, *self.makers[1:]]
+        self.books = {m: VenueBook(m, [draw_quoting(quoting, DYNAMICS.get(m, DEFAULT_DYNAMICS).start,
+                                                    DYNAMICS.get(m, DEFAULT_DYNAMICS).tick_size, spread_bps)
+                                       for spread_bps in MAKER_SPREADS_BPS], start_ms)
+                      for m in self.markets}
+        self.publish_books = settings.simulator_books
+        self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
 
-    def next_id(self, kind: str, n: int) -> str:
+    def next_id(self, kind: str, n: int | str) -> str:
         """Return a deterministic event id."""
         return f"sim:{kind}:{self.step_no}:{n}"
 
@@ -147,23 +174,27 @@ class Simulator:
         trader.positions[market] = trader.positions.get(market, Decimal(0)) + size
         rate = TAKER_FEE_RATE if role == "taker" else MAKER_FEE_RATE
         fee = (abs(size) * price * rate).quantize(Decimal("0.000001"))
-        return {"id": self.next_id(f"fill:{role}", n), "ts": self.now, "market": market, "wallet": trader.wallet,
-                "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
+        return {"id": self.next_id(f"fill:{role}", f"{n:0{FILL_DIGITS}d}"), "ts": self.now, "market": market,
+                "wallet": trader.wallet, "subaccount": 0, "side": "buy" if size > 0 else "sell", "size": str(abs(size)),
                 "price": str(price), "fee": str(fee), "liquidity": role, "signature": "", "slot": self.step_no}
 
     def trades(self, oracle: dict[str, Decimal]) -> list[Keyed]:
-        """Return this step's fills: a few traders take liquidity from the market maker."""
+        """Return this step's fills: a few traders send market orders that walk the venue's book, each order it
+        takes from a taker fill and the maker's fill at that order's price."""
         out: list[Keyed] = []
-        for n in range(self.rng.choice((0, 0, 1, 1, 2))):
+        for _ in range(self.rng.choice((0, 0, 1, 1, 2))):
             trader, market = self.rng.choice(self.traders), self.rng.choice(self.markets)
             size = self.trade_size(trader, market, oracle[market])
+            book = self.books[market]
+            size = max(-book.visible("bid"), min(book.visible("ask"), size))  # never more than the book shows
             if size == 0:
                 continue
-            price = self.quantise(market, float(oracle[market]) * (1 + 0.0001 * (1 if size > 0 else -1)))
-            for who, signed, role in ((trader, size, "taker"), (self.maker, -size, "maker")):
-                out.append(("trades.fills", f"{who.wallet}:0", self.fill(who, market, signed, price, n, role)))
+            for take in book.take(size, self.now):
+                taken = take.size if size > 0 else -take.size
+                for who, signed, role in ((trader, taken, "taker"), (self.makers[take.maker], -taken, "maker")):
+                    out.append(("trades.fills", f"{who.wallet}:0",
+                                self.fill(who, market, signed, take.price, len(out) // 2, role)))
         return out
-
     def venue_price(self, market: str, oracle: Decimal) -> dict[str, Any]:
         """Return the second venue's price of a market this step: its mid and the top of its book."""
         mid = self.quantise(market, float(oracle) * (1 + self.venue.offset_bps(market) / 10_000))
@@ -172,9 +203,43 @@ class Simulator:
         return {"id": self.next_id(f"venue:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
                 "price": str(mid), "bid": str(max(tick, mid - half)), "ask": str(mid + half), "source": "simulator"}
 
+    def venue_book(self, price: dict[str, Any]) -> dict[str, Any]:
+        """Return the second venue's book of a market this step, whole (its levels move with its mid every step):
+        `VENUE_LEVELS` a side out from its bid and ask, a half spread apart, numbered by the step."""
+        market, bid, ask = price["market"], Decimal(price["bid"]), Decimal(price["ask"])
+        gap = max(DYNAMICS.get(market, DEFAULT_DYNAMICS).tick_size, (ask - bid) / 2)
+        # the step's own generator: the venue's prices draw as without it, and after skipped steps as without a skip
+        sizes = random.Random(f"{self.seed}:{VENUE}:{market}:{self.step_no}")
+
+        def level(at: Decimal) -> dict[str, Any]:
+            size = Decimal(repr(sizes.uniform(2_000, 20_000) / float(at))).quantize(Decimal("0.0001"))
+            return book_level(Level(at, max(size, Decimal("0.0001")), 1))
+        return {"id": self.next_id(f"book:{VENUE}:{market}", 0), "ts": self.now, "venue": VENUE, "market": market,
+                "kind": "snapshot", "seq": self.step_no,
+                "bids": [level(bid - n * gap) for n in range(VENUE_LEVELS) if bid - n * gap > 0],
+                "asks": [level(ask + n * gap) for n in range(VENUE_LEVELS)]}
+
+    def book_update(self, market: str) -> dict[str, Any]:
+        """Return the venue's book of a market this step, numbered by the step: whole on the first step, every
+        `SNAPSHOT_EVERY` steps and after a resync, else the levels that changed (possibly none: the book's time
+        still moves on)."""
+        snapshot = self.resyncing or (self.step_no - 1) % SNAPSHOT_EVERY == 0
+        levels = self.books[market].publish(snapshot)
+        return {"id": self.next_id(f"book:{market}", 0), "ts": self.now, "venue": BOOK_VENUE, "market": market,
+                "kind": "snapshot" if snapshot else "delta", "seq": self.step_no,
+                "bids": [book_level(lv) for lv in levels["bid"]], "asks": [book_level(lv) for lv in levels["ask"]]}
+
+    def skip(self, steps: int) -> None:
+        """Go through `steps` steps without making their books' messages, as a simulator started again does: the
+        same traders, books and ids after them, and the next step publishes whole books, so its readers resync."""
+        publish, self.publish_books = self.publish_books, False
+        for _ in range(steps):
+            self.step()
+        self.publish_books, self.resyncing = publish, True
+
     def step(self) -> list[Keyed]:
         """Return the events of the next step (deposits first, then ticks, then fills, then the second venue's
-        prices)."""
+        prices, then the books). The makers requote around the new ticks before any trader takes."""
         self.step_no += 1
         self.now += self.step_ms
         events: list[Keyed] = [("accounts.changes", f"{t.wallet}:0", self.deposit(t, n))
@@ -183,18 +248,30 @@ class Simulator:
         ticks = [self.tick(m) for m in self.markets]
         events += [("oracle.ticks", t["market"], t) for t in ticks]
         oracle = {t["market"]: Decimal(t["price"]) for t in ticks}
+        for market, book in self.books.items():
+            book.requote(oracle[market], self.now)
         events += self.trades(oracle)
         if self.venue_prices:
-            events += [("venues.prices", m, self.venue_price(m, oracle[m])) for m in self.markets]
+            prices = [self.venue_price(m, oracle[m]) for m in self.markets]
+            events += [("venues.prices", p["market"], p) for p in prices]
+            if self.publish_books:
+                events += [("books", p["market"], self.venue_book(p)) for p in prices]
+        if self.publish_books:
+            events += [("books", m, self.book_update(m)) for m in self.markets]
+            self.resyncing = False
         return events
+
+
+def book_level(level: Level) -> dict[str, Any]:
+    """Return a level as `books` carries it."""
+    return {"price": str(level.price), "size": str(level.size), "orders": level.orders}
 
 
 async def run_live(settings: Settings, bootstrap: str, steps: int | None = None, after_step: int = 0) -> None:
     """Publish simulated events in real time, one step per cadence, until cancelled; a simulator started again
     goes on `after_step` (the last it published): the same traders, and ids never used before."""
     sim = Simulator(settings, int(time.time() * 1000))
-    for _ in range(after_step):
-        sim.step()
+    await asyncio.to_thread(sim.skip, after_step)  # a long run's steps take a while: the loop goes on meanwhile
     sim.now = max(sim.now, int(time.time() * 1000))
     async with Publisher(settings, bootstrap) as publisher:
         done = 0

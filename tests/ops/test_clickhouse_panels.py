@@ -26,13 +26,15 @@ FILLED = {  # panels the simulated hour must fill (webhook deliveries need regis
 
 
 def newest_long(warehouse: Warehouse, market: str) -> float:
-    """Return the long sizes of `market` summed over each account's newest snapshot, read in Python."""
-    newest: dict[tuple[str, int], tuple[datetime, str]] = {}
-    for row in warehouse.rows(f"SELECT wallet, subaccount, ts, positions FROM {warehouse.database}.account_snapshots"):
+    """Return the long sizes of `market` summed over each account's newest snapshot (of one time, the highest id:
+    the last of an order's fills), read in Python."""
+    newest: dict[tuple[str, int], tuple[datetime, str, str]] = {}
+    query = f"SELECT wallet, subaccount, ts, id, positions FROM {warehouse.database}.account_snapshots"
+    for row in warehouse.rows(query):
         key = (row["wallet"], row["subaccount"])
-        if key not in newest or row["ts"] >= newest[key][0]:
-            newest[key] = (row["ts"], row["positions"])
-    sizes = [float(p["size"]) for _, positions in newest.values() for p in json.loads(positions)
+        if key not in newest or (row["ts"], row["id"]) > newest[key][:2]:
+            newest[key] = (row["ts"], row["id"], row["positions"])
+    sizes = [float(p["size"]) for _, _, positions in newest.values() for p in json.loads(positions)
              if p["market"] == market]
     return sum(size for size in sizes if size > 0)
 

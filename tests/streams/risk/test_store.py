@@ -140,13 +140,13 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     outs, saved = [], {}
     for n, chunk in enumerate(chunks):
         outs.append(whole.release(chunk))
-        if outs[-1].liquidations or n % 13 == 0 or whole.engine.liquidator.awaiting_oracle:
+        if outs[-1].liquidations or n % 11 == 0 or whole.engine.liquidator.awaiting_oracle:
             saved[n + 1] = (whole.stored(), whole.unapplied(), state(whole))
     flat = Outputs()
     for out in outs:
         flat.extend(out)
     # the run crosses 00:00, plans two liquidations (one once a stale oracle is back), refuses a withdrawal;
-    # it is cut after every 13th release, every plan, and every release that left an account awaiting an oracle
+    # it is cut after every 11th release, every plan, and every release that left an account awaiting an oracle
     assert flat.funding_payments and len(saved) > 10
     assert sorted(p.wallet for p in flat.liquidations) == ["crasher", "stranded"]
     assert [d.reason[:35] for d in flat.dead_letters] == ["crasher:0: withdrawal of 100000 USD"]

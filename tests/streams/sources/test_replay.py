@@ -31,8 +31,10 @@ def test_replay_names_the_bad_line(tmp_path: Path, line: bytes, message: str) ->
 def test_replay_keys_accounts_by_wallet_and_markets_by_market(tmp_path: Path) -> None:
     file = tmp_path / "ok.jsonl"
     file.write_bytes(b'{"topic": "accounts.changes", "value": {"wallet": "W", "subaccount": 2}}\n\n'
-                     b'{"topic": "oracle.ticks", "value": {"market": "BTC-PERP"}}\n')
-    assert [(t, k) for t, k, _ in read_lines(file)] == [("accounts.changes", "W:2"), ("oracle.ticks", "BTC-PERP")]
+                     b'{"topic": "oracle.ticks", "value": {"market": "BTC-PERP"}}\n'
+                     b'{"topic": "books", "value": {"venue": "quantdesk", "market": "SOL-PERP"}}\n')
+    assert [(t, k) for t, k, _ in read_lines(file)] == [("accounts.changes", "W:2"), ("oracle.ticks", "BTC-PERP"),
+                                                        ("books", "SOL-PERP")]
 
 
 def replay_file(path: Path, deposits: int) -> Path:

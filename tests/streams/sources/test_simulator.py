@@ -1,12 +1,21 @@
-"""The simulator's second venue: a price per market each step, the oracle within a few bps of noise, and now and
-then a dislocation past 50 bps for a handful of steps, the same for the same seed."""
+"""The simulator: its second venue, a price per market each step, the oracle within a few bps of noise and now and
+then a dislocation past 50 bps for a handful of steps; its own venue, makers' ladders around each tick that the
+traders' orders walk, published on `books` so a reader holds the venue's book; the same events for the same seed."""
 
+import copy
 from decimal import Decimal
 
 from quantdesk.kafka.publisher import Keyed
-from quantdesk.messages import INPUT_MODELS, VenuePrice
+from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
+from quantdesk.messages import INPUT_MODELS, BookUpdate, VenuePrice
 from quantdesk.settings import Settings
-from streams.sources.simulator import DISLOCATION_EVERY, NOISE_CAP_BPS, VENUE, Simulator
+from streams.domain.books import Level, LevelBook
+from streams.sources import simulator
+from streams.sources.makers import LEVELS
+from streams.sources.makers import VENUE as BOOK_VENUE
+from streams.sources.simulator import (DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, VENUE_LEVELS, Simulator,
+                                      book_level)
+from tests.streams.sources.test_makers import apply_delta
 
 START_MS = 1_767_225_600_000
 STEPS = 3000
@@ -70,8 +79,167 @@ def test_the_same_seed_gives_the_same_events_and_the_venue_leaves_the_rest_as_it
     with_venue, again = run(Settings(), 400, seed=11), run(Settings(), 400, seed=11)
     assert with_venue == again
     without = run(Settings(simulator_venue_prices=False), 400, seed=11)
-    assert [[e for e in events if e[0] != "venues.prices"] for events in with_venue] == without
+    assert [[e for e in events if e[0] != "venues.prices" and e[2].get("venue") != VENUE] for events in with_venue
+            ] == without  # its prices, and its book
     assert run(Settings(), 50, seed=12) != run(Settings(), 50, seed=11)
     for events in with_venue[:5]:
         for topic, _, event in events:
             INPUT_MODELS[topic].model_validate(event)
+
+
+def ladders(sim: Simulator, market: str, oracle: Decimal) -> dict[str, dict[Decimal, Decimal]]:
+    """Return every maker's whole ladder around `oracle` as size per price, per side, worked from its quoting."""
+    out: dict[str, dict[Decimal, Decimal]] = {"bid": {}, "ask": {}}
+    for quoting in sim.books[market].quotings:
+        for side, price, size in quoting.ladder(*quoting.touch(oracle)):
+            out[side][price] = out[side].get(price, Decimal(0)) + size
+    return out
+
+
+def read_books(steps: list[list[Keyed]], venue: str = BOOK_VENUE) -> list[dict[str, LevelBook]]:
+    """Return, after each step, every market's book on `venue` as a reader of `books` holds it (snapshot, then
+    deltas)."""
+    readers: dict[str, LevelBook] = {}
+    out = []
+    for events in steps:
+        for topic, key, event in events:
+            if topic != "books" or event["venue"] != venue:
+                continue
+            update = BookUpdate.model_validate(event)
+            assert key == update.market and update.ts == events[0][2]["ts"]
+            book = readers.setdefault(update.market, LevelBook(update.market, update.venue))
+            bids = [Level(lv.price, lv.size, lv.orders) for lv in update.bids]
+            asks = [Level(lv.price, lv.size, lv.orders) for lv in update.asks]
+            if update.kind == "snapshot":
+                assert book.apply_snapshot(update.seq, update.ts, bids, asks) == "applied"
+            else:
+                assert apply_delta(book, update.seq, update.ts, bids, asks) == "applied"  # seq contiguous
+        out.append({m: copy.deepcopy(b) for m, b in readers.items()})
+    return out
+
+
+def test_the_makers_ladders_stand_around_each_tick_and_the_traders_fills_take_from_them() -> None:
+    """The book a reader holds after a step, plus what the step's taker fills took, is exactly both makers' whole
+    ladders around the step's oracle: every fill's price is a level on the book that step, and the book moved by
+    the fills and by nothing else."""
+    sim = Simulator(Settings(), START_MS, 11)
+    steps = [sim.step() for _ in range(600)]
+    moved = set()
+    for events, books in zip(steps, read_books(steps)):
+        oracle = {e["market"]: Decimal(e["price"]) for t, _, e in events if t == "oracle.ticks"}
+        fills = [e for t, _, e in events if t == "trades.fills"]
+        for market, book in books.items():
+            held = {"bid": dict((lv.price, lv.size) for lv in book.bids.top(100)),
+                    "ask": dict((lv.price, lv.size) for lv in book.asks.top(100))}
+            for fill in (f for f in fills if f["market"] == market and f["liquidity"] == "taker"):
+                side = "ask" if fill["side"] == "buy" else "bid"
+                held[side][Decimal(fill["price"])] = held[side].get(Decimal(fill["price"]), 0) + Decimal(fill["size"])
+            assert held == ladders(sim, market, oracle[market]), (events[0][2]["ts"], market)
+            assert max(held["bid"]) < oracle[market] < min(held["ask"]) and not book.crossed
+            assert len(held["bid"]) >= LEVELS and len(held["ask"]) >= LEVELS
+            moved.add((market, max(held["bid"])))
+    assert len(moved) > 10 * len(sim.markets)  # the ladders follow the price
+
+
+def test_a_market_order_walks_the_book_best_first_and_its_makers_fill_the_other_side() -> None:
+    sim = Simulator(Settings(), START_MS, 11)
+    walks: dict[tuple[int, str, str], list[dict]] = {}  # a step's fills of one account in one market
+    makers = {m.wallet for m in sim.makers}
+    for _ in range(1500):
+        for topic, _, event in sim.step():
+            if topic == "trades.fills":
+                walks.setdefault((event["slot"], event["wallet"], event["market"]), []).append(event)
+    deep = 0
+    for (_, wallet, _), fills in walks.items():
+        if wallet in makers:
+            continue
+        prices = [Decimal(f["price"]) for f in fills]
+        buy = fills[0]["side"] == "buy"
+        assert prices == sorted(prices, reverse=not buy)  # each level worse than the one before
+        deep += len(set(prices)) > 1
+        for fill in fills:
+            assert Decimal(fill["fee"]) == (Decimal(fill["size"]) * Decimal(fill["price"]) * TAKER_FEE_RATE).quantize(
+                Decimal("0.000001"))
+    assert deep > 50  # many orders take more than one level
+    every = [e for fills in walks.values() for e in fills]
+    takers = sorted((f["id"].replace("taker", "*"), f["size"], f["price"]) for f in every if f["liquidity"] == "taker")
+    made = sorted((f["id"].replace("maker", "*"), f["size"], f["price"]) for f in every if f["liquidity"] == "maker")
+    assert takers == made  # a maker's fill per taker fill, same size and price
+    assert {f["wallet"] for f in every if f["liquidity"] == "maker"} == makers
+    assert all(Decimal(f["fee"]) < 0 for f in every if f["liquidity"] == "maker") and MAKER_FEE_RATE < 0
+
+
+def test_the_published_book_is_the_venue_s_own_at_every_step_whole_every_25_steps() -> None:
+    sim = Simulator(Settings(), START_MS, 11)
+    steps, views = [], []
+    for _ in range(120):
+        steps.append(sim.step())
+        views.append({m: (b.levels("bid"), b.levels("ask")) for m, b in sim.books.items()})
+    for n, (events, books) in enumerate(zip(steps, read_books(steps)), 1):
+        updates = [e for t, _, e in events if t == "books" and e["venue"] == BOOK_VENUE]
+        assert [u["market"] for u in updates] == list(sim.markets) and {u["seq"] for u in updates} == {n}
+        assert {u["kind"] for u in updates} == {"snapshot" if n % SNAPSHOT_EVERY == 1 else "delta"}
+        assert {m: (b.bids.top(100), b.asks.top(100)) for m, b in books.items()} == views[n - 1]
+    ids = [e["id"] for events in steps for t, _, e in events if t == "books"]
+    assert len(set(ids)) == len(ids) and ids[0] == "sim:book:sim-venue:BTC-PERP:1:0"
+    assert ids[len(sim.markets)] == "sim:book:BTC-PERP:1:0"
+
+
+def test_a_simulator_started_again_publishes_whole_books_first_then_what_one_never_stopped_does() -> None:
+    whole = run(Settings(), 100, seed=11)
+    again = Simulator(Settings(), START_MS, 11)
+    again.skip(60)
+    after = [again.step() for _ in range(40)]
+    first = [e for t, _, e in after[0] if t == "books"]
+    assert {e["kind"] for e in first} == {"snapshot"} and {e["seq"] for e in first} == {61}
+    assert [e for e in after[0] if e[0] != "books"] == [e for e in whole[60] if e[0] != "books"]
+    assert after[1:] == whole[61:]
+    resumed = read_books(after)[-1]
+    uninterrupted = read_books(whole)[-1]
+    assert {m: (b.seq, b.bids.top(100), b.asks.top(100)) for m, b in resumed.items()} == {
+        m: (b.seq, b.bids.top(100), b.asks.top(100)) for m, b in uninterrupted.items()}
+
+
+async def test_run_live_resumed_after_a_step_publishes_whole_books_first(monkeypatch) -> None:
+    sent: list[list[Keyed]] = []
+
+    class Recorder:
+        def __init__(self, *_: object) -> None: ...
+        async def __aenter__(self) -> "Recorder":
+            return self
+        async def __aexit__(self, *_: object) -> None: ...
+        async def send(self, events: list[Keyed]) -> int:
+            sent.append(events)
+            return len(events)
+
+    monkeypatch.setattr(simulator, "Publisher", Recorder)
+    await simulator.run_live(Settings(simulator_tick_ms=1), "unused:9092", steps=1, after_step=30)
+    books = [e for t, _, e in sent[0] if t == "books" and e["venue"] == BOOK_VENUE]
+    assert [(e["kind"], e["seq"]) for e in books] == [("snapshot", 31)] * 3
+    uninterrupted = Simulator(Settings(simulator_tick_ms=1), START_MS, 7)  # the settings' seed, as run_live's
+    for _ in range(31):
+        uninterrupted.step()
+    assert [(e["bids"], e["asks"]) for e in books] == [
+        ([book_level(lv) for lv in b.levels("bid")], [book_level(lv) for lv in b.levels("ask")])
+        for b in uninterrupted.books.values()]
+
+
+def test_the_books_leave_ticks_fills_and_changes_as_they_were() -> None:
+    with_books = run(Settings(), 300, seed=11)
+    without = run(Settings(simulator_books=False), 300, seed=11)
+    assert [[e for e in events if e[0] != "books"] for events in with_books] == without
+    assert all(e[0] != "books" for events in without for e in events)
+
+
+def test_the_second_venue_publishes_a_whole_book_each_step_from_its_bid_and_ask() -> None:
+    steps = run(Settings(), 200, seed=11)
+    for n, (events, books) in enumerate(zip(steps, read_books(steps, VENUE)), 1):
+        quoted = {e["market"]: VenuePrice.model_validate(e) for t, _, e in events if t == "venues.prices"}
+        for market, book in books.items():
+            assert book.seq == n and book.ts == events[0][2]["ts"] and book.bbo().healthy
+            bids, asks = book.bids.top(100), book.asks.top(100)
+            assert len(bids) == len(asks) == VENUE_LEVELS
+            assert (bids[0].price, asks[0].price) == (quoted[market].bid, quoted[market].ask)
+            assert {b.price - a.price for a, b in zip(bids[1:], bids)} == {(asks[0].price - bids[0].price) / 2}
+    assert run(Settings(simulator_books=False), 50, seed=11) == [
+        [e for e in events if e[0] != "books"] for events in steps[:50]]  # its prices as without its book
