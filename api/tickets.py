@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from api.live import LiveState
-from quantdesk.markets import TAKER_FEE_RATE
+from quantdesk.markets import OUR_VENUE, TAKER_FEE_RATE
 from quantdesk.messages import AccountSnapshot
 from quantdesk.settings import Settings
 from streams.domain.account_state import AccountState
@@ -36,7 +36,6 @@ from streams.domain.order_ticket import FillEstimate, MarketNow, Order, Print, T
 from streams.domain.positions import Position
 from streams.domain.routing import Refusal, Route, route
 
-OUR_VENUE = "quantdesk"  # the simulated venue's (and, on chain, the program's) book on `books`
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 TAKER_FEE_RATE = Decimal("0.0005")  # the venue's fee schedule, a share of notional: a taker pays 5 bps
 MAKER_FEE_RATE = Decimal("-0.0001")  # and a maker earns a 1 bp rebate
+OUR_VENUE = "quantdesk"  # our venue's name on `books`: the simulated one, or on chain the program's resting orders
 
 
 class Market(BaseModel):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Iterator, NamedTuple
 
+from quantdesk.markets import OUR_VENUE
 from streams.domain.books import Level, Order, OrderBook, OrderUpdate, Side
 
-VENUE = "quantdesk"  # our own venue, simulated
 LEVELS = 10  # levels a maker quotes on each side
 SIZE_STEP = Decimal("0.0001")  # as the traders' sizes, so a fill's size is exact
 
@@ -70,7 +70,7 @@ class VenueBook:
 
     def __init__(self, market: str, quotings: list[Quoting], ts: int) -> None:
         self.quotings = quotings  # by maker number
-        self.book = OrderBook(market, VENUE)
+        self.book = OrderBook(market, OUR_VENUE)
         self.book.apply_snapshot(0, ts, ())
         self.resting: list[dict[tuple[Side, Decimal], Order]] = [{} for _ in quotings]  # by maker: its orders
         self.placed: dict[str, tuple[int, int]] = {}  # order id -> its maker and placement (time priority)

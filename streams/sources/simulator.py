@@ -29,10 +29,9 @@ from typing import Any
 import base58
 
 from quantdesk.kafka.publisher import Keyed, Publisher
-from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
+from quantdesk.markets import MAKER_FEE_RATE, OUR_VENUE, TAKER_FEE_RATE
 from quantdesk.settings import Settings
 from streams.domain.books import Level
-from streams.sources.makers import VENUE as BOOK_VENUE
 from streams.sources.makers import VenueBook, draw_quoting
 
 YEAR_MS = 365 * 24 * 3600 * 1000
@@ -225,7 +224,7 @@ class Simulator:
         still moves on)."""
         snapshot = self.resyncing or (self.step_no - 1) % SNAPSHOT_EVERY == 0
         levels = self.books[market].publish(snapshot)
-        return {"id": self.next_id(f"book:{market}", 0), "ts": self.now, "venue": BOOK_VENUE, "market": market,
+        return {"id": self.next_id(f"book:{market}", 0), "ts": self.now, "venue": OUR_VENUE, "market": market,
                 "kind": "snapshot" if snapshot else "delta", "seq": self.step_no,
                 "bids": [book_level(lv) for lv in levels["bid"]], "asks": [book_level(lv) for lv in levels["ask"]]}
 

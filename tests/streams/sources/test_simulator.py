@@ -6,13 +6,12 @@ import copy
 from decimal import Decimal
 
 from quantdesk.kafka.publisher import Keyed
-from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
+from quantdesk.markets import MAKER_FEE_RATE, OUR_VENUE, TAKER_FEE_RATE
 from quantdesk.messages import INPUT_MODELS, BookUpdate, VenuePrice
 from quantdesk.settings import Settings
 from streams.domain.books import Level, LevelBook
 from streams.sources import simulator
 from streams.sources.makers import LEVELS
-from streams.sources.makers import VENUE as BOOK_VENUE
 from streams.sources.simulator import (DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, VENUE_LEVELS, Simulator,
                                       book_level)
 from tests.streams.sources.test_makers import apply_delta
@@ -96,7 +95,7 @@ def ladders(sim: Simulator, market: str, oracle: Decimal) -> dict[str, dict[Deci
     return out
 
 
-def read_books(steps: list[list[Keyed]], venue: str = BOOK_VENUE) -> list[dict[str, LevelBook]]:
+def read_books(steps: list[list[Keyed]], venue: str = OUR_VENUE) -> list[dict[str, LevelBook]]:
     """Return, after each step, every market's book on `venue` as a reader of `books` holds it (snapshot, then
     deltas)."""
     readers: dict[str, LevelBook] = {}
@@ -176,7 +175,7 @@ def test_the_published_book_is_the_venue_s_own_at_every_step_whole_every_25_step
         steps.append(sim.step())
         views.append({m: (b.levels("bid"), b.levels("ask")) for m, b in sim.books.items()})
     for n, (events, books) in enumerate(zip(steps, read_books(steps)), 1):
-        updates = [e for t, _, e in events if t == "books" and e["venue"] == BOOK_VENUE]
+        updates = [e for t, _, e in events if t == "books" and e["venue"] == OUR_VENUE]
         assert [u["market"] for u in updates] == list(sim.markets) and {u["seq"] for u in updates} == {n}
         assert {u["kind"] for u in updates} == {"snapshot" if n % SNAPSHOT_EVERY == 1 else "delta"}
         assert {m: (b.bids.top(100), b.asks.top(100)) for m, b in books.items()} == views[n - 1]
@@ -214,7 +213,7 @@ async def test_run_live_resumed_after_a_step_publishes_whole_books_first(monkeyp
 
     monkeypatch.setattr(simulator, "Publisher", Recorder)
     await simulator.run_live(Settings(simulator_tick_ms=1), "unused:9092", steps=1, after_step=30)
-    books = [e for t, _, e in sent[0] if t == "books" and e["venue"] == BOOK_VENUE]
+    books = [e for t, _, e in sent[0] if t == "books" and e["venue"] == OUR_VENUE]
     assert [(e["kind"], e["seq"]) for e in books] == [("snapshot", 31)] * 3
     uninterrupted = Simulator(Settings(simulator_tick_ms=1), START_MS, 7)  # the settings' seed, as run_live's
     for _ in range(31):
