@@ -15,21 +15,7 @@ import orjson
 import socketio
 import uvloop
 
-CONNECTING_AT_ONCE = 50
-
-
-class OrjsonCodec:
-    """The JSON codec the clients decode packets with: orjson."""
-
-    @staticmethod
-    def dumps(obj: object, **_: object) -> str:
-        """Encode like `json.dumps`."""
-        return orjson.dumps(obj).decode()
-
-    @staticmethod
-    def loads(text: str | bytes, **_: object) -> object:
-        """Decode like `json.loads`."""
-        return orjson.loads(text)
+from bench.clients import CONNECTING_AT_ONCE, OrjsonCodec
 
 
 class Crowd:
