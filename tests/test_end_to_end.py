@@ -78,7 +78,7 @@ async def test_socketio_client_gets_ticker_of_its_market_only(settings: Settings
         try:
             assert (await client.call("subscribe", {"channel": "ticker", "market": "ETH-PERP"}))["ok"]
             await client.emit("subscribe", {"channel": "ticker", "market": "DOGE-PERP"})
-            await client.emit("subscribe", {"channel": "orderbook", "market": "ETH-PERP"})
+            await client.emit("subscribe", {"channel": "liquidations", "market": "ETH-PERP"})
             async with Publisher(settings, runtime.bootstrap) as publisher:
                 await publisher.send(events)
 
@@ -88,7 +88,7 @@ async def test_socketio_client_gets_ticker_of_its_market_only(settings: Settings
         finally:
             await client.disconnect()
         assert {r["market"] for r in received} == {"ETH-PERP"}
-        assert "DOGE-PERP" in errors[0]["message"] and "orderbook" in errors[1]["message"]
+        assert "DOGE-PERP" in errors[0]["message"] and "liquidations" in errors[1]["message"]
 
 
 async def test_malformed_messages_go_to_dlq_and_the_pipeline_goes_on(settings: Settings) -> None:
