@@ -4,8 +4,6 @@ configuration and Grafana provisioning, read from the files (no Docker engine ru
 import ipaddress
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -250,23 +248,3 @@ def test_services_built_here_use_the_dockerfile() -> None:
     assert set(built) == set(QUANTDESK)
     assert all((DOCKER / b["context"] / b["dockerfile"]).resolve() == DOCKER / "Dockerfile" for b in built.values())
 
-
-def compose_plugin() -> bool:
-    """Return whether `docker compose` exists here (it parses a file without an engine)."""
-    return bool(shutil.which("docker")) and subprocess.run(["docker", "compose", "version"],
-                                                           capture_output=True).returncode == 0
-
-
-def compose_config(secrets: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Return `docker compose config` of the file with these secrets in the environment."""
-    return subprocess.run(["docker", "compose", "-f", str(DOCKER / "compose.yaml"), "config", "--quiet"],
-                          env={**os.environ, **secrets}, capture_output=True, text=True)
-
-
-@pytest.mark.skipif(not compose_plugin(), reason="no docker compose plugin here; the tests above read the file")
-def test_docker_compose_accepts_the_file_and_refuses_blank_secrets() -> None:
-    names = {name for name, _ in INTERPOLATED}
-    filled_in = compose_config({name: f"stand-in-{name.lower()}" for name in names})
-    assert filled_in.returncode == 0, filled_in.stderr
-    blank = compose_config(dict.fromkeys(names, ""))
-    assert blank.returncode != 0 and any(name in blank.stderr for name in names)

@@ -104,16 +104,6 @@ def test_published_levels_keep_a_reader_s_level_book_equal_to_the_venue_s() -> N
         book.take(D(5) if seq % 2 else D(-7), T0 + seq)
         delta = book.publish(snapshot=False)
         assert all(lv.orders == 0 for side in delta.values() for lv in side if lv.size == 0)
-        assert apply_delta(reader, seq, T0 + seq, delta["bid"], delta["ask"]) == "applied"
+        assert reader.apply_levels(seq, T0 + seq, delta["bid"], delta["ask"]) == "applied"
         assert (reader.bids.top(100), reader.asks.top(100)) == (book.book.bids.top(100), book.book.asks.top(100))
 
-
-def apply_delta(book: LevelBook, seq: int, ts: int, bids: list[Level], asks: list[Level]) -> str:
-    """Apply a delta of many levels under one seq by the sequence rules, as a reader of `books` does."""
-    outcome = book.admit(seq)
-    if outcome == "applied":
-        for ladder, levels in ((book.bids, bids), (book.asks, asks)):
-            for level in levels:
-                ladder.set(level.price, level.size, level.orders)
-        book.advance(seq, ts)
-    return outcome

@@ -14,7 +14,6 @@ from streams.sources import simulator
 from streams.sources.makers import LEVELS
 from streams.sources.simulator import (DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, VENUE_LEVELS, Simulator,
                                       book_level)
-from tests.streams.sources.test_makers import apply_delta
 
 START_MS = 1_767_225_600_000
 STEPS = 3000
@@ -112,7 +111,7 @@ def read_books(steps: list[list[Keyed]], venue: str = OUR_VENUE) -> list[dict[st
             if update.kind == "snapshot":
                 assert book.apply_snapshot(update.seq, update.ts, bids, asks) == "applied"
             else:
-                assert apply_delta(book, update.seq, update.ts, bids, asks) == "applied"  # seq contiguous
+                assert book.apply_levels(update.seq, update.ts, bids, asks) == "applied"  # seq contiguous
         out.append({m: copy.deepcopy(b) for m, b in readers.items()})
     return out
 
