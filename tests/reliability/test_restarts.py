@@ -91,6 +91,7 @@ def stored_inputs(data: Path) -> list[Any]:
     for table, model in MODELS.items():
         for row in query(data, f"SELECT {columns[table]} FROM quantdesk.{table}"):
             row["ts"], row["publish_time"] = row.pop("ms"), row.pop("pms", None)
+            row["order"] = row.get("order") or None  # a fill naming no order stores '' (as `restore` reads it)
             events.append(model.model_validate({k: v for k, v in row.items() if v is not None}))
     return sorted(events, key=order_key)
 
