@@ -38,8 +38,10 @@ async def test_the_gateways_metrics_show_the_risk_childs_and_the_feed_workers_fa
             await publisher.send(crash(WALLET, "SOL-PERP", START_MS))
 
         async def liquidated() -> str | None:
+            # the fill is counted as it applies; the state gauge moves once its batch settles
             page = gateway_page(runtime)
-            return page if sample(page, "worker_liquidations_filled_total", role="risk", market="SOL-PERP") else None
+            filled = sample(page, "worker_liquidations_filled_total", role="risk", market="SOL-PERP")
+            return page if filled and sample(page, "worker_accounts", role="risk", state="liquidating") == 0 else None
         page = await eventually(liquidated, timeout=60, what="the child's liquidation on the gateway's page")
         with pytest.raises(OSError):  # the child serves no port of its own: its families are on this page
             socket.create_connection((settings.api_host, settings.risk_worker_port), timeout=5).close()
