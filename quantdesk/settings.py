@@ -56,8 +56,10 @@ class Settings(BaseSettings):
         default=True, description="quote a second venue (`sim-venue`) on venues.prices: the oracle plus noise, "
                                   "now and then dislocated by 80-150 bps")
     simulator_books: bool = Field(
-        default=True, description="publish the simulated venue's book (`quantdesk`: makers' ladders around the "
-                                  "oracle, which the traders' orders walk) on `books`")
+        default=True, description="publish the simulated venue's order flow (makers' ladders around the oracle, "
+                                  "which the traders' orders walk) on `orders.events`, the fills naming their "
+                                  "orders, and the second venue's book on `books`; the orders agent builds our "
+                                  "venue's book (`quantdesk`) from them")
 
     # MIKEY signals: thresholds, the margin by which a level must be regained before it fires again, cool-down
     signal_health_lines: tuple[Decimal, ...] = Field(

@@ -3,8 +3,10 @@
 Order events and fills are folded in event-time order (`streams.ordered`; at one time an order's events before its
 fills), each order by `streams.domain.orders`: a state (a version) for each event that counts, a dead letter with
 why for each that cannot (a fill or cancellation of an order not placed, another account's, one after the order
-closed, a fill past its size, a second placement). The orders live in memory: each start reads the input from its
-beginning again and publishes the same states under the same ids, which the sink and the gateway take once.
+closed, a fill past its size, a second placement). The states that change what rests move our venue's book
+(`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders live in memory: each start
+reads the input from its beginning again and publishes the same states and book updates under the same ids and
+seqs, which the sink and the gateway take once.
 """
 
 from typing import Any, Iterator
@@ -13,13 +15,14 @@ from quantdesk.kafka.topics import ORDER_INPUTS
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Fill, OrderEvent, OrderState, account_key, dump
 from streams.decode import as_bytes, dead_letter
 from streams.domain.orders import Orders
+from streams.domain.resting import RestingBooks
 from streams.ordered import OrderedInput
 from streams.pipeline import Pipeline
 from streams.risk.reorder import Event
 
 MODELS = {topic: INPUT_MODELS[topic] for topic in ORDER_INPUTS}
 TOPIC_OF = {OrderEvent: "orders.events", Fill: "trades.fills"}
-OUTPUTS = ("orders.state", "dlq")
+OUTPUTS = ("orders.state", "books", "dlq")
 
 
 class OrdersAgent(OrderedInput):
@@ -28,6 +31,7 @@ class OrdersAgent(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__(pipeline, MODELS, "orders")
         self.orders = Orders()
+        self.books = RestingBooks()
         self.known = set(pipeline.settings.market_names)
         pipeline.metrics.publishing(OUTPUTS)
 
@@ -48,8 +52,8 @@ class OrdersAgent(OrderedInput):
         await self.read({})
 
     async def release(self, events: Iterator[Event]) -> None:
-        """Fold the events due into their orders; publish the states they cause and the events refused, and show
-        the progress once the broker holds them."""
+        """Fold the events due into their orders; publish the states they cause, the book updates those make and
+        the events refused, and show the progress once the broker holds them."""
         applied = list(events)
         if not applied:
             return
@@ -62,7 +66,9 @@ class OrdersAgent(OrderedInput):
             elif outcome is not None and outcome.refused is not None:
                 topic = TOPIC_OF[type(event)]
                 refused.append(dead_letter(topic, event.ts, f"orders: {outcome.refused}", as_bytes(dump(event))))
+        books = [update for s in states if (update := self.books.take(s)) is not None]
         await self.pipeline.publish("orders.state", ((account_key(s.wallet, s.subaccount), s) for s in states))
+        await self.pipeline.publish("books", ((u.market, u) for u in books))
         await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
         await self.pipeline.flush()
         self.positions.applied(e.id for e in applied)

@@ -263,6 +263,11 @@ class OrderBook(Book):
             self._orders[order_id] = (side, price, size)
             self.side(side).add(price, size)
 
+    def resting(self, order_id: str) -> Order | None:
+        """Return the order `order_id` as it rests, or None when it does not."""
+        rest = self._orders.get(order_id)
+        return None if rest is None else Order(order_id, *rest)
+
     def orders(self) -> Iterator[Order]:
         """Yield the resting orders (for an L3 snapshot of the book)."""
         return (Order(i, *rest) for i, rest in self._orders.items())

@@ -6,13 +6,15 @@ further level one grid step out; the size at a grid price is the maker's, drawn 
 moves. A grid step is a few bps, so a requote cancels only the orders the move took off the ladder, places the
 new ones at its other end, and refills those a fill took from. The
 orders rest in an L3 `OrderBook` per market (venue `quantdesk`); a market order takes the best price first and,
-at one price, the oldest order first, so its fills, the depth and its slippage agree.
+at one price, the oldest order first, so its fills, the depth and its slippage agree. Each placement and
+cancellation is noted (`changes`) for the simulator to publish on `orders.events`, from which the orders agent
+builds the venue's book as readers see it; an order a fill takes whole leaves without one (its fill closes it).
 """
 
 import random
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Iterator, NamedTuple
+from typing import Iterator, Literal, NamedTuple
 
 from quantdesk.markets import OUR_VENUE
 from streams.domain.books import Level, Order, OrderBook, OrderUpdate, Side
@@ -58,11 +60,20 @@ def draw_quoting(rng: random.Random, start: float, tick: Decimal, spread_bps: tu
 
 
 class Take(NamedTuple):
-    """What a market order took from one resting order: the maker's number, the size and the price."""
+    """What a market order took from one resting order: the maker's number, the size, the price and the order."""
 
     maker: int
     size: Decimal
     price: Decimal
+    order: str
+
+
+class Change(NamedTuple):
+    """A maker's order placed (with its size) or cancelled (with what was left of it)."""
+
+    kind: Literal["placed", "cancelled"]
+    maker: int
+    order: Order
 
 
 class VenueBook:
@@ -76,8 +87,7 @@ class VenueBook:
         self.placed: dict[str, tuple[int, int]] = {}  # order id -> its maker and placement (time priority)
         self.placements = 0
         self.quoted: dict[int, tuple[int, int]] = {}  # maker -> the touch its ladder stands at
-        self.published: dict[Side, dict[Decimal, Level]] = {"bid": {}, "ask": {}}  # the levels readers hold
-        self.published_at: int | None = None  # the L3 book's seq when they were published
+        self.changes: list[Change] = []  # placements and cancellations not yet published
 
     def rest(self, order: Order, ts: int) -> None:
         """Put `order` on the book as it stands now (size 0: take it off)."""
@@ -102,16 +112,27 @@ class VenueBook:
 
     def place(self, maker: int, side: Side, price: Decimal, size: Decimal, ts: int) -> None:
         """Rest a new order of a maker."""
-        order = Order(f"{maker}:{self.placements}", side, price, size)
+        order = Order(f"{self.book.market}:{maker}:{self.placements}", side, price, size)
         self.resting[maker][side, price], self.placed[order.id] = order, (maker, self.placements)
         self.placements += 1
         self.rest(order, ts)
+        self.changes.append(Change("placed", maker, order))
 
     def cancel(self, order: Order, ts: int) -> None:
+        """Cancel a resting order."""
+        self.changes.append(Change("cancelled", self.placed[order.id][0], order))
+        self.remove(order, ts)
+
+    def remove(self, order: Order, ts: int) -> None:
         """Take a resting order off the book."""
         maker, _ = self.placed.pop(order.id)
         del self.resting[maker][order.side, order.price]
         self.rest(order._replace(size=Decimal(0)), ts)
+
+    def pop_changes(self) -> list[Change]:
+        """Return the placements and cancellations since the last call, in order."""
+        changes, self.changes = self.changes, []
+        return changes
 
     def visible(self, side: Side) -> Decimal:
         """Return the size a market order may take from `side`: all of it but its last level, so a side never
@@ -132,7 +153,7 @@ class VenueBook:
             assert best is not None, "a market order took more than the visible depth"
             for order in self.queue(side, best):
                 taken = min(left, order.size)
-                takes.append(Take(self.placed[order.id][0], taken, order.price))
+                takes.append(Take(self.placed[order.id][0], taken, order.price, order.id))
                 self.fill(order, taken, ts)
                 left -= taken
                 if left == 0:
@@ -150,7 +171,7 @@ class VenueBook:
         maker, _ = self.placed[order.id]
         self.quoted.pop(maker, None)
         if size == order.size:
-            self.cancel(order, ts)
+            self.remove(order, ts)
             return
         rest = self.resting[maker][order.side, order.price] = order._replace(size=order.size - size)
         self.rest(rest, ts)
@@ -158,22 +179,3 @@ class VenueBook:
     def levels(self, side: Side) -> tuple[Level, ...]:
         """Return every level of a side, best first."""
         return self.book.side(side).top(len(self.book.side(side)))
-
-    def publish(self, snapshot: bool) -> dict[Side, list[Level]]:
-        """Return the levels a reader needs to hold the book as it stands, best first: every level for a snapshot,
-        else those changed since the last publish (size 0 and no orders: the level is gone)."""
-        if not snapshot and self.book.seq == self.published_at:
-            return {"bid": [], "ask": []}
-        self.published_at = self.book.seq
-        now = {side: {lv.price: lv for lv in self.levels(side)} for side in ("bid", "ask")}
-        out: dict[Side, list[Level]] = {}
-        for side, levels in now.items():
-            if snapshot:
-                out[side] = list(levels.values())
-                continue
-            before = self.published[side]
-            changed = [lv for price, lv in levels.items() if before.get(price) != lv]
-            changed += [Level(price, Decimal(0), 0) for price in before if price not in levels]
-            out[side] = sorted(changed, key=lambda lv: lv.price, reverse=side == "bid")
-        self.published = now
-        return out

@@ -6,15 +6,15 @@ quote `LEVELS` levels a side of every market around the step's oracle tick (spre
 generator of their own), and requote each step where the tick moved their ladder or a fill took from it. Then a
 few traders send market orders that walk the book, best price first; each resting order taken is a taker fill
 and its maker's fill at that order's price (fees from quantdesk/markets.py), and an order never takes more than
-the side shows but its last level. The book goes out on `books` once per market per step, numbered by the step:
-whole on the first step, every `SNAPSHOT_EVERY` steps and after `skip` (a simulator started again), else the
-levels that changed.
+the side shows but its last level. The makers' orders go out on `orders.events` (placed, cancelled) and their
+fills name them, so the orders agent builds the venue's book (`streams.domain.resting`) the way it builds the
+program's resting orders, and readers get it on `books` from there.
 
 The second venue (`sim-venue`) quotes each market every step at our oracle plus a few basis points of noise;
 now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
 handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
 its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it (and
-with or without the books published). With books on, it publishes a few levels a side from its bid and ask on
+with or without the order flow published, but for the fills naming their orders). With books on, it publishes a few levels a side from its bid and ask on
 `books` too, a whole book every step, so the consolidated book has two venues.
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 import base58
 
 from quantdesk.kafka.publisher import Keyed, Publisher
-from quantdesk.markets import MAKER_FEE_RATE, OUR_VENUE, TAKER_FEE_RATE
+from quantdesk.markets import MAKER_FEE_RATE, TAKER_FEE_RATE
 from quantdesk.settings import Settings
 from streams.domain.books import Level
 from streams.sources.makers import VenueBook, draw_quoting
@@ -65,7 +65,6 @@ DISLOCATION_BPS = (80.0, 150.0)  # how far a dislocation moves the venue's mid, 
 DISLOCATION_STEPS = (4, 12)  # and for how many steps (the upper bound excluded)
 MAKER_SPREADS_BPS = ((0.5, 2.0), (1.5, 4.0))  # per maker: where its best quotes stand from the oracle, in bps
 FILL_DIGITS = 3  # a step's fills numbered at one width, so their ids sort as they happened (as they apply)
-SNAPSHOT_EVERY = 25  # steps between whole books on `books` (10 s at 400 ms): a late reader catches up soon
 
 
 def wallet_address(rng: random.Random) -> str:
@@ -125,7 +124,6 @@ class Simulator:
                                        for spread_bps in MAKER_SPREADS_BPS], start_ms)
                       for m in self.markets}
         self.publish_books = settings.simulator_books
-        self.resyncing = False
         self.venue = SecondVenue(random.Random(f"{self.seed}:{VENUE}"), self.markets)
 
     def next_id(self, kind: str, n: int | str) -> str:
@@ -191,8 +189,23 @@ class Simulator:
             for take in book.take(size, self.now):
                 taken = take.size if size > 0 else -take.size
                 for who, signed, role in ((trader, taken, "taker"), (self.makers[take.maker], -taken, "maker")):
-                    out.append(("trades.fills", f"{who.wallet}:0",
-                                self.fill(who, market, signed, take.price, len(out) // 2, role)))
+                    fill = self.fill(who, market, signed, take.price, len(out) // 2, role)
+                    if role == "maker" and self.publish_books:
+                        fill["order"] = take.order
+                    out.append(("trades.fills", f"{who.wallet}:0", fill))
+        return out
+
+    def order_events(self, market: str) -> list[Keyed]:
+        """Return the makers' placements and cancellations in a market since the last call, as `orders.events`."""
+        out: list[Keyed] = []
+        for n, (kind, maker, order) in enumerate(self.books[market].pop_changes()):
+            wallet = self.makers[maker].wallet
+            event = {"id": self.next_id(f"order:{market}", n), "ts": self.now, "market": market, "wallet": wallet,
+                     "subaccount": 0, "kind": kind, "order": order.id, "slot": self.step_no}
+            if kind == "placed":
+                event |= {"side": "buy" if order.side == "bid" else "sell", "size": str(order.size),
+                          "price": str(order.price), "order_type": "limit"}
+            out.append(("orders.events", f"{wallet}:0", event))
         return out
     def venue_price(self, market: str, oracle: Decimal) -> dict[str, Any]:
         """Return the second venue's price of a market this step: its mid and the top of its book."""
@@ -218,27 +231,16 @@ class Simulator:
                 "bids": [level(bid - n * gap) for n in range(VENUE_LEVELS) if bid - n * gap > 0],
                 "asks": [level(ask + n * gap) for n in range(VENUE_LEVELS)]}
 
-    def book_update(self, market: str) -> dict[str, Any]:
-        """Return the venue's book of a market this step, numbered by the step: whole on the first step, every
-        `SNAPSHOT_EVERY` steps and after a resync, else the levels that changed (possibly none: the book's time
-        still moves on)."""
-        snapshot = self.resyncing or (self.step_no - 1) % SNAPSHOT_EVERY == 0
-        levels = self.books[market].publish(snapshot)
-        return {"id": self.next_id(f"book:{market}", 0), "ts": self.now, "venue": OUR_VENUE, "market": market,
-                "kind": "snapshot" if snapshot else "delta", "seq": self.step_no,
-                "bids": [book_level(lv) for lv in levels["bid"]], "asks": [book_level(lv) for lv in levels["ask"]]}
-
     def skip(self, steps: int) -> None:
-        """Go through `steps` steps without making their books' messages, as a simulator started again does: the
-        same traders, books and ids after them, and the next step publishes whole books, so its readers resync."""
-        publish, self.publish_books = self.publish_books, False
+        """Go through `steps` steps without publishing them, as a simulator started again does: the same traders,
+        books, order ids and event ids after them."""
         for _ in range(steps):
             self.step()
-        self.publish_books, self.resyncing = publish, True
 
     def step(self) -> list[Keyed]:
-        """Return the events of the next step (deposits first, then ticks, then fills, then the second venue's
-        prices, then the books). The makers requote around the new ticks before any trader takes."""
+        """Return the events of the next step (deposits first, then ticks, then the makers' orders, then fills,
+        then the second venue's prices and book). The makers requote around the new ticks before any trader
+        takes."""
         self.step_no += 1
         self.now += self.step_ms
         events: list[Keyed] = [("accounts.changes", f"{t.wallet}:0", self.deposit(t, n))
@@ -249,15 +251,15 @@ class Simulator:
         oracle = {t["market"]: Decimal(t["price"]) for t in ticks}
         for market, book in self.books.items():
             book.requote(oracle[market], self.now)
+            changes = self.order_events(market)
+            if self.publish_books:
+                events += changes
         events += self.trades(oracle)
         if self.venue_prices:
             prices = [self.venue_price(m, oracle[m]) for m in self.markets]
             events += [("venues.prices", p["market"], p) for p in prices]
             if self.publish_books:
                 events += [("books", p["market"], self.venue_book(p)) for p in prices]
-        if self.publish_books:
-            events += [("books", m, self.book_update(m)) for m in self.markets]
-            self.resyncing = False
         return events
 
 

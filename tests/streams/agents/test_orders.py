@@ -1,10 +1,15 @@
 """The orders agent in a real feed worker over Tansu and chDB: each order's lifecycle stored as a row per version,
-whatever order its events were published in; every hostile order event or fill a dead letter with why; a worker
-started again from the input's start stores nothing twice."""
+whatever order its events were published in; every hostile order event or fill a dead letter with why; what rests
+published on `books` as our venue's book; a worker started again from the input's start stores nothing twice and
+numbers the book as before."""
 
 from decimal import Decimal as D
 
+import orjson
+
 from quantdesk.kafka.publisher import Publisher
+from quantdesk.kafka.reader import Reader
+from quantdesk.markets import OUR_VENUE
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.conftest import send_raw
@@ -74,3 +79,34 @@ async def test_a_lifecycle_is_stored_a_version_a_row_and_hostile_events_are_dead
         page = await showing(again, "worker_sink_batch_rows_sum", 3, role="feed", table="orders")  # the sink read them
     assert value(page, "worker_sink_rows_total", role="feed", table="orders") == 0
     assert len(await rows(warehouse, "SELECT id FROM {db}.orders")) == 3
+
+
+async def published_books(settings: Settings) -> list[dict]:
+    """Return every event on `books`, partition by partition in offset order (a message carries a batch)."""
+    async with Reader(settings.kafka_bootstrap or "") as reader:
+        parts = await reader.partitions([settings.topic("books")])
+        records = await reader.read_until(dict.fromkeys(parts, 0), await reader.end_offsets(parts))
+    return [event for r in records for event in orjson.loads(r.value)]
+
+
+async def test_what_rests_goes_out_on_books_as_our_venues_book_the_same_seqs_after_a_restart(
+        settings: Settings, warehouse: Warehouse) -> None:
+    asks = [order_event("ask", T0 + 1, order="o2", side="sell", price="101", size="3"),
+            order_event("market", T0 + 1, order="o3", side="sell", price=None, size="1", order_type="Market")]
+    lifecycle = [order_event("place", T0), fill("a", T0 + 2, "4", "99.5"), fill("b", T0 + 4, "6", "100.25")]
+    async with worker(settings, "feed", warehouse), Publisher(settings, settings.kafka_bootstrap or "") as publisher:
+        await publisher.send([*lifecycle, *asks])
+
+        async def four() -> list[dict]:
+            found = await published_books(settings)
+            return found if len(found) == 4 else []
+        first = await eventually(four, what="four updates of our venue's book")
+    seen = [(b["kind"], b["seq"], b["ts"], [(lv["price"], lv["size"], lv["orders"]) for lv in b["bids"] + b["asks"]])
+            for b in first]
+    assert seen == [("snapshot", 1, T0, [("100", "10", 1)]),  # the market order never rests
+                    ("delta", 2, T0 + 1, [("101", "3", 1)]), ("delta", 3, T0 + 2, [("100", "6", 1)]),
+                    ("delta", 4, T0 + 4, [("100", "0", 0)])]
+    assert {(b["venue"], b["market"]) for b in first} == {(OUR_VENUE, "SOL-PERP")}
+    async with worker(settings, "feed", warehouse) as again:  # reads its input from the start again
+        await showing(again, "worker_events_out_total", 4, role="feed", topic="books")
+    assert (await published_books(settings))[4:] == first  # the same ids and seqs: readers ignore them

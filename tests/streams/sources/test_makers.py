@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 from hypothesis import given, settings, strategies as st
 
-from streams.domain.books import Level, LevelBook
+from streams.domain.books import Level
 from streams.sources.makers import LEVELS, Quoting, Take, VenueBook
 
 T0 = 1_767_225_600_000
@@ -53,7 +53,8 @@ def test_a_market_order_takes_the_best_price_first_and_at_one_price_the_oldest_o
     book.requote(D(100), T0)
     takes = book.take(D(8), T0)
     # 100.05: maker 0's 3, then maker 1's 2 (grid step 2001); 100.10: maker 0's 3 of its 3
-    assert takes == [Take(0, D(3), D("100.05")), Take(1, D(2), D("100.05")), Take(0, D(3), D("100.10"))]
+    assert takes == [Take(0, D(3), D("100.05"), "SOL-PERP:0:10"), Take(1, D(2), D("100.05"), "SOL-PERP:1:30"),
+                     Take(0, D(3), D("100.10"), "SOL-PERP:0:11")]  # each maker's bids are placed before its asks
     assert prices(book, "ask")[0] == D("100.10") and book.levels("ask")[0] == Level(D("100.10"), D(3), 1)
     book.requote(D(100), T0 + 400)  # both refill: the book stands as before the order
     fresh = VenueBook("SOL-PERP", [same, NARROW], T0)
@@ -93,17 +94,18 @@ def test_a_bigger_order_pays_a_worse_average_price_and_every_fill_is_a_level_it_
     assert bigger >= smaller if buy else bigger <= smaller
 
 
-def test_published_levels_keep_a_reader_s_level_book_equal_to_the_venue_s() -> None:
-    book, reader = VenueBook("SOL-PERP", [NARROW, WIDE], T0), LevelBook("SOL-PERP", "quantdesk")
+def test_placements_and_cancellations_are_noted_in_order_and_an_order_taken_whole_leaves_without_one() -> None:
+    book = VenueBook("SOL-PERP", [NARROW], T0)
     book.requote(D(100), T0)
-    whole = book.publish(snapshot=True)
-    reader.apply_snapshot(1, T0, whole["bid"], whole["ask"])
-    assert book.publish(snapshot=False) == {"bid": [], "ask": []}  # nothing changed since
-    for seq, reference in enumerate((D("100.07"), D("99.80"), D("99.80"), D("100.31")), 2):
-        book.requote(reference, T0 + seq)
-        book.take(D(5) if seq % 2 else D(-7), T0 + seq)
-        delta = book.publish(snapshot=False)
-        assert all(lv.orders == 0 for side in delta.values() for lv in side if lv.size == 0)
-        assert reader.apply_levels(seq, T0 + seq, delta["bid"], delta["ask"]) == "applied"
-        assert (reader.bids.top(100), reader.asks.top(100)) == (book.book.bids.top(100), book.book.asks.top(100))
-
+    placed = book.pop_changes()
+    assert [c.kind for c in placed] == ["placed"] * 2 * LEVELS and book.pop_changes() == []
+    assert {c.order for c in placed} == set(book.book.orders())
+    best = book.book.resting("SOL-PERP:0:10")  # the best ask, 100.05: size 2 (grid step 2001)
+    assert best is not None and best.price == D("100.05") and best.size == D(2)
+    book.take(D(3), T0 + 1)  # all of 100.05 and 1 of 100.10's 3
+    assert book.pop_changes() == []  # fills close or shrink orders: the fills say so, not a cancellation
+    book.requote(D(100), T0 + 2)  # refill: the part-taken 100.10 is cancelled and both placed again
+    changes = book.pop_changes()
+    assert [(c.kind, c.order.price, c.order.size) for c in changes] == [
+        ("cancelled", D("100.10"), D(2)), ("placed", D("100.05"), D(2)), ("placed", D("100.10"), D(3))]
+    assert changes[0].order.id == "SOL-PERP:0:11" and {c.maker for c in changes} == {0}

@@ -1,19 +1,20 @@
 """The simulator: its second venue, a price per market each step, the oracle within a few bps of noise and now and
 then a dislocation past 50 bps for a handful of steps; its own venue, makers' ladders around each tick that the
-traders' orders walk, published on `books` so a reader holds the venue's book; the same events for the same seed."""
+traders' orders walk, their orders on `orders.events` and fills naming them, from which the orders' fold builds the
+book a reader of `books` holds; the same events for the same seed."""
 
 import copy
 from decimal import Decimal
 
 from quantdesk.kafka.publisher import Keyed
 from quantdesk.markets import MAKER_FEE_RATE, OUR_VENUE, TAKER_FEE_RATE
-from quantdesk.messages import INPUT_MODELS, BookUpdate, VenuePrice
+from quantdesk.messages import INPUT_MODELS, BookUpdate, Fill, OrderEvent, VenuePrice
 from quantdesk.settings import Settings
 from streams.domain.books import Level, LevelBook
-from streams.sources import simulator
+from streams.domain.orders import Orders, apply_key
+from streams.domain.resting import RestingBooks
 from streams.sources.makers import LEVELS
-from streams.sources.simulator import (DISLOCATION_EVERY, NOISE_CAP_BPS, SNAPSHOT_EVERY, VENUE, VENUE_LEVELS, Simulator,
-                                      book_level)
+from streams.sources.simulator import DISLOCATION_EVERY, NOISE_CAP_BPS, VENUE, VENUE_LEVELS, Simulator
 
 START_MS = 1_767_225_600_000
 STEPS = 3000
@@ -96,15 +97,20 @@ def ladders(sim: Simulator, market: str, oracle: Decimal) -> dict[str, dict[Deci
 
 def read_books(steps: list[list[Keyed]], venue: str = OUR_VENUE) -> list[dict[str, LevelBook]]:
     """Return, after each step, every market's book on `venue` as a reader of `books` holds it (snapshot, then
-    deltas)."""
+    deltas); our venue's `books` messages are the orders' fold of the step's order events and fills, as the orders
+    agent makes them."""
     readers: dict[str, LevelBook] = {}
+    orders, resting = Orders(), RestingBooks()
     out = []
-    for events in steps:
+    for step in steps:
+        events = step
+        if venue == OUR_VENUE:
+            events = [("books", u.market, u.model_dump(mode="json")) for u in ours(step, orders, resting)]
         for topic, key, event in events:
             if topic != "books" or event["venue"] != venue:
                 continue
             update = BookUpdate.model_validate(event)
-            assert key == update.market and update.ts == events[0][2]["ts"]
+            assert key == update.market and update.ts == step[0][2]["ts"]
             book = readers.setdefault(update.market, LevelBook(update.market, update.venue))
             bids = [Level(lv.price, lv.size, lv.orders) for lv in update.bids]
             asks = [Level(lv.price, lv.size, lv.orders) for lv in update.asks]
@@ -113,6 +119,20 @@ def read_books(steps: list[list[Keyed]], venue: str = OUR_VENUE) -> list[dict[st
             else:
                 assert book.apply_levels(update.seq, update.ts, bids, asks) == "applied"  # seq contiguous
         out.append({m: copy.deepcopy(b) for m, b in readers.items()})
+    return out
+
+
+def ours(events: list[Keyed], orders: Orders, resting: RestingBooks) -> list[BookUpdate]:
+    """Return the `books` messages of our venue that a step's order events and fills make, none refused."""
+    steps = [OrderEvent.model_validate(e) if t == "orders.events" else Fill.model_validate(e)
+             for t, _, e in events if t in ("orders.events", "trades.fills")]
+    out = []
+    for step in sorted(steps, key=apply_key):
+        outcome = orders.apply(step)
+        if outcome is not None:
+            assert outcome.state is not None, outcome.refused
+            if (update := resting.take(outcome.state)) is not None:
+                out.append(update)
     return out
 
 
@@ -167,66 +187,43 @@ def test_a_market_order_walks_the_book_best_first_and_its_makers_fill_the_other_
     assert all(Decimal(f["fee"]) < 0 for f in every if f["liquidity"] == "maker") and MAKER_FEE_RATE < 0
 
 
-def test_the_published_book_is_the_venue_s_own_at_every_step_whole_every_25_steps() -> None:
+def test_the_makers_orders_and_the_fills_naming_them_fold_into_the_venue_s_own_book_at_every_step() -> None:
     sim = Simulator(Settings(), START_MS, 11)
-    steps, views = [], []
-    for _ in range(120):
-        steps.append(sim.step())
-        views.append({m: (b.levels("bid"), b.levels("ask")) for m, b in sim.books.items()})
-    for n, (events, books) in enumerate(zip(steps, read_books(steps)), 1):
-        updates = [e for t, _, e in events if t == "books" and e["venue"] == OUR_VENUE]
-        assert [u["market"] for u in updates] == list(sim.markets) and {u["seq"] for u in updates} == {n}
-        assert {u["kind"] for u in updates} == {"snapshot" if n % SNAPSHOT_EVERY == 1 else "delta"}
-        assert {m: (b.bids.top(100), b.asks.top(100)) for m, b in books.items()} == views[n - 1]
-    ids = [e["id"] for events in steps for t, _, e in events if t == "books"]
-    assert len(set(ids)) == len(ids) and ids[0] == "sim:book:sim-venue:BTC-PERP:1:0"
-    assert ids[len(sim.markets)] == "sim:book:BTC-PERP:1:0"
+    orders, resting = Orders(), RestingBooks()
+    kinds: set[str] = set()
+    for _ in range(300):
+        events = sim.step()
+        kinds |= {e["kind"] for t, _, e in events if t == "orders.events"}
+        makers = {f["order"] for t, _, f in events if t == "trades.fills" and f["liquidity"] == "maker"}
+        assert all(f.get("order") is None for t, _, f in events if t == "trades.fills" and f["liquidity"] == "taker")
+        ours(events, orders, resting)  # none refused: each fill fits its order, each cancellation an open one
+        assert all(orders.histories[o].order is not None for o in makers)
+        assert all(e[0] != "books" or e[2]["venue"] != OUR_VENUE for e in events)  # the orders agent's to publish
+        for market, venue in sim.books.items():
+            book = resting.books[market]
+            assert (book.bids.top(100), book.asks.top(100)) == (venue.book.bids.top(100), venue.book.asks.top(100))
+            assert sorted(book.orders()) == sorted(venue.book.orders())
+    assert kinds == {"placed", "cancelled"}
+    closed = [(h.order.status, bool(h.order.filled_size)) for h in orders.histories.values() if h.order]
+    assert ("filled", True) in closed and ("cancelled", True) in closed  # taken whole; refilled after a part
 
 
-def test_a_simulator_started_again_publishes_whole_books_first_then_what_one_never_stopped_does() -> None:
+def test_a_simulator_started_again_goes_on_with_the_orders_and_ids_one_never_stopped_has() -> None:
     whole = run(Settings(), 100, seed=11)
     again = Simulator(Settings(), START_MS, 11)
     again.skip(60)
-    after = [again.step() for _ in range(40)]
-    first = [e for t, _, e in after[0] if t == "books"]
-    assert {e["kind"] for e in first} == {"snapshot"} and {e["seq"] for e in first} == {61}
-    assert [e for e in after[0] if e[0] != "books"] == [e for e in whole[60] if e[0] != "books"]
-    assert after[1:] == whole[61:]
-    resumed = read_books(after)[-1]
-    uninterrupted = read_books(whole)[-1]
-    assert {m: (b.seq, b.bids.top(100), b.asks.top(100)) for m, b in resumed.items()} == {
-        m: (b.seq, b.bids.top(100), b.asks.top(100)) for m, b in uninterrupted.items()}
+    assert [again.step() for _ in range(40)] == whole[60:]  # its orders' ids too: it cancels what the first placed
 
 
-async def test_run_live_resumed_after_a_step_publishes_whole_books_first(monkeypatch) -> None:
-    sent: list[list[Keyed]] = []
-
-    class Recorder:
-        def __init__(self, *_: object) -> None: ...
-        async def __aenter__(self) -> "Recorder":
-            return self
-        async def __aexit__(self, *_: object) -> None: ...
-        async def send(self, events: list[Keyed]) -> int:
-            sent.append(events)
-            return len(events)
-
-    monkeypatch.setattr(simulator, "Publisher", Recorder)
-    await simulator.run_live(Settings(simulator_tick_ms=1), "unused:9092", steps=1, after_step=30)
-    books = [e for t, _, e in sent[0] if t == "books" and e["venue"] == OUR_VENUE]
-    assert [(e["kind"], e["seq"]) for e in books] == [("snapshot", 31)] * 3
-    uninterrupted = Simulator(Settings(simulator_tick_ms=1), START_MS, 7)  # the settings' seed, as run_live's
-    for _ in range(31):
-        uninterrupted.step()
-    assert [(e["bids"], e["asks"]) for e in books] == [
-        ([book_level(lv) for lv in b.levels("bid")], [book_level(lv) for lv in b.levels("ask")])
-        for b in uninterrupted.books.values()]
-
-
-def test_the_books_leave_ticks_fills_and_changes_as_they_were() -> None:
+def test_the_order_flow_leaves_ticks_fills_and_changes_as_they_were() -> None:
     with_books = run(Settings(), 300, seed=11)
     without = run(Settings(simulator_books=False), 300, seed=11)
-    assert [[e for e in events if e[0] != "books"] for events in with_books] == without
-    assert all(e[0] != "books" for events in without for e in events)
+
+    def unnamed(event: dict) -> dict:
+        return {k: v for k, v in event.items() if k != "order"}
+    assert [[(t, k, unnamed(e)) for t, k, e in events if t not in ("books", "orders.events")]
+            for events in with_books] == without
+    assert all(e[0] not in ("books", "orders.events") and "order" not in e[2] for events in without for e in events)
 
 
 def test_the_second_venue_publishes_a_whole_book_each_step_from_its_bid_and_ask() -> None:

@@ -1,0 +1,71 @@
+"""Our venue's book: the program's resting orders, from their states, as the `books` messages a reader holds.
+
+An order rests while it is open or partly filled at a limit price: what is left of it at its price, a buy on the
+bid side. Each state that changes the book moves its market's book on by one `seq` and goes out as a delta of the
+one level it changed (size 0 and no orders: the level is gone); every `SNAPSHOT_EVERY`-th seq from the first goes
+out as the whole book instead, so a reader that starts late holds the book within that many updates. States that
+change nothing (a market order, a state seen before) send nothing.
+
+The states come in apply order (the orders agent's), so the same input gives the same seqs and messages whatever
+the timing; a worker started again sends them again under the same ids and seqs, which readers ignore.
+"""
+
+from decimal import Decimal
+
+from quantdesk.markets import OUR_VENUE
+from quantdesk.messages import BOOK_LEVELS, BookLevel, BookUpdate, OrderState
+from streams.domain.books import Level, OrderBook, OrderUpdate, Side
+
+SNAPSHOT_EVERY = 50  # updates of a book between its whole books on `books`
+RESTS = ("open", "partially_filled")
+ZERO = Decimal(0)
+
+
+def book_level(level: Level) -> BookLevel:
+    """Return a level as `books` carries it."""
+    return BookLevel(price=level.price, size=level.size, orders=level.orders)
+
+
+class RestingBooks:
+    """Every market's book of our resting orders, and the `books` message each change of it makes."""
+
+    def __init__(self) -> None:
+        self.books: dict[str, OrderBook] = {}
+
+    def book(self, market: str, ts: int) -> OrderBook:
+        """Return a market's book, empty at seq 0 when it has none yet."""
+        book = self.books.get(market)
+        if book is None:
+            book = self.books[market] = OrderBook(market, OUR_VENUE)
+            book.apply_snapshot(0, ts, ())
+        return book
+
+    def take(self, state: OrderState) -> BookUpdate | None:
+        """Rest, resize or remove the order as its new state says; return the message that tells readers, or None
+        when the book did not change."""
+        book = self.book(state.market, state.ts)
+        was = book.resting(state.order)
+        side: Side = "bid" if state.side == "buy" else "ask"
+        rests = state.status in RESTS and bool(state.price)
+        size = state.size - state.filled_size if rests else ZERO
+        if was is None and not rests or was is not None and (was.side, was.price, was.size) == (side, state.price,
+                                                                                                size):
+            return None
+        price = state.price if rests else was.price  # type: ignore[union-attr]
+        seq = (book.seq or 0) + 1
+        assert book.apply(OrderUpdate(seq, state.ts, state.order, side, price, size)) == "applied"
+        return self.message(book, side, price)  # type: ignore[arg-type]
+
+    def message(self, book: OrderBook, side: Side, price: Decimal) -> BookUpdate:
+        """Return the book's latest update as `books` carries it: the level at `price` of `side`, or the whole book
+        every `SNAPSHOT_EVERY` seqs from the first."""
+        seq, ts = book.seq, book.ts
+        assert seq is not None and ts is not None
+        head = {"id": f"book:{OUR_VENUE}:{book.market}:{seq}", "ts": ts, "venue": OUR_VENUE, "market": book.market,
+                "seq": seq}
+        if (seq - 1) % SNAPSHOT_EVERY == 0:
+            return BookUpdate(**head, kind="snapshot", bids=tuple(map(book_level, book.bids.top(BOOK_LEVELS))),
+                              asks=tuple(map(book_level, book.asks.top(BOOK_LEVELS))))
+        held = book.side(side).levels.get(price)
+        level = book_level(Level(price, *held) if held else Level(price, ZERO, 0))
+        return BookUpdate(**head, kind="delta", **{"bids" if side == "bid" else "asks": (level,)})
