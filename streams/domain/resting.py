@@ -2,8 +2,9 @@
 
 An order rests while it is open or partly filled at a limit price: what is left of it at its price, a buy on the
 bid side. Each state that changes the book moves its market's book on by one `seq` and goes out as a delta of the
-one level it changed (size 0 and no orders: the level is gone); every `SNAPSHOT_EVERY`-th seq from the first goes
-out as the whole book instead, so a reader that starts late holds the book within that many updates. States that
+one level it changed (size 0 and no orders: the level is gone); every `SNAPSHOT_EVERY`-th seq from the first, and
+the first update `SNAPSHOT_AFTER_MS` of event time past the last whole book, goes out as the whole book instead, so a
+reader that starts late (a gateway reads a window of recent messages) holds the book within that many updates. States that
 change nothing (a market order, a state seen before) send nothing.
 
 The states come in apply order (the orders agent's), so the same input gives the same seqs and messages whatever
@@ -17,6 +18,7 @@ from quantdesk.messages import BOOK_LEVELS, BookLevel, BookUpdate, OrderState
 from streams.domain.books import Level, OrderBook, OrderUpdate, Side
 
 SNAPSHOT_EVERY = 50  # updates of a book between its whole books on `books`
+SNAPSHOT_AFTER_MS = 10_000  # nor longer than this in event time, as another venue's (api.books reads ~10 s back)
 RESTS = ("open", "partially_filled")
 ZERO = Decimal(0)
 
@@ -31,6 +33,7 @@ class RestingBooks:
 
     def __init__(self) -> None:
         self.books: dict[str, OrderBook] = {}
+        self.whole: dict[str, int] = {}  # market -> event time of its book's last whole message
 
     def book(self, market: str, ts: int) -> OrderBook:
         """Return a market's book, empty at seq 0 when it has none yet."""
@@ -38,6 +41,7 @@ class RestingBooks:
         if book is None:
             book = self.books[market] = OrderBook(market, OUR_VENUE)
             book.apply_snapshot(0, ts, ())
+            self.whole[market] = ts
         return book
 
     def take(self, state: OrderState) -> BookUpdate | None:
@@ -58,12 +62,13 @@ class RestingBooks:
 
     def message(self, book: OrderBook, side: Side, price: Decimal) -> BookUpdate:
         """Return the book's latest update as `books` carries it: the level at `price` of `side`, or the whole book
-        every `SNAPSHOT_EVERY` seqs from the first."""
+        every `SNAPSHOT_EVERY` seqs from the first and once `SNAPSHOT_AFTER_MS` passed since the last."""
         seq, ts = book.seq, book.ts
         assert seq is not None and ts is not None
         head = {"id": f"book:{OUR_VENUE}:{book.market}:{seq}", "ts": ts, "venue": OUR_VENUE, "market": book.market,
                 "seq": seq}
-        if (seq - 1) % SNAPSHOT_EVERY == 0:
+        if (seq - 1) % SNAPSHOT_EVERY == 0 or ts - self.whole[book.market] >= SNAPSHOT_AFTER_MS:
+            self.whole[book.market] = ts
             return BookUpdate(**head, kind="snapshot", bids=tuple(map(book_level, book.bids.top(BOOK_LEVELS))),
                               asks=tuple(map(book_level, book.asks.top(BOOK_LEVELS))))
         held = book.side(side).levels.get(price)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from quantdesk.markets import OUR_VENUE
 from quantdesk.messages import BookUpdate, OrderState
 from streams.domain.books import Level, LevelBook
-from streams.domain.resting import SNAPSHOT_EVERY, RestingBooks
+from streams.domain.resting import SNAPSHOT_AFTER_MS, SNAPSHOT_EVERY, RestingBooks
 
 T0 = 1_767_225_600_000
 SOL = "SOL-PERP"
@@ -58,6 +58,15 @@ def test_every_fiftieth_seq_from_the_first_goes_out_whole() -> None:
         1, SNAPSHOT_EVERY + 1, 2 * SNAPSHOT_EVERY + 1]
     whole = kinds[-1]
     assert whole is not None and sum(lv.orders for lv in whole.bids) == 2 * SNAPSHOT_EVERY + 1 and len(whole.bids) == 7
+
+
+def test_an_update_ten_seconds_of_event_time_after_the_last_whole_book_goes_out_whole() -> None:
+    books = RestingBooks()
+    assert books.take(state("a", 1, ts=T0)).kind == "snapshot"  # type: ignore[union-attr]  # at T0 + 1 (version 1)
+    assert books.take(state("b", 1, ts=T0 + SNAPSHOT_AFTER_MS - 1)).kind == "delta"  # type: ignore[union-attr]
+    late = books.take(state("c", 1, ts=T0 + SNAPSHOT_AFTER_MS))
+    assert late is not None and (late.kind, late.seq, len(late.bids)) == ("snapshot", 3, 1) and late.bids[0].orders == 3
+    assert books.take(state("d", 1, ts=T0 + SNAPSHOT_AFTER_MS)).kind == "delta"  # type: ignore[union-attr]
 
 
 @st.composite
