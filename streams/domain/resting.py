@@ -2,10 +2,10 @@
 
 An order rests while it is open or partly filled at a limit price: what is left of it at its price, a buy on the
 bid side. Each state that changes the book moves its market's book on by one `seq` and goes out as a delta of the
-one level it changed (size 0 and no orders: the level is gone); every `SNAPSHOT_EVERY`-th seq from the first, and
-the first update `SNAPSHOT_AFTER_MS` of event time past the last whole book, goes out as the whole book instead, so a
-reader that starts late (a gateway reads a window of recent messages) holds the book within that many updates. States that
-change nothing (a market order, a state seen before) send nothing.
+one level it changed (size 0 and no orders: the level is gone). The whole book goes out instead every
+`SNAPSHOT_EVERY`-th seq from the first, and on the first update `SNAPSHOT_AFTER_MS` of event time past the last
+whole book, so a reader that starts late (a gateway reads a window of recent messages) soon holds the book. States
+that change nothing (a market order, a state seen before) send nothing.
 
 The states come in apply order (the orders agent's), so the same input gives the same seqs and messages whatever
 the timing; a worker started again sends them again under the same ids and seqs, which readers ignore.
@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from quantdesk.markets import OUR_VENUE
 from quantdesk.messages import BOOK_LEVELS, BookLevel, BookUpdate, OrderState
-from streams.domain.books import Level, OrderBook, OrderUpdate, Side
+from streams.domain.books import Level, Order, OrderBook, OrderUpdate, Side
 
 SNAPSHOT_EVERY = 50  # updates of a book between its whole books on `books`
 SNAPSHOT_AFTER_MS = 10_000  # nor longer than this in event time, as another venue's (api.books reads ~10 s back)
@@ -50,15 +50,17 @@ class RestingBooks:
         book = self.book(state.market, state.ts)
         was = book.resting(state.order)
         side: Side = "bid" if state.side == "buy" else "ask"
-        rests = state.status in RESTS and bool(state.price)
-        size = state.size - state.filled_size if rests else ZERO
-        if was is None and not rests or was is not None and (was.side, was.price, was.size) == (side, state.price,
-                                                                                                size):
-            return None
-        price = state.price if rests else was.price  # type: ignore[union-attr]
+        if state.status in RESTS and state.price:
+            price, size = state.price, state.size - state.filled_size
+        elif was is not None:
+            price, size = was.price, ZERO
+        else:
+            return None  # it never rested: a market order, or an order closed already
+        if was == Order(state.order, side, price, size):
+            return None  # it rests so already: a state seen before
         seq = (book.seq or 0) + 1
         assert book.apply(OrderUpdate(seq, state.ts, state.order, side, price, size)) == "applied"
-        return self.message(book, side, price)  # type: ignore[arg-type]
+        return self.message(book, side, price)
 
     def message(self, book: OrderBook, side: Side, price: Decimal) -> BookUpdate:
         """Return the book's latest update as `books` carries it: the level at `price` of `side`, or the whole book

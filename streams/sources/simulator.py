@@ -14,8 +14,9 @@ The second venue (`sim-venue`) quotes each market every step at our oracle plus 
 now and then (about once every `DISLOCATION_EVERY` steps per market) it dislocates by 80 to 150 bps for a
 handful of steps, so a mark-against-venue rule has something to find. It draws from a random generator of
 its own, seeded from the simulator's seed, so the ticks, traders and fills of a seed are the same with it (and
-with or without the order flow published, but for the fills naming their orders). With books on, it publishes a few levels a side from its bid and ask on
-`books` too, a whole book every step, so the consolidated book has two venues.
+with or without the order flow published, but for the fills naming their orders). With books on, it publishes a
+few levels a side from its bid and ask on `books` too, a whole book every step, so the consolidated book has two
+venues.
 """
 
 import asyncio

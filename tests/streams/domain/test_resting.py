@@ -35,8 +35,8 @@ def test_each_change_of_what_rests_is_one_seq_and_the_one_level_it_changed() -> 
     books = RestingBooks()
     first = books.take(state("a", 1))  # the first update of a book is a whole book
     assert levels(first) == ("snapshot", 1, [(D(100), D(10), 1)], [])
-    assert first is not None and (first.venue, first.market, first.id, first.ts) == (OUR_VENUE, SOL,
-                                                                                       "book:quantdesk:SOL-PERP:1", T0 + 1)
+    assert first is not None and (first.venue, first.market, first.id, first.ts) == (
+        OUR_VENUE, SOL, "book:quantdesk:SOL-PERP:1", T0 + 1)
     assert levels(books.take(state("a", 2, "partially_filled", "4"))) == ("delta", 2, [(D(100), D(6), 1)], [])
     assert levels(books.take(state("b", 1, size="5"))) == ("delta", 3, [(D(100), D(11), 2)], [])
     assert levels(books.take(state("c", 1, side="sell", price="101", size="2"))) == ("delta", 4, [],
@@ -127,8 +127,8 @@ def test_a_reader_of_the_messages_holds_exactly_what_the_latest_states_leave_res
             assert apply(update.seq, update.ts, bids, asks) == "applied"  # seqs contiguous from the first
         for market, reader in readers.items():
             expected = resting(seen, market)
-            held = {side: {lv.price: (lv.size, lv.orders) for lv in reader.side(side).top(100)}  # type: ignore[arg-type]
-                    for side in ("bid", "ask")}
+            held = {"bid": {lv.price: (lv.size, lv.orders) for lv in reader.bids.top(100)},
+                    "ask": {lv.price: (lv.size, lv.orders) for lv in reader.asks.top(100)}}
             assert held == expected if reader.seq else expected == {"bid": {}, "ask": {}}
     first, again = RestingBooks(), RestingBooks()  # the same states, the same messages
     assert [first.take(s) for s in states] == [again.take(s) for s in states]
