@@ -15,7 +15,7 @@ from quantdesk.broker import EmbeddedBroker
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, served
-from tests.api.held import T0, funding_period, market_state
+from tests.api.held import T0, book, funding_period, market_state
 from tests.api.listening import Listener
 from tests.api.rooms import gateway_of
 from tests.api.rooms import served as served_alone
@@ -24,7 +24,7 @@ from tests.waiting import eventually
 SUBSCRIBERS = 1000
 PUSH_EVERY = 10  # joins: a delta for every join would have the crowd decode half a million of them
 SUBSCRIBERS_SCRIPT = Path(__file__).resolve().parent / "subscribers.py"
-MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals")
+MARKET_CHANNELS = ("ticker", "trades", "candles", "funding", "signals", "orderbook", "bbo")
 
 
 async def push_ticker(gateway: Gateway, ts: int) -> None:
@@ -107,13 +107,17 @@ def state(ts: int, price: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def news(start: int, count: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """Return `count` seconds of BTC news from second `start`: a state a second, a trade every 5 s, and a funding
+    """Return `count` seconds of BTC news from second `start`: a state and an update of our venue's book a second
+    (seq n + 1, whole at `start`; its best bid's size moves, so the bbo does too), a trade every 5 s, and a funding
     period and a whale signal every 10 s, so every market channel gets deltas; then a state with no tick, the
-    ticker's alone: who holds it holds all the news (`ticker_at`). The ticker gets `count` + 1 deltas."""
+    ticker's alone (`ticker_at`). The ticker gets `count` + 1 deltas."""
     events = []
     for n in range(start, start + count):
         ts = T0 + 1000 * n
         events.append(state(ts, f"{100 + n % 7}"))
+        events.append(("books", "BTC-PERP", book("quantdesk", "BTC-PERP", n + 1, ts, bids=(("99.9", f"{n + 1}"),),
+                                                  asks=(("100.1", "5"),) if n == start else (),
+                                                  kind="snapshot" if n == start else "delta")))
         if n % 5 == 0:
             events += [("trades.fills", f"{who}:0", {"id": f"fill:{n}:{who}", "ts": ts, "market": "BTC-PERP",
                                                      "wallet": who, "side": side, "size": "1", "price": "101",
@@ -171,8 +175,11 @@ async def caught_up(stack: AsyncExitStack, url: str, publisher: Publisher, stead
 
 
 async def ticker_at(listeners: list[Listener], ts: int) -> bool:
-    """Tell whether every listener's last ticker is that of event time `ts`."""
-    return all((listener.events["ticker"][-1]["data"] or {}).get("ts") == ts for listener in listeners)
+    """Tell whether every listener's last ticker is that of event time `ts`, the end of some news, and its last
+    book the news' last (the books come on a topic of their own)."""
+    seq = (ts + 500 - T0) // 1000  # the book's seq at the news' end
+    return all((listener.events["ticker"][-1]["data"] or {}).get("ts") == ts and
+               listener.events["orderbook"][-1]["data"]["seq"] == seq for listener in listeners)
 
 
 async def test_a_client_that_dropped_fifty_deltas_resyncs_with_since_seq_to_the_view_of_one_that_never_dropped(
