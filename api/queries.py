@@ -221,10 +221,11 @@ async def recent_signals(wh: Warehouse, until_ms: int, span_ms: int, limit: int,
     return signal_rows(rows)
 
 
-# A liquidation close in public: the liquidated account's side of a plan's fill. Its id is a digest of the fill's,
-# which names the wallet (`<plan>:<n>:<side>`, the plan's id `<cause>:<wallet>:<subaccount>:plan`).
-PUBLIC_CLOSES = ("(SELECT lower(hex(SHA256(id))) AS id, ts, market, side, size, price FROM {db}.fills "
-                 "WHERE liquidation != '' AND liquidity = 'taker')")
+# A liquidation close in public: the liquidated account's side of a plan's fill. Its id is a keyed digest of the
+# fill's, which names the wallet (`<plan>:<n>:<side>`, the plan's id `<cause>:<wallet>:<subaccount>:plan`): keyed,
+# so nobody can test a guessed wallet against it.
+PUBLIC_CLOSES = ("(SELECT lower(hex(SHA256(concat({key:String}, id)))) AS id, ts, market, side, size, price "
+                 "FROM {db}.fills WHERE liquidation != '' AND liquidity = 'taker')")
 DOSSIER_SPAN_MS = 15 * 60_000  # a liquidation's dossier looks back this much event time before its plan
 DOSSIER_STEPS = 200  # and holds at most the newest this many snapshots, alerts and oracle states of it
 SNAPSHOT_STEP = ("id, toUnixTimestamp64Milli(ts) AS ts, state, collateral, equity, maintenance_margin, leverage, "
@@ -237,11 +238,12 @@ BEFORE_PLAN = ("toUnixTimestamp64Milli(ts) > {plan_ts:Int64} - {span:Int64} AND 
                "{plan_ts:Int64} AND NOT startsWith(id, {plan:String})")
 
 
-async def liquidation_closes(wh: Warehouse, market: str | None, window: Window) -> list[dict[str, Any]]:
-    """Return the liquidation closes (no wallet) in a window, of a market if given, oldest first."""
+async def liquidation_closes(wh: Warehouse, market: str | None, key: str, window: Window) -> list[dict[str, Any]]:
+    """Return the liquidation closes (no wallet, ids digested under `key`) in a window, of a market if given, oldest
+    first."""
     where, params = ("market = {market:String}", {"market": market}) if market else ("1", {})
     rows = await page_of(wh, PUBLIC_CLOSES.replace("{db}", wh.database), "id, toUnixTimestamp64Milli(ts) AS ts, "
-                         "market, side, size, price", "ts", where, params, window)
+                         "market, side, size, price", "ts", where, {**params, "key": key}, window)
     return [in_one_form(r) for r in rows]
 
 

@@ -1,5 +1,7 @@
 """Liquidations: every close in public (no wallet), and a wallet's own dossier of each of its liquidations."""
 
+import hashlib
+import hmac
 from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -16,6 +18,7 @@ from api.ratelimit import PublicLimit
 from api.routes.accounts import SIGNED_IN, AccountFill
 from api.routes.signals import AlertView
 from quantdesk.messages import canonical
+from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.domain.liquidation import BUFFER, LIQUIDATION_FEE
 
@@ -32,7 +35,7 @@ class LiquidationClose(BaseModel):
         "id": "3f1c…", "ts": 1767225605000, "market": "SOL-PERP", "side": "sell", "size": "5.132555674",
         "price": "92"}]})
 
-    id: Annotated[str, Field(description="an opaque id of the close (a digest: it names no wallet)")]
+    id: Annotated[str, Field(description="an opaque id of the close (a keyed digest: it names no wallet)")]
     ts: Annotated[int, Field(description="event time of the fill, UTC ms")]
     market: str
     side: Annotated[Literal["buy", "sell"], Field(description="the liquidated account's side: `sell` closes a long")]
@@ -159,6 +162,12 @@ async def dossier(wh: Warehouse, plan: dict[str, Any]) -> dict[str, Any]:
             "fills": await queries.plan_fills(wh, plan), "outcome": await outcome(wh, plan)}
 
 
+def close_key(settings: Settings) -> str:
+    """Return the key public close ids are digested under: derived from the session secret, which never leaves."""
+    secret = settings.session_secret.get_secret_value().encode()
+    return hmac.new(secret, b"liquidation closes", hashlib.sha256).hexdigest()
+
+
 def dossier_page(page: Paged) -> Page:
     """Return the page a dossier request asks for, at most `MAX_DOSSIERS` long."""
     return replace(page, window=replace(page.window, limit=min(page.window.limit, MAX_DOSSIERS)))
@@ -172,7 +181,8 @@ async def list_liquidations(settings: SettingsDep, wh: WarehouseDep, page: Paged
     wallet), of a market if given: oldest first from `start`, else the newest `limit`; paged by `cursor`."""
     if market is not None and (why := unknown_market(settings, market)):
         raise HTTPException(404, why)
-    return page.linked(await queries.liquidation_closes(wh, market, page.window), lambda c: (c["ts"], c["id"]))
+    closes = await queries.liquidation_closes(wh, market, close_key(settings), page.window)
+    return page.linked(closes, lambda c: (c["ts"], c["id"]))
 
 
 @router.get("/accounts/{wallet}/liquidations", response_model=list[Dossier], responses={**SIGNED_IN, **PAGED})
