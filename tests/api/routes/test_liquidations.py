@@ -2,6 +2,7 @@
 its wallet's dossier, checked against figures worked by hand from the scenario and docs/DESIGN's formulas."""
 
 import base64
+import hashlib
 from typing import Any
 
 import httpx
@@ -105,6 +106,8 @@ async def test_the_crash_scenarios_liquidation_in_public_and_in_its_wallets_doss
             assert {k: close[k] for k in ("ts", "market", "side", "size", "price")} == {
                 "ts": T0 + 5000, "market": "SOL-PERP", "side": "sell", "size": "5.132555674", "price": "92"}
             assert wallet not in public.text and "wallet" not in public.text and "plan" not in public.text
+            fill_id = dossier["fills"][0]["id"].encode()  # the close's id: not a digest anyone can make of a guess
+            assert len(close["id"]) == 64 and close["id"] != hashlib.sha256(fill_id).hexdigest()
             assert (await http.get("/api/v1/liquidations", params={"market": "BTC-PERP"})).json() == []
 
             first = await http.get("/api/v1/liquidations", params={"start": 0, "limit": 1})
@@ -125,3 +128,23 @@ async def test_the_crash_scenarios_liquidation_in_public_and_in_its_wallets_doss
                 assert hostile.json()["error"]["message"], params
             hostile = await http.get(base, params={"cursor": "%%%"}, cookies=own)
             assert hostile.status_code == 422 and "cursor" in hostile.json()["error"]["message"]
+
+
+async def test_a_plan_nobody_fills_has_a_dossier_without_fills_or_outcome(settings: Settings) -> None:
+    keypair, settings = Keypair(), settings.model_copy(update={"simulator_venue": False})
+    wallet = str(keypair.pubkey())
+    async with running(settings, simulator=False) as runtime:
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(crash(wallet, "SOL-PERP", T0))
+        async with httpx.AsyncClient(base_url=runtime.api_url) as http:
+            own = {COOKIE: await sign_in(http, keypair)}
+            http.cookies.clear()
+
+            async def planned() -> list[dict] | None:  # with its last snapshot: every snapshot before it is stored
+                found = (await http.get(f"/api/v1/accounts/{wallet}/liquidations", cookies=own)).json()
+                return found if found and found[0]["health"] and found[0]["health"][-1]["ts"] == T0 + 5000 else None
+            [dossier] = await eventually(planned, timeout=60, what="the plan's dossier")
+            assert dossier["plan"]["closes"] == [CLOSE] and dossier["causes"] == [TICK]
+            assert [(s["ts"] - T0, *figures(s)) for s in dossier["health"]] == HEALTH
+            assert dossier["fills"] == [] and dossier["outcome"] is None  # in flight: nobody filled it
+            assert (await http.get("/api/v1/liquidations")).json() == []  # a plan is not a liquidation until filled
