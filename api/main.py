@@ -16,7 +16,8 @@ from api.live import LiveFeed, LiveState
 from api.metrics import GatewayMetrics, Meter
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
-from api.routes import accounts, auth, books, health, insights, markets, metrics, orders, signals, status, webhooks
+from api.routes import (accounts, auth, books, health, insights, liquidations, markets, metrics, orders, signals,
+                        status, webhooks)
 from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.process import cancel
@@ -71,7 +72,8 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.day_summaries = DaySummaries(warehouse)
     app.state.metrics, app.state.collectors = meters, tuple(collectors)
     errors.install(app)
-    for module in (health, metrics, markets, books, auth, accounts, orders, signals, insights, webhooks, status):
+    for module in (health, metrics, markets, books, auth, accounts, orders, signals, liquidations, insights, webhooks,
+                   status):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings, meters)
 

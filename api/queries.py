@@ -90,12 +90,19 @@ async def funding_payments(wh: Warehouse, wallet: str, window: Window) -> list[d
 
 async def page(wh: Warehouse, table: str, columns: str, time_column: str, where: str, params: dict[str, Any],
                window: Window) -> list[dict[str, Any]]:
-    """Return one page ordered by (time, id): after the cursor or from `start`, else the newest before `end`."""
+    """Return one page of a table ordered by (time, id): after the cursor or from `start`, else the newest before
+    `end`."""
+    return await page_of(wh, f"{wh.database}.{table}", columns, time_column, where, params, window)
+
+
+async def page_of(wh: Warehouse, source: str, columns: str, time_column: str, where: str, params: dict[str, Any],
+                  window: Window) -> list[dict[str, Any]]:
+    """Return one page of a table or subquery ordered by (time, id), as `page`."""
     ms = f"toUnixTimestamp64Milli({time_column})"
     bounds = (f"{where} AND {ms} >= {{start:Int64}} AND {ms} < {{end:Int64}} "
               f"AND ({ms}, id) > ({{after_ts:Int64}}, {{after_id:String}})")
     way = "DESC" if window.newest else "ASC"
-    inner = (f"SELECT * FROM {wh.database}.{table} WHERE {bounds} "
+    inner = (f"SELECT * FROM {source} WHERE {bounds} "
              f"ORDER BY {time_column} {way}, id {way} LIMIT {{limit:UInt32}}")
     after_ts, after_id = window.after or (-1, "")
     return await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY {time_column}, id",
@@ -212,3 +219,96 @@ async def recent_signals(wh: Warehouse, until_ms: int, span_ms: int, limit: int,
     rows = await wh.arows(f"SELECT {SIGNAL_COLUMNS} FROM ({inner}) ORDER BY ts, id",
                           {**params, "since": until_ms - span_ms, "until": until_ms, "limit": limit})
     return signal_rows(rows)
+
+
+# A liquidation close in public: the liquidated account's side of a plan's fill. Its id is a keyed digest of the
+# fill's, which names the wallet (`<plan>:<n>:<side>`, the plan's id `<cause>:<wallet>:<subaccount>:plan`): keyed,
+# so nobody can test a guessed wallet against it.
+PUBLIC_CLOSES = ("(SELECT lower(hex(SHA256(concat({key:String}, id)))) AS id, ts, market, side, size, price "
+                 "FROM {db}.fills WHERE liquidation != '' AND liquidity = 'taker')")
+DOSSIER_SPAN_MS = 15 * 60_000  # a liquidation's dossier looks back this much event time before its plan
+DOSSIER_STEPS = 200  # and holds at most the newest this many snapshots, alerts and oracle states of it
+SNAPSHOT_STEP = ("id, toUnixTimestamp64Milli(ts) AS ts, state, collateral, equity, maintenance_margin, leverage, "
+                 "health")
+MARKET_STEP = ("id, toUnixTimestamp64Milli(ts) AS ts, market, oracle_price, conf, mark_price, oracle_twap_5m, "
+               "status, reason")
+# Before a plan: event times in (plan − span, plan], less what its own fills caused at the plan's time (their
+# ids, and the ids of the rows they cause, begin with the plan's).
+BEFORE_PLAN = ("toUnixTimestamp64Milli(ts) > {plan_ts:Int64} - {span:Int64} AND toUnixTimestamp64Milli(ts) <= "
+               "{plan_ts:Int64} AND NOT startsWith(id, {plan:String})")
+
+
+async def liquidation_closes(wh: Warehouse, market: str | None, key: str, window: Window) -> list[dict[str, Any]]:
+    """Return the liquidation closes (no wallet, ids digested under `key`) in a window, of a market if given, oldest
+    first."""
+    where, params = ("market = {market:String}", {"market": market}) if market else ("1", {})
+    rows = await page_of(wh, PUBLIC_CLOSES.replace("{db}", wh.database), "id, toUnixTimestamp64Milli(ts) AS ts, "
+                         "market, side, size, price", "ts", where, {**params, "key": key}, window)
+    return [in_one_form(r) for r in rows]
+
+
+async def liquidation_plans(wh: Warehouse, wallet: str, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's liquidation plans (every sub-account) in a window, oldest first, each as published."""
+    rows = await page(wh, "liquidations", "id, toUnixTimestamp64Milli(ts) AS ts, body", "ts",
+                      "wallet = {wallet:String} AND kind = 'plan'", {"wallet": wallet}, window)
+    return [orjson.loads(r["body"]) for r in rows]
+
+
+async def before_plan(wh: Warehouse, table: str, columns: str, where: str, plan: dict[str, Any],
+                      **params: Any) -> list[dict[str, Any]]:
+    """Return the newest `DOSSIER_STEPS` rows a WHERE clause picks before a plan, oldest first."""
+    inner = (f"SELECT * FROM {wh.database}.{table} WHERE {where} AND {BEFORE_PLAN} "
+             "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}")
+    rows = await wh.arows(f"SELECT {columns} FROM ({inner}) ORDER BY ts, id", {
+        **params, "plan": plan["id"], "plan_ts": plan["ts"], "span": DOSSIER_SPAN_MS, "limit": DOSSIER_STEPS})
+    return [in_one_form(r) for r in rows]
+
+
+async def health_before(wh: Warehouse, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the liquidated account's snapshots before its plan, oldest first (the plan's own included)."""
+    return await before_plan(wh, "account_snapshots", SNAPSHOT_STEP, "wallet = {wallet:String} AND "
+                             "subaccount = {subaccount:UInt32}", plan, wallet=plan["wallet"],
+                             subaccount=plan["subaccount"])
+
+
+async def alerts_before(wh: Warehouse, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the liquidated account's alerts before its plan, oldest first (`liquidation_planned` included)."""
+    rows = await before_plan(wh, "signals", SIGNAL_COLUMNS, "wallet = {wallet:String} AND "
+                             "subaccount = {subaccount:UInt32}", plan, wallet=plan["wallet"],
+                             subaccount=plan["subaccount"])
+    return signal_rows(rows)
+
+
+async def oracles_before(wh: Warehouse, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the states (oracle, mark, guard's verdict) of the plan's markets before it, oldest first."""
+    markets = sorted({c["market"] for c in plan["closes"]})
+    return await before_plan(wh, "market_state", MARKET_STEP, "market IN {markets:Array(String)}", plan,
+                             markets=markets)
+
+
+async def plan_fills(wh: Warehouse, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the liquidated account's fills that carried out a plan, in event time."""
+    columns = ("id, toUnixTimestamp64Milli(ts) AS ts, market, subaccount, side, size, price, fee, liquidity, "
+               "signature, liquidation")
+    rows = await wh.arows(f"SELECT {columns} FROM {wh.database}.fills WHERE wallet = {{wallet:String}} "
+                          "AND subaccount = {subaccount:UInt32} AND liquidation = {plan:String} ORDER BY ts, id",
+                          {"wallet": plan["wallet"], "subaccount": plan["subaccount"], "plan": plan["id"]})
+    return [in_one_form(r) for r in rows]
+
+
+async def plan_outcome(wh: Warehouse, plan: dict[str, Any]) -> dict[str, Any] | None:
+    """Return what the risk engine audited when a plan's last fill came back (its id and time; deficit, insurance draw,
+    socialised loss, the fund after it), or None while the plan is in flight."""
+    rows = await wh.arows(
+        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, data FROM {wh.database}.audit_log "
+        "WHERE action = 'liquidation_completed' AND subject = {subject:String} "
+        "AND JSONExtractString(data, 'plan') = {plan:String} ORDER BY ts, id LIMIT 1",
+        {"subject": f"{plan['wallet']}:{plan['subaccount']}", "plan": plan["id"]})
+    return {"id": rows[0]["id"], "ts": rows[0]["ts"], **orjson.loads(rows[0]["data"])} if rows else None
+
+
+async def snapshot(wh: Warehouse, snapshot_id: str) -> dict[str, Any] | None:
+    """Return an account snapshot by its id, or None when none is stored."""
+    rows = await wh.arows(f"SELECT {SNAPSHOT_STEP} FROM {wh.database}.account_snapshots WHERE id = {{id:String}} "
+                          "LIMIT 1", {"id": snapshot_id})
+    return in_one_form(rows[0]) if rows else None
