@@ -77,6 +77,18 @@ def require_own_wallet(wallet: str, current: str) -> None:
         raise HTTPException(403, "a session reaches only its own wallet")
 
 
+async def admin_wallet(signed: CurrentSession, request: Request) -> str:
+    """Return the wallet of an admin's session, or refuse with 403 (an admin removed from the settings is one no
+    longer, whatever the session says)."""
+    wallet = signed.session.wallet
+    if signed.session.role != "admin" or wallet not in request.app.state.settings.admin_wallets:
+        raise HTTPException(403, "admins only: this session's wallet is not an admin")
+    return wallet
+
+
+AdminWallet = Annotated[str, Depends(admin_wallet)]
+
+
 WalletPath = Annotated[str, Path(description="the signed-in wallet's address", examples=[EXAMPLE_WALLET])]
 
 

@@ -20,14 +20,17 @@ from api.bars import RESOLUTIONS, Bar, bucket
 from api.orders import OpenOrders
 from api.books import BOOK_WARM_UP_MESSAGES, LiveBooks
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import AccountSnapshot, Fill, Signal, VenuePrice
+from quantdesk.messages import AccountSnapshot, AdminCommand, Fill, Signal, VenuePrice
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 WARM_UP_MESSAGES = 200
-WARM_UP = {"books": BOOK_WARM_UP_MESSAGES}  # topics read back further than WARM_UP_MESSAGES (why: `api.books`)
+WARM_UP = {  # topics read back further than WARM_UP_MESSAGES
+    "books": BOOK_WARM_UP_MESSAGES,  # why: `api.books`
+    "admin.commands": 10**9,  # all of them (a few a day): a market paused long ago is paused still
+}
 RECENT_TRADES = 100
 RECENT_SIGNALS = 50
 REMEMBERED_IDS = 100_000
@@ -95,6 +98,7 @@ class LiveState:
         self.orders = OpenOrders()
         self.books = LiveBooks(known_markets)
         self.chain: tuple[int, int] | None = None  # the highest slot a fill came from, and that fill's event time
+        self.commands: dict[str, AdminCommand] = {}  # market -> the newest admin command about it
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -171,6 +175,21 @@ class LiveState:
         held[snapshot.subaccount] = event
         self.count_longs(event, 1)
         return True
+
+    def apply_admin(self, event: dict[str, Any]) -> bool:
+        """Hold the newest admin command of each listed market: the latest `ts` (at one `ts`, the greater id), so
+        the same commands leave a market paused or not in any order they are read."""
+        command = AdminCommand.model_validate(event)
+        last = self.commands.get(command.market)
+        if command.market not in self.known or last is not None and (command.ts, command.id) <= (last.ts, last.id):
+            return False
+        self.commands[command.market] = command
+        return True
+
+    def paused(self, market: str) -> AdminCommand | None:
+        """Return the command that paused a market, or None when it is not paused."""
+        command = self.commands.get(market)
+        return command if command is not None and command.action == "pause_market" else None
 
     def apply_venue_price(self, event: dict[str, Any]) -> bool:
         """Hold the newest price of each other venue of a listed market: the latest `ts` (at one `ts`, the greater
@@ -290,6 +309,7 @@ TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
     "venues.prices": Topic(LiveState.apply_venue_price, push_nothing),
     "orders.state": Topic(LiveState.apply_order, push_order),
     "books": Topic(LiveState.apply_book, push_book),
+    "admin.commands": Topic(LiveState.apply_admin, push_nothing),
 }
 FEED_TOPICS = tuple(TOPICS)
 

@@ -16,10 +16,11 @@ from api.live import LiveFeed, LiveState
 from api.metrics import GatewayMetrics, Meter
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
-from api.routes import (accounts, auth, books, health, insights, liquidations, markets, metrics, orders, signals,
-                        status, webhooks)
+from api.routes import (accounts, admin, auth, books, health, insights, liquidations, markets, metrics, orders,
+                        signals, status, webhooks)
 from api.sessions import open_store
 from api.sockets import Gateway
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.process import cancel
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
@@ -58,6 +59,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
             watch = asyncio.create_task(gateway.status.run(), name="status-watch")
             stack.push_async_callback(cancel, watch)
             if bootstrap:
+                app.state.publisher = await stack.enter_async_context(Publisher(settings, bootstrap))
                 live.orders.load(await queries.resting_orders(warehouse))  # before the feed's newer versions
                 feed = LiveFeed(settings, bootstrap, live, gateway.on_event)
                 await feed.start()
@@ -67,13 +69,13 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan,
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
-    app.state.bootstrap = bootstrap
+    app.state.bootstrap, app.state.publisher = bootstrap, None  # admin commands' publisher: with a broker only
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
     app.state.day_summaries = DaySummaries(warehouse)
     app.state.metrics, app.state.collectors = meters, tuple(collectors)
     errors.install(app)
     for module in (health, metrics, markets, books, auth, accounts, orders, signals, liquidations, insights, webhooks,
-                   status):
+                   status, admin):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings, meters)
 

@@ -312,3 +312,10 @@ async def snapshot(wh: Warehouse, snapshot_id: str) -> dict[str, Any] | None:
     rows = await wh.arows(f"SELECT {SNAPSHOT_STEP} FROM {wh.database}.account_snapshots WHERE id = {{id:String}} "
                           "LIMIT 1", {"id": snapshot_id})
     return in_one_form(rows[0]) if rows else None
+
+
+async def admin_commands(wh: Warehouse, limit: int) -> list[dict[str, Any]]:
+    """Return the admins' commands, newest first."""
+    return await wh.arows(
+        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, reason FROM {wh.database}.admin_commands "
+        "FINAL ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}", {"limit": limit})

@@ -3,7 +3,8 @@ channel's pushes of a change of health.
 
 Sources: `chain` (the highest slot a fill came from, once fills carry slots: the chain ingest), `oracle` per listed
 market (its last `markets.state`, stamped with the tick behind it), `book` per market and venue (its book's last
-update), `prices` per market and venue (`venues.prices`). A source's age is the wall clock minus its last event
+update), `prices` per market and venue (`venues.prices`), `admin` per market an admin ever paused or resumed
+(unhealthy while paused, whatever its age). A source's age is the wall clock minus its last event
 time: whether data still arrives is a wall-clock question, so this view (unlike the books' event-time ages) is
 never compared across replays. Healthy: younger than `status_max_age_ms` and, for an oracle, a market the guard
 holds healthy, for a book one neither stale nor crossed.
@@ -23,7 +24,7 @@ from api.live import LiveState
 from quantdesk.settings import Settings
 from streams.domain.consolidated import unhealthy
 
-Kind = Literal["chain", "oracle", "book", "prices"]
+Kind = Literal["chain", "oracle", "book", "prices", "admin"]
 
 
 class SourceStatus(BaseModel):
@@ -75,6 +76,11 @@ def status(live: LiveState, now_ms: int, max_age_ms: int) -> Status:
             sources.append(source("book", market, venue, book.ts, now_ms, max_age_ms, unhealthy(book.depth(1))))
         for venue, price in sorted(live.venues.get(market, {}).items()):
             sources.append(source("prices", market, venue, price.ts, now_ms, max_age_ms))
+        if command := live.commands.get(market):
+            paused = f"paused by an admin: {command.reason}" if command.action == "pause_market" else ""
+            sources.append(SourceStatus(source=f"admin:{market}", kind="admin", market=market, venue=None, slot=None,
+                                        ts=command.ts, age_ms=now_ms - command.ts, healthy=not paused,
+                                        reason=paused))
     return Status(as_of=now_ms, max_age_ms=max_age_ms, healthy=all(s.healthy for s in sources), sources=sources)
 
 

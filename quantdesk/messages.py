@@ -372,6 +372,16 @@ class DeadLetter(Message):
     payload: str
 
 
+class AdminCommand(Input):
+    """An admin's command (topic `admin.commands`, keyed by its market): pause a market, with why, or resume it.
+    The gateway stamps it with the time it took it, so a replay applies it at the event time the live run did."""
+
+    admin: Name
+    action: Literal["pause_market", "resume_market"]
+    market: Name
+    reason: Text = ""
+
+
 INPUT_MODELS: dict[str, type[Input]] = {
     "oracle.ticks": OracleTick,
     "trades.fills": Fill,
@@ -379,6 +389,7 @@ INPUT_MODELS: dict[str, type[Input]] = {
     "orders.events": OrderEvent,
     "venues.prices": VenuePrice,
     "books": BookUpdate,
+    "admin.commands": AdminCommand,
 }
 
 DERIVED_TOPICS: tuple[str, ...] = (

@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     siws_domain: str = "localhost:3002"
     siws_uri: str = "http://localhost:3002"
     chain_id: str = "mainnet"
+    admin_wallets: tuple[str, ...] = Field(
+        default=(), description="wallets whose sessions hold the admin role (signed in through SIWS like anyone)")
 
     # ingest: the program on Solana and Pyth
     ingest_port: int = 3003

@@ -3,7 +3,7 @@
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -69,11 +69,12 @@ class SessionView(BaseModel):
     """The signed-in wallet and when its session ends (UTC ms)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"wallet": EXAMPLE_WALLET, "created_at": 1767225600000, "expires_at": 1767830400000}]})
+        {"wallet": EXAMPLE_WALLET, "created_at": 1767225600000, "expires_at": 1767830400000, "role": "trader"}]})
 
     wallet: str
     created_at: int
     expires_at: int
+    role: Annotated[Literal["trader", "admin"], Field(description="admin: the wallet is one of the admins")]
 
 
 def now() -> datetime:
@@ -112,7 +113,8 @@ async def open_session(request: Request, response: Response, settings: Settings,
     """Hold a new session for `wallet` and hand its token to the browser as the HttpOnly cookie."""
     token = secrets.token_urlsafe(32)
     started = int(time.time() * 1000)
-    session = Session(wallet=wallet, created_at=started, expires_at=started + SESSION_TTL_S * 1000)
+    role = "admin" if wallet in settings.admin_wallets else "trader"
+    session = Session(wallet=wallet, created_at=started, expires_at=started + SESSION_TTL_S * 1000, role=role)
     await request.app.state.sessions.put_session(token_key(settings, token), session, SESSION_TTL_S)
     response.set_cookie(COOKIE, token, max_age=SESSION_TTL_S, path="/", secure=True, httponly=True, samesite="lax")
     return SessionView(**session.model_dump())

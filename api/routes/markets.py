@@ -47,6 +47,8 @@ class MarketView(BaseModel):
     next_funding_time: Annotated[int, Field(description="UTC ms of the next settle: the next whole hour")]
     open_interest: Annotated[Decimal, Field(description="base units: the longs' sizes summed (= the shorts')")]
     open_interest_notional: Annotated[Decimal | None, Field(description="open interest × oracle price (USD)")]
+    paused: Annotated[bool, Field(description="an admin paused the market: order tickets are refused")] = False
+    pause_reason: Annotated[str | None, Field(description="why the admin paused it")] = None
 
 
 class Candle(BaseModel):
@@ -92,6 +94,7 @@ def view(market: Any, live: LiveState, day: dict[str, Any], next_funding: int) -
     """Return the view of one market from its live state, last funding period, open interest and day summary."""
     state = live.markets.get(market.name, {})
     oracle, open_interest = _decimal(state.get("oracle_price")), live.open_interest(market.name)
+    paused = live.paused(market.name)
     return MarketView(
         market=market.name, oracle_price=oracle, confidence=_decimal(state.get("conf")),
         mark_price=_decimal(state.get("mark_price")), status=state.get("status", "degraded"),
@@ -101,6 +104,7 @@ def view(market: Any, live: LiveState, day: dict[str, Any], next_funding: int) -
         funding_rate=_decimal(live.funding.get(market.name, {}).get("rate")), next_funding_time=next_funding,
         open_interest=open_interest,
         open_interest_notional=None if oracle is None else to_money(open_interest * oracle),
+        paused=paused is not None, pause_reason=None if paused is None else paused.reason,
     )
 
 

@@ -24,8 +24,9 @@ from streams.domain.positions import Position
 router = APIRouter(prefix="/api/v1", tags=["orders"], dependencies=[PublicLimit])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
            404: {"model": ErrorResponse, "description": "the wallet has no such sub-account"},
-           409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet, or the "
-                 "visible depth of the books cannot fill the size (the message says how much it can)"},
+           409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet, the "
+                 "visible depth of the books cannot fill the size (the message says how much it can), or an admin "
+                 "paused the market (the message says why)"},
            422: {"model": ErrorResponse, "description": "not an order, or an unknown market"},
            429: {"model": ErrorResponse, "description": "rate limited: 10 trading requests a minute per wallet"}}
 MAX_AMOUNT = Decimal(1_000_000_000)
@@ -171,6 +172,8 @@ async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: Se
     """
     if why := unknown_market(settings, body.market):
         raise HTTPException(422, f"market: {why}")
+    if paused := live.paused(body.market):
+        raise HTTPException(409, f"market {body.market} is paused by an admin: {paused.reason}")
     return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order(), wall_ms()))
 
 

@@ -1,6 +1,6 @@
 """A signed-in session, and what a store of nonces and sessions offers."""
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -11,6 +11,7 @@ class Session(BaseModel):
     wallet: str
     created_at: int
     expires_at: int
+    role: Literal["trader", "admin"] = "trader"
 
 
 class SessionStore(Protocol):

@@ -18,6 +18,7 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "accounts.changes": "account_changes",
     "venues.prices": "venue_prices",
     "orders.events": "order_events",
+    "admin.commands": "admin_commands",  # every admin command, as the audit of who did what and why
     "orders.state": "orders",  # every state of every order: a row per version
     "markets.state": "market_state",
     "funding.rates": "funding_rates",
