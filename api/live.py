@@ -98,7 +98,7 @@ class LiveState:
         self.orders = OpenOrders()
         self.books = LiveBooks(known_markets)
         self.chain: tuple[int, int] | None = None  # the highest slot a fill came from, and that fill's event time
-        self.commands: dict[str, AdminCommand] = {}  # market -> the newest admin command about it
+        self.commands: dict[str, AdminCommand] = {}  # market or wallet -> the newest admin command about it
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -177,19 +177,25 @@ class LiveState:
         return True
 
     def apply_admin(self, event: dict[str, Any]) -> bool:
-        """Hold the newest admin command of each listed market: the latest `ts` (at one `ts`, the greater id), so
-        the same commands leave a market paused or not in any order they are read."""
+        """Hold the newest admin command of each listed market and each wallet: the latest `ts` (at one `ts`, the
+        greater id), so the same commands leave a market paused or an account frozen in any order they are read."""
         command = AdminCommand.model_validate(event)
-        last = self.commands.get(command.market)
-        if command.market not in self.known or last is not None and (command.ts, command.id) <= (last.ts, last.id):
+        last = self.commands.get(command.subject)
+        if command.market and command.market not in self.known or \
+                last is not None and (command.ts, command.id) <= (last.ts, last.id):
             return False
-        self.commands[command.market] = command
+        self.commands[command.subject] = command
         return True
 
     def paused(self, market: str) -> AdminCommand | None:
         """Return the command that paused a market, or None when it is not paused."""
         command = self.commands.get(market)
         return command if command is not None and command.action == "pause_market" else None
+
+    def frozen(self, wallet: str) -> AdminCommand | None:
+        """Return the command that froze a wallet's account, or None when it is not frozen."""
+        command = self.commands.get(wallet)
+        return command if command is not None and command.action == "freeze_account" else None
 
     def apply_venue_price(self, event: dict[str, Any]) -> bool:
         """Hold the newest price of each other venue of a listed market: the latest `ts` (at one `ts`, the greater

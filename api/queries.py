@@ -317,5 +317,6 @@ async def snapshot(wh: Warehouse, snapshot_id: str) -> dict[str, Any] | None:
 async def admin_commands(wh: Warehouse, limit: int) -> list[dict[str, Any]]:
     """Return the admins' commands, newest first."""
     return await wh.arows(
-        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, reason FROM {wh.database}.admin_commands "
-        "FINAL ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}", {"limit": limit})
+        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, wallet, reason "
+        f"FROM {wh.database}.admin_commands FINAL "
+        "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}", {"limit": limit})

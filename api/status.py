@@ -76,7 +76,7 @@ def status(live: LiveState, now_ms: int, max_age_ms: int) -> Status:
             sources.append(source("book", market, venue, book.ts, now_ms, max_age_ms, unhealthy(book.depth(1))))
         for venue, price in sorted(live.venues.get(market, {}).items()):
             sources.append(source("prices", market, venue, price.ts, now_ms, max_age_ms))
-        if command := live.commands.get(market):
+        if command := live.commands.get(market):  # a market's (a wallet's is that wallet's business)
             paused = f"paused by an admin: {command.reason}" if command.action == "pause_market" else ""
             sources.append(SourceStatus(source=f"admin:{market}", kind="admin", market=market, venue=None, slot=None,
                                         ts=command.ts, age_ms=now_ms - command.ts, healthy=not paused,

@@ -372,14 +372,32 @@ class DeadLetter(Message):
     payload: str
 
 
+AdminAction = Literal["pause_market", "resume_market", "freeze_account", "unfreeze_account"]
+
+
 class AdminCommand(Input):
-    """An admin's command (topic `admin.commands`, keyed by its market): pause a market, with why, or resume it.
-    The gateway stamps it with the time it took it, so a replay applies it at the event time the live run did."""
+    """An admin's command (topic `admin.commands`, keyed by its subject): pause a market or freeze a wallet's
+    account, with why, or undo either. The gateway stamps it with the time it took it, so a replay applies it at
+    the event time the live run did."""
 
     admin: Name
-    action: Literal["pause_market", "resume_market"]
-    market: Name
+    action: AdminAction
+    market: Name | None = None
+    wallet: Name | None = None
     reason: Text = ""
+
+    @model_validator(mode="after")
+    def _names_its_subject(self) -> "AdminCommand":
+        """Refuse a market command without its market, an account command without its wallet, or one naming both."""
+        wanted = "market" if self.action.endswith("_market") else "wallet"
+        if getattr(self, wanted) is None or (self.market and self.wallet):
+            raise ValueError(f"a {self.action} command names its {wanted} and nothing else")
+        return self
+
+    @property
+    def subject(self) -> str:
+        """Return what the command is about: its market or its wallet."""
+        return self.market or self.wallet or ""
 
 
 INPUT_MODELS: dict[str, type[Input]] = {

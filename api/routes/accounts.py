@@ -1,14 +1,14 @@
 """A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills and funding."""
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries
 from api.auth import EXAMPLE_WALLET, OwnWallet
-from api.deps import AccountsDep, WarehouseDep
+from api.deps import AccountsDep, LiveDep, WarehouseDep
 from api.errors import ErrorResponse
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
@@ -68,6 +68,8 @@ class AccountView(BaseModel):
 
     wallet: str
     subaccounts: list[SubaccountView]
+    frozen: Annotated[bool, Field(description="an admin froze the account: its order tickets are refused")] = False
+    freeze_reason: Annotated[str | None, Field(description="why the admin froze it")] = None
 
 
 class AccountFill(BaseModel):
@@ -107,13 +109,15 @@ class FundingPaymentView(BaseModel):
 
 
 @router.get("/{wallet}", response_model=AccountView, responses=GUARDED)
-async def get_account(wallet: OwnWallet, accounts: AccountsDep) -> dict[str, Any]:
+async def get_account(wallet: OwnWallet, accounts: AccountsDep, live: LiveDep) -> dict[str, Any]:
     """Return the signed-in wallet's sub-accounts: state, collateral, equity, positions with unrealised P&L and
-    liquidation price, maintenance and initial margin, free collateral, leverage and health (own wallet only)."""
+    liquidation price, maintenance and initial margin, free collateral, leverage and health (own wallet only); and
+    whether an admin froze the account, and why."""
     found = accounts.get(wallet)
     if found is None:
         raise HTTPException(404, f"no account for wallet {wallet}")
-    return found
+    frozen = live.frozen(wallet)
+    return {**found, "frozen": frozen is not None, "freeze_reason": None if frozen is None else frozen.reason}
 
 
 @router.get("/{wallet}/fills", response_model=list[AccountFill], responses={**SIGNED_IN, **PAGED})

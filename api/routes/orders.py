@@ -23,6 +23,7 @@ from streams.domain.positions import Position
 
 router = APIRouter(prefix="/api/v1", tags=["orders"], dependencies=[PublicLimit])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
+           403: {"model": ErrorResponse, "description": "an admin froze the account (the message says why)"},
            404: {"model": ErrorResponse, "description": "the wallet has no such sub-account"},
            409: {"model": ErrorResponse, "description": "a market the ticket needs has no oracle price yet, the "
                  "visible depth of the books cannot fill the size (the message says how much it can), or an admin "
@@ -172,6 +173,8 @@ async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: Se
     """
     if why := unknown_market(settings, body.market):
         raise HTTPException(422, f"market: {why}")
+    if frozen := live.frozen(wallet):
+        raise HTTPException(403, f"account {wallet} is frozen by an admin: {frozen.reason}")
     if paused := live.paused(body.market):
         raise HTTPException(409, f"market {body.market} is paused by an admin: {paused.reason}")
     return ticket_view(body, tickets.ticket(settings, live, wallet, body.subaccount, body.order(), wall_ms()))

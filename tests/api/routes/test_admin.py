@@ -1,7 +1,7 @@
-"""Admin controls: an admin (a wallet of the settings, signed in by SIWS) pauses and resumes a market through
-`admin.commands`; tickets are refused with the reason, `/markets` and `/status` show it, a gateway started later
-holds it too, and the stored commands are the audit; every admin route refuses plain wallets (403) and no
-session (401)."""
+"""Admin controls: an admin (a wallet of the settings, signed in by SIWS) pauses and resumes a market, and freezes
+and unfreezes an account, through `admin.commands`; tickets are refused with the reason, `/markets`, `/status` and
+the account show it, a gateway started later holds it too, the stored commands are the audit and a hostile one a
+dead letter; every admin route refuses plain wallets (403) and no session (401)."""
 
 from typing import Any
 
@@ -10,9 +10,10 @@ from solders.keypair import Keypair
 
 from api.auth import COOKIE
 from api.embedded import running
+from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.routes.test_orders import gateway_state
+from tests.api.routes.test_orders import T0, deposit, gateway_state
 from tests.api.signing import sign_in
 from tests.waiting import eventually
 
@@ -68,9 +69,68 @@ async def test_an_admin_pauses_and_resumes_a_market_and_every_reader_sees_why(se
             rows = (await http.get("/api/v1/admin/commands", cookies={COOKIE: boss})).json()
             return rows if len(rows) == 2 else []
         rows = await eventually(audited, what="both commands stored")
+    assert {r["wallet"] for r in rows} == {None}
     assert [(r["action"], r["market"], r["reason"], r["admin"]) for r in rows] == [
         ("resume_market", SOL, "", str(admin.pubkey())), ("pause_market", SOL, REASON, str(admin.pubkey()))]
     assert [r["id"] for r in rows] == [resumed.json()["id"], command["id"]] and rows[0]["ts"] >= rows[1]["ts"]
+
+
+async def test_an_admin_freezes_and_unfreezes_an_account_and_a_hostile_command_is_a_dead_letter(
+        settings: Settings) -> None:
+    admin, trader = Keypair(), Keypair()
+    wallet = str(trader.pubkey())
+    settings = settings.model_copy(update={"admin_wallets": (str(admin.pubkey()),)})
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        boss, plain = await sign_in(http, admin), await sign_in(http, trader)
+        http.cookies.clear()
+        live = gateway_state(runtime)
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send([deposit(wallet), ("admin.commands", wallet, {
+                "id": "bad", "ts": T0, "admin": "x", "action": "freeze_account", "market": SOL, "wallet": wallet})])
+        await eventually(lambda: _held(live, wallet), what="the trader's account")
+
+        frozen = await http.post(f"/api/v1/admin/accounts/{wallet}/freeze", json={"reason": "KYC check"},
+                                 cookies={COOKIE: boss})
+        assert frozen.status_code == 202 and (frozen.json()["wallet"], frozen.json()["market"]) == (wallet, None)
+        await eventually(lambda: _frozen(live, wallet), what="the gateway reading the freeze back")
+        account = (await http.get(f"/api/v1/accounts/{wallet}", cookies={COOKIE: plain})).json()
+        assert (account["frozen"], account["freeze_reason"]) == (True, "KYC check")
+        ticket = await http.post("/api/v1/orders/simulate", json={"market": SOL, "side": "buy", "size": "1"},
+                                 cookies={COOKIE: plain})
+        assert ticket.status_code == 403
+        assert ticket.json()["error"]["message"] == f"account {wallet} is frozen by an admin: KYC check"
+
+        await http.post(f"/api/v1/admin/accounts/{wallet}/unfreeze", cookies={COOKIE: boss})
+        await eventually(lambda: _unfrozen(live, wallet), what="the gateway reading the unfreeze back")
+        assert (await http.get(f"/api/v1/accounts/{wallet}", cookies={COOKIE: plain})).json()["frozen"] is False
+        ticket = await http.post("/api/v1/orders/simulate", json={"market": SOL, "side": "buy", "size": "1"},
+                                 cookies={COOKIE: plain})
+        assert ticket.status_code != 403 and "frozen" not in ticket.text
+        db = runtime.warehouse.database
+
+        async def letter() -> list[dict[str, Any]]:
+            return await runtime.warehouse.arows(f"SELECT topic, reason FROM {db}.dead_letters")
+        [dead] = await eventually(letter, what="the hostile command's dead letter")
+
+        async def commands() -> list[dict[str, Any]]:
+            rows = await runtime.warehouse.arows(f"SELECT action, wallet FROM {db}.admin_commands FINAL ORDER BY ts")
+            return rows if len(rows) == 2 else []
+        stored = await eventually(commands, what="both commands stored")
+    assert dead["topic"] == "admin.commands" and "names its wallet and nothing else" in dead["reason"]
+    assert [(r["action"], r["wallet"]) for r in stored] == [("freeze_account", wallet), ("unfreeze_account", wallet)]
+
+
+async def _held(live: Any, wallet: str) -> bool:
+    return wallet in live.accounts
+
+
+async def _frozen(live: Any, wallet: str) -> bool:
+    return live.frozen(wallet) is not None
+
+
+async def _unfrozen(live: Any, wallet: str) -> bool:
+    command = live.commands.get(wallet)
+    return command is not None and command.action == "unfreeze_account"
 
 
 async def _paused(live: Any, market: str) -> bool:
@@ -91,9 +151,9 @@ async def test_every_admin_route_is_refused_to_a_plain_wallet_and_to_no_session(
         paths = asgi.other_asgi_app.openapi()["paths"]  # type: ignore[attr-defined]  # every route the app serves
         routes = [(method.upper(), path) for path, methods in paths.items() if path.startswith("/api/v1/admin")
                   for method in methods]
-        assert len(routes) == 3
+        assert len(routes) == 5
         for method, path in routes:
-            url = path.replace("{market}", SOL)
+            url = path.replace("{market}", SOL).replace("{wallet}", str(trader.pubkey()))
             body = {"json": {"reason": REASON}} if method == "POST" else {}
             plain = await http.request(method, url, cookies={COOKIE: token}, **body)
             assert plain.status_code == 403, (method, path, plain.text)
