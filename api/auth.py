@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyCookie
 
+from api import audit
 from api.sessions import Session, SessionStore
 from quantdesk.settings import Settings
 
@@ -82,6 +83,7 @@ async def admin_wallet(signed: CurrentSession, request: Request) -> str:
     longer, whatever the session says)."""
     wallet = signed.session.wallet
     if signed.session.role != "admin" or wallet not in request.app.state.settings.admin_wallets:
+        await audit.record(request, "admin_refused", wallet, {"method": request.method, "path": request.url.path})
         raise HTTPException(403, "admins only: this session's wallet is not an admin")
     return wallet
 

@@ -320,3 +320,14 @@ async def admin_commands(wh: Warehouse, limit: int) -> list[dict[str, Any]]:
         f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, wallet, reason "
         f"FROM {wh.database}.admin_commands FINAL "
         "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}", {"limit": limit})
+
+
+async def account_audit(wh: Warehouse, wallet: str, window: Window) -> list[dict[str, Any]]:
+    """Return the decisions about a wallet (its sign-ins, its sub-accounts' states, plans, tickets, an admin's
+    freeze) in a window, oldest first, `data` and `causes` decoded."""
+    source = (f"(SELECT *, toUnixTimestamp64Milli(processed_at) AS processed_ms FROM {wh.database}.audit_log FINAL)")
+    columns = ("id, toUnixTimestamp64Milli(ts) AS ts, actor, action, subject, data, causes, params, digest, "
+               "processed_ms AS processed_at")
+    where = "(subject = {wallet:String} OR startsWith(subject, {prefix:String}))"
+    rows = await page_of(wh, source, columns, "ts", where, {"wallet": wallet, "prefix": f"{wallet}:"}, window)
+    return [{**r, "data": orjson.loads(r["data"] or "{}"), "causes": orjson.loads(r["causes"] or "[]")} for r in rows]

@@ -4,9 +4,18 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from quantdesk.wire import digest
+
 TAKER_FEE_RATE = Decimal("0.0005")  # the venue's fee schedule, a share of notional: a taker pays 5 bps
 MAKER_FEE_RATE = Decimal("-0.0001")  # and a maker earns a 1 bp rebate
 OUR_VENUE = "quantdesk"  # our venue's name on `books`: the simulated one, or on chain the program's resting orders
+
+
+def params_version(markets: "tuple[Market, ...]") -> str:
+    """Return the version of the risk parameters in force: the first 16 hex digits of the digest of every market's
+    parameters and the fee schedule (the same parameters, the same version, on any machine)."""
+    return digest({"markets": [m.model_dump(mode="json") for m in markets],
+                   "fees": {"taker": str(TAKER_FEE_RATE), "maker": str(MAKER_FEE_RATE)}})[:16]
 
 
 class Market(BaseModel):

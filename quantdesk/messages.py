@@ -330,12 +330,18 @@ class Signal(Message):
 
 
 class AuditEntry(Message):
-    """Something the risk engine did or refused, and to whom (topic `audit.log`)."""
+    """A decision the platform took (topic `audit.log`): who took it (`actor`), what, about whom (`subject`: an
+    account `wallet:subaccount`, a wallet or a market), the ids of the events that caused it, the version of the
+    parameters in force, and `digest`, the SHA-256 of the inputs that produced it (`quantdesk.wire.digest`), so a
+    replay shows the same decision from the same inputs. The warehouse adds when it was processed."""
 
     actor: str
     action: str
     subject: str
     data: dict[str, Any] = {}
+    causes: list[str] = []
+    params: str = ""
+    digest: str = ""
 
 
 OrderStatus = Literal["open", "partially_filled", "filled", "cancelled"]

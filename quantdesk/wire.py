@@ -1,5 +1,6 @@
 """Bytes on the wire: a Kafka message holds one event or a JSON array of events."""
 
+import hashlib
 from decimal import Decimal
 from functools import cache
 from typing import Any, Iterable
@@ -20,6 +21,12 @@ def _default(value: Any) -> Any:
 def encode(value: Any) -> bytes:
     """Encode one event or a list of events as JSON bytes."""
     return orjson.dumps(value, default=_default)
+
+
+def digest(value: Any) -> str:
+    """Return the SHA-256 of a value's canonical JSON (keys sorted, decimals as exact strings), in hex: the same
+    inputs give the same digest on any machine, in any run."""
+    return hashlib.sha256(orjson.dumps(value, default=_default, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @cache

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import queries
+from api import audit, queries
 from api.auth import AdminWallet
 from api.deps import SettingsDep, WarehouseDep
 from api.errors import ErrorResponse
@@ -58,6 +58,7 @@ async def publish(request: Request, command: AdminCommand) -> CommandView:
     if publisher is None:
         raise HTTPException(503, "no broker: this gateway runs without Kafka and takes no commands")
     await publisher.send([("admin.commands", command.subject, dump(command))])
+    await audit.record(request, "admin_command", command.subject, dump(command), causes=[command.id])
     return CommandView(**dump(command))
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from solders.pubkey import Pubkey
 
-from api import siws
+from api import audit, siws
 from api.auth import COOKIE, EXAMPLE_WALLET, SESSION_TTL_S, CurrentSession, token_key
 from api.deps import SettingsDep
 from api.errors import ErrorResponse
@@ -92,20 +92,25 @@ async def nonce(body: NonceRequest, request: Request, settings: SettingsDep) -> 
 
 @router.post("/verify", response_model=SessionView, responses=REFUSED, dependencies=[AuthLimit])
 async def verify(body: SignedMessage, request: Request, response: Response, settings: SettingsDep) -> SessionView:
-    """Check the signed message (signature, nonce, domain, URI, times) and open a 7-day session cookie."""
-    metrics = request.app.state.metrics
+    """Check the signed message (signature, nonce, domain, URI, times) and open a 7-day session cookie. Every
+    sign-in, taken or refused (with why), is on the audit trail."""
+    metrics, signed = request.app.state.metrics, {"address": body.address, "message": body.message}
     try:
         message = siws.parse(body.message)
         siws.check(settings, message, body.address, now())
         siws.verify_signature(body.address, body.message, body.signature)
     except siws.SignInError as exc:
         metrics.inc("gateway_sign_ins_total", outcome=exc.kind)
+        await audit.record(request, "sign_in_refused", body.address, {"reason": str(exc)}, signed)
         raise HTTPException(401, f"sign-in refused: {exc}") from exc
     if await request.app.state.sessions.take_nonce(message.nonce) != body.address:
         metrics.inc("gateway_sign_ins_total", outcome="nonce")
-        raise HTTPException(401, "sign-in refused: the nonce is unknown, used or expired")
+        why = "the nonce is unknown, used or expired"
+        await audit.record(request, "sign_in_refused", body.address, {"reason": why}, signed)
+        raise HTTPException(401, f"sign-in refused: {why}")
     opened = await open_session(request, response, settings, body.address)
     metrics.inc("gateway_sign_ins_total", outcome="ok")
+    await audit.record(request, "sign_in", body.address, {"role": opened.role}, signed)
     return opened
 
 

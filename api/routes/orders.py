@@ -4,10 +4,10 @@ an order's impact on the account before the trader commits."""
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import queries, tickets
+from api import audit, queries, tickets
 from api.auth import CurrentWallet, OwnWallet
 from api.books import Excluded
 from api.deps import LiveDep, SettingsDep, WarehouseDep, unknown_market
@@ -15,7 +15,9 @@ from api.errors import ErrorResponse
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit, TradingWallet
 from api.routes.accounts import SIGNED_IN, MarginFigures
+from api.live import LiveState
 from api.status import wall_ms
+from quantdesk.settings import Settings
 from streams.domain import to_rate
 from streams.domain.margin import Margin
 from streams.domain.order_ticket import TAKER_FEE_RATE, Order
@@ -154,8 +156,8 @@ def ticket_view(body: OrderRequest, priced: tickets.Priced) -> OrderTicket:
 
 
 @router.post("/orders/simulate", response_model=OrderTicket, responses=REFUSED)
-async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: SettingsDep,
-                         live: LiveDep) -> OrderTicket:
+async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: SettingsDep, live: LiveDep,
+                         request: Request) -> OrderTicket:
     """Show what an order would do before it is sent: estimated fill price, slippage and price impact, taker fee,
     the route over the venues' books, and the sub-account after the fill (position, equity, margins, free
     collateral, leverage, health, liquidation price).
@@ -169,8 +171,26 @@ async def simulate_order(body: OrderRequest, wallet: TradingWallet, settings: Se
     are none; a limit price caps it. `allowed` is false, with the reason, for an
     order that adds risk (opens, grows or flips a position) when its market is degraded or when equity after
     the fill would be under initial margin. An order that only reduces a position is always allowed.
-    Counts against the trading limit: 10 requests a minute per wallet.
+    Counts against the trading limit: 10 requests a minute per wallet. Every ticket, answered or refused, is on
+    the audit trail.
     """
+    subject, asked = f"{wallet}:{body.subaccount}", body.model_dump(mode="json")
+    try:
+        view = priced_ticket(body, wallet, settings, live)
+    except HTTPException as refused:
+        await audit.record(request, "order_refused", subject,
+                           {"order": asked, "status": refused.status_code, "reason": refused.detail})
+        raise
+    await audit.record(request, "order_simulated", subject, {
+        "order": asked, "allowed": view.allowed, "reason": view.reason, "fill_price": str(view.fill_price),
+        "fee": str(view.fee)}, inputs={"order": asked, "reference_price": str(view.reference_price),
+                                       "before": view.before.model_dump(mode="json")})
+    return view
+
+
+def priced_ticket(body: OrderRequest, wallet: str, settings: Settings, live: LiveState) -> OrderTicket:
+    """Return the ticket of an order, or refuse it: an unknown market, a frozen account, a paused market, or what
+    the ticket itself refuses."""
     if why := unknown_market(settings, body.market):
         raise HTTPException(422, f"market: {why}")
     if frozen := live.frozen(wallet):

@@ -49,7 +49,8 @@ class TableWriter:
         self.batch_rows = metrics.child("worker_sink_batch_rows", table=table)
         self.batch_seconds = metrics.child("worker_sink_batch_seconds", table=table)
         self.retries = metrics.child("worker_sink_retries_total", table=table)
-        described = warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
+        described = [c for c in warehouse.rows(f"DESCRIBE TABLE {warehouse.database}.{table}")
+                     if c["default_type"] != "MATERIALIZED"]  # the warehouse's own (`audit_log.processed_at`)
         self.columns = [c["name"] for c in described]
         assert self.columns[:2] == ["id", "ts"], f"{table} must start with id, ts (the sink dedupes on them)"
         self.textual = [i for i, c in enumerate(described) if c["type"] == "String"]

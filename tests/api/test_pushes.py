@@ -19,7 +19,8 @@ async def test_a_room_nobody_here_listens_to_gets_no_push_and_is_not_numbered(se
 
 def test_each_feed_topic_is_one_row_and_a_topic_without_one_is_no_news() -> None:
     assert FEED_TOPICS == tuple(TOPICS) == ("markets.state", "trades.fills", "funding.rates", "mikey.signals",
-                                            "accounts.state", "venues.prices", "orders.state", "books")
+                                            "accounts.state", "venues.prices", "orders.state", "books",
+                                            "admin.commands")
     assert not LiveState(("BTC-PERP",)).apply("oracle.ticks", market_state("BTC-PERP", T0, "100", "100"))
 
 
