@@ -88,6 +88,15 @@ async def funding_payments(wh: Warehouse, wallet: str, window: Window) -> list[d
                       window)
 
 
+async def ledger(wh: Warehouse, wallet: str, kind: str | None, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's ledger entries (every sub-account), of one kind if given, in a window, oldest first."""
+    columns = "id, toUnixTimestamp64Milli(ts) AS ts, subaccount, kind, market, amount, balance_after, cause"
+    where, params = "wallet = {wallet:String}", {"wallet": wallet}
+    if kind is not None:
+        where, params = f"{where} AND kind = {{kind:String}}", {**params, "kind": kind}
+    return [in_one_form(row) for row in await page(wh, "ledger", columns, "ts", where, params, window)]
+
+
 async def page(wh: Warehouse, table: str, columns: str, time_column: str, where: str, params: dict[str, Any],
                window: Window) -> list[dict[str, Any]]:
     """Return one page ordered by (time, id): after the cursor or from `start`, else the newest before `end`."""

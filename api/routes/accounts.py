@@ -1,9 +1,10 @@
-"""A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills and funding."""
+"""A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills, funding and
+ledger."""
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict
 
 from api import queries
@@ -12,6 +13,7 @@ from api.deps import AccountsDep, WarehouseDep
 from api.errors import ErrorResponse
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
+from quantdesk.messages import LedgerKind
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[PublicLimit])
 SIGNED_IN = {401: {"model": ErrorResponse, "description": "no live session"},
@@ -106,6 +108,29 @@ class FundingPaymentView(BaseModel):
     cumulative_index: Decimal
 
 
+class LedgerEntryView(BaseModel):
+    """One change of a sub-account's collateral (+ credits it), the collateral it left, and the input event that
+    caused it (`cause`). Kinds: deposit, withdrawal, fee (a negative fee, a maker rebate, credits), realised_pnl,
+    funding (paid: negative), liquidation_fee (the liquidated account's, and the liquidator's half),
+    insurance_draw and socialised_loss (what covered a liquidated account's deficit)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5h6x…:2:0:9WzD…:0:fee", "ts": 1767225602000, "subaccount": 0, "kind": "fee", "market": "SOL-PERP",
+        "amount": "-1.5", "balance_after": "998.5", "cause": "5h6x…:2:0"}]})
+
+    id: str
+    ts: int
+    subaccount: int
+    kind: LedgerKind
+    market: str | None
+    amount: Decimal
+    balance_after: Decimal
+    cause: str
+
+
+KindFilter = Annotated[LedgerKind | None, Query(description="only entries of this kind")]
+
+
 @router.get("/{wallet}", response_model=AccountView, responses=GUARDED)
 async def get_account(wallet: OwnWallet, accounts: AccountsDep) -> dict[str, Any]:
     """Return the signed-in wallet's sub-accounts: state, collateral, equity, positions with unrealised P&L and
@@ -128,3 +153,12 @@ async def list_funding_payments(wallet: OwnWallet, wh: WarehouseDep, page: Paged
     """Return the funding the signed-in wallet's positions paid (positive) or received at each hourly settle,
     oldest first (default: the newest `limit`); paged by `cursor` (own wallet only)."""
     return page.linked(await queries.funding_payments(wh, wallet, page.window), lambda p: (p["ts"], p["id"]))
+
+
+@router.get("/{wallet}/ledger", response_model=list[LedgerEntryView], responses={**SIGNED_IN, **PAGED})
+async def list_ledger(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
+                      kind: KindFilter = None) -> list[dict[str, Any]]:
+    """Return every change of the signed-in wallet's collateral, every sub-account, with the balance each left and
+    its cause, of one kind if given: oldest first (default: the newest `limit`); paged by `cursor` (own wallet
+    only). Within one sub-account the amounts add up to its collateral."""
+    return page.linked(await queries.ledger(wh, wallet, kind, page.window), lambda e: (e["ts"], e["id"]))

@@ -63,11 +63,12 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
 
 
 def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message) -> list[LedgerEntry]:
-    """Return the ledger entries of the moves event `source` made to an account's collateral from `before`."""
-    return [LedgerEntry(id=f"{source.id}:{account.key}:{line.kind}", ts=source.ts, wallet=account.wallet,
+    """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
+    `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
+    return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
                         subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
                         balance_after=balance, cause=source.id)
-            for line, balance in balances(before, lines)]
+            for n, (line, balance) in enumerate(balances(before, lines))]
 
 
 def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:

@@ -33,8 +33,9 @@ def test_a_deposit_a_fill_and_a_withdrawal_are_booked_with_their_causes() -> Non
                           ("realised_pnl", SOL, "40.000000000", "1038.000000000"),
                           ("fee", SOL, "-1.000000000", "1037.000000000"),
                           ("withdrawal", None, "-50.000000000", "987.000000000")]
-    assert [e.id for e in out.ledger][1:3] == [f"fill:alice:{SOL}:{T0 + 2000}:{ALICE}:fee",
-                                               f"fill:alice:{SOL}:{T0 + 3000}:{ALICE}:realised_pnl"]
+    assert [e.id for e in out.ledger][1:4] == [f"fill:alice:{SOL}:{T0 + 2000}:{ALICE}:0:fee",
+                                               f"fill:alice:{SOL}:{T0 + 3000}:{ALICE}:0:realised_pnl",
+                                               f"fill:alice:{SOL}:{T0 + 3000}:{ALICE}:1:fee"]
     assert all(e.id.startswith(f"{e.cause}:{ALICE}:") for e in out.ledger)
     assert engine.accounts[ALICE].collateral == D("987")
 
