@@ -345,8 +345,9 @@ LEDGER_KINDS: tuple[str, ...] = get_args(LedgerKind)
 
 class LedgerEntry(Message):
     """One change of an account's collateral, with the balance it leaves (topic `accounts.ledger`, keyed by
-    `wallet:subaccount`). `id` is `<cause>:<account>:<n>:<kind>` (n: its place among the cause's entries); `cause` the input event that made it; `market` the
-    market a fee, realised P&L or funding payment came from (none for a deposit, withdrawal or deficit cover)."""
+    `wallet:subaccount`). `id` is `<cause>:<account>:<n>:<kind>`, n its place among the cause's entries; `cause` the
+    input event that made it; `market` the market a fee, realised P&L or funding payment came from (none for a
+    deposit, withdrawal or deficit cover)."""
 
     wallet: str
     subaccount: Annotated[int, Field(ge=0)] = 0

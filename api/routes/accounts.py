@@ -162,3 +162,35 @@ async def list_ledger(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
     its cause, of one kind if given: oldest first (default: the newest `limit`); paged by `cursor` (own wallet
     only). Within one sub-account the amounts add up to its collateral."""
     return page.linked(await queries.ledger(wh, wallet, kind, page.window), lambda e: (e["ts"], e["id"]))
+
+
+class HistoryBucket(BaseModel):
+    """One sub-account over one bucket (`time`: its start, UTC ms): equity and unrealised P&L at its last event, and
+    what moved its collateral within it, signed as the ledger books it (paid: negative): realised P&L, funding and
+    fees (liquidation fees included); `cumulative_realised_pnl` sums realised P&L over every bucket up to this one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "time": 1767225600000, "subaccount": 0, "equity": "1012.5", "unrealised_pnl": "15", "realised_pnl": "0",
+        "cumulative_realised_pnl": "-2.5", "funding": "-0.012887", "fees": "-1.5"}]})
+
+    time: int
+    subaccount: int
+    equity: Decimal
+    unrealised_pnl: Decimal
+    realised_pnl: Decimal
+    cumulative_realised_pnl: Decimal
+    funding: Decimal
+    fees: Decimal
+
+
+Resolution = Annotated[Literal["1h", "1d"], Query(description="bucket length")]
+
+
+@router.get("/{wallet}/history", response_model=list[HistoryBucket], responses={**SIGNED_IN, **PAGED})
+async def list_history(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
+                       resolution: Resolution) -> list[dict[str, Any]]:
+    """Return the signed-in wallet's equity and P&L history per hour or day, every sub-account: buckets starting in
+    [`start`, `end`), oldest first (default: the newest `limit`); paged by `cursor` (own wallet only). A bucket in
+    which nothing happened to a sub-account has no row: its figures are the previous bucket's."""
+    rows = await queries.account_history(wh, wallet, resolution, page.window)
+    return page.linked(rows, lambda b: (b["time"], f"{b['subaccount']:010d}"))

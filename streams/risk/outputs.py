@@ -62,7 +62,8 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
                    for r in margin.positions])
 
 
-def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message) -> list[LedgerEntry]:
+def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
+                   source: Message) -> list[LedgerEntry]:
     """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
     `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
     return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,

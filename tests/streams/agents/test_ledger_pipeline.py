@@ -1,4 +1,5 @@
-"""The ledger end to end: a crash through the risk worker, its entries stored by the sink and paged over REST."""
+"""The ledger end to end: a crash through the risk worker, its entries stored by the sink and paged over REST, and
+the hourly history the warehouse aggregates from them and the snapshots."""
 
 from decimal import Decimal as D
 
@@ -21,7 +22,8 @@ def later(wallet: str, market: str, t0: int) -> list[tuple[str, str, dict]]:
     return [("oracle.ticks", market, {"id": f"later:{market}:tick", "ts": t0 + HOUR + 1000, "market": market,
                                       "price": "100", "conf": "0.01", "publish_time": t0 + HOUR + 1000}),
             ("accounts.changes", f"{wallet}:0", {"id": f"later:{wallet}:withdraw", "ts": t0 + HOUR + 2000,
-                                                 "wallet": wallet, "subaccount": 0, "kind": "withdraw", "amount": "10"})]
+                                                 "wallet": wallet, "subaccount": 0, "kind": "withdraw",
+                                                 "amount": "10"})]
 
 
 async def pages(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> tuple[list[dict], int]:
@@ -37,7 +39,8 @@ async def pages(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> t
             return entries, count
 
 
-async def test_the_stored_ledger_adds_up_to_the_collateral_and_pages_over_rest(settings: Settings) -> None:
+async def test_the_stored_ledger_adds_up_to_the_collateral_and_pages_over_rest_with_its_history(
+        settings: Settings) -> None:
     keypair, other = Keypair(), Keypair()
     wallet = str(keypair.pubkey())
     async with running(settings, simulator=False) as runtime:
@@ -51,8 +54,9 @@ async def test_the_stored_ledger_adds_up_to_the_collateral_and_pages_over_rest(s
         entries = await eventually(stored, what="the ledger stored up to the withdrawal", timeout=30)
 
         async def last_state() -> list[dict]:
-            return await rows(runtime, "SELECT collateral FROM {db}.account_snapshots WHERE wallet = {w:String} "
-                              "AND ts = fromUnixTimestamp64Milli({t:Int64})", w=wallet, t=START_MS + HOUR + 2000)
+            return await rows(runtime, "SELECT collateral, equity FROM {db}.account_snapshots "
+                              "WHERE wallet = {w:String} AND ts = fromUnixTimestamp64Milli({t:Int64})",
+                              w=wallet, t=START_MS + HOUR + 2000)
         [state] = await eventually(last_state, what="the account after the withdrawal")
         assert sum(e["amount"] for e in entries) == state["collateral"] == entries[-1]["balance_after"]
         # 1000 in, fee 4, the liquidation's realised −41.060445392 and fee 4.72195122, funding, 10 out
@@ -80,3 +84,16 @@ async def test_the_stored_ledger_adds_up_to_the_collateral_and_pages_over_rest(s
             assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
             theft = await http.get(url, headers={"Cookie": f"{COOKIE}={other_token}"})
             assert theft.status_code == 403 and "4.72195122" not in theft.text
+
+            history = await http.get(f"/api/v1/accounts/{wallet}/history", params={"resolution": "1h"}, headers=own)
+            hours = history.json()
+            assert [b["time"] - START_MS for b in hours] == [0, HOUR]  # the crash's hour, then funding and withdrawal
+            assert D(hours[-1]["equity"]) == state["equity"]
+            assert sum(D(b["fees"]) for b in hours) == sum(e["amount"] for e in entries if "fee" in e["kind"])
+            assert sum(D(b["funding"]) for b in hours) == sum(e["amount"] for e in entries if e["kind"] == "funding")
+            assert D(hours[-1]["cumulative_realised_pnl"]) == D("-41.060445392")
+            wrong = await http.get(f"/api/v1/accounts/{wallet}/history", params={"resolution": "5m"}, headers=own)
+            assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "invalid_request"
+            stolen = await http.get(f"/api/v1/accounts/{wallet}/history", params={"resolution": "1h"},
+                                    headers={"Cookie": f"{COOKIE}={other_token}"})
+            assert stolen.status_code == 403
