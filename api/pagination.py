@@ -14,6 +14,8 @@ from fastapi import Depends, HTTPException, Query, Request, Response
 
 MAX_LIMIT = 1500
 FAR_FUTURE_MS = 1 << 53
+# a cursor is base64 of "<ts>:<id>"; an id may name its cause (up to 512 characters), an account and a suffix
+MAX_CURSOR = 2048
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def window(
     start: Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS, description="UTC ms, inclusive")] = None,
     end: Annotated[int | None, Query(ge=0, le=FAR_FUTURE_MS, description="UTC ms, exclusive; default: none")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = 500,
-    cursor: Annotated[str | None, Query(max_length=200, description="X-Next-Cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, description="X-Next-Cursor of the previous page")] = None,
 ) -> Window:
     """Return the page a request asks for."""
     after = decode_cursor(cursor) if cursor else None

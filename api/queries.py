@@ -88,6 +88,45 @@ async def funding_payments(wh: Warehouse, wallet: str, window: Window) -> list[d
                       window)
 
 
+async def ledger(wh: Warehouse, wallet: str, kind: str | None, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's ledger entries (every sub-account), of one kind if given, in a window, oldest first."""
+    columns = "id, toUnixTimestamp64Milli(ts) AS ts, subaccount, kind, market, amount, balance_after, cause"
+    where, params = "wallet = {wallet:String}", {"wallet": wallet}
+    if kind is not None:
+        where, params = f"{where} AND kind = {{kind:String}}", {**params, "kind": kind}
+    return [in_one_form(row) for row in await page(wh, "ledger", columns, "ts", where, params, window)]
+
+
+HISTORY_RESOLUTIONS = {"1h": 3600, "1d": 86400}
+
+
+async def account_history(wh: Warehouse, wallet: str, resolution: str, window: Window) -> list[dict[str, Any]]:
+    """Return a wallet's buckets (every sub-account) in a window, oldest first (or the newest `limit`): the last
+    equity and unrealised P&L of each, its realised P&L, funding and fees, and the realised P&L summed over every
+    bucket up to it. From the `account_history` aggregates only; a bucket without an event has no row."""
+    way = "DESC" if window.newest else "ASC"
+    sql = f"""
+        SELECT * FROM (
+            SELECT time, subaccount, equity, unrealised_pnl, realised_pnl, funding, fees,
+                   sum(realised_pnl) OVER (PARTITION BY subaccount ORDER BY time) AS cumulative_realised_pnl
+            FROM (
+                SELECT toUnixTimestamp(bucket) * 1000 AS time, subaccount, argMaxMerge(equity) AS equity,
+                       argMaxMerge(unrealised_pnl) AS unrealised_pnl, sumMerge(realised_pnl) AS realised_pnl,
+                       sumMerge(funding) AS funding, sumMerge(fees) AS fees
+                FROM {wh.database}.account_history
+                WHERE wallet = {{wallet:String}} AND resolution = {{res:UInt32}}
+                  AND toUnixTimestamp(bucket) * 1000 < {{end:Int64}}
+                GROUP BY subaccount, bucket))
+        WHERE time >= {{start:Int64}}
+          AND (time, leftPad(toString(subaccount), 10, '0')) > ({{after_ts:Int64}}, {{after_id:String}})
+        ORDER BY time {way}, subaccount {way} LIMIT {{limit:UInt32}}"""
+    after_ts, after_id = window.after or (-1, "")
+    rows = await wh.arows(sql, {"wallet": wallet, "res": HISTORY_RESOLUTIONS[resolution], "end": window.end,
+                                "start": window.start or 0, "after_ts": after_ts, "after_id": after_id,
+                                "limit": window.limit})
+    return [in_one_form(row) for row in sorted(rows, key=lambda r: (r["time"], r["subaccount"]))]
+
+
 async def page(wh: Warehouse, table: str, columns: str, time_column: str, where: str, params: dict[str, Any],
                window: Window) -> list[dict[str, Any]]:
     """Return one page of a table ordered by (time, id): after the cursor or from `start`, else the newest before

@@ -10,7 +10,7 @@ only as JSON integers (no booleans, floats or texts), and non-empty names of bou
 """
 
 from decimal import Context, Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -344,6 +344,26 @@ class AuditEntry(Message):
     digest: str = ""
 
 
+LedgerKind = Literal["deposit", "withdrawal", "fee", "realised_pnl", "funding", "liquidation_fee", "insurance_draw",
+                     "socialised_loss"]
+LEDGER_KINDS: tuple[str, ...] = get_args(LedgerKind)
+
+
+class LedgerEntry(Message):
+    """One change of an account's collateral, with the balance it leaves (topic `accounts.ledger`, keyed by
+    `wallet:subaccount`). `id` is `<cause>:<account>:<n>:<kind>`, n its place among the cause's entries; `cause` the
+    input event that made it; `market` the market a fee, realised P&L or funding payment came from (none for a
+    deposit, withdrawal or deficit cover)."""
+
+    wallet: str
+    subaccount: Annotated[int, Field(ge=0)] = 0
+    kind: LedgerKind
+    market: str | None = None
+    amount: Amount
+    balance_after: Amount
+    cause: str
+
+
 OrderStatus = Literal["open", "partially_filled", "filled", "cancelled"]
 
 
@@ -421,6 +441,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "funding.rates",
     "accounts.state",
     "accounts.history",
+    "accounts.ledger",
     "funding.payments",
     "risk.liquidations",
     "orders.state",

@@ -1,9 +1,10 @@
-"""A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills and funding."""
+"""A wallet's own accounts: collateral, positions, margin and state of each sub-account; its fills, funding and
+ledger."""
 
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import queries
@@ -12,6 +13,7 @@ from api.deps import AccountsDep, LiveDep, WarehouseDep
 from api.errors import ErrorResponse
 from api.pagination import PAGED, Paged
 from api.ratelimit import PublicLimit
+from quantdesk.messages import LedgerKind
 
 router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[PublicLimit])
 SIGNED_IN = {401: {"model": ErrorResponse, "description": "no live session"},
@@ -108,6 +110,29 @@ class FundingPaymentView(BaseModel):
     cumulative_index: Decimal
 
 
+class LedgerEntryView(BaseModel):
+    """One change of a sub-account's collateral (+ credits it), the collateral it left, and the input event that
+    caused it (`cause`). Kinds: deposit, withdrawal, fee (a negative fee, a maker rebate, credits), realised_pnl,
+    funding (paid: negative), liquidation_fee (the liquidated account's, and the liquidator's half),
+    insurance_draw and socialised_loss (what covered a liquidated account's deficit)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5h6x…:2:0:9WzD…:0:fee", "ts": 1767225602000, "subaccount": 0, "kind": "fee", "market": "SOL-PERP",
+        "amount": "-1.5", "balance_after": "998.5", "cause": "5h6x…:2:0"}]})
+
+    id: str
+    ts: int
+    subaccount: int
+    kind: LedgerKind
+    market: str | None
+    amount: Decimal
+    balance_after: Decimal
+    cause: str
+
+
+KindFilter = Annotated[LedgerKind | None, Query(description="only entries of this kind")]
+
+
 @router.get("/{wallet}", response_model=AccountView, responses=GUARDED)
 async def get_account(wallet: OwnWallet, accounts: AccountsDep, live: LiveDep) -> dict[str, Any]:
     """Return the signed-in wallet's sub-accounts: state, collateral, equity, positions with unrealised P&L and
@@ -132,3 +157,44 @@ async def list_funding_payments(wallet: OwnWallet, wh: WarehouseDep, page: Paged
     """Return the funding the signed-in wallet's positions paid (positive) or received at each hourly settle,
     oldest first (default: the newest `limit`); paged by `cursor` (own wallet only)."""
     return page.linked(await queries.funding_payments(wh, wallet, page.window), lambda p: (p["ts"], p["id"]))
+
+
+@router.get("/{wallet}/ledger", response_model=list[LedgerEntryView], responses={**SIGNED_IN, **PAGED})
+async def list_ledger(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
+                      kind: KindFilter = None) -> list[dict[str, Any]]:
+    """Return every change of the signed-in wallet's collateral, every sub-account, with the balance each left and
+    its cause, of one kind if given: oldest first (default: the newest `limit`); paged by `cursor` (own wallet
+    only). Within one sub-account the amounts add up to its collateral."""
+    return page.linked(await queries.ledger(wh, wallet, kind, page.window), lambda e: (e["ts"], e["id"]))
+
+
+class HistoryBucket(BaseModel):
+    """One sub-account over one bucket (`time`: its start, UTC ms): equity and unrealised P&L at its last event, and
+    what moved its collateral within it, signed as the ledger books it (paid: negative): realised P&L, funding and
+    fees (liquidation fees included); `cumulative_realised_pnl` sums realised P&L over every bucket up to this one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "time": 1767225600000, "subaccount": 0, "equity": "1012.5", "unrealised_pnl": "15", "realised_pnl": "0",
+        "cumulative_realised_pnl": "-2.5", "funding": "-0.012887", "fees": "-1.5"}]})
+
+    time: int
+    subaccount: int
+    equity: Decimal
+    unrealised_pnl: Decimal
+    realised_pnl: Decimal
+    cumulative_realised_pnl: Decimal
+    funding: Decimal
+    fees: Decimal
+
+
+Resolution = Annotated[Literal["1h", "1d"], Query(description="bucket length")]
+
+
+@router.get("/{wallet}/history", response_model=list[HistoryBucket], responses={**SIGNED_IN, **PAGED})
+async def list_history(wallet: OwnWallet, wh: WarehouseDep, page: Paged,
+                       resolution: Resolution) -> list[dict[str, Any]]:
+    """Return the signed-in wallet's equity and P&L history per hour or day, every sub-account: buckets starting in
+    [`start`, `end`), oldest first (default: the newest `limit`); paged by `cursor` (own wallet only). A bucket in
+    which nothing happened to a sub-account has no row: its figures are the previous bucket's."""
+    rows = await queries.account_history(wh, wallet, resolution, page.window)
+    return page.linked(rows, lambda b: (b["time"], f"{b['subaccount']:010d}"))

@@ -25,6 +25,7 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "funding.rates": "funding_rates",
     "funding.payments": "funding_payments",
     "accounts.history": "account_snapshots",  # every state; `accounts.state` holds one Kafka message per account
+    "accounts.ledger": "ledger",
     "risk.liquidations": "liquidations",
     "mikey.signals": "signals",
     "audit.log": "audit_log",

@@ -36,8 +36,8 @@ from streams.risk.store import EngineStore
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
-OUTPUTS = ("accounts.state", "accounts.history", "funding.rates", "funding.payments", "risk.liquidations", "audit.log",
-           "mikey.signals", "dlq")
+OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rates", "funding.payments",
+           "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
 
 class AccountsAgent(OrderedInput):
@@ -140,6 +140,7 @@ class AccountsAgent(OrderedInput):
         send, states = self.pipeline.publish, [(account_key(s.wallet, s.subaccount), s) for s in out.states]
         await send("accounts.state", states)
         await send("accounts.history", states)
+        await send("accounts.ledger", ((account_key(e.wallet, e.subaccount), e) for e in out.ledger))
         await send("funding.rates", ((r.market, r) for r in out.funding_rates))
         await send("funding.payments", ((account_key(p.wallet, p.subaccount), p) for p in out.funding_payments))
         await send("risk.liquidations", ((account_key(p.wallet, p.subaccount), p) for p in out.liquidations))

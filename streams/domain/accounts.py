@@ -13,6 +13,7 @@ from quantdesk.messages import account_key
 from streams.domain import ZERO_MONEY, to_money
 from streams.domain.account_state import AccountState
 from streams.domain.funding import funding_owed
+from streams.domain.ledger import Movement, moved
 from streams.domain.margin import Exposure, Margin, Quote, assess
 from streams.domain.positions import Position, apply_fill
 
@@ -82,10 +83,19 @@ class Account:
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal
     ) -> "Account":
         """Settle funding in `market`, then fill signed `size` at `price` paying `fee`."""
-        settled, _ = self.settle_funding(market, cum_index)
+        return self.fill(market, size, price, fee, cum_index)[0]
+
+    def fill(
+        self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal, fee_kind: str = "fee"
+    ) -> tuple["Account", tuple[Movement, ...]]:
+        """Settle funding in `market`, then fill signed `size` at `price` paying `fee` (a `fee_kind`); return the
+        account and its collateral's moves: funding paid, P&L realised, fee paid."""
+        settled, owed = self.settle_funding(market, cum_index)
         result = apply_fill(settled.positions.get(market), market, size, price, fee)
-        moved = settled._with_position(market, result.position, cum_index)
-        return replace(moved, collateral=moved.collateral + result.cash)
+        filled = settled._with_position(market, result.position, cum_index)
+        lines = moved(Movement("funding", -owed, market), Movement("realised_pnl", result.realised_pnl, market),
+                      Movement(fee_kind, -result.fee, market))
+        return replace(filled, collateral=filled.collateral + result.cash), lines
 
     def _with_position(self, market: str, position: Position | None, cum_index: Decimal) -> "Account":
         """Return the account holding `position` in `market` (None: flat there)."""

@@ -35,13 +35,16 @@ from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.funding import FundedHour
+from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals, skew_signals
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import Outputs, audit, payment_message, rate_message, snapshot
+from streams.risk.outputs import Outputs, audit, ledger_entries, payment_message, rate_message, snapshot
 from streams.risk.reorder import Event
+
+LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
 
 
 class RiskEngine:
@@ -87,10 +90,12 @@ class RiskEngine:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""
         out, account = Outputs(), self._account(change.wallet, change.subaccount)
         try:
-            moved = self._moved_by(account, change)
+            after = self._moved_by(account, change)
         except AccountError as exc:
             return self._refused(change, str(exc), out)
-        self._publish(moved, change, out)
+        line = Movement(LEDGER_KINDS[change.kind], after.collateral - account.collateral)
+        out.ledger += ledger_entries(account.collateral, moved(line), after, change)
+        self._publish(after, change, out)
         return out
 
     def _moved_by(self, account: Account, change: AccountChange) -> Account:
@@ -107,14 +112,17 @@ class RiskEngine:
         return out
 
     def _on_fill(self, fill: Fill) -> Outputs:
-        """Settle funding, move the position, count a liquidation close; publish the account."""
+        """Settle funding, move the position, count a liquidation close; book and publish the account."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
-        account = self._account(fill.wallet, fill.subaccount).apply_fill(
-            fill.market, fill.signed_size, fill.price, fill.fee, market.funding.cumulative_index)
+        before = self._account(fill.wallet, fill.subaccount)
+        fee_kind = "liquidation_fee" if (fill.model_extra or {}).get("liquidation") else "fee"
+        account, lines = before.fill(fill.market, fill.signed_size, fill.price, fill.fee,
+                                     market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
         planned = self.liquidator.in_flight_for(account.key)
-        account = self.liquidator.on_fill(account, fill, out)
+        account, covered = self.liquidator.on_fill(account, fill, out)
+        out.ledger += ledger_entries(before.collateral, lines + covered, account, fill)
         if self.thresholds:
             if planned and not self.liquidator.in_flight_for(account.key):
                 self._completed(account, fill, out)
@@ -157,15 +165,17 @@ class RiskEngine:
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
                 out.signals += signals
-            out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick.ts))]
+            out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
         return set(holders)
 
-    def _settle(self, slot: int, hour: FundedHour, ts: int) -> FundingPayment | None:
-        """Settle one holder's funding; return the payment, None when nothing moved."""
+    def _settle(self, slot: int, hour: FundedHour, tick: OracleTick, out: Outputs) -> FundingPayment | None:
+        """Settle one holder's funding and book it; return the payment, None when nothing moved."""
         key = self.board.keys[slot]
-        account, paid = self.accounts[key].settle_funding(hour.market, hour.cumulative_index)
+        before = self.accounts[key]
+        account, paid = before.settle_funding(hour.market, hour.cumulative_index)
         self.accounts[key] = account
-        return payment_message(hour, account, paid, ts) if paid else None
+        out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick)
+        return payment_message(hour, account, paid, tick.ts) if paid else None
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
         """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""

@@ -20,6 +20,7 @@ from streams.decode import validate
 from streams.domain import ZERO_MONEY
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
+from streams.domain.ledger import Movement, covered
 from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin
 from streams.risk.outputs import Outputs, audit, plan_message
@@ -76,27 +77,30 @@ class Liquidator:
         """Return the accounts holding `market` whose plan waits for healthy oracles."""
         return [k for k in self.awaiting_oracle if market in accounts[k].positions]
 
-    def on_fill(self, account: Account, fill: Fill, out: Outputs) -> Account:
-        """Credit the insurance half of a plan's close; at the last one, end the liquidation."""
+    def on_fill(self, account: Account, fill: Fill, out: Outputs) -> tuple[Account, tuple[Movement, ...]]:
+        """Credit the insurance half of a plan's close; at the last one, end the liquidation. Return the account
+        and how its collateral moved when a deficit was covered."""
         flight = self.in_flight.get(account.key)
         if flight is None or (fill.model_extra or {}).get("liquidation") != flight.plan_id:
-            return account
+            return account, ()
         self.insurance_fund += Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
         flight.pending -= 1
         if flight.pending:
-            return account
+            return account, ()
         del self.in_flight[account.key]
         return self._completed(account, fill, flight.plan_id, out)
 
-    def _completed(self, account: Account, fill: Fill, plan_id: str, out: Outputs) -> Account:
-        """Cover a flat account's deficit from the insurance fund, socialise the rest; audit it."""
-        covered, deficit = (account, ZERO_MONEY) if account.positions else account.write_off()
+    def _completed(self, account: Account, fill: Fill, plan_id: str,
+                   out: Outputs) -> tuple[Account, tuple[Movement, ...]]:
+        """Cover a flat account's deficit from the insurance fund, socialise the rest; audit it. Return the account
+        and the cover's moves of its collateral."""
+        written_off, deficit = (account, ZERO_MONEY) if account.positions else account.write_off()
         draw = min(deficit, max(self.insurance_fund, ZERO_MONEY))
         self.insurance_fund -= draw
         out.audit.append(audit(fill, account.key, "liquidation_completed", {
             "plan": plan_id, "deficit": str(deficit), "insurance_draw": str(draw),
             "socialised_loss": str(deficit - draw), "insurance_fund": str(self.insurance_fund)}))
-        return covered
+        return written_off, covered(deficit, draw)
 
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account's plan in flight and oracle wait as stored row fields."""

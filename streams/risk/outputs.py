@@ -10,6 +10,7 @@ from quantdesk.messages import (
     DeadLetter,
     FundingPayment,
     FundingRate,
+    LedgerEntry,
     LiquidationPlan,
     Message,
     PlannedClose,
@@ -18,6 +19,7 @@ from quantdesk.messages import (
 )
 from streams.domain.accounts import Account
 from streams.domain.funding import FundedHour
+from streams.domain.ledger import Movement, balances
 from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
 
@@ -29,6 +31,7 @@ class Outputs:
     """What applying events caused, one list per derived topic."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
+    ledger: list[LedgerEntry] = field(default_factory=list)
     funding_rates: list[FundingRate] = field(default_factory=list)
     funding_payments: list[FundingPayment] = field(default_factory=list)
     liquidations: list[LiquidationPlan] = field(default_factory=list)
@@ -57,6 +60,16 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
         positions=[PositionFigures(market=r.market, size=r.size, entry_price=r.entry, upnl=r.unrealised_pnl,
                                    liquidation_price=margin.liquidation_price[r.market], notional=r.notional)
                    for r in margin.positions])
+
+
+def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
+                   source: Message) -> list[LedgerEntry]:
+    """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
+    `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
+    return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
+                        subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
+                        balance_after=balance, cause=source.id)
+            for n, (line, balance) in enumerate(balances(before, lines))]
 
 
 def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:

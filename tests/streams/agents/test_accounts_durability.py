@@ -5,6 +5,7 @@ worker orders input that arrives while it runs is the accounts pipeline's tests'
 """
 
 import uuid
+from decimal import Decimal as D
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -129,3 +130,12 @@ async def test_a_restarted_worker_ends_where_one_run_over_every_event_ends(setti
     assert {k: set(v) for k, v in restarted.items()} == {k: set(v) for k, v in once.items()}
     payments = await topic_events(settings, bootstrap, "funding.payments")
     assert {p["id"].split(":")[2] for p in payments} == {str(START_MS), str(START_MS + 60 * MINUTE)}
+    # the ledger too: the same entries by id (a restart may publish one again), adding up to each final collateral
+    ledger = {e["id"]: orjson.dumps(e) for e in await topic_events(settings, bootstrap, "accounts.ledger")}
+    assert ledger == {e["id"]: orjson.dumps(e) for e in await topic_events(reference, bootstrap, "accounts.ledger")}
+    booked: dict[str, D] = {}
+    for entry in map(orjson.loads, ledger.values()):
+        key = f"{entry['wallet']}:{entry['subaccount']}"
+        booked[key] = booked.get(key, D(0)) + D(entry["amount"])
+    assert booked == {k: D(orjson.loads(v[-1])["collateral"]) for k, v in once.items() if k in booked}
+    assert booked and all(D(orjson.loads(v[-1])["collateral"]) == 0 for k, v in once.items() if k not in booked)
