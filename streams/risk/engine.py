@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from quantdesk.markets import Market
+from quantdesk.markets import Market, params_version
 from quantdesk.messages import (
     AccountChange,
     Fill,
@@ -41,7 +41,8 @@ from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import Outputs, audit, ledger_entries, payment_message, rate_message, snapshot
+from streams.risk.outputs import (Outputs, audit, decisions, ledger_entries, payment_message, rate_message,
+                                  snapshot)
 from streams.risk.reorder import Event
 
 LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
@@ -52,7 +53,9 @@ class RiskEngine:
 
     def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds()) -> None:
         """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline)."""
+        markets = tuple(markets)
         self.thresholds = thresholds
+        self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
         self.accounts: dict[str, Account] = {}
@@ -70,13 +73,17 @@ class RiskEngine:
         return f"unknown market {market!r}" if market is not None and market not in self.markets else None
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one input event; return what it causes."""
+        """Apply one input event; return what it causes, every decision audited under the parameters in force."""
         self.applied += 1
         if isinstance(event, OracleTick):
-            return self._on_tick(event)
-        if isinstance(event, Fill):
-            return self._on_fill(event)
-        return self._on_change(event)
+            out = self._on_tick(event)
+        elif isinstance(event, Fill):
+            out = self._on_fill(event)
+        else:
+            out = self._on_change(event)
+        out.audit += decisions(out, event)
+        out.audit = [a.model_copy(update={"params": self.params}) for a in out.audit]
+        return out
 
     def _account(self, wallet: str, subaccount: int) -> Account:
         """Return the account, a new one on first sight."""

@@ -16,7 +16,10 @@ from quantdesk.messages import (
     PlannedClose,
     PositionFigures,
     Signal,
+    account_key,
+    dump,
 )
+from quantdesk.wire import digest
 from streams.domain.accounts import Account
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
@@ -99,8 +102,22 @@ def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) 
         cumulative_index=hour.cumulative_index)
 
 
-def audit(source: Message, subject: str, action: str, data: dict[str, Any], suffix: str = "") -> AuditEntry:
-    """Return an audit entry caused by event `source`."""
+def audit(source: Message, subject: str, action: str, data: dict[str, Any], suffix: str = "",
+          causes: list[str] | None = None) -> AuditEntry:
+    """Return an audit entry caused by event `source` (or by `causes`), its digest that of `source` and `data`."""
     tail = f":{suffix}" if suffix else ""
     return AuditEntry(id=f"{source.id}:{subject}:{action}{tail}", ts=source.ts, actor=ACTOR, action=action,
-                      subject=subject, data=data)
+                      subject=subject, data=data, causes=causes or [source.id],
+                      digest=digest({"input": dump(source), "data": data}))
+
+
+def decisions(out: Outputs, source: Message) -> list[AuditEntry]:
+    """Return the audit entries of the decisions in what `source` caused: each liquidation plan, funding payment
+    and signal (state transitions and refusals are audited where they are taken)."""
+    entries = [audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
+                     {"plan": p.id, "closes": len(p.closes)}, p.id) for p in out.liquidations]
+    entries += [audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
+                      {"market": p.market, "payment": str(p.payment)}, p.id) for p in out.funding_payments]
+    entries += [audit(source, s.subject, "signal_raised", {"signal": s.id, "kind": s.kind}, s.id,
+                      s.causes or None) for s in out.signals]
+    return entries

@@ -53,6 +53,8 @@ async def test_a_wallets_trail_holds_every_decision_about_it_with_causes_params_
         refused_other = await http.get(f"/api/v1/accounts/{wallet}/audit", cookies={COOKIE: stranger})
     assert refused_other.status_code == 403
     by = {r["action"]: r for r in rows}
+    assert by["state_transition"]["actor"] == "risk-engine" and by["state_transition"]["causes"] == [
+        f"deposit:{wallet}"]
     assert by["sign_in_refused"]["data"]["reason"].startswith("the signature") and by["sign_in"]["data"] == {
         "role": "trader"}
     assert by["admin_refused"]["data"] == {"method": "GET", "path": "/api/v1/admin/commands"}
@@ -66,8 +68,7 @@ async def test_a_wallets_trail_holds_every_decision_about_it_with_causes_params_
     version = params_version(settings.markets)
     for row in rows:
         assert row["subject"] in (wallet, f"{wallet}:0") and row["processed_at"] >= row["ts"] - 60_000
-        if row["actor"] == "gateway":
-            assert row["params"] == version and len(row["digest"]) == 64
+        assert row["params"] == version and len(row["digest"]) == 64  # the engine's and the gateway's alike
     assert [(r["ts"], r["id"]) for r in rows] == sorted((r["ts"], r["id"]) for r in rows)
 
 

@@ -47,7 +47,13 @@ def test_health_under_20_is_at_risk_and_audited() -> None:
     engine = long_80_sol()
     out = run(engine, tick(T0 + 3000, "93"))
     assert (figures(out)["state"], figures(out)["health"]) == ("at_risk", "14.6788")
-    assert [(a.action, a.data["from"], a.data["to"]) for a in out.audit] == [("state_transition", "active", "at_risk")]
+    [moved, *raised] = out.audit  # the transition where it is taken, then each signal it raised
+    assert (moved.action, moved.data["from"], moved.data["to"]) == ("state_transition", "active", "at_risk")
+    assert [(a.action, a.data["signal"]) for a in raised] == [("signal_raised", s.id) for s in out.signals]
+    assert moved.causes == [f"tick:SOL-PERP:{T0 + 3000}"] and raised[0].causes == out.signals[0].causes
+    assert {a.params for a in out.audit} == {engine.params} and len(moved.digest) == 64
+    again = run(long_80_sol(), tick(T0 + 3000, "93")).audit  # the same inputs, the same decisions, to the byte
+    assert [a.model_dump() for a in again] == [a.model_dump() for a in out.audit]
 
 
 def test_a_rejected_tick_moves_no_margin() -> None:

@@ -22,7 +22,10 @@ def test_an_account_below_maintenance_gets_a_partial_liquidation_plan() -> None:
         "market": SOL, "side": "sell", "size": "5.132555674", "price": "92", "fee": "4.721951220",
         "liquidator_fee": "2.360975610", "insurance_fee": "2.360975610"}]
     assert figures(out)["state"] == "liquidating"
-    assert [a.data["to"] for a in out.audit] == ["liquidatable", "liquidating"]
+    assert [a.data["to"] for a in out.audit if a.action == "state_transition"] == ["liquidatable", "liquidating"]
+    [planned] = [a for a in out.audit if a.action == "liquidation_planned"]  # the plan, a decision on the trail
+    assert (planned.subject, planned.data, planned.causes) == (ALICE, {"plan": plan.id, "closes": 1},
+                                                               [f"tick:{SOL}:{T0 + 3000}"])
 
 
 def test_the_plans_fills_end_the_liquidation_and_pay_the_insurance_fund() -> None:
