@@ -24,12 +24,26 @@ def ingest(
 
 
 def replay(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of {topic, value} lines")],
+    file: Annotated[Optional[Path], typer.Argument(
+        exists=True, dir_okay=False, help="JSONL of {topic, value} lines (not with --until)")] = None,
     speed: Annotated[Optional[float], typer.Option(min=0.001, help="replay at this multiple of event time")] = None,
     wait: Annotated[Optional[float], typer.Option(
         "--wait", min=0, help="then wait at most this many seconds until the workers applied and stored it")] = None,
+    until: Annotated[Optional[str], typer.Option(
+        help="instead: rebuild the accounts at this event time (UTC ms or ISO 8601) from the stored inputs")] = None,
+    account: Annotated[Optional[str], typer.Option(help="with --until: only this wallet")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="with --until: print JSON, not tables")] = False,
 ) -> None:
-    """Publish a replay file onto the input topics, in order (with --wait, return once it is applied)."""
+    """Publish a replay file onto the input topics, in order (with --wait, return once it is applied); or, with
+    --until, rebuild the accounts at a past moment from the inputs stored in the warehouse and print their figures
+    and the decisions taken on the way, with their digests."""
+    if until is not None:
+        if file is not None:
+            raise typer.BadParameter("a file is published, --until rebuilds from the warehouse: not both")
+        rebuilt(until, account, as_json)
+        return
+    if file is None:
+        raise typer.BadParameter("needs a replay file, or --until", param_hint="FILE")
     from quantdesk.kafka.lag import applied_within, unapplied
     from streams.sources.replay import ReplayError, replay as run_replay
 
@@ -48,6 +62,49 @@ def replay(
                           f"{left['store']} messages not stored[/red]")
             raise typer.Exit(1)
         console.print("applied and stored")
+
+
+def event_time(text: str) -> int:
+    """Return UTC ms from UTC ms or an ISO 8601 time (UTC unless it says otherwise)."""
+    from datetime import UTC, datetime
+
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is neither UTC ms nor an ISO 8601 time", param_hint="--until") from exc
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def rebuilt(until: str, wallet: Optional[str], as_json: bool) -> None:
+    """Print the accounts and decisions rebuilt at `until` from the warehouse, as tables or JSON."""
+    import orjson
+    from rich.table import Table
+
+    from quantdesk.messages import dump
+    from quantdesk.warehouse import Warehouse
+    from streams.rebuild import rebuild
+
+    settings = get_settings()
+    warehouse = Warehouse.from_settings(settings)
+    try:
+        state = rebuild(settings, warehouse, event_time(until))
+    finally:
+        warehouse.close()
+    state = state.of(wallet) if wallet else state
+    if as_json:
+        print(orjson.dumps({"until": state.until, "accounts": [dump(s) for s in state.accounts.values()],
+                            "decisions": [dump(d) for d in state.decisions]}, option=orjson.OPT_INDENT_2).decode())
+        return
+    accounts = Table("account", "state", "collateral", "equity", "maintenance margin", "health",
+                     title=f"accounts at {state.until}")
+    for key, s in sorted(state.accounts.items()):
+        accounts.add_row(key, s.state, str(s.collateral), str(s.equity), str(s.maintenance_margin), str(s.health))
+    decisions = Table("ts", "action", "subject", "causes", "digest", title="decisions on the way")
+    for d in state.decisions:
+        decisions.add_row(str(d.ts), d.action, d.subject, ", ".join(d.causes), d.digest[:16])
+    console.print(accounts, decisions)
 
 
 def simulate(steps: Annotated[Optional[int], typer.Option(min=1, help="stop after this many steps")] = None) -> None:
