@@ -71,8 +71,9 @@ def command(admin: str, action: AdminAction, reason: str, **subject: str) -> Adm
 @router.post("/markets/{market}/pause", status_code=202, response_model=CommandView, responses=REFUSED)
 async def pause_market(market: MarketPath, body: Reason, admin: AdminWallet, settings: SettingsDep,
                        request: Request) -> CommandView:
-    """Pause a market: order tickets for it are refused (409, with the reason) and `/markets` and `/status` show it
-    paused with the reason, until an admin resumes it. Answers once the command is on the broker (202): every
+    """Pause a market: order tickets for it are refused (409, with the reason), the risk engine plans no
+    liquidation in it (a liquidatable account waits, and is planned at the market's first tick after the resume),
+    and `/markets` and `/status` show it paused with the reason, until an admin resumes it. Answers once the command is on the broker (202): every
     gateway applies it as it reads it back, within a moment."""
     listed(settings, market)
     return await publish(request, command(admin, "pause_market", body.reason, market=market))

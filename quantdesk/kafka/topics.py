@@ -9,10 +9,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
-RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes")  # what the risk engine folds
+RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes", "admin.commands")  # what the risk engine folds
 MARKET_INPUTS = ("oracle.ticks", "trades.fills", "venues.prices")  # what the market worker folds
 ORDER_INPUTS = ("orders.events", "trades.fills")  # what the orders worker folds
-UNFOLDED_INPUTS = ("admin.commands",)  # stored inputs no worker folds (the gateways read them): the sink refuses
 STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "oracle.ticks": "oracle_ticks",
     "trades.fills": "fills",

@@ -20,7 +20,7 @@ import time
 from typing import Any, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic
-from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
 from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
 from streams.metrics import AccountsByState
@@ -35,7 +35,8 @@ from streams.risk.store import EngineStore
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
-MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
+MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
+          "admin.commands": AdminCommand}
 OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rates", "funding.payments",
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
@@ -63,8 +64,9 @@ class AccountsAgent(OrderedInput):
         return self.engine.unknown(event)
 
     async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
-        """Publish the dead letters of account changes (the market agent owns those of ticks and fills)."""
-        if topic == "accounts.changes":
+        """Publish the dead letters of account changes and admins' commands (the market agent owns those of ticks
+        and fills)."""
+        if topic in ("accounts.changes", "admin.commands"):
             await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
     async def run(self) -> None:

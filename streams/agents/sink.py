@@ -16,7 +16,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
-from quantdesk.kafka.topics import STORED_TABLES, UNFOLDED_INPUTS
+from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.metrics import WorkerMetrics
@@ -112,12 +112,6 @@ def stamp(ts: Any) -> int:
     return ts if fits else 0
 
 
-def refused_inputs(topic: str, raw: bytes | None) -> list[DeadLetter]:
-    """Return the dead letters of a message of an input no agent folds (an agent that folds an input dead-letters
-    what of it does not validate; these the sink must, or they would be dropped unsaid)."""
-    return decode_events(INPUT_MODELS[topic], topic, raw, 0)[1] if topic in UNFOLDED_INPUTS else []
-
-
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
     """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
     if topic in INPUT_MODELS:  # its owner agent dead-letters what does not validate
@@ -178,13 +172,10 @@ class Sink:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
         that cannot be stored exactly, and wait until the broker holds those letters."""
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        refused: list[DeadLetter] = []
         for tp, records in batch.items():
             logical, _ = self.writers[tp.topic]
             for record in records:
                 grouped[tp.topic] += stored_events(logical, record.value)
-                refused += refused_inputs(logical, record.value)
-        await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
         for topic, events in grouped.items():
             logical, writer = self.writers[topic]
             _, refused = await writer.store(events)

@@ -21,6 +21,7 @@ import orjson
 from quantdesk.markets import Market, params_version
 from quantdesk.messages import (
     AccountChange,
+    AdminCommand,
     Fill,
     FundingPayment,
     LiquidationPlan,
@@ -79,6 +80,8 @@ class RiskEngine:
             out = self._on_tick(event)
         elif isinstance(event, Fill):
             out = self._on_fill(event)
+        elif isinstance(event, AdminCommand):
+            out = self._on_command(event)
         else:
             out = self._on_change(event)
         out.audit += decisions(out, event)
@@ -92,6 +95,19 @@ class RiskEngine:
     def _quotes(self, account: Account) -> dict[str, Quote]:
         """Return the quotes of the markets the account holds."""
         return {m: self.markets[m].quote() for m in account.positions}
+
+    def _on_command(self, command: AdminCommand) -> Outputs:
+        """Pause or resume a market's liquidations from the command's event time on (plans wait, as for an
+        unhealthy oracle, and go on at the market's first tick after the resume); an account's freeze is the
+        gateway's to enforce."""
+        out = Outputs()
+        if command.market is None:
+            return out
+        market = self.markets[command.market]
+        market.paused = (command.reason or "paused by an admin") if command.action == "pause_market" else None
+        action = "liquidations_paused" if market.paused else "liquidations_resumed"
+        out.audit.append(audit(command, command.market, action, {"admin": command.admin, "reason": command.reason}))
+        return out
 
     def _on_change(self, change: AccountChange) -> Outputs:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""

@@ -27,6 +27,7 @@ class MarketRisk:
     repriced: tuple[int, Decimal] | None = None  # (apply count, price) of the last re-mark of the book
     alerts: AlertGate = field(default_factory=AlertGate)  # MIKEY's gate for this market's funding and skew
     funding_sign: int = 0  # the sign of the last non-zero funding rate
+    paused: str | None = None  # why an admin paused the market: its liquidations wait until resumed
     longs: int = 0  # holders net long, net short (rebuilt with the book from the accounts)
     shorts: int = 0
 
@@ -93,8 +94,9 @@ class MarketRisk:
         return sorted(self.book.row)
 
     def healthy(self, newest_tick_ts: int) -> bool:
-        """Tell whether the oracle is neither rejected nor stale."""
-        return not self.tracker.degraded(newest_tick_ts)
+        """Tell whether liquidations may go on here: the oracle is neither rejected nor stale, and no admin paused
+        the market."""
+        return self.paused is None and not self.tracker.degraded(newest_tick_ts)
 
     def to_row(self) -> dict[str, Any]:
         """Return the market as a stored row: guard and mark, funding clock, last fill and last re-mark (the
@@ -102,7 +104,7 @@ class MarketRisk:
         repriced = self.repriced
         return {**self.tracker.to_row(), **self.funding.to_row(), "last_fill_price": as_text(self.last_fill_price),
                 "repriced": [repriced[0], str(repriced[1])] if repriced else None,
-                "alerts": self.alerts.to_row(), "funding_sign": self.funding_sign}
+                "alerts": self.alerts.to_row(), "funding_sign": self.funding_sign, "paused": self.paused}
 
     def load_row(self, row: dict[str, Any], twap: list[list[Any]]) -> None:
         """Take back a `to_row` row and the 5-minute TWAP's samples."""
@@ -112,3 +114,4 @@ class MarketRisk:
         self.repriced = (row["repriced"][0], Decimal(row["repriced"][1])) if row["repriced"] else None
         self.alerts = AlertGate.from_row(row["alerts"]) if row.get("alerts") else AlertGate()
         self.funding_sign = row.get("funding_sign", 0)
+        self.paused = row.get("paused")

@@ -3,15 +3,15 @@
 import heapq
 from typing import Any, Iterable, Iterator
 
-from quantdesk.messages import AccountChange, Fill, OracleTick, OrderEvent, VenuePrice
+from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick, OrderEvent, VenuePrice
 
-Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent
-PRIORITY: dict[type, int] = {AccountChange: 0, OracleTick: 1, OrderEvent: 2, Fill: 3, VenuePrice: 4}
+Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent | AdminCommand
+PRIORITY: dict[type, int] = {AdminCommand: 0, AccountChange: 1, OracleTick: 2, OrderEvent: 3, Fill: 4, VenuePrice: 5}
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
-    """Return the apply order of an event: event time, then changes, ticks, order events (an order is placed
-    before it fills), fills, other venues' prices, then id."""
+    """Return the apply order of an event: event time, then admins' commands (a pause holds from its moment on),
+    changes, ticks, order events (an order is placed before it fills), fills, other venues' prices, then id."""
     return event.ts, PRIORITY[type(event)], event.id
 
 

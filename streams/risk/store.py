@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import MutableMapping
 from typing import Any, Iterator
 
-from quantdesk.messages import AccountChange, account_key
+from quantdesk.messages import account_key
 from streams.risk.checkpoint import Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.market_risk import MarketRisk
@@ -59,7 +59,7 @@ class EngineStore:
             return
         for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
             self.accounts[key] = engine.account_row(key)
-        for name in dict.fromkeys(e.market for e in events if not isinstance(e, AccountChange)):
+        for name in dict.fromkeys(market for e in events if (market := getattr(e, "market", None)) is not None):
             self.save_market(engine.markets[name])
         self.applied[str(engine.applied)] = [e.id for e in events]
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}

@@ -16,8 +16,8 @@ from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 
-PRIORITY = {"accounts.changes": 0, "oracle.ticks": 1, "orders.events": 2, "trades.fills": 3}  # the apply order at
-# one ts (`streams.risk.reorder`); any other input (other venues' prices) after them
+PRIORITY = {"admin.commands": 0, "accounts.changes": 1, "oracle.ticks": 2, "orders.events": 3, "trades.fills": 4}
+# the apply order at one ts (`streams.risk.reorder`); any other input (other venues' prices) after them
 MS = "toUnixTimestamp64Milli({0}) AS {0}"
 COLUMNS = {  # how each input table reads back as the event it stored
     "accounts.changes": ("account_changes", ["id", MS.format("ts"), "wallet", "subaccount", "kind",
@@ -58,10 +58,10 @@ def stored_inputs(warehouse: Warehouse) -> list[Keyed]:
 
 
 def in_apply_order(events: list[Keyed]) -> list[Keyed]:
-    """Return the events once per id, in apply order (time, then changes, ticks, order events, fills, then id): every partition
+    """Return the events once per id, in apply order (time, then admins' commands, changes, ticks, order events, fills, then id): every partition
     then runs forward in event time, so a reader folding them in order never meets one late."""
     unique = {event["id"]: (topic, key, event) for topic, key, event in reversed(events)}  # the first one kept
-    return sorted(unique.values(), key=lambda keyed: (keyed[2]["ts"], PRIORITY.get(keyed[0], 4), keyed[2]["id"]))
+    return sorted(unique.values(), key=lambda keyed: (keyed[2]["ts"], PRIORITY.get(keyed[0], 5), keyed[2]["id"]))
 
 
 async def inputs_empty(settings: Settings, bootstrap: str) -> bool:

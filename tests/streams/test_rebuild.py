@@ -1,7 +1,7 @@
 """`quantdesk replay --until`: the accounts rebuilt at a past moment from the stored inputs equal the live worker's
 `accounts.state` at that moment, for several moments, with the same decisions to the digest: a scenario of
-deposits, trades, an hour of funding, a liquidation carried out by the simulated venue, and an admin's pause (an
-input the risk engine does not fold yet: the rebuild passes over it as the live worker does)."""
+deposits, trades, an hour of funding, a liquidation carried out by the simulated venue, and an admin's pause
+and resume of the market in between."""
 
 from typing import Any
 
@@ -40,10 +40,11 @@ def funded(wallet: str, t0: int) -> list[tuple[str, str, dict[str, Any]]]:
             tick(t0 + HOUR // 2, "97200"), tick(t0 + HOUR + 1000, "97150")]
 
 
-def pause(t0: int) -> tuple[str, str, dict[str, Any]]:
-    """Return an admin's pause of SOL in the middle of the crash."""
-    return "admin.commands", "SOL-PERP", {"id": "admin:pause", "ts": t0 + 4500, "admin": FUNDED,
-                                          "action": "pause_market", "market": "SOL-PERP", "reason": "review"}
+def pause(t0: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return an admin's pause of SOL in the middle of the crash, and its resume before the tick that plans."""
+    return [("admin.commands", "SOL-PERP", {"id": f"admin:{action}", "ts": ts, "admin": FUNDED, "action": action,
+                                            "market": "SOL-PERP", "reason": "review"})
+            for action, ts in (("pause_market", t0 + 4500), ("resume_market", t0 + 4800))]
 
 
 async def stored(runtime: Runtime, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ def live_at(states: list[dict[str, Any]], until: int) -> dict[str, dict[str, Any
 
 async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_same_decisions(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    events = [*crash(LONG, "SOL-PERP", START_MS), *funded(FUNDED, START_MS), pause(START_MS)]
+    events = [*crash(LONG, "SOL-PERP", START_MS), *funded(FUNDED, START_MS), *pause(START_MS)]
     async with running(settings, simulator=False) as runtime:
         async with Publisher(settings, runtime.bootstrap) as publisher:
             await publisher.send(events)
@@ -81,15 +82,16 @@ async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_sam
         decisions = await stored(runtime, "SELECT id, digest FROM {db}.audit_log FINAL WHERE actor = 'risk-engine' "
                                           "AND toUnixTimestamp64Milli(ts) <= {until:Int64} ORDER BY id",
                                  until=START_MS + HOUR + 1000)
-        moments = [START_MS + 2000, START_MS + 4000, START_MS + 5000, START_MS + 6000, START_MS + HOUR + 1000]
+        moments = [START_MS + 2000, START_MS + 4000, START_MS + 4600, START_MS + 5000, START_MS + 6000,
+                   START_MS + HOUR + 1000]
         for until in moments:
             rebuilt = rebuild(settings, runtime.warehouse, until)
             assert {k: dump(s) for k, s in rebuilt.accounts.items()} == live_at(states, until), until
         whole = rebuild(settings, runtime.warehouse, START_MS + HOUR + 1000)
     assert sorted((d.id, d.digest) for d in whole.decisions) == [(r["id"], r["digest"]) for r in decisions]
     actions = {d.action for d in whole.decisions}
-    assert {"state_transition", "liquidation_planned", "liquidation_completed", "funding_paid",
-            "signal_raised"} <= actions
+    assert {"state_transition", "liquidation_planned", "liquidation_completed", "funding_paid", "signal_raised",
+            "liquidations_paused", "liquidations_resumed"} <= actions
 
     monkeypatch.setattr(streams_commands, "get_settings", lambda: settings)
     result = CliRunner().invoke(commands(), ["replay", "--until", str(START_MS + 6000), "--account", LONG, "--json"])

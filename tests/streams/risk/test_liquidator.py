@@ -1,12 +1,13 @@
 """Liquidation through the engine: plans proposed, held while an oracle is stale, carried out by the venue's
-fills, the insurance fund paid and drawn."""
+fills, the insurance fund paid and drawn; held while an admin pauses the market."""
 
 from decimal import Decimal as D
 
 from quantdesk.markets import DEFAULT_MARKETS
-from quantdesk.messages import AccountChange, Fill
+from quantdesk.messages import AccountChange, AdminCommand, Fill
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
+from streams.risk.outputs import Outputs
 from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, long_80_sol, run, tick
 
 
@@ -77,3 +78,19 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     assert (done.data["deficit"], done.data["insurance_draw"], done.data["socialised_loss"]) == (
         "10.000000000", "4.000000000", "6.000000000")
     assert (figures(out)["state"], figures(out)["collateral"], engine.liquidator.insurance_fund) == ("bankrupt", "0E-9", 0)
+
+
+def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_next_tick() -> None:
+    engine = long_80_sol()
+    paused = run(engine, AdminCommand(id="admin:pause", ts=T0 + 2500, admin="boss", action="pause_market",
+                                      market=SOL, reason="oracle under review"))
+    assert [(a.action, a.subject, a.causes) for a in paused.audit] == [("liquidations_paused", SOL, ["admin:pause"])]
+    held = run(engine, tick(T0 + 3000, "92"))  # liquidatable, as in the test above, but paused: no plan
+    assert held.liquidations == [] and figures(held)["state"] == "liquidatable"
+    assert run(engine, AdminCommand(id="admin:resume", ts=T0 + 3500, admin="boss", action="resume_market",
+                                    market=SOL)).audit[0].action == "liquidations_resumed"
+    [plan] = run(engine, tick(T0 + 4000, "92")).liquidations  # the first tick after: the plan it waited for
+    assert plan.id == f"tick:{SOL}:{T0 + 4000}:{ALICE}:plan"
+    frozen = run(engine, AdminCommand(id="admin:freeze", ts=T0 + 4500, admin="boss", action="freeze_account",
+                                      wallet="alice", reason="KYC"))
+    assert frozen == Outputs()  # an account's freeze is the gateway's to enforce

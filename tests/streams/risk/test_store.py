@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 
 from quantdesk.markets import DEFAULT_MARKETS, Market
-from quantdesk.messages import AccountChange, Fill, OracleTick
+from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick
 from quantdesk.settings import Settings
 from streams.domain.funding import HOUR_MS
 from streams.risk.engine import RiskEngine
@@ -20,7 +20,8 @@ from streams.sources.simulator import Simulator
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
 JUP = Market(name="JUP-PERP", feed_id="0" * 64, imr=D("0.10"), mmr=D("0.05"))
 MARKETS = (*DEFAULT_MARKETS, JUP)
-MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange}
+MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
+          "admin.commands": AdminCommand}
 RELEASES = (7, 1, 240)  # events per release, in turn: a few, or 40 s of markets at once
 
 
@@ -65,11 +66,18 @@ def stranded(t0: int) -> list[tuple[str, dict]]:
             ("oracle.ticks", jup_tick(t0 + 115_000, "100"))]
 
 
+def paused(market: str, start: int, end: int) -> list[tuple[str, dict]]:
+    """Return an admin's pause of a market at `start` and its resume at `end`."""
+    return [("admin.commands", {"id": f"admin:{action}", "ts": ts, "admin": "boss", "action": action,
+                                "market": market, "reason": "review"})
+            for action, ts in (("pause_market", start), ("resume_market", end))]
+
+
 def inputs(steps: int) -> list[Event]:
     """Return simulated markets over six minutes across 00:00, the crash, then two events sent twice."""
     sim = Simulator(Settings(), T0 - 200_000, seed=3)
     raw = [(t, e) for _ in range(steps) for t, _, e in sim.step() if t in MODELS]  # what the risk engine reads
-    raw += crash(T0 - 150_000) + stranded(T0 - 145_000)
+    raw += crash(T0 - 150_000) + stranded(T0 - 145_000) + paused("ETH-PERP", T0 - 100_000, T0 - 40_000)
     events = sorted((MODELS[t].model_validate(e) for t, e in raw), key=order_key)
     again = [MODELS[t].model_validate(e) for t, e in crash(T0 - 150_000)[:3:2]]
     return [AccountChange.model_validate(liquidator_float(T0 - 200_000)[2]), *events, *again]
@@ -122,7 +130,8 @@ def state(worker: Worker) -> dict[str, Any]:
     return {"keys": list(board.keys), "cash": board.cash[:n].tolist(), **columns,
             "marks": [(m, dense[:, :n].tolist()) for m, dense in board.markets.items()],
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
-            "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited)}
+            "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited),
+            "paused": {m: k.paused for m, k in engine.markets.items()}}
 
 
 def twaps(market: MarketRisk) -> tuple:
@@ -150,6 +159,7 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     assert flat.funding_payments and len(saved) > 10
     assert sorted(p.wallet for p in flat.liquidations) == ["crasher", "stranded"]
     assert [d.reason[:35] for d in flat.dead_letters] == ["crasher:0: withdrawal of 100000 USD"]
+    assert any(before["paused"]["ETH-PERP"] == "review" for _, _, before in saved.values())  # a cut while paused
     for cut, (tables, unapplied, before) in saved.items():
         again = Worker(tables, unapplied)
         assert state(again) == before
