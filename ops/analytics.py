@@ -78,7 +78,8 @@ def export(client: Client, database: str, table: str, start: int, end: int, fmt:
             writer.write_batch(batch)
             written += batch.num_rows
         if writer is None:  # no rows: still a readable file with the table's columns
-            writer = open_writer(fmt, out, query_table(client, f"SELECT * FROM {{db}}.{table} LIMIT 0", database).schema)
+            columns = query_table(client, f"SELECT * FROM {database}.{table} LIMIT 0", database).schema
+            writer = open_writer(fmt, out, columns)
     finally:
         if writer is not None:
             writer.close()
