@@ -14,6 +14,7 @@ from quantdesk.settings import Settings
 
 READ_ONLY = {"readonly": 1}  # ClickHouse itself refuses INSERT, ALTER, DROP and CREATE, whatever the text
 FORMATS = ("csv", "parquet")
+PAGE_ROWS = 100_000  # rows an export holds in memory at once
 
 
 def reader(settings: Settings) -> Client:
@@ -51,20 +52,33 @@ def instant(text: str) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() * 1000)
 
 
-def window_sql(database: str, table: str) -> str:
-    """Return the query for a table's final rows with `ts` in [start, end), in event-time order."""
+def page_sql(database: str, table: str) -> str:
+    """Return the query for the next page of a table's final rows with `ts` in [start, end), after a (ts, id)."""
     return (f"SELECT * FROM {database}.{table} FINAL WHERE ts >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC') "
-            f"AND ts < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC') ORDER BY ts, id")
+            f"AND ts < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC') "
+            f"AND (ts, id) > (fromUnixTimestamp64Milli({{after_ts:Int64}}, 'UTC'), {{after_id:String}}) "
+            f"ORDER BY ts, id LIMIT {{page:UInt64}}")
 
 
-def batches(client: Client, sql: str, start: int, end: int) -> Iterator[pa.RecordBatch]:
-    """Yield the query's rows as Arrow record batches, as ClickHouse streams its blocks."""
-    with client.query_arrow_stream(sql, parameters={"start": start, "end": end}, settings=READ_ONLY) as stream:
-        yield from stream
+def pages(client: Client, database: str, table: str, start: int, end: int) -> Iterator[pa.Table]:
+    """Yield a table's rows in [start, end) page by page, each page after the last one's (ts, id): chDB
+    materialises a whole Arrow result, so a page bounds the memory an export needs."""
+    sql = page_sql(database, table)
+    after = {"after_ts": start - 1, "after_id": ""}
+    while True:
+        page = client.query_arrow(sql, parameters={"start": start, "end": end, "page": PAGE_ROWS, **after},
+                                  settings=READ_ONLY)
+        if page.num_rows:
+            yield page
+        if page.num_rows < PAGE_ROWS:
+            return
+        last = page.slice(page.num_rows - 1)
+        after = {"after_ts": last.column("ts").cast(pa.timestamp("ms", "UTC")).cast(pa.int64())[0].as_py(),
+                 "after_id": last.column("id")[0].as_py()}
 
 
 def export(client: Client, database: str, table: str, start: int, end: int, fmt: str, out: Path) -> int:
-    """Write a table's rows with `ts` in [start, end) to `out` block by block; return how many were written."""
+    """Write a table's rows with `ts` in [start, end) to `out` page by page; return how many were written."""
     tables = exportable(client, database)
     if table not in tables:
         raise ValueError(f"no table {table!r} to export; these can be: {', '.join(tables)}")
@@ -73,10 +87,10 @@ def export(client: Client, database: str, table: str, start: int, end: int, fmt:
     written = 0
     writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
     try:
-        for batch in batches(client, window_sql(database, table), start, end):
-            writer = writer or open_writer(fmt, out, batch.schema)
-            writer.write_batch(batch)
-            written += batch.num_rows
+        for page in pages(client, database, table, start, end):
+            writer = writer or open_writer(fmt, out, page.schema)
+            writer.write_table(page)
+            written += page.num_rows
         if writer is None:  # no rows: still a readable file with the table's columns
             columns = query_table(client, f"SELECT * FROM {database}.{table} LIMIT 0", database).schema
             writer = open_writer(fmt, out, columns)

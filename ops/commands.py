@@ -74,7 +74,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
     out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="default TABLE.FORMAT")] = None,
 ) -> None:
-    """Write a table's rows with ts in [start, end), streamed block by block, with no page limit."""
+    """Write a table's rows with ts in [start, end), 100,000 at a time, however many there are."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from ops.analytics import export as write_rows

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.embedded import running
+from ops import analytics
 from ops.analytics import query_table, reader
 from quantdesk.cli import commands
 from quantdesk.kafka.publisher import Publisher
@@ -128,14 +129,18 @@ def test_sql_writes_what_it_selected(cli: CliRunner, warehouse: Warehouse, tmp_p
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_export_writes_rows_in_start_to_end_only(cli: CliRunner, tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize("page", [1, 2, 100_000])
+def test_export_writes_rows_in_start_to_end_only(cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 fmt: str, page: int) -> None:
+    monkeypatch.setattr(analytics, "PAGE_ROWS", page)  # pages of one and two rows: every row once, in order
     out = tmp_path / f"fills.{fmt}"
-    start, end = "2026-01-01T00:00:02Z", str(START_MS + 4000)
+    start, end = "2026-01-01T00:00:02Z", str(START_MS + 5000)
     arguments = ["export", "fills", "--start", start, "--end", end, "--format", fmt, "--out", str(out)]
     result = cli.invoke(commands(), arguments)
     assert result.exit_code == 0, result.output
     table = pq.read_table(out) if fmt == "parquet" else pacsv.read_csv(out)
-    assert table.column("id").to_pylist() == ["f2", "f3"]  # ts 2 s and 3 s; 4 s is the excluded end
+    assert table.column("id").to_pylist() == ["f2", "f3", "f4"]  # ts 2, 3 and 4 s; 5 s is the excluded end
+    assert "wrote 3 rows" in result.output
 
 
 def test_export_names_the_tables_it_can_write(cli: CliRunner) -> None:
