@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from quantdesk.settings import Settings
 
 READ_ONLY = {"readonly": 1}  # ClickHouse itself refuses INSERT, ALTER, DROP and CREATE, whatever the text
+MAX_ROWS = 100_000  # what `quantdesk sql` returns at most unless told
 FORMATS = ("csv", "parquet")
 PAGE_ROWS = 100_000  # rows an export holds in memory at once
 
@@ -22,9 +23,12 @@ def reader(settings: Settings) -> Client:
     return clickhouse_connect.get_client(dsn=settings.resolved_clickhouse_dsn(), database=settings.clickhouse_database)
 
 
-def query_table(client: Client, sql: str, database: str) -> pa.Table:
-    """Run a read-only query, `{db}` set to the database, and return its rows as an Arrow table."""
-    return client.query_arrow(sql.replace("{db}", database), settings=READ_ONLY)
+def query_table(client: Client, sql: str, database: str, max_rows: int = MAX_ROWS) -> pa.Table:
+    """Run a read-only query, `{db}` set to the database, and return its rows as an Arrow table; ClickHouse refuses
+    a result longer than `max_rows` (0: no limit)."""
+    # readonly=2 still refuses every write but lets the row limit be set with the query (a query may lift it).
+    limit = {"readonly": 2, "max_result_rows": max_rows, "result_overflow_mode": "throw"}
+    return client.query_arrow(sql.replace("{db}", database), settings=limit)
 
 
 def write_table(table: pa.Table, out: Path) -> None:

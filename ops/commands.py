@@ -43,6 +43,7 @@ def push(
 def sql(
     query: Annotated[str, typer.Argument(help="a SELECT; `{db}` is the configured database, bare names work too")],
     out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="write FILE.csv or FILE.parquet")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=0, help="refuse a longer result (0: no limit)")] = 100_000,
 ) -> None:
     """Run a read-only query against the warehouse and print its rows, or write them to a file."""
     from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -53,7 +54,7 @@ def sql(
 
     settings = get_settings()
     try:
-        rows = query_table(reader(settings), query, settings.clickhouse_database)
+        rows = query_table(reader(settings), query, settings.clickhouse_database, max_rows)
         if out is not None:
             write_table(rows, out)
             console.print(f"wrote {rows.num_rows} rows to {out}")

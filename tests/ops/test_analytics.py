@@ -112,6 +112,12 @@ def test_sql_reports_a_bad_query(cli: CliRunner) -> None:
     assert result.exit_code == 1 and "SYNTAX_ERROR" in result.output
 
 
+def test_sql_refuses_more_rows_than_allowed(cli: CliRunner) -> None:
+    result = cli.invoke(commands(), ["sql", "SELECT id FROM fills", "--max-rows", "4"])
+    assert result.exit_code == 1 and "TOO_MANY_ROWS" in result.output
+    assert cli.invoke(commands(), ["sql", "SELECT id FROM fills", "--max-rows", "5"]).exit_code == 0
+
+
 def test_sql_prints_a_table_by_bare_name(cli: CliRunner) -> None:
     result = cli.invoke(commands(), ["sql", "SELECT sum(size) AS total FROM fills"])
     assert result.exit_code == 0 and "15" in result.output
