@@ -1,4 +1,4 @@
-"""`quantdesk dashboards build` and `quantdesk dashboards push`."""
+"""`quantdesk dashboards build|push`, `quantdesk sql` and `quantdesk export`."""
 
 from pathlib import Path
 from typing import Annotated
@@ -40,6 +40,61 @@ def push(
     console.print("\n".join(changed) if changed else "Grafana is up to date: nothing changed")
 
 
+def sql(
+    query: Annotated[str, typer.Argument(help="a SELECT; `{db}` is the configured database, bare names work too")],
+    out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="write FILE.csv or FILE.parquet")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", min=0, help="refuse a longer result (0: no limit)")] = 100_000,
+) -> None:
+    """Run a read-only query against the warehouse and print its rows, or write them to a file."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+    from rich.table import Table
+
+    from ops.analytics import query_table, reader, write_table
+    from quantdesk.settings import get_settings
+
+    settings = get_settings()
+    try:
+        rows = query_table(reader(settings), query, settings.clickhouse_database, max_rows)
+        if out is not None:
+            write_table(rows, out)
+            console.print(f"wrote {rows.num_rows} rows to {out}")
+            return
+    except (ClickHouseError, ValueError) as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1)
+    table = Table(*rows.column_names)
+    for row in rows.to_pylist():
+        table.add_row(*(str(cell) for cell in row.values()))
+    console.print(table)
+
+
+def export(
+    table: Annotated[str, typer.Argument(help="a warehouse table with a ts column, e.g. fills")],
+    start: Annotated[str, typer.Option("--start", help="first event time, ISO or epoch ms (inclusive)")],
+    end: Annotated[str, typer.Option("--end", help="last event time, ISO or epoch ms (exclusive)")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    out: Annotated[Path | None, typer.Option("--out", dir_okay=False, help="default TABLE.FORMAT")] = None,
+) -> None:
+    """Write a table's rows with ts in [start, end), 100,000 at a time, however many there are."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from ops.analytics import export as write_rows
+    from ops.analytics import instant, reader
+    from quantdesk.settings import get_settings
+
+    settings = get_settings()
+    target = out or Path(f"{table}.{fmt}")
+    try:
+        written = write_rows(reader(settings), settings.clickhouse_database, table, instant(start), instant(end), fmt,
+                             target)
+    except (ClickHouseError, ValueError) as exc:
+        console.print(str(exc), style="red", markup=False)
+        raise typer.Exit(1)
+    console.print(f"wrote {written} rows to {target}")
+
+
 def register(commands: typer.Typer) -> None:
-    """Add `quantdesk dashboards` to the CLI."""
+    """Add `quantdesk dashboards`, `quantdesk sql` and `quantdesk export` to the CLI."""
     commands.add_typer(dashboards, name="dashboards")
+    commands.command()(sql)
+    commands.command()(export)
