@@ -18,14 +18,16 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.sources.simulator import Simulator
 from tests.conftest import send_raw
+from tests.streams.agents.test_accounts_pipeline import crash
+from tests.streams.test_rebuild import funded
 from tests.waiting import eventually
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "ANALYTICS.md"
 FILL_COLUMNS = ["id", "ts", "market", "wallet", "subaccount", "side", "size", "price", "fee", "liquidity", "signature",
                 "slot", "liquidation", "order"]
-# What 300 simulated steps (two minutes of event time) cannot hold: no liquidation and no funding period yet.
-MAY_BE_EMPTY = {"Liquidations", "Funding paid", "Funding rate"}
+CRASH_AFTER = 20 * 60_000  # the crash's own SOL prices, long after the simulated ones (out of the 5-minute TWAP)
+LONG, FUNDED = "5ZWj7a1f8tWkjBESHKgrLmXshuXxqeY9SYcfbshpAqPG", "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 
 
 def documented() -> dict[str, str]:
@@ -48,7 +50,10 @@ def test_docs_hold_ten_questions_or_more() -> None:
 
 async def test_every_documented_query_answers_over_simulated_data(settings: Settings) -> None:
     sim = Simulator(settings, START_MS, seed=11)
-    events = [e for _ in range(300) for e in sim.step()]
+    # two minutes of simulated markets, a long the price takes under maintenance (liquidated by the simulated
+    # venue, whose fills come on top of those published here), and a BTC long held over the hour's end: funding
+    events = [e for _ in range(300) for e in sim.step()] + crash(LONG, "SOL-PERP", START_MS + CRASH_AFTER) + funded(
+        FUNDED, START_MS)
     fills = [e for t, _, e in events if t == "trades.fills"]
     async with running(settings, simulator=False) as runtime:
         async with Publisher(settings, runtime.bootstrap) as publisher:
@@ -60,15 +65,23 @@ async def test_every_documented_query_answers_over_simulated_data(settings: Sett
             counts = await runtime.warehouse.arows(
                 f"SELECT (SELECT count() FROM {database}.fills FINAL) AS fills, "
                 f"(SELECT count() FROM {database}.dead_letters FINAL) AS letters, "
-                f"(SELECT count() FROM {database}.account_snapshots FINAL) AS snapshots")
-            return counts[0]["fills"] == len(fills) and counts[0]["letters"] >= 1 and counts[0]["snapshots"] > 0
+                f"(SELECT count() FROM {database}.account_snapshots FINAL) AS snapshots, "
+                f"(SELECT count() FROM {database}.liquidations FINAL) AS plans, "
+                f"(SELECT count() FROM {database}.funding_payments FINAL) AS payments")
+            found = counts[0]
+            return found["fills"] == len(fills) + 2 and found["letters"] >= 1 and found["snapshots"] > 0 and \
+                found["plans"] >= 1 and found["payments"] >= 1  # + the venue's close: both sides
 
-        await eventually(stored, timeout=60, what="every simulated fill, a dead letter and account snapshots stored")
+        await eventually(stored, timeout=60, what="every fill, a dead letter, snapshots, a plan and funding stored")
         client = reader(settings)
         answers = {title: query_table(client, sql, database) for title, sql in documented().items()}
+        venue = await runtime.warehouse.arows(
+            f"SELECT * FROM {database}.fills FINAL WHERE liquidation != '' ORDER BY id")
+    events += [("trades.fills", "", {**f, "size": str(f["size"]), "price": str(f["price"]), "fee": str(f["fee"])})
+               for f in venue]  # every fill the queries see: the published ones and the venue's
+    fills += [f for _, _, f in events[-len(venue):]]
     for title, table in answers.items():
-        if not any(title.startswith(empty) for empty in MAY_BE_EMPTY):
-            assert table.num_rows > 0, title
+        assert table.num_rows > 0, title
     volume = answers["Maker and taker volume by market"].to_pylist()
     taker = by_market(events, "taker", lambda f: Decimal(f["size"]) * Decimal(f["price"]))
     assert {r["market"]: r["quote_volume"] for r in volume if r["liquidity"] == "taker"} == taker
@@ -79,6 +92,14 @@ async def test_every_documented_query_answers_over_simulated_data(settings: Sett
                     + by_market(events, "maker", lambda f: Decimal(f["fee"])).get(m, Decimal(0)) for m in fees}
     assert sum(r["fills"] for r in answers["Slippage of taker fills by size bucket (vs the oracle price in force at "
                                            "the fill)"].to_pylist()) == sum(f["liquidity"] == "taker" for f in fills)
+    liquidations = next(t for title, t in answers.items() if title.startswith("Liquidations")).to_pylist()
+    [liquidated] = liquidations
+    closes = [f for f in venue if f["wallet"] == LONG]
+    assert (liquidated["market"], liquidated["wallet"]) == ("SOL-PERP", LONG) and liquidated["notional"] == sum(
+        f["size"] * f["price"] for f in closes)
+    assert liquidated["health_path"][0] > liquidated["health_path"][-1]  # health fell on the way to the close
+    paid = next(t for title, t in answers.items() if title.startswith("Funding paid")).to_pylist()
+    assert {r["market"] for r in paid} >= {"BTC-PERP"}
     letters = answers["Dead letters by topic and reason"].to_pylist()
     assert any(r["topic"] == "oracle.ticks" for r in letters)
 
