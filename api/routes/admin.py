@@ -1,10 +1,12 @@
-"""Admin controls: pause or resume a market, freeze or unfreeze an account. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
+"""Admin controls: pause or resume a market, freeze or unfreeze an account; the insurance fund's balance and
+history. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
 use them (403 for anyone else). Each is a command on `admin.commands`, stamped with the time the gateway took it:
 every reader applies it at that event time (a replay too), and the stored commands are the audit of who did what,
 when and why."""
 
 import uuid
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -98,6 +100,36 @@ async def freeze_account(wallet: WalletPath, body: Reason, admin: AdminWallet, r
 async def unfreeze_account(wallet: WalletPath, admin: AdminWallet, request: Request) -> CommandView:
     """Unfreeze a wallet's account (unfreezing one not frozen changes nothing, and is recorded all the same)."""
     return await publish(request, command(admin, "unfreeze_account", "", wallet=wallet))
+
+
+class FundMovement(BaseModel):
+    """One movement of the insurance fund: a liquidation fee's insurance half credited, or a deficit drawn."""
+
+    id: str
+    ts: Annotated[int, Field(description="event time of the fill that moved it, UTC ms")]
+    kind: Annotated[Literal["credit", "draw"], Field(description="credit: a fee's half; draw: a deficit covered")]
+    plan: Annotated[str, Field(description="the liquidation plan it belongs to")]
+    amount: Annotated[Decimal, Field(description="USD; a draw is negative")]
+    balance: Annotated[Decimal, Field(description="the fund's balance after it (USD)")]
+
+
+class InsuranceFund(BaseModel):
+    """The insurance fund: its balance after its newest movement, and its movements, oldest first."""
+
+    balance: Annotated[Decimal, Field(description="USD; 0 before any liquidation")]
+    movements: list[FundMovement]
+
+
+@router.get("/insurance-fund", response_model=InsuranceFund, responses=REFUSED)
+async def insurance_fund(admin: AdminWallet, warehouse: WarehouseDep,
+                         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> InsuranceFund:
+    """Return the insurance fund's balance and its newest `limit` movements (oldest first, by event time then
+    id), as the risk engine audited them: each liquidation close's insurance half credited, each deficit drawn."""
+    rows = await queries.insurance_fund(warehouse, limit)
+    movements = [FundMovement(id=r["id"], ts=r["ts"], kind="credit" if r["action"] == "insurance_credited" else "draw",
+                              plan=r["data"]["plan"], amount=Decimal(r["data"]["amount"]),
+                              balance=Decimal(r["data"]["insurance_fund"])) for r in rows]
+    return InsuranceFund(balance=movements[-1].balance if movements else Decimal(0), movements=movements)
 
 
 @router.get("/commands", response_model=list[CommandView], responses=REFUSED)
