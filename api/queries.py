@@ -370,3 +370,13 @@ async def account_audit(wh: Warehouse, wallet: str, window: Window) -> list[dict
     where = "(subject = {wallet:String} OR startsWith(subject, {prefix:String}))"
     rows = await page_of(wh, source, columns, "ts", where, {"wallet": wallet, "prefix": f"{wallet}:"}, window)
     return [{**r, "data": orjson.loads(r["data"] or "{}"), "causes": orjson.loads(r["causes"] or "[]")} for r in rows]
+
+
+async def insurance_fund(wh: Warehouse, limit: int) -> list[dict[str, Any]]:
+    """Return the insurance fund's newest movements (credits from liquidation fees, draws covering deficits), oldest
+    first, `data` decoded."""
+    rows = await wh.arows(
+        "SELECT * FROM (SELECT id, toUnixTimestamp64Milli(ts) AS ts, action, data "
+        f"FROM {wh.database}.audit_log FINAL WHERE subject = 'insurance-fund' "
+        "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}) ORDER BY ts, id", {"limit": limit})
+    return [{**r, "data": orjson.loads(r["data"])} for r in rows]

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 
 from quantdesk.settings import Settings
+from quantdesk.warehouse import read_only_limits
 
 READ_ONLY = {"readonly": 1}  # ClickHouse itself refuses INSERT, ALTER, DROP and CREATE, whatever the text
 MAX_ROWS = 100_000  # what `quantdesk sql` returns at most unless told
@@ -26,9 +27,7 @@ def reader(settings: Settings) -> Client:
 def query_table(client: Client, sql: str, database: str, max_rows: int = MAX_ROWS) -> pa.Table:
     """Run a read-only query, `{db}` set to the database, and return its rows as an Arrow table; ClickHouse refuses
     a result longer than `max_rows` (0: no limit)."""
-    # readonly=2 still refuses every write but lets the row limit be set with the query (a query may lift it).
-    limit = {"readonly": 2, "max_result_rows": max_rows, "result_overflow_mode": "throw"}
-    return client.query_arrow(sql.replace("{db}", database), settings=limit)
+    return client.query_arrow(sql.replace("{db}", database), settings=read_only_limits(max_rows))
 
 
 def write_table(table: pa.Table, out: Path) -> None:

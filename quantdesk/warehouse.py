@@ -144,6 +144,17 @@ def blames_data(exc: ClickHouseError) -> bool:
     return BAD_DATA.search(str(exc)) is not None
 
 
+def read_only_limits(max_rows: int, max_seconds: float | None = None) -> dict[str, Any]:
+    """Return the settings that run someone's query read-only, refusing a result over `max_rows` (0: no limit) and
+    a run past `max_seconds`."""
+    # readonly=2 refuses every write yet lets the limits travel with the query (the query could lift them: it is
+    # for analysts and admins, each query theirs to answer for)
+    limits: dict[str, Any] = {"readonly": 2, "max_result_rows": max_rows, "result_overflow_mode": "throw"}
+    if max_seconds is not None:
+        limits["max_execution_time"] = max_seconds
+    return limits
+
+
 class Warehouse:
     """One ClickHouse database: every call is serialised (chDB is one engine per process)."""
 
@@ -151,6 +162,7 @@ class Warehouse:
         self.dsn = dsn
         self.database = database
         self.client = clickhouse_connect.get_client(dsn=dsn)
+        self.reader: Any = None  # the client of others' read-only queries, opened on the first
         self.lock = threading.Lock()
         self.schemas: dict[tuple[str, tuple[str, ...]], pa.Schema] = {}
 
@@ -173,6 +185,15 @@ class Warehouse:
     async def arows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a query off the event loop."""
         return await asyncio.to_thread(self.rows, sql, parameters)
+
+    def read_only(self, sql: str, max_rows: int, max_seconds: float | None = None) -> pa.Table:
+        """Run someone's query as ClickHouse's `readonly`, `{db}` this database, and return its rows as Arrow;
+        ClickHouse refuses any write, a result over `max_rows` (0: no limit) and a run past `max_seconds`."""
+        with self.lock:
+            if self.reader is None:  # a client of its own: `readonly` stays with the client that ran it
+                self.reader = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+            return self.reader.query_arrow(sql.replace("{db}", self.database),
+                                           settings=read_only_limits(max_rows, max_seconds))
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; return the versions applied now."""
@@ -261,6 +282,8 @@ class Warehouse:
         return await asyncio.to_thread(self.store, table, columns, rows)
 
     def close(self) -> None:
-        """Close the client."""
+        """Close the clients."""
         with self.lock:
             self.client.close()
+            if self.reader is not None:
+                self.reader.close()

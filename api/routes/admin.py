@@ -1,11 +1,15 @@
-"""Admin controls: pause or resume a market, freeze or unfreeze an account. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
+"""Admin controls: pause or resume a market, freeze or unfreeze an account; the insurance fund's balance and
+history; a read-only query of the warehouse. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
 use them (403 for anyone else). Each is a command on `admin.commands`, stamped with the time the gateway took it:
 every reader applies it at that event time (a replay too), and the stored commands are the audit of who did what,
 when and why."""
 
+import asyncio
 import uuid
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,6 +102,83 @@ async def freeze_account(wallet: WalletPath, body: Reason, admin: AdminWallet, r
 async def unfreeze_account(wallet: WalletPath, admin: AdminWallet, request: Request) -> CommandView:
     """Unfreeze a wallet's account (unfreezing one not frozen changes nothing, and is recorded all the same)."""
     return await publish(request, command(admin, "unfreeze_account", "", wallet=wallet))
+
+
+class FundMovement(BaseModel):
+    """One movement of the insurance fund: a liquidation fee's insurance half credited, or a deficit drawn."""
+
+    id: str
+    ts: Annotated[int, Field(description="event time of the fill that moved it, UTC ms")]
+    kind: Annotated[Literal["credit", "draw"], Field(description="credit: a fee's half; draw: a deficit covered")]
+    plan: Annotated[str, Field(description="the liquidation plan it belongs to")]
+    amount: Annotated[Decimal, Field(description="USD; a draw is negative")]
+    balance: Annotated[Decimal, Field(description="the fund's balance after it (USD)")]
+
+
+class InsuranceFund(BaseModel):
+    """The insurance fund: its balance after its newest movement, and its movements, oldest first."""
+
+    balance: Annotated[Decimal, Field(description="USD; 0 before any liquidation")]
+    movements: list[FundMovement]
+
+
+@router.get("/insurance-fund", response_model=InsuranceFund, responses=REFUSED)
+async def insurance_fund(admin: AdminWallet, warehouse: WarehouseDep,
+                         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> InsuranceFund:
+    """Return the insurance fund's balance and its newest `limit` movements (oldest first, by event time then
+    id), as the risk engine audited them: each liquidation close's insurance half credited, each deficit drawn."""
+    rows = await queries.insurance_fund(warehouse, limit)
+    movements = [FundMovement(id=r["id"], ts=r["ts"], kind="credit" if r["action"] == "insurance_credited" else "draw",
+                              plan=r["data"]["plan"], amount=Decimal(r["data"]["amount"]),
+                              balance=Decimal(r["data"]["insurance_fund"])) for r in rows]
+    return InsuranceFund(balance=movements[-1].balance if movements else Decimal(0), movements=movements)
+
+
+SQL_MAX_ROWS, SQL_MAX_SECONDS = 10_000, 10  # what one admin query may return and take at most
+
+
+class SqlRequest(BaseModel):
+    """A read-only query of the warehouse (`{db}` names its database) and how many rows it may return."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: Annotated[str, Field(min_length=1, max_length=20_000, examples=["SELECT market, count() FROM {db}.fills "
+                                                                            "GROUP BY market"])]
+    max_rows: Annotated[int, Field(ge=1, le=SQL_MAX_ROWS)] = 1000
+
+
+class SqlAnswer(BaseModel):
+    """A query's columns and rows (values as JSON: decimals and times as text)."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@router.post("/sql", response_model=SqlAnswer, responses={
+    **REFUSED, 400: {"model": ErrorResponse, "description": "ClickHouse refused the query (a write, a syntax error, "
+                                                             "too many rows, too long): its message"}})
+async def admin_sql(body: SqlRequest, admin: AdminWallet, warehouse: WarehouseDep, request: Request) -> SqlAnswer:
+    """Run a read-only query against the warehouse while the embedded platform runs (chDB is one process: the
+    gateway's is the way in). ClickHouse refuses writes (`readonly`), a result over `max_rows` (at most 10,000)
+    and a run over 10 s; its message comes back as a 400. Every query is on the audit trail. For whole tables
+    use `quantdesk export`, for longer answers `quantdesk sql`."""
+    await audit.record(request, "admin_sql", admin, {"query": body.query, "max_rows": body.max_rows})
+    try:
+        table = await asyncio.to_thread(warehouse.read_only, body.query, body.max_rows, SQL_MAX_SECONDS)
+    except (ClickHouseError, ValueError) as exc:
+        raise HTTPException(400, f"refused by ClickHouse: {first_line(str(exc))}") from exc
+    columns = table.column_names
+    return SqlAnswer(columns=columns, rows=[[jsonable(row[c]) for c in columns] for row in table.to_pylist()])
+
+
+def first_line(message: str) -> str:
+    """Return the line of a ClickHouse error that says what went wrong (its stack trace left out)."""
+    return next((line.strip() for line in message.splitlines() if line.strip()), message)[:2000]
+
+
+def jsonable(value: Any) -> Any:
+    """Return a cell as JSON carries it exactly: decimals and times as text."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
 
 @router.get("/commands", response_model=list[CommandView], responses=REFUSED)

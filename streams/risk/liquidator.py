@@ -28,6 +28,7 @@ from streams.risk.reorder import ReorderBuffer
 
 LIQUIDATOR = base58.b58encode(bytes(random.Random("quantdesk venue liquidator").getrandbits(8) for _ in range(32))).decode()
 LIQUIDATOR_FLOAT = Decimal(10_000_000)
+INSURANCE_FUND = "insurance-fund"  # the subject of the fund's own audit entries: each credit and draw, its balance
 OPPOSITE = {"buy": "sell", "sell": "buy"}
 VENUE_MODELS: dict[str, type[Message]] = {"trades.fills": Fill, "accounts.changes": AccountChange}
 
@@ -83,7 +84,10 @@ class Liquidator:
         flight = self.in_flight.get(account.key)
         if flight is None or (fill.model_extra or {}).get("liquidation") != flight.plan_id:
             return account, ()
-        self.insurance_fund += Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
+        credit = Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
+        self.insurance_fund += credit
+        out.audit.append(audit(fill, INSURANCE_FUND, "insurance_credited", {
+            "plan": flight.plan_id, "amount": str(credit), "insurance_fund": str(self.insurance_fund)}))
         flight.pending -= 1
         if flight.pending:
             return account, ()
@@ -100,6 +104,9 @@ class Liquidator:
         out.audit.append(audit(fill, account.key, "liquidation_completed", {
             "plan": plan_id, "deficit": str(deficit), "insurance_draw": str(draw),
             "socialised_loss": str(deficit - draw), "insurance_fund": str(self.insurance_fund)}))
+        if draw:
+            out.audit.append(audit(fill, INSURANCE_FUND, "insurance_drawn", {
+                "plan": plan_id, "amount": str(-draw), "insurance_fund": str(self.insurance_fund)}))
         return written_off, covered(deficit, draw)
 
     def account_row(self, key: str) -> dict[str, Any]:

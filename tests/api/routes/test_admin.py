@@ -14,6 +14,7 @@ from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, client, gateway
 from tests.api.routes.test_orders import T0, deposit, gateway_state
+from tests.streams.agents.test_accounts_pipeline import crash
 from tests.api.signing import sign_in
 from tests.waiting import eventually
 
@@ -120,6 +121,72 @@ async def test_an_admin_freezes_and_unfreezes_an_account_and_a_hostile_command_i
     assert [(r["action"], r["wallet"]) for r in stored] == [("freeze_account", wallet), ("unfreeze_account", wallet)]
 
 
+async def test_the_insurance_fund_shows_each_liquidations_credit_and_its_balance(settings: Settings) -> None:
+    admin, trader = Keypair(), Keypair()
+    settings = settings.model_copy(update={"admin_wallets": (str(admin.pubkey()),)})
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        boss = await sign_in(http, admin)
+        http.cookies.clear()
+        empty = (await http.get("/api/v1/admin/insurance-fund", cookies={COOKIE: boss})).json()
+        assert empty == {"balance": "0", "movements": []}
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(crash(str(trader.pubkey()), SOL, T0))
+
+        async def credited() -> dict[str, Any] | None:
+            fund = (await http.get("/api/v1/admin/insurance-fund", cookies={COOKIE: boss})).json()
+            return fund if fund["movements"] else None
+        fund = await eventually(credited, what="the liquidation's credit to the fund")
+    # the crash's close: 5.132555674 SOL at 92, fee 1 % = 4.72195122008 → 4.721951220, the fund's half 2.360975610
+    [credit] = fund["movements"]
+    assert (credit["kind"], credit["amount"], credit["balance"], fund["balance"]) == (
+        "credit", "2.360975610", "2.360975610", "2.360975610")
+    assert credit["plan"] == f"crash:{SOL}:{T0 + 5000}:{trader.pubkey()}:0:plan" and credit["ts"] == T0 + 5000
+
+
+async def test_an_admins_query_reads_the_warehouse_within_its_limits_and_a_write_is_refused(
+        settings: Settings) -> None:
+    admin, trader = Keypair(), Keypair()
+    settings = settings.model_copy(update={"admin_wallets": (str(admin.pubkey()),)})
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        boss = {COOKIE: await sign_in(http, admin)}
+        http.cookies.clear()
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send(crash(str(trader.pubkey()), SOL, T0))
+
+        async def ask(query: str, **more: Any) -> httpx.Response:
+            return await http.post("/api/v1/admin/sql", json={"query": query, **more}, cookies=boss)
+
+        async def stored() -> dict[str, Any] | None:
+            answer = (await ask("SELECT market, count() AS n, sum(size) AS size FROM {db}.fills FINAL "
+                                "WHERE liquidation = '' GROUP BY market")).json()
+            return answer if answer["rows"] else None
+        answer = await eventually(stored, what="the crash's fill stored")
+        assert answer == {"columns": ["market", "n", "size"], "rows": [[SOL, 1, "80.000000000000000000"]]}
+        write = await ask("INSERT INTO {db}.fills (id) VALUES ('x')")
+        assert write.status_code == 400 and "readonly" in write.json()["error"]["message"].lower()
+        many = await ask("SELECT number FROM system.numbers LIMIT 20", max_rows=10)
+        assert many.status_code == 400 and "refused by ClickHouse" in many.json()["error"]["message"]
+        assert (await ask("SELEC nonsense")).status_code == 400
+        assert (await ask("SELECT 1", max_rows=10_001)).status_code == 422
+        db = runtime.warehouse.database
+
+        async def audited() -> list[dict[str, Any]]:
+            return await runtime.warehouse.arows(f"SELECT data FROM {db}.audit_log WHERE action = 'admin_sql'")
+        rows = await eventually(lambda: _at_least(audited, 5), what="every query audited")
+        # the refused write left the platform's own writes alone: the sink stores on
+        async with Publisher(settings, runtime.bootstrap) as publisher:
+            await publisher.send([deposit(str(trader.pubkey()) + "x")])
+        await eventually(lambda: _at_least(lambda: runtime.warehouse.arows(
+            f"SELECT id FROM {db}.account_changes WHERE wallet = {{w:String}}", {"w": str(trader.pubkey()) + "x"}), 1),
+            what="a deposit stored after the admin's queries")
+    assert any("INSERT INTO" in r["data"] for r in rows)
+
+
+async def _at_least(probe: Any, n: int) -> Any:
+    rows = await probe()
+    return rows if len(rows) >= n else None
+
+
 async def _held(live: Any, wallet: str) -> bool:
     return wallet in live.accounts
 
@@ -151,7 +218,7 @@ async def test_every_admin_route_is_refused_to_a_plain_wallet_and_to_no_session(
         paths = asgi.other_asgi_app.openapi()["paths"]  # type: ignore[attr-defined]  # every route the app serves
         routes = [(method.upper(), path) for path, methods in paths.items() if path.startswith("/api/v1/admin")
                   for method in methods]
-        assert len(routes) == 5
+        assert len(routes) == 7
         for method, path in routes:
             url = path.replace("{market}", SOL).replace("{wallet}", str(trader.pubkey()))
             body = {"json": {"reason": REASON}} if method == "POST" else {}

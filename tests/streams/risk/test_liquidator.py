@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from streams.risk.engine import RiskEngine
-from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
+from streams.risk.liquidator import INSURANCE_FUND, LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.risk.outputs import Outputs
 from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, long_80_sol, run, tick
 
@@ -78,6 +78,8 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     assert (done.data["deficit"], done.data["insurance_draw"], done.data["socialised_loss"]) == (
         "10.000000000", "4.000000000", "6.000000000")
     assert (figures(out)["state"], figures(out)["collateral"], engine.liquidator.insurance_fund) == ("bankrupt", "0E-9", 0)
+    fund = [(a.action, a.data["amount"], a.data["insurance_fund"]) for a in out.audit if a.subject == INSURANCE_FUND]
+    assert fund == [("insurance_credited", "0E-9", "4.000000000"), ("insurance_drawn", "-4.000000000", "0E-9")]
 
 
 def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_next_tick() -> None:
