@@ -20,8 +20,8 @@ import orjson
 
 from quantdesk.markets import Market, params_version, reparametrised
 from quantdesk.messages import (
-    AccountChange,
     MARGIN_FIELDS,
+    AccountChange,
     AdminCommand,
     Fill,
     FundingPayment,
@@ -301,12 +301,13 @@ class RiskEngine:
 
     def to_row(self) -> dict[str, Any]:
         """Return what is neither an account nor a market as a stored row: apply count, insurance fund, newest
-        tick time, the board's market order."""
+        tick time, the board's market order, each market's parameters in force, the changes scheduled, the frozen
+        wallets."""
         return {"applied": self.applied, "insurance_fund": str(self.liquidator.insurance_fund),
                 "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
                 "params": {name: {f: str(getattr(m.params, f)) for f in MARGIN_FIELDS}
                            for name, m in self.markets.items()},
-                "scheduled": [dump(c) for c in self.scheduled], "frozen": self.frozen}
+                "scheduled": [dump(c) for c in self.scheduled], "frozen": dict(self.frozen)}
 
     def load_row(self, row: dict[str, Any]) -> None:
         """Take back a `to_row` row (before any account: their positions are margined under these parameters),
