@@ -1,5 +1,6 @@
 """Admin controls: pause or resume a market, change its margin and funding parameters from a stated time on, freeze
-or unfreeze an account; the insurance fund's balance and history; a read-only query of the warehouse. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
+or unfreeze an account; the insurance fund's balance and history; a read-only query of the warehouse. Only a session
+whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
 use them (403 for anyone else). Each is a command on `admin.commands`, stamped with the time the gateway took it:
 every reader applies it at that event time (a replay too), and the stored commands are the audit of who did what,
 when and why."""
@@ -131,7 +132,8 @@ async def set_market_params(market: MarketPath, body: NewParams, admin: AdminWal
 async def freeze_account(wallet: WalletPath, body: Reason, admin: AdminWallet, request: Request) -> CommandView:
     """Freeze a wallet's account: its order tickets are refused (403, with the reason), the risk engine refuses its
     withdrawals from the command's event time on (each a dead letter with the reason; deposits still count), and its
-    account shows it frozen with the reason, until an admin unfreezes it. Answers once the command is on the broker (202)."""
+    account shows it frozen with the reason, until an admin unfreezes it. Answers once the command is on the broker
+    (202)."""
     return await publish(request, command(admin, "freeze_account", body.reason, wallet=wallet))
 
 

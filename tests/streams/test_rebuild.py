@@ -102,7 +102,8 @@ async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_sam
     assert sorted((d.id, d.digest) for d in whole.decisions) == [(r["id"], r["digest"]) for r in decisions]
     actions = {d.action for d in whole.decisions}
     assert {"state_transition", "liquidation_planned", "liquidation_completed", "funding_paid", "signal_raised",
-            "liquidations_paused", "liquidations_resumed", "market_params_scheduled", "market_params_changed"} <= actions
+            "liquidations_paused", "liquidations_resumed", "market_params_scheduled",
+            "market_params_changed"} <= actions
     versions = {d.params for d in whole.decisions}
     assert len(versions) == 2  # the listing's, then the change's from half an hour in
     [restated] = [s for s in states if s["id"] == f"admin:params:{FUNDED}:0:state"]

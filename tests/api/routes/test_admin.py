@@ -1,7 +1,8 @@
 """Admin controls: an admin (a wallet of the settings, signed in by SIWS) pauses and resumes a market, changes its
-margin and funding parameters from a stated time on, and freezes and unfreezes an account, through `admin.commands`; tickets are refused with the reason, `/markets`, `/status` and
-the account show it, a gateway started later holds it too, the stored commands are the audit and a hostile one a
-dead letter; every admin route refuses plain wallets (403) and no session (401)."""
+margin and funding parameters from a stated time on, and freezes and unfreezes an account, through `admin.commands`;
+tickets are refused with the reason, `/markets`, `/status` and the account show it, a gateway started later holds
+it too, the stored commands are the audit and a hostile one a dead letter; every admin route refuses plain wallets
+(403) and no session (401)."""
 
 from typing import Any
 

@@ -143,7 +143,8 @@ def state(worker: Worker) -> dict[str, Any]:
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
             "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited),
             "paused": {m: k.paused for m, k in engine.markets.items()},
-            "frozen": dict(engine.frozen), "params": (engine.params, [m.params for m in engine.markets.values()], list(engine.scheduled),
+            "frozen": dict(engine.frozen),
+            "params": (engine.params, [m.params for m in engine.markets.values()], list(engine.scheduled),
                        {m: (rates(k.book), k.funding.max_rate) for m, k in engine.markets.items()})}
 
 
