@@ -26,8 +26,9 @@ async def record(request: Request, action: str, subject: str, data: dict[str, An
     publisher = request.app.state.publisher
     if publisher is None:
         return
-    settings = request.app.state.settings
-    entry = AuditEntry(id=f"{ACTOR}:{uuid.uuid4().hex}", ts=int(time.time() * 1000), actor=ACTOR, action=action, subject=subject,
-                       data=data, causes=list(causes), params=params_version(settings.markets),
+    settings, live, now = request.app.state.settings, request.app.state.live, int(time.time() * 1000)
+    in_force = tuple(live.params(m, now) for m in settings.markets)
+    entry = AuditEntry(id=f"{ACTOR}:{uuid.uuid4().hex}", ts=now, actor=ACTOR, action=action, subject=subject,
+                       data=data, causes=list(causes), params=params_version(in_force),
                        digest=digest(data if inputs is None else inputs))
     await publisher.send([("audit.log", subject, dump(entry))])

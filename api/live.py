@@ -9,6 +9,7 @@ event stamped far ahead cannot freeze a market's figures.
 
 import asyncio
 import logging
+from bisect import insort
 from collections import OrderedDict, defaultdict, deque
 from decimal import Decimal, InvalidOperation
 from typing import Any, Awaitable, Callable, NamedTuple, Protocol
@@ -20,7 +21,8 @@ from api.bars import RESOLUTIONS, Bar, bucket
 from api.orders import OpenOrders
 from api.books import BOOK_WARM_UP_MESSAGES, LiveBooks
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import AccountSnapshot, AdminCommand, Fill, Signal, VenuePrice
+from quantdesk.markets import Market, reparametrised
+from quantdesk.messages import MARGIN_FIELDS, AccountSnapshot, AdminCommand, Fill, Signal, VenuePrice
 from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
@@ -99,6 +101,7 @@ class LiveState:
         self.books = LiveBooks(known_markets)
         self.chain: tuple[int, int] | None = None  # the highest slot a fill came from, and that fill's event time
         self.commands: dict[str, AdminCommand] = {}  # market or wallet -> the newest admin command about it
+        self.changes: dict[str, list[AdminCommand]] = {}  # market -> its parameter changes, as they take effect
 
     def apply(self, topic: str, event: dict[str, Any]) -> bool:
         """Record an event; return whether it is news (newer than what was held, never seen)."""
@@ -180,12 +183,37 @@ class LiveState:
         """Hold the newest admin command of each listed market and each wallet: the latest `ts` (at one `ts`, the
         greater id), so the same commands leave a market paused or an account frozen in any order they are read."""
         command = AdminCommand.model_validate(event)
+        if command.market and command.market not in self.known:
+            return False
+        if command.action == "set_market_params":
+            return self.schedule(command)
         last = self.commands.get(command.subject)
-        if command.market and command.market not in self.known or \
-                last is not None and (command.ts, command.id) <= (last.ts, last.id):
+        if last is not None and (command.ts, command.id) <= (last.ts, last.id):
             return False
         self.commands[command.subject] = command
         return True
+
+    def schedule(self, command: AdminCommand) -> bool:
+        """Hold a change of a market's parameters in the order the risk engine puts them in force (effective time,
+        then command time and id), once."""
+        changes = self.changes.setdefault(command.subject, [])
+        if any(c.id == command.id for c in changes):
+            return False
+        insort(changes, command, key=lambda c: (c.effective_at, c.ts, c.id))
+        return True
+
+    def params(self, market: Market, at: int) -> Market:
+        """Return a market's parameters in force at event time `at`: its listing's, or the last change by then."""
+        due = [c for c in self.changes.get(market.name, ()) if (c.effective_at or 0) <= at]
+        return reparametrised(market, {f: getattr(due[-1], f) for f in MARGIN_FIELDS}) if due else market
+
+    def next_change(self, market: str, at: int) -> AdminCommand | None:
+        """Return a market's next change of parameters after event time `at`, or None."""
+        return next((c for c in self.changes.get(market, ()) if (c.effective_at or 0) > at), None)
+
+    def newest_ts(self, market: str) -> int:
+        """Return the event time of a market's newest state (0 before any)."""
+        return self.markets.get(market, {}).get("ts", 0)
 
     def paused(self, market: str) -> AdminCommand | None:
         """Return the command that paused a market, or None when it is not paused."""

@@ -356,7 +356,8 @@ async def snapshot(wh: Warehouse, snapshot_id: str) -> dict[str, Any] | None:
 async def admin_commands(wh: Warehouse, limit: int) -> list[dict[str, Any]]:
     """Return the admins' commands, newest first."""
     return await wh.arows(
-        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, wallet, reason "
+        f"SELECT id, toUnixTimestamp64Milli(ts) AS ts, admin, action, market, wallet, reason, imr, mmr, "
+        f"max_funding_per_hour, toUnixTimestamp64Milli(effective_at) AS effective_at "
         f"FROM {wh.database}.admin_commands FINAL "
         "ORDER BY ts DESC, id DESC LIMIT {limit:UInt32}", {"limit": limit})
 

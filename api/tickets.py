@@ -78,7 +78,8 @@ def quote(settings: Settings, live: LiveState, market: str) -> Quote:
     oracle = live.markets.get(market, {}).get("oracle_price")
     if oracle is None:
         raise HTTPException(409, f"{market} has no oracle price yet: no ticket can be priced")
-    params = next(m for m in settings.markets if m.name == market)
+    listing = next(m for m in settings.markets if m.name == market)
+    params = live.params(listing, live.newest_ts(market))  # an admin's change counts from its effective time
     return Quote(Decimal(str(oracle)), params.mmr, params.imr, funding_index(live, market))
 
 

@@ -1,4 +1,4 @@
-"""`quantdesk dashboards build|push`, `quantdesk sql` and `quantdesk export`."""
+"""`quantdesk dashboards build|push`, `quantdesk sql`, `quantdesk export` and `quantdesk tail`."""
 
 from pathlib import Path
 from typing import Annotated
@@ -93,8 +93,38 @@ def export(
     console.print(f"wrote {written} rows to {target}")
 
 
+def tail(
+    topic: Annotated[str, typer.Argument(help="a topic's name without the prefix, e.g. accounts.state")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="go on printing events as they come")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="stop after this many events")] = None,
+    meta: Annotated[bool, typer.Option("--meta", help="wrap each event with its partition, offset and key")] = False,
+) -> None:
+    """Print a topic's events as JSON lines, from its start to its end (then on, with --follow)."""
+    import sys
+
+    from ops.tail import tail as tail_topic
+    from ops.tail import unknown_topic
+    from quantdesk.cli import bootstrap_or_exit, run
+    from quantdesk.settings import get_settings
+
+    if why := unknown_topic(topic):
+        console.print(why, style="red", markup=False)
+        raise typer.Exit(2)
+    settings = get_settings()
+    out = sys.stdout.buffer
+
+    def write(line: bytes) -> None:
+        out.write(line + b"\n")
+        out.flush()
+    try:
+        run(tail_topic(settings, bootstrap_or_exit(settings), topic, write, follow=follow, limit=limit, meta=meta))
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C on --follow, or a reader such as `head` gone: done
+        pass
+
+
 def register(commands: typer.Typer) -> None:
-    """Add `quantdesk dashboards`, `quantdesk sql` and `quantdesk export` to the CLI."""
+    """Add `quantdesk dashboards`, `quantdesk sql`, `quantdesk export` and `quantdesk tail` to the CLI."""
     commands.add_typer(dashboards, name="dashboards")
     commands.command()(sql)
     commands.command()(export)
+    commands.command()(tail)

@@ -50,3 +50,8 @@ DEFAULT_MARKETS: tuple[Market, ...] = (
         mmr=Decimal("0.05"),
     ),
 )
+
+
+def reparametrised(market: Market, params: dict[str, Decimal]) -> Market:
+    """Return `market` under new margin and funding parameters (an admin's change), the rest as it was."""
+    return market.model_copy(update=params)

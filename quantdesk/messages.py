@@ -398,12 +398,14 @@ class DeadLetter(Message):
     payload: str
 
 
-AdminAction = Literal["pause_market", "resume_market", "freeze_account", "unfreeze_account"]
+AdminAction = Literal["pause_market", "resume_market", "set_market_params", "freeze_account", "unfreeze_account"]
+MARGIN_FIELDS = ("imr", "mmr", "max_funding_per_hour")  # a market's parameters an admin may change
 
 
 class AdminCommand(Input):
     """An admin's command (topic `admin.commands`, keyed by its subject): pause a market or freeze a wallet's
-    account, with why, or undo either. The gateway stamps it with the time it took it, so a replay applies it at
+    account, with why, or undo either; or set a market's margin and funding parameters from `effective_at` on
+    (never earlier than the command). The gateway stamps it with the time it took it, so a replay applies it at
     the event time the live run did."""
 
     admin: Name
@@ -411,13 +413,36 @@ class AdminCommand(Input):
     market: Name | None = None
     wallet: Name | None = None
     reason: Text = ""
+    imr: ExactPositive | None = None
+    mmr: ExactPositive | None = None
+    max_funding_per_hour: ExactPositive | None = None
+    effective_at: Stamp | None = None
 
     @model_validator(mode="after")
     def _names_its_subject(self) -> "AdminCommand":
         """Refuse a market command without its market, an account command without its wallet, or one naming both."""
-        wanted = "market" if self.action.endswith("_market") else "wallet"
+        wanted = "wallet" if self.action.endswith("_account") else "market"
         if getattr(self, wanted) is None or (self.market and self.wallet):
             raise ValueError(f"a {self.action} command names its {wanted} and nothing else")
+        return self
+
+    @model_validator(mode="after")
+    def _sets_sane_params(self) -> "AdminCommand":
+        """Refuse parameters on any other command; on a change, refuse missing ones, a maintenance rate not under the
+        initial one, an initial rate over 1, and a time before the command's own (a change is never retroactive)."""
+        given = [name for name in (*MARGIN_FIELDS, "effective_at") if getattr(self, name) is not None]
+        if self.action != "set_market_params":
+            if given:
+                raise ValueError(f"a {self.action} command sets no parameters ({', '.join(given)} given)")
+            return self
+        if len(given) < len(MARGIN_FIELDS) + 1:
+            raise ValueError("a set_market_params command gives imr, mmr, max_funding_per_hour and effective_at")
+        assert self.imr is not None and self.mmr is not None and self.effective_at is not None
+        if not self.mmr < self.imr <= 1:
+            raise ValueError(f"mmr {self.mmr} must be under imr {self.imr}, and imr at most 1")
+        if self.effective_at < self.ts:
+            raise ValueError(f"effective_at {self.effective_at} is before the command ({self.ts}): changes are "
+                             f"never retroactive")
         return self
 
     @property

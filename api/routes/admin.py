@@ -1,5 +1,6 @@
-"""Admin controls: pause or resume a market, freeze or unfreeze an account; the insurance fund's balance and
-history; a read-only query of the warehouse. Only a session whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
+"""Admin controls: pause or resume a market, change its margin and funding parameters from a stated time on, freeze
+or unfreeze an account; the insurance fund's balance and history; a read-only query of the warehouse. Only a session
+whose wallet is one of `QUANTDESK_ADMIN_WALLETS` may
 use them (403 for anyone else). Each is a command on `admin.commands`, stamped with the time the gateway took it:
 every reader applies it at that event time (a replay too), and the stored commands are the audit of who did what,
 when and why."""
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api import audit, queries
 from api.auth import AdminWallet
@@ -54,6 +55,24 @@ class CommandView(BaseModel):
     market: Annotated[str | None, Field(description="the market a market command is about")]
     wallet: Annotated[str | None, Field(description="the wallet an account command is about")]
     reason: str
+    imr: Annotated[Decimal | None, Field(description="a change's initial margin rate")] = None
+    mmr: Annotated[Decimal | None, Field(description="a change's maintenance margin rate")] = None
+    max_funding_per_hour: Annotated[Decimal | None, Field(description="a change's cap on the hourly rate")] = None
+    effective_at: Annotated[int | None, Field(description="the event time a change takes effect at, UTC ms")] = None
+
+
+class NewParams(BaseModel):
+    """A market's new margin and funding parameters (fractions, not percent), when they take effect, and why."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "imr": "0.2", "mmr": "0.1", "max_funding_per_hour": "0.002", "effective_at": 1767229200000,
+        "reason": "volatility: margins doubled from the next hour"}]})
+
+    imr: Annotated[Decimal, Field(gt=0, le=1, description="initial margin rate: at most 1, over mmr")]
+    mmr: Annotated[Decimal, Field(gt=0, lt=1, description="maintenance margin rate: under imr")]
+    max_funding_per_hour: Annotated[Decimal, Field(gt=0, lt=1, description="the cap on the hourly funding rate")]
+    effective_at: Annotated[int, Field(description="UTC ms it takes effect at: now or later, never earlier")]
+    reason: Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
 
 
 async def publish(request: Request, command: AdminCommand) -> CommandView:
@@ -66,10 +85,14 @@ async def publish(request: Request, command: AdminCommand) -> CommandView:
     return CommandView(**dump(command))
 
 
-def command(admin: str, action: AdminAction, reason: str, **subject: str) -> AdminCommand:
-    """Return a command about `subject` (its market or wallet) stamped now, under an id of its own."""
-    return AdminCommand(id=f"admin:{uuid.uuid4().hex}", ts=wall_ms(), admin=admin, action=action, reason=reason,
-                        **subject)
+def command(admin: str, action: AdminAction, reason: str, **fields: Any) -> AdminCommand:
+    """Return a command about its subject (market or wallet) stamped now, under an id of its own; refuse (422) one
+    that cannot be taken, with why."""
+    try:
+        return AdminCommand(id=f"admin:{uuid.uuid4().hex}", ts=wall_ms(), admin=admin, action=action,
+                            reason=reason, **fields)
+    except ValidationError as exc:
+        raise HTTPException(422, "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from exc
 
 
 @router.post("/markets/{market}/pause", status_code=202, response_model=CommandView, responses=REFUSED)
@@ -91,10 +114,26 @@ async def resume_market(market: MarketPath, admin: AdminWallet, settings: Settin
     return await publish(request, command(admin, "resume_market", "", market=market))
 
 
+@router.post("/markets/{market}/params", status_code=202, response_model=CommandView, responses=REFUSED)
+async def set_market_params(market: MarketPath, body: NewParams, admin: AdminWallet, settings: SettingsDep,
+                            request: Request) -> CommandView:
+    """Change a market's initial and maintenance margin rates and its funding cap from `effective_at` on (now or
+    later; an earlier time is refused, 422: a change is never retroactive). Until then nothing changes; at that
+    event time the risk engine re-margins every holder under the new rates (one left under maintenance is
+    liquidated as at any tick), the hour in progress closes under the new cap, order tickets are priced under them,
+    and `/markets` shows the change scheduled, then in force. Each change is a new parameter version on the audit
+    trail. Answers once the command is on the broker (202)."""
+    listed(settings, market)
+    return await publish(request, command(admin, "set_market_params", body.reason, market=market,
+                                          **body.model_dump(exclude={"reason"})))
+
+
 @router.post("/accounts/{wallet}/freeze", status_code=202, response_model=CommandView, responses=REFUSED)
 async def freeze_account(wallet: WalletPath, body: Reason, admin: AdminWallet, request: Request) -> CommandView:
-    """Freeze a wallet's account: its order tickets are refused (403, with the reason) and its account shows it
-    frozen with the reason, until an admin unfreezes it. Answers once the command is on the broker (202)."""
+    """Freeze a wallet's account: its order tickets are refused (403, with the reason), the risk engine refuses its
+    withdrawals from the command's event time on (each a dead letter with the reason; deposits still count), and its
+    account shows it frozen with the reason, until an admin unfreezes it. Answers once the command is on the broker
+    (202)."""
     return await publish(request, command(admin, "freeze_account", body.reason, wallet=wallet))
 
 
@@ -184,6 +223,6 @@ def jsonable(value: Any) -> Any:
 @router.get("/commands", response_model=list[CommandView], responses=REFUSED)
 async def admin_commands(admin: AdminWallet, warehouse: WarehouseDep,
                          limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CommandView]:
-    """Return the admins' commands as stored, newest first: the audit of who paused, resumed, froze or unfroze
-    what, when and why."""
+    """Return the admins' commands as stored, newest first: the audit of who paused, resumed, changed the
+    parameters of, froze or unfroze what, when and why."""
     return [CommandView(**row) for row in await queries.admin_commands(warehouse, limit)]

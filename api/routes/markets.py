@@ -23,13 +23,25 @@ router = APIRouter(prefix="/api/v1/markets", tags=["markets"], dependencies=[Pub
 MarketName = Annotated[str, Path(description="market name, e.g. BTC-PERP", examples=["BTC-PERP"])]
 
 
+class ScheduledParams(BaseModel):
+    """A change of a market's margin and funding parameters an admin scheduled, and the event time it takes
+    effect at (never earlier than it was taken)."""
+
+    effective_at: Annotated[int, Field(description="UTC ms the change takes effect at")]
+    imr: Decimal
+    mmr: Decimal
+    max_funding_per_hour: Decimal
+    reason: str
+
+
 class MarketView(BaseModel):
     """A market as the terminal shows it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "market": "BTC-PERP", "oracle_price": "97012.5", "confidence": "12.1", "mark_price": "97020.1",
         "status": "healthy", "reason": "", "updated_at": 1767225600400, "change_24h": "0.0123",
-        "volume_24h": "1250000.5", "imr": "0.05", "mmr": "0.03", "funding_rate": "0.0000042955",
+        "volume_24h": "1250000.5", "imr": "0.05", "mmr": "0.03", "max_funding_per_hour": "0.00125",
+        "funding_rate": "0.0000042955",
         "next_funding_time": 1767229200000, "open_interest": "12.5", "open_interest_notional": "1212656.25"}]})
 
     market: str
@@ -49,6 +61,9 @@ class MarketView(BaseModel):
     open_interest_notional: Annotated[Decimal | None, Field(description="open interest × oracle price (USD)")]
     paused: Annotated[bool, Field(description="an admin paused the market: order tickets are refused")] = False
     pause_reason: Annotated[str | None, Field(description="why the admin paused it")] = None
+    max_funding_per_hour: Annotated[Decimal, Field(description="the cap on the hourly funding rate, either way")]
+    next_params: Annotated[ScheduledParams | None, Field(
+        description="an admin's change of imr, mmr and the funding cap, and when it takes effect")] = None
 
 
 class Candle(BaseModel):
@@ -94,17 +109,20 @@ def view(market: Any, live: LiveState, day: dict[str, Any], next_funding: int) -
     """Return the view of one market from its live state, last funding period, open interest and day summary."""
     state = live.markets.get(market.name, {})
     oracle, open_interest = _decimal(state.get("oracle_price")), live.open_interest(market.name)
-    paused = live.paused(market.name)
+    paused, now = live.paused(market.name), live.newest_ts(market.name)
+    params, scheduled = live.params(market, now), live.next_change(market.name, now)
     return MarketView(
         market=market.name, oracle_price=oracle, confidence=_decimal(state.get("conf")),
         mark_price=_decimal(state.get("mark_price")), status=state.get("status", "degraded"),
         reason=state.get("reason", "no oracle price yet") if state else "no oracle price yet",
         updated_at=state.get("ts"), change_24h=change(oracle, day.get("open_24h")),
-        volume_24h=day.get("volume_24h") or Decimal(0), imr=market.imr, mmr=market.mmr,
+        volume_24h=day.get("volume_24h") or Decimal(0), imr=params.imr, mmr=params.mmr,
         funding_rate=_decimal(live.funding.get(market.name, {}).get("rate")), next_funding_time=next_funding,
         open_interest=open_interest,
         open_interest_notional=None if oracle is None else to_money(open_interest * oracle),
         paused=paused is not None, pause_reason=None if paused is None else paused.reason,
+        max_funding_per_hour=params.max_funding_per_hour,
+        next_params=None if scheduled is None else ScheduledParams.model_validate(scheduled, from_attributes=True),
     )
 
 

@@ -70,6 +70,13 @@ class MarketBook:
         """Change the size and entry of `account`'s position."""
         self._set(self.row[account], size, entry)
 
+    def set_rates(self, mmr: float, imr: float) -> None:
+        """Margin every position at new maintenance and initial rates."""
+        n = self.count
+        self.mmr[:n], self.imr[:n] = mmr, imr
+        np.multiply(np.abs(self.size[:n]), self.mmr[:n], out=self.rates[0, :n])
+        np.multiply(np.abs(self.size[:n]), self.imr[:n], out=self.rates[1, :n])
+
     def remove_position(self, account: int) -> None:
         """Drop `account`'s position, moving the last row into its place."""
         i, last = self.row.pop(account), self.count - 1

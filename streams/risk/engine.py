@@ -18,8 +18,9 @@ from typing import Any, Iterable
 
 import orjson
 
-from quantdesk.markets import Market, params_version
+from quantdesk.markets import Market, params_version, reparametrised
 from quantdesk.messages import (
+    MARGIN_FIELDS,
     AccountChange,
     AdminCommand,
     Fill,
@@ -67,6 +68,8 @@ class RiskEngine:
         self.liquidator = Liquidator()
         self.newest_tick_ts = 0
         self.applied = 0
+        self.scheduled: list[AdminCommand] = []  # admins' parameter changes not in force yet, by effective time
+        self.frozen: dict[str, str] = {}  # wallet -> why an admin froze it: its withdrawals are refused
 
     def unknown(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -76,15 +79,17 @@ class RiskEngine:
     def apply(self, event: Event) -> Outputs:
         """Apply one input event; return what it causes, every decision audited under the parameters in force."""
         self.applied += 1
+        out = self._take_effect(event.ts)  # changes due before this event
         if isinstance(event, OracleTick):
-            out = self._on_tick(event)
+            caused = self._on_tick(event)
         elif isinstance(event, Fill):
-            out = self._on_fill(event)
+            caused = self._on_fill(event)
         elif isinstance(event, AdminCommand):
-            out = self._on_command(event)
+            caused = self._on_command(event)
         else:
-            out = self._on_change(event)
-        out.audit += decisions(out, event)
+            caused = self._on_change(event)
+        caused.audit += decisions(caused, event)
+        out.extend(caused).extend(self._take_effect(event.ts))  # a change in force from its own command's time
         out.audit = [a.model_copy(update={"params": self.params}) for a in out.audit]
         return out
 
@@ -98,15 +103,59 @@ class RiskEngine:
 
     def _on_command(self, command: AdminCommand) -> Outputs:
         """Pause or resume a market's liquidations from the command's event time on (plans wait, as for an
-        unhealthy oracle, and go on at the market's first tick after the resume); an account's freeze is the
-        gateway's to enforce."""
+        unhealthy oracle, and go on at the market's first tick after the resume), schedule a change of its
+        parameters, or freeze or unfreeze a wallet's withdrawals (its tickets are the gateway's to refuse)."""
         out = Outputs()
-        if command.market is None:
-            return out
+        if command.wallet is not None:
+            return self._freeze(command)
+        if command.action == "set_market_params":
+            return self._schedule(command)
         market = self.markets[command.market]
         market.paused = (command.reason or "paused by an admin") if command.action == "pause_market" else None
         action = "liquidations_paused" if market.paused else "liquidations_resumed"
         out.audit.append(audit(command, command.market, action, {"admin": command.admin, "reason": command.reason}))
+        return out
+
+    def _freeze(self, command: AdminCommand) -> Outputs:
+        """Freeze or unfreeze a wallet's withdrawals from the command's event time on."""
+        assert command.wallet is not None
+        if command.action == "freeze_account":
+            self.frozen[command.wallet] = command.reason or "frozen by an admin"
+        else:
+            self.frozen.pop(command.wallet, None)
+        action = "withdrawals_frozen" if command.action == "freeze_account" else "withdrawals_unfrozen"
+        return Outputs(audit=[audit(command, command.wallet, action, {"admin": command.admin,
+                                                                       "reason": command.reason})])
+
+    def _schedule(self, command: AdminCommand) -> Outputs:
+        """Keep a parameter change until its effective time."""
+        self.scheduled.append(command)
+        self.scheduled.sort(key=lambda c: (c.effective_at, c.ts, c.id))
+        return Outputs(audit=[audit(command, command.subject, "market_params_scheduled", {
+            "admin": command.admin, "reason": command.reason, "effective_at": command.effective_at,
+            **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}})])
+
+    def _take_effect(self, now: int) -> Outputs:
+        """Put in force every scheduled change due by event time `now`, in order, each at its effective time."""
+        out = Outputs()
+        while self.scheduled and (self.scheduled[0].effective_at or 0) <= now:
+            out.extend(self._reparametrise(self.scheduled.pop(0)))
+        return out
+
+    def _reparametrise(self, command: AdminCommand) -> Outputs:
+        """Put a market under the command's parameters and restate each holder exactly under them (a liquidation
+        planned if now due), as of the effective time; audit the change under the new version."""
+        out, market, before = Outputs(), self.markets[command.subject], self.params
+        old = {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}
+        market.reparametrise(reparametrised(market.params, {n: getattr(command, n) for n in MARGIN_FIELDS}))
+        self.params = params_version(tuple(m.params for m in self.markets.values()))
+        source = command.model_copy(update={"ts": command.effective_at})
+        out.audit.append(audit(source, command.subject, "market_params_changed", {
+            "admin": command.admin, "reason": command.reason, "from": old,
+            "to": {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}, "previous_version": before}))
+        for slot in market.holders():
+            self._publish(self.accounts[self.board.keys[slot]], source, out)
+        out.audit += decisions(out, source)
         return out
 
     def _on_change(self, change: AccountChange) -> Outputs:
@@ -122,9 +171,11 @@ class RiskEngine:
         return out
 
     def _moved_by(self, account: Account, change: AccountChange) -> Account:
-        """Return the account after the deposit or withdrawal."""
+        """Return the account after the deposit or withdrawal (none while an admin holds the wallet frozen)."""
         if change.kind == "deposit":
             return account.deposit(change.amount)
+        if why := self.frozen.get(change.wallet):
+            raise AccountError(f"{account.key}: withdrawals are frozen by an admin: {why}")
         return account.withdraw(change.amount, self._quotes(account))
 
     def _refused(self, change: AccountChange, reason: str, out: Outputs) -> Outputs:
@@ -250,15 +301,26 @@ class RiskEngine:
 
     def to_row(self) -> dict[str, Any]:
         """Return what is neither an account nor a market as a stored row: apply count, insurance fund, newest
-        tick time, the board's market order."""
+        tick time, the board's market order, each market's parameters in force, the changes scheduled, the frozen
+        wallets."""
         return {"applied": self.applied, "insurance_fund": str(self.liquidator.insurance_fund),
-                "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets)}
+                "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
+                "params": {name: {f: str(getattr(m.params, f)) for f in MARGIN_FIELDS}
+                           for name, m in self.markets.items()},
+                "scheduled": [dump(c) for c in self.scheduled], "frozen": dict(self.frozen)}
 
     def load_row(self, row: dict[str, Any]) -> None:
-        """Take back a `to_row` row, laying the board's markets out in their original order."""
+        """Take back a `to_row` row (before any account: their positions are margined under these parameters),
+        laying the board's markets out in their original order."""
         self.applied, self.newest_tick_ts = row["applied"], row["newest_tick_ts"]
         self.liquidator.insurance_fund = Decimal(row["insurance_fund"])
         self.board.lay_out(row["board"])
+        for name, params in row.get("params", {}).items():
+            market = self.markets[name]
+            market.reparametrise(reparametrised(market.params, {f: Decimal(v) for f, v in params.items()}))
+        self.params = params_version(tuple(m.params for m in self.markets.values()))
+        self.scheduled = [AdminCommand.model_validate(c) for c in row.get("scheduled", ())]
+        self.frozen = dict(row.get("frozen", {}))
 
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account as a stored row: the account, its plan in flight and oracle wait, its board slot."""

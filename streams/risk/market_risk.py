@@ -67,6 +67,13 @@ class MarketRisk:
         if self.tracker.mark is not None:
             self.funding.record_mark(ts, self.tracker.mark)
 
+    def reparametrise(self, params: Market) -> None:
+        """Put the market under new margin and funding parameters: its book's rates and the funding cap (the hour
+        in progress closes under the cap in force at its close)."""
+        self.params = params
+        self.funding.max_rate = params.max_funding_per_hour
+        self.book.set_rates(float(params.mmr), float(params.imr))
+
     def hold(self, slot: int, position: Position | None) -> None:
         """Make the book hold `position` for the account in `slot` (None: flat here), counting holders per side."""
         self._count(slot, -1)

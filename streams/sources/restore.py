@@ -34,7 +34,10 @@ COLUMNS = {  # how each input table reads back as the event it stored
     "orders.events": ("order_events", ["id", MS.format("ts"), "market", "wallet", "subaccount", "kind", "side",
                                        "toString(size) AS size", "toString(price) AS price", "order_type", "signature",
                                        "slot", "`order`"]),
-    "admin.commands": ("admin_commands", ["id", MS.format("ts"), "admin", "action", "market", "wallet", "reason"]),
+    "admin.commands": ("admin_commands", ["id", MS.format("ts"), "admin", "action", "market", "wallet", "reason",
+                                          "toString(imr) AS imr", "toString(mmr) AS mmr",
+                                          "toString(max_funding_per_hour) AS max_funding_per_hour",
+                                          MS.format("effective_at")]),
 }
 
 

@@ -16,5 +16,5 @@ def test_a_commands_coroutine_runs_on_uvloop() -> None:
 
 def test_every_service_adds_its_commands_once() -> None:
     names = [c.callback.__name__ for c in commands().registered_commands if c.callback]
-    assert sorted(names) == ["api", "bench", "export", "ingest", "migrate", "replay", "simulate", "sql", "up", "worker"]
+    assert sorted(names) == ["api", "bench", "export", "ingest", "migrate", "replay", "simulate", "sql", "tail", "up", "worker"]
     assert len(commands().registered_commands) == len(names), "commands are added once"

@@ -1,9 +1,10 @@
-"""A signal names exactly one audience: an account (its wallet and sub-account as subject) or a market."""
+"""A signal names exactly one audience: an account (its wallet and sub-account as subject) or a market. An admin's
+command names its subject, and a change of parameters is whole, sane and never retroactive."""
 
 import pytest
 from pydantic import ValidationError
 
-from quantdesk.messages import Signal
+from quantdesk.messages import AdminCommand, Signal
 
 BASE = {"id": "s", "ts": 1, "kind": "health_crossed", "severity": "warning", "message": "m"}
 
@@ -26,3 +27,28 @@ def test_a_signal_for_one_account_or_one_market_is_taken(audience: dict) -> None
 def test_a_signal_whose_audience_is_unclear_is_refused(audience: dict) -> None:
     with pytest.raises(ValidationError):
         Signal(**BASE, **audience)
+
+
+COMMAND = {"id": "admin:1", "ts": 1_767_225_600_000, "admin": "boss", "reason": "volatility"}
+PARAMS = {"action": "set_market_params", "market": "SOL-PERP", "imr": "0.2", "mmr": "0.1",
+          "max_funding_per_hour": "0.002", "effective_at": 1_767_225_600_000}
+
+
+def test_a_whole_sane_change_of_parameters_is_taken() -> None:
+    command = AdminCommand.model_validate({**COMMAND, **PARAMS})
+    assert (command.subject, str(command.mmr), command.effective_at) == ("SOL-PERP", "0.1", COMMAND["ts"])
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"effective_at": COMMAND["ts"] - 1}, "never retroactive"),
+    ({"mmr": "0.2"}, "must be under imr"),
+    ({"imr": "1.5", "mmr": "0.5"}, "imr at most 1"),
+    ({"mmr": "0"}, "greater than 0"),
+    ({"max_funding_per_hour": None}, "gives imr, mmr, max_funding_per_hour and effective_at"),
+    ({"effective_at": None}, "gives imr, mmr, max_funding_per_hour and effective_at"),
+    ({"market": None, "wallet": "W"}, "names its market"),
+    ({"action": "pause_market"}, "sets no parameters"),
+])
+def test_a_change_of_parameters_that_is_partial_insane_or_retroactive_is_refused(change: dict, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        AdminCommand.model_validate({**COMMAND, **PARAMS, **change})

@@ -1,7 +1,8 @@
 """`quantdesk replay --until`: the accounts rebuilt at a past moment from the stored inputs equal the live worker's
 `accounts.state` at that moment, for several moments, with the same decisions to the digest: a scenario of
-deposits, trades, an hour of funding, a liquidation carried out by the simulated venue, and an admin's pause
-and resume of the market in between."""
+deposits, trades, an hour of funding, a liquidation carried out by the simulated venue, an admin's pause
+and resume of the market in between, and an admin's change of BTC's margin rates and funding cap in force from
+the middle of the funded hour."""
 
 from typing import Any
 
@@ -47,6 +48,15 @@ def pause(t0: int) -> list[tuple[str, str, dict[str, Any]]]:
             for action, ts in (("pause_market", t0 + 4500), ("resume_market", t0 + 4800))]
 
 
+def reparametrise(t0: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """Return an admin's change of BTC's parameters taken 3 s in, in force from half an hour in (a BTC tick's time):
+    the long re-margined then, and the hour closed under the new cap."""
+    return [("admin.commands", "BTC-PERP", {
+        "id": "admin:params", "ts": t0 + 3000, "admin": FUNDED, "action": "set_market_params", "market": "BTC-PERP",
+        "reason": "volatility", "imr": "0.5", "mmr": "0.25", "max_funding_per_hour": "0.00001",
+        "effective_at": t0 + HOUR // 2})]
+
+
 async def stored(runtime: Runtime, sql: str, **params: Any) -> list[dict[str, Any]]:
     """Return the rows of a query on the test's database."""
     return await runtime.warehouse.arows(sql.replace("{db}", runtime.warehouse.database), params)
@@ -67,7 +77,8 @@ def live_at(states: list[dict[str, Any]], until: int) -> dict[str, dict[str, Any
 
 async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_same_decisions(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    events = [*crash(LONG, "SOL-PERP", START_MS), *funded(FUNDED, START_MS), *pause(START_MS)]
+    events = [*crash(LONG, "SOL-PERP", START_MS), *funded(FUNDED, START_MS), *pause(START_MS),
+              *reparametrise(START_MS)]
     async with running(settings, simulator=False) as runtime:
         async with Publisher(settings, runtime.bootstrap) as publisher:
             await publisher.send(events)
@@ -83,7 +94,7 @@ async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_sam
                                           "AND toUnixTimestamp64Milli(ts) <= {until:Int64} ORDER BY id",
                                  until=START_MS + HOUR + 1000)
         moments = [START_MS + 2000, START_MS + 4000, START_MS + 4600, START_MS + 5000, START_MS + 6000,
-                   START_MS + HOUR + 1000]
+                   START_MS + HOUR // 2 - 1, START_MS + HOUR // 2, START_MS + HOUR + 1000]
         for until in moments:
             rebuilt = rebuild(settings, runtime.warehouse, until)
             assert {k: dump(s) for k, s in rebuilt.accounts.items()} == live_at(states, until), until
@@ -91,7 +102,13 @@ async def test_the_state_rebuilt_at_several_moments_is_the_live_one_with_the_sam
     assert sorted((d.id, d.digest) for d in whole.decisions) == [(r["id"], r["digest"]) for r in decisions]
     actions = {d.action for d in whole.decisions}
     assert {"state_transition", "liquidation_planned", "liquidation_completed", "funding_paid", "signal_raised",
-            "liquidations_paused", "liquidations_resumed"} <= actions
+            "liquidations_paused", "liquidations_resumed", "market_params_scheduled",
+            "market_params_changed"} <= actions
+    versions = {d.params for d in whole.decisions}
+    assert len(versions) == 2  # the listing's, then the change's from half an hour in
+    [restated] = [s for s in states if s["id"] == f"admin:params:{FUNDED}:0:state"]
+    # 0.5 BTC at 97000, MM 25 % = 12125: the change is in force before the tick of its time moves the oracle
+    assert (restated["ts"], restated["maintenance_margin"]) == (START_MS + HOUR // 2, "12125.000000000")
 
     monkeypatch.setattr(streams_commands, "get_settings", lambda: settings)
     result = CliRunner().invoke(commands(), ["replay", "--until", str(START_MS + 6000), "--account", LONG, "--json"])

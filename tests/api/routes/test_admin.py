@@ -1,7 +1,8 @@
-"""Admin controls: an admin (a wallet of the settings, signed in by SIWS) pauses and resumes a market, and freezes
-and unfreezes an account, through `admin.commands`; tickets are refused with the reason, `/markets`, `/status` and
-the account show it, a gateway started later holds it too, the stored commands are the audit and a hostile one a
-dead letter; every admin route refuses plain wallets (403) and no session (401)."""
+"""Admin controls: an admin (a wallet of the settings, signed in by SIWS) pauses and resumes a market, changes its
+margin and funding parameters from a stated time on, and freezes and unfreezes an account, through `admin.commands`;
+tickets are refused with the reason, `/markets`, `/status` and the account show it, a gateway started later holds
+it too, the stored commands are the audit and a hostile one a dead letter; every admin route refuses plain wallets
+(403) and no session (401)."""
 
 from typing import Any
 
@@ -13,7 +14,8 @@ from api.embedded import running
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED, client, gateway
-from tests.api.routes.test_orders import T0, deposit, gateway_state
+from api.status import wall_ms
+from tests.api.routes.test_orders import T0, deposit, gateway_state, markets, publish, tick, trade
 from tests.streams.agents.test_accounts_pipeline import crash
 from tests.api.signing import sign_in
 from tests.waiting import eventually
@@ -74,6 +76,78 @@ async def test_an_admin_pauses_and_resumes_a_market_and_every_reader_sees_why(se
     assert [(r["action"], r["market"], r["reason"], r["admin"]) for r in rows] == [
         ("resume_market", SOL, "", str(admin.pubkey())), ("pause_market", SOL, REASON, str(admin.pubkey()))]
     assert [r["id"] for r in rows] == [resumed.json()["id"], command["id"]] and rows[0]["ts"] >= rows[1]["ts"]
+
+
+async def test_an_admins_change_of_parameters_counts_from_its_time_for_the_engine_the_ticket_and_markets(
+        settings: Settings) -> None:
+    admin, trader, maker = Keypair(), Keypair(), Keypair()
+    wallet = str(trader.pubkey())
+    settings = settings.model_copy(update={"admin_wallets": (str(admin.pubkey()),)})
+    async with running(settings, simulator=False) as runtime, httpx.AsyncClient(base_url=runtime.api_url) as http:
+        boss, plain = await sign_in(http, admin), await sign_in(http, trader)
+        http.cookies.clear()
+        live = gateway_state(runtime)
+        # 1000 in, long 80 SOL at 100 paying 4: MM 5 % = 400 under SOL's listing
+        await publish(settings, runtime.bootstrap, [deposit(wallet), tick(SOL, T0, "100"),
+                                                     *trade(wallet, str(maker.pubkey()), T0 + 1000, "80", "100", "4")])
+        await eventually(lambda: _margin(http, wallet, plain, "400.000000000"), what="the long under the listing")
+
+        async def change(**params: Any) -> httpx.Response:
+            body = {"imr": "0.2", "mmr": "0.08", "max_funding_per_hour": "0.002", "reason": "volatility", **params}
+            return await http.post(f"/api/v1/admin/markets/{SOL}/params", json=body, cookies={COOKIE: boss})
+        past = await change(effective_at=wall_ms() - 60_000)
+        assert past.status_code == 422 and "never retroactive" in past.json()["error"]["message"]
+        upside = await change(mmr="0.3", effective_at=wall_ms() + 60_000)
+        assert upside.status_code == 422 and "must be under imr" in upside.json()["error"]["message"]
+        effective = wall_ms() + 60_000
+        taken = await change(effective_at=effective)
+        assert taken.status_code == 202, taken.text
+        assert (taken.json()["action"], taken.json()["mmr"], taken.json()["effective_at"]) == (
+            "set_market_params", "0.08", effective)
+        await eventually(lambda: _scheduled(live, SOL), what="the gateway reading the change back")
+        shown = (await markets(http))[SOL]
+        assert (shown["imr"], shown["mmr"], shown["max_funding_per_hour"]) == ("0.10", "0.05", "0.00125")
+        assert shown["next_params"] == {"effective_at": effective, "imr": "0.2", "mmr": "0.08",
+                                        "max_funding_per_hour": "0.002", "reason": "volatility"}
+
+        await publish(settings, runtime.bootstrap, [tick(SOL, effective + 1000, "100")])  # the market reaches it
+        # MM 8 % of 8000 = 640, IM 20 % = 1600 from the change's time on
+        await eventually(lambda: _margin(http, wallet, plain, "640.000000000"), what="the long re-margined")
+        await eventually(lambda: _in_force(live, SOL, effective + 1000), what="the gateway at the tick")
+        shown = (await markets(http))[SOL]
+        assert (shown["imr"], shown["mmr"], shown["next_params"]) == ("0.2", "0.08", None)
+        ticket = await http.post("/api/v1/orders/simulate", json={"market": SOL, "side": "buy", "size": "1"},
+                                 cookies={COOKIE: plain})
+        assert ticket.status_code == 200, ticket.text
+        assert ticket.json()["before"]["initial_margin"] == "1600.000000000"
+        db = runtime.warehouse.database
+
+        async def changed() -> list[dict[str, Any]]:
+            return await runtime.warehouse.arows(
+                f"SELECT toUnixTimestamp64Milli(ts) AS ts, params FROM {db}.audit_log FINAL "
+                "WHERE action = 'market_params_changed'")
+        [audited] = await eventually(changed, what="the change on the audit trail")
+
+        async def stored() -> list[dict[str, Any]]:
+            return await runtime.warehouse.arows(
+                f"SELECT toString(mmr) AS mmr, toUnixTimestamp64Milli(effective_at) AS at FROM {db}.admin_commands "
+                "FINAL WHERE action = 'set_market_params'")
+        [command] = await eventually(stored, what="the command stored")
+    assert audited["ts"] == effective and len(audited["params"]) == 16
+    assert (command["mmr"], command["at"]) == ("0.08", effective)
+
+
+async def _margin(http: httpx.AsyncClient, wallet: str, token: str, maintenance: str) -> bool:
+    account = (await http.get(f"/api/v1/accounts/{wallet}", cookies={COOKIE: token})).json()
+    return any(s.get("maintenance_margin") == maintenance for s in account.get("subaccounts", [account]))
+
+
+async def _scheduled(live: Any, market: str) -> bool:
+    return bool(live.changes.get(market))
+
+
+async def _in_force(live: Any, market: str, ts: int) -> bool:
+    return live.newest_ts(market) >= ts
 
 
 async def test_an_admin_freezes_and_unfreezes_an_account_and_a_hostile_command_is_a_dead_letter(
@@ -218,10 +292,10 @@ async def test_every_admin_route_is_refused_to_a_plain_wallet_and_to_no_session(
         paths = asgi.other_asgi_app.openapi()["paths"]  # type: ignore[attr-defined]  # every route the app serves
         routes = [(method.upper(), path) for path, methods in paths.items() if path.startswith("/api/v1/admin")
                   for method in methods]
-        assert len(routes) == 7
+        assert len(routes) == 8
         for method, path in routes:
             url = path.replace("{market}", SOL).replace("{wallet}", str(trader.pubkey()))
-            body = {"json": {"reason": REASON}} if method == "POST" else {}
+            body = {"json": {"reason": REASON}} if method == "POST" else {}  # refused before the body counts
             plain = await http.request(method, url, cookies={COOKIE: token}, **body)
             assert plain.status_code == 403, (method, path, plain.text)
             assert plain.json()["error"]["message"] == "admins only: this session's wallet is not an admin"

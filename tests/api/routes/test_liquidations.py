@@ -64,12 +64,13 @@ async def test_the_crash_scenarios_liquidation_in_public_and_in_its_wallets_doss
             base = f"/api/v1/accounts/{wallet}/liquidations"
 
             async def completed() -> list[dict] | None:
-                # each part comes from its own topic, stored in its own time; a topic's rows of one key are stored in
-                # order, so with its part's last row (at the plan's time, or after it) the part is whole
+                # each part comes from its own topic, stored in its own time (the fills too: the outcome may be
+                # stored before them); a topic's rows of one key are stored in order, so with its part's last row (at
+                # the plan's time, or after it) the part is whole
                 response = await http.get(base, cookies=own)
                 found = response.json() if response.status_code == 200 else []
                 last = T0 + 5000
-                whole = found and found[0]["outcome"] and found[0]["outcome"]["account"] and all(
+                whole = found and found[0]["outcome"] and found[0]["outcome"]["account"] and found[0]["fills"] and all(
                     found[0][part] and found[0][part][-1]["ts"] == last for part in ("health", "alerts", "oracles"))
                 return found if whole else None
             [dossier] = await eventually(completed, timeout=60, what="the liquidation's dossier complete")

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 import numpy as np
 
 from quantdesk.markets import DEFAULT_MARKETS
+from quantdesk.messages import AdminCommand
 from streams.domain.margin import Margin
 from streams.risk.engine import RiskEngine
 from streams.risk.outputs import Outputs
@@ -102,3 +103,72 @@ def test_the_board_keeps_exact_figures_after_a_fill_in_another_market() -> None:
     exact: Margin = engine.accounts[ALICE].margin({SOL: engine.markets[SOL].quote()})
     alice = reference_board.figures(engine.board, np.array([engine.board.index[ALICE]]))
     assert (alice.equity[0], alice.maintenance_margin[0]) == (float(exact.equity), float(exact.maintenance_margin))
+
+
+def reparametrise(ts: int, effective_at: int, imr: str, mmr: str, cap: str = "0.00125") -> AdminCommand:
+    """Return an admin's change of SOL's parameters, taken at `ts`, in force from `effective_at`."""
+    return AdminCommand(id=f"admin:set:{ts}", ts=ts, admin="boss", action="set_market_params", market=SOL,
+                        reason="volatility", imr=D(imr), mmr=D(mmr), max_funding_per_hour=D(cap),
+                        effective_at=effective_at)
+
+
+def test_a_parameter_change_takes_effect_at_its_time_and_never_before() -> None:
+    # from T0 + 10 s: MM 8% of 8000 = 640, IM 20% = 1600; health 100 × (1 − 640/996) = 35.7429 (floored)
+    # liquidation price (0 − 996 + 8000) / (80 − 80 × 8%) = 7004 / 73.6 = 95.163043478261 (95.1630434782608…)
+    engine = long_80_sol()
+    before = engine.params
+    scheduled = run(engine, reparametrise(T0 + 3000, T0 + 10_000, "0.2", "0.08"))
+    assert [a.action for a in scheduled.audit] == ["market_params_scheduled"] and not scheduled.states
+    assert run(engine, tick(T0 + 9999, "100")).states == [] and engine.markets[SOL].params.mmr == D("0.05")
+    out = run(engine, tick(T0 + 10_000, "100"))
+    [state] = out.states
+    assert (state.id, state.ts) == (f"admin:set:{T0 + 3000}:{ALICE}:state", T0 + 10_000)
+    assert (state.maintenance_margin, state.initial_margin, state.health) == (D(640), D(1600), D("35.7429"))
+    assert state.positions[0].liquidation_price == D("95.163043478261")
+    [changed] = [a for a in out.audit if a.action == "market_params_changed"]
+    assert (changed.ts, changed.data["from"]["mmr"], changed.data["to"]["mmr"]) == (T0 + 10_000, "0.05", "0.08")
+    assert changed.data["previous_version"] == before != engine.params == changed.params
+    assert engine.markets[SOL].book.rates[:, 0].tolist() == [80 * 0.08, 80 * 0.2]  # the board re-marks under them
+
+
+def test_a_change_that_leaves_a_holder_under_maintenance_plans_its_liquidation_then() -> None:
+    # MM 13% of 8000 = 1040 > equity 996: liquidatable the moment the change is in force, not before
+    engine = long_80_sol()
+    assert not run(engine, reparametrise(T0 + 3000, T0 + 10_000, "0.2", "0.13"), tick(T0 + 5000, "100")).liquidations
+    out = run(engine, change(T0 + 20_000, "deposit", "1", "bob"))
+    [plan] = out.liquidations
+    assert plan.ts == T0 + 10_000 and figures(out)["state"] == "liquidating"
+    [planned] = [a for a in out.audit if a.action == "liquidation_planned"]
+    assert planned.causes == [f"admin:set:{T0 + 3000}"]
+
+
+def test_a_change_in_force_at_once_restates_holders_with_its_own_command() -> None:
+    engine = long_80_sol()
+    out = run(engine, reparametrise(T0 + 3000, T0 + 3000, "0.2", "0.08"))
+    assert [a.action for a in out.audit][:2] == ["market_params_scheduled", "market_params_changed"]
+    assert figures(out)["maintenance_margin"] == "640.000000000"
+
+
+def test_the_hour_in_progress_closes_under_the_funding_cap_in_force_at_its_close() -> None:
+    # the hour of test_a_closed_hour... would pay 0.000208333333; capped at 0.0001 from its middle on
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, change(T0, "deposit", "1000"), change(T0, "deposit", "1000", "bob"), tick(T0, "100"),
+        fill(T0, "buy", "10", "101"), fill(T0, "sell", "10", "101", wallet="bob", liquidity="maker"),
+        reparametrise(T0 + 1000, T0 + 1_800_000, "0.1", "0.05", cap="0.0001"), tick(T0 + 1_800_000, "100"))
+    [rate] = run(engine, tick(T0 + 3_600_000, "100")).funding_rates
+    assert (rate.rate, rate.cumulative_index) == (D("0.0001"), D("0.01"))
+
+
+def test_a_frozen_wallet_deposits_but_withdraws_nothing_until_unfrozen() -> None:
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, change(T0, "deposit", "1000"))
+
+    def admin(ts: int, action: str) -> AdminCommand:
+        return AdminCommand(id=f"admin:{action}", ts=ts, admin="boss", action=action, wallet="alice", reason="KYC")
+    frozen = run(engine, admin(T0 + 1000, "freeze_account"), change(T0 + 2000, "deposit", "10"),
+                 change(T0 + 3000, "withdraw", "5"))
+    assert [a.action for a in frozen.audit] == ["withdrawals_frozen", "withdraw_refused"]
+    assert [d.reason for d in frozen.dead_letters] == ["alice:0: withdrawals are frozen by an admin: KYC"]
+    assert figures(frozen)["collateral"] == "1010.000000000"
+    thawed = run(engine, admin(T0 + 4000, "unfreeze_account"), change(T0 + 5000, "withdraw", "5"))
+    assert figures(thawed)["collateral"] == "1005.000000000" and not thawed.dead_letters

@@ -7,7 +7,6 @@ from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import INSURANCE_FUND, LIQUIDATOR, liquidation_fills, liquidator_float
-from streams.risk.outputs import Outputs
 from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, long_80_sol, run, tick
 
 
@@ -95,4 +94,5 @@ def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_
     assert plan.id == f"tick:{SOL}:{T0 + 4000}:{ALICE}:plan"
     frozen = run(engine, AdminCommand(id="admin:freeze", ts=T0 + 4500, admin="boss", action="freeze_account",
                                       wallet="alice", reason="KYC"))
-    assert frozen == Outputs()  # an account's freeze is the gateway's to enforce
+    assert [(a.action, a.subject) for a in frozen.audit] == [("withdrawals_frozen", "alice")]
+    assert not frozen.states and not frozen.liquidations  # its tickets are the gateway's to refuse

@@ -9,6 +9,7 @@ from quantdesk.markets import DEFAULT_MARKETS, Market
 from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick
 from quantdesk.settings import Settings
 from streams.domain.funding import HOUR_MS
+from streams.risk.board import MarketBook
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
 from streams.risk.market_risk import MarketRisk
@@ -73,11 +74,21 @@ def paused(market: str, start: int, end: int) -> list[tuple[str, dict]]:
             for action, ts in (("pause_market", start), ("resume_market", end))]
 
 
+def reparametrised(market: str, ts: int, effective_at: int) -> list[tuple[str, dict]]:
+    """Return an admin's raise of a market's margin rates at `ts`, in force from `effective_at`."""
+    return [("admin.commands", {"id": "admin:set", "ts": ts, "admin": "boss", "action": "set_market_params",
+                                "market": market, "reason": "volatility", "imr": "0.2", "mmr": "0.12",
+                                "max_funding_per_hour": "0.002", "effective_at": effective_at})]
+
+
 def inputs(steps: int) -> list[Event]:
     """Return simulated markets over six minutes across 00:00, the crash, then two events sent twice."""
     sim = Simulator(Settings(), T0 - 200_000, seed=3)
     raw = [(t, e) for _ in range(steps) for t, _, e in sim.step() if t in MODELS]  # what the risk engine reads
     raw += crash(T0 - 150_000) + stranded(T0 - 145_000) + paused("ETH-PERP", T0 - 100_000, T0 - 40_000)
+    raw += reparametrised("BTC-PERP", T0 - 120_000, T0 - 30_000) + [("admin.commands", {
+        "id": "admin:freeze", "ts": T0 - 90_000, "admin": "boss", "action": "freeze_account", "wallet": "someone",
+        "reason": "KYC"})]
     events = sorted((MODELS[t].model_validate(e) for t, e in raw), key=order_key)
     again = [MODELS[t].model_validate(e) for t, e in crash(T0 - 150_000)[:3:2]]
     return [AccountChange.model_validate(liquidator_float(T0 - 200_000)[2]), *events, *again]
@@ -131,7 +142,15 @@ def state(worker: Worker) -> dict[str, Any]:
             "marks": [(m, dense[:, :n].tolist()) for m, dense in board.markets.items()],
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
             "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited),
-            "paused": {m: k.paused for m, k in engine.markets.items()}}
+            "paused": {m: k.paused for m, k in engine.markets.items()},
+            "frozen": dict(engine.frozen),
+            "params": (engine.params, [m.params for m in engine.markets.values()], list(engine.scheduled),
+                       {m: (rates(k.book), k.funding.max_rate) for m, k in engine.markets.items()})}
+
+
+def rates(book: MarketBook) -> dict[int, list[float]]:
+    """Return each holder's |size| × MMR and × IMR (by account slot: a restored book lays its rows out anew)."""
+    return {slot: book.rates[:, row].tolist() for slot, row in book.row.items()}
 
 
 def twaps(market: MarketRisk) -> tuple:
@@ -160,6 +179,9 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     assert sorted(p.wallet for p in flat.liquidations) == ["crasher", "stranded"]
     assert [d.reason[:35] for d in flat.dead_letters] == ["crasher:0: withdrawal of 100000 USD"]
     assert any(before["paused"]["ETH-PERP"] == "review" for _, _, before in saved.values())  # a cut while paused
+    assert any(before["params"][2] for _, _, before in saved.values())  # a cut with a change scheduled
+    assert whole.engine.frozen == {"someone": "KYC"}
+    assert whole.engine.markets["BTC-PERP"].params.mmr == D("0.12") and not whole.engine.scheduled
     for cut, (tables, unapplied, before) in saved.items():
         again = Worker(tables, unapplied)
         assert state(again) == before
