@@ -201,7 +201,8 @@ async def test_the_terminal_is_live_signs_in_prices_a_ticket_and_resyncs(
         assert (await shown(page, "#ticket-result"))[field] == reason
         await page.screenshot(path=tmp_path / "terminal.png", full_page=True)
 
-        # the WebSocket dies: the stale badge shows, the page reconnects and resubscribes with since_seq
+        # the WebSocket dies: the stale badge shows, the page reconnects and resubscribes with since_seq (the count
+        # grows by acks that carry `resync`, which only a subscription with since_seq gets)
         resyncs = int(await page.get_attribute("#link", "data-resyncs"))
         await page.evaluate("""() => { window.staleSeen = false; new MutationObserver(() => {
             if (!document.getElementById('stale').hidden) window.staleSeen = true; })
@@ -215,6 +216,7 @@ async def test_the_terminal_is_live_signs_in_prices_a_ticket_and_resyncs(
                                      arg=resyncs, timeout=20_000)
         await page.wait_for_selector("#stale", state="hidden", timeout=20_000)
         assert await page.get_attribute("#link", "data-state") == "live"
+        assert await page.get_attribute("#link", "data-resync") in ("deltas", "snapshot")
         await live_prices(page)
         await account_equals_rest(page, runtime, wallet)
         await page.screenshot(path=tmp_path / "terminal-resynced.png", full_page=True)

@@ -26,7 +26,7 @@ export class Live {
     this.wasConnected = false;
     this.socket = io({ transports: ["websocket"], withCredentials: true });
     this.socket.on("connect", () => this.connected());
-    this.socket.on("disconnect", () => this.changed());
+    this.socket.on("disconnect", () => this.dropped());
     this.socket.on("error", (event) => this.onRefused(event?.message ?? "refused"));
     for (const channel of CHANNELS) this.socket.on(channel, (event) => this.deliver(event));
     setInterval(() => this.changed(), 1000);
@@ -61,12 +61,21 @@ export class Live {
     this.changed();
   }
 
+  /** Forget the subscriptions under way: their acks died with the connection, the next one asks again. */
+  dropped() {
+    for (const sub of this.subs.values()) sub.asking = false;
+    this.pending = 0;
+    this.changed();
+  }
+
   /** Subscribe to a room, from the last `seq` held when there is one. */
   ask(sub) {
     const request = sub.seq === null ? sub.request : { ...sub.request, since_seq: sub.seq };
     sub.asking = true;
     this.pending += 1;
+    const link = this.socket.id;
     this.socket.emit("subscribe", request, (ack) => {
+      if (this.socket.id !== link) return; // an ack of a connection since dropped (its count was reset)
       sub.asking = false;
       this.pending -= 1;
       if (!ack?.ok) {

@@ -1,6 +1,6 @@
 // The order ticket: what an order would do, from POST /api/v1/orders/simulate, or why it is refused.
 import { post } from "./http.js";
-import { byId, el, fill } from "./dom.js";
+import { byId, el, fill, price } from "./dom.js";
 
 const SHOWN = [["fill_price", "Fill price"], ["price_source", "Priced on"], ["slippage_bps", "Slippage (bps)"],
   ["impact_bps", "Impact (bps)"], ["fee", "Fee"], ["fee_rate", "Fee rate"]];
@@ -46,7 +46,7 @@ export class Ticket {
     fill(result, pairs.flatMap(([field, label, value]) => [el("dt", {}, label),
       el("dd", { "data-field": field }, value === null || value === undefined ? "—" : String(value))]));
     fill(byId("ticket-route"), ticket.route.map((leg) => el("tr", { "data-venue": leg.venue },
-      el("th", { scope: "row" }, leg.venue), el("td", {}, leg.size), el("td", {}, `@ ${leg.average_price}`),
-      el("td", {}, `fee ${leg.fee}`), el("td", { title: leg.why }, leg.reason))));
+      el("th", { scope: "row" }, leg.venue), el("td", {}, leg.size), el("td", { title: `fee ${leg.fee}` },
+        `@ ${price(leg.average_price, 6)}`), el("td", { title: leg.why }, leg.reason))));
   }
 }
