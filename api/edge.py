@@ -94,13 +94,12 @@ def cross_site(scope: Scope) -> str | None:
     something, from a browser page of another origin than the gateway's own (its Host)."""
     if scope["type"] == "http" and scope["method"] not in UNSAFE_METHODS:
         return None
-    headers = {}
-    for name, value in scope["headers"]:
-        headers.setdefault(name, value.decode("latin-1"))
-    origin, cookies = headers.get(b"origin"), headers.get(b"cookie", "")
-    if origin is None or cookie_token(cookies) is None:
+    def named(wanted: bytes) -> list[str]:
+        return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
+    origin, host = next(iter(named(b"origin")), None), next(iter(named(b"host")), "")
+    if origin is None or cookie_token("; ".join(named(b"cookie"))) is None:
         return None
-    host = headers.get(b"host", "").lower().removesuffix(":80").removesuffix(":443")
+    host = host.lower().removesuffix(":80").removesuffix(":443")
     if (site(origin) or "").lower() == host:
         return None
     return f"cross-site request refused: a page of {origin} may not act with this site's session (Origin is not {host})"

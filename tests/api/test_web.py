@@ -17,6 +17,7 @@ from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from tests.api.conftest import RELAXED
 from tests.conftest import unavailable
+from tests.waiting import eventually
 
 try:
     from playwright.async_api import Browser, Page, async_playwright
@@ -170,10 +171,14 @@ async def test_the_terminal_is_live_signs_in_prices_a_ticket_and_resyncs(
         await publish(runtime, buy(wallet, str(maker.pubkey()), wall_ms(), "2", oracle))
         await page.wait_for_selector(f'#positions tr[data-market="{SOL}"]', timeout=30_000)
         await account_equals_rest(page, runtime, wallet)
-        ledger = await (await page.request.get(f"{runtime.api_url}/api/v1/accounts/{wallet}/ledger")).json()
+
+        async def stored() -> list[dict]:
+            entries = await (await page.request.get(f"{runtime.api_url}/api/v1/accounts/{wallet}/ledger")).json()
+            return entries if {e["kind"] for e in entries} >= {"deposit", "fee"} else []
+        ledger = await eventually(stored, what="the deposit and the fill's fee in the ledger")
         await page.wait_for_function("(n) => document.querySelectorAll('#ledger tr').length >= n", arg=len(ledger),
                                      timeout=15_000)
-        assert {e["id"] for e in ledger} <= set(await page.eval_on_selector_all(
+        assert {e["id"] for e in ledger} == set(await page.eval_on_selector_all(
             "#ledger tr", "rows => rows.map(r => r.dataset.id)"))
 
         # the ticket shows exactly what /orders/simulate answered, and a refusal's reason

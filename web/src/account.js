@@ -6,7 +6,7 @@ const FIGURES = [["equity", "Equity"], ["collateral", "Collateral"], ["free_coll
   ["leverage", "Leverage"], ["health", "Health"], ["maintenance_margin", "Maintenance margin"],
   ["initial_margin", "Initial margin"], ["state", "State"]];
 const LEDGER_ROWS = 30;
-const REFRESH_MS = 3000; // fills move the ledger: fetched again at most this often
+const REFRESH_MS = 3000; // the ledger (collateral's changes) is fetched again at most this often
 
 export class Account {
   constructor(live, feed) {
@@ -40,13 +40,13 @@ export class Account {
     if (event.snapshot) this.take(event.data?.subaccounts ?? []);
     else if (event.kind === "state") this.take([event.data]);
     else if (event.kind === "alert") this.feed.add([event.data], true);
-    else if (event.kind === "fill") this.soon();
   }
 
   /** Hold the newest figures of the first sub-account (the one the ticket trades). */
   take(subaccounts) {
     const first = subaccounts.find((s) => s.subaccount === (this.subaccount?.subaccount ?? 0)) ?? subaccounts[0];
     if (!first) return;
+    if (this.subaccount && first.collateral !== this.subaccount.collateral) this.soon(); // a new ledger entry
     this.subaccount = first;
     byId("account-empty").hidden = true;
     this.draw();
@@ -62,6 +62,10 @@ export class Account {
     const [ledger, hours] = await Promise.all([get(`/api/v1/accounts/${wallet}/ledger`, { limit: LEDGER_ROWS }),
       get(`/api/v1/accounts/${wallet}/history`, { resolution: "1h", limit: 24 })]);
     if (wallet !== this.wallet) return;
+    const own = ledger.filter((e) => e.subaccount === this.subaccount?.subaccount);
+    if (this.subaccount && Number(own.at(-1)?.balance_after ?? 0) !== Number(this.subaccount.collateral)) {
+      this.soon(); // the warehouse has not stored the newest entry yet
+    }
     fill(byId("ledger"), ledger.reverse().map((e) => el("tr", { "data-id": e.id }, el("td", {}, clock(e.ts)),
       el("td", {}, e.kind), el("td", { "data-sign": e.amount.startsWith("-") ? "down" : "up" }, e.amount),
       el("td", {}, e.balance_after))));
