@@ -15,7 +15,8 @@ from api.embedded import Runtime, running
 from api.status import wall_ms
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
-from tests.api.conftest import RELAXED
+from quantdesk.warehouse import Warehouse
+from tests.api.conftest import RELAXED, served
 from tests.conftest import unavailable
 from tests.waiting import eventually
 
@@ -34,6 +35,19 @@ WALLET = """(() => {
   const publicKey = { toString: () => address, toBase58: () => address };
   window.solana = { publicKey, connect: async () => ({ publicKey }),
     signMessage: async (message) => ({ publicKey, signature: new Uint8Array(await window.testWalletSign(Array.from(message))) }) };
+})();"""
+# A Wallet Standard wallet (no window.solana): it registers when the app says it is ready, as the standard has it.
+STANDARD_WALLET = """(() => {
+  const address = "%s";
+  const account = { address, publicKey: new Uint8Array(32), chains: ["solana:mainnet"], features: ["solana:signMessage"] };
+  const sign = async ({ message }) => [{ signedMessage: message,
+    signature: new Uint8Array(await window.testWalletSign(Array.from(message))) }];
+  const wallet = { version: "1.0.0", name: "Test wallet", icon: "data:image/svg+xml;base64,", chains: ["solana:mainnet"],
+    accounts: [account], features: { "standard:connect": { version: "1.0.0", connect: async () => ({ accounts: [account] }) },
+      "solana:signMessage": { version: "1.0.0", signMessage: sign } } };
+  const register = (api) => api.register(wallet);
+  window.addEventListener("wallet-standard:app-ready", (event) => register(event.detail));
+  window.dispatchEvent(new CustomEvent("wallet-standard:register-wallet", { detail: register }));
 })();"""
 # Sampled in the page over a window of ms, for each requestAnimationFrame: the delta since the previous one, and the
 # frame time, from the frame's start (rAF's timestamp) until the main thread is free again after the frame's
@@ -102,12 +116,13 @@ async def shown(page: "Page", scope: str) -> dict[str, str]:
                                            "nodes => Object.fromEntries(nodes.map(n => [n.dataset.field, n.textContent]))")
 
 
-async def opened(browser: "Browser", runtime: Runtime, keypair: Keypair | None = None) -> "Page":
-    """Return the terminal loaded in a new browser context; with a keypair, as the wallet the page finds."""
+async def opened(browser: "Browser", runtime: Runtime | None = None, keypair: Keypair | None = None,
+                 provider: str = WALLET) -> "Page":
+    """Return a page in a new browser context; with a keypair, as the wallet `provider` the page finds."""
     context = await browser.new_context(viewport={"width": 1440, "height": 1000})
     if keypair is not None:
         await context.expose_function("testWalletSign", lambda data: list(bytes(keypair.sign_message(bytes(data)))))
-        await context.add_init_script(WALLET % keypair.pubkey())
+        await context.add_init_script(provider % keypair.pubkey())
     page = await context.new_page()
     return page
 
@@ -252,6 +267,19 @@ async def account_equals_rest(page: "Page", runtime: Runtime, wallet: str) -> No
             return
         await page.wait_for_timeout(100)
     raise AssertionError(f"the account panel never showed what REST answers: {last}")
+
+
+async def test_a_wallet_standard_wallet_signs_in(settings: Settings, warehouse: Warehouse, browser: "Browser") -> None:
+    keypair = Keypair()  # the gateway alone, on a migrated warehouse: signing in needs no broker
+    async with served(settings, None, RELAXED) as url:
+        page = await opened(browser, keypair=keypair, provider=STANDARD_WALLET)
+        await page.goto(url + "/")
+        await page.wait_for_selector('#markets tr[data-market="SOL-PERP"]', timeout=15_000)
+        await page.click("#sign-in")
+        await page.wait_for_selector(f'#wallet[data-wallet="{keypair.pubkey()}"]', timeout=15_000)
+        session = await page.request.get(url + "/api/v1/auth/session")
+        assert session.ok and (await session.json())["wallet"] == str(keypair.pubkey())
+        await page.context.close()
 
 
 async def test_median_frame_time_with_the_simulator_running(settings: Settings, browser: "Browser",
