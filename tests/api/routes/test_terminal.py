@@ -44,3 +44,10 @@ async def test_the_api_is_not_shadowed_by_the_page(http) -> None:
     unknown = await http.get("/api/v1/nothing")
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     assert (await http.get("/health")).json() == {"status": "ok"}
+
+
+async def test_an_unbuilt_page_says_how_to_build_it(settings: Settings, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(web, "WWW", tmp_path)  # a clone where `make web` has not run
+    async with gateway(settings) as asgi, client(asgi) as http:
+        missing = await http.get("/")
+    assert missing.status_code == 404 and "make web" in missing.json()["error"]["message"]
