@@ -48,4 +48,4 @@ test-heavy: $(STAMP) promtool
 	$(VENV)/bin/pytest -q -m heavy
 
 clean:
-	rm -rf $(VENV) .quantdesk
+	rm -rf $(VENV) .quantdesk web/node_modules api/www

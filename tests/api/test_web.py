@@ -29,6 +29,7 @@ except ImportError as missing:  # the test extras hold it; without them the test
 CHROMIUM = "/usr/bin/chromium"
 SOL = "SOL-PERP"
 FRAME_SAMPLE_MS = 10_000
+EXPONENT = re.compile(r"-?\d+(\.\d+)?E[+-]?\d+", re.IGNORECASE)  # a decimal as Python writes 0E-9
 # A wallet provider as Phantom injects it: signMessage hands the bytes to the test's ed25519 key in Python.
 WALLET = """(() => {
   const address = "%s";
@@ -101,8 +102,11 @@ def buy(taker: str, maker: str, ts: int, size: str, price: str) -> list[tuple[st
 
 
 def as_shown(value: Any) -> str:
-    """Return a figure as the page writes it: the exact decimal string, a dash for none."""
-    return "—" if value is None else str(value)
+    """Return a figure as the page writes it: the exact decimal string in plain notation (0E-9 as 0.000000000), a
+    dash for none."""
+    if value is None:
+        return "—"
+    return format(Decimal(value), "f") if EXPONENT.fullmatch(str(value)) else str(value)
 
 
 async def oracle_text(page: "Page", market: str) -> str:

@@ -4,19 +4,35 @@
 /** Return the element with this id. */
 export const byId = (id) => document.getElementById(id);
 
-/** Return a new element with attributes and children (strings become text). */
+const EXPONENT = /^(-?)(\d+)(?:\.(\d+))?E([+-]?\d+)$/i;
+
+/** Return an exact decimal string in plain notation, its digits unchanged ("0E-9" is "0.000000000", as Python's
+ * `format(d, "f")` writes it); any other text as it is. */
+export function plain(text) {
+  const match = EXPONENT.exec(text);
+  if (!match) return text;
+  const [, sign, whole, fraction = "", exponent] = match;
+  const digits = whole + fraction;
+  const point = whole.length + Number(exponent);
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+/** Return a new element with attributes and children (strings become text, exact decimals in plain notation). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value !== undefined && value !== null) node.setAttribute(name, value);
   }
-  for (const child of children) node.append(child ?? "");
+  for (const child of children) node.append(typeof child === "string" ? plain(child) : child ?? "");
   return node;
 }
 
-/** Set an element's text only when it changed (a DOM write per tick would cost frames). */
+/** Set an element's text (an exact decimal in plain notation) only when it changed (a DOM write per tick would cost
+ * frames). */
 export function setText(node, text) {
-  const shown = text ?? "—";
+  const shown = text === null || text === undefined ? "—" : plain(String(text));
   if (node.textContent !== shown) node.textContent = shown;
 }
 
