@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-heavy venv clean promtool
+.PHONY: run test test-heavy venv clean promtool web chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -14,8 +14,26 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) web
 	$(VENV)/bin/quantdesk up
+
+# The terminal page: npm installs web/'s locked packages, Vite builds it into the Python package (api/www), which the
+# gateway serves at /
+WEB_SOURCES := web/index.html web/vite.config.js $(wildcard web/src/*)
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+api/www/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run --silent build
+
+web: api/www/index.html
+
+# Debian's chromium: the browser tests drive it with Playwright (no browser download is possible here)
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null)
 
 # Debian's prometheus package: promtool checks and unit-tests the alert rules, prometheus scrapes the running
 # platform in a test (we run as root)
@@ -23,11 +41,11 @@ promtool:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
-test: $(STAMP) promtool
+test: $(STAMP) promtool chromium web
 	$(VENV)/bin/pytest -q -m "not heavy"
 
 test-heavy: $(STAMP) promtool
 	$(VENV)/bin/pytest -q -m heavy
 
 clean:
-	rm -rf $(VENV) .quantdesk
+	rm -rf $(VENV) .quantdesk web/node_modules api/www

@@ -1,13 +1,21 @@
-"""The gateway's edge, before any route or Socket.IO handler: who the caller is, and how much of a request is read.
+"""The gateway's edge, before any route or Socket.IO handler: who the caller is, how much of a request is read, and
+whether a browser sent it from another site.
 
 Pure ASGI, so it holds whatever server runs the app: the caller is the peer unless the peer is a trusted proxy
 (then the right-most untrusted address of X-Forwarded-For); headers over the limits get 431; a body over its limit
 gets 413, by Content-Length before anything is read, else as soon as the streamed bytes pass it.
+
+Cross-site request forgery: the session cookie is SameSite=Lax, and a request that carries it and could change
+something (POST, PUT, PATCH, DELETE, or a WebSocket handshake) is refused with 403 when its Origin is another site
+(or `null`, an origin a browser hides). Browsers always send Origin on such requests; a client without a cookie,
+or without an Origin (not a browser: curl, the SDKs), is not asked.
 """
 
 from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any, Awaitable, Callable, MutableMapping
+from urllib.parse import urlsplit
 
+from api.auth import cookie_token
 from api.errors import CODES, error
 from quantdesk.settings import Settings
 
@@ -17,6 +25,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 WEBSOCKET_POLICY_VIOLATION = 1008
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class BodyTooLarge(Exception):
@@ -65,8 +75,39 @@ def header_refusal(headers: list[tuple[bytes, bytes]], total: int, line: int) ->
     return None
 
 
+def site(origin: str) -> str | None:
+    """Return an Origin's host and port as a Host header names them (default port left out), or None for `null` or
+    anything not an origin."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.scheme not in DEFAULT_PORTS:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host if port in (None, DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
+
+
+def cross_site(scope: Scope) -> str | None:
+    """Return why a request is refused as cross-site, or None: one carrying the session cookie that could change
+    something, from a browser page of another origin than the gateway's own (its Host)."""
+    if scope["type"] == "http" and scope["method"] not in UNSAFE_METHODS:
+        return None
+    def named(wanted: bytes) -> list[str]:
+        return [value.decode("latin-1") for name, value in scope["headers"] if name == wanted]
+    origin, host = next(iter(named(b"origin")), None), next(iter(named(b"host")), "")
+    if origin is None or cookie_token("; ".join(named(b"cookie"))) is None:
+        return None
+    host = host.lower().removesuffix(":80").removesuffix(":443")
+    if (site(origin) or "").lower() == host:
+        return None
+    return f"cross-site request refused: a page of {origin} may not act with this site's session (Origin is not {host})"
+
+
 class Edge:
-    """Resolve the caller behind trusted proxies and refuse oversized headers and bodies, in the error shape."""
+    """Resolve the caller behind trusted proxies, refuse oversized headers and bodies, and refuse cross-site requests
+    that carry the session cookie, in the error shape."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.proxies = app, settings.trusted_proxies
@@ -81,6 +122,8 @@ class Edge:
         if why := header_refusal(headers, self.max_headers, self.max_line):
             return await self.refuse(scope, receive, send, 431, why)
         scope["client"] = self.client(scope)  # in place: the meter outside reads the route the router notes here
+        if why := cross_site(scope):
+            return await self.refuse(scope, receive, send, 403, why)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
         length = next((v for k, v in headers if k == b"content-length"), None)

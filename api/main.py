@@ -17,7 +17,7 @@ from api.metrics import GatewayMetrics, Meter
 from api.queries import DaySummaries
 from api.ratelimit import Limiter, Rates
 from api.routes import (accounts, admin, audit, auth, books, health, insights, liquidations, markets, metrics,
-                        orders, signals, status, webhooks)
+                        orders, signals, status, terminal, webhooks)
 from api.sessions import open_store
 from api.sockets import Gateway
 from quantdesk.kafka.publisher import Publisher
@@ -75,7 +75,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.metrics, app.state.collectors = meters, tuple(collectors)
     errors.install(app)
     for module in (health, metrics, markets, books, auth, accounts, orders, signals, liquidations, insights, webhooks,
-                   status, admin, audit):
+                   status, admin, audit, terminal):
         app.include_router(module.router)
     return GatewayApp(gateway.sio, app, settings, meters)
 

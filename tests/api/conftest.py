@@ -1,5 +1,7 @@
 """The gateway under test: in-process over ASGI, or served on its port with the live feed."""
 
+import shutil
+import subprocess
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Iterator
 
@@ -15,6 +17,7 @@ from quantdesk.process import serving
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
+from tests.conftest import ROOT, unavailable
 
 RELAXED = Rates(public="10000/minute", trading="10000/minute", auth="10000/minute", subscribe="10000/minute")
 
@@ -71,3 +74,13 @@ async def on_port(app: object, settings: Settings) -> AsyncIterator[str]:
     server = uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on"))
     async with serving(server, "test-server"):
         yield f"http://{settings.api_host}:{settings.api_port}"
+
+
+@pytest.fixture(scope="session")
+def built() -> None:
+    """Build the terminal page with the Makefile's own target (npm ci from the lock file, then Vite) unless current."""
+    if not shutil.which("npm") or not shutil.which("make"):
+        unavailable("npm and make", "not on PATH")
+    done = subprocess.run(["make", "-s", "web"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        unavailable("the terminal build (make web)", done.stderr[-800:])

@@ -5,11 +5,14 @@ from typing import AsyncIterator
 
 import httpx
 import pytest
+from solders.keypair import Keypair
 
-from api.edge import caller
+from api.auth import COOKIE
+from api.edge import caller, cross_site
 from api.ratelimit import Rates
 from quantdesk.settings import Settings
 from tests.api.conftest import client, gateway, served
+from tests.api.signing import sign_in
 
 PUBLIC = "/api/v1/auth/session"
 
@@ -104,3 +107,46 @@ async def test_the_served_gateway_refuses_a_100_kb_header_and_a_10_mb_body(setti
         took = time.perf_counter() - started
     assert header.status_code == 431 and header.json()["error"]["code"] == "headers_too_large"
     assert body.status_code == 413 and body.json()["error"]["code"] == "too_large" and took < 2.0, took
+
+
+@pytest.fixture
+async def signed(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Return a client of the in-process gateway with a live session cookie."""
+    async with gateway(settings) as asgi, client(asgi) as http:
+        await sign_in(http, Keypair())
+        yield http
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "https://gateway.test.evil.example",
+                                    "http://gateway.test:8080"])
+async def test_a_cookie_post_from_another_site_is_refused(signed: httpx.AsyncClient, origin: str) -> None:
+    refused = await signed.post("/api/v1/auth/logout", headers={"Origin": origin})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == {"code": "forbidden", "message": (
+        f"cross-site request refused: a page of {origin} may not act with this site's session "
+        "(Origin is not gateway.test)")}
+    assert (await signed.get("/api/v1/auth/session")).status_code == 200  # the forged logout did nothing
+
+
+async def test_a_cookie_post_from_the_site_itself_or_without_origin_goes_through(signed: httpx.AsyncClient) -> None:
+    assert (await signed.post("/api/v1/auth/nonce", json={"address": str(Keypair().pubkey())})).status_code == 200
+    same = await signed.post("/api/v1/auth/logout", headers={"Origin": "https://gateway.test"})
+    assert same.status_code == 204
+    assert (await signed.get("/api/v1/auth/session")).status_code == 401
+
+
+async def test_a_cross_site_post_without_the_cookie_is_not_asked(http: httpx.AsyncClient) -> None:
+    answer = await http.post("/api/v1/auth/nonce", json={"address": str(Keypair().pubkey())},
+                             headers={"Origin": "https://elsewhere.example"})
+    assert answer.status_code == 200
+
+
+def test_a_websocket_handshake_with_the_cookie_from_another_site_is_refused() -> None:
+    def handshake(origin: str, host: str = "localhost:3002") -> dict:
+        return {"type": "websocket", "headers": [(b"host", host.encode()), (b"origin", origin.encode()),
+                                                 (b"cookie", f"{COOKIE}=token".encode())]}
+    assert cross_site(handshake("https://evil.example")) is not None
+    assert cross_site(handshake("http://localhost:3002")) is None
+    assert cross_site(handshake("https://localhost", "localhost:443")) is None  # default ports are the same site
+    assert cross_site({"type": "http", "method": "GET", "headers": [
+        (b"host", b"localhost"), (b"origin", b"https://evil.example"), (b"cookie", f"{COOKIE}=t".encode())]}) is None
