@@ -74,10 +74,11 @@ class Account:
         if position is None:
             return self, ZERO_MONEY
         owed = funding_owed(position.size, cum_index, self.funding_index[market])
-        settled = replace(
-            self, collateral=self.collateral - owed, funding_index={**self.funding_index, market: cum_index}
-        )
-        return settled, owed
+        return self.paid_funding(market, cum_index, owed), owed
+
+    def paid_funding(self, market: str, cum_index: Decimal, owed: Decimal) -> "Account":
+        """Return the account having paid `owed` (what `funding_owed` gives) to settle `market` up to `cum_index`."""
+        return replace(self, collateral=self.collateral - owed, funding_index={**self.funding_index, market: cum_index})
 
     def apply_fill(
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal
