@@ -20,6 +20,7 @@ import numpy as np
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
+from quantdesk.process import tune_collector
 from streams.domain import to_money
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
@@ -209,6 +210,7 @@ def holder_costs(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
     for n in sizes:
         tries = repeats if n < 100_000 else 1
         engine = built_engine(n)
+        tune_collector()  # as the risk worker runs once up, its state recovered
         move = costs(engine, moves(2 * tries))  # ends at the seed's price, where the closes hold it
         close = costs(engine, closes(tries, PRICES[MARKET]))
         bare = 1e3 * bare_seconds(engine, max(tries, 5))

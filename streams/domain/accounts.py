@@ -78,7 +78,8 @@ class Account:
 
     def paid_funding(self, market: str, cum_index: Decimal, owed: Decimal) -> "Account":
         """Return the account having paid `owed` (what `funding_owed` gives) to settle `market` up to `cum_index`."""
-        return replace(self, collateral=self.collateral - owed, funding_index={**self.funding_index, market: cum_index})
+        return Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
+                       {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
 
     def apply_fill(
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal

@@ -14,7 +14,6 @@ from quantdesk.messages import (
     LiquidationPlan,
     Message,
     PlannedClose,
-    PositionFigures,
     Signal,
     account_key,
     dump,
@@ -55,14 +54,15 @@ OUTPUT_LISTS = tuple(f.name for f in fields(Outputs))
 
 def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapshot:
     """Return the account's published figures after event `source`."""
-    return AccountSnapshot(
-        id=f"{source.id}:{account.key}:state", ts=source.ts, wallet=account.wallet, subaccount=account.subaccount,
-        state=account.state.value, collateral=margin.collateral, equity=margin.equity,
-        maintenance_margin=margin.maintenance_margin, initial_margin=margin.initial_margin,
-        free_collateral=margin.free_collateral, leverage=margin.leverage, health=margin.health,
-        positions=[PositionFigures(market=r.market, size=r.size, entry_price=r.entry, upnl=r.unrealised_pnl,
-                                   liquidation_price=margin.liquidation_price[r.market], notional=r.notional)
-                   for r in margin.positions])
+    return AccountSnapshot.model_validate({  # from plain data: one validation, not one per position too
+        "id": f"{source.id}:{account.key}:state", "ts": source.ts, "wallet": account.wallet,
+        "subaccount": account.subaccount, "state": account.state.value, "collateral": margin.collateral,
+        "equity": margin.equity, "maintenance_margin": margin.maintenance_margin,
+        "initial_margin": margin.initial_margin, "free_collateral": margin.free_collateral,
+        "leverage": margin.leverage, "health": margin.health,
+        "positions": [{"market": r.market, "size": r.size, "entry_price": r.entry, "upnl": r.unrealised_pnl,
+                       "liquidation_price": margin.liquidation_price[r.market], "notional": r.notional}
+                      for r in margin.positions]})
 
 
 def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
