@@ -74,12 +74,9 @@ class Account:
         if position is None:
             return self, ZERO_MONEY
         owed = funding_owed(position.size, cum_index, self.funding_index[market])
-        return self.paid_funding(market, cum_index, owed), owed
-
-    def paid_funding(self, market: str, cum_index: Decimal, owed: Decimal) -> "Account":
-        """Return the account having paid `owed` (what `funding_owed` gives) to settle `market` up to `cum_index`."""
-        return Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
-                       {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
+        settled = Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
+                          {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
+        return settled, owed
 
     def apply_fill(
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal

@@ -7,12 +7,10 @@ tick that jumps several hours funds at most the hour of the previous tick and no
 """
 
 from dataclasses import dataclass
-from decimal import Decimal, getcontext
-from typing import Any, Sequence
+from decimal import Decimal
+from typing import Any
 
-import numpy as np
-
-from streams.domain import CONTEXT, MONEY, to_money, to_price, to_rate
+from streams.domain import to_money, to_price, to_rate
 from streams.domain.twap import TimeWeighted
 
 HOUR_MS = 3_600_000
@@ -46,54 +44,6 @@ def funding_rate(mark_twap: Decimal, oracle_twap: Decimal, max_rate: Decimal) ->
 def funding_owed(size: Decimal, cum_now: Decimal, cum_at_settle: Decimal) -> Decimal:
     """Return what a position of `size` owes since its last settle (positive: it pays)."""
     return to_money(size * (cum_now - cum_at_settle))
-
-
-def funding_owed_each(sizes: Sequence[Decimal], settled: Sequence[Decimal], cum_now: Decimal) -> list[Decimal]:
-    """Return `funding_owed(size, cum_now, index)` of every (size, index) pair in one integer pass, to the bit.
-
-    Each figure is an integer coefficient, a power of ten and a sign, as `Decimal` holds it. The index difference
-    and the product are exact while their coefficients have no more digits than the context's precision (28), as
-    `Decimal` then leaves them; the product is rounded to the MONEY quantum half to even, in integers. A pair past
-    that (where `Decimal` would round before the quantum, or the quantum's context refuses it) goes the `Decimal`
-    way."""
-    if not sizes:
-        return []
-    limit, quantum = 10 ** getcontext().prec, MONEY.as_tuple().exponent
-    size_c, size_e, size_neg = coefficients(sizes)
-    index_c, index_e, index_neg = coefficients(settled)
-    (now_c,), (now_e,), (now_neg,) = (a.tolist() for a in coefficients([cum_now]))
-    delta_e = np.minimum(index_e, now_e)  # a difference keeps the finer of its operands' exponents
-    delta_c = now_c * powers(now_e - delta_e) - index_c * powers(index_e - delta_e)
-    # Decimal's zero difference is −0 only as −0 less +0; the product's sign is its operands' signs' xor
-    delta_neg = (delta_c < 0) | ((delta_c == 0) & now_neg & (now_c == 0) & ~index_neg & (index_c == 0))
-    product = size_c * delta_c
-    exact = (np.abs(delta_c) < limit) & (np.abs(product) < limit)
-    places = size_e + delta_e - quantum  # the product's exponent over the quantum's
-    scale = powers(np.maximum(-places, 0))
-    whole, rest = np.abs(product) // scale, np.abs(product) % scale
-    half = powers(np.maximum(-places - 1, 0)) * 5
-    up = (places < 0) & ((rest > half) | ((rest == half) & (whole % 2 == 1)))
-    owed = (whole + up.astype(np.int64).astype(object)) * powers(np.maximum(places, 0))
-    negative = size_neg != delta_neg
-    exact &= owed < 10**CONTEXT.prec  # past it the quantize refuses: let the Decimal way say so
-    return [Decimal(f"{'-' if neg else ''}{q}E{quantum}") if ok else funding_owed(s, cum_now, i)
-            for s, i, ok, neg, q in zip(sizes, settled, exact.tolist(), negative.tolist(), owed.tolist())]
-
-
-def coefficients(values: Sequence[Decimal]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the signed integer coefficients (Python ints), the exponents and the sign bits of finite decimals."""
-    tuples = [v.as_tuple() for v in values]
-    exponents = np.array([t.exponent for t in tuples], dtype=np.int64)
-    ratios = [v.as_integer_ratio() for v in values]  # v = c·10^e, so the ratio's denominator divides 10^−e
-    ints = np.array([n * 10**-e // d if e < 0 else n // 10**e for (n, d), e in zip(ratios, exponents.tolist())],
-                    dtype=object)
-    return ints, exponents, np.array([t.sign == 1 for t in tuples])
-
-
-def powers(exponents: np.ndarray) -> np.ndarray:
-    """Return 10 to each (non-negative) exponent, as Python ints."""
-    distinct = {e: 10**e for e in set(np.ravel(exponents).tolist())}
-    return np.array([distinct[e] for e in np.ravel(exponents).tolist()], dtype=object).reshape(np.shape(exponents))
 
 
 class MarketFunding:

@@ -36,7 +36,7 @@ from streams.domain.account_signals import Holder, account_signals, liquidation_
 from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
-from streams.domain.funding import FundedHour, funding_owed_each
+from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals, skew_signals
 from streams.domain.margin import Margin, Quote
@@ -238,23 +238,17 @@ class RiskEngine:
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
                 out.signals += signals
-            out.funding_payments += self._settle(holders, hour, tick, out)
+            out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
         return set(holders)
 
-    def _settle(self, holders: list[int], hour: FundedHour, tick: OracleTick, out: Outputs) -> list[FundingPayment]:
-        """Settle every holder's funding in one pass and book it; return the payments of those who paid or received."""
-        keys = [self.board.keys[slot] for slot in holders]
-        before = [self.accounts[key] for key in keys]
-        owed = funding_owed_each([a.positions[hour.market].size for a in before],
-                                 [a.funding_index[hour.market] for a in before], hour.cumulative_index)
-        payments = []
-        for key, account, paid in zip(keys, before, owed):
-            self.accounts[key] = settled = account.paid_funding(hour.market, hour.cumulative_index, paid)
-            out.ledger += ledger_entries(account.collateral, moved(Movement("funding", -paid, hour.market)), settled,
-                                         tick)
-            if paid:
-                payments.append(payment_message(hour, settled, paid, tick.ts))
-        return payments
+    def _settle(self, slot: int, hour: FundedHour, tick: OracleTick, out: Outputs) -> FundingPayment | None:
+        """Settle one holder's funding and book it; return the payment, None when nothing moved."""
+        key = self.board.keys[slot]
+        before = self.accounts[key]
+        account, paid = before.settle_funding(hour.market, hour.cumulative_index)
+        self.accounts[key] = account
+        out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick)
+        return payment_message(hour, account, paid, tick.ts) if paid else None
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
         """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""

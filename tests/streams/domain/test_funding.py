@@ -1,13 +1,8 @@
 """Hourly funding: rate, clamp, cumulative index, what a position owes, and the clock."""
 
-from decimal import Decimal as D, InvalidOperation
+from decimal import Decimal as D
 
-import pytest
-
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from streams.domain.funding import HOUR_MS, MarketFunding, funding_owed, funding_owed_each, funding_rate, hour_end
+from streams.domain.funding import HOUR_MS, MarketFunding, funding_owed, funding_rate, hour_end
 
 H0 = 472_222 * HOUR_MS  # 2023-11-14 22:00:00 UTC, a whole hour
 MINUTE = 60_000
@@ -99,32 +94,3 @@ def test_without_mark_samples_the_mark_is_the_oracle_and_the_rate_zero() -> None
     clock.record_oracle(H0, D("100"))
     (period,) = clock.record_oracle(H0 + HOUR_MS, D("100"))
     assert (period.mark_twap, period.rate, period.cumulative_index) == (D("100"), D(0), D("1.5"))
-
-
-def exact(places: tuple[int, int], digits: int = 30) -> st.SearchStrategy[D]:
-    """Draw signed decimals of up to `digits` digits, their exponent in `places` (signed zeros included)."""
-    return st.builds(lambda sign, n, e: D((sign, tuple(int(c) for c in str(n)), e)), st.integers(0, 1),
-                     st.integers(0, 10**digits - 1), st.integers(*places))
-
-
-@given(pairs=st.lists(st.tuples(st.one_of(exact((-12, 2), 12), exact((-20, 5))),
-                                st.one_of(exact((-12, -12), 16), st.just(D(0)), exact((-14, 3)))), max_size=40),
-       cum_now=st.one_of(exact((-12, -12), 16), st.just(D(0)), exact((-14, 3))))
-@settings(max_examples=400, deadline=None)
-def test_settling_every_holder_at_once_pays_what_each_settle_pays_to_the_bit(pairs: list, cum_now: D) -> None:
-    # the integer pass against the Decimal path, sign and exponent included (past 28 digits Decimal rounds first)
-    sizes, settled = [s for s, _ in pairs], [i for _, i in pairs]
-    try:
-        each = [funding_owed(s, cum_now, i).as_tuple() for s, i in pairs]
-    except InvalidOperation:  # over 40 digits at the quantum: refused either way
-        with pytest.raises(InvalidOperation):
-            funding_owed_each(sizes, settled, cum_now)
-        return
-    assert [owed.as_tuple() for owed in funding_owed_each(sizes, settled, cum_now)] == each
-
-
-def test_settling_at_once_rounds_half_to_even_like_one_settle() -> None:
-    # 0.5 × 0.000000001 = 0.0000000005 rounds to 0; 1.5 × it rounds to 0.000000002; a short's zero stays −0
-    sizes, settled = [D("0.5"), D("1.5"), D("-0.5"), D("3")], [D(0), D(0), D(0), D("0.000000001")]
-    owed = funding_owed_each(sizes, settled, D("0.000000001000"))
-    assert [str(o) for o in owed] == ["0E-9", "2E-9", "-0E-9", "0E-9"]
