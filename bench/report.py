@@ -84,6 +84,12 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append((f"re-margin µs/position, {size['positions']:,} positions", num(size["us_per_position"], 4),
                     f"bare numpy {num(size['baseline_us_per_position'], 4)}",
                     num(ratio(size["us_per_position"], size["baseline_us_per_position"]), 2)))
+    for size in r["holders"]["per_size"]:
+        out += [(f"risk tick ms, 1 % move, {size['holders']:,} holders × 3 markets ({size['tick_published']:,} "
+                 "restated)", num(size["tick_ms"], 2), f"bare numpy {num(size['baseline_ms'], 3)}",
+                 num(size["tick_ratio"], 0)),
+                (f"funding close ms, {size['holders']:,} holders × 3 markets", num(size["close_ms"], 2),
+                 f"bare numpy {num(size['baseline_ms'], 3)}", num(size["close_ratio"], 0))]
     m = r["signals_us_per_event"]
     out.append((f"MIKEY rules CPU µs/event (risk engine + markets fold, {m['events']:,} events, {m['signals']:,} "
                 "signals)", num(m["us_per_event"], 2), f"rules off {num(m['baseline_us_per_event'], 2)}",
@@ -112,6 +118,18 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def holder_targets(holders: dict[str, Any]) -> str:
+    """Return the sentence on the risk engine's targets at their number of holders, if it was measured."""
+    target = holders["targets"]
+    at = next((s for s in holders["per_size"] if s["holders"] == target["holders"]), None)
+    if at is None:
+        return f"Risk engine targets at {target['holders']:,} holders: not measured in this mode."
+    tick, close = at["tick_ms"] <= target["tick_ms"], at["close_ms"] <= target["close_ms"]
+    return (f"Risk engine targets at {target['holders']:,} holders: a 1 % move at most {num(target['tick_ms'])} ms "
+            f"({'met' if tick else 'missed'}: {num(at['tick_ms'])}), a funding close at most "
+            f"{num(target['close_ms'])} ms ({'met' if close else 'missed'}: {num(at['close_ms'])}).")
+
+
 def markdown(r: dict[str, Any]) -> str:
     """Return the report as a Markdown page."""
     m = r["machine"]
@@ -128,6 +146,7 @@ def markdown(r: dict[str, Any]) -> str:
     growth = r["remargin_us_per_position"]
     lines.append(f"Re-margin growth exponent: {num(growth['exponent'], 3)}" if growth["exponent"] is not None
                  else f"Re-margin: not measured ({growth.get('reason')})")
+    lines.append(holder_targets(r["holders"]))
     b, target = r["books"], r["books"]["targets"]
     lines.append(f"Order book targets ({b['orders']:,} orders): an update at most {num(target['update_us'])} µs "
                  f"({'met' if b['update_us'] <= target['update_us'] else 'missed'}), a {b['depth_levels']}-level depth "

@@ -25,6 +25,8 @@ class Sizing:
     api_concurrency: int
     book_orders: int
     book_updates: int
+    holders: tuple[int, ...]  # accounts in three markets, for a tick's and a funding close's engine time
+    holder_repeats: int
 
 
 FULL = Sizing(
@@ -32,20 +34,20 @@ FULL = Sizing(
     clients=(100, 1000), client_processes=8, latency_ticks=100, latency_rate_hz=2.5,
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=30, candle_ticks=10_000_000, candle_repeats=10,
     sink_rows=200_000, api_seconds=10.0, api_concurrency=64,
-    book_orders=100_000, book_updates=100_000,
+    book_orders=100_000, book_updates=100_000, holders=(1000, 10_000, 100_000, 1_000_000), holder_repeats=5,
 )
 QUICK = Sizing(
     name="quick", single_messages=20_000, pipeline_events=15_000, publish_window=2000, simulator_accounts=1000,
     clients=(100, 1000), client_processes=4, latency_ticks=12, latency_rate_hz=2.5,
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=10, candle_ticks=10_000_000, candle_repeats=5,
     sink_rows=20_000, api_seconds=2.0, api_concurrency=32,
-    book_orders=100_000, book_updates=50_000,
+    book_orders=100_000, book_updates=50_000, holders=(1000, 10_000), holder_repeats=3,
 )
 SMOKE = Sizing(
     name="smoke", single_messages=500, pipeline_events=1000, publish_window=500, simulator_accounts=20,
     clients=(4, 8), client_processes=2, latency_ticks=5, latency_rate_hz=50.0,
     positions=(1000, 4000, 16_000), remargin_repeats=3, candle_ticks=30_000, candle_repeats=2,
     sink_rows=1000, api_seconds=0.5, api_concurrency=4,
-    book_orders=4000, book_updates=2000,
+    book_orders=4000, book_updates=2000, holders=(100, 300), holder_repeats=2,
 )
 SIZINGS = {s.name: s for s in (FULL, QUICK, SMOKE)}

@@ -74,9 +74,8 @@ class Account:
         if position is None:
             return self, ZERO_MONEY
         owed = funding_owed(position.size, cum_index, self.funding_index[market])
-        settled = replace(
-            self, collateral=self.collateral - owed, funding_index={**self.funding_index, market: cum_index}
-        )
+        settled = Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
+                          {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
         return settled, owed
 
     def apply_fill(

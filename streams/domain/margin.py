@@ -86,12 +86,14 @@ def position_risk(exposure: Exposure) -> PositionRisk:
 def assess(collateral: Decimal, exposures: list[Exposure]) -> Margin:
     """Return the margin figures of `collateral` plus `exposures` at their oracle prices."""
     risks = tuple(position_risk(e) for e in exposures)
-    upnl = sum((r.unrealised_pnl for r in risks), ZERO_MONEY)
-    funding = sum((r.unsettled_funding for r in risks), ZERO_MONEY)
+    upnl = funding = mm = im = notional = ZERO_MONEY
+    for r in risks:  # one pass, each sum in position order
+        upnl += r.unrealised_pnl
+        funding += r.unsettled_funding
+        mm += r.maintenance_margin
+        im += r.initial_margin
+        notional += r.notional
     equity = collateral + upnl - funding
-    mm = sum((r.maintenance_margin for r in risks), ZERO_MONEY)
-    im = sum((r.initial_margin for r in risks), ZERO_MONEY)
-    notional = sum((r.notional for r in risks), ZERO_MONEY)
     return Margin(
         collateral=collateral,
         equity=equity,

@@ -172,6 +172,28 @@ class RiskBoard:
         self.shown[:, slot] = float(margin.health), float(margin.equity)
         self.restated[slot] = applied
 
+    def restate_all(self, slots: list[int], margins: list[Margin], applied: int) -> None:
+        """Put many accounts' exact figures on the board at once (each slot once), as `restate` puts one."""
+        if not slots:
+            return
+        at = np.array(slots, dtype=np.int64)
+        self.cash[at] = [float(m.collateral - m.unsettled_funding) for m in margins]
+        held: dict[str, tuple[list[int], list[tuple[float, float, float]]]] = {}
+        for slot, margin in zip(slots, margins):
+            for r in margin.positions:
+                rows = held.setdefault(r.market, ([], []))
+                rows[0].append(slot)
+                rows[1].append((float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin)))
+        for dense in self.markets.values():
+            dense[:, at] = 0.0
+        for market, (where, figures) in held.items():
+            self.contributions(market)[:, where] = np.array(figures).T
+        shown = [(float(m.health), float(m.equity)) for m in margins]
+        self.band[at] = [band_of(health, self.lines) for health, _ in shown]
+        self.liquidatable[at] = [m.liquidatable for m in margins]
+        self.shown[:, at] = np.array(shown).T
+        self.restated[at] = applied
+
     def remark(self, market: str, book: MarketBook, price: float) -> set[int]:
         """Re-mark the book's holders at `price`; return who crossed a line (or is near one) or moved materially."""
         self.contributions(market)

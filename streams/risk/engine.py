@@ -88,9 +88,10 @@ class RiskEngine:
             caused = self._on_command(event)
         else:
             caused = self._on_change(event)
-        caused.audit += decisions(caused, event)
+        caused.audit += decisions(caused, event, self.params)
         out.extend(caused).extend(self._take_effect(event.ts))  # a change in force from its own command's time
-        out.audit = [a.model_copy(update={"params": self.params}) for a in out.audit]
+        out.audit = [a if a.params == self.params else a.model_copy(update={"params": self.params})
+                     for a in out.audit]
         return out
 
     def _account(self, wallet: str, subaccount: int) -> Account:
@@ -153,9 +154,8 @@ class RiskEngine:
         out.audit.append(audit(source, command.subject, "market_params_changed", {
             "admin": command.admin, "reason": command.reason, "from": old,
             "to": {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}, "previous_version": before}))
-        for slot in market.holders():
-            self._publish(self.accounts[self.board.keys[slot]], source, out)
-        out.audit += decisions(out, source)
+        self._publish_all(market.holders(), source, out)
+        out.audit += decisions(out, source, self.params)
         return out
 
     def _on_change(self, change: AccountChange) -> Outputs:
@@ -220,8 +220,7 @@ class RiskEngine:
         if closed is None:
             return out
         touched = self._fund(market, closed, tick, out) | self._remargin(market, tick) | self._awaiting(tick)
-        for slot in sorted(touched):
-            self._publish(self.accounts[self.board.keys[slot]], tick, out)
+        self._publish_all(sorted(touched), tick, out)
         return out
 
     def _awaiting(self, tick: OracleTick) -> set[int]:
@@ -261,7 +260,19 @@ class RiskEngine:
 
     def _publish(self, account: Account, source: Message, out: Outputs) -> None:
         """Recompute an account exactly, move its state, plan a liquidation if due; publish it."""
-        margin = account.margin(self._quotes(account))
+        margin = self._published(account, source, out, self._quotes(account))
+        self.board.restate(self.board.slot(account.key), margin, self.applied)
+
+    def _publish_all(self, slots: list[int], source: Message, out: Outputs) -> None:
+        """Publish the accounts in `slots`, in order, under the quotes of the moment; restate their slots at once."""
+        quotes = {name: market.quote() for name, market in self.markets.items()}
+        margins = [self._published(self.accounts[self.board.keys[slot]], source, out, quotes) for slot in slots]
+        self.board.restate_all(slots, margins, self.applied)
+
+    def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:
+        """Recompute an account exactly under `quotes` (every market it holds), move its state, plan a liquidation
+        if due; publish it and return its figures, for the board."""
+        margin = account.margin(quotes)
         account = self._transition(account, margin, source, out)
         plan = self.liquidator.propose(account, margin, source, self._oracles_healthy)
         if plan:
@@ -271,8 +282,8 @@ class RiskEngine:
             self._signal(account, margin, plan, source, out)
         self.liquidator.settled(account)
         self.accounts[account.key] = account
-        self.board.restate(self.board.slot(account.key), margin, self.applied)
         out.states.append(snapshot(account, margin, source))
+        return margin
 
     def _signal(self, account: Account, margin: Margin, plan: LiquidationPlan | None, source: Message,
                 out: Outputs) -> None:
@@ -296,7 +307,8 @@ class RiskEngine:
             return account
         out.audit.append(audit(source, account.key, "state_transition", {
             "from": account.state.value, "to": state.value, "equity": str(margin.equity),
-            "maintenance_margin": str(margin.maintenance_margin), "health": str(margin.health)}, state.value))
+            "maintenance_margin": str(margin.maintenance_margin), "health": str(margin.health)}, state.value,
+            params=self.params))
         return replace(account, state=state)
 
     def to_row(self) -> dict[str, Any]:

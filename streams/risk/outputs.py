@@ -14,7 +14,6 @@ from quantdesk.messages import (
     LiquidationPlan,
     Message,
     PlannedClose,
-    PositionFigures,
     Signal,
     account_key,
     dump,
@@ -55,14 +54,15 @@ OUTPUT_LISTS = tuple(f.name for f in fields(Outputs))
 
 def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapshot:
     """Return the account's published figures after event `source`."""
-    return AccountSnapshot(
-        id=f"{source.id}:{account.key}:state", ts=source.ts, wallet=account.wallet, subaccount=account.subaccount,
-        state=account.state.value, collateral=margin.collateral, equity=margin.equity,
-        maintenance_margin=margin.maintenance_margin, initial_margin=margin.initial_margin,
-        free_collateral=margin.free_collateral, leverage=margin.leverage, health=margin.health,
-        positions=[PositionFigures(market=r.market, size=r.size, entry_price=r.entry, upnl=r.unrealised_pnl,
-                                   liquidation_price=margin.liquidation_price[r.market], notional=r.notional)
-                   for r in margin.positions])
+    return AccountSnapshot.model_validate({  # from plain data: one validation, not one per position too
+        "id": f"{source.id}:{account.key}:state", "ts": source.ts, "wallet": account.wallet,
+        "subaccount": account.subaccount, "state": account.state.value, "collateral": margin.collateral,
+        "equity": margin.equity, "maintenance_margin": margin.maintenance_margin,
+        "initial_margin": margin.initial_margin, "free_collateral": margin.free_collateral,
+        "leverage": margin.leverage, "health": margin.health,
+        "positions": [{"market": r.market, "size": r.size, "entry_price": r.entry, "upnl": r.unrealised_pnl,
+                       "liquidation_price": margin.liquidation_price[r.market], "notional": r.notional}
+                      for r in margin.positions]})
 
 
 def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
@@ -103,21 +103,26 @@ def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) 
 
 
 def audit(source: Message, subject: str, action: str, data: dict[str, Any], suffix: str = "",
-          causes: list[str] | None = None) -> AuditEntry:
-    """Return an audit entry caused by event `source` (or by `causes`), its digest that of `source` and `data`."""
+          causes: list[str] | None = None, params: str = "", dumped: dict[str, Any] | None = None) -> AuditEntry:
+    """Return an audit entry caused by event `source` (or by `causes`) under parameter version `params`, its digest
+    that of `source` (`dumped`: `source` as `dump` gives it, when the caller has it) and `data`."""
     tail = f":{suffix}" if suffix else ""
     return AuditEntry(id=f"{source.id}:{subject}:{action}{tail}", ts=source.ts, actor=ACTOR, action=action,
-                      subject=subject, data=data, causes=causes or [source.id],
-                      digest=digest({"input": dump(source), "data": data}))
+                      subject=subject, data=data, causes=causes or [source.id], params=params,
+                      digest=digest({"input": dumped or dump(source), "data": data}))
 
 
-def decisions(out: Outputs, source: Message) -> list[AuditEntry]:
+def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntry]:
     """Return the audit entries of the decisions in what `source` caused: each liquidation plan, funding payment
-    and signal (state transitions and refusals are audited where they are taken)."""
+    and signal (state transitions and refusals are audited where they are taken), under parameter version
+    `params`."""
+    dumped = dump(source)  # once for all of them: a funding close audits a payment per holder
     entries = [audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
-                     {"plan": p.id, "closes": len(p.closes)}, p.id) for p in out.liquidations]
+                     {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped)
+               for p in out.liquidations]
     entries += [audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
-                      {"market": p.market, "payment": str(p.payment)}, p.id) for p in out.funding_payments]
+                      {"market": p.market, "payment": str(p.payment)}, p.id, params=params, dumped=dumped)
+                for p in out.funding_payments]
     entries += [audit(source, s.subject, "signal_raised", {"signal": s.id, "kind": s.kind}, s.id,
-                      s.causes or None) for s in out.signals]
+                      s.causes or None, params=params, dumped=dumped) for s in out.signals]
     return entries

@@ -9,7 +9,7 @@ import pytest
 
 THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipeline_vs_ceiling", "pipeline_vs_naive",
               "pipeline_vs_batched_ceiling")
-SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "signals_us_per_event", "books",
+SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "holders", "signals_us_per_event", "books",
             "candles_query_ms", "sink_rows_per_s", "api_rps")
 
 
@@ -73,6 +73,18 @@ def test_remargin_growth(report: tuple[dict, Path]) -> None:
     assert [s["positions"] for s in remargin["per_size"]] == [1000, 4000, 16_000]
     assert all(positive(s["us_per_position"]) and positive(s["baseline_us_per_position"]) for s in remargin["per_size"])
     assert isinstance(remargin["exponent"], float)
+
+
+def test_risk_tick_and_funding_close_per_holders_beside_bare_numpy(report: tuple[dict, Path]) -> None:
+    holders = report[0]["holders"]
+    assert [s["holders"] for s in holders["per_size"]] == [100, 300] and holders["markets"] == 3
+    for size in holders["per_size"]:
+        assert positive(size["tick_ms"]) and positive(size["close_ms"]) and positive(size["baseline_ms"])
+        assert size["close_ratio"] == pytest.approx(size["close_ms"] / size["baseline_ms"])
+        assert 0 < size["tick_published"] < size["holders"] == size["close_published"]
+    text = (report[1] / "bench.md").read_text()
+    assert "funding close ms, 300 holders × 3 markets" in text
+    assert "Risk engine targets at 100,000 holders: not measured in this mode." in text
 
 
 def test_signal_rules_cost_beside_the_same_fold_without_them(report: tuple[dict, Path]) -> None:

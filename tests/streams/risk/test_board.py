@@ -137,3 +137,24 @@ def test_the_board_grows_keeping_every_column() -> None:
     assert board.cash.tolist() == [0.0, 5.0, 0.0, 0.0]
     assert board.markets[SOL].tolist() == [[1.0, 1.0, 0.0, 0.0]] * 3
     assert board.shown[:, 1].tolist() == [42.0, 1000.0] and np.isnan(board.shown[:, 2]).all()
+
+
+@settings(deadline=None)
+@given(st.lists(accounts(), min_size=1, max_size=6), quotes(), st.randoms(use_true_random=False))
+def test_restating_many_at_once_leaves_the_board_restating_each_leaves(accounts, quotes, rng) -> None:
+    # a tick restates its flagged holders in one pass: every column as slot-by-slot restatements leave it,
+    # over a board where each slot held other figures before (a market it no longer holds zeroed)
+    one, many = RiskBoard(len(accounts)), RiskBoard(len(accounts))
+    for board in (one, many):
+        for market in MARKETS:
+            board.contributions(market)[:] = 7.0
+    slots = rng.sample(range(len(accounts)), len(accounts))
+    margins = [accounts[slot].margin(quotes) for slot in slots]
+    for slot, margin in zip(slots, margins):
+        one.restate(slot, margin, 9)
+    many.restate_all(slots, margins, 9)
+    for column in ("cash", "band", "liquidatable", "shown", "restated"):
+        np.testing.assert_array_equal(getattr(many, column), getattr(one, column))
+    assert list(many.markets) == list(one.markets)
+    for market in one.markets:
+        np.testing.assert_array_equal(many.markets[market], one.markets[market])
