@@ -106,8 +106,9 @@ async def resolve(host: str, port: int, timeout_s: float = RESOLVE_TIMEOUT_S) ->
     """Return every address a host name resolves to (for TCP), within `timeout_s`; raise OSError when it does not."""
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(timeout_s):  # not wait_for: on Python 3.11 it can lose a cancellation
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
         raise OSError(f"{host} did not resolve within {timeout_s:g} s") from None
     except socket.gaierror as exc:
         raise OSError(f"{host} does not resolve: {exc.strerror}") from None

@@ -105,7 +105,8 @@ class ChainSource:
             except (NotYetAvailable, RpcUnavailable) as exc:
                 log.warning("backfill stopped for now: %r", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.settings.backfill_interval_s)
+                async with asyncio.timeout(self.settings.backfill_interval_s):  # not wait_for: see rpc.RpcPool.on
+                    await self.wake.wait()
 
     async def listed_after_cursor(self) -> list[tuple[str, int]]:
         """Return (signature, slot) of the program's transactions after the cursor, oldest first."""

@@ -80,7 +80,10 @@ class RpcPool:
         self.metrics.show("ingest_rpc_errors_total", **labels)
         started = time.monotonic()
         try:
-            return await asyncio.wait_for(request(endpoint.client), self.settings.rpc_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that comes as the answer
+            # does, and a polling source then never stops
+            async with asyncio.timeout(self.settings.rpc_timeout_s):
+                return await request(endpoint.client)
         except RPC_ERRORS:
             endpoint.failed_at = time.monotonic()
             self.metrics.inc("ingest_rpc_errors_total", **labels)

@@ -266,7 +266,8 @@ class HyperliquidAdapter:
             pinging = asyncio.create_task(self.ping(ws), name="hyperliquid-ping")
             try:
                 while True:
-                    raw = await asyncio.wait_for(ws.recv(), self.silence_s)
+                    async with asyncio.timeout(self.silence_s):  # not wait_for: it can lose a cancellation on 3.11
+                        raw = await ws.recv()
                     # The trust boundary: a mid's event time is when it was received here, in UTC ms (allMids
                     # carries no time of its own); a book's is its own `time`. Everything downstream runs on `ts`.
                     update = self.feed.read(raw, self.clock())
