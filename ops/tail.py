@@ -41,8 +41,7 @@ async def tail(settings: Settings, bootstrap: str, logical: str, write: Callable
     written = 0
     async with Reader(bootstrap) as reader:
         parts = await reader.partitions([settings.topic(logical)])
-        listed = await reader.end_offsets(parts)
-        ends = {**listed, **await reader.fetched_ends({tp: end for tp, end in listed.items() if end})}
+        ends = await reader.fetched_ends(await reader.end_offsets(parts))
         reader.assign(dict.fromkeys(parts, 0))
         while follow or await unread(reader, ends):
             for records in (await reader.fetch(timeout_ms=FETCH_MAX_WAIT_MS)).values():

@@ -40,7 +40,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         """Return each partition's end offset: where a fetch from its last batch says the log ends."""
         listed = await super()._highwaters(partitions)
         servers = faust_aiokafka.server_list(self.transport.url, self.transport.default_port)
-        return {**listed, **await fetched_ends(servers, {tp: end for tp, end in listed.items() if end})}
+        return await fetched_ends(servers, listed)
 
 
 async def seek_to_committed(consumer: aiokafka.AIOKafkaConsumer, reset: str,

@@ -16,8 +16,7 @@ from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STO
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
     """Return how many messages of `parts` the group has not committed."""
     async with Reader(bootstrap, group) as reader:  # stopped however it ends, a failed start too
-        listed = await reader.end_offsets(parts)
-        ends = {**listed, **await fetched_ends(bootstrap, {tp: n for tp, n in listed.items() if n})}
+        ends = await fetched_ends(bootstrap, await reader.end_offsets(parts))
         return sum([max(0, end - (await reader.committed(tp) or 0)) for tp, end in ends.items()])
 
 

@@ -74,15 +74,16 @@ class Reader:
                            tries: int = FETCHED_END_TRIES) -> dict[TopicPartition, int]:
         """Return the high watermark a fetch reports for each partition, read from its `listed` end − 1 (Tansu's
         ListOffsets answers the first offset of a partition's last record batch + 1); the listed end where no
-        fetch answered within `tries`. Assigns those partitions."""
-        if not listed:
-            return {}
-        self.assign({tp: end - 1 for tp, end in listed.items()})
+        fetch answered within `tries`, and 0 for an empty partition (nothing to ask). Assigns the others."""
+        written = {tp: end for tp, end in listed.items() if end}
+        if not written:
+            return dict(listed)
+        self.assign({tp: end - 1 for tp, end in written.items()})
         for _ in range(tries):
-            if all(self.highwater(tp) is not None for tp in listed):
+            if all(self.highwater(tp) is not None for tp in written):
                 break
             await self.fetch(timeout_ms=FETCH_MAX_WAIT_MS)
-        return {tp: self.highwater(tp) or end for tp, end in listed.items()}
+        return {**listed, **{tp: self.highwater(tp) or end for tp, end in written.items()}}
 
     async def read_until(self, starts: Mapping[TopicPartition, int],
                          ends: Mapping[TopicPartition, int]) -> list[Any]:
@@ -110,8 +111,9 @@ class Reader:
 
 async def fetched_ends(bootstrap: str | Sequence[str], listed: Mapping[TopicPartition, int],
                        tries: int = FETCHED_END_TRIES) -> dict[TopicPartition, int]:
-    """Return each partition's end as a fetch reports it (see `Reader.fetched_ends`), with a reader of its own."""
-    if not listed:
-        return {}
+    """Return each partition's end as a fetch reports it (see `Reader.fetched_ends`), with a reader of its own (none
+    when every partition is empty)."""
+    if not any(listed.values()):
+        return dict(listed)
     async with Reader(bootstrap) as reader:
         return await reader.fetched_ends(listed, tries)

@@ -148,8 +148,7 @@ class RiskEngine:
         planned if now due), as of the effective time; audit the change under the new version."""
         out, market, before = Outputs(), self.markets[command.subject], self.params
         old = {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}
-        market.reparametrise(reparametrised(market.params, {n: getattr(command, n) for n in MARGIN_FIELDS}))
-        self.params = params_version(tuple(m.params for m in self.markets.values()))
+        self._put_in_force(market, {n: getattr(command, n) for n in MARGIN_FIELDS})
         source = command.model_copy(update={"ts": command.effective_at})
         out.audit.append(audit(source, command.subject, "market_params_changed", {
             "admin": command.admin, "reason": command.reason, "from": old,
@@ -157,6 +156,11 @@ class RiskEngine:
         self._publish_all(market.holders(), source, out)
         out.audit += decisions(out, source, self.params)
         return out
+
+    def _put_in_force(self, market: MarketRisk, params: dict[str, Decimal]) -> None:
+        """Put a market under new margin and funding parameters, and the engine under the version they make."""
+        market.reparametrise(reparametrised(market.params, params))
+        self.params = params_version(tuple(m.params for m in self.markets.values()))
 
     def _on_change(self, change: AccountChange) -> Outputs:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""
@@ -328,9 +332,7 @@ class RiskEngine:
         self.liquidator.insurance_fund = Decimal(row["insurance_fund"])
         self.board.lay_out(row["board"])
         for name, params in row.get("params", {}).items():
-            market = self.markets[name]
-            market.reparametrise(reparametrised(market.params, {f: Decimal(v) for f, v in params.items()}))
-        self.params = params_version(tuple(m.params for m in self.markets.values()))
+            self._put_in_force(self.markets[name], {f: Decimal(v) for f, v in params.items()})
         self.scheduled = [AdminCommand.model_validate(c) for c in row.get("scheduled", ())]
         self.frozen = dict(row.get("frozen", {}))
 
