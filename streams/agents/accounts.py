@@ -122,8 +122,7 @@ class AccountsAgent(OrderedInput):
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out)
-        self.positions.applied(e.id for e in applied)
+        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
