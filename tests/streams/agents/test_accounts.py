@@ -1,6 +1,7 @@
 """The accounts agent's bookkeeping without a broker: where reading resumes, what a quiet input releases."""
 
 import asyncio
+import gc
 import time
 from decimal import Decimal as D
 from types import SimpleNamespace
@@ -170,3 +171,16 @@ async def test_an_event_later_than_the_window_and_forgotten_goes_to_dlq_saying_w
     assert [orjson.loads(letter.payload)["id"] for letter in letters] == [stale.id, early.id]
     assert letters[0].topic == "accounts.changes" and letters[0].reason.startswith("late: more than 60000 ms of event time behind the newest applied")
     assert [s.collateral for s in published] == [D("10"), D("30")]  # neither applied
+
+
+def test_the_engine_applies_every_event_with_the_collector_paused() -> None:
+    worker, _, _ = worker_reading(Settings(), {})
+    apply, seen = worker.engine.apply, []
+
+    def watched(event: Any) -> Any:
+        seen.append(gc.isenabled())
+        return apply(event)
+    worker.engine.apply = watched  # type: ignore[method-assign]
+    for event in (change(T0, "deposit", "1000"), tick(T0 + 1, "100"), fill(T0 + 2, "buy", "1", "100")):
+        worker.apply(event)
+    assert seen == [False, False, False] and gc.isenabled()
