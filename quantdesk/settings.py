@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     reorder_grace_ms: int = Field(
         default=1000, description="event time the accounts agent waits for earlier events of other topics"
     )
+    max_lateness_ms: int = Field(
+        default=86_400_000, gt=0,
+        description="event time behind the newest applied after which an input event is refused as late (to dlq): "
+                    "ids applied are remembered that long, and until their input offsets are committed",
+    )
     simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
     simulator_seed: int = 7
     simulator_tick_ms: int = 400

@@ -6,7 +6,9 @@ or a restart gives the same result. It reads every input partition itself (assig
 it owns all of them), from offsets it chooses, and lets events out once the newest event time is the grace
 past them and no partition not read to its end could still hold an earlier one; a partition counts as read
 to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale). Once input stops for
-`IDLE_S`, everything held is applied but what a partition with unread input could precede.
+`IDLE_S`, everything held is applied but what a partition with unread input could precede. An event more
+than `QUANTDESK_MAX_LATENESS_MS` behind the newest event time applied, whose id is no longer remembered, goes to `dlq`
+as late: it cannot be told from one applied long ago.
 """
 
 import time
@@ -18,10 +20,10 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import DeadLetter, Message
+from quantdesk.messages import DeadLetter, Message, dump
 from streams.pipeline import Pipeline
-from streams.decode import Check, decode_events
-from streams.risk.reorder import Event, ReorderBuffer
+from streams.decode import Check, as_bytes, dead_letter, decode_events
+from streams.risk.reorder import Applied, Event, ReorderBuffer
 from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
@@ -79,7 +81,7 @@ class OrderedInput:
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
-        self.buffer = ReorderBuffer(settings.reorder_grace_ms)
+        self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms)
         self.progress = InputProgress()
         self.positions = Positions({})
         self.start: dict[Any, int] = {}
@@ -132,12 +134,32 @@ class OrderedInput:
         check: Check = self.check
         good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
         await self.dead_letters(topic, dead)
+        if any(self.buffer.late(e) for e in good):
+            good = await self.refuse_late(topic, good)
         self.events_in[topic].inc(len(good) + len(dead))
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])
         await self.release(self.buffer.due())
         self.last_input = time.monotonic()
+
+    async def refuse_late(self, topic: str, events: list[Event]) -> list[Event]:
+        """Send the late events to `dlq` (every reader of a topic refuses the same ones: the letters' ids, from
+        their bytes, are equal, and the sink keeps one); return the others."""
+        buffer, late = self.buffer, [e for e in events if self.buffer.late(e)]
+        reason = (f"late: more than {buffer.max_lateness_ms} ms of event time behind the newest applied "
+                  f"({buffer.released}); "
+                  "an event this late cannot be told from one applied already")
+        await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e)))) for e in late))
+        return [e for e in events if not buffer.late(e)]
+
+    def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:
+        """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`); return the
+        record made and those forgotten."""
+        self.positions.applied(e.id for e in applied)
+        read, committed = self.positions.next, self.positions.offsets()
+        return self.buffer.settle(applied, {offset_key(tp): n for tp, n in read.items()},
+                                  {offset_key(tp): n for tp, n in committed.items()})
 
     def ends(self) -> list[PartitionEnd]:
         """Return every input partition's end offset (None until fetched) and where reading it started."""

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic
 from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from quantdesk.process import collector_paused
 from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
 from streams.metrics import AccountsByState
@@ -94,17 +95,20 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, timing a tick's re-margin and counting a liquidation's fill."""
+        """Apply one event through the engine, the collector held off (`collector_paused`), timing a tick's
+        re-margin and counting a liquidation's fill."""
         if type(event) is OracleTick:
             started = time.perf_counter()
-            caused = self.engine.apply(event)
+            with collector_paused():
+                caused = self.engine.apply(event)
             self.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(event.market, event.ts)
             return caused
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
             self.filled[event.market].inc()
-        return self.engine.apply(event)
+        with collector_paused():
+            return self.engine.apply(event)
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
@@ -122,8 +126,7 @@ class AccountsAgent(OrderedInput):
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out)
-        self.positions.applied(e.id for e in applied)
+        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})

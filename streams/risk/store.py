@@ -9,8 +9,10 @@ Each state class writes its own rows; the store decides only their keys and slic
 - `risk_markets`, key the market: `MarketRisk.to_row`. `MARKET@n` keys hold the 5-minute TWAP's
   samples in `BUCKET_MS` slices, so a tick rewrites one small slice rather than five minutes.
   `ENGINE` holds the engine's and the buffer's own rows.
-- `risk_applied`, key the apply count after a release: the ids it applied, dropped if read again.
-  It grows with every event applied, as the buffer's seen ids do in memory.
+- `risk_applied`, key the buffer's count of releases: the ids a release applied, where each input
+  partition was read to then and their newest event time (`reorder.Applied`), dropped if read again.
+  A row goes once no input can bring its ids again (`ReorderBuffer.settle`): its size is bounded
+  by the input not yet committed and the lateness window, as the buffer's memory is.
 
 The board's floats come back bit for bit (`RiskEngine.reinstate_marks`); JSON round-trips floats
 exactly, and decimals travel as strings.
@@ -26,7 +28,7 @@ from streams.risk.checkpoint import Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event, ReorderBuffer
+from streams.risk.reorder import Applied, Event, ReorderBuffer
 
 ENGINE = "~engine"
 BUCKET_MS = 10_000
@@ -53,15 +55,20 @@ class EngineStore:
         """Return the tables by the names the checkpoint log gives them."""
         return dict(zip(TABLES, (self.accounts, self.markets, self.applied)))
 
-    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs) -> None:
-        """Write what applying `events` changed: their accounts and markets, the engine, their ids."""
+    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs,
+             settled: tuple[Applied, list[Applied]]) -> None:
+        """Write what applying `events` changed: their accounts and markets, the engine, the record of their ids
+        and the records forgotten (`ReorderBuffer.settle`)."""
         if not events:
             return
         for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
             self.accounts[key] = engine.account_row(key)
         for name in dict.fromkeys(market for e in events if (market := getattr(e, "market", None)) is not None):
             self.save_market(engine.markets[name])
-        self.applied[str(engine.applied)] = [e.id for e in events]
+        record, gone = settled
+        self.applied[str(record.n)] = record.to_row()
+        for old in gone:
+            del self.applied[str(old.n)]
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}
 
     def save_market(self, market: MarketRisk) -> None:
@@ -81,7 +88,7 @@ class EngineStore:
         if head is None:
             return
         engine.load_row(head)
-        buffer.load_row(head, (i for ids in self.applied.values() for i in ids))
+        buffer.load_row(head, (Applied.of_row(int(n), row) for n, row in self.applied.items()))
         twaps = self.load_slices()
         for name, market in engine.markets.items():
             if name in self.markets:

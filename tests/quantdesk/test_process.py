@@ -15,7 +15,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from quantdesk.broker import free_port
-from quantdesk.process import COLLECTOR_THRESHOLDS, STOP_SIGNALS, first_of, serving, stop_signal, tune_collector
+from quantdesk.process import (COLLECTOR_THRESHOLDS, STOP_SIGNALS, collector_paused, first_of, serving, stop_signal,
+                               tune_collector)
 
 
 def test_tuning_freezes_startup_objects_and_raises_the_thresholds() -> None:
@@ -28,6 +29,23 @@ def test_tuning_freezes_startup_objects_and_raises_the_thresholds() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_the_collector_is_paused_over_a_burst_and_handed_back_even_when_it_fails() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("the burst failed")
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 async def test_first_of_returns_with_the_first_wait_done_and_cancels_only_the_waits_it_wrapped() -> None:

@@ -27,10 +27,12 @@ DERIVED = ("account_snapshots", "funding_rates", "funding_payments", "liquidatio
 
 
 def fresh(settings: Settings) -> Settings:
-    """Return settings with their own topics, groups, database and port."""
+    """Return settings with their own topics, groups, database and port, and a lateness window of 10 minutes:
+    the day's applied ids are forgotten as it goes, across the kills."""
     name = f"t{uuid.uuid4().hex[:10]}"
     return settings.model_copy(update={"topic_prefix": f"{name}.", "app_id": name, "clickhouse_database": name,
-                                       "api_port": free_port(), "kafka_session_timeout_s": 6.0})
+                                       "api_port": free_port(), "kafka_session_timeout_s": 6.0,
+                                       "max_lateness_ms": 600_000})
 
 
 async def progress(bootstrap: str, group: str, parts: list[TopicPartition]) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """The accounts agent's bookkeeping without a broker: where reading resumes, what a quiet input releases."""
 
 import asyncio
+import gc
 import time
 from decimal import Decimal as D
 from types import SimpleNamespace
@@ -92,7 +93,9 @@ async def test_once_input_stops_nothing_is_applied_that_a_partition_with_unread_
     assert [s.collateral for s in published] == [D("10")]  # the second deposit waits for the ticks
     checkpoint = orjson.loads(producer.sent[-1])
     assert checkpoint["offsets"][f"{changes.topic}:0"] == 0  # its message is read again after a restart
-    assert list(checkpoint["tables"]["risk_applied"].values()) == [[deposits[0].id]]
+    # the first deposit's id is remembered: its message is read again, and it was read before offset 1
+    assert list(checkpoint["tables"]["risk_applied"].values()) == [
+        {"ids": [deposits[0].id], "read": {f"{ticks.topic}:0": 0, f"{changes.topic}:0": 1}, "newest": T0 + 50}]
 
 
 def record(offset: int, *events: Any) -> SimpleNamespace:
@@ -141,3 +144,43 @@ async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_th
     await worker.on_timer()
     marks = [s for s in published[held:] if s.wallet == "alice"]
     assert [s.ts for s in marks] == [T0 + 3000, T0 + 4000]  # the fill at the plan's time, then the tick at 95
+
+
+async def test_an_event_later_than_the_window_and_forgotten_goes_to_dlq_saying_why() -> None:
+    settings = Settings(max_lateness_ms=60_000)
+    changes = TP(settings.topic("accounts.changes"), 0)
+    worker, published, _ = worker_reading(settings, {changes: 2})
+    letters: list[Any] = []
+    publish = worker.pipeline.publish
+
+    async def capture(topic: str, keyed: Any) -> None:
+        keyed = list(keyed)
+        letters.extend(letter for _, letter in keyed if topic == "dlq")
+        await publish(topic, keyed)
+    worker.pipeline.publish = capture  # type: ignore[method-assign]
+    early, late = change(T0, "deposit", "10"), change(T0 + 120_000, "deposit", "20")
+    await worker.take("accounts.changes", changes, record(0, early))
+    await worker.take("accounts.changes", changes, record(1, late))
+    worker.last_input -= 2 * IDLE_S
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    await worker.on_timer()
+    assert [s.collateral for s in published] == [D("10"), D("30")]
+    worker.consumer.ends = {changes: 3}  # type: ignore[union-attr]
+    stale = change(T0 + 1, "deposit", "5")  # two minutes behind the newest, never seen: cannot be told apart
+    await worker.take("accounts.changes", changes, record(2, stale, early))  # `early` is forgotten by now as well
+    assert [orjson.loads(letter.payload)["id"] for letter in letters] == [stale.id, early.id]
+    assert letters[0].topic == "accounts.changes" and letters[0].reason.startswith("late: more than 60000 ms of event time behind the newest applied")
+    assert [s.collateral for s in published] == [D("10"), D("30")]  # neither applied
+
+
+def test_the_engine_applies_every_event_with_the_collector_paused() -> None:
+    worker, _, _ = worker_reading(Settings(), {})
+    apply, seen = worker.engine.apply, []
+
+    def watched(event: Any) -> Any:
+        seen.append(gc.isenabled())
+        return apply(event)
+    worker.engine.apply = watched  # type: ignore[method-assign]
+    for event in (change(T0, "deposit", "1000"), tick(T0 + 1, "100"), fill(T0 + 2, "buy", "1", "100")):
+        worker.apply(event)
+    assert seen == [False, False, False] and gc.isenabled()

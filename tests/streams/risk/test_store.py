@@ -4,6 +4,7 @@ from decimal import Decimal as D
 from typing import Any
 
 import orjson
+import pytest
 
 from quantdesk.markets import DEFAULT_MARKETS, Market
 from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick
@@ -14,7 +15,7 @@ from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event, ReorderBuffer, order_key
+from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
 from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
 from streams.sources.simulator import Simulator
 
@@ -98,10 +99,11 @@ class Worker:
     """The accounts worker without Kafka: releases through the buffer, tables written after each, and a
     venue whose fills come with the next release (held back until then, as the worker does)."""
 
-    def __init__(self, tables: dict[str, dict] | None = None, redelivered: list[Event] | None = None) -> None:
+    def __init__(self, tables: dict[str, dict] | None = None, redelivered: list[Event] | None = None,
+                 lateness_ms: int = DAY_MS) -> None:
         self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}}
         self.store = EngineStore(self.tables["accounts"], self.tables["markets"], self.tables["applied"])
-        self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0)
+        self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0, max_lateness_ms=lateness_ms)
         self.store.load(self.engine, self.buffer)
         self.incoming = redelivered or []
 
@@ -114,7 +116,8 @@ class Worker:
             self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
             out.extend(caused)
             applied.append(event)
-        self.store.save(self.engine, self.buffer, applied, out)
+        if applied:
+            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
         self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
         return out
 
@@ -161,10 +164,11 @@ def twaps(market: MarketRisk) -> tuple:
             funding.mark.average(*hour) if hour else None)
 
 
-def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_stopped() -> None:
+@pytest.mark.parametrize("lateness_ms", [DAY_MS, 60_000], ids=["everything-remembered", "a-minute-remembered"])
+def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_stopped(lateness_ms: int) -> None:
     events = inputs(900)
     chunks = releases(events)
-    whole = Worker()
+    whole = Worker(lateness_ms=lateness_ms)
     outs, saved = [], {}
     for n, chunk in enumerate(chunks):
         outs.append(whole.release(chunk))
@@ -183,7 +187,7 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     assert whole.engine.frozen == {"someone": "KYC"}
     assert whole.engine.markets["BTC-PERP"].params.mmr == D("0.12") and not whole.engine.scheduled
     for cut, (tables, unapplied, before) in saved.items():
-        again = Worker(tables, unapplied)
+        again = Worker(tables, unapplied, lateness_ms)
         assert state(again) == before
         assert dumped([again.release(chunk) for chunk in chunks[cut:]]) == dumped(outs[cut:]), f"cut at {cut}"
         assert again.stored() == whole.stored()
@@ -199,7 +203,8 @@ def test_tables_keep_only_what_the_open_hour_and_the_5_minute_twap_read() -> Non
     assert [s[0] for s in sol["oracle_samples"]] == [T0 - 400, worker.engine.markets["SOL-PERP"].tracker.last_valid_ts]
     slices = sorted(int(k.split("@")[1]) for k in markets if k.startswith("SOL-PERP@"))
     assert slices == list(range(slices[0], slices[-1] + 1)) and len(slices) <= 300_000 // BUCKET_MS + 2
-    assert markets[ENGINE]["applied"] == sum(len(ids) for ids in worker.tables["applied"].values())
+    # the ids applied: all remembered, the run being shorter than the lateness window
+    assert markets[ENGINE]["applied"] == sum(len(row["ids"]) for row in worker.tables["applied"].values())
 
 
 def test_a_store_with_empty_tables_leaves_the_engine_new() -> None:
@@ -213,3 +218,17 @@ def test_a_restored_buffer_drops_what_was_applied_and_keeps_its_clock() -> None:
     worker.release(inputs(5)[:4])
     again = Worker(worker.stored())
     assert again.buffer.push(inputs(5)[:4]) == [] and again.buffer.newest == worker.buffer.newest
+
+
+def test_the_applied_table_keeps_the_lateness_window_and_a_restored_worker_still_applies_nothing_twice() -> None:
+    events, whole = inputs(900), Worker(lateness_ms=60_000)
+    for chunk in releases(events):
+        whole.release(chunk)
+    rows, oldest = whole.tables["applied"], whole.buffer.newest - 60_000
+    remembered = [i for row in rows.values() for i in row["ids"]]
+    assert 0 < len(remembered) < whole.engine.applied / 2 and min(r["newest"] for r in rows.values()) >= oldest
+    again = Worker(whole.stored(), lateness_ms=60_000)
+    forgotten = next(e for e in events if e.id not in remembered)
+    kept = next(e for e in events if e.id == remembered[-1])
+    assert again.buffer.late(forgotten) and not again.buffer.late(kept)  # refused as late; dropped as seen
+    assert again.buffer.push([forgotten, kept]) == [] and dumped([again.release([])]) == [[]]
