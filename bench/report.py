@@ -95,13 +95,16 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     t = r["throughput"]
     floor = t["storage_floor"]
     out = [
-        ("pipeline events/s, steady state (10 → 90 % of the input rows stored)", num(r["pipeline_steady_eps"]),
+        ("pipeline events/s, steady state (10 → 90 % of the rows it stored)", num(r["pipeline_steady_eps"]),
          f"decode ceiling {num(r['decode_ceiling_eps'])}", num(r["pipeline_vs_decode_ceiling"], 3)),
         ("pipeline events/s, steady state, vs the domain work alone", num(r["pipeline_steady_eps"]),
          f"domain floor (engine + trackers, one core) {num(r['domain_floor_eps'])}",
          num(r["pipeline_vs_domain_floor"], 3)),
         ("pipeline events/s, steady state, vs decoding once and storing the input", num(r["pipeline_steady_eps"]),
          f"pass-through {num(r['passthrough_eps'])}", num(r["pipeline_vs_passthrough"], 3)),
+        ("pipeline events/s, steady state of the input rows alone (the sink, ahead of the workers)",
+         num(t["pipeline"]["input_steady_eps"]), f"pass-through {num(r['passthrough_eps'])}",
+         num(ratio(t["pipeline"]["input_steady_eps"], r["passthrough_eps"]), 3)),
         ("pipeline CPU µs per event (this process, risk worker, broker)", num(r["pipeline_cpu_us_per_event"]),
          f"domain floor {num(r['domain_floor_cpu_us_per_event'])}", num(r["pipeline_cpu_vs_domain_floor"], 1)),
         (f"pipeline seconds vs storing its {floor['rows']:,} rows", num(t["pipeline"]["seconds"], 2),

@@ -62,7 +62,7 @@ def test_pipeline_cpu_per_event_over_its_processes_and_the_broker(report: tuple[
 def test_pipeline_steady_state_latency_and_stored_rows(report: tuple[dict, Path]) -> None:
     pipeline = report[0]["throughput"]["pipeline"]
     assert pipeline["steady_shares"] == [0.1, 0.9] and pipeline["polls"] >= 1
-    assert positive(pipeline["steady_eps"]) and positive(pipeline["latency_s"])
+    assert positive(pipeline["steady_eps"]) and positive(pipeline["input_steady_eps"]) and positive(pipeline["latency_s"])
     rows = pipeline["stored_rows"]
     assert {"oracle_ticks", "fills", "account_changes", "market_state"} <= rows.keys()
     assert rows["oracle_ticks"] + rows["fills"] + rows["account_changes"] == pipeline["events"] + 2  # the warm-up's
