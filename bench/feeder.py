@@ -3,7 +3,8 @@
 Run as `python -m bench.feeder`. It reads one JSON line (settings without secrets, the
 event count and start time the bench's events were simulated with, the window), simulates the same
 events, connects, prints `ready <digest of the events>`, waits for a line, publishes every window
-as `replay` does, and prints one JSON line: `{"publish_seconds": s}`. Like the Socket.IO clients of
+as `replay` does, and prints one JSON line: `{"publish_seconds": s, "last_window_at": t}` (t: `time.monotonic()`
+just before the last window was sent, a clock every process on the machine shares). Like the Socket.IO clients of
 the latency figure, the load then does not share the measured process's event loop; an ingest
 service does not share it either.
 """
@@ -36,11 +37,12 @@ async def main() -> None:
         sys.stdout.write(f"ready {digest(events)}\n")
         sys.stdout.flush()
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.readline)
-        started = time.perf_counter()
+        started, last = time.perf_counter(), time.monotonic()
         for start in range(0, len(events), window):
+            last = time.monotonic()
             await publisher.send(events[start:start + window])
         seconds = time.perf_counter() - started
-    sys.stdout.write(orjson.dumps({"publish_seconds": seconds}).decode() + "\n")
+    sys.stdout.write(orjson.dumps({"publish_seconds": seconds, "last_window_at": last}).decode() + "\n")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,15 @@ from bench.events import kafka_messages, mix
 from bench.feeder import digest
 from api.embedded import Runtime
 from quantdesk.kafka.publisher import Keyed, Publisher
+from quantdesk.kafka.topics import STORED_TABLES
 from streams.risk_process import child_settings, cpu_seconds
 
 TABLES = {"oracle.ticks": "oracle_ticks", "trades.fills": "fills", "accounts.changes": "account_changes"}
 POLL_S = 0.1
 STALL_S = 30.0
+SETTLE_S = 0.5  # no table grew for this long: the run's rows are all stored
+STEADY = (0.1, 0.9)  # a steady-state rate runs from 10 % of the rows stored to 90 %
+STORED = list(STORED_TABLES.values())
 WARM_UP = 2  # events (and Kafka messages: one topic each) published before the clock starts
 
 
@@ -79,12 +83,28 @@ async def finals_stored(runtime: Runtime, finals: dict[str, list[str]]) -> bool:
     return True
 
 
-async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]]) -> None:
-    """Poll ClickHouse until everything expected is stored; raise when no table grew for STALL_S."""
+Samples = list[tuple[float, dict[str, int]]]  # (monotonic seconds, rows each stored table held)
+
+
+async def sample(runtime: Runtime, samples: Samples) -> dict[str, int]:
+    """Note how many rows each stored table holds, and when (the middle of the query); return the counts."""
+    asked = time.monotonic()
+    counts = await row_counts(runtime, STORED)
+    samples.append(((asked + time.monotonic()) / 2, counts))
+    return counts
+
+
+async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[str, list[str]],
+                      samples: Samples | None = None) -> None:
+    """Poll ClickHouse until everything expected is stored, noting each poll in `samples` if given; raise when no
+    table grew for STALL_S."""
     last: dict[str, int] = {}
     since = time.monotonic()
     while True:
-        counts = await row_counts(runtime, [*expected, *finals])
+        if samples is None:
+            counts = await row_counts(runtime, [*expected, *finals])
+        else:
+            counts = await sample(runtime, samples)
         if all(counts[t] >= n for t, n in expected.items()) and await finals_stored(runtime, finals):
             return
         if counts != last:
@@ -92,6 +112,34 @@ async def wait_stored(runtime: Runtime, expected: dict[str, int], finals: dict[s
         elif time.monotonic() - since > STALL_S:
             raise TimeoutError(f"the pipeline stopped at {counts} for {STALL_S}s; expected {expected} and {finals}")
         await asyncio.sleep(POLL_S)
+
+
+async def settled_rows(runtime: Runtime, samples: Samples) -> dict[str, int]:
+    """Poll on until no table grew for SETTLE_S; return the rows each table holding any holds."""
+    counts = samples[-1][1]
+    while True:
+        await asyncio.sleep(SETTLE_S)
+        again = await sample(runtime, samples)
+        if again == counts:
+            return {table: n for table, n in counts.items() if n}
+        counts = again
+
+
+def crossing(series: list[tuple[float, int]], rows: float) -> float:
+    """Return when `rows` rows were stored, interpolated between the polls around it (the first holds fewer)."""
+    for (t0, n0), (t1, n1) in zip(series, series[1:]):
+        if n1 >= rows:
+            return t0 + (t1 - t0) * (rows - n0) / (n1 - n0)
+    raise ValueError(f"{rows} rows were never stored: {series[-1]}")
+
+
+def steady_eps(samples: Samples, tables: list[str], events: int) -> float:
+    """Return events/s from the moment STEADY's low share of the rows `tables` gained over the samples were stored
+    to its high share (the events in that time taken as the same share of them)."""
+    series = [(t, sum(counts[table] for table in tables)) for t, counts in samples]
+    base, rows = series[0][1], series[-1][1] - series[0][1]
+    low, high = STEADY
+    return (high - low) * events / (crossing(series, base + high * rows) - crossing(series, base + low * rows))
 
 
 def expected_rows(events: list[Keyed]) -> dict[str, int]:
@@ -123,18 +171,19 @@ async def feeder(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int,
             await process.wait()
 
 
-async def fed(process: asyncio.subprocess.Process) -> float:
-    """Tell the feeder to publish; return the seconds it took, once it reports them."""
+async def fed(process: asyncio.subprocess.Process) -> dict[str, float]:
+    """Tell the feeder to publish; return its report (the seconds it took, when it sent the last window)."""
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"go\n")
     report = orjson.loads(await process.stdout.readline())
     await process.wait()
-    return float(report["publish_seconds"])
+    return report
 
 
 async def pipeline_throughput(runtime: Runtime, events: list[Keyed], simulated_as: tuple[int, int], window: int,
                               broker_pid: int) -> dict[str, Any]:
-    """Return events/s from the first publish until the last event is queryable in ClickHouse; the events are
+    """Return events/s from the first publish until the last event is queryable in ClickHouse, and in the steady
+    state; the seconds from the last window's publish until it is stored; the rows the run stored. The events are
     published by `bench.feeder`, which simulates them as `simulated_as` (count, start ms) says. The CPU
     per event counts this process, the risk worker and the broker (process `broker_pid`), not the feeder."""
     warm = warm_up(events)
@@ -142,14 +191,21 @@ async def pipeline_throughput(runtime: Runtime, events: list[Keyed], simulated_a
         async with Publisher(runtime.settings, runtime.bootstrap) as publisher:
             await publisher.send(warm)
         await wait_stored(runtime, expected_rows(warm), warm_up_ids(warm))
+        samples: Samples = []
+        await sample(runtime, samples)
         started, cpu = time.perf_counter(), cpu_s(runtime, broker_pid)
         publishing = asyncio.ensure_future(fed(process))
-        await wait_stored(runtime, expected_rows(warm + events), final_ids(events))
-        seconds = time.perf_counter() - started
+        await wait_stored(runtime, expected_rows(warm + events), final_ids(events), samples)
+        seconds, stored_at = time.perf_counter() - started, time.monotonic()
         gateway, risk, broker = (b - a for a, b in zip(cpu, cpu_s(runtime, broker_pid)))
         published = await publishing
     messages = kafka_messages(events, window, runtime.settings.topic_partitions)
-    return {"eps": len(events) / seconds, "events": len(events), "seconds": seconds, "cpu_seconds": gateway + risk,
+    stored = await settled_rows(runtime, samples)
+    return {"eps": len(events) / seconds, "steady_eps": steady_eps(samples, STORED, len(events)),
+            "input_steady_eps": steady_eps(samples, list(TABLES.values()), len(events)), "steady_shares": STEADY,
+            "polls": len(samples) - 1, "latency_s": stored_at - published["last_window_at"],
+            "events": len(events), "seconds": seconds, "cpu_seconds": gateway + risk,
             "cpu_per_wall": (gateway + risk) / seconds, "risk_cpu_seconds": risk, "broker_cpu_seconds": broker,
-            "cpu_us_per_event": 1e6 * (gateway + risk + broker) / len(events), "publish_seconds": published,
-            "kafka_messages": messages, "window": window, "mix": mix(events)}
+            "cpu_us_per_event": 1e6 * (gateway + risk + broker) / len(events),
+            "publish_seconds": published["publish_seconds"], "kafka_messages": messages, "window": window,
+            "mix": mix(events), "stored_rows": stored}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.anchors import decode_ceiling, domain_floor, input_ends, passthrough, storage_floor
 from bench.api import api_rps
 from bench.books import book_costs
 from bench.events import simulated
@@ -45,17 +46,33 @@ async def transport_figures(settings: Settings, sizing: Sizing, start_ms: int) -
 
 
 async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int, broker_pid: int) -> dict[str, Any]:
-    """Return pipeline throughput, the batched transport ceiling, tick-to-client latency and API rps."""
+    """Return pipeline throughput, the batched transport ceiling, where the input partitions ended then, tick-to-client
+    latency and API rps, and the pipeline's events."""
     events, sim = simulated(settings, sizing.pipeline_events, start_ms)
     async with bench_platform(settings) as runtime:
         pipeline = await pipeline_throughput(runtime, events, (sizing.pipeline_events, start_ms), sizing.publish_window,
                                              broker_pid)
         batched = await transport_ceiling(runtime.bootstrap, [settings.topic(t) for t in TABLES],
                                           pipeline["kafka_messages"] + WARM_UP, pipeline["events"] + WARM_UP)
+        ends = await input_ends(settings)
         latency = [await tick_to_client(runtime, sim, n, sizing.client_processes, sizing.latency_ticks,
                                         sizing.latency_rate_hz) for n in sizing.clients]
         api = await api_rps(runtime, sizing.api_seconds, sizing.api_concurrency)
-    return {"pipeline": pipeline, "batched": batched, "latency": latency, "api": api}
+    return {"pipeline": pipeline, "batched": batched, "ends": ends, "latency": latency, "api": api, "events": events}
+
+
+async def kafka_anchors(settings: Settings, live: dict[str, Any]) -> dict[str, Any]:
+    """Return the anchors that read the pipeline's input messages: the decode ceiling and the pass-through."""
+    events = live["pipeline"]["events"]
+    return {"decode_ceiling": await decode_ceiling(settings, live["ends"], events),
+            "passthrough": await passthrough(settings, live["ends"], events)}
+
+
+async def local_anchors(settings: Settings, live: dict[str, Any]) -> dict[str, Any]:
+    """Return the anchors without the broker: the domain floor over the pipeline's events, the storage floor over the
+    rows it stored."""
+    return {"domain_floor": await asyncio.to_thread(domain_floor, settings, live["events"]),
+            "storage_floor": await asyncio.to_thread(storage_floor, settings, live["pipeline"]["stored_rows"])}
 
 
 async def store_figures(settings: Settings, sizing: Sizing, start_ms: int) -> dict[str, Any]:
@@ -80,13 +97,15 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         ceiling, naive = await transport_figures(settings, sizing, start_ms)
         assert broker.process is not None
         live = await platform_figures(settings, sizing, start_ms, broker.process.pid)
+        anchors = await kafka_anchors(settings, live)
     finally:
         await asyncio.to_thread(broker.stop)
+    anchors |= await local_anchors(settings, live)
     stored = await store_figures(settings, sizing, start_ms)
     result = {
         "schema": 1, "mode": sizing.name, "command": command, "started_at": wall.isoformat(timespec="seconds"),
         "machine": report.machine(),
-        **report.throughput_figures(ceiling, live["batched"], naive, live["pipeline"]),
+        **report.throughput_figures(ceiling, live["batched"], naive, live["pipeline"], anchors),
         "tick_to_client_ms": live["latency"],
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "holders": await asyncio.to_thread(holder_costs, sizing.holders, sizing.holder_repeats),

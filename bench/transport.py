@@ -1,13 +1,15 @@
-"""The transport ceiling and a naive Faust agent, on the same single-event Kafka messages."""
+"""The transport ceiling and a naive Faust agent, on the same single-event Kafka messages; the ceiling also over the
+pipeline's own batched messages, read alone or read and decoded."""
 
 import asyncio
 import statistics
 import time
-from typing import Any
+from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.contrib.asgi import faust_app_running
 
+from bench.pipeline import process_cpu_s
 from quantdesk.kafka.publisher import Keyed
 from quantdesk.settings import Settings
 from quantdesk.wire import encode
@@ -50,21 +52,28 @@ async def publish_single(bootstrap: str, topic: str, events: list[Keyed]) -> Non
         await producer.stop()
 
 
-async def read_pass(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], count: int, timeout: float) -> float:
-    """Read `count` messages from the beginning of `partitions`; return the seconds it took."""
+Decode = Callable[[TopicPartition, list[Any]], int]  # decodes a partition's records as a reader would; returns how
+                                                     # many of them it took
+
+
+async def read_pass(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], count: int, timeout: float,
+                    decode: Decode | None = None) -> float:
+    """Read `count` messages from the beginning of `partitions` (with `decode`, the messages it takes, each batch
+    handed to it); return the seconds it took."""
     await consumer.seek_to_beginning(*partitions)
     started, seen = time.perf_counter(), 0
     while seen < count:
         batches = await consumer.getmany(timeout_ms=500, max_records=50_000)
-        seen += sum(len(messages) for messages in batches.values())
+        seen += sum(decode(tp, records) if decode else len(records) for tp, records in batches.items())
         if time.perf_counter() - started > timeout:
             raise TimeoutError(f"read {seen} of {count} messages in {timeout}s")
     return time.perf_counter() - started
 
 
 async def transport_ceiling(bootstrap: str, topics: list[str], messages: int, events: int | None = None,
-                            passes: int = 3) -> dict[str, Any]:
-    """Return raw aiokafka events/s over the topics' messages: a warm pass, then the median of timed passes."""
+                            passes: int = 3, decode: Decode | None = None) -> dict[str, Any]:
+    """Return raw aiokafka events/s over the topics' messages (each batch handed to `decode` if given): a warm pass,
+    then the median of timed passes, and this process's CPU per event over the timed passes."""
     # a bare consumer at aiokafka's own fetch settings, not `quantdesk.kafka.reader`: the ceiling is raw aiokafka's
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
@@ -73,13 +82,15 @@ async def transport_ceiling(bootstrap: str, topics: list[str], messages: int, ev
         await consumer.topics()
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
-        await read_pass(consumer, partitions, messages, timeout=60)
-        seconds = [await read_pass(consumer, partitions, messages, timeout=60) for _ in range(passes)]
+        await read_pass(consumer, partitions, messages, 60, decode)
+        cpu = process_cpu_s()
+        seconds = [await read_pass(consumer, partitions, messages, 60, decode) for _ in range(passes)]
+        cpu = process_cpu_s() - cpu
     finally:
         await consumer.stop()
     count = events or messages
     return {"eps": count / statistics.median(seconds), "passes_eps": [count / s for s in seconds],
-            "messages": messages, "events": count}
+            "cpu_us_per_event": 1e6 * cpu / (count * passes), "messages": messages, "events": count}
 
 
 async def faust_naive(settings: Settings, topic: str, count: int) -> dict[str, Any]:
