@@ -6,9 +6,14 @@ or a restart gives the same result. It reads every input partition itself (assig
 it owns all of them), from offsets it chooses, and lets events out once the newest event time is the grace
 past them and no partition not read to its end could still hold an earlier one; a partition counts as read
 to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale). Once input stops for
-`IDLE_S`, everything held is applied but what a partition with unread input could precede. An event more
-than `QUANTDESK_MAX_LATENESS_MS` behind the newest event time applied, whose id is no longer remembered, goes to `dlq`
-as late: it cannot be told from one applied long ago.
+`IDLE_S`, everything held is applied but what a partition with unread input could precede.
+
+A reader that `forgets` (the risk worker, whose checkpoints name the offsets its applied ids were read before)
+remembers applied ids only while some input can bring them again; an event more than
+`QUANTDESK_MAX_LATENESS_MS` behind the newest event time it applied, whose id it no longer remembers, goes to `dlq`
+as late: it cannot be told from one applied long ago. Readers that re-read their input from the start on every
+start remember every id instead: an event the risk worker waits for (a plan's fills) may reach them long after
+their own newest.
 """
 
 import time
@@ -75,13 +80,15 @@ class Positions:
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
+    forgets = False  # whether applied ids are forgotten once no input can bring them again (see the module's text)
+
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
         """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`)."""
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
-        self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms)
+        self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
         self.progress = InputProgress()
         self.positions = Positions({})
         self.start: dict[Any, int] = {}
@@ -144,11 +151,10 @@ class OrderedInput:
         self.last_input = time.monotonic()
 
     async def refuse_late(self, topic: str, events: list[Event]) -> list[Event]:
-        """Send the late events to `dlq` (every reader of a topic refuses the same ones: the letters' ids, from
-        their bytes, are equal, and the sink keeps one); return the others."""
+        """Send the late events to `dlq`, whatever their topic (only the risk worker refuses any); return the
+        others."""
         buffer, late = self.buffer, [e for e in events if self.buffer.late(e)]
-        reason = (f"late: more than {buffer.max_lateness_ms} ms of event time behind the newest applied "
-                  f"({buffer.released}); "
+        reason = (f"late: more than {buffer.max_lateness_ms} ms of event time behind the newest event applied; "
                   "an event this late cannot be told from one applied already")
         await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e)))) for e in late))
         return [e for e in events if not buffer.late(e)]

@@ -45,6 +45,8 @@ OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rat
 class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
+    forgets = True  # its checkpoints name the offsets its applied ids were read before
+
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk")

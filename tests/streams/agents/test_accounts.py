@@ -13,6 +13,8 @@ from aiokafka import TopicPartition as TP
 from quantdesk.messages import AccountChange, Fill
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent
+from streams.agents.markets import MarketsAgent
+from streams.agents.orders import OrdersAgent
 from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
@@ -169,7 +171,7 @@ async def test_an_event_later_than_the_window_and_forgotten_goes_to_dlq_saying_w
     stale = change(T0 + 1, "deposit", "5")  # two minutes behind the newest, never seen: cannot be told apart
     await worker.take("accounts.changes", changes, record(2, stale, early))  # `early` is forgotten by now as well
     assert [orjson.loads(letter.payload)["id"] for letter in letters] == [stale.id, early.id]
-    assert letters[0].topic == "accounts.changes" and letters[0].reason.startswith("late: more than 60000 ms of event time behind the newest applied")
+    assert letters[0].topic == "accounts.changes" and letters[0].reason.startswith("late: more than 60000 ms of event time behind the newest event applied")
     assert [s.collateral for s in published] == [D("10"), D("30")]  # neither applied
 
 
@@ -184,3 +186,11 @@ def test_the_engine_applies_every_event_with_the_collector_paused() -> None:
     for event in (change(T0, "deposit", "1000"), tick(T0 + 1, "100"), fill(T0 + 2, "buy", "1", "100")):
         worker.apply(event)
     assert seen == [False, False, False] and gc.isenabled()
+
+
+def test_only_the_risk_worker_forgets_applied_ids_and_refuses_late_events() -> None:
+    settings = Settings(max_lateness_ms=60_000)
+    pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", metrics=WorkerMetrics("feed"))
+    assert worker_reading(settings, {})[0].buffer.max_lateness_ms == 60_000
+    assert MarketsAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
+    assert OrdersAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]

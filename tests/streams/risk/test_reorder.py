@@ -4,7 +4,7 @@ import resource
 from decimal import Decimal as D
 
 from quantdesk.messages import Fill, OracleTick
-from streams.risk.reorder import ReorderBuffer
+from streams.risk.reorder import DAY_MS, ReorderBuffer
 from tests.streams.risk.events import SOL, T0, change, fill, tick
 
 
@@ -110,3 +110,14 @@ def resident_bytes() -> int:
     """Return this process's resident memory."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def test_a_buffer_without_a_window_remembers_every_id_and_refuses_nothing() -> None:
+    # the market and orders agents: a plan's fills the risk worker awaited may reach them a day behind their newest
+    buffer = ReorderBuffer(grace_ms=0, max_lateness_ms=None)
+    first = tick(T0, "100")
+    buffer.push([first, tick(T0 + 2 * DAY_MS, "100")])
+    _, gone = buffer.settle(list(buffer.due()), read={"ticks:0": 1}, committed={"ticks:0": 1})
+    assert gone == [] and not buffer.applied and first.id in buffer.seen
+    late = fill(T0 + 1, "buy", "1", "100")
+    assert not buffer.late(late) and buffer.push([late, first]) == [late]
