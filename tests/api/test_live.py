@@ -1,12 +1,16 @@
 """MIKEY's signals in the live state: a market signal is held for its market's room, an account signal (even one that
 names a market) goes to its wallet alone and is never held where a market's subscribers would see it."""
 
+from decimal import Decimal
+
+import pytest
+
 from api import channels
 from api.accounts import LiveAccounts
 from api.channels import Subscription
 from api.live import LiveState, account_signal, market_signal
 from quantdesk.settings import Settings
-from tests.api.held import T0
+from tests.api.held import T0, snapshot
 from tests.api.history import signal
 from tests.api.rooms import events, gateway_of, member
 
@@ -61,3 +65,25 @@ async def test_an_alert_reaches_its_wallets_rooms_only_and_a_market_signal_its_m
     assert [(name, d["market"], d["data"]["id"]) for name, d in events(sol)] == [
         ("signals", "SOL-PERP", "funding_flip:SOL-PERP:3")]
     assert list(events(btc)) == []
+
+
+def test_the_newest_account_state_is_held_and_its_longs_counted_into_open_interest_once() -> None:
+    live = LiveState(MARKETS)
+    assert live.apply("accounts.state", snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100"), ("BTC-PERP", "-1", "9")))
+    assert live.apply("accounts.state", snapshot("w", 1, T0, "1000", ("SOL-PERP", "2.5", "100")))
+    assert live.apply("accounts.state", snapshot("w", 0, T0 + 1, "900", ("SOL-PERP", "10", "100")))
+    assert not live.apply("accounts.state", snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100")))  # older
+    assert live.accounts["w"][0]["collateral"] == "900"
+    assert (live.open_interest("SOL-PERP"), live.open_interest("BTC-PERP")) == (Decimal("12.5"), 0)
+
+
+@pytest.mark.parametrize("spoil", [
+    {"wallet": 7}, {"subaccount": "0"}, {"ts": "later"}, {"positions": 3}, {"positions": ["x"]},
+    {"positions": [{"market": "SOL-PERP", "size": "Infinity"}]}, {"positions": [{"market": "SOL-PERP", "size": "x"}]},
+    {"positions": [{"market": None, "size": "1"}]}, {"positions": [{"size": "1"}]}], ids=repr)
+def test_a_malformed_account_state_is_no_news_and_changes_nothing(spoil: dict) -> None:
+    live = LiveState(MARKETS)
+    live.apply("accounts.state", snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100")))
+    held = {**live.accounts["w"]}
+    assert not live.apply("accounts.state", {**snapshot("w", 0, T0 + 1, "5", ("SOL-PERP", "1", "100")), **spoil})
+    assert live.accounts["w"] == held and live.open_interest("SOL-PERP") == Decimal(30)
