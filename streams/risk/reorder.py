@@ -122,7 +122,8 @@ class ReorderBuffer:
     def _pop(self) -> Event:
         """Give out the first event held, moving the newest released."""
         event = heapq.heappop(self.heap)[1]
-        self.released = max(self.released, event.ts)
+        if event.ts > self.released:
+            self.released = event.ts
         return event
 
     def _hold(self, event: Event) -> bool:
