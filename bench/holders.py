@@ -21,7 +21,7 @@ import numpy as np
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
-from quantdesk.process import collector_paused, tune_collector
+from quantdesk.process import CollectorPaused, tune_collector
 from streams.domain import to_money
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
@@ -172,7 +172,7 @@ def timed(engine: RiskEngine, tick: OracleTick) -> tuple[float, float, int, int]
     how many states and payments it published (what it caused is let go: a million holders' snapshots are
     gigabytes)."""
     started, cpu = time.perf_counter(), time.process_time()
-    with collector_paused():
+    with CollectorPaused():
         out = engine.apply(tick)
     gc.collect(0)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu

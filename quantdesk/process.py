@@ -8,8 +8,8 @@ import logging
 import os
 import signal
 import threading
-from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable
 
 import uvicorn
 
@@ -74,22 +74,22 @@ def tune_collector() -> None:
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+class CollectorPaused:
     """Hold the cyclic collector off over one burst of work, then hand it back.
 
     A big tick makes hundreds of thousands of objects that all outlive it: the collections their
     allocation triggers meanwhile find no garbage and rescan them again and again (a quarter of
-    the tick, docs/BENCHMARKS.md); once after the burst they are scanned once.
+    the tick, docs/BENCHMARKS.md); once after the burst they are scanned once. A class, not a
+    generator: it wraps every event the risk worker applies.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    def __enter__(self) -> None:
+        self.resume = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.resume:
+            gc.enable()
 
 
 def exit_unless_stopped_within(seconds: float) -> threading.Timer:

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic
 from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
-from quantdesk.process import collector_paused
+from quantdesk.process import CollectorPaused
 from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
 from streams.metrics import AccountsByState
@@ -97,11 +97,11 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, the collector held off (`collector_paused`), timing a tick's
+        """Apply one event through the engine, the collector held off (`CollectorPaused`), timing a tick's
         re-margin and counting a liquidation's fill."""
         if type(event) is OracleTick:
             started = time.perf_counter()
-            with collector_paused():
+            with CollectorPaused():
                 caused = self.engine.apply(event)
             self.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(event.market, event.ts)
@@ -109,7 +109,7 @@ class AccountsAgent(OrderedInput):
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
             self.filled[event.market].inc()
-        with collector_paused():
+        with CollectorPaused():
             return self.engine.apply(event)
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:

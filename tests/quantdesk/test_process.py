@@ -15,7 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from quantdesk.broker import free_port
-from quantdesk.process import (COLLECTOR_THRESHOLDS, STOP_SIGNALS, collector_paused, first_of, serving, stop_signal,
+from quantdesk.process import (COLLECTOR_THRESHOLDS, STOP_SIGNALS, CollectorPaused, first_of, serving, stop_signal,
                                tune_collector)
 
 
@@ -33,15 +33,15 @@ def test_tuning_freezes_startup_objects_and_raises_the_thresholds() -> None:
 
 def test_the_collector_is_paused_over_a_burst_and_handed_back_even_when_it_fails() -> None:
     assert gc.isenabled()
-    with collector_paused():
+    with CollectorPaused():
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(ValueError), collector_paused():
+    with pytest.raises(ValueError), CollectorPaused():
         raise ValueError("the burst failed")
     assert gc.isenabled()
     gc.disable()  # a caller that turned it off keeps it off
     try:
-        with collector_paused():
+        with CollectorPaused():
             pass
         assert not gc.isenabled()
     finally:
