@@ -80,7 +80,7 @@ class Positions:
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
-    forgets = False  # whether applied ids are forgotten once no input can bring them again (see the module's text)
+    forgets = False  # whether applied ids are forgotten once no input can bring them again (the module's text)
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
         """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`)."""

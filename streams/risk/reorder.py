@@ -104,7 +104,8 @@ class ReorderBuffer:
         while self.heap and not self.awaited and (ceiling is None or self.heap[0][0][0] <= ceiling):
             yield self._pop()
 
-    def settle(self, events: list[Event], read: dict[str, int], committed: dict[str, int]) -> tuple[Applied, list[Applied]]:
+    def settle(self, events: list[Event], read: dict[str, int],
+               committed: dict[str, int]) -> tuple[Applied, list[Applied]]:
         """Record `events` as applied, read before the `read` offsets; forget the records no input can bring
         again now that reading restarts from `committed`. Return the new record and those forgotten (none kept
         or forgotten without a lateness window)."""

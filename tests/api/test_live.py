@@ -69,7 +69,8 @@ async def test_an_alert_reaches_its_wallets_rooms_only_and_a_market_signal_its_m
 
 def test_the_newest_account_state_is_held_and_its_longs_counted_into_open_interest_once() -> None:
     live = LiveState(MARKETS)
-    assert live.apply("accounts.state", snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100"), ("BTC-PERP", "-1", "9")))
+    assert live.apply("accounts.state",
+                      snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100"), ("BTC-PERP", "-1", "9")))
     assert live.apply("accounts.state", snapshot("w", 1, T0, "1000", ("SOL-PERP", "2.5", "100")))
     assert live.apply("accounts.state", snapshot("w", 0, T0 + 1, "900", ("SOL-PERP", "10", "100")))
     assert not live.apply("accounts.state", snapshot("w", 0, T0, "1000", ("SOL-PERP", "30", "100")))  # older
