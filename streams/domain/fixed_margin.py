@@ -116,29 +116,36 @@ def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
 
     Accounts are rows, markets columns: `size`, `entry` and `index_at_settle` are accounts × markets (size 0: no
     position there), `oracle`, `index_now`, `mmr` and `imr` one per market, `collateral` one per account."""
-    accounts, markets = np.shape(size)
-    if markets > MARKETS_LIMIT:
-        raise ValueError(f"{markets} markets per account: at most {MARKETS_LIMIT}")
-    collateral = _column(collateral, MONEY_LIMIT, "collateral")
-    size = _column(size, SIZE_LIMIT, "size")
-    held = size != 0
-    entry, index_at_settle = _column(entry, PRICE_LIMIT, "entry"), _column(index_at_settle, PRICE_LIMIT, "funding index")
-    _check(entry[held], 1, PRICE_LIMIT, "entry")
-    oracle, index_now = _column(oracle, PRICE_LIMIT, "oracle price"), _column(index_now, PRICE_LIMIT, "funding index")
-    _check(oracle, 1, PRICE_LIMIT, "oracle price")
-    mmr, imr = _column(mmr, RATE_LIMIT, "mmr"), _column(imr, RATE_LIMIT, "imr")
-    _check(mmr, 1, RATE_LIMIT, "mmr")
-    _check(imr, 1, RATE_LIMIT, "imr")
+    book = _book(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr)
+    accounts, markets = book[1].shape
     figures = np.empty((5, accounts, markets), dtype=np.int64)
     totals = np.empty((accounts, 5), dtype=np.int64)
     scores = np.empty((accounts, 3), dtype=np.int64)
     refused = np.zeros((accounts, markets), dtype=np.int8)
-    _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores, refused)
+    _margins(*book, figures, totals, scores, refused)
     if refused.any():
         a, m = (int(i) for i in np.argwhere(refused)[0])
-        raise ValueError(f"the {FIGURES[refused[a, m]]} of account row {a} in market column {m} (size {size[a, m]}, "
-                         f"entry {entry[a, m]}, oracle {oracle[m]}) is beyond ±{money(MONEY_LIMIT)} USD")
+        raise ValueError(f"the {FIGURES[refused[a, m]]} of account row {a} in market column {m} (size {book[1][a, m]}, "
+                         f"entry {book[2][a, m]}, oracle {book[4][m]}) is beyond ±{money(MONEY_LIMIT)} USD")
     return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2])
+
+
+def _book(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
+          oracle: np.ndarray, index_now: np.ndarray, mmr: np.ndarray, imr: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the columns as C-contiguous int64, refusing any value out of range or more than 4 markets."""
+    if np.shape(size)[1] > MARKETS_LIMIT:
+        raise ValueError(f"{np.shape(size)[1]} markets per account: at most {MARKETS_LIMIT}")
+    size = _column(size, SIZE_LIMIT, "size")
+    entry = _column(entry, PRICE_LIMIT, "entry")
+    _check(entry[size != 0], 1, PRICE_LIMIT, "entry")
+    oracle = _column(oracle, PRICE_LIMIT, "oracle price")
+    _check(oracle, 1, PRICE_LIMIT, "oracle price")
+    mmr, imr = _column(mmr, RATE_LIMIT, "mmr"), _column(imr, RATE_LIMIT, "imr")
+    _check(mmr, 1, RATE_LIMIT, "mmr")
+    _check(imr, 1, RATE_LIMIT, "imr")
+    return (_column(collateral, MONEY_LIMIT, "collateral"), size, entry,
+            _column(index_at_settle, PRICE_LIMIT, "funding index"), oracle,
+            _column(index_now, PRICE_LIMIT, "funding index"), mmr, imr)
 
 
 def _column(values: np.ndarray, limit: int, name: str) -> np.ndarray:
