@@ -280,14 +280,20 @@ def _round_off(hi, lo, places):  # pragma: no cover (compiled)
     """Return hi:lo / 10^places rounded half to even."""
     if places == 0:
         return hi, lo
-    sticky, left = False, places - 1
-    while left > 0:
-        step = min(left, 9)
-        hi, lo, rest = _divmod(hi, lo, _POW10[step])
+    if hi == _NIL and places < 20:  # the common case: one 64-bit division
+        quotient = lo // _POW10[places]
+        rest, half = lo - quotient * _POW10[places], _POW10[places - 1] * _U(5)
+        if rest > half or (rest == half and (quotient & _ONE) == _ONE):
+            quotient += _ONE
+        return _NIL, quotient
+    sticky, left = False, places
+    while left > 9:  # the lowest digits only tell whether the rest is exactly a half
+        hi, lo, rest = _divmod(hi, lo, _POW10[9])
         sticky = sticky or rest != _NIL
-        left -= step
-    hi, lo, digit = _divmod(hi, lo, _U(10))
-    if digit > _U(5) or (digit == _U(5) and (sticky or (lo & _ONE) == _ONE)):
+        left -= 9
+    hi, lo, rest = _divmod(hi, lo, _POW10[left])
+    half = _POW10[left - 1] * _U(5)
+    if rest > half or (rest == half and (sticky or (lo & _ONE) == _ONE)):
         lo += _ONE
         if lo == _NIL:
             hi += _ONE
@@ -297,6 +303,8 @@ def _round_off(hi, lo, places):  # pragma: no cover (compiled)
 @njit(cache=True)
 def _divmod(hi, lo, d):  # pragma: no cover (compiled)
     """Return hi:lo // d and hi:lo % d for 0 < d < 2^32, 32 bits at a time."""
+    if hi == _NIL:
+        return _NIL, lo // d, lo % d
     q3, rest = _step(_NIL, hi >> _SHIFT32, d)
     q2, rest = _step(rest, hi & _MASK32, d)
     q1, rest = _step(rest, lo >> _SHIFT32, d)
