@@ -228,7 +228,8 @@ def _health(maintenance_margin, equity):  # pragma: no cover (compiled)
         return 0
     m, e = _U(maintenance_margin), _U(equity)
     phi, plo = _mul(m, _U(FULL_HEALTH))
-    n = _U(int(FULL_HEALTH * (maintenance_margin / equity)))  # within one of the floor; made exact below
+    n = _U(int(FULL_HEALTH * (maintenance_margin / equity)))  # a float guess within one of the floor, made exact
+    # below by integer products: the result never depends on a float
     nhi, nlo = _mul(n, e)
     while _less(phi, plo, nhi, nlo):
         n -= _ONE
