@@ -21,8 +21,8 @@ from bench.holders import MOVE, PRICES, TEMPLATES, held
 from quantdesk.markets import DEFAULT_MARKETS
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
-    MONEY_PLACES, PRICE_PLACES, RATE_PLACES, SIZE_PLACES, Margins, account_margins, funding_owed, health_figure, money,
-    units)
+    MONEY_PLACES, PRICE_PLACES, RATE_PLACES, SIZE_PLACES, Margins, account_margins, funding_owed, health_figure,
+    leverage_figure, money, units)
 from streams.domain.margin import Margin, Quote
 
 MARKETS = sorted(PRICES)
@@ -92,7 +92,7 @@ def matches(got: Margins, margins: list[Margin]) -> bool:
                         (money(got.maintenance_margin[a, k]), r.maintenance_margin),
                         (money(got.initial_margin[a, k]), r.initial_margin)]
         if any(mine != theirs or str(mine) != str(theirs.copy_abs() if theirs == 0 else theirs)  # no −0 in integers
-               for mine, theirs in figures):
+               for mine, theirs in figures) or str(leverage_figure(got.leverage[a])) != str(m.leverage):
             return False
     return True
 

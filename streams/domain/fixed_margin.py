@@ -28,7 +28,13 @@ A Decimal amount that rounds to zero keeps its product's sign (`-0E-9`); integer
 byte the platform publishes or stores carries that sign: published figures are canonical (no −0),
 a zero payment is not published, and collateral, starting at +0, never becomes −0.
 
-Leverage and liquidation prices are not computed here.
+Leverage is `to_ratio(notional / equity)`: its 28-digit division cannot move the half-to-even rounding
+to 1e-4 either (a tie lies at least 1/(2e4 × equity) from the exact ratio, the division's error is at
+most 0.5e-27 × notional / equity, and notional < 1e23 units), so it is round(1e4 × notional / equity),
+exactly; `NO_LEVERAGE` when equity ≤ 0 (the Decimal's None). A leverage over 9e14 (equity a
+billionth of the notional or less) is refused like a figure out of range.
+
+Liquidation prices are not computed here.
 """
 
 from dataclasses import dataclass
@@ -44,9 +50,12 @@ MONEY_LIMIT = 10**18  # 1e9 USD per figure of one position, and for collateral
 RATE_LIMIT = 10**9  # a margin rate of at most 1
 MARKETS_LIMIT = 4
 FULL_HEALTH = 10**6  # 100 in 1e-4
+RATIO_PLACES = 4  # leverage's unit
+NO_LEVERAGE = -1  # equity ≤ 0: no leverage
+LEVERAGE_LIMIT = 9 * 10**18  # 9e14 in 1e-4
 
 # Why a pass refused a row, in `Margins.refused` (0: computed).
-FIGURES = ("", "unrealised P&L", "unsettled funding", "notional", "maintenance margin", "initial margin")
+FIGURES = ("", "unrealised P&L", "unsettled funding", "notional", "maintenance margin", "initial margin", "leverage")
 
 _U = np.uint64
 _MASK32, _SHIFT32, _ONE, _NIL = _U(0xFFFFFFFF), _U(32), _U(1), _U(0)
@@ -71,6 +80,7 @@ class Margins:
     equity: np.ndarray
     free_collateral: np.ndarray
     health: np.ndarray
+    leverage: np.ndarray  # in 1e-4; NO_LEVERAGE when equity ≤ 0
 
 
 def units(value: Decimal, places: int, limit: int, name: str) -> int:
@@ -97,6 +107,11 @@ def health_figure(value: int) -> Decimal:
     return Decimal(int(value)).scaleb(-HEALTH_PLACES)
 
 
+def leverage_figure(value: int) -> Decimal | None:
+    """Return a leverage in 1e-4 units as the Decimal `leverage()` makes, None for NO_LEVERAGE."""
+    return None if value == NO_LEVERAGE else Decimal(int(value)).scaleb(-RATIO_PLACES)
+
+
 def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) -> np.ndarray:
     """Return what each holder of a market owes at a close, `size × (index_now − index at its last settle)`, as
     `settle_funding` rounds it (positive: it pays); refuse sizes, indices or a payment out of range."""
@@ -120,14 +135,22 @@ def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
     accounts, markets = book[1].shape
     figures = np.empty((5, accounts, markets), dtype=np.int64)
     totals = np.empty((accounts, 5), dtype=np.int64)
-    scores = np.empty((accounts, 3), dtype=np.int64)
-    refused = np.zeros((accounts, markets), dtype=np.int8)
+    scores = np.empty((accounts, 4), dtype=np.int64)
+    refused = np.zeros((accounts, 2), dtype=np.int64)  # why (FIGURES) and in which market column
     _margins(*book, figures, totals, scores, refused)
-    if refused.any():
-        a, m = (int(i) for i in np.argwhere(refused)[0])
-        raise ValueError(f"the {FIGURES[refused[a, m]]} of account row {a} in market column {m} (size {book[1][a, m]}, "
-                         f"entry {book[2][a, m]}, oracle {book[4][m]}) is beyond ±{money(MONEY_LIMIT)} USD")
-    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2])
+    if refused[:, 0].any():
+        _refuse(book, totals, scores, *(int(i) for i in refused[np.argmax(refused[:, 0] != 0)]),
+                int(np.argmax(refused[:, 0] != 0)))
+    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3])
+
+
+def _refuse(book: tuple[np.ndarray, ...], totals: np.ndarray, scores: np.ndarray, figure: int, m: int, a: int) -> None:
+    """Raise the error naming the first figure a pass refused, and the values it came from."""
+    if FIGURES[figure] == "leverage":
+        raise ValueError(f"the leverage of account row {a} (notional {money(totals[a, 2])}, equity "
+                         f"{money(scores[a, 0])} USD) is beyond {Decimal(LEVERAGE_LIMIT).scaleb(-RATIO_PLACES)}")
+    raise ValueError(f"the {FIGURES[figure]} of account row {a} in market column {m} (size {book[1][a, m]}, "
+                     f"entry {book[2][a, m]}, oracle {book[4][m]}) is beyond ±{money(MONEY_LIMIT)} USD")
 
 
 def _book(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
@@ -184,7 +207,8 @@ def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, i
             if size[a, m] != 0:
                 figure = _position(size[a, m], entry[a, m], index_at_settle[a, m], oracle[m], index_now[m], mmr[m],
                                    imr[m])
-            refused[a, m] = figure[0]
+            if figure[0] and not refused[a, 0]:
+                refused[a, 0], refused[a, 1] = figure[0], m
             figures[0, a, m], figures[1, a, m], figures[2, a, m] = figure[1], figure[2], figure[3]
             figures[3, a, m], figures[4, a, m] = figure[4], figure[5]
             upnl, owed, notional = upnl + figure[1], owed + figure[2], notional + figure[3]
@@ -194,6 +218,9 @@ def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, i
         scores[a, 0] = equity
         scores[a, 1] = equity - im if equity > im else 0  # not max(0, equity − im): that difference could wrap
         scores[a, 2] = _health(mm, equity)
+        scores[a, 3], ok = _leverage(notional, equity)
+        if not ok and not refused[a, 0]:
+            refused[a, 0] = 6
 
 
 @njit(cache=True)
@@ -226,22 +253,43 @@ def _health(maintenance_margin, equity):  # pragma: no cover (compiled)
     """Return 1e6 − ceil(1e6 × MM / equity) clamped to [0, 1e6]: health in 1e-4, as `health()` rounds it."""
     if equity <= 0 or maintenance_margin >= equity:
         return 0
-    m, e = _U(maintenance_margin), _U(equity)
-    phi, plo = _mul(m, _U(FULL_HEALTH))
-    n = _U(int(FULL_HEALTH * (maintenance_margin / equity)))  # a float guess within one of the floor, made exact
-    # below by integer products: the result never depends on a float
-    nhi, nlo = _mul(n, e)
-    while _less(phi, plo, nhi, nlo):
-        n -= _ONE
-        nhi, nlo = _mul(n, e)
+    quotient, rest = _scaled_quotient(maintenance_margin, equity, FULL_HEALTH)
+    return FULL_HEALTH - np.int64(quotient) - (1 if rest != _NIL else 0)
+
+
+@njit(cache=True)
+def _leverage(notional, equity):  # pragma: no cover (compiled)
+    """Return round(1e4 × notional / equity) half to even, as `leverage()` rounds it (NO_LEVERAGE when equity ≤ 0),
+    and whether it is at most the leverage limit."""
+    if equity <= 0:
+        return NO_LEVERAGE, True
+    whole, part = notional // equity, notional % equity  # 1e4 × notional / equity = 1e4 × whole + 1e4 × part / equity
+    if whole > LEVERAGE_LIMIT // 10**RATIO_PLACES:
+        return 0, False
+    quotient, rest = _scaled_quotient(part, equity, 10**RATIO_PLACES)
+    units, e = whole * 10**RATIO_PLACES + np.int64(quotient), _U(equity)
+    if rest > e - rest or (rest == e - rest and units % 2 == 1):
+        units += 1
+    return units, units <= LEVERAGE_LIMIT
+
+
+@njit(cache=True)
+def _scaled_quotient(part, whole, factor):  # pragma: no cover (compiled)
+    """Return floor(factor × part / whole) and its remainder, for 0 ≤ part < whole and factor ≤ 1e6."""
+    e = _U(whole)
+    phi, plo = _mul(_U(part), _U(factor))
+    q = _U(int(factor * (part / whole)))  # a float guess within one of the floor, made exact below: the result
+    qhi, qlo = _mul(q, e)                 # never depends on a float
+    while _less(phi, plo, qhi, qlo):
+        q -= _ONE
+        qhi, qlo = _mul(q, e)
     while True:
-        uhi, ulo = _mul(n + _ONE, e)
+        uhi, ulo = _mul(q + _ONE, e)
         if _less(phi, plo, uhi, ulo):
             break
-        n += _ONE
-        nhi, nlo = uhi, ulo
-    ceiling = n if (nhi == phi and nlo == plo) else n + _ONE
-    return FULL_HEALTH - np.int64(ceiling)
+        q += _ONE
+        qhi, qlo = uhi, ulo
+    return q, plo - qlo  # the remainder is under `whole`: the low limbs' difference is all of it
 
 
 @njit(cache=True)

@@ -92,7 +92,8 @@ def test_exact_integer_margin_beside_the_decimal_engine_and_bare_numpy(report: t
     assert (kernel["holders"], kernel["markets"], kernel["decimal_sample"]) == (1000, 3, 1000)
     assert kernel["matches_decimal"] is True
     assert positive(kernel["kernel_us_per_holder"]) and positive(kernel["numpy_us_per_holder"])
-    assert kernel["decimal_vs_kernel"] == pytest.approx(kernel["decimal_us_per_holder"] / kernel["kernel_us_per_holder"])
+    assert kernel["decimal_vs_kernel"] == pytest.approx(kernel["decimal_us_per_holder"]
+                                                        / kernel["kernel_us_per_holder"])
     assert "exact margin in integers µs/holder (`fixed_margin`, 1,000 holders × 3 markets)" in (
         report[1] / "bench.md").read_text()
 

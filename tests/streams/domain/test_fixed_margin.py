@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from streams.domain import to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
-    MONEY_LIMIT, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT, _health, _product_money, account_margins, funding_owed,
-    health_figure, money, units)
-from streams.domain.margin import Margin, Quote, health
+    LEVERAGE_LIMIT, MONEY_LIMIT, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT, _health, _leverage, _product_money,
+    account_margins, funding_owed, health_figure, leverage_figure, money, units)
+from streams.domain.margin import Margin, Quote, health, leverage
 from streams.domain.positions import Position
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP", "XRP-PERP")
@@ -56,9 +56,10 @@ def reference(collateral: int, size: np.ndarray, entry: np.ndarray, index_at: np
 
 
 def beyond(margin: Margin) -> bool:
-    """Tell whether a figure of one of the margin's positions is over the integer pass's money limit."""
-    return any(abs(f) > money(MONEY_LIMIT) for r in margin.positions
-               for f in (r.unrealised_pnl, r.unsettled_funding, r.notional, r.maintenance_margin, r.initial_margin))
+    """Tell whether a figure of one of the margin's positions, or its leverage, is over the integer pass's limits."""
+    return (any(abs(f) > money(MONEY_LIMIT) for r in margin.positions
+                for f in (r.unrealised_pnl, r.unsettled_funding, r.notional, r.maintenance_margin, r.initial_margin))
+            or (margin.leverage is not None and margin.leverage > leverage_figure(LEVERAGE_LIMIT)))
 
 
 def assert_margins_match(columns: tuple) -> None:
@@ -74,6 +75,8 @@ def assert_margins_match(columns: tuple) -> None:
         same(money(got.equity[a]), m.equity)
         same(money(got.free_collateral[a]), m.free_collateral)
         same(health_figure(got.health[a]), m.health)
+        assert leverage_figure(got.leverage[a]) == m.leverage
+        assert str(leverage_figure(got.leverage[a])) == str(m.leverage)
         sums = (m.unrealised_pnl, m.unsettled_funding, m.notional, m.maintenance_margin, m.initial_margin)
         for column, total in enumerate(sums):
             same(money(got.totals[a, column]), total)
@@ -163,6 +166,33 @@ def test_a_product_rounds_as_to_money_rounds_it(size: int, difference: int) -> N
 def test_health_is_the_decimal_engines_over_the_whole_range(maintenance_margin: int, equity: int) -> None:
     same(health_figure(_health(np.int64(maintenance_margin), np.int64(equity))),
          health(at(maintenance_margin, 9), at(equity, 9)))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(scaled(4 * MONEY_LIMIT).map(abs), scaled(9 * MONEY_LIMIT))
+def test_leverage_is_the_decimal_engines_over_the_whole_range(notional: int, equity: int) -> None:
+    units_, ok = _leverage(np.int64(notional), np.int64(equity))
+    expected = leverage(at(notional, 9), at(equity, 9))
+    assert ok == (expected is None or expected <= leverage_figure(LEVERAGE_LIMIT))
+    if ok:
+        assert leverage_figure(units_) == expected and str(leverage_figure(units_)) == str(expected)
+
+
+@pytest.mark.parametrize("notional, equity, expected", [
+    (100_005, 10**5, "1.0000"), (100_015, 10**5, "1.0002"), (100_025, 10**5, "1.0002"), (1, 2 * 10**4, "0.0000"),
+    (1, 2 * 10**4 - 1, "0.0001"), (0, 5, "0.0000"), (5, 0, None), (5, -1, None),
+    (9 * 10**14, 1, "900000000000000.0000"), (4 * 10**18, 9 * 10**18, "0.4444")])
+def test_leverage_at_its_edges(notional: int, equity: int, expected: str | None) -> None:
+    # ties at 1e-4 go to the even neighbour; none without equity; the largest leverage taken
+    units_, ok = _leverage(np.int64(notional), np.int64(equity))
+    assert ok and str(leverage_figure(units_)) == str(expected) == str(leverage(at(notional, 9), at(equity, 9)))
+
+
+def test_a_leverage_over_its_limit_is_refused() -> None:
+    assert not _leverage(np.int64(9 * 10**14 + 1), np.int64(1))[1]
+    with pytest.raises(ValueError, match=r"^the leverage of account row 0 \(notional 1000000.000000000, equity "
+                                         r"1E-9 USD\) is beyond"):
+        account_margins(*one(10**9, 10**18, 10**18, collateral=1))
 
 
 @settings(max_examples=300, deadline=None)
