@@ -199,14 +199,15 @@ def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64,
 @njit(cache=True, nogil=True)
 def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores,
              refused) -> None:  # pragma: no cover (compiled)
-    """Write each position's figures, each account's sums, equity, free collateral and health."""
+    """Write each position's figures, each account's sums, equity, free collateral, health and leverage."""
+    rates, places = _significands(mmr, imr)
     for a in range(size.shape[0]):
         upnl = owed = notional = mm = im = 0
         for m in range(size.shape[1]):
             figure = (0, 0, 0, 0, 0, 0)
             if size[a, m] != 0:
-                figure = _position(size[a, m], entry[a, m], index_at_settle[a, m], oracle[m], index_now[m], mmr[m],
-                                   imr[m])
+                figure = _position(size[a, m], entry[a, m], index_at_settle[a, m], oracle[m], index_now[m],
+                                   rates[:, m], places[:, m])
             if figure[0] and not refused[a, 0]:
                 refused[a, 0], refused[a, 1] = figure[0], m
             figures[0, a, m], figures[1, a, m], figures[2, a, m] = figure[1], figure[2], figure[3]
@@ -224,8 +225,23 @@ def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, i
 
 
 @njit(cache=True)
-def _position(size, entry, index_at_settle, oracle, index_now, mmr, imr):  # pragma: no cover (compiled)
-    """Return why one position is refused (0: it is not), its P&L, funding owed, notional, MM and IM."""
+def _significands(mmr, imr):  # pragma: no cover (compiled)
+    """Return each market's MMR and IMR without their trailing zeros, and the places each then has (0.03: 3 at
+    1e-2): a product with a shorter factor is the same number, and mostly fits 64 bits."""
+    rates, places = np.empty((2, mmr.shape[0]), dtype=np.uint64), np.empty((2, mmr.shape[0]), dtype=np.int64)
+    for m in range(mmr.shape[0]):
+        for k, rate in enumerate((mmr[m], imr[m])):
+            rest, shift = rate, 0
+            while rest % 10 == 0:
+                rest, shift = rest // 10, shift + 1
+            rates[k, m], places[k, m] = rest, RATE_PLACES - shift
+    return rates, places
+
+
+@njit(cache=True)
+def _position(size, entry, index_at_settle, oracle, index_now, rates, places):  # pragma: no cover (compiled)
+    """Return why one position is refused (0: it is not), its P&L, funding owed, notional, MM and IM (`rates`: MMR
+    and IMR as integers of `places` decimals)."""
     upnl, ok = _product_money(size, oracle - entry)
     if not ok:
         return 1, 0, 0, 0, 0, 0
@@ -237,12 +253,12 @@ def _position(size, entry, index_at_settle, oracle, index_now, mmr, imr):  # pra
     notional, ok = _to_money(hi, lo, exp)
     if not ok:
         return 3, 0, 0, 0, 0, 0
-    rhi, rlo = _mul_by(hi, lo, _U(mmr))
-    mm, ok = _to_money(rhi, rlo, exp - RATE_PLACES)
+    rhi, rlo = _mul_by(hi, lo, rates[0])
+    mm, ok = _to_money(rhi, rlo, exp - places[0])
     if not ok:
         return 4, 0, 0, 0, 0, 0
-    rhi, rlo = _mul_by(hi, lo, _U(imr))
-    im, ok = _to_money(rhi, rlo, exp - RATE_PLACES)
+    rhi, rlo = _mul_by(hi, lo, rates[1])
+    im, ok = _to_money(rhi, rlo, exp - places[1])
     if not ok:
         return 5, 0, 0, 0, 0, 0
     return 0, upnl, owed, notional, mm, im
