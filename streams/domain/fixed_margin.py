@@ -8,8 +8,8 @@ Units (DESIGN's scales, `streams.domain`): sizes in 1e-9 base units, prices and 
 
 Range, refused at the boundary (a `ValueError` naming the value), never wrapped:
 - |size| ≤ 9e9 base units; 0 < price ≤ 4e6 USD; |funding index| ≤ 4e6 USD; 0 < rate ≤ 1;
-  |collateral| ≤ 1e9 USD; at most 4 markets per account. A value off its grid (more places than
-  its unit) is refused too.
+  |collateral| ≤ 1e9 USD; at most 4 markets per account. Columns must hold integers (units); a
+  Decimal off its unit's grid (more places) is refused by `units`.
 - Every figure of one position (P&L, funding owed, notional, margins) must be at most 1e9 USD; a pass
   that makes a larger one refuses its inputs. So an account's sums (at most 2 × 4 + 1 terms) stay
   under 9e18 units: they never wrap.
@@ -31,8 +31,8 @@ a zero payment is not published, and collateral, starting at +0, never becomes �
 Leverage is `to_ratio(notional / equity)`: its 28-digit division cannot move the half-to-even rounding
 to 1e-4 either (a tie lies at least 1/(2e4 × equity) from the exact ratio, the division's error is at
 most 0.5e-27 × notional / equity, and notional < 1e23 units), so it is round(1e4 × notional / equity),
-exactly; `NO_LEVERAGE` when equity ≤ 0 (the Decimal's None). A leverage over 9e14 (equity a
-billionth of the notional or less) is refused like a figure out of range.
+exactly; `NO_LEVERAGE` when equity ≤ 0 (the Decimal's None). A leverage over 9e14 (equity under
+notional / 9e14) is refused like a figure out of range.
 
 Liquidation prices are not computed here.
 """
@@ -54,7 +54,7 @@ RATIO_PLACES = 4  # leverage's unit
 NO_LEVERAGE = -1  # equity ≤ 0: no leverage
 LEVERAGE_LIMIT = 9 * 10**18  # 9e14 in 1e-4
 
-# Why a pass refused a row, in `Margins.refused` (0: computed).
+# What a pass can refuse (its error names it; 0: nothing).
 FIGURES = ("", "unrealised P&L", "unsettled funding", "notional", "maintenance margin", "initial margin", "leverage")
 
 _U = np.uint64
@@ -116,9 +116,9 @@ def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) 
     """Return what each holder of a market owes at a close, `size × (index_now − index at its last settle)`, as
     `settle_funding` rounds it (positive: it pays); refuse sizes, indices or a payment out of range."""
     size, index_at_settle = _column(size, SIZE_LIMIT, "size"), _column(index_at_settle, PRICE_LIMIT, "funding index")
-    _check(np.array([index_now]), -PRICE_LIMIT, PRICE_LIMIT, "funding index")
+    now = _column([index_now], PRICE_LIMIT, "funding index")[0]
     owed = np.empty_like(size)
-    refused = _owed(size, index_at_settle, np.int64(index_now), owed)
+    refused = _owed(size, index_at_settle, now, owed)
     if refused >= 0:
         raise ValueError(f"funding owed by holder {refused} (size {size[refused]}, index {index_at_settle[refused]} "
                          f"to {index_now}) is beyond ±{money(MONEY_LIMIT)} USD")
@@ -172,10 +172,13 @@ def _book(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_
 
 
 def _column(values: np.ndarray, limit: int, name: str) -> np.ndarray:
-    """Return `values` as C-contiguous int64, refusing one beyond ±`limit`."""
-    column = np.ascontiguousarray(values, dtype=np.int64)
-    _check(column, -limit, limit, name)
-    return column
+    """Return integer `values` as C-contiguous int64, refusing floats and any value beyond ±`limit` before the cast
+    (which would wrap it)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name}: a column of {array.dtype}, not of integers (in units)")
+    _check(array, -limit, limit, name)
+    return np.ascontiguousarray(array, dtype=np.int64)
 
 
 def _check(values: np.ndarray, low: int, high: int, name: str) -> None:

@@ -312,10 +312,18 @@ def test_a_figure_of_exactly_a_billion_is_taken_and_one_unit_more_refused() -> N
         funding_owed(np.array([1, 10**18 + 10**9]), np.array([0, 0]), 10**12)
 
 
+def test_columns_of_floats_or_of_integers_too_wide_are_refused_before_any_cast() -> None:
+    with pytest.raises(ValueError, match="^size: a column of float64, not of integers"):
+        funding_owed(np.array([1.5]), np.array([0]), 0)
+    with pytest.raises(ValueError, match=f"^size {2**63 + 5} is outside"):
+        funding_owed(np.array([2**63 + 5], dtype=np.uint64), np.array([0]), 0)
+    with pytest.raises(ValueError, match="^funding index: a column of object"):
+        funding_owed(np.array([1]), np.array([0]), 2**64)
+
+
 def test_more_than_four_markets_are_refused() -> None:
     with pytest.raises(ValueError, match="5 markets per account: at most 4"):
-        account_margins(np.zeros(1), np.zeros((1, 5)), np.zeros((1, 5)), np.zeros((1, 5)), np.ones(5), np.zeros(5),
-                        np.ones(5), np.ones(5))
+        account_margins(*(np.ones(shape, dtype=np.int64) for shape in (1, (1, 5), (1, 5), (1, 5), 5, 5, 5, 5)))
 
 
 @pytest.mark.parametrize("text, places, expected", [
