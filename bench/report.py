@@ -132,6 +132,17 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  num(size["tick_ratio"], 0)),
                 (f"funding close ms, {size['holders']:,} holders × 3 markets", num(size["close_ms"], 2),
                  f"bare numpy {num(size['baseline_ms'], 3)}", num(size["close_ratio"], 0))]
+    k = r["fixed_margin"]
+    out += [(f"exact margin in integers µs/holder (`fixed_margin`, {k['holders']:,} holders × 3 markets)",
+             num(k["kernel_us_per_holder"], 3), f"bare numpy floats {num(k['numpy_us_per_holder'], 3)}",
+             num(k["kernel_vs_numpy"], 1)),
+            (f"Decimal `Account.margin` µs/holder ({k['decimal_sample']:,} holders; integers equal: "
+             f"{'yes' if k['matches_decimal'] else 'NO'})", num(k["decimal_us_per_holder"], 2),
+             f"integer pass {num(k['kernel_us_per_holder'], 3)}", num(k["decimal_vs_kernel"], 0)),
+            (f"Decimal `settle_funding` µs/holder ({k['decimal_sample']:,} holders)",
+             num(k["decimal_settle_us_per_holder"], 2),
+             f"integer `funding_owed` {num(k['kernel_funding_us_per_holder'], 4)}",
+             num(k["settle_vs_kernel_funding"], 0))]
     m = r["signals_us_per_event"]
     out.append((f"MIKEY rules CPU µs/event (risk engine + markets fold, {m['events']:,} events, {m['signals']:,} "
                 "signals)", num(m["us_per_event"], 2), f"rules off {num(m['baseline_us_per_event'], 2)}",

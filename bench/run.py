@@ -13,6 +13,7 @@ from bench.api import api_rps
 from bench.books import book_costs
 from bench.events import simulated
 from bench.fanout import tick_to_client
+from bench.fixed_margin import fixed_margin_costs
 from bench.holders import holder_costs
 from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
 from bench.remargin import remargin_scaling
@@ -109,6 +110,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         "tick_to_client_ms": live["latency"],
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "holders": await asyncio.to_thread(holder_costs, sizing.holders, sizing.holder_repeats),
+        "fixed_margin": await asyncio.to_thread(fixed_margin_costs, sizing.kernel_holders, sizing.holder_repeats),
         "signals_us_per_event": await asyncio.to_thread(signal_cost, settings, sizing.pipeline_events, start_ms),
         "books": await asyncio.to_thread(book_costs, sizing.book_orders, sizing.book_updates),
         "candles_query_ms": stored["candles"],

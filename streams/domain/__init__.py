@@ -28,6 +28,9 @@ once, at the point it is made, to a fixed quantum:
 - STORED = 1e-18, half to even: the figures a market state publishes unrounded in the domain
   (mark, 5-minute TWAP, premium), to the warehouse's Decimal(38, 18), which refuses more places.
 
+`streams.domain.fixed_margin` computes the margin figures and funding payments in integer units of
+these quanta, for every holder at once, equal to these Decimals bit for bit.
+
 Quantised values have a fixed exponent, so equal values print identically: serialised
 states compare byte for byte. Arithmetic between roundings runs in the caller's decimal
 context (Python's default: 28 digits, half to even); rounding itself uses `CONTEXT`.

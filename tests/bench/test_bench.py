@@ -12,8 +12,8 @@ THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipel
               "domain_floor_eps", "domain_floor_cpu_us_per_event", "passthrough_eps", "storage_floor_rows_per_s",
               "pipeline_vs_decode_ceiling", "pipeline_vs_domain_floor", "pipeline_vs_passthrough",
               "pipeline_cpu_vs_domain_floor", "pipeline_seconds_vs_storage_floor")
-SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "holders", "signals_us_per_event", "books",
-            "candles_query_ms", "sink_rows_per_s", "api_rps")
+SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "holders", "fixed_margin",
+            "signals_us_per_event", "books", "candles_query_ms", "sink_rows_per_s", "api_rps")
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +124,17 @@ def test_risk_tick_and_funding_close_per_holders_beside_bare_numpy(report: tuple
     text = (report[1] / "bench.md").read_text()
     assert "funding close ms, 300 holders × 3 markets" in text
     assert "Risk engine targets at 100,000 holders: not measured in this mode." in text
+
+
+def test_exact_integer_margin_beside_the_decimal_engine_and_bare_numpy(report: tuple[dict, Path]) -> None:
+    kernel = report[0]["fixed_margin"]
+    assert (kernel["holders"], kernel["markets"], kernel["decimal_sample"]) == (1000, 3, 1000)
+    assert kernel["matches_decimal"] is True
+    assert positive(kernel["kernel_us_per_holder"]) and positive(kernel["numpy_us_per_holder"])
+    assert kernel["decimal_vs_kernel"] == pytest.approx(kernel["decimal_us_per_holder"]
+                                                        / kernel["kernel_us_per_holder"])
+    assert "exact margin in integers µs/holder (`fixed_margin`, 1,000 holders × 3 markets)" in (
+        report[1] / "bench.md").read_text()
 
 
 def test_signal_rules_cost_beside_the_same_fold_without_them(report: tuple[dict, Path]) -> None:

@@ -1,0 +1,412 @@
+"""Margin and funding in integer units, every holder of a book at once: the Decimal engine's figures, bit for bit.
+
+A compiled pass (numba) over int64 columns gives what `streams.domain.margin.assess` and
+`Account.settle_funding` give one account at a time, each figure the same value, digit for digit.
+
+Units (DESIGN's scales, `streams.domain`): sizes in 1e-9 base units, prices and funding indices in
+1e-12 USD, money in 1e-9 USD, health in 1e-4, and margin rates (MMR, IMR) in 1e-9.
+
+Range, refused at the boundary (a `ValueError` naming the value), never wrapped:
+- |size| ≤ 9e9 base units; 0 < price ≤ 4e6 USD; |funding index| ≤ 4e6 USD; 0 < rate ≤ 1;
+  |collateral| ≤ 1e9 USD; at most 4 markets per account. Columns must hold integers (units); a
+  Decimal off its unit's grid (more places) is refused by `units`.
+- Every figure of one position (P&L, funding owed, notional, margins) must be at most 1e9 USD; a pass
+  that makes a larger one refuses its inputs. So an account's sums (at most 2 × 4 + 1 terms) stay
+  under 9e18 units: they never wrap.
+
+Why the integers equal the Decimals. The Decimal engine rounds each figure twice: its product is
+rounded to the 28 significant digits of Python's default context (half to even), then quantised
+to the unit (half to even). The pass multiplies exactly in 128 bits (two 64-bit limbs) and does the
+same two roundings. Health is `floor_1e-4(100 × round28(1 − round28(MM / equity)))` (the × 100
+is exact), and with equity ≤ 9e18 units the two inner roundings cannot move it: together they move
+1 − MM/equity by at most 1e-28, while its distance to a 1e-6 step is a multiple of
+1/(1e6 × equity) ≥ 1.1e-25, and a value on a step has few digits and is not rounded at all. So
+health = 1e6 − ceil(1e6 × MM / equity) in 1e-4 units, which the pass computes exactly.
+The exactness holds in the default context (28 digits, half to even), where the engine runs.
+
+A Decimal amount that rounds to zero keeps its product's sign (`-0E-9`); integers have no −0. No
+byte the platform publishes or stores carries that sign: published figures are canonical (no −0),
+a zero payment is not published, and collateral, starting at +0, never becomes −0.
+
+Leverage is `to_ratio(notional / equity)`: its 28-digit division cannot move the half-to-even rounding
+to 1e-4 either (a tie lies at least 1/(2e4 × equity) from the exact ratio, the division's error is at
+most 0.5e-27 × notional / equity, and notional < 1e23 units), so it is round(1e4 × notional / equity),
+exactly; `NO_LEVERAGE` when equity ≤ 0 (the Decimal's None). A leverage over 9e14 (equity under
+notional / 9e14) is refused like a figure out of range.
+
+Liquidation prices are not computed here.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from numba import njit
+
+SIZE_PLACES, PRICE_PLACES, MONEY_PLACES, RATE_PLACES, HEALTH_PLACES = 9, 12, 9, 9, 4
+SIZE_LIMIT = 9 * 10**18  # 9e9 base units
+PRICE_LIMIT = 4 * 10**18  # 4e6 USD: a difference of two prices or indices fits int64
+MONEY_LIMIT = 10**18  # 1e9 USD per figure of one position, and for collateral
+RATE_LIMIT = 10**9  # a margin rate of at most 1
+MARKETS_LIMIT = 4
+FULL_HEALTH = 10**6  # 100 in 1e-4
+RATIO_PLACES = 4  # leverage's unit
+NO_LEVERAGE = -1  # equity ≤ 0: no leverage
+LEVERAGE_LIMIT = 9 * 10**18  # 9e14 in 1e-4
+
+# What a pass can refuse (its error names it; 0: nothing).
+FIGURES = ("", "unrealised P&L", "unsettled funding", "notional", "maintenance margin", "initial margin", "leverage")
+
+_U = np.uint64
+_MASK32, _SHIFT32, _ONE, _NIL = _U(0xFFFFFFFF), _U(32), _U(1), _U(0)
+_POW10 = np.array([10**k for k in range(20)], dtype=np.uint64)
+_POW10_HI = np.array([10**k >> 64 for k in range(39)], dtype=np.uint64)
+_POW10_LO = np.array([10**k & (2**64 - 1) for k in range(39)], dtype=np.uint64)
+_DIGITS = 28  # the default decimal context's precision
+_LIMIT = _U(MONEY_LIMIT)
+_PRODUCT_EXP = -(SIZE_PLACES + PRICE_PLACES)
+
+
+@dataclass(frozen=True)
+class Margins:
+    """Each account's figures (one row per account) and each position's (accounts × markets), in units."""
+
+    unrealised_pnl: np.ndarray  # accounts × markets, then the account sums below
+    unsettled_funding: np.ndarray
+    notional: np.ndarray
+    maintenance_margin: np.ndarray
+    initial_margin: np.ndarray
+    totals: np.ndarray  # accounts × 5: unrealised P&L, unsettled funding, notional, MM, IM
+    equity: np.ndarray
+    free_collateral: np.ndarray
+    health: np.ndarray
+    leverage: np.ndarray  # in 1e-4; NO_LEVERAGE when equity ≤ 0
+
+
+def units(value: Decimal, places: int, limit: int, name: str) -> int:
+    """Return `value` in units of 10^-places, refusing one off that grid or beyond ±`limit` units."""
+    try:
+        numerator, denominator = value.as_integer_ratio()
+    except (ValueError, OverflowError) as error:
+        raise ValueError(f"{name} {value} is not a number") from error
+    scaled, rest = divmod(numerator * 10**places, denominator)
+    if rest:
+        raise ValueError(f"{name} {value} has more than {places} decimal places")
+    if not -limit <= scaled <= limit:
+        raise ValueError(f"{name} {value} is beyond ±{Decimal(limit).scaleb(-places)}")
+    return scaled
+
+
+def money(amount: int) -> Decimal:
+    """Return an amount in 1e-9 USD units as the Decimal `to_money` makes."""
+    return Decimal(int(amount)).scaleb(-MONEY_PLACES)
+
+
+def health_figure(value: int) -> Decimal:
+    """Return a health in 1e-4 units as the Decimal `to_health` makes."""
+    return Decimal(int(value)).scaleb(-HEALTH_PLACES)
+
+
+def leverage_figure(value: int) -> Decimal | None:
+    """Return a leverage in 1e-4 units as the Decimal `leverage()` makes, None for NO_LEVERAGE."""
+    return None if value == NO_LEVERAGE else Decimal(int(value)).scaleb(-RATIO_PLACES)
+
+
+def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) -> np.ndarray:
+    """Return what each holder of a market owes at a close, `size × (index_now − index at its last settle)`, as
+    `settle_funding` rounds it (positive: it pays); refuse sizes, indices or a payment out of range."""
+    size, index_at_settle = _column(size, SIZE_LIMIT, "size"), _column(index_at_settle, PRICE_LIMIT, "funding index")
+    now = _column([index_now], PRICE_LIMIT, "funding index")[0]
+    owed = np.empty_like(size)
+    refused = _owed(size, index_at_settle, now, owed)
+    if refused >= 0:
+        raise ValueError(f"funding owed by holder {refused} (size {size[refused]}, index {index_at_settle[refused]} "
+                         f"to {index_now}) is beyond ±{money(MONEY_LIMIT)} USD")
+    return owed
+
+
+def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
+                    oracle: np.ndarray, index_now: np.ndarray, mmr: np.ndarray, imr: np.ndarray) -> Margins:
+    """Return every account's margin at the markets' oracle prices, as `Account.margin` makes it.
+
+    Accounts are rows, markets columns: `size`, `entry` and `index_at_settle` are accounts × markets (size 0: no
+    position there), `oracle`, `index_now`, `mmr` and `imr` one per market, `collateral` one per account."""
+    book = _book(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr)
+    accounts, markets = book[1].shape
+    figures = np.empty((5, accounts, markets), dtype=np.int64)
+    totals = np.empty((accounts, 5), dtype=np.int64)
+    scores = np.empty((accounts, 4), dtype=np.int64)
+    refused = np.zeros((accounts, 2), dtype=np.int64)  # why (FIGURES) and in which market column
+    _margins(*book, figures, totals, scores, refused)
+    if refused[:, 0].any():
+        _refuse(book, totals, scores, *(int(i) for i in refused[np.argmax(refused[:, 0] != 0)]),
+                int(np.argmax(refused[:, 0] != 0)))
+    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3])
+
+
+def _refuse(book: tuple[np.ndarray, ...], totals: np.ndarray, scores: np.ndarray, figure: int, m: int, a: int) -> None:
+    """Raise the error naming the first figure a pass refused, and the values it came from."""
+    if FIGURES[figure] == "leverage":
+        raise ValueError(f"the leverage of account row {a} (notional {money(totals[a, 2])}, equity "
+                         f"{money(scores[a, 0])} USD) is beyond {Decimal(LEVERAGE_LIMIT).scaleb(-RATIO_PLACES)}")
+    raise ValueError(f"the {FIGURES[figure]} of account row {a} in market column {m} (size {book[1][a, m]}, "
+                     f"entry {book[2][a, m]}, oracle {book[4][m]}) is beyond ±{money(MONEY_LIMIT)} USD")
+
+
+def _book(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
+          oracle: np.ndarray, index_now: np.ndarray, mmr: np.ndarray, imr: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the columns as C-contiguous int64, refusing any value out of range or more than 4 markets."""
+    if np.shape(size)[1] > MARKETS_LIMIT:
+        raise ValueError(f"{np.shape(size)[1]} markets per account: at most {MARKETS_LIMIT}")
+    size = _column(size, SIZE_LIMIT, "size")
+    entry = _column(entry, PRICE_LIMIT, "entry")
+    _check(entry[size != 0], 1, PRICE_LIMIT, "entry")
+    oracle = _column(oracle, PRICE_LIMIT, "oracle price")
+    _check(oracle, 1, PRICE_LIMIT, "oracle price")
+    mmr, imr = _column(mmr, RATE_LIMIT, "mmr"), _column(imr, RATE_LIMIT, "imr")
+    _check(mmr, 1, RATE_LIMIT, "mmr")
+    _check(imr, 1, RATE_LIMIT, "imr")
+    return (_column(collateral, MONEY_LIMIT, "collateral"), size, entry,
+            _column(index_at_settle, PRICE_LIMIT, "funding index"), oracle,
+            _column(index_now, PRICE_LIMIT, "funding index"), mmr, imr)
+
+
+def _column(values: np.ndarray, limit: int, name: str) -> np.ndarray:
+    """Return integer `values` as C-contiguous int64, refusing floats and any value beyond ±`limit` before the cast
+    (which would wrap it)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{name}: a column of {array.dtype}, not of integers (in units)")
+    _check(array, -limit, limit, name)
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _check(values: np.ndarray, low: int, high: int, name: str) -> None:
+    """Refuse, naming it, the first of `values` outside [low, high]."""
+    outside = (values < low) | (values > high)
+    if outside.any():
+        raise ValueError(f"{name} {values[outside][0]} is outside [{low}, {high}] units")
+
+
+@njit(cache=True, nogil=True)
+def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64,
+          owed: np.ndarray) -> int:  # pragma: no cover (compiled)
+    """Write each holder's funding owed into `owed`; return the first holder out of range, or −1."""
+    for i in range(size.shape[0]):
+        owed[i], ok = _product_money(size[i], index_now - index_at_settle[i])
+        if not ok:
+            return i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores,
+             refused) -> None:  # pragma: no cover (compiled)
+    """Write each position's figures, each account's sums, equity, free collateral, health and leverage."""
+    rates, places = _significands(mmr, imr)
+    for a in range(size.shape[0]):
+        upnl = owed = notional = mm = im = 0
+        for m in range(size.shape[1]):
+            figure = (0, 0, 0, 0, 0, 0)
+            if size[a, m] != 0:
+                figure = _position(size[a, m], entry[a, m], index_at_settle[a, m], oracle[m], index_now[m],
+                                   rates[:, m], places[:, m])
+            if figure[0] and not refused[a, 0]:
+                refused[a, 0], refused[a, 1] = figure[0], m
+            figures[0, a, m], figures[1, a, m], figures[2, a, m] = figure[1], figure[2], figure[3]
+            figures[3, a, m], figures[4, a, m] = figure[4], figure[5]
+            upnl, owed, notional = upnl + figure[1], owed + figure[2], notional + figure[3]
+            mm, im = mm + figure[4], im + figure[5]
+        totals[a, 0], totals[a, 1], totals[a, 2], totals[a, 3], totals[a, 4] = upnl, owed, notional, mm, im
+        equity = collateral[a] + upnl - owed
+        scores[a, 0] = equity
+        scores[a, 1] = equity - im if equity > im else 0  # not max(0, equity − im): that difference could wrap
+        scores[a, 2] = _health(mm, equity)
+        scores[a, 3], ok = _leverage(notional, equity)
+        if not ok and not refused[a, 0]:
+            refused[a, 0] = 6
+
+
+@njit(cache=True)
+def _significands(mmr, imr):  # pragma: no cover (compiled)
+    """Return each market's MMR and IMR without their trailing zeros, and the places each then has (0.03: 3 at
+    1e-2): a product with a shorter factor is the same number, and mostly fits 64 bits."""
+    rates, places = np.empty((2, mmr.shape[0]), dtype=np.uint64), np.empty((2, mmr.shape[0]), dtype=np.int64)
+    for m in range(mmr.shape[0]):
+        for k, rate in enumerate((mmr[m], imr[m])):
+            rest, shift = rate, 0
+            while rest % 10 == 0:
+                rest, shift = rest // 10, shift + 1
+            rates[k, m], places[k, m] = rest, RATE_PLACES - shift
+    return rates, places
+
+
+@njit(cache=True)
+def _position(size, entry, index_at_settle, oracle, index_now, rates, places):  # pragma: no cover (compiled)
+    """Return why one position is refused (0: it is not), its P&L, funding owed, notional, MM and IM (`rates`: MMR
+    and IMR as integers of `places` decimals)."""
+    upnl, ok = _product_money(size, oracle - entry)
+    if not ok:
+        return 1, 0, 0, 0, 0, 0
+    owed, ok = _product_money(size, index_now - index_at_settle)
+    if not ok:
+        return 2, 0, 0, 0, 0, 0
+    hi, lo = _mul(_U(abs(size)), _U(oracle))
+    hi, lo, exp = _significant(hi, lo, _PRODUCT_EXP)  # the notional as Decimal holds it, then times each rate
+    notional, ok = _to_money(hi, lo, exp)
+    if not ok:
+        return 3, 0, 0, 0, 0, 0
+    rhi, rlo = _mul_by(hi, lo, rates[0])
+    mm, ok = _to_money(rhi, rlo, exp - places[0])
+    if not ok:
+        return 4, 0, 0, 0, 0, 0
+    rhi, rlo = _mul_by(hi, lo, rates[1])
+    im, ok = _to_money(rhi, rlo, exp - places[1])
+    if not ok:
+        return 5, 0, 0, 0, 0, 0
+    return 0, upnl, owed, notional, mm, im
+
+
+@njit(cache=True)
+def _health(maintenance_margin, equity):  # pragma: no cover (compiled)
+    """Return 1e6 − ceil(1e6 × MM / equity) clamped to [0, 1e6]: health in 1e-4, as `health()` rounds it."""
+    if equity <= 0 or maintenance_margin >= equity:
+        return 0
+    quotient, rest = _scaled_quotient(maintenance_margin, equity, FULL_HEALTH)
+    return FULL_HEALTH - np.int64(quotient) - (1 if rest != _NIL else 0)
+
+
+@njit(cache=True)
+def _leverage(notional, equity):  # pragma: no cover (compiled)
+    """Return round(1e4 × notional / equity) half to even, as `leverage()` rounds it (NO_LEVERAGE when equity ≤ 0),
+    and whether it is at most the leverage limit."""
+    if equity <= 0:
+        return NO_LEVERAGE, True
+    whole, part = notional // equity, notional % equity  # 1e4 × notional / equity = 1e4 × whole + 1e4 × part / equity
+    if whole > LEVERAGE_LIMIT // 10**RATIO_PLACES:
+        return 0, False
+    quotient, rest = _scaled_quotient(part, equity, 10**RATIO_PLACES)
+    units, e = whole * 10**RATIO_PLACES + np.int64(quotient), _U(equity)
+    if rest > e - rest or (rest == e - rest and units % 2 == 1):
+        units += 1
+    return units, units <= LEVERAGE_LIMIT
+
+
+@njit(cache=True)
+def _scaled_quotient(part, whole, factor):  # pragma: no cover (compiled)
+    """Return floor(factor × part / whole) and its remainder, for 0 ≤ part < whole and factor ≤ 1e6."""
+    e = _U(whole)
+    phi, plo = _mul(_U(part), _U(factor))
+    q = _U(int(factor * (part / whole)))  # a float guess within one of the floor, made exact below: the result
+    qhi, qlo = _mul(q, e)                 # never depends on a float
+    while _less(phi, plo, qhi, qlo):
+        q -= _ONE
+        qhi, qlo = _mul(q, e)
+    while True:
+        uhi, ulo = _mul(q + _ONE, e)
+        if _less(phi, plo, uhi, ulo):
+            break
+        q += _ONE
+        qhi, qlo = uhi, ulo
+    return q, plo - qlo  # the remainder is under `whole`: the low limbs' difference is all of it
+
+
+@njit(cache=True)
+def _product_money(a, b):  # pragma: no cover (compiled)
+    """Return a × b (in 1e-21 USD) as money units the way `to_money(a × b)` rounds it, and whether it is in range."""
+    hi, lo = _mul(_U(abs(a)), _U(abs(b)))
+    amount, ok = _to_money(hi, lo, _PRODUCT_EXP)
+    return (-amount if (a < 0) != (b < 0) else amount), ok
+
+
+@njit(cache=True)
+def _to_money(hi, lo, exp):  # pragma: no cover (compiled)
+    """Return the magnitude hi:lo × 10^exp rounded to 28 digits, then to 1e-9 (both half to even), as int64 units,
+    and whether it is at most the money limit."""
+    hi, lo, exp = _significant(hi, lo, exp)
+    if exp > -MONEY_PLACES:  # 28 digits at a unit over 1e-9 is far beyond the limit
+        return np.int64(0), False
+    hi, lo = _round_off(hi, lo, -MONEY_PLACES - exp)
+    ok = hi == _NIL and lo <= _LIMIT
+    return np.int64(lo if ok else _NIL), ok
+
+
+@njit(cache=True)
+def _significant(hi, lo, exp):  # pragma: no cover (compiled)
+    """Return hi:lo × 10^exp rounded to 28 significant digits, half to even, as (hi, lo, exp)."""
+    if _less(hi, lo, _POW10_HI[_DIGITS], _POW10_LO[_DIGITS]):
+        return hi, lo, exp
+    digits = _DIGITS + 1
+    while digits < 39 and not _less(hi, lo, _POW10_HI[digits], _POW10_LO[digits]):
+        digits += 1
+    hi, lo = _round_off(hi, lo, digits - _DIGITS)
+    return hi, lo, exp + digits - _DIGITS
+
+
+@njit(cache=True)
+def _round_off(hi, lo, places):  # pragma: no cover (compiled)
+    """Return hi:lo / 10^places rounded half to even."""
+    if places == 0:
+        return hi, lo
+    if hi == _NIL and places < 20:  # the common case: one 64-bit division
+        quotient = lo // _POW10[places]
+        rest, half = lo - quotient * _POW10[places], _POW10[places - 1] * _U(5)
+        if rest > half or (rest == half and (quotient & _ONE) == _ONE):
+            quotient += _ONE
+        return _NIL, quotient
+    sticky, left = False, places
+    while left > 9:  # the lowest digits only tell whether the rest is exactly a half
+        hi, lo, rest = _divmod(hi, lo, _POW10[9])
+        sticky = sticky or rest != _NIL
+        left -= 9
+    hi, lo, rest = _divmod(hi, lo, _POW10[left])
+    half = _POW10[left - 1] * _U(5)
+    if rest > half or (rest == half and (sticky or (lo & _ONE) == _ONE)):
+        lo += _ONE
+        if lo == _NIL:
+            hi += _ONE
+    return hi, lo
+
+
+@njit(cache=True)
+def _divmod(hi, lo, d):  # pragma: no cover (compiled)
+    """Return hi:lo // d and hi:lo % d for 0 < d < 2^32, 32 bits at a time."""
+    if hi == _NIL:
+        return _NIL, lo // d, lo % d
+    q3, rest = _step(_NIL, hi >> _SHIFT32, d)
+    q2, rest = _step(rest, hi & _MASK32, d)
+    q1, rest = _step(rest, lo >> _SHIFT32, d)
+    q0, rest = _step(rest, lo & _MASK32, d)
+    return (q3 << _SHIFT32) | q2, (q1 << _SHIFT32) | q0, rest
+
+
+@njit(cache=True)
+def _step(rest, part, d):  # pragma: no cover (compiled)
+    """Return one 32-bit digit of a long division by d and what remains (rest < d < 2^32: no overflow)."""
+    current = (rest << _SHIFT32) | part
+    digit = current // d
+    return digit, current - digit * d
+
+
+@njit(cache=True)
+def _mul(a, b):  # pragma: no cover (compiled)
+    """Return the 128-bit product of two uint64 as (hi, lo)."""
+    a0, a1, b0, b1 = a & _MASK32, a >> _SHIFT32, b & _MASK32, b >> _SHIFT32
+    low, cross1, cross2 = a0 * b0, a0 * b1, a1 * b0
+    middle = (low >> _SHIFT32) + (cross1 & _MASK32) + (cross2 & _MASK32)
+    lo = (low & _MASK32) | (middle << _SHIFT32)
+    hi = a1 * b1 + (cross1 >> _SHIFT32) + (cross2 >> _SHIFT32) + (middle >> _SHIFT32)
+    return hi, lo
+
+
+@njit(cache=True)
+def _mul_by(hi, lo, factor):  # pragma: no cover (compiled)
+    """Return hi:lo × factor for a product under 2^128 (hi × factor fits 64 bits)."""
+    carry, low = _mul(lo, factor)
+    return hi * factor + carry, low
+
+
+@njit(cache=True)
+def _less(ahi, alo, bhi, blo) -> bool:  # pragma: no cover (compiled)
+    """Tell whether ahi:alo < bhi:blo."""
+    return ahi < bhi or (ahi == bhi and alo < blo)
