@@ -1,6 +1,7 @@
 """Bytes on the wire: a Kafka message holds one event or a JSON array of events."""
 
 import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any, Iterable
@@ -35,11 +36,26 @@ def array_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An event encoded once for the several topics it goes to: its JSON and its event time."""
+
+    ts: int
+    json: bytes
+
+    @classmethod
+    def of(cls, event: Any) -> "Encoded":
+        """Return a model event encoded (the bytes a batch of it would hold)."""
+        return cls(event.ts, event.__pydantic_serializer__.to_json(event))
+
+
 def encode_batch(events: Iterable[Any]) -> bytes:
     """Encode several events of one partition as one JSON array; models of one class in one pydantic call
-    (the same bytes as `encode`, at half the cost)."""
+    (the same bytes as `encode`, at half the cost); events `Encoded` before, joined."""
     batch = list(events)
     kinds = {type(event) for event in batch}
+    if kinds == {Encoded}:
+        return b"[" + b",".join(event.json for event in batch) + b"]"
     if len(kinds) == 1 and issubclass(model := kinds.pop(), BaseModel):
         return array_of(model).dump_json(batch)
     return encode(batch)

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 from quantdesk.kafka.publisher import Keyed, group_by_topic
 from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
 from quantdesk.process import CollectorPaused
+from quantdesk.wire import Encoded
 from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
 from streams.metrics import AccountsByState
@@ -144,7 +145,8 @@ class AccountsAgent(OrderedInput):
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
-        send, states = self.pipeline.publish, [(account_key(s.wallet, s.subaccount), s) for s in out.states]
+        send = self.pipeline.publish  # a state goes to two topics: encoded once
+        states = [(account_key(s.wallet, s.subaccount), Encoded.of(s)) for s in out.states]
         await send("accounts.state", states)
         await send("accounts.history", states)
         await send("accounts.ledger", ((account_key(e.wallet, e.subaccount), e) for e in out.ledger))

@@ -8,7 +8,7 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from quantdesk.messages import AccountSnapshot, AuditEntry, PositionFigures
-from quantdesk.wire import decode, encode, encode_batch
+from quantdesk.wire import Encoded, decode, encode, encode_batch
 
 
 def test_decimals_cross_the_wire_without_losing_a_digit() -> None:
@@ -47,3 +47,5 @@ def test_a_batch_of_models_encodes_to_the_bytes_of_the_generic_path(states: list
     for batch in (states, audits):
         assert encode_batch(batch) == encode(batch)
     assert encode_batch([*states, *audits]) == encode([*states, *audits])  # mixed classes: the generic path
+    for batch in (states, audits, [*states, *audits]):  # encoded once, then joined: the same bytes
+        assert encode_batch([Encoded.of(event) for event in batch]) == encode(batch)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition as TP
 
-from quantdesk.messages import AccountChange, Fill
+from quantdesk.messages import AccountChange, AccountSnapshot, Fill
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent
 from streams.agents.markets import MarketsAgent
@@ -66,7 +66,8 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
     producer = Producer()
 
     async def publish(topic: str, keyed: Any) -> None:
-        published.extend(value for _, value in keyed if topic == "accounts.state")
+        published.extend(AccountSnapshot.model_validate_json(value.json) for _, value in keyed
+                         if topic == "accounts.state")
 
     async def nothing() -> None:
         pass
