@@ -49,7 +49,7 @@ FAMILIES: dict[str, Family] = {
 
 # A dead letter's reason, as the code writes it, starts with one of these: the category is its label.
 REASONS = {"not JSON": "not_json", "invalid ": "invalid", "unknown market": "unknown_market",
-           "cannot be stored": "unstorable"}
+           "cannot be stored": "unstorable", "late: ": "late"}
 REFUSED = "refused"  # whatever else: the risk engine (a withdrawal past free collateral) or the orders worker (a fill
 # of an order not placed) refused the event
 

@@ -40,6 +40,12 @@ def offset_key(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
 
 
+def late_reason(max_lateness_ms: int) -> str:
+    """Return why an event too late to apply is a dead letter."""
+    return (f"late: more than {max_lateness_ms} ms of event time behind the newest event applied; "
+            "an event this late cannot be told from one applied already")
+
+
 @dataclass
 class Unapplied:
     """An input message's offset and how many of its events are still to be applied."""
@@ -153,10 +159,10 @@ class OrderedInput:
     async def refuse_late(self, topic: str, events: list[Event]) -> list[Event]:
         """Send the late events to `dlq`, whatever their topic (only the risk worker refuses any); return the
         others."""
-        buffer, late = self.buffer, [e for e in events if self.buffer.late(e)]
-        reason = (f"late: more than {buffer.max_lateness_ms} ms of event time behind the newest event applied; "
-                  "an event this late cannot be told from one applied already")
-        await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e)))) for e in late))
+        buffer = self.buffer
+        reason = late_reason(buffer.max_lateness_ms or 0)
+        await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
+                                            for e in events if buffer.late(e)))
         return [e for e in events if not buffer.late(e)]
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:

@@ -6,6 +6,7 @@ from quantdesk.messages import AccountChange, AccountSnapshot, OracleTick
 from streams.agents.sink import unstored
 from streams.decode import decode_events
 from streams.metrics import AccountsByState, WorkerMetrics, reason_category
+from streams.ordered import late_reason
 from streams.risk.engine import RiskEngine
 from quantdesk.markets import DEFAULT_MARKETS
 
@@ -20,8 +21,11 @@ def test_every_reason_the_workers_write_falls_in_one_category() -> None:
     refused = RiskEngine(DEFAULT_MARKETS).apply(withdrawal).dead_letters[0].reason
     tick = b'[{"id":"t","ts":1767225600000,"market":"X","price":"1","conf":"0","publish_time":1767225600000}]'
     written = [*reasons(b"{nope"), *reasons(b'[{"id":"t"}]'), *reasons(tick),
-               unstored("fills", [({"id": "f", "ts": 1}, "fills: too many digits")])[0].reason, refused]
-    assert [reason_category(r) for r in written] == ["not_json", "invalid", "unknown_market", "unstorable", "refused"]
+               unstored("fills", [({"id": "f", "ts": 1}, "fills: too many digits")])[0].reason, refused,
+               late_reason(60_000)]
+    assert [reason_category(r) for r in written] == ["not_json", "invalid", "unknown_market", "unstorable", "refused",
+                                                     "late"]
+
 
 
 def snapshot(wallet: str, state: str) -> AccountSnapshot:
