@@ -85,6 +85,24 @@ async def store_figures(settings: Settings, sizing: Sizing, start_ms: int) -> di
     return {"sink": sink, "candles": candles}
 
 
+async def pipeline_alone(sizing: Sizing, out: Path, events: int) -> dict[str, Any]:
+    """Return the pipeline figure alone over `events` events (its scalar fields), on a fresh embedded stack."""
+    tune_collector()
+    fresh_chdb(out)
+    start_ms = int(datetime.now(timezone.utc).timestamp() * 1000) - DAY_MS
+    broker = await asyncio.to_thread(EmbeddedBroker().start)
+    try:
+        settings = bench_settings(out, broker.bootstrap, sizing)
+        published, _ = simulated(settings, events, start_ms)
+        assert broker.process is not None
+        async with bench_platform(settings) as runtime:
+            pipeline = await pipeline_throughput(runtime, published, (events, start_ms), sizing.publish_window,
+                                                 broker.process.pid)
+    finally:
+        await asyncio.to_thread(broker.stop)
+    return {key: value for key, value in pipeline.items() if not isinstance(value, (list, dict))}
+
+
 async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
     """Measure everything on a fresh embedded stack; write and return the report."""
     raise_open_files_limit()

@@ -167,3 +167,12 @@ def test_store_and_api_figures_beside_baselines(report: tuple[dict, Path]) -> No
     assert positive(sink["rows_per_s"]) and positive(sink["baseline"]["rows_per_s"])
     assert positive(api["rps"]) and positive(api["baseline"]["rps"])
     assert set(api["status"]) == {"200"}
+
+
+def test_the_pipeline_figure_alone_for_a_profiler(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "from quantdesk.cli import main; main()", "bench", "--smoke",
+                           "--out", str(tmp_path), "--pipeline-only", "600"], timeout=240, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figure = json.loads(done.stdout)
+    assert figure["events"] >= 600 and positive(figure["eps"]) and positive(figure["cpu_us_per_event"])
+    assert not (tmp_path / "bench.json").exists()  # the figure alone, no report
