@@ -147,7 +147,7 @@ class OrderedInput:
         check: Check = self.check
         good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
         await self.dead_letters(topic, dead)
-        if any(self.buffer.late(e) for e in good):
+        if self.forgets and any(self.buffer.late(e) for e in good):
             good = await self.refuse_late(topic, good)
         self.events_in[topic].inc(len(good) + len(dead))
         self.progress.saw(tp, record.offset, good)
@@ -166,8 +166,8 @@ class OrderedInput:
         return [e for e in events if not buffer.late(e)]
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:
-        """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`); return the
-        record made and those forgotten."""
+        """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`: a reader
+        that `forgets`); return the record made and those forgotten."""
         self.positions.applied(e.id for e in applied)
         read, committed = self.positions.next, self.positions.offsets()
         return self.buffer.settle(applied, {offset_key(tp): n for tp, n in read.items()},

@@ -124,7 +124,7 @@ class MarketsAgent(OrderedInput):
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
         await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in self.markets.take_signals()))
         await self.pipeline.flush()
-        self.settled(applied)
+        self.positions.applied(e.id for e in applied)
         await self.show_progress()
 
 

@@ -71,7 +71,7 @@ class OrdersAgent(OrderedInput):
         await self.pipeline.publish("books", ((u.market, u) for u in books))
         await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
         await self.pipeline.flush()
-        self.settled(applied)
+        self.positions.applied(e.id for e in applied)
         await self.show_progress()
 
 
