@@ -6,6 +6,12 @@ holder of its market on the risk board (floats) to find who crossed health 50/20
 liquidation line, or moved materially since last published; only those are recomputed exactly
 (`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
 
+An engine may hold only some accounts (`holds`: a shard of the risk worker's, by account key). It still applies
+every event's market effects (ticks, every fill's move of the mark), so every shard keeps the same markets,
+but an account's own effects (its position, collateral, margin, plans, signals) only where it is held. What
+speaks for a whole market (funding rates, funding signals, admins' market and wallet audits) comes from the
+one engine that `speaks_for_markets`, so that N shards publish it once.
+
 MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
 liquidator acts (a plan made, its last fill back); the market rules that need the engine's figures run here
 too: funding at each closed hour, open-interest skew at each fill (`streams.domain.market_signals`). Each
@@ -14,7 +20,7 @@ account's gate is stored with its account row, each market's with its market row
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -23,6 +29,7 @@ from quantdesk.messages import (
     MARGIN_FIELDS,
     AccountChange,
     AdminCommand,
+    AuditEntry,
     Fill,
     FundingPayment,
     LiquidationPlan,
@@ -53,10 +60,15 @@ LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account ch
 class RiskEngine:
     """Every account, market and liquidation of the platform, moved by input events only."""
 
-    def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds()) -> None:
-        """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline)."""
+    def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds(),
+                 holds: Callable[[str], bool] | None = None, speaks_for_markets: bool = True) -> None:
+        """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline); hold
+        the accounts whose key `holds` (None: every account); publish what speaks for a whole market if
+        `speaks_for_markets`."""
         markets = tuple(markets)
         self.thresholds = thresholds
+        self.holds = holds
+        self.speaks_for_markets = speaks_for_markets
         self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
@@ -106,7 +118,6 @@ class RiskEngine:
         """Pause or resume a market's liquidations from the command's event time on (plans wait, as for an
         unhealthy oracle, and go on at the market's first tick after the resume), schedule a change of its
         parameters, or freeze or unfreeze a wallet's withdrawals (its tickets are the gateway's to refuse)."""
-        out = Outputs()
         if command.wallet is not None:
             return self._freeze(command)
         if command.action == "set_market_params":
@@ -114,8 +125,16 @@ class RiskEngine:
         market = self.markets[command.market]
         market.paused = (command.reason or "paused by an admin") if command.action == "pause_market" else None
         action = "liquidations_paused" if market.paused else "liquidations_resumed"
-        out.audit.append(audit(command, command.market, action, {"admin": command.admin, "reason": command.reason}))
-        return out
+        return self._spoken(audit(command, command.market, action, {"admin": command.admin,
+                                                                     "reason": command.reason}))
+
+    def _spoken(self, *entries: AuditEntry) -> Outputs:
+        """Return audit entries for a whole market or wallet, from the one engine that speaks for the markets."""
+        return Outputs(audit=list(entries) if self.speaks_for_markets else [])
+
+    def _held(self, key: str) -> bool:
+        """Tell whether this engine holds the account `key`."""
+        return self.holds is None or self.holds(key)
 
     def _freeze(self, command: AdminCommand) -> Outputs:
         """Freeze or unfreeze a wallet's withdrawals from the command's event time on."""
@@ -125,16 +144,16 @@ class RiskEngine:
         else:
             self.frozen.pop(command.wallet, None)
         action = "withdrawals_frozen" if command.action == "freeze_account" else "withdrawals_unfrozen"
-        return Outputs(audit=[audit(command, command.wallet, action, {"admin": command.admin,
-                                                                       "reason": command.reason})])
+        return self._spoken(audit(command, command.wallet, action, {"admin": command.admin,
+                                                                     "reason": command.reason}))
 
     def _schedule(self, command: AdminCommand) -> Outputs:
         """Keep a parameter change until its effective time."""
         self.scheduled.append(command)
         self.scheduled.sort(key=lambda c: (c.effective_at, c.ts, c.id))
-        return Outputs(audit=[audit(command, command.subject, "market_params_scheduled", {
+        return self._spoken(audit(command, command.subject, "market_params_scheduled", {
             "admin": command.admin, "reason": command.reason, "effective_at": command.effective_at,
-            **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}})])
+            **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}}))
 
     def _take_effect(self, now: int) -> Outputs:
         """Put in force every scheduled change due by event time `now`, in order, each at its effective time."""
@@ -146,11 +165,11 @@ class RiskEngine:
     def _reparametrise(self, command: AdminCommand) -> Outputs:
         """Put a market under the command's parameters and restate each holder exactly under them (a liquidation
         planned if now due), as of the effective time; audit the change under the new version."""
-        out, market, before = Outputs(), self.markets[command.subject], self.params
+        market, before = self.markets[command.subject], self.params
         old = {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}
         self._put_in_force(market, {n: getattr(command, n) for n in MARGIN_FIELDS})
         source = command.model_copy(update={"ts": command.effective_at})
-        out.audit.append(audit(source, command.subject, "market_params_changed", {
+        out = self._spoken(audit(source, command.subject, "market_params_changed", {
             "admin": command.admin, "reason": command.reason, "from": old,
             "to": {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}, "previous_version": before}))
         self._publish_all(market.holders(), source, out)
@@ -164,6 +183,8 @@ class RiskEngine:
 
     def _on_change(self, change: AccountChange) -> Outputs:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""
+        if not self._held(change.account):
+            return Outputs()
         out, account = Outputs(), self._account(change.wallet, change.subaccount)
         try:
             after = self._moved_by(account, change)
@@ -190,9 +211,12 @@ class RiskEngine:
         return out
 
     def _on_fill(self, fill: Fill) -> Outputs:
-        """Settle funding, move the position, count a liquidation close; book and publish the account."""
+        """Settle funding, move the position, count a liquidation close; book and publish the account (the mark
+        moves in every engine, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
+        if not self._held(account_key(fill.wallet, fill.subaccount)):
+            return out
         before = self._account(fill.wallet, fill.subaccount)
         fee_kind = "liquidation_fee" if (fill.model_extra or {}).get("liquidation") else "fee"
         account, lines = before.fill(fill.market, fill.signed_size, fill.price, fill.fee,
@@ -237,11 +261,12 @@ class RiskEngine:
             return set()
         holders = market.holders()
         for hour in closed:
-            out.funding_rates.append(rate_message(hour, tick.ts))
-            if self.thresholds:
+            if self.speaks_for_markets:
+                out.funding_rates.append(rate_message(hour, tick.ts))
+            if self.thresholds:  # in every engine, so that each keeps the same gate
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
-                out.signals += signals
+                out.signals += signals if self.speaks_for_markets else []
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
         return set(holders)
 

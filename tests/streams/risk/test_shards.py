@@ -1,0 +1,84 @@
+"""Risk engines that each hold a share of the accounts, by the Kafka partition of their key, publish together
+exactly what one engine holding every account publishes: the same messages, in the same order per key.
+
+The engines here read one ordered stream (one reorder buffer for all, the venue's fills awaited by it): what
+the sharded worker's ordering must give each shard. Their outputs are compared per topic and key, since the
+order across keys is each shard's own."""
+
+from collections import defaultdict
+
+import pytest
+
+from quantdesk.kafka.publisher import partition_of
+from quantdesk.messages import Fill, Message, account_key
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import liquidation_fills
+from streams.risk.outputs import Outputs
+from streams.risk.reorder import Event, ReorderBuffer
+from tests.streams.risk.test_store import MARKETS, inputs, releases
+
+PARTITIONS = (0, 1, 2)  # the input topics' partitions (settings.topic_partitions)
+KEYS = {"states": "account", "ledger": "account", "funding_payments": "account", "liquidations": "account",
+        "funding_rates": "market", "audit": "subject", "signals": "subject", "dead_letters": "topic"}
+
+
+def shards(count: int) -> list[RiskEngine]:
+    """Return `count` engines, engine i holding the accounts of partitions p with p % count == i; the first
+    speaks for the markets."""
+    def holds(i: int):
+        return lambda key: partition_of(key, PARTITIONS) % count == i
+    return [RiskEngine(MARKETS, holds=holds(i), speaks_for_markets=i == 0) for i in range(count)]
+
+
+def key_of(item: Message, by: str) -> str:
+    """Return the key an output goes under on its topic."""
+    return account_key(item.wallet, item.subaccount) if by == "account" else getattr(item, by)
+
+
+def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
+    """Apply the events, in releases, to every engine; return each topic's messages per key, in order."""
+    buffer, incoming, published = ReorderBuffer(grace_ms=0), [], defaultdict(list)
+    for chunk in releases(events):
+        buffer.push([*incoming, *chunk])
+        out = Outputs()
+        for event in buffer.drain():
+            for engine in engines:
+                caused = engine.apply(event)
+                buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
+                out.extend(caused)
+        for name, by in KEYS.items():
+            for item in getattr(out, name):
+                published[name, key_of(item, by)].append(item.model_dump_json().encode())
+        incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
+    return dict(published)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_shards_publish_byte_for_byte_what_one_engine_holding_every_account_publishes(count: int) -> None:
+    events = inputs(900)
+    whole = run([RiskEngine(MARKETS)], events)
+    sharded = run(shards(count), events)
+    topics = {name for name, _ in whole}
+    # the run closes an hour's funding, plans liquidations, refuses a withdrawal, and an admin acts on markets
+    assert {"states", "ledger", "funding_payments", "liquidations", "funding_rates", "audit", "signals",
+            "dead_letters"} <= topics
+    assert set(sharded) ^ set(whole) == set()
+    assert [key for key, messages in whole.items() if sharded[key] != messages] == []
+
+
+def test_each_shard_holds_only_its_own_accounts_and_the_same_markets() -> None:
+    engines = shards(3)
+    run(engines, inputs(300))
+    held = [set(engine.accounts) for engine in engines]
+    assert all(held) and not (held[0] & held[1] or held[1] & held[2] or held[0] & held[2])
+    assert all(partition_of(key, PARTITIONS) == i for i, keys in enumerate(held) for key in keys)
+    rows = [{name: market.to_row() for name, market in engine.markets.items()} for engine in engines]
+    assert rows[0] == rows[1] == rows[2]
+
+
+def test_only_the_engine_speaking_for_the_markets_publishes_their_rates_and_admins_audits() -> None:
+    engines = shards(3)
+    published = [run([engine], inputs(900)) for engine in engines]
+    assert any(name == "funding_rates" for name, _ in published[0])
+    assert not any(name == "funding_rates" or key in ("ETH-PERP", "BTC-PERP", "someone")
+                   for p in published[1:] for name, key in p)
