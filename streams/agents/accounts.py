@@ -117,7 +117,7 @@ class AccountsAgent(OrderedInput):
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
         if not self.venue or not plans:
             return []
-        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out)
+        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
         """Publish what `applied` caused and wait until the broker holds it; then checkpoint the tables it

@@ -4,7 +4,9 @@ The domain (`streams.domain.liquidation`) works out what a plan closes and who p
 proposed once an account is liquidatable and every oracle it holds is healthy, its fills are counted
 as they come back as input, and at the last one the account's deficit is drawn from the insurance
 fund and the rest socialised. A plan is only proposed: the account changes when its fills arrive.
-With the simulated venue on, a plan's closes are filled at its price against one liquidator account.
+With the simulated venue on, a plan's closes are filled at its price against a liquidator account: one
+subaccount of the venue's liquidator wallet per input partition, the one whose key lands in the liquidated
+account's partition, so that a plan's fills all come back to the shard that holds the account and waits for them.
 """
 
 import random
@@ -14,7 +16,7 @@ from typing import Any, Callable, Container
 
 import base58
 
-from quantdesk.kafka.publisher import Keyed
+from quantdesk.kafka.publisher import Keyed, partition_of
 from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, Message, PlannedClose, account_key
 from streams.decode import validate
 from streams.domain import ZERO_MONEY
@@ -123,14 +125,24 @@ class Liquidator:
             self.awaiting_oracle.add(key)
 
 
+def liquidator_for(key: str, partitions: int) -> int:
+    """Return the liquidator's subaccount that fills the plans of account `key`: the first whose key lands in the
+    same one of `partitions` input partitions."""
+    numbered = tuple(range(partitions))
+    home = partition_of(key, numbered)
+    return next(s for s in range(1 << 16) if partition_of(account_key(LIQUIDATOR, s), numbered) == home)
+
+
 def venue_events(plans: list[LiquidationPlan], accounts: Container[str], buffer: ReorderBuffer,
-                 check: Callable[[Any], str | None], out: Outputs) -> list[Keyed]:
-    """Return the venue's fills carrying out these plans (and the liquidator's float while it has no account)
+                 check: Callable[[Any], str | None], out: Outputs, partitions: int) -> list[Keyed]:
+    """Return the venue's fills carrying out these plans (and a liquidator's float while it has no account)
     that validate under `check`, dead-lettering the others; hold later events until they come back."""
-    float_ = liquidator_float(plans[0].ts)
-    needs_float = account_key(LIQUIDATOR, 0) not in accounts and not buffer.coming(float_[2]["id"])
-    sent = [float_] if needs_float else []
-    sent += [fill for plan in plans for fill in liquidation_fills(plan)]
+    sent: list[Keyed] = []
+    for plan in plans:
+        float_ = liquidator_float(plan.ts, liquidator_for(account_key(plan.wallet, plan.subaccount), partitions))
+        if float_[1] not in accounts and not buffer.coming(float_[2]["id"]) and float_ not in sent:
+            sent.append(float_)
+    sent += [fill for plan in plans for fill in liquidation_fills(plan, partitions)]
     valid = [(topic, key, event) for topic, key, event in sent if usable(topic, event, check, out)]
     buffer.expect(event["id"] for _, _, event in valid)
     return valid
@@ -144,22 +156,26 @@ def usable(topic: str, event: dict[str, Any], check: Callable[[Any], str | None]
     return not isinstance(checked, DeadLetter)
 
 
-def liquidator_float(ts: int) -> Keyed:
-    """Return the liquidator's one deposit, at event time `ts` (its first plan's): its id makes a second one a
-    no-op."""
-    return ("accounts.changes", account_key(LIQUIDATOR, 0), {
-        "id": f"venue:float:{LIQUIDATOR}", "ts": ts, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
-        "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
+def liquidator_float(ts: int, subaccount: int = 0) -> Keyed:
+    """Return a liquidator subaccount's one deposit, at event time `ts` (its first plan's): its id makes a second
+    one a no-op."""
+    return ("accounts.changes", account_key(LIQUIDATOR, subaccount), {
+        "id": f"venue:float:{account_key(LIQUIDATOR, subaccount)}", "ts": ts, "wallet": LIQUIDATOR,
+        "subaccount": subaccount, "kind": "deposit", "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
 
 
-def liquidation_fills(plan: LiquidationPlan) -> list[Keyed]:
-    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator makes."""
+def liquidation_fills(plan: LiquidationPlan, partitions: int) -> list[Keyed]:
+    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator of its
+    partition (of `partitions`) makes."""
+    key = account_key(plan.wallet, plan.subaccount)
+    liquidator = liquidator_for(key, partitions)
     out: list[Keyed] = []
     for n, close in enumerate(plan.closes):
-        out.append(("trades.fills", account_key(plan.wallet, plan.subaccount),
+        out.append(("trades.fills", key,
                     venue_fill(plan, n, close, plan.wallet, plan.subaccount, close.side, close.fee, "taker")))
-        out.append(("trades.fills", account_key(LIQUIDATOR, 0),
-                    venue_fill(plan, n, close, LIQUIDATOR, 0, OPPOSITE[close.side], -close.liquidator_fee, "maker")))
+        out.append(("trades.fills", account_key(LIQUIDATOR, liquidator),
+                    venue_fill(plan, n, close, LIQUIDATOR, liquidator, OPPOSITE[close.side], -close.liquidator_fee,
+                               "maker")))
     return out
 
 

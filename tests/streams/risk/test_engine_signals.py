@@ -27,7 +27,7 @@ def test_a_crash_raises_health_lines_a_near_liquidation_a_plan_and_its_completio
     plan = out.liquidations[0]
     assert out.signals[-1].id == f"tick:{SOL}:{T0 + 5000}:liquidation_planned:{ALICE}"
     assert out.signals[-1].data["plan"] == plan.id
-    done = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    done = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert [s.kind for s in done.signals] == ["liquidation_completed"]
     assert done.signals[0].message == "Liquidation of alice:0 completed on SOL-PERP"
     back = run(engine, tick(T0 + 6000, "100"))

@@ -63,7 +63,7 @@ def test_a_partial_liquidation_books_the_fee_on_both_sides() -> None:
     # fee 4.721951220, half (2.360975610) to the liquidator
     engine = long_80_sol()
     plan = run(engine, tick(T0 + 3000, "92")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert lines(out) == [("realised_pnl", SOL, "-41.060445392", "954.939554608"),
                           ("liquidation_fee", SOL, "-4.721951220", "950.217603388")]
     assert lines(out, f"{LIQUIDATOR}:0") == [("liquidation_fee", SOL, "2.360975610", "10000002.360975610")]
@@ -74,7 +74,7 @@ def test_a_bankrupt_accounts_deficit_is_booked_as_insurance_draw_and_socialised_
     engine.liquidator.insurance_fund = D("4.000000000")
     run(engine, change(T0, "deposit", "100"), tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert lines(out) == [("realised_pnl", SOL, "-110.000000000", "-10.000000000"),
                           ("insurance_draw", None, "4.000000000", "-6.000000000"),
                           ("socialised_loss", None, "6.000000000", "0E-9")]
@@ -129,7 +129,7 @@ class Scenario:
         out = self.engine.apply(event)
         self.check(out)
         for plan in out.liquidations:
-            for _, _, venue_fill in liquidation_fills(plan):
+            for _, _, venue_fill in liquidation_fills(plan, 1):
                 self.apply(Fill.model_validate(venue_fill))
 
     def check(self, out: Outputs) -> None:

@@ -34,7 +34,7 @@ def test_the_plans_fills_end_the_liquidation_and_pay_the_insurance_fund() -> Non
     # equity ≥ MM × 1.02 = 351.278048778; health 100 × (1 − MM/equity) = 1.9607: at_risk, not liquidatable
     engine = long_80_sol()
     plan = run(engine, tick(T0 + 3000, "92")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     state = figures(out)
     assert (state["collateral"], state["equity"], state["maintenance_margin"], state["health"], state["state"]) == (
         "950.217603388", "351.278048780", "344.390243900", "1.9607", "at_risk")
@@ -72,7 +72,7 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
     assert [(c.side, c.size, c.price, c.fee) for c in plan.closes] == [("sell", D(10), D(89), D(0))]
     assert (plan.insurance_draw, plan.socialised_loss) == (D(4), D(6))
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     [done] = [a for a in out.audit if a.action == "liquidation_completed"]
     assert (done.data["deficit"], done.data["insurance_draw"], done.data["socialised_loss"]) == (
         "10.000000000", "4.000000000", "6.000000000")

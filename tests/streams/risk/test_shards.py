@@ -1,25 +1,34 @@
 """Risk engines that each hold a share of the accounts, by the Kafka partition of their key, publish together
 exactly what one engine holding every account publishes: the same messages, in the same order per key.
 
-The engines here read one ordered stream (one reorder buffer for all, the venue's fills awaited by it): what
-the sharded worker's ordering must give each shard. Their outputs are compared per topic and key, since the
-order across keys is each shard's own."""
+Each engine reads every input event behind a reorder buffer of its own, as a shard of the risk worker does, and
+waits only for the fills of its own plans: the venue fills them against the liquidator subaccount of the
+liquidated account's partition, held by the same shard. Outputs are compared per topic and key, since the order
+across keys is each shard's own."""
 
 from collections import defaultdict
 
 import pytest
 
 from quantdesk.kafka.publisher import partition_of
-from quantdesk.messages import Fill, Message, account_key
+from quantdesk.messages import AccountChange, Fill, Message, account_key
 from streams.risk.engine import RiskEngine
-from streams.risk.liquidator import liquidation_fills
+from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float, liquidator_for
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event, ReorderBuffer
-from tests.streams.risk.test_store import MARKETS, inputs, releases
+from tests.streams.risk.test_store import MARKETS, T0, releases
+from tests.streams.risk.test_store import inputs as one_partition_inputs
 
 PARTITIONS = (0, 1, 2)  # the input topics' partitions (settings.topic_partitions)
 KEYS = {"states": "account", "ledger": "account", "funding_payments": "account", "liquidations": "account",
         "funding_rates": "market", "audit": "subject", "signals": "subject", "dead_letters": "topic"}
+
+
+def inputs(steps: int) -> list[Event]:
+    """Return `test_store`'s run with the float of every partition's liquidator (the first is in it already)."""
+    liquidators = {liquidator_for(account_key(LIQUIDATOR, s), len(PARTITIONS)) for s in range(32)} - {0}
+    floats = [AccountChange.model_validate(liquidator_float(T0 - 200_000, s)[2]) for s in sorted(liquidators)]
+    return [*floats, *one_partition_inputs(steps)]
 
 
 def shards(count: int) -> list[RiskEngine]:
@@ -36,20 +45,22 @@ def key_of(item: Message, by: str) -> str:
 
 
 def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
-    """Apply the events, in releases, to every engine; return each topic's messages per key, in order."""
-    buffer, incoming, published = ReorderBuffer(grace_ms=0), [], defaultdict(list)
+    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads every input
+    partition; return each topic's messages per key, in order. A plan's fills reach every engine with the next
+    release, and only the engine that made it waits for them."""
+    buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
     for chunk in releases(events):
-        buffer.push([*incoming, *chunk])
         out = Outputs()
-        for event in buffer.drain():
-            for engine in engines:
+        for engine, buffer in zip(engines, buffers):
+            buffer.push([*incoming, *chunk])
+            for event in buffer.drain():
                 caused = engine.apply(event)
-                buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
+                buffer.expect(f["id"] for p in caused.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS)))
                 out.extend(caused)
         for name, by in KEYS.items():
             for item in getattr(out, name):
                 published[name, key_of(item, by)].append(item.model_dump_json().encode())
-        incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
+        incoming = [Fill.model_validate(f) for p in out.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS))]
     return dict(published)
 
 

@@ -113,12 +113,12 @@ class Worker:
         out, applied = Outputs(), []
         for event in self.buffer.drain():
             caused = self.engine.apply(event)
-            self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
+            self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan, 1))
             out.extend(caused)
             applied.append(event)
         if applied:
             self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
-        self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
+        self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
         return out
 
     def unapplied(self) -> list[Event]:
