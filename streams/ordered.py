@@ -88,11 +88,13 @@ class OrderedInput:
 
     forgets = False  # whether applied ids are forgotten once no input can bring them again (the module's text)
 
-    def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
-        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`)."""
+    def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
+                 task: int | None = None) -> None:
+        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`),
+        as its risk `task` if it is one."""
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
-        self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)
+        self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader, task)
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
         self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
         self.progress = InputProgress()
@@ -101,9 +103,9 @@ class OrderedInput:
         self.consumer: Reader | None = None
         self.last_input = time.monotonic()
         self.shown: dict[Any, int] = {}
-        metrics, self.reader = pipeline.metrics, reader
+        metrics, self.reader = pipeline.metrics, reader if task is None else f"{reader}{task}"
         self.events_in = metrics.reading(topics)
-        self.held = metrics.child("worker_reorder_buffer_events", reader=reader)
+        self.held = metrics.child("worker_reorder_buffer_events", reader=self.reader)
         self.lag: dict[Any, Any] = {}
         self.gauges_shown = 0.0
 

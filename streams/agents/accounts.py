@@ -1,13 +1,17 @@
-"""Accounts agent: ticks, fills and account changes in event-time order through the risk engine.
+"""Accounts agent: ticks, fills and account changes in event-time order through the risk engine, as tasks.
 
-It reads every input partition itself (`streams.ordered`: one risk worker owns every account), from
-the offsets its last checkpoint names, so what it has applied and where it reads on are one record
-(`streams.risk.checkpoint`): a restarted worker goes on from exactly that, never from offsets Faust's
-acking may have moved past a message it never delivered.
+The accounts are split into tasks, one per input partition: task n holds the accounts whose key lands in
+partition n (`RiskEngine.holds`), and task 0 speaks for the markets. The risk workers of one app share the tasks
+through a consumer group (`RiskTasks`): a worker started, stopped or dead moves tasks, and a task taken over goes
+on from its own checkpoint. Every task reads every input partition itself (`streams.ordered`: the markets move with
+every tick and fill), from the offsets its last checkpoint names, so what it has applied and where it reads on are
+one record (`streams.risk.checkpoint`, on the task's own partition of the checkpoint topic): a task restarted goes
+on from exactly that, never from offsets Faust's acking may have moved past a message it never delivered.
 
 With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
 published with the plan, and nothing later is applied until they come back through the input
 topics, wherever that puts them in wall-clock time: a replay puts them at the same place every time.
+They come back to the task that made the plan: the liquidator subaccount that fills it is in the same partition.
 
 A release publishes what it caused, waits until the broker holds it, then writes one checkpoint:
 the rows of the engine's tables it changed and, per partition, the offset of the first message
@@ -16,10 +20,14 @@ and publishes the same ids, which every reader takes once.
 """
 
 import asyncio
+import contextlib
+import logging
 import time
 from typing import Any, Iterator
 
-from quantdesk.kafka.publisher import Keyed, group_by_topic
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
 from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
 from quantdesk.process import CollectorPaused
 from quantdesk.wire import Encoded
@@ -35,6 +43,7 @@ from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event
 from streams.risk.store import EngineStore
 
+log = logging.getLogger(__name__)
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
@@ -48,16 +57,19 @@ class AccountsAgent(OrderedInput):
 
     forgets = True  # its checkpoints name the offsets its applied ids were read before
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, task: int, accounts_by_state: AccountsByState) -> None:
+        """Run risk task `task` for `pipeline`, counting its accounts by state into the worker's tally."""
         settings = pipeline.settings
-        super().__init__(pipeline, MODELS, "risk")
-        self.engine = RiskEngine(settings.markets, Thresholds.of(settings))
+        super().__init__(pipeline, MODELS, "risk", task)
+        numbered = tuple(range(settings.topic_partitions))
+        self.task = task
+        self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
+                                 holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
         self.store = EngineStore.journaled()
-        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
+        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
         self.venue = settings.simulator_venue
         self.metrics = metrics = pipeline.metrics
-        metrics.publishing(OUTPUTS)
-        self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
+        self.accounts_by_state = accounts_by_state
         self.remargin = metrics.child("worker_remargin_seconds")
         self.insurance_fund = metrics.child("worker_insurance_fund_usd")
         self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in settings.market_names}
@@ -78,7 +90,7 @@ class AccountsAgent(OrderedInput):
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
-        self.accounts_by_state.load({key: account.state.value for key, account in self.engine.accounts.items()})
+        self.accounts_by_state.take({key: account.state.value for key, account in self.engine.accounts.items()})
         self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
 
@@ -108,8 +120,8 @@ class AccountsAgent(OrderedInput):
             self.metrics.oracle_seen(event.market, event.ts)
             return caused
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
-                and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
-            self.filled[event.market].inc()
+                and event.wallet != LIQUIDATOR and self.engine.held(account_key(event.wallet, event.subaccount)):
+            self.filled[event.market].inc()  # the liquidated account's side of a close, by the task holding it
         with CollectorPaused():
             return self.engine.apply(event)
 
@@ -158,8 +170,63 @@ class AccountsAgent(OrderedInput):
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
 
 
-def register(pipeline: Pipeline) -> AccountsAgent:
-    """Register the accounts agent as a task of the app: its failure crashes the app."""
-    agent = AccountsAgent(pipeline)
-    pipeline.loop(agent.run, "accounts")
-    return agent
+class RiskTasks(ConsumerRebalanceListener):
+    """This worker's share of the risk tasks: the partitions of the checkpoint topic the risk group gives it, each
+    run as an `AccountsAgent` from its own checkpoint; a task that fails fails the worker."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.member: AIOKafkaConsumer | None = None
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self.agents: dict[int, AccountsAgent] = {}
+        pipeline.metrics.publishing(OUTPUTS)
+        self.accounts_by_state = AccountsByState(pipeline.metrics, [state.value for state in AccountState])
+
+    async def run(self) -> None:
+        """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
+        settings = self.pipeline.settings
+        session_ms = int(settings.kafka_session_timeout_s * 1000)
+        member = AIOKafkaConsumer(bootstrap_servers=self.pipeline.bootstrap, group_id=f"{settings.app_id}-risk",
+                                  enable_auto_commit=False, session_timeout_ms=session_ms,
+                                  heartbeat_interval_ms=max(100, session_ms // 3))
+        member.subscribe([settings.topic("risk.checkpoints")], listener=self)
+        self.member = member
+        await member.start()
+        try:
+            while True:  # polls keep the membership; the partitions are paused: tasks read their own
+                await member.getmany(timeout_ms=200)
+                for task in self.running.values():
+                    if task.done():
+                        task.result()  # a task's failure is the worker's
+        finally:
+            await self.stop(list(self.running))
+            await member.stop()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Stop every task given up, before the group gives it to another worker."""
+        await self.stop([tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Start each task assigned, from its checkpoint; its partition of the checkpoint topic is not read here."""
+        assert self.member is not None
+        self.member.pause(*assigned)
+        for tp in assigned:
+            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.accounts_by_state)
+            self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
+        log.info("risk tasks %s", sorted(self.running))
+
+    async def stop(self, tasks: list[int]) -> None:
+        """Cancel these tasks and wait until they have stopped; forget their accounts' states."""
+        for n in tasks:
+            if (task := self.running.pop(n, None)) is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                self.accounts_by_state.drop(self.agents.pop(n).engine.accounts)
+
+
+def register(pipeline: Pipeline) -> RiskTasks:
+    """Register the risk tasks as a loop of the app: a task's failure crashes the app."""
+    tasks = RiskTasks(pipeline)
+    pipeline.loop(tasks.run, "accounts")
+    return tasks

@@ -132,7 +132,7 @@ class RiskEngine:
         """Return audit entries for a whole market or wallet, from the one engine that speaks for the markets."""
         return Outputs(audit=list(entries) if self.speaks_for_markets else [])
 
-    def _held(self, key: str) -> bool:
+    def held(self, key: str) -> bool:
         """Tell whether this engine holds the account `key`."""
         return self.holds is None or self.holds(key)
 
@@ -183,7 +183,7 @@ class RiskEngine:
 
     def _on_change(self, change: AccountChange) -> Outputs:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""
-        if not self._held(change.account):
+        if not self.held(change.account):
             return Outputs()
         out, account = Outputs(), self._account(change.wallet, change.subaccount)
         try:
@@ -215,7 +215,7 @@ class RiskEngine:
         moves in every engine, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
-        if not self._held(account_key(fill.wallet, fill.subaccount)):
+        if not self.held(account_key(fill.wallet, fill.subaccount)):
             return out
         before = self._account(fill.wallet, fill.subaccount)
         fee_kind = "liquidation_fee" if (fill.model_extra or {}).get("liquidation") else "fee"

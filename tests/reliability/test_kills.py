@@ -77,7 +77,7 @@ async def kill_at(runtime: Runtime, fractions: list[float]) -> int:
     parts = partitions(settings, RISK_INPUTS)
     for fraction in fractions:
         async def reached() -> bool:
-            done, total = await progress(runtime.bootstrap, progress_group(settings, "risk"), parts)
+            done, total = await progress(runtime.bootstrap, progress_group(settings, "risk", 0), parts)
             return done >= fraction * total
         await eventually(reached, timeout=300, what=f"{fraction:.0%} of the input applied", interval=0.02)
         process, restarts = runtime.risk.process, runtime.risk.restarts

@@ -15,7 +15,7 @@ from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent
 from streams.agents.markets import MarketsAgent
 from streams.agents.orders import OrdersAgent
-from streams.metrics import WorkerMetrics
+from streams.metrics import AccountsByState, WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 from tests.streams.risk.events import T0, change, fill, tick
@@ -61,7 +61,9 @@ class Producer:
 
 
 def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAgent, list[Any], Producer]:
-    """Return an accounts worker whose consumer reports `ends`, the states it publishes and its checkpoints."""
+    """Return an accounts worker (the one task of a single input partition) whose consumer reports `ends`, the
+    states it publishes and its checkpoints."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
     published: list[Any] = []
     producer = Producer()
 
@@ -75,9 +77,10 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
     async def started() -> Producer:
         return producer
     app = SimpleNamespace(maybe_start_producer=started)
+    metrics = WorkerMetrics("risk")
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
-                               metrics=WorkerMetrics("risk"))
-    worker = AccountsAgent(pipeline)  # type: ignore[arg-type]
+                               metrics=metrics)
+    worker = AccountsAgent(pipeline, 0, AccountsByState(metrics, ()))  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer
