@@ -95,6 +95,7 @@ class OrderedInput:
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader, task)
+        self.task = task
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
         self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
         self.progress = InputProgress()
@@ -151,7 +152,8 @@ class OrderedInput:
         await self.dead_letters(topic, dead)
         if self.forgets and any(self.buffer.late(e) for e in good):
             good = await self.refuse_late(topic, good)
-        self.events_in[topic].inc(len(good) + len(dead))
+        if self.task is None or tp.partition == self.task:  # every task reads it: the partition's own task counts it
+            self.events_in[topic].inc(len(good) + len(dead))
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])

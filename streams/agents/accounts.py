@@ -62,7 +62,6 @@ class AccountsAgent(OrderedInput):
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk", task)
         numbered = tuple(range(settings.topic_partitions))
-        self.task = task
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
         self.store = EngineStore.journaled()
