@@ -31,6 +31,7 @@ from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
+from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event
 from streams.risk.store import EngineStore
@@ -51,7 +52,9 @@ class AccountsAgent(OrderedInput):
     def __init__(self, pipeline: Pipeline) -> None:
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk")
-        self.engine = RiskEngine(settings.markets, Thresholds.of(settings))
+        thresholds = Thresholds.of(settings)
+        self.engine = RiskEngine(settings.markets, thresholds)
+        self.open_interest = OpenInterest(settings.market_names, thresholds)  # its owner, inline for now
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.venue = settings.simulator_venue
@@ -77,7 +80,7 @@ class AccountsAgent(OrderedInput):
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
-        self.store.load(self.engine, self.buffer)
+        self.store.load(self.engine, self.buffer, self.open_interest)
         self.accounts_by_state.load({key: account.state.value for key, account in self.engine.accounts.items()})
         self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
@@ -98,20 +101,19 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, the collector held off (`CollectorPaused`), timing a tick's
-        re-margin and counting a liquidation's fill."""
-        if type(event) is OracleTick:
-            started = time.perf_counter()
-            with CollectorPaused():
-                caused = self.engine.apply(event)
-            self.remargin.observe(time.perf_counter() - started)
-            self.metrics.oracle_seen(event.market, event.ts)
-            return caused
+        """Apply one event through the engine, then the sides it left through the open interest, the collector
+        held off (`CollectorPaused`); time a tick's re-margin and count a liquidation's fill."""
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
             self.filled[event.market].inc()
+        started = time.perf_counter()
         with CollectorPaused():
-            return self.engine.apply(event)
+            caused = self.engine.apply(event)
+            caused.extend(self.open_interest.take(caused))
+        if type(event) is OracleTick:
+            self.remargin.observe(time.perf_counter() - started)
+            self.metrics.oracle_seen(event.market, event.ts)
+        return caused
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
@@ -129,7 +131,7 @@ class AccountsAgent(OrderedInput):
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
+        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied), self.open_interest)
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})

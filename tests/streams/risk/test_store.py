@@ -14,6 +14,7 @@ from streams.risk.board import MarketBook
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
 from streams.risk.market_risk import MarketRisk
+from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
 from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
@@ -104,7 +105,8 @@ class Worker:
         self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}}
         self.store = EngineStore(self.tables["accounts"], self.tables["markets"], self.tables["applied"])
         self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0, max_lateness_ms=lateness_ms)
-        self.store.load(self.engine, self.buffer)
+        self.open_interest = OpenInterest(self.engine.markets)
+        self.store.load(self.engine, self.buffer, self.open_interest)
         self.incoming = redelivered or []
 
     def release(self, events: list[Event]) -> Outputs:
@@ -113,11 +115,13 @@ class Worker:
         out, applied = Outputs(), []
         for event in self.buffer.drain():
             caused = self.engine.apply(event)
+            caused.extend(self.open_interest.take(caused))
             self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
             out.extend(caused)
             applied.append(event)
         if applied:
-            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
+            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}),
+                            self.open_interest)
         self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
         return out
 
@@ -208,9 +212,10 @@ def test_tables_keep_only_what_the_open_hour_and_the_5_minute_twap_read() -> Non
 
 
 def test_a_store_with_empty_tables_leaves_the_engine_new() -> None:
-    engine, buffer = RiskEngine(MARKETS), ReorderBuffer(0)
-    EngineStore({}, {}, {}).load(engine, buffer)
+    engine, buffer, open_interest = RiskEngine(MARKETS), ReorderBuffer(0), OpenInterest(m.name for m in MARKETS)
+    EngineStore({}, {}, {}).load(engine, buffer, open_interest)
     assert (engine.accounts, engine.applied, buffer.seen) == ({}, 0, set())
+    assert open_interest.to_row() == OpenInterest(m.name for m in MARKETS).to_row()
 
 
 def test_a_restored_buffer_drops_what_was_applied_and_keeps_its_clock() -> None:
