@@ -4,7 +4,8 @@ Accounts may be spread over several risk engines, each seeing only its own, so n
 holders. Each engine leaves a `HolderSide` record for every fill it applies (the side the account held before
 and after); fed those records in event order, `OpenInterest` moves the counts and raises `open_interest_skew`
 (`streams.domain.market_signals.skew_signals`) at every fill, audited under the parameter version the fill was
-applied under, exactly as one engine holding every account did.
+applied under, exactly as one engine holding every account did. Fed right after each event, its signals and
+audit entries come after the engine's for the same fill: they are the market's, keyed apart from the account's.
 """
 
 from dataclasses import dataclass, field
