@@ -329,6 +329,22 @@ class Signal(Message):
         return self
 
 
+HeldSide = Literal["long", "short", "flat"]
+
+
+class HolderSide(Message):
+    """The side one account held in a market before and after a fill the risk engine applied to it (`fill`): an
+    open-interest record for the owner of the market's holder counts, keyed by market. `params` is the parameter
+    version the engine applied the fill under."""
+
+    kind: Literal["holder_side"] = "holder_side"
+    market: str
+    fill: Fill
+    before: HeldSide
+    after: HeldSide
+    params: str = ""
+
+
 class AuditEntry(Message):
     """A decision the platform took (topic `audit.log`): who took it (`actor`), what, about whom (`subject`: an
     account `wallet:subaccount`, a wallet or a market), the ids of the events that caused it, the version of the

@@ -39,6 +39,7 @@ from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
+from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event
 from streams.risk.store import EngineStore
@@ -64,6 +65,7 @@ class AccountsAgent(OrderedInput):
         numbered = tuple(range(settings.topic_partitions))
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
+        self.open_interest = OpenInterest(settings.market_names, Thresholds.of(settings))  # inline for now
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
         self.venue = settings.simulator_venue
@@ -88,7 +90,7 @@ class AccountsAgent(OrderedInput):
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
-        self.store.load(self.engine, self.buffer)
+        self.store.load(self.engine, self.buffer, self.open_interest)
         self.accounts_by_state.take({key: account.state.value for key, account in self.engine.accounts.items()})
         self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
@@ -109,20 +111,19 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, the collector held off (`CollectorPaused`), timing a tick's
-        re-margin and counting a liquidation's fill."""
-        if type(event) is OracleTick:
-            started = time.perf_counter()
-            with CollectorPaused():
-                caused = self.engine.apply(event)
-            self.remargin.observe(time.perf_counter() - started)
-            self.metrics.oracle_seen(event.market, event.ts)
-            return caused
+        """Apply one event through the engine, then the sides it left through the open interest, the collector
+        held off (`CollectorPaused`); time a tick's re-margin and count a liquidation's fill."""
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR and self.engine.held(account_key(event.wallet, event.subaccount)):
             self.filled[event.market].inc()  # the liquidated account's side of a close, by the task holding it
+        started = time.perf_counter()
         with CollectorPaused():
-            return self.engine.apply(event)
+            caused = self.engine.apply(event)
+            caused.extend(self.open_interest.take(caused))
+        if type(event) is OracleTick:
+            self.remargin.observe(time.perf_counter() - started)
+            self.metrics.oracle_seen(event.market, event.ts)
+        return caused
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
@@ -140,7 +141,7 @@ class AccountsAgent(OrderedInput):
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
+        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied), self.open_interest)
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})

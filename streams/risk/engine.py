@@ -13,9 +13,11 @@ speaks for a whole market (funding rates, funding signals, admins' market and wa
 one engine that `speaks_for_markets`, so that N shards publish it once.
 
 MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
-liquidator acts (a plan made, its last fill back); the market rules that need the engine's figures run here
-too: funding at each closed hour, open-interest skew at each fill (`streams.domain.market_signals`). Each
-account's gate is stored with its account row, each market's with its market row.
+liquidator acts (a plan made, its last fill back); the market rule that needs the engine's figures runs here
+too: funding at each closed hour (`streams.domain.market_signals`). Each account's gate is stored with its
+account row, each market's with its market row. What spans accounts the engine does not count: each fill
+leaves the side its account held before and after (`Outputs.sides`) for the open-interest owner
+(`streams.risk.open_interest`), which raises the skew signal.
 """
 
 from dataclasses import replace
@@ -45,13 +47,13 @@ from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
-from streams.domain.market_signals import funding_signals, skew_signals
+from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import (Outputs, audit, decisions, ledger_entries, payment_message, rate_message,
-                                  snapshot)
+from streams.risk.outputs import (Outputs, audit, decisions, holder_side, ledger_entries, payment_message,
+                                  rate_message, snapshot)
 from streams.risk.reorder import Event
 
 LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
@@ -211,8 +213,9 @@ class RiskEngine:
         return out
 
     def _on_fill(self, fill: Fill) -> Outputs:
-        """Settle funding, move the position, count a liquidation close; book and publish the account (the mark
-        moves in every engine, the account only where it is held)."""
+        """Settle funding, move the position, count a liquidation close; book and publish the account, and leave
+        the side it held before and after for the open-interest owner (the mark moves in every engine, the account
+        only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
         if not self.held(account_key(fill.wallet, fill.subaccount)):
@@ -222,14 +225,12 @@ class RiskEngine:
         account, lines = before.fill(fill.market, fill.signed_size, fill.price, fill.fee,
                                      market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
+        out.sides.append(holder_side(fill, before, account, self.params))
         planned = self.liquidator.in_flight_for(account.key)
         account, covered = self.liquidator.on_fill(account, fill, out)
         out.ledger += ledger_entries(before.collateral, lines + covered, account, fill)
-        if self.thresholds:
-            if planned and not self.liquidator.in_flight_for(account.key):
-                self._completed(account, fill, out)
-            out.signals += skew_signals(market.alerts, self.thresholds, market.name, market.longs, market.shorts,
-                                        fill.id, fill.ts)
+        if self.thresholds and planned and not self.liquidator.in_flight_for(account.key):
+            self._completed(account, fill, out)
         self._publish(account, fill, out)
         return out
 

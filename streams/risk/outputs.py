@@ -1,4 +1,5 @@
-"""What the risk engine publishes: its outputs per derived topic and the messages it builds."""
+"""What the risk engine publishes: its outputs per derived topic, the records it leaves to the owners of state
+that spans accounts, and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -8,8 +9,11 @@ from quantdesk.messages import (
     AccountSnapshot,
     AuditEntry,
     DeadLetter,
+    Fill,
     FundingPayment,
     FundingRate,
+    HeldSide,
+    HolderSide,
     LedgerEntry,
     LiquidationPlan,
     Message,
@@ -30,7 +34,7 @@ ACTOR = "risk-engine"
 
 @dataclass
 class Outputs:
-    """What applying events caused, one list per derived topic."""
+    """What applying events caused, one list per derived topic; `sides` for the open-interest owner."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
@@ -40,6 +44,7 @@ class Outputs:
     audit: list[AuditEntry] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    sides: list[HolderSide] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
@@ -84,6 +89,18 @@ def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin
                 for c in proposal.closes],
         equity=margin.equity, maintenance_margin=margin.maintenance_margin,
         insurance_draw=proposal.insurance_draw, socialised_loss=proposal.socialised_loss)
+
+
+def held_side(size: Decimal | None) -> HeldSide:
+    """Return the side a position of signed `size` holds (None: none held)."""
+    return "long" if size and size > 0 else "short" if size and size < 0 else "flat"
+
+
+def holder_side(fill: Fill, before: Account, after: Account, params: str) -> HolderSide:
+    """Return the side the fill's account held in its market before and after the fill, applied under `params`."""
+    was, now = before.positions.get(fill.market), after.positions.get(fill.market)
+    return HolderSide(id=f"{fill.id}:side", ts=fill.ts, market=fill.market, fill=fill,
+                      before=held_side(was and was.size), after=held_side(now and now.size), params=params)
 
 
 def rate_message(hour: FundedHour, ts: int) -> FundingRate:

@@ -6,6 +6,7 @@ from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidator_float
+from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
@@ -27,11 +28,15 @@ def change(ts: int, kind: str, amount: str, wallet: str = "alice") -> AccountCha
     return AccountChange(id=f"{kind}:{wallet}:{ts}", ts=ts, wallet=wallet, kind=kind, amount=D(amount))
 
 
-def run(engine: RiskEngine, *events) -> Outputs:
-    """Apply events in order; return everything they cause."""
+def run(engine: RiskEngine, *events, open_interest: OpenInterest | None = None) -> Outputs:
+    """Apply events in order, each one's holder sides through `open_interest` if given; return everything they
+    cause."""
     out = Outputs()
     for event in events:
-        out.extend(engine.apply(event))
+        caused = engine.apply(event)
+        out.extend(caused)
+        if open_interest:
+            out.extend(open_interest.take(caused))
     return out
 
 
