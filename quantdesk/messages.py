@@ -345,6 +345,17 @@ class HolderSide(Message):
     params: str = ""
 
 
+class RiskOutcomes(BaseModel):
+    """One release of one risk task, for the owners of what spans the accounts (topic `risk.outcomes`, one
+    partition per task): the records it left, its release number and the apply order key of the last event it
+    applied (`through`: no later release of the task leaves a record before it but a late event's)."""
+
+    task: int
+    release: int
+    through: tuple[int, int, str]
+    sides: list[HolderSide]
+
+
 class AuditEntry(Message):
     """A decision the platform took (topic `audit.log`): who took it (`actor`), what, about whom (`subject`: an
     account `wallet:subaccount`, a wallet or a market), the ids of the events that caused it, the version of the

@@ -18,7 +18,8 @@ from quantdesk.process import serving
 from streams.pipeline import Pipeline
 
 CHECK_S = 5.0  # how long a part may take to answer before it counts as unreachable
-READERS_OF = {"risk": ("risk",), "feed": ("markets", "orders", "store"), "all": ("risk", "markets", "orders", "store")}
+READERS_OF = {"risk": ("risk", "owners"), "feed": ("markets", "orders", "store"),
+              "all": ("risk", "owners", "markets", "orders", "store")}
 
 
 def port_of(pipeline: Pipeline) -> int:

@@ -149,24 +149,26 @@ class OrderedInput:
         """Buffer a Kafka message's valid events; apply those now due."""
         check: Check = self.check
         good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
-        await self.dead_letters(topic, dead)
-        if self.forgets and any(self.buffer.late(e) for e in good):
-            good = await self.refuse_late(topic, good)
-        if self.task is None or tp.partition == self.task:  # every task reads it: the partition's own task counts it
+        own = self.task is None or tp.partition == self.task  # every task reads it: its own task speaks for it
+        if own:
+            await self.dead_letters(topic, dead)
             self.events_in[topic].inc(len(good) + len(dead))
+        if self.forgets and any(self.buffer.late(e) for e in good):
+            good = await self.refuse_late(topic, good, own)
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])
         await self.release(self.buffer.due())
         self.last_input = time.monotonic()
 
-    async def refuse_late(self, topic: str, events: list[Event]) -> list[Event]:
-        """Send the late events to `dlq`, whatever their topic (only the risk worker refuses any); return the
-        others."""
+    async def refuse_late(self, topic: str, events: list[Event], letters: bool = True) -> list[Event]:
+        """Send the late events to `dlq` if `letters` (another risk task sends those of a partition not its own),
+        whatever their topic (only the risk worker refuses any); return the others."""
         buffer = self.buffer
-        reason = late_reason(buffer.max_lateness_ms or 0)
-        await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
-                                            for e in events if buffer.late(e)))
+        if letters:
+            reason = late_reason(buffer.max_lateness_ms or 0)
+            await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
+                                                for e in events if buffer.late(e)))
         return [e for e in events if not buffer.late(e)]
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:

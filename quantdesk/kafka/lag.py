@@ -1,7 +1,7 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
 stop ask. Each risk task shows its progress as the consumer group `<app id>-task<n>` (every task reads every input
-partition), the market worker as `<app id>-markets`, the orders worker as `<app id>-orders`, the sink as
-`<app id>-feed`."""
+partition), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the orders
+worker as `<app id>-orders`, the sink as `<app id>-feed`."""
 
 import asyncio
 import time
@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
+from quantdesk.kafka.topics import INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
 
 
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
@@ -26,8 +26,8 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
     return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
 
 
-READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "orders": ("-orders", ORDER_INPUTS),
-           "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
+READERS = {"risk": ("", RISK_INPUTS), "owners": ("-owners", INTERNAL_TOPICS), "markets": ("-markets", MARKET_INPUTS),
+           "orders": ("-orders", ORDER_INPUTS), "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
 
 
 def progress_group(settings: Settings, reader: str, task: int | None = None) -> str:

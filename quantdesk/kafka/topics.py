@@ -30,9 +30,11 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "audit.log": "audit_log",
     "dlq": "dead_letters",
 }
-# a risk task's state with its input offsets, in order: one partition per task, as many as the inputs have
-CHECKPOINT_TOPICS = ("risk.checkpoints",)
-ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *CHECKPOINT_TOPICS)
+# a risk task's state with its input offsets, in order: one partition per task, as many as the inputs have; the
+# owners' on the first partition of theirs
+CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners")
+INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners, on its own partition
+ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
 # With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
 # still takes writes with one broker down: a broker lost then loses no acknowledged write.

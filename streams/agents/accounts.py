@@ -20,31 +20,26 @@ and publishes the same ids, which every reader takes once.
 """
 
 import asyncio
-import contextlib
-import logging
 import time
-from typing import Any, Iterator
-
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from typing import Any, Iterable, Iterator
 
 from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
-from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, RiskOutcomes,
+                                account_key)
 from quantdesk.process import CollectorPaused
 from quantdesk.wire import Encoded
-from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
-from streams.metrics import AccountsByState
+from streams.domain.account_state import AccountState
+from streams.metrics import AccountsByState, WorkerMetrics
 from streams.ordered import OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
-from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event
+from streams.risk.reorder import Event, order_key
 from streams.risk.store import EngineStore
 
-log = logging.getLogger(__name__)
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
@@ -53,28 +48,37 @@ OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rat
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
 
+class RiskMetrics:
+    """What a worker's risk tasks show, together: one set of families, each shown from the first scrape."""
+
+    def __init__(self, metrics: WorkerMetrics, markets: Iterable[str]) -> None:
+        metrics.publishing(OUTPUTS)
+        metrics.reading(MODELS)
+        self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
+        self.remargin = metrics.child("worker_remargin_seconds")
+        self.insurance_fund = metrics.child("worker_insurance_fund_usd")
+        self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in markets}
+        self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in markets}
+
+
 class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
     forgets = True  # its checkpoints name the offsets its applied ids were read before
 
-    def __init__(self, pipeline: Pipeline, task: int, accounts_by_state: AccountsByState) -> None:
-        """Run risk task `task` for `pipeline`, counting its accounts by state into the worker's tally."""
+    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics) -> None:
+        """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families."""
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk", task)
         numbered = tuple(range(settings.topic_partitions))
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
-        self.open_interest = OpenInterest(settings.market_names, Thresholds.of(settings))  # inline for now
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
+        self.outcomes = settings.topic("risk.outcomes")
         self.venue = settings.simulator_venue
-        self.metrics = metrics = pipeline.metrics
-        self.accounts_by_state = accounts_by_state
-        self.remargin = metrics.child("worker_remargin_seconds")
-        self.insurance_fund = metrics.child("worker_insurance_fund_usd")
-        self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in settings.market_names}
-        self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in settings.market_names}
+        self.metrics = pipeline.metrics
+        self.figures = shown
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -90,9 +94,9 @@ class AccountsAgent(OrderedInput):
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
-        self.store.load(self.engine, self.buffer, self.open_interest)
-        self.accounts_by_state.take({key: account.state.value for key, account in self.engine.accounts.items()})
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+        self.store.load(self.engine, self.buffer)
+        self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
+        self.figures.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -111,17 +115,16 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, then the sides it left through the open interest, the collector
-        held off (`CollectorPaused`); time a tick's re-margin and count a liquidation's fill."""
+        """Apply one event through the engine, the collector held off (`CollectorPaused`); time a tick's re-margin
+        and count a liquidation's fill."""
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR and self.engine.held(account_key(event.wallet, event.subaccount)):
-            self.filled[event.market].inc()  # the liquidated account's side of a close, by the task holding it
+            self.figures.filled[event.market].inc()  # the liquidated account's side of a close, by the task holding it
         started = time.perf_counter()
         with CollectorPaused():
             caused = self.engine.apply(event)
-            caused.extend(self.open_interest.take(caused))
         if type(event) is OracleTick:
-            self.remargin.observe(time.perf_counter() - started)
+            self.figures.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(event.market, event.ts)
         return caused
 
@@ -132,28 +135,38 @@ class AccountsAgent(OrderedInput):
         return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
-        """Publish what `applied` caused and wait until the broker holds it; then checkpoint the tables it
-        changed with the offsets it brings the input to."""
+        """Publish what `applied` caused, and the release's records for the owners, and wait until the broker holds
+        them; then checkpoint the tables it changed with the offsets it brings the input to."""
         if not applied:
             return
         await self.publish(out)
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
+        settled = self.settled(applied)
+        await self.send_outcomes(settled[0].n, max(order_key(e) for e in applied), out)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied), self.open_interest)
+        self.store.save(self.engine, self.buffer, applied, out, settled)
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
         await self.show_progress()
 
+    async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> None:
+        """Send the release's records for the owners, with how far it applied, on the task's own partition of
+        `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes without its key."""
+        outcomes = RiskOutcomes(task=self.task, release=release, through=through, sides=out.sides)
+        producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
+        sent = await producer.send(self.outcomes, None, outcomes.model_dump_json().encode(), self.task, None, None)
+        sent.add_done_callback(app.delivered)
+
     def show(self, out: Outputs) -> None:
         """Show the accounts by state, the plans made (per market each closes) and the insurance fund."""
-        self.accounts_by_state.update(out.states)
+        self.figures.accounts_by_state.update(out.states)
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
-                self.planned[market].inc()
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+                self.figures.planned[market].inc()
+        self.figures.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
@@ -168,65 +181,3 @@ class AccountsAgent(OrderedInput):
         await send("audit.log", ((a.subject, a) for a in out.audit))
         await send("mikey.signals", ((s.subject, s) for s in out.signals))
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
-
-
-class RiskTasks(ConsumerRebalanceListener):
-    """This worker's share of the risk tasks: the partitions of the checkpoint topic the risk group gives it, each
-    run as an `AccountsAgent` from its own checkpoint; a task that fails fails the worker."""
-
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.member: AIOKafkaConsumer | None = None
-        self.running: dict[int, asyncio.Task[None]] = {}
-        self.agents: dict[int, AccountsAgent] = {}
-        pipeline.metrics.publishing(OUTPUTS)
-        self.accounts_by_state = AccountsByState(pipeline.metrics, [state.value for state in AccountState])
-
-    async def run(self) -> None:
-        """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
-        settings = self.pipeline.settings
-        session_ms = int(settings.kafka_session_timeout_s * 1000)
-        member = AIOKafkaConsumer(bootstrap_servers=self.pipeline.bootstrap, group_id=f"{settings.app_id}-risk",
-                                  enable_auto_commit=False, session_timeout_ms=session_ms,
-                                  heartbeat_interval_ms=max(100, session_ms // 3))
-        member.subscribe([settings.topic("risk.checkpoints")], listener=self)
-        self.member = member
-        await member.start()
-        try:
-            while True:  # polls keep the membership; the partitions are paused: tasks read their own
-                await member.getmany(timeout_ms=200)
-                for task in self.running.values():
-                    if task.done():
-                        task.result()  # a task's failure is the worker's
-        finally:
-            await self.stop(list(self.running))
-            await member.stop()
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        """Stop every task given up, before the group gives it to another worker."""
-        await self.stop([tp.partition for tp in revoked])
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Start each task assigned, from its checkpoint; its partition of the checkpoint topic is not read here."""
-        assert self.member is not None
-        self.member.pause(*assigned)
-        for tp in assigned:
-            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.accounts_by_state)
-            self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
-        log.info("risk tasks %s", sorted(self.running))
-
-    async def stop(self, tasks: list[int]) -> None:
-        """Cancel these tasks and wait until they have stopped; forget their accounts' states."""
-        for n in tasks:
-            if (task := self.running.pop(n, None)) is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                self.accounts_by_state.drop(self.agents.pop(n).engine.accounts)
-
-
-def register(pipeline: Pipeline) -> RiskTasks:
-    """Register the risk tasks as a loop of the app: a task's failure crashes the app."""
-    tasks = RiskTasks(pipeline)
-    pipeline.loop(tasks.run, "accounts")
-    return tasks

@@ -8,8 +8,7 @@ Each state class writes its own rows; the store decides only their keys and slic
   published, which every change to it is.
 - `risk_markets`, key the market: `MarketRisk.to_row`. `MARKET@n` keys hold the 5-minute TWAP's
   samples in `BUCKET_MS` slices, so a tick rewrites one small slice rather than five minutes.
-  `ENGINE` holds the engine's and the buffer's own rows, `OPEN_INTEREST` the open-interest owner's
-  (`OpenInterest.to_row`).
+  `ENGINE` holds the engine's and the buffer's own rows.
 - `risk_applied`, key the buffer's count of releases: the ids a release applied, where each input
   partition was read to then and their newest event time (`reorder.Applied`), dropped if read again.
   A row goes once no input can bring its ids again (`ReorderBuffer.settle`): its size is bounded
@@ -25,16 +24,13 @@ from collections.abc import MutableMapping
 from typing import Any, Iterator
 
 from quantdesk.messages import account_key
-from streams.domain.alerts import AlertGate
 from streams.risk.checkpoint import Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.market_risk import MarketRisk
-from streams.risk.open_interest import OpenInterest
-from streams.risk.outputs import Outputs, held_side
+from streams.risk.outputs import Outputs
 from streams.risk.reorder import Applied, Event, ReorderBuffer
 
 ENGINE = "~engine"
-OPEN_INTEREST = "~open-interest"
 BUCKET_MS = 10_000
 TABLES = ("accounts", "risk_markets", "risk_applied")  # as the checkpoint log names them
 Table = MutableMapping[str, Any]
@@ -60,9 +56,9 @@ class EngineStore:
         return dict(zip(TABLES, (self.accounts, self.markets, self.applied)))
 
     def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs,
-             settled: tuple[Applied, list[Applied]], open_interest: OpenInterest) -> None:
+             settled: tuple[Applied, list[Applied]]) -> None:
         """Write what applying `events` changed: their accounts and markets, the engine, the record of their ids
-        and the records forgotten (`ReorderBuffer.settle`), the open interest if they moved it."""
+        and the records forgotten (`ReorderBuffer.settle`)."""
         if not events:
             return
         for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
@@ -74,8 +70,6 @@ class EngineStore:
         for old in gone:
             del self.applied[str(old.n)]
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}
-        if out.sides or OPEN_INTEREST not in self.markets:  # with the first save after a `recount`
-            self.markets[OPEN_INTEREST] = open_interest.to_row()
 
     def save_market(self, market: MarketRisk) -> None:
         """Write a market's row and the TWAP slices that changed; drop slices the TWAP no longer reads."""
@@ -88,9 +82,8 @@ class EngineStore:
         for old in [n for n in stored if n < first]:
             del self.markets[f"{name}@{old}"], stored[old]
 
-    def load(self, engine: RiskEngine, buffer: ReorderBuffer, open_interest: OpenInterest) -> None:
-        """Rebuild a fresh `engine`, `buffer` and `open_interest` from the tables (no change when they are
-        empty)."""
+    def load(self, engine: RiskEngine, buffer: ReorderBuffer) -> None:
+        """Rebuild a fresh `engine` and `buffer` from the tables (no change when they are empty)."""
         head = self.markets.get(ENGINE)
         if head is None:
             return
@@ -103,10 +96,6 @@ class EngineStore:
         for key, row in sorted(self.accounts.items(), key=lambda item: item[1]["slot"]):
             engine.load_account_row(key, row)
         engine.reinstate_marks()
-        if OPEN_INTEREST in self.markets:
-            open_interest.load_row(self.markets[OPEN_INTEREST])
-        else:
-            recount(engine, open_interest)
 
     def load_slices(self) -> dict[str, list[list[Any]]]:
         """Return each market's stored TWAP samples in time order, noting which slices exist."""
@@ -117,19 +106,6 @@ class EngineStore:
             twaps[name] += stored
             self.buckets[name][n] = len(stored)
         return twaps
-
-
-def recount(engine: RiskEngine, open_interest: OpenInterest) -> None:
-    """Count the holders from the accounts and move the skew's gate out of each market's: tables written before
-    the open interest had a row of its own, when one engine held every account and one gate per market."""
-    for account in engine.accounts.values():
-        for name, position in account.positions.items():
-            open_interest.markets[name].move(held_side(position.size), 1)
-    for name, market in engine.markets.items():
-        gate, kind = market.alerts, "open_interest_skew"
-        last = {kind: gate.last.pop(kind)} if kind in gate.last else {}
-        open_interest.markets[name].gate = AlertGate({c for c in gate.past if c.startswith("skew:")}, last)
-        gate.forget("skew:")
 
 
 def slices(times: list[int]) -> Iterator[tuple[int, int, int]]:

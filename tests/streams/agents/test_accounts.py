@@ -12,10 +12,10 @@ from aiokafka import TopicPartition as TP
 
 from quantdesk.messages import AccountChange, AccountSnapshot, Fill
 from quantdesk.settings import Settings
-from streams.agents.accounts import AccountsAgent
+from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.markets import MarketsAgent
 from streams.agents.orders import OrdersAgent
-from streams.metrics import AccountsByState, WorkerMetrics
+from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
 from tests.streams.risk.events import T0, change, fill, tick
@@ -76,11 +76,11 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
 
     async def started() -> Producer:
         return producer
-    app = SimpleNamespace(maybe_start_producer=started)
+    app = SimpleNamespace(maybe_start_producer=started, delivered=lambda sent: None)
     metrics = WorkerMetrics("risk")
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
                                metrics=metrics)
-    worker = AccountsAgent(pipeline, 0, AccountsByState(metrics, ()))  # type: ignore[arg-type]
+    worker = AccountsAgent(pipeline, 0, RiskMetrics(metrics, settings.market_names))  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer

@@ -17,7 +17,7 @@ from streams.risk.market_risk import MarketRisk
 from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
-from streams.risk.store import BUCKET_MS, ENGINE, OPEN_INTEREST, EngineStore
+from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
 from streams.sources.simulator import Simulator
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
@@ -102,11 +102,13 @@ class Worker:
 
     def __init__(self, tables: dict[str, dict] | None = None, redelivered: list[Event] | None = None,
                  lateness_ms: int = DAY_MS) -> None:
-        self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}}
+        self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}, "owners": {}}
         self.store = EngineStore(self.tables["accounts"], self.tables["markets"], self.tables["applied"])
         self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0, max_lateness_ms=lateness_ms)
-        self.open_interest = OpenInterest(self.engine.markets)
-        self.store.load(self.engine, self.buffer, self.open_interest)
+        self.store.load(self.engine, self.buffer)
+        self.open_interest = OpenInterest(self.engine.markets)  # its owner's row kept beside the engine's tables
+        if "open_interest" in self.tables["owners"]:
+            self.open_interest.load_row(self.tables["owners"]["open_interest"])
         self.incoming = redelivered or []
 
     def release(self, events: list[Event]) -> Outputs:
@@ -120,8 +122,8 @@ class Worker:
             out.extend(caused)
             applied.append(event)
         if applied:
-            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}),
-                            self.open_interest)
+            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
+            self.tables["owners"]["open_interest"] = self.open_interest.to_row()
         self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
         return out
 
@@ -198,25 +200,6 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
         assert again.stored() == whole.stored()
 
 
-def test_tables_from_before_the_open_interest_had_a_row_are_recounted_from_the_accounts() -> None:
-    chunks, whole = releases(inputs(900)), Worker()
-    skewed = [s for chunk in chunks[:3] for s in whole.release(chunk).signals if s.kind == "open_interest_skew"]
-    legacy = whole.stored()
-    held = legacy["markets"].pop(OPEN_INTEREST)
-    for name, row in held.items():  # one gate per market then, the skew's conditions and cool-down in it
-        if name in legacy["markets"]:
-            gate = legacy["markets"][name]["alerts"]
-            gate["past"] = sorted({*gate["past"], *row["alerts"]["past"]})
-            gate["last"] = {**gate["last"], **row["alerts"]["last"]}
-    again = Worker(legacy, whole.unapplied())
-    assert skewed and again.open_interest.to_row() == whole.open_interest.to_row()
-    assert not any(c.startswith("skew:") for m in again.engine.markets.values() for c in m.alerts.past)
-    assert not any("open_interest_skew" in m.alerts.last for m in again.engine.markets.values())
-    assert dumped([again.release(chunk) for chunk in chunks[3:]]) == dumped([whole.release(chunk)
-                                                                             for chunk in chunks[3:]])
-    assert again.stored() == whole.stored()
-
-
 def test_tables_keep_only_what_the_open_hour_and_the_5_minute_twap_read() -> None:
     worker = Worker()
     for chunk in releases(inputs(900)):
@@ -232,10 +215,9 @@ def test_tables_keep_only_what_the_open_hour_and_the_5_minute_twap_read() -> Non
 
 
 def test_a_store_with_empty_tables_leaves_the_engine_new() -> None:
-    engine, buffer, open_interest = RiskEngine(MARKETS), ReorderBuffer(0), OpenInterest(m.name for m in MARKETS)
-    EngineStore({}, {}, {}).load(engine, buffer, open_interest)
+    engine, buffer = RiskEngine(MARKETS), ReorderBuffer(0)
+    EngineStore({}, {}, {}).load(engine, buffer)
     assert (engine.accounts, engine.applied, buffer.seen) == ({}, 0, set())
-    assert open_interest.to_row() == OpenInterest(m.name for m in MARKETS).to_row()
 
 
 def test_a_restored_buffer_drops_what_was_applied_and_keeps_its_clock() -> None:
