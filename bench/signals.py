@@ -11,6 +11,7 @@ from quantdesk.settings import Settings
 from streams.agents.markets import Markets
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
+from streams.risk.insurance import InsuranceFund
 from streams.risk.reorder import Event, order_key
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
@@ -19,14 +20,16 @@ REPEATS = 2  # timed folds per mode, alternating off and on; the fastest of each
 
 
 def fold(settings: Settings, events: list[Event], thresholds: Thresholds | None) -> tuple[float, int]:
-    """Fold `events` through a new engine and markets fold; return the CPU seconds it took and the signals raised."""
+    """Fold `events` through a new engine (its liquidation outcomes through a new insurance fund, as the risk worker
+    does) and markets fold; return the CPU seconds it took and the signals raised."""
     engine = RiskEngine(settings.markets, thresholds)  # its re-mark compiled (or loaded) here, not timed
+    fund = InsuranceFund(signals=thresholds is not None)
     markets = Markets(settings.market_names, thresholds)
     raised = 0
     started = time.process_time()
     for event in events:
         if not isinstance(event, VenuePrice):
-            raised += len(engine.apply(event).signals)
+            raised += len(fund.settle(engine.apply(event)).signals)
         if not isinstance(event, AccountChange):
             markets.apply(event)  # type: ignore[arg-type]
             raised += len(markets.take_signals())

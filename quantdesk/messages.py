@@ -283,7 +283,9 @@ class PlannedClose(BaseModel):
 
 
 class LiquidationPlan(Message):
-    """A proposed liquidation of one account (topic `risk.liquidations`); fills carry it out."""
+    """A proposed liquidation of one account (topic `risk.liquidations`); fills carry it out. `deficit` is the
+    negative equity a close-out expects to leave (0 for a partial liquidation): whoever owns the insurance fund
+    decides, once the last fill is back, how much of it the fund covers."""
 
     wallet: str
     subaccount: Annotated[int, Field(ge=0)] = 0
@@ -291,8 +293,36 @@ class LiquidationPlan(Message):
     closes: list[PlannedClose]
     equity: Amount
     maintenance_margin: Amount
-    insurance_draw: Amount = Decimal(0)
-    socialised_loss: Amount = Decimal(0)
+    deficit: Amount = Decimal(0)
+
+
+class InsuranceCredit(Message):
+    """The insurance fund's half of the fee of one liquidation close, earned at its fill (`fill`, the liquidated
+    account's side): a liquidation outcome for the fund's owner, keyed `insurance-fund`. `params` is the parameter
+    version the risk engine applied the fill under."""
+
+    kind: Literal["insurance_credit"] = "insurance_credit"
+    plan: str
+    fill: Fill
+    amount: Amount
+    params: str = ""
+
+
+class LiquidationCompletion(Message):
+    """A liquidation whose last fill (`fill`) is back: the deficit the account was written off by, for the fund's
+    owner (keyed `insurance-fund`) to cover or socialise. The cover is booked on the account's ledger after the
+    fill's own entries: `line` numbers its first entry, `balance` is the collateral the fill's entries left."""
+
+    kind: Literal["liquidation_completion"] = "liquidation_completion"
+    plan: str
+    fill: Fill
+    deficit: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    balance: Amount
+    line: Annotated[int, Field(ge=0)]
+    params: str = ""
+
+
+LiquidationOutcome = InsuranceCredit | LiquidationCompletion
 
 
 Severity = Literal["info", "warning", "critical"]

@@ -30,6 +30,7 @@ from streams.ordered import OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
+from streams.risk.insurance import InsuranceFund
 from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Event
@@ -52,6 +53,7 @@ class AccountsAgent(OrderedInput):
         settings = pipeline.settings
         super().__init__(pipeline, MODELS, "risk")
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings))
+        self.fund = InsuranceFund()  # its one owner for now: fed the engine's liquidation outcomes after each event
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
         self.venue = settings.simulator_venue
@@ -77,9 +79,9 @@ class AccountsAgent(OrderedInput):
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
         self.store = EngineStore.journaled(restored.tables)
-        self.store.load(self.engine, self.buffer)
+        self.store.load(self.engine, self.fund, self.buffer)
         self.accounts_by_state.load({key: account.state.value for key, account in self.engine.accounts.items()})
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+        self.insurance_fund.set(float(self.fund.balance))
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -98,20 +100,20 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, the collector held off (`CollectorPaused`), timing a tick's
-        re-margin and counting a liquidation's fill."""
+        """Apply one event through the engine, then its liquidation outcomes through the insurance fund, the
+        collector held off (`CollectorPaused`), timing a tick's re-margin and counting a liquidation's fill."""
         if type(event) is OracleTick:
             started = time.perf_counter()
             with CollectorPaused():
                 caused = self.engine.apply(event)
             self.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(event.market, event.ts)
-            return caused
+            return self.fund.settle(caused)
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
             self.filled[event.market].inc()
         with CollectorPaused():
-            return self.engine.apply(event)
+            return self.fund.settle(self.engine.apply(event))
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
@@ -129,7 +131,7 @@ class AccountsAgent(OrderedInput):
             await self.pipeline.publish(topic, keyed)
         await self.pipeline.flush()
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
+        self.store.save(self.engine, self.fund, self.buffer, applied, out, self.settled(applied))
         offsets = self.positions.offsets()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {offset_key(tp): offset for tp, offset in offsets.items()})
@@ -141,7 +143,7 @@ class AccountsAgent(OrderedInput):
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
                 self.planned[market].inc()
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+        self.insurance_fund.set(float(self.fund.balance))
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""

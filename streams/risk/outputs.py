@@ -1,4 +1,5 @@
-"""What the risk engine publishes: its outputs per derived topic and the messages it builds."""
+"""What the risk engine publishes: its outputs per derived topic, the liquidation outcomes it hands the insurance
+fund's owner, and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -11,6 +12,7 @@ from quantdesk.messages import (
     FundingPayment,
     FundingRate,
     LedgerEntry,
+    LiquidationOutcome,
     LiquidationPlan,
     Message,
     PlannedClose,
@@ -30,7 +32,8 @@ ACTOR = "risk-engine"
 
 @dataclass
 class Outputs:
-    """What applying events caused, one list per derived topic."""
+    """What applying events caused, one list per derived topic, and the liquidation outcomes for the insurance
+    fund (`streams.risk.insurance`), which publishes none of them."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
@@ -40,6 +43,7 @@ class Outputs:
     audit: list[AuditEntry] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    outcomes: list[LiquidationOutcome] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
@@ -65,14 +69,15 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
                       for r in margin.positions]})
 
 
-def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
-                   source: Message) -> list[LedgerEntry]:
+def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message,
+                   first: int = 0) -> list[LedgerEntry]:
     """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
-    `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
+    `<cause>:<account>:<n>:<kind>` numbered from `first` in the order they moved it, so (time, id) lists them in that
+    order."""
     return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
                         subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
                         balance_after=balance, cause=source.id)
-            for n, (line, balance) in enumerate(balances(before, lines))]
+            for n, (line, balance) in enumerate(balances(before, lines), first)]
 
 
 def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:
@@ -82,8 +87,7 @@ def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin
         closes=[PlannedClose(market=c.market, side=c.side, size=c.size, price=c.price, fee=c.fee,
                              liquidator_fee=c.liquidator_fee, insurance_fee=c.insurance_fee)
                 for c in proposal.closes],
-        equity=margin.equity, maintenance_margin=margin.maintenance_margin,
-        insurance_draw=proposal.insurance_draw, socialised_loss=proposal.socialised_loss)
+        equity=margin.equity, maintenance_margin=margin.maintenance_margin, deficit=proposal.deficit)
 
 
 def rate_message(hour: FundedHour, ts: int) -> FundingRate:

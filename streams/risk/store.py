@@ -8,7 +8,8 @@ Each state class writes its own rows; the store decides only their keys and slic
   published, which every change to it is.
 - `risk_markets`, key the market: `MarketRisk.to_row`. `MARKET@n` keys hold the 5-minute TWAP's
   samples in `BUCKET_MS` slices, so a tick rewrites one small slice rather than five minutes.
-  `ENGINE` holds the engine's and the buffer's own rows.
+  `ENGINE` holds the engine's and the buffer's own rows; `FUND` the insurance fund's
+  (`InsuranceFund.to_row`), written when a liquidation outcome moved it (and on the first save).
 - `risk_applied`, key the buffer's count of releases: the ids a release applied, where each input
   partition was read to then and their newest event time (`reorder.Applied`), dropped if read again.
   A row goes once no input can bring its ids again (`ReorderBuffer.settle`): its size is bounded
@@ -26,18 +27,20 @@ from typing import Any, Iterator
 from quantdesk.messages import account_key
 from streams.risk.checkpoint import Journal
 from streams.risk.engine import RiskEngine
+from streams.risk.insurance import InsuranceFund
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Applied, Event, ReorderBuffer
 
 ENGINE = "~engine"
+FUND = "~insurance-fund"
 BUCKET_MS = 10_000
 TABLES = ("accounts", "risk_markets", "risk_applied")  # as the checkpoint log names them
 Table = MutableMapping[str, Any]
 
 
 class EngineStore:
-    """The engine's three tables: each release's changes go in, a whole engine comes out."""
+    """The engine's three tables: each release's changes go in, a whole engine and its insurance fund come out."""
 
     def __init__(self, accounts: Table, markets: Table, applied: Table) -> None:
         self.accounts, self.markets, self.applied = accounts, markets, applied
@@ -55,10 +58,10 @@ class EngineStore:
         """Return the tables by the names the checkpoint log gives them."""
         return dict(zip(TABLES, (self.accounts, self.markets, self.applied)))
 
-    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs,
-             settled: tuple[Applied, list[Applied]]) -> None:
-        """Write what applying `events` changed: their accounts and markets, the engine, the record of their ids
-        and the records forgotten (`ReorderBuffer.settle`)."""
+    def save(self, engine: RiskEngine, fund: InsuranceFund, buffer: ReorderBuffer, events: list[Event],
+             out: Outputs, settled: tuple[Applied, list[Applied]]) -> None:
+        """Write what applying `events` changed: their accounts and markets, the engine, the fund if an outcome
+        moved it, the record of their ids and the records forgotten (`ReorderBuffer.settle`)."""
         if not events:
             return
         for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
@@ -70,6 +73,8 @@ class EngineStore:
         for old in gone:
             del self.applied[str(old.n)]
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}
+        if out.outcomes or FUND not in self.markets:  # once at least: an older engine row held the fund
+            self.markets[FUND] = fund.to_row()
 
     def save_market(self, market: MarketRisk) -> None:
         """Write a market's row and the TWAP slices that changed; drop slices the TWAP no longer reads."""
@@ -82,12 +87,16 @@ class EngineStore:
         for old in [n for n in stored if n < first]:
             del self.markets[f"{name}@{old}"], stored[old]
 
-    def load(self, engine: RiskEngine, buffer: ReorderBuffer) -> None:
-        """Rebuild a fresh `engine` and `buffer` from the tables (no change when they are empty)."""
+    def load(self, engine: RiskEngine, fund: InsuranceFund, buffer: ReorderBuffer) -> None:
+        """Rebuild a fresh `engine`, `fund` and `buffer` from the tables (no change when they are empty)."""
         head = self.markets.get(ENGINE)
         if head is None:
             return
         engine.load_row(head)
+        if FUND in self.markets:
+            fund.load_row(self.markets[FUND])
+        elif "insurance_fund" in head:  # a checkpoint from before the fund had a row: the engine's row held it
+            fund.load_row({"balance": head["insurance_fund"], "socialised": "0"})
         buffer.load_row(head, (Applied.of_row(int(n), row) for n, row in self.applied.items()))
         twaps = self.load_slices()
         for name, market in engine.markets.items():

@@ -1,16 +1,19 @@
 """Worked inputs for the risk engine's tests: events, a run over them, the snapshots it publishes."""
 
 from decimal import Decimal as D
+from weakref import WeakKeyDictionary
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from streams.risk.engine import RiskEngine
+from streams.risk.insurance import InsuranceFund
 from streams.risk.liquidator import liquidator_float
 from streams.risk.outputs import Outputs
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
 SOL, BTC = "SOL-PERP", "BTC-PERP"
 ALICE = "alice:0"
+FUNDS: WeakKeyDictionary[RiskEngine, InsuranceFund] = WeakKeyDictionary()
 
 
 def tick(ts: int, price: str, market: str = SOL, conf: str = "0.01") -> OracleTick:
@@ -27,11 +30,19 @@ def change(ts: int, kind: str, amount: str, wallet: str = "alice") -> AccountCha
     return AccountChange(id=f"{kind}:{wallet}:{ts}", ts=ts, wallet=wallet, kind=kind, amount=D(amount))
 
 
+def fund_of(engine: RiskEngine) -> InsuranceFund:
+    """Return the insurance fund `run` feeds this engine's liquidation outcomes to (the worker holds one beside it)."""
+    if engine not in FUNDS:
+        FUNDS[engine] = InsuranceFund(signals=engine.thresholds is not None)
+    return FUNDS[engine]
+
+
 def run(engine: RiskEngine, *events) -> Outputs:
-    """Apply events in order; return everything they cause."""
-    out = Outputs()
+    """Apply events in order, each one's liquidation outcomes through the engine's fund after it, as the worker
+    does; return everything they cause."""
+    out, fund = Outputs(), fund_of(engine)
     for event in events:
-        out.extend(engine.apply(event))
+        out.extend(fund.settle(engine.apply(event)))
     return out
 
 
