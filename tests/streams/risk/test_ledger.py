@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from quantdesk.markets import DEFAULT_MARKETS
-from quantdesk.messages import LEDGER_KINDS, AccountChange, Fill, LedgerEntry, account_key
+from quantdesk.messages import LEDGER_KINDS, AccountChange, Fill, account_key
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.risk.outputs import Outputs

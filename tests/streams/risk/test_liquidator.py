@@ -6,7 +6,7 @@ from decimal import Decimal as D
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from streams.risk.engine import RiskEngine
-from streams.risk.insurance import INSURANCE_FUND
+from streams.risk.insurance import INSURANCE_FUND, InsuranceFund
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
 from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, fund_of, long_80_sol, run, tick
 
@@ -80,6 +80,30 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     assert (figures(out)["state"], figures(out)["collateral"], fund_of(engine).balance) == ("bankrupt", "0E-9", 0)
     fund = [(a.action, a.data["amount"], a.data["insurance_fund"]) for a in out.audit if a.subject == INSURANCE_FUND]
     assert fund == [("insurance_credited", "0E-9", "4.000000000"), ("insurance_drawn", "-4.000000000", "0E-9")]
+    assert D(done.data["deficit"]) == plan.deficit  # filled at the plan's prices: the deficit it expected
+
+
+def test_the_engine_plans_and_books_the_same_whatever_the_fund_holds() -> None:
+    # at 89 alice's liquidation pays into the fund and bob's close-out (equity −120) draws on it: how much the fund
+    # holds changes what the fund puts out, never what the engine does (plans, snapshots, ledger, audit, signals,
+    # the outcomes it hands the fund)
+    def engine_outputs(balance: str) -> tuple[list[bytes], list[str]]:
+        engine, fund = long_80_sol(), InsuranceFund()
+        fund.balance = D(balance)
+        events = [change(T0, "deposit", "100", "bob"), fill(T0 + 2000, "buy", "20", "100", wallet="bob"),
+                  tick(T0 + 3000, "89")]
+        said, draws = [], []
+        while events:
+            caused = engine.apply(events.pop(0))
+            said += [m.model_dump_json().encode() for name in vars(caused) for m in getattr(caused, name)]
+            events += [Fill.model_validate(f) for plan in caused.liquidations for _, _, f in liquidation_fills(plan)]
+            draws += [a.data["insurance_draw"] for a in fund.settle(caused).audit if a.action == "liquidation_completed"]
+        return said, draws
+
+    (poor, poor_draws), (rich, rich_draws) = engine_outputs("0"), engine_outputs("1000000")
+    assert poor == rich and len(poor) > 20
+    # alice's partial liquidation leaves no deficit; bob's 120: the empty fund covers what alice's fee paid into it
+    assert (poor_draws, rich_draws) == (["0E-9", "30.136585366"], ["0E-9", "120.000000000"])
 
 
 def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_next_tick() -> None:
