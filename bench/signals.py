@@ -29,7 +29,7 @@ def fold(settings: Settings, events: list[Event], thresholds: Thresholds | None)
     started = time.process_time()
     for event in events:
         if not isinstance(event, VenuePrice):
-            raised += len(fund.settle(engine.apply(event)).signals)
+            raised += len(fund.after(engine.apply(event)).signals)
         if not isinstance(event, AccountChange):
             markets.apply(event)  # type: ignore[arg-type]
             raised += len(markets.take_signals())

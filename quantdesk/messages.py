@@ -322,7 +322,7 @@ class LiquidationCompletion(Message):
     params: str = ""
 
 
-LiquidationOutcome = InsuranceCredit | LiquidationCompletion
+LiquidationOutcome = Annotated[InsuranceCredit | LiquidationCompletion, Field(discriminator="kind")]  # read by `kind`
 
 
 Severity = Literal["info", "warning", "critical"]

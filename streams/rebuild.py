@@ -44,7 +44,7 @@ def rebuild(settings: Settings, warehouse: Warehouse, until: int) -> Rebuilt:
         event = INPUT_MODELS[topic].model_validate(raw)
         if engine.unknown(event):  # the live worker dead-letters it: it changes nothing
             continue
-        out = fund.settle(engine.apply(event))  # type: ignore[arg-type]
+        out = fund.after(engine.apply(event))  # type: ignore[arg-type]
         rebuilt.accounts.update({f"{s.wallet}:{s.subaccount}": s for s in out.states})
         rebuilt.decisions += out.audit
     return rebuilt

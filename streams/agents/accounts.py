@@ -108,12 +108,12 @@ class AccountsAgent(OrderedInput):
                 caused = self.engine.apply(event)
             self.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(event.market, event.ts)
-            return self.fund.settle(caused)
+            return self.fund.after(caused)
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
                 and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
             self.filled[event.market].inc()
         with CollectorPaused():
-            return self.fund.settle(self.engine.apply(event))
+            return self.fund.after(self.engine.apply(event))
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""

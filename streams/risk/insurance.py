@@ -31,7 +31,7 @@ class InsuranceFund:
         self.socialised = ZERO_MONEY
         self.signals = signals
 
-    def settle(self, caused: Outputs) -> Outputs:
+    def after(self, caused: Outputs) -> Outputs:
         """Apply the outcomes an event caused, in order; return what it caused followed by what they cause."""
         return caused.extend(self.apply_all(caused.outcomes)) if caused.outcomes else caused
 

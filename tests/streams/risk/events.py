@@ -42,7 +42,7 @@ def run(engine: RiskEngine, *events) -> Outputs:
     does; return everything they cause."""
     out, fund = Outputs(), fund_of(engine)
     for event in events:
-        out.extend(fund.settle(engine.apply(event)))
+        out.extend(fund.after(engine.apply(event)))
     return out
 
 

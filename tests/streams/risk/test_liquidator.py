@@ -97,7 +97,7 @@ def test_the_engine_plans_and_books_the_same_whatever_the_fund_holds() -> None:
             caused = engine.apply(events.pop(0))
             said += [m.model_dump_json().encode() for name in vars(caused) for m in getattr(caused, name)]
             events += [Fill.model_validate(f) for plan in caused.liquidations for _, _, f in liquidation_fills(plan)]
-            draws += [a.data["insurance_draw"] for a in fund.settle(caused).audit if a.action == "liquidation_completed"]
+            draws += [a.data["insurance_draw"] for a in fund.after(caused).audit if a.action == "liquidation_completed"]
         return said, draws
 
     (poor, poor_draws), (rich, rich_draws) = engine_outputs("0"), engine_outputs("1000000")

@@ -125,7 +125,7 @@ class Worker:
         self.buffer.push([*self.incoming, *events])
         out, applied = Outputs(), []
         for event in self.buffer.drain():
-            caused = self.fund.settle(self.engine.apply(event))
+            caused = self.fund.after(self.engine.apply(event))
             self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
             out.extend(caused)
             applied.append(event)
