@@ -7,9 +7,9 @@ liquidation line, or moved materially since last published; only those are recom
 (`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
 
 MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
-liquidator plans; the market rules that need the engine's figures run here
-too: funding at each closed hour, open-interest skew at each fill (`streams.domain.market_signals`). Each
-account's gate is stored with its account row, each market's with its market row.
+liquidator plans; the market rules that need the engine's figures run here too: funding at each closed hour,
+open-interest skew at each fill (`streams.domain.market_signals`). Each account's gate is stored with its account
+row, each market's with its market row.
 
 The engine never reads the insurance fund: a liquidation's fills put out liquidation outcomes (`Outputs.outcomes`)
 for the fund's one owner (`streams.risk.insurance`), which covers the deficit, books the cover and signals the

@@ -33,7 +33,7 @@ ACTOR = "risk-engine"
 @dataclass
 class Outputs:
     """What applying events caused, one list per derived topic, and the liquidation outcomes for the insurance
-    fund (`streams.risk.insurance`), which publishes none of them."""
+    fund (`streams.risk.insurance`): no topic carries those yet, the worker hands them to its fund inline."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
