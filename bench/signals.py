@@ -12,7 +12,7 @@ from quantdesk.settings import Settings
 from streams.agents.markets import Markets
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
-from streams.risk.open_interest import OpenInterest
+from streams.risk.owners import Owners
 from streams.risk.reorder import Event, order_key
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
@@ -21,17 +21,16 @@ REPEATS = 2  # timed folds per mode, alternating off and on; the fastest of each
 
 
 def fold(settings: Settings, events: list[Event], thresholds: Thresholds | None) -> tuple[float, int]:
-    """Fold `events` through a new engine, the open interest and markets fold; return the CPU seconds it took and
-    the signals raised."""
+    """Fold `events` through a new engine (the records it leaves through new owners, as the risk worker does) and
+    markets fold; return the CPU seconds it took and the signals raised."""
     engine = RiskEngine(settings.markets, thresholds)  # its re-mark compiled (or loaded) here, not timed
-    open_interest = OpenInterest(settings.market_names, thresholds)
+    owners = Owners(settings.market_names, thresholds)
     markets = Markets(settings.market_names, thresholds)
     raised = 0
     started = time.process_time()
     for event in events:
         if not isinstance(event, VenuePrice):
-            caused = engine.apply(event)
-            raised += len(caused.signals) + len(open_interest.take(caused).signals)
+            raised += len(owners.after(engine.apply(event)).signals)
         if not isinstance(event, AccountChange):
             markets.apply(event)  # type: ignore[arg-type]
             raised += len(markets.take_signals())

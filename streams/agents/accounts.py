@@ -56,7 +56,7 @@ class RiskMetrics:
         metrics.reading(MODELS)
         self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
         self.remargin = metrics.child("worker_remargin_seconds")
-        self.insurance_fund = metrics.child("worker_insurance_fund_usd")
+        metrics.child("worker_insurance_fund_usd")  # shown at 0 until the owners, beside task 0, set it
         self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in markets}
         self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in markets}
 
@@ -96,7 +96,6 @@ class AccountsAgent(OrderedInput):
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
-        self.figures.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -155,18 +154,18 @@ class AccountsAgent(OrderedInput):
     async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> None:
         """Send the release's records for the owners, with how far it applied, on the task's own partition of
         `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes without its key."""
-        outcomes = RiskOutcomes(task=self.task, release=release, through=through, sides=out.sides)
+        outcomes = RiskOutcomes(task=self.task, release=release, through=through, sides=out.sides,
+                                outcomes=out.outcomes)
         producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
         sent = await producer.send(self.outcomes, None, outcomes.model_dump_json().encode(), self.task, None, None)
         sent.add_done_callback(app.delivered)
 
     def show(self, out: Outputs) -> None:
-        """Show the accounts by state, the plans made (per market each closes) and the insurance fund."""
+        """Show the accounts by state and the plans made (per market each closes)."""
         self.figures.accounts_by_state.update(out.states)
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
                 self.figures.planned[market].inc()
-        self.figures.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""

@@ -15,7 +15,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import RiskOutcomes
+from quantdesk.messages import RiskOutcomes, account_key
 from streams.domain.alerts import Thresholds
 from streams.ordered import Positions, offset_key
 from streams.pipeline import Pipeline
@@ -23,7 +23,7 @@ from streams.risk.checkpoint import CheckpointLog, Journal, write
 from streams.risk.owners import Owners
 
 FETCH_MS = 200
-OUTPUTS = ("mikey.signals", "audit.log")
+OUTPUTS = ("accounts.ledger", "mikey.signals", "audit.log")
 
 
 class OwnersAgent:
@@ -40,6 +40,7 @@ class OwnersAgent:
         self.positions = Positions({})
         self.group = progress_group(settings, "owners")
         self.shown: dict[TopicPartition, int] = {}
+        self.insurance_fund = pipeline.metrics.child("worker_insurance_fund_usd")
         pipeline.metrics.publishing(OUTPUTS)
 
     async def run(self) -> None:
@@ -49,6 +50,7 @@ class OwnersAgent:
         self.table = Journal(restored.tables.get("owners"))
         if "owners" in self.table:
             self.owners.load_row(self.table["owners"])
+        self.insurance_fund.set(float(self.owners.fund.balance))
         start = {tp: restored.offsets.get(offset_key(tp), 0) for tp in self.parts}
         self.positions = Positions(start)
         async with Reader(self.pipeline.bootstrap, self.group) as reader:
@@ -70,9 +72,11 @@ class OwnersAgent:
         if not applied:
             return
         send = self.pipeline.publish
+        await send("accounts.ledger", ((account_key(e.wallet, e.subaccount), e) for e in out.ledger))
         await send("mikey.signals", ((s.subject, s) for s in out.signals))
         await send("audit.log", ((a.subject, a) for a in out.audit))
         await self.pipeline.flush()
+        self.insurance_fund.set(float(self.owners.fund.balance))
         self.positions.applied(applied)
         self.table["owners"] = self.owners.to_row()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), {"owners": self.table},

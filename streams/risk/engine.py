@@ -18,6 +18,10 @@ too: funding at each closed hour (`streams.domain.market_signals`). Each account
 account row, each market's with its market row. What spans accounts the engine does not count: each fill
 leaves the side its account held before and after (`Outputs.sides`) for the open-interest owner
 (`streams.risk.open_interest`), which raises the skew signal.
+
+The engine never reads the insurance fund either: a liquidation's fills put out liquidation outcomes
+(`Outputs.outcomes`) for the fund's one owner (`streams.risk.insurance`), which covers the deficit, books the cover
+and signals the completion.
 """
 
 from dataclasses import replace
@@ -41,7 +45,7 @@ from quantdesk.messages import (
     dump,
 )
 from streams.decode import dead_letter
-from streams.domain.account_signals import Holder, account_signals, liquidation_completed, liquidation_planned
+from streams.domain.account_signals import Holder, account_signals, liquidation_planned
 from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
@@ -106,6 +110,8 @@ class RiskEngine:
         out.extend(caused).extend(self._take_effect(event.ts))  # a change in force from its own command's time
         out.audit = [a if a.params == self.params else a.model_copy(update={"params": self.params})
                      for a in out.audit]
+        out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
+                        for o in out.outcomes]  # the fund audits them under the version its audit would carry
         return out
 
     def _account(self, wallet: str, subaccount: int) -> Account:
@@ -213,9 +219,9 @@ class RiskEngine:
         return out
 
     def _on_fill(self, fill: Fill) -> Outputs:
-        """Settle funding, move the position, count a liquidation close; book and publish the account, and leave
-        the side it held before and after for the open-interest owner (the mark moves in every engine, the account
-        only where it is held)."""
+        """Settle funding, move the position, count a liquidation close (its outcomes for the insurance fund); book
+        and publish the account, and leave the side it held before and after for the open-interest owner (the mark
+        moves in every engine, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
         if not self.held(account_key(fill.wallet, fill.subaccount)):
@@ -226,20 +232,11 @@ class RiskEngine:
                                      market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
         out.sides.append(holder_side(fill, before, account, self.params))
-        planned = self.liquidator.in_flight_for(account.key)
-        account, covered = self.liquidator.on_fill(account, fill, out)
-        out.ledger += ledger_entries(before.collateral, lines + covered, account, fill)
-        if self.thresholds and planned and not self.liquidator.in_flight_for(account.key):
-            self._completed(account, fill, out)
+        out.ledger += ledger_entries(before.collateral, lines, account, fill)
+        balance = out.ledger[-1].balance_after if lines else before.collateral
+        account, out.outcomes = self.liquidator.on_fill(account, fill, balance, len(lines))
         self._publish(account, fill, out)
         return out
-
-    def _completed(self, account: Account, fill: Fill, out: Outputs) -> None:
-        """Signal the liquidation `fill` completed, with the outcome the liquidator audited."""
-        outcome = next(a.data for a in reversed(out.audit)
-                       if a.action == "liquidation_completed" and a.subject == account.key)
-        out.signals.append(liquidation_completed(Holder(account.wallet, account.subaccount), outcome, fill.market,
-                                                 fill.id, fill.ts))
 
     def _on_tick(self, tick: OracleTick) -> Outputs:
         """Move the oracle, close funding hours, re-mark holders; publish those that need it."""
@@ -342,11 +339,9 @@ class RiskEngine:
         return replace(account, state=state)
 
     def to_row(self) -> dict[str, Any]:
-        """Return what is neither an account nor a market as a stored row: apply count, insurance fund, newest
-        tick time, the board's market order, each market's parameters in force, the changes scheduled, the frozen
-        wallets."""
-        return {"applied": self.applied, "insurance_fund": str(self.liquidator.insurance_fund),
-                "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
+        """Return what is neither an account nor a market as a stored row: apply count, newest tick time, the
+        board's market order, each market's parameters in force, the changes scheduled, the frozen wallets."""
+        return {"applied": self.applied, "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
                 "params": {name: {f: str(getattr(m.params, f)) for f in MARGIN_FIELDS}
                            for name, m in self.markets.items()},
                 "scheduled": [dump(c) for c in self.scheduled], "frozen": dict(self.frozen)}
@@ -355,7 +350,6 @@ class RiskEngine:
         """Take back a `to_row` row (before any account: their positions are margined under these parameters),
         laying the board's markets out in their original order."""
         self.applied, self.newest_tick_ts = row["applied"], row["newest_tick_ts"]
-        self.liquidator.insurance_fund = Decimal(row["insurance_fund"])
         self.board.lay_out(row["board"])
         for name, params in row.get("params", {}).items():
             self._put_in_force(self.markets[name], {f: Decimal(v) for f, v in params.items()})

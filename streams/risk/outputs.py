@@ -1,5 +1,5 @@
-"""What the risk engine publishes: its outputs per derived topic, the records it leaves to the owners of state
-that spans accounts, and the messages it builds."""
+"""What the risk engine publishes: its outputs per derived topic, the records it leaves to the owners of what
+spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -15,6 +15,7 @@ from quantdesk.messages import (
     HeldSide,
     HolderSide,
     LedgerEntry,
+    LiquidationOutcome,
     LiquidationPlan,
     Message,
     PlannedClose,
@@ -34,7 +35,8 @@ ACTOR = "risk-engine"
 
 @dataclass
 class Outputs:
-    """What applying events caused, one list per derived topic; `sides` for the open-interest owner."""
+    """What applying events caused, one list per derived topic; `sides` and `outcomes`, the records for the owners of
+    what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`)."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
@@ -45,6 +47,7 @@ class Outputs:
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sides: list[HolderSide] = field(default_factory=list)
+    outcomes: list[LiquidationOutcome] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
@@ -70,14 +73,15 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
                       for r in margin.positions]})
 
 
-def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
-                   source: Message) -> list[LedgerEntry]:
+def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message,
+                   first: int = 0) -> list[LedgerEntry]:
     """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
-    `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
+    `<cause>:<account>:<n>:<kind>` numbered from `first` in the order they moved it, so (time, id) lists them in that
+    order."""
     return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
                         subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
                         balance_after=balance, cause=source.id)
-            for n, (line, balance) in enumerate(balances(before, lines))]
+            for n, (line, balance) in enumerate(balances(before, lines), first)]
 
 
 def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:
@@ -87,8 +91,7 @@ def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin
         closes=[PlannedClose(market=c.market, side=c.side, size=c.size, price=c.price, fee=c.fee,
                              liquidator_fee=c.liquidator_fee, insurance_fee=c.insurance_fee)
                 for c in proposal.closes],
-        equity=margin.equity, maintenance_margin=margin.maintenance_margin,
-        insurance_draw=proposal.insurance_draw, socialised_loss=proposal.socialised_loss)
+        equity=margin.equity, maintenance_margin=margin.maintenance_margin, deficit=proposal.deficit)
 
 
 def held_side(size: Decimal | None) -> HeldSide:

@@ -9,9 +9,8 @@ from quantdesk.messages import Fill
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
-from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
-from tests.streams.risk.events import ALICE, SOL, T0, change, fill, long_80_sol, run, tick
+from tests.streams.risk.events import ALICE, SOL, T0, change, fill, long_80_sol, owners_of, run, tick
 from tests.streams.risk.test_store import Worker, inputs, releases
 
 
@@ -43,16 +42,15 @@ def test_an_engine_without_thresholds_raises_nothing() -> None:
 
 
 def test_holders_leaning_one_way_raise_a_skew_once() -> None:
-    engine, open_interest = RiskEngine(DEFAULT_MARKETS), OpenInterest(m.name for m in DEFAULT_MARKETS)
-    run(engine, tick(T0, "100"), open_interest=open_interest)
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, tick(T0, "100"))
     out = Outputs()
     for n, wallet in enumerate(["a", "b", "c", "d", "e", "f"]):
         out.extend(run(engine, change(T0 + n, "deposit", "1000", wallet),
-                       fill(T0 + 100 + n, "buy" if wallet != "a" else "sell", "1", "100", wallet=wallet),
-                       open_interest=open_interest))
+                       fill(T0 + 100 + n, "buy" if wallet != "a" else "sell", "1", "100", wallet=wallet)))
     # a short, then four longs: 4 of 5 holders (80 %) at the fifth; the sixth changes nothing
     assert [(s.kind, s.data["longs"], s.data["shorts"]) for s in out.signals] == [("open_interest_skew", 4, 1)]
-    held = open_interest.markets[SOL]
+    held = owners_of(engine).open_interest.markets[SOL]
     assert (held.longs, held.shorts) == (5, 1)
 
 

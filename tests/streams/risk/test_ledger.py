@@ -12,7 +12,7 @@ from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.risk.outputs import Outputs
 from tests.streams.domain.domain_strategies import decimals
-from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, fill, long_80_sol, run, tick
+from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, fill, owners_of, long_80_sol, run, tick
 
 HOUR = 3_600_000
 
@@ -71,7 +71,7 @@ def test_a_partial_liquidation_books_the_fee_on_both_sides() -> None:
 
 def test_a_bankrupt_accounts_deficit_is_booked_as_insurance_draw_and_socialised_loss() -> None:
     engine = RiskEngine(DEFAULT_MARKETS)
-    engine.liquidator.insurance_fund = D("4.000000000")
+    owners_of(engine).fund.balance = D("4.000000000")
     run(engine, change(T0, "deposit", "100"), tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
     out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
@@ -126,7 +126,7 @@ class Scenario:
 
     def apply(self, event) -> None:
         """Apply an event, check its entries, and carry out any plan it makes."""
-        out = self.engine.apply(event)
+        out = run(self.engine, event)
         self.check(out)
         for plan in out.liquidations:
             for _, _, venue_fill in liquidation_fills(plan, 1):
@@ -161,7 +161,7 @@ def test_a_run_through_every_kind_keeps_the_entries_adding_up() -> None:
     """Fees both ways, a funded hour, a partial liquidation, then a gap to 60 closing the account out at a deficit
     larger than the fund: every kind the engine books, each checked as the property above checks it."""
     run_ = Scenario()
-    run_.engine.liquidator.insurance_fund = D("1.000000000")
+    owners_of(run_.engine).fund.balance = D("1.000000000")
     for step in [("deposit", "alice", D(300)), ("deposit", "bob", D(5000)), ("withdraw", "bob", D(10)),
                  ("fill", "alice", SOL, "buy", D("1"), D("0.01"), D("1")),
                  ("fill", "bob", SOL, "sell", D("1"), D("0.01"), D("-0.5")),

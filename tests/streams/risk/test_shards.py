@@ -11,15 +11,18 @@ from collections import defaultdict
 import pytest
 
 from quantdesk.kafka.publisher import partition_of
-from quantdesk.messages import AccountChange, Fill, Message, account_key
+from quantdesk.messages import AccountChange, Fill, Message, RiskOutcomes, account_key
+from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float, liquidator_for
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event, ReorderBuffer
+from streams.risk.owners import Owners
+from streams.risk.reorder import Event, ReorderBuffer, order_key
 from tests.streams.risk.test_store import MARKETS, T0, releases
 from tests.streams.risk.test_store import inputs as one_partition_inputs
 
 PARTITIONS = (0, 1, 2)  # the input topics' partitions (settings.topic_partitions)
+MARKETS_NAMES = [m.name for m in MARKETS]
 KEYS = {"states": "account", "ledger": "account", "funding_payments": "account", "liquidations": "account",
         "funding_rates": "market", "audit": "subject", "signals": "subject", "dead_letters": "topic"}
 
@@ -46,22 +49,36 @@ def key_of(item: Message, by: str) -> str:
 
 def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
     """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads every input
-    partition; return each topic's messages per key, in order. A plan's fills reach every engine with the next
-    release, and only the engine that made it waits for them."""
+    partition, and the records they leave through one set of owners, as their tasks send them; return each topic's
+    messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the
+    next release, and only the engine that made it waits for them."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
-    for chunk in releases(events):
+    owners = Owners(MARKETS_NAMES, Thresholds(), len(engines))
+    for release, chunk in enumerate(releases(events), 1):
         out = Outputs()
-        for engine, buffer in zip(engines, buffers):
+        for task, (engine, buffer) in enumerate(zip(engines, buffers)):
             buffer.push([*incoming, *chunk])
+            applied, left = [], Outputs()
             for event in buffer.drain():
                 caused = engine.apply(event)
                 buffer.expect(f["id"] for p in caused.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS)))
                 out.extend(caused)
-        for name, by in KEYS.items():
-            for item in getattr(out, name):
-                published[name, key_of(item, by)].append(item.model_dump_json().encode())
+                left.extend(caused)
+                applied.append(event)
+            if applied:
+                owners.take(RiskOutcomes(task=task, release=release, through=max(order_key(e) for e in applied),
+                                         sides=left.sides, outcomes=left.outcomes))
+        record(published, out)
+        record(published, owners.due()[0], "owners:")
         incoming = [Fill.model_validate(f) for p in out.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS))]
     return dict(published)
+
+
+def record(published: dict[tuple[str, str], list[bytes]], out: Outputs, by: str = "") -> None:
+    """Add each output message to its topic and key's list (`by` names the producer)."""
+    for name, key in KEYS.items():
+        for item in getattr(out, name):
+            published[by + name, key_of(item, key)].append(item.model_dump_json().encode())
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -70,9 +87,11 @@ def test_shards_publish_byte_for_byte_what_one_engine_holding_every_account_publ
     whole = run([RiskEngine(MARKETS)], events)
     sharded = run(shards(count), events)
     topics = {name for name, _ in whole}
-    # the run closes an hour's funding, plans liquidations, refuses a withdrawal, and an admin acts on markets
+    # the run closes an hour's funding, plans liquidations, refuses a withdrawal, and an admin acts on markets; the
+    # owners credit and draw the insurance fund, book the cover, signal the completion and the skew
     assert {"states", "ledger", "funding_payments", "liquidations", "funding_rates", "audit", "signals",
-            "dead_letters"} <= topics
+            "dead_letters", "owners:ledger", "owners:audit", "owners:signals"} <= topics
+    assert {key for name, key in whole if name == "owners:audit"} >= {"insurance-fund"}
     assert set(sharded) ^ set(whole) == set()
     assert [key for key, messages in whole.items() if sharded[key] != messages] == []
 
@@ -93,4 +112,4 @@ def test_only_the_engine_speaking_for_the_markets_publishes_their_rates_and_admi
     published = [run([engine], inputs(900)) for engine in engines]
     assert any(name == "funding_rates" for name, _ in published[0])
     assert not any(name == "funding_rates" or key in ("ETH-PERP", "BTC-PERP", "someone")
-                   for p in published[1:] for name, key in p)
+                   for p in published[1:] for name, key in p if not name.startswith("owners:"))
