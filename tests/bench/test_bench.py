@@ -181,11 +181,11 @@ def test_the_pipeline_figure_alone_for_a_profiler(tmp_path: Path) -> None:
 def test_the_pipeline_with_one_two_and_three_risk_workers_and_the_scale_out_goal(report: tuple[dict, Path]) -> None:
     shards = report[0]["risk_shards"]
     assert [run["risk_shards"] for run in shards["runs"]] == [1, 2, 3]
+    assert len({run["events"] for run in shards["runs"]}) == 1 and shards["runs"][0]["events"] >= 500  # one input
     for run in shards["runs"]:
-        assert run["events"] == 500 and positive(run["steady_eps"]) and positive(run["cpu_us_per_event"])
-        assert positive(run["risk_cpu_seconds"])
+        assert positive(run["steady_eps"]) and positive(run["cpu_us_per_event"]) and positive(run["risk_cpu_seconds"])
     one, two = shards["runs"][0], shards["runs"][1]
     assert shards["cpu_2_vs_1"] == two["cpu_us_per_event"] / one["cpu_us_per_event"]
     assert shards["goal"]["met"] == (shards["cpu_2_vs_1"] <= 1.15)
     text = (report[1] / "bench.md").read_text()
-    assert "pipeline with 3 risk worker(s), 500 events" in text and "Issue 20's scale-out goal" in text
+    assert "pipeline with 3 risk worker(s)" in text and "Issue 20's scale-out goal" in text
