@@ -23,7 +23,10 @@ import asyncio
 import time
 from typing import Any, Iterable, Iterator
 
+from aiokafka import TopicPartition
+
 from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
+from quantdesk.kafka.reader import Reader
 from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, RiskOutcomes,
                                 account_key)
 from quantdesk.process import CollectorPaused
@@ -75,7 +78,9 @@ class AccountsAgent(OrderedInput):
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
-        self.outcomes = settings.topic("risk.outcomes")
+        self.outcomes = TopicPartition(settings.topic("risk.outcomes"), task)  # the task's own partition
+        self.outcomes_end = 0  # where that partition ends after the outcomes this task sent last
+        self.sent_before: set[str] = set()  # records sent before a restart, not to be sent again
         self.venue = settings.simulator_venue
         self.metrics = pipeline.metrics
         self.figures = shown
@@ -93,6 +98,8 @@ class AccountsAgent(OrderedInput):
     async def run(self) -> None:
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
+        self.outcomes_end = restored.offsets.get(offset_key(self.outcomes), 0)
+        self.sent_before = await self.sent_since(self.outcomes_end)
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
@@ -135,30 +142,55 @@ class AccountsAgent(OrderedInput):
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
         """Publish what `applied` caused, and the release's records for the owners, and wait until the broker holds
-        them; then checkpoint the tables it changed with the offsets it brings the input to."""
+        them; then checkpoint the tables it changed with the offsets it brings the input (and its outcomes) to."""
         if not applied:
             return
         await self.publish(out)
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
         settled = self.settled(applied)
-        await self.send_outcomes(settled[0].n, max(order_key(e) for e in applied), out)
+        sent = await self.send_outcomes(settled[0].n, max(order_key(e) for e in applied), out)
         await self.pipeline.flush()
+        self.outcomes_end = sent.result().offset + 1
         self.show(out)
         self.store.save(self.engine, self.buffer, applied, out, settled)
-        offsets = self.positions.offsets()
+        offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
-                    {offset_key(tp): offset for tp, offset in offsets.items()})
+                    {**offsets, offset_key(self.outcomes): self.outcomes_end})
         await self.show_progress()
 
-    async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> None:
-        """Send the release's records for the owners, with how far it applied, on the task's own partition of
-        `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes without its key."""
-        outcomes = RiskOutcomes(task=self.task, release=release, through=through, sides=out.sides,
-                                outcomes=out.outcomes)
+    async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> Any:
+        """Send the release's records for the owners, but those sent before a restart, with how far it applied, on
+        the task's own partition of `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes
+        without its key. Return the send's future."""
+        outcomes = RiskOutcomes(task=self.task, release=release, through=through,
+                                sides=self.unsent(out.sides), outcomes=self.unsent(out.outcomes))
         producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
-        sent = await producer.send(self.outcomes, None, outcomes.model_dump_json().encode(), self.task, None, None)
+        sent = await producer.send(self.outcomes.topic, None, outcomes.model_dump_json().encode(), self.task, None,
+                                   None)
         sent.add_done_callback(app.delivered)
+        return sent
+
+    def unsent(self, records: list[Any]) -> list[Any]:
+        """Return the records not sent before a restart (the task applies their events again after its checkpoint);
+        forget those, as they will not come again."""
+        if not self.sent_before:
+            return records
+        again = {r.id for r in records} & self.sent_before
+        self.sent_before -= again
+        return [r for r in records if r.id not in again]
+
+    async def sent_since(self, start: int) -> set[str]:
+        """Return the ids of the records this task sent from offset `start` of its outcomes partition on: after
+        its last checkpoint, before it stopped."""
+        async with Reader(self.bootstrap) as reader:
+            listed = (await reader.end_offsets([self.outcomes]))[self.outcomes]
+            if listed <= start:
+                return set()
+            end = (await reader.fetched_ends({self.outcomes: listed}))[self.outcomes]
+            messages = await reader.read_until({self.outcomes: start}, {self.outcomes: end})
+        sent = [RiskOutcomes.model_validate_json(m.value) for m in messages if m.offset < end]
+        return {r.id for o in sent for r in [*o.sides, *o.outcomes]}
 
     def show(self, out: Outputs) -> None:
         """Show the accounts by state and the plans made (per market each closes)."""

@@ -7,8 +7,8 @@ left. This agent, run beside task 0, reads every partition and applies the recor
 key every task has applied through: no task can still send a record before it (but a late event's, applied as it
 comes, as one engine would), so any number of workers gives one order, and so one set of outputs.
 
-Its checkpoint (the owners' rows, each task's key and latest release, and the offsets before which every record
-read is applied) goes to the first partition of `risk.owners`, as a task's does.
+Its checkpoint (the owners' rows with the records still waiting, each task's key, and where each partition was read
+to) goes to the first partition of `risk.owners`, as a task's does: a restored agent reads on after it.
 """
 
 from aiokafka import TopicPartition
@@ -52,15 +52,15 @@ class OwnersAgent:
             self.owners.load_row(self.table["owners"])
         self.insurance_fund.set(float(self.owners.fund.balance))
         start = {tp: restored.offsets.get(offset_key(tp), 0) for tp in self.parts}
-        self.positions = Positions(start)
+        self.positions = Positions(start)  # the read positions, and for the progress shown what waits where
         async with Reader(self.pipeline.bootstrap, self.group) as reader:
             reader.assign(start)
             while True:
                 fetched = await reader.fetch(timeout_ms=FETCH_MS)
                 for tp, records in fetched.items():
                     for record in records:
-                        self.positions.read(tp, record.offset,
-                                            self.owners.take(RiskOutcomes.model_validate_json(record.value)))
+                        held = self.owners.take(RiskOutcomes.model_validate_json(record.value))
+                        self.positions.read(tp, record.offset, held)
                 await self.apply_due()
                 if (offsets := self.positions.offsets()) != self.shown:  # progress only: `quantdesk.kafka.lag`
                     await reader.commit(offsets)
@@ -80,4 +80,4 @@ class OwnersAgent:
         self.positions.applied(applied)
         self.table["owners"] = self.owners.to_row()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), {"owners": self.table},
-                    {offset_key(tp): offset for tp, offset in self.positions.offsets().items()})
+                    {offset_key(tp): offset for tp, offset in self.positions.next.items()})

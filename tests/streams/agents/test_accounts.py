@@ -198,3 +198,12 @@ def test_only_the_risk_worker_forgets_applied_ids_and_refuses_late_events() -> N
     assert worker_reading(settings, {})[0].buffer.max_lateness_ms == 60_000
     assert MarketsAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
     assert OrdersAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
+
+
+def test_records_sent_before_a_restart_are_not_sent_again_and_then_forgotten() -> None:
+    worker, _, _ = worker_reading(Settings(), {})
+    records = [SimpleNamespace(id=f"fill:{n}:side") for n in range(4)]
+    worker.sent_before = {"fill:1:side", "fill:2:side", "fill:9:side"}  # what its outcomes partition held after it
+    assert [r.id for r in worker.unsent(records[:2])] == ["fill:0:side"]  # its events applied again: one release
+    assert [r.id for r in worker.unsent(records[2:])] == ["fill:3:side"]  # and the next
+    assert worker.sent_before == {"fill:9:side"}  # each forgotten once skipped: a later record goes out

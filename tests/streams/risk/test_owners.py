@@ -1,5 +1,5 @@
-"""The owners behind the risk tasks' records: applied in apply order once no task can precede them, each record
-once however often a restarted task sends its release, and the same after a restore at any point."""
+"""The owners behind the risk tasks' records: applied in apply order once no task can precede them, whatever the
+tasks' interleaving, and the same after a restore at any point (the records waiting restored with them)."""
 
 import orjson
 from hypothesis import given, settings
@@ -45,22 +45,19 @@ def test_records_wait_until_every_task_has_applied_past_them_then_go_in_apply_or
     assert (counts.longs, counts.shorts) == (1, 1)
 
 
-def test_a_release_sent_again_by_a_restarted_task_is_taken_once_and_a_later_one_forgets_it() -> None:
+def test_a_record_held_already_is_not_held_twice() -> None:
     owners = Owners(NAMES, FAST, 1)
     first = [record(n, T0 + n, NAMES[0], f"w{n}", "flat", "long") for n in range(3)]
-    assert owners.take(outcomes(0, 7, first[:2])) == [first[0].id, first[1].id]
-    owners.due()
-    again = owners.take(outcomes(0, 7, first))  # the task restarted before its checkpoint: release 7 again, longer
-    assert again == [first[2].id] and owners.due()[1] == [first[2].id]
-    assert owners.take(outcomes(0, 6, first)) == []  # an older release: checkpointed, every record taken
-    owners.take(outcomes(0, 8, [], through=first[2]))
-    assert owners.latest[0] == (8, set())
+    assert owners.take(outcomes(0, 1, first[:2], through=first[0])) == [first[0].id, first[1].id]
+    assert owners.due()[1] == [first[0].id]
+    assert owners.take(outcomes(0, 2, first[1:])) == [first[2].id]  # the second is waiting already
+    assert owners.due()[1] == [first[1].id, first[2].id]
     assert owners.open_interest.markets[NAMES[0]].longs == 3
 
 
 @settings(deadline=None, max_examples=60)
 @given(moves(), st.data())
-def test_tasks_in_any_interleaving_sending_again_and_restored_anywhere_give_one_engines_order(
+def test_tasks_in_any_interleaving_and_a_restore_anywhere_give_one_engines_order(
         sides: list[HolderSide], data: st.DataObject) -> None:
     sides = sorted(sides, key=lambda side: order_key(side.fill))  # as tasks release them: in apply order
     one = Owners(NAMES, FAST, 1)
@@ -68,16 +65,12 @@ def test_tasks_in_any_interleaving_sending_again_and_restored_anywhere_give_one_
     expected = published(one.due()[0])
     task_of = [data.draw(st.integers(0, TASKS - 1)) for _ in sides]  # the task holding each record's account
     queues = [releases(t, [s for s, held in zip(sides, task_of) if held == t], sides, data) for t in range(TASKS)]
-    owners, got, last = Owners(NAMES, FAST, TASKS), {}, {}
+    owners, got = Owners(NAMES, FAST, TASKS), {}
     while any(queues):
         task = data.draw(st.sampled_from([t for t, queue in enumerate(queues) if queue]))
-        message = queues[task].pop(0)
-        if data.draw(st.booleans()) and task in last:  # the task restarted: its last release comes again first
-            owners.take(last[task])
-        owners.take(message)
-        last[task] = message
+        owners.take(queues[task].pop(0))
         extend(got, owners.due()[0])
-        if not owners.waiting and data.draw(st.booleans()):  # restored from its checkpoint, nothing left to re-read
+        if data.draw(st.booleans()):  # restored from its checkpoint, the records waiting with it, and read on
             restored = Owners(NAMES, FAST, TASKS)
             restored.load_row(orjson.loads(orjson.dumps(owners.to_row())))
             owners = restored
