@@ -77,7 +77,8 @@ class OwnersAgent:
         await send("audit.log", ((a.subject, a) for a in out.audit))
         await self.pipeline.flush()
         self.insurance_fund.set(float(self.owners.fund.balance))
-        self.positions.applied(applied)
+        # records restored with the checkpoint were read before it: only those read since hold a message back
+        self.positions.applied(i for i in applied if i in self.positions.holder)
         self.table["owners"] = self.owners.to_row()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), {"owners": self.table},
                     {offset_key(tp): offset for tp, offset in self.positions.next.items()})
