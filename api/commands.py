@@ -56,12 +56,17 @@ def up(
     replay_file: Annotated[Optional[Path], typer.Option("--replay", exists=True, dir_okay=False, help="publish this JSONL file at start")] = None,
     source: Annotated[Optional[list[str]], typer.Option(
         "--source", help="ingest this source (pyth, solana, hyperliquid); turns the simulator off")] = None,
+    risk_shards: Annotated[Optional[int], typer.Option(
+        "--risk-shards", min=1, help="risk worker processes, sharing the accounts (QUANTDESK_RISK_SHARDS)")] = None,
 ) -> None:
     """Run the whole platform on this machine (embedded broker and chDB by default)."""
     logging.basicConfig(level=logging.WARNING)
     sources = tuple(source or ())
+    settings = get_settings()
+    if risk_shards is not None:
+        settings = settings.model_copy(update={"risk_shards": risk_shards})
     try:
-        run(_up(get_settings(), simulator and not sources, replay_file, sources))
+        run(_up(settings, simulator and not sources, replay_file, sources))
     except KeyboardInterrupt:
         pass
     console.print("stopped cleanly")

@@ -1,8 +1,8 @@
 """The embedded all-in-one: broker, migrations, gateway, feed worker, risk worker and simulator.
 
 The gateway, the feed worker (market agent and ClickHouse sink; chDB is one engine per process)
-and the simulator share this process; the risk worker runs in a child of its own
-(`streams.risk_process`).
+and the simulator share this process; the risk worker runs in a child of its own, or
+`QUANTDESK_RISK_SHARDS` of them sharing the risk tasks (`streams.risk_process`).
 """
 
 import asyncio
@@ -21,7 +21,7 @@ from streams.sources.ingest.service import ingest_running
 from quantdesk.kafka.lag import applied_within
 from streams.sources.replay import read_lines, replay
 from streams.sources.restore import Restored, last_simulated_step, restore_inputs
-from streams.risk_process import RiskProcess, risk_process
+from streams.risk_process import RiskWorkers, risk_workers
 from api.main import gateway_config
 from quantdesk.process import cancel, first_of, serving
 from quantdesk.settings import Settings
@@ -42,7 +42,7 @@ class Runtime:
     bootstrap: str
     warehouse: Warehouse
     pipeline: Pipeline  # the feed's
-    risk: RiskProcess
+    risk: RiskWorkers  # `settings.risk_shards` child processes
     server: uvicorn.Server
     serving: asyncio.Task[None]
     broker: EmbeddedBroker | None
@@ -103,10 +103,10 @@ async def broker_for(settings: Settings) -> AsyncIterator[tuple[str, EmbeddedBro
 WEBSOCKETS = "websockets-sansio"  # the implementation `api.fanout` writes pushes straight to
 
 
-def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline, risk: RiskProcess,
-                   rates: Rates = Rates()) -> uvicorn.Server:
+def gateway_server(settings: Settings, warehouse: Warehouse, bootstrap: str, pipeline: Pipeline,
+                   risk: RiskWorkers, rates: Rates = Rates()) -> uvicorn.Server:
     """Return the uvicorn server of the gateway, running the feed's Faust app in its lifespan; its `/metrics` shows
-    the feed worker's families and the risk child's."""
+    the feed worker's families and the risk children's (one set of files for all)."""
     app = create_api(settings, warehouse, bootstrap, extra=faust_app_running(pipeline.app), rates=rates,
                      collectors=[pipeline.metrics.registry, risk.metrics.registry])
     return uvicorn.Server(gateway_config(app, settings, log_level="warning", lifespan="on", ws=WEBSOCKETS))
@@ -132,7 +132,7 @@ async def running(settings: Settings, simulator: bool = True, replay_file: Path 
         restored = await restore_inputs(settings, bootstrap, warehouse, replayed)
         if replayed and not restored.published:  # the broker kept its topics: the file goes on after them
             await replay(settings, bootstrap, replay_file)
-        risk = await stack.enter_async_context(risk_process(settings, bootstrap))
+        risk = await stack.enter_async_context(risk_workers(settings, bootstrap))
         pipeline = build_pipeline(settings, bootstrap, warehouse, "feed")
         server = gateway_server(settings, warehouse, bootstrap, pipeline, risk, rates)
         task = await stack.enter_async_context(serving(server, "gateway"))

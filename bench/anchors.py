@@ -75,15 +75,16 @@ async def decode_ceiling(settings: Settings, ends: Ends, events: int) -> dict[st
 
 
 def domain_floor(settings: Settings, events: list[Keyed]) -> dict[str, Any]:
-    """Return events/s and CPU µs per event of the risk engine and the markets fold over the pipeline's events in
-    apply order, in this process, no I/O (the fold of `bench.signals`, the settings' rules on)."""
+    """Return events/s and CPU µs per event of the risk engine, the open interest and the markets fold over the
+    pipeline's events in apply order, in this process, no I/O (the fold of `bench.signals`, the settings' rules
+    on)."""
     ordered = sorted((MODELS[t].model_validate(e) for t, _, e in events), key=order_key)
     thresholds = Thresholds.of(settings)
     seconds = min(fold(settings, ordered, thresholds)[0] for _ in range(DOMAIN_REPEATS))
     return {"eps": len(ordered) / seconds, "cpu_us_per_event": 1e6 * seconds / len(ordered), "events": len(ordered),
             "repeats": DOMAIN_REPEATS,
-            "what": "RiskEngine.apply and Markets.apply over the pipeline's events in apply order, rules on, CPU time "
-                    "of one process (so events/s is per core), fastest of the repeats"}
+            "what": "RiskEngine.apply, OpenInterest.take and Markets.apply over the pipeline's events in apply order, "
+                    "rules on, CPU time of one process (so events/s is per core), fastest of the repeats"}
 
 
 async def passthrough(settings: Settings, ends: Ends, events: int) -> dict[str, Any]:

@@ -163,7 +163,7 @@ def lay_book(engine: RiskEngine, market: str, kinds: list[Account], kind_of: np.
     book.mmr[:holders], book.imr[:holders] = float(risk.params.mmr), float(risk.params.imr)
     book.count, book.row = holders, dict(zip(range(holders), range(holders)))
     book.set_rates(float(risk.params.mmr), float(risk.params.imr))
-    risk.book, risk.longs, risk.shorts = book, int((size > 0).sum()), int((size < 0).sum())
+    risk.book = book
 
 
 def timed(engine: RiskEngine, tick: OracleTick) -> tuple[float, float, int, int]:

@@ -66,6 +66,19 @@ def throughput_figures(ceiling: dict[str, Any], batched: dict[str, Any], naive: 
     return {**figures, "goals": goals(figures)}
 
 
+SHARD_CPU_GOAL = 1.15  # issue 20's: CPU per event with 2 risk workers at most 15 % over 1's
+
+
+def shard_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the pipeline's runs with 1, 2 and 3 risk workers, and CPU per event with 2 against 1 (issue 20's goal:
+    sharding costs almost nothing)."""
+    by = {run["risk_shards"]: run for run in runs}
+    two = ratio(by[2]["cpu_us_per_event"], by[1]["cpu_us_per_event"])
+    return {"runs": runs, "cpu_2_vs_1": two, "cpu_3_vs_1": ratio(by[3]["cpu_us_per_event"], by[1]["cpu_us_per_event"]),
+            "goal": {"figure": "cpu_2_vs_1", "bound": "at most", "target": SHARD_CPU_GOAL, "value": two,
+                     "met": two is not None and two <= SHARD_CPU_GOAL}}
+
+
 def goals(figures: dict[str, Any]) -> dict[str, Any]:
     """Return each of issue 21's goals with the figure it is judged on and whether it is met."""
     judged = {}
@@ -118,6 +131,13 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("pipeline events/s vs batched transport", num(r["pipeline_eps"]),
          f"raw aiokafka {num(t['transport_ceiling_batched']['eps'])}", num(r["pipeline_vs_batched_ceiling"], 3)),
     ]
+    shards = r["risk_shards"]
+    for run in shards["runs"]:
+        out.append((f"pipeline with {run['risk_shards']} risk worker(s), {run['events']:,} events: steady events/s, "
+                    "CPU µs/event", f"{num(run['steady_eps'])}, {num(run['cpu_us_per_event'])}",
+                    "1 risk worker" if run["risk_shards"] > 1 else "—",
+                    num(shards["cpu_2_vs_1" if run["risk_shards"] == 2 else "cpu_3_vs_1"], 2)
+                    if run["risk_shards"] > 1 else "—"))
     for lat in r["tick_to_client_ms"]:
         base = lat["baseline"]
         out.append((f"tick→client ms p50 / p99, {lat['clients']} clients", f"{num(lat['p50'])} / {num(lat['p99'])}",
@@ -210,6 +230,9 @@ def markdown(r: dict[str, Any]) -> str:
                  else f"Re-margin: not measured ({growth.get('reason')})")
     lines.append(issue_goals(r))
     lines.append(holder_targets(r["holders"]))
+    g = r["risk_shards"]["goal"]
+    lines.append(f"Issue 20's scale-out goal: CPU per event with 2 risk workers at most {num(g['target'], 2)} × 1's "
+                 f"({'met' if g['met'] else 'missed'}: {num(g['value'], 3)}).")
     b, target = r["books"], r["books"]["targets"]
     lines.append(f"Order book targets ({b['orders']:,} orders): an update at most {num(target['update_us'])} µs "
                  f"({'met' if b['update_us'] <= target['update_us'] else 'missed'}), a {b['depth_levels']}-level depth "

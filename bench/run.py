@@ -62,6 +62,25 @@ async def platform_figures(settings: Settings, sizing: Sizing, start_ms: int, br
     return {"pipeline": pipeline, "batched": batched, "ends": ends, "latency": latency, "api": api, "events": events}
 
 
+RISK_SHARDS = (1, 2, 3)
+
+
+async def shard_figures(settings: Settings, sizing: Sizing, start_ms: int, broker_pid: int) -> list[dict[str, Any]]:
+    """Return the pipeline's rate and CPU per event with 1, 2 and 3 risk workers sharing the risk tasks, each run
+    on a platform of its own names over the same events."""
+    events, _ = simulated(settings, sizing.shard_events, start_ms)
+    figures = []
+    for shards in RISK_SHARDS:
+        own = scoped(settings, f"shards{shards}").model_copy(
+            update={"risk_shards": shards, "topic_prefix": f"{settings.topic_prefix}shards{shards}."})
+        async with bench_platform(own) as runtime:
+            pipeline = await pipeline_throughput(runtime, events, (sizing.shard_events, start_ms),
+                                                 sizing.publish_window, broker_pid)
+        figures.append({"risk_shards": shards, **{k: pipeline[k] for k in (
+            "events", "eps", "steady_eps", "cpu_us_per_event", "risk_cpu_seconds", "broker_cpu_seconds")}})
+    return figures
+
+
 async def kafka_anchors(settings: Settings, live: dict[str, Any]) -> dict[str, Any]:
     """Return the anchors that read the pipeline's input messages: the decode ceiling and the pass-through."""
     events = live["pipeline"]["events"]
@@ -117,6 +136,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         assert broker.process is not None
         live = await platform_figures(settings, sizing, start_ms, broker.process.pid)
         anchors = await kafka_anchors(settings, live)
+        shards = await shard_figures(settings, sizing, start_ms, broker.process.pid)
     finally:
         await asyncio.to_thread(broker.stop)
     anchors |= await local_anchors(settings, live)
@@ -126,6 +146,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         "machine": report.machine(),
         **report.throughput_figures(ceiling, live["batched"], naive, live["pipeline"], anchors),
         "tick_to_client_ms": live["latency"],
+        "risk_shards": report.shard_figures(shards),
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "holders": await asyncio.to_thread(holder_costs, sizing.holders, sizing.holder_repeats),
         "fixed_margin": await asyncio.to_thread(fixed_margin_costs, sizing.kernel_holders, sizing.holder_repeats),

@@ -283,7 +283,9 @@ class PlannedClose(BaseModel):
 
 
 class LiquidationPlan(Message):
-    """A proposed liquidation of one account (topic `risk.liquidations`); fills carry it out."""
+    """A proposed liquidation of one account (topic `risk.liquidations`); fills carry it out. `deficit` is the
+    negative equity a close-out expects to leave (0 for a partial liquidation): whoever owns the insurance fund
+    decides, once the last fill is back, how much of it the fund covers."""
 
     wallet: str
     subaccount: Annotated[int, Field(ge=0)] = 0
@@ -291,8 +293,49 @@ class LiquidationPlan(Message):
     closes: list[PlannedClose]
     equity: Amount
     maintenance_margin: Amount
-    insurance_draw: Amount = Decimal(0)
-    socialised_loss: Amount = Decimal(0)
+    deficit: Amount = Decimal(0)
+
+
+class InsuranceCredit(Message):
+    """The insurance fund's half of the fee of one liquidation close, earned at its fill (`fill`, the liquidated
+    account's side): a liquidation outcome for the fund's owner, keyed `insurance-fund`. `params` is the parameter
+    version the risk engine applied the fill under."""
+
+    kind: Literal["insurance_credit"] = "insurance_credit"
+    plan: str
+    fill: Fill
+    amount: Amount
+    params: str = ""
+
+
+class LiquidationCompletion(Message):
+    """A liquidation whose last fill (`fill`) is back: the deficit the account was written off by, for the fund's
+    owner (keyed `insurance-fund`) to cover or socialise. The cover is booked on the account's ledger after the
+    fill's own entries: `line` numbers its first entry, `balance` is the collateral the fill's entries left."""
+
+    kind: Literal["liquidation_completion"] = "liquidation_completion"
+    plan: str
+    fill: Fill
+    deficit: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    balance: Amount
+    line: Annotated[int, Field(ge=0)]
+    params: str = ""
+
+
+LiquidationOutcome = Annotated[InsuranceCredit | LiquidationCompletion, Field(discriminator="kind")]  # read by `kind`
+
+
+class RiskOutcomes(BaseModel):
+    """One release of one risk task, for the owners of what spans the accounts (topic `risk.outcomes`, one
+    partition per task): the records it left (holder sides, liquidation outcomes), its release number and the apply
+    order key of the last event it applied (`through`: no later release of the task leaves a record before it but
+    a late event's)."""
+
+    task: int
+    release: int
+    through: tuple[int, int, str]
+    sides: list["HolderSide"] = []
+    outcomes: list[LiquidationOutcome] = []
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -327,6 +370,24 @@ class Signal(Message):
         elif self.market is None or self.subject != self.market:
             raise ValueError("a market signal names its market, and it is its subject")
         return self
+
+
+HeldSide = Literal["long", "short", "flat"]
+
+
+class HolderSide(Message):
+    """The side one account held in a market before and after a fill the risk engine applied to it (`fill`): an
+    open-interest record for the owner of the market's holder counts, keyed by market. `params` is the parameter
+    version the engine applied the fill under."""
+
+    kind: Literal["holder_side"] = "holder_side"
+    market: str
+    fill: Fill
+    before: HeldSide
+    after: HeldSide
+    params: str = ""
+
+
 
 
 class AuditEntry(Message):
@@ -479,3 +540,6 @@ DERIVED_TOPICS: tuple[str, ...] = (
 def dump(message: BaseModel) -> dict[str, Any]:
     """Return a message as a JSON-ready dict (decimals as strings)."""
     return message.model_dump(mode="json")
+
+
+RiskOutcomes.model_rebuild()  # its holder sides are declared below it

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
     risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")
+    risk_shards: int = Field(default=1, ge=1, description=(
+        "risk worker processes `quantdesk up` runs; they share the risk tasks (one per input partition)"))
     feed_worker_port: int = Field(default=3005, description="the feed worker's (and the `all` role's) endpoints")
     ready_max_lag: int = Field(
         default=10_000, ge=0, description="/ready fails once a reader has more messages than this not applied")

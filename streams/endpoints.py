@@ -12,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from quantdesk.kafka.lag import READERS, behind, partitions, progress_group
+from quantdesk.kafka.lag import reader_behind
 from quantdesk.metrics import CONTENT_TYPE
 from quantdesk.process import serving
 from streams.pipeline import Pipeline
 
 CHECK_S = 5.0  # how long a part may take to answer before it counts as unreachable
-READERS_OF = {"risk": ("risk",), "feed": ("markets", "orders", "store"), "all": ("risk", "markets", "orders", "store")}
+READERS_OF = {"risk": ("risk", "owners"), "feed": ("markets", "orders", "store"),
+              "all": ("risk", "owners", "markets", "orders", "store")}
 
 
 def port_of(pipeline: Pipeline) -> int:
@@ -29,8 +30,7 @@ def port_of(pipeline: Pipeline) -> int:
 
 async def readers_behind(pipeline: Pipeline) -> dict[str, int]:
     """Return how many published messages each of the role's readers has not applied or stored."""
-    settings, bootstrap = pipeline.settings, pipeline.bootstrap
-    return {reader: await behind(bootstrap, progress_group(settings, reader), partitions(settings, READERS[reader][1]))
+    return {reader: await reader_behind(pipeline.settings, pipeline.bootstrap, reader)
             for reader in READERS_OF[pipeline.role]}
 
 

@@ -133,10 +133,18 @@ class AccountsByState:
         self.state: dict[str, str] = {}
         self.count: Tally[str] = Tally()
 
-    def load(self, states: dict[str, str]) -> None:
-        """Take every account's state (a restored engine's) and show the counts."""
-        self.state = dict(states)
-        self.count = Tally(self.state.values())
+    def take(self, states: dict[str, str]) -> None:
+        """Count more accounts (a restored task's), each in its state, and show the counts."""
+        for key, state in states.items():
+            self.state[key] = state
+            self.count[state] += 1
+        self.show()
+
+    def drop(self, keys: Iterable[str]) -> None:
+        """Stop counting these accounts (a task this worker gave up), and show the counts."""
+        for key in keys:
+            if (state := self.state.pop(key, None)) is not None:
+                self.count[state] -= 1
         self.show()
 
     def update(self, snapshots: Iterable[AccountSnapshot]) -> None:

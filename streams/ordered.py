@@ -88,11 +88,14 @@ class OrderedInput:
 
     forgets = False  # whether applied ids are forgotten once no input can bring them again (the module's text)
 
-    def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str) -> None:
-        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`)."""
+    def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
+                 task: int | None = None) -> None:
+        """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`),
+        as its risk `task` if it is one."""
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
-        self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader)
+        self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader, task)
+        self.task = task
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
         self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
         self.progress = InputProgress()
@@ -101,9 +104,9 @@ class OrderedInput:
         self.consumer: Reader | None = None
         self.last_input = time.monotonic()
         self.shown: dict[Any, int] = {}
-        metrics, self.reader = pipeline.metrics, reader
+        metrics, self.reader = pipeline.metrics, reader if task is None else f"{reader}{task}"
         self.events_in = metrics.reading(topics)
-        self.held = metrics.child("worker_reorder_buffer_events", reader=reader)
+        self.held = metrics.child("worker_reorder_buffer_events", reader=self.reader)
         self.lag: dict[Any, Any] = {}
         self.gauges_shown = 0.0
 
@@ -146,23 +149,26 @@ class OrderedInput:
         """Buffer a Kafka message's valid events; apply those now due."""
         check: Check = self.check
         good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
-        await self.dead_letters(topic, dead)
+        own = self.task is None or tp.partition == self.task  # every task reads it: its own task speaks for it
+        if own:
+            await self.dead_letters(topic, dead)
+            self.events_in[topic].inc(len(good) + len(dead))
         if self.forgets and any(self.buffer.late(e) for e in good):
-            good = await self.refuse_late(topic, good)
-        self.events_in[topic].inc(len(good) + len(dead))
+            good = await self.refuse_late(topic, good, own)
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])
         await self.release(self.buffer.due())
         self.last_input = time.monotonic()
 
-    async def refuse_late(self, topic: str, events: list[Event]) -> list[Event]:
-        """Send the late events to `dlq`, whatever their topic (only the risk worker refuses any); return the
-        others."""
+    async def refuse_late(self, topic: str, events: list[Event], letters: bool = True) -> list[Event]:
+        """Send the late events to `dlq` if `letters` (another risk task sends those of a partition not its own),
+        whatever their topic (only the risk worker refuses any); return the others."""
         buffer = self.buffer
-        reason = late_reason(buffer.max_lateness_ms or 0)
-        await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
-                                            for e in events if buffer.late(e)))
+        if letters:
+            reason = late_reason(buffer.max_lateness_ms or 0)
+            await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
+                                                for e in events if buffer.late(e)))
         return [e for e in events if not buffer.late(e)]
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:

@@ -1,10 +1,12 @@
 """Rebuild the risk engine's state at a past moment from the inputs the warehouse stored.
 
 The risk inputs stored up to `until` (event time, inclusive) are folded in apply order (`streams.sources.restore`)
-through a fresh engine with the settings' markets and thresholds, as the live worker folded them: the simulated
-venue's fills of a plan are stored inputs like any fill, so they come back in their place. What comes out is each
-account's newest snapshot and every decision on the way, with its digest; the same stored inputs give the same
-answer, byte for byte, the live run's included.
+through a fresh engine with the settings' markets and thresholds, the records each event leaves through the
+owners of what spans the accounts (the open interest, the insurance fund) right after it, as the live worker's
+owners apply them: the simulated venue's fills of a plan are stored inputs like any fill, so they come back in their
+place. What comes out is each account's newest snapshot and every
+decision on the way, with its digest; the same stored inputs give the same answer, byte for byte, the live run's
+included.
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
+from streams.risk.owners import Owners
 from streams.sources.restore import in_apply_order, stored_inputs
 
 
@@ -35,14 +38,15 @@ class Rebuilt:
 
 def rebuild(settings: Settings, warehouse: Warehouse, until: int) -> Rebuilt:
     """Fold the stored risk inputs up to event time `until` through a fresh engine; return what they left."""
-    engine, rebuilt = RiskEngine(settings.markets, Thresholds.of(settings)), Rebuilt(until)
+    thresholds, rebuilt = Thresholds.of(settings), Rebuilt(until)
+    engine, owners = RiskEngine(settings.markets, thresholds), Owners(settings.market_names, thresholds)
     for topic, _, raw in in_apply_order(stored_inputs(warehouse)):
         if topic not in RISK_INPUTS or raw["ts"] > until:
             continue
         event = INPUT_MODELS[topic].model_validate(raw)
         if engine.unknown(event):  # the live worker dead-letters it: it changes nothing
             continue
-        out = engine.apply(event)  # type: ignore[arg-type]
+        out = owners.after(engine.apply(event))  # type: ignore[arg-type]
         rebuilt.accounts.update({f"{s.wallet}:{s.subaccount}": s for s in out.states})
         rebuilt.decisions += out.audit
     return rebuilt

@@ -1,4 +1,4 @@
-"""The risk worker (the accounts agent) in a process of its own, beside the gateway and feed.
+"""The risk workers (the accounts agent's tasks) in processes of their own, beside the gateway and feed.
 
 Re-margining and exact account math are the heaviest per-event work: in a process of its own the
 risk engine has a core to itself and never holds the gateway's event loop (nor the sink's). The
@@ -7,6 +7,8 @@ inherits them from the environment), stops on SIGTERM, dies with its parent, and
 if it dies alone: it goes on from its last checkpoint (`streams.risk.checkpoint`). It has a session
 of its own: Ctrl-C is the parent's to handle, which stops it. It writes its metrics to files under
 `<data_dir>/metrics/risk` (prometheus_client's multiprocess mode), which the parent's gateway serves.
+With `QUANTDESK_RISK_SHARDS` (`quantdesk up --risk-shards N`) N such children share the risk tasks, as the risk
+group assigns them, and their metrics files.
 """
 
 import asyncio
@@ -14,6 +16,7 @@ import logging
 import os
 import sys
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -45,9 +48,9 @@ def cpu_seconds(pid: int) -> float:
 class RiskProcess:
     """The child process running the risk role, started again whenever it exits unasked."""
 
-    def __init__(self, settings: Settings, bootstrap: str) -> None:
+    def __init__(self, settings: Settings, bootstrap: str, metrics: ChildMetrics) -> None:
         self.payload = child_settings(settings, bootstrap)
-        self.metrics = ChildMetrics(settings.data_dir / "metrics" / "risk")
+        self.metrics = metrics
         self.process: asyncio.subprocess.Process | None = None
         self.stopping = False
         self.restarts = 0
@@ -95,14 +98,29 @@ class RiskProcess:
         return cpu_seconds(self.process.pid)
 
 
+@dataclass
+class RiskWorkers:
+    """The risk worker processes and the metrics files they share."""
+
+    processes: list[RiskProcess]
+    metrics: ChildMetrics
+
+    def cpu_seconds(self) -> float:
+        """Return the CPU seconds the running children have used."""
+        return sum(process.cpu_seconds() for process in self.processes)
+
+
 @asynccontextmanager
-async def risk_process(settings: Settings, bootstrap: str) -> AsyncIterator[RiskProcess]:
-    """Run the risk worker in a child process until the block exits."""
-    worker = RiskProcess(settings, bootstrap)
-    await worker.start()
-    supervisor = asyncio.create_task(worker.supervise(), name="risk-process")
+async def risk_workers(settings: Settings, bootstrap: str) -> AsyncIterator[RiskWorkers]:
+    """Run `settings.risk_shards` risk workers, each in a child process, until the block exits."""
+    metrics = ChildMetrics(settings.data_dir / "metrics" / "risk")
+    workers = RiskWorkers([RiskProcess(settings, bootstrap, metrics) for _ in range(settings.risk_shards)], metrics)
+    supervisors = []
     try:
-        yield worker
+        for worker in workers.processes:
+            await worker.start()
+            supervisors.append(asyncio.create_task(worker.supervise(), name="risk-process"))
+        yield workers
     finally:
-        await worker.stop()
-        await supervisor
+        await asyncio.gather(*(worker.stop() for worker in workers.processes))
+        await asyncio.gather(*supervisors)

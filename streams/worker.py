@@ -21,13 +21,14 @@ from quantdesk.process import exit_unless_stopped_within, first_of, stop_signal,
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
-from streams.agents import accounts, markets, orders, sink, webhooks
+from streams import risk_tasks
+from streams.agents import markets, orders, sink, webhooks
 from streams.app import App, faust_app
 from streams.endpoints import endpoints_serving
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-Role = Literal["all", "risk", "feed"]  # risk: the accounts agent; feed: market and orders agents, sink, webhooks
+Role = Literal["all", "risk", "feed"]  # risk: the risk tasks; feed: market and orders agents, sink, webhooks
 ROLES: tuple[Role, ...] = ("all", "risk", "feed")
 STOP_S = 10.0  # from a stop request, how long Faust has to stop cleanly (it hangs on a broker gone first)
 
@@ -43,7 +44,7 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
     pipeline = Pipeline(settings, faust_app(settings, bootstrap, app_id_of(settings, role)), warehouse, bootstrap,
                         role)
     if role != "feed":
-        accounts.register(pipeline)
+        risk_tasks.register(pipeline)
     pipeline.app.producer_only = True  # every loop reads its partitions itself: Faust's consumer has nothing to read
     if role != "risk":
         assert warehouse is not None, f"the {role} role stores to ClickHouse"

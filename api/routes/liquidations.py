@@ -66,9 +66,8 @@ class PlanView(BaseModel):
     buffer: Annotated[Figure, Field(description="the plan closes until equity ≥ maintenance margin × (1 + buffer)")]
     fee_rate: Annotated[Figure, Field(description="the liquidation fee's share of the closed notional")]
     closes: list[PlannedCloseView]
-    insurance_draw: Annotated[Figure, Field(description="the deficit the plan expected the insurance fund to cover "
-                                            "(a close-out of equity ≤ 0 only)")]
-    socialised_loss: Annotated[Figure, Field(description="the deficit the plan expected to socialise")]
+    deficit: Annotated[Figure, Field(description="the negative equity the plan expected to leave, for the insurance "
+                                     "fund to cover or socialise at completion (a close-out of equity ≤ 0 only)")]
 
 
 class HealthStep(BaseModel):
@@ -118,7 +117,7 @@ class Dossier(BaseModel):
                  "subaccount": 0, "equity": "356", "maintenance_margin": "368", "buffer": "0.02", "fee_rate": "0.01",
                  "closes": [{"market": "SOL-PERP", "side": "sell", "size": "5.132555674", "price": "92",
                              "fee": "4.72195122", "liquidator_fee": "2.36097561", "insurance_fee": "2.36097561"}],
-                 "insurance_draw": "0", "socialised_loss": "0"},
+                 "deficit": "0"},
         "causes": ["crash:SOL-PERP:1767225605000"], "health": [], "alerts": [], "oracles": [], "fills": [],
         "outcome": None}]})
 
@@ -141,8 +140,11 @@ def cause_of(plan: dict[str, Any]) -> str:
 
 
 def plan_view(plan: dict[str, Any]) -> dict[str, Any]:
-    """Return a plan as the dossier shows it."""
-    return {**plan, "buffer": BUFFER, "fee_rate": LIQUIDATION_FEE}
+    """Return a plan as the dossier shows it; one stored before plans named their deficit expected it split into
+    an insurance draw and a socialised loss, which add up to it."""
+    old = "deficit" not in plan
+    deficit = Decimal(plan["insurance_draw"]) + Decimal(plan["socialised_loss"]) if old else plan["deficit"]
+    return {**plan, "deficit": deficit, "buffer": BUFFER, "fee_rate": LIQUIDATION_FEE}
 
 
 async def outcome(wh: Warehouse, plan: dict[str, Any]) -> dict[str, Any] | None:

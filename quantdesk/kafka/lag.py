@@ -1,6 +1,7 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
-stop ask. The risk worker shows its progress as the consumer group `<app id>`, the market worker as
-`<app id>-markets`, the orders worker as `<app id>-orders`, the sink as `<app id>-feed`."""
+stop ask. Each risk task shows its progress as the consumer group `<app id>-task<n>` (every task reads every input
+partition), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the orders
+worker as `<app id>-orders`, the sink as `<app id>-feed`."""
 
 import asyncio
 import time
@@ -10,7 +11,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
+from quantdesk.kafka.topics import INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
 
 
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
@@ -25,21 +26,34 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
     return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
 
 
-READERS = {"risk": ("", RISK_INPUTS), "markets": ("-markets", MARKET_INPUTS), "orders": ("-orders", ORDER_INPUTS),
-           "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
+READERS = {"risk": ("", RISK_INPUTS), "owners": ("-owners", INTERNAL_TOPICS), "markets": ("-markets", MARKET_INPUTS),
+           "orders": ("-orders", ORDER_INPUTS), "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
 
 
-def progress_group(settings: Settings, reader: str) -> str:
-    """Return the consumer group a reader (`risk`, `markets`, `orders`, `store`) commits its progress as."""
-    return settings.app_id + READERS[reader][0]
+def progress_group(settings: Settings, reader: str, task: int | None = None) -> str:
+    """Return the consumer group a reader (`risk`, `markets`, `orders`, `store`) commits its progress as: a risk
+    task's its own."""
+    return settings.app_id + READERS[reader][0] + ("" if task is None else f"-task{task}")
+
+
+def progress_groups(settings: Settings, reader: str) -> list[str]:
+    """Return the groups a reader's progress is in: one per risk task (as many as the input partitions)."""
+    if reader == "risk":
+        return [progress_group(settings, reader, task) for task in range(settings.topic_partitions)]
+    return [progress_group(settings, reader)]
+
+
+async def reader_behind(settings: Settings, bootstrap: str, reader: str) -> int:
+    """Return how many published messages a reader (all its groups together) has not applied or stored."""
+    parts = partitions(settings, READERS[reader][1])
+    return sum([await behind(bootstrap, group, parts) for group in progress_groups(settings, reader)])
 
 
 async def unapplied(settings: Settings, bootstrap: str) -> dict[str, int]:
-    """Return how many input messages the risk worker and the market worker have not applied, and how many
+    """Return how many input messages the risk tasks and the market worker have not applied, and how many
     messages the sink has not stored (all 0: everything published so far is applied and stored). The sink is
     counted last: what the others publish before they commit comes before it."""
-    return {reader: await behind(bootstrap, progress_group(settings, reader), partitions(settings, topics))
-            for reader, (_, topics) in READERS.items()}
+    return {reader: await reader_behind(settings, bootstrap, reader) for reader in READERS}
 
 
 async def applied_within(settings: Settings, bootstrap: str, seconds: float, poll_s: float = 0.2) -> bool:

@@ -30,8 +30,11 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "audit.log": "audit_log",
     "dlq": "dead_letters",
 }
-CHECKPOINT_TOPICS = ("risk.checkpoints",)  # a worker's state with its input offsets, in order: one partition
-ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *CHECKPOINT_TOPICS)
+# a risk task's state with its input offsets, in order: one partition per task, as many as the inputs have; the
+# owners' on the first partition of theirs
+CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners")
+INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners, on its own partition
+ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
 # With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
 # still takes writes with one broker down: a broker lost then loses no acknowledged write.
@@ -47,9 +50,9 @@ def topic_configs(logical: str, replication: int) -> dict[str, str]:
 
 
 def new_topic(settings: Settings, logical: str) -> NewTopic:
-    """Return how a topic is created under its broker name: checkpoints on one partition, the settings' replicas,
-    `accounts.state` compacted."""
-    partitions = 1 if logical in CHECKPOINT_TOPICS else settings.topic_partitions
+    """Return how a topic is created under its broker name: the settings' partitions and replicas, `accounts.state`
+    compacted."""
+    partitions = settings.topic_partitions
     return NewTopic(settings.topic(logical), partitions, settings.topic_replication,
                     topic_configs=topic_configs(logical, settings.topic_replication))
 

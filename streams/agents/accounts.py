@@ -1,13 +1,17 @@
-"""Accounts agent: ticks, fills and account changes in event-time order through the risk engine.
+"""Accounts agent: ticks, fills and account changes in event-time order through the risk engine, as tasks.
 
-It reads every input partition itself (`streams.ordered`: one risk worker owns every account), from
-the offsets its last checkpoint names, so what it has applied and where it reads on are one record
-(`streams.risk.checkpoint`): a restarted worker goes on from exactly that, never from offsets Faust's
-acking may have moved past a message it never delivered.
+The accounts are split into tasks, one per input partition: task n holds the accounts whose key lands in
+partition n (`RiskEngine.holds`), and task 0 speaks for the markets. The risk workers of one app share the tasks
+through a consumer group (`RiskTasks`): a worker started, stopped or dead moves tasks, and a task taken over goes
+on from its own checkpoint. Every task reads every input partition itself (`streams.ordered`: the markets move with
+every tick and fill), from the offsets its last checkpoint names, so what it has applied and where it reads on are
+one record (`streams.risk.checkpoint`, on the task's own partition of the checkpoint topic): a task restarted goes
+on from exactly that, never from offsets Faust's acking may have moved past a message it never delivered.
 
 With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
 published with the plan, and nothing later is applied until they come back through the input
 topics, wherever that puts them in wall-clock time: a replay puts them at the same place every time.
+They come back to the task that made the plan: the liquidator subaccount that fills it is in the same partition.
 
 A release publishes what it caused, waits until the broker holds it, then writes one checkpoint:
 the rows of the engine's tables it changed and, per partition, the offset of the first message
@@ -17,22 +21,26 @@ and publishes the same ids, which every reader takes once.
 
 import asyncio
 import time
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from quantdesk.kafka.publisher import Keyed, group_by_topic
-from quantdesk.messages import AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, account_key
+from aiokafka import TopicPartition
+
+from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
+from quantdesk.kafka.reader import Reader
+from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, RiskOutcomes,
+                                account_key)
 from quantdesk.process import CollectorPaused
 from quantdesk.wire import Encoded
-from streams.domain.account_state import AccountState
 from streams.domain.alerts import Thresholds
-from streams.metrics import AccountsByState
+from streams.domain.account_state import AccountState
+from streams.metrics import AccountsByState, WorkerMetrics
 from streams.ordered import OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event
+from streams.risk.reorder import Event, order_key
 from streams.risk.store import EngineStore
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
@@ -43,25 +51,39 @@ OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rat
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
 
+class RiskMetrics:
+    """What a worker's risk tasks show, together: one set of families, each shown from the first scrape."""
+
+    def __init__(self, metrics: WorkerMetrics, markets: Iterable[str]) -> None:
+        metrics.publishing(OUTPUTS)
+        metrics.reading(MODELS)
+        self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
+        self.remargin = metrics.child("worker_remargin_seconds")
+        metrics.child("worker_insurance_fund_usd")  # shown at 0 until the owners, beside task 0, set it
+        self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in markets}
+        self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in markets}
+
+
 class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
     forgets = True  # its checkpoints name the offsets its applied ids were read before
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics) -> None:
+        """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families."""
         settings = pipeline.settings
-        super().__init__(pipeline, MODELS, "risk")
-        self.engine = RiskEngine(settings.markets, Thresholds.of(settings))
+        super().__init__(pipeline, MODELS, "risk", task)
+        numbered = tuple(range(settings.topic_partitions))
+        self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
+                                 holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
         self.store = EngineStore.journaled()
-        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"))
+        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
+        self.outcomes = TopicPartition(settings.topic("risk.outcomes"), task)  # the task's own partition
+        self.outcomes_end = 0  # where that partition ends after the outcomes this task sent last
+        self.sent_before: set[str] = set()  # records sent before a restart, not to be sent again
         self.venue = settings.simulator_venue
-        self.metrics = metrics = pipeline.metrics
-        metrics.publishing(OUTPUTS)
-        self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
-        self.remargin = metrics.child("worker_remargin_seconds")
-        self.insurance_fund = metrics.child("worker_insurance_fund_usd")
-        self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in settings.market_names}
-        self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in settings.market_names}
+        self.metrics = pipeline.metrics
+        self.figures = shown
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -76,10 +98,11 @@ class AccountsAgent(OrderedInput):
     async def run(self) -> None:
         """Load the engine from the last checkpoint, then read on from the offsets it covers, until cancelled."""
         restored = await self.log.restore()
+        self.outcomes_end = restored.offsets.get(offset_key(self.outcomes), 0)
+        self.sent_before = await self.sent_since(self.outcomes_end)
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
-        self.accounts_by_state.load({key: account.state.value for key, account in self.engine.accounts.items()})
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+        self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -98,50 +121,83 @@ class AccountsAgent(OrderedInput):
         await self.settle(applied, out, venue)
 
     def apply(self, event: Event) -> Outputs:
-        """Apply one event through the engine, the collector held off (`CollectorPaused`), timing a tick's
-        re-margin and counting a liquidation's fill."""
-        if type(event) is OracleTick:
-            started = time.perf_counter()
-            with CollectorPaused():
-                caused = self.engine.apply(event)
-            self.remargin.observe(time.perf_counter() - started)
-            self.metrics.oracle_seen(event.market, event.ts)
-            return caused
+        """Apply one event through the engine, the collector held off (`CollectorPaused`); time a tick's re-margin
+        and count a liquidation's fill."""
         if type(event) is Fill and event.model_extra and event.model_extra.get("liquidation") \
-                and event.wallet != LIQUIDATOR:  # the liquidated account's side of a close, not the venue's
-            self.filled[event.market].inc()
+                and event.wallet != LIQUIDATOR and self.engine.held(account_key(event.wallet, event.subaccount)):
+            self.figures.filled[event.market].inc()  # the liquidated account's side of a close, by the task holding it
+        started = time.perf_counter()
         with CollectorPaused():
-            return self.engine.apply(event)
+            caused = self.engine.apply(event)
+        if type(event) is OracleTick:
+            self.figures.remargin.observe(time.perf_counter() - started)
+            self.metrics.oracle_seen(event.market, event.ts)
+        return caused
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
         """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
         if not self.venue or not plans:
             return []
-        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out)
+        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
-        """Publish what `applied` caused and wait until the broker holds it; then checkpoint the tables it
-        changed with the offsets it brings the input to."""
+        """Publish what `applied` caused, and the release's records for the owners, and wait until the broker holds
+        them; then checkpoint the tables it changed with the offsets it brings the input (and its outcomes) to."""
         if not applied:
             return
         await self.publish(out)
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
+        settled = self.settled(applied)
+        sent = await self.send_outcomes(settled[0].n, max(order_key(e) for e in applied), out)
         await self.pipeline.flush()
+        self.outcomes_end = sent.result().offset + 1
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, self.settled(applied))
-        offsets = self.positions.offsets()
+        self.store.save(self.engine, self.buffer, applied, out, settled)
+        offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
-                    {offset_key(tp): offset for tp, offset in offsets.items()})
+                    {**offsets, offset_key(self.outcomes): self.outcomes_end})
         await self.show_progress()
 
+    async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> Any:
+        """Send the release's records for the owners, but those sent before a restart, with how far it applied, on
+        the task's own partition of `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes
+        without its key. Return the send's future."""
+        outcomes = RiskOutcomes(task=self.task, release=release, through=through,
+                                sides=self.unsent(out.sides), outcomes=self.unsent(out.outcomes))
+        producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
+        sent = await producer.send(self.outcomes.topic, None, outcomes.model_dump_json().encode(), self.task, None,
+                                   None)
+        sent.add_done_callback(app.delivered)
+        return sent
+
+    def unsent(self, records: list[Any]) -> list[Any]:
+        """Return the records not sent before a restart (the task applies their events again after its checkpoint);
+        forget those, as they will not come again."""
+        if not self.sent_before:
+            return records
+        again = {r.id for r in records} & self.sent_before
+        self.sent_before -= again
+        return [r for r in records if r.id not in again]
+
+    async def sent_since(self, start: int) -> set[str]:
+        """Return the ids of the records this task sent from offset `start` of its outcomes partition on: after
+        its last checkpoint, before it stopped."""
+        async with Reader(self.bootstrap) as reader:
+            listed = (await reader.end_offsets([self.outcomes]))[self.outcomes]
+            if listed <= start:
+                return set()
+            end = (await reader.fetched_ends({self.outcomes: listed}))[self.outcomes]
+            messages = await reader.read_until({self.outcomes: start}, {self.outcomes: end})
+        sent = [RiskOutcomes.model_validate_json(m.value) for m in messages if m.offset < end]
+        return {r.id for o in sent for r in [*o.sides, *o.outcomes]}
+
     def show(self, out: Outputs) -> None:
-        """Show the accounts by state, the plans made (per market each closes) and the insurance fund."""
-        self.accounts_by_state.update(out.states)
+        """Show the accounts by state and the plans made (per market each closes)."""
+        self.figures.accounts_by_state.update(out.states)
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
-                self.planned[market].inc()
-        self.insurance_fund.set(float(self.engine.liquidator.insurance_fund))
+                self.figures.planned[market].inc()
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
@@ -156,10 +212,3 @@ class AccountsAgent(OrderedInput):
         await send("audit.log", ((a.subject, a) for a in out.audit))
         await send("mikey.signals", ((s.subject, s) for s in out.signals))
         await send("dlq", ((d.topic, d) for d in out.dead_letters))
-
-
-def register(pipeline: Pipeline) -> AccountsAgent:
-    """Register the accounts agent as a task of the app: its failure crashes the app."""
-    agent = AccountsAgent(pipeline)
-    pipeline.loop(agent.run, "accounts")
-    return agent

@@ -157,7 +157,7 @@ def liquidation_planned(holder: Holder, plan: LiquidationPlan, cause_id: str, ts
         {"plan": plan.id, "equity": str(plan.equity), "maintenance_margin": str(plan.maintenance_margin),
          "closes": [{"market": c.market, "side": c.side, "size": str(c.size), "price": str(c.price),
                      "fee": str(c.fee)} for c in plan.closes],
-         "insurance_draw": str(plan.insurance_draw), "socialised_loss": str(plan.socialised_loss)},
+         "deficit": str(plan.deficit)},
         market=markets[0] if len(markets) == 1 else None)
 
 

@@ -3,8 +3,9 @@
 A plan is a proposal; the account only changes when its fills arrive. Closes are priced at
 the oracle. Each close costs `f` = 1% of its notional (half to the liquidator, half to the
 insurance fund), capped at the equity left, so a liquidation fee never creates a deficit
-by itself. An account with equity ≤ 0 is closed out without fee; its deficit is drawn
-from the insurance fund and what the fund cannot cover is a socialised loss.
+by itself. An account with equity ≤ 0 is closed out without fee; the plan names the deficit
+it expects, and the insurance fund's owner (`streams.risk.insurance`) decides at completion how
+much of it the fund covers and how much is socialised: a plan never reads the fund.
 """
 
 from dataclasses import dataclass
@@ -41,20 +42,19 @@ class Close:
 
 @dataclass(frozen=True)
 class LiquidationProposal:
-    """The closes to make, and the deficit covered by the insurance fund or socialised."""
+    """The closes to make, and the deficit a close-out expects to leave (0 for a partial liquidation)."""
 
     closes: tuple[Close, ...]
-    insurance_draw: Decimal
-    socialised_loss: Decimal
+    deficit: Decimal
 
 
-def plan_liquidation(margin: Margin, insurance_fund: Decimal) -> LiquidationProposal:
+def plan_liquidation(margin: Margin) -> LiquidationProposal:
     """Plan the liquidation of an account with these figures (empty when not liquidatable)."""
     if margin.equity <= 0:
-        return close_out(margin, insurance_fund)
+        return close_out(margin)
     if not margin.liquidatable:
-        return LiquidationProposal((), ZERO, ZERO)
-    return LiquidationProposal(partial_closes(margin), ZERO, ZERO)
+        return LiquidationProposal((), ZERO)
+    return LiquidationProposal(partial_closes(margin), ZERO)
 
 
 def partial_closes(margin: Margin) -> tuple[Close, ...]:
@@ -83,12 +83,10 @@ def close_size(risk: PositionRisk, equity: Decimal, mm: Decimal) -> Decimal:
     return q
 
 
-def close_out(margin: Margin, insurance_fund: Decimal) -> LiquidationProposal:
-    """Close everything without fee; draw the deficit from the fund, socialise the rest."""
+def close_out(margin: Margin) -> LiquidationProposal:
+    """Close everything without fee, expecting a deficit of the negative equity."""
     closes = tuple(closing(r, abs(r.size), ZERO) for r in largest_first(margin.positions))
-    deficit = -margin.equity
-    draw = min(deficit, max(insurance_fund, ZERO))
-    return LiquidationProposal(closes, draw, deficit - draw)
+    return LiquidationProposal(closes, ZERO - margin.equity)  # at equity 0, a deficit of 0, not −0
 
 
 def closing(risk: PositionRisk, size: Decimal, fee: Decimal) -> Close:

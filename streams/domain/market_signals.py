@@ -1,6 +1,7 @@
 """MIKEY's market rules, pure, on event time. Subject: the market; no wallet is ever named.
 
-Where the risk engine keeps the figures (funding hours, who holds what):
+Where the risk engine keeps the figures (funding hours) and the open interest counts holders
+(`streams.risk.open_interest`):
 - `funding_flip` (info): an hour's rate has the other sign than the last non-zero one.
   `funding_extreme` (warning): |APR| = |hourly rate| × 24 × 365 over 50 %, clear again at 45 %.
 - `open_interest_skew` (info): long OI equals short OI in base units on a perp, so skew is the share of a

@@ -2,7 +2,7 @@
 
 A worker that folds input into state (the risk engine) must resume exactly where its state
 stands: its offsets and its state change together or not at all. Each checkpoint is one Kafka
-message on a single-partition topic (a message is written whole or not at all): the rows its
+message on the worker's own partition of the checkpoint topic (a message is written whole or not at all): the rows its
 tables changed since the last one (`None` for a row removed), and the offset each input
 partition is to be read from next. Every `FULL_EVERY` checkpoints the tables are written whole,
 in parts of at most `PART_BYTES`, so a restart reads only from the last whole copy on: each
@@ -111,11 +111,11 @@ def whole_parts(tables: dict[str, dict[str, Any]], most: int = PART_BYTES) -> It
 
 
 class CheckpointLog:
-    """The checkpoint topic of one worker: read back once on start, then appended to."""
+    """One worker's partition of the checkpoint topic: read back once on start, then appended to."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, partition: int) -> None:
         self.servers = bootstrap.split(",")
-        self.tp = TopicPartition(topic, 0)
+        self.tp = TopicPartition(topic, partition)
         self.base = 0
         self.since_full = 0
 
@@ -158,7 +158,7 @@ async def read(reader: Reader, tp: TopicPartition, start: int, end: int) -> list
 async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets) -> None:
     """Append the next checkpoint through `producer` (Faust's) and wait until the broker holds it."""
     records = list(log.records(tables, offsets))
-    sent = [await producer.send(log.tp.topic, None, orjson.dumps(r), 0, None, None) for r in records]
+    sent = [await producer.send(log.tp.topic, None, orjson.dumps(r), log.tp.partition, None, None) for r in records]
     first = await sent[0]
     for pending in sent[1:]:
         await pending

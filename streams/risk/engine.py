@@ -6,15 +6,27 @@ holder of its market on the risk board (floats) to find who crossed health 50/20
 liquidation line, or moved materially since last published; only those are recomputed exactly
 (`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
 
+An engine may hold only some accounts (`holds`: a shard of the risk worker's, by account key). It still applies
+every event's market effects (ticks, every fill's move of the mark), so every shard keeps the same markets,
+but an account's own effects (its position, collateral, margin, plans, signals) only where it is held. What
+speaks for a whole market (funding rates, funding signals, admins' market and wallet audits) comes from the
+one engine that `speaks_for_markets`, so that N shards publish it once.
+
 MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
-liquidator acts (a plan made, its last fill back); the market rules that need the engine's figures run here
-too: funding at each closed hour, open-interest skew at each fill (`streams.domain.market_signals`). Each
-account's gate is stored with its account row, each market's with its market row.
+liquidator acts (a plan made, its last fill back); the market rule that needs the engine's figures runs here
+too: funding at each closed hour (`streams.domain.market_signals`). Each account's gate is stored with its
+account row, each market's with its market row. What spans accounts the engine does not count: each fill
+leaves the side its account held before and after (`Outputs.sides`) for the open-interest owner
+(`streams.risk.open_interest`), which raises the skew signal.
+
+The engine never reads the insurance fund either: a liquidation's fills put out liquidation outcomes
+(`Outputs.outcomes`) for the fund's one owner (`streams.risk.insurance`), which covers the deficit, books the cover
+and signals the completion.
 """
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -23,6 +35,7 @@ from quantdesk.messages import (
     MARGIN_FIELDS,
     AccountChange,
     AdminCommand,
+    AuditEntry,
     Fill,
     FundingPayment,
     LiquidationPlan,
@@ -32,19 +45,19 @@ from quantdesk.messages import (
     dump,
 )
 from streams.decode import dead_letter
-from streams.domain.account_signals import Holder, account_signals, liquidation_completed, liquidation_planned
+from streams.domain.account_signals import Holder, account_signals, liquidation_planned
 from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
-from streams.domain.market_signals import funding_signals, skew_signals
+from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import (Outputs, audit, decisions, ledger_entries, payment_message, rate_message,
-                                  snapshot)
+from streams.risk.outputs import (Outputs, audit, decisions, holder_side, ledger_entries, payment_message,
+                                  rate_message, snapshot)
 from streams.risk.reorder import Event
 
 LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
@@ -53,10 +66,15 @@ LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account ch
 class RiskEngine:
     """Every account, market and liquidation of the platform, moved by input events only."""
 
-    def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds()) -> None:
-        """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline)."""
+    def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds(),
+                 holds: Callable[[str], bool] | None = None, speaks_for_markets: bool = True) -> None:
+        """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline); hold
+        the accounts whose key `holds` (None: every account); publish what speaks for a whole market if
+        `speaks_for_markets`."""
         markets = tuple(markets)
         self.thresholds = thresholds
+        self.holds = holds
+        self.speaks_for_markets = speaks_for_markets
         self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
@@ -92,6 +110,8 @@ class RiskEngine:
         out.extend(caused).extend(self._take_effect(event.ts))  # a change in force from its own command's time
         out.audit = [a if a.params == self.params else a.model_copy(update={"params": self.params})
                      for a in out.audit]
+        out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
+                        for o in out.outcomes]  # the fund audits them under the version its audit would carry
         return out
 
     def _account(self, wallet: str, subaccount: int) -> Account:
@@ -106,7 +126,6 @@ class RiskEngine:
         """Pause or resume a market's liquidations from the command's event time on (plans wait, as for an
         unhealthy oracle, and go on at the market's first tick after the resume), schedule a change of its
         parameters, or freeze or unfreeze a wallet's withdrawals (its tickets are the gateway's to refuse)."""
-        out = Outputs()
         if command.wallet is not None:
             return self._freeze(command)
         if command.action == "set_market_params":
@@ -114,8 +133,16 @@ class RiskEngine:
         market = self.markets[command.market]
         market.paused = (command.reason or "paused by an admin") if command.action == "pause_market" else None
         action = "liquidations_paused" if market.paused else "liquidations_resumed"
-        out.audit.append(audit(command, command.market, action, {"admin": command.admin, "reason": command.reason}))
-        return out
+        return self._spoken(audit(command, command.market, action, {"admin": command.admin,
+                                                                     "reason": command.reason}))
+
+    def _spoken(self, *entries: AuditEntry) -> Outputs:
+        """Return audit entries for a whole market or wallet, from the one engine that speaks for the markets."""
+        return Outputs(audit=list(entries) if self.speaks_for_markets else [])
+
+    def held(self, key: str) -> bool:
+        """Tell whether this engine holds the account `key`."""
+        return self.holds is None or self.holds(key)
 
     def _freeze(self, command: AdminCommand) -> Outputs:
         """Freeze or unfreeze a wallet's withdrawals from the command's event time on."""
@@ -125,16 +152,16 @@ class RiskEngine:
         else:
             self.frozen.pop(command.wallet, None)
         action = "withdrawals_frozen" if command.action == "freeze_account" else "withdrawals_unfrozen"
-        return Outputs(audit=[audit(command, command.wallet, action, {"admin": command.admin,
-                                                                       "reason": command.reason})])
+        return self._spoken(audit(command, command.wallet, action, {"admin": command.admin,
+                                                                     "reason": command.reason}))
 
     def _schedule(self, command: AdminCommand) -> Outputs:
         """Keep a parameter change until its effective time."""
         self.scheduled.append(command)
         self.scheduled.sort(key=lambda c: (c.effective_at, c.ts, c.id))
-        return Outputs(audit=[audit(command, command.subject, "market_params_scheduled", {
+        return self._spoken(audit(command, command.subject, "market_params_scheduled", {
             "admin": command.admin, "reason": command.reason, "effective_at": command.effective_at,
-            **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}})])
+            **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}}))
 
     def _take_effect(self, now: int) -> Outputs:
         """Put in force every scheduled change due by event time `now`, in order, each at its effective time."""
@@ -146,11 +173,11 @@ class RiskEngine:
     def _reparametrise(self, command: AdminCommand) -> Outputs:
         """Put a market under the command's parameters and restate each holder exactly under them (a liquidation
         planned if now due), as of the effective time; audit the change under the new version."""
-        out, market, before = Outputs(), self.markets[command.subject], self.params
+        market, before = self.markets[command.subject], self.params
         old = {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}
         self._put_in_force(market, {n: getattr(command, n) for n in MARGIN_FIELDS})
         source = command.model_copy(update={"ts": command.effective_at})
-        out.audit.append(audit(source, command.subject, "market_params_changed", {
+        out = self._spoken(audit(source, command.subject, "market_params_changed", {
             "admin": command.admin, "reason": command.reason, "from": old,
             "to": {name: str(getattr(market.params, name)) for name in MARGIN_FIELDS}, "previous_version": before}))
         self._publish_all(market.holders(), source, out)
@@ -164,6 +191,8 @@ class RiskEngine:
 
     def _on_change(self, change: AccountChange) -> Outputs:
         """Deposit, or withdraw within free collateral; a refusal is audited and dead-lettered."""
+        if not self.held(change.account):
+            return Outputs()
         out, account = Outputs(), self._account(change.wallet, change.subaccount)
         try:
             after = self._moved_by(account, change)
@@ -190,31 +219,24 @@ class RiskEngine:
         return out
 
     def _on_fill(self, fill: Fill) -> Outputs:
-        """Settle funding, move the position, count a liquidation close; book and publish the account."""
+        """Settle funding, move the position, count a liquidation close (its outcomes for the insurance fund); book
+        and publish the account, and leave the side it held before and after for the open-interest owner (the mark
+        moves in every engine, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         market.on_fill(fill)
+        if not self.held(account_key(fill.wallet, fill.subaccount)):
+            return out
         before = self._account(fill.wallet, fill.subaccount)
         fee_kind = "liquidation_fee" if (fill.model_extra or {}).get("liquidation") else "fee"
         account, lines = before.fill(fill.market, fill.signed_size, fill.price, fill.fee,
                                      market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
-        planned = self.liquidator.in_flight_for(account.key)
-        account, covered = self.liquidator.on_fill(account, fill, out)
-        out.ledger += ledger_entries(before.collateral, lines + covered, account, fill)
-        if self.thresholds:
-            if planned and not self.liquidator.in_flight_for(account.key):
-                self._completed(account, fill, out)
-            out.signals += skew_signals(market.alerts, self.thresholds, market.name, market.longs, market.shorts,
-                                        fill.id, fill.ts)
+        out.sides.append(holder_side(fill, before, account, self.params))
+        out.ledger += ledger_entries(before.collateral, lines, account, fill)
+        balance = out.ledger[-1].balance_after if lines else before.collateral
+        account, out.outcomes = self.liquidator.on_fill(account, fill, balance, len(lines))
         self._publish(account, fill, out)
         return out
-
-    def _completed(self, account: Account, fill: Fill, out: Outputs) -> None:
-        """Signal the liquidation `fill` completed, with the outcome the liquidator audited."""
-        outcome = next(a.data for a in reversed(out.audit)
-                       if a.action == "liquidation_completed" and a.subject == account.key)
-        out.signals.append(liquidation_completed(Holder(account.wallet, account.subaccount), outcome, fill.market,
-                                                 fill.id, fill.ts))
 
     def _on_tick(self, tick: OracleTick) -> Outputs:
         """Move the oracle, close funding hours, re-mark holders; publish those that need it."""
@@ -237,11 +259,12 @@ class RiskEngine:
             return set()
         holders = market.holders()
         for hour in closed:
-            out.funding_rates.append(rate_message(hour, tick.ts))
-            if self.thresholds:
+            if self.speaks_for_markets:
+                out.funding_rates.append(rate_message(hour, tick.ts))
+            if self.thresholds:  # in every engine, so that each keeps the same gate
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
-                out.signals += signals
+                out.signals += signals if self.speaks_for_markets else []
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
         return set(holders)
 
@@ -316,11 +339,9 @@ class RiskEngine:
         return replace(account, state=state)
 
     def to_row(self) -> dict[str, Any]:
-        """Return what is neither an account nor a market as a stored row: apply count, insurance fund, newest
-        tick time, the board's market order, each market's parameters in force, the changes scheduled, the frozen
-        wallets."""
-        return {"applied": self.applied, "insurance_fund": str(self.liquidator.insurance_fund),
-                "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
+        """Return what is neither an account nor a market as a stored row: apply count, newest tick time, the
+        board's market order, each market's parameters in force, the changes scheduled, the frozen wallets."""
+        return {"applied": self.applied, "newest_tick_ts": self.newest_tick_ts, "board": list(self.board.markets),
                 "params": {name: {f: str(getattr(m.params, f)) for f in MARGIN_FIELDS}
                            for name, m in self.markets.items()},
                 "scheduled": [dump(c) for c in self.scheduled], "frozen": dict(self.frozen)}
@@ -329,7 +350,6 @@ class RiskEngine:
         """Take back a `to_row` row (before any account: their positions are margined under these parameters),
         laying the board's markets out in their original order."""
         self.applied, self.newest_tick_ts = row["applied"], row["newest_tick_ts"]
-        self.liquidator.insurance_fund = Decimal(row["insurance_fund"])
         self.board.lay_out(row["board"])
         for name, params in row.get("params", {}).items():
             self._put_in_force(self.markets[name], {f: Decimal(v) for f, v in params.items()})

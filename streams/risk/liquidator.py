@@ -1,10 +1,14 @@
-"""Carry out liquidations: plans in flight, their fills, the insurance fund, and the simulated venue.
+"""Carry out liquidations: plans in flight, their fills, and the simulated venue.
 
 The domain (`streams.domain.liquidation`) works out what a plan closes and who pays; here a plan is
 proposed once an account is liquidatable and every oracle it holds is healthy, its fills are counted
-as they come back as input, and at the last one the account's deficit is drawn from the insurance
-fund and the rest socialised. A plan is only proposed: the account changes when its fills arrive.
-With the simulated venue on, a plan's closes are filled at its price against one liquidator account.
+as they come back as input, and at the last one the account's deficit is written off. Each fill's
+insurance fee and the deficit go out as liquidation outcomes to the insurance fund's one owner
+(`streams.risk.insurance`), which covers or socialises the deficit: nothing here reads the fund.
+A plan is only proposed: the account changes when its fills arrive. With the simulated venue on,
+a plan's closes are filled at its price against a liquidator account: one subaccount of the venue's
+liquidator wallet per input partition, the one whose key lands in the liquidated account's partition,
+so that a plan's fills all come back to the shard that holds the account and waits for them.
 """
 
 import random
@@ -14,21 +18,20 @@ from typing import Any, Callable, Container
 
 import base58
 
-from quantdesk.kafka.publisher import Keyed
-from quantdesk.messages import AccountChange, DeadLetter, Fill, LiquidationPlan, Message, PlannedClose, account_key
+from quantdesk.kafka.publisher import Keyed, partition_of
+from quantdesk.messages import (AccountChange, DeadLetter, Fill, InsuranceCredit, LiquidationCompletion,
+                                LiquidationOutcome, LiquidationPlan, Message, PlannedClose, account_key)
 from streams.decode import validate
 from streams.domain import ZERO_MONEY
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
-from streams.domain.ledger import Movement, covered
 from streams.domain.liquidation import Close, plan_liquidation
 from streams.domain.margin import Margin
-from streams.risk.outputs import Outputs, audit, plan_message
+from streams.risk.outputs import Outputs, plan_message
 from streams.risk.reorder import ReorderBuffer
 
 LIQUIDATOR = base58.b58encode(bytes(random.Random("quantdesk venue liquidator").getrandbits(8) for _ in range(32))).decode()
 LIQUIDATOR_FLOAT = Decimal(10_000_000)
-INSURANCE_FUND = "insurance-fund"  # the subject of the fund's own audit entries: each credit and draw, its balance
 OPPOSITE = {"buy": "sell", "sell": "buy"}
 VENUE_MODELS: dict[str, type[Message]] = {"trades.fills": Fill, "accounts.changes": AccountChange}
 
@@ -46,12 +49,11 @@ class InFlight:
 
 
 class Liquidator:
-    """Every plan in flight, the accounts whose plan waits for healthy oracles, and the insurance fund."""
+    """Every plan in flight and the accounts whose plan waits for healthy oracles."""
 
     def __init__(self) -> None:
         self.in_flight: dict[str, InFlight] = {}
         self.awaiting_oracle: set[str] = set()
-        self.insurance_fund = ZERO_MONEY
 
     def in_flight_for(self, key: str) -> bool:
         """Tell whether account `key` has a plan in flight."""
@@ -65,7 +67,7 @@ class Liquidator:
         if not oracles_healthy(account):
             self.awaiting_oracle.add(account.key)
             return None
-        plan = plan_message(plan_liquidation(margin, self.insurance_fund), account, margin, source)
+        plan = plan_message(plan_liquidation(margin), account, margin, source)
         self.in_flight[account.key] = InFlight(plan.id, len(plan.closes))
         return plan
 
@@ -78,36 +80,25 @@ class Liquidator:
         """Return the accounts holding `market` whose plan waits for healthy oracles."""
         return [k for k in self.awaiting_oracle if market in accounts[k].positions]
 
-    def on_fill(self, account: Account, fill: Fill, out: Outputs) -> tuple[Account, tuple[Movement, ...]]:
-        """Credit the insurance half of a plan's close; at the last one, end the liquidation. Return the account
-        and how its collateral moved when a deficit was covered."""
+    def on_fill(self, account: Account, fill: Fill, balance: Decimal,
+                line: int) -> tuple[Account, list[LiquidationOutcome]]:
+        """Count a plan's close; at the last one, end the liquidation, writing a flat account's deficit off. Return
+        the account and the outcomes for the insurance fund: the close's insurance fee, then at the last one the
+        deficit, its cover to be booked from collateral `balance` (what the fill's `line` entries left)."""
         flight = self.in_flight.get(account.key)
         if flight is None or (fill.model_extra or {}).get("liquidation") != flight.plan_id:
-            return account, ()
-        credit = Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
-        self.insurance_fund += credit
-        out.audit.append(audit(fill, INSURANCE_FUND, "insurance_credited", {
-            "plan": flight.plan_id, "amount": str(credit), "insurance_fund": str(self.insurance_fund)}))
+            return account, []
+        fee = Close(fill.market, fill.side, fill.size, fill.price, fill.fee).insurance_fee
+        outcomes: list[LiquidationOutcome] = [InsuranceCredit(
+            id=f"{fill.id}:insurance_credit", ts=fill.ts, plan=flight.plan_id, fill=fill, amount=fee)]
         flight.pending -= 1
         if flight.pending:
-            return account, ()
+            return account, outcomes
         del self.in_flight[account.key]
-        return self._completed(account, fill, flight.plan_id, out)
-
-    def _completed(self, account: Account, fill: Fill, plan_id: str,
-                   out: Outputs) -> tuple[Account, tuple[Movement, ...]]:
-        """Cover a flat account's deficit from the insurance fund, socialise the rest; audit it. Return the account
-        and the cover's moves of its collateral."""
         written_off, deficit = (account, ZERO_MONEY) if account.positions else account.write_off()
-        draw = min(deficit, max(self.insurance_fund, ZERO_MONEY))
-        self.insurance_fund -= draw
-        out.audit.append(audit(fill, account.key, "liquidation_completed", {
-            "plan": plan_id, "deficit": str(deficit), "insurance_draw": str(draw),
-            "socialised_loss": str(deficit - draw), "insurance_fund": str(self.insurance_fund)}))
-        if draw:
-            out.audit.append(audit(fill, INSURANCE_FUND, "insurance_drawn", {
-                "plan": plan_id, "amount": str(-draw), "insurance_fund": str(self.insurance_fund)}))
-        return written_off, covered(deficit, draw)
+        outcomes.append(LiquidationCompletion(id=f"{fill.id}:liquidation_completion", ts=fill.ts, plan=flight.plan_id,
+                                              fill=fill, deficit=deficit, balance=balance, line=line))
+        return written_off, outcomes
 
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account's plan in flight and oracle wait as stored row fields."""
@@ -123,14 +114,24 @@ class Liquidator:
             self.awaiting_oracle.add(key)
 
 
+def liquidator_for(key: str, partitions: int) -> int:
+    """Return the liquidator's subaccount that fills the plans of account `key`: the first whose key lands in the
+    same one of `partitions` input partitions."""
+    numbered = tuple(range(partitions))
+    home = partition_of(key, numbered)
+    return next(s for s in range(1 << 16) if partition_of(account_key(LIQUIDATOR, s), numbered) == home)
+
+
 def venue_events(plans: list[LiquidationPlan], accounts: Container[str], buffer: ReorderBuffer,
-                 check: Callable[[Any], str | None], out: Outputs) -> list[Keyed]:
-    """Return the venue's fills carrying out these plans (and the liquidator's float while it has no account)
+                 check: Callable[[Any], str | None], out: Outputs, partitions: int) -> list[Keyed]:
+    """Return the venue's fills carrying out these plans (and a liquidator's float while it has no account)
     that validate under `check`, dead-lettering the others; hold later events until they come back."""
-    float_ = liquidator_float(plans[0].ts)
-    needs_float = account_key(LIQUIDATOR, 0) not in accounts and not buffer.coming(float_[2]["id"])
-    sent = [float_] if needs_float else []
-    sent += [fill for plan in plans for fill in liquidation_fills(plan)]
+    sent: list[Keyed] = []
+    for plan in plans:
+        float_ = liquidator_float(plan.ts, liquidator_for(account_key(plan.wallet, plan.subaccount), partitions))
+        if float_[1] not in accounts and not buffer.coming(float_[2]["id"]) and float_ not in sent:
+            sent.append(float_)
+    sent += [fill for plan in plans for fill in liquidation_fills(plan, partitions)]
     valid = [(topic, key, event) for topic, key, event in sent if usable(topic, event, check, out)]
     buffer.expect(event["id"] for _, _, event in valid)
     return valid
@@ -144,22 +145,26 @@ def usable(topic: str, event: dict[str, Any], check: Callable[[Any], str | None]
     return not isinstance(checked, DeadLetter)
 
 
-def liquidator_float(ts: int) -> Keyed:
-    """Return the liquidator's one deposit, at event time `ts` (its first plan's): its id makes a second one a
-    no-op."""
-    return ("accounts.changes", account_key(LIQUIDATOR, 0), {
-        "id": f"venue:float:{LIQUIDATOR}", "ts": ts, "wallet": LIQUIDATOR, "subaccount": 0, "kind": "deposit",
-        "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
+def liquidator_float(ts: int, subaccount: int = 0) -> Keyed:
+    """Return a liquidator subaccount's one deposit, at event time `ts` (its first plan's): its id makes a second
+    one a no-op."""
+    return ("accounts.changes", account_key(LIQUIDATOR, subaccount), {
+        "id": f"venue:float:{account_key(LIQUIDATOR, subaccount)}", "ts": ts, "wallet": LIQUIDATOR,
+        "subaccount": subaccount, "kind": "deposit", "amount": str(LIQUIDATOR_FLOAT), "signature": "", "slot": 0})
 
 
-def liquidation_fills(plan: LiquidationPlan) -> list[Keyed]:
-    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator makes."""
+def liquidation_fills(plan: LiquidationPlan, partitions: int) -> list[Keyed]:
+    """Return the fills that carry out a plan: the account takes at the plan's price, the liquidator of its
+    partition (of `partitions`) makes."""
+    key = account_key(plan.wallet, plan.subaccount)
+    liquidator = liquidator_for(key, partitions)
     out: list[Keyed] = []
     for n, close in enumerate(plan.closes):
-        out.append(("trades.fills", account_key(plan.wallet, plan.subaccount),
+        out.append(("trades.fills", key,
                     venue_fill(plan, n, close, plan.wallet, plan.subaccount, close.side, close.fee, "taker")))
-        out.append(("trades.fills", account_key(LIQUIDATOR, 0),
-                    venue_fill(plan, n, close, LIQUIDATOR, 0, OPPOSITE[close.side], -close.liquidator_fee, "maker")))
+        out.append(("trades.fills", account_key(LIQUIDATOR, liquidator),
+                    venue_fill(plan, n, close, LIQUIDATOR, liquidator, OPPOSITE[close.side], -close.liquidator_fee,
+                               "maker")))
     return out
 
 

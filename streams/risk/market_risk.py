@@ -25,11 +25,9 @@ class MarketRisk:
     book: MarketBook = field(default_factory=MarketBook)
     last_fill_price: Decimal | None = None
     repriced: tuple[int, Decimal] | None = None  # (apply count, price) of the last re-mark of the book
-    alerts: AlertGate = field(default_factory=AlertGate)  # MIKEY's gate for this market's funding and skew
+    alerts: AlertGate = field(default_factory=AlertGate)  # MIKEY's gate for this market's funding
     funding_sign: int = 0  # the sign of the last non-zero funding rate
     paused: str | None = None  # why an admin paused the market: its liquidations wait until resumed
-    longs: int = 0  # holders net long, net short (rebuilt with the book from the accounts)
-    shorts: int = 0
 
     @classmethod
     def of(cls, params: Market) -> "MarketRisk":
@@ -75,8 +73,7 @@ class MarketRisk:
         self.book.set_rates(float(params.mmr), float(params.imr))
 
     def hold(self, slot: int, position: Position | None) -> None:
-        """Make the book hold `position` for the account in `slot` (None: flat here), counting holders per side."""
-        self._count(slot, -1)
+        """Make the book hold `position` for the account in `slot` (None: flat here)."""
         if position is None:
             if slot in self.book.row:
                 self.book.remove_position(slot)
@@ -85,16 +82,6 @@ class MarketRisk:
         else:
             self.book.add_position(slot, float(position.size), float(position.entry),
                                    float(self.params.mmr), float(self.params.imr))
-        self._count(slot, 1)
-
-    def _count(self, slot: int, step: int) -> None:
-        """Move the count of the side the book holds for `slot` (if any) by `step`."""
-        if slot in self.book.row:
-            size = self.book.size[self.book.row[slot]]
-            if size > 0:
-                self.longs += step
-            elif size < 0:
-                self.shorts += step
 
     def holders(self) -> list[int]:
         """Return the slots of the accounts holding a position here, in slot order."""

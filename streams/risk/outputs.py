@@ -1,4 +1,5 @@
-"""What the risk engine publishes: its outputs per derived topic and the messages it builds."""
+"""What the risk engine publishes: its outputs per derived topic, the records it leaves to the owners of what
+spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
@@ -8,9 +9,13 @@ from quantdesk.messages import (
     AccountSnapshot,
     AuditEntry,
     DeadLetter,
+    Fill,
     FundingPayment,
     FundingRate,
+    HeldSide,
+    HolderSide,
     LedgerEntry,
+    LiquidationOutcome,
     LiquidationPlan,
     Message,
     PlannedClose,
@@ -30,7 +35,8 @@ ACTOR = "risk-engine"
 
 @dataclass
 class Outputs:
-    """What applying events caused, one list per derived topic."""
+    """What applying events caused, one list per derived topic; `sides` and `outcomes`, the records for the owners of
+    what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`)."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
@@ -40,6 +46,8 @@ class Outputs:
     audit: list[AuditEntry] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    sides: list[HolderSide] = field(default_factory=list)
+    outcomes: list[LiquidationOutcome] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
@@ -65,14 +73,15 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
                       for r in margin.positions]})
 
 
-def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account,
-                   source: Message) -> list[LedgerEntry]:
+def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message,
+                   first: int = 0) -> list[LedgerEntry]:
     """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
-    `<cause>:<account>:<n>:<kind>` numbered in the order they moved it, so (time, id) lists them in that order."""
+    `<cause>:<account>:<n>:<kind>` numbered from `first` in the order they moved it, so (time, id) lists them in that
+    order."""
     return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
                         subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
                         balance_after=balance, cause=source.id)
-            for n, (line, balance) in enumerate(balances(before, lines))]
+            for n, (line, balance) in enumerate(balances(before, lines), first)]
 
 
 def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin, source: Message) -> LiquidationPlan:
@@ -82,8 +91,19 @@ def plan_message(proposal: LiquidationProposal, account: Account, margin: Margin
         closes=[PlannedClose(market=c.market, side=c.side, size=c.size, price=c.price, fee=c.fee,
                              liquidator_fee=c.liquidator_fee, insurance_fee=c.insurance_fee)
                 for c in proposal.closes],
-        equity=margin.equity, maintenance_margin=margin.maintenance_margin,
-        insurance_draw=proposal.insurance_draw, socialised_loss=proposal.socialised_loss)
+        equity=margin.equity, maintenance_margin=margin.maintenance_margin, deficit=proposal.deficit)
+
+
+def held_side(size: Decimal | None) -> HeldSide:
+    """Return the side a position of signed `size` holds (None: none held)."""
+    return "long" if size and size > 0 else "short" if size and size < 0 else "flat"
+
+
+def holder_side(fill: Fill, before: Account, after: Account, params: str) -> HolderSide:
+    """Return the side the fill's account held in its market before and after the fill, applied under `params`."""
+    was, now = before.positions.get(fill.market), after.positions.get(fill.market)
+    return HolderSide(id=f"{fill.id}:side", ts=fill.ts, market=fill.market, fill=fill,
+                      before=held_side(was and was.size), after=held_side(now and now.size), params=params)
 
 
 def rate_message(hour: FundedHour, ts: int) -> FundingRate:

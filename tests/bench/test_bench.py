@@ -12,7 +12,7 @@ THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipel
               "domain_floor_eps", "domain_floor_cpu_us_per_event", "passthrough_eps", "storage_floor_rows_per_s",
               "pipeline_vs_decode_ceiling", "pipeline_vs_domain_floor", "pipeline_vs_passthrough",
               "pipeline_cpu_vs_domain_floor", "pipeline_seconds_vs_storage_floor")
-SECTIONS = ("throughput", "tick_to_client_ms", "remargin_us_per_position", "holders", "fixed_margin",
+SECTIONS = ("throughput", "tick_to_client_ms", "risk_shards", "remargin_us_per_position", "holders", "fixed_margin",
             "signals_us_per_event", "books", "candles_query_ms", "sink_rows_per_s", "api_rps")
 
 
@@ -176,3 +176,16 @@ def test_the_pipeline_figure_alone_for_a_profiler(tmp_path: Path) -> None:
     figure = json.loads(done.stdout)
     assert figure["events"] >= 600 and positive(figure["eps"]) and positive(figure["cpu_us_per_event"])
     assert not (tmp_path / "bench.json").exists()  # the figure alone, no report
+
+
+def test_the_pipeline_with_one_two_and_three_risk_workers_and_the_scale_out_goal(report: tuple[dict, Path]) -> None:
+    shards = report[0]["risk_shards"]
+    assert [run["risk_shards"] for run in shards["runs"]] == [1, 2, 3]
+    assert len({run["events"] for run in shards["runs"]}) == 1 and shards["runs"][0]["events"] >= 500  # one input
+    for run in shards["runs"]:
+        assert positive(run["steady_eps"]) and positive(run["cpu_us_per_event"]) and positive(run["risk_cpu_seconds"])
+    one, two = shards["runs"][0], shards["runs"][1]
+    assert shards["cpu_2_vs_1"] == two["cpu_us_per_event"] / one["cpu_us_per_event"]
+    assert shards["goal"]["met"] == (shards["cpu_2_vs_1"] <= 1.15)
+    text = (report[1] / "bench.md").read_text()
+    assert "pipeline with 3 risk worker(s)" in text and "Issue 20's scale-out goal" in text

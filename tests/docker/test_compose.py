@@ -141,6 +141,7 @@ def test_the_gateway_starts_after_ready_workers_and_runs_twice_sharing_redis(mon
     assert urlsplit(settings_of("gateway", monkeypatch).redis_url).hostname == "redis"
     assert SERVICES["gateway"]["command"] == ["quantdesk", "api"]
     assert SERVICES["risk"]["command"][-2:] == ["--role", "risk"]
+    assert SERVICES["risk"]["deploy"]["replicas"] == 3  # the risk workers share the tasks through their group
     assert SERVICES["feed"]["command"][-2:] == ["--role", "feed"]
 
 
@@ -210,10 +211,11 @@ def test_prometheus_scrapes_each_contract_job(job: str, service: str, port_field
     assert jobs[job].get("metrics_path", "/metrics") == "/metrics"
 
 
-def test_prometheus_finds_every_gateway_replica() -> None:
-    gateway = next(j for j in PROMETHEUS["scrape_configs"] if j["job_name"] == "quantdesk-gateway")
+@pytest.mark.parametrize("job", ["quantdesk-gateway", "quantdesk-risk"])
+def test_prometheus_finds_every_replica(job: str) -> None:
+    scaled = next(j for j in PROMETHEUS["scrape_configs"] if j["job_name"] == job)
     # one static target would be one replica: DNS answers the service name with every replica's address
-    assert gateway["dns_sd_configs"][0]["type"] == "A"
+    assert scaled["dns_sd_configs"][0]["type"] == "A"
 
 
 def mounts(service: str) -> dict[str, str]:

@@ -77,14 +77,15 @@ async def kill_at(runtime: Runtime, fractions: list[float]) -> int:
     parts = partitions(settings, RISK_INPUTS)
     for fraction in fractions:
         async def reached() -> bool:
-            done, total = await progress(runtime.bootstrap, progress_group(settings, "risk"), parts)
+            done, total = await progress(runtime.bootstrap, progress_group(settings, "risk", 0), parts)
             return done >= fraction * total
         await eventually(reached, timeout=300, what=f"{fraction:.0%} of the input applied", interval=0.02)
-        process, restarts = runtime.risk.process, runtime.risk.restarts
+        worker = runtime.risk.processes[0]
+        process, restarts = worker.process, worker.restarts
         assert process is not None and process.returncode is None
         os.kill(process.pid, signal.SIGKILL)
         kills += 1
-        await eventually(lambda: asyncio.sleep(0, runtime.risk.restarts > restarts), timeout=30,
+        await eventually(lambda: asyncio.sleep(0, worker.restarts > restarts), timeout=30,
                          what="the risk worker started again")
     return kills
 

@@ -97,7 +97,7 @@ async def test_a_risk_worker_shows_a_liquidation_and_what_it_read_published_and_
     assert value(page, "worker_events_in_total", role="risk", topic="oracle.ticks") == 5
     assert value(page, "worker_events_in_total", role="risk", topic="trades.fills") == 3
     assert value(page, "worker_events_in_total", role="risk", topic="accounts.changes") == 3  # deposit, float, bad
-    assert value(page, "worker_remargin_seconds_count", role="risk") == 5
+    assert value(page, "worker_remargin_seconds_count", role="risk") == 5 * settings.topic_partitions  # every task
     assert value(page, "worker_oracle_last_event_seconds", role="risk", market="SOL-PERP") == (START_MS + 6000) / 1000
     assert value(page, "worker_liquidations_filled_total", role="risk", market="SOL-PERP") == 1
     assert value(page, "worker_accounts", role="risk", state="active") == 2  # the trader and the venue's liquidator
@@ -170,7 +170,8 @@ async def test_the_all_role_shows_every_reader_and_the_inputs_of_both_folds(
         async def every_reader() -> Samples | None:
             page = await scrape(pipeline)
             readers = {dict(labels)["reader"] for name, labels in page if name == "worker_consumer_lag"}
-            return page if readers == {"risk", "markets", "orders", "store"} else None
+            tasks = {f"risk{n}" for n in range(settings.topic_partitions)}  # each risk task reads every partition
+            return page if readers == {*tasks, "markets", "orders", "store"} else None
         page = await eventually(every_reader, timeout=60, what="every reader's lag shown")
         health = (await get(pipeline, "/health")).json()
     assert {dict(labels)["topic"] for name, labels in page if name == "worker_events_in_total"} == {

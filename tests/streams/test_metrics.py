@@ -36,14 +36,19 @@ def snapshot(wallet: str, state: str) -> AccountSnapshot:
 def test_accounts_are_counted_in_the_state_their_latest_snapshot_shows() -> None:
     metrics = WorkerMetrics("risk")
     accounts = AccountsByState(metrics, ["new", "funded", "active", "liquidating"])
-    accounts.load({"alice:0": "funded"})
+    accounts.take({"alice:0": "funded"})  # a task restored
+    accounts.take({"dave:0": "funded", "erin:0": "liquidating"})  # another
     accounts.update([snapshot("alice", "active"), snapshot("bob", "funded"), snapshot("bob", "active"),
                      snapshot("carol", "closed")])
     page = metrics.render().decode()
     shown = {state: f'worker_accounts{{role="risk",state="{state}"}}'
-             for state in ("funded", "active", "new", "closed")}
-    assert f'{shown["active"]} 2.0' in page and f'{shown["funded"]} 0.0' in page and f'{shown["new"]} 0.0' in page
+             for state in ("funded", "active", "new", "closed", "liquidating")}
+    assert f'{shown["active"]} 2.0' in page and f'{shown["funded"]} 1.0' in page and f'{shown["new"]} 0.0' in page
     assert f'{shown["closed"]} 1.0' in page  # a state not declared up front is shown once it has an account
+    accounts.drop(["dave:0", "erin:0", "nobody:0"])  # a task given up: its accounts are another worker's to count
+    page = metrics.render().decode()
+    assert f'{shown["funded"]} 0.0' in page and f'{shown["liquidating"]} 0.0' in page
+    assert f'{shown["active"]} 2.0' in page
 
 
 def test_a_loop_that_publishes_dead_letters_shows_every_category_at_zero() -> None:

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from quantdesk.broker import EmbeddedBroker
 from api.embedded import running
 from quantdesk.kafka.publisher import Keyed, Publisher
+from quantdesk.metrics import ChildMetrics
 from streams.risk_process import RiskProcess, child_settings
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
@@ -47,12 +48,13 @@ async def test_a_risk_worker_killed_is_started_again_and_goes_on_from_its_tables
                                         "WHERE wallet = 'alice' ORDER BY ts")
             return [r["c"] for r in found]
         assert await eventually(collateral, timeout=60, what="the first deposit applied") == ["100"]
-        first = runtime.risk.process
+        worker = runtime.risk.processes[0]
+        first = worker.process
         assert first is not None
         first.send_signal(signal.SIGKILL)  # a crash: it may not have committed the deposit yet
 
         async def restarted() -> bool:
-            return runtime.risk.restarts == 1 and runtime.risk.process is not first
+            return worker.restarts == 1 and worker.process is not first
         await eventually(restarted, what="the risk worker started again")
         await publisher.send([deposit(2, "50")])
 
@@ -67,7 +69,7 @@ async def test_a_risk_worker_whose_broker_died_first_still_stops_within_its_dead
     try:
         own = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
         await ensure_topics(own, broker.bootstrap)
-        worker = RiskProcess(own, broker.bootstrap)
+        worker = RiskProcess(own, broker.bootstrap, ChildMetrics(own.data_dir / "metrics" / "risk"))
         await worker.start()
         async with Publisher(own, broker.bootstrap) as publisher:
             await publisher.send([deposit(1, "100")])

@@ -31,10 +31,10 @@ async def test_ready_fails_naming_each_reader_over_the_lag_threshold_and_passes_
     assert unready.status_code == 503 and unready.json()["status"] == "unready"
     assert unready.json()["reason"] == ("the markets reader is behind by 1, over ready_max_lag 0; "
                                         "the store reader is behind by 1, over ready_max_lag 0")
-    assert unready.json()["input"] == {"risk": 0, "markets": 1, "orders": 0, "store": 1, "applied": False}
+    assert unready.json()["input"] == {"risk": 0, "owners": 0, "markets": 1, "orders": 0, "store": 1, "applied": False}
     tolerant = settings.model_copy(update={"ready_max_lag": 1})
     async with client(create_api(tolerant, warehouse, broker.bootstrap)) as http:
         ready = await http.get("/ready")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready",
-                            "input": {"risk": 0, "markets": 1, "orders": 0, "store": 1, "applied": False}}
+                            "input": {"risk": 0, "owners": 0, "markets": 1, "orders": 0, "store": 1, "applied": False}}

@@ -3,12 +3,14 @@ its wallet's dossier, checked against figures worked by hand from the scenario a
 
 import base64
 import hashlib
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from solders.keypair import Keypair
 
 from api.auth import COOKIE
+from api.routes.liquidations import PlanView, plan_view
 from api.embedded import running
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
@@ -78,7 +80,7 @@ async def test_the_crash_scenarios_liquidation_in_public_and_in_its_wallets_doss
             plan = dossier["plan"]
             assert plan == {"id": f"{TICK}:{wallet}:0:plan", "ts": T0 + 5000, "subaccount": 0, "equity": "356",
                             "maintenance_margin": "368", "buffer": "0.02", "fee_rate": "0.01", "closes": [CLOSE],
-                            "insurance_draw": "0", "socialised_loss": "0"}
+                            "deficit": "0"}
             assert dossier["causes"] == [TICK]
             assert [(s["ts"] - T0, *figures(s)) for s in dossier["health"]] == HEALTH
             alerts = [(a["ts"] - T0, a["kind"], a["severity"], a["data"].get("line")) for a in dossier["alerts"]]
@@ -149,3 +151,11 @@ async def test_a_plan_nobody_fills_has_a_dossier_without_fills_or_outcome(settin
             assert [(s["ts"] - T0, *figures(s)) for s in dossier["health"]] == HEALTH
             assert dossier["fills"] == [] and dossier["outcome"] is None  # in flight: nobody filled it
             assert (await http.get("/api/v1/liquidations")).json() == []  # a plan is not a liquidation until filled
+
+
+def test_a_plan_stored_before_plans_named_their_deficit_shows_the_split_it_expected_added_up() -> None:
+    stored = {"id": "t:w:0:plan", "ts": T0, "wallet": "w", "subaccount": 0, "closes": [], "equity": "-10",
+              "maintenance_margin": "5", "insurance_draw": "4.000000000", "socialised_loss": "6.000000000"}
+    assert PlanView.model_validate(plan_view(stored)).deficit == Decimal(10)
+    del stored["insurance_draw"], stored["socialised_loss"]
+    assert PlanView.model_validate(plan_view({**stored, "deficit": "10.000000000"})).deficit == Decimal(10)

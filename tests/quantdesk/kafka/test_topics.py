@@ -7,7 +7,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from quantdesk.kafka.topics import ALL_TOPICS, CHECKPOINT_TOPICS, ensure_topics, new_topic, platform_topics
+from quantdesk.kafka.topics import ALL_TOPICS, ensure_topics, new_topic, platform_topics
 from quantdesk.settings import Settings
 
 
@@ -34,8 +34,7 @@ def test_every_platform_topic_asks_for_the_settings_replicas(replication: int) -
     assert set(insync.values()) == ({"2"} if replication >= 3 else {None})
     compacted = {name for name, t in topics.items() if t.topic_configs.get("cleanup.policy") == "compact"}
     assert compacted == {"p.accounts.state"}
-    assert {name: t.num_partitions for name, t in topics.items() if t.num_partitions != 6} == {
-        f"p.{t}": 1 for t in CHECKPOINT_TOPICS}
+    assert {t.num_partitions for t in topics.values()} == {6}  # checkpoints too: one partition per risk task
 
 
 def test_a_topic_outside_the_catalogue_gets_the_same_replicas_and_the_settings_partitions() -> None:
@@ -50,8 +49,7 @@ async def test_the_broker_holds_the_topics_as_asked(settings: Settings, replicat
     settings = Settings(**{**dict(settings), "topic_replication": replication})
     names = await ensure_topics(settings, settings.kafka_bootstrap or "")
     replicas, configs = await described(settings.kafka_bootstrap or "", names)
-    checkpoints = {settings.topic(t) for t in CHECKPOINT_TOPICS}
-    assert replicas == {n: [replication] * (1 if n in checkpoints else settings.topic_partitions) for n in names}
+    assert replicas == {n: [replication] * settings.topic_partitions for n in names}
     assert {n for n in names if configs[n].get("min.insync.replicas") == "2"} == (set(names) if replication >= 3
                                                                                   else set())
     assert {n for n in names if configs[n].get("cleanup.policy") == "compact"} == {settings.topic("accounts.state")}

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition as TP
 
 from quantdesk.messages import AccountChange, AccountSnapshot, Fill
 from quantdesk.settings import Settings
-from streams.agents.accounts import AccountsAgent
+from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.markets import MarketsAgent
 from streams.agents.orders import OrdersAgent
 from streams.metrics import WorkerMetrics
@@ -61,7 +61,9 @@ class Producer:
 
 
 def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAgent, list[Any], Producer]:
-    """Return an accounts worker whose consumer reports `ends`, the states it publishes and its checkpoints."""
+    """Return an accounts worker (the one task of a single input partition) whose consumer reports `ends`, the
+    states it publishes and its checkpoints."""
+    settings = settings.model_copy(update={"topic_partitions": 1})
     published: list[Any] = []
     producer = Producer()
 
@@ -74,10 +76,11 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
 
     async def started() -> Producer:
         return producer
-    app = SimpleNamespace(maybe_start_producer=started)
+    app = SimpleNamespace(maybe_start_producer=started, delivered=lambda sent: None)
+    metrics = WorkerMetrics("risk")
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
-                               metrics=WorkerMetrics("risk"))
-    worker = AccountsAgent(pipeline)  # type: ignore[arg-type]
+                               metrics=metrics)
+    worker = AccountsAgent(pipeline, 0, RiskMetrics(metrics, settings.market_names))  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer
@@ -195,3 +198,12 @@ def test_only_the_risk_worker_forgets_applied_ids_and_refuses_late_events() -> N
     assert worker_reading(settings, {})[0].buffer.max_lateness_ms == 60_000
     assert MarketsAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
     assert OrdersAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
+
+
+def test_records_sent_before_a_restart_are_not_sent_again_and_then_forgotten() -> None:
+    worker, _, _ = worker_reading(Settings(), {})
+    records = [SimpleNamespace(id=f"fill:{n}:side") for n in range(4)]
+    worker.sent_before = {"fill:1:side", "fill:2:side", "fill:9:side"}  # what its outcomes partition held after it
+    assert [r.id for r in worker.unsent(records[:2])] == ["fill:0:side"]  # its events applied again: one release
+    assert [r.id for r in worker.unsent(records[2:])] == ["fill:3:side"]  # and the next
+    assert worker.sent_before == {"fill:9:side"}  # each forgotten once skipped: a later record goes out

@@ -8,16 +8,13 @@ import uuid
 from decimal import Decimal as D
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
 from api.embedded import running
-from quantdesk.kafka.lag import unapplied
+from quantdesk.kafka.lag import reader_behind, unapplied
 from quantdesk.kafka.publisher import Keyed, Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
-from streams.agents.accounts import MODELS
-from quantdesk.kafka.reader import fetched_ends
 from tests.streams.agents.test_accounts_pipeline import START_MS, rows, topic_events
 from tests.waiting import eventually
 
@@ -97,16 +94,8 @@ async def run(settings: Settings, events: list[Keyed], markers: int, every_reade
 
 
 async def all_committed(settings: Settings, bootstrap: str) -> bool:
-    """Tell whether the risk worker's group has committed every input partition to its end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=settings.app_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(settings.topic(t), p) for t in MODELS for p in range(settings.topic_partitions)]
-        listed = await consumer.end_offsets(parts)
-        ends = await fetched_ends([bootstrap], {tp: end for tp, end in listed.items() if end})
-        return all([(await consumer.committed(tp) or 0) >= end for tp, end in ends.items()])
-    finally:
-        await consumer.stop()
+    """Tell whether every risk task has committed every input partition to its end."""
+    return await reader_behind(settings, bootstrap, "risk") == 0
 
 
 async def states(settings: Settings, bootstrap: str) -> dict[str, list[bytes]]:

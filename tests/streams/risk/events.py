@@ -1,16 +1,19 @@
 """Worked inputs for the risk engine's tests: events, a run over them, the snapshots it publishes."""
 
 from decimal import Decimal as D
+from weakref import WeakKeyDictionary
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidator_float
 from streams.risk.outputs import Outputs
+from streams.risk.owners import Owners
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the hour
 SOL, BTC = "SOL-PERP", "BTC-PERP"
 ALICE = "alice:0"
+OWNERS: WeakKeyDictionary[RiskEngine, Owners] = WeakKeyDictionary()
 
 
 def tick(ts: int, price: str, market: str = SOL, conf: str = "0.01") -> OracleTick:
@@ -27,11 +30,20 @@ def change(ts: int, kind: str, amount: str, wallet: str = "alice") -> AccountCha
     return AccountChange(id=f"{kind}:{wallet}:{ts}", ts=ts, wallet=wallet, kind=kind, amount=D(amount))
 
 
+def owners_of(engine: RiskEngine) -> Owners:
+    """Return the owners `run` feeds this engine's records to (the open interest, the insurance fund), as the
+    worker's owners are fed."""
+    if engine not in OWNERS:
+        OWNERS[engine] = Owners([name for name in engine.markets], engine.thresholds)
+    return OWNERS[engine]
+
+
 def run(engine: RiskEngine, *events) -> Outputs:
-    """Apply events in order; return everything they cause."""
-    out = Outputs()
+    """Apply events in order, the records each leaves through the engine's owners right after it, as one task's
+    owners apply them; return everything they cause."""
+    out, owners = Outputs(), owners_of(engine)
     for event in events:
-        out.extend(engine.apply(event))
+        out.extend(owners.after(engine.apply(event)))
     return out
 
 

@@ -38,7 +38,7 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
     producer = await app.maybe_start_producer()
     topic = settings.topic("risk.checkpoints")
     try:
-        log, tables = CheckpointLog(bootstrap, topic), {"accounts": Journal(), "applied": Journal()}
+        log, tables = CheckpointLog(bootstrap, topic, 1), {"accounts": Journal(), "applied": Journal()}
         for n in range(10):
             tables["accounts"][f"w{n % 4}"] = {"collateral": str(n)}
             tables["applied"][str(n)] = [f"e{n}"]
@@ -47,7 +47,7 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
             await write(log, producer, tables, {f"{topic}:0": n + 1})
     finally:
         await producer.stop()
-    again = CheckpointLog(bootstrap, topic)
+    again = CheckpointLog(bootstrap, topic, 1)
     restored = await again.restore()
     assert restored.tables == {name: journal.rows for name, journal in tables.items()}
     assert restored.offsets == {f"{topic}:0": 10}

@@ -10,7 +10,7 @@ from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import Outputs
-from tests.streams.risk.events import ALICE, SOL, T0, change, fill, long_80_sol, run, tick
+from tests.streams.risk.events import ALICE, SOL, T0, change, fill, long_80_sol, owners_of, run, tick
 from tests.streams.risk.test_store import Worker, inputs, releases
 
 
@@ -27,7 +27,7 @@ def test_a_crash_raises_health_lines_a_near_liquidation_a_plan_and_its_completio
     plan = out.liquidations[0]
     assert out.signals[-1].id == f"tick:{SOL}:{T0 + 5000}:liquidation_planned:{ALICE}"
     assert out.signals[-1].data["plan"] == plan.id
-    done = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    done = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert [s.kind for s in done.signals] == ["liquidation_completed"]
     assert done.signals[0].message == "Liquidation of alice:0 completed on SOL-PERP"
     back = run(engine, tick(T0 + 6000, "100"))
@@ -50,7 +50,8 @@ def test_holders_leaning_one_way_raise_a_skew_once() -> None:
                        fill(T0 + 100 + n, "buy" if wallet != "a" else "sell", "1", "100", wallet=wallet)))
     # a short, then four longs: 4 of 5 holders (80 %) at the fifth; the sixth changes nothing
     assert [(s.kind, s.data["longs"], s.data["shorts"]) for s in out.signals] == [("open_interest_skew", 4, 1)]
-    assert (engine.markets[SOL].longs, engine.markets[SOL].shorts) == (5, 1)
+    held = owners_of(engine).open_interest.markets[SOL]
+    assert (held.longs, held.shorts) == (5, 1)
 
 
 def test_a_rebuilt_engine_raises_the_same_signals_as_the_one_never_stopped() -> None:

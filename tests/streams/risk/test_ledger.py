@@ -7,12 +7,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from quantdesk.markets import DEFAULT_MARKETS
-from quantdesk.messages import LEDGER_KINDS, AccountChange, Fill, LedgerEntry, account_key
+from quantdesk.messages import LEDGER_KINDS, AccountChange, Fill, account_key
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
 from streams.risk.outputs import Outputs
 from tests.streams.domain.domain_strategies import decimals
-from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, fill, long_80_sol, run, tick
+from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, fill, owners_of, long_80_sol, run, tick
 
 HOUR = 3_600_000
 
@@ -63,7 +63,7 @@ def test_a_partial_liquidation_books_the_fee_on_both_sides() -> None:
     # fee 4.721951220, half (2.360975610) to the liquidator
     engine = long_80_sol()
     plan = run(engine, tick(T0 + 3000, "92")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert lines(out) == [("realised_pnl", SOL, "-41.060445392", "954.939554608"),
                           ("liquidation_fee", SOL, "-4.721951220", "950.217603388")]
     assert lines(out, f"{LIQUIDATOR}:0") == [("liquidation_fee", SOL, "2.360975610", "10000002.360975610")]
@@ -71,10 +71,10 @@ def test_a_partial_liquidation_books_the_fee_on_both_sides() -> None:
 
 def test_a_bankrupt_accounts_deficit_is_booked_as_insurance_draw_and_socialised_loss() -> None:
     engine = RiskEngine(DEFAULT_MARKETS)
-    engine.liquidator.insurance_fund = D("4.000000000")
+    owners_of(engine).fund.balance = D("4.000000000")
     run(engine, change(T0, "deposit", "100"), tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     assert lines(out) == [("realised_pnl", SOL, "-110.000000000", "-10.000000000"),
                           ("insurance_draw", None, "4.000000000", "-6.000000000"),
                           ("socialised_loss", None, "6.000000000", "0E-9")]
@@ -126,10 +126,10 @@ class Scenario:
 
     def apply(self, event) -> None:
         """Apply an event, check its entries, and carry out any plan it makes."""
-        out = self.engine.apply(event)
+        out = run(self.engine, event)
         self.check(out)
         for plan in out.liquidations:
-            for _, _, venue_fill in liquidation_fills(plan):
+            for _, _, venue_fill in liquidation_fills(plan, 1):
                 self.apply(Fill.model_validate(venue_fill))
 
     def check(self, out: Outputs) -> None:
@@ -161,7 +161,7 @@ def test_a_run_through_every_kind_keeps_the_entries_adding_up() -> None:
     """Fees both ways, a funded hour, a partial liquidation, then a gap to 60 closing the account out at a deficit
     larger than the fund: every kind the engine books, each checked as the property above checks it."""
     run_ = Scenario()
-    run_.engine.liquidator.insurance_fund = D("1.000000000")
+    owners_of(run_.engine).fund.balance = D("1.000000000")
     for step in [("deposit", "alice", D(300)), ("deposit", "bob", D(5000)), ("withdraw", "bob", D(10)),
                  ("fill", "alice", SOL, "buy", D("1"), D("0.01"), D("1")),
                  ("fill", "bob", SOL, "sell", D("1"), D("0.01"), D("-0.5")),

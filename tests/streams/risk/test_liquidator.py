@@ -6,8 +6,9 @@ from decimal import Decimal as D
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from streams.risk.engine import RiskEngine
-from streams.risk.liquidator import INSURANCE_FUND, LIQUIDATOR, liquidation_fills, liquidator_float
-from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, long_80_sol, run, tick
+from streams.risk.insurance import INSURANCE_FUND, InsuranceFund
+from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
+from tests.streams.risk.events import ALICE, BTC, SOL, T0, change, figures, fill, owners_of, long_80_sol, run, tick
 
 
 def test_an_account_below_maintenance_gets_a_partial_liquidation_plan() -> None:
@@ -34,14 +35,14 @@ def test_the_plans_fills_end_the_liquidation_and_pay_the_insurance_fund() -> Non
     # equity ≥ MM × 1.02 = 351.278048778; health 100 × (1 − MM/equity) = 1.9607: at_risk, not liquidatable
     engine = long_80_sol()
     plan = run(engine, tick(T0 + 3000, "92")).liquidations[0]
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     state = figures(out)
     assert (state["collateral"], state["equity"], state["maintenance_margin"], state["health"], state["state"]) == (
         "950.217603388", "351.278048780", "344.390243900", "1.9607", "at_risk")
     assert D(state["equity"]) >= D(state["maintenance_margin"]) * D("1.02")
     assert figures(out, f"{LIQUIDATOR}:0")["collateral"] == "10000002.360975610"
-    assert (engine.liquidator.insurance_fund, engine.liquidator.in_flight) == (D("2.360975610"), {})
-    assert [a.action for a in out.audit if a.subject == ALICE][:1] == ["liquidation_completed"]
+    assert (owners_of(engine).fund.balance, engine.liquidator.in_flight) == (D("2.360975610"), {})
+    assert [a.action for a in out.audit if a.subject == ALICE].count("liquidation_completed") == 1
     recovered = figures(run(engine, tick(T0 + 4000, "100")))
     # back at 100: equity 950.217603388, MM 74.867444326 × 100 × 5% = 374.33722163, health 60.6051
     assert (recovered["state"], recovered["health"]) == ("active", "60.6051")
@@ -66,19 +67,43 @@ def test_a_bankrupt_account_is_closed_out_and_its_deficit_covered_then_socialise
     # long 10 SOL at 100 on 100; SOL at 89: equity 100 − 110 = −10: close everything without fee
     # the fund's 4 covers part of the 10 deficit, 6 is socialised; the account ends bankrupt at 0
     engine = RiskEngine(DEFAULT_MARKETS)
-    engine.liquidator.insurance_fund = D("4.000000000")
+    owners_of(engine).fund.balance = D("4.000000000")
     run(engine, AccountChange.model_validate(liquidator_float(T0)[2]), change(T0, "deposit", "100"),
         tick(T0 + 1000, "100"), fill(T0 + 2000, "buy", "10", "100"))
     plan = run(engine, tick(T0 + 3000, "89")).liquidations[0]
     assert [(c.side, c.size, c.price, c.fee) for c in plan.closes] == [("sell", D(10), D(89), D(0))]
-    assert (plan.insurance_draw, plan.socialised_loss) == (D(4), D(6))
-    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan)))
+    assert plan.deficit == D(10)  # the plan expects it; the fund decides the split at completion
+    out = run(engine, *(Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)))
     [done] = [a for a in out.audit if a.action == "liquidation_completed"]
     assert (done.data["deficit"], done.data["insurance_draw"], done.data["socialised_loss"]) == (
         "10.000000000", "4.000000000", "6.000000000")
-    assert (figures(out)["state"], figures(out)["collateral"], engine.liquidator.insurance_fund) == ("bankrupt", "0E-9", 0)
+    assert (figures(out)["state"], figures(out)["collateral"], owners_of(engine).fund.balance) == ("bankrupt", "0E-9", 0)
     fund = [(a.action, a.data["amount"], a.data["insurance_fund"]) for a in out.audit if a.subject == INSURANCE_FUND]
     assert fund == [("insurance_credited", "0E-9", "4.000000000"), ("insurance_drawn", "-4.000000000", "0E-9")]
+    assert D(done.data["deficit"]) == plan.deficit  # filled at the plan's prices: the deficit it expected
+
+
+def test_the_engine_plans_and_books_the_same_whatever_the_fund_holds() -> None:
+    # at 89 alice's liquidation pays into the fund and bob's close-out (equity −120) draws on it: how much the fund
+    # holds changes what the fund puts out, never what the engine does (plans, snapshots, ledger, audit, signals,
+    # the outcomes it hands the fund)
+    def engine_outputs(balance: str) -> tuple[list[bytes], list[str]]:
+        engine, fund = long_80_sol(), InsuranceFund()
+        fund.balance = D(balance)
+        events = [change(T0, "deposit", "100", "bob"), fill(T0 + 2000, "buy", "20", "100", wallet="bob"),
+                  tick(T0 + 3000, "89")]
+        said, draws = [], []
+        while events:
+            caused = engine.apply(events.pop(0))
+            said += [m.model_dump_json().encode() for name in vars(caused) for m in getattr(caused, name)]
+            events += [Fill.model_validate(f) for plan in caused.liquidations for _, _, f in liquidation_fills(plan, 1)]
+            draws += [a.data["insurance_draw"] for a in fund.after(caused).audit if a.action == "liquidation_completed"]
+        return said, draws
+
+    (poor, poor_draws), (rich, rich_draws) = engine_outputs("0"), engine_outputs("1000000")
+    assert poor == rich and len(poor) > 20
+    # alice's partial liquidation leaves no deficit; bob's 120: the empty fund covers what alice's fee paid into it
+    assert (poor_draws, rich_draws) == (["0E-9", "30.136585366"], ["0E-9", "120.000000000"])
 
 
 def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_next_tick() -> None:

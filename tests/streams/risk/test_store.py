@@ -14,6 +14,8 @@ from streams.risk.board import MarketBook
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
 from streams.risk.market_risk import MarketRisk
+from streams.domain.alerts import Thresholds
+from streams.risk.owners import Owners
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
 from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
@@ -44,6 +46,15 @@ def crash(t0: int) -> list[tuple[str, dict]]:
             ("oracle.ticks", jup_tick(t0 + 7000, "300")), ("oracle.ticks", jup_tick(t0 + 8000, "100")),
             ("accounts.changes", {"id": "crash:withdraw", "ts": t0 + 9000, "wallet": "crasher", "kind": "withdraw",
                                   "amount": "100000"})]
+
+
+def bankrupt(t0: int) -> list[tuple[str, dict]]:
+    """Return a long on JUP-PERP bought far over the oracle just after the crash's plan: closed out at a deficit,
+    which draws what the crash's liquidation paid into the fund and socialises the rest."""
+    return [("accounts.changes", {"id": "bankrupt:deposit", "ts": t0, "wallet": "bankrupt", "kind": "deposit",
+                                  "amount": "50"}),
+            ("trades.fills", {"id": "bankrupt:buy", "ts": t0 + 5500, "market": "JUP-PERP", "wallet": "bankrupt",
+                              "side": "buy", "size": "10", "price": "110"})]
 
 
 def releases(events: list[Event]) -> list[list[Event]]:
@@ -86,7 +97,8 @@ def inputs(steps: int) -> list[Event]:
     """Return simulated markets over six minutes across 00:00, the crash, then two events sent twice."""
     sim = Simulator(Settings(), T0 - 200_000, seed=3)
     raw = [(t, e) for _ in range(steps) for t, _, e in sim.step() if t in MODELS]  # what the risk engine reads
-    raw += crash(T0 - 150_000) + stranded(T0 - 145_000) + paused("ETH-PERP", T0 - 100_000, T0 - 40_000)
+    raw += crash(T0 - 150_000) + bankrupt(T0 - 150_000) + stranded(T0 - 145_000)
+    raw += paused("ETH-PERP", T0 - 100_000, T0 - 40_000)
     raw += reparametrised("BTC-PERP", T0 - 120_000, T0 - 30_000) + [("admin.commands", {
         "id": "admin:freeze", "ts": T0 - 90_000, "admin": "boss", "action": "freeze_account", "wallet": "someone",
         "reason": "KYC"})]
@@ -96,15 +108,19 @@ def inputs(steps: int) -> list[Event]:
 
 
 class Worker:
-    """The accounts worker without Kafka: releases through the buffer, tables written after each, and a
-    venue whose fills come with the next release (held back until then, as the worker does)."""
+    """The accounts worker without Kafka: releases through the buffer, each event's liquidation outcomes through the
+    insurance fund, tables written after each, and a venue whose fills come with the next release (held back until
+    then, as the worker does)."""
 
     def __init__(self, tables: dict[str, dict] | None = None, redelivered: list[Event] | None = None,
                  lateness_ms: int = DAY_MS) -> None:
-        self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}}
+        self.tables = tables or {"accounts": {}, "markets": {}, "applied": {}, "owners": {}}
         self.store = EngineStore(self.tables["accounts"], self.tables["markets"], self.tables["applied"])
         self.engine, self.buffer = RiskEngine(MARKETS), ReorderBuffer(grace_ms=0, max_lateness_ms=lateness_ms)
         self.store.load(self.engine, self.buffer)
+        self.owners = Owners(self.engine.markets, Thresholds())  # their row kept beside the engine's tables
+        if "owners" in self.tables["owners"]:
+            self.owners.load_row(self.tables["owners"]["owners"])
         self.incoming = redelivered or []
 
     def release(self, events: list[Event]) -> Outputs:
@@ -112,13 +128,14 @@ class Worker:
         self.buffer.push([*self.incoming, *events])
         out, applied = Outputs(), []
         for event in self.buffer.drain():
-            caused = self.engine.apply(event)
-            self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan))
+            caused = self.owners.after(self.engine.apply(event))
+            self.buffer.expect(f["id"] for plan in caused.liquidations for _, _, f in liquidation_fills(plan, 1))
             out.extend(caused)
             applied.append(event)
         if applied:
             self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
-        self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan)]
+            self.tables["owners"]["owners"] = self.owners.to_row()
+        self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
         return out
 
     def unapplied(self) -> list[Event]:
@@ -146,7 +163,7 @@ def state(worker: Worker) -> dict[str, Any]:
             "books": {m: sorted(k.book.row) for m, k in engine.markets.items()},
             "twaps": {m: twaps(k) for m, k in engine.markets.items()}, "awaited": set(worker.buffer.awaited),
             "paused": {m: k.paused for m, k in engine.markets.items()},
-            "frozen": dict(engine.frozen),
+            "frozen": dict(engine.frozen), "fund": worker.owners.fund.to_row(),
             "params": (engine.params, [m.params for m in engine.markets.values()], list(engine.scheduled),
                        {m: (rates(k.book), k.funding.max_rate) for m, k in engine.markets.items()})}
 
@@ -177,15 +194,21 @@ def test_an_engine_rebuilt_after_any_release_goes_on_exactly_like_the_one_never_
     flat = Outputs()
     for out in outs:
         flat.extend(out)
-    # the run crosses 00:00, plans two liquidations (one once a stale oracle is back), refuses a withdrawal;
-    # it is cut after every 11th release, every plan, and every release that left an account awaiting an oracle
+    # the run crosses 00:00, plans three liquidations (one once a stale oracle is back, one a close-out whose
+    # deficit draws the fund the first paid into), refuses a withdrawal; it is cut after every 11th release, every
+    # plan, and every release that left an account awaiting an oracle
     assert flat.funding_payments and len(saved) > 10
-    assert sorted(p.wallet for p in flat.liquidations) == ["crasher", "stranded"]
+    assert sorted(p.wallet for p in flat.liquidations) == ["bankrupt", "crasher", "stranded"]
+    drawn = [a for a in flat.audit if a.action == "insurance_drawn"]
+    assert len(drawn) == 1 and D(drawn[0].data["amount"]) < 0
+    assert any(D(before["fund"]["balance"]) > 0 and D(before["fund"]["socialised"]) == 0
+               for _, _, before in saved.values())  # a cut between the fund's credit and its draw
     assert [d.reason[:35] for d in flat.dead_letters] == ["crasher:0: withdrawal of 100000 USD"]
     assert any(before["paused"]["ETH-PERP"] == "review" for _, _, before in saved.values())  # a cut while paused
     assert any(before["params"][2] for _, _, before in saved.values())  # a cut with a change scheduled
     assert whole.engine.frozen == {"someone": "KYC"}
     assert whole.engine.markets["BTC-PERP"].params.mmr == D("0.12") and not whole.engine.scheduled
+    assert any(s.kind == "open_interest_skew" for out in outs[min(saved):] for s in out.signals)  # after a cut
     for cut, (tables, unapplied, before) in saved.items():
         again = Worker(tables, unapplied, lateness_ms)
         assert state(again) == before

@@ -63,4 +63,4 @@ async def test_replay_wait_returns_once_every_event_is_applied_and_stored_and_re
         snapshots = await rows(runtime, "SELECT uniqExact(wallet) AS n FROM {db}.account_snapshots")
         assert snapshots[0]["n"] == 300  # every deposit applied and its account stored when --wait returned
         ready = (await http.get("/ready")).json()
-        assert ready == {"status": "ready", "input": {"risk": 0, "markets": 0, "orders": 0, "store": 0, "applied": True}}
+        assert ready == {"status": "ready", "input": {"risk": 0, "owners": 0, "markets": 0, "orders": 0, "store": 0, "applied": True}}

@@ -1,0 +1,87 @@
+"""The risk worker's share of the risk tasks, as the risk group assigns them.
+
+The accounts are split into tasks, one per input partition (`streams.agents.accounts`). The risk workers of one
+app share them through a consumer group on the checkpoint topic, whose partitions are the tasks: a worker started,
+stopped or dead moves tasks, and a task taken over goes on from its own checkpoint. The worker holding task 0 runs
+the owners beside it (`streams.agents.owners`). The group's partitions are never read here: each task reads its
+own input, and its checkpoint, itself.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from streams.agents.accounts import AccountsAgent, RiskMetrics
+from streams.agents.owners import OwnersAgent
+from streams.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+OWNERS = -1  # the owners' place among the running tasks
+
+
+class RiskTasks(ConsumerRebalanceListener):
+    """This worker's share of the risk tasks: the partitions of the checkpoint topic the risk group gives it, each
+    run as an `AccountsAgent` from its own checkpoint, the owners beside task 0; a task that fails fails the
+    worker."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.member: AIOKafkaConsumer | None = None
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self.agents: dict[int, AccountsAgent] = {}
+        self.shown = RiskMetrics(pipeline.metrics, pipeline.settings.market_names)
+
+    async def run(self) -> None:
+        """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
+        settings = self.pipeline.settings
+        session_ms = int(settings.kafka_session_timeout_s * 1000)
+        member = AIOKafkaConsumer(bootstrap_servers=self.pipeline.bootstrap, group_id=f"{settings.app_id}-risk",
+                                  enable_auto_commit=False, session_timeout_ms=session_ms,
+                                  heartbeat_interval_ms=max(100, session_ms // 3))
+        member.subscribe([settings.topic("risk.checkpoints")], listener=self)
+        self.member = member
+        await member.start()
+        try:
+            while True:  # polls keep the membership; the partitions are paused: tasks read their own
+                await member.getmany(timeout_ms=200)
+                for task in self.running.values():
+                    if task.done():
+                        task.result()  # a task's failure is the worker's
+        finally:
+            await self.stop(list(self.running))
+            await member.stop()
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Stop every task given up (and the owners with task 0), before the group gives it to another worker."""
+        given_up = [tp.partition for tp in revoked]
+        await self.stop(given_up + ([OWNERS] if 0 in given_up else []))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Start each task assigned, from its checkpoint; its partition of the checkpoint topic is not read here."""
+        assert self.member is not None
+        self.member.pause(*assigned)
+        for tp in assigned:
+            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.shown)
+            self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
+            if tp.partition == 0:
+                self.running[OWNERS] = asyncio.create_task(OwnersAgent(self.pipeline).run(), name="risk-owners")
+        log.info("risk tasks %s", sorted(self.running))
+
+    async def stop(self, tasks: list[int]) -> None:
+        """Cancel these tasks and wait until they have stopped; forget their accounts' states."""
+        for n in tasks:
+            if (task := self.running.pop(n, None)) is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                if (agent := self.agents.pop(n, None)) is not None:
+                    self.shown.accounts_by_state.drop(agent.engine.accounts)
+
+
+def register(pipeline: Pipeline) -> RiskTasks:
+    """Register the risk tasks as a loop of the app: a task's failure crashes the app."""
+    tasks = RiskTasks(pipeline)
+    pipeline.loop(tasks.run, "accounts")
+    return tasks

@@ -1,0 +1,115 @@
+"""Risk engines that each hold a share of the accounts, by the Kafka partition of their key, publish together
+exactly what one engine holding every account publishes: the same messages, in the same order per key.
+
+Each engine reads every input event behind a reorder buffer of its own, as a shard of the risk worker does, and
+waits only for the fills of its own plans: the venue fills them against the liquidator subaccount of the
+liquidated account's partition, held by the same shard. Outputs are compared per topic and key, since the order
+across keys is each shard's own."""
+
+from collections import defaultdict
+
+import pytest
+
+from quantdesk.kafka.publisher import partition_of
+from quantdesk.messages import AccountChange, Fill, Message, RiskOutcomes, account_key
+from streams.domain.alerts import Thresholds
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float, liquidator_for
+from streams.risk.outputs import Outputs
+from streams.risk.owners import Owners
+from streams.risk.reorder import Event, ReorderBuffer, order_key
+from tests.streams.risk.test_store import MARKETS, T0, releases
+from tests.streams.risk.test_store import inputs as one_partition_inputs
+
+PARTITIONS = (0, 1, 2)  # the input topics' partitions (settings.topic_partitions)
+MARKETS_NAMES = [m.name for m in MARKETS]
+KEYS = {"states": "account", "ledger": "account", "funding_payments": "account", "liquidations": "account",
+        "funding_rates": "market", "audit": "subject", "signals": "subject", "dead_letters": "topic"}
+
+
+def inputs(steps: int) -> list[Event]:
+    """Return `test_store`'s run with the float of every partition's liquidator (the first is in it already)."""
+    liquidators = {liquidator_for(account_key(LIQUIDATOR, s), len(PARTITIONS)) for s in range(32)} - {0}
+    floats = [AccountChange.model_validate(liquidator_float(T0 - 200_000, s)[2]) for s in sorted(liquidators)]
+    return [*floats, *one_partition_inputs(steps)]
+
+
+def shards(count: int) -> list[RiskEngine]:
+    """Return `count` engines, engine i holding the accounts of partitions p with p % count == i; the first
+    speaks for the markets."""
+    def holds(i: int):
+        return lambda key: partition_of(key, PARTITIONS) % count == i
+    return [RiskEngine(MARKETS, holds=holds(i), speaks_for_markets=i == 0) for i in range(count)]
+
+
+def key_of(item: Message, by: str) -> str:
+    """Return the key an output goes under on its topic."""
+    return account_key(item.wallet, item.subaccount) if by == "account" else getattr(item, by)
+
+
+def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
+    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads every input
+    partition, and the records they leave through one set of owners, as their tasks send them; return each topic's
+    messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the
+    next release, and only the engine that made it waits for them."""
+    buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
+    owners = Owners(MARKETS_NAMES, Thresholds(), len(engines))
+    for release, chunk in enumerate(releases(events), 1):
+        out = Outputs()
+        for task, (engine, buffer) in enumerate(zip(engines, buffers)):
+            buffer.push([*incoming, *chunk])
+            applied, left = [], Outputs()
+            for event in buffer.drain():
+                caused = engine.apply(event)
+                buffer.expect(f["id"] for p in caused.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS)))
+                out.extend(caused)
+                left.extend(caused)
+                applied.append(event)
+            if applied:
+                owners.take(RiskOutcomes(task=task, release=release, through=max(order_key(e) for e in applied),
+                                         sides=left.sides, outcomes=left.outcomes))
+        record(published, out)
+        record(published, owners.due()[0], "owners:")
+        incoming = [Fill.model_validate(f) for p in out.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS))]
+    return dict(published)
+
+
+def record(published: dict[tuple[str, str], list[bytes]], out: Outputs, by: str = "") -> None:
+    """Add each output message to its topic and key's list (`by` names the producer)."""
+    for name, key in KEYS.items():
+        for item in getattr(out, name):
+            published[by + name, key_of(item, key)].append(item.model_dump_json().encode())
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_shards_publish_byte_for_byte_what_one_engine_holding_every_account_publishes(count: int) -> None:
+    events = inputs(900)
+    whole = run([RiskEngine(MARKETS)], events)
+    sharded = run(shards(count), events)
+    topics = {name for name, _ in whole}
+    # the run closes an hour's funding, plans liquidations, refuses a withdrawal, and an admin acts on markets; the
+    # owners credit and draw the insurance fund, book the cover, signal the completion and the skew
+    assert {"states", "ledger", "funding_payments", "liquidations", "funding_rates", "audit", "signals",
+            "dead_letters", "owners:ledger", "owners:audit", "owners:signals"} <= topics
+    assert {key for name, key in whole if name == "owners:audit"} >= {"insurance-fund"}
+    assert set(sharded) ^ set(whole) == set()
+    assert [key for key, messages in whole.items() if sharded[key] != messages] == []
+
+
+def test_each_shard_holds_only_its_own_accounts_and_the_same_markets() -> None:
+    engines = shards(3)
+    run(engines, inputs(300))
+    held = [set(engine.accounts) for engine in engines]
+    assert all(held) and not (held[0] & held[1] or held[1] & held[2] or held[0] & held[2])
+    assert all(partition_of(key, PARTITIONS) == i for i, keys in enumerate(held) for key in keys)
+    rows = [{name: {k: v for k, v in market.to_row().items() if k != "repriced"}  # the last re-mark of its holders
+             for name, market in engine.markets.items()} for engine in engines]
+    assert rows[0] == rows[1] == rows[2]
+
+
+def test_only_the_engine_speaking_for_the_markets_publishes_their_rates_and_admins_audits() -> None:
+    engines = shards(3)
+    published = [run([engine], inputs(900)) for engine in engines]
+    assert any(name == "funding_rates" for name, _ in published[0])
+    assert not any(name == "funding_rates" or key in ("ETH-PERP", "BTC-PERP", "someone")
+                   for p in published[1:] for name, key in p if not name.startswith("owners:"))
