@@ -67,12 +67,14 @@ async def test_every_documented_query_answers_over_simulated_data(settings: Sett
                 f"(SELECT count() FROM {database}.dead_letters FINAL) AS letters, "
                 f"(SELECT count() FROM {database}.account_snapshots FINAL) AS snapshots, "
                 f"(SELECT count() FROM {database}.liquidations FINAL) AS plans, "
-                f"(SELECT count() FROM {database}.funding_payments FINAL) AS payments")
+                f"(SELECT count() FROM {database}.funding_payments FINAL) AS payments, "
+                f"(SELECT count() FROM {database}.funding_rates FINAL) AS rates")
             found = counts[0]
+            # the rate comes from task 0, the payments from the holders' tasks: each in its own time
             return found["fills"] == len(fills) + 2 and found["letters"] >= 1 and found["snapshots"] > 0 and \
-                found["plans"] >= 1 and found["payments"] >= 1  # + the venue's close: both sides
+                found["plans"] >= 1 and found["payments"] >= 1 and found["rates"] >= 1  # + the venue's close
 
-        await eventually(stored, timeout=60, what="every fill, a dead letter, snapshots, a plan and funding stored")
+        await eventually(stored, timeout=60, what="every fill, a dead letter, snapshots, a plan, funding payments and a rate stored")
         client = reader(settings)
         answers = {title: query_table(client, sql, database) for title, sql in documented().items()}
         venue = await runtime.warehouse.arows(
