@@ -325,19 +325,6 @@ class LiquidationCompletion(Message):
 LiquidationOutcome = Annotated[InsuranceCredit | LiquidationCompletion, Field(discriminator="kind")]  # read by `kind`
 
 
-class RiskOutcomes(BaseModel):
-    """One release of one risk task, for the owners of what spans the accounts (topic `risk.outcomes`, one
-    partition per task): the records it left (holder sides, liquidation outcomes), its release number and the apply
-    order key of the last event it applied (`through`: no later release of the task leaves a record before it but
-    a late event's)."""
-
-    task: int
-    release: int
-    through: tuple[int, int, str]
-    sides: list["HolderSide"] = []
-    outcomes: list[LiquidationOutcome] = []
-
-
 Severity = Literal["info", "warning", "critical"]
 
 
@@ -388,6 +375,17 @@ class HolderSide(Message):
     params: str = ""
 
 
+class RiskOutcomes(BaseModel):
+    """One release of one risk task, for the owners of what spans the accounts (topic `risk.outcomes`, one
+    partition per task): the records it left (holder sides, liquidation outcomes), its release number and the apply
+    order key of the last event it applied (`through`: no later release of the task leaves a record before it but
+    a late event's)."""
+
+    task: int
+    release: int
+    through: tuple[int, int, str]
+    sides: list[HolderSide] = []
+    outcomes: list[LiquidationOutcome] = []
 
 
 class AuditEntry(Message):
@@ -540,6 +538,3 @@ DERIVED_TOPICS: tuple[str, ...] = (
 def dump(message: BaseModel) -> dict[str, Any]:
     """Return a message as a JSON-ready dict (decimals as strings)."""
     return message.model_dump(mode="json")
-
-
-RiskOutcomes.model_rebuild()  # its holder sides are declared below it
