@@ -114,6 +114,10 @@ class OrderedInput:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
         return None
 
+    def input_partitions(self) -> list[TopicPartition]:
+        """Return the partitions read: every partition of the topics."""
+        return [TopicPartition(name, p) for name in self.names for p in range(self.partitions)]
+
     async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
         """Publish the dead letters of a message read from `topic` (where this reader owns them)."""
 
@@ -126,7 +130,7 @@ class OrderedInput:
         # the group only shows progress (`show_progress`): the reader starts where `offsets` say
         self.consumer = reader = await Reader(self.bootstrap, self.group).start()
         try:
-            parts = [TopicPartition(name, p) for name in self.names for p in range(self.partitions)]
+            parts = self.input_partitions()
             self.start = {tp: offsets.get(offset_key(tp), 0) for tp in parts}
             reader.assign(self.start)
             self.positions = Positions(self.start)

@@ -1,6 +1,6 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
-stop ask. Each risk task shows its progress as the consumer group `<app id>-task<n>` (every task reads every input
-partition), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the orders
+stop ask. Each risk task shows its progress as the consumer group `<app id>-task<n>` over the partitions it reads
+(`task_partitions`), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the orders
 worker as `<app id>-orders`, the sink as `<app id>-feed`."""
 
 import asyncio
@@ -11,7 +11,8 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES
+from quantdesk.kafka.topics import (INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, OWN_PARTITION_INPUTS, RISK_INPUTS,
+                                   STORED_TABLES)
 
 
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
@@ -26,6 +27,13 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
     return [TopicPartition(settings.topic(t), p) for t in topics for p in range(settings.topic_partitions)]
 
 
+def task_partitions(settings: Settings, task: int) -> list[TopicPartition]:
+    """Return the input partitions risk task `task` reads: every partition of what moves a market (ticks, fills,
+    admins' commands), its own of what moves only its accounts (`OWN_PARTITION_INPUTS`)."""
+    return [TopicPartition(settings.topic(t), p) for t in RISK_INPUTS for p in range(settings.topic_partitions)
+            if p == task or t not in OWN_PARTITION_INPUTS]
+
+
 READERS = {"risk": ("", RISK_INPUTS), "owners": ("-owners", INTERNAL_TOPICS), "markets": ("-markets", MARKET_INPUTS),
            "orders": ("-orders", ORDER_INPUTS), "store": ("-feed", STORED_TABLES)}  # the sink last: what the others publish comes before it
 
@@ -36,17 +44,12 @@ def progress_group(settings: Settings, reader: str, task: int | None = None) -> 
     return settings.app_id + READERS[reader][0] + ("" if task is None else f"-task{task}")
 
 
-def progress_groups(settings: Settings, reader: str) -> list[str]:
-    """Return the groups a reader's progress is in: one per risk task (as many as the input partitions)."""
-    if reader == "risk":
-        return [progress_group(settings, reader, task) for task in range(settings.topic_partitions)]
-    return [progress_group(settings, reader)]
-
-
 async def reader_behind(settings: Settings, bootstrap: str, reader: str) -> int:
     """Return how many published messages a reader (all its groups together) has not applied or stored."""
-    parts = partitions(settings, READERS[reader][1])
-    return sum([await behind(bootstrap, group, parts) for group in progress_groups(settings, reader)])
+    if reader == "risk":
+        return sum([await behind(bootstrap, progress_group(settings, reader, task), task_partitions(settings, task))
+                    for task in range(settings.topic_partitions)])
+    return await behind(bootstrap, progress_group(settings, reader), partitions(settings, READERS[reader][1]))
 
 
 async def unapplied(settings: Settings, bootstrap: str) -> dict[str, int]:

@@ -3,10 +3,12 @@
 The accounts are split into tasks, one per input partition: task n holds the accounts whose key lands in
 partition n (`RiskEngine.holds`), and task 0 speaks for the markets. The risk workers of one app share the tasks
 through a consumer group (`RiskTasks`): a worker started, stopped or dead moves tasks, and a task taken over goes
-on from its own checkpoint. Every task reads every input partition itself (`streams.ordered`: the markets move with
-every tick and fill), from the offsets its last checkpoint names, so what it has applied and where it reads on are
-one record (`streams.risk.checkpoint`, on the task's own partition of the checkpoint topic): a task restarted goes
-on from exactly that, never from offsets Faust's acking may have moved past a message it never delivered.
+on from its own checkpoint. Every task reads every partition of ticks, fills and admins' commands itself
+(`streams.ordered`: the markets move with every tick and fill) and its own partition of account changes (a change
+moves one account and no market: `quantdesk.kafka.lag.task_partitions`), from the offsets its last checkpoint
+names, so what it has applied and where it reads on are one record (`streams.risk.checkpoint`, on the task's own
+partition of the checkpoint topic): a task restarted goes on from exactly that, never from offsets Faust's acking
+may have moved past a message it never delivered.
 
 With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
 published with the plan, and nothing later is applied until they come back through the input
@@ -25,6 +27,7 @@ from typing import Any, Iterable, Iterator
 
 from aiokafka import TopicPartition
 
+from quantdesk.kafka.lag import task_partitions
 from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, RiskOutcomes,
@@ -78,6 +81,7 @@ class AccountsAgent(OrderedInput):
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
+        self.reads = task_partitions(settings, task)
         self.outcomes = TopicPartition(settings.topic("risk.outcomes"), task)  # the task's own partition
         self.outcomes_end = 0  # where that partition ends after the outcomes this task sent last
         self.sent_before: set[str] = set()  # records sent before a restart, not to be sent again
@@ -88,6 +92,10 @@ class AccountsAgent(OrderedInput):
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
         return self.engine.unknown(event)
+
+    def input_partitions(self) -> list[TopicPartition]:
+        """Return the partitions this task reads: those of every market's moves, its own of account changes."""
+        return self.reads
 
     async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
         """Publish the dead letters of account changes and admins' commands (the market agent owns those of ticks

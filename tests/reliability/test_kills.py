@@ -12,11 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
-from quantdesk.kafka.lag import partitions, progress_group, unapplied
+from quantdesk.kafka.lag import progress_group, task_partitions, unapplied
 from quantdesk.kafka.reader import fetched_ends
 from api.embedded import Runtime, running
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import RISK_INPUTS
 from tests.reliability.scenario import scenario, write_replay
 from tests.waiting import eventually
 
@@ -74,7 +73,7 @@ async def tables(runtime: Runtime) -> dict[str, list[tuple]]:
 async def kill_at(runtime: Runtime, fractions: list[float]) -> int:
     """SIGKILL the risk worker each time its committed input passes the next fraction; return the kills."""
     settings, kills = runtime.settings, 0
-    parts = partitions(settings, RISK_INPUTS)
+    parts = task_partitions(settings, 0)
     for fraction in fractions:
         async def reached() -> bool:
             done, total = await progress(runtime.bootstrap, progress_group(settings, "risk", 0), parts)

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.embedded import running
-from quantdesk.kafka.lag import partitions, progress_group
-from quantdesk.kafka.topics import RISK_INPUTS
+from quantdesk.kafka.lag import progress_group, task_partitions
 from quantdesk.settings import Settings
 from tests.reliability.scenario import scenario, write_replay
 from tests.reliability.test_kills import DERIVED, fresh, progress, tables
@@ -25,11 +24,9 @@ async def run(settings: Settings, replay: Path, shards: int, kill_at: float | No
     settings = settings.model_copy(update={"risk_shards": shards})
     async with running(settings, simulator=False, replay_file=replay) as runtime:
         if kill_at is not None:
-            parts = partitions(settings, RISK_INPUTS)
-
             async def reached() -> bool:
-                done = [await progress(runtime.bootstrap, progress_group(settings, "risk", t), parts)
-                        for t in range(settings.topic_partitions)]
+                done = [await progress(runtime.bootstrap, progress_group(settings, "risk", t),
+                                       task_partitions(settings, t)) for t in range(settings.topic_partitions)]
                 return all(applied >= kill_at * total for applied, total in done)
             await eventually(reached, timeout=300, what=f"{kill_at:.0%} of the input applied by every task",
                              interval=0.05)

@@ -170,7 +170,7 @@ async def test_the_all_role_shows_every_reader_and_the_inputs_of_both_folds(
         async def every_reader() -> Samples | None:
             page = await scrape(pipeline)
             readers = {dict(labels)["reader"] for name, labels in page if name == "worker_consumer_lag"}
-            tasks = {f"risk{n}" for n in range(settings.topic_partitions)}  # each risk task reads every partition
+            tasks = {f"risk{n}" for n in range(settings.topic_partitions)}  # each risk task shows its own lag
             return page if readers == {*tasks, "markets", "orders", "store"} else None
         page = await eventually(every_reader, timeout=60, what="every reader's lag shown")
         health = (await get(pipeline, "/health")).json()

@@ -94,7 +94,7 @@ async def run(settings: Settings, events: list[Keyed], markers: int, every_reade
 
 
 async def all_committed(settings: Settings, bootstrap: str) -> bool:
-    """Tell whether every risk task has committed every input partition to its end."""
+    """Tell whether every risk task has committed every input partition it reads to its end."""
     return await reader_behind(settings, bootstrap, "risk") == 0
 
 

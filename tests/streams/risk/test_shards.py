@@ -1,9 +1,9 @@
 """Risk engines that each hold a share of the accounts, by the Kafka partition of their key, publish together
 exactly what one engine holding every account publishes: the same messages, in the same order per key.
 
-Each engine reads every input event behind a reorder buffer of its own, as a shard of the risk worker does, and
-waits only for the fills of its own plans: the venue fills them against the liquidator subaccount of the
-liquidated account's partition, held by the same shard. Outputs are compared per topic and key, since the order
+Each engine reads every tick, fill and admin's command, and the account changes of its own accounts only, behind a
+reorder buffer of its own, as a shard of the risk worker does, and waits only for the fills of its own plans: the
+venue fills them against the liquidator subaccount of the liquidated account's partition, held by the same shard. Outputs are compared per topic and key, since the order
 across keys is each shard's own."""
 
 from collections import defaultdict
@@ -48,8 +48,8 @@ def key_of(item: Message, by: str) -> str:
 
 
 def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
-    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads every input
-    partition, and the records they leave through one set of owners, as their tasks send them; return each topic's
+    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads them (the account
+    changes of its own partitions only), and the records they leave through one set of owners, as their tasks send them; return each topic's
     messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the
     next release, and only the engine that made it waits for them."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
@@ -57,7 +57,7 @@ def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str],
     for release, chunk in enumerate(releases(events), 1):
         out = Outputs()
         for task, (engine, buffer) in enumerate(zip(engines, buffers)):
-            buffer.push([*incoming, *chunk])
+            buffer.push([e for e in [*incoming, *chunk] if type(e) is not AccountChange or engine.held(e.account)])
             applied, left = [], Outputs()
             for event in buffer.drain():
                 caused = engine.apply(event)
