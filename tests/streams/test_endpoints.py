@@ -174,6 +174,11 @@ async def test_the_all_role_shows_every_reader_and_the_inputs_of_both_folds(
             return page if readers == {*tasks, "markets", "orders", "store"} else None
         page = await eventually(every_reader, timeout=60, what="every reader's lag shown")
         health = (await get(pipeline, "/health")).json()
+    lag = [dict(labels) for name, labels in page if name == "worker_consumer_lag"]
+    assert {(g["reader"], g["partition"]) for g in lag if g["reader"].startswith("risk")
+            and g["topic"] == "accounts.changes"} == {(f"risk{n}", str(n)) for n in range(settings.topic_partitions)}
+    assert len({g["partition"] for g in lag if g["reader"] == "risk0" and g["topic"] == "trades.fills"}) == \
+        settings.topic_partitions  # every fill moves a market every task keeps
     assert {dict(labels)["topic"] for name, labels in page if name == "worker_events_in_total"} == {
         *RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS}
     assert health["loops"] == ["accounts", "markets", "orders", "sink", "webhooks"]
