@@ -47,13 +47,15 @@ def key_of(item: Message, by: str) -> str:
     return account_key(item.wallet, item.subaccount) if by == "account" else getattr(item, by)
 
 
-def run(engines: list[RiskEngine], events: list[Event]) -> dict[tuple[str, str], list[bytes]]:
+def run(engines: list[RiskEngine], events: list[Event],
+        owners: Owners | None = None) -> dict[tuple[str, str], list[bytes]]:
     """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads them (the account
-    changes of its own partitions only), and the records they leave through one set of owners, as their tasks send them; return each topic's
+    changes of its own partitions only), and the records they leave through one set of owners (`owners`, new ones
+    when None), as their tasks send them; return each topic's
     messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the
     next release, and only the engine that made it waits for them."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
-    owners = Owners(MARKETS_NAMES, Thresholds(), len(engines))
+    owners = Owners(MARKETS_NAMES, Thresholds(), len(engines)) if owners is None else owners
     for release, chunk in enumerate(releases(events), 1):
         out = Outputs()
         for task, (engine, buffer) in enumerate(zip(engines, buffers)):
