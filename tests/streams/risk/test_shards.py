@@ -51,9 +51,9 @@ def run(engines: list[RiskEngine], events: list[Event],
         owners: Owners | None = None) -> dict[tuple[str, str], list[bytes]]:
     """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads them (the account
     changes of its own partitions only), and the records they leave through one set of owners (`owners`, new ones
-    when None), as their tasks send them; return each topic's
-    messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the
-    next release, and only the engine that made it waits for them."""
+    when None), as their tasks send them; return each topic's messages per key, in order (the owners' apart:
+    another producer). A plan's fills reach every engine with the next release, and only the engine that made it
+    waits for them."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
     owners = Owners(MARKETS_NAMES, Thresholds(), len(engines)) if owners is None else owners
     for release, chunk in enumerate(releases(events), 1):
