@@ -97,7 +97,7 @@ class RiskEngine:
     def apply(self, event: Event) -> Outputs:
         """Apply one input event; return what it causes, every decision audited under the parameters in force."""
         self.applied += 1
-        out = self._take_effect(event.ts)  # changes due before this event
+        before = self._take_effect(event.ts) if self._due(event.ts) else None  # changes due before this event
         if isinstance(event, OracleTick):
             caused = self._on_tick(event)
         elif isinstance(event, Fill):
@@ -107,7 +107,9 @@ class RiskEngine:
         else:
             caused = self._on_change(event)
         caused.audit += decisions(caused, event, self.params)
-        out.extend(caused).extend(self._take_effect(event.ts))  # a change in force from its own command's time
+        out = caused if before is None else before.extend(caused)
+        if self._due(event.ts):
+            out.extend(self._take_effect(event.ts))  # a change in force from its own command's time
         out.audit = [a if a.params == self.params else a.model_copy(update={"params": self.params})
                      for a in out.audit]
         out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
@@ -163,10 +165,14 @@ class RiskEngine:
             "admin": command.admin, "reason": command.reason, "effective_at": command.effective_at,
             **{name: str(getattr(command, name)) for name in MARGIN_FIELDS}}))
 
+    def _due(self, now: int) -> bool:
+        """Tell whether a scheduled change is due by event time `now`."""
+        return bool(self.scheduled) and (self.scheduled[0].effective_at or 0) <= now
+
     def _take_effect(self, now: int) -> Outputs:
         """Put in force every scheduled change due by event time `now`, in order, each at its effective time."""
         out = Outputs()
-        while self.scheduled and (self.scheduled[0].effective_at or 0) <= now:
+        while self._due(now):
             out.extend(self._reparametrise(self.scheduled.pop(0)))
         return out
 

@@ -136,6 +136,8 @@ def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntr
     """Return the audit entries of the decisions in what `source` caused: each liquidation plan, funding payment
     and signal (state transitions and refusals are audited where they are taken), under parameter version
     `params`."""
+    if not (out.liquidations or out.funding_payments or out.signals):
+        return []  # most events decide nothing: no dump of their source
     dumped = dump(source)  # once for all of them: a funding close audits a payment per holder
     entries = [audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
                      {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped)
