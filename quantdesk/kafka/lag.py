@@ -1,7 +1,7 @@
 """How far the platform's readers are behind their input: what `/ready`, `quantdesk replay --wait` and a clean
 stop ask. Each risk task shows its progress as the consumer group `<app id>-task<n>` over the partitions it reads
-(`task_partitions`), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the orders
-worker as `<app id>-orders`, the sink as `<app id>-feed`."""
+(`task_partitions`), the owners beside task 0 as `<app id>-owners`, the market worker as `<app id>-markets`, the
+orders worker as `<app id>-orders`, the sink as `<app id>-feed`."""
 
 import asyncio
 import time

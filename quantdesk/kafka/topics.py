@@ -10,7 +10,7 @@ from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
 RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes", "admin.commands")  # what the risk engine folds
-OWN_PARTITION_INPUTS = frozenset({"accounts.changes"})  # a risk task reads its own partition only: a change moves no market
+OWN_PARTITION_INPUTS = frozenset({"accounts.changes"})  # a risk task reads its own partition: they move no market
 MARKET_INPUTS = ("oracle.ticks", "trades.fills", "venues.prices")  # what the market worker folds
 ORDER_INPUTS = ("orders.events", "trades.fills")  # what the orders worker folds
 STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table

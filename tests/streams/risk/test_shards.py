@@ -3,8 +3,8 @@ exactly what one engine holding every account publishes: the same messages, in t
 
 Each engine reads every tick, fill and admin's command, and the account changes of its own accounts only, behind a
 reorder buffer of its own, as a shard of the risk worker does, and waits only for the fills of its own plans: the
-venue fills them against the liquidator subaccount of the liquidated account's partition, held by the same shard. Outputs are compared per topic and key, since the order
-across keys is each shard's own."""
+venue fills them against the liquidator subaccount of the liquidated account's partition, held by the same shard.
+Outputs are compared per topic and key, since the order across keys is each shard's own."""
 
 from collections import defaultdict
 
