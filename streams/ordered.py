@@ -17,9 +17,9 @@ their own newest.
 """
 
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from aiokafka import TopicPartition
 
@@ -83,19 +83,43 @@ class Positions:
         return {tp: self.queues[tp][0].offset if self.queues[tp] else end for tp, end in self.next.items()}
 
 
+Split = tuple[list[Any], list[DeadLetter]]  # a message's valid events and its dead letters
+
+
+class Decoded:
+    """Messages decoded once for every reader of one process that decodes them alike (a worker's risk tasks, which
+    all read every partition of ticks and fills): the newest, up to `most` events in all, by partition and offset.
+    A reader far behind the others decodes what it reads itself."""
+
+    def __init__(self, most: int = 50_000) -> None:
+        self.most, self.events = most, 0
+        self.kept: OrderedDict[tuple[Any, int], Split] = OrderedDict()
+
+    def get(self, tp: Any, offset: int, decode: Callable[[], Split]) -> Split:
+        """Return the message at `offset` of partition `tp` split, by `decode` unless kept; keep it."""
+        split = self.kept.get((tp, offset))
+        if split is None:
+            split = self.kept[(tp, offset)] = decode()
+            self.events += len(split[0]) + len(split[1])
+            while self.events > self.most:
+                good, dead = self.kept.popitem(last=False)[1]
+                self.events -= len(good) + len(dead)
+        return list(split[0]), split[1]  # a list of its own: a reader may filter it
+
+
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
     forgets = False  # whether applied ids are forgotten once no input can bring them again (the module's text)
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
-                 task: int | None = None) -> None:
+                 task: int | None = None, shared: Decoded | None = None) -> None:
         """Read `topics` (logical name -> model) for `pipeline`, showing progress as `reader` (`quantdesk.kafka.lag`),
-        as its risk `task` if it is one."""
+        as its risk `task` if it is one, taking messages decoded by other readers from `shared` if given."""
         settings = pipeline.settings
         self.pipeline, self.models, self.partitions = pipeline, topics, settings.topic_partitions
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader, task)
-        self.task = task
+        self.task, self.shared = task, shared
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
         self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
         self.progress = InputProgress()
@@ -152,7 +176,10 @@ class OrderedInput:
     async def take(self, topic: str, tp: Any, record: Any) -> None:
         """Buffer a Kafka message's valid events; apply those now due."""
         check: Check = self.check
-        good, dead = decode_events(self.models[topic], topic, record.value, record.timestamp, check)
+
+        def decode() -> Split:
+            return decode_events(self.models[topic], topic, record.value, record.timestamp, check)
+        good, dead = decode() if self.shared is None else self.shared.get(tp, record.offset, decode)
         own = self.task is None or tp.partition == self.task  # every task reads it: its own task speaks for it
         if own:
             await self.dead_letters(topic, dead)

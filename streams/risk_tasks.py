@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.owners import OwnersAgent
+from streams.ordered import Decoded
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class RiskTasks(ConsumerRebalanceListener):
         self.running: dict[int, asyncio.Task[None]] = {}
         self.agents: dict[int, AccountsAgent] = {}
         self.shown = RiskMetrics(pipeline.metrics, pipeline.settings.market_names)
+        self.decoded = Decoded()  # each message decoded once for all the tasks here
 
     async def run(self) -> None:
         """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
@@ -63,7 +65,7 @@ class RiskTasks(ConsumerRebalanceListener):
         assert self.member is not None
         self.member.pause(*assigned)
         for tp in assigned:
-            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.shown)
+            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded)
             self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
             if tp.partition == 0:
                 self.running[OWNERS] = asyncio.create_task(OwnersAgent(self.pipeline).run(), name="risk-owners")

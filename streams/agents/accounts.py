@@ -37,7 +37,7 @@ from quantdesk.wire import Encoded
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, WorkerMetrics
-from streams.ordered import OrderedInput, offset_key
+from streams.ordered import Decoded, OrderedInput, offset_key
 from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
@@ -72,10 +72,12 @@ class AccountsAgent(OrderedInput):
 
     forgets = True  # its checkpoints name the offsets its applied ids were read before
 
-    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics) -> None:
-        """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families."""
+    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None) -> None:
+        """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families, sharing the
+        messages it decodes with the worker's other tasks through `shared` (they check events alike: the markets
+        are the settings')."""
         settings = pipeline.settings
-        super().__init__(pipeline, MODELS, "risk", task)
+        super().__init__(pipeline, MODELS, "risk", task, shared)
         numbered = tuple(range(settings.topic_partitions))
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
