@@ -227,6 +227,30 @@ class FundingRate(Message):
     cumulative_index: Amount
 
 
+class MarketEpoch(Message):
+    """A market as its one author, risk task 0, leaves it after an oracle tick, or after a fill before the market's
+    first oracle price (topic `markets.epochs`, on its first partition): the other risk tasks take their markets from
+    these and never recompute them. An epoch is applied where its event is (`ts`, `rank`, `source`: the event's apply
+    order), before an account's own side of the same fill. It carries what a margin check and a liquidation read: the
+    oracle, the last valid tick's time and why the oracle is degraded, the last fill price, the cumulative funding
+    index, the tick itself (the source of what it causes) and the funded hours it closed, as `funding.rates` has them.
+
+    One of kind `through` moves nothing: the author has applied every market event up to its `ts` (`OPEN`: all it
+    has read, and its input went quiet), so a task may apply its own events up to there."""
+
+    kind: Literal["tick", "fill", "through"]
+    market: str | None = None
+    rank: int = 0  # the apply order of the event's kind (`streams.risk.reorder.PRIORITY`)
+    source: str = ""  # the event's id
+    tick: OracleTick | None = None
+    oracle: Amount | None = None
+    last_valid_ts: int | None = None
+    reason: str = ""
+    last_fill_price: Amount | None = None
+    cumulative_index: Amount = Decimal(0)
+    hours: list[FundingRate] = []
+
+
 class PositionFigures(BaseModel):
     """One open position of an account snapshot, marked at the oracle."""
 
@@ -533,6 +557,7 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "audit.log",
     "dlq",
 )
+OPEN = LATEST_MS  # a `through` epoch's time once the author has applied all it read: later than any event
 
 
 def dump(message: BaseModel) -> dict[str, Any]:

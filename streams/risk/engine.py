@@ -26,7 +26,7 @@ and signals the completion.
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Literal
 
 import orjson
 
@@ -39,6 +39,7 @@ from quantdesk.messages import (
     Fill,
     FundingPayment,
     LiquidationPlan,
+    MarketEpoch,
     Message,
     OracleTick,
     account_key,
@@ -53,11 +54,12 @@ from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
+from streams.domain.market_tracker import discovers_price
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import (Outputs, audit, decisions, holder_side, ledger_entries, payment_message,
-                                  rate_message, snapshot)
+from streams.risk.outputs import (Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
+                                  payment_message, rate_message, snapshot)
 from streams.risk.reorder import Event
 
 LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
@@ -67,14 +69,17 @@ class RiskEngine:
     """Every account, market and liquidation of the platform, moved by input events only."""
 
     def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds(),
-                 holds: Callable[[str], bool] | None = None, speaks_for_markets: bool = True) -> None:
+                 holds: Callable[[str], bool] | None = None, speaks_for_markets: bool = True,
+                 epochs: Literal["author", "follow"] | None = None) -> None:
         """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline); hold
         the accounts whose key `holds` (None: every account); publish what speaks for a whole market if
-        `speaks_for_markets`."""
+        `speaks_for_markets`; put out each market's epochs (`author`), or take the markets from them and never
+        from ticks and fills (`follow`)."""
         markets = tuple(markets)
         self.thresholds = thresholds
         self.holds = holds
         self.speaks_for_markets = speaks_for_markets
+        self.epochs = epochs
         self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
@@ -98,15 +103,18 @@ class RiskEngine:
         """Apply one input event; return what it causes, every decision audited under the parameters in force."""
         self.applied += 1
         before = self._take_effect(event.ts) if self._due(event.ts) else None  # changes due before this event
+        source: Message = event
         if isinstance(event, OracleTick):
             caused = self._on_tick(event)
         elif isinstance(event, Fill):
             caused = self._on_fill(event)
         elif isinstance(event, AdminCommand):
             caused = self._on_command(event)
+        elif isinstance(event, MarketEpoch):
+            caused, source = self._on_epoch(event), event.tick or event
         else:
             caused = self._on_change(event)
-        caused.audit += decisions(caused, event, self.params)
+        caused.audit += decisions(caused, source, self.params)
         out = caused if before is None else before.extend(caused)
         if self._due(event.ts):
             out.extend(self._take_effect(event.ts))  # a change in force from its own command's time
@@ -229,7 +237,10 @@ class RiskEngine:
         and publish the account, and leave the side it held before and after for the open-interest owner (the mark
         moves in every engine, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
-        market.on_fill(fill)
+        if self.epochs != "follow":  # a follower had the fill's epoch first
+            market.on_fill(fill)
+        if self.epochs == "author" and market.tracker.oracle is None and discovers_price(fill):
+            out.epochs.append(epoch_message(market, fill))  # the last fill price quotes the market until an oracle
         if not self.held(account_key(fill.wallet, fill.subaccount)):
             return out
         before = self._account(fill.wallet, fill.subaccount)
@@ -245,10 +256,26 @@ class RiskEngine:
         return out
 
     def _on_tick(self, tick: OracleTick) -> Outputs:
-        """Move the oracle, close funding hours, re-mark holders; publish those that need it."""
+        """Move the oracle and close funding hours (the market's epoch, for an author); then as `_ticked`."""
         out, market = Outputs(), self.markets[tick.market]
-        self.newest_tick_ts = max(self.newest_tick_ts, tick.ts)
         closed = market.on_tick(tick)
+        if self.epochs == "author":
+            out.epochs.append(epoch_message(market, tick, [rate_message(h, tick.ts) for h in closed or ()]))
+        return self._ticked(market, tick, closed, out)
+
+    def _on_epoch(self, epoch: MarketEpoch) -> Outputs:
+        """Take a market as its author left it after a tick or fill; after a tick, as `_ticked`."""
+        market = self.markets[epoch.market or ""]
+        market.follow(epoch)
+        if epoch.tick is None:
+            return Outputs()
+        closed = None if epoch.reason else [funded_hour(h) for h in epoch.hours]
+        return self._ticked(market, epoch.tick, closed, Outputs())
+
+    def _ticked(self, market: MarketRisk, tick: OracleTick, closed: list[FundedHour] | None, out: Outputs) -> Outputs:
+        """Count the tick's time; unless the guard rejected it (`closed` None), settle the funded hours it closed,
+        re-mark holders and publish those that need it."""
+        self.newest_tick_ts = max(self.newest_tick_ts, tick.ts)
         if closed is None:
             return out
         touched = self._fund(market, closed, tick, out) | self._remargin(market, tick) | self._awaiting(tick)

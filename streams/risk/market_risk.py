@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from quantdesk.markets import Market
-from quantdesk.messages import Fill, OracleTick
+from quantdesk.messages import Fill, MarketEpoch, OracleTick
 from streams.domain import as_decimal, as_text
 from streams.domain.alerts import AlertGate
 from streams.domain.funding import FundedHour, MarketFunding
@@ -59,6 +59,12 @@ class MarketRisk:
             self.last_fill_price = fill.price
         if self.tracker.apply_fill(fill):
             self._record_mark(fill.ts)
+
+    def follow(self, epoch: MarketEpoch) -> None:
+        """Take what a margin check and a liquidation read from the market's epoch (its author keeps the rest)."""
+        tracker = self.tracker
+        tracker.oracle, tracker.last_valid_ts, tracker.reason = epoch.oracle, epoch.last_valid_ts, epoch.reason
+        self.last_fill_price, self.funding.cumulative_index = epoch.last_fill_price, epoch.cumulative_index
 
     def _record_mark(self, ts: int) -> None:
         """Feed the current mark to the funding clock."""

@@ -17,7 +17,9 @@ from quantdesk.messages import (
     LedgerEntry,
     LiquidationOutcome,
     LiquidationPlan,
+    MarketEpoch,
     Message,
+    OracleTick,
     PlannedClose,
     Signal,
     account_key,
@@ -29,6 +31,8 @@ from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
 from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
+from streams.risk.market_risk import MarketRisk
+from streams.risk.reorder import order_key
 
 ACTOR = "risk-engine"
 
@@ -36,7 +40,8 @@ ACTOR = "risk-engine"
 @dataclass
 class Outputs:
     """What applying events caused, one list per derived topic; `sides` and `outcomes`, the records for the owners of
-    what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`)."""
+    what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`); `epochs`, the markets as
+    their author left them, for the risk tasks that follow it."""
 
     states: list[AccountSnapshot] = field(default_factory=list)
     ledger: list[LedgerEntry] = field(default_factory=list)
@@ -48,6 +53,7 @@ class Outputs:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sides: list[HolderSide] = field(default_factory=list)
     outcomes: list[LiquidationOutcome] = field(default_factory=list)
+    epochs: list[MarketEpoch] = field(default_factory=list)
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
@@ -112,6 +118,22 @@ def rate_message(hour: FundedHour, ts: int) -> FundingRate:
         id=f"funding:{hour.market}:{hour.end}", ts=ts, market=hour.market, period_start=hour.start,
         period_end=hour.end, oracle_twap=hour.oracle_twap, mark_twap=hour.mark_twap, rate=hour.rate,
         cumulative_index=hour.cumulative_index)
+
+
+def epoch_message(market: MarketRisk, event: OracleTick | Fill, hours: list[FundingRate] | None = None) -> MarketEpoch:
+    """Return the market's epoch after `event`: what a margin check and a liquidation read, and the hours it closed."""
+    tracker, tick = market.tracker, event if type(event) is OracleTick else None
+    ts, rank, source = order_key(event)
+    return MarketEpoch(id=f"{source}:epoch", ts=ts, kind="fill" if tick is None else "tick", market=market.name,
+                       rank=rank, source=source, tick=tick, oracle=tracker.oracle, last_valid_ts=tracker.last_valid_ts,
+                       reason=tracker.reason, last_fill_price=market.last_fill_price,
+                       cumulative_index=market.funding.cumulative_index, hours=hours or [])
+
+
+def funded_hour(rate: FundingRate) -> FundedHour:
+    """Return a funded hour as `funding.rates` has it."""
+    return FundedHour(rate.market, rate.period_start, rate.period_end, rate.oracle_twap, rate.mark_twap, rate.rate,
+                      rate.cumulative_index)
 
 
 def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) -> FundingPayment:

@@ -5,16 +5,19 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick, OrderEvent, VenuePrice
+from quantdesk.messages import AccountChange, AdminCommand, Fill, MarketEpoch, OracleTick, OrderEvent, VenuePrice
 
-Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent | AdminCommand
+Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent | AdminCommand | MarketEpoch
 PRIORITY: dict[type, int] = {AdminCommand: 0, AccountChange: 1, OracleTick: 2, OrderEvent: 3, Fill: 4, VenuePrice: 5}
 DAY_MS = 86_400_000
 
 
 def order_key(event: Event) -> tuple[int, int, str]:
     """Return the apply order of an event: event time, then admins' commands (a pause holds from its moment on),
-    changes, ticks, order events (an order is placed before it fills), fills, other venues' prices, then id."""
+    changes, ticks, order events (an order is placed before it fills), fills, other venues' prices, then id. A market
+    epoch goes where its event goes."""
+    if type(event) is MarketEpoch:
+        return event.ts, event.rank, event.source
     return event.ts, PRIORITY[type(event)], event.id
 
 
@@ -47,8 +50,10 @@ class ReorderBuffer:
     """Hold events until they are due, then give them out in apply order; drop ids seen before.
 
     An event is due once the newest event time is `grace_ms` past it and it is older than
-    `ceiling`, the caller's bound (e.g. what unread input partitions may still hold). Events
-    expected by id (a plan's fills) stop the release until they have all arrived.
+    `ceiling`, the caller's bound (e.g. what unread input partitions may still hold), and not after
+    `bound` (a risk task that takes its markets from epochs: the time up to which their author has
+    applied every market event). Events expected by id (a plan's fills) stop the release until they
+    have all arrived.
 
     With a `max_lateness_ms`, the ids applied are remembered (`Applied`) until no input can bring
     them again: what is read before the committed offsets is never read again, and an event more
@@ -61,7 +66,7 @@ class ReorderBuffer:
 
     def __init__(self, grace_ms: int, max_lateness_ms: int | None = DAY_MS) -> None:
         self.grace_ms, self.max_lateness_ms = grace_ms, max_lateness_ms
-        self.heap: list[tuple[tuple[int, int, str], Event]] = []
+        self.heap: list[tuple[tuple[int, int, str], bool, Event]] = []  # a market epoch before its fill's own side
         self.seen: set[str] = set()
         self.applied: deque[Applied] = deque()
         self.releases = 0  # records of applied ids made, forgotten or not
@@ -69,6 +74,7 @@ class ReorderBuffer:
         self.newest = 0
         self.released = 0  # the newest event time given out
         self.horizon = 0
+        self.bound: int | None = None  # nothing later goes out, grace or not: what the markets' author has applied
 
     def __len__(self) -> int:
         return len(self.heap)
@@ -76,7 +82,7 @@ class ReorderBuffer:
     def push(self, events: Iterable[Event], ceiling: int | None = None) -> list[Event]:
         """Take events in and move the horizon: grace behind the newest, below `ceiling`; return those kept."""
         kept = [event for event in events if self._hold(event)]
-        self.horizon = self.newest - self.grace_ms if ceiling is None else min(self.newest - self.grace_ms, ceiling)
+        self.horizon = min([self.newest - self.grace_ms, *(c for c in (ceiling, self.bound) if c is not None)])
         return kept
 
     def late(self, event: Event) -> bool:
@@ -99,8 +105,10 @@ class ReorderBuffer:
             yield self._pop()
 
     def drain(self, ceiling: int | None = None) -> Iterator[Event]:
-        """Yield every held event up to `ceiling` (all without one), grace or not, in apply order, while none
-        is awaited."""
+        """Yield every held event up to `ceiling` (all without one) and the bound, grace or not, in apply order,
+        while none is awaited."""
+        if self.bound is not None:
+            ceiling = self.bound if ceiling is None else min(ceiling, self.bound)
         while self.heap and not self.awaited and (ceiling is None or self.heap[0][0][0] <= ceiling):
             yield self._pop()
 
@@ -122,7 +130,7 @@ class ReorderBuffer:
 
     def _pop(self) -> Event:
         """Give out the first event held, moving the newest released."""
-        event = heapq.heappop(self.heap)[1]
+        event = heapq.heappop(self.heap)[2]
         if event.ts > self.released:
             self.released = event.ts
         return event
@@ -133,18 +141,18 @@ class ReorderBuffer:
             return False
         self.seen.add(event.id)
         self.awaited.discard(event.id)
-        heapq.heappush(self.heap, (order_key(event), event))
+        heapq.heappush(self.heap, (order_key(event), type(event) is not MarketEpoch, event))
         self.newest = max(self.newest, event.ts)
         return True
 
     def to_row(self) -> dict[str, Any]:
         """Return the buffer's clock and what it awaits as a stored row (the ids it remembers are stored apart)."""
         return {"newest": self.newest, "released": self.released, "awaited": sorted(self.awaited),
-                "releases": self.releases}
+                "releases": self.releases, "bound": self.bound}
 
     def load_row(self, row: dict[str, Any], applied: Iterable[Applied]) -> None:
         """Take back a `to_row` row and the records of ids applied before."""
         self.newest, self.released, self.releases = row["newest"], row["released"], row["releases"]
-        self.awaited = set(row["awaited"])
+        self.awaited, self.bound = set(row["awaited"]), row.get("bound")
         self.applied = deque(sorted(applied, key=lambda record: record.n))
         self.seen = {i for record in self.applied for i in record.ids}

@@ -3,8 +3,8 @@
 import resource
 from decimal import Decimal as D
 
-from quantdesk.messages import Fill, OracleTick
-from streams.risk.reorder import DAY_MS, ReorderBuffer
+from quantdesk.messages import Fill, MarketEpoch, OracleTick
+from streams.risk.reorder import DAY_MS, ReorderBuffer, order_key
 from tests.streams.risk.events import SOL, T0, change, fill, tick
 
 
@@ -30,6 +30,33 @@ def test_a_drain_skips_the_grace_but_not_the_ceiling() -> None:
     buffer.push([tick(T0, "100"), tick(T0 + 1, "100"), tick(T0 + 2, "100")])
     assert [e.ts for e in buffer.drain(ceiling=T0 + 1)] == [T0, T0 + 1]
     assert [e.ts for e in buffer.drain()] == [T0 + 2]
+
+
+def epoch_of(event: Fill | OracleTick) -> MarketEpoch:
+    """Return an epoch standing where `event` stands in apply order."""
+    ts, rank, source = order_key(event)
+    return MarketEpoch(id=f"{source}:epoch", ts=ts, kind="fill", market=SOL, rank=rank, source=source)
+
+
+def test_a_market_epoch_goes_out_right_before_its_own_fill_and_after_the_fills_before_it() -> None:
+    buffer = ReorderBuffer(grace_ms=0)
+    first, second = fill(T0, "buy", "1", "100"), fill(T0, "sell", "1", "101", wallet="bob")
+    first, second = sorted((first, second), key=order_key)
+    buffer.push([second, epoch_of(second), first, epoch_of(first), tick(T0 + 1, "100")])
+    assert [e.id for e in buffer.due()] == [f"{first.id}:epoch", first.id, f"{second.id}:epoch", second.id,
+                                            f"tick:{SOL}:{T0 + 1}"]
+
+
+def test_nothing_goes_out_past_the_bound_grace_or_drain_until_it_moves_and_a_restart_keeps_it() -> None:
+    buffer = ReorderBuffer(grace_ms=0)
+    buffer.bound = T0
+    buffer.push([tick(T0, "100"), change(T0 + 1, "deposit", "1")])
+    assert [e.ts for e in buffer.due()] == [T0] and list(buffer.drain()) == []
+    again = ReorderBuffer(grace_ms=0)
+    again.load_row(buffer.to_row(), [])
+    assert again.bound == T0
+    buffer.bound = T0 + 1
+    assert [e.ts for e in buffer.drain()] == [T0 + 1]
 
 
 def test_the_buffer_drops_an_id_it_has_seen() -> None:

@@ -140,7 +140,7 @@ class Worker:
 
     def unapplied(self) -> list[Event]:
         """Return what a restarted worker reads again: the venue's fills and the events still held."""
-        return [*self.incoming, *(event for _, event in sorted(self.buffer.heap))]
+        return [*self.incoming, *(event for *_, event in sorted(self.buffer.heap))]
 
     def stored(self) -> dict[str, dict]:
         """Return the tables as their changelogs carry them (JSON)."""
