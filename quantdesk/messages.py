@@ -235,8 +235,9 @@ class MarketEpoch(Message):
     oracle, the last valid tick's time and why the oracle is degraded, the last fill price, the cumulative funding
     index, the tick itself (the source of what it causes) and the funded hours it closed, as `funding.rates` has them.
 
-    One of kind `through` moves nothing: the author has applied every market event up to its `ts` (`OPEN`: all it
-    has read, and its input went quiet), so a task may apply its own events up to there."""
+    One of kind `through` moves nothing: the author, which reads every input partition, has applied every event up to
+    its `ts`, so a task may apply its own events up to there; `applied` is the apply order key of the last event the
+    author applied."""
 
     kind: Literal["tick", "fill", "through"]
     market: str | None = None
@@ -249,6 +250,7 @@ class MarketEpoch(Message):
     last_fill_price: Amount | None = None
     cumulative_index: Amount = Decimal(0)
     hours: list[FundingRate] = []
+    applied: tuple[int, int, str] | None = None
 
 
 class PositionFigures(BaseModel):
@@ -557,7 +559,6 @@ DERIVED_TOPICS: tuple[str, ...] = (
     "audit.log",
     "dlq",
 )
-OPEN = LATEST_MS  # a `through` epoch's time once the author has applied all it read: later than any event
 
 
 def dump(message: BaseModel) -> dict[str, Any]:

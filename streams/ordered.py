@@ -138,6 +138,15 @@ class OrderedInput:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
         return None
 
+    def speaks_for(self, topic: str, tp: Any) -> bool:
+        """Tell whether this reader counts a partition's events and sends its dead letters: a risk task those of its
+        own partition (every task reads some topics whole), any other reader all."""
+        return self.task is None or tp.partition == self.task
+
+    def arrived(self, topic: str, events: list[Any]) -> list[Any]:
+        """Return the valid events of a message read from `topic` that are to be applied (all of them, here)."""
+        return events
+
     def input_partitions(self) -> list[TopicPartition]:
         """Return the partitions read: every partition of the topics."""
         return [TopicPartition(name, p) for name in self.names for p in range(self.partitions)]
@@ -180,7 +189,8 @@ class OrderedInput:
         def decode() -> Split:
             return decode_events(self.models[topic], topic, record.value, record.timestamp, check)
         good, dead = decode() if self.shared is None else self.shared.get(tp, record.offset, decode)
-        own = self.task is None or tp.partition == self.task  # every task reads it: its own task speaks for it
+        good = self.arrived(topic, good)
+        own = self.speaks_for(topic, tp)
         if own:
             await self.dead_letters(topic, dead)
             self.events_in[topic].inc(len(good) + len(dead))

@@ -11,8 +11,8 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader, fetched_ends
 from quantdesk.settings import Settings
-from quantdesk.kafka.topics import (INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, OWN_PARTITION_INPUTS, RISK_INPUTS,
-                                   STORED_TABLES)
+from quantdesk.kafka.topics import (FOLLOWER_INPUTS, INTERNAL_TOPICS, MARKET_INPUTS, ORDER_INPUTS, OWN_PARTITION_INPUTS,
+                                   RISK_INPUTS, STORED_TABLES)
 
 
 async def behind(bootstrap: str, group: str, parts: list[TopicPartition]) -> int:
@@ -28,9 +28,12 @@ def partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition
 
 
 def task_partitions(settings: Settings, task: int) -> list[TopicPartition]:
-    """Return the input partitions risk task `task` reads: every partition of what moves a market (ticks, fills,
-    admins' commands), its own of what moves only its accounts (`OWN_PARTITION_INPUTS`)."""
-    return [TopicPartition(settings.topic(t), p) for t in RISK_INPUTS for p in range(settings.topic_partitions)
+    """Return the input partitions risk task `task` reads. Task 0, the markets' author: every partition of the risk
+    inputs. Every other task: every partition of the markets' epochs and admins' commands, its own of fills and
+    changes (`OWN_PARTITION_INPUTS`)."""
+    if task == 0:
+        return partitions(settings, RISK_INPUTS)
+    return [TopicPartition(settings.topic(t), p) for t in FOLLOWER_INPUTS for p in range(settings.topic_partitions)
             if p == task or t not in OWN_PARTITION_INPUTS]
 
 

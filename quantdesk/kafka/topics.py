@@ -10,7 +10,10 @@ from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
 from quantdesk.settings import Settings
 
 RISK_INPUTS = ("oracle.ticks", "trades.fills", "accounts.changes", "admin.commands")  # what the risk engine folds
-OWN_PARTITION_INPUTS = frozenset({"accounts.changes"})  # a risk task reads its own partition: they move no market
+# risk task 0 reads every partition of them and authors the markets' epochs; the other tasks follow the epochs, and
+# read only their own partition of fills and changes (they move no market of theirs)
+FOLLOWER_INPUTS = ("markets.epochs", "trades.fills", "accounts.changes", "admin.commands")
+OWN_PARTITION_INPUTS = frozenset({"accounts.changes", "trades.fills"})
 MARKET_INPUTS = ("oracle.ticks", "trades.fills", "venues.prices")  # what the market worker folds
 ORDER_INPUTS = ("orders.events", "trades.fills")  # what the orders worker folds
 STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
@@ -35,7 +38,8 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
 # owners' on the first partition of theirs
 CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners")
 INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners, on its own partition
-ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, *CHECKPOINT_TOPICS)
+EPOCHS = "markets.epochs"  # the markets as risk task 0 leaves them, on the first partition, for the other tasks
+ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, EPOCHS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
 # With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
 # still takes writes with one broker down: a broker lost then loses no acknowledged write.

@@ -3,12 +3,20 @@
 The accounts are split into tasks, one per input partition: task n holds the accounts whose key lands in
 partition n (`RiskEngine.holds`), and task 0 speaks for the markets. The risk workers of one app share the tasks
 through a consumer group (`RiskTasks`): a worker started, stopped or dead moves tasks, and a task taken over goes
-on from its own checkpoint. Every task reads every partition of ticks, fills and admins' commands itself
-(`streams.ordered`: the markets move with every tick and fill) and its own partition of account changes (a change
-moves one account and no market: `quantdesk.kafka.lag.task_partitions`), from the offsets its last checkpoint
-names, so what it has applied and where it reads on are one record (`streams.risk.checkpoint`, on the task's own
-partition of the checkpoint topic): a task restarted goes on from exactly that, never from offsets Faust's acking
-may have moved past a message it never delivered.
+on from its own checkpoint.
+
+Market state has one author, task 0: it reads every partition of every input (others' account changes move
+nothing of its own, but they move its clock as they would one engine's), and sends each market's epochs
+(`MarketEpoch`: the market after a tick, or after a fill before its first oracle) on the first partition of
+`markets.epochs`, each release's in one message that ends with a `through` epoch: every event up to that time is
+applied. Every other task reads every partition of the epochs and takes its markets from them, never recomputing
+one, every admin's command, and only its own partition of fills and changes (`quantdesk.kafka.lag.task_partitions`);
+it applies nothing past the last `through` it read (`ReorderBuffer.bound`, kept in its checkpoint), so its own
+events fall between the epochs where one engine holding every account would apply them. Every task reads through
+`streams.ordered` from the offsets its last checkpoint names, so what it has applied and where it reads on are one
+record (`streams.risk.checkpoint`, on the task's own partition of the checkpoint topic): a task restarted goes on
+from exactly that, never from offsets Faust's acking may have moved past a message it never delivered. An author
+restarted sends the epochs after its checkpoint again, with the same ids, which the others take once.
 
 With the simulated venue on, a plan's fills (and, the first time, the liquidator's float) are
 published with the plan, and nothing later is applied until they come back through the input
@@ -30,10 +38,11 @@ from aiokafka import TopicPartition
 from quantdesk.kafka.lag import task_partitions
 from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
 from quantdesk.kafka.reader import Reader
-from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, OracleTick, RiskOutcomes,
-                                account_key)
+from quantdesk.kafka.topics import EPOCHS
+from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, MarketEpoch,
+                                OracleTick, RiskOutcomes, account_key)
 from quantdesk.process import CollectorPaused
-from quantdesk.wire import Encoded
+from quantdesk.wire import Encoded, encode_batch
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, WorkerMetrics
@@ -43,13 +52,15 @@ from streams.risk.checkpoint import CheckpointLog, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Event, order_key
+from streams.risk.reorder import PAST, Event, Key, order_key
 from streams.risk.store import EngineStore
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
 SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
-          "admin.commands": AdminCommand}
+          "admin.commands": AdminCommand}  # what the markets' author, task 0, reads
+FOLLOWER_MODELS = {EPOCHS: MarketEpoch, "trades.fills": Fill, "accounts.changes": AccountChange,
+                   "admin.commands": AdminCommand}  # what every other task reads
 OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rates", "funding.payments",
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
@@ -59,7 +70,7 @@ class RiskMetrics:
 
     def __init__(self, metrics: WorkerMetrics, markets: Iterable[str]) -> None:
         metrics.publishing(OUTPUTS)
-        metrics.reading(MODELS)
+        metrics.reading({**MODELS, **FOLLOWER_MODELS})
         self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
         self.remargin = metrics.child("worker_remargin_seconds")
         metrics.child("worker_insurance_fund_usd")  # shown at 0 until the owners, beside task 0, set it
@@ -77,10 +88,17 @@ class AccountsAgent(OrderedInput):
         messages it decodes with the worker's other tasks through `shared` (they check events alike: the markets
         are the settings')."""
         settings = pipeline.settings
-        super().__init__(pipeline, MODELS, "risk", task, shared)
+        epochs = None if settings.topic_partitions == 1 else "author" if task == 0 else "follow"
+        super().__init__(pipeline, FOLLOWER_MODELS if epochs == "follow" else MODELS, "risk", task, shared)
         numbered = tuple(range(settings.topic_partitions))
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
-                                 holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0)
+                                 holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0,
+                                 epochs=epochs)
+        self.epochs = TopicPartition(settings.topic(EPOCHS), 0)  # where the author sends them
+        self.marked: tuple[int, Key | None] = (0, None)  # the last `through` epoch this author sent: time and key
+        self.applied_key: Key | None = None  # the apply order key of the last event this task applied
+        self.author_applied: Key | None = None  # (a follower) the author's, as its last `through` epoch said
+        self.claimed: Key = (0, 0, "")  # the last key this task told the owners it has applied through
         self.store = EngineStore.journaled()
         self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
         self.reads = task_partitions(settings, task)
@@ -94,6 +112,26 @@ class AccountsAgent(OrderedInput):
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
         return self.engine.unknown(event)
+
+    def speaks_for(self, topic: str, tp: Any) -> bool:
+        """Tell whether this task counts a partition's events and sends its dead letters: the author every tick and
+        fill, the others none of the epochs and fills (the author counts them), each task its own partition of
+        account changes and admins' commands."""
+        if self.engine.epochs == "author" and topic in ("oracle.ticks", "trades.fills"):
+            return True
+        if self.engine.epochs == "follow" and topic in (EPOCHS, "trades.fills"):
+            return False
+        return super().speaks_for(topic, tp)
+
+    def arrived(self, topic: str, events: list[Any]) -> list[Any]:
+        """Return the events to apply; a `through` epoch moves the bound of what may be applied instead."""
+        if topic != EPOCHS:
+            return events
+        for epoch in events:
+            if epoch.kind == "through":
+                self.buffer.bound = epoch.ts
+                self.author_applied = epoch.applied or self.author_applied
+        return [epoch for epoch in events if epoch.kind != "through"]
 
     def input_partitions(self) -> list[TopicPartition]:
         """Return the partitions this task reads: those of every market's moves, its own of account changes."""
@@ -112,6 +150,8 @@ class AccountsAgent(OrderedInput):
         self.sent_before = await self.sent_since(self.outcomes_end)
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
+        if self.engine.epochs == "follow" and self.buffer.bound is None:
+            self.buffer.bound = 0  # nothing goes out before the author has said how far it applied
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
         await self.read(restored.offsets)
 
@@ -139,9 +179,9 @@ class AccountsAgent(OrderedInput):
         started = time.perf_counter()
         with CollectorPaused():
             caused = self.engine.apply(event)
-        if type(event) is OracleTick:
+        if tick := event if type(event) is OracleTick else event.tick if type(event) is MarketEpoch else None:
             self.figures.remargin.observe(time.perf_counter() - started)
-            self.metrics.oracle_seen(event.market, event.ts)
+            self.metrics.oracle_seen(tick.market, tick.ts)
         return caused
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
@@ -158,8 +198,12 @@ class AccountsAgent(OrderedInput):
         await self.publish(out)
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
+        if self.engine.epochs == "author":
+            await self.send_epochs(out.epochs)
         settled = self.settled(applied)
-        sent = await self.send_outcomes(settled[0].n, max(order_key(e) for e in applied), out)
+        last = max(order_key(e) for e in applied)
+        self.applied_key = last if self.applied_key is None else max(self.applied_key, last)
+        sent = await self.send_outcomes(settled[0].n, self.owners_through(), out)
         await self.pipeline.flush()
         self.outcomes_end = sent.result().offset + 1
         self.show(out)
@@ -169,7 +213,50 @@ class AccountsAgent(OrderedInput):
                     {**offsets, offset_key(self.outcomes): self.outcomes_end})
         await self.show_progress()
 
-    async def send_outcomes(self, release: int, through: tuple[int, int, str], out: Outputs) -> Any:
+    async def on_timer(self) -> None:
+        """Apply what is due and show progress; tell the tasks (the markets' author) or the owners (the others) how far
+        this task has applied, if that moved."""
+        await super().on_timer()
+        if self.engine.epochs == "author":
+            await self.send_epochs([])
+        elif self.engine.epochs == "follow" and (through := self.owners_through()) > self.claimed:
+            await self.send_outcomes(self.buffer.releases, through, Outputs())
+
+    def owners_through(self) -> Key:
+        """Return the apply order key before which this task will send the owners no record (but a late event's): the
+        last it applied. A follower, which reads only its own fills, goes on to where the author has applied (it has
+        read every fill), as far as what the follower holds and has not read yet allows."""
+        own = self.applied_key or (0, 0, "")
+        if self.engine.epochs != "follow" or self.author_applied is None:
+            return own
+        bounds = [self.author_applied]
+        if self.buffer.heap:
+            bounds.append(self.buffer.heap[0][0])
+        if (ceiling := self.ceiling()) is not None:
+            bounds.append((ceiling, PAST, ""))
+        return max(own, min(bounds))
+
+    async def send_epochs(self, epochs: list[MarketEpoch]) -> None:
+        """Send the markets' epochs, ending with how far every market event is applied, in one message on the first
+        partition of the epochs topic (nothing when there are none and that has not moved)."""
+        mark = (self.through(), self.applied_key)
+        if not epochs and mark == self.marked:
+            return
+        marker = MarketEpoch(id=f"through:{mark[0]}", ts=mark[0], kind="through", applied=mark[1])
+        producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
+        sent = await producer.send(self.epochs.topic, None, encode_batch([*epochs, marker]), self.epochs.partition,
+                                   None, None)
+        sent.add_done_callback(app.delivered)
+        self.marked = mark
+
+    def through(self) -> int:
+        """Return the event time up to which every event this task read, or may still read but a late one, is
+        applied: short of what it holds, and of what unread input may still hold."""
+        buffer, ceiling = self.buffer, self.ceiling()
+        held = buffer.heap[0][0][0] - 1 if buffer.heap else buffer.newest
+        return max(0, held if ceiling is None else min(held, ceiling))
+
+    async def send_outcomes(self, release: int, through: Key, out: Outputs) -> Any:
         """Send the release's records for the owners, but those sent before a restart, with how far it applied, on
         the task's own partition of `risk.outcomes` (`streams.agents.owners`): one message, so a record never goes
         without its key. Return the send's future."""
@@ -179,6 +266,7 @@ class AccountsAgent(OrderedInput):
         sent = await producer.send(self.outcomes.topic, None, outcomes.model_dump_json().encode(), self.task, None,
                                    None)
         sent.add_done_callback(app.delivered)
+        self.claimed = max(self.claimed, through)
         return sent
 
     def unsent(self, records: list[Any]) -> list[Any]:

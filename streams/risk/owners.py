@@ -19,9 +19,8 @@ from streams.domain.alerts import Thresholds
 from streams.risk.insurance import InsuranceFund
 from streams.risk.open_interest import OpenInterest
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import order_key
+from streams.risk.reorder import Key, order_key
 
-Key = tuple[int, int, str]
 Record = HolderSide | LiquidationOutcome
 RECORD: TypeAdapter[Record] = TypeAdapter(Annotated[HolderSide | InsuranceCredit | LiquidationCompletion,
                                                     Field(discriminator="kind")])

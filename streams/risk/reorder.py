@@ -9,10 +9,12 @@ from quantdesk.messages import AccountChange, AdminCommand, Fill, MarketEpoch, O
 
 Event = OracleTick | Fill | AccountChange | VenuePrice | OrderEvent | AdminCommand | MarketEpoch
 PRIORITY: dict[type, int] = {AdminCommand: 0, AccountChange: 1, OracleTick: 2, OrderEvent: 3, Fill: 4, VenuePrice: 5}
+PAST = len(PRIORITY)  # a rank past every kind: (ts, PAST, "") orders after every event at ts
+Key = tuple[int, int, str]  # an event's apply order
 DAY_MS = 86_400_000
 
 
-def order_key(event: Event) -> tuple[int, int, str]:
+def order_key(event: Event) -> Key:
     """Return the apply order of an event: event time, then admins' commands (a pause holds from its moment on),
     changes, ticks, order events (an order is placed before it fills), fills, other venues' prices, then id. A market
     epoch goes where its event goes."""
@@ -66,7 +68,7 @@ class ReorderBuffer:
 
     def __init__(self, grace_ms: int, max_lateness_ms: int | None = DAY_MS) -> None:
         self.grace_ms, self.max_lateness_ms = grace_ms, max_lateness_ms
-        self.heap: list[tuple[tuple[int, int, str], bool, Event]] = []  # a market epoch before its fill's own side
+        self.heap: list[tuple[Key, bool, Event]] = []  # a market epoch before its fill's own side
         self.seen: set[str] = set()
         self.applied: deque[Applied] = deque()
         self.releases = 0  # records of applied ids made, forgotten or not

@@ -10,7 +10,8 @@ from faust.contrib.asgi import faust_app_running
 from prometheus_client.parser import text_string_to_metric_families
 
 from quantdesk.kafka.publisher import Publisher
-from quantdesk.kafka.topics import MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES, ensure_topics
+from quantdesk.kafka.topics import (EPOCHS, FOLLOWER_INPUTS, MARKET_INPUTS, ORDER_INPUTS, RISK_INPUTS, STORED_TABLES,
+                                   ensure_topics)
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.endpoints import endpoints_serving, port_of
@@ -175,10 +176,15 @@ async def test_the_all_role_shows_every_reader_and_the_inputs_of_both_folds(
         page = await eventually(every_reader, timeout=60, what="every reader's lag shown")
         health = (await get(pipeline, "/health")).json()
     lag = [dict(labels) for name, labels in page if name == "worker_consumer_lag"]
-    assert {(g["reader"], g["partition"]) for g in lag if g["reader"].startswith("risk")
-            and g["topic"] == "accounts.changes"} == {(f"risk{n}", str(n)) for n in range(settings.topic_partitions)}
-    assert len({g["partition"] for g in lag if g["reader"] == "risk0" and g["topic"] == "trades.fills"}) == \
-        settings.topic_partitions  # every fill moves a market every task keeps
+    every = {str(n) for n in range(settings.topic_partitions)}
+
+    def shown(reader: str, topic: str) -> set[str]:
+        return {g["partition"] for g in lag if g["reader"] == reader and g["topic"] == topic}
+    # task 0 authors the markets from every input; the others follow its epochs and read their own fills and changes
+    assert all(shown("risk0", topic) == every for topic in RISK_INPUTS) and shown("risk0", EPOCHS) == set()
+    assert all(shown(f"risk{n}", "trades.fills") == shown(f"risk{n}", "accounts.changes") == {str(n)}
+               and shown(f"risk{n}", EPOCHS) == every and shown(f"risk{n}", "oracle.ticks") == set()
+               for n in range(1, settings.topic_partitions))
     assert {dict(labels)["topic"] for name, labels in page if name == "worker_events_in_total"} == {
-        *RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS}
+        *RISK_INPUTS, *FOLLOWER_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS}
     assert health["loops"] == ["accounts", "markets", "orders", "sink", "webhooks"]

@@ -14,6 +14,7 @@ from api.auth import COOKIE
 from quantdesk.broker import free_port
 from quantdesk.markets import DEFAULT_MARKETS, Market
 from api.embedded import Runtime, running
+from quantdesk.kafka.lag import applied_within
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from streams.risk.liquidator import LIQUIDATOR
@@ -156,6 +157,7 @@ async def replayed(settings: Settings, file: Path) -> tuple[dict[str, list[bytes
         async def marker() -> list[dict]:
             return await rows(runtime, "SELECT id FROM {db}.account_snapshots WHERE wallet = 'marker'")
         await eventually(marker, what="the marker's snapshot", timeout=60)
+        assert await applied_within(settings, runtime.bootstrap, 60)  # every task, not only the marker's
         states = await topic_events(settings, runtime.bootstrap, "accounts.state")
         history = await topic_events(settings, runtime.bootstrap, "accounts.history")
         assert by_account(history) == by_account(states)  # the warehouse's stream: the same states, in order

@@ -1,9 +1,9 @@
 """Risk engines that each hold a share of the accounts, by the Kafka partition of their key, publish together
 exactly what one engine holding every account publishes: the same messages, in the same order per key.
 
-The first engine authors the markets: it reads every tick, fill and admin's command, and its own accounts' changes,
-and puts out each market's epochs. The others read those epochs, every admin's command, and their own accounts'
-fills and changes only, and never recompute a market. Each reads behind a reorder buffer of its own, as a risk task
+The first engine authors the markets: it reads every input event, and puts out each market's epochs. The others
+read those epochs, every admin's command, and their own accounts' fills and changes only, and never recompute a
+market. Each reads behind a reorder buffer of its own, as a risk task
 does, applies nothing past what the author has applied, and waits only for the fills of its own plans: the venue
 fills them against the liquidator subaccount of the liquidated account's partition, held by the same engine.
 Outputs are compared per topic and key, since the order across keys is each engine's own."""
@@ -16,14 +16,14 @@ import orjson
 import pytest
 
 from quantdesk.kafka.publisher import partition_of
-from quantdesk.messages import (OPEN, AccountChange, AdminCommand, Fill, MarketEpoch, Message, OracleTick, RiskOutcomes,
+from quantdesk.messages import (AccountChange, AdminCommand, Fill, MarketEpoch, Message, OracleTick, RiskOutcomes,
                                 account_key)
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float, liquidator_for
 from streams.risk.outputs import Outputs
 from streams.risk.owners import Owners
-from streams.risk.reorder import Event, ReorderBuffer, order_key
+from streams.risk.reorder import Event, Key, ReorderBuffer, order_key
 from tests.streams.risk.test_store import MARKETS, T0, releases
 from tests.streams.risk.test_store import inputs as one_partition_inputs
 
@@ -50,15 +50,11 @@ def shards(count: int) -> list[RiskEngine]:
 
 
 def reads(engine: RiskEngine, event: Event) -> bool:
-    """Tell whether an engine reads an event, as its task does: the author every tick and fill, a follower the
-    epochs and its own accounts' fills; each its own accounts' changes, and every admin's command."""
-    if type(event) is AdminCommand:
-        return True
-    if type(event) is MarketEpoch:
-        return engine.epochs == "follow"
-    if type(event) is AccountChange or (type(event) is Fill and engine.epochs == "follow"):
-        return engine.held(account_key(event.wallet, event.subaccount))
-    return engine.epochs != "follow"
+    """Tell whether an engine reads an event, as its task does: the author every input event; a follower the epochs,
+    every admin's command, and its own accounts' fills and changes."""
+    if engine.epochs != "follow" or type(event) in (MarketEpoch, AdminCommand):
+        return type(event) is not MarketEpoch or engine.epochs == "follow"
+    return type(event) in (AccountChange, Fill) and engine.held(account_key(event.wallet, event.subaccount))
 
 
 def key_of(item: Message, by: str) -> str:
@@ -73,13 +69,16 @@ def run(engines: list[RiskEngine], events: list[Event],
     when None), as their tasks send them; return each topic's messages per key, in order (the owners' apart:
     another producer). A plan's fills reach every engine with the next release, and only the engine that made it
     waits for them. The author goes first; its epochs reach the others in the same release, which apply nothing
-    past what it has applied (`ReorderBuffer.bound`)."""
+    past what it has applied (`ReorderBuffer.bound`), and tell the owners they have applied through as far as the
+    author has, short of what they hold (`AccountsAgent.owners_through`)."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
     owners = Owners(MARKETS_NAMES, Thresholds(), len(engines)) if owners is None else owners
+    last: list[Key] = [(0, 0, "")] * len(engines)  # the key each task applied through, and told the owners
+    told: list[Key] = [(0, 0, "")] * len(engines)
     for release, chunk in enumerate(releases(events), 1):
         out, epochs = Outputs(), []
         for task, (engine, buffer) in enumerate(zip(engines, buffers)):
-            buffer.bound = (buffers[0].heap[0][0][0] - 1 if buffers[0].heap else OPEN) if task else None
+            buffer.bound = (buffers[0].heap[0][0][0] - 1 if buffers[0].heap else buffers[0].newest) if task else None
             buffer.push([e for e in [*incoming, *chunk, *epochs] if reads(engine, e)])
             applied, left = [], Outputs()
             for event in buffer.drain():
@@ -89,9 +88,14 @@ def run(engines: list[RiskEngine], events: list[Event],
                 left.extend(caused)
                 applied.append(event)
             epochs += left.epochs
-            if applied:
-                owners.take(RiskOutcomes(task=task, release=release, through=max(order_key(e) for e in applied),
-                                         sides=left.sides, outcomes=left.outcomes))
+            last[task] = max([last[task], *map(order_key, applied)])
+            through = last[task]
+            if engine.epochs == "follow":
+                through = max(through, min([last[0], *(key for key, _, _ in buffer.heap[:1])]))
+            if applied or through > told[task]:
+                owners.take(RiskOutcomes(task=task, release=release, through=through, sides=left.sides,
+                                         outcomes=left.outcomes))
+                told[task] = through
         record(published, out)
         record(published, owners.due()[0], "owners:")
         incoming = [Fill.model_validate(f) for p in out.liquidations for _, _, f in liquidation_fills(p, len(PARTITIONS))]
