@@ -198,11 +198,11 @@ class AccountsAgent(OrderedInput):
         await self.publish(out)
         for topic, keyed in group_by_topic(venue).items():
             await self.pipeline.publish(topic, keyed)
+        last = max(order_key(e) for e in applied)
+        self.applied_key = last if self.applied_key is None else max(self.applied_key, last)
         if self.engine.epochs == "author":
             await self.send_epochs(out.epochs)
         settled = self.settled(applied)
-        last = max(order_key(e) for e in applied)
-        self.applied_key = last if self.applied_key is None else max(self.applied_key, last)
         sent = await self.send_outcomes(settled[0].n, self.owners_through(), out)
         await self.pipeline.flush()
         self.outcomes_end = sent.result().offset + 1
@@ -225,9 +225,10 @@ class AccountsAgent(OrderedInput):
     def owners_through(self) -> Key:
         """Return the apply order key before which this task will send the owners no record (but a late event's): the
         last it applied. A follower, which reads only its own fills, goes on to where the author has applied (it has
-        read every fill), as far as what the follower holds and has not read yet allows."""
+        read every fill), as far as what the follower holds and has not read yet allows, and not while it waits for
+        its plans' fills (not read yet, they may come at any time)."""
         own = self.applied_key or (0, 0, "")
-        if self.engine.epochs != "follow" or self.author_applied is None:
+        if self.engine.epochs != "follow" or self.author_applied is None or self.buffer.awaited:
             return own
         bounds = [self.author_applied]
         if self.buffer.heap:

@@ -90,7 +90,7 @@ def run(engines: list[RiskEngine], events: list[Event],
             epochs += left.epochs
             last[task] = max([last[task], *map(order_key, applied)])
             through = last[task]
-            if engine.epochs == "follow":
+            if engine.epochs == "follow" and not buffer.awaited:
                 through = max(through, min([last[0], *(key for key, _, _ in buffer.heap[:1])]))
             if applied or through > told[task]:
                 owners.take(RiskOutcomes(task=task, release=release, through=through, sides=left.sides,
