@@ -114,13 +114,11 @@ class AccountsAgent(OrderedInput):
         return self.engine.unknown(event)
 
     def speaks_for(self, topic: str, tp: Any) -> bool:
-        """Tell whether this task counts a partition's events and sends its dead letters: the author every tick and
-        fill, the others none of the epochs and fills (the author counts them), each task its own partition of
-        account changes and admins' commands."""
-        if self.engine.epochs == "author" and topic in ("oracle.ticks", "trades.fills"):
-            return True
-        if self.engine.epochs == "follow" and topic in (EPOCHS, "trades.fills"):
-            return False
+        """Tell whether this task counts a partition's events and sends its dead letters (late ones too): the author
+        every tick, the others no epoch, each task its own partition of the rest (a plan's fills come back late to
+        the author, which reads every fill: the task that waits for them decides)."""
+        if topic in ("oracle.ticks", EPOCHS):
+            return self.engine.epochs == "author"
         return super().speaks_for(topic, tp)
 
     def arrived(self, topic: str, events: list[Any]) -> list[Any]:
