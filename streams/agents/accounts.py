@@ -114,11 +114,11 @@ class AccountsAgent(OrderedInput):
         return self.engine.unknown(event)
 
     def speaks_for(self, topic: str, tp: Any) -> bool:
-        """Tell whether this task counts a partition's events and sends its dead letters (late ones too): the author
-        every tick, the others no epoch, each task its own partition of the rest (a plan's fills come back late to
+        """Tell whether this task counts a partition's events and sends its dead letters (late ones too): every tick
+        (only the author reads them), no epoch, and its own partition of the rest (a plan's fills come back late to
         the author, which reads every fill: the task that waits for them decides)."""
         if topic in ("oracle.ticks", EPOCHS):
-            return self.engine.epochs == "author"
+            return topic == "oracle.ticks"
         return super().speaks_for(topic, tp)
 
     def arrived(self, topic: str, events: list[Any]) -> list[Any]:
