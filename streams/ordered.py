@@ -87,9 +87,10 @@ Split = tuple[list[Any], list[DeadLetter]]  # a message's valid events and its d
 
 
 class Decoded:
-    """Messages decoded once for every reader of one process that decodes them alike (a worker's risk tasks, which
-    all read every partition of ticks and fills): the newest, up to `most` events in all, by partition and offset.
-    A reader far behind the others decodes what it reads itself."""
+    """Messages decoded once for every reader of one process that reads them with the same model (a worker's risk
+    tasks; the feed worker's markets and orders agents and its sink): the newest, up to `most` events in all, by
+    partition and offset, each split as no `check` would refuse any of it. A reader far behind the others decodes
+    what it reads itself."""
 
     def __init__(self, most: int = 50_000) -> None:
         self.most, self.events = most, 0
@@ -186,9 +187,14 @@ class OrderedInput:
         """Buffer a Kafka message's valid events; apply those now due."""
         check: Check = self.check
 
-        def decode() -> Split:
+        def decode(check: Check | None = check) -> Split:
             return decode_events(self.models[topic], topic, record.value, record.timestamp, check)
-        good, dead = decode() if self.shared is None else self.shared.get(tp, record.offset, decode)
+        if self.shared is None:
+            good, dead = decode()
+        else:  # the readers' checks differ: shared unchecked, the same split as checked while this check refuses none
+            good, dead = self.shared.get(tp, record.offset, lambda: decode(None))
+            if any(map(check, good)):  # decoded again with it: its dead letter holds the item as written
+                good, dead = decode()
         good = self.arrived(topic, good)
         own = self.speaks_for(topic, tp)
         if own:

@@ -25,6 +25,7 @@ from streams import risk_tasks
 from streams.agents import markets, orders, sink, webhooks
 from streams.app import App, faust_app
 from streams.endpoints import endpoints_serving
+from streams.ordered import Decoded
 from streams.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,10 @@ def build_pipeline(settings: Settings, bootstrap: str, warehouse: Warehouse | No
     pipeline.app.producer_only = True  # every loop reads its partitions itself: Faust's consumer has nothing to read
     if role != "risk":
         assert warehouse is not None, f"the {role} role stores to ClickHouse"
-        markets.register(pipeline)
-        orders.register(pipeline)
-        sink.register(pipeline)
+        decoded = Decoded()  # each input message decoded once for the markets and orders agents and the sink
+        markets.register(pipeline, decoded)
+        orders.register(pipeline, decoded)
+        sink.register(pipeline, shared=decoded)
         webhooks.register(pipeline)
     return pipeline
 

@@ -20,7 +20,7 @@ from streams.domain.alerts import Thresholds
 from streams.domain.market_signals import MarketWatch
 from streams.domain.market_tracker import MarketTracker
 from streams.risk.reorder import Event
-from streams.ordered import OrderedInput
+from streams.ordered import Decoded, OrderedInput
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "venues.prices": VenuePrice}
 OUTPUTS = ("markets.state", "mikey.signals", "dlq")
@@ -94,8 +94,9 @@ class Markets:
 class MarketsAgent(OrderedInput):
     """The market trackers behind ordered input, from the start of every partition."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        super().__init__(pipeline, MODELS, "markets")
+    def __init__(self, pipeline: Pipeline, shared: Decoded | None = None) -> None:
+        """Track the settings' markets, taking messages the feed's other readers decoded from `shared`."""
+        super().__init__(pipeline, MODELS, "markets", shared=shared)
         self.markets = Markets(pipeline.settings.market_names, Thresholds.of(pipeline.settings))
         pipeline.metrics.publishing(OUTPUTS)
 
@@ -128,8 +129,9 @@ class MarketsAgent(OrderedInput):
         await self.show_progress()
 
 
-def register(pipeline: Pipeline) -> MarketsAgent:
-    """Register the market worker as a task of the app: its failure crashes the app."""
-    worker = MarketsAgent(pipeline)
+def register(pipeline: Pipeline, shared: Decoded | None = None) -> MarketsAgent:
+    """Register the market worker as a task of the app, decoding with the feed's other readers through `shared`:
+    its failure crashes the app."""
+    worker = MarketsAgent(pipeline, shared)
     pipeline.loop(worker.run, "markets")
     return worker

@@ -16,7 +16,7 @@ from quantdesk.messages import INPUT_MODELS, DeadLetter, Fill, OrderEvent, Order
 from streams.decode import as_bytes, dead_letter
 from streams.domain.orders import Orders
 from streams.domain.resting import RestingBooks
-from streams.ordered import OrderedInput
+from streams.ordered import Decoded, OrderedInput
 from streams.pipeline import Pipeline
 from streams.risk.reorder import Event
 
@@ -28,8 +28,9 @@ OUTPUTS = ("orders.state", "books", "dlq")
 class OrdersAgent(OrderedInput):
     """The orders behind ordered input, from the start of every partition."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        super().__init__(pipeline, MODELS, "orders")
+    def __init__(self, pipeline: Pipeline, shared: Decoded | None = None) -> None:
+        """Fold the orders, taking messages the feed's other readers decoded from `shared`."""
+        super().__init__(pipeline, MODELS, "orders", shared=shared)
         self.orders = Orders()
         self.books = RestingBooks()
         self.known = set(pipeline.settings.market_names)
@@ -75,8 +76,9 @@ class OrdersAgent(OrderedInput):
         await self.show_progress()
 
 
-def register(pipeline: Pipeline) -> OrdersAgent:
-    """Register the orders worker as a task of the app: its failure crashes the app."""
-    worker = OrdersAgent(pipeline)
+def register(pipeline: Pipeline, shared: Decoded | None = None) -> OrdersAgent:
+    """Register the orders worker as a task of the app, decoding with the feed's other readers through `shared`:
+    its failure crashes the app."""
+    worker = OrdersAgent(pipeline, shared)
     pipeline.loop(worker.run, "orders")
     return worker

@@ -20,6 +20,7 @@ from quantdesk.kafka.topics import STORED_TABLES
 from quantdesk.warehouse import DATETIME64_MS, Warehouse
 from quantdesk.wire import decode, encode
 from streams.metrics import WorkerMetrics
+from streams.ordered import Decoded, Split
 from streams.pipeline import Pipeline
 from streams.decode import as_bytes, dead_letter, decode_events
 
@@ -134,10 +135,12 @@ class Sink:
     """Reads every stored topic's partitions and writes them to ClickHouse in batches; commits (as the group
     `<app id>-feed`) only what is stored, so a sink stopped anywhere reads on from the last stored batch."""
 
-    def __init__(self, pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES) -> None:
+    def __init__(self, pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES,
+                 shared: Decoded | None = None) -> None:
+        """Store `tables` (topic -> table), taking input messages the feed's other readers decoded from `shared`."""
         settings, warehouse = pipeline.settings, pipeline.warehouse
         assert warehouse is not None
-        self.pipeline, self.settings, self.metrics = pipeline, settings, pipeline.metrics
+        self.pipeline, self.settings, self.metrics, self.shared = pipeline, settings, pipeline.metrics, shared
         self.writers = {settings.topic(t): (t, TableWriter(warehouse, table, self.metrics))
                         for t, table in tables.items()}
         self.metrics.publishing(["dlq"])
@@ -168,6 +171,17 @@ class Sink:
             if end is not None:
                 gauge.set(max(0, end - read_to[tp]))
 
+    def events(self, topic: str, tp: TopicPartition, record: Any) -> list[dict[str, Any]]:
+        """Return a record's events worth storing (`stored_events`), an input message's taken from `shared` when the
+        feed's other readers decoded it (its dead letters, dated by the record as theirs are, are theirs to publish)."""
+        model = INPUT_MODELS.get(topic)
+        if model is None or self.shared is None:
+            return stored_events(topic, record.value)
+
+        def decode() -> Split:
+            return decode_events(model, topic, record.value, record.timestamp)
+        return [fields(e) for e in self.shared.get(tp, record.offset, decode)[0]]
+
     async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
         that cannot be stored exactly, and wait until the broker holds those letters."""
@@ -175,7 +189,7 @@ class Sink:
         for tp, records in batch.items():
             logical, _ = self.writers[tp.topic]
             for record in records:
-                grouped[tp.topic] += stored_events(logical, record.value)
+                grouped[tp.topic] += self.events(logical, tp, record)
         for topic, events in grouped.items():
             logical, writer = self.writers[topic]
             _, refused = await writer.store(events)
@@ -202,8 +216,9 @@ async def take(reader: Reader, most: int, seconds: float) -> dict[TopicPartition
     return batch
 
 
-def register(pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES) -> Sink:
-    """Register the sink over every topic that has a table, as a task of the app: its failure crashes the app."""
-    sink = Sink(pipeline, tables)
+def register(pipeline: Pipeline, tables: dict[str, str] = STORED_TABLES, shared: Decoded | None = None) -> Sink:
+    """Register the sink over every topic that has a table, decoding input with the feed's other readers through
+    `shared`, as a task of the app: its failure crashes the app."""
+    sink = Sink(pipeline, tables, shared)
     pipeline.loop(sink.run, "sink")
     return sink

@@ -1,8 +1,11 @@
-"""Each role runs its own loops; a worker runs its app until it is told to stop or the app crashes, and says which it was; an agent's error
-crashes the app."""
+"""Each role runs its own loops (the feed's readers decode an input message once between them); a worker runs its
+app until it is told to stop or the app crashes, and says which it was; an agent's error crashes the app."""
 
 import asyncio
+from typing import Any
 
+import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.kafka.publisher import Publisher
@@ -10,8 +13,10 @@ from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from quantdesk.kafka.topics import ensure_topics
 from streams.app import faust_app
+from streams.decode import decode_events
 from streams.worker import build_pipeline, run_until_stopped
 from tests.conftest import send_raw
+from tests.streams.test_endpoints import showing, worker
 from tests.waiting import eventually
 
 
@@ -24,6 +29,25 @@ def test_the_risk_role_runs_the_accounts_loop_and_the_feed_the_markets_orders_si
     assert build_pipeline(settings, "127.0.0.1:9092", warehouse).loops == [
         "accounts", "markets", "orders", "sink", "webhooks"]
     assert risk.app.producer_only and feed.app.producer_only and not feed.app.agents  # no Faust acking on input
+
+
+async def test_the_feeds_markets_and_orders_agents_and_its_sink_decode_an_input_message_once_between_them(
+        settings: Settings, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[bytes] = []
+
+    def counted(*args: Any) -> Any:
+        decoded.append(args[2])
+        return decode_events(*args)
+    monkeypatch.setattr("streams.ordered.decode_events", counted)
+    monkeypatch.setattr("streams.agents.sink.decode_events", counted)
+    fills = orjson.dumps([{"id": f"f{n}", "ts": 1_767_225_600_000 + n, "market": "SOL-PERP", "wallet": "w",
+                           "side": "buy", "size": "1", "price": "100"} for n in range(2)])
+    async with worker(settings, "feed", warehouse) as feed, Publisher(settings, feed.bootstrap) as publisher:
+        await send_raw(publisher, "trades.fills", fills)
+
+        await showing(feed, "worker_events_in_total", 4, role="feed", topic="trades.fills")  # markets and orders
+        await showing(feed, "worker_sink_rows_total", 2, role="feed", table="fills")
+    assert decoded.count(fills) == 1
 
 
 async def test_a_worker_whose_app_crashes_stops_and_says_so(settings: Settings) -> None:
