@@ -95,6 +95,8 @@ class AccountsAgent(OrderedInput):
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0,
                                  epochs=epochs)
         self.epochs = TopicPartition(settings.topic(EPOCHS), 0)  # where the author sends them
+        if epochs == "follow":
+            self.buffer.bound = 0  # nothing goes out before the author has said how far it applied
         self.marked: tuple[int, Key | None] = (0, None)  # the last `through` epoch this author sent: time and key
         self.applied_key: Key | None = None  # the apply order key of the last event this task applied
         self.author_applied: Key | None = None  # (a follower) the author's, as its last `through` epoch said
@@ -148,8 +150,6 @@ class AccountsAgent(OrderedInput):
         self.sent_before = await self.sent_since(self.outcomes_end)
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
-        if self.engine.epochs == "follow" and self.buffer.bound is None:
-            self.buffer.bound = 0  # nothing goes out before the author has said how far it applied
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
         await self.read(restored.offsets)
 

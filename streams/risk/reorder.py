@@ -155,6 +155,6 @@ class ReorderBuffer:
     def load_row(self, row: dict[str, Any], applied: Iterable[Applied]) -> None:
         """Take back a `to_row` row and the records of ids applied before."""
         self.newest, self.released, self.releases = row["newest"], row["released"], row["releases"]
-        self.awaited, self.bound = set(row["awaited"]), row.get("bound")
+        self.awaited, self.bound = set(row["awaited"]), row.get("bound", self.bound)
         self.applied = deque(sorted(applied, key=lambda record: record.n))
         self.seen = {i for record in self.applied for i in record.ids}

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 from aiokafka import TopicPartition as TP
 
-from quantdesk.messages import AccountChange, AccountSnapshot, Fill
+from quantdesk.kafka.topics import EPOCHS
+from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.markets import MarketsAgent
@@ -60,10 +61,11 @@ class Producer:
         return future
 
 
-def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAgent, list[Any], Producer]:
-    """Return an accounts worker (the one task of a single input partition) whose consumer reports `ends`, the
-    states it publishes and its checkpoints."""
-    settings = settings.model_copy(update={"topic_partitions": 1})
+def worker_reading(settings: Settings, ends: dict[TP, int], task: int = 0,
+                   partitions: int = 1) -> tuple[AccountsAgent, list[Any], Producer]:
+    """Return an accounts worker (task `task` of `partitions` input partitions: the one task of one, by default)
+    whose consumer reports `ends`, the states it publishes and what it sends itself (checkpoints, epochs)."""
+    settings = settings.model_copy(update={"topic_partitions": partitions})
     published: list[Any] = []
     producer = Producer()
 
@@ -80,7 +82,7 @@ def worker_reading(settings: Settings, ends: dict[TP, int]) -> tuple[AccountsAge
     metrics = WorkerMetrics("risk")
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
                                metrics=metrics)
-    worker = AccountsAgent(pipeline, 0, RiskMetrics(metrics, settings.market_names))  # type: ignore[arg-type]
+    worker = AccountsAgent(pipeline, task, RiskMetrics(metrics, settings.market_names))  # type: ignore[arg-type]
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer
@@ -107,6 +109,28 @@ async def test_once_input_stops_nothing_is_applied_that_a_partition_with_unread_
 def record(offset: int, *events: Any) -> SimpleNamespace:
     """Return a Kafka record holding `events` as a JSON array."""
     return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([e.model_dump(mode="json") for e in events]))
+
+
+async def test_a_following_task_applies_its_own_events_only_up_to_where_the_author_has_applied() -> None:
+    settings = Settings()
+    epochs, changes = TP(settings.topic(EPOCHS), 0), TP(settings.topic("accounts.changes"), 1)
+    worker, published, producer = worker_reading(settings, {epochs: 2, changes: 1}, task=1, partitions=2)
+    wallet = next(w for w in (f"w{n}" for n in range(50)) if worker.engine.held(f"{w}:0"))
+    async def quiet() -> None:  # input stopped: everything held is applied, but past the bound
+        worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+        worker.last_input -= 2 * IDLE_S
+        await worker.on_timer()
+    await worker.take("accounts.changes", changes, record(0, change(T0 + 50, "deposit", "10", wallet)))
+    await quiet()
+    assert published == []  # the author has said nothing yet: a tick before it may still come
+    await worker.take(EPOCHS, epochs, record(0, MarketEpoch(id="through:1", ts=T0 + 49, kind="through")))
+    await quiet()
+    assert published == []
+    await worker.take(EPOCHS, epochs, record(1, MarketEpoch(id="through:2", ts=T0 + 50, kind="through")))
+    await quiet()
+    assert [s.collateral for s in published] == [D("10")]
+    checkpoint = orjson.loads(producer.sent[-1])
+    assert checkpoint["tables"]["risk_markets"]["~engine"]["bound"] == T0 + 50  # a restart goes on from it
 
 
 async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
