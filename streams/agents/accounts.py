@@ -119,9 +119,9 @@ class AccountsAgent(OrderedInput):
         """Tell whether this task counts a partition's events and sends its dead letters (late ones too): every tick
         (only the author reads them), no epoch, and its own partition of the rest (a plan's fills come back late to
         the author, which reads every fill: the task that waits for them decides)."""
-        if topic in ("oracle.ticks", EPOCHS):
-            return topic == "oracle.ticks"
-        return super().speaks_for(topic, tp)
+        if topic == EPOCHS:
+            return False
+        return topic == "oracle.ticks" or super().speaks_for(topic, tp)
 
     def arrived(self, topic: str, events: list[Any]) -> list[Any]:
         """Return the events to apply; a `through` epoch moves the bound of what may be applied instead."""
@@ -134,7 +134,8 @@ class AccountsAgent(OrderedInput):
         return [epoch for epoch in events if epoch.kind != "through"]
 
     def input_partitions(self) -> list[TopicPartition]:
-        """Return the partitions this task reads: those of every market's moves, its own of account changes."""
+        """Return the partitions this task reads (`task_partitions`): the author every input's, the others the
+        epochs' and admins' commands', and their own of fills and changes."""
         return self.reads
 
     async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
@@ -238,7 +239,7 @@ class AccountsAgent(OrderedInput):
     async def send_epochs(self, epochs: list[MarketEpoch]) -> None:
         """Send the markets' epochs, ending with how far every market event is applied, in one message on the first
         partition of the epochs topic (nothing when there are none and that has not moved)."""
-        mark = (self.through(), self.applied_key)
+        mark = (self.epochs_through(), self.applied_key)
         if not epochs and mark == self.marked:
             return
         marker = MarketEpoch(id=f"through:{mark[0]}", ts=mark[0], kind="through", applied=mark[1])
@@ -248,7 +249,7 @@ class AccountsAgent(OrderedInput):
         sent.add_done_callback(app.delivered)
         self.marked = mark
 
-    def through(self) -> int:
+    def epochs_through(self) -> int:
         """Return the event time up to which every event this task read, or may still read but a late one, is
         applied: short of what it holds, and of what unread input may still hold."""
         buffer, ceiling = self.buffer, self.ceiling()

@@ -6,11 +6,13 @@ holder of its market on the risk board (floats) to find who crossed health 50/20
 liquidation line, or moved materially since last published; only those are recomputed exactly
 (`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
 
-An engine may hold only some accounts (`holds`: a shard of the risk worker's, by account key). It still applies
-every event's market effects (ticks, every fill's move of the mark), so every shard keeps the same markets,
-but an account's own effects (its position, collateral, margin, plans, signals) only where it is held. What
-speaks for a whole market (funding rates, funding signals, admins' market and wallet audits) comes from the
-one engine that `speaks_for_markets`, so that N shards publish it once.
+An engine may hold only some accounts (`holds`: a shard of the risk worker's, by account key), and applies an
+account's own effects (its position, collateral, margin, plans, signals) only where it is held. The markets have
+one author: an engine that computes them from every tick and fill and puts out their epochs (`epochs="author"`,
+`MarketEpoch`: a market after a tick, or after a fill before its first oracle); the others take their markets from
+those epochs, applied in apply order, and never from ticks and fills (`epochs="follow"`). What speaks for a whole
+market (funding rates, funding signals, admins' market and wallet audits) comes from the one engine that
+`speaks_for_markets`, so that N shards publish it once.
 
 MIKEY's account rules run on every published snapshot (`streams.domain.account_signals`), and where the
 liquidator acts (a plan made, its last fill back); the market rule that needs the engine's figures runs here
@@ -234,8 +236,8 @@ class RiskEngine:
 
     def _on_fill(self, fill: Fill) -> Outputs:
         """Settle funding, move the position, count a liquidation close (its outcomes for the insurance fund); book
-        and publish the account, and leave the side it held before and after for the open-interest owner (the mark
-        moves in every engine, the account only where it is held)."""
+        and publish the account, and leave the side it held before and after for the open-interest owner (the market
+        moves where markets are computed, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
         if self.epochs != "follow":  # a follower had the fill's epoch first
             market.on_fill(fill)
