@@ -69,13 +69,14 @@ def position_risk(exposure: Exposure) -> PositionRisk:
     """Mark one position at its oracle price."""
     p, q = exposure.position, exposure.quote
     notional = abs(p.size) * q.oracle
+    upnl = to_money(p.unrealised_pnl(q.oracle))
     return PositionRisk(
         market=p.market,
         size=p.size,
         entry=p.entry,
         oracle=q.oracle,
         mmr=q.mmr,
-        unrealised_pnl=to_money(p.unrealised_pnl(q.oracle)),
+        unrealised_pnl=upnl if upnl else ZERO_MONEY,  # a short at its entry: 0, never a published −0
         unsettled_funding=exposure.unsettled_funding,
         notional=to_money(notional),
         maintenance_margin=to_money(notional * q.mmr),

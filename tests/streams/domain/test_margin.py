@@ -27,6 +27,11 @@ def test_a_two_position_account_by_hand() -> None:
     assert not m.liquidatable
 
 
+def test_a_short_marked_at_its_entry_shows_a_zero_not_a_negative_zero() -> None:
+    short = Exposure(Position("SOL-PERP", D("-2"), D("151")), Quote(D("151"), D("0.05"), D("0.1")), D("0E-9"))
+    assert str(assess(D("1000.000000000"), [short]).positions[0].unrealised_pnl) == "0E-9"  # it was "-0E-9"
+
+
 def test_liquidation_prices_by_hand() -> None:
     # BTC: E0 = 599 + 200 = 799, MMo = 186: (186 − 799 + 0.1 × 50000) / (0.1 − 0.1 × 0.03)
     #      = 4387 / 0.097 = 45226.804123711340…
