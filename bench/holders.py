@@ -6,7 +6,9 @@ folding a million accounts' fills through `RiskEngine.apply` would take longer t
 `tests/bench/test_holders.py` checks that both give the same engine. Then the engine applies, timed:
 - a 1 % move of one market's oracle (alternately up and back), which re-marks its holders and restates
   exactly those it flags (most: the holders' notional in the market is 0.2–3× their collateral);
-- a tick that closes a funded hour at an unchanged price, which settles and publishes every holder.
+- a tick that closes a funded hour at an unchanged price, which settles and publishes every holder;
+- a 1 % move arriving as such a close begins: how long after its arrival its outputs are out (the engine applies
+  one event at a time, so it waits for the close).
 Each beside the bare numpy pass over the ticked market's rows (same run).
 """
 
@@ -210,6 +212,20 @@ def closes(repeats: int, price: Decimal) -> list[OracleTick]:
     return [oracle_tick(MARKET, T0 + (r + 1) * HOUR_MS + 1000, price) for r in range(repeats)]
 
 
+def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
+    """Return the wall seconds from the start of a funding close (the hour after `after` closes) to the outputs of a
+    1 % move that arrived as it began, applied one after the other as the risk worker applies them; and how many
+    states the move published."""
+    close = closes(after + 1, PRICES[MARKET])[-1]
+    move = oracle_tick(MARKET, close.ts + 1, PRICES[MARKET] * (1 + MOVE))
+    started = time.perf_counter()
+    for tick in (close, move):
+        with CollectorPaused():
+            out = engine.apply(tick)
+        gc.collect(0)
+    return time.perf_counter() - started, len(out.states)
+
+
 def holder_costs(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
     """Return a 1 % move's and a funding close's engine time at each number of holders, beside bare numpy."""
     per_size = []
@@ -219,17 +235,20 @@ def holder_costs(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
         tune_collector()  # as the risk worker runs once up, its state recovered
         move = costs(engine, moves(2 * tries))  # ends at the seed's price, where the closes hold it
         close = costs(engine, closes(tries, PRICES[MARKET]))
+        waited, moved = during_close(engine, tries)
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
         per_size.append({"holders": n, "tick_ms": move["ms"], "tick_cpu_ms": move["cpu_ms"],
                          "tick_published": move["published"], "close_ms": close["ms"], "close_cpu_ms": close["cpu_ms"],
                          "close_published": close["published"], "close_payments": close["payments"],
+                         "tick_during_close_ms": 1e3 * waited, "tick_during_close_published": moved,
                          "baseline_ms": bare,
                          "tick_ratio": move["ms"] / bare, "close_ratio": close["ms"] / bare})
         del engine
     return {"per_size": per_size, "markets": len(PRICES), "repeats": repeats,
-            "targets": {"holders": 100_000, "tick_ms": 10.0, "close_ms": 100.0},
+            "targets": {"holders": 100_000, "tick_ms": 10.0, "close_ms": 100.0, "tick_during_close_ms": 50.0},
             "what": "RiskEngine.apply of an OracleTick (median wall ms; cpu_ms: this process's CPU time, steadier on a "
                     "shared machine): a 1 % move of BTC-PERP (re-mark, then the exact restatement "
                     "and publication of every holder it flags), and a tick closing a funded hour at an unchanged "
-                    "price (every holder settled and published); each holder in three markets",
+                    "price (every holder settled and published); each holder in three markets; tick_during_close_ms: "
+                    "from the start of such a close to the outputs of a 1 % move that arrived as it began",
             "baseline": "numpy size*(price-entry) and |size|*price*rates over the ticked market's rows"}

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.report import holder_targets
+
 THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipeline_vs_ceiling", "pipeline_vs_naive",
               "pipeline_vs_batched_ceiling", "pipeline_steady_eps", "pipeline_latency_s", "decode_ceiling_eps",
               "domain_floor_eps", "domain_floor_cpu_us_per_event", "passthrough_eps", "storage_floor_rows_per_s",
@@ -123,7 +125,17 @@ def test_risk_tick_and_funding_close_per_holders_beside_bare_numpy(report: tuple
         assert 0 < size["tick_published"] < size["holders"] == size["close_published"]
     text = (report[1] / "bench.md").read_text()
     assert "funding close ms, 300 holders × 3 markets" in text
+    assert "a 1 % move arriving as a funding close begins, ms to its outputs, 300 holders" in text
     assert "Risk engine targets at 100,000 holders: not measured in this mode." in text
+
+
+def test_the_risk_engine_targets_are_each_judged_at_their_number_of_holders() -> None:
+    at = {"holders": 100_000, "tick_ms": 9.0, "close_ms": 150.0, "tick_during_close_ms": 160.0}
+    sentence = holder_targets({"targets": {"holders": 100_000, "tick_ms": 10.0, "close_ms": 100.0,
+                                           "tick_during_close_ms": 50.0}, "per_size": [at]})
+    assert sentence == ("Risk engine targets at 100,000 holders: a 1 % move at most 10.0 ms (met: 9.0), a funding close "
+                        "at most 100.0 ms (missed: 150.0), a tick arriving during a close out within 50.0 ms "
+                        "(missed: 160.0).")
 
 
 def test_exact_integer_margin_beside_the_decimal_engine_and_bare_numpy(report: tuple[dict, Path]) -> None:

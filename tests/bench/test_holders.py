@@ -53,4 +53,6 @@ def test_tick_and_close_costs_per_size_beside_bare_numpy() -> None:
         assert size["close_published"] == size["close_payments"] == size["holders"]
         for figure in ("tick_ms", "tick_cpu_ms", "close_ms", "close_cpu_ms", "baseline_ms"):
             assert size[figure] > 0
+        assert 0 < size["tick_during_close_published"] < size["holders"]  # the move after the close, its own flags
+        assert size["tick_during_close_ms"] > 0
         assert size["tick_ratio"] == size["tick_ms"] / size["baseline_ms"]
