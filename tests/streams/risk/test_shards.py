@@ -3,16 +3,15 @@ exactly what one engine holding every account publishes: the same messages, in t
 
 The first engine authors the markets: it reads every input event, and puts out each market's epochs. The others
 read those epochs, every admin's command, and their own accounts' fills and changes only, and never recompute a
-market. Each reads behind a reorder buffer of its own, as a risk task
-does, applies nothing past what the author has applied, and waits only for the fills of its own plans: the venue
-fills them against the liquidator subaccount of the liquidated account's partition, held by the same engine.
-Outputs are compared per topic and key, since the order across keys is each engine's own."""
+market. Each reads behind a reorder buffer of its own, as a risk task does, applies nothing past what the author has
+applied, and waits only for the fills of its own plans: the venue fills them against the liquidator subaccount of
+the liquidated account's partition, held by the same engine. Outputs are compared per topic and key, since the order
+across keys is each engine's own."""
 
 from collections import defaultdict
 from decimal import Decimal as D
 
 import orjson
-
 import pytest
 
 from quantdesk.kafka.publisher import partition_of
@@ -52,8 +51,10 @@ def shards(count: int) -> list[RiskEngine]:
 def reads(engine: RiskEngine, event: Event) -> bool:
     """Tell whether an engine reads an event, as its task does: the author every input event; a follower the epochs,
     every admin's command, and its own accounts' fills and changes."""
-    if engine.epochs != "follow" or type(event) in (MarketEpoch, AdminCommand):
-        return type(event) is not MarketEpoch or engine.epochs == "follow"
+    if type(event) is MarketEpoch:
+        return engine.epochs == "follow"
+    if engine.epochs != "follow" or type(event) is AdminCommand:
+        return True
     return type(event) in (AccountChange, Fill) and engine.held(account_key(event.wallet, event.subaccount))
 
 
@@ -64,17 +65,16 @@ def key_of(item: Message, by: str) -> str:
 
 def run(engines: list[RiskEngine], events: list[Event],
         owners: Owners | None = None) -> dict[tuple[str, str], list[bytes]]:
-    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads them (the account
-    changes of its own partitions only), and the records they leave through one set of owners (`owners`, new ones
-    when None), as their tasks send them; return each topic's messages per key, in order (the owners' apart:
-    another producer). A plan's fills reach every engine with the next release, and only the engine that made it
+    """Apply the events, in releases, each engine behind its own reorder buffer, as a shard reads them (`reads`),
+    and the records they leave through one set of owners (`owners`, new ones when None), as their tasks send them;
+    return each topic's messages per key, in order (the owners' apart: another producer). A plan's fills reach every engine with the next release, and only the engine that made it
     waits for them. The author goes first; its epochs reach the others in the same release, which apply nothing
     past what it has applied (`ReorderBuffer.bound`), and tell the owners they have applied through as far as the
     author has, short of what they hold (`AccountsAgent.owners_through`)."""
     buffers, incoming, published = [ReorderBuffer(grace_ms=0) for _ in engines], [], defaultdict(list)
     owners = Owners(MARKETS_NAMES, Thresholds(), len(engines)) if owners is None else owners
-    last: list[Key] = [(0, 0, "")] * len(engines)  # the key each task applied through, and told the owners
-    told: list[Key] = [(0, 0, "")] * len(engines)
+    last: list[Key] = [(0, 0, "")] * len(engines)  # the key of the last event each task applied
+    told: list[Key] = [(0, 0, "")] * len(engines)  # the key each task told the owners it has applied through
     for release, chunk in enumerate(releases(events), 1):
         out, epochs = Outputs(), []
         for task, (engine, buffer) in enumerate(zip(engines, buffers)):
@@ -137,7 +137,7 @@ def test_a_follower_quotes_a_market_at_its_last_fill_before_any_oracle_as_one_en
     whole = run([RiskEngine(MARKETS)], events)
     assert run(shards(2), events) == whole
     states = [orjson.loads(m) for m in whole["states", account_key(second, 0)]]
-    assert D(states[1]["positions"][0]["upnl"]) == 0  # marked at its own fill's price: the last before an oracle
+    assert states[1]["positions"][0]["upnl"] == "0E-9"  # marked at its own fill's price: the last before an oracle
 
 
 def test_each_shard_holds_only_its_own_accounts_and_the_same_markets_which_only_the_author_computes() -> None:
