@@ -9,6 +9,7 @@ from typing import Any, Coroutine, TypeVar
 
 import typer
 import uvloop
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 
 from quantdesk.settings import Settings, get_settings
@@ -19,8 +20,13 @@ T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine on uvloop (its transports and task switches are C: pushes and Faust go faster)."""
-    return uvloop.run(main)
+    """Run a command's coroutine on uvloop (its transports and task switches are C: pushes and Faust go faster); a
+    broker it cannot reach stops it with a message saying so, not a traceback."""
+    try:
+        return uvloop.run(main)
+    except KafkaConnectionError as error:
+        console.print(f"the broker cannot be reached: {error}", style="red", markup=False)
+        raise typer.Exit(1) from None
 
 
 @app.command()
