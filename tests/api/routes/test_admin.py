@@ -20,6 +20,7 @@ from tests.streams.agents.test_accounts_pipeline import crash
 from tests.api.signing import sign_in
 from tests.waiting import eventually
 
+POLL_S = 0.5  # between two reads of the account over REST: the gateway allows 100 a minute, a loaded run waits longer
 SOL, BTC = "SOL-PERP", "BTC-PERP"
 REASON = "oracle under review"
 
@@ -90,7 +91,8 @@ async def test_an_admins_change_of_parameters_counts_from_its_time_for_the_engin
         # 1000 in, long 80 SOL at 100 paying 4: MM 5 % = 400 under SOL's listing
         await publish(settings, runtime.bootstrap, [deposit(wallet), tick(SOL, T0, "100"),
                                                      *trade(wallet, str(maker.pubkey()), T0 + 1000, "80", "100", "4")])
-        await eventually(lambda: _margin(http, wallet, plain, "400.000000000"), what="the long under the listing")
+        await eventually(lambda: _margin(http, wallet, plain, "400.000000000"), what="the long under the listing",
+                         interval=POLL_S)
 
         async def change(**params: Any) -> httpx.Response:
             body = {"imr": "0.2", "mmr": "0.08", "max_funding_per_hour": "0.002", "reason": "volatility", **params}
@@ -112,7 +114,8 @@ async def test_an_admins_change_of_parameters_counts_from_its_time_for_the_engin
 
         await publish(settings, runtime.bootstrap, [tick(SOL, effective + 1000, "100")])  # the market reaches it
         # MM 8 % of 8000 = 640, IM 20 % = 1600 from the change's time on
-        await eventually(lambda: _margin(http, wallet, plain, "640.000000000"), what="the long re-margined")
+        await eventually(lambda: _margin(http, wallet, plain, "640.000000000"), what="the long re-margined",
+                         interval=POLL_S)
         await eventually(lambda: _in_force(live, SOL, effective + 1000), what="the gateway at the tick")
         shown = (await markets(http))[SOL]
         assert (shown["imr"], shown["mmr"], shown["next_params"]) == ("0.2", "0.08", None)

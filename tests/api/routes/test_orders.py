@@ -52,7 +52,9 @@ async def publish(settings: Settings, bootstrap: str, events: list[tuple[str, st
 
 async def markets(http: httpx.AsyncClient) -> dict[str, dict]:
     """Return the gateway's markets by name."""
-    return {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
+    answer = await http.get("/api/v1/markets")
+    assert answer.status_code == 200, answer.text  # a refusal (a 429 after fast polling) says why
+    return {m["market"]: m for m in answer.json()}
 
 
 async def test_the_ticket_prices_an_order_on_an_engine_built_account(settings: Settings) -> None:
