@@ -94,7 +94,7 @@ class AccountsAgent(OrderedInput):
         self.engine = RiskEngine(settings.markets, Thresholds.of(settings),
                                  holds=lambda key: partition_of(key, numbered) == task, speaks_for_markets=task == 0,
                                  epochs=epochs)
-        self.epochs = TopicPartition(settings.topic(EPOCHS), 0)  # where the author sends them
+        self.epochs_partition = TopicPartition(settings.topic(EPOCHS), 0)  # where the author sends them
         if epochs == "follow":
             self.buffer.bound = 0  # nothing goes out before the author has said how far it applied
         self.marked: tuple[int, Key | None] = (0, None)  # the last `through` epoch this author sent: time and key
@@ -178,7 +178,8 @@ class AccountsAgent(OrderedInput):
         started = time.perf_counter()
         with CollectorPaused():
             caused = self.engine.apply(event)
-        if tick := event if type(event) is OracleTick else event.tick if type(event) is MarketEpoch else None:
+        tick = event.tick if type(event) is MarketEpoch else event  # a follower's ticks come inside epochs
+        if type(tick) is OracleTick:
             self.figures.remargin.observe(time.perf_counter() - started)
             self.metrics.oracle_seen(tick.market, tick.ts)
         return caused
@@ -244,8 +245,8 @@ class AccountsAgent(OrderedInput):
             return
         marker = MarketEpoch(id=f"through:{mark[0]}", ts=mark[0], kind="through", applied=mark[1])
         producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
-        sent = await producer.send(self.epochs.topic, None, encode_batch([*epochs, marker]), self.epochs.partition,
-                                   None, None)
+        where = self.epochs_partition
+        sent = await producer.send(where.topic, None, encode_batch([*epochs, marker]), where.partition, None, None)
         sent.add_done_callback(app.delivered)
         self.marked = mark
 
