@@ -166,6 +166,11 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
              num(k["decimal_settle_us_per_holder"], 2),
              f"integer `funding_owed` {num(k['kernel_funding_us_per_holder'], 4)}",
              num(k["settle_vs_kernel_funding"], 0))]
+    w = r["snapshots"]
+    out.append((f"account snapshot JSON from integer columns µs/snapshot ({w['snapshots']:,} a 1 % move publishes at "
+                f"{w['holders']:,} holders; bytes equal: {'yes' if w['matches_pydantic'] else 'NO'})",
+                num(w["columns_us_per_snapshot"], 3), f"pydantic to_json {num(w['pydantic_us_per_snapshot'], 2)}",
+                num(w["pydantic_vs_columns"], 1)))
     m = r["signals_us_per_event"]
     out.append((f"MIKEY rules CPU µs/event (risk engine + markets fold, {m['events']:,} events, {m['signals']:,} "
                 "signals)", num(m["us_per_event"], 2), f"rules off {num(m['baseline_us_per_event'], 2)}",

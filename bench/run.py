@@ -18,6 +18,7 @@ from bench.holders import holder_costs
 from bench.pipeline import TABLES, WARM_UP, pipeline_throughput
 from bench.remargin import remargin_scaling
 from bench.signals import signal_cost
+from bench.snapshots import snapshot_costs
 from bench.sizing import Sizing
 from bench.stack import bench_platform, bench_settings, fresh_chdb, scoped
 from bench.store import candles_query, sink_rows
@@ -150,6 +151,7 @@ async def run_bench(sizing: Sizing, out: Path, command: str) -> dict[str, Any]:
         "remargin_us_per_position": await asyncio.to_thread(remargin_scaling, sizing.positions, sizing.remargin_repeats),
         "holders": await asyncio.to_thread(holder_costs, sizing.holders, sizing.holder_repeats),
         "fixed_margin": await asyncio.to_thread(fixed_margin_costs, sizing.kernel_holders, sizing.holder_repeats),
+        "snapshots": await asyncio.to_thread(snapshot_costs, sizing.snapshot_holders, sizing.holder_repeats),
         "signals_us_per_event": await asyncio.to_thread(signal_cost, settings, sizing.pipeline_events, start_ms),
         "books": await asyncio.to_thread(book_costs, sizing.book_orders, sizing.book_updates),
         "candles_query_ms": stored["candles"],

@@ -28,6 +28,7 @@ class Sizing:
     holders: tuple[int, ...]  # accounts in three markets, for a tick's and a funding close's engine time
     holder_repeats: int
     kernel_holders: int  # accounts in three markets for the exact integer margin pass
+    snapshot_holders: int  # accounts in three markets whose snapshots a 1 % move publishes, written from columns
     shard_events: int  # the pipeline's events with 1, 2 and 3 risk workers sharing the tasks
 
 
@@ -37,7 +38,7 @@ FULL = Sizing(
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=30, candle_ticks=10_000_000, candle_repeats=10,
     sink_rows=200_000, api_seconds=10.0, api_concurrency=64,
     book_orders=100_000, book_updates=100_000, holders=(1000, 10_000, 100_000, 1_000_000), holder_repeats=5,
-    kernel_holders=100_000, shard_events=50_000,
+    kernel_holders=100_000, snapshot_holders=100_000, shard_events=50_000,
 )
 QUICK = Sizing(
     name="quick", single_messages=20_000, pipeline_events=15_000, publish_window=2000, simulator_accounts=1000,
@@ -45,7 +46,7 @@ QUICK = Sizing(
     positions=(10_000, 100_000, 1_000_000), remargin_repeats=10, candle_ticks=10_000_000, candle_repeats=5,
     sink_rows=20_000, api_seconds=2.0, api_concurrency=32,
     book_orders=100_000, book_updates=50_000, holders=(1000, 10_000), holder_repeats=3,
-    kernel_holders=100_000, shard_events=10_000,
+    kernel_holders=100_000, snapshot_holders=10_000, shard_events=10_000,
 )
 SMOKE = Sizing(
     name="smoke", single_messages=500, pipeline_events=1000, publish_window=500, simulator_accounts=20,
@@ -53,6 +54,6 @@ SMOKE = Sizing(
     positions=(1000, 4000, 16_000), remargin_repeats=3, candle_ticks=30_000, candle_repeats=2,
     sink_rows=1000, api_seconds=0.5, api_concurrency=4,
     book_orders=4000, book_updates=2000, holders=(100, 300), holder_repeats=2,
-    kernel_holders=1000, shard_events=500,
+    kernel_holders=1000, snapshot_holders=300, shard_events=500,
 )
 SIZINGS = {s.name: s for s in (FULL, QUICK, SMOKE)}

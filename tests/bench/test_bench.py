@@ -15,7 +15,7 @@ THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipel
               "pipeline_vs_decode_ceiling", "pipeline_vs_domain_floor", "pipeline_vs_passthrough",
               "pipeline_cpu_vs_domain_floor", "pipeline_seconds_vs_storage_floor")
 SECTIONS = ("throughput", "tick_to_client_ms", "risk_shards", "remargin_us_per_position", "holders", "fixed_margin",
-            "signals_us_per_event", "books", "candles_query_ms", "sink_rows_per_s", "api_rps")
+            "snapshots", "signals_us_per_event", "books", "candles_query_ms", "sink_rows_per_s", "api_rps")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,13 @@ def test_exact_integer_margin_beside_the_decimal_engine_and_bare_numpy(report: t
                                                         / kernel["kernel_us_per_holder"])
     assert "exact margin in integers µs/holder (`fixed_margin`, 1,000 holders × 3 markets)" in (
         report[1] / "bench.md").read_text()
+
+
+def test_snapshot_bytes_from_columns_beside_pydantic(report: tuple[dict, Path]) -> None:
+    written = report[0]["snapshots"]
+    assert written["holders"] == 300 and written["matches_pydantic"] is True
+    assert positive(written["columns_us_per_snapshot"]) and positive(written["pydantic_us_per_snapshot"])
+    assert "account snapshot JSON from integer columns µs/snapshot" in (report[1] / "bench.md").read_text()
 
 
 def test_signal_rules_cost_beside_the_same_fold_without_them(report: tuple[dict, Path]) -> None:

@@ -1,0 +1,230 @@
+"""Account snapshots written as JSON straight from integer columns, in one compiled pass (numba).
+
+The bytes are those pydantic writes for the `AccountSnapshot` the engine publishes (`streams.risk.outputs.snapshot`),
+byte for byte: the same fields in the same order, each figure as `str(Decimal)` prints it. A figure is its
+Decimal's own (coefficient, exponent), so a size that came as "0.004" prints "0.004", and money at 1e-9
+prints "999.699950000"; `NONE` as a coefficient prints `null` (a leverage without equity, a position without
+a liquidation price). Strings come JSON-escaped (with their quotes) from the caller, who escapes each once
+(`escaped`): a snapshot id is its source's id, the account key and ":state" escaped apart and joined, since
+JSON escapes character by character.
+
+Range: a coefficient is an int64 other than `NONE` (|c| < 2^63), an exponent within ±999. The integer
+figures have no −0: a zero prints "0E-9", as the canonical figures the engine publishes do.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import orjson
+from numba import njit
+
+from quantdesk.messages import AccountSnapshot
+
+NONE = np.iinfo(np.int64).min
+ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
+                   "health")
+POSITION_FIGURES = ("size", "entry_price", "upnl", "liquidation_price", "notional")
+_LITERALS = ('{"id":', ',"ts":', ',"v":1,"wallet":', ',"subaccount":', ',"state":',
+             *(f',"{name}":' for name in ACCOUNT_FIGURES), ',"positions":[', ']}',
+             '{"market":', *(f',"{name}":' for name in POSITION_FIGURES), '}', ',', 'null', '"')
+_TEXT = np.frombuffer("".join(_LITERALS).encode(), dtype=np.uint8).copy()
+_AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
+(_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
+_MARKET, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 15, 20, 21, 22, 23
+DECIMAL_CHARS = 48  # the longest text of one figure: sign, 19 digits, point, 6 zeros or an exponent of 3 digits
+_FIXED_ACCOUNT = len("".join(_LITERALS[:_MARKET])) + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
+_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
+_FIXED_POSITION = len("".join(_LITERALS[_MARKET:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
+
+
+@dataclass(frozen=True)
+class SnapshotColumns:
+    """Snapshots as columns: per account its strings (id, wallet, state: indices into `strings`), its time and
+    sub-account, and its figures; per position its market (an index into `strings`) and its figures. A figure is a
+    (coefficient, exponent) pair. Account a's positions are rows `first_position[a]` to `first_position[a + 1]`."""
+
+    strings: list[bytes]  # JSON-escaped, with their quotes
+    texts: np.ndarray  # accounts × 3: id, wallet, state
+    numbers: np.ndarray  # accounts × 2: ts, sub-account
+    figures: np.ndarray  # accounts × 7 × 2, in ACCOUNT_FIGURES' order
+    first_position: np.ndarray  # accounts + 1
+    market: np.ndarray  # positions
+    position_figures: np.ndarray  # positions × 5 × 2, in POSITION_FIGURES' order
+
+
+def escaped(text: str) -> bytes:
+    """Return `text` as a JSON string (quoted and escaped), as pydantic writes it."""
+    return orjson.dumps(text)
+
+
+def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
+    """Return each account's snapshot as the JSON bytes pydantic writes for it."""
+    buffer, at = np.frombuffer(b"".join(columns.strings), dtype=np.uint8), np.zeros(len(columns.strings) + 1, np.int64)
+    np.cumsum([len(s) for s in columns.strings], out=at[1:])
+    longest = max((len(s) for s in columns.strings), default=0)
+    accounts, positions = len(columns.numbers), len(columns.market)
+    out = np.empty(accounts * (_FIXED_ACCOUNT + 3 * longest) + positions * (_FIXED_POSITION + longest), np.uint8)
+    ends = np.zeros(accounts + 1, np.int64)
+    _write(out, buffer, at, *(np.ascontiguousarray(c, dtype=np.int64) for c in (
+        columns.texts, columns.numbers, columns.figures, columns.first_position, columns.market,
+        columns.position_figures)), ends)
+    written, ends = out[:ends[-1]].tobytes(), ends.tolist()
+    return [written[start:end] for start, end in zip(ends, ends[1:])]
+
+
+def snapshot_columns(snapshots: list[AccountSnapshot]) -> SnapshotColumns:
+    """Return snapshot models as the columns `snapshot_bytes` writes, each distinct string escaped once (for tests
+    and tools: the engine's columns will come from its integer figures)."""
+    strings: dict[bytes, int] = {}
+
+    def text(value: str) -> int:
+        return strings.setdefault(escaped(value), len(strings))
+
+    positions = [p for s in snapshots for p in s.positions]
+    return SnapshotColumns(
+        texts=np.array([[text(s.id), text(s.wallet), text(s.state)] for s in snapshots], dtype=np.int64),
+        numbers=np.array([[s.ts, s.subaccount] for s in snapshots], dtype=np.int64),
+        figures=np.array([[pair(getattr(s, f)) for f in ACCOUNT_FIGURES] for s in snapshots], dtype=np.int64),
+        first_position=np.cumsum([0, *(len(s.positions) for s in snapshots)]),
+        market=np.array([text(p.market) for p in positions], dtype=np.int64),
+        position_figures=np.array([[pair(getattr(p, f)) for f in POSITION_FIGURES] for p in positions],
+                                  dtype=np.int64).reshape(len(positions), len(POSITION_FIGURES), 2),
+        strings=list(strings))
+
+
+def pair(figure: Decimal | None) -> tuple[int, int]:
+    """Return a figure as its Decimal's (coefficient, exponent), NONE for None (a −0 becomes 0)."""
+    if figure is None:
+        return NONE, 0
+    sign, digits, exponent = figure.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{figure} is not a finite number")
+    return (-1 if sign else 1) * int("".join(map(str, digits))), exponent
+
+
+def decimal_text(coefficient: int, exponent: int) -> str:
+    """Return the text `str(Decimal)` gives the number coefficient × 10^exponent (for tests and tools)."""
+    out = np.empty(DECIMAL_CHARS, np.uint8)
+    return out[:_decimal(out, 0, np.int64(coefficient), np.int64(exponent))].tobytes().decode()
+
+
+@njit(cache=True, nogil=True)
+def _write(out, strings, at, texts, numbers, figures, first_position, market, position_figures,
+           ends):  # pragma: no cover (compiled)
+    """Write every account's snapshot one after another into `out`; `ends[a + 1]` is where account a's ends."""
+    w = 0
+    for a in range(numbers.shape[0]):
+        w = _literal(out, w, _ID)
+        w = _copy(out, w, strings, at[texts[a, 0]], at[texts[a, 0] + 1])
+        w = _literal(out, w, _TS)
+        w = _integer(out, w, numbers[a, 0])
+        w = _literal(out, w, _WALLET)
+        w = _copy(out, w, strings, at[texts[a, 1]], at[texts[a, 1] + 1])
+        w = _literal(out, w, _SUBACCOUNT)
+        w = _integer(out, w, numbers[a, 1])
+        w = _literal(out, w, _STATE)
+        w = _copy(out, w, strings, at[texts[a, 2]], at[texts[a, 2] + 1])
+        for f in range(figures.shape[1]):
+            w = _literal(out, w, _FIGURE + f)
+            w = _figure(out, w, figures[a, f, 0], figures[a, f, 1])
+        w = _literal(out, w, _POSITIONS)
+        for p in range(first_position[a], first_position[a + 1]):
+            if p > first_position[a]:
+                w = _literal(out, w, _COMMA)
+            w = _literal(out, w, _MARKET)
+            w = _copy(out, w, strings, at[market[p]], at[market[p] + 1])
+            for f in range(position_figures.shape[1]):
+                w = _literal(out, w, _POSITION_FIGURE + f)
+                w = _figure(out, w, position_figures[p, f, 0], position_figures[p, f, 1])
+            w = _literal(out, w, _CLOSE)
+        w = _literal(out, w, _END)
+        ends[a + 1] = w
+
+
+@njit(cache=True, nogil=True)
+def _literal(out, w, piece):  # pragma: no cover (compiled)
+    """Write one of the fixed pieces of the layout."""
+    return _copy(out, w, _TEXT, _AT[piece], _AT[piece + 1])
+
+
+@njit(cache=True, nogil=True)
+def _copy(out, w, source, start, end):  # pragma: no cover (compiled)
+    """Copy source[start:end] to out at w."""
+    for i in range(start, end):
+        out[w] = source[i]
+        w += 1
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _figure(out, w, coefficient, exponent):  # pragma: no cover (compiled)
+    """Write a figure as a JSON string, or null."""
+    if coefficient == NONE:
+        return _literal(out, w, _NULL)
+    w = _literal(out, w, _QUOTE)
+    w = _decimal(out, w, coefficient, exponent)
+    return _literal(out, w, _QUOTE)
+
+
+@njit(cache=True, nogil=True)
+def _integer(out, w, value):  # pragma: no cover (compiled)
+    """Write an integer in decimal digits."""
+    if value < 0:
+        out[w] = 45  # '-'
+        w += 1
+    return _digits(out, w, abs(value), _length(abs(value)))
+
+
+@njit(cache=True, nogil=True)
+def _length(magnitude):  # pragma: no cover (compiled)
+    """Return how many decimal digits a non-negative integer has (compared with powers of ten: no division)."""
+    n = 1
+    while n < 19 and magnitude >= _POWERS[n]:
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _digits(out, w, magnitude, n):  # pragma: no cover (compiled)
+    """Write the `n` decimal digits of a non-negative integer at w, last digit first (unsigned: a division by ten
+    compiles to a multiplication)."""
+    rest = np.uint64(magnitude)
+    for i in range(n - 1, -1, -1):
+        out[w + i] = np.uint64(48) + rest % np.uint64(10)
+        rest //= np.uint64(10)
+    return w + n
+
+
+@njit(cache=True, nogil=True)
+def _decimal(out, w, coefficient, exponent):  # pragma: no cover (compiled)
+    """Write coefficient × 10^exponent as Python's `Decimal.__str__` does (its to-scientific-string rule)."""
+    if coefficient < 0:
+        out[w] = 45
+        w += 1
+    magnitude = abs(coefficient)
+    n = _length(magnitude)
+    left = exponent + n  # where the point falls, counted from the first digit
+    point = left if exponent <= 0 and left > -6 else 1
+    if point <= 0:
+        out[w], out[w + 1] = 48, 46  # '0.'
+        w += 2
+        for _ in range(-point):
+            out[w] = 48
+            w += 1
+        w = _digits(out, w, magnitude, n)
+    elif point >= n:
+        w = _digits(out, w, magnitude, n)
+        for _ in range(point - n):
+            out[w] = 48
+            w += 1
+    else:  # the digits, then a point moved in after the first `point` of them
+        w = _digits(out, w, magnitude, n)
+        for i in range(w, w - (n - point), -1):
+            out[i] = out[i - 1]
+        out[w - (n - point)] = 46
+        w += 1
+    if left != point:
+        out[w], out[w + 1] = 69, 45 if left - point < 0 else 43  # 'E-' or 'E+'
+        w = _integer(out, w + 2, abs(left - point))
+    return w
