@@ -45,7 +45,9 @@ class Encoded:
 
     @classmethod
     def of(cls, event: Any) -> "Encoded":
-        """Return a model event encoded (the bytes a batch of it would hold)."""
+        """Return a model event encoded (the bytes a batch of it would hold); an event written already as its own."""
+        if isinstance(event, Encoded):
+            return cls(event.ts, event.json)
         return cls(event.ts, event.__pydantic_serializer__.to_json(event))
 
 

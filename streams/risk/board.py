@@ -194,6 +194,22 @@ class RiskBoard:
         self.shown[:, at] = np.array(shown).T
         self.restated[at] = applied
 
+    def restate_figures(self, slots: list[int], markets: list[str], cash: np.ndarray, marks: np.ndarray,
+                        health: np.ndarray, equity: np.ndarray, applied: int) -> None:
+        """Put accounts' figures on the board as `restate_all` puts their margins: cash, each of `markets`' upnl, MM
+        and IM (`marks`: markets × 3 × accounts, zeros where none is held), health and equity (floats of exact
+        figures, none liquidatable)."""
+        at = np.array(slots, dtype=np.int64)
+        self.cash[at] = cash
+        for dense in self.markets.values():
+            dense[:, at] = 0.0
+        for m, name in enumerate(markets):
+            self.contributions(name)[:, at] = marks[m]
+        self.band[at] = len(self.lines) - np.searchsorted(self.lines, health, side="right")
+        self.liquidatable[at] = False
+        self.shown[:, at] = health, equity
+        self.restated[at] = applied
+
     def remark(self, market: str, book: MarketBook, price: float) -> set[int]:
         """Re-mark the book's holders at `price`; return who crossed a line (or is near one) or moved materially."""
         self.contributions(market)

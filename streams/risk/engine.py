@@ -63,6 +63,7 @@ from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import (Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
                                   payment_message, rate_message, snapshot)
 from streams.risk.reorder import Event
+from streams.risk.restatement import IntegerLane
 
 LEDGER_KINDS = {"deposit": "deposit", "withdraw": "withdrawal"}  # an account change's kind as a ledger entry's
 
@@ -72,11 +73,12 @@ class RiskEngine:
 
     def __init__(self, markets: Iterable[Market], thresholds: Thresholds | None = Thresholds(),
                  holds: Callable[[str], bool] | None = None, speaks_for_markets: bool = True,
-                 epochs: Literal["author", "follow"] | None = None) -> None:
+                 epochs: Literal["author", "follow"] | None = None, integers: bool = True) -> None:
         """Keep `markets`; raise MIKEY's signals on `thresholds` (None: no signals, as the bench's baseline); hold
         the accounts whose key `holds` (None: every account); publish what speaks for a whole market if
         `speaks_for_markets`; put out each market's epochs (`author`), or take the markets from them and never
-        from ticks and fills (`follow`)."""
+        from ticks and fills (`follow`); restate quiet holders in integers (False: every holder in Decimal, the
+        reference the tests hold the integers to)."""
         markets = tuple(markets)
         self.thresholds = thresholds
         self.holds = holds
@@ -85,6 +87,7 @@ class RiskEngine:
         self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
+        self.lane = IntegerLane(self.markets) if integers else None
         self.accounts: dict[str, Account] = {}
         self.board = RiskBoard(lines=[float(line) for line in thresholds.health_lines] if thresholds else ())
         for name in self.markets:  # every market on the board from the start: one compiled re-mark serves all
@@ -326,10 +329,26 @@ class RiskEngine:
         self.board.restate(self.board.slot(account.key), margin, self.applied)
 
     def _publish_all(self, slots: list[int], source: Message, out: Outputs) -> None:
-        """Publish the accounts in `slots`, in order, under the quotes of the moment; restate their slots at once."""
+        """Publish the accounts in `slots`, in order, under the quotes of the moment: the quiet ones from integers
+        (`IntegerLane`), the others exactly in Decimal; restate their slots at once."""
         quotes = {name: market.quote() for name, market in self.markets.items()}
-        margins = [self._published(self.accounts[self.board.keys[slot]], source, out, quotes) for slot in slots]
-        self.board.restate_all(slots, margins, self.applied)
+        keys = [self.board.keys[slot] for slot in slots]
+        accounts = [self.accounts[key] for key in keys]
+        quiet = self.lane.restate(keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
+                                  self.thresholds) if self.lane else None
+        written = dict(zip(quiet.rows, quiet.snapshots)) if quiet else {}
+        loud, margins = [], []
+        for i, (slot, account) in enumerate(zip(slots, accounts)):
+            if i in written:
+                out.states.append(written[i])
+                self.liquidator.settled(account)
+            else:
+                loud.append(slot)
+                margins.append(self._published(account, source, out, quotes))
+        self.board.restate_all(loud, margins, self.applied)
+        if quiet:
+            self.board.restate_figures([slots[i] for i in quiet.rows], self.lane.markets, quiet.cash,  # type: ignore
+                                       quiet.marks, quiet.health, quiet.equity, self.applied)
 
     def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:
         """Recompute an account exactly under `quotes` (every market it holds), move its state, plan a liquidation

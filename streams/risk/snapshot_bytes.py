@@ -14,12 +14,14 @@ figures have no −0: a zero prints "0E-9", as the canonical figures the engine 
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import orjson
 from numba import njit
 
 from quantdesk.messages import AccountSnapshot
+from quantdesk.wire import Encoded
 
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
@@ -51,6 +53,26 @@ class SnapshotColumns:
     first_position: np.ndarray  # accounts + 1
     market: np.ndarray  # positions
     position_figures: np.ndarray  # positions × 5 × 2, in POSITION_FIGURES' order
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenSnapshot(Encoded):
+    """An account snapshot written already (its event time and JSON), read as the `AccountSnapshot` it holds: the
+    fields the worker reads of every snapshot at hand, any other decoded on demand."""
+
+    wallet: str
+    subaccount: int
+    state: str
+
+    def model(self) -> AccountSnapshot:
+        """Return the snapshot as its model."""
+        return AccountSnapshot.model_validate_json(self.json)
+
+    def __getattr__(self, name: str) -> Any:
+        """Read another field of the snapshot from its bytes (tests, a rebuild: off the engine's path)."""
+        if name.startswith("__"):  # copy and pickle probe these before the slots are set
+            raise AttributeError(name)
+        return getattr(self.model(), name)
 
 
 def escaped(text: str) -> bytes:

@@ -1,0 +1,270 @@
+"""Quiet holders restated in integers: those whose restatement only shows new figures, written straight to bytes.
+
+A tick, a funding close or a change of parameters restates many holders at once (`RiskEngine._publish_all`). Most of
+them only show new figures: their state stays, no plan is made, no MIKEY rule can fire and their gate holds nothing.
+Those quiet holders need no Decimal model: their figures come from the compiled integer pass
+(`streams.domain.fixed_margin`), their snapshots are written as JSON from those integers
+(`streams.risk.snapshot_bytes`), and their board slots are restated from the same integers. Every other holder goes
+through `Account.margin` as before: a state that moves, a liquidation, a health under a signal line or a liquidation
+price within the signal's distance (screened in floats with room to spare: the exact rules decide the close calls), a
+gate holding anything, a figure off the integer grid or beyond its range. The lane a holder takes changes no byte.
+
+Each holder's columns are kept until its account changes (accounts are immutable: a new object is a change), so a
+move converts nothing; a funding close, which changes every holder's collateral, converts each once.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from math import ceil
+from typing import Container, Iterable
+
+import numpy as np
+
+from quantdesk.messages import Message
+from streams.domain.account_state import AT_RISK_HEALTH, AccountState
+from streams.domain.accounts import Account
+from streams.domain.alerts import Thresholds
+from streams.domain.fixed_margin import (
+    HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES, RATE_PLACES,
+    SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, money, units)
+from streams.domain.margin import Quote, price_meeting_margin
+from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, snapshot_bytes
+
+QUIET_STATES = {AccountState.ACTIVE: False, AccountState.AT_RISK: True}  # state -> is at risk
+NEAR_ROOM = 1e-9  # a float distance this close to the signal's is left to the exact rules
+EXACT_FLOAT = 2**53  # integer units up to this many convert to the float `float(Decimal)` gives, in one division
+AT_RISK_UNITS = int(AT_RISK_HEALTH) * 10**HEALTH_PLACES
+
+
+@dataclass(frozen=True)
+class Holding:
+    """An account's columns at the integer pass's units, and its figures as the snapshot prints them."""
+
+    account: Account
+    collateral: int  # 1e-9
+    collateral_text: tuple[int, int]  # (coefficient, exponent)
+    size: list[int]  # per market column, 1e-9 (0: none held)
+    entry: list[int]  # 1e-12
+    index: list[int]  # 1e-12
+    held: list[tuple[int, tuple[int, int], tuple[int, int]]]  # per position, in market order: column, size, entry
+
+
+@dataclass(frozen=True)
+class Restated:
+    """The quiet holders of a batch: their rows in the batch, snapshots, and figures for the board."""
+
+    rows: list[int]
+    snapshots: list[WrittenSnapshot]
+    cash: np.ndarray  # collateral less unsettled funding, floats
+    marks: np.ndarray  # markets × 3 × quiet holders: upnl, MM, IM, floats
+    health: np.ndarray
+    equity: np.ndarray
+
+
+class IntegerLane:
+    """The quiet holders' restatement, and each holder's columns kept while its account stays."""
+
+    def __init__(self, markets: Iterable[str]) -> None:
+        """Lay the markets out in name order, as an account's positions print."""
+        self.markets = sorted(markets)
+        self.column = {name: m for m, name in enumerate(self.markets)}
+        self.holdings: dict[str, Holding | None] = {}  # None: an account off the integer grid
+
+    def restate(self, keys: list[str], accounts: list[Account], quotes: dict[str, Quote], source: Message,
+                in_flight: Container[str], gated: Container[str], thresholds: Thresholds | None) -> Restated | None:
+        """Return the quiet holders among `accounts` (under their `keys`) restated under `quotes` after `source`;
+        None when none is (or the markets cannot be laid out in integers: the batch then goes the Decimal way)."""
+        book = self._markets(quotes)
+        if book is None or len(self.markets) > MARKETS_LIMIT:
+            return None
+        holdings = [self._holding(k, a) for k, a in zip(keys, accounts)]
+        priced = book[0].tolist()
+        rows = [i for i, (k, a, h) in enumerate(zip(keys, accounts, holdings))
+                if h is not None and h.held and a.state in QUIET_STATES and k not in in_flight
+                and not (thresholds and k in gated) and all(priced[c] > 0 for c, _, _ in h.held)]
+        if not rows:
+            return None
+        try:
+            figures = account_margins(
+                np.array([holdings[i].collateral for i in rows], dtype=np.int64),  # type: ignore[union-attr]
+                *(np.array([getattr(holdings[i], name) for i in rows], dtype=np.int64)
+                  for name in ("size", "entry", "index")), *book)
+        except ValueError:  # a figure beyond the integer range: the Decimal engine takes them
+            return None
+        quiet = self._quiet(accounts, rows, figures, thresholds)
+        prices = self._liquidation_prices(accounts, holdings, rows, figures, quotes, quiet)
+        if thresholds:
+            quiet &= ~self._near(holdings, rows, prices, book[0], thresholds)
+        keep = np.flatnonzero(quiet)
+        if not len(keep):
+            return None
+        snapshots = self._written([accounts[rows[k]] for k in keep], [holdings[rows[k]] for k in keep],  # type: ignore
+                                  figures, keep, prices, source)
+        collateral = np.array([holdings[rows[k]].collateral for k in keep], dtype=np.int64)  # type: ignore
+        return Restated([rows[k] for k in keep], snapshots, *board_figures(figures, keep, collateral))
+
+    def _markets(self, quotes: dict[str, Quote]) -> tuple[np.ndarray, ...] | None:
+        """Return the markets' oracle, funding index, MMR and IMR columns (oracle 0: no price yet), None off grid."""
+        try:
+            oracle = [units(q.oracle, PRICE_PLACES, PRICE_LIMIT, "oracle") if q.oracle is not None else 0
+                      for q in (quotes[m] for m in self.markets)]
+            return (np.array(oracle, dtype=np.int64),
+                    *(np.array([units(getattr(quotes[m], name), places, PRICE_LIMIT, name) for m in self.markets],
+                               dtype=np.int64)
+                      for name, places in (("funding_index", PRICE_PLACES), ("mmr", RATE_PLACES),
+                                           ("imr", RATE_PLACES))))
+        except ValueError:
+            return None
+
+    def _holding(self, key: str, account: Account) -> Holding | None:
+        """Return the account's columns, kept while the account stays (None: off the integer grid)."""
+        kept = self.holdings.get(key)
+        if kept is not None and kept.account is account:
+            return kept
+        holding = self.holdings[key] = holding_of(account, self.column)
+        return holding
+
+    def _quiet(self, accounts: list[Account], rows: list[int], figures: Margins,
+               thresholds: Thresholds | None) -> np.ndarray:
+        """Tell, per row, whether the account's state stays (neither liquidatable nor crossing health 20) and, with
+        MIKEY's rules on, whether its health is at or over every line."""
+        at_risk = np.array([QUIET_STATES[accounts[i].state] for i in rows])
+        quiet = (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
+        if thresholds:
+            quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
+        return quiet
+
+    def _liquidation_prices(self, accounts: list[Account], holdings: list[Holding | None], rows: list[int],
+                            figures: Margins, quotes: dict[str, Quote], quiet: np.ndarray) -> np.ndarray:
+        """Return each quiet row's liquidation price per market column in 1e-12 units (NONE: none), as
+        `streams.domain.margin` computes it from the same figures; a row whose price is beyond int64 is not quiet."""
+        prices = np.full((len(rows), len(self.markets)), NONE, dtype=np.int64)
+        equities, mms = figures.equity.tolist(), figures.totals[:, 3].tolist()
+        upnls, position_mms = figures.unrealised_pnl.tolist(), figures.maintenance_margin.tolist()
+        rates = [quotes[m].mmr for m in self.markets]
+        for k in np.flatnonzero(quiet).tolist():
+            holding, account = holdings[rows[k]], accounts[rows[k]]
+            assert holding is not None
+            equity, mm = money(equities[k]), money(mms[k])
+            for c, _, _ in holding.held:
+                position = account.positions[self.markets[c]]
+                price = price_meeting_margin(position.size, position.entry, rates[c], money(upnls[k][c]),
+                                             money(position_mms[k][c]), equity, mm)
+                if price is None:
+                    continue
+                in_units = int(price.scaleb(PRICE_PLACES))
+                if in_units >= 2**63:  # a short's price far beyond int64's reach: the Decimal way prints it
+                    quiet[k] = False
+                    break
+                prices[k, c] = in_units
+        return prices
+
+    def _near(self, holdings: list[Holding | None], rows: list[int], prices: np.ndarray, oracle: np.ndarray,
+              thresholds: Thresholds) -> np.ndarray:
+        """Tell, per row, whether a position's liquidation price may be within the signal's distance of its oracle."""
+        size = np.array([holdings[i].size for i in rows], dtype=np.int64)  # type: ignore[union-attr]
+        held, oracle_f = prices != NONE, oracle.astype(np.float64)
+        gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
+        return (held & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
+
+    def _written(self, accounts: list[Account], holdings: list[Holding], figures: Margins, keep: np.ndarray,
+                 prices: np.ndarray, source: Message) -> list[WrittenSnapshot]:
+        """Return the quiet holders' snapshots, written from their integers."""
+        cause = escaped(source.id)[:-1] + b":"
+        strings = [escaped(name) for name in self.markets]
+        states = {state: escaped(state.value) for state in QUIET_STATES}
+        at = len(strings)
+        for account in accounts:
+            strings += [cause + escaped(account.key)[1:-1] + b':state"', escaped(account.wallet), states[account.state]]
+        row, column, texts = [], [], []  # each position's quiet row and market column; its size's and entry's texts
+        first = [0]
+        for q, holding in enumerate(holdings):
+            for c, size, entry in holding.held:
+                row.append(q)
+                column.append(c)
+                texts.append((size, entry))
+            first.append(len(row))
+        k, c = keep[row], np.array(column, dtype=np.int64)
+        positions = np.empty((len(row), 5, 2), dtype=np.int64)
+        positions[:, :2] = texts
+        positions[:, 2, 0], positions[:, 4, 0] = figures.unrealised_pnl[k, c], figures.notional[k, c]
+        positions[:, 3, 0] = prices[k, c]
+        positions[:, 2, 1] = positions[:, 4, 1] = -MONEY_PLACES
+        positions[:, 3, 1] = np.where(positions[:, 3, 0] == NONE, 0, -PRICE_PLACES)
+        leverage = figures.leverage[keep]
+        account_figures = np.empty((len(keep), 7, 2), dtype=np.int64)
+        account_figures[:, 0] = [h.collateral_text for h in holdings]
+        for f, column_ in enumerate((figures.equity[keep], figures.totals[keep, 3], figures.totals[keep, 4],
+                                     figures.free_collateral[keep]), 1):
+            account_figures[:, f, 0], account_figures[:, f, 1] = column_, -MONEY_PLACES
+        account_figures[:, 5, 0] = np.where(leverage == NO_LEVERAGE, NONE, leverage)
+        account_figures[:, 6, 0] = figures.health[keep]
+        account_figures[:, 5:, 1] = -HEALTH_PLACES
+        count = len(accounts)
+        written = snapshot_bytes(SnapshotColumns(
+            strings, np.arange(at, at + 3 * count, dtype=np.int64).reshape(count, 3),
+            np.column_stack([np.full(count, source.ts, dtype=np.int64), [a.subaccount for a in accounts]]),
+            account_figures, np.array(first, dtype=np.int64), c, positions))
+        return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
+                for json, a in zip(written, accounts)]
+
+
+def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the kept rows' board figures (cash, marks, health, equity) as the floats `float(Decimal)` gives."""
+    cash = floats(collateral - figures.totals[keep, 1], MONEY_PLACES)
+    marks = np.stack([floats(np.ascontiguousarray(f[keep].T), MONEY_PLACES) for f in
+                      (figures.unrealised_pnl, figures.maintenance_margin, figures.initial_margin)], axis=1)
+    return cash, marks, floats(figures.health[keep], HEALTH_PLACES), floats(figures.equity[keep], MONEY_PLACES)
+
+
+def holding_of(account: Account, column: dict[str, int]) -> Holding | None:
+    """Return an account's columns, or None when a figure is off the integer grid or its market unknown."""
+    try:
+        size, entry, index = [0] * len(column), [0] * len(column), [0] * len(column)
+        held = []
+        for name in sorted(account.positions):
+            position, c = account.positions[name], column[name]
+            size_text, entry_text = pair(position.size), pair(position.entry)
+            size[c] = on_grid(size_text, SIZE_PLACES, SIZE_LIMIT)
+            entry[c] = on_grid(entry_text, PRICE_PLACES, PRICE_LIMIT)
+            index[c] = on_grid(pair(account.funding_index[name]), PRICE_PLACES, PRICE_LIMIT)
+            held.append((c, size_text, entry_text))
+        collateral_text = pair(account.collateral)
+        if collateral_text[1] < -MONEY_PLACES:  # equity would print more places than the integers hold
+            return None
+        return Holding(account, on_grid(collateral_text, MONEY_PLACES, MONEY_LIMIT), collateral_text, size, entry,
+                       index, held)
+    except (KeyError, ValueError):
+        return None
+
+
+def pair(value: Decimal) -> tuple[int, int]:
+    """Return a finite Decimal as its (coefficient, exponent)."""
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"{value} is not a finite number")
+    return int(value.scaleb(-exponent)), exponent
+
+
+def on_grid(figure: tuple[int, int], places: int, limit: int) -> int:
+    """Return a (coefficient, exponent) figure in units of 10^-places, refusing one off that grid or beyond ±`limit`
+    units (the integer pass's range)."""
+    coefficient, exponent = figure
+    if exponent + places >= 0:
+        whole = coefficient * 10 ** (exponent + places)
+    else:
+        whole, rest = divmod(coefficient, 10 ** -(exponent + places))
+        if rest:
+            raise ValueError(f"{coefficient}E{exponent} has more than {places} places")
+    if abs(whole) > limit:
+        raise ValueError(f"{coefficient}E{exponent} is beyond ±{limit} units of 1e-{places}")
+    return whole
+
+
+def floats(values: np.ndarray, places: int) -> np.ndarray:
+    """Return integer units of 10^-places as the floats `float(Decimal)` gives: one correctly rounded division where
+    the units convert exactly, `float(Decimal)` itself where they do not."""
+    out = values.astype(np.float64) / 10.0**places
+    for i in np.flatnonzero(np.abs(values) > EXACT_FLOAT).tolist():
+        out.flat[i] = float(Decimal(int(values.flat[i])).scaleb(-places))
+    return out

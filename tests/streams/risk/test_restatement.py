@@ -1,0 +1,145 @@
+"""Quiet holders restated in integers publish the bytes, and leave the board, that the Decimal engine does.
+
+Each test runs the same inputs through two engines, one restating quiet holders through the integer lane
+(`RiskEngine(integers=True)`, as the worker runs it) and the reference restating every holder in Decimal, and holds
+every output message, every account row and the whole board equal, byte for byte and bit for bit."""
+
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.holders import PRICES, built_engine, closes, moves, oracle_tick
+from quantdesk.markets import DEFAULT_MARKETS
+from quantdesk.messages import AccountChange, AdminCommand, Fill
+from quantdesk.wire import Encoded
+from streams.domain.alerts import Thresholds
+from streams.domain.funding import HOUR_MS
+from streams.risk.engine import RiskEngine
+from streams.risk.liquidator import liquidation_fills
+from streams.risk.outputs import OUTPUT_LISTS, Outputs
+from streams.risk.restatement import floats, on_grid, pair
+from streams.risk.snapshot_bytes import WrittenSnapshot
+from tests.streams.risk.test_shards import inputs
+from tests.streams.risk.test_store import MARKETS, T0
+
+BOARD = ("cash", "band", "liquidatable", "shown", "restated")
+
+
+def published(out: Outputs) -> list[tuple[str, bytes]]:
+    """Return every message an event caused, as the bytes the worker sends."""
+    return [(name, Encoded.of(item).json if name == "states" else item.model_dump_json().encode())
+            for name in OUTPUT_LISTS for item in getattr(out, name)]
+
+
+def assert_same_engines(lane: RiskEngine, reference: RiskEngine) -> None:
+    """Assert two engines hold the same accounts, rows and board."""
+    assert lane.accounts == reference.accounts
+    assert [lane.account_row(k) for k in sorted(lane.accounts)] == [reference.account_row(k)
+                                                                   for k in sorted(reference.accounts)]
+    for name in BOARD:
+        assert np.array_equal(getattr(lane.board, name), getattr(reference.board, name), equal_nan=True), name
+    assert list(lane.board.markets) == list(reference.board.markets)
+    for market, dense in lane.board.markets.items():
+        assert np.array_equal(dense, reference.board.markets[market]), market
+
+
+def replay(engines: tuple[RiskEngine, RiskEngine], events: list, fills: bool = True) -> tuple[int, int]:
+    """Apply events to both engines, each plan's fills right after it (if `fills`: the liquidator's float is in);
+    assert every event's messages are the same bytes; return how many snapshots the lane wrote from integers and how
+    many it made in Decimal."""
+    written = modelled = 0
+    queue = list(events)
+    while queue:
+        event = queue.pop(0)
+        lane, reference = (engine.apply(event) for engine in engines)
+        assert published(lane) == published(reference), event.id
+        written += sum(isinstance(s, WrittenSnapshot) for s in lane.states)
+        modelled += sum(not isinstance(s, WrittenSnapshot) for s in lane.states)
+        if fills:
+            queue[:0] = [Fill.model_validate(f) for plan in lane.liquidations for _, _, f in liquidation_fills(plan, 1)]
+    assert_same_engines(*engines)
+    return written, modelled
+
+
+def test_a_simulated_run_with_crashes_liquidations_and_admins_publishes_the_same_bytes_both_ways() -> None:
+    written, modelled = replay((RiskEngine(MARKETS), RiskEngine(MARKETS, integers=False)), inputs(900))
+    assert written > 50 and modelled > 1000  # both lanes: the quiet holders (few: fills restate most), the rest
+
+
+def test_a_big_book_through_moves_funding_closes_and_a_change_of_parameters_publishes_the_same_bytes() -> None:
+    engines = (built_engine(400), built_engine(400))
+    engines[1].lane = None
+    change = AdminCommand(id="admin:mmr", ts=T0 + 7_200_000, admin="boss", action="set_market_params",
+                          market="BTC-PERP", mmr=D("0.2"), imr=D("0.25"), max_funding_per_hour=D("0.01"),
+                          effective_at=T0 + 7_200_500)
+    events = [*moves(4), *closes(1, PRICES["BTC-PERP"]), change, oracle_tick("BTC-PERP", T0 + 7_201_000,
+                                                                            PRICES["BTC-PERP"] * D("0.7"))]
+    written, modelled = replay(engines, events)
+    assert written > 1500 and modelled >= 300  # the margin hike and the crash take many holders the Decimal way
+
+
+PLACES = st.one_of(st.integers(0, 9), st.integers(0, 13))  # mostly on the integers' grid, at times off it
+
+
+def amount(low: int, high: int) -> st.SearchStrategy[D]:
+    """Return decimals in [low, high] of 0 to 13 places: on the integers' grid or off it."""
+    return st.builds(lambda n, p: D(n).scaleb(-p), st.integers(low * 10**6, high * 10**6), PLACES).map(
+        lambda d: d if d >= D("1e-13") else D("0.001"))
+
+
+@st.composite
+def books(draw: st.DrawFn) -> list:
+    """Draw deposits and fills of a few accounts in the three markets, moves of their oracles, maybe a funding close."""
+    markets = [m.name for m in DEFAULT_MARKETS]
+    base = {m: D(draw(st.sampled_from(("100", "3000", "50000", "0.5")))) for m in markets}
+    events: list = [oracle_tick(m, T0 + 1000, base[m]) for m in markets]
+    for a in range(draw(st.integers(1, 8))):
+        wallet, ts = f"w{a}", T0 + 2000 + 10 * a
+        events.append(AccountChange(id=f"d:{wallet}", ts=ts, wallet=wallet, kind="deposit",
+                                    amount=draw(amount(10, 100_000))))
+        for m in draw(st.lists(st.sampled_from(markets), min_size=1, max_size=3, unique=True)):
+            price = base[m] * (1 + D(draw(st.integers(-300, 300))) / 10_000)
+            size = (draw(amount(1, 200_000)) / base[m]).quantize(D(1).scaleb(-draw(PLACES)))
+            events.append(Fill(id=f"f:{wallet}:{m}", ts=ts + 1, market=m, wallet=wallet,
+                               side=draw(st.sampled_from(("buy", "sell"))), size=size or D("0.1"),
+                               price=price.quantize(D(1).scaleb(-draw(PLACES))) or base[m]))
+    for t in range(draw(st.integers(1, 8))):
+        m = draw(st.sampled_from(markets))
+        move = D(draw(st.integers(-1500, 1500))) / 10_000
+        events.append(oracle_tick(m, T0 + 10_000 + 1000 * t, (base[m] * (1 + move)).quantize(D("1e-6"))))
+    if draw(st.booleans()):  # and a funding close: every holder of the market settled, then restated
+        m = draw(st.sampled_from(markets))
+        events.append(oracle_tick(m, T0 + HOUR_MS + 1000, base[m]))
+    return events
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), st.sampled_from((Thresholds(), None)))
+def test_generated_books_publish_the_same_bytes_both_ways(events: list, thresholds: Thresholds | None) -> None:
+    replay((RiskEngine(DEFAULT_MARKETS, thresholds), RiskEngine(DEFAULT_MARKETS, thresholds, integers=False)), events,
+           fills=False)
+
+
+@pytest.mark.parametrize(("figure", "places", "units"), [((4, -3), 9, 4_000_000), ((-5, 2), 9, -500 * 10**9),
+                                                          ((10, -13), 12, 1), ((0, -30), 9, 0)])
+def test_figures_on_the_grid_become_units(figure: tuple[int, int], places: int, units: int) -> None:
+    assert on_grid(figure, places, 10**18) == units
+
+
+def test_figures_off_the_grid_or_beyond_the_range_are_refused() -> None:
+    with pytest.raises(ValueError, match="more than 9 places"):
+        on_grid((11, -10), 9, 10**18)
+    assert on_grid((10**9, 0), 9, 10**18) == 10**18
+    with pytest.raises(ValueError, match="beyond"):
+        on_grid((10**9 + 1, 0), 9, 10**18)
+    assert pair(D("-0.0040")) == (-40, -4)
+    with pytest.raises(ValueError, match="not a finite number"):
+        pair(D("NaN"))
+
+
+def test_units_become_the_floats_of_their_decimals_beyond_the_exact_range_too() -> None:
+    units = np.array([2**53 + 1, -(2**60) - 7, 123_456_789, 0, 9_007_199_254_740_993_123], dtype=np.int64)
+    assert floats(units, 9).tolist() == [float(D(int(u)).scaleb(-9)) for u in units]
