@@ -2,7 +2,8 @@
 
 The holders are the holders bench's (`bench.holders`: sixty kinds of account, each in the three default
 markets), laid out as int64 columns at `streams.domain.fixed_margin`'s units. Timed in the same run:
-- `account_margins` over every holder (figures, sums, equity, free collateral, health), and `funding_owed`
+- `account_margins` over every holder (figures, sums, equity, free collateral, health, leverage, each
+  position's liquidation price), and `funding_owed`
   of every holder of BTC-PERP at a close;
 - `Account.margin` and `Account.settle_funding` (Decimal) over the first `DECIMAL_SAMPLE` holders, per holder;
 - a bare numpy pass in floats over the same columns: each position's P&L, notional and margins, their sums,
@@ -21,8 +22,8 @@ from bench.holders import MOVE, PRICES, TEMPLATES, held
 from quantdesk.markets import DEFAULT_MARKETS
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
-    MONEY_PLACES, PRICE_PLACES, RATE_PLACES, SIZE_PLACES, Margins, account_margins, funding_owed, health_figure,
-    leverage_figure, money, units)
+    BEYOND_PRICE, LIQUIDATION_LIMIT, MONEY_PLACES, PRICE_PLACES, RATE_PLACES, SIZE_PLACES, Margins, account_margins,
+    funding_owed, health_figure, leverage_figure, money, price_figure, units)
 from streams.domain.margin import Margin, Quote
 
 MARKETS = sorted(PRICES)
@@ -79,7 +80,8 @@ def bare_floats(book: tuple[np.ndarray, ...]) -> Callable[[], Any]:
 
 
 def matches(got: Margins, margins: list[Margin]) -> bool:
-    """Tell whether the integer figures of the first holders are their Decimal ones, value and string."""
+    """Tell whether the integer figures of the first holders are their Decimal ones, value and string (a liquidation
+    price beyond the pass's limit: BEYOND_PRICE exactly when the Decimal one is over it)."""
     for a, m in enumerate(margins):
         figures = [(money(got.equity[a]), m.equity), (money(got.free_collateral[a]), m.free_collateral),
                    (health_figure(got.health[a]), m.health)]
@@ -94,6 +96,11 @@ def matches(got: Margins, margins: list[Margin]) -> bool:
         if any(mine != theirs or str(mine) != str(theirs.copy_abs() if theirs == 0 else theirs)  # no −0 in integers
                for mine, theirs in figures) or str(leverage_figure(got.leverage[a])) != str(m.leverage):
             return False
+        for k, r in enumerate(m.positions):
+            price, theirs = got.liquidation_price[a, k], m.liquidation_price[r.market]
+            beyond = theirs is not None and theirs > price_figure(LIQUIDATION_LIMIT)
+            if (price == BEYOND_PRICE) != beyond or not beyond and str(price_figure(price)) != str(theirs):
+                return False
     return True
 
 
@@ -118,7 +125,8 @@ def fixed_margin_costs(holders: int, repeats: int) -> dict[str, Any]:
             "settle_vs_kernel_funding": per["decimal_settle_us_per_holder"] / per["kernel_funding_us_per_holder"],
             "matches_decimal": matches(account_margins(*book), [a.margin(quoted) for a in sample]),
             "what": "streams.domain.fixed_margin over every holder, each in three markets: account_margins (each "
-                    "position's P&L, funding, notional, MM, IM; sums, equity, free collateral, health, exact) and "
+                    "position's P&L, funding, notional, MM, IM and liquidation price; sums, equity, free collateral, "
+                    "health, leverage, exact) and "
                     "funding_owed of every BTC-PERP holder at a close; median of repeats",
             "baseline": "Decimal Account.margin and settle_funding per holder over the first decimal_sample holders; "
                         "numpy float64 P&L, notional, margins, sums, equity and health over the same columns"}

@@ -34,7 +34,28 @@ most 0.5e-27 × notional / equity, and notional < 1e23 units), so it is round(1e
 exactly; `NO_LEVERAGE` when equity ≤ 0 (the Decimal's None). A leverage over 9e14 (equity under
 notional / 9e14) is refused like a figure out of range.
 
-Liquidation prices are not computed here.
+Liquidation prices (`liquidation_price`) in 1e-12 USD: `(others' MM − others' equity + size × entry) / slope`,
+slope = size − |size| × MMR, each step of it in the default context, then `to_price`. NO_PRICE (−1) stands for
+the Decimal's None (a slope of 0, a price ≤ 0); a price of 0E-12 (a positive quotient under half a unit) is 0.
+A price over LIQUIDATION_LIMIT (9e6 USD) is BEYOND_PRICE (−2), per position, never wrapped: a short with much
+collateral has one far above int64 at 1e-12 (1e9 USD is 1e21 units). Every price ≥ 1e28 USD is beyond: there
+the Decimal engine itself cannot quantise it (`to_price` raises InvalidOperation, 40 digits being too few).
+Why the integers equal the Decimals, step by step (n: 1e-9 money units):
+- others' equity and others' MM are exact in both (sums of at most 9 money figures, under 9e18 n), and so is
+  their difference D (under 1.2e19 n, 20 digits): the pass holds it as a magnitude in 64 unsigned bits and a sign.
+- size × entry is the exact 128-bit product in 1e-21 USD, rounded to 28 digits (`_significant`), as Decimal's.
+- D + that: both scaled to the finer of their two exponents (1e-9 or the product's), each then under 2^128 and
+  their sum too (|size × entry| ≤ 3.6e37 at 1e-21, |D| ≤ 1.2e31 there), so the signed sum is exact before its
+  28-digit rounding; 0 (or a sign other than the slope's) is NO_PRICE, as `price > 0` is false for it.
+- The slope is exact in 1e-18 (|size| × (1 ± MMR), at most 1.8e28): a long's has at most 28 digits, a short's
+  may have 29 and is rounded as Decimal rounds it. A long with MMR = 1 has slope 0: NO_PRICE.
+- The quotient of the two 28-digit coefficients: scaled by a power of ten so that it lies in [1, 10), its 29
+  leading digits come from an exact long division (a first digit, then chunks of 7 digits from the remainder,
+  each chunk guessed in floats and corrected by exact 128-bit products, so no float decides a digit); a nonzero
+  remainder becomes a 30th digit 1 (a sticky digit: it sits strictly between two candidates of any coarser
+  rounding, as the true tail does), so rounding off two digits half to even is the 28-digit quotient exactly.
+- `to_price` then rounds that 28-digit value (c × 10^E) to 1e-12 half to even: exact on integers. Both
+  roundings are done, not argued away: a 28-digit quotient that lands exactly on a half unit goes to even.
 """
 
 from dataclasses import dataclass
@@ -53,6 +74,9 @@ FULL_HEALTH = 10**6  # 100 in 1e-4
 RATIO_PLACES = 4  # leverage's unit
 NO_LEVERAGE = -1  # equity ≤ 0: no leverage
 LEVERAGE_LIMIT = 9 * 10**18  # 9e14 in 1e-4
+NO_PRICE = -1  # no liquidation price: the Decimal's None
+BEYOND_PRICE = -2  # a liquidation price over LIQUIDATION_LIMIT
+LIQUIDATION_LIMIT = 9 * 10**18  # 9e6 USD in 1e-12
 
 # What a pass can refuse (its error names it; 0: nothing).
 FIGURES = ("", "unrealised P&L", "unsettled funding", "notional", "maintenance margin", "initial margin", "leverage")
@@ -65,6 +89,9 @@ _POW10_LO = np.array([10**k & (2**64 - 1) for k in range(39)], dtype=np.uint64)
 _DIGITS = 28  # the default decimal context's precision
 _LIMIT = _U(MONEY_LIMIT)
 _PRODUCT_EXP = -(SIZE_PLACES + PRICE_PLACES)
+_SLOPE_EXP = -(SIZE_PLACES + RATE_PLACES)
+_CHUNK = 7  # digits of a quotient per long-division step: a chunk times the divisor stays under 2^128
+_TWO64 = 2.0**64
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,7 @@ class Margins:
     free_collateral: np.ndarray
     health: np.ndarray
     leverage: np.ndarray  # in 1e-4; NO_LEVERAGE when equity ≤ 0
+    liquidation_price: np.ndarray  # accounts × markets, in 1e-12; NO_PRICE (also where none is held), BEYOND_PRICE
 
 
 def units(value: Decimal, places: int, limit: int, name: str) -> int:
@@ -112,6 +140,14 @@ def leverage_figure(value: int) -> Decimal | None:
     return None if value == NO_LEVERAGE else Decimal(int(value)).scaleb(-RATIO_PLACES)
 
 
+def price_figure(value: int) -> Decimal | None:
+    """Return a liquidation price in 1e-12 units as `liquidation_price` makes it, None for NO_PRICE; refuse
+    BEYOND_PRICE (the pass does not hold that price)."""
+    if value == BEYOND_PRICE:
+        raise ValueError(f"the liquidation price is beyond {LIQUIDATION_LIMIT // 10**PRICE_PLACES} USD")
+    return None if value == NO_PRICE else Decimal(int(value)).scaleb(-PRICE_PLACES)
+
+
 def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) -> np.ndarray:
     """Return what each holder of a market owes at a close, `size × (index_now − index at its last settle)`, as
     `settle_funding` rounds it (positive: it pays); refuse sizes, indices or a payment out of range."""
@@ -127,7 +163,8 @@ def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) 
 
 def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
                     oracle: np.ndarray, index_now: np.ndarray, mmr: np.ndarray, imr: np.ndarray) -> Margins:
-    """Return every account's margin at the markets' oracle prices, as `Account.margin` makes it.
+    """Return every account's margin at the markets' oracle prices, as `Account.margin` makes it, with each
+    position's liquidation price.
 
     Accounts are rows, markets columns: `size`, `entry` and `index_at_settle` are accounts × markets (size 0: no
     position there), `oracle`, `index_now`, `mmr` and `imr` one per market, `collateral` one per account."""
@@ -136,12 +173,13 @@ def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
     figures = np.empty((5, accounts, markets), dtype=np.int64)
     totals = np.empty((accounts, 5), dtype=np.int64)
     scores = np.empty((accounts, 4), dtype=np.int64)
+    prices = np.empty((accounts, markets), dtype=np.int64)
     refused = np.zeros((accounts, 2), dtype=np.int64)  # why (FIGURES) and in which market column
-    _margins(*book, figures, totals, scores, refused)
+    _margins(*book, figures, totals, scores, prices, refused)
     if refused[:, 0].any():
         _refuse(book, totals, scores, *(int(i) for i in refused[np.argmax(refused[:, 0] != 0)]),
                 int(np.argmax(refused[:, 0] != 0)))
-    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3])
+    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3], prices)
 
 
 def _refuse(book: tuple[np.ndarray, ...], totals: np.ndarray, scores: np.ndarray, figure: int, m: int, a: int) -> None:
@@ -200,9 +238,10 @@ def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64,
 
 
 @njit(cache=True, nogil=True)
-def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores,
+def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores, prices,
              refused) -> None:  # pragma: no cover (compiled)
-    """Write each position's figures, each account's sums, equity, free collateral, health and leverage."""
+    """Write each position's figures, each account's sums, equity, free collateral, health, leverage and each
+    position's liquidation price."""
     rates, places = _significands(mmr, imr)
     for a in range(size.shape[0]):
         upnl = owed = notional = mm = im = 0
@@ -225,6 +264,11 @@ def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, i
         scores[a, 3], ok = _leverage(notional, equity)
         if not ok and not refused[a, 0]:
             refused[a, 0] = 6
+        for m in range(size.shape[1]):
+            prices[a, m] = NO_PRICE
+            if size[a, m] != 0 and not refused[a, 0]:  # a refused pass raises: its figures are not all there
+                prices[a, m] = _liquidation_price(size[a, m], entry[a, m], mmr[m], figures[0, a, m],
+                                                  figures[3, a, m], equity, mm)
 
 
 @njit(cache=True)
@@ -290,6 +334,124 @@ def _leverage(notional, equity):  # pragma: no cover (compiled)
     if rest > e - rest or (rest == e - rest and units % 2 == 1):
         units += 1
     return units, units <= LEVERAGE_LIMIT
+
+
+@njit(cache=True)
+def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total_mm):  # pragma: no cover (compiled)
+    """Return the oracle price at which equity meets MM, the account's other positions held, as `liquidation_price`
+    rounds it, in 1e-12 units: NO_PRICE for its None, BEYOND_PRICE over LIQUIDATION_LIMIT."""
+    if size > 0 and mmr == RATE_LIMIT:  # a long's slope is 0
+        return NO_PRICE
+    others_equity, others_mm = equity - upnl, total_mm - maintenance_margin
+    gap_negative = others_mm < others_equity  # others' MM − others' equity: its magnitude fits 64 unsigned bits
+    gap = _U(others_equity) - _U(others_mm) if gap_negative else _U(others_mm) - _U(others_equity)
+    hi, lo = _mul(_U(abs(size)), _U(entry))
+    hi, lo, exp = _significant(hi, lo, _PRODUCT_EXP)  # size × entry as Decimal holds it; its sign is the size's
+    finer = min(-MONEY_PLACES, exp)
+    ghi, glo = _scale(_NIL, gap, -MONEY_PLACES - finer)
+    hi, lo = _scale(hi, lo, exp - finer)
+    hi, lo, negative = _signed_sum(ghi, glo, gap_negative, hi, lo, size < 0)
+    hi, lo, exp = _significant(hi, lo, finer)
+    if (hi == _NIL and lo == _NIL) or negative != (size < 0):  # the price is ≤ 0: the slope has the size's sign
+        return NO_PRICE
+    shi, slo, slope_exp = _slope(size, mmr)
+    hi, lo, places = _quotient(hi, lo, shi, slo)
+    places += exp - slope_exp + PRICE_PLACES  # the quotient is hi:lo × 10^places price units
+    if places >= 0:  # 28 digits at a unit of 1e-12 or more: over 1e15 USD
+        return BEYOND_PRICE
+    hi, lo = _round_off(hi, lo, -places)
+    return np.int64(lo) if hi == _NIL and lo <= _U(LIQUIDATION_LIMIT) else BEYOND_PRICE
+
+
+@njit(cache=True)
+def _slope(size, mmr):  # pragma: no cover (compiled)
+    """Return |size − |size| × mmr| as Decimal rounds it, (hi, lo, exp): exactly |size| × (1 ∓ mmr) in 1e-18, a
+    short's rounded to 28 digits (it may have 29)."""
+    hi, lo = _mul(_U(abs(size)), _U(RATE_LIMIT - mmr if size > 0 else RATE_LIMIT + mmr))
+    return _significant(hi, lo, _SLOPE_EXP)
+
+
+@njit(cache=True)
+def _quotient(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
+    """Return n / s rounded to 28 significant digits, half to even, as (hi, lo, exp), for 0 < n, s ≤ 10^28."""
+    shift = _digits(shi, slo) - _digits(nhi, nlo)  # so that 1 ≤ n / s < 10, the one scaled holding the other's digits
+    if shift >= 0:
+        nhi, nlo = _scale(nhi, nlo, shift)
+    else:
+        shi, slo = _scale(shi, slo, -shift)
+    if _less(nhi, nlo, shi, slo):
+        nhi, nlo = _mul_by(nhi, nlo, _U(10))
+        shift += 1
+    divisor = float(shi) * _TWO64 + float(slo)
+    digit, rhi, rlo = _chunk(nhi, nlo, shi, slo, divisor)
+    qhi, qlo = _NIL, digit
+    for _ in range(28 // _CHUNK):  # 1 + 28 digits: the 29th decides the rounding
+        rhi, rlo = _mul_by(rhi, rlo, _POW10[_CHUNK])
+        digit, rhi, rlo = _chunk(rhi, rlo, shi, slo, divisor)
+        qhi, qlo = _add(*_mul_by(qhi, qlo, _POW10[_CHUNK]), _NIL, digit)
+    sticky = _ONE if rhi != _NIL or rlo != _NIL else _NIL
+    qhi, qlo = _add(*_mul_by(qhi, qlo, _U(10)), _NIL, sticky)
+    qhi, qlo = _round_off(qhi, qlo, 2)
+    return qhi, qlo, -27 - shift
+
+
+@njit(cache=True)
+def _chunk(rhi, rlo, shi, slo, divisor):  # pragma: no cover (compiled)
+    """Return r // s and r % s for r < 10^_CHUNK × s, s < 10^29: a float guess made exact by 128-bit products."""
+    digit = _U(int((float(rhi) * _TWO64 + float(rlo)) / divisor))
+    phi, plo = _mul_by(shi, slo, digit)
+    while _less(rhi, rlo, phi, plo):
+        digit -= _ONE
+        phi, plo = _sub(phi, plo, shi, slo)
+    rhi, rlo = _sub(rhi, rlo, phi, plo)
+    while not _less(rhi, rlo, shi, slo):
+        digit += _ONE
+        rhi, rlo = _sub(rhi, rlo, shi, slo)
+    return digit, rhi, rlo
+
+
+@njit(cache=True)
+def _signed_sum(ahi, alo, a_negative, bhi, blo, b_negative):  # pragma: no cover (compiled)
+    """Return a + b for two signed 128-bit magnitudes whose sum fits, as (hi, lo, negative)."""
+    if a_negative == b_negative:
+        hi, lo = _add(ahi, alo, bhi, blo)
+        return hi, lo, a_negative
+    if _less(ahi, alo, bhi, blo):
+        hi, lo = _sub(bhi, blo, ahi, alo)
+        return hi, lo, b_negative
+    hi, lo = _sub(ahi, alo, bhi, blo)
+    return hi, lo, a_negative
+
+
+@njit(cache=True)
+def _digits(hi, lo):  # pragma: no cover (compiled)
+    """Return how many decimal digits hi:lo > 0 has."""
+    digits = 1
+    while digits < 39 and not _less(hi, lo, _POW10_HI[digits], _POW10_LO[digits]):
+        digits += 1
+    return digits
+
+
+@njit(cache=True)
+def _scale(hi, lo, places):  # pragma: no cover (compiled)
+    """Return hi:lo × 10^places for a product under 2^128."""
+    while places > 19:
+        hi, lo = _mul_by(hi, lo, _POW10[19])
+        places -= 19
+    return _mul_by(hi, lo, _POW10[places])
+
+
+@njit(cache=True)
+def _add(ahi, alo, bhi, blo):  # pragma: no cover (compiled)
+    """Return ahi:alo + bhi:blo for a sum under 2^128."""
+    lo = alo + blo
+    return ahi + bhi + (_ONE if lo < alo else _NIL), lo
+
+
+@njit(cache=True)
+def _sub(ahi, alo, bhi, blo):  # pragma: no cover (compiled)
+    """Return ahi:alo − bhi:blo for ahi:alo ≥ bhi:blo."""
+    return ahi - bhi - (_ONE if alo < blo else _NIL), alo - blo
 
 
 @njit(cache=True)

@@ -1,18 +1,21 @@
 """The compiled integer margin gives the Decimal engine's figures bit for bit, and refuses what it cannot hold."""
 
-from decimal import Decimal, getcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation, getcontext
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.domain import to_money
+from streams.domain import CONTEXT, to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
-    LEVERAGE_LIMIT, MONEY_LIMIT, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT, _health, _leverage, _product_money,
-    account_margins, funding_owed, health_figure, leverage_figure, money, units)
-from streams.domain.margin import Margin, Quote, health, leverage
+    BEYOND_PRICE, LEVERAGE_LIMIT, LIQUIDATION_LIMIT, MONEY_LIMIT, NO_PRICE, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT,
+    _health, _leverage, _liquidation_price, _product_money, _quotient, _slope, account_margins, funding_owed,
+    health_figure, leverage_figure, money, price_figure, units)
+from streams.domain.margin import Margin, PositionRisk, Quote, health, leverage, liquidation_price
 from streams.domain.positions import Position
 
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP", "XRP-PERP")
@@ -41,6 +44,28 @@ def positive(limit: int) -> st.SearchStrategy[int]:
     return scaled(limit).map(lambda n: max(1, abs(n)))
 
 
+@contextmanager
+def unquantisable_as_nan() -> Iterator[None]:
+    """Let `to_price` give NaN instead of raising InvalidOperation for a price its 40 digits cannot hold (≥ 1e28
+    USD), so that the reference still gives an account's other figures."""
+    trapped, flagged = CONTEXT.traps[InvalidOperation], CONTEXT.flags[InvalidOperation]
+    CONTEXT.traps[InvalidOperation] = False
+    try:
+        yield
+    finally:
+        CONTEXT.traps[InvalidOperation], CONTEXT.flags[InvalidOperation] = trapped, flagged
+
+
+def same_price(units_: int, price: Decimal | None) -> None:
+    """Assert the pass's liquidation price is the Decimal engine's, value and string, or BEYOND_PRICE exactly when
+    that is over the limit or more than `to_price` holds (NaN)."""
+    if price is not None and (price.is_nan() or price > price_figure(LIQUIDATION_LIMIT)):
+        assert units_ == BEYOND_PRICE
+    else:
+        figure = price_figure(units_)
+        assert figure == price and str(figure) == str(price)
+
+
 def reference(collateral: int, size: np.ndarray, entry: np.ndarray, index_at: np.ndarray, oracle: np.ndarray,
               index_now: np.ndarray, mmr: np.ndarray, imr: np.ndarray) -> list[Margin]:
     """Return each account's `Account.margin`, the Decimal engine's, for the integer columns."""
@@ -51,7 +76,8 @@ def reference(collateral: int, size: np.ndarray, entry: np.ndarray, index_at: np
         held = [m for m in range(size.shape[1]) if size[a, m]]
         positions = {MARKETS[m]: Position(MARKETS[m], at(size[a, m], 9), at(entry[a, m], 12)) for m in held}
         account = Account("w", 0, at(collateral[a], 9), positions, {MARKETS[m]: at(index_at[a, m], 12) for m in held})
-        margins.append(account.margin({MARKETS[m]: quotes[MARKETS[m]] for m in held}))
+        with unquantisable_as_nan():
+            margins.append(account.margin({MARKETS[m]: quotes[MARKETS[m]] for m in held}))
     return margins
 
 
@@ -89,6 +115,9 @@ def assert_margins_match(columns: tuple) -> None:
                 same(money(got.notional[a, k]), r.notional)
                 same(money(got.maintenance_margin[a, k]), r.maintenance_margin)
                 same(money(got.initial_margin[a, k]), r.initial_margin)
+                same_price(got.liquidation_price[a, k], m.liquidation_price[r.market])
+            else:
+                assert got.liquidation_price[a, k] == NO_PRICE
 
 
 def digits(limit: int, most: int) -> st.SearchStrategy[int]:
@@ -340,3 +369,137 @@ def test_decimals_become_units_exactly(text: str, places: int, expected: int) ->
 def test_decimals_off_the_grid_or_range_are_refused_by_name(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}"):
         units(Decimal(text), 9, SIZE_LIMIT, "size")
+
+
+def decimal_price(size: int, entry: int, mmr: int, upnl: int, maintenance_margin: int, equity: int,
+                  total_mm: int) -> Decimal | None:
+    """Return the Decimal engine's liquidation price of one position of an account, from units."""
+    risk = PositionRisk("BTC-PERP", at(size, 9), at(entry, 12), Decimal(1), at(mmr, 9), at(upnl, 9), Decimal(0),
+                        Decimal(0), at(maintenance_margin, 9), Decimal(0))
+    with unquantisable_as_nan():
+        return liquidation_price(risk, at(equity, 9), at(total_mm, 9))
+
+
+def assert_price_matches(size: int, entry: int, mmr: int, others_equity: int, others_mm: int, upnl: int = 0,
+                         maintenance_margin: int = 0) -> int:
+    """Assert the pass's liquidation price of one position is the Decimal engine's; return it (units)."""
+    figures = (size, entry, mmr, upnl, maintenance_margin, others_equity + upnl, others_mm + maintenance_margin)
+    got = _liquidation_price(*(np.int64(f) for f in figures))
+    same_price(got, decimal_price(*figures))
+    return got
+
+
+def rates() -> st.SearchStrategy[int]:
+    """Return margin rates anywhere in (0, 1], and 1 and just under it (a long's slope 0 or nearly)."""
+    return st.one_of(positive(RATE_LIMIT), st.just(RATE_LIMIT), digits(10**4, 5).map(lambda d: RATE_LIMIT - abs(d)))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(scaled(SIZE_LIMIT).filter(bool), positive(PRICE_LIMIT), rates(), scaled(8 * MONEY_LIMIT),
+       scaled(3 * MONEY_LIMIT).map(abs), scaled(MONEY_LIMIT), scaled(MONEY_LIMIT).map(abs))
+def test_a_liquidation_price_is_the_decimal_engines_over_the_whole_range(size: int, entry: int, mmr: int,
+                                                                        others_equity: int, others_mm: int, upnl: int,
+                                                                        maintenance_margin: int) -> None:
+    # the account's other positions as far as a pass takes them: equity within ±8e9 USD, MM up to 3e9 USD
+    assert_price_matches(size, entry, mmr, others_equity, others_mm, upnl, maintenance_margin)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(digits(SIZE_LIMIT, 4).filter(bool), positive(PRICE_LIMIT), digits(10**6, 7).map(lambda d: RATE_LIMIT - abs(d)),
+       scaled(8 * MONEY_LIMIT), scaled(3 * MONEY_LIMIT).map(abs))
+def test_a_slope_near_zero_gives_the_decimal_engines_price(size: int, entry: int, mmr: int, others_equity: int,
+                                                            others_mm: int) -> None:
+    # a few base units at an MMR near 1: a long's slope down to 1e-18, its price up to ~1e28 USD and past it
+    assert_price_matches(size, entry, mmr, others_equity, others_mm)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(scaled(SIZE_LIMIT).filter(bool), positive(PRICE_LIMIT), rates(), digits(10**6, 7))
+def test_a_price_near_zero_rounds_as_the_decimal_engine_rounds_it(size: int, entry: int, mmr: int, gap: int) -> None:
+    # others' equity within a few units of size × entry: a quotient under half a unit is 0E-12, a little more 1E-12
+    size = (1 if size > 0 else -1) * min(abs(size), 8 * 10**30 // entry)
+    got = assert_price_matches(size, entry, mmr, size * entry // 10**12 + gap, 0)
+    assert got in (NO_PRICE, BEYOND_PRICE) or got >= 0
+
+
+def wide(hi: int, lo: int, exp: int) -> Decimal:
+    """Return two 64-bit limbs and an exponent as the Decimal they stand for, exactly (not through `scaleb`, which
+    rounds to 28 digits)."""
+    return Decimal(f"{int(hi) << 64 | int(lo)}E{int(exp)}")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(positive(10**28), st.just(10**28)), st.one_of(positive(10**28), st.just(10**28), st.sampled_from(
+    [2**k * 5**j for k in range(8) for j in range(3)])))
+def test_a_quotient_of_28_digit_numbers_is_decimals(numerator: int, divisor: int) -> None:
+    # the 29th digit and whether anything follows it decide the rounding: small divisors make exact ties
+    split = lambda n: (np.uint64(n >> 64), np.uint64(n & (2**64 - 1)))  # noqa: E731
+    got = wide(*_quotient(*split(numerator), *split(divisor)))
+    expected = Decimal(numerator) / Decimal(divisor)
+    assert got == expected
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(scaled(SIZE_LIMIT).filter(bool), st.integers(-SIZE_LIMIT, -SIZE_LIMIT // 2)),
+       st.one_of(positive(RATE_LIMIT), digits(10**4, 5).map(lambda d: RATE_LIMIT - abs(d))))
+def test_a_slope_is_decimals(size: int, mmr: int) -> None:
+    # a short's |size| × (1 + MMR) has 29 digits past 5e9 base units: rounded as Decimal rounds it
+    expected = at(size, 9) - abs(at(size, 9)) * at(mmr, 9)
+    assert wide(*_slope(np.int64(size), np.int64(mmr))) == abs(expected)
+
+
+SLOPE_BITS = 59  # a long of 2^30 units at MMR 1 − 2^29 / 1e9: slope 2^59 in 1e-18 USD, a price of many digits
+
+
+def tie(entry: int, usd: int, above: bool) -> int:
+    """Return others' equity (1e-9) that puts the long's exact price 2^-38 units of 1e-12 below (or above) a half
+    unit, near `usd`: 28 digits round it onto the half, which then goes to even."""
+    residue = (2**37 + (1 if above else -1)) * pow(5**9, -1, 2**38) % 2**38  # price × 1e12 = N × 5^9 / 2^50
+    gap = (residue - 2**18 * entry) * pow(5**12, -1, 2**38) % 2**38  # N = 2^12 × (gap × 5^12 + 2^18 × entry)
+    target = (usd * 2**SLOPE_BITS * 1000 - 2**30 * entry) // 10**12
+    return -(target - (target - gap) % 2**38)
+
+
+@settings(max_examples=500, deadline=None)
+@given(positive(PRICE_LIMIT), st.integers(20_000, 8_000_000), st.booleans())
+def test_a_quotient_rounded_onto_a_half_unit_goes_to_even(entry: int, usd: int, above: bool) -> None:
+    size, mmr = 2**30, RATE_LIMIT - 2**29
+    others_equity = tie(entry, usd, above)
+    whole, part = divmod((size * entry - others_equity * 10**12) * 10**9, 2**SLOPE_BITS)  # units: whole + part/2^59
+    assert abs(part - 2**58) == 2**21  # 2^-38 units from the half, nearer than half a 28-digit step (≥ 1e-11 units)
+    got = assert_price_matches(size, entry, mmr, others_equity, 0)
+    assert got == whole + whole % 2  # the even neighbour, where one rounding would go to whole + (part > 2^58)
+
+
+@pytest.mark.parametrize("size, entry, mmr, collateral, expected", [
+    (10**9, 50_000 * 10**12, 30_000_000, 10_000 * 10**9, "41237.113402061856"),  # (50000 − 10000) / 0.97
+    (-10**9, 50_000 * 10**12, 30_000_000, 10_000 * 10**9, "58252.427184466019"),  # (50000 + 10000) / 1.03
+    (10**9, 50_000 * 10**12, RATE_LIMIT, 10_000 * 10**9, None),  # MMR 1: a long's slope is 0
+    (10**9, 50_000 * 10**12, 30_000_000, 60_000 * 10**9, None),  # more collateral than the position: price < 0
+    (10**18, 10**12, 30_000_000, 10**18 - 1, "0E-12"),  # 1e-9 USD over 0.97e9: positive, under half a unit
+    (2 * 10**9, 4 * 10**18, 500_000_000, -10**15, "9000000.000000000000"),  # slope 1: the limit, taken
+    (2 * 10**9, 4 * 10**18, 500_000_000, -10**15 - 1, "beyond"),  # 1e-9 USD more
+    (-10**9, 50_000 * 10**12, 30_000_000, 10**18, "beyond")])  # a short with 1e9 USD: near 9.7e8 USD
+def test_liquidation_prices_worked_by_hand(size: int, entry: int, mmr: int, collateral: int,
+                                           expected: str | None) -> None:
+    columns = one(size, entry, entry, collateral=collateral, mmr=mmr, imr=mmr)
+    got = account_margins(*columns).liquidation_price[0, 0]
+    assert str(got) == "-2" if expected == "beyond" else str(price_figure(got)) == str(expected)
+    assert_margins_match(columns)
+
+
+def test_a_price_decimal_cannot_quantise_is_beyond() -> None:
+    # one base unit at MMR 1 − 1e-9 (slope 1e-18) and others 1.1e10 USD under water: 1.1e28 USD, which `to_price`
+    # refuses (InvalidOperation); the pass says beyond
+    figures = (1, 4 * 10**18, RATE_LIMIT - 1, 0, 0, -8 * 10**18, 3 * 10**18)
+    risk = PositionRisk("BTC-PERP", at(1, 9), at(4 * 10**18, 12), Decimal(1), at(RATE_LIMIT - 1, 9), money(0),
+                        money(0), money(0), money(0), money(0))
+    with pytest.raises(InvalidOperation):
+        liquidation_price(risk, money(-8 * 10**18), money(3 * 10**18))
+    assert _liquidation_price(*(np.int64(f) for f in figures)) == BEYOND_PRICE
+
+
+def test_a_beyond_price_is_refused_as_a_figure() -> None:
+    assert price_figure(NO_PRICE) is None and str(price_figure(0)) == "0E-12"
+    with pytest.raises(ValueError, match="beyond 9000000 USD"):
+        price_figure(BEYOND_PRICE)
