@@ -125,18 +125,10 @@ def health(maintenance_margin: Decimal, equity: Decimal) -> Decimal:
 
 def liquidation_price(risk: PositionRisk, equity: Decimal, maintenance_margin: Decimal) -> Decimal | None:
     """Return the oracle price of this market at which equity meets MM, others held, or None."""
-    return price_meeting_margin(risk.size, risk.entry, risk.mmr, risk.unrealised_pnl, risk.maintenance_margin,
-                                equity, maintenance_margin)
-
-
-def price_meeting_margin(size: Decimal, entry: Decimal, mmr: Decimal, unrealised_pnl: Decimal,
-                         position_mm: Decimal, equity: Decimal, maintenance_margin: Decimal) -> Decimal | None:
-    """Return the oracle price at which an account's equity meets its MM, the position of `size` (whose P&L and MM
-    at the oracle now are given) moving and the others held; None when there is none."""
-    others_equity = equity - unrealised_pnl
-    others_mm = maintenance_margin - position_mm
-    slope = size - abs(size) * mmr
+    others_equity = equity - risk.unrealised_pnl
+    others_mm = maintenance_margin - risk.maintenance_margin
+    slope = risk.size - abs(risk.size) * risk.mmr
     if slope == 0:
         return None
-    price = (others_mm - others_equity + size * entry) / slope
+    price = (others_mm - others_equity + risk.size * risk.entry) / slope
     return to_price(price) if price > 0 else None

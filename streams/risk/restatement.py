@@ -25,9 +25,9 @@ from streams.domain.account_state import AT_RISK_HEALTH, AccountState
 from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
 from streams.domain.fixed_margin import (
-    HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES, RATE_PLACES,
-    SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, money, units)
-from streams.domain.margin import Quote, price_meeting_margin
+    BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
+    RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
+from streams.domain.margin import Quote
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, snapshot_bytes
 
 QUIET_STATES = {AccountState.ACTIVE: False, AccountState.AT_RISK: True}  # state -> is at risk
@@ -46,7 +46,10 @@ class Holding:
     size: list[int]  # per market column, 1e-9 (0: none held)
     entry: list[int]  # 1e-12
     index: list[int]  # 1e-12
-    held: list[tuple[int, tuple[int, int], tuple[int, int]]]  # per position, in market order: column, size, entry
+    held: list[int]  # the columns of its positions, in market order
+    texts: list[tuple[tuple[int, int], tuple[int, int]]]  # their size and entry as (coefficient, exponent)
+    key_text: bytes  # the end of its snapshots' id, escaped: `key:state"`
+    wallet_text: bytes  # its wallet, escaped and quoted
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class IntegerLane:
         self.markets = sorted(markets)
         self.column = {name: m for m, name in enumerate(self.markets)}
         self.holdings: dict[str, Holding | None] = {}  # None: an account off the integer grid
+        warm()
 
     def restate(self, keys: list[str], accounts: list[Account], quotes: dict[str, Quote], source: Message,
                 in_flight: Container[str], gated: Container[str], thresholds: Thresholds | None) -> Restated | None:
@@ -81,7 +85,7 @@ class IntegerLane:
         priced = book[0].tolist()
         rows = [i for i, (k, a, h) in enumerate(zip(keys, accounts, holdings))
                 if h is not None and h.held and a.state in QUIET_STATES and k not in in_flight
-                and not (thresholds and k in gated) and all(priced[c] > 0 for c, _, _ in h.held)]
+                and not (thresholds and k in gated) and all(priced[c] > 0 for c in h.held)]
         if not rows:
             return None
         try:
@@ -92,7 +96,8 @@ class IntegerLane:
         except ValueError:  # a figure beyond the integer range: the Decimal engine takes them
             return None
         quiet = self._quiet(accounts, rows, figures, thresholds)
-        prices = self._liquidation_prices(accounts, holdings, rows, figures, quotes, quiet)
+        prices = figures.liquidation_price
+        quiet &= (prices != BEYOND_PRICE).all(axis=1)  # a short's price past the integers: the Decimal way prints it
         if thresholds:
             quiet &= ~self._near(holdings, rows, prices, book[0], thresholds)
         keep = np.flatnonzero(quiet)
@@ -134,36 +139,11 @@ class IntegerLane:
             quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
         return quiet
 
-    def _liquidation_prices(self, accounts: list[Account], holdings: list[Holding | None], rows: list[int],
-                            figures: Margins, quotes: dict[str, Quote], quiet: np.ndarray) -> np.ndarray:
-        """Return each quiet row's liquidation price per market column in 1e-12 units (NONE: none), as
-        `streams.domain.margin` computes it from the same figures; a row whose price is beyond int64 is not quiet."""
-        prices = np.full((len(rows), len(self.markets)), NONE, dtype=np.int64)
-        equities, mms = figures.equity.tolist(), figures.totals[:, 3].tolist()
-        upnls, position_mms = figures.unrealised_pnl.tolist(), figures.maintenance_margin.tolist()
-        rates = [quotes[m].mmr for m in self.markets]
-        for k in np.flatnonzero(quiet).tolist():
-            holding, account = holdings[rows[k]], accounts[rows[k]]
-            assert holding is not None
-            equity, mm = money(equities[k]), money(mms[k])
-            for c, _, _ in holding.held:
-                position = account.positions[self.markets[c]]
-                price = price_meeting_margin(position.size, position.entry, rates[c], money(upnls[k][c]),
-                                             money(position_mms[k][c]), equity, mm)
-                if price is None:
-                    continue
-                in_units = int(price.scaleb(PRICE_PLACES))
-                if in_units >= 2**63:  # a short's price far beyond int64's reach: the Decimal way prints it
-                    quiet[k] = False
-                    break
-                prices[k, c] = in_units
-        return prices
-
     def _near(self, holdings: list[Holding | None], rows: list[int], prices: np.ndarray, oracle: np.ndarray,
               thresholds: Thresholds) -> np.ndarray:
         """Tell, per row, whether a position's liquidation price may be within the signal's distance of its oracle."""
         size = np.array([holdings[i].size for i in rows], dtype=np.int64)  # type: ignore[union-attr]
-        held, oracle_f = prices != NONE, oracle.astype(np.float64)
+        held, oracle_f = prices >= 0, oracle.astype(np.float64)
         gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
         return (held & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
 
@@ -174,29 +154,28 @@ class IntegerLane:
         strings = [escaped(name) for name in self.markets]
         states = {state: escaped(state.value) for state in QUIET_STATES}
         at = len(strings)
-        for account in accounts:
-            strings += [cause + escaped(account.key)[1:-1] + b':state"', escaped(account.wallet), states[account.state]]
-        row, column, texts = [], [], []  # each position's quiet row and market column; its size's and entry's texts
-        first = [0]
-        for q, holding in enumerate(holdings):
-            for c, size, entry in holding.held:
-                row.append(q)
-                column.append(c)
-                texts.append((size, entry))
-            first.append(len(row))
+        column: list[int] = []
+        texts: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        for account, holding in zip(accounts, holdings):
+            strings += [cause + holding.key_text, holding.wallet_text, states[account.state]]
+            column += holding.held
+            texts += holding.texts
+        counts = [len(h.held) for h in holdings]
+        row, first = np.repeat(np.arange(len(holdings)), counts), np.concatenate([[0], np.cumsum(counts)])
         k, c = keep[row], np.array(column, dtype=np.int64)
         positions = np.empty((len(row), 5, 2), dtype=np.int64)
         positions[:, :2] = texts
         positions[:, 2, 0], positions[:, 4, 0] = figures.unrealised_pnl[k, c], figures.notional[k, c]
-        positions[:, 3, 0] = prices[k, c]
+        price = prices[k, c]
+        positions[:, 3, 0] = np.where(price >= 0, price, NONE)
+        positions[:, 3, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
         positions[:, 2, 1] = positions[:, 4, 1] = -MONEY_PLACES
-        positions[:, 3, 1] = np.where(positions[:, 3, 0] == NONE, 0, -PRICE_PLACES)
         leverage = figures.leverage[keep]
         account_figures = np.empty((len(keep), 7, 2), dtype=np.int64)
         account_figures[:, 0] = [h.collateral_text for h in holdings]
-        for f, column_ in enumerate((figures.equity[keep], figures.totals[keep, 3], figures.totals[keep, 4],
+        for f, amounts in enumerate((figures.equity[keep], figures.totals[keep, 3], figures.totals[keep, 4],
                                      figures.free_collateral[keep]), 1):
-            account_figures[:, f, 0], account_figures[:, f, 1] = column_, -MONEY_PLACES
+            account_figures[:, f, 0], account_figures[:, f, 1] = amounts, -MONEY_PLACES
         account_figures[:, 5, 0] = np.where(leverage == NO_LEVERAGE, NONE, leverage)
         account_figures[:, 6, 0] = figures.health[keep]
         account_figures[:, 5:, 1] = -HEALTH_PLACES
@@ -207,6 +186,15 @@ class IntegerLane:
             account_figures, np.array(first, dtype=np.int64), c, positions))
         return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
                 for json, a in zip(written, accounts)]
+
+
+def warm() -> None:
+    """Compile (or load) the integer pass and the snapshot writer now, not at a tick."""
+    one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
+    account_margins(one, none, none, none, one, one, one, one)
+    snapshot_bytes(SnapshotColumns([b'"x"'], np.zeros((1, 3), dtype=np.int64), np.zeros((1, 2), dtype=np.int64),
+                                   np.zeros((1, 7, 2), dtype=np.int64), np.zeros(2, dtype=np.int64),
+                                   np.zeros(0, dtype=np.int64), np.zeros((0, 5, 2), dtype=np.int64)))
 
 
 def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -221,19 +209,20 @@ def holding_of(account: Account, column: dict[str, int]) -> Holding | None:
     """Return an account's columns, or None when a figure is off the integer grid or its market unknown."""
     try:
         size, entry, index = [0] * len(column), [0] * len(column), [0] * len(column)
-        held = []
+        held, texts = [], []
         for name in sorted(account.positions):
             position, c = account.positions[name], column[name]
             size_text, entry_text = pair(position.size), pair(position.entry)
             size[c] = on_grid(size_text, SIZE_PLACES, SIZE_LIMIT)
             entry[c] = on_grid(entry_text, PRICE_PLACES, PRICE_LIMIT)
             index[c] = on_grid(pair(account.funding_index[name]), PRICE_PLACES, PRICE_LIMIT)
-            held.append((c, size_text, entry_text))
+            held.append(c)
+            texts.append((size_text, entry_text))
         collateral_text = pair(account.collateral)
         if collateral_text[1] < -MONEY_PLACES:  # equity would print more places than the integers hold
             return None
         return Holding(account, on_grid(collateral_text, MONEY_PLACES, MONEY_LIMIT), collateral_text, size, entry,
-                       index, held)
+                       index, held, texts, escaped(account.key)[1:-1] + b':state"', escaped(account.wallet))
     except (KeyError, ValueError):
         return None
 
