@@ -17,7 +17,9 @@ from streams.risk.snapshot_bytes import snapshot_bytes, snapshot_columns
 
 def snapshot_costs(holders: int, repeats: int) -> dict[str, Any]:
     """Return µs per snapshot written from columns and by pydantic, over a 1 % move's snapshots at `holders`."""
-    states = built_engine(holders).apply(moves(1)[0]).states
+    engine = built_engine(holders)
+    engine.lane = None  # the Decimal engine's models, to time pydantic on
+    states = engine.apply(moves(1)[0]).states
     columns = snapshot_columns(states)
     pydantic = median_seconds(lambda: [s.__pydantic_serializer__.to_json(s) for s in states], repeats)
     written = median_seconds(lambda: snapshot_bytes(columns), repeats)

@@ -18,6 +18,7 @@ from quantdesk.warehouse import Warehouse
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.owners import Owners
+from streams.risk.snapshot_bytes import as_model
 from streams.sources.restore import in_apply_order, stored_inputs
 
 
@@ -47,6 +48,6 @@ def rebuild(settings: Settings, warehouse: Warehouse, until: int) -> Rebuilt:
         if engine.unknown(event):  # the live worker dead-letters it: it changes nothing
             continue
         out = owners.after(engine.apply(event))  # type: ignore[arg-type]
-        rebuilt.accounts.update({f"{s.wallet}:{s.subaccount}": s for s in out.states})
+        rebuilt.accounts.update({f"{s.wallet}:{s.subaccount}": as_model(s) for s in out.states})
         rebuilt.decisions += out.audit
     return rebuilt

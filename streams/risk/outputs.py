@@ -33,6 +33,7 @@ from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
+from streams.risk.snapshot_bytes import Published
 
 ACTOR = "risk-engine"
 
@@ -43,7 +44,7 @@ class Outputs:
     what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`); `epochs`, the markets as
     their author left them, for the risk tasks that follow it."""
 
-    states: list[AccountSnapshot] = field(default_factory=list)
+    states: list[Published] = field(default_factory=list)  # written from integers where quiet
     ledger: list[LedgerEntry] = field(default_factory=list)
     funding_rates: list[FundingRate] = field(default_factory=list)
     funding_payments: list[FundingPayment] = field(default_factory=list)

@@ -24,6 +24,7 @@ from quantdesk.messages import Message
 from streams.domain.account_state import AT_RISK_HEALTH, AccountState
 from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
+from streams.domain import MONEY
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
     RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
@@ -38,18 +39,26 @@ AT_RISK_UNITS = int(AT_RISK_HEALTH) * 10**HEALTH_PLACES
 
 @dataclass(frozen=True)
 class Holding:
-    """An account's columns at the integer pass's units, and its figures as the snapshot prints them."""
+    """An account's columns at the integer pass's units, and the texts its snapshots print as they are."""
 
     account: Account
     collateral: int  # 1e-9
-    collateral_text: tuple[int, int]  # (coefficient, exponent)
     size: list[int]  # per market column, 1e-9 (0: none held)
     entry: list[int]  # 1e-12
     index: list[int]  # 1e-12
     held: list[int]  # the columns of its positions, in market order
-    texts: list[tuple[tuple[int, int], tuple[int, int]]]  # their size and entry as (coefficient, exponent)
+    texts: list[bytes]  # their size and entry as they came (JSON strings): size, entry, size, entry, …
     key_text: bytes  # the end of its snapshots' id, escaped: `key:state"`
     wallet_text: bytes  # its wallet, escaped and quoted
+
+    def settled(self, account: Account) -> "Holding":
+        """Return the columns of `account`, this one with only its collateral and funding indices moved (a funding
+        settle keeps the positions)."""
+        index = [0] * len(self.index)
+        for c, name in zip(self.held, sorted(account.positions)):
+            index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
+        return Holding(account, collateral_units(account), self.size, self.entry, index, self.held, self.texts,
+                       self.key_text, self.wallet_text)
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,12 @@ class IntegerLane:
         kept = self.holdings.get(key)
         if kept is not None and kept.account is account:
             return kept
-        holding = self.holdings[key] = holding_of(account, self.column)
+        try:
+            holding = kept.settled(account) if kept is not None and kept.account.positions is account.positions \
+                else holding_of(account, self.column)
+        except (KeyError, ValueError):
+            holding = None
+        self.holdings[key] = holding
         return holding
 
     def _quiet(self, accounts: list[Account], rows: list[int], figures: Margins,
@@ -153,26 +167,26 @@ class IntegerLane:
         cause = escaped(source.id)[:-1] + b":"
         strings = [escaped(name) for name in self.markets]
         states = {state: escaped(state.value) for state in QUIET_STATES}
-        at = len(strings)
         column: list[int] = []
-        texts: list[tuple[tuple[int, int], tuple[int, int]]] = []
         for account, holding in zip(accounts, holdings):
-            strings += [cause + holding.key_text, holding.wallet_text, states[account.state]]
+            strings += [cause + holding.key_text, holding.wallet_text, states[account.state], *holding.texts]
             column += holding.held
-            texts += holding.texts
-        counts = [len(h.held) for h in holdings]
-        row, first = np.repeat(np.arange(len(holdings)), counts), np.concatenate([[0], np.cumsum(counts)])
-        k, c = keep[row], np.array(column, dtype=np.int64)
-        positions = np.empty((len(row), 5, 2), dtype=np.int64)
-        positions[:, :2] = texts
-        positions[:, 2, 0], positions[:, 4, 0] = figures.unrealised_pnl[k, c], figures.notional[k, c]
+        counts = np.array([len(h.held) for h in holdings], dtype=np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)])
+        at = len(self.markets) + np.concatenate([[0], np.cumsum(3 + 2 * counts)])  # each holder's first string
+        row, c = np.repeat(np.arange(len(holdings)), counts), np.array(column, dtype=np.int64)
+        nth = np.arange(len(row)) - first[row]  # each position's place in its holder's
+        texts = np.column_stack([c, at[row] + 3 + 2 * nth, at[row] + 4 + 2 * nth])
+        k = keep[row]
+        positions = np.empty((len(row), 3, 2), dtype=np.int64)
         price = prices[k, c]
-        positions[:, 3, 0] = np.where(price >= 0, price, NONE)
-        positions[:, 3, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
-        positions[:, 2, 1] = positions[:, 4, 1] = -MONEY_PLACES
+        positions[:, 0, 0], positions[:, 2, 0] = figures.unrealised_pnl[k, c], figures.notional[k, c]
+        positions[:, 0, 1] = positions[:, 2, 1] = -MONEY_PLACES
+        positions[:, 1, 0] = np.where(price >= 0, price, NONE)
+        positions[:, 1, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
         leverage = figures.leverage[keep]
         account_figures = np.empty((len(keep), 7, 2), dtype=np.int64)
-        account_figures[:, 0] = [h.collateral_text for h in holdings]
+        account_figures[:, 0, 0], account_figures[:, 0, 1] = [h.collateral for h in holdings], -MONEY_PLACES
         for f, amounts in enumerate((figures.equity[keep], figures.totals[keep, 3], figures.totals[keep, 4],
                                      figures.free_collateral[keep]), 1):
             account_figures[:, f, 0], account_figures[:, f, 1] = amounts, -MONEY_PLACES
@@ -181,9 +195,9 @@ class IntegerLane:
         account_figures[:, 5:, 1] = -HEALTH_PLACES
         count = len(accounts)
         written = snapshot_bytes(SnapshotColumns(
-            strings, np.arange(at, at + 3 * count, dtype=np.int64).reshape(count, 3),
-            np.column_stack([np.full(count, source.ts, dtype=np.int64), [a.subaccount for a in accounts]]),
-            account_figures, np.array(first, dtype=np.int64), c, positions))
+            strings, at[:-1, None] + np.arange(3), np.column_stack([np.full(count, source.ts, dtype=np.int64),
+                                                                   [a.subaccount for a in accounts]]),
+            account_figures, first, texts, positions))
         return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
                 for json, a in zip(written, accounts)]
 
@@ -194,7 +208,7 @@ def warm() -> None:
     account_margins(one, none, none, none, one, one, one, one)
     snapshot_bytes(SnapshotColumns([b'"x"'], np.zeros((1, 3), dtype=np.int64), np.zeros((1, 2), dtype=np.int64),
                                    np.zeros((1, 7, 2), dtype=np.int64), np.zeros(2, dtype=np.int64),
-                                   np.zeros(0, dtype=np.int64), np.zeros((0, 5, 2), dtype=np.int64)))
+                                   np.zeros((0, 3), dtype=np.int64), np.zeros((0, 3, 2), dtype=np.int64)))
 
 
 def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -205,48 +219,39 @@ def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) ->
     return cash, marks, floats(figures.health[keep], HEALTH_PLACES), floats(figures.equity[keep], MONEY_PLACES)
 
 
-def holding_of(account: Account, column: dict[str, int]) -> Holding | None:
-    """Return an account's columns, or None when a figure is off the integer grid or its market unknown."""
-    try:
-        size, entry, index = [0] * len(column), [0] * len(column), [0] * len(column)
-        held, texts = [], []
-        for name in sorted(account.positions):
-            position, c = account.positions[name], column[name]
-            size_text, entry_text = pair(position.size), pair(position.entry)
-            size[c] = on_grid(size_text, SIZE_PLACES, SIZE_LIMIT)
-            entry[c] = on_grid(entry_text, PRICE_PLACES, PRICE_LIMIT)
-            index[c] = on_grid(pair(account.funding_index[name]), PRICE_PLACES, PRICE_LIMIT)
-            held.append(c)
-            texts.append((size_text, entry_text))
-        collateral_text = pair(account.collateral)
-        if collateral_text[1] < -MONEY_PLACES:  # equity would print more places than the integers hold
-            return None
-        return Holding(account, on_grid(collateral_text, MONEY_PLACES, MONEY_LIMIT), collateral_text, size, entry,
-                       index, held, texts, escaped(account.key)[1:-1] + b':state"', escaped(account.wallet))
-    except (KeyError, ValueError):
-        return None
+def holding_of(account: Account, column: dict[str, int]) -> Holding:
+    """Return an account's columns; raise ValueError when a figure is off the integer grid, KeyError when it holds
+    a market the lane does not lay out."""
+    size, entry, index = [0] * len(column), [0] * len(column), [0] * len(column)
+    held, texts = [], []
+    for name in sorted(account.positions):
+        position, c = account.positions[name], column[name]
+        size[c] = scaled(position.size, SIZE_PLACES, SIZE_LIMIT)
+        entry[c] = scaled(position.entry, PRICE_PLACES, PRICE_LIMIT)
+        index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
+        held.append(c)
+        texts += [f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()]
+    return Holding(account, collateral_units(account), size, entry, index, held, texts,
+                   escaped(account.key)[1:-1] + b':state"', escaped(account.wallet))
 
 
-def pair(value: Decimal) -> tuple[int, int]:
-    """Return a finite Decimal as its (coefficient, exponent)."""
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int):
-        raise ValueError(f"{value} is not a finite number")
-    return int(value.scaleb(-exponent)), exponent
+def collateral_units(account: Account) -> int:
+    """Return an account's collateral in 1e-9 units; refuse one not of exactly 9 places (its equity would print
+    another number of places than the integers give)."""
+    if not account.collateral.same_quantum(MONEY):
+        raise ValueError(f"collateral {account.collateral} is not of {MONEY_PLACES} places")
+    return scaled(account.collateral, MONEY_PLACES, MONEY_LIMIT)
 
 
-def on_grid(figure: tuple[int, int], places: int, limit: int) -> int:
-    """Return a (coefficient, exponent) figure in units of 10^-places, refusing one off that grid or beyond ±`limit`
-    units (the integer pass's range)."""
-    coefficient, exponent = figure
-    if exponent + places >= 0:
-        whole = coefficient * 10 ** (exponent + places)
-    else:
-        whole, rest = divmod(coefficient, 10 ** -(exponent + places))
-        if rest:
-            raise ValueError(f"{coefficient}E{exponent} has more than {places} places")
+def scaled(value: Decimal, places: int, limit: int) -> int:
+    """Return a Decimal in units of 10^-places, refusing one off that grid or beyond ±`limit` units (the integer
+    pass's range)."""
+    shifted = value.scaleb(places)
+    whole = int(shifted)
+    if whole != shifted:
+        raise ValueError(f"{value} has more than {places} places")
     if abs(whole) > limit:
-        raise ValueError(f"{coefficient}E{exponent} is beyond ±{limit} units of 1e-{places}")
+        raise ValueError(f"{value} is beyond ±{limit} units of 1e-{places}")
     return whole
 
 

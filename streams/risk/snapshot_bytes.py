@@ -1,11 +1,11 @@
 """Account snapshots written as JSON straight from integer columns, in one compiled pass (numba).
 
 The bytes are those pydantic writes for the `AccountSnapshot` the engine publishes (`streams.risk.outputs.snapshot`),
-byte for byte: the same fields in the same order, each figure as `str(Decimal)` prints it. A figure is its
-Decimal's own (coefficient, exponent), so a size that came as "0.004" prints "0.004", and money at 1e-9
-prints "999.699950000"; `NONE` as a coefficient prints `null` (a leverage without equity, a position without
-a liquidation price). Strings come JSON-escaped (with their quotes) from the caller, who escapes each once
-(`escaped`): a snapshot id is its source's id, the account key and ":state" escaped apart and joined, since
+byte for byte: the same fields in the same order, each figure as `str(Decimal)` prints it. A computed figure is its
+Decimal's (coefficient, exponent): money at 1e-9 prints "999.699950000"; `NONE` as a coefficient prints `null` (a
+leverage without equity, a position without a liquidation price). A position's size and entry print as they came
+("0.004"): the caller gives their text. Strings come JSON-escaped (with their quotes) from the caller, who escapes
+each once (`escaped`): a snapshot id is its source's id, the account key and ":state" escaped apart and joined, since
 JSON escapes character by character.
 
 Range: a coefficient is an int64 other than `NONE` (|c| < 2^63), an exponent within ±999. The integer
@@ -26,24 +26,26 @@ from quantdesk.wire import Encoded
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
                    "health")
-POSITION_FIGURES = ("size", "entry_price", "upnl", "liquidation_price", "notional")
+POSITION_TEXTS = ("market", "size", "entry_price")
+POSITION_FIGURES = ("upnl", "liquidation_price", "notional")
 _LITERALS = ('{"id":', ',"ts":', ',"v":1,"wallet":', ',"subaccount":', ',"state":',
              *(f',"{name}":' for name in ACCOUNT_FIGURES), ',"positions":[', ']}',
-             '{"market":', *(f',"{name}":' for name in POSITION_FIGURES), '}', ',', 'null', '"')
+             *(f'{"," if name != "market" else "{"}"{name}":' for name in POSITION_TEXTS),
+             *(f',"{name}":' for name in POSITION_FIGURES), '}', ',', 'null', '"')
 _TEXT = np.frombuffer("".join(_LITERALS).encode(), dtype=np.uint8).copy()
 _AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
 (_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
-_MARKET, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 15, 20, 21, 22, 23
+_POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 17, 20, 21, 22, 23
 DECIMAL_CHARS = 48  # the longest text of one figure: sign, 19 digits, point, 6 zeros or an exponent of 3 digits
-_FIXED_ACCOUNT = len("".join(_LITERALS[:_MARKET])) + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
+_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
 _POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
-_FIXED_POSITION = len("".join(_LITERALS[_MARKET:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
+_FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
 
 
 @dataclass(frozen=True)
 class SnapshotColumns:
     """Snapshots as columns: per account its strings (id, wallet, state: indices into `strings`), its time and
-    sub-account, and its figures; per position its market (an index into `strings`) and its figures. A figure is a
+    sub-account, and its figures; per position its strings (market, size, entry) and its figures. A figure is a
     (coefficient, exponent) pair. Account a's positions are rows `first_position[a]` to `first_position[a + 1]`."""
 
     strings: list[bytes]  # JSON-escaped, with their quotes
@@ -51,8 +53,8 @@ class SnapshotColumns:
     numbers: np.ndarray  # accounts × 2: ts, sub-account
     figures: np.ndarray  # accounts × 7 × 2, in ACCOUNT_FIGURES' order
     first_position: np.ndarray  # accounts + 1
-    market: np.ndarray  # positions
-    position_figures: np.ndarray  # positions × 5 × 2, in POSITION_FIGURES' order
+    position_texts: np.ndarray  # positions × 3, in POSITION_TEXTS' order
+    position_figures: np.ndarray  # positions × 3 × 2, in POSITION_FIGURES' order
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,14 @@ class WrittenSnapshot(Encoded):
         return getattr(self.model(), name)
 
 
+Published = AccountSnapshot | WrittenSnapshot  # an account state as the engine publishes it
+
+
+def as_model(state: Published) -> AccountSnapshot:
+    """Return a published state as its model."""
+    return state.model() if isinstance(state, WrittenSnapshot) else state
+
+
 def escaped(text: str) -> bytes:
     """Return `text` as a JSON string (quoted and escaped), as pydantic writes it."""
     return orjson.dumps(text)
@@ -85,11 +95,11 @@ def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
     buffer, at = np.frombuffer(b"".join(columns.strings), dtype=np.uint8), np.zeros(len(columns.strings) + 1, np.int64)
     np.cumsum([len(s) for s in columns.strings], out=at[1:])
     longest = max((len(s) for s in columns.strings), default=0)
-    accounts, positions = len(columns.numbers), len(columns.market)
-    out = np.empty(accounts * (_FIXED_ACCOUNT + 3 * longest) + positions * (_FIXED_POSITION + longest), np.uint8)
+    accounts, positions = len(columns.numbers), len(columns.position_texts)
+    out = np.empty(accounts * (_FIXED_ACCOUNT + 3 * longest) + positions * (_FIXED_POSITION + 3 * longest), np.uint8)
     ends = np.zeros(accounts + 1, np.int64)
     _write(out, buffer, at, *(np.ascontiguousarray(c, dtype=np.int64) for c in (
-        columns.texts, columns.numbers, columns.figures, columns.first_position, columns.market,
+        columns.texts, columns.numbers, columns.figures, columns.first_position, columns.position_texts,
         columns.position_figures)), ends)
     written, ends = out[:ends[-1]].tobytes(), ends.tolist()
     return [written[start:end] for start, end in zip(ends, ends[1:])]
@@ -109,7 +119,8 @@ def snapshot_columns(snapshots: list[AccountSnapshot]) -> SnapshotColumns:
         numbers=np.array([[s.ts, s.subaccount] for s in snapshots], dtype=np.int64),
         figures=np.array([[pair(getattr(s, f)) for f in ACCOUNT_FIGURES] for s in snapshots], dtype=np.int64),
         first_position=np.cumsum([0, *(len(s.positions) for s in snapshots)]),
-        market=np.array([text(p.market) for p in positions], dtype=np.int64),
+        position_texts=np.array([[text(p.market), text(str(p.size)), text(str(p.entry_price))] for p in positions],
+                                dtype=np.int64).reshape(len(positions), len(POSITION_TEXTS)),
         position_figures=np.array([[pair(getattr(p, f)) for f in POSITION_FIGURES] for p in positions],
                                   dtype=np.int64).reshape(len(positions), len(POSITION_FIGURES), 2),
         strings=list(strings))
@@ -132,7 +143,7 @@ def decimal_text(coefficient: int, exponent: int) -> str:
 
 
 @njit(cache=True, nogil=True)
-def _write(out, strings, at, texts, numbers, figures, first_position, market, position_figures,
+def _write(out, strings, at, texts, numbers, figures, first_position, position_texts, position_figures,
            ends):  # pragma: no cover (compiled)
     """Write every account's snapshot one after another into `out`; `ends[a + 1]` is where account a's ends."""
     w = 0
@@ -154,8 +165,9 @@ def _write(out, strings, at, texts, numbers, figures, first_position, market, po
         for p in range(first_position[a], first_position[a + 1]):
             if p > first_position[a]:
                 w = _literal(out, w, _COMMA)
-            w = _literal(out, w, _MARKET)
-            w = _copy(out, w, strings, at[market[p]], at[market[p] + 1])
+            for t in range(position_texts.shape[1]):
+                w = _literal(out, w, _POSITION_TEXT + t)
+                w = _copy(out, w, strings, at[position_texts[p, t]], at[position_texts[p, t] + 1])
             for f in range(position_figures.shape[1]):
                 w = _literal(out, w, _POSITION_FIGURE + f)
                 w = _figure(out, w, position_figures[p, f, 0], position_figures[p, f, 1])

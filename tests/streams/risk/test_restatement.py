@@ -20,7 +20,7 @@ from streams.domain.funding import HOUR_MS
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import OUTPUT_LISTS, Outputs
-from streams.risk.restatement import floats, on_grid, pair
+from streams.risk.restatement import floats, scaled
 from streams.risk.snapshot_bytes import WrittenSnapshot
 from tests.streams.risk.test_shards import inputs
 from tests.streams.risk.test_store import MARKETS, T0
@@ -123,21 +123,18 @@ def test_generated_books_publish_the_same_bytes_both_ways(events: list, threshol
            fills=False)
 
 
-@pytest.mark.parametrize(("figure", "places", "units"), [((4, -3), 9, 4_000_000), ((-5, 2), 9, -500 * 10**9),
-                                                          ((10, -13), 12, 1), ((0, -30), 9, 0)])
-def test_figures_on_the_grid_become_units(figure: tuple[int, int], places: int, units: int) -> None:
-    assert on_grid(figure, places, 10**18) == units
+@pytest.mark.parametrize(("value", "places", "units"), [("0.004", 9, 4_000_000), ("-5E+2", 9, -500 * 10**9),
+                                                         ("1.0E-12", 12, 1), ("0E-30", 9, 0)])
+def test_figures_on_the_grid_become_units(value: str, places: int, units: int) -> None:
+    assert scaled(D(value), places, 10**18) == units
 
 
 def test_figures_off_the_grid_or_beyond_the_range_are_refused() -> None:
     with pytest.raises(ValueError, match="more than 9 places"):
-        on_grid((11, -10), 9, 10**18)
-    assert on_grid((10**9, 0), 9, 10**18) == 10**18
+        scaled(D("1.1E-9"), 9, 10**18)
+    assert scaled(D("1E+9"), 9, 10**18) == 10**18
     with pytest.raises(ValueError, match="beyond"):
-        on_grid((10**9 + 1, 0), 9, 10**18)
-    assert pair(D("-0.0040")) == (-40, -4)
-    with pytest.raises(ValueError, match="not a finite number"):
-        pair(D("NaN"))
+        scaled(D("1000000000.000000001"), 9, 10**18)
 
 
 def test_units_become_the_floats_of_their_decimals_beyond_the_exact_range_too() -> None:
