@@ -3,8 +3,11 @@
 `RiskEngine.apply` takes one input event, in the order `ReorderBuffer` releases them, and returns
 what it causes. Fills and account changes publish that account exactly. A valid tick re-marks every
 holder of its market on the risk board (floats) to find who crossed health 50/20/10 or the
-liquidation line, or moved materially since last published; only those are recomputed exactly
-(`Account.margin`, Decimal) and published, so a replay costs what its price moves cost, not its length.
+liquidation line, or moved materially since last published; only those are recomputed exactly and
+published, so a replay costs what its price moves cost, not its length. Of such a batch (a tick's, a funding
+close's, a change of parameters'), the quiet holders (state kept, no plan, no signal possible) are restated in
+integers and written straight to bytes (`streams.risk.restatement`); the others through `Account.margin` (Decimal),
+with the same bytes.
 
 An engine may hold only some accounts (`holds`: a shard of the risk worker's, by account key), and applies an
 account's own effects (its position, collateral, margin, plans, signals) only where it is held. The markets have
