@@ -91,9 +91,10 @@ def seed_events(holders: int) -> Iterator[Any]:
         yield from (seed_fill(i, market) for market in PRICES)
 
 
-def new_engine() -> RiskEngine:
-    """Return an engine over the default markets with MIKEY's rules on (as the risk worker runs it)."""
-    return RiskEngine(DEFAULT_MARKETS, Thresholds())
+def new_engine(integers: bool = True) -> RiskEngine:
+    """Return an engine over the default markets with MIKEY's rules on, restating quiet holders in integers (as the
+    risk worker runs it) or, if not `integers`, every holder in Decimal (the reference)."""
+    return RiskEngine(DEFAULT_MARKETS, Thresholds(), integers=integers)
 
 
 def replayed_engine(holders: int) -> RiskEngine:
@@ -104,10 +105,10 @@ def replayed_engine(holders: int) -> RiskEngine:
     return engine
 
 
-def built_engine(holders: int) -> RiskEngine:
+def built_engine(holders: int, integers: bool = True) -> RiskEngine:
     """Return the engine `replayed_engine` gives, written directly: the ticks and two fills per market applied,
     then every account, board slot and book row laid down in columns."""
-    engine = new_engine()
+    engine = new_engine(integers)
     for market, price in PRICES.items():
         engine.apply(oracle_tick(market, TICKED, price))
     for market in PRICES:  # the seed fills of a market share one time and price: after the second, the market stays
@@ -226,12 +227,13 @@ def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
     return time.perf_counter() - started, len(out.states)
 
 
-def holder_costs(sizes: tuple[int, ...], repeats: int) -> dict[str, Any]:
-    """Return a 1 % move's and a funding close's engine time at each number of holders, beside bare numpy."""
+def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) -> dict[str, Any]:
+    """Return a 1 % move's and a funding close's engine time at each number of holders, beside bare numpy (`integers`
+    False: every holder restated in Decimal, the engine's reference)."""
     per_size = []
     for n in sizes:
         tries = repeats if n < 100_000 else 1
-        engine = built_engine(n)
+        engine = built_engine(n, integers)
         tune_collector()  # as the risk worker runs once up, its state recovered
         move = costs(engine, moves(2 * tries))  # ends at the seed's price, where the closes hold it
         close = costs(engine, closes(tries, PRICES[MARKET]))

@@ -17,8 +17,7 @@ from streams.risk.snapshot_bytes import snapshot_bytes, snapshot_columns
 
 def snapshot_costs(holders: int, repeats: int) -> dict[str, Any]:
     """Return µs per snapshot written from columns and by pydantic, over a 1 % move's snapshots at `holders`."""
-    engine = built_engine(holders)
-    engine.lane = None  # the Decimal engine's models, to time pydantic on
+    engine = built_engine(holders, integers=False)  # the Decimal engine's models, to time pydantic on
     states = engine.apply(moves(1)[0]).states
     columns = snapshot_columns(states)
     pydantic = median_seconds(lambda: [s.__pydantic_serializer__.to_json(s) for s in states], repeats)

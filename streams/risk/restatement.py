@@ -21,13 +21,13 @@ from typing import Container, Iterable
 import numpy as np
 
 from quantdesk.messages import Message
+from streams.domain import MONEY
 from streams.domain.account_state import AT_RISK_HEALTH, AccountState
 from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
-from streams.domain import MONEY
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
-    RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
+    RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
 from streams.domain.margin import Quote
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, snapshot_bytes
 
@@ -123,10 +123,10 @@ class IntegerLane:
             oracle = [units(q.oracle, PRICE_PLACES, PRICE_LIMIT, "oracle") if q.oracle is not None else 0
                       for q in (quotes[m] for m in self.markets)]
             return (np.array(oracle, dtype=np.int64),
-                    *(np.array([units(getattr(quotes[m], name), places, PRICE_LIMIT, name) for m in self.markets],
+                    *(np.array([units(getattr(quotes[m], name), places, limit, name) for m in self.markets],
                                dtype=np.int64)
-                      for name, places in (("funding_index", PRICE_PLACES), ("mmr", RATE_PLACES),
-                                           ("imr", RATE_PLACES))))
+                      for name, places, limit in (("funding_index", PRICE_PLACES, PRICE_LIMIT),
+                                                  ("mmr", RATE_PLACES, RATE_LIMIT), ("imr", RATE_PLACES, RATE_LIMIT))))
         except ValueError:
             return None
 
@@ -149,7 +149,7 @@ class IntegerLane:
         MIKEY's rules on, whether its health is at or over every line."""
         at_risk = np.array([QUIET_STATES[accounts[i].state] for i in rows])
         quiet = (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
-        if thresholds:
+        if thresholds and thresholds.health_lines:
             quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
         return quiet
 

@@ -70,8 +70,7 @@ def test_a_simulated_run_with_crashes_liquidations_and_admins_publishes_the_same
 
 
 def test_a_big_book_through_moves_funding_closes_and_a_change_of_parameters_publishes_the_same_bytes() -> None:
-    engines = (built_engine(400), built_engine(400))
-    engines[1].lane = None
+    engines = (built_engine(400), built_engine(400, integers=False))
     change = AdminCommand(id="admin:mmr", ts=T0 + 7_200_000, admin="boss", action="set_market_params",
                           market="BTC-PERP", mmr=D("0.2"), imr=D("0.25"), max_funding_per_hour=D("0.01"),
                           effective_at=T0 + 7_200_500)
@@ -117,7 +116,7 @@ def books(draw: st.DrawFn) -> list:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(books(), st.sampled_from((Thresholds(), None)))
+@given(books(), st.sampled_from((Thresholds(), None, Thresholds(health_lines=()))))
 def test_generated_books_publish_the_same_bytes_both_ways(events: list, thresholds: Thresholds | None) -> None:
     replay((RiskEngine(DEFAULT_MARKETS, thresholds), RiskEngine(DEFAULT_MARKETS, thresholds, integers=False)), events,
            fills=False)

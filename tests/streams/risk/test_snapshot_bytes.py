@@ -50,8 +50,7 @@ def test_snapshots_written_from_columns_are_pydantics_bytes(snapshots: list[Acco
 
 
 def test_the_snapshots_a_move_publishes_are_written_the_same_from_columns() -> None:
-    engine = built_engine(300)
-    engine.lane = None  # the Decimal engine's models
+    engine = built_engine(300, integers=False)  # the Decimal engine's models
     states = engine.apply(moves(1)[0]).states
     assert len(states) > 100 and any(p.liquidation_price is not None for s in states for p in s.positions)
     assert snapshot_bytes(snapshot_columns(states)) == [s.__pydantic_serializer__.to_json(s) for s in states]
