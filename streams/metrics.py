@@ -6,13 +6,15 @@ metrics: the agents and loops read figures off them after each batch or tick and
 
 import time
 from collections import Counter as Tally
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from quantdesk import metrics
 from quantdesk.metrics import Family
-from streams.risk.snapshot_bytes import Published
+
+if TYPE_CHECKING:  # the feed worker shows its figures without loading the risk engine's compiled parts
+    from streams.risk.snapshot_bytes import Published
 
 ROWS_BUCKETS = (1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -147,7 +149,7 @@ class AccountsByState:
                 self.count[state] -= 1
         self.show()
 
-    def update(self, snapshots: Iterable[Published]) -> None:
+    def update(self, snapshots: Iterable["Published"]) -> None:
         """Move the accounts these snapshots show and show the counts."""
         for s in snapshots:
             key = f"{s.wallet}:{s.subaccount}"

@@ -19,6 +19,7 @@ from tests.streams.agents.test_accounts_pipeline import START_MS, crash
 from tests.waiting import eventually
 
 T0 = START_MS
+POLL_S = 1.0  # between two reads over REST on a long wait: the gateway allows 100 a minute
 TICK = f"crash:SOL-PERP:{T0 + 5000}"  # the tick at 92 after which the account is liquidatable
 
 # The scenario: deposit 1000; oracle 100; buy 80 SOL-PERP at 100, fee 4; oracle 95, 93, 92 (then 100). SOL-PERP:
@@ -144,9 +145,11 @@ async def test_a_plan_nobody_fills_has_a_dossier_without_fills_or_outcome(settin
             http.cookies.clear()
 
             async def planned() -> list[dict] | None:  # with its last snapshot: every snapshot before it is stored
-                found = (await http.get(f"/api/v1/accounts/{wallet}/liquidations", cookies=own)).json()
+                response = await http.get(f"/api/v1/accounts/{wallet}/liquidations", cookies=own)
+                assert response.status_code == 200, response.text
+                found = response.json()
                 return found if found and found[0]["health"] and found[0]["health"][-1]["ts"] == T0 + 5000 else None
-            [dossier] = await eventually(planned, timeout=60, what="the plan's dossier")
+            [dossier] = await eventually(planned, timeout=60, what="the plan's dossier", interval=POLL_S)
             assert dossier["plan"]["closes"] == [CLOSE] and dossier["causes"] == [TICK]
             assert [(s["ts"] - T0, *figures(s)) for s in dossier["health"]] == HEALTH
             assert dossier["fills"] == [] and dossier["outcome"] is None  # in flight: nobody filled it
