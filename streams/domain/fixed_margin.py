@@ -38,8 +38,9 @@ Liquidation prices (`liquidation_price`) in 1e-12 USD: `(others' MM − others' 
 slope = size − |size| × MMR, each step of it in the default context, then `to_price`. NO_PRICE (−1) stands for
 the Decimal's None (a slope of 0, a price ≤ 0); a price of 0E-12 (a positive quotient under half a unit) is 0.
 A price over LIQUIDATION_LIMIT (9e6 USD) is BEYOND_PRICE (−2), per position, never wrapped: a short with much
-collateral has one far above int64 at 1e-12 (1e9 USD is 1e21 units). Every price ≥ 1e28 USD is beyond: there
-the Decimal engine itself cannot quantise it (`to_price` raises InvalidOperation, 40 digits being too few).
+collateral has one far above int64 at 1e-12 (1e9 USD is 1e21 units). A price of 1e20 USD or more is NO_PRICE, as
+the Decimal engine gives none there (`margin.PRICE_CEILING`): its 28-digit quotient q × 10^k units has
+digits(q) + k > 32.
 Why the integers equal the Decimals, step by step (n: 1e-9 money units):
 - others' equity and others' MM are exact in both (sums of at most 9 money figures, under 9e18 n), and so is
   their difference D (under 1.2e19 n, 20 digits): the pass holds it as a magnitude in 64 unsigned bits and a sign.
@@ -339,7 +340,8 @@ def _leverage(notional, equity):  # pragma: no cover (compiled)
 @njit(cache=True)
 def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total_mm):  # pragma: no cover (compiled)
     """Return the oracle price at which equity meets MM, the account's other positions held, as `liquidation_price`
-    rounds it, in 1e-12 units: NO_PRICE for its None, BEYOND_PRICE over LIQUIDATION_LIMIT."""
+    rounds it, in 1e-12 units: NO_PRICE for its None (1e20 USD or more included), BEYOND_PRICE over
+    LIQUIDATION_LIMIT."""
     if size > 0 and mmr == RATE_LIMIT:  # a long's slope is 0
         return NO_PRICE
     others_equity, others_mm = equity - upnl, total_mm - maintenance_margin
@@ -357,6 +359,8 @@ def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total
     shi, slo, slope_exp = _slope(size, mmr)
     hi, lo, places = _quotient(hi, lo, shi, slo)
     places += exp - slope_exp + PRICE_PLACES  # the quotient is hi:lo × 10^places price units
+    if _digits(hi, lo) + places > 32:  # 1e20 USD (1e32 units) or more: none, as the Decimal engine says
+        return NO_PRICE
     if places >= 0:  # 28 digits at a unit of 1e-12 or more: over 1e15 USD
         return BEYOND_PRICE
     hi, lo = _round_off(hi, lo, -places)

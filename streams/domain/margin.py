@@ -6,6 +6,8 @@ from decimal import Decimal
 from streams.domain import ZERO, ZERO_MONEY, to_health, to_money, to_price, to_ratio
 from streams.domain.positions import Position
 
+PRICE_CEILING = Decimal(10**20)  # what the warehouse's Decimal(38, 18) holds; past 1e28 `to_price` cannot quantise
+
 
 @dataclass(frozen=True)
 class Quote:
@@ -124,11 +126,12 @@ def health(maintenance_margin: Decimal, equity: Decimal) -> Decimal:
 
 
 def liquidation_price(risk: PositionRisk, equity: Decimal, maintenance_margin: Decimal) -> Decimal | None:
-    """Return the oracle price of this market at which equity meets MM, others held, or None."""
+    """Return the oracle price of this market at which equity meets MM, others held, or None (none, or one of
+    `PRICE_CEILING` or more: a short far over-collateralised has no price the market can reach)."""
     others_equity = equity - risk.unrealised_pnl
     others_mm = maintenance_margin - risk.maintenance_margin
     slope = risk.size - abs(risk.size) * risk.mmr
     if slope == 0:
         return None
     price = (others_mm - others_equity + risk.size * risk.entry) / slope
-    return to_price(price) if price > 0 else None
+    return to_price(price) if 0 < price < PRICE_CEILING else None

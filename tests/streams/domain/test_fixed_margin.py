@@ -1,15 +1,13 @@
 """The compiled integer margin gives the Decimal engine's figures bit for bit, and refuses what it cannot hold."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation, getcontext
+from decimal import Decimal, getcontext
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.domain import CONTEXT, to_money
+from streams.domain import to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, LEVERAGE_LIMIT, LIQUIDATION_LIMIT, MONEY_LIMIT, NO_PRICE, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT,
@@ -44,22 +42,10 @@ def positive(limit: int) -> st.SearchStrategy[int]:
     return scaled(limit).map(lambda n: max(1, abs(n)))
 
 
-@contextmanager
-def unquantisable_as_nan() -> Iterator[None]:
-    """Let `to_price` give NaN instead of raising InvalidOperation for a price its 40 digits cannot hold (≥ 1e28
-    USD), so that the reference still gives an account's other figures."""
-    trapped, flagged = CONTEXT.traps[InvalidOperation], CONTEXT.flags[InvalidOperation]
-    CONTEXT.traps[InvalidOperation] = False
-    try:
-        yield
-    finally:
-        CONTEXT.traps[InvalidOperation], CONTEXT.flags[InvalidOperation] = trapped, flagged
-
-
 def same_price(units_: int, price: Decimal | None) -> None:
     """Assert the pass's liquidation price is the Decimal engine's, value and string, or BEYOND_PRICE exactly when
-    that is over the limit or more than `to_price` holds (NaN)."""
-    if price is not None and (price.is_nan() or price > price_figure(LIQUIDATION_LIMIT)):
+    that is over the limit."""
+    if price is not None and price > price_figure(LIQUIDATION_LIMIT):
         assert units_ == BEYOND_PRICE
     else:
         figure = price_figure(units_)
@@ -76,8 +62,7 @@ def reference(collateral: int, size: np.ndarray, entry: np.ndarray, index_at: np
         held = [m for m in range(size.shape[1]) if size[a, m]]
         positions = {MARKETS[m]: Position(MARKETS[m], at(size[a, m], 9), at(entry[a, m], 12)) for m in held}
         account = Account("w", 0, at(collateral[a], 9), positions, {MARKETS[m]: at(index_at[a, m], 12) for m in held})
-        with unquantisable_as_nan():
-            margins.append(account.margin({MARKETS[m]: quotes[MARKETS[m]] for m in held}))
+        margins.append(account.margin({MARKETS[m]: quotes[MARKETS[m]] for m in held}))
     return margins
 
 
@@ -376,8 +361,7 @@ def decimal_price(size: int, entry: int, mmr: int, upnl: int, maintenance_margin
     """Return the Decimal engine's liquidation price of one position of an account, from units."""
     risk = PositionRisk("BTC-PERP", at(size, 9), at(entry, 12), Decimal(1), at(mmr, 9), at(upnl, 9), Decimal(0),
                         Decimal(0), at(maintenance_margin, 9), Decimal(0))
-    with unquantisable_as_nan():
-        return liquidation_price(risk, at(equity, 9), at(total_mm, 9))
+    return liquidation_price(risk, at(equity, 9), at(total_mm, 9))
 
 
 def assert_price_matches(size: int, entry: int, mmr: int, others_equity: int, others_mm: int, upnl: int = 0,
@@ -488,15 +472,17 @@ def test_liquidation_prices_worked_by_hand(size: int, entry: int, mmr: int, coll
     assert_margins_match(columns)
 
 
-def test_a_price_decimal_cannot_quantise_is_beyond() -> None:
-    # one base unit at MMR 1 − 1e-9 (slope 1e-18) and others 1.1e10 USD under water: 1.1e28 USD, which `to_price`
-    # refuses (InvalidOperation); the pass says beyond
-    figures = (1, 4 * 10**18, RATE_LIMIT - 1, 0, 0, -8 * 10**18, 3 * 10**18)
-    risk = PositionRisk("BTC-PERP", at(1, 9), at(4 * 10**18, 12), Decimal(1), at(RATE_LIMIT - 1, 9), money(0),
-                        money(0), money(0), money(0), money(0))
-    with pytest.raises(InvalidOperation):
-        liquidation_price(risk, money(-8 * 10**18), money(3 * 10**18))
-    assert _liquidation_price(*(np.int64(f) for f in figures)) == BEYOND_PRICE
+@pytest.mark.parametrize(("equity", "total_mm", "expected"), [
+    (-8 * 10**18, 3 * 10**18, None),  # 1.1e28 USD: past even what `to_price` can quantise
+    (-99_996_000_000, 0, None),  # 1e20 USD exactly: the ceiling
+    (-99_995_999_999, 0, "99999999999000000000.000000000000"),  # just under: Decimal gives it, the pass says beyond
+])
+def test_a_price_of_1e20_usd_or_more_is_none_both_ways(equity: int, total_mm: int, expected: str | None) -> None:
+    # one base unit at MMR 1 − 1e-9 (a slope of 1e-18), entry 4e6 USD, the account's others `equity` under water
+    figures = (1, 4 * 10**18, RATE_LIMIT - 1, 0, 0, equity, total_mm)
+    price = decimal_price(*figures)
+    assert (str(price) if price is not None else None) == expected
+    assert _liquidation_price(*(np.int64(f) for f in figures)) == (NO_PRICE if expected is None else BEYOND_PRICE)
 
 
 def test_a_beyond_price_is_refused_as_a_figure() -> None:

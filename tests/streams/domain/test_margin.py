@@ -32,6 +32,15 @@ def test_a_short_marked_at_its_entry_shows_a_zero_not_a_negative_zero() -> None:
     assert str(assess(D("1000.000000000"), [short]).positions[0].unrealised_pnl) == "0E-9"  # it was "-0E-9"
 
 
+def test_a_short_too_well_collateralised_to_reach_has_no_liquidation_price_rather_than_a_crash() -> None:
+    # a deposit of 9e19 USD (the input's bound is 1e20) and a short of 1e-9 SOL: (0 − 9e19 − 1e-9 × 100) / −1.05e-9
+    # ≈ 8.6e28 USD, which `to_price` cannot even quantise (InvalidOperation took the whole engine down); 1e20 USD and
+    # more is no price: the warehouse cannot hold it and no market reaches it
+    short = Exposure(Position("SOL-PERP", D("-1E-9"), D("100")), Quote(D("100"), D("0.05"), D("0.1")), D("0E-9"))
+    assert assess(D("9E+19"), [short]).liquidation_price == {"SOL-PERP": None}
+    assert assess(D("1E+11"), [short]).liquidation_price == {"SOL-PERP": D("95238095238095238190.476190480000")}
+
+
 def test_liquidation_prices_by_hand() -> None:
     # BTC: E0 = 599 + 200 = 799, MMo = 186: (186 − 799 + 0.1 × 50000) / (0.1 − 0.1 × 0.03)
     #      = 4387 / 0.097 = 45226.804123711340…

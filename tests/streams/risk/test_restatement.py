@@ -139,3 +139,17 @@ def test_figures_off_the_grid_or_beyond_the_range_are_refused() -> None:
 def test_units_become_the_floats_of_their_decimals_beyond_the_exact_range_too() -> None:
     units = np.array([2**53 + 1, -(2**60) - 7, 123_456_789, 0, 9_007_199_254_740_993_123], dtype=np.int64)
     assert floats(units, 9).tolist() == [float(D(int(u)).scaleb(-9)) for u in units]
+
+
+def test_a_short_far_over_collateralised_has_no_liquidation_price_both_ways_and_takes_no_engine_down() -> None:
+    events = [oracle_tick("SOL-PERP", T0 + 1000, D(100)),
+              AccountChange(id="d:whale", ts=T0 + 2000, wallet="whale", kind="deposit", amount=D("9E+19")),
+              Fill(id="f:whale", ts=T0 + 3000, market="SOL-PERP", wallet="whale", side="sell", size=D("1E-9"),
+                   price=D(100)),
+              oracle_tick("SOL-PERP", T0 + 4000, D(101))]
+    engines = (RiskEngine(DEFAULT_MARKETS), RiskEngine(DEFAULT_MARKETS, integers=False))
+    replay(engines, events[:2], fills=False)
+    lane, reference = (engine.apply(events[2]) for engine in engines)  # ~8.6e28 USD: `to_price` used to raise
+    assert published(lane) == published(reference)
+    assert [p.liquidation_price for s in lane.states for p in s.positions] == [None]
+    replay(engines, events[3:], fills=False)
