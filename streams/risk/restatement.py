@@ -10,7 +10,7 @@ price within the signal's distance (screened in floats with room to spare: the e
 gate holding anything, a figure off the integer grid or beyond its range. The lane a holder takes changes no byte.
 
 Each holder's columns are kept until its account changes (accounts are immutable: a new object is a change), so a
-move converts nothing; a funding close, which changes every holder's collateral, converts each once.
+move converts nothing, and a funding close (the positions kept) moves only each holder's collateral and indices.
 """
 
 from dataclasses import dataclass
@@ -177,29 +177,38 @@ class IntegerLane:
         row, c = np.repeat(np.arange(len(holdings)), counts), np.array(column, dtype=np.int64)
         nth = np.arange(len(row)) - first[row]  # each position's place in its holder's
         texts = np.column_stack([c, at[row] + 3 + 2 * nth, at[row] + 4 + 2 * nth])
-        k = keep[row]
-        positions = np.empty((len(row), 3, 2), dtype=np.int64)
-        price = prices[k, c]
-        positions[:, 0, 0], positions[:, 2, 0] = figures.unrealised_pnl[k, c], figures.notional[k, c]
-        positions[:, 0, 1] = positions[:, 2, 1] = -MONEY_PLACES
-        positions[:, 1, 0] = np.where(price >= 0, price, NONE)
-        positions[:, 1, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
-        leverage = figures.leverage[keep]
-        account_figures = np.empty((len(keep), 7, 2), dtype=np.int64)
-        account_figures[:, 0, 0], account_figures[:, 0, 1] = [h.collateral for h in holdings], -MONEY_PLACES
-        for f, amounts in enumerate((figures.equity[keep], figures.totals[keep, 3], figures.totals[keep, 4],
-                                     figures.free_collateral[keep]), 1):
-            account_figures[:, f, 0], account_figures[:, f, 1] = amounts, -MONEY_PLACES
-        account_figures[:, 5, 0] = np.where(leverage == NO_LEVERAGE, NONE, leverage)
-        account_figures[:, 6, 0] = figures.health[keep]
-        account_figures[:, 5:, 1] = -HEALTH_PLACES
         count = len(accounts)
         written = snapshot_bytes(SnapshotColumns(
             strings, at[:-1, None] + np.arange(3), np.column_stack([np.full(count, source.ts, dtype=np.int64),
                                                                    [a.subaccount for a in accounts]]),
-            account_figures, first, texts, positions))
+            account_columns(figures, keep, holdings), first, texts, position_columns(figures, prices, keep[row], c)))
         return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
                 for json, a in zip(written, accounts)]
+
+
+def account_columns(figures: Margins, keep: np.ndarray, holdings: list[Holding]) -> np.ndarray:
+    """Return the kept rows' snapshot figures (ACCOUNT_FIGURES' order) as (coefficient, exponent) pairs."""
+    columns = np.empty((len(keep), 7, 2), dtype=np.int64)
+    columns[:, 0, 0], columns[:, :5, 1] = [h.collateral for h in holdings], -MONEY_PLACES
+    for f, amounts in enumerate((figures.equity, figures.totals[:, 3], figures.totals[:, 4],
+                                 figures.free_collateral), 1):
+        columns[:, f, 0] = amounts[keep]
+    leverage = figures.leverage[keep]
+    columns[:, 5, 0] = np.where(leverage == NO_LEVERAGE, NONE, leverage)
+    columns[:, 6, 0], columns[:, 5:, 1] = figures.health[keep], -HEALTH_PLACES
+    return columns
+
+
+def position_columns(figures: Margins, prices: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """Return the figures (POSITION_FIGURES' order) of the positions at `row`, `column` as (coefficient, exponent)
+    pairs: upnl, liquidation price (null for none), notional."""
+    price = prices[row, column]
+    columns = np.empty((len(row), 3, 2), dtype=np.int64)
+    columns[:, 0, 0], columns[:, 2, 0] = figures.unrealised_pnl[row, column], figures.notional[row, column]
+    columns[:, 0, 1] = columns[:, 2, 1] = -MONEY_PLACES
+    columns[:, 1, 0] = np.where(price >= 0, price, NONE)
+    columns[:, 1, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
+    return columns
 
 
 def warm() -> None:
