@@ -20,7 +20,7 @@ from streams.domain.funding import HOUR_MS
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import OUTPUT_LISTS, Outputs
-from streams.risk.restatement import floats, scaled
+from streams.risk.restatement import IntegerLane, floats, scaled
 from streams.risk.snapshot_bytes import WrittenSnapshot
 from tests.streams.risk.test_shards import inputs
 from tests.streams.risk.test_store import MARKETS, T0
@@ -47,9 +47,11 @@ def assert_same_engines(lane: RiskEngine, reference: RiskEngine) -> None:
 
 
 def replay(engines: tuple[RiskEngine, RiskEngine], events: list, fills: bool = True) -> tuple[int, int]:
-    """Apply events to both engines, each plan's fills right after it (if `fills`: the liquidator's float is in);
-    assert every event's messages are the same bytes; return how many snapshots the lane wrote from integers and how
-    many it made in Decimal."""
+    """Apply events to both engines, each plan's fills right after it (if `fills`: the liquidator's float is in),
+    the first taking the integer lane for any batch however small; assert every event's messages are the same
+    bytes; return how many snapshots the lane wrote from integers and how many it made in Decimal."""
+    assert engines[0].lane is not None and engines[1].lane is None
+    engines[0].lane.smallest = 1
     written = modelled = 0
     queue = list(events)
     while queue:
@@ -67,6 +69,14 @@ def replay(engines: tuple[RiskEngine, RiskEngine], events: list, fills: bool = T
 def test_a_simulated_run_with_crashes_liquidations_and_admins_publishes_the_same_bytes_both_ways() -> None:
     written, modelled = replay((RiskEngine(MARKETS), RiskEngine(MARKETS, integers=False)), inputs(900))
     assert written > 50 and modelled > 1000  # both lanes: the quiet holders (few: fills restate most), the rest
+
+
+def test_a_batch_smaller_than_the_lanes_fixed_cost_goes_the_decimal_way() -> None:
+    engine = built_engine(IntegerLane.smallest - 1)
+    assert engine.apply(moves(1)[0]).states and not any(isinstance(s, WrittenSnapshot)
+                                                        for s in engine.apply(moves(2)[1]).states)
+    engine = built_engine(2 * IntegerLane.smallest)
+    assert all(isinstance(s, WrittenSnapshot) for s in engine.apply(moves(1)[0]).states)
 
 
 def test_a_big_book_through_moves_funding_closes_and_a_change_of_parameters_publishes_the_same_bytes() -> None:
@@ -148,7 +158,7 @@ def test_a_short_far_over_collateralised_has_no_liquidation_price_both_ways_and_
                    price=D(100)),
               oracle_tick("SOL-PERP", T0 + 4000, D(101))]
     engines = (RiskEngine(DEFAULT_MARKETS), RiskEngine(DEFAULT_MARKETS, integers=False))
-    replay(engines, events[:2], fills=False)
+    replay(engines, events[:2], fills=False)  # the lane takes batches of one from here on
     lane, reference = (engine.apply(events[2]) for engine in engines)  # ~8.6e28 USD: `to_price` used to raise
     assert published(lane) == published(reference)
     assert [p.liquidation_price for s in lane.states for p in s.positions] == [None]
