@@ -36,9 +36,9 @@ def array_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs ~0.5 µs more to make, and a move writes thousands
 class Encoded:
-    """An event encoded once for the several topics it goes to: its JSON and its event time."""
+    """An event encoded once for the several topics it goes to: its JSON and its event time (never changed)."""
 
     ts: int
     json: bytes

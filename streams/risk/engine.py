@@ -337,14 +337,15 @@ class RiskEngine:
         quotes = {name: market.quote() for name, market in self.markets.items()}
         keys = [self.board.keys[slot] for slot in slots]
         accounts = [self.accounts[key] for key in keys]
-        quiet = self.lane.restate(keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
+        quiet = self.lane.restate(slots, keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
                                   self.thresholds) if self.lane else None
         written = dict(zip(quiet.rows, quiet.snapshots)) if quiet else {}
+        if quiet:
+            self.liquidator.quiet(keys[i] for i in quiet.rows)
         loud, margins = [], []
         for i, (slot, account) in enumerate(zip(slots, accounts)):
-            if i in written:
-                out.states.append(written[i])
-                self.liquidator.settled(account)
+            if (state := written.get(i)) is not None:
+                out.states.append(state)
             else:
                 loud.append(slot)
                 margins.append(self._published(account, source, out, quotes))

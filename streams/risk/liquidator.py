@@ -14,7 +14,7 @@ so that a plan's fills all come back to the shard that holds the account and wai
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Container
+from typing import Any, Callable, Container, Iterable
 
 import base58
 
@@ -75,6 +75,11 @@ class Liquidator:
         """Stop waiting for oracles for an account no longer liquidatable."""
         if account.state is not AccountState.LIQUIDATABLE:
             self.awaiting_oracle.discard(account.key)
+
+    def quiet(self, keys: Iterable[str]) -> None:
+        """Stop waiting for oracles for accounts restated quiet (none of them liquidatable)."""
+        if self.awaiting_oracle:
+            self.awaiting_oracle.difference_update(keys)
 
     def awaiting(self, market: str, accounts: dict[str, Account]) -> list[str]:
         """Return the accounts holding `market` whose plan waits for healthy oracles."""

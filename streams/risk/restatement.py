@@ -9,12 +9,14 @@ through `Account.margin` as before: a state that moves, a liquidation, a health 
 price within the signal's distance (screened in floats with room to spare: the exact rules decide the close calls), a
 gate holding anything, a figure off the integer grid or beyond its range. The lane a holder takes changes no byte.
 
-Each holder's columns are kept until its account changes (accounts are immutable: a new object is a change), so a
-move converts nothing, and a funding close (the positions kept) moves only each holder's collateral and indices.
+Each board slot's columns are kept until its account changes (accounts are immutable: a new object is a change), so
+a move converts nothing and gathers a batch's columns by slot, and a funding close (the positions kept) moves only
+each holder's collateral and the index it settled.
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
 from math import ceil
 from typing import Container, Iterable
 
@@ -29,36 +31,92 @@ from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
     RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
 from streams.domain.margin import Quote
-from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, snapshot_bytes
+from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, joined, snapshot_bytes
 
-QUIET_STATES = {AccountState.ACTIVE: False, AccountState.AT_RISK: True}  # state -> is at risk
+ACTIVE, AT_RISK, LOUD, OFF_GRID = range(4)  # a slot's code: its state (quiet ones first), or off the integer grid
+STATE_CODES = {AccountState.ACTIVE: ACTIVE, AccountState.AT_RISK: AT_RISK}  # any other state: LOUD
 NEAR_ROOM = 1e-9  # a float distance this close to the signal's is left to the exact rules
 EXACT_FLOAT = 2**53  # integer units up to this many convert to the float `float(Decimal)` gives, in one division
 AT_RISK_UNITS = int(AT_RISK_HEALTH) * 10**HEALTH_PLACES
 
 
-@dataclass(frozen=True)
-class Holding:
-    """An account's columns at the integer pass's units, and the texts its snapshots print as they are."""
+class Holdings:
+    """Every board slot's account at the integer pass's units, kept while its account stays (accounts are immutable:
+    a new object is a change), with the texts its snapshots print as they are.
 
-    account: Account
-    collateral: int  # 1e-9
-    size: list[int]  # per market column, 1e-9 (0: none held)
-    entry: list[int]  # 1e-12
-    index: list[int]  # 1e-12
-    held: list[int]  # the columns of its positions, in market order
-    texts: list[bytes]  # their size and entry as they came (JSON strings): size, entry, size, entry, …
-    key_text: bytes  # the end of its snapshots' id, escaped: `key:state"`
-    wallet_text: bytes  # its wallet, escaped and quoted
+    A slot's texts are one blob: its key (the end of its snapshots' id, `key:state"`) and wallet escaped, then each
+    market column's size and entry as they came (empty where none is held); `offsets` says where each starts and
+    where the blob ends."""
 
-    def settled(self, account: Account) -> "Holding":
-        """Return the columns of `account`, this one with only its collateral and funding indices moved (a funding
-        settle keeps the positions)."""
-        index = [0] * len(self.index)
-        for c, name in zip(self.held, sorted(account.positions)):
+    def __init__(self, markets: list[str]) -> None:
+        """Start with no slot, the markets as columns in `markets`' order."""
+        self.column = {name: m for m, name in enumerate(markets)}
+        self.accounts: list[Account | None] = []
+        self.code = np.zeros(0, np.int8)
+        self.subaccount = np.zeros(0, np.int64)
+        self.collateral = np.zeros(0, np.int64)  # 1e-9
+        self.size, self.entry, self.index = (np.zeros((0, len(markets)), np.int64) for _ in range(3))  # 1e-9, 1e-12
+        self.held = np.zeros((0, len(markets)), bool)
+        self.texts: list[bytes] = []
+        self.offsets = np.zeros((0, 3 + 2 * len(markets)), np.int64)
+
+    def update(self, slots: list[int], accounts: list[Account]) -> None:
+        """Bring the columns of `slots` to their `accounts`."""
+        if slots and max(slots) >= len(self.accounts):
+            self._grow(max(slots) + 1)
+        kept = self.accounts
+        for slot, account in zip(slots, accounts):
+            if kept[slot] is not account:
+                self._put(slot, account)
+
+    def _put(self, slot: int, account: Account) -> None:
+        """Lay an account's columns in its slot (after a funding settle only its collateral and indices), or mark it
+        off the grid."""
+        before, self.accounts[slot] = self.accounts[slot], account
+        try:
+            if before is not None and before.positions is account.positions and self.code[slot] != OFF_GRID:
+                self._settled(slot, before, account)
+            else:
+                self._laid(slot, account)
+        except (KeyError, ValueError):  # off the grid or beyond the range, or a market the lane does not lay out
+            self.code[slot] = OFF_GRID
+            return
+        self.code[slot] = STATE_CODES.get(account.state, LOUD)
+
+    def _settled(self, slot: int, before: Account, account: Account) -> None:
+        """Move a slot's collateral and the funding indices that changed (a settle keeps the positions)."""
+        self.collateral[slot] = collateral_units(account)
+        for name, index in account.funding_index.items():
+            if index is not before.funding_index.get(name):
+                self.index[slot, self.column[name]] = scaled(index, PRICE_PLACES, PRICE_LIMIT)
+
+    def _laid(self, slot: int, account: Account) -> None:
+        """Lay an account's columns and texts in its slot; raise ValueError for a figure off the integer grid,
+        KeyError for a market not laid out."""
+        size, entry, index, held = (row[slot] for row in (self.size, self.entry, self.index, self.held))
+        size[:], entry[:], index[:], held[:] = 0, 0, 0, False
+        texts = [b""] * (2 * len(self.column))
+        for name, position in account.positions.items():
+            c = self.column[name]
+            size[c] = scaled(position.size, SIZE_PLACES, SIZE_LIMIT)
+            entry[c] = scaled(position.entry, PRICE_PLACES, PRICE_LIMIT)
             index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
-        return Holding(account, collateral_units(account), self.size, self.entry, index, self.held, self.texts,
-                       self.key_text, self.wallet_text)
+            held[c] = True
+            texts[2 * c: 2 * c + 2] = f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()
+        self.collateral[slot], self.subaccount[slot] = collateral_units(account), account.subaccount
+        texts[:0] = escaped(account.key)[1:-1] + b':state"', escaped(account.wallet)
+        self.offsets[slot, 1:] = np.cumsum([len(t) for t in texts])
+        self.texts[slot] = b"".join(texts)
+
+    def _grow(self, slots: int) -> None:
+        """Make room for `slots` slots at least, doubling."""
+        size = max(slots, 2 * len(self.accounts))
+        more = size - len(self.accounts)
+        self.accounts += [None] * more
+        self.texts += [b""] * more
+        for name in ("code", "subaccount", "collateral", "size", "entry", "index", "held", "offsets"):
+            column = getattr(self, name)
+            setattr(self, name, np.concatenate([column, np.zeros((more, *column.shape[1:]), column.dtype)]))
 
 
 @dataclass(frozen=True)
@@ -74,53 +132,55 @@ class Restated:
 
 
 class IntegerLane:
-    """The quiet holders' restatement, and each holder's columns kept while its account stays."""
+    """The quiet holders' restatement, over every slot's columns kept while its account stays."""
 
     smallest = 8  # holders in a batch: under this the lane's fixed cost (~0.3 ms) is more than Decimal's per holder
 
     def __init__(self, markets: Iterable[str]) -> None:
         """Lay the markets out in name order, as an account's positions print."""
         self.markets = sorted(markets)
-        self.column = {name: m for m, name in enumerate(self.markets)}
-        self.holdings: dict[str, Holding | None] = {}  # None: an account off the integer grid
+        self.holdings = Holdings(self.markets)
+        self.head = [escaped(name) for name in self.markets]  # the strings every batch's snapshots begin with
         warm()
 
-    def restate(self, keys: list[str], accounts: list[Account], quotes: dict[str, Quote], source: Message,
-                in_flight: Container[str], gated: Container[str], thresholds: Thresholds | None) -> Restated | None:
-        """Return the quiet holders among `accounts` (under their `keys`) restated under `quotes` after `source`;
-        None when none is, or the batch is under `smallest` or its markets cannot be laid out in integers (it then
-        goes the Decimal way)."""
+    def restate(self, slots: list[int], keys: list[str], accounts: list[Account], quotes: dict[str, Quote],
+                source: Message, in_flight: Container[str], gated: Container[str],
+                thresholds: Thresholds | None) -> Restated | None:
+        """Return the quiet holders among `accounts` (in board `slots`, under `keys`) restated under `quotes` after
+        `source`; None when none is, or the batch is under `smallest` or its markets cannot be laid out in integers
+        (it then goes the Decimal way)."""
         if len(accounts) < self.smallest or len(self.markets) > MARKETS_LIMIT:
             return None
         book = self._markets(quotes)
         if book is None:
             return None
-        holdings = [self._holding(k, a) for k, a in zip(keys, accounts)]
-        priced = book[0].tolist()
-        rows = [i for i, (k, a, h) in enumerate(zip(keys, accounts, holdings))
-                if h is not None and h.held and a.state in QUIET_STATES and k not in in_flight
-                and not (thresholds and k in gated) and all(priced[c] > 0 for c in h.held)]
-        if not rows:
+        held = self.holdings
+        held.update(slots, accounts)
+        at = np.array(slots, dtype=np.int64)
+        positions = held.held[at]
+        candidate = (held.code[at] <= AT_RISK) & positions.any(axis=1) & ~(positions & (book[0] == 0)).any(axis=1)
+        if in_flight or (thresholds and gated):  # few: a plan in flight, an alert gate holding anything
+            candidate &= [not (k in in_flight or (thresholds and k in gated)) for k in keys]
+        rows = np.flatnonzero(candidate)
+        if not len(rows):
             return None
+        chosen = at[rows]
         try:
-            figures = account_margins(
-                np.array([holdings[i].collateral for i in rows], dtype=np.int64),  # type: ignore[union-attr]
-                *(np.array([getattr(holdings[i], name) for i in rows], dtype=np.int64)
-                  for name in ("size", "entry", "index")), *book)
+            figures = account_margins(held.collateral[chosen], held.size[chosen], held.entry[chosen],
+                                      held.index[chosen], *book)
         except ValueError:  # a figure beyond the integer range: the Decimal engine takes them
             return None
-        quiet = self._quiet(accounts, rows, figures, thresholds)
         prices = figures.liquidation_price
+        quiet = stays(figures, held.code[chosen] == AT_RISK, thresholds)
         quiet &= (prices != BEYOND_PRICE).all(axis=1)  # a short's price past the integers: the Decimal way prints it
         if thresholds:
-            quiet &= ~self._near(holdings, rows, prices, book[0], thresholds)
+            quiet &= ~near(held.size[chosen], prices, book[0], thresholds)
         keep = np.flatnonzero(quiet)
         if not len(keep):
             return None
-        snapshots = self._written([accounts[rows[k]] for k in keep], [holdings[rows[k]] for k in keep],  # type: ignore
-                                  figures, keep, prices, source)
-        collateral = np.array([holdings[rows[k]].collateral for k in keep], dtype=np.int64)  # type: ignore
-        return Restated([rows[k] for k in keep], snapshots, *board_figures(figures, keep, collateral))
+        kept, rows = chosen[keep], rows[keep].tolist()
+        snapshots = self._written([accounts[i] for i in rows], kept, figures, keep, source)
+        return Restated(rows, snapshots, *board_figures(figures, keep, held.collateral[kept]))
 
     def _markets(self, quotes: dict[str, Quote]) -> tuple[np.ndarray, ...] | None:
         """Return the markets' oracle, funding index, MMR and IMR columns (oracle 0: no price yet), None off grid."""
@@ -135,66 +195,51 @@ class IntegerLane:
         except ValueError:
             return None
 
-    def _holding(self, key: str, account: Account) -> Holding | None:
-        """Return the account's columns, kept while the account stays (None: off the integer grid)."""
-        kept = self.holdings.get(key)
-        if kept is not None and kept.account is account:
-            return kept
-        try:
-            holding = kept.settled(account) if kept is not None and kept.account.positions is account.positions \
-                else holding_of(account, self.column)
-        except (KeyError, ValueError):
-            holding = None
-        self.holdings[key] = holding
-        return holding
-
-    def _quiet(self, accounts: list[Account], rows: list[int], figures: Margins,
-               thresholds: Thresholds | None) -> np.ndarray:
-        """Tell, per row, whether the account's state stays (neither liquidatable nor crossing health 20) and, with
-        MIKEY's rules on, whether its health is at or over every line."""
-        at_risk = np.array([QUIET_STATES[accounts[i].state] for i in rows])
-        quiet = (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
-        if thresholds and thresholds.health_lines:
-            quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
-        return quiet
-
-    def _near(self, holdings: list[Holding | None], rows: list[int], prices: np.ndarray, oracle: np.ndarray,
-              thresholds: Thresholds) -> np.ndarray:
-        """Tell, per row, whether a position's liquidation price may be within the signal's distance of its oracle."""
-        size = np.array([holdings[i].size for i in rows], dtype=np.int64)  # type: ignore[union-attr]
-        held, oracle_f = prices >= 0, oracle.astype(np.float64)
-        gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
-        return (held & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
-
-    def _written(self, accounts: list[Account], holdings: list[Holding], figures: Margins, keep: np.ndarray,
-                 prices: np.ndarray, source: Message) -> list[WrittenSnapshot]:
-        """Return the quiet holders' snapshots, written from their integers."""
-        cause = escaped(source.id)[:-1] + b":"
-        strings = [escaped(name) for name in self.markets]
-        states = {state: escaped(state.value) for state in QUIET_STATES}
-        column: list[int] = []
-        for account, holding in zip(accounts, holdings):
-            strings += [cause + holding.key_text, holding.wallet_text, states[account.state], *holding.texts]
-            column += holding.held
-        counts = np.array([len(h.held) for h in holdings], dtype=np.int64)
-        first = np.concatenate([[0], np.cumsum(counts)])
-        at = len(self.markets) + np.concatenate([[0], np.cumsum(3 + 2 * counts)])  # each holder's first string
-        row, c = np.repeat(np.arange(len(holdings)), counts), np.array(column, dtype=np.int64)
-        nth = np.arange(len(row)) - first[row]  # each position's place in its holder's
-        texts = np.column_stack([c, at[row] + 3 + 2 * nth, at[row] + 4 + 2 * nth])
-        count = len(accounts)
+    def _written(self, accounts: list[Account], kept: np.ndarray, figures: Margins, keep: np.ndarray,
+                 source: Message) -> list[WrittenSnapshot]:
+        """Return the quiet holders' snapshots (in slots `kept`, rows `keep` of `figures`), written from their
+        integers. The strings: the markets, the source's id, the two quiet states, then each slot's texts."""
+        held, count, markets = self.holdings, len(kept), len(self.markets)
+        head = [*self.head, escaped(source.id)[:-1] + b":", *(escaped(s.value) for s in STATE_CODES)]
+        strings, at = joined(head)
+        per_slot = 2 + 2 * markets
+        ends = np.cumsum(held.offsets[kept, -1]) + at[-1]
+        starts = np.concatenate([at[-1:], ends[:-1]])
+        at = np.concatenate([at[:-1], (starts[:, None] + held.offsets[kept, :-1]).ravel(), ends[-1:]])
+        first = len(head) + per_slot * np.arange(count)  # each holder's first string: its key
+        rows, columns = np.nonzero(held.held[kept])  # its positions, in market order
         written = snapshot_bytes(SnapshotColumns(
-            strings, at[:-1, None] + np.arange(3), np.column_stack([np.full(count, source.ts, dtype=np.int64),
-                                                                   [a.subaccount for a in accounts]]),
-            account_columns(figures, keep, holdings), first, texts, position_columns(figures, prices, keep[row], c)))
+            strings + b"".join([held.texts[slot] for slot in kept.tolist()]), at,
+            np.column_stack([np.full(count, markets), first, first + 1, markets + 1 + held.code[kept]]),
+            np.column_stack([np.full(count, source.ts, dtype=np.int64), held.subaccount[kept]]),
+            account_columns(figures, keep, held.collateral[kept]),
+            np.concatenate([[0], np.cumsum(held.held[kept].sum(axis=1))]),
+            np.column_stack([columns, first[rows] + 2 + 2 * columns, first[rows] + 3 + 2 * columns]),
+            position_columns(figures, keep[rows], columns)))
         return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
                 for json, a in zip(written, accounts)]
 
 
-def account_columns(figures: Margins, keep: np.ndarray, holdings: list[Holding]) -> np.ndarray:
+def stays(figures: Margins, at_risk: np.ndarray, thresholds: Thresholds | None) -> np.ndarray:
+    """Tell, per row, whether the account's state stays (neither liquidatable nor crossing health 20: `at_risk` says
+    whether it is at risk now) and, with MIKEY's rules on, whether its health is at or over every line."""
+    quiet = (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
+    if thresholds and thresholds.health_lines:
+        quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
+    return quiet
+
+
+def near(size: np.ndarray, prices: np.ndarray, oracle: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """Tell, per row, whether a position's liquidation price may be within the signal's distance of its oracle."""
+    oracle_f = oracle.astype(np.float64)
+    gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
+    return ((prices >= 0) & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
+
+
+def account_columns(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> np.ndarray:
     """Return the kept rows' snapshot figures (ACCOUNT_FIGURES' order) as (coefficient, exponent) pairs."""
     columns = np.empty((len(keep), 7, 2), dtype=np.int64)
-    columns[:, 0, 0], columns[:, :5, 1] = [h.collateral for h in holdings], -MONEY_PLACES
+    columns[:, 0, 0], columns[:, :5, 1] = collateral, -MONEY_PLACES
     for f, amounts in enumerate((figures.equity, figures.totals[:, 3], figures.totals[:, 4],
                                  figures.free_collateral), 1):
         columns[:, f, 0] = amounts[keep]
@@ -204,10 +249,10 @@ def account_columns(figures: Margins, keep: np.ndarray, holdings: list[Holding])
     return columns
 
 
-def position_columns(figures: Margins, prices: np.ndarray, row: np.ndarray, column: np.ndarray) -> np.ndarray:
+def position_columns(figures: Margins, row: np.ndarray, column: np.ndarray) -> np.ndarray:
     """Return the figures (POSITION_FIGURES' order) of the positions at `row`, `column` as (coefficient, exponent)
     pairs: upnl, liquidation price (null for none), notional."""
-    price = prices[row, column]
+    price = figures.liquidation_price[row, column]
     columns = np.empty((len(row), 3, 2), dtype=np.int64)
     columns[:, 0, 0], columns[:, 2, 0] = figures.unrealised_pnl[row, column], figures.notional[row, column]
     columns[:, 0, 1] = columns[:, 2, 1] = -MONEY_PLACES
@@ -216,13 +261,15 @@ def position_columns(figures: Margins, prices: np.ndarray, row: np.ndarray, colu
     return columns
 
 
+@cache
 def warm() -> None:
-    """Compile (or load) the integer pass and the snapshot writer now, not at a tick."""
+    """Compile (or load) the integer pass and the snapshot writer, once a process, before any tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
-    snapshot_bytes(SnapshotColumns([b'"x"'], np.zeros((1, 3), dtype=np.int64), np.zeros((1, 2), dtype=np.int64),
-                                   np.zeros((1, 7, 2), dtype=np.int64), np.zeros(2, dtype=np.int64),
-                                   np.zeros((0, 3), dtype=np.int64), np.zeros((0, 3, 2), dtype=np.int64)))
+    snapshot_bytes(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
+                                   np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
+                                   np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
+                                   np.zeros((0, 3, 2), dtype=np.int64)))
 
 
 def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -231,22 +278,6 @@ def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) ->
     marks = np.stack([floats(np.ascontiguousarray(f[keep].T), MONEY_PLACES) for f in
                       (figures.unrealised_pnl, figures.maintenance_margin, figures.initial_margin)], axis=1)
     return cash, marks, floats(figures.health[keep], HEALTH_PLACES), floats(figures.equity[keep], MONEY_PLACES)
-
-
-def holding_of(account: Account, column: dict[str, int]) -> Holding:
-    """Return an account's columns; raise ValueError when a figure is off the integer grid, KeyError when it holds
-    a market the lane does not lay out."""
-    size, entry, index = [0] * len(column), [0] * len(column), [0] * len(column)
-    held, texts = [], []
-    for name in sorted(account.positions):
-        position, c = account.positions[name], column[name]
-        size[c] = scaled(position.size, SIZE_PLACES, SIZE_LIMIT)
-        entry[c] = scaled(position.entry, PRICE_PLACES, PRICE_LIMIT)
-        index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
-        held.append(c)
-        texts += [f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()]
-    return Holding(account, collateral_units(account), size, entry, index, held, texts,
-                   escaped(account.key)[1:-1] + b':state"', escaped(account.wallet))
 
 
 def collateral_units(account: Account) -> int:

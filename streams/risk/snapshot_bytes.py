@@ -44,12 +44,14 @@ _FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_F
 
 @dataclass(frozen=True)
 class SnapshotColumns:
-    """Snapshots as columns: per account its strings (id, wallet, state: indices into `strings`), its time and
-    sub-account, and its figures; per position its strings (market, size, entry) and its figures. A figure is a
-    (coefficient, exponent) pair. Account a's positions are rows `first_position[a]` to `first_position[a + 1]`."""
+    """Snapshots as columns: per account its strings (the id's head and tail, wallet, state: indices into the
+    strings), its time and sub-account, and its figures; per position its strings (market, size, entry) and its
+    figures. A figure is a (coefficient, exponent) pair. Account a's positions are rows `first_position[a]` to
+    `first_position[a + 1]`."""
 
-    strings: list[bytes]  # JSON-escaped, with their quotes
-    texts: np.ndarray  # accounts × 3: id, wallet, state
+    strings: bytes  # JSON-escaped pieces, one after another (`joined`)
+    at: np.ndarray  # string i is strings[at[i]:at[i + 1]]
+    texts: np.ndarray  # accounts × 4: id head, id tail, wallet, state
     numbers: np.ndarray  # accounts × 2: ts, sub-account
     figures: np.ndarray  # accounts × 7 × 2, in ACCOUNT_FIGURES' order
     first_position: np.ndarray  # accounts + 1
@@ -57,7 +59,7 @@ class SnapshotColumns:
     position_figures: np.ndarray  # positions × 3 × 2, in POSITION_FIGURES' order
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WrittenSnapshot(Encoded):
     """An account snapshot written already (its event time and JSON), read as the `AccountSnapshot` it holds: the
     fields the worker reads of every snapshot at hand, any other decoded on demand."""
@@ -90,16 +92,21 @@ def escaped(text: str) -> bytes:
     return orjson.dumps(text)
 
 
+def joined(strings: list[bytes]) -> tuple[bytes, np.ndarray]:
+    """Return strings as one buffer and where each starts (and the last ends), as `SnapshotColumns` takes them."""
+    at = np.zeros(len(strings) + 1, np.int64)
+    np.cumsum([len(s) for s in strings], out=at[1:])
+    return b"".join(strings), at
+
+
 def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
     """Return each account's snapshot as the JSON bytes pydantic writes for it."""
-    buffer, at = np.frombuffer(b"".join(columns.strings), dtype=np.uint8), np.zeros(len(columns.strings) + 1, np.int64)
-    np.cumsum([len(s) for s in columns.strings], out=at[1:])
-    longest = max((len(s) for s in columns.strings), default=0)
+    longest = int(np.diff(columns.at).max(initial=0))
     accounts, positions = len(columns.numbers), len(columns.position_texts)
-    out = np.empty(accounts * (_FIXED_ACCOUNT + 3 * longest) + positions * (_FIXED_POSITION + 3 * longest), np.uint8)
+    out = np.empty(accounts * (_FIXED_ACCOUNT + 4 * longest) + positions * (_FIXED_POSITION + 3 * longest), np.uint8)
     ends = np.zeros(accounts + 1, np.int64)
-    _write(out, buffer, at, *(np.ascontiguousarray(c, dtype=np.int64) for c in (
-        columns.texts, columns.numbers, columns.figures, columns.first_position, columns.position_texts,
+    _write(out, np.frombuffer(columns.strings, dtype=np.uint8), *(np.ascontiguousarray(c, dtype=np.int64) for c in (
+        columns.at, columns.texts, columns.numbers, columns.figures, columns.first_position, columns.position_texts,
         columns.position_figures)), ends)
     written, ends = out[:ends[-1]].tobytes(), ends.tolist()
     return [written[start:end] for start, end in zip(ends, ends[1:])]
@@ -107,23 +114,23 @@ def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
 
 def snapshot_columns(snapshots: list[AccountSnapshot]) -> SnapshotColumns:
     """Return snapshot models as the columns `snapshot_bytes` writes, each distinct string escaped once (for tests
-    and tools: the engine's columns will come from its integer figures)."""
-    strings: dict[bytes, int] = {}
+    and tools: the engine's columns come from its integer figures)."""
+    strings: dict[bytes, int] = {b"": 0}  # the tail of an id written whole
 
     def text(value: str) -> int:
         return strings.setdefault(escaped(value), len(strings))
 
     positions = [p for s in snapshots for p in s.positions]
+    texts = np.array([[text(s.id), 0, text(s.wallet), text(s.state)] for s in snapshots], dtype=np.int64)
+    position_texts = np.array([[text(p.market), text(str(p.size)), text(str(p.entry_price))] for p in positions],
+                              dtype=np.int64).reshape(len(positions), len(POSITION_TEXTS))
     return SnapshotColumns(
-        texts=np.array([[text(s.id), text(s.wallet), text(s.state)] for s in snapshots], dtype=np.int64),
+        *joined(list(strings)), texts=texts,
         numbers=np.array([[s.ts, s.subaccount] for s in snapshots], dtype=np.int64),
         figures=np.array([[pair(getattr(s, f)) for f in ACCOUNT_FIGURES] for s in snapshots], dtype=np.int64),
-        first_position=np.cumsum([0, *(len(s.positions) for s in snapshots)]),
-        position_texts=np.array([[text(p.market), text(str(p.size)), text(str(p.entry_price))] for p in positions],
-                                dtype=np.int64).reshape(len(positions), len(POSITION_TEXTS)),
+        first_position=np.cumsum([0, *(len(s.positions) for s in snapshots)]), position_texts=position_texts,
         position_figures=np.array([[pair(getattr(p, f)) for f in POSITION_FIGURES] for p in positions],
-                                  dtype=np.int64).reshape(len(positions), len(POSITION_FIGURES), 2),
-        strings=list(strings))
+                                  dtype=np.int64).reshape(len(positions), len(POSITION_FIGURES), 2))
 
 
 def pair(figure: Decimal | None) -> tuple[int, int]:
@@ -150,14 +157,15 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
     for a in range(numbers.shape[0]):
         w = _literal(out, w, _ID)
         w = _copy(out, w, strings, at[texts[a, 0]], at[texts[a, 0] + 1])
+        w = _copy(out, w, strings, at[texts[a, 1]], at[texts[a, 1] + 1])
         w = _literal(out, w, _TS)
         w = _integer(out, w, numbers[a, 0])
         w = _literal(out, w, _WALLET)
-        w = _copy(out, w, strings, at[texts[a, 1]], at[texts[a, 1] + 1])
+        w = _copy(out, w, strings, at[texts[a, 2]], at[texts[a, 2] + 1])
         w = _literal(out, w, _SUBACCOUNT)
         w = _integer(out, w, numbers[a, 1])
         w = _literal(out, w, _STATE)
-        w = _copy(out, w, strings, at[texts[a, 2]], at[texts[a, 2] + 1])
+        w = _copy(out, w, strings, at[texts[a, 3]], at[texts[a, 3] + 1])
         for f in range(figures.shape[1]):
             w = _literal(out, w, _FIGURE + f)
             w = _figure(out, w, figures[a, f, 0], figures[a, f, 1])
