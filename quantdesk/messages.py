@@ -49,7 +49,8 @@ ExactPositive = Annotated[Decimal, Field(gt=0, lt=DECIMAL_BOUND, decimal_places=
                           AfterValidator(canonical)]
 ExactNonNegative = Annotated[Decimal, Field(ge=0, lt=DECIMAL_BOUND, decimal_places=SCALE, allow_inf_nan=False),
                              AfterValidator(canonical)]
-Name = Annotated[str, Field(min_length=1, max_length=NAME_CHARS)]
+# no line break: a name becomes part of the ids the engine writes (`<cause>:<wallet>:<sub>:state`), and ids have none
+Name = Annotated[str, Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[^\n]+$")]
 Text = Annotated[str, Field(max_length=NAME_CHARS)]
 
 
