@@ -47,9 +47,9 @@ def good_value(kind: str) -> st.SearchStrategy[Any]:
         return st.integers(*NUMBERS[kind])
     if kind in LITERALS:
         return st.sampled_from(LITERALS[kind])
-    if kind == "id":
-        return st.text(min_size=1, max_size=512).filter(lambda t: "\n" not in t)
-    return st.text(min_size=kind == "name", max_size=256)
+    if kind in ("id", "name"):  # no line break: names become parts of ids
+        return st.text(min_size=1, max_size=512 if kind == "id" else 256).filter(lambda t: "\n" not in t)
+    return st.text(max_size=256)
 
 
 wrong_type = st.one_of(st.booleans(), st.none(), st.lists(st.integers(), max_size=3),
@@ -76,7 +76,8 @@ def hostile_value(kind: str) -> st.SearchStrategy[Any]:
         return st.one_of(st.text(max_size=20).filter(lambda t: t not in LITERALS[kind]), wrong_type)
     longest = 512 if kind == "id" else 256
     empty = st.just("") if kind != "text" else st.nothing()
-    return st.one_of(empty, st.text(min_size=longest + 1, max_size=longest + 400), st.integers(), wrong_type)
+    broken = st.text(max_size=20).map(lambda t: f"{t}\n{t}") if kind != "text" else st.nothing()
+    return st.one_of(empty, broken, st.text(min_size=longest + 1, max_size=longest + 400), st.integers(), wrong_type)
 
 
 def event(topic: str, hostile_field: str | None) -> st.SearchStrategy[dict[str, Any]]:
