@@ -14,14 +14,13 @@ figures have no −0: a zero prints "0E-9", as the canonical figures the engine 
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import orjson
 from numba import njit
 
 from quantdesk.messages import AccountSnapshot
-from quantdesk.wire import Encoded
+from quantdesk.wire import Written
 
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
@@ -60,23 +59,14 @@ class SnapshotColumns:
 
 
 @dataclass(slots=True)
-class WrittenSnapshot(Encoded):
+class WrittenSnapshot(Written):
     """An account snapshot written already (its event time and JSON), read as the `AccountSnapshot` it holds: the
-    fields the worker reads of every snapshot at hand, any other decoded on demand."""
+    fields the worker reads of every snapshot at hand."""
 
+    MODEL = AccountSnapshot
     wallet: str
     subaccount: int
     state: str
-
-    def model(self) -> AccountSnapshot:
-        """Return the snapshot as its model."""
-        return AccountSnapshot.model_validate_json(self.json)
-
-    def __getattr__(self, name: str) -> Any:
-        """Read another field of the snapshot from its bytes (tests, a rebuild: off the engine's path)."""
-        if name.startswith("__"):  # copy and pickle probe these before the slots are set
-            raise AttributeError(name)
-        return getattr(self.model(), name)
 
 
 Published = AccountSnapshot | WrittenSnapshot  # an account state as the engine publishes it

@@ -49,3 +49,5 @@ def test_a_batch_of_models_encodes_to_the_bytes_of_the_generic_path(states: list
     assert encode_batch([*states, *audits]) == encode([*states, *audits])  # mixed classes: the generic path
     for batch in (states, audits, [*states, *audits]):  # encoded once, then joined: the same bytes
         assert encode_batch([Encoded.of(event) for event in batch]) == encode(batch)
+    mixed = [Encoded.of(event) if n % 2 else event for n, event in enumerate([*states, *audits])]
+    assert encode_batch(mixed) == encode([*states, *audits])  # some written already: the others encoded apart
