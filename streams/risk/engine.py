@@ -43,6 +43,7 @@ from quantdesk.messages import (
     AuditEntry,
     Fill,
     FundingPayment,
+    LedgerEntry,
     LiquidationPlan,
     MarketEpoch,
     Message,
@@ -61,6 +62,7 @@ from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
 from streams.domain.market_tracker import discovers_price
 from streams.risk.board import MarketBook, RiskBoard
+from streams.risk.funding_bytes import WrittenPayment, funding_payment, ledger_entry
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import (Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
@@ -309,14 +311,18 @@ class RiskEngine:
             out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
         return set(holders)
 
-    def _settle(self, slot: int, hour: FundedHour, tick: OracleTick, out: Outputs) -> FundingPayment | None:
-        """Settle one holder's funding and book it; return the payment, None when nothing moved."""
+    def _settle(self, slot: int, hour: FundedHour, tick: OracleTick,
+                out: Outputs) -> FundingPayment | WrittenPayment | None:
+        """Settle one holder's funding and book it; return the payment, None when nothing moved (written straight
+        to bytes with the integer lane, as models for the Decimal reference)."""
         key = self.board.keys[slot]
         before = self.accounts[key]
         account, paid = before.settle_funding(hour.market, hour.cumulative_index)
         self.accounts[key] = account
-        out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick)
-        return payment_message(hour, account, paid, tick.ts) if paid else None
+        entry, message = (ledger_entry, funding_payment) if self.lane else (LedgerEntry, FundingPayment)
+        out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick,
+                                     entry=entry)
+        return payment_message(hour, account, paid, tick.ts, message) if paid else None
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
         """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""

@@ -3,7 +3,7 @@ spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from quantdesk.messages import (
     AccountSnapshot,
@@ -31,6 +31,7 @@ from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
 from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
+from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment, funding_paid
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
 from streams.risk.snapshot_bytes import Published
@@ -45,11 +46,11 @@ class Outputs:
     their author left them, for the risk tasks that follow it."""
 
     states: list[Published] = field(default_factory=list)  # written from integers where quiet
-    ledger: list[LedgerEntry] = field(default_factory=list)
+    ledger: list[LedgerEntry | WrittenLedgerEntry] = field(default_factory=list)  # written where a close settles
     funding_rates: list[FundingRate] = field(default_factory=list)
-    funding_payments: list[FundingPayment] = field(default_factory=list)
+    funding_payments: list[FundingPayment | WrittenPayment] = field(default_factory=list)  # as the ledger
     liquidations: list[LiquidationPlan] = field(default_factory=list)
-    audit: list[AuditEntry] = field(default_factory=list)
+    audit: list[AuditEntry | WrittenAudit] = field(default_factory=list)  # a written payment's written
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sides: list[HolderSide] = field(default_factory=list)
@@ -80,14 +81,16 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
                       for r in margin.positions]})
 
 
-def ledger_entries(before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message,
-                   first: int = 0) -> list[LedgerEntry]:
+def ledger_entries(
+    before: Decimal, lines: tuple[Movement, ...], account: Account, source: Message, first: int = 0,
+    entry: Callable[..., LedgerEntry | WrittenLedgerEntry] = LedgerEntry
+) -> list[LedgerEntry | WrittenLedgerEntry]:
     """Return the ledger entries of the moves event `source` made to an account's collateral from `before`, their ids
     `<cause>:<account>:<n>:<kind>` numbered from `first` in the order they moved it, so (time, id) lists them in that
-    order."""
-    return [LedgerEntry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
-                        subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
-                        balance_after=balance, cause=source.id)
+    order; each made by `entry` (`funding_bytes.ledger_entry`: written)."""
+    return [entry(id=f"{source.id}:{account.key}:{n}:{line.kind}", ts=source.ts, wallet=account.wallet,
+                  subaccount=account.subaccount, kind=line.kind, market=line.market, amount=line.amount,
+                  balance_after=balance, cause=source.id)
             for n, (line, balance) in enumerate(balances(before, lines), first)]
 
 
@@ -137,9 +140,13 @@ def funded_hour(rate: FundingRate) -> FundedHour:
                       rate.cumulative_index)
 
 
-def payment_message(hour: FundedHour, account: Account, paid: Decimal, ts: int) -> FundingPayment:
-    """Return what an account paid (or, negative, received) for a funded hour, as published on `funding.payments`."""
-    return FundingPayment(
+def payment_message(
+    hour: FundedHour, account: Account, paid: Decimal, ts: int,
+    message: Callable[..., FundingPayment | WrittenPayment] = FundingPayment
+) -> FundingPayment | WrittenPayment:
+    """Return what an account paid (or, negative, received) for a funded hour, as published on `funding.payments`,
+    made by `message` (`funding_bytes.funding_payment`: written)."""
+    return message(
         id=f"funding:{hour.market}:{hour.end}:{account.key}", ts=ts, market=hour.market, wallet=account.wallet,
         subaccount=account.subaccount, size=account.positions[hour.market].size, payment=paid,
         cumulative_index=hour.cumulative_index)
@@ -155,17 +162,19 @@ def audit(source: Message, subject: str, action: str, data: dict[str, Any], suff
                       digest=digest({"input": dumped or dump(source), "data": data}))
 
 
-def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntry]:
+def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntry | WrittenAudit]:
     """Return the audit entries of the decisions in what `source` caused: each liquidation plan, funding payment
     and signal (state transitions and refusals are audited where they are taken), under parameter version
     `params`."""
     if not (out.liquidations or out.funding_payments or out.signals):
         return []  # most events decide nothing: no dump of their source
     dumped = dump(source)  # once for all of them: a funding close audits a payment per holder
-    entries = [audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
-                     {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped)
-               for p in out.liquidations]
-    entries += [audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
+    entries: list[AuditEntry | WrittenAudit] = [
+        audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
+              {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped) for p in out.liquidations]
+    paid = funding_paid(source, dumped, params, ACTOR)  # a written payment's entry: written
+    entries += [paid(p) if isinstance(p, WrittenPayment) else
+                audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
                       {"market": p.market, "payment": str(p.payment)}, p.id, params=params, dumped=dumped)
                 for p in out.funding_payments]
     entries += [audit(source, s.subject, "signal_raised", {"signal": s.id, "kind": s.kind}, s.id,

@@ -18,10 +18,12 @@ from quantdesk.wire import Encoded
 from streams.domain.alerts import Thresholds
 from streams.domain.funding import HOUR_MS
 from streams.risk.engine import RiskEngine
+from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import OUTPUT_LISTS, Outputs
 from streams.risk.restatement import IntegerLane, floats, scaled
 from streams.risk.snapshot_bytes import WrittenSnapshot
+from tests.streams.risk.events import change, fill, tick
 from tests.streams.risk.test_shards import inputs
 from tests.streams.risk.test_store import MARKETS, T0
 
@@ -29,9 +31,8 @@ BOARD = ("cash", "band", "liquidatable", "shown", "restated")
 
 
 def published(out: Outputs) -> list[tuple[str, bytes]]:
-    """Return every message an event caused, as the bytes the worker sends."""
-    return [(name, Encoded.of(item).json if name == "states" else item.model_dump_json().encode())
-            for name in OUTPUT_LISTS for item in getattr(out, name)]
+    """Return every message an event caused, as the bytes the worker sends (a written one's own)."""
+    return [(name, Encoded.of(item).json) for name in OUTPUT_LISTS for item in getattr(out, name)]
 
 
 def assert_same_engines(lane: RiskEngine, reference: RiskEngine) -> None:
@@ -149,6 +150,18 @@ def test_figures_off_the_grid_or_beyond_the_range_are_refused() -> None:
 def test_units_become_the_floats_of_their_decimals_beyond_the_exact_range_too() -> None:
     units = np.array([2**53 + 1, -(2**60) - 7, 123_456_789, 0, 9_007_199_254_740_993_123], dtype=np.int64)
     assert floats(units, 9).tolist() == [float(D(int(u)).scaleb(-9)) for u in units]
+
+
+def test_a_funding_close_writes_its_payments_ledger_and_audit_entries_as_the_reference_models_them() -> None:
+    wallets = ['quote"d', "back\\slash", "é\u2028\x01€", "plain"]  # longs and shorts
+    events = [*(change(T0, "deposit", "1000", w) for w in wallets), tick(T0 + 1000, "100")]
+    events += [fill(T0 + 2000, ("buy", "sell")[i % 2], "10", "110", wallet=w) for i, w in enumerate(wallets)]
+    engines = (RiskEngine(DEFAULT_MARKETS), RiskEngine(DEFAULT_MARKETS, integers=False))
+    replay(engines, events, fills=False)
+    lane, reference = (engine.apply(tick(T0 + HOUR_MS + 1000, "100")) for engine in engines)
+    assert published(lane) == published(reference)
+    assert [type(m) for m in [*lane.funding_payments, *lane.ledger]] == [WrittenPayment] * 4 + [WrittenLedgerEntry] * 4
+    assert [a.subject for a in lane.audit if isinstance(a, WrittenAudit)] == [f"{w}:0" for w in wallets]
 
 
 def test_a_short_far_over_collateralised_has_no_liquidation_price_both_ways_and_takes_no_engine_down() -> None:

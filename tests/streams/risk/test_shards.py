@@ -17,6 +17,7 @@ import pytest
 from quantdesk.kafka.publisher import partition_of
 from quantdesk.messages import (AccountChange, AdminCommand, Fill, MarketEpoch, Message, OracleTick, RiskOutcomes,
                                 account_key)
+from quantdesk.wire import Encoded
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float, liquidator_for
@@ -106,7 +107,7 @@ def record(published: dict[tuple[str, str], list[bytes]], out: Outputs, by: str 
     """Add each output message to its topic and key's list (`by` names the producer)."""
     for name, key in KEYS.items():
         for item in getattr(out, name):
-            published[by + name, key_of(item, key)].append(item.model_dump_json().encode())
+            published[by + name, key_of(item, key)].append(Encoded.of(item).json)
 
 
 @pytest.mark.parametrize("count", [2, 3])
