@@ -27,7 +27,7 @@ _AUDIT = (b'{"id":%b,"ts":%d,"v":1,"actor":%b,"action":"funding_paid","subject":
           b'"payment":"%b"},"causes":[%b],"params":%b,"digest":"%b"}')
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WrittenPayment(Written):
     """A funding payment written already, read as its `FundingPayment`: what its audit entry reads at hand."""
 
@@ -39,7 +39,7 @@ class WrittenPayment(Written):
     payment: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WrittenLedgerEntry(Written):
     """A ledger entry written already, read as its `LedgerEntry`: its account at hand."""
 
@@ -48,7 +48,7 @@ class WrittenLedgerEntry(Written):
     subaccount: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WrittenAudit(Written):
     """An audit entry written already, read as its `AuditEntry`: its subject and parameter version at hand."""
 
