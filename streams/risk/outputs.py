@@ -46,11 +46,11 @@ class Outputs:
     their author left them, for the risk tasks that follow it."""
 
     states: list[Published] = field(default_factory=list)  # written from integers where quiet
-    ledger: list[LedgerEntry | WrittenLedgerEntry] = field(default_factory=list)  # a funding close's written, with the lane
+    ledger: list[LedgerEntry | WrittenLedgerEntry] = field(default_factory=list)  # a close's, written (lane)
     funding_rates: list[FundingRate] = field(default_factory=list)
-    funding_payments: list[FundingPayment | WrittenPayment] = field(default_factory=list)  # a funding close's written, with the lane
+    funding_payments: list[FundingPayment | WrittenPayment] = field(default_factory=list)  # a close's, written (lane)
     liquidations: list[LiquidationPlan] = field(default_factory=list)
-    audit: list[AuditEntry | WrittenAudit] = field(default_factory=list)  # a written payment's entry written
+    audit: list[AuditEntry | WrittenAudit] = field(default_factory=list)  # a written payment's, written
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sides: list[HolderSide] = field(default_factory=list)
