@@ -74,9 +74,13 @@ class Account:
         if position is None:
             return self, ZERO_MONEY
         owed = funding_owed(position.size, cum_index, self.funding_index[market])
-        settled = Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
-                          {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
-        return settled, owed
+        return self.funded(market, cum_index, owed), owed
+
+    def funded(self, market: str, cum_index: Decimal, owed: Decimal) -> "Account":
+        """Return the account with its position in `market` settled up to `cum_index` for `owed`, what
+        `settle_funding` computes (a close may compute it for every holder at once)."""
+        return Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
+                       {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
 
     def apply_fill(
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal

@@ -56,6 +56,7 @@ from streams.domain.account_signals import Holder, account_signals, liquidation_
 from streams.domain.account_state import next_state
 from streams.domain.accounts import Account, AccountError
 from streams.domain.alerts import AlertGate, Thresholds
+from streams.domain.fixed_margin import money
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals
@@ -308,16 +309,25 @@ class RiskEngine:
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
                 out.signals += signals if self.speaks_for_markets else []
-            out.funding_payments += [p for slot in holders if (p := self._settle(slot, hour, tick, out))]
+            keys = [self.board.keys[slot] for slot in holders]
+            owed = self.lane.owed(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index) \
+                if self.lane else [None] * len(keys)
+            out.funding_payments += [p for key, o in zip(keys, owed) if (p := self._settle(key, hour, tick, out, o))]
+            if self.lane:
+                self.lane.settled(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index, owed)
         return set(holders)
 
-    def _settle(self, slot: int, hour: FundedHour, tick: OracleTick,
-                out: Outputs) -> FundingPayment | WrittenPayment | None:
-        """Settle one holder's funding and book it; return the payment, None when nothing moved (written straight
-        to bytes with the integer lane, as models for the Decimal reference)."""
-        key = self.board.keys[slot]
+    def _settle(self, key: str, hour: FundedHour, tick: OracleTick, out: Outputs,
+                owed: int | None) -> FundingPayment | WrittenPayment | None:
+        """Settle one holder's funding (for `owed` 1e-9 USD where the integer lane computed it) and book it; return
+        the payment, None when nothing moved (written straight to bytes with the lane, as models for the Decimal
+        reference)."""
         before = self.accounts[key]
-        account, paid = before.settle_funding(hour.market, hour.cumulative_index)
+        if owed is None:
+            account, paid = before.settle_funding(hour.market, hour.cumulative_index)
+        else:
+            paid = money(owed)
+            account = before.funded(hour.market, hour.cumulative_index, paid)
         self.accounts[key] = account
         entry, message = (ledger_entry, funding_payment) if self.lane else (LedgerEntry, FundingPayment)
         out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick,

@@ -29,7 +29,7 @@ from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
-    RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, units)
+    RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, funding_owed, units)
 from streams.domain.margin import Quote
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, joined, snapshot_bytes
 
@@ -108,6 +108,16 @@ class Holdings:
         self.offsets[slot, 1:] = np.cumsum([len(t) for t in texts])
         self.texts[slot] = b"".join(texts)
 
+    def settle(self, slots: list[int], accounts: list[Account], market: str, owed: np.ndarray, index: int) -> None:
+        """Take `accounts`, the holders in `slots` settled in `market` up to funding `index` (1e-12) for `owed`
+        (1e-9, as `IntegerLane.owed` gave it): their collateral and index move."""
+        at, c = np.array(slots, dtype=np.int64), self.column[market]
+        for slot, account in zip(slots, accounts):
+            self.accounts[slot] = account
+        self.collateral[at] -= owed
+        self.index[at, c] = index
+        self.code[at[np.abs(self.collateral[at]) > MONEY_LIMIT]] = OFF_GRID  # as `collateral_units` would refuse it
+
     def _grow(self, slots: int) -> None:
         """Make room for `slots` slots at least, doubling."""
         size = max(slots, 2 * len(self.accounts))
@@ -181,6 +191,35 @@ class IntegerLane:
         kept, rows = chosen[keep], rows[keep].tolist()
         snapshots = self._written([accounts[i] for i in rows], kept, figures, keep, source)
         return Restated(rows, snapshots, *board_figures(figures, keep, held.collateral[kept]))
+
+    def owed(self, slots: list[int], accounts: list[Account], market: str, index: Decimal) -> list[int | None]:
+        """Return what each holder of `market` (`accounts` in `slots`) owes at a close to funding `index`, in 1e-9 USD
+        as `settle_funding` rounds it; None for a holder off the grid, and for all of a batch under `smallest`, an
+        index off the grid or a payment beyond the pass's range (the Decimal way settles those)."""
+        held, owed = self.holdings, [None] * len(slots)
+        if len(slots) < self.smallest or market not in held.column:
+            return owed
+        held.update(slots, accounts)
+        at, c = np.array(slots, dtype=np.int64), held.column[market]
+        rows = np.flatnonzero((held.code[at] != OFF_GRID) & held.held[at, c])
+        try:
+            now = units(index, PRICE_PLACES, PRICE_LIMIT, "funding index")
+            paid = funding_owed(held.size[at[rows], c], held.index[at[rows], c], now)
+        except ValueError:
+            return owed
+        for row, amount in zip(rows.tolist(), paid.tolist()):
+            owed[row] = amount
+        return owed
+
+    def settled(self, slots: list[int], accounts: list[Account], market: str, index: Decimal,
+                owed: list[int | None]) -> None:
+        """Take `accounts`, the holders in `slots` after their settle to funding `index` in `market`; those `owed`
+        gave an amount move their columns by it, converting nothing."""
+        rows = [i for i, amount in enumerate(owed) if amount is not None]
+        if rows:
+            self.holdings.settle([slots[i] for i in rows], [accounts[i] for i in rows], market,
+                                 np.array([owed[i] for i in rows], dtype=np.int64),
+                                 units(index, PRICE_PLACES, PRICE_LIMIT, "funding index"))
 
     def _markets(self, quotes: dict[str, Quote]) -> tuple[np.ndarray, ...] | None:
         """Return the markets' oracle, funding index, MMR and IMR columns (oracle 0: no price yet), None off grid."""
