@@ -63,10 +63,10 @@ from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
 from streams.domain.market_tracker import discovers_price
 from streams.risk.board import MarketBook, RiskBoard
-from streams.risk.funding_bytes import WrittenPayment, funding_payment, ledger_entry
+from streams.risk.funding_bytes import WrittenAudit, WrittenPayment, funding_paid, funding_payment, ledger_entry
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import (Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
+from streams.risk.outputs import (ACTOR, Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
                                   payment_message, rate_message, snapshot)
 from streams.risk.reorder import Event
 from streams.risk.restatement import IntegerLane
@@ -302,6 +302,7 @@ class RiskEngine:
         if not closed:
             return set()
         holders = market.holders()
+        audited = funding_paid(tick, dump(tick), self.params, ACTOR) if self.lane else None
         for hour in closed:
             if self.speaks_for_markets:
                 out.funding_rates.append(rate_message(hour, tick.ts))
@@ -312,16 +313,17 @@ class RiskEngine:
             keys = [self.board.keys[slot] for slot in holders]
             owed = self.lane.owed(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index) \
                 if self.lane else [None] * len(keys)
-            out.funding_payments += [p for key, o in zip(keys, owed) if (p := self._settle(key, hour, tick, out, o))]
+            out.funding_payments += [p for key, o in zip(keys, owed)
+                                     if (p := self._settle(key, hour, tick, out, o, audited))]
             if self.lane:
                 self.lane.settled(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index, owed)
         return set(holders)
 
-    def _settle(self, key: str, hour: FundedHour, tick: OracleTick, out: Outputs,
-                owed: int | None) -> FundingPayment | WrittenPayment | None:
+    def _settle(self, key: str, hour: FundedHour, tick: OracleTick, out: Outputs, owed: int | None,
+                audited: Callable[[WrittenPayment], WrittenAudit] | None) -> FundingPayment | WrittenPayment | None:
         """Settle one holder's funding (for `owed` 1e-9 USD where the integer lane computed it) and book it; return
-        the payment, None when nothing moved (written straight to bytes with the lane, as models for the Decimal
-        reference)."""
+        the payment, None when nothing moved (with the lane written straight to bytes with its audit entry, by
+        `audited`; as models for the Decimal reference)."""
         before = self.accounts[key]
         if owed is None:
             account, paid = before.settle_funding(hour.market, hour.cumulative_index)
@@ -332,7 +334,12 @@ class RiskEngine:
         entry, message = (ledger_entry, funding_payment) if self.lane else (LedgerEntry, FundingPayment)
         out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick,
                                      entry=entry)
-        return payment_message(hour, account, paid, tick.ts, message) if paid else None
+        if not paid:
+            return None
+        payment = payment_message(hour, account, paid, tick.ts, message)
+        if audited:
+            payment.audit = audited(payment)  # type: ignore[union-attr]
+        return payment
 
     def _remargin(self, market: MarketRisk, tick: OracleTick) -> set[int]:
         """Re-mark every holder at the tick's price; return who crossed a line or moved materially."""

@@ -21,8 +21,19 @@ from streams.risk.snapshot_bytes import escaped
 
 
 @dataclass(slots=True)
+class WrittenAudit(Written):
+    """An audit entry written already, read as its `AuditEntry`: its subject and parameter version at hand."""
+
+    MODEL = AuditEntry
+    subject: str
+    params: str
+
+
+@dataclass(slots=True)
 class WrittenPayment(Written):
-    """A funding payment written already, read as its `FundingPayment`: what its audit entry reads at hand."""
+    """A funding payment written already, read as its `FundingPayment`: what its audit entry reads at hand, and
+    that entry once written (`funding_paid`: while the holder's figures are at hand, not in a second pass over a
+    close's payments, by then out of the CPU's caches)."""
 
     MODEL = FundingPayment
     id: str
@@ -30,6 +41,7 @@ class WrittenPayment(Written):
     subaccount: int
     market: str
     payment: Decimal
+    audit: WrittenAudit | None = None
 
 
 @dataclass(slots=True)
@@ -39,15 +51,6 @@ class WrittenLedgerEntry(Written):
     MODEL = LedgerEntry
     wallet: str
     subaccount: int
-
-
-@dataclass(slots=True)
-class WrittenAudit(Written):
-    """An audit entry written already, read as its `AuditEntry`: its subject and parameter version at hand."""
-
-    MODEL = AuditEntry
-    subject: str
-    params: str
 
 
 def funding_payment(*, id: str, ts: int, market: str, wallet: str, subaccount: int, size: Decimal, payment: Decimal,

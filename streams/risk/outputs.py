@@ -31,7 +31,7 @@ from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
 from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
-from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment, funding_paid
+from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
 from streams.risk.snapshot_bytes import Published
@@ -172,8 +172,7 @@ def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntr
     entries: list[AuditEntry | WrittenAudit] = [
         audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
               {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped) for p in out.liquidations]
-    paid = funding_paid(source, dumped, params, ACTOR)  # a written payment's entry: written
-    entries += [paid(p) if isinstance(p, WrittenPayment) else
+    entries += [p.audit if isinstance(p, WrittenPayment) and p.audit else
                 audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
                       {"market": p.market, "payment": str(p.payment)}, p.id, params=params, dumped=dumped)
                 for p in out.funding_payments]
