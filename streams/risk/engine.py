@@ -66,8 +66,8 @@ from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.funding_bytes import WrittenAudit, WrittenPayment, funding_paid, funding_payment, ledger_entry
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
-from streams.risk.outputs import (ACTOR, Outputs, audit, decisions, epoch_message, funded_hour, holder_side, ledger_entries,
-                                  payment_message, rate_message, snapshot)
+from streams.risk.outputs import (ACTOR, Outputs, audit, decisions, epoch_message, funded_hour, holder_side,
+                                  ledger_entries, payment_message, rate_message, snapshot)
 from streams.risk.reorder import Event
 from streams.risk.restatement import IntegerLane
 
