@@ -33,7 +33,7 @@ these quanta, for every holder at once, equal to these Decimals bit for bit.
 
 Quantised values have a fixed exponent, so equal values print identically: serialised
 states compare byte for byte. Arithmetic between roundings runs in the caller's decimal
-context (Python's default: 28 digits, half to even); rounding itself uses `CONTEXT`.
+context (Python's default: 28 digits, half to even); rounding itself uses `ROUNDING`.
 """
 
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal
@@ -45,12 +45,16 @@ SIZE = Decimal("1e-9")
 RATIO = Decimal("1e-4")
 STORED = Decimal("1e-18")
 CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
+# quantising only: its result is exact whatever the precision, which need only hold it. Inputs within their bounds
+# (below 1e20, 18 places) make products up to 1e40, whose money figure has 49 digits: at 40, quantize raised and took
+# the risk engine down on a fill of 1e19 at 1e19
+ROUNDING = Context(prec=100, rounding=ROUND_HALF_EVEN)
 ZERO = Decimal(0)
 
 
 def to_money(amount: Decimal) -> Decimal:
     """Round a USD amount to the MONEY quantum, half to even."""
-    return amount.quantize(MONEY, ROUND_HALF_EVEN, CONTEXT)
+    return amount.quantize(MONEY, ROUND_HALF_EVEN, ROUNDING)
 
 
 ZERO_MONEY = to_money(ZERO)
@@ -58,32 +62,32 @@ ZERO_MONEY = to_money(ZERO)
 
 def to_price(value: Decimal) -> Decimal:
     """Round a computed price or funding index to the PRICE quantum, half to even."""
-    return value.quantize(PRICE, ROUND_HALF_EVEN, CONTEXT)
+    return value.quantize(PRICE, ROUND_HALF_EVEN, ROUNDING)
 
 
 def to_rate(value: Decimal) -> Decimal:
     """Round a funding rate to the RATE quantum, half to even."""
-    return value.quantize(RATE, ROUND_HALF_EVEN, CONTEXT)
+    return value.quantize(RATE, ROUND_HALF_EVEN, ROUNDING)
 
 
 def to_size_covering(size: Decimal) -> Decimal:
     """Round a computed size to the SIZE quantum, away from zero."""
-    return size.quantize(SIZE, ROUND_UP, CONTEXT)
+    return size.quantize(SIZE, ROUND_UP, ROUNDING)
 
 
 def to_health(value: Decimal) -> Decimal:
     """Round a health figure down to the RATIO quantum."""
-    return value.quantize(RATIO, ROUND_FLOOR, CONTEXT)
+    return value.quantize(RATIO, ROUND_FLOOR, ROUNDING)
 
 
 def to_ratio(value: Decimal) -> Decimal:
     """Round a ratio such as leverage to the RATIO quantum, half to even."""
-    return value.quantize(RATIO, ROUND_HALF_EVEN, CONTEXT)
+    return value.quantize(RATIO, ROUND_HALF_EVEN, ROUNDING)
 
 
 def to_stored(value: Decimal | None) -> Decimal | None:
     """Round a published figure to the warehouse's 18 decimals, half to even; None stays None."""
-    return None if value is None else value.quantize(STORED, ROUND_HALF_EVEN, CONTEXT)
+    return None if value is None else value.quantize(STORED, ROUND_HALF_EVEN, ROUNDING)
 
 
 def as_text(value: Decimal | None) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from quantdesk.messages import Severity, Signal
 from quantdesk.settings import Settings
-from streams.domain import CONTEXT
+from streams.domain import ROUNDING
 
 
 def setting_default(name: str) -> Any:
@@ -115,7 +115,7 @@ def signal(cause_id: str, ts: int, kind: str, severity: Severity, subject: str, 
 
 def rounded(value: Decimal, places: int) -> Decimal:
     """Round to `places` decimals, half to even, in the domain's fixed context (never the thread's)."""
-    return CONTEXT.plus(value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN, CONTEXT))  # no "-0.0"
+    return ROUNDING.plus(value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN, ROUNDING))  # no "-0.0"
 
 
 def price_text(price: Decimal) -> str:

@@ -61,7 +61,6 @@ from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
-from streams.domain.market_tracker import discovers_price
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.funding_bytes import WrittenAudit, WrittenPayment, funding_paid, funding_payment, ledger_entry
 from streams.risk.liquidator import Liquidator
@@ -248,9 +247,10 @@ class RiskEngine:
         and publish the account, and leave the side it held before and after for the open-interest owner (the market
         moves where markets are computed, the account only where it is held)."""
         out, market = Outputs(), self.markets[fill.market]
+        quotes = market.tracker.oracle is None and market.quoted_by(fill)
         if self.epochs != "follow":  # a follower had the fill's epoch first
             market.on_fill(fill)
-        if self.epochs == "author" and market.tracker.oracle is None and discovers_price(fill):
+        if self.epochs == "author" and quotes:
             out.epochs.append(epoch_message(market, fill))  # the last fill price quotes the market until an oracle
         if not self.held(account_key(fill.wallet, fill.subaccount)):
             return out

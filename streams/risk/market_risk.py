@@ -53,9 +53,14 @@ class MarketRisk:
         self._record_mark(tick.ts)
         return closed
 
+    def quoted_by(self, fill: Fill) -> bool:
+        """Tell whether a fill moves the last fill price: one the market made (`discovers_price`), or any while
+        nothing quotes the market (a liquidation's fill before any oracle or fill: its position is margined at it)."""
+        return discovers_price(fill) or (self.tracker.oracle is None and self.last_fill_price is None)
+
     def on_fill(self, fill: Fill) -> None:
-        """Move the premium, mark and last fill price (not on a liquidation's fills: `discovers_price`)."""
-        if discovers_price(fill):
+        """Move the premium, mark and last fill price (`quoted_by`)."""
+        if self.quoted_by(fill):
             self.last_fill_price = fill.price
         if self.tracker.apply_fill(fill):
             self._record_mark(fill.ts)
