@@ -77,7 +77,7 @@ async def test_socketio_client_gets_ticker_of_its_market_only(settings: Settings
         errors: list[dict] = []
         client.on("ticker", lambda data: received.append(data))
         client.on("error", lambda data: errors.append(data))
-        await client.connect(runtime.api_url, transports=["websocket"])
+        await client.connect(runtime.api_url, transports=["websocket"], wait_timeout=30)
         try:
             assert (await client.call("subscribe", {"channel": "ticker", "market": "ETH-PERP"}))["ok"]
             await client.emit("subscribe", {"channel": "ticker", "market": "DOGE-PERP"})

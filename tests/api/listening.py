@@ -27,7 +27,8 @@ class Listener:
     async def connect(self, url: str, token: str | None = None) -> "Listener":
         """Connect over WebSocket, sending the session cookie with the handshake."""
         headers = {"Cookie": f"{COOKIE}={token}"} if token else {}
-        await self.sio.connect(url, headers=headers, transports=["websocket"])
+        # the namespace connects after a read of the session store: the default 1 s is too short on a loaded machine
+        await self.sio.connect(url, headers=headers, transports=["websocket"], wait_timeout=30)
         return self
 
     async def subscribe(self, **request: Any) -> dict[str, Any]:

@@ -88,7 +88,7 @@ async def test_the_11th_trading_request_of_a_wallet_in_a_minute_gets_429(backed:
 async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) -> None:
     async with served(backed, None) as url:
         sio = socketio.AsyncClient()
-        await sio.connect(url, transports=["websocket"])
+        await sio.connect(url, transports=["websocket"], wait_timeout=30)
         try:
             for n in range(60):
                 ack = await sio.call("subscribe", {"channel": "ticker", "market": "BTC-PERP"})

@@ -98,9 +98,11 @@ async def test_the_crash_scenarios_liquidation_in_public_and_in_its_wallets_doss
             assert figures(outcome["account"]) == AFTER
 
             async def completion() -> list[dict] | None:  # an alert of the plan's fill: after the plan
-                every = (await http.get(f"/api/v1/accounts/{wallet}/alerts", cookies=own)).json()
+                response = await http.get(f"/api/v1/accounts/{wallet}/alerts", cookies=own)
+                assert response.status_code == 200, response.text
+                every = response.json()
                 return every if "liquidation_completed" in {a["kind"] for a in every} else None
-            await eventually(completion, what="the completion alerted")
+            await eventually(completion, what="the completion alerted", interval=POLL_S)
             again = (await http.get(base, cookies=own)).json()[0]
             assert [(a["ts"] - T0, a["kind"], a["severity"], a["data"].get("line")) for a in again["alerts"]] == ALERTS
 
