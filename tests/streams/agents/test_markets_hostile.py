@@ -24,7 +24,8 @@ def events(draw: st.DrawFn) -> list[Any]:
         market, kind = draw(st.sampled_from(MARKETS)), draw(st.sampled_from(("tick", "fill", "venue")))
         fields: dict[str, Any] = {"id": f"e{n}", "ts": ts, "market": market}
         if kind == "tick":
-            fields |= {"price": draw(amounts()), "conf": draw(amounts()), "publish_time": ts - draw(st.integers(0, 9000))}
+            fields |= {"price": draw(amounts()), "conf": draw(amounts()),
+                       "publish_time": ts - draw(st.integers(0, 9000))}
         elif kind == "fill":
             fields |= {"wallet": "w", "side": draw(st.sampled_from(("buy", "sell"))), "size": draw(amounts()),
                        "price": draw(amounts()), **({"liquidation": True} if draw(st.booleans()) else {})}
