@@ -11,6 +11,7 @@ liquidator wallet per input partition, the one whose key lands in the liquidated
 so that a plan's fills all come back to the shard that holds the account and waits for them.
 """
 
+import hashlib
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +20,7 @@ from typing import Any, Callable, Container, Iterable
 import base58
 
 from quantdesk.kafka.publisher import Keyed, partition_of
-from quantdesk.messages import (AccountChange, DeadLetter, Fill, InsuranceCredit, LiquidationCompletion,
+from quantdesk.messages import (ID_CHARS, AccountChange, DeadLetter, Fill, InsuranceCredit, LiquidationCompletion,
                                 LiquidationOutcome, LiquidationPlan, Message, PlannedClose, account_key)
 from streams.decode import validate
 from streams.domain import ZERO_MONEY
@@ -61,8 +62,10 @@ class Liquidator:
 
     def propose(self, account: Account, margin: Margin, source: Message,
                 oracles_healthy: Callable[[Account], bool]) -> LiquidationPlan | None:
-        """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy."""
-        if account.state is not AccountState.LIQUIDATABLE or self.in_flight_for(account.key):
+        """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy; none for
+        the venue's liquidator, whose plan would be filled against itself, move nothing and plan again for ever."""
+        if account.state is not AccountState.LIQUIDATABLE or self.in_flight_for(account.key) \
+                or account.wallet == LIQUIDATOR:
             return None
         if not oracles_healthy(account):
             self.awaiting_oracle.add(account.key)
@@ -175,7 +178,12 @@ def liquidation_fills(plan: LiquidationPlan, partitions: int) -> list[Keyed]:
 
 def venue_fill(plan: LiquidationPlan, n: int, close: PlannedClose, wallet: str, subaccount: int, side: str,
                fee: Decimal, liquidity: str) -> dict[str, Any]:
-    """Return one account's side of close `n` of a plan."""
-    return {"id": f"{plan.id}:{n}:{side}", "ts": plan.ts, "market": close.market, "wallet": wallet,
+    """Return one account's side of close `n` of a plan, its id `<plan>:<n>:<side>`; the plan's digest in place of
+    its id when that would pass the input's bound, which the fill goes back through (a plan made after an event of
+    a long id, or after a fill of the liquidator's own plan, itself named after the one before: refused there, the
+    fill left the plan in flight for ever)."""
+    tail = f":{n}:{side}"
+    head = plan.id if len(plan.id) + len(tail) <= ID_CHARS else hashlib.sha256(plan.id.encode()).hexdigest()
+    return {"id": head + tail, "ts": plan.ts, "market": close.market, "wallet": wallet,
             "subaccount": subaccount, "side": side, "size": str(close.size), "price": str(close.price),
             "fee": str(fee), "liquidity": liquidity, "signature": "", "slot": 0, "liquidation": plan.id}

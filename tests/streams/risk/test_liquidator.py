@@ -4,7 +4,7 @@ fills, the insurance fund paid and drawn; held while an admin pauses the market.
 from decimal import Decimal as D
 
 from quantdesk.markets import DEFAULT_MARKETS
-from quantdesk.messages import AccountChange, AdminCommand, Fill
+from quantdesk.messages import ID_CHARS, AccountChange, AdminCommand, Fill, OracleTick
 from streams.risk.engine import RiskEngine
 from streams.risk.insurance import INSURANCE_FUND, InsuranceFund
 from streams.risk.liquidator import LIQUIDATOR, liquidation_fills, liquidator_float
@@ -121,3 +121,30 @@ def test_a_paused_market_holds_its_liquidations_until_resumed_then_plans_at_its_
                                       wallet="alice", reason="KYC"))
     assert [(a.action, a.subject) for a in frozen.audit] == [("withdrawals_frozen", "alice")]
     assert not frozen.states and not frozen.liquidations  # its tickets are the gateway's to refuse
+
+
+def test_a_plan_made_after_an_event_of_a_long_id_is_carried_out_through_the_input_boundary() -> None:
+    # the tick's id is as long as the input allows, so the plan's is longer: its fills' ids, `<plan>:<n>:<side>`,
+    # would pass the bound the fills go back through; refused there, they left the plan in flight for ever
+    engine = long_80_sol()
+    cause = OracleTick(id="t" * ID_CHARS, ts=T0 + 3000, market=SOL, price=D(92), conf=D("0.01"),
+                       publish_time=T0 + 3000)
+    plan = run(engine, cause).liquidations[0]
+    fills = [Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)]
+    assert len({f.id for f in fills}) == 2 and all(f.model_extra["liquidation"] == plan.id for f in fills)
+    run(engine, *fills)
+    assert engine.liquidator.in_flight == {}
+
+
+def test_the_liquidator_taking_a_loss_past_its_float_is_never_planned_against_itself() -> None:
+    # alice's long of 1e19 SOL at 1e19 is liquidated at 100; the liquidator, on the other side at 1e19, is then
+    # liquidatable itself: a plan would be filled by the liquidator, against itself, and plan again for ever
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, tick(T0, "100"), change(T0 + 1, "deposit", "1000"))
+    queue, plans = [fill(T0 + 2, "buy", "1e19", "1e19")], []
+    while queue and len(plans) < 10:
+        out = engine.apply(queue.pop(0))
+        plans += out.liquidations
+        queue += [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
+    assert [p.wallet for p in plans] == ["alice"] and not queue
+    assert figures(out, f"{LIQUIDATOR}:0")["state"] == "liquidatable"
