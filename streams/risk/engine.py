@@ -382,7 +382,7 @@ class RiskEngine:
         if due; publish it and return its figures, for the board."""
         margin = account.margin(quotes)
         account = self._transition(account, margin, source, out)
-        plan = self.liquidator.propose(account, margin, source, self._oracles_healthy)
+        plan = self.liquidator.propose(account, margin, source, self._oracles_healthy, out, self.params)
         if plan:
             out.liquidations.append(plan)
             account = self._transition(account, margin, source, out)

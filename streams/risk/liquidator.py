@@ -20,15 +20,16 @@ from typing import Any, Callable, Container, Iterable
 import base58
 
 from quantdesk.kafka.publisher import Keyed, partition_of
-from quantdesk.messages import (ID_CHARS, AccountChange, DeadLetter, Fill, InsuranceCredit, LiquidationCompletion,
-                                LiquidationOutcome, LiquidationPlan, Message, PlannedClose, account_key)
+from quantdesk.messages import (DECIMAL_BOUND, ID_CHARS, AccountChange, DeadLetter, Fill, InsuranceCredit,
+                                LiquidationCompletion, LiquidationOutcome, LiquidationPlan, Message, PlannedClose,
+                                account_key)
 from streams.decode import validate
 from streams.domain import ZERO_MONEY
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
-from streams.domain.liquidation import Close, plan_liquidation
+from streams.domain.liquidation import Close, LiquidationProposal, plan_liquidation
 from streams.domain.margin import Margin
-from streams.risk.outputs import Outputs, plan_message
+from streams.risk.outputs import Outputs, audit, plan_message
 from streams.risk.reorder import ReorderBuffer
 
 LIQUIDATOR = base58.b58encode(bytes(random.Random("quantdesk venue liquidator").getrandbits(8) for _ in range(32))).decode()
@@ -55,38 +56,53 @@ class Liquidator:
     def __init__(self) -> None:
         self.in_flight: dict[str, InFlight] = {}
         self.awaiting_oracle: set[str] = set()
+        self.unfilled: set[str] = set()  # accounts whose plan no fill could carry: refused, tried again at each tick
 
     def in_flight_for(self, key: str) -> bool:
         """Tell whether account `key` has a plan in flight."""
         return key in self.in_flight
 
     def propose(self, account: Account, margin: Margin, source: Message,
-                oracles_healthy: Callable[[Account], bool]) -> LiquidationPlan | None:
-        """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy; none for
-        the venue's liquidator, whose plan would be filled against itself, move nothing and plan again for ever."""
+                oracles_healthy: Callable[[Account], bool], out: Outputs, params: str) -> LiquidationPlan | None:
+        """Return a plan for a liquidatable account with none in flight, once its oracles are all healthy and a fill
+        through the input can carry each of its closes (refused, audited once into `out` under `params`, until it
+        can); none for the venue's liquidator, whose plan would be filled against itself, move nothing and plan
+        again for ever."""
         if account.state is not AccountState.LIQUIDATABLE or self.in_flight_for(account.key) \
                 or account.wallet == LIQUIDATOR:
             return None
         if not oracles_healthy(account):
             self.awaiting_oracle.add(account.key)
             return None
-        plan = plan_message(plan_liquidation(margin), account, margin, source)
+        proposal = plan_liquidation(margin)
+        if why := unfillable(proposal):
+            if account.key not in self.unfilled:
+                self.unfilled.add(account.key)
+                out.audit.append(audit(source, account.key, "liquidation_refused", {"reason": why}, params=params))
+            return None
+        self.unfilled.discard(account.key)
+        plan = plan_message(proposal, account, margin, source)
         self.in_flight[account.key] = InFlight(plan.id, len(plan.closes))
         return plan
 
     def settled(self, account: Account) -> None:
-        """Stop waiting for oracles for an account no longer liquidatable."""
+        """Stop waiting for oracles, or for a plan a fill can carry, for an account no longer liquidatable."""
         if account.state is not AccountState.LIQUIDATABLE:
             self.awaiting_oracle.discard(account.key)
+            self.unfilled.discard(account.key)
 
     def quiet(self, keys: Iterable[str]) -> None:
-        """Stop waiting for oracles for accounts restated quiet (none of them liquidatable)."""
-        if self.awaiting_oracle:
-            self.awaiting_oracle.difference_update(keys)
+        """Stop waiting for oracles, or for a plan a fill can carry, for accounts restated quiet (none of them
+        liquidatable)."""
+        if self.awaiting_oracle or self.unfilled:
+            keys = set(keys)
+            self.awaiting_oracle -= keys
+            self.unfilled -= keys
 
     def awaiting(self, market: str, accounts: dict[str, Account]) -> list[str]:
-        """Return the accounts holding `market` whose plan waits for healthy oracles."""
-        return [k for k in self.awaiting_oracle if market in accounts[k].positions]
+        """Return the accounts holding `market` whose plan waits for healthy oracles, or for prices at which a fill
+        can carry it."""
+        return [k for k in self.awaiting_oracle | self.unfilled if market in accounts[k].positions]
 
     def on_fill(self, account: Account, fill: Fill, balance: Decimal,
                 line: int) -> tuple[Account, list[LiquidationOutcome]]:
@@ -111,8 +127,8 @@ class Liquidator:
     def account_row(self, key: str) -> dict[str, Any]:
         """Return an account's plan in flight and oracle wait as stored row fields."""
         flight = self.in_flight.get(key)
-        return {"plan": flight.to_row() if flight else None,
-                "awaiting_oracle": key in self.awaiting_oracle}
+        return {"plan": flight.to_row() if flight else None, "awaiting_oracle": key in self.awaiting_oracle,
+                "unfilled": key in self.unfilled}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an account's `account_row` fields."""
@@ -120,6 +136,19 @@ class Liquidator:
             self.in_flight[key] = InFlight(*row["plan"])
         if row["awaiting_oracle"]:
             self.awaiting_oracle.add(key)
+        if row.get("unfilled"):  # rows written before it
+            self.unfilled.add(key)
+
+
+def unfillable(proposal: LiquidationProposal) -> str | None:
+    """Return why a fill through the input could not carry a close of the proposal (a size, price or fee of 1e20 or
+    more, which the input refuses, of a position grown by several fills or marked at a price past all sense), or
+    None: a plan of such a close would stay in flight for ever."""
+    for close in proposal.closes:
+        for name in ("size", "price", "fee", "liquidator_fee"):
+            if abs(value := getattr(close, name)) >= DECIMAL_BOUND:
+                return f"close of {close.market}: {name} {value} is past the input's bound of 1e20"
+    return None
 
 
 def liquidator_for(key: str, partitions: int) -> int:

@@ -148,3 +148,24 @@ def test_the_liquidator_taking_a_loss_past_its_float_is_never_planned_against_it
         queue += [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
     assert [p.wallet for p in plans] == ["alice"] and not queue
     assert figures(out, f"{LIQUIDATOR}:0")["state"] == "liquidatable"
+
+
+def test_a_plan_no_fill_could_carry_is_refused_and_audited_once_then_made_once_one_can() -> None:
+    # two buys of 9e19 SOL, each within the input's bound, hold 1.8e20: a close of it could go through no fill (the
+    # input refuses a size of 1e20), so a plan of it would stay in flight for ever
+    engine = RiskEngine(DEFAULT_MARKETS)
+    run(engine, AccountChange.model_validate(liquidator_float(T0)[2]), tick(T0, "1"),
+        change(T0 + 1, "deposit", "9e19"), fill(T0 + 2, "buy", "9e19", "1"), fill(T0 + 3, "buy", "9e19", "1"))
+    crash = run(engine, tick(T0 + 1000, "0.5"))
+    assert not crash.liquidations and figures(crash)["state"] == "liquidatable"
+    refused, = [a for a in crash.audit if a.action == "liquidation_refused"]
+    assert refused.subject == ALICE and "size 180000000000000000000" in refused.data["reason"]
+    again = run(engine, tick(T0 + 2000, "0.49", conf="0.0001"))  # tried again at the tick: refused, not audited again
+    assert not again.liquidations and not [a for a in again.audit if a.action == "liquidation_refused"]
+    assert figures(again)["state"] == "liquidatable"
+    sold = run(engine, fill(T0 + 3000, "sell", "9e19", "0.49"))  # alice sells half herself: the rest fits a fill
+    plan, = sold.liquidations
+    fills = [Fill.model_validate(f) for _, _, f in liquidation_fills(plan, 1)]  # the boundary takes each
+    run(engine, *fills)
+    assert engine.liquidator.in_flight == {} and engine.liquidator.unfilled == set()
+    assert ALICE not in engine.accounts or not engine.accounts[ALICE].positions
