@@ -6,7 +6,8 @@ A compiled pass (numba) over int64 columns gives what `streams.domain.margin.ass
 Units (DESIGN's scales, `streams.domain`): sizes in 1e-9 base units, prices and funding indices in
 1e-12 USD, money in 1e-9 USD, health in 1e-4, and margin rates (MMR, IMR) in 1e-9.
 
-Range, refused at the boundary (a `ValueError` naming the value), never wrapped:
+Range, refused at the boundary (a `ValueError` naming the value; the `_in_range` passes refuse a figure per account
+and give the others'), never wrapped:
 - |size| ≤ 9e9 base units; 0 < price ≤ 4e6 USD; |funding index| ≤ 4e6 USD; 0 < rate ≤ 1;
   |collateral| ≤ 1e9 USD; at most 4 markets per account. Columns must hold integers (units); a
   Decimal off its unit's grid (more places) is refused by `units`.
@@ -152,14 +153,24 @@ def price_figure(value: int) -> Decimal | None:
 def funding_owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: int) -> np.ndarray:
     """Return what each holder of a market owes at a close, `size × (index_now − index at its last settle)`, as
     `settle_funding` rounds it (positive: it pays); refuse sizes, indices or a payment out of range."""
-    size, index_at_settle = _column(size, SIZE_LIMIT, "size"), _column(index_at_settle, PRICE_LIMIT, "funding index")
-    now = _column([index_now], PRICE_LIMIT, "funding index")[0]
-    owed = np.empty_like(size)
-    refused = _owed(size, index_at_settle, now, owed)
-    if refused >= 0:
+    owed, in_range = funding_owed_in_range(size, index_at_settle, index_now)
+    if not in_range.all():
+        refused = int(np.argmin(in_range))
         raise ValueError(f"funding owed by holder {refused} (size {size[refused]}, index {index_at_settle[refused]} "
                          f"to {index_now}) is beyond ±{money(MONEY_LIMIT)} USD")
     return owed
+
+
+def funding_owed_in_range(size: np.ndarray, index_at_settle: np.ndarray,
+                          index_now: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return `funding_owed` of the holders whose payment is within range, and which those are (another's figure
+    is not there): one holder beyond it leaves the others' figures as they are. Refuse sizes or indices out of
+    range."""
+    size, index_at_settle = _column(size, SIZE_LIMIT, "size"), _column(index_at_settle, PRICE_LIMIT, "funding index")
+    now = _column([index_now], PRICE_LIMIT, "funding index")[0]
+    owed, in_range = np.empty_like(size), np.ones(len(size), dtype=np.bool_)
+    _owed(size, index_at_settle, now, owed, in_range)
+    return owed, in_range
 
 
 def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray, index_at_settle: np.ndarray,
@@ -168,8 +179,29 @@ def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
     position's liquidation price.
 
     Accounts are rows, markets columns: `size`, `entry` and `index_at_settle` are accounts × markets (size 0: no
-    position there), `oracle`, `index_now`, `mmr` and `imr` one per market, `collateral` one per account."""
+    position there), `oracle`, `index_now`, `mmr` and `imr` one per market, `collateral` one per account. Refuse
+    any column out of range, or a figure the pass would make beyond it."""
     book = _book(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr)
+    margins, refused = _pass(book)
+    if refused[:, 0].any():
+        a = int(np.argmax(refused[:, 0] != 0))
+        _refuse(book, margins.totals, margins.equity, margins.leverage, *(int(i) for i in refused[a]), a)
+    return margins
+
+
+def account_margins_in_range(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
+                             index_at_settle: np.ndarray, oracle: np.ndarray, index_now: np.ndarray, mmr: np.ndarray,
+                             imr: np.ndarray) -> tuple[Margins, np.ndarray]:
+    """Return `account_margins` of the accounts whose figures are all within range, and which those are (another's
+    figures are not all there): one account beyond it leaves the others' figures as they are. Refuse any column out
+    of range."""
+    margins, refused = _pass(_book(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr))
+    return margins, refused[:, 0] == 0
+
+
+def _pass(book: tuple[np.ndarray, ...]) -> tuple[Margins, np.ndarray]:
+    """Run the compiled pass over checked columns; return its figures and, per account, what it refused (a figure,
+    0: none) and in which market column."""
     accounts, markets = book[1].shape
     figures = np.empty((5, accounts, markets), dtype=np.int64)
     totals = np.empty((accounts, 5), dtype=np.int64)
@@ -177,17 +209,15 @@ def account_margins(collateral: np.ndarray, size: np.ndarray, entry: np.ndarray,
     prices = np.empty((accounts, markets), dtype=np.int64)
     refused = np.zeros((accounts, 2), dtype=np.int64)  # why (FIGURES) and in which market column
     _margins(*book, figures, totals, scores, prices, refused)
-    if refused[:, 0].any():
-        _refuse(book, totals, scores, *(int(i) for i in refused[np.argmax(refused[:, 0] != 0)]),
-                int(np.argmax(refused[:, 0] != 0)))
-    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3], prices)
+    return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3], prices), refused
 
 
-def _refuse(book: tuple[np.ndarray, ...], totals: np.ndarray, scores: np.ndarray, figure: int, m: int, a: int) -> None:
+def _refuse(book: tuple[np.ndarray, ...], totals: np.ndarray, equity: np.ndarray, leverage: np.ndarray, figure: int,
+            m: int, a: int) -> None:
     """Raise the error naming the first figure a pass refused, and the values it came from."""
     if FIGURES[figure] == "leverage":
         raise ValueError(f"the leverage of account row {a} (notional {money(totals[a, 2])}, equity "
-                         f"{money(scores[a, 0])} USD) is beyond {Decimal(LEVERAGE_LIMIT).scaleb(-RATIO_PLACES)}")
+                         f"{money(equity[a])} USD) is beyond {Decimal(LEVERAGE_LIMIT).scaleb(-RATIO_PLACES)}")
     raise ValueError(f"the {FIGURES[figure]} of account row {a} in market column {m} (size {book[1][a, m]}, "
                      f"entry {book[2][a, m]}, oracle {book[4][m]}) is beyond ±{money(MONEY_LIMIT)} USD")
 
@@ -228,14 +258,11 @@ def _check(values: np.ndarray, low: int, high: int, name: str) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64,
-          owed: np.ndarray) -> int:  # pragma: no cover (compiled)
-    """Write each holder's funding owed into `owed`; return the first holder out of range, or −1."""
+def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64, owed: np.ndarray,
+          in_range: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """Write each holder's funding owed into `owed`, clearing `in_range` for each beyond range."""
     for i in range(size.shape[0]):
-        owed[i], ok = _product_money(size[i], index_now - index_at_settle[i])
-        if not ok:
-            return i
-    return -1
+        owed[i], in_range[i] = _product_money(size[i], index_now - index_at_settle[i])
 
 
 @njit(cache=True, nogil=True)

@@ -29,7 +29,8 @@ from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
-    RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, funding_owed, units)
+    RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, account_margins_in_range,
+    funding_owed_in_range, units)
 from streams.domain.margin import Quote
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, joined, snapshot_bytes
 
@@ -100,6 +101,8 @@ class Holdings:
             c = self.column[name]
             size[c] = scaled(position.size, SIZE_PLACES, SIZE_LIMIT)
             entry[c] = scaled(position.entry, PRICE_PLACES, PRICE_LIMIT)
+            if entry[c] <= 0:  # filled at under half of 1e-12 USD: the pass prices no position at 0
+                raise ValueError(f"entry {position.entry} of {name} is not a price of the integer pass")
             index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
             held[c] = True
             texts[2 * c: 2 * c + 2] = f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()
@@ -175,13 +178,15 @@ class IntegerLane:
         if not len(rows):
             return None
         chosen = at[rows]
+        oracle, *rest = book  # a market not priced yet is held by no candidate: any price in range does for it
         try:
-            figures = account_margins(held.collateral[chosen], held.size[chosen], held.entry[chosen],
-                                      held.index[chosen], *book)
-        except ValueError:  # a figure beyond the integer range: the Decimal engine takes them
+            figures, in_range = account_margins_in_range(held.collateral[chosen], held.size[chosen],
+                                                         held.entry[chosen], held.index[chosen], np.maximum(oracle, 1),
+                                                         *rest)
+        except ValueError:  # a market's column beyond the integers' range: the Decimal engine takes them all
             return None
-        prices = figures.liquidation_price
-        quiet = stays(figures, held.code[chosen] == AT_RISK, thresholds)
+        prices = figures.liquidation_price  # a holder with a figure beyond the integers' range goes the Decimal way
+        quiet = in_range & stays(figures, held.code[chosen] == AT_RISK, thresholds)
         quiet &= (prices != BEYOND_PRICE).all(axis=1)  # a short's price past the integers: the Decimal way prints it
         if thresholds:
             quiet &= ~near(held.size[chosen], prices, book[0], thresholds)
@@ -204,10 +209,10 @@ class IntegerLane:
         rows = np.flatnonzero((held.code[at] != OFF_GRID) & held.held[at, c])
         try:
             now = units(index, PRICE_PLACES, PRICE_LIMIT, "funding index")
-            paid = funding_owed(held.size[at[rows], c], held.index[at[rows], c], now)
         except ValueError:
             return owed
-        for row, amount in zip(rows.tolist(), paid.tolist()):
+        paid, in_range = funding_owed_in_range(held.size[at[rows], c], held.index[at[rows], c], now)
+        for row, amount in zip(rows[in_range].tolist(), paid[in_range].tolist()):  # a payment beyond it: Decimal
             owed[row] = amount
         return owed
 

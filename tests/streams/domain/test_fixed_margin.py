@@ -11,8 +11,9 @@ from streams.domain import to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, LEVERAGE_LIMIT, LIQUIDATION_LIMIT, MONEY_LIMIT, NO_PRICE, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT,
-    _health, _leverage, _liquidation_price, _product_money, _quotient, _slope, account_margins, funding_owed,
-    health_figure, leverage_figure, money, price_figure, units)
+    _health, _leverage, _liquidation_price, _product_money, _quotient, _slope, account_margins,
+    account_margins_in_range, funding_owed, funding_owed_in_range, health_figure, leverage_figure, money, price_figure,
+    units)
 from streams.domain.margin import Margin, PositionRisk, Quote, health, leverage, liquidation_price
 from streams.domain.positions import Position
 
@@ -324,6 +325,24 @@ def test_a_figure_of_exactly_a_billion_is_taken_and_one_unit_more_refused() -> N
         account_margins(*one(10**18 + 10**9, 1, 10**12))
     with pytest.raises(ValueError, match="funding owed by holder 1"):
         funding_owed(np.array([1, 10**18 + 10**9]), np.array([0, 0]), 10**12)
+
+
+def test_an_account_beyond_the_range_leaves_the_others_figures_as_they_are() -> None:
+    # rows 1 and 3 make a figure over 1e9 USD (P&L, then leverage); rows 0, 2 and 4 alone give these figures
+    sizes = [10**9, 10**18 + 10**9, -5 * 10**9, 10**18, 7]
+    book = (np.array([10**12, 0, 10**11, 1, 10**12]), np.array([[s] for s in sizes]), np.full((5, 1), 10**12),
+            np.zeros((5, 1), dtype=np.int64), np.array([2 * 10**12]), np.zeros(1, dtype=np.int64), np.array([MMR]),
+            np.array([IMR]))
+    margins, in_range = account_margins_in_range(*book)
+    assert in_range.tolist() == [True, False, True, False, True]
+    alone = account_margins(book[0][[0, 2, 4]], book[1][[0, 2, 4]], book[2][[0, 2, 4]], book[3][[0, 2, 4]], *book[4:])
+    for name in ("unrealised_pnl", "notional", "totals", "equity", "free_collateral", "health", "leverage",
+                 "liquidation_price"):
+        assert np.array_equal(getattr(margins, name)[[0, 2, 4]], getattr(alone, name)), name
+    with pytest.raises(ValueError, match="unrealised P&L of account row 1"):
+        account_margins(*book)
+    owed, paid = funding_owed_in_range(np.array([3, 10**18 + 10**9, -2]), np.zeros(3, dtype=np.int64), 10**12)
+    assert paid.tolist() == [True, False, True] and owed[[0, 2]].tolist() == [3, -2]
 
 
 def test_columns_of_floats_or_of_integers_too_wide_are_refused_before_any_cast() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.holders import PRICES, built_engine, closes, moves, oracle_tick
+from bench.holders import FILLED, MARKET, PRICES, built_engine, closes, moves, oracle_tick
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from quantdesk.wire import Encoded
@@ -176,3 +176,33 @@ def test_a_short_far_over_collateralised_has_no_liquidation_price_both_ways_and_
     assert published(lane) == published(reference)
     assert [p.liquidation_price for s in lane.states for p in s.positions] == [None]
     replay(engines, events[3:], fills=False)
+
+
+def test_a_holder_beyond_the_integers_range_or_off_their_grid_goes_the_decimal_way_alone() -> None:
+    # a whale of 30,000 BTC (1.5e9 USD of notional: past the pass's 1e9 a figure) and two fills at a price under
+    # half of 1e-12 (their average entry 0E-12): each sent every holder of a batch the Decimal way, ~10× the cost
+    engines = (built_engine(40), built_engine(40, integers=False))
+    whale = [change(FILLED + 10, "deposit", "500000000", "whale"),
+             fill(FILLED + 11, "buy", "30000", str(PRICES[MARKET]), market=MARKET, wallet="whale"),
+             change(FILLED + 12, "deposit", "1000", "dust"),
+             fill(FILLED + 13, "buy", "1", "1E-13", market=MARKET, wallet="dust"),
+             fill(FILLED + 14, "buy", "1", "1E-13", market=MARKET, wallet="dust")]
+    replay(engines, whale, fills=False)
+    assert engines[1].accounts["dust:0"].positions[MARKET].entry == 0
+    for event, decimal in ((moves(1)[0], ["whale"]), (closes(1, PRICES[MARKET])[0], ["dust", "whale"])):
+        lane, reference = (engine.apply(event) for engine in engines)  # the move leaves the dust's equity as it was
+        assert published(lane) == published(reference)
+        assert sorted(s.wallet for s in lane.states if not isinstance(s, WrittenSnapshot)) == decimal
+        assert len(lane.states) > 25
+    assert_same_engines(*engines)
+
+
+def test_a_market_not_priced_yet_sends_no_batch_the_decimal_way() -> None:
+    wallets = [f"w{i}" for i in range(IntegerLane.smallest)]
+    events = [tick(T0, "100"), *(change(T0 + 1, "deposit", "1000", w) for w in wallets),
+              *(fill(T0 + 2, "buy", "1", "100", wallet=w) for w in wallets)]  # no ETH or BTC price yet
+    engines = (RiskEngine(DEFAULT_MARKETS), RiskEngine(DEFAULT_MARKETS, integers=False))
+    replay(engines, events, fills=False)
+    lane, reference = (engine.apply(tick(T0 + 1000, "90")) for engine in engines)
+    assert published(lane) == published(reference)
+    assert len(lane.states) == len(wallets) and all(isinstance(s, WrittenSnapshot) for s in lane.states)
