@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Iterator
 
-from quantdesk.kafka.publisher import messages, partition_messages, partition_of
+from quantdesk.kafka.publisher import messages, partition_messages, partition_of, send_batches
 from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
@@ -31,17 +31,16 @@ class Pipeline:
         self.metrics = WorkerMetrics(self.role, self.settings.market_names)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic in order (see `outgoing`), through the app's producer itself (Faust's
-        `Topic.send` would wrap every message in a future and callbacks that nothing here reads); `flush`
-        waits for them and raises a failed delivery."""
+        """Send events to a topic in order (see `outgoing`), each partition's messages in as few produce batches as
+        the producer's batch size allows (`send_batches`); `flush` waits for them and raises a failed delivery."""
         keyed = keyed if isinstance(keyed, list) else list(keyed)
         if not keyed:
             return
         self.metrics.published(topic, keyed)
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
-        producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
-        for partition, key, value in outgoing(topic, keyed, partitions):
-            (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
+        producer = (await self.app.maybe_start_producer())._ensure_producer()  # aiokafka's, under Faust's
+        for sent in await send_batches(producer, name, outgoing(topic, keyed, partitions)):
+            sent.add_done_callback(self.app.delivered)
 
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `run` as a task of the app until it stops; crash the app if it fails."""

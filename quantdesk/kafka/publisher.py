@@ -1,5 +1,6 @@
 """Publish events to the input topics, many events of one Kafka partition per message."""
 
+import asyncio
 from collections import defaultdict
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
@@ -63,6 +64,25 @@ def partition_messages(
         for start in range(0, len(batch), max_per_message):
             chunk = batch[start:start + max_per_message]
             yield partition, chunk[0][0], encode_batch(event for _, event in chunk)
+
+
+async def send_batches(producer: AIOKafkaProducer, topic: str,
+                       records: Iterable[tuple[int, str, bytes]]) -> list["asyncio.Future[Any]"]:
+    """Send (partition, key, value) records to a topic, each partition's in order, in as few produce batches as the
+    producer's batch size allows; return the batches' futures. Each record stays its own, with its key (a compacted
+    topic keeps the last per key): one state per account costs ~1.7 µs of CPU so, against ~9 through `send`, which
+    makes a future and looks the partition up for each."""
+    builders: dict[int, Any] = {}
+    sent = []
+    for partition, key, value in records:
+        builder = builders.get(partition) or builders.setdefault(partition, producer.create_batch())
+        if builder.append(key=key.encode(), value=value, timestamp=None) is None:  # full: a batch's first always fits
+            sent.append(await producer.send_batch(builder, topic, partition=partition))
+            builder = builders[partition] = producer.create_batch()
+            builder.append(key=key.encode(), value=value, timestamp=None)
+    for partition, builder in builders.items():
+        sent.append(await producer.send_batch(builder, topic, partition=partition))
+    return sent
 
 
 class Publisher:

@@ -1,11 +1,13 @@
 """The publisher packs a window's events into one Kafka message per partition, each on its key's partition."""
 
+import asyncio
 from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.events import kafka_messages
-from quantdesk.kafka.publisher import Keyed, Publisher, partition_messages
+from quantdesk.kafka.publisher import Keyed, Publisher, partition_messages, send_batches
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.wire import decode
@@ -84,3 +86,21 @@ def test_the_bench_counts_one_message_per_partition_and_window() -> None:
 async def test_a_send_counts_once_every_in_sync_replica_has_it() -> None:
     publisher = Publisher(Settings(), "127.0.0.1:9")  # not started: only how its producer is made
     assert publisher.producer._sender._acks == -1  # acks=all, as aiokafka sends it
+
+
+async def test_keyed_records_go_in_few_batches_each_its_own_record_on_its_partition_in_order(settings: Settings) -> None:
+    # 3,000 account states of ~600 bytes through batches of at most 16 KiB: each partition's ~600 KB in ~40 batches
+    await ensure_topics(settings, settings.kafka_bootstrap or "")
+    records = [(n % 3, f"W{n % 300}:0", orjson.dumps({"n": n, "pad": "x" * 580})) for n in range(3000)]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_batch_size=16 << 10)
+    await producer.start()
+    try:
+        sent = await send_batches(producer, settings.topic("accounts.state"), records)
+        delivered = await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    assert 3 * 30 < len(delivered) < 3 * 60  # batches full to the size asked, not one per record
+    got = await read_all(settings, "accounts.state", len(records))
+    assert sorted(got) == sorted((p, k.encode(), v) for p, k, v in records)  # each once, with its key
+    for partition in range(3):
+        assert [r[2] for r in got if r[0] == partition] == [v for p, _, v in records if p == partition]
