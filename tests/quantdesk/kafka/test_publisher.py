@@ -88,7 +88,8 @@ async def test_a_send_counts_once_every_in_sync_replica_has_it() -> None:
     assert publisher.producer._sender._acks == -1  # acks=all, as aiokafka sends it
 
 
-async def test_keyed_records_go_in_few_batches_each_its_own_record_on_its_partition_in_order(settings: Settings) -> None:
+async def test_keyed_records_go_in_few_batches_each_its_own_record_on_its_partition_in_order(
+        settings: Settings) -> None:
     # 3,000 account states of ~600 bytes through batches of at most 16 KiB: each partition's ~600 KB in ~40 batches
     await ensure_topics(settings, settings.kafka_bootstrap or "")
     records = [(n % 3, f"W{n % 300}:0", orjson.dumps({"n": n, "pad": "x" * 580})) for n in range(3000)]
