@@ -31,16 +31,22 @@ class Pipeline:
         self.metrics = WorkerMetrics(self.role, self.settings.market_names)
 
     async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic in order (see `outgoing`), each partition's messages in as few produce batches as
-        the producer's batch size allows (`send_batches`); `flush` waits for them and raises a failed delivery."""
+        """Send events to a topic in order (see `outgoing`): a compacted topic's one message per key in as few produce
+        batches as the producer's batch size allows (`send_batches`), any other's one message per partition through
+        the producer itself (Faust's `Topic.send` would wrap every message in a future and callbacks that nothing
+        here reads); `flush` waits for them and raises a failed delivery."""
         keyed = keyed if isinstance(keyed, list) else list(keyed)
         if not keyed:
             return
         self.metrics.published(topic, keyed)
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
-        producer = (await self.app.maybe_start_producer())._ensure_producer()  # aiokafka's, under Faust's
-        for sent in await send_batches(producer, name, outgoing(topic, keyed, partitions)):
-            sent.add_done_callback(self.app.delivered)
+        producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
+        if topic in COMPACTED_TOPICS:  # many records a partition: a batch of its own (one per call) costs less
+            for sent in await send_batches(producer._ensure_producer(), name, outgoing(topic, keyed, partitions)):
+                sent.add_done_callback(delivered)
+            return
+        for partition, key, value in outgoing(topic, keyed, partitions):  # one a partition: joins the open batch
+            (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
 
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `run` as a task of the app until it stops; crash the app if it fails."""
