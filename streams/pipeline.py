@@ -42,7 +42,8 @@ class Pipeline:
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
         if topic in COMPACTED_TOPICS:  # many records a partition: a batch of its own (one per call) costs less
-            for sent in await send_batches(producer._ensure_producer(), name, outgoing(topic, keyed, partitions)):
+            batching = producer._ensure_producer()  # aiokafka's, under Faust's: only it sends a batch built whole
+            for sent in await send_batches(batching, name, outgoing(topic, keyed, partitions)):
                 sent.add_done_callback(delivered)
             return
         for partition, key, value in outgoing(topic, keyed, partitions):  # one a partition: joins the open batch
