@@ -12,7 +12,7 @@ seqs, which the sink and the gateway take once.
 from typing import Any, Iterator
 
 from quantdesk.kafka.topics import ORDER_INPUTS
-from quantdesk.messages import INPUT_MODELS, DeadLetter, Fill, OrderEvent, OrderState, account_key, dump
+from quantdesk.messages import INPUT_MODELS, BookUpdate, DeadLetter, Fill, OrderEvent, OrderState, account_key, dump
 from streams.decode import as_bytes, dead_letter
 from streams.domain.orders import Orders
 from streams.domain.resting import RestingBooks
@@ -58,22 +58,37 @@ class OrdersAgent(OrderedInput):
         applied = list(events)
         if not applied:
             return
-        states: list[OrderState] = []
-        refused: list[DeadLetter] = []
-        for event in applied:
-            outcome = self.orders.apply(event)  # type: ignore[arg-type]
-            if outcome is not None and outcome.state is not None:
-                states.append(outcome.state)
-            elif outcome is not None and outcome.refused is not None:
-                topic = TOPIC_OF[type(event)]
-                refused.append(dead_letter(topic, event.ts, f"orders: {outcome.refused}", as_bytes(dump(event))))
-        books = [update for s in states if (update := self.books.take(s)) is not None]
+        states, books, refused = folded(self.orders, self.books, applied)
         await self.pipeline.publish("orders.state", ((account_key(s.wallet, s.subaccount), s) for s in states))
         await self.pipeline.publish("books", ((u.market, u) for u in books))
         await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
         await self.pipeline.flush()
         self.positions.applied(e.id for e in applied)
         await self.show_progress()
+
+
+def folded(orders: Orders, books: RestingBooks,
+           events: list[Event]) -> tuple[list[OrderState], list[BookUpdate], list[DeadLetter]]:
+    """Fold events into their orders and our venue's book; return the states they cause, the book updates those
+    make, and the events refused with why (an order whose book level could not hold it stands, left out of the
+    book)."""
+    states: list[OrderState] = []
+    updates: list[BookUpdate] = []
+    refused: list[DeadLetter] = []
+    for event in events:
+        outcome = orders.apply(event)  # type: ignore[arg-type]
+        if outcome is None:
+            continue
+        why = outcome.refused
+        if outcome.state is not None:
+            states.append(outcome.state)
+            why = books.refuses(outcome.state)
+            if why is None and (update := books.take(outcome.state)) is not None:
+                updates.append(update)
+        if why is not None:
+            topic = TOPIC_OF[type(event)]
+            refused.append(dead_letter(topic, event.ts, f"orders: {why}", as_bytes(dump(event))))
+    return states, updates, refused
 
 
 def register(pipeline: Pipeline, shared: Decoded | None = None) -> OrdersAgent:

@@ -49,6 +49,9 @@ CONTEXT = Context(prec=40, rounding=ROUND_HALF_EVEN)
 # (below 1e20, 18 places) make products up to 1e40, whose money figure has 49 digits: at 40, quantize raised and took
 # the risk engine down on a fill of 1e19 at 1e19
 ROUNDING = Context(prec=100, rounding=ROUND_HALF_EVEN)
+# exact sums and products of input values (below 1e20, 18 places: 38 digits): a product has at most 76 digits, a sum
+# of 2^31 of them 48; the default context's 28 digits rounded a book level or an order's remainder
+EXACT = Context(prec=100, rounding=ROUND_HALF_EVEN)
 ZERO = Decimal(0)
 
 

@@ -34,6 +34,8 @@ from typing import Literal, NamedTuple
 
 from sortedcontainers import SortedDict
 
+from streams.domain import EXACT
+
 Side = Literal["bid", "ask"]
 Outcome = Literal["applied", "duplicate", "gap", "stale"]
 
@@ -129,7 +131,7 @@ class Ladder:
     def add(self, price: Decimal, size: Decimal) -> None:
         """Add one order of `size` at `price`."""
         level = self.levels.get(price)
-        self.levels[price] = (size, 1) if level is None else (level[0] + size, level[1] + 1)
+        self.levels[price] = (size, 1) if level is None else (EXACT.add(level[0], size), level[1] + 1)
 
     def remove(self, price: Decimal, size: Decimal) -> None:
         """Remove one order of `size` at `price` (it must rest there)."""
@@ -137,12 +139,12 @@ class Ladder:
         if count == 1:
             del self.levels[price]
         else:
-            self.levels[price] = (total - size, count - 1)
+            self.levels[price] = (EXACT.subtract(total, size), count - 1)
 
     def resize(self, price: Decimal, change: Decimal) -> None:
         """Change the size of one order at `price` by `change`, its count the same."""
         total, count = self.levels[price]
-        self.levels[price] = (total + change, count)
+        self.levels[price] = (EXACT.add(total, change), count)
 
     def set(self, price: Decimal, size: Decimal, orders: int) -> None:
         """Set the level at `price` to `size` in `orders` orders; size 0 removes it."""
@@ -235,7 +237,7 @@ class OrderBook(Book):
         for side, price, size in self._orders.values():
             level = sides[side].get(price)
             sides[side][price] = Level(price, size, 1) if level is None else Level(
-                price, level.size + size, level.orders + 1)
+                price, EXACT.add(level.size, size), level.orders + 1)
         self.bids, self.asks = Ladder(True, sides["bid"].values()), Ladder(False, sides["ask"].values())
         self.needs_snapshot = False
         self.advance(seq, ts)
@@ -253,7 +255,7 @@ class OrderBook(Book):
         """Make order `order_id` rest at `side`/`price` with `size` (0: remove it), adjusting its levels."""
         old = self._orders.get(order_id)
         if old is not None and old[0] == side and old[1] == price and size > 0:
-            self.side(side).resize(price, size - old[2])  # a partial fill or size amend: the level keeps its count
+            self.side(side).resize(price, EXACT.subtract(size, old[2]))  # a partial fill or size amend: the level keeps its count
             self._orders[order_id] = (side, price, size)
             return
         if old is not None:

@@ -12,12 +12,11 @@ the warehouse's 18 places.
 """
 
 from dataclasses import dataclass, replace
-from decimal import Context, Decimal
+from decimal import Decimal
 from quantdesk.messages import Fill, OrderEvent, OrderState, OrderStatus, canonical
-from streams.domain import to_stored
+from streams.domain import EXACT, to_stored
 
 Step = OrderEvent | Fill  # an order's placement or cancellation, or one of its fills
-EXACT = Context(prec=100)  # a product of two Decimal(38, 18) values has at most 76 digits: nothing rounds
 CLOSED: tuple[OrderStatus, ...] = ("filled", "cancelled")
 ZERO = Decimal(0)
 
@@ -107,7 +106,7 @@ def mismatched_fill(order: Order, fill: Fill) -> str | None:
     """Return why a fill of an open order does not fit it (another side, more than is left), or None."""
     if fill.side != order.placed.side:
         return f"a {fill.side} fill of order {order.name}, a {order.placed.side} order"
-    left = order.size - order.filled_size
+    left = EXACT.subtract(order.size, order.filled_size)
     if fill.size > left:
         return f"a fill of {fill.size} overfills order {order.name}: {left} left of {order.size}"
     return None

@@ -14,7 +14,8 @@ the timing; a worker started again sends them again under the same ids and seqs,
 from decimal import Decimal
 
 from quantdesk.markets import OUR_VENUE
-from quantdesk.messages import BOOK_LEVELS, BookLevel, BookUpdate, OrderState
+from quantdesk.messages import BOOK_LEVELS, DECIMAL_BOUND, BookLevel, BookUpdate, OrderState
+from streams.domain import EXACT
 from streams.domain.books import Level, Order, OrderBook, OrderUpdate, Side
 
 SNAPSHOT_EVERY = 50  # updates of a book between its whole books on `books`
@@ -44,6 +45,19 @@ class RestingBooks:
             self.whole[market] = ts
         return book
 
+    def refuses(self, state: OrderState) -> str | None:
+        """Return why the book cannot rest an order as its state says, or None: its price level would hold a size of
+        1e20 or more, past what a level on `books` carries (several orders each within the input's bound)."""
+        book = self.books.get(state.market)
+        if book is None or state.status not in RESTS or not state.price:
+            return None
+        was, side = book.resting(state.order), "bid" if state.side == "buy" else "ask"
+        held = book.side(side).levels.get(state.price)
+        level = EXACT.subtract(held[0] if held else ZERO, was.size if was and was.price == state.price else ZERO)
+        if (total := EXACT.add(level, EXACT.subtract(state.size, state.filled_size))) >= DECIMAL_BOUND:
+            return f"the {side} level at {state.price} would hold {total}, past the 1e20 a book level carries"
+        return None
+
     def take(self, state: OrderState) -> BookUpdate | None:
         """Rest, resize or remove the order as its new state says; return the message that tells readers, or None
         when the book did not change."""
@@ -51,7 +65,7 @@ class RestingBooks:
         was = book.resting(state.order)
         side: Side = "bid" if state.side == "buy" else "ask"
         if state.status in RESTS and state.price:
-            price, size = state.price, state.size - state.filled_size
+            price, size = state.price, EXACT.subtract(state.size, state.filled_size)
         elif was is not None:
             price, size = was.price, ZERO
         else:
