@@ -1,12 +1,13 @@
 """The ticket's walk and route against hand-worked books, and properties of any route."""
 
 from decimal import Decimal as D
+from decimal import localcontext
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.domain import to_money, to_price
+from streams.domain import EXACT, to_money, to_price
 from streams.domain.books import Level, LevelBook
 from streams.domain.consolidated import Consolidated, consolidate
 from streams.domain.routing import Refusal, Route, Take, route
@@ -168,3 +169,35 @@ def test_any_route_fills_the_size_from_real_levels_at_the_best_total_cost(
         assert better  # never worse all-in than sweeping by price alone
     if len(set(fees.values())) == 1:  # equal fees: the route is the price-order sweep
         assert sorted(takes) == sorted(sweep)
+
+
+# Books and orders at the edges of the input's bounds: 38-digit sizes and prices, 1e-18 to just under 1e20.
+
+EDGES = st.sampled_from(("1e-18", "0.000000001", "1.5", "65000.123456789012", "12345678901234567890.123456789",
+                         "99999999999999999999.999999999999999999"))
+
+
+@st.composite
+def hostile_books(draw: st.DrawFn) -> Consolidated:
+    """Draw a consolidated offer side of three venues with sizes and prices anywhere in the input's range."""
+    venues = []
+    for venue in VENUES:
+        prices = draw(st.lists(EDGES, max_size=4, unique=True))
+        venues.append((venue, [], [(p, draw(EDGES)) for p in sorted(prices, key=D)]))
+    return book(*venues)
+
+
+@given(hostile_books(), st.sampled_from(("1e-18", "0.000000001", "7", "12345678901234567890.123456789")))
+def test_a_route_over_sizes_and_prices_of_any_digits_fills_exactly(b: Consolidated, size: str) -> None:
+    # in the default context's 28 digits what was left to fill and what was filled were rounded: a route could
+    # take more or less than the order, or refuse one the depth fills exactly
+    fees = dict.fromkeys(VENUES, D("0.0005"))
+    r = route(b, "buy", D(size), fees)
+    with localcontext(EXACT):  # the expectations, exactly
+        visible = sum((lv.size for lv in b.asks), D(0))
+        if visible < D(size):
+            assert isinstance(r, Refusal) and r.fillable == visible
+            return
+        assert isinstance(r, Route)
+        assert sum((t.size for leg in r.legs for t in leg.takes), D(0)) == D(size)
+        assert r.notional == sum((t.size * t.price for leg in r.legs for t in leg.takes), D(0))
