@@ -26,6 +26,10 @@ class PythDecodeError(ValueError):
     """Bytes or a payload that are not the Pyth data they claim to be."""
 
 
+# what reading a payload of the wrong shape raises: a list where an object was, a float past any integer
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError)
+
+
 def decode_price_account(data: bytes, key: str = NULL_KEY) -> PythPriceAccount:
     """Decode a Pyth price account's data (header included) with pythclient."""
     if len(data) < ACCOUNT_HEADER_BYTES:
@@ -75,6 +79,8 @@ class HermesPrice:
 
 def feed_id(raw: str) -> str:
     """Return a feed id as 64 lowercase hex digits without 0x."""
+    if not isinstance(raw, str):
+        raise PythDecodeError(f"bad feed id {raw!r}")
     feed = raw.lower().removeprefix("0x")
     if len(feed) != 64 or any(c not in "0123456789abcdef" for c in feed):
         raise PythDecodeError(f"bad feed id {raw!r}")
@@ -113,7 +119,7 @@ def parse_hermes(payload: Any) -> list[HermesPrice]:
         return [_hermes_price(entry) for entry in _entries(payload)]
     except PythDecodeError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except MALFORMED as exc:
         raise PythDecodeError(f"malformed Hermes payload: {exc!r}") from exc
 
 
@@ -130,16 +136,23 @@ def binary_prices(payload: Any) -> list[HermesPrice]:
     This reads the Merkle messages; it does not check the Wormhole guardian signatures.
     """
     prices = []
-    for data, encoding in _binary_updates(payload):
+    try:
+        updates = _binary_updates(payload)
+    except MALFORMED as exc:
+        raise PythDecodeError(f"malformed binary update: {exc!r}") from exc
+    for data, encoding in updates:
         try:
             infos = extract_price_info_from_accumulator_update(data, encoding)
-        except (IndexError, ValueError) as exc:
+        except (*MALFORMED, struct.error) as exc:
             raise PythDecodeError(f"unreadable accumulator update: {exc!r}") from exc
         if infos is None:
             raise PythDecodeError("not an accumulator price update")
         for info in infos:
             feed = info.price_feed.to_dict()
-            prices.append(_hermes_price({"id": feed["id"], "price": feed["price"]}))
+            try:
+                prices.append(_hermes_price({"id": feed["id"], "price": feed["price"]}))
+            except MALFORMED as exc:
+                raise PythDecodeError(f"malformed binary price: {exc!r}") from exc
     return prices
 
 

@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pythclient.pythaccounts import PythPriceStatus
 
 from programs.pyth import (
@@ -129,3 +131,24 @@ def test_malformed_hermes_payloads_are_refused(payload: Any) -> None:
 def test_unreadable_binary_is_refused() -> None:
     with pytest.raises(PythDecodeError):
         binary_prices({"binary": {"encoding": "hex", "data": ["504e4155"]}, "parsed": []})
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False,
+                                                                                       allow_infinity=False)
+                    | st.text(max_size=12), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(("id", "price", "conf", "expo", "publish_time", "metadata",
+                                                       "parsed", "binary", "data", "encoding", "vaa", "slot")), inner,
+                                      max_size=5), max_leaves=15)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(JSON, st.builds(lambda v: {**hermes()["data_v1"], "price": v}, JSON),
+                 st.builds(lambda v: {**hermes()["data_v2"], "parsed": [v]}, JSON)))
+def test_any_payload_is_read_or_refused_as_not_pyth_never_raising_anything_else(payload: Any) -> None:
+    # a feed id that is no string, metadata that is a list, a price too big for an integer: each raised past the
+    # source (AttributeError, OverflowError) and ended the Hermes stream
+    for read in (parse_hermes, binary_mismatches):
+        try:
+            read(payload)
+        except PythDecodeError:
+            pass

@@ -50,10 +50,12 @@ async def websocket_updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
         await ws.send(orjson.dumps({"type": "subscribe", "ids": feeds, "verbose": True, "binary": True}).decode())
         async for raw in ws:
             message = orjson.loads(raw)
-            if message.get("type") == "response" and message.get("status") != "success":
+            if not isinstance(message, dict):
+                yield message  # not an update: dead-lettered as unreadable
+            elif message.get("type") == "response" and message.get("status") != "success":
                 raise ConnectionError(f"Hermes refused the subscription: {message.get('error', message)}")
-            if message.get("type") == "price_update":
-                yield message["price_feed"]
+            elif message.get("type") == "price_update":
+                yield message.get("price_feed")
 
 
 async def sse_updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
@@ -126,17 +128,23 @@ class HermesSource:
 
     async def publish(self, payload: Any) -> None:
         """Publish a payload's ticks, or a dead letter when it is unreadable."""
+        digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
         try:
-            ticks = hermes_ticks(payload, self.feeds)
+            ticks, refused = hermes_ticks(payload, self.feeds)
         except PythDecodeError as exc:
-            digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
-            await self.publisher.send([("dlq", "dlq", dead(f"hermes:{digest}", str(exc), payload))])
-            self.metrics.inc("ingest_dlq_total", source=HERMES, stage="decode")
+            await self.dead_letters({f"hermes:{digest}": str(exc)}, payload)
             return
+        await self.dead_letters({f"hermes:{digest}:{feed}": why for feed, why in refused.items()}, payload)
         self.check_binary(payload)
         await self.publisher.send(("oracle.ticks", partition_key("oracle.ticks", t), t) for t in ticks)
         self.prices.update({t["market"]: Decimal(t["price"]) for t in ticks})
         self.metrics.inc("ingest_published_total", len(ticks), source=HERMES, topic="oracle.ticks")
+
+    async def dead_letters(self, refused: dict[str, str], payload: Any) -> None:
+        """Dead-letter a payload once per id in `refused`, each with its reason."""
+        if refused:
+            await self.publisher.send([("dlq", "dlq", dead(id_, why, payload)) for id_, why in refused.items()])
+            self.metrics.inc("ingest_dlq_total", len(refused), source=HERMES, stage="decode")
 
     def check_binary(self, payload: Any) -> None:
         """Count (and log) a payload whose JSON prices its own binary update does not carry.

@@ -27,9 +27,12 @@ def recorded() -> dict[str, Any]:
 class FakeHermes:
     """Replays the fixtures on Hermes' streaming endpoints."""
 
-    def __init__(self, payloads: dict[str, Any] | None = None, drop: bool = False) -> None:
+    def __init__(self, payloads: dict[str, Any] | None = None, drop: bool = False,
+                 first: tuple[Any, ...] = ()) -> None:
+        """Serve `payloads` (the recorded ones by default); on the websocket send the frames `first` before them."""
         self.payloads = payloads or recorded()
         self.drop = drop
+        self.first = first
         self.connections = 0
         self.subscriptions: list[list[str]] = []
         self.port = free_port()
@@ -72,6 +75,8 @@ class FakeHermes:
             ids = [i.removeprefix("0x") for i in body.get("ids", [])]
             self.subscriptions.append(ids)
             await ws.send_json({"type": "response", "status": "success"})
+            for frame in self.first:
+                await ws.send_json(frame)
             feed = self.payloads["data_v1"]
             if feed["id"] in ids:
                 await ws.send_json({"type": "price_update", "price_feed": feed})

@@ -28,10 +28,10 @@ def test_price_account_tick(aapl: Any) -> None:
 
 
 def test_hermes_ticks_for_configured_markets() -> None:
-    (tick,) = hermes_ticks(hermes()["data_v2"], FEED_MARKETS)
+    (tick,), refused = hermes_ticks(hermes()["data_v2"], FEED_MARKETS)
     model = OracleTick.model_validate(tick)
     assert model.market == "BTC-PERP"
     assert model.price == Decimal("51900.75917635") and model.conf == Decimal("26.61582364")
     assert model.publish_time == 1708363256000 and model.ts == 1708363257000
     assert model.id == f"pyth-hermes:{BTC_FEED}:1708363256000:125976528"
-    assert hermes_ticks(hermes()["data_v2"], {"ff" * 32: "OTHER"}) == []
+    assert not refused and hermes_ticks(hermes()["data_v2"], {"ff" * 32: "OTHER"}) == ([], {})
