@@ -18,16 +18,14 @@ from pythclient.pythaccounts import (
 )
 from pythclient.solana import SolanaPublicKey
 
+from programs import MALFORMED
+
 PYTH_MAGIC = 0xA1B2C3D4
 NULL_KEY = "11111111111111111111111111111111"
 
 
 class PythDecodeError(ValueError):
     """Bytes or a payload that are not the Pyth data they claim to be."""
-
-
-# what reading a payload of the wrong shape raises: a list where an object was, a float past any integer
-MALFORMED = (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError)
 
 
 def decode_price_account(data: bytes, key: str = NULL_KEY) -> PythPriceAccount:

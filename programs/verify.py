@@ -13,18 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import base58
-from solders.hash import Hash
+from solders.errors import BincodeError
+from solders.hash import Hash, ParseHashError
 from solders.instruction import CompiledInstruction
 from solders.message import Message, MessageAddressTableLookup, MessageHeader, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from programs import MALFORMED
 from programs.idl import Idl, default_idl
 from programs.pda import DEFAULT_PROGRAM_ID
 
 COMMITMENT_RANK: Mapping[str, int] = {"processed": 0, "confirmed": 1, "finalized": 2}
 MIN_COMMITMENT = "confirmed"
+PACKET_BYTES = 1232  # the most a Solana transaction holds on the wire: any list or encoding in one is shorter
 
 Seen = Container[str] | Callable[[str], bool]
 
@@ -66,9 +69,26 @@ class VerifiedTransaction:
         return tuple(ix for ix in self.instructions if ix.program_id == program_id)
 
 
+def _indexes(value: Any, what: str) -> bytes:
+    """Return a JSON list of account indexes as bytes; refuse anything else, or more than a transaction can hold
+    (`bytes(n)` of an integer would make n zero bytes: a node could have it allocate petabytes)."""
+    if not isinstance(value, list) or len(value) > PACKET_BYTES:
+        raise VerificationError(f"{what} is not a list of at most {PACKET_BYTES} account indexes")
+    return bytes(value)
+
+
+def _encoded(value: Any, what: str) -> str:
+    """Return an encoded field of a transaction; refuse a non-string, or one longer than a transaction can be
+    (base58 decoding takes time quadratic in the length)."""
+    if not isinstance(value, str) or len(value) > 2 * PACKET_BYTES:
+        raise VerificationError(f"{what} is not a string of at most {2 * PACKET_BYTES} characters")
+    return value
+
+
 def _compiled(raw: Mapping[str, Any]) -> CompiledInstruction:
     """Return a compiled instruction from its JSON form (base58 data)."""
-    return CompiledInstruction(raw["programIdIndex"], base58.b58decode(raw["data"]), bytes(raw["accounts"]))
+    return CompiledInstruction(raw["programIdIndex"], base58.b58decode(_encoded(raw["data"], "instruction data")),
+                               _indexes(raw["accounts"], "an instruction's accounts"))
 
 
 def _json_message(raw: Mapping[str, Any], version: Any) -> Message | MessageV0:
@@ -84,7 +104,8 @@ def _json_message(raw: Mapping[str, Any], version: Any) -> Message | MessageV0:
         return Message.new_with_compiled_instructions(*counts, keys, blockhash, instructions)
     lookups = [
         MessageAddressTableLookup(
-            Pubkey.from_string(lookup["accountKey"]), bytes(lookup["writableIndexes"]), bytes(lookup["readonlyIndexes"])
+            Pubkey.from_string(lookup["accountKey"]), _indexes(lookup["writableIndexes"], "writable indexes"),
+            _indexes(lookup["readonlyIndexes"], "read-only indexes")
         )
         for lookup in raw.get("addressTableLookups") or []
     ]
@@ -98,7 +119,8 @@ def _message_and_signatures(result: Mapping[str, Any]) -> tuple[Message | Messag
         message = _json_message(transaction["message"], result.get("version"))
         return message, [Signature.from_string(s) for s in transaction["signatures"]]
     if isinstance(transaction, Sequence) and len(transaction) == 2 and transaction[1] == "base64":
-        tx = VersionedTransaction.from_bytes(base64.b64decode(transaction[0], validate=True))
+        tx = VersionedTransaction.from_bytes(base64.b64decode(_encoded(transaction[0], "the transaction"),
+                                                              validate=True))
         return tx.message, list(tx.signatures)
     raise VerificationError("unsupported transaction encoding (use json or base64)")
 
@@ -208,5 +230,5 @@ def verify_transaction(
         return _verify(result, commitment, seen, program_id, idl or default_idl())
     except VerificationError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+    except (*MALFORMED, BincodeError, ParseHashError) as exc:
         raise VerificationError(f"malformed transaction: {exc!r}") from exc

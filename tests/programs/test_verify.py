@@ -6,6 +6,8 @@ from typing import Any
 
 import base58
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -168,3 +170,42 @@ def broken(mutate: Any) -> dict[str, Any]:
 def test_malformed_results_are_refused_with_a_reason(result: Any, reason: str) -> None:
     with pytest.raises(VerificationError, match=reason):
         verify_transaction(result, "finalized", set())
+
+
+ODD = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=8),
+                st.lists(st.integers(0, 300), max_size=3),
+                st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+def paths(value: Any, at: tuple = ()) -> list[tuple]:
+    """Return the path of every value inside a JSON-like result."""
+    inner = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    return [at, *(p for key, child in inner for p in paths(child, (*at, key)))]
+
+
+VALID = get_transaction_result(signed_deposit())
+PATHS = paths(VALID)[1:]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(PATHS), ODD), min_size=1, max_size=3))
+@example([(("transaction", "message", "instructions", 0, "accounts"), 2**40)])  # bytes(2**40): a terabyte
+@example([(("transaction", "message", "instructions", 0, "accounts"), list(range(256)) * 300)])  # a solders panic
+@example([(("transaction", "message", "recentBlockhash"), "not a hash")])  # solders' ParseHashError
+def test_a_result_of_any_shape_is_verified_or_refused_with_a_reason(changes: list[tuple[tuple, Any]]) -> None:
+    # a node's answer is input: a value of another type anywhere raised past the ingest (OverflowError, solders'
+    # ParseHashError; an integer for a list of indexes allocated that many bytes, or made solders panic) and stopped
+    # its backfill at that transaction for ever
+    result = copy.deepcopy(VALID)
+    for path, value in changes:
+        holder = result
+        try:
+            for key in path[:-1]:
+                holder = holder[key]
+            holder[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change took the path away
+    try:
+        verify_transaction(result, "finalized", set())
+    except VerificationError:
+        pass

@@ -12,12 +12,12 @@ SOL/USD price the Pyth source has seen; without one, mapping sends them to `dlq`
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from solana.rpc.websocket_api import SolanaWsClient
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcTransactionLogsFilterMentions
@@ -29,7 +29,7 @@ from programs.verify import VerificationError, verify_transaction
 from streams.sources.ingest.delivery import Delivery
 from streams.sources.ingest.metrics import Metrics
 from streams.sources.ingest.rpc import RpcPool, RpcUnavailable
-from quantdesk.messages import DeadLetter, dump
+from quantdesk.messages import LATEST_MS, DeadLetter, dump
 from quantdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,14 @@ class NotYetAvailable(RuntimeError):
     """A listed transaction no endpoint returns yet: backfill stops before it and retries later."""
 
 
-def rejected(signature: str, result: Mapping[str, Any], reason: str) -> Mapped:
-    """Return the dead letter of a transaction that failed verification, with the node's JSON."""
-    ts = (result.get("blockTime") or 0) * 1000
+def rejected(signature: str, result: Any, reason: str) -> Mapped:
+    """Return the dead letter of a transaction that failed verification, with the node's JSON (whatever it holds:
+    a block time of another type or out of range is 0, an integer past 64 bits is written as it came)."""
+    block_time = result.get("blockTime") if isinstance(result, Mapping) else None
+    ts = block_time * 1000 if type(block_time) is int and 0 <= block_time * 1000 < LATEST_MS else 0
     letter = DeadLetter(id=f"{signature}:verify", ts=ts, topic="programs", reason=reason,
-                        payload=orjson.dumps(result).decode(), signature=signature, stage="verify")
+                        payload=json.dumps(result, default=repr, separators=(",", ":"), ensure_ascii=False),
+                        signature=signature, stage="verify")
     return Mapped("dlq", dump(letter))
 
 

@@ -1,10 +1,12 @@
 """The chain source against a local RPC node: signed transactions become input messages, verified."""
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from streams.sources.ingest.chain import rejected
 from streams.sources.ingest.service import ingest_running
 from quantdesk.messages import DeadLetter, Fill, OracleTick
 from quantdesk.settings import Settings
@@ -117,3 +119,14 @@ async def test_a_lagging_endpoint_is_skipped(settings: Settings) -> None:
     assert behind.requests["getTransaction"] == 0 and behind.requests["getSignaturesForAddress"] == 0
     assert metric(text, "ingest_rpc_lag_slots", endpoint=behind.url) > settings.rpc_max_lag_slots
     assert metric(text, "ingest_rpc_active", endpoint=ahead.url) == 1
+
+
+@pytest.mark.parametrize("result", [{"blockTime": "x"}, {"blockTime": -5}, {"blockTime": 2**70}, [1, 2],
+                                    {"blockTime": 1_708_363_256, "meta": {"fee": 2**80}}])
+def test_a_refused_transaction_is_a_dead_letter_whatever_the_node_sent(result: Any) -> None:
+    # a block time of another type made a ts of "xxx…" or a negative one, an integer past 64 bits failed to write:
+    # each raised where a dead letter was due
+    mapped = rejected("sig", result, "malformed transaction")
+    letter = DeadLetter.model_validate(mapped.value)
+    assert mapped.topic == "dlq" and letter.ts in (0, 1_708_363_256_000)
+    assert letter.payload == json.dumps(result, separators=(",", ":"))
