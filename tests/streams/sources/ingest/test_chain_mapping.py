@@ -5,6 +5,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -200,3 +202,32 @@ def test_a_deposit_inside_a_cpi_keeps_its_inner_index() -> None:
     tx = VerifiedTransaction(base.signature, base.slot, base.block_time, "confirmed", base.account_keys, wrapped, logs)
     change = only(map_transaction(tx, CTX), "accounts.changes")
     assert change["id"] == f"{base.signature}:0:ix3" and Decimal(change["amount"]) == 150
+
+
+LOG_LINES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from((f"Program {PROGRAM} invoke [1]", f"Program {PROGRAM} invoke [2]", f"Program {PROGRAM} success",
+                     f"Program {PROGRAM} failed: custom program error: 0x1", "Program log: Instruction: Deposit",
+                     "Log truncated", f"Program {BUDGET} invoke [1]", f"Program {BUDGET} success")),
+    st.binary(max_size=120).map(lambda b: "Program data: " + base64.b64encode(b).decode()),
+    st.builds(lambda e, cut: event_log_line(e)[:cut], st.sampled_from((
+        OrderFilled(USER, ORDER, BTC, "Short", 2**63, 2**64 - 1, 2**64 - 1, 2**62),
+        OrderFilled(USER, ORDER, UNKNOWN, "Long", 1, 1, 0, 0),
+        OraclePriceUpdated(BTC, 2**64 - 1, 0, TS), FundingRateUpdated(BTC, -(2**63), TS),
+        PositionOpened(USER, POSITION, BTC, "Long", 2**64 - 1, 2**64 - 1, 2**16 - 1, TS))),
+        st.integers(14, 400)))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(LOG_LINES, max_size=10), st.sampled_from((None, 0, TS, 2**40)))
+def test_any_logs_of_a_verified_transaction_map_to_messages_or_dead_letters(logs: list[str],
+                                                                           block_time: int | None) -> None:
+    # the logs are the node's, outside the signed message: whatever they hold, mapping gives input messages the
+    # boundary takes, or dead letters saying why, and never raises
+    program_ix = ExecutedInstruction(0, None, DEFAULT_PROGRAM_ID, (), b"")
+    tx = VerifiedTransaction(SIG, 77, block_time, "confirmed", (), (program_ix,), tuple(logs))
+    for mapped in map_transaction(tx, CTX):
+        model = {"trades.fills": Fill, "oracle.ticks": OracleTick, "orders.events": OrderEvent,
+                 "accounts.changes": AccountChange, "dlq": DeadLetter}.get(mapped.topic)
+        if model is not None:
+            model.model_validate(mapped.value)
