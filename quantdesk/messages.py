@@ -107,7 +107,7 @@ class Fill(Input):
     @property
     def signed_size(self) -> Decimal:
         """Return the size with its sign: + for a buy, - for a sell."""
-        return self.size if self.side == "buy" else -self.size
+        return self.size if self.side == "buy" else self.size.copy_negate()  # exact: `-` rounds to 28 digits
 
 
 class AccountChange(Input):

@@ -32,8 +32,11 @@ once, at the point it is made, to a fixed quantum:
 these quanta, for every holder at once, equal to these Decimals bit for bit.
 
 Quantised values have a fixed exponent, so equal values print identically: serialised
-states compare byte for byte. Arithmetic between roundings runs in the caller's decimal
-context (Python's default: 28 digits, half to even); rounding itself uses `ROUNDING`.
+states compare byte for byte. Products and quotients between roundings run in the caller's decimal
+context (Python's default: 28 digits, half to even), as the integer kernel mirrors; rounding itself
+uses `ROUNDING`. Sums and negations of amounts that are kept (collateral, positions' sizes, the
+insurance fund, order books, a route) are exact (`EXACT`, `copy_negate`): in 28 digits a balance past
+1e19 USD lost its last places, and an input size of 38 digits its last ten.
 """
 
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_UP, Context, Decimal

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from quantdesk.messages import account_key
-from streams.domain import ZERO_MONEY, to_money
+from streams.domain import EXACT, ZERO_MONEY, to_money
 from streams.domain.account_state import AccountState
 from streams.domain.funding import funding_owed
 from streams.domain.ledger import Movement, moved
@@ -57,7 +57,7 @@ class Account:
 
     def deposit(self, amount: Decimal) -> "Account":
         """Add `amount` USD to collateral."""
-        return replace(self, collateral=to_money(self.collateral + amount))
+        return replace(self, collateral=to_money(EXACT.add(self.collateral, amount)))
 
     def withdraw(self, amount: Decimal, quotes: Mapping[str, Quote]) -> "Account":
         """Take `amount` USD out, refusing more than collateral or free collateral."""
@@ -66,7 +66,7 @@ class Account:
             raise InsufficientFreeCollateral(
                 f"{self.key}: withdrawal of {amount} USD exceeds the {available} USD available"
             )
-        return replace(self, collateral=to_money(self.collateral - amount))
+        return replace(self, collateral=to_money(EXACT.subtract(self.collateral, amount)))
 
     def settle_funding(self, market: str, cum_index: Decimal) -> tuple["Account", Decimal]:
         """Settle the position in `market` up to `cum_index`; return it and the payment made."""
@@ -79,8 +79,8 @@ class Account:
     def funded(self, market: str, cum_index: Decimal, owed: Decimal) -> "Account":
         """Return the account with its position in `market` settled up to `cum_index` for `owed`, what
         `settle_funding` computes (a close may compute it for every holder at once)."""
-        return Account(self.wallet, self.subaccount, self.collateral - owed, self.positions,  # not `replace`: a
-                       {**self.funding_index, market: cum_index}, self.state)  # close makes one per holder
+        return Account(self.wallet, self.subaccount, EXACT.subtract(self.collateral, owed), self.positions,  # a
+                       {**self.funding_index, market: cum_index}, self.state)  # close makes one a holder: no `replace`
 
     def apply_fill(
         self, market: str, size: Decimal, price: Decimal, fee: Decimal, cum_index: Decimal
@@ -96,9 +96,10 @@ class Account:
         settled, owed = self.settle_funding(market, cum_index)
         result = apply_fill(settled.positions.get(market), market, size, price, fee)
         filled = settled._with_position(market, result.position, cum_index)
-        lines = moved(Movement("funding", -owed, market), Movement("realised_pnl", result.realised_pnl, market),
-                      Movement(fee_kind, -result.fee, market))
-        return replace(filled, collateral=filled.collateral + result.cash), lines
+        lines = moved(Movement("funding", owed.copy_negate(), market),
+                      Movement("realised_pnl", result.realised_pnl, market),
+                      Movement(fee_kind, result.fee.copy_negate(), market))
+        return replace(filled, collateral=EXACT.add(filled.collateral, result.cash)), lines
 
     def _with_position(self, market: str, position: Position | None, cum_index: Decimal) -> "Account":
         """Return the account holding `position` in `market` (None: flat there)."""
@@ -110,8 +111,8 @@ class Account:
 
     def write_off(self) -> tuple["Account", Decimal]:
         """Zero a negative collateral once its deficit is covered; return the deficit."""
-        deficit = max(ZERO_MONEY, -self.collateral)
-        return replace(self, collateral=self.collateral + deficit), deficit
+        deficit = max(ZERO_MONEY, self.collateral.copy_negate())
+        return replace(self, collateral=EXACT.add(self.collateral, deficit)), deficit
 
     def to_row(self) -> dict[str, Any]:
         """Return the account as plain JSON-able data (decimals as strings, markets sorted)."""

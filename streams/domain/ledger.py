@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from streams.domain import ZERO
+from streams.domain import EXACT, ZERO
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,13 @@ def moved(*lines: Movement) -> tuple[Movement, ...]:
 
 def covered(deficit: Decimal, draw: Decimal) -> tuple[Movement, ...]:
     """Return how a written-off deficit came back: `draw` from the insurance fund, the rest socialised."""
-    return moved(Movement("insurance_draw", draw), Movement("socialised_loss", deficit - draw))
+    return moved(Movement("insurance_draw", draw), Movement("socialised_loss", EXACT.subtract(deficit, draw)))
 
 
 def balances(before: Decimal, lines: Iterable[Movement]) -> list[tuple[Movement, Decimal]]:
     """Return each line with the collateral it leaves, starting from `before`."""
     out, balance = [], before
     for line in lines:
-        balance += line.amount
+        balance = EXACT.add(balance, line.amount)
         out.append((line, balance))
     return out

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from streams.domain import to_money, to_price
+from streams.domain import EXACT, to_money, to_price
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class FillResult:
     @property
     def cash(self) -> Decimal:
         """Return what the fill moves into collateral: realised P&L less the fee."""
-        return self.realised_pnl - self.fee
+        return EXACT.subtract(self.realised_pnl, self.fee)
 
 
 def apply_fill(
@@ -54,15 +54,15 @@ def _moved(
 
 def _increased(position: Position, size: Decimal, price: Decimal) -> Position:
     """Return the position grown by `size` at `price`, entry volume-weighted."""
-    total = position.size + size
+    total = EXACT.add(position.size, size)
     entry = to_price((position.size * position.entry + size * price) / total)
     return Position(position.market, total, entry)
 
 
 def _reduced(position: Position, size: Decimal, price: Decimal) -> tuple[Position | None, Decimal]:
     """Reduce, close or flip `position` with an opposite fill; return it and the realised P&L."""
-    remaining = position.size + size
-    closed = position.size if _flips_or_closes(position.size, remaining) else -size
+    remaining = EXACT.add(position.size, size)
+    closed = position.size if _flips_or_closes(position.size, remaining) else size.copy_negate()
     realised = to_money(closed * (price - position.entry))
     if remaining == 0:
         return None, realised

@@ -332,8 +332,8 @@ class RiskEngine:
             account = before.funded(hour.market, hour.cumulative_index, paid)
         self.accounts[key] = account
         entry, message = (ledger_entry, funding_payment) if self.lane else (LedgerEntry, FundingPayment)
-        out.ledger += ledger_entries(before.collateral, moved(Movement("funding", -paid, hour.market)), account, tick,
-                                     entry=entry)
+        line = Movement("funding", paid.copy_negate(), hour.market)
+        out.ledger += ledger_entries(before.collateral, moved(line), account, tick, entry=entry)
         if not paid:
             return None
         payment = payment_message(hour, account, paid, tick.ts, message)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from quantdesk.messages import InsuranceCredit, LiquidationCompletion, LiquidationOutcome
-from streams.domain import ZERO_MONEY
+from streams.domain import EXACT, ZERO_MONEY
 from streams.domain.account_signals import Holder, liquidation_completed
 from streams.domain.accounts import Account
 from streams.domain.ledger import covered
@@ -50,7 +50,7 @@ class InsuranceFund:
 
     def _credit(self, credit: InsuranceCredit) -> Outputs:
         """Add a close's insurance fee; audit it with the balance."""
-        self.balance += credit.amount
+        self.balance = EXACT.add(self.balance, credit.amount)
         return Outputs(audit=[audit(credit.fill, INSURANCE_FUND, "insurance_credited", {
             "plan": credit.plan, "amount": str(credit.amount), "insurance_fund": str(self.balance)},
             params=credit.params)])
@@ -59,14 +59,15 @@ class InsuranceFund:
         """Draw what the fund holds towards the deficit, socialise the rest; audit, book and signal it."""
         fill, deficit = done.fill, done.deficit
         draw = min(deficit, max(self.balance, ZERO_MONEY))  # a fund in debt draws nothing
-        self.balance -= draw
-        self.socialised += deficit - draw
+        self.balance = EXACT.subtract(self.balance, draw)
+        self.socialised = EXACT.add(self.socialised, EXACT.subtract(deficit, draw))
         outcome = {"plan": done.plan, "deficit": str(deficit), "insurance_draw": str(draw),
-                   "socialised_loss": str(deficit - draw), "insurance_fund": str(self.balance)}
+                   "socialised_loss": str(EXACT.subtract(deficit, draw)), "insurance_fund": str(self.balance)}
         out = Outputs(audit=[audit(fill, fill.account, "liquidation_completed", outcome, params=done.params)])
         if draw:
             out.audit.append(audit(fill, INSURANCE_FUND, "insurance_drawn", {
-                "plan": done.plan, "amount": str(-draw), "insurance_fund": str(self.balance)}, params=done.params))
+                "plan": done.plan, "amount": str(draw.copy_negate()), "insurance_fund": str(self.balance)},
+                params=done.params))
         out.ledger = ledger_entries(done.balance, covered(deficit, draw), Account(fill.wallet, fill.subaccount), fill,
                                     done.line)
         if self.signals:

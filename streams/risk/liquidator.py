@@ -200,8 +200,8 @@ def liquidation_fills(plan: LiquidationPlan, partitions: int) -> list[Keyed]:
         out.append(("trades.fills", key,
                     venue_fill(plan, n, close, plan.wallet, plan.subaccount, close.side, close.fee, "taker")))
         out.append(("trades.fills", account_key(LIQUIDATOR, liquidator),
-                    venue_fill(plan, n, close, LIQUIDATOR, liquidator, OPPOSITE[close.side], -close.liquidator_fee,
-                               "maker")))
+                    venue_fill(plan, n, close, LIQUIDATOR, liquidator, OPPOSITE[close.side],
+                               close.liquidator_fee.copy_negate(), "maker")))
     return out
 
 

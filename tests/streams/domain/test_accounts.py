@@ -131,3 +131,16 @@ def test_a_fill_at_the_oracle_without_fee_leaves_equity_unchanged(account, quote
     # the new entry is rounded to 1e-12 (moves upnl by ≤ |size| × 1e-12 / 2); money figures to 1e-9
     tolerance = (abs(held.size) if held else 0) * PRICE + D("3e-9")
     assert abs(after.margin(quotes).equity - account.margin(quotes).equity) <= tolerance
+
+
+def test_collateral_and_sizes_of_any_digits_move_exactly() -> None:
+    # in the default context's 28 digits a cent onto 1e19 USD was lost, as were a size's last places past 28 digits
+    rich = Account("whale", 0).deposit(D("1e19")).deposit(D("0.000000001"))
+    assert rich.collateral == D("10000000000000000000.000000001")
+    big = D("12345678901.123456789012345678")
+    held, lines = rich.fill("BTC-PERP", big, D(1), D("0.000000001"), D(0))
+    grown, _ = held.fill("BTC-PERP", D(1), D(1), D(0), D(0))
+    assert grown.positions["BTC-PERP"].size == D("12345678902.123456789012345678")
+    assert held.collateral == D("10000000000000000000")  # the fee of 1e-9 taken exactly
+    closed, _ = grown.fill("BTC-PERP", D("-12345678902.123456789012345678"), D(1), D(0), D(0))
+    assert "BTC-PERP" not in closed.positions  # the whole size, not one rounded short of it

@@ -146,3 +146,12 @@ def test_a_fund_without_signals_still_audits_and_books_the_cover() -> None:
     quiet = InsuranceFund(signals=False).apply_all([credit(0, T0, D("4")), completion(1, T0 + 1, D("10"))])
     assert not quiet.signals and [e.kind for e in quiet.ledger] == ["insurance_draw", "socialised_loss"]
     assert [a.action for a in quiet.audit] == ["insurance_credited", "liquidation_completed", "insurance_drawn"]
+
+
+def test_the_fund_moves_exactly_at_any_digits() -> None:
+    # in the default context's 28 digits a fee of 1e-9 onto a fund of 1e19 was lost, and a draw's socialised rest
+    fund = InsuranceFund()
+    fund.apply_all([credit(0, T0, D("1e19")), credit(1, T0 + 1, D("0.000000001"))])
+    assert fund.balance == D("10000000000000000000.000000001")
+    fund.apply(completion(2, T0 + 2, D("10000000000000000000.000000003")))
+    assert fund.balance == 0 and fund.socialised == D("0.000000002")
