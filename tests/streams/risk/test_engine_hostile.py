@@ -1,7 +1,8 @@
 """Any input the boundary accepts takes no risk engine down: extreme amounts, prices and sizes within the input's
-bounds, fees of either sign, odd names, admins' commands, in the order the reorder buffer applies them. A raise
-inside `apply` kills the risk worker on that event at every start, so each is a bug; the integer lane and the
-Decimal reference publish the same bytes throughout."""
+bounds, fees of either sign, odd names, admins' commands, in the order the reorder buffer applies them, with the
+owners (open interest, insurance fund) fed what each event leaves them. A raise inside `apply` kills the risk worker
+on that event at every start, so each is a bug; the integer lane and the Decimal reference publish the same bytes
+throughout."""
 
 from decimal import Decimal as D
 from decimal import localcontext
@@ -16,6 +17,7 @@ from quantdesk.messages import AccountChange, AdminCommand, Fill, LiquidationPla
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills
+from streams.risk.owners import Owners
 from streams.risk.reorder import order_key
 from tests.streams.risk.test_restatement import published
 
@@ -103,10 +105,11 @@ def test_no_input_the_boundary_accepts_raises_inside_the_engine(inputs: list[Any
                                                                 thresholds: Thresholds | None) -> None:
     engines = RiskEngine(DEFAULT_MARKETS, thresholds), RiskEngine(DEFAULT_MARKETS, thresholds, integers=False)
     engines[0].lane.smallest = 1  # type: ignore[union-attr]
+    owners = [Owners(MARKETS, thresholds) for _ in engines]  # the open interest and the insurance fund, fed too
     queue = list(inputs)
     while queue:
         event = queue.pop(0)
-        lane, reference = (engine.apply(event) for engine in engines)
+        lane, reference = (owner.after(engine.apply(event)) for owner, engine in zip(owners, engines))
         assert published(lane) == published(reference), event.id
         queue[:0] = [f for plan in lane.liquidations for f in accepted(plan)]
 
