@@ -3,11 +3,11 @@
 import asyncio
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import orjson
 
-from quantdesk.messages import INPUT_MODELS
+from quantdesk.messages import EARLIEST_MS, INPUT_MODELS, LATEST_MS
 from quantdesk.kafka.publisher import Keyed, Publisher, partition_key
 from quantdesk.settings import Settings
 
@@ -45,10 +45,17 @@ async def replay(settings: Settings, bootstrap: str, path: Path, speed: float | 
 
 
 async def paced(publisher: Publisher, lines: list[Keyed], speed: float) -> int:
-    """Publish events one event-time instant at a time, waiting between them."""
-    started, first_ts = time.monotonic(), lines[0][2].get("ts", 0) if lines else 0
-    for i, (topic, key, value) in enumerate(lines):
-        due = (value.get("ts", first_ts) - first_ts) / 1000 / speed
+    """Publish events one event-time instant at a time, waiting between them; an event without an event time the
+    input takes (the workers dead-letter it) goes out without a wait."""
+    started, first_ts = time.monotonic(), next((ts for _, _, v in lines if (ts := event_time(v)) is not None), 0)
+    for topic, key, value in lines:
+        due = ((event_time(value) or first_ts) - first_ts) / 1000 / speed
         await asyncio.sleep(max(0.0, due - (time.monotonic() - started)))
         await publisher.send([(topic, key, value)])
     return len(lines)
+
+
+def event_time(value: dict[str, Any]) -> int | None:
+    """Return an event's time if the input would take it, else None (a text, a float, a time out of range)."""
+    ts = value.get("ts")
+    return ts if type(ts) is int and EARLIEST_MS <= ts < LATEST_MS else None

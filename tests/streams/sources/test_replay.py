@@ -11,7 +11,8 @@ import pytest
 
 from api.embedded import running
 from quantdesk.settings import Settings
-from streams.sources.replay import ReplayError, read_lines
+from quantdesk.kafka.topics import ensure_topics
+from streams.sources.replay import ReplayError, read_lines, replay
 from tests.conftest import ROOT
 from tests.streams.agents.test_accounts_pipeline import START_MS, rows
 
@@ -35,6 +36,20 @@ def test_replay_keys_accounts_by_wallet_and_markets_by_market(tmp_path: Path) ->
                      b'{"topic": "books", "value": {"venue": "quantdesk", "market": "SOL-PERP"}}\n')
     assert [(t, k) for t, k, _ in read_lines(file)] == [("accounts.changes", "W:2"), ("oracle.ticks", "BTC-PERP"),
                                                         ("books", "SOL-PERP")]
+
+
+async def test_a_paced_replay_publishes_events_of_any_time_without_raising_or_waiting_on_them(
+        tmp_path: Path, settings: Settings) -> None:
+    # a time in text, a float or one past 2100: pacing on it raised (a TypeError) or waited for ever; the workers
+    # dead-letter such events, the replay only sends them
+    odd = [{"topic": "accounts.changes", "value": {"id": f"x{n}", "ts": ts, "wallet": "w", "kind": "deposit",
+                                                   "amount": "1"}}
+           for n, ts in enumerate(("soon", START_MS, 1.5, 10**15, None, START_MS + 50))]
+    file = tmp_path / "odd.jsonl"
+    file.write_bytes(b"\n".join(orjson.dumps(line) for line in odd))
+    await ensure_topics(settings, settings.kafka_bootstrap or "")
+    sent = await asyncio.wait_for(replay(settings, settings.kafka_bootstrap or "", file, speed=1.0), 30)
+    assert sent == len(odd)
 
 
 def replay_file(path: Path, deposits: int) -> Path:
