@@ -255,7 +255,8 @@ class OrderBook(Book):
         """Make order `order_id` rest at `side`/`price` with `size` (0: remove it), adjusting its levels."""
         old = self._orders.get(order_id)
         if old is not None and old[0] == side and old[1] == price and size > 0:
-            self.side(side).resize(price, EXACT.subtract(size, old[2]))  # a partial fill or size amend: the level keeps its count
+            # a partial fill or size amend: the level keeps its count
+            self.side(side).resize(price, EXACT.subtract(size, old[2]))
             self._orders[order_id] = (side, price, size)
             return
         if old is not None:
