@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 HERMES = "hermes"
 ACCOUNTS = "pyth-accounts"
+MESSAGE_BYTES = 4 << 20  # a Hermes frame holds one feed: a few KB
 
 
 def dead(id_: str, reason: str, payload: Any, ts: int = 0) -> dict[str, Any]:
@@ -44,12 +45,22 @@ def dead(id_: str, reason: str, payload: Any, ts: int = 0) -> dict[str, Any]:
     return dump(DeadLetter(id=id_, ts=ts, topic="oracle.ticks", reason=reason, payload=text, stage="decode"))
 
 
+def parsed(raw: str | bytes) -> Any:
+    """Return a message's JSON, or its text when it is not JSON (then dead-lettered as unreadable, not lost in a
+    reconnection)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+
+
 async def websocket_updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
-    """Yield v1 price feeds from Hermes' websocket, subscribed verbose with binary."""
-    async with websockets.connect(url, max_size=None) as ws:
+    """Yield v1 price feeds from Hermes' websocket, subscribed verbose with binary (a frame is a few KB: one of more
+    than `MESSAGE_BYTES` ends the connection)."""
+    async with websockets.connect(url, max_size=MESSAGE_BYTES) as ws:
         await ws.send(orjson.dumps({"type": "subscribe", "ids": feeds, "verbose": True, "binary": True}).decode())
         async for raw in ws:
-            message = orjson.loads(raw)
+            message = parsed(raw)
             if not isinstance(message, dict):
                 yield message  # not an update: dead-lettered as unreadable
             elif message.get("type") == "response" and message.get("status") != "success":
@@ -67,7 +78,7 @@ async def sse_updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
             response.raise_for_status()
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
-                    yield orjson.loads(line[5:])
+                    yield parsed(line[5:])
 
 
 def updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:

@@ -75,8 +75,8 @@ class FakeHermes:
             ids = [i.removeprefix("0x") for i in body.get("ids", [])]
             self.subscriptions.append(ids)
             await ws.send_json({"type": "response", "status": "success"})
-            for frame in self.first:
-                await ws.send_json(frame)
+            for frame in self.first:  # bytes go as they are: a frame that is not JSON
+                await (ws.send_str(frame.decode()) if isinstance(frame, bytes) else ws.send_json(frame))
             feed = self.payloads["data_v1"]
             if feed["id"] in ids:
                 await ws.send_json({"type": "price_update", "price_feed": feed})

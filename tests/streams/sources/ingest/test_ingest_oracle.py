@@ -85,21 +85,22 @@ async def test_an_unreadable_update_goes_to_the_dlq_and_a_binary_mismatch_is_cou
 
 
 async def test_hostile_frames_are_dead_letters_and_the_stream_goes_on(settings: Settings) -> None:
-    # a frame that is no object, an update without its feed and a feed of a negative confidence: each ended the
-    # stream (an AttributeError, a KeyError; the tick refused by the input) with no dead letter
+    # a frame that is not JSON, one that is no object, an update without its feed and a feed of a negative
+    # confidence: each ended the stream (a JSONDecodeError, an AttributeError, a KeyError; the tick refused by the
+    # input) with no dead letter
     negative = copy.deepcopy(recorded()["data_v1"])
     negative["price"]["conf"] = "-5"
-    hermes = await FakeHermes(first=([1, 2], {"type": "price_update"}, {"type": "price_update",
-                                                                        "price_feed": negative})).start()
+    hermes = await FakeHermes(first=(b"{not json", [1, 2], {"type": "price_update"},
+                                     {"type": "price_update", "price_feed": negative})).start()
     try:
         cfg = pointed_at(settings, hermes_url=hermes.ws_url)
         async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("pyth",)):
-            letters = await eventually(lambda: events(cfg, "dlq", 3), what="three dead letters")
+            letters = await eventually(lambda: events(cfg, "dlq", 4), what="four dead letters")
             await eventually(lambda: events(cfg, "oracle.ticks"), what="the fixture's tick after them")
     finally:
         await hermes.stop()
     reasons = sorted(DeadLetter.model_validate(raw).reason for raw in letters)
-    assert len(reasons) == 3 and hermes.connections == 1
+    assert len(reasons) == 4 and hermes.connections == 1
     assert "BTC-PERP: invalid conf" in reasons[0] and all("malformed Hermes payload" in r for r in reasons[1:])
 
 
