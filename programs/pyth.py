@@ -133,25 +133,21 @@ def binary_prices(payload: Any) -> list[HermesPrice]:
 
     This reads the Merkle messages; it does not check the Wormhole guardian signatures.
     """
-    prices = []
     try:
-        updates = _binary_updates(payload)
-    except MALFORMED as exc:
-        raise PythDecodeError(f"malformed binary update: {exc!r}") from exc
-    for data, encoding in updates:
-        try:
-            infos = extract_price_info_from_accumulator_update(data, encoding)
-        except (*MALFORMED, struct.error) as exc:
-            raise PythDecodeError(f"unreadable accumulator update: {exc!r}") from exc
-        if infos is None:
-            raise PythDecodeError("not an accumulator price update")
-        for info in infos:
-            feed = info.price_feed.to_dict()
-            try:
-                prices.append(_hermes_price({"id": feed["id"], "price": feed["price"]}))
-            except MALFORMED as exc:
-                raise PythDecodeError(f"malformed binary price: {exc!r}") from exc
-    return prices
+        return [price for data, encoding in _binary_updates(payload) for price in _accumulated(data, encoding)]
+    except PythDecodeError:
+        raise
+    except (*MALFORMED, struct.error) as exc:
+        raise PythDecodeError(f"unreadable binary update: {exc!r}") from exc
+
+
+def _accumulated(data: str, encoding: str) -> list[HermesPrice]:
+    """Return the prices of one accumulator update."""
+    infos = extract_price_info_from_accumulator_update(data, encoding)
+    if infos is None:
+        raise PythDecodeError("not an accumulator price update")
+    return [_hermes_price({"id": feed["id"], "price": feed["price"]})
+            for feed in (info.price_feed.to_dict() for info in infos)]
 
 
 def binary_mismatches(payload: Any) -> list[str]:
