@@ -139,23 +139,26 @@ class HermesSource:
 
     async def publish(self, payload: Any) -> None:
         """Publish a payload's ticks, or a dead letter when it is unreadable."""
-        digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
         try:
             ticks, refused = hermes_ticks(payload, self.feeds)
         except PythDecodeError as exc:
-            await self.dead_letters({f"hermes:{digest}": str(exc)}, payload)
+            await self.dead_letters({"": str(exc)}, payload)
             return
-        await self.dead_letters({f"hermes:{digest}:{feed}": why for feed, why in refused.items()}, payload)
+        await self.dead_letters({f":{feed}": why for feed, why in refused.items()}, payload)
         self.check_binary(payload)
         await self.publisher.send(("oracle.ticks", partition_key("oracle.ticks", t), t) for t in ticks)
         self.prices.update({t["market"]: Decimal(t["price"]) for t in ticks})
         self.metrics.inc("ingest_published_total", len(ticks), source=HERMES, topic="oracle.ticks")
 
     async def dead_letters(self, refused: dict[str, str], payload: Any) -> None:
-        """Dead-letter a payload once per id in `refused`, each with its reason."""
-        if refused:
-            await self.publisher.send([("dlq", "dlq", dead(id_, why, payload)) for id_, why in refused.items()])
-            self.metrics.inc("ingest_dlq_total", len(refused), source=HERMES, stage="decode")
+        """Dead-letter a payload once per entry of `refused` (id `hermes:<its digest><suffix>`: the suffix, the
+        reason)."""
+        if not refused:
+            return
+        digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+        await self.publisher.send([("dlq", "dlq", dead(f"hermes:{digest}{suffix}", why, payload))
+                                   for suffix, why in refused.items()])
+        self.metrics.inc("ingest_dlq_total", len(refused), source=HERMES, stage="decode")
 
     def check_binary(self, payload: Any) -> None:
         """Count (and log) a payload whose JSON prices its own binary update does not carry.
