@@ -1,4 +1,5 @@
-"""One error shape everywhere: `{"error": {"code", "message"}}` with a 4xx status."""
+"""One error shape everywhere: `{"error": {"code", "message"}}` with a 4xx status, or a 503 when a part the answer
+needs (Redis, the broker, ClickHouse) cannot be reached: the caller may retry, nothing was half done."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,16 @@ class ErrorResponse(BaseModel):
 
 
 CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 413: "too_large",
-         422: "invalid_request", 429: "rate_limited", 431: "headers_too_large"}
+         422: "invalid_request", 429: "rate_limited", 431: "headers_too_large", 503: "unavailable"}
+RETRY_S = 5  # what a 503 tells the caller to wait
+
+
+class Unavailable(Exception):
+    """A part the answer needs cannot be reached now: answered 503 with Retry-After, counted by part."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part, self.message = part, message
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
@@ -52,11 +62,23 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Render a part that cannot be reached as a 503 that names it and says when to retry."""
+    assert isinstance(exc, Unavailable)
+    request.app.state.metrics.inc("gateway_unreachable_total", part=exc.part)
+    response = error(503, "unavailable", exc.message)
+    response.headers.update(getattr(request.state, "rate_limit_headers", {}))
+    response.headers["Retry-After"] = str(RETRY_S)
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Install the error handlers."""
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Unavailable, on_unavailable)
 
 
 RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
              429: {"model": ErrorResponse, "description": "rate limited; see Retry-After"}}
+UNAVAILABLE = {503: {"model": ErrorResponse, "description": "a part the answer needs cannot be reached; see Retry-After"}}

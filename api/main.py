@@ -66,7 +66,7 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
                 stack.push_async_callback(feed.stop)
             yield
 
-    app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan,
+    app = FastAPI(title="QuantDesk gateway", version="1", lifespan=lifespan, responses=errors.UNAVAILABLE,
                   description="Markets, candles, accounts and live channels of the QuantDesk perp venue.")
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
     app.state.bootstrap, app.state.publisher = bootstrap, None  # admin commands' publisher: with a broker only

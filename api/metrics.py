@@ -36,12 +36,15 @@ FAMILIES: dict[str, Family] = {
                                          ("limit",)),
     "gateway_sign_ins_total": Family(Counter, "Sign-in attempts judged, by outcome (ok or the refusal's kind).",
                                      ("outcome",)),
+    "gateway_unreachable_total": Family(Counter, "Times a part could not be reached while answering, by part: a 503, "
+                                                 "or a rate limit counted in this replica's memory instead.", ("part",)),
 }
 CONNECT_OUTCOMES = ("accepted", "refused")
 EMITTED = (*CHANNELS, "error")  # `error`: a refused subscription's answer
 DROP_REASONS = ("gone", "slow_client")  # the member's connection had ended; it was cut off at the push
 LIMITS = tuple(field.name for field in fields(Rates))
 SIGN_IN_OUTCOMES = ("ok", *FAILURES, "nonce")  # `nonce`: unknown, used or expired
+PARTS = ("redis", "broker", "clickhouse")
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))  # others are counted as `other`
 UNMATCHED = "unmatched"
 
@@ -56,7 +59,8 @@ class GatewayMetrics(metrics.Metrics):
                                     ("gateway_socket_emits_total", "channel", EMITTED),
                                     ("gateway_socket_dropped_total", "reason", DROP_REASONS),
                                     ("gateway_rate_limited_total", "limit", LIMITS),
-                                    ("gateway_sign_ins_total", "outcome", SIGN_IN_OUTCOMES)):
+                                    ("gateway_sign_ins_total", "outcome", SIGN_IN_OUTCOMES),
+                                    ("gateway_unreachable_total", "part", PARTS)):
             for value in values:
                 self.families[name].labels(**{label: value})
 

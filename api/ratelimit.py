@@ -2,8 +2,12 @@
 
 public: 100/min per IP on every REST route · trading: 10/min per wallet · auth: 5 per 15 min per IP
 on sign-in attempts · subscribe: Socket.IO subscriptions per IP.
+
+While Redis cannot be reached, each replica counts in its own memory (limits still hold, per replica) and tries
+Redis again after `RETRY_S`: a Redis outage neither opens the gate nor turns every request into an error.
 """
 
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -11,13 +15,17 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.errors import StorageError
+from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
 from api.auth import CurrentWallet
 from quantdesk.metrics import Metrics
 from quantdesk.settings import Settings
+
+RETRY_S = 5.0  # how long a replica counts in memory after Redis failed before trying it again
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,25 +61,46 @@ class Verdict:
 
 
 class Limiter:
-    """Count hits per kind of limit and caller, in Redis (keys under the app id) when configured, and the refusals
-    per kind (`gateway_rate_limited_total`)."""
+    """Count hits per kind of limit and caller, in Redis (keys under the app id) when configured and reachable, in
+    this replica's memory otherwise, and the refusals per kind (`gateway_rate_limited_total`)."""
 
     def __init__(self, settings: Settings, rates: Rates, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.pool = ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
-        self.storage: Storage = MemoryStorage() if self.pool is None else RedisStorage(
-            f"async+{settings.redis_url}", implementation="redispy", key_prefix=f"{settings.app_id}:limits",
-            connection_pool=self.pool)
-        self.strategy = MovingWindowRateLimiter(self.storage)
+        url, timeout = settings.redis_url, settings.redis_timeout_s
+        self.pool = ConnectionPool.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout) \
+            if url else None
+        self.local = MovingWindowRateLimiter(MemoryStorage())
+        self.shared = None if self.pool is None else MovingWindowRateLimiter(RedisStorage(
+            f"async+{url}", implementation="redispy", key_prefix=f"{settings.app_id}:limits",
+            connection_pool=self.pool, wrap_exceptions=True))
+        self.shared_again = 0.0  # monotonic time from which Redis is tried again after a failure
         self.items: dict[str, RateLimitItem] = {kind: parse(rate) for kind, rate in asdict(rates).items()}
 
     async def hit(self, kind: str, caller: str) -> Verdict:
         """Count one hit of `caller` against the `kind` limit and return the verdict."""
+        if self.shared is not None and time.monotonic() >= self.shared_again:
+            try:
+                verdict = await self.judge(self.shared, kind, caller)
+            except StorageError as exc:
+                if not self.shared_again:
+                    log.warning("rate limits: Redis cannot be reached (%s); counting in memory", exc)
+                self.shared_again = time.monotonic() + RETRY_S
+            else:
+                if self.shared_again:
+                    log.warning("rate limits: Redis answers again; counting there")
+                    self.shared_again = 0.0
+                return verdict
+        if self.shared is not None:
+            self.metrics.inc("gateway_unreachable_total", part="redis")
+        return await self.judge(self.local, kind, caller)
+
+    async def judge(self, strategy: MovingWindowRateLimiter, kind: str, caller: str) -> Verdict:
+        """Count the hit with `strategy` and return the verdict."""
         item = self.items[kind]
-        allowed = await self.strategy.hit(item, kind, caller)
+        allowed = await strategy.hit(item, kind, caller)
         if not allowed:
             self.metrics.inc("gateway_rate_limited_total", limit=kind)
-        stats = await self.strategy.get_window_stats(item, kind, caller)
+        stats = await strategy.get_window_stats(item, kind, caller)
         return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
 
     async def close(self) -> None:

@@ -5,6 +5,7 @@ With Redis configured, the Redis manager carries what one replica must do on all
 rooms of a session that logged out).
 """
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,8 +13,9 @@ import socketio
 
 from api import channels
 from api.accounts import AccountsView
-from api.auth import cookie_token, signed_in
+from api.auth import cookie_token, token_key
 from api.channels import CHANNELS, Refusal, Subscription, account_room
+from api.errors import Unavailable
 from api.fanout import Server
 from api.live import LiveState
 from api.pushes import Pushes
@@ -49,14 +51,11 @@ class Gateway:
         self.sio.on("unsubscribe", self.unsubscribe)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        """Remember the caller's IP, when the connection opened and, when the handshake carries a live session
-        cookie, its wallet."""
-        try:
-            found = await signed_in(self.sessions, self.settings, cookie_token(environ.get("HTTP_COOKIE")))
-        except Exception:
-            self.metrics.inc("gateway_socket_connects_total", outcome="refused")
-            raise
-        signed = {"wallet": found.session.wallet, "key": found.key} if found else {}
+        """Remember the caller's IP, when the connection opened and the key of the session cookie it carries, if
+        any: the account channels look the session up when asked, so a session store that cannot be reached keeps
+        no one from the market channels."""
+        token = cookie_token(environ.get("HTTP_COOKIE"))
+        signed = {"key": token_key(self.settings, token)} if token else {}
         await self.sio.save_session(sid, {"ip": client_ip(environ), "opened": time.monotonic(), **signed})
         self.metrics.inc("gateway_socket_connects_total", outcome="accepted")
 
@@ -85,7 +84,8 @@ class Gateway:
         try:
             sub, name, header = await self.admit(sid, data)
         except Refusal as refusal:
-            await self.sio.emit("error", {**refusal.error(), "request": data}, to=sid)
+            # the caller is this replica's own: no need to go through Redis, which may be what refused it
+            await self.sio.emit("error", {**refusal.error(), "request": data}, to=sid, ignore_queue=True)
             self.metrics.inc("gateway_socket_emits_total", channel="error")
             return {"ok": False, "error": refusal.error()}
         asked = {} if sub.since_seq is None else {"resync": channels.SNAPSHOT}
@@ -111,15 +111,20 @@ class Gateway:
 
     async def admit_account(self, sub: Subscription, session: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Return the session's account (or orders) room, refusing without a live session or for another wallet."""
-        if not session.get("key") or await self.sessions.get_session(session["key"]) is None:
+        try:
+            found = await self.sessions.get_session(session["key"]) if session.get("key") else None
+        except Unavailable as unreachable:
+            self.metrics.inc("gateway_unreachable_total", part=unreachable.part)
+            raise Refusal("unavailable", unreachable.message) from unreachable
+        if found is None:
             raise Refusal("unauthorized", f"sign in first: the {sub.channel} channel needs a live session")
-        if sub.wallet not in (None, session["wallet"]):
+        if sub.wallet not in (None, found.wallet):
             raise Refusal("forbidden", "a session reaches only its own wallet")
-        sub.wallet = session["wallet"]
+        sub.wallet = found.wallet
         name = account_room(session["key"], sub.channel)
         watch = self.pushes.watch if sub.channel == "account" else self.pushes.watch_orders
-        watch(session["wallet"], name)
-        return name, {"channel": sub.channel, "wallet": session["wallet"]}
+        watch(found.wallet, name)
+        return name, {"channel": sub.channel, "wallet": found.wallet}
 
     async def unsubscribe(self, sid: str, data: Any) -> dict[str, Any]:
         """Leave a market channel's room, or the session's account room."""
@@ -136,6 +141,12 @@ class Gateway:
         return {"ok": True}
 
     async def end_session(self, session_key: str) -> None:
-        """Close a session's account and orders rooms on every replica (the Redis manager carries it)."""
-        for channel in channels.WALLET_CHANNELS:
-            await self.sio.close_room(account_room(session_key, channel))
+        """Close a session's account and orders rooms on every replica (the Redis manager carries it, and waits on
+        a Redis gone silent for ever: the wait is bounded)."""
+        closing = asyncio.gather(*(self.sio.close_room(account_room(session_key, channel))
+                                   for channel in channels.WALLET_CHANNELS))
+        try:
+            await asyncio.wait_for(closing, 4 * self.settings.redis_timeout_s)
+        except asyncio.TimeoutError as exc:
+            raise Unavailable("redis", "the other gateway replicas cannot be told to close the session's channels: "
+                                       "Redis does not answer") from exc

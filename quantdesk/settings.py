@@ -130,6 +130,8 @@ class Settings(BaseSettings):
 
     # sign-in and sessions
     redis_url: str | None = None
+    redis_timeout_s: float = Field(
+        default=1.0, gt=0, description="a Redis call (connect or command) taking longer counts as Redis unreachable")
     session_secret: SecretStr = SecretStr(DEV_SESSION_SECRET)
     siws_domain: str = "localhost:3002"
     siws_uri: str = "http://localhost:3002"

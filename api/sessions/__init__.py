@@ -13,6 +13,6 @@ def open_store(settings: Settings) -> SessionStore:
     """Return the Redis store when `redis_url` is set, else the in-memory one."""
     if settings.redis_url:
         from api.sessions.redis import RedisStore
-        return RedisStore(settings.redis_url, prefix=f"{settings.app_id}:auth")
+        return RedisStore(settings.redis_url, f"{settings.app_id}:auth", settings.redis_timeout_s)
     from api.sessions.memory import MemoryStore
     return MemoryStore()

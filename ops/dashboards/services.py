@@ -51,6 +51,8 @@ def gateway() -> list:
         series("Rate-limited requests by limit", [prom(rate("gateway_rate_limited_total", "limit"), "{{limit}}")],
                "reqps"),
         series("Sign-ins by outcome", [prom(rate("gateway_sign_ins_total", "outcome"), "{{outcome}}")], "ops"),
+        series("Answered without a part, by part", [prom(rate("gateway_unreachable_total", "part"), "{{part}}")],
+               "ops"),
     ]
 
 

@@ -18,7 +18,7 @@ CONTRACT = {  # /work/notes/metrics-contract.md: the gateway's and the workers' 
     "gateway_requests_total", "gateway_request_seconds", "gateway_socket_connections", "gateway_socket_connects_total",
     "gateway_socket_connection_seconds", "gateway_socket_subscriptions", "gateway_socket_emits_total",
     "gateway_socket_dropped_total", "gateway_socket_slow_clients_total", "gateway_rate_limited_total",
-    "gateway_sign_ins_total",
+    "gateway_sign_ins_total", "gateway_unreachable_total",
     "worker_events_in_total", "worker_events_out_total", "worker_dead_letters_total", "worker_event_latency_seconds",
     "worker_consumer_lag", "worker_reorder_buffer_events", "worker_sink_rows_total", "worker_sink_batch_rows",
     "worker_sink_batch_seconds", "worker_sink_retries_total", "worker_remargin_seconds", "worker_accounts",

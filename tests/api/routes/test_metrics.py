@@ -5,7 +5,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from api.channels import CHANNELS
 from api.main import create_api
-from api.metrics import FAMILIES, LIMITS, SIGN_IN_OUTCOMES
+from api.metrics import FAMILIES, LIMITS, PARTS, SIGN_IN_OUTCOMES
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from tests.api.conftest import client
@@ -14,7 +14,7 @@ from tests.api.scraped import scrape
 CONTRACT = ("gateway_requests_total", "gateway_request_seconds", "gateway_socket_connections",
             "gateway_socket_connects_total", "gateway_socket_connection_seconds", "gateway_socket_subscriptions",
             "gateway_socket_emits_total", "gateway_socket_dropped_total", "gateway_socket_slow_clients_total",
-            "gateway_rate_limited_total", "gateway_sign_ins_total")
+            "gateway_rate_limited_total", "gateway_sign_ins_total", "gateway_unreachable_total")
 
 
 async def test_the_first_scrape_shows_every_known_series_at_zero(settings: Settings, warehouse: Warehouse) -> None:
@@ -24,6 +24,7 @@ async def test_the_first_scrape_shows_every_known_series_at_zero(settings: Setti
     assert {page.value("gateway_rate_limited_total", limit=limit) for limit in LIMITS} == {0}
     assert set(LIMITS) == {"public", "trading", "auth", "subscribe"}
     assert {page.value("gateway_sign_ins_total", outcome=outcome) for outcome in SIGN_IN_OUTCOMES} == {0}
+    assert {page.value("gateway_unreachable_total", part=part) for part in PARTS} == {0}
     assert {page.value("gateway_socket_subscriptions", channel=channel) for channel in CHANNELS} == {0}
     assert {page.value("gateway_socket_emits_total", channel=channel) for channel in CHANNELS} == {0}
     assert page.value("gateway_socket_dropped_total", reason="slow_client") == 0
