@@ -55,8 +55,8 @@ ALERTS = (
     Alert("GatewayPartUnreachable", "sum by (part) (rate(gateway_unreachable_total[5m])) > 0", "2m", "warning",
           "Gateway cannot reach {{ $labels.part }}",
           "For 2 minutes the gateway has answered without a part it needs: sign-in and signed-in requests get 503 "
-          "while Redis is away (rate limits are counted in each replica's memory meanwhile), admin commands while "
-          "the broker is, queries while ClickHouse is."),
+          "while Redis is away (rate limits are counted in each replica's memory meanwhile), decisions the gateway "
+          "records (admins' commands, order tickets, sign-ins) while the broker is."),
     Alert("WorkerDown", f'up{{job=~"{"|".join(WORKER_JOBS)}"}} == 0', "1m", "critical",
           "{{ $labels.job }} ({{ $labels.instance }}) is down", "Prometheus cannot scrape a worker or ingest."),
     Alert("GatewayDown", f'up{{job="{GATEWAY_JOB}"}} == 0', "1m", "critical",

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
         default=30_000, ge=1,
         description="/status and the ticket: a source whose last event is older than this (wall clock) is unhealthy")
     status_check_ms: int = Field(default=1_000, ge=10, description="how often the status channel checks for changes")
+    publish_timeout_s: float = Field(
+        default=5.0, gt=0, description="an admin's command or a decision's audit record the broker has not taken "
+                                       "within this answers 503")
 
     # operations: each worker's /health, /ready and /metrics; what /ready tolerates
     risk_worker_port: int = Field(default=3004, description="the risk worker's /health, /ready and /metrics")

@@ -77,11 +77,10 @@ class NewParams(BaseModel):
 
 async def publish(request: Request, command: AdminCommand) -> CommandView:
     """Put a command on `admin.commands` and wait until the broker holds it."""
-    publisher = request.app.state.publisher
-    if publisher is None:
+    if request.app.state.publisher is None:
         raise HTTPException(503, "no broker: this gateway runs without Kafka and takes no commands")
-    await publisher.send([("admin.commands", command.subject, dump(command))])
-    await audit.record(request, "admin_command", command.subject, dump(command), causes=[command.id])
+    recorded = audit.entry(request, "admin_command", command.subject, dump(command), causes=[command.id])
+    await audit.delivered(request, [("admin.commands", command.subject, dump(command)), recorded])
     return CommandView(**dump(command))
 
 
