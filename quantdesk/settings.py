@@ -164,6 +164,9 @@ class Settings(BaseSettings):
     )
     pyth_price_accounts: dict[str, str] = Field(default_factory=dict, description="price account -> market name")
     pyth_account_poll_s: float = 1.0
+    hermes_silence_s: float = Field(
+        default=10.0, gt=0, description="nothing heard from Hermes for this long (it sends each feed about every "
+                                        "400 ms): the stream is given up and made again, as after a drop")
 
     # ingest: other venues' prices (venues.prices) and books (books)
     hyperliquid_ws_url: str = Field(default="wss://api.hyperliquid.xyz/ws", description="Hyperliquid's websocket")

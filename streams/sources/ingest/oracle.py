@@ -4,7 +4,7 @@ Hermes speaks two streaming wire formats and both are read: a `ws(s)://…/ws` U
 Hermes' websocket (v1 `price_update` messages, verbose with the VAA, as pythclient subscribes) and
 an `http(s)://` URL reads the v2 server-sent events of `/v2/updates/price/stream`. An unreadable
 payload goes to `dlq`; one whose JSON its own binary update does not carry is counted. The stream
-reconnects with backoff; an interruption after data had flowed counts as a gap, with its length,
+reconnects with backoff, also once it has said nothing for `QUANTDESK_HERMES_SILENCE_S`; an interruption after data had flowed counts as a gap, with its length,
 in the metrics.
 Price accounts are polled with getMultipleAccounts and their status is judged at the slot they
 were read at, so an account not updated for more than its max latency reads `unknown`.
@@ -86,6 +86,18 @@ def updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
     return websocket_updates(url, feeds) if url.startswith(("ws://", "wss://")) else sse_updates(url, feeds)
 
 
+async def heard(stream: AsyncIterator[Any], silence_s: float) -> AsyncIterator[Any]:
+    """Yield what `stream` yields; raise TimeoutError once it has said nothing for `silence_s` (a connection can
+    stay open and silent for ever: a half-open TCP connection, or a server that stopped sending)."""
+    while True:
+        try:
+            async with asyncio.timeout(silence_s):  # not wait_for: it can lose a cancellation on 3.11
+                payload = await anext(stream)
+        except StopAsyncIteration:
+            return
+        yield payload
+
+
 class HermesSource:
     """Streams Pyth prices from Hermes into `oracle.ticks`."""
 
@@ -108,7 +120,8 @@ class HermesSource:
         delays = backoff()
         while True:
             try:
-                async for payload in updates(self.settings.hermes_url, sorted(self.feeds)):
+                stream = updates(self.settings.hermes_url, sorted(self.feeds))
+                async for payload in heard(stream, self.settings.hermes_silence_s):
                     self.on_data()
                     delays = backoff()
                     await self.publish(payload)

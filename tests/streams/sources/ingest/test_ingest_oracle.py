@@ -62,6 +62,25 @@ async def test_a_dropped_stream_reconnects_and_reports_the_gap(settings: Setting
     assert metric(text, "ingest_published_total", source="hermes", topic="oracle.ticks") >= 2
 
 
+@pytest.mark.parametrize("transport", ["websocket", "sse"])
+async def test_a_stream_gone_silent_is_made_again_and_reports_the_gap(settings: Settings, transport: str) -> None:
+    hermes = await FakeHermes().start()  # one update per connection, then silence on a connection left open
+    try:
+        cfg = pointed_at(settings, hermes_url=hermes.ws_url if transport == "websocket" else hermes.url,
+                         hermes_silence_s=0.5)
+        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("pyth",)):
+            async def gap_closed() -> str:
+                text = await metrics_text(cfg)
+                measured = metric(text, "ingest_gap_seconds_total", source="hermes") > 0
+                both_sides = metric(text, "ingest_published_total", source="hermes", topic="oracle.ticks") >= 2
+                return text if measured and both_sides else ""
+            text = await eventually(gap_closed, what="the silent stream given up and a tick published after")
+    finally:
+        await hermes.stop()
+    assert hermes.connections >= 2 and len(hermes.subscriptions) >= 2
+    assert metric(text, "ingest_reconnects_total", source="hermes") >= 1
+
+
 async def test_an_unreadable_update_goes_to_the_dlq_and_a_binary_mismatch_is_counted(settings: Settings) -> None:
     broken = recorded()
     del broken["data_v2"]["parsed"][0]["price"]["expo"]
