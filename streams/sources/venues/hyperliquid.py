@@ -18,7 +18,8 @@ heartbeats):
   `venues.prices`) while it brackets the mid;
 - the server closes a connection that sent it nothing for 60 s, so `{"method": "ping"}` goes out every
   `hyperliquid_ping_s`, answered by `{"channel": "pong"}`. Nothing heard for `hyperliquid_silence_s` (neither
-  mids, books nor a pong) counts as a dropped connection.
+  mids, books nor a pong) counts as a dropped connection, and so does a frame over `MESSAGE_BYTES` (read no
+  further than that).
 
 On connecting the server also sends the plain text "Websocket connection established." (the official Python
 SDK skips it too). A message that is not JSON, JSON that is not an object with a `channel`, an `allMids` message
@@ -49,6 +50,7 @@ SOURCE = "allMids"
 SUBSCRIBE = {"method": "subscribe", "subscription": {"type": "allMids"}}
 PING = {"method": "ping"}
 GREETING = "Websocket connection established."
+MESSAGE_BYTES = 4 << 20  # a larger frame ends the connection: allMids of every coin is some 20 KB, a book a few
 
 
 def book_subscription(coin: str) -> dict[str, Any]:
@@ -259,7 +261,7 @@ class HyperliquidAdapter:
         mids or a book (and per unreadable one), pinging as documented; raise TimeoutError when nothing is heard
         for `silence_s`."""
         # the documented application-level ping is the heartbeat: no protocol-level pings besides
-        async with websockets.connect(self.url, max_size=None, ping_interval=None) as ws:
+        async with websockets.connect(self.url, max_size=MESSAGE_BYTES, ping_interval=None) as ws:
             self.feed.connected()
             for subscription in self.feed.subscriptions():
                 await ws.send(orjson.dumps(subscription).decode())

@@ -14,7 +14,7 @@ from quantdesk.settings import Settings
 from streams.domain.books import Level, LevelBook
 from streams.sources.ingest.service import ingest_running
 from streams.sources.venues.adapter import Update
-from streams.sources.venues.hyperliquid import SUBSCRIBE, Feed, book_subscription
+from streams.sources.venues.hyperliquid import MESSAGE_BYTES, SUBSCRIBE, Feed, book_subscription
 from tests.streams.sources.ingest.conftest import metric, metrics_text, pointed_at, read_topic
 from tests.streams.sources.venues.fake_hyperliquid import GREETING, FakeHyperliquid, all_mids, l2_book
 from tests.waiting import eventually
@@ -113,6 +113,20 @@ async def test_a_dropped_connection_is_made_again_with_both_feeds_subscribed(set
         assert fake.received.count(subscription) >= 2
     assert metric(text, "ingest_reconnects_total", source="hyperliquid") >= 1
     assert metric(text, "ingest_gaps_total", source="hyperliquid") >= 1
+
+
+async def test_a_frame_past_the_bound_ends_the_connection_unread_and_the_next_goes_on(settings: Settings) -> None:
+    huge = all_mids({"BTC": "97000"}, padding="x" * MESSAGE_BYTES)  # held in memory whole, had it been read
+    fake = await hyperliquid([[huge], [all_mids({"BTC": "97001.5"})]]).start()
+    try:
+        cfg = venue_settings(settings, fake)
+        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("hyperliquid",)):
+            (price,) = await eventually(lambda: at_least(cfg, "venues.prices", 1), what="the next connection's mid")
+            text = await metrics_text(cfg)
+    finally:
+        await fake.stop()
+    assert price["price"] == "97001.5" and fake.connections == 2
+    assert metric(text, "ingest_reconnects_total", source="hyperliquid") == 1
 
 
 @pytest.mark.parametrize("mute", [False, True])
