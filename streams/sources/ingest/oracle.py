@@ -13,6 +13,7 @@ were read at, so an account not updated for more than its max latency reads `unk
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 HERMES = "hermes"
 ACCOUNTS = "pyth-accounts"
-MESSAGE_BYTES = 4 << 20  # a Hermes frame holds one feed: a few KB
+MESSAGE_BYTES = 4 << 20  # a Hermes frame (or event line) holds one feed: a few KB
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def dead(id_: str, reason: str, payload: Any, ts: int = 0) -> dict[str, Any]:
@@ -76,9 +78,23 @@ async def sse_updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:
     async with httpx.AsyncClient(timeout=timeout) as http:
         async with http.stream("GET", f"{url.rstrip('/')}/v2/updates/price/stream", params=params) as response:
             response.raise_for_status()
-            async for line in response.aiter_lines():
+            async for line in bounded_lines(response.aiter_text(), MESSAGE_BYTES):
                 if line.startswith("data:"):
                     yield parsed(line[5:])
+
+
+async def bounded_lines(chunks: AsyncIterator[str], most: int) -> AsyncIterator[str]:
+    """Yield the lines of a text stream (ended by CR, LF or CRLF, as server-sent events are); raise ValueError at a
+    line longer than `most` characters, reading no further (a stream with no line break would grow without end)."""
+    pending = ""
+    async for chunk in chunks:
+        *lines, pending = LINE_BREAK.split(pending + chunk)
+        for line in lines:
+            yield line
+        if len(pending) > most:
+            raise ValueError(f"a server-sent event line longer than {most} characters")
+    if pending:
+        yield pending
 
 
 def updates(url: str, feeds: list[str]) -> AsyncIterator[Any]:

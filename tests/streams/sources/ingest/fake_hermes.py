@@ -29,7 +29,8 @@ class FakeHermes:
 
     def __init__(self, payloads: dict[str, Any] | None = None, drop: bool = False,
                  first: tuple[Any, ...] = ()) -> None:
-        """Serve `payloads` (the recorded ones by default); on the websocket send the frames `first` before them."""
+        """Serve `payloads` (the recorded ones by default), sending `first` before them: frames on the websocket, and
+        on the event stream its bytes as they are."""
         self.payloads = payloads or recorded()
         self.drop = drop
         self.first = first
@@ -90,6 +91,9 @@ class FakeHermes:
         self.subscriptions.append([i.removeprefix("0x") for i in request.query.getall("ids[]", [])])
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        for chunk in self.first:
+            if isinstance(chunk, bytes):
+                await response.write(chunk)
         await response.write(f"data:{json.dumps(self.payloads['data_v2'])}\n\n".encode())
         if not self.drop:
             await self.closing.wait()

@@ -2,10 +2,11 @@
 
 import copy
 from decimal import Decimal
-from typing import Any
+from typing import Any, AsyncIterator
 
 import pytest
 
+from streams.sources.ingest.oracle import MESSAGE_BYTES, bounded_lines
 from streams.sources.ingest.service import ingest_running
 from quantdesk.messages import DeadLetter, OracleTick
 from quantdesk.settings import Settings
@@ -79,6 +80,42 @@ async def test_a_stream_gone_silent_is_made_again_and_reports_the_gap(settings: 
         await hermes.stop()
     assert hermes.connections >= 2 and len(hermes.subscriptions) >= 2
     assert metric(text, "ingest_reconnects_total", source="hermes") >= 1
+
+
+async def test_an_event_line_past_the_bound_ends_the_stream_unread(settings: Settings) -> None:
+    hermes = await FakeHermes(first=(b"data:" + b"7" * MESSAGE_BYTES,)).start()  # no line break: it would only grow
+    try:
+        cfg = pointed_at(settings, hermes_url=hermes.url, hermes_silence_s=600.0)
+        async with ingest_running(cfg, cfg.kafka_bootstrap or "", ("pyth",)):
+            async def given_up_twice() -> str:
+                text = await metrics_text(cfg)
+                return text if metric(text, "ingest_reconnects_total", source="hermes") >= 2 else ""
+            text = await eventually(given_up_twice, what="the stream given up at the bound, each time")
+    finally:
+        await hermes.stop()
+    assert metric(text, "ingest_published_total", source="hermes", topic="oracle.ticks") == 0
+
+
+@pytest.mark.parametrize("chunks", [["a\nb\r\nc\rd\n"], ["a", "\nb\r", "\nc", "\r", "d\n"], ["a\nb\r\nc\rd"]])
+async def test_event_lines_are_split_at_any_break_across_chunks(chunks: list[str]) -> None:
+    async def stream() -> AsyncIterator[str]:
+        for chunk in chunks:
+            yield chunk
+    lines = [line async for line in bounded_lines(stream(), 10)]
+    assert [line for line in lines if line] == ["a", "b", "c", "d"]  # a CRLF split across chunks: one empty line more
+
+
+async def test_a_line_longer_than_the_bound_is_refused_before_it_is_read_further() -> None:
+    read = []
+
+    async def endless() -> AsyncIterator[str]:
+        while True:
+            read.append(1)
+            yield "x" * 1000
+    with pytest.raises(ValueError, match="longer than 4000 characters"):
+        async for _ in bounded_lines(endless(), 4000):
+            pass
+    assert len(read) == 5
 
 
 async def test_an_unreadable_update_goes_to_the_dlq_and_a_binary_mismatch_is_counted(settings: Settings) -> None:
