@@ -21,7 +21,6 @@ from fastapi import Request
 
 from api.errors import Unavailable
 from quantdesk.kafka.publisher import Keyed
-
 from quantdesk.markets import params_version
 from quantdesk.messages import AuditEntry, dump
 from quantdesk.wire import digest
@@ -53,6 +52,6 @@ async def delivered(request: Request, events: list[Keyed]) -> None:
     try:
         await asyncio.wait_for(request.app.state.publisher.send(events), settings.publish_timeout_s)
     except (KafkaError, asyncio.TimeoutError) as exc:
-        raise Unavailable("broker", f"the broker did not take the decision's record within "
-                                    f"{settings.publish_timeout_s:g} s ({type(exc).__name__}): nothing is decided, "
-                                    "retry") from exc
+        raise Unavailable("broker", f"the broker did not take this request's record within "
+                                    f"{settings.publish_timeout_s:g} s ({type(exc).__name__}): retry once it answers"
+                          ) from exc

@@ -1,5 +1,5 @@
 """One error shape everywhere: `{"error": {"code", "message"}}` with a 4xx status, or a 503 when a part the answer
-needs (Redis, the broker, ClickHouse) cannot be reached: the caller may retry, nothing was half done."""
+needs (Redis, the broker) cannot be reached in time: the caller may retry."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

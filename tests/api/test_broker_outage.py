@@ -44,8 +44,7 @@ async def test_a_silent_broker_makes_decisions_503_and_they_go_through_once_it_a
                 assert answer.status_code == 503, answer.text
                 assert answer.headers["Retry-After"] == "5"
                 assert answer.json()["error"] == {"code": "unavailable", "message": (
-                    "the broker did not take the decision's record within 1 s (TimeoutError): nothing is decided, "
-                    "retry")}
+                    "the broker did not take this request's record within 1 s (TimeoutError): retry once it answers")}
             assert (await scrape(http)).value("gateway_unreachable_total", part="broker") == 2
 
             broker.process.send_signal(signal.SIGCONT)
