@@ -1,12 +1,14 @@
 """Checkpoints: a worker's state and the input offsets it covers, written together in one log.
 
 A worker that folds input into state (the risk engine) must resume exactly where its state
-stands: its offsets and its state change together or not at all. Each checkpoint is one Kafka
-message on the worker's own partition of the checkpoint topic (a message is written whole or not at all): the rows its
-tables changed since the last one (`None` for a row removed), and the offset each input
-partition is to be read from next. Every `FULL_EVERY` checkpoints the tables are written whole,
-in parts of at most `PART_BYTES`, so a restart reads only from the last whole copy on: each
-message names, as `base`, the offset where the last complete whole copy starts.
+stands: its offsets and its state change together or not at all. Each checkpoint goes to the worker's own
+partition of the checkpoint topic: the rows its tables changed since the last one (`None` for a row removed),
+and the offset each input partition is to be read from next. Every `FULL_EVERY` checkpoints the tables are
+written whole instead, so a restart reads only from the last whole copy on: each message names, as `base`, the
+offset where the last complete whole copy starts. A checkpoint goes in parts of about `PART_BYTES` (a funding
+close changes every holder's row: some 650 bytes each, so 13,000 holders would pass the producer's 8 MB, 1,600
+a Kafka broker's default 1 MB), marked first and last: a checkpoint counts once its last part is read, so one a
+crash cut short counts for nothing.
 """
 
 from collections.abc import MutableMapping
@@ -19,7 +21,7 @@ from aiokafka import TopicPartition
 from quantdesk.kafka.reader import Reader
 
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
-PART_BYTES = 512 << 10  # at most this much of a whole copy in one message
+PART_BYTES = 512 << 10  # about this much of a checkpoint in one message (a row is never split)
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
 
 
@@ -77,24 +79,26 @@ class Restored:
 
 def fold_log(records: list[dict[str, Any]]) -> Restored:
     """Return the state the log's records, read from a `base` on, leave: the last complete whole copy and the
-    deltas after it (a whole copy a crash cut short counts for nothing)."""
-    done, building = Restored(), None
+    complete deltas after it (a checkpoint a crash cut short counts for nothing; a delta written before parts
+    were, with no `first` or `last`, is one part)."""
+    done, building, kind = Restored(), None, None
     for record in records:
-        if record["kind"] == "part":
-            if record["first"]:
-                building = Restored()
-            if building is None:
-                continue  # the tail of a copy whose head lies before the base
-            for name, rows in record["tables"].items():
-                building.tables.setdefault(name, {}).update(rows)
-            if record["last"]:
-                building.offsets, done, building = record["offsets"], building, None
-        else:
-            done.fold(record)
+        if record.get("first", True):
+            building, kind = {}, record["kind"]
+        elif building is None or record["kind"] != kind:
+            continue  # the tail of a checkpoint whose head lies before the base, or of one cut short
+        for name, rows in record["tables"].items():
+            building.setdefault(name, {}).update(rows)
+        if record.get("last", True):
+            if kind == "part":
+                done = Restored(building, record["offsets"])
+            else:
+                done.fold({"tables": building, "offsets": record["offsets"]})
+            building = None
     return done
 
 
-def whole_parts(tables: dict[str, dict[str, Any]], most: int = PART_BYTES) -> Iterator[dict[str, dict[str, Any]]]:
+def in_parts(tables: dict[str, dict[str, Any]], most: int) -> Iterator[dict[str, dict[str, Any]]]:
     """Yield the tables' rows in parts of about `most` bytes of JSON each (at least one part)."""
     part: dict[str, dict[str, Any]] = {}
     size = 0
@@ -133,16 +137,16 @@ class CheckpointLog:
             return restored
 
     def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
-        """Yield the records of the next checkpoint: a delta, or every `FULL_EVERY` a whole copy in parts."""
+        """Yield the records of the next checkpoint, in parts: a delta, or every `FULL_EVERY` a whole copy."""
         changes = {name: journal.take_changes() for name, journal in tables.items()}
-        if self.since_full < FULL_EVERY:
+        whole = self.since_full >= FULL_EVERY
+        if not whole:
             self.since_full += 1
-            yield {"kind": "delta", "base": self.base, "tables": changes, "offsets": offsets}
-            return
-        parts = list(whole_parts({name: journal.rows for name, journal in tables.items()}))
+        rows = {name: journal.rows for name, journal in tables.items()} if whole else changes
+        parts = list(in_parts(rows, PART_BYTES))
         for n, part in enumerate(parts):
-            yield {"kind": "part", "base": self.base, "first": n == 0, "last": n == len(parts) - 1,
-                   "tables": part, "offsets": offsets}
+            yield {"kind": "part" if whole else "delta", "base": self.base, "first": n == 0,
+                   "last": n == len(parts) - 1, "tables": part, "offsets": offsets}
 
     def wrote(self, first_offset: int, whole: bool) -> None:
         """Note where the checkpoint just written starts; a whole copy becomes the base of what follows."""

@@ -1,11 +1,12 @@
 """Checkpoints: the tables and the offsets they cover come back as last written, from the last whole copy on."""
 
+import orjson
 import pytest
 
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from streams.risk import checkpoint
-from streams.app import faust_app
+from streams.app import PRODUCER_REQUEST_BYTES, faust_app
 from streams.risk.checkpoint import CheckpointLog, Journal, fold_log, write
 
 
@@ -18,6 +19,21 @@ def test_a_whole_copy_a_crash_cut_short_counts_for_nothing() -> None:
     ]  # the second copy's last part never made it
     restored = fold_log(records)
     assert restored.tables == {"t": {"b": 2, "c": 3}} and restored.offsets == {"x:0": 9}
+
+
+def test_a_delta_in_parts_counts_once_whole_and_not_at_all_when_a_crash_cut_it_short() -> None:
+    def delta(first: bool, last: bool, rows: dict, offset: int) -> dict:
+        return {"kind": "delta", "first": first, "last": last, "tables": {"t": rows}, "offsets": {"x:0": offset}}
+    records = [
+        delta(False, True, {"z": 0}, 3),  # the tail of a delta whose head lies before the base
+        {"kind": "part", "first": True, "last": True, "tables": {"t": {"a": 1, "b": 2}}, "offsets": {"x:0": 5}},
+        delta(True, False, {"a": None}, 9), delta(False, True, {"c": 3}, 9),  # whole: both parts count
+        delta(True, False, {"b": None}, 12),  # its last part never made it: the worker went on from 9
+        delta(True, True, {"d": 4}, 14),
+    ]
+    restored = fold_log(records)
+    assert restored.tables == {"t": {"b": 2, "c": 3, "d": 4}} and restored.offsets == {"x:0": 14}
+    assert restored.checkpoints == 2
 
 
 def test_a_journal_hands_out_what_changed_once() -> None:
@@ -52,3 +68,26 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
     assert restored.tables == {name: journal.rows for name, journal in tables.items()}
     assert restored.offsets == {f"{topic}:0": 10}
     assert restored.checkpoints < 3 and again.base > 0  # read from the last whole copy, not from the start
+
+
+async def test_a_checkpoint_larger_than_a_kafka_request_goes_in_parts_and_comes_back_whole(settings: Settings) -> None:
+    # 16,000 rows of an account's size: a funding close of 16,000 holders, past the producer's 8 MB per request
+    row = {"collateral": "1234.567890123", "positions": {m: ["1.5", "50000.25", "0.000123"] for m in "ABC"},
+           "board": {"cash": 1234.5678, "marks": {m: [12.5, 650.0, 1300.0] for m in "ABC"}}, "pad": "x" * 400}
+    bootstrap = settings.kafka_bootstrap or ""
+    await ensure_topics(settings, bootstrap)
+    app = faust_app(settings, bootstrap)
+    producer = await app.maybe_start_producer()
+    topic = settings.topic("risk.checkpoints")
+    try:
+        log, tables = CheckpointLog(bootstrap, topic, 0), {"accounts": Journal()}
+        await write(log, producer, tables, {f"{topic}:0": 1})
+        for n in range(16_000):
+            tables["accounts"][f"holder{n:07d}:0"] = {**row, "n": n}
+        assert sum(len(orjson.dumps(r)) for r in tables["accounts"].values()) > PRODUCER_REQUEST_BYTES
+        await write(log, producer, tables, {f"{topic}:0": 2})
+    finally:
+        await producer.stop()
+    again = CheckpointLog(bootstrap, topic, 0)
+    restored = await again.restore()
+    assert restored.tables == {"accounts": tables["accounts"].rows} and restored.offsets == {f"{topic}:0": 2}
