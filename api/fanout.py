@@ -116,6 +116,12 @@ class Connection(eio_asgi.WebSocket):
             return None
         return protocol.transport
 
+    def abort(self) -> None:
+        """Drop the connection at once, whatever is unsent (a close frame would wait behind it)."""
+        protocol = getattr(self.asgi_send, "__self__", None)
+        if isinstance(protocol, WebSocketsSansIOProtocol):
+            protocol.transport.abort()
+
 
 class Engine(engineio.AsyncServer):
     """The engine.io server, its sockets queueing in mailboxes and known to their websocket connections."""
@@ -169,11 +175,20 @@ def queue(sio: socketio.AsyncServer, sid: str, packets: list[eio_packet.Packet])
     return True
 
 
+async def cut_off(socket: AsyncSocket) -> None:
+    """Close a client's socket and drop its connection with what it has not read."""
+    connection = getattr(socket, "connection", None)
+    await socket.close(wait=False, abort=True)
+    if isinstance(connection, Connection):
+        connection.abort()
+
+
 async def fan_out(sio: socketio.AsyncServer, event: str, packets: list[eio_packet.Packet], name: str,
-                  metrics: Metrics) -> int:
+                  metrics: Metrics, most_queued: int) -> int:
     """Send one encoded event to every local member of a room, without a task per member as `emit` starts:
-    straight on the wire where the connection is idle, queued otherwise; count what was sent and what was
-    dropped. Return how many got it straight."""
+    straight on the wire where the connection is idle, queued otherwise; cut off a member with `most_queued`
+    packets queued (it reads slower than pushes come: they would pile up here without end); count what was sent
+    and what was dropped. Return how many got it straight."""
     members = [eio_sid for _, eio_sid in sio.manager.get_participants("/", name)]
     frame, straight, sent = text_frame(packets) if members else None, 0, 0
     for eio_sid in members:
@@ -182,6 +197,11 @@ async def fan_out(sio: socketio.AsyncServer, event: str, packets: list[eio_packe
             metrics.inc("gateway_socket_dropped_total", reason="gone")
             continue
         if not await socket.check_ping_timeout():  # it closes the socket: its disconnect counts the slow client
+            metrics.inc("gateway_socket_dropped_total", reason="slow_client")
+            continue
+        if socket.queue.unfinished >= most_queued:
+            await cut_off(socket)
+            metrics.families["gateway_socket_slow_clients_total"].inc()
             metrics.inc("gateway_socket_dropped_total", reason="slow_client")
             continue
         sent += 1

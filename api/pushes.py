@@ -24,8 +24,10 @@ from quantdesk.metrics import Metrics
 class Pushes:
     """The log of each room on this replica, the account rooms of each wallet, the pushes and the joins."""
 
-    def __init__(self, sio: socketio.AsyncServer, live: LiveState, metrics: Metrics, history: int) -> None:
-        self.sio, self.live, self.metrics = sio, live, metrics
+    def __init__(self, sio: socketio.AsyncServer, live: LiveState, metrics: Metrics, history: int,
+                 most_queued: int) -> None:
+        """Keep `history` deltas of each room; cut off a client with `most_queued` packets it has not read."""
+        self.sio, self.live, self.metrics, self.most_queued = sio, live, metrics, most_queued
         self.logs: RoomLogs[list[Packet]] = RoomLogs(history, self.listened)
         self.wallet_rooms: dict[str, set[str]] = {}
         self.order_rooms: dict[str, set[str]] = {}  # wallet -> its sessions' orders rooms
@@ -79,7 +81,7 @@ class Pushes:
             return
         packets = self.logs.open(name).add(
             lambda seq: event_packets(self.sio, channel, {**header, "seq": seq, "snapshot": False, "data": data}))
-        await fan_out(self.sio, channel, packets, name, self.metrics)
+        await fan_out(self.sio, channel, packets, name, self.metrics, self.most_queued)
 
     async def push_market(self, channel: str, market: str, data: Any) -> None:
         """Emit one delta to a market channel's room."""

@@ -42,7 +42,7 @@ class Gateway:
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.app_id}:socketio") \
             if settings.redis_url else None
         self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
-        self.pushes = Pushes(self.sio, live, metrics, settings.room_history)
+        self.pushes = Pushes(self.sio, live, metrics, settings.room_history, settings.socket_max_queued)
         self.status = StatusWatch(settings, live, self.pushes)
         self.on_event = self.pushes.on_event
         self.sio.on("connect", self.connect)

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     room_history: int = Field(
         default=1000, ge=0, le=1_000_000,
         description="deltas each live Socket.IO room keeps for clients that resubscribe with since_seq")
+    socket_max_queued: int = Field(
+        default=1000, ge=1, description="pushes waiting for one Socket.IO client that reads slower than they come: "
+                                        "past this it is cut off as a slow client (it resyncs on reconnecting)")
     venue_taker_fees: dict[str, Annotated[Decimal, Field(ge=0, lt=1)]] = Field(
         default_factory=lambda: {"hyperliquid": Decimal("0.00045"), "sim-venue": Decimal("0.0005")},
         description="venue -> taker fee rate the order ticket routes with (`quantdesk`, ours, is the markets' own); "

@@ -80,7 +80,8 @@ async def test_a_mailbox_hands_items_in_order_skips_abandoned_waits_and_joins_wh
 async def ticker(gateway: Gateway, seq: object) -> int:
     """Fan a ticker event marked `seq` out to the BTC ticker room; return how many got it straight."""
     sio = gateway.sio
-    return await fan_out(sio, "ticker", event_packets(sio, "ticker", {"seq": seq}), "ticker:BTC-PERP", gateway.metrics)
+    return await fan_out(sio, "ticker", event_packets(sio, "ticker", {"seq": seq}), "ticker:BTC-PERP", gateway.metrics,
+                         gateway.settings.socket_max_queued)
 
 
 async def test_a_push_goes_straight_to_idle_connections_and_never_overtakes_what_one_has_queued(
@@ -151,3 +152,26 @@ async def test_a_push_skips_a_member_gone_and_cuts_off_one_past_its_ping_timeout
     assert page.value("gateway_socket_slow_clients_total") == 1
     assert page.value("gateway_socket_connection_seconds_count") == 1  # the slow one's, cut off
     assert page.value("gateway_socket_emits_total", channel="ticker") == 1
+
+
+async def test_a_client_that_reads_slower_than_pushes_come_is_cut_off_once_its_queue_is_full(
+        settings: Settings) -> None:
+    gateway = gateway_of(settings.model_copy(update={"socket_max_queued": 50}))
+    sio = gateway.sio
+    async with served(gateway) as url:
+        listener = await Listener().connect(url)
+        assert (await listener.subscribe(channel="ticker", market="BTC-PERP"))["ok"]
+        socket = next(iter(sio.eio.sockets.values()))
+        socket.connection.asgi_send.__self__.pause_writing()  # its transport full: the client reads nothing
+        queued = []
+        for n in range(1, 61):
+            await ticker(gateway, n)
+            queued.append(socket.queue.unfinished)
+
+        async def gone() -> bool:
+            return not sio.eio.sockets and not listener.sio.connected
+        await eventually(gone, what="the slow client's connection dropped")
+    assert max(queued) == 50 and socket.closed  # cut off at the 51st push: nothing piles up past the bound
+    page = Page(gateway.metrics.render().decode())
+    assert page.value("gateway_socket_slow_clients_total") == 1
+    assert page.value("gateway_socket_dropped_total", reason="slow_client") == 1  # the 51st: then it left the room
