@@ -1,7 +1,7 @@
 """Rate limits (the `limits` library, moving windows in memory or Redis) and their headers.
 
 public: 100/min per IP on every REST route · trading: 10/min per wallet · auth: 5 per 15 min per IP
-on sign-in attempts · subscribe: Socket.IO subscriptions per IP.
+on sign-in attempts · subscribe: Socket.IO subscriptions per IP · connect: Socket.IO connections per IP.
 
 While Redis cannot be reached, each replica counts in its own memory (limits still hold, per replica) and tries
 Redis again after `RETRY_S`: a Redis outage neither opens the gate nor turns every request into an error.
@@ -36,6 +36,7 @@ class Rates:
     trading: str = "10/minute"
     auth: str = "5 per 15 minutes"
     subscribe: str = "60/minute"
+    connect: str = "120/minute"  # a terminal connects once and again on signing in; many behind one NAT
 
 
 @dataclass(frozen=True)

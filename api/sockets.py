@@ -51,12 +51,18 @@ class Gateway:
         self.sio.on("unsubscribe", self.unsubscribe)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        """Remember the caller's IP, when the connection opened and the key of the session cookie it carries, if
-        any: the account channels look the session up when asked, so a session store that cannot be reached keeps
-        no one from the market channels."""
+        """Refuse an IP past its connection limit; remember the caller's IP, when the connection opened and the key
+        of the session cookie it carries, if any: the account channels look the session up when asked, so a session
+        store that cannot be reached keeps no one from the market channels."""
+        ip = client_ip(environ)
+        verdict = await self.limiter.hit("connect", ip)
+        if not verdict.allowed:
+            self.metrics.inc("gateway_socket_connects_total", outcome="refused")
+            raise socketio.exceptions.ConnectionRefusedError(  # the client's connect_error: {message, data}
+                f"too many connections; retry in {verdict.retry_after()} s", {"code": "rate_limited"})
         token = cookie_token(environ.get("HTTP_COOKIE"))
         signed = {"key": token_key(self.settings, token)} if token else {}
-        await self.sio.save_session(sid, {"ip": client_ip(environ), "opened": time.monotonic(), **signed})
+        await self.sio.save_session(sid, {"ip": ip, "opened": time.monotonic(), **signed})
         self.metrics.inc("gateway_socket_connects_total", outcome="accepted")
 
     async def disconnect(self, sid: str, reason: str) -> None:

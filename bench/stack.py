@@ -13,7 +13,7 @@ from api.embedded import Runtime, running
 from quantdesk.settings import Settings
 
 LIFTED = "1000000000/minute"
-UNLIMITED = Rates(public=LIFTED, trading=LIFTED, auth=LIFTED, subscribe=LIFTED)
+UNLIMITED = Rates(public=LIFTED, trading=LIFTED, auth=LIFTED, subscribe=LIFTED, connect=LIFTED)
 
 
 def bench_settings(out: Path, bootstrap: str, sizing: Sizing) -> Settings:

@@ -19,7 +19,8 @@ from quantdesk.kafka.topics import ensure_topics
 from quantdesk.warehouse import Warehouse
 from tests.conftest import ROOT, unavailable
 
-RELAXED = Rates(public="10000/minute", trading="10000/minute", auth="10000/minute", subscribe="10000/minute")
+RELAXED = Rates(public="10000/minute", trading="10000/minute", auth="10000/minute", subscribe="10000/minute",
+                connect="10000/minute")
 
 
 @pytest.fixture(params=["memory", "redis"])

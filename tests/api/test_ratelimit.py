@@ -102,3 +102,27 @@ async def test_the_61st_subscription_in_a_minute_is_refused(backed: Settings) ->
             page = await scrape(http)
     assert page.value("gateway_rate_limited_total", limit="subscribe") == 1
     assert page.value("gateway_socket_emits_total", channel="error") == 1
+
+
+async def test_the_121st_connection_of_an_ip_in_a_minute_is_refused_with_why(backed: Settings) -> None:
+    async with served(backed, None, Rates(connect="3/minute")) as url:
+        connected = []
+        for _ in range(3):
+            sio = socketio.AsyncClient()
+            await sio.connect(url, transports=["websocket"], wait_timeout=30)
+            connected.append(sio)
+        refused, why = socketio.AsyncClient(), []
+        refused.on("connect_error", why.append)
+        try:
+            await refused.connect(url, transports=["websocket"], wait_timeout=30)
+        except socketio.exceptions.ConnectionError:
+            pass
+        for sio in connected:
+            await sio.disconnect()
+        async with httpx.AsyncClient(base_url=url) as http:
+            page = await scrape(http)
+    assert not refused.connected and why[0]["data"] == {"code": "rate_limited"}
+    assert why[0]["message"].startswith("too many connections; retry in")
+    assert page.value("gateway_socket_connects_total", outcome="accepted") == 3
+    assert page.value("gateway_socket_connects_total", outcome="refused") == 1
+    assert page.value("gateway_rate_limited_total", limit="connect") == 1

@@ -94,8 +94,9 @@ async def test_a_silent_redis_costs_sign_in_and_signed_in_requests_only_and_ever
             assert ticker["ok"] and account == {"ok": False, "error": {
                 "code": "unavailable", "message": signed.json()["error"]["message"]}}
             page = await scrape(http)
-            # limits counted in memory: 6 requests, 2 subscriptions; refused for the store: 2 requests, 1 subscription
-            assert page.value("gateway_unreachable_total", part="redis") == 6 + 2 + 2 + 1
+            # limits counted in memory: 6 requests, 1 connection, 2 subscriptions; refused for the store: 2 requests,
+            # 1 subscription
+            assert page.value("gateway_unreachable_total", part="redis") == 6 + 1 + 2 + 2 + 1
 
             redis.send_signal(signal.SIGCONT)
 
@@ -122,4 +123,4 @@ async def test_with_no_redis_to_reach_the_market_channels_serve_and_the_account_
         await sockets.disconnect()
     assert ticker["ok"] and account["error"]["code"] == "unavailable"
     assert page.value("gateway_socket_connects_total", outcome="accepted") == 1
-    assert page.value("gateway_unreachable_total", part="redis") == 1 + 2 + 1
+    assert page.value("gateway_unreachable_total", part="redis") == 1 + 1 + 2 + 1  # limits in memory, a refusal

@@ -22,7 +22,7 @@ async def test_the_first_scrape_shows_every_known_series_at_zero(settings: Setti
     async with client(create_api(settings, warehouse, None)) as http:
         page = await scrape(http)
     assert {page.value("gateway_rate_limited_total", limit=limit) for limit in LIMITS} == {0}
-    assert set(LIMITS) == {"public", "trading", "auth", "subscribe"}
+    assert set(LIMITS) == {"public", "trading", "auth", "subscribe", "connect"}
     assert {page.value("gateway_sign_ins_total", outcome=outcome) for outcome in SIGN_IN_OUTCOMES} == {0}
     assert {page.value("gateway_unreachable_total", part=part) for part in PARTS} == {0}
     assert {page.value("gateway_socket_subscriptions", channel=channel) for channel in CHANNELS} == {0}
