@@ -81,4 +81,5 @@ def install(app: FastAPI) -> None:
 
 RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
              429: {"model": ErrorResponse, "description": "rate limited; see Retry-After"}}
-UNAVAILABLE = {503: {"model": ErrorResponse, "description": "a part the answer needs cannot be reached; see Retry-After"}}
+UNAVAILABLE = {503: {"model": ErrorResponse,
+                     "description": "a part the answer needs cannot be reached; see Retry-After"}}

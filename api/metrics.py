@@ -36,8 +36,9 @@ FAMILIES: dict[str, Family] = {
                                          ("limit",)),
     "gateway_sign_ins_total": Family(Counter, "Sign-in attempts judged, by outcome (ok or the refusal's kind).",
                                      ("outcome",)),
-    "gateway_unreachable_total": Family(Counter, "Times a part could not be reached while answering, by part: a 503, "
-                                                 "or a rate limit counted in this replica's memory instead.", ("part",)),
+    "gateway_unreachable_total": Family(
+        Counter, "Times a part could not be reached while answering, by part: a 503, or a rate limit counted in this "
+                 "replica's memory instead.", ("part",)),
 }
 CONNECT_OUTCOMES = ("accepted", "refused")
 EMITTED = (*CHANNELS, "error")  # `error`: a refused subscription's answer

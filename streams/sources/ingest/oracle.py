@@ -4,8 +4,8 @@ Hermes speaks two streaming wire formats and both are read: a `ws(s)://…/ws` U
 Hermes' websocket (v1 `price_update` messages, verbose with the VAA, as pythclient subscribes) and
 an `http(s)://` URL reads the v2 server-sent events of `/v2/updates/price/stream`. An unreadable
 payload goes to `dlq`; one whose JSON its own binary update does not carry is counted. The stream
-reconnects with backoff, also once it has said nothing for `QUANTDESK_HERMES_SILENCE_S`; an interruption after data had flowed counts as a gap, with its length,
-in the metrics.
+reconnects with backoff, also once it has said nothing for `QUANTDESK_HERMES_SILENCE_S`; an
+interruption after data had flowed counts as a gap, with its length, in the metrics.
 Price accounts are polled with getMultipleAccounts and their status is judged at the slot they
 were read at, so an account not updated for more than its max latency reads `unknown`.
 """

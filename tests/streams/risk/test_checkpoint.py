@@ -1,5 +1,8 @@
 """Checkpoints: the tables and the offsets they cover come back as last written, from the last whole copy on."""
 
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
 import orjson
 import pytest
 
@@ -8,6 +11,20 @@ from quantdesk.kafka.topics import ensure_topics
 from streams.risk import checkpoint
 from streams.app import PRODUCER_REQUEST_BYTES, faust_app
 from streams.risk.checkpoint import CheckpointLog, Journal, fold_log, write
+
+
+@asynccontextmanager
+async def checkpoint_log(settings: Settings, partition: int) -> AsyncIterator[tuple[CheckpointLog, Any, str]]:
+    """Yield the log of a partition of the test's checkpoint topic, the Faust producer that writes it (stopped after)
+    and the topic's name."""
+    bootstrap = settings.kafka_bootstrap or ""
+    await ensure_topics(settings, bootstrap)
+    producer = await faust_app(settings, bootstrap).maybe_start_producer()
+    topic = settings.topic("risk.checkpoints")
+    try:
+        yield CheckpointLog(bootstrap, topic, partition), producer, topic
+    finally:
+        await producer.stop()
 
 
 def test_a_whole_copy_a_crash_cut_short_counts_for_nothing() -> None:
@@ -48,22 +65,15 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(checkpoint, "FULL_EVERY", 3)
     monkeypatch.setattr(checkpoint, "PART_BYTES", 64)  # whole copies in many parts
-    bootstrap = settings.kafka_bootstrap or ""
-    await ensure_topics(settings, bootstrap)
-    app = faust_app(settings, bootstrap)
-    producer = await app.maybe_start_producer()
-    topic = settings.topic("risk.checkpoints")
-    try:
-        log, tables = CheckpointLog(bootstrap, topic, 1), {"accounts": Journal(), "applied": Journal()}
+    tables = {"accounts": Journal(), "applied": Journal()}
+    async with checkpoint_log(settings, 1) as (log, producer, topic):
         for n in range(10):
             tables["accounts"][f"w{n % 4}"] = {"collateral": str(n)}
             tables["applied"][str(n)] = [f"e{n}"]
             if n == 6:
                 del tables["accounts"]["w1"]
             await write(log, producer, tables, {f"{topic}:0": n + 1})
-    finally:
-        await producer.stop()
-    again = CheckpointLog(bootstrap, topic, 1)
+    again = CheckpointLog(settings.kafka_bootstrap or "", topic, 1)
     restored = await again.restore()
     assert restored.tables == {name: journal.rows for name, journal in tables.items()}
     assert restored.offsets == {f"{topic}:0": 10}
@@ -74,20 +84,13 @@ async def test_a_checkpoint_larger_than_a_kafka_request_goes_in_parts_and_comes_
     # 16,000 rows of an account's size: a funding close of 16,000 holders, past the producer's 8 MB per request
     row = {"collateral": "1234.567890123", "positions": {m: ["1.5", "50000.25", "0.000123"] for m in "ABC"},
            "board": {"cash": 1234.5678, "marks": {m: [12.5, 650.0, 1300.0] for m in "ABC"}}, "pad": "x" * 400}
-    bootstrap = settings.kafka_bootstrap or ""
-    await ensure_topics(settings, bootstrap)
-    app = faust_app(settings, bootstrap)
-    producer = await app.maybe_start_producer()
-    topic = settings.topic("risk.checkpoints")
-    try:
-        log, tables = CheckpointLog(bootstrap, topic, 0), {"accounts": Journal()}
+    tables = {"accounts": Journal()}
+    async with checkpoint_log(settings, 0) as (log, producer, topic):
         await write(log, producer, tables, {f"{topic}:0": 1})
         for n in range(16_000):
             tables["accounts"][f"holder{n:07d}:0"] = {**row, "n": n}
         assert sum(len(orjson.dumps(r)) for r in tables["accounts"].values()) > PRODUCER_REQUEST_BYTES
         await write(log, producer, tables, {f"{topic}:0": 2})
-    finally:
-        await producer.stop()
-    again = CheckpointLog(bootstrap, topic, 0)
+    again = CheckpointLog(settings.kafka_bootstrap or "", topic, 0)
     restored = await again.restore()
     assert restored.tables == {"accounts": tables["accounts"].rows} and restored.offsets == {f"{topic}:0": 2}

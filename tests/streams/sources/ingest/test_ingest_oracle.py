@@ -44,7 +44,8 @@ async def test_hermes_updates_become_oracle_ticks_with_their_price_and_conf(
     assert sorted(hermes.subscriptions[0]) == sorted(cfg.feed_markets)
 
 
-@pytest.mark.parametrize(("ending", "transport"), [("dropped", "websocket"), ("silent", "websocket"), ("silent", "sse")])
+@pytest.mark.parametrize(("ending", "transport"),
+                         [("dropped", "websocket"), ("silent", "websocket"), ("silent", "sse")])
 async def test_a_stream_dropped_or_gone_silent_is_made_again_and_reports_the_gap(settings: Settings, ending: str,
                                                                                  transport: str) -> None:
     # each connection gets one update, then is closed, or left open and silent
