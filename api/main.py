@@ -86,8 +86,10 @@ def gateway_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
     The app judges X-Forwarded-For itself (`api.edge`, trusting only QUANTDESK_TRUSTED_PROXIES): uvicorn's own
     proxy headers, on by default, would take any address from a loopback peer. h11 holds at most
     `HEAD_BUFFER_BYTES` of an unfinished request head: a head up to that reaches the edge, which answers 431 in
-    the platform's shape; a larger one is cut off by h11, which uvicorn answers with a bare 400.
+    the platform's shape; a larger one is cut off by h11, which uvicorn answers with a bare 400. A websocket
+    message is bounded as a request body is (`QUANTDESK_MAX_BODY_BYTES`; uvicorn's default is 16 MB): a larger one
+    ends the connection.
     """
     head_buffer = max(HEAD_BUFFER_BYTES, 2 * (settings.max_header_bytes + settings.max_header_line_bytes))
     return uvicorn.Config(app, host=settings.api_host, port=settings.api_port, http="h11", proxy_headers=False,
-                          h11_max_incomplete_event_size=head_buffer, **options)
+                          h11_max_incomplete_event_size=head_buffer, ws_max_size=settings.max_body_bytes, **options)

@@ -41,7 +41,8 @@ class Gateway:
         self.sessions, self.limiter, self.metrics = sessions, limiter, metrics
         manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.app_id}:socketio") \
             if settings.redis_url else None
-        self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager)
+        self.sio = Server(async_mode="asgi", cors_allowed_origins="*", client_manager=manager,
+                          max_http_buffer_size=settings.max_body_bytes)  # a message of a client, as a request body
         self.pushes = Pushes(self.sio, live, metrics, settings.room_history, settings.socket_max_queued)
         self.status = StatusWatch(settings, live, self.pushes)
         self.on_event = self.pushes.on_event

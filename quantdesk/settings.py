@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     api_port: int = 3002
     trusted_proxies: tuple[IPvAnyNetwork, ...] = Field(
         default=(), description="IPs/CIDRs of proxies whose X-Forwarded-For names the caller; none by default")
-    max_body_bytes: int = Field(default=64 << 10, description="a larger request body is refused with 413")
+    max_body_bytes: int = Field(
+        default=64 << 10, description="a larger request body is refused with 413; a larger Socket.IO message ends its "
+                                      "connection")
     max_header_bytes: int = Field(default=16 << 10, description="larger request headers in total are refused with 431")
     max_header_line_bytes: int = Field(default=8 << 10, description="a longer request header line is refused with 431")
     room_history: int = Field(

@@ -12,7 +12,9 @@ from api.edge import caller, cross_site
 from api.ratelimit import Rates
 from quantdesk.settings import Settings
 from tests.api.conftest import client, gateway, served
+from tests.api.listening import Listener
 from tests.api.signing import sign_in
+from tests.waiting import eventually
 
 PUBLIC = "/api/v1/auth/session"
 
@@ -150,3 +152,16 @@ def test_a_websocket_handshake_with_the_cookie_from_another_site_is_refused() ->
     assert cross_site(handshake("https://localhost", "localhost:443")) is None  # default ports are the same site
     assert cross_site({"type": "http", "method": "GET", "headers": [
         (b"host", b"localhost"), (b"origin", b"https://evil.example"), (b"cookie", f"{COOKIE}=t".encode())]}) is None
+
+
+async def test_a_socket_message_larger_than_a_request_body_ends_the_connection(settings: Settings) -> None:
+    async with served(settings, None) as url:
+        fine, flooding = await Listener().connect(url), await Listener().connect(url)
+        assert (await fine.subscribe(channel="ticker", market="BTC-PERP"))["ok"]
+        await flooding.sio.emit("unsubscribe", {"channel": "x" * settings.max_body_bytes})  # not rate limited
+
+        async def cut() -> bool:
+            return not flooding.sio.connected
+        await eventually(cut, what="the flooding client's connection ended")
+        assert fine.sio.connected and (await fine.subscribe(channel="ticker", market="ETH-PERP"))["ok"]
+        await fine.close()
