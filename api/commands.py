@@ -81,7 +81,8 @@ def api() -> None:
     from quantdesk.warehouse import Warehouse
 
     settings = get_settings()
-    gateway = create_api(settings, Warehouse.from_settings(settings), bootstrap_or_exit(settings))
+    warehouse = Warehouse.from_settings(settings, settings.clickhouse_timeout_s)
+    gateway = create_api(settings, warehouse, bootstrap_or_exit(settings))
     tune_collector()
     uvicorn.Server(gateway_config(gateway, settings)).run()
 

@@ -1,11 +1,13 @@
 """One error shape everywhere: `{"error": {"code", "message"}}` with a 4xx status, or a 503 when a part the answer
-needs (Redis, the broker) cannot be reached in time: the caller may retry."""
+needs (Redis, the broker, ClickHouse) cannot be reached in time: the caller may retry."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
+
+from quantdesk.warehouse import Unreachable
 
 
 class ErrorBody(BaseModel):
@@ -72,11 +74,17 @@ async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def on_unreachable_warehouse(request: Request, exc: Exception) -> JSONResponse:
+    """Render a ClickHouse server that cannot be reached as any unreachable part is."""
+    return await on_unavailable(request, Unavailable("clickhouse", f"{exc}; retry once it answers"))
+
+
 def install(app: FastAPI) -> None:
     """Install the error handlers."""
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Unavailable, on_unavailable)
+    app.add_exception_handler(Unreachable, on_unreachable_warehouse)
 
 
 RESPONSES = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse},

@@ -71,8 +71,9 @@ def create_api(settings: Settings, warehouse: Warehouse, bootstrap: str | None, 
     app.state.settings, app.state.warehouse, app.state.live, app.state.gateway = settings, warehouse, live, gateway
     app.state.bootstrap, app.state.publisher = bootstrap, None  # admin commands' publisher: with a broker only
     app.state.sessions, app.state.limiter, app.state.accounts = sessions, limiter, views
-    app.state.day_summaries = DaySummaries(warehouse)
     app.state.metrics, app.state.collectors = meters, tuple(collectors)
+    app.state.day_summaries = DaySummaries(
+        warehouse, lambda: meters.inc("gateway_unreachable_total", part="clickhouse"))
     errors.install(app)
     for module in (health, metrics, markets, books, auth, accounts, orders, signals, liquidations, insights, webhooks,
                    status, admin, audit, terminal):

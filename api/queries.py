@@ -2,14 +2,14 @@
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from api.bars import RESOLUTIONS
 from api.pagination import Window
 from quantdesk.messages import OrderState, canonical, dump
-from quantdesk.warehouse import Warehouse
+from quantdesk.warehouse import Unreachable, Warehouse
 
 DAY_MS = 86_400_000
 
@@ -44,18 +44,30 @@ async def day_summary(wh: Warehouse, now_ms: int) -> dict[str, dict[str, Any]]:
 
 
 class DaySummaries:
-    """The 24-hour summaries, read from ClickHouse at most once a second (the markets list is hot)."""
+    """The 24-hour summaries, read from ClickHouse at most once a second (the markets list is hot); while ClickHouse
+    cannot be reached, the last read (tried again every `RETRY_S`), so the list goes on with its live prices."""
 
-    def __init__(self, warehouse: Warehouse, ttl_s: float = 1.0) -> None:
-        self.warehouse, self.ttl_s = warehouse, ttl_s
-        self.held: dict[str, dict[str, Any]] = {}
+    RETRY_S = 5.0
+
+    def __init__(self, warehouse: Warehouse, unreachable: Callable[[], object], ttl_s: float = 1.0) -> None:
+        """Read `warehouse`, calling `unreachable` each time it cannot be reached and the last read is served."""
+        self.warehouse, self.unreachable, self.ttl_s = warehouse, unreachable, ttl_s
+        self.held: dict[str, dict[str, Any]] | None = None
         self.expires = 0.0
 
     async def get(self, now_ms: int) -> dict[str, dict[str, Any]]:
         """Return the summaries of the day before `now_ms`, from the cache while it is fresh."""
         if time.monotonic() >= self.expires:
-            self.held = await day_summary(self.warehouse, now_ms)
+            try:
+                self.held = await day_summary(self.warehouse, now_ms)
+            except Unreachable:
+                if self.held is None:
+                    raise
+                self.unreachable()
+                self.expires = time.monotonic() + self.RETRY_S
+                return self.held
             self.expires = time.monotonic() + self.ttl_s
+        assert self.held is not None
         return self.held
 
 

@@ -56,7 +56,8 @@ ALERTS = (
           "Gateway cannot reach {{ $labels.part }}",
           "For 2 minutes the gateway has answered without a part it needs: sign-in and signed-in requests get 503 "
           "while Redis is away (rate limits are counted in each replica's memory meanwhile), decisions the gateway "
-          "records (admins' commands, order tickets, sign-ins) while the broker is."),
+          "records (admins' commands, order tickets, sign-ins) while the broker is, reads of history while "
+          "ClickHouse is."),
     Alert("WorkerDown", f'up{{job=~"{"|".join(WORKER_JOBS)}"}} == 0', "1m", "critical",
           "{{ $labels.job }} ({{ $labels.instance }}) is down", "Prometheus cannot scrape a worker or ingest."),
     Alert("GatewayDown", f'up{{job="{GATEWAY_JOB}"}} == 0', "1m", "critical",

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         default=None, description="chdb://PATH or http://host:8123/db; unset uses chDB under data_dir"
     )
     clickhouse_database: str = "quantdesk"
+    clickhouse_timeout_s: int = Field(
+        default=10, ge=1, description="a ClickHouse server that `quantdesk api` cannot reach, or that does not "
+                                      "answer a query within this, counts as unreachable (503); workers and CLI wait")
     sink_batch_size: int = 5000
     sink_batch_seconds: float = 0.5
 

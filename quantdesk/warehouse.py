@@ -1,6 +1,7 @@
 """ClickHouse (chDB embedded or a server): migrations, idempotent inserts, queries."""
 
 import asyncio
+import contextlib
 import re
 import threading
 from dataclasses import dataclass, field
@@ -10,7 +11,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import clickhouse_connect
 import pyarrow as pa
 import pyarrow.compute as pc
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from quantdesk.settings import Settings
 
@@ -34,6 +36,11 @@ class Unstorable(ValueError):
     def __init__(self, refused: dict[str, str]) -> None:
         super().__init__(f"{len(refused)} rows cannot be stored exactly: {refused}")
         self.refused = refused
+
+
+class Unreachable(OperationalError):
+    """A ClickHouse server refused the connection or did not answer in time (a ClickHouseError, as the sink retries
+    any that does not blame the data)."""
 
 
 @dataclass
@@ -156,29 +163,56 @@ def read_only_limits(max_rows: int, max_seconds: float | None = None) -> dict[st
 
 
 class Warehouse:
-    """One ClickHouse database: every call is serialised (chDB is one engine per process)."""
+    """One ClickHouse database: chDB's calls are serialised (one engine per process), a server's go side by side."""
 
-    def __init__(self, dsn: str, database: str) -> None:
+    def __init__(self, dsn: str, database: str, answer_s: int | None = None) -> None:
+        """Open `database` at `dsn`; a server that does not answer within `answer_s` seconds (connecting, or a
+        query's result; None: clickhouse-connect's 300 s) raises `Unreachable`."""
         self.dsn = dsn
         self.database = database
-        self.client = clickhouse_connect.get_client(dsn=dsn)
+        self.answer_s = answer_s
+        self.embedded = dsn.startswith("chdb:")
+        self.lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.embedded else contextlib.nullcontext())
+        with self.reaching():
+            self.client = self.connect()
         self.reader: Any = None  # the client of others' read-only queries, opened on the first
-        self.lock = threading.Lock()
         self.schemas: dict[tuple[str, tuple[str, ...]], pa.Schema] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Warehouse":
+    def from_settings(cls, settings: Settings, answer_s: int | None = None) -> "Warehouse":
         """Open the warehouse the settings name."""
-        return cls(settings.resolved_clickhouse_dsn(), settings.clickhouse_database)
+        return cls(settings.resolved_clickhouse_dsn(), settings.clickhouse_database, answer_s)
+
+    def connect(self, longest_query_s: int = 0, **options: Any) -> Client:
+        """Open a client; a server's takes each call in a request of its own (a session would refuse a second
+        query while one runs) and waits `answer_s` for an answer, plus `longest_query_s` a query may run."""
+        if not self.embedded:
+            options["autogenerate_session_id"] = False
+            if self.answer_s is not None:
+                options.update(connect_timeout=self.answer_s, send_receive_timeout=self.answer_s + longest_query_s)
+        return clickhouse_connect.get_client(dsn=self.dsn, **options)
+
+    @contextlib.contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Hold the engine for one call; a server that cannot be reached raises `Unreachable`."""
+        with self.lock:
+            try:
+                yield
+            except OperationalError as exc:
+                if self.embedded:  # in-process: nothing to reach
+                    raise
+                wait = f"within {self.answer_s} s" if self.answer_s is not None else "in time"
+                raise Unreachable(f"ClickHouse did not answer {wait}") from exc  # the cause names the server
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         """Run one statement that returns no rows."""
-        with self.lock:
+        with self.reaching():
             return self.client.command(sql, parameters=parameters)
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a query and return its rows as dicts."""
-        with self.lock:
+        with self.reaching():
             result = self.client.query(sql, parameters=parameters)
         return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
@@ -189,9 +223,10 @@ class Warehouse:
     def read_only(self, sql: str, max_rows: int, max_seconds: float | None = None) -> pa.Table:
         """Run someone's query as ClickHouse's `readonly`, `{db}` this database, and return its rows as Arrow;
         ClickHouse refuses any write, a result over `max_rows` (0: no limit) and a run past `max_seconds`."""
-        with self.lock:
-            if self.reader is None:  # a client of its own: `readonly` stays with the client that ran it
-                self.reader = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+        with self.reaching():
+            if self.reader is None:  # a client of its own (in chDB `readonly` stays with the client that ran it),
+                # waiting as long as the first caller's queries may run (the gateway's are all 10 s)
+                self.reader = self.connect(int(max_seconds or 0), database=self.database)
             return self.reader.query_arrow(sql.replace("{db}", self.database),
                                            settings=read_only_limits(max_rows, max_seconds))
 
@@ -211,7 +246,7 @@ class Warehouse:
         """Apply one migration file and record its version."""
         for sql in statements(path.read_text(), self.database):
             self.command(sql)
-        with self.lock:
+        with self.reaching():
             self.client.insert(f"{self.database}.schema_migrations", [[path.stem]], column_names=["version"])
         return path.stem
 
@@ -224,7 +259,7 @@ class Warehouse:
 
     def ids(self, sql: str) -> set[str]:
         """Return the ids a query selects."""
-        with self.lock:
+        with self.reaching():
             result = self.client.query(sql)
         return {row[0] for row in result.result_rows}
 
@@ -251,7 +286,7 @@ class Warehouse:
         if known:
             block = block.filter(pa.array([row[0] not in known for row in unique]))
         try:
-            with self.lock:
+            with self.reaching():
                 self.client.insert_arrow(f"{self.database}.{table}", block, settings=STRICT_NULLS)
         except ClickHouseError as exc:
             if not blames_data(exc):

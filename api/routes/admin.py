@@ -22,6 +22,7 @@ from api.ratelimit import PublicLimit
 from api.routes.markets import listed
 from api.status import wall_ms
 from quantdesk.messages import NAME_CHARS, AdminAction, AdminCommand, dump
+from quantdesk.warehouse import Unreachable
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[PublicLimit])
 REFUSED = {401: {"model": ErrorResponse, "description": "no live session"},
@@ -203,6 +204,8 @@ async def admin_sql(body: SqlRequest, admin: AdminWallet, warehouse: WarehouseDe
     await audit.record(request, "admin_sql", admin, {"query": body.query, "max_rows": body.max_rows})
     try:
         table = await asyncio.to_thread(warehouse.read_only, body.query, body.max_rows, SQL_MAX_SECONDS)
+    except Unreachable:
+        raise  # not the query's fault: a 503
     except (ClickHouseError, ValueError) as exc:
         raise HTTPException(400, f"refused by ClickHouse: {first_line(str(exc))}") from exc
     columns = table.column_names

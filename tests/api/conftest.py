@@ -59,7 +59,7 @@ def client(asgi: object, ip: str = "127.0.0.1") -> httpx.AsyncClient:
 @asynccontextmanager
 async def served(settings: Settings, bootstrap: str | None, rates: Rates = Rates()) -> AsyncIterator[str]:
     """Serve the gateway on the settings' port, with its live feed given a broker; yield its base URL."""
-    warehouse = Warehouse.from_settings(settings)
+    warehouse = Warehouse.from_settings(settings, settings.clickhouse_timeout_s)  # as `quantdesk api` opens it
     if bootstrap:
         await ensure_topics(settings, bootstrap)
     try:

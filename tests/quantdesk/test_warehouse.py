@@ -1,14 +1,20 @@
 """The warehouse's idempotent insert: each id stored once, whatever else its time span holds; every value exact."""
 
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from quantdesk.settings import Settings
-from quantdesk.warehouse import Unstorable, Warehouse, arrow_type, migration_files
+from quantdesk.warehouse import Unreachable, Unstorable, Warehouse, arrow_type, migration_files
+from tests.quantdesk.clickhouse_http import own_clickhouse
 
 COLUMNS = ["id", "ts", "market", "price", "conf", "publish_time", "status", "source", "slot"]
 START_MS = 1_767_225_600_000
@@ -151,3 +157,36 @@ def test_migrations_apply_once_and_record_their_versions(settings: Settings) -> 
     assert first == [p.stem for p in migration_files()] and first[0] == "0001_events" and second == []
     tables = {r["name"] for r in warehouse.rows(f"SHOW TABLES FROM {settings.clickhouse_database}")}
     assert {"oracle_ticks", "fills", "candles", "dead_letters", "schema_migrations"} <= tables
+
+
+def test_a_server_silent_or_gone_raises_unreachable_within_its_timeout_for_every_caller_at_once(
+        settings: Settings, tmp_path: Path) -> None:
+    with own_clickhouse(tmp_path / "server") as (server, dsn):
+        warehouse = Warehouse(dsn, settings.clickhouse_database, answer_s=1)
+        warehouse.migrate()
+        assert warehouse.rows("SELECT count() AS n FROM {db:Identifier}.fills", {"db": warehouse.database}) == [
+            {"n": 0}]
+
+        def outcome(_: int) -> Exception | None:
+            try:
+                warehouse.rows("SELECT 1")
+            except Exception as exc:
+                return exc
+            return None
+
+        server.send_signal(signal.SIGSTOP)  # silent: connections taken, nothing answered
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            silent = list(pool.map(outcome, range(8)))
+        waited = time.monotonic() - started
+        server.send_signal(signal.SIGCONT)
+        assert warehouse.rows("SELECT 1 AS one") == [{"one": 1}]
+        server.kill()
+        server.wait(timeout=10)
+        gone = outcome(0)
+
+    for exc in (*silent, gone):
+        assert isinstance(exc, Unreachable), exc
+        assert str(exc) == "ClickHouse did not answer within 1 s", exc
+        assert isinstance(exc.__cause__, OperationalError), exc.__cause__  # the driver's, naming the server
+    assert waited < 4, f"8 callers took {waited:.1f} s: one after another, not side by side"  # 8 s one by one
