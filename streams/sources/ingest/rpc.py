@@ -2,7 +2,8 @@
 
 Endpoints are tried in the configured order, skipping one that failed within the cool-down or
 whose slot is more than `rpc_max_lag_slots` behind the best; when every endpoint is out, all are
-tried anyway. Each request's latency and outcome go to the metrics under the endpoint's URL.
+tried anyway. Each request's latency and outcome go to the metrics under the endpoint's URL. An
+answer is read up to `ANSWER_BYTES`: a longer one fails its request, unread past the bound.
 """
 
 import asyncio
@@ -10,8 +11,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, AsyncIterator, TypeVar
 
+import httpx2
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.core import RPCException
@@ -23,6 +25,7 @@ from quantdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+ANSWER_BYTES = 16 << 20  # getSignaturesForAddress' 1,000 entries are ~300 KB, a transaction a few KB
 
 # transport and HTTP errors arrive wrapped in SolanaRpcException; answers that do not parse are errors too
 RPC_ERRORS = (SolanaRpcException, RPCException, SolanaJsonRpcError, SerdeJSONError, TimeoutError, ValueError)
@@ -30,6 +33,61 @@ RPC_ERRORS = (SolanaRpcException, RPCException, SolanaJsonRpcError, SerdeJSONErr
 
 class RpcUnavailable(RuntimeError):
     """No endpoint answered a request."""
+
+
+class AnswerTooLarge(httpx2.DecodingError):
+    """An endpoint's answer past the bound (not a transport error: the provider does not send it again)."""
+
+
+class BoundedBody(httpx2.AsyncByteStream):
+    """An answer's body, read up to `most` bytes."""
+
+    def __init__(self, body: httpx2.AsyncByteStream, most: int, request: httpx2.Request) -> None:
+        self.body, self.most, self.request = body, most, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield the body's chunks until they pass the bound."""
+        read = 0
+        async for chunk in self.body:
+            read += len(chunk)
+            if read > self.most:
+                raise AnswerTooLarge(f"an answer over {self.most} bytes", request=self.request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Close the connection's body."""
+        await self.body.aclose()
+
+
+class BoundedTransport(httpx2.AsyncBaseTransport):
+    """HTTP whose answers are read up to `most` bytes each (httpx reads any length)."""
+
+    def __init__(self, most: int) -> None:
+        self.inner, self.most = httpx2.AsyncHTTPTransport(http2=True), most
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send the request; return its answer with a bounded body, refused at once if it says it is longer."""
+        response = await self.inner.handle_async_request(request)
+        if int(response.headers.get("content-length") or 0) > self.most:
+            await response.aclose()
+            raise AnswerTooLarge(f"an answer of {response.headers['content-length']} bytes, over {self.most}",
+                                 request=request)
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
+                               stream=BoundedBody(response.stream, self.most, request))
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self.inner.aclose()
+
+
+def bounded_client(url: str, settings: Settings, most: int) -> AsyncClient:
+    """Return solana-py's client of `url`, its answers read up to `most` bytes."""
+    client = AsyncClient(url, commitment=settings.commitment, timeout=settings.rpc_timeout_s)
+    # solana-py takes no transport, so its provider's session is made again with one
+    client._provider.session = httpx2.AsyncClient(transport=BoundedTransport(most),
+                                                  timeout=httpx2.Timeout(settings.rpc_timeout_s))
+    return client
 
 
 @dataclass
@@ -45,14 +103,12 @@ class Endpoint:
 class RpcPool:
     """The configured endpoints, used best first."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, answer_bytes: int = ANSWER_BYTES) -> None:
         if not settings.solana_rpc_urls:
             raise ValueError("no Solana RPC endpoint configured (QUANTDESK_SOLANA_RPC_URLS)")
         self.settings, self.metrics = settings, metrics
-        self.endpoints = [
-            Endpoint(url, AsyncClient(url, commitment=settings.commitment, timeout=settings.rpc_timeout_s))
-            for url in settings.solana_rpc_urls
-        ]
+        self.endpoints = [Endpoint(url, bounded_client(url, settings, answer_bytes))
+                          for url in settings.solana_rpc_urls]
         for endpoint in self.endpoints:
             for family in ("ingest_rpc_slot", "ingest_rpc_lag_slots", "ingest_rpc_active", "ingest_rpc_latency_seconds"):
                 metrics.show(family, endpoint=endpoint.url)

@@ -3,7 +3,8 @@
 HTTP POST `/` answers getSignaturesForAddress, getTransaction (json or base64), getSlot,
 getMultipleAccounts and getLatestBlockhash from an in-memory ledger of signed transactions;
 a websocket on `/` answers logsSubscribe and pushes logsNotification when a test announces a
-transaction. Knobs make it fail every request, lag, or hold getTransaction after some answers.
+transaction. Knobs make it fail every request, lag, hold getTransaction after some answers, or answer
+with a body that never ends.
 """
 
 import asyncio
@@ -29,6 +30,9 @@ class FakeSolana:
         self.accounts: dict[str, bytes] = {}
         self.slot = slot
         self.failing: set[str] = set()  # methods answered with an error; "*" for all, "http" for HTTP 503
+        self.flooding = False  # every answer a body without end, its bytes counted in `flooded`
+        self.flooded = 0
+        self.flood_over = asyncio.Event()  # a flooded client went
         self.hold_after: int | None = None
         self.release = asyncio.Event()
         self.served = 0
@@ -78,11 +82,13 @@ class FakeSolana:
             params = {"result": {"context": {"slot": self.slot}, "value": value}, "subscription": subscription}
             await ws.send_json({"jsonrpc": "2.0", "method": "logsNotification", "params": params})
 
-    async def rpc(self, request: web.Request) -> web.Response:
+    async def rpc(self, request: web.Request) -> web.StreamResponse:
         """Answer one JSON-RPC request."""
         body = await request.json()
         method, params = body["method"], body.get("params") or []
         self.requests[method] += 1
+        if self.flooding:
+            return await self.flood(request)
         if "http" in self.failing:
             return web.Response(status=503, text="upstream unavailable")
         if method in self.failing or "*" in self.failing:
@@ -90,6 +96,19 @@ class FakeSolana:
             return web.json_response({"jsonrpc": "2.0", "id": body["id"], "error": error})
         result = await getattr(self, method)(*params)
         return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": result})
+
+    async def flood(self, request: web.Request) -> web.StreamResponse:
+        """Answer with a JSON text that never ends, until the client goes."""
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b'{"jsonrpc": "2.0", "result": "' + b"9" * 65_536
+        try:
+            while True:
+                await response.write(chunk)
+                self.flooded += len(chunk)
+        except (ConnectionError, RuntimeError):  # the client closed its end
+            self.flood_over.set()
+            return response
 
     def context(self, value: Any) -> dict[str, Any]:
         """Wrap a value in the RpcResponse context."""
