@@ -23,7 +23,7 @@ from tests.reliability.test_group_kills import TABLES
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
 STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
 
 

@@ -19,7 +19,7 @@ from quantdesk.settings import Settings
 from tests.reliability.scenario import scenario, write_replay
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
 STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 6
 DERIVED = ("account_snapshots", "funding_rates", "funding_payments", "liquidations", "audit_log", "dead_letters",
            "market_state")
@@ -64,7 +64,11 @@ async def tables(runtime: Runtime) -> dict[str, list[tuple]]:
         now = await counted()
         same, last = now == last and await settled(runtime), now
         return same
-    await eventually(still, timeout=300, what="every output stored", interval=1.0)
+    try:
+        await eventually(still, timeout=300, what="every output stored", interval=1.0)
+    except AssertionError as exc:  # say what is missing: rows still coming, or a reader that applies nothing
+        behind = await unapplied(runtime.settings, runtime.bootstrap)
+        raise AssertionError(f"{exc}: rows {dict(zip(DERIVED, last))}, unapplied {behind}") from None
     db = runtime.warehouse.database
     return {t: [tuple(r.values()) for r in await runtime.warehouse.arows(f"SELECT * FROM {db}.{t} ORDER BY id")]
             for t in DERIVED}

@@ -24,7 +24,7 @@ from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
 TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
           "account_snapshots", "liquidations", "audit_log", "dead_letters")
 MODELS = {"account_changes": AccountChange, "oracle_ticks": OracleTick, "fills": Fill}

@@ -14,7 +14,7 @@ from tests.reliability.scenario import scenario, write_replay
 from tests.reliability.test_kills import DERIVED, fresh, progress, tables
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
 STEPS, ACCOUNTS, LEVERAGED = 4000, 200, 30  # past 00:00: one funding hour closes
 
 
