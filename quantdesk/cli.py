@@ -55,5 +55,13 @@ def commands() -> typer.Typer:
 
 
 def main() -> None:
-    """Run the CLI."""
-    commands()()
+    """Run the CLI; a ClickHouse server it cannot reach stops it with a message saying so, not a traceback."""
+    try:
+        commands()()
+    except Exception as error:
+        from quantdesk.warehouse import Unreachable  # only now: most commands never open the warehouse
+
+        if not isinstance(error, Unreachable):
+            raise
+        console.print(f"{error}: {error.__cause__}", style="red", markup=False)
+        raise SystemExit(1) from None

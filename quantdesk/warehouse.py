@@ -202,8 +202,8 @@ class Warehouse:
             except OperationalError as exc:
                 if self.embedded:  # in-process: nothing to reach
                     raise
-                wait = f"within {self.answer_s} s" if self.answer_s is not None else "in time"
-                raise Unreachable(f"ClickHouse did not answer {wait}") from exc  # the cause names the server
+                said = "cannot be reached" if self.answer_s is None else f"did not answer within {self.answer_s} s"
+                raise Unreachable(f"ClickHouse {said}") from exc  # the cause names the server
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         """Run one statement that returns no rows."""
