@@ -66,12 +66,8 @@ class BoundedTransport(httpx2.AsyncBaseTransport):
         self.inner, self.most = httpx2.AsyncHTTPTransport(http2=True), most
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send the request; return its answer with a bounded body, refused at once if it says it is longer."""
+        """Send the request; return its answer with a bounded body."""
         response = await self.inner.handle_async_request(request)
-        if int(response.headers.get("content-length") or 0) > self.most:
-            await response.aclose()
-            raise AnswerTooLarge(f"an answer of {response.headers['content-length']} bytes, over {self.most}",
-                                 request=request)
         assert isinstance(response.stream, httpx2.AsyncByteStream)
         return httpx2.Response(response.status_code, headers=response.headers, extensions=response.extensions,
                                stream=BoundedBody(response.stream, self.most, request))

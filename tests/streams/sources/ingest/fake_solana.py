@@ -30,7 +30,7 @@ class FakeSolana:
         self.accounts: dict[str, bytes] = {}
         self.slot = slot
         self.failing: set[str] = set()  # methods answered with an error; "*" for all, "http" for HTTP 503
-        self.flooding = False  # every answer a body without end, its bytes counted in `flooded`
+        self.flooding: str | None = None  # every answer a body without end ("chunked", or "declared" as 1 TB)
         self.flooded = 0
         self.flood_over = asyncio.Event()  # a flooded client went
         self.hold_after: int | None = None
@@ -98,8 +98,10 @@ class FakeSolana:
         return web.json_response({"jsonrpc": "2.0", "id": body["id"], "result": result})
 
     async def flood(self, request: web.Request) -> web.StreamResponse:
-        """Answer with a JSON text that never ends, until the client goes."""
+        """Answer with a JSON text that never ends, until the client goes; its bytes counted in `flooded`."""
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if self.flooding == "declared":
+            response.content_length = 1 << 40
         await response.prepare(request)
         chunk = b'{"jsonrpc": "2.0", "result": "' + b"9" * 65_536
         try:

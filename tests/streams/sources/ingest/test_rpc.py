@@ -30,9 +30,10 @@ async def test_a_cancel_as_the_answer_arrives_is_not_lost() -> None:
         await pool.close()
 
 
-async def test_an_answer_past_the_bound_is_left_unread_and_the_next_endpoint_answers() -> None:
+@pytest.mark.parametrize("length", ["chunked", "declared"])
+async def test_an_answer_past_the_bound_is_left_unread_and_the_next_endpoint_answers(length: str) -> None:
     flooding, healthy = await FakeSolana().start(), await FakeSolana(slot=7).start()
-    flooding.flooding = True  # a body that never ends: read whole, it would fill the memory until the timeout
+    flooding.flooding = length  # a body that never ends: read whole, it would fill the memory until the timeout
     metrics = Metrics()
     pool = RpcPool(Settings(solana_rpc_urls=(flooding.url, healthy.url), rpc_timeout_s=60), metrics, 1 << 20)
     try:
