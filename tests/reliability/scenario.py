@@ -6,11 +6,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+import pytest
 
 from quantdesk.kafka.publisher import Keyed
 from quantdesk.settings import Settings
 from streams.sources.simulator import Simulator
 
+# a crash run alone takes up to ~5 min on this 2-core machine, more under load: past the suite's 300 s, which is
+# for a hang, not a speed limit (its SIGALRM lands in whatever runs, e.g. the sink's loop, which then stops)
+CRASH_RUN = [pytest.mark.heavy, pytest.mark.timeout(900)]
 START_MS = 1_767_222_000_000  # 2025-12-31T23:00:00Z: the run crosses the hours that follow
 DROP = 0.985  # SOL's factor per step while it falls
 DROP_STEPS = 12

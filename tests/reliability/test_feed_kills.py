@@ -11,19 +11,18 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
 
 from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from tests.conftest import ROOT
-from tests.reliability.scenario import scenario
+from tests.reliability.scenario import CRASH_RUN, scenario
 from tests.reliability.test_group_kills import TABLES
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
+pytestmark = CRASH_RUN
 STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
 
 

@@ -10,18 +10,15 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from quantdesk.broker import free_port
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
-from tests.reliability.scenario import scenario, write_replay
+from tests.reliability.scenario import CRASH_RUN, scenario, write_replay
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
-# an uninterrupted run and one started six times, over 11,000 steps: 285 s alone on this 2-core machine, too near
-# the suite's 300 s (a timeout is for a hang, not a speed limit)
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]
+pytestmark = CRASH_RUN
 STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
 TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
           "account_snapshots", "liquidations", "audit_log", "dead_letters")

@@ -8,7 +8,6 @@ import signal
 import uuid
 from pathlib import Path
 
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from quantdesk.broker import free_port
@@ -16,10 +15,10 @@ from quantdesk.kafka.lag import progress_group, task_partitions, unapplied
 from quantdesk.kafka.reader import fetched_ends
 from api.embedded import Runtime, running
 from quantdesk.settings import Settings
-from tests.reliability.scenario import scenario, write_replay
+from tests.reliability.scenario import CRASH_RUN, scenario, write_replay
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
+pytestmark = CRASH_RUN
 STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 6
 DERIVED = ("account_snapshots", "funding_rates", "funding_payments", "liquidations", "audit_log", "dead_letters",
            "market_state")

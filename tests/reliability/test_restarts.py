@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from quantdesk.broker import free_port
 from quantdesk.markets import DEFAULT_MARKETS
@@ -22,9 +21,10 @@ from streams.risk.outputs import Outputs
 from streams.risk.reorder import order_key
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
+from tests.reliability.scenario import CRASH_RUN
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
+pytestmark = CRASH_RUN
 TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
           "account_snapshots", "liquidations", "audit_log", "dead_letters")
 MODELS = {"account_changes": AccountChange, "oracle_ticks": OracleTick, "fills": Fill}

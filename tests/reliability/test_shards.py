@@ -5,16 +5,15 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
 
 from api.embedded import running
 from quantdesk.kafka.lag import progress_group, task_partitions
 from quantdesk.settings import Settings
-from tests.reliability.scenario import scenario, write_replay
+from tests.reliability.scenario import CRASH_RUN, scenario, write_replay
 from tests.reliability.test_kills import DERIVED, fresh, progress, tables
 from tests.waiting import eventually
 
-pytestmark = [pytest.mark.heavy, pytest.mark.timeout(900)]  # a crash run under load passes the default 300 s
+pytestmark = CRASH_RUN
 STEPS, ACCOUNTS, LEVERAGED = 4000, 200, 30  # past 00:00: one funding hour closes
 
 
