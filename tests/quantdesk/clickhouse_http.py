@@ -51,9 +51,10 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
                 self.engine.query(f"USE {database}")
             output = self.engine.query(sql, "TabSeparated", params=values).bytes() if sql.strip() else b"Ok.\n"
         except Exception as exc:  # ClickHouse's own message, as the server sends it
+            code = CODE.search(str(exc))
             message = str(exc).encode()
             self.send_response(500)
-            self.send_header("X-ClickHouse-Exception-Code", (CODE.search(str(exc)) or [0, "1000"])[1])
+            self.send_header("X-ClickHouse-Exception-Code", code[1] if code else "1000")
             self.send_header("Content-Length", str(len(message)))
             self.end_headers()
             self.wfile.write(message)
