@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     )
     max_lateness_ms: int = Field(
         default=86_400_000, gt=0,
-        description="event time behind the newest it applied after which the risk worker refuses an input event "
-                    "as late (to dlq): its applied ids are remembered that long, and until their offsets are committed",
+        description="event time behind the newest it applied after which a worker (risk, markets, orders) refuses an "
+                    "input event as late (to dlq): its applied ids are remembered that long, and until their offsets "
+                    "are committed",
     )
     simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
     simulator_seed: int = 7

@@ -8,12 +8,11 @@ past them and no partition not read to its end could still hold an earlier one; 
 to its end once it has stayed there `IDLE_S` (the end a fetch reported may be stale). Once input stops for
 `IDLE_S`, everything held is applied but what a partition with unread input could precede.
 
-A reader that `forgets` (the risk worker, whose checkpoints name the offsets its applied ids were read before)
-remembers applied ids only while some input can bring them again; an event more than
-`QUANTDESK_MAX_LATENESS_MS` behind the newest event time it applied, whose id it no longer remembers, goes to `dlq`
-as late: it cannot be told from one applied long ago. Readers that re-read their input from the start on every
-start remember every id instead: an event the risk worker waits for (a plan's fills) may reach them long after
-their own newest.
+A reader remembers applied ids only while some input can bring them again: a restart reads on from the offsets
+its checkpoints name (a reader that `resumes`: the risk worker) or from the start with nothing applied (the others),
+and what was read before that is never read again. An event more than `QUANTDESK_MAX_LATENESS_MS` behind the newest
+event time it applied, whose id it no longer remembers, goes to `dlq` as late: it cannot be told from one applied
+long ago. Memory so stays bounded by that window, not by all history.
 """
 
 import time
@@ -111,7 +110,7 @@ class Decoded:
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
-    forgets = False  # whether applied ids are forgotten once no input can bring them again (the module's text)
+    resumes = False  # whether a restart reads on from offsets this reader's checkpoints name, not from the start
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
                  task: int | None = None, shared: Decoded | None = None) -> None:
@@ -122,7 +121,7 @@ class OrderedInput:
         self.bootstrap, self.group = pipeline.bootstrap, progress_group(settings, reader, task)
         self.task, self.shared = task, shared
         self.names = {settings.topic(t): t for t in topics}  # broker name -> logical
-        self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms if self.forgets else None)
+        self.buffer = ReorderBuffer(settings.reorder_grace_ms, settings.max_lateness_ms, self.timeless)
         self.progress = InputProgress()
         self.positions = Positions({})
         self.start: dict[Any, int] = {}
@@ -138,6 +137,10 @@ class OrderedInput:
     def check(self, event: Any) -> str | None:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
         return None
+
+    def timeless(self, event: Any) -> bool:
+        """Tell whether an event is taken however late it comes, once more or not (`ReorderBuffer`): none, here."""
+        return False
 
     def speaks_for(self, topic: str, tp: Any) -> bool:
         """Tell whether this reader counts a partition's events and sends its dead letters: a risk task those of its
@@ -200,7 +203,7 @@ class OrderedInput:
         if own:
             await self.dead_letters(topic, dead)
             self.events_in[topic].inc(len(good) + len(dead))
-        if self.forgets and any(self.buffer.late(e) for e in good):
+        if any(self.buffer.late(e) for e in good):
             good = await self.refuse_late(topic, good, own)
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
@@ -210,19 +213,22 @@ class OrderedInput:
 
     async def refuse_late(self, topic: str, events: list[Event], letters: bool = True) -> list[Event]:
         """Send the late events to `dlq` if `letters` (another risk task sends those of a partition not its own),
-        whatever their topic (only the risk worker refuses any); return the others."""
+        whatever their topic; return the others. (An event late for two readers gets one dead letter: its id is
+        made from its bytes.)"""
         buffer = self.buffer
         if letters:
-            reason = late_reason(buffer.max_lateness_ms or 0)
+            reason = late_reason(buffer.max_lateness_ms)
             await self.pipeline.publish("dlq", ((topic, dead_letter(topic, e.ts, reason, as_bytes(dump(e))))
                                                 for e in events if buffer.late(e)))
         return [e for e in events if not buffer.late(e)]
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:
-        """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`: a reader
-        that `forgets`); return the record made and those forgotten."""
+        """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`): a restart
+        of a reader that `resumes` reads from the first message not wholly applied, any other's from the start
+        afresh, so for it nothing read can come again; return the record made and those forgotten."""
         self.positions.applied(e.id for e in applied)
-        read, committed = self.positions.next, self.positions.offsets()
+        read = self.positions.next
+        committed = self.positions.offsets() if self.resumes else read
         return self.buffer.settle(applied, {offset_key(tp): n for tp, n in read.items()},
                                   {offset_key(tp): n for tp, n in committed.items()})
 

@@ -81,7 +81,7 @@ class RiskMetrics:
 class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
-    forgets = True  # its checkpoints name the offsets its applied ids were read before
+    resumes = True  # its checkpoints name the offsets its applied ids were read before
 
     def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None) -> None:
         """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families, sharing the

@@ -3,7 +3,9 @@
 Ticks and fills are folded in event-time order (`streams.ordered`), so marks, TWAPs and staleness are
 the same in every run whatever order the partitions are read in. The trackers live in memory: each start
 reads the input from its beginning again and publishes the same states under the same ids, which the sink
-and the gateway take once.
+and the gateway take once. Applied ids are remembered for `QUANTDESK_MAX_LATENESS_MS` of event time
+(`streams.ordered`); a tick or fill later than that goes to `dlq` as late, but for a liquidation's fill: it moves
+no market figure, and the risk worker that awaits it may send it days of event time behind this one in a replay.
 
 MIKEY's market rules that need the tracker run here (`streams.domain.market_signals.MarketWatch`): realised
 volatility, whale fills, the oracle degraded and recovered, and our mark against other venues' prices
@@ -18,7 +20,7 @@ from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick, Signal
 from streams.pipeline import Pipeline
 from streams.domain.alerts import Thresholds
 from streams.domain.market_signals import MarketWatch
-from streams.domain.market_tracker import MarketTracker
+from streams.domain.market_tracker import MarketTracker, discovers_price
 from streams.risk.reorder import Event
 from streams.ordered import Decoded, OrderedInput
 
@@ -104,6 +106,10 @@ class MarketsAgent(OrderedInput):
         """Return why an event names a market this platform does not list, or None."""
         return self.markets.unknown(event)
 
+    def timeless(self, event: Any) -> bool:
+        """Tell whether an event is taken however late it comes: a liquidation's fill (the module's text)."""
+        return type(event) is Fill and not discovers_price(event)
+
     async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
         """Publish the dead letters of ticks and fills."""
         await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
@@ -125,7 +131,7 @@ class MarketsAgent(OrderedInput):
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
         await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in self.markets.take_signals()))
         await self.pipeline.flush()
-        self.positions.applied(e.id for e in applied)
+        self.settled(applied)
         await self.show_progress()
 
 

@@ -6,7 +6,9 @@ why for each that cannot (a fill or cancellation of an order not placed, another
 closed, a fill past its size, a second placement). The states that change what rests move our venue's book
 (`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders live in memory: each start
 reads the input from its beginning again and publishes the same states and book updates under the same ids and
-seqs, which the sink and the gateway take once.
+seqs, which the sink and the gateway take once. Applied ids are remembered for `QUANTDESK_MAX_LATENESS_MS` of event
+time (`streams.ordered`); an order event later than that goes to `dlq` as late, and so does a fill, by the markets
+and risk workers, which send fills' dead letters.
 """
 
 from typing import Any, Iterator
@@ -48,6 +50,11 @@ class OrdersAgent(OrderedInput):
         if topic == "orders.events":
             await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
+    async def refuse_late(self, topic: str, events: list[Event], letters: bool = True) -> list[Event]:
+        """Send late order events to `dlq` (those of fills are the markets and risk workers' to send); return the
+        others."""
+        return await super().refuse_late(topic, events, letters and topic == "orders.events")
+
     async def run(self) -> None:
         """Read order events and fills from their start, until cancelled."""
         await self.read({})
@@ -63,7 +70,7 @@ class OrdersAgent(OrderedInput):
         await self.pipeline.publish("books", ((u.market, u) for u in books))
         await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))
         await self.pipeline.flush()
-        self.positions.applied(e.id for e in applied)
+        self.settled(applied)
         await self.show_progress()
 
 

@@ -3,7 +3,7 @@
 import heapq
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from quantdesk.messages import AccountChange, AdminCommand, Fill, MarketEpoch, OracleTick, OrderEvent, VenuePrice
 
@@ -57,17 +57,20 @@ class ReorderBuffer:
     applied every market event). Events expected by id (a plan's fills) stop the release until they
     have all arrived.
 
-    With a `max_lateness_ms`, the ids applied are remembered (`Applied`) until no input can bring
-    them again: what is read before the committed offsets is never read again, and an event more
-    than `max_lateness_ms` of event time behind the newest released is refused as late (`late`)
-    unless its id is still remembered. (The newest released, not the newest read: a backlog read a
-    partition at a time runs far ahead in one partition, and the ceiling holds the release back for
-    the others.) Memory so stays bounded by the uncommitted input and that window, not by all
-    history. Without one, every id is remembered and nothing is late.
+    The ids applied are remembered (`Applied`) until no input can bring them again: what is read
+    before the committed offsets is never read again, and an event more than `max_lateness_ms` of
+    event time behind the newest released is refused as late (`late`) unless its id is still
+    remembered or the reader holds it `timeless` (one it may take however late, once more or not:
+    the markets agent's liquidation fills). (The newest released, not the newest read: a backlog
+    read a partition at a time runs far ahead in one partition, and the ceiling holds the release
+    back for the others.) Memory so stays bounded by the uncommitted input and that window, not by
+    all history.
     """
 
-    def __init__(self, grace_ms: int, max_lateness_ms: int | None = DAY_MS) -> None:
+    def __init__(self, grace_ms: int, max_lateness_ms: int = DAY_MS,
+                 timeless: Callable[[Event], bool] | None = None) -> None:
         self.grace_ms, self.max_lateness_ms = grace_ms, max_lateness_ms
+        self.timeless = timeless
         self.heap: list[tuple[Key, bool, Event]] = []  # a market epoch before its fill's own side
         self.seen: set[str] = set()
         self.applied: deque[Applied] = deque()
@@ -90,8 +93,8 @@ class ReorderBuffer:
     def late(self, event: Event) -> bool:
         """Tell whether an event is too late to apply: older than the window and not remembered, so it cannot be
         told from one applied and forgotten."""
-        return self.max_lateness_ms is not None and event.ts < self.released - self.max_lateness_ms \
-            and event.id not in self.seen
+        return event.ts < self.released - self.max_lateness_ms and event.id not in self.seen \
+            and not (self.timeless and self.timeless(event))
 
     def expect(self, ids: Iterable[str]) -> None:
         """Release nothing more until events with these ids have arrived."""
@@ -117,12 +120,9 @@ class ReorderBuffer:
     def settle(self, events: list[Event], read: dict[str, int],
                committed: dict[str, int]) -> tuple[Applied, list[Applied]]:
         """Record `events` as applied, read before the `read` offsets; forget the records no input can bring
-        again now that reading restarts from `committed`. Return the new record and those forgotten (none kept
-        or forgotten without a lateness window)."""
+        again now that reading restarts from `committed`. Return the new record and those forgotten."""
         self.releases += 1
         record = Applied(self.releases, [e.id for e in events], dict(read), max(e.ts for e in events))
-        if self.max_lateness_ms is None:
-            return record, []
         self.applied.append(record)
         gone, oldest = [], self.released - self.max_lateness_ms
         while self.applied and self.applied[0].gone(committed, oldest):

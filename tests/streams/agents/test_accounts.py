@@ -216,12 +216,13 @@ def test_the_engine_applies_every_event_with_the_collector_paused() -> None:
     assert seen == [False, False, False] and gc.isenabled()
 
 
-def test_only_the_risk_worker_forgets_applied_ids_and_refuses_late_events() -> None:
+def test_every_reader_forgets_applied_ids_past_the_window_and_only_the_risk_worker_resumes() -> None:
     settings = Settings(max_lateness_ms=60_000)
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", metrics=WorkerMetrics("feed"))
-    assert worker_reading(settings, {})[0].buffer.max_lateness_ms == 60_000
-    assert MarketsAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
-    assert OrdersAgent(pipeline).buffer.max_lateness_ms is None  # type: ignore[arg-type]
+    markets, orders = MarketsAgent(pipeline), OrdersAgent(pipeline)  # type: ignore[arg-type]
+    risk = worker_reading(settings, {})[0]
+    assert [(r.buffer.max_lateness_ms, r.resumes) for r in (risk, markets, orders)] == [
+        (60_000, True), (60_000, False), (60_000, False)]
 
 
 def test_records_sent_before_a_restart_are_not_sent_again_and_then_forgotten() -> None:

@@ -1,5 +1,6 @@
 """The market agent's fold without a broker: staleness across markets, unknown markets."""
 
+from collections import defaultdict
 from decimal import Decimal as D
 from types import SimpleNamespace
 from typing import Any
@@ -79,21 +80,22 @@ def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps:
         assert markets.stale == scanning.stale
 
 
-def worker_reading(ends: dict[TP, int]) -> tuple[MarketsAgent, list[MarketState]]:
-    """Return a market worker whose consumer reports `ends`, and the states it publishes."""
-    published: list[MarketState] = []
+def worker_reading(ends: dict[TP, int], settings: Settings | None = None) -> tuple[MarketsAgent, list[MarketState]]:
+    """Return a market worker whose consumer reports `ends`, and the states it publishes (what it publishes on
+    every topic: `worker.pipeline.sent`)."""
+    sent: dict[str, list[Any]] = defaultdict(list)
 
     async def publish(topic: str, keyed: Any) -> None:
-        published.extend(value for _, value in keyed if topic == "markets.state")
+        sent[topic].extend(value for _, value in keyed)
     async def nothing(*args: Any) -> None:
         pass
-    pipeline = SimpleNamespace(settings=Settings(), bootstrap="localhost:9092", publish=publish, flush=nothing,
-                               metrics=WorkerMetrics("feed"))
+    pipeline = SimpleNamespace(settings=settings or Settings(), bootstrap="localhost:9092", publish=publish,
+                               flush=nothing, metrics=WorkerMetrics("feed"), sent=sent)
     worker = MarketsAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
     worker.positions = Positions(worker.start)
-    return worker, published
+    return worker, sent["markets.state"]
 
 
 def record(offset: int, *events: Any) -> SimpleNamespace:
@@ -108,9 +110,7 @@ async def test_fills_and_ticks_fold_in_event_time_order_whatever_order_they_are_
     fill = Fill(id="f", ts=T0 + 2_000, market="BTC-PERP", wallet="w", side="buy", size=D(1), price=D(110))
     await worker.take("trades.fills", fills, record(0, fill))  # read first, happened last
     await worker.take("oracle.ticks", ticks, record(0, tick("BTC-PERP", T0), tick("BTC-PERP", T0 + 1_000)))
-    worker.ceiling()  # both partitions read to their ends: quiet once they stay there `IDLE_S`
-    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
-    worker.last_input -= 2 * IDLE_S
+    quiet(worker)  # both partitions read to their ends: quiet once they stay there `IDLE_S`
     await worker.on_timer()
     assert [s.id for s in published] == [f"BTC-PERP{T0}:state", f"BTC-PERP{T0 + 1_000}:state", "f:state"]
     assert published[-1].mark_price is not None and published[-1].mark_price > D(100)  # the fill moved the mark
@@ -127,6 +127,51 @@ async def test_the_lag_shown_is_each_partitions_end_minus_where_reading_stands_a
     assert 'worker_consumer_lag{partition="0",reader="markets",role="feed",topic="trades.fills"} 1.0' in page
     assert 'worker_reorder_buffer_events{reader="markets",role="feed"} 1.0' in page  # held: fills may precede it
     assert 'worker_events_in_total{role="feed",topic="oracle.ticks"} 1.0' in page
+
+
+def quiet(worker: MarketsAgent) -> None:
+    """Count the partitions read to their ends as there long enough, and input as stopped."""
+    worker.ceiling()
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+
+
+async def test_the_worker_remembers_applied_ids_for_the_lateness_window_not_for_all_history() -> None:
+    # 20,000 ticks 100 ms apart in messages of 100, a minute's window: about 600 ids remembered, not 20,000 (a day's
+    # window at a venue's 1,000 events a second would be 86M ids, ~10 GB; all history grows without end)
+    settings = Settings(max_lateness_ms=60_000)
+    ticks = TP(settings.topic("oracle.ticks"), 0)
+    worker, published = worker_reading({ticks: 200}, settings)
+    remembered = []
+    for offset in range(200):
+        first = T0 + offset * 10_000
+        message = record(offset, *(tick("BTC-PERP", first + 100 * n) for n in range(100)))
+        await worker.take("oracle.ticks", ticks, message)
+        remembered.append(len(worker.buffer.seen))
+    assert len(published) == 19_990  # all but the grace's last second
+    assert max(remembered[100:]) <= 800, remembered[::20]
+    assert worker.pipeline.sent["dlq"] == []
+
+
+async def test_a_tick_later_than_the_window_is_a_dead_letter_but_a_liquidations_fill_is_taken() -> None:
+    # a liquidation's fill moves no market figure, and the risk worker awaiting it may send it days behind this worker
+    settings = Settings(max_lateness_ms=60_000)
+    ticks, fills = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic("trades.fills"), 0)
+    worker, published = worker_reading({ticks: 2, fills: 0}, settings)
+    quiet(worker)
+    await worker.take("oracle.ticks", ticks, record(0, *(tick("BTC-PERP", T0 + 60_000 * n) for n in range(5))))
+    assert [s.ts for s in published] == [T0 + 60_000 * n for n in range(4)]  # the last held for the grace
+    whale = {"id": "plan:1:fill", "ts": T0, "market": "BTC-PERP", "wallet": "w", "side": "sell", "size": "2000",
+             "price": "100", "liquidation": "plan:1"}
+    await worker.take("trades.fills", fills, SimpleNamespace(offset=0, timestamp=T0, value=orjson.dumps([whale])))
+    await worker.take("oracle.ticks", ticks, record(1, tick("BTC-PERP", T0 + 1)))
+    quiet(worker)
+    await worker.on_timer()
+    [letter] = worker.pipeline.sent["dlq"]
+    assert orjson.loads(letter.payload)["id"] == f"BTC-PERP{T0 + 1}"
+    assert letter.reason.startswith("late: more than 60000 ms")
+    assert [s.kind for s in worker.pipeline.sent["mikey.signals"]] == ["whale_fill"]  # the fill taken, 4 min late
+    assert [s.ts for s in published] == [T0 + 60_000 * n for n in range(5)]  # the ticks' alone: neither moved it
 
 
 def test_the_markets_fold_raises_market_signals_only_with_thresholds() -> None:

@@ -1,17 +1,25 @@
 """The orders agent in a real feed worker over Tansu and chDB: each order's lifecycle stored as a row per version,
 whatever order its events were published in; every hostile order event or fill a dead letter with why; what rests
 published on `books` as our venue's book; a worker started again from the input's start stores nothing twice and
-numbers the book as before."""
+numbers the book as before. Without a broker: what it remembers of the ids it applied, and what it refuses as late."""
 
+from collections import defaultdict
 from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
 
 import orjson
+from aiokafka import TopicPartition as TP
 
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.kafka.reader import Reader
 from quantdesk.markets import OUR_VENUE
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
+from streams.agents.orders import OrdersAgent
+from streams.metrics import WorkerMetrics
+from streams.ordered import Positions
+from streams.progress import IDLE_S
 from tests.conftest import send_raw
 from tests.streams.test_endpoints import showing, value, worker
 from tests.waiting import eventually
@@ -110,3 +118,68 @@ async def test_what_rests_goes_out_on_books_as_our_venues_book_the_same_seqs_aft
     async with worker(settings, "feed", warehouse) as again:  # reads its input from the start again
         await showing(again, "worker_events_out_total", 4, role="feed", topic="books")
     assert (await published_books(settings))[4:] == first  # the same ids and seqs: readers ignore them
+
+
+def orders_reading(ends: dict[TP, int]) -> OrdersAgent:
+    """Return an orders worker with a minute's lateness window whose consumer reports `ends` (what it publishes:
+    `worker.pipeline.sent`)."""
+    sent: dict[str, list[Any]] = defaultdict(list)
+
+    async def publish(topic: str, keyed: Any) -> None:
+        sent[topic].extend(value for _, value in keyed)
+    async def nothing(*args: Any) -> None:
+        pass
+    pipeline = SimpleNamespace(settings=Settings(max_lateness_ms=60_000), bootstrap="localhost:9092", publish=publish,
+                               flush=nothing, metrics=WorkerMetrics("feed"), sent=sent)
+    worker = OrdersAgent(pipeline)  # type: ignore[arg-type]
+    worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
+    worker.start = dict.fromkeys(ends, 0)
+    worker.positions = Positions(worker.start)
+    return worker
+
+
+def message(offset: int, *events: tuple[str, str, dict]) -> SimpleNamespace:
+    """Return a Kafka record holding the events' values as a JSON array."""
+    return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([event for _, _, event in events]))
+
+
+def quiet(worker: OrdersAgent) -> None:
+    """Count the partitions read to their ends as there long enough, and input as stopped."""
+    worker.ceiling()
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+
+
+async def test_the_worker_remembers_applied_ids_for_the_lateness_window_not_for_all_history() -> None:
+    # it reads every fill: 20,000 of them 100 ms apart in messages of 100, a minute's window: ~600 ids, not 20,000
+    fills, events = TP(Settings().topic("trades.fills"), 0), TP(Settings().topic("orders.events"), 0)
+    worker = orders_reading({fills: 200, events: 0})
+    quiet(worker)
+    remembered = []
+    for offset in range(200):
+        first = T0 + offset * 10_000
+        await worker.take("trades.fills", fills, message(offset, *(fill(f"{first}:{n}", first + 100 * n, "1", "100",
+                                                                        order=None) for n in range(100))))
+        remembered.append(len(worker.buffer.seen))
+    assert max(remembered[100:]) <= 800, remembered[::20]
+    assert not any(worker.pipeline.sent.values())  # fills of no order: nothing to say, nothing refused
+
+
+async def test_an_order_event_later_than_the_window_is_a_dead_letter_and_a_late_fill_is_left_to_the_others() -> None:
+    events, fills = TP(Settings().topic("orders.events"), 0), TP(Settings().topic("trades.fills"), 0)
+    ends = {events: 1, fills: 1}
+    worker = orders_reading(ends)
+    await worker.take("orders.events", events, message(0, order_event("1", T0 + 240_000)))
+    await worker.take("trades.fills", fills, message(0, fill("1", T0 + 240_000, "1", "100")))
+    quiet(worker)
+    await worker.on_timer()
+    assert [s.filled_size for s in worker.pipeline.sent["orders.state"]] == [D(0), D(1)]
+    ends.update({events: 2, fills: 2})
+    late, cancel = order_event("2", T0, order="o2"), order_event("3", T0 + 240_001, "cancelled")
+    await worker.take("orders.events", events, message(1, late, cancel))
+    await worker.take("trades.fills", fills, message(1, fill("2", T0, "1", "100")))
+    quiet(worker)
+    await worker.on_timer()
+    [letter] = worker.pipeline.sent["dlq"]  # the late placement; the late fill's letter is the markets worker's
+    assert orjson.loads(letter.payload)["id"] == "ev:2" and letter.reason.startswith("late: more than 60000 ms")
+    assert [(s.status, s.filled_size) for s in worker.pipeline.sent["orders.state"]][2:] == [("cancelled", D(1))]

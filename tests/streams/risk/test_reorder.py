@@ -139,12 +139,11 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def test_a_buffer_without_a_window_remembers_every_id_and_refuses_nothing() -> None:
-    # the market and orders agents: a plan's fills the risk worker awaited may reach them a day behind their newest
-    buffer = ReorderBuffer(grace_ms=0, max_lateness_ms=None)
-    first = tick(T0, "100")
-    buffer.push([first, tick(T0 + 2 * DAY_MS, "100")])
-    _, gone = buffer.settle(list(buffer.due()), read={"ticks:0": 1}, committed={"ticks:0": 1})
-    assert gone == [] and not buffer.applied and first.id in buffer.seen
-    late = fill(T0 + 1, "buy", "1", "100")
-    assert not buffer.late(late) and buffer.push([late, first]) == [late]
+def test_an_event_the_reader_holds_timeless_is_taken_however_late_it_comes_once_while_remembered() -> None:
+    # the markets agent's liquidation fills: the risk worker that awaits them may send them days behind its newest
+    buffer = ReorderBuffer(grace_ms=0, max_lateness_ms=1000, timeless=lambda event: type(event) is Fill)
+    buffer.push([tick(T0 + 2 * DAY_MS, "100")])
+    assert len(list(buffer.due())) == 1
+    late_fill, late_tick = fill(T0, "buy", "1", "100"), tick(T0, "100")
+    assert not buffer.late(late_fill) and buffer.late(late_tick)
+    assert buffer.push([late_fill, late_tick, late_fill]) == [late_fill]
