@@ -20,7 +20,7 @@ ROWS_BUCKETS = (1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 FAMILIES: dict[str, Family] = {
-    "worker_events_in_total": Family(Counter, "Events read, by topic (each reader counts what it read).",
+    "worker_events_in_total": Family(Counter, "Events read, by topic (once a process, by the reader that owns them).",
                                      ("role", "topic")),
     "worker_events_out_total": Family(Counter, "Events published, by topic.", ("role", "topic")),
     "worker_dead_letters_total": Family(Counter, "Dead letters published, by why (a bounded category).",

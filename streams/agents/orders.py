@@ -45,15 +45,15 @@ class OrdersAgent(OrderedInput):
             return f"unknown market {event.market!r}"
         return None
 
-    async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
-        """Publish the dead letters of order events (those of fills are the markets and risk workers' to publish)."""
-        if topic == "orders.events":
-            await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
+    def speaks_for(self, topic: str, tp: Any) -> bool:
+        """Tell whether this reader counts a partition's events and sends their dead letters, late ones too: order
+        events' (fills are the markets and risk workers' to count and refuse: the feed's markets agent reads them
+        too)."""
+        return topic == "orders.events"
 
-    async def refuse_late(self, topic: str, events: list[Event], letters: bool = True) -> list[Event]:
-        """Send late order events to `dlq` (those of fills are the markets and risk workers' to send); return the
-        others."""
-        return await super().refuse_late(topic, events, letters and topic == "orders.events")
+    async def dead_letters(self, topic: str, dead: list[DeadLetter]) -> None:
+        """Publish the dead letters of order events."""
+        await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
     async def run(self) -> None:
         """Read order events and fills from their start, until cancelled."""

@@ -17,6 +17,7 @@ from quantdesk.markets import OUR_VENUE
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.orders import OrdersAgent
+from tests.streams.agents.test_markets import worker_reading
 from streams.metrics import WorkerMetrics
 from streams.ordered import Positions
 from streams.progress import IDLE_S
@@ -120,9 +121,9 @@ async def test_what_rests_goes_out_on_books_as_our_venues_book_the_same_seqs_aft
     assert (await published_books(settings))[4:] == first  # the same ids and seqs: readers ignore them
 
 
-def orders_reading(ends: dict[TP, int]) -> OrdersAgent:
-    """Return an orders worker with a minute's lateness window whose consumer reports `ends` (what it publishes:
-    `worker.pipeline.sent`)."""
+def orders_reading(ends: dict[TP, int], metrics: WorkerMetrics | None = None) -> OrdersAgent:
+    """Return an orders worker with a minute's lateness window whose consumer reports `ends`, showing what it does
+    in `metrics` (what it publishes: `worker.pipeline.sent`)."""
     sent: dict[str, list[Any]] = defaultdict(list)
 
     async def publish(topic: str, keyed: Any) -> None:
@@ -130,7 +131,7 @@ def orders_reading(ends: dict[TP, int]) -> OrdersAgent:
     async def nothing(*args: Any) -> None:
         pass
     pipeline = SimpleNamespace(settings=Settings(max_lateness_ms=60_000), bootstrap="localhost:9092", publish=publish,
-                               flush=nothing, metrics=WorkerMetrics("feed"), sent=sent)
+                               flush=nothing, metrics=metrics or WorkerMetrics("feed"), sent=sent)
     worker = OrdersAgent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
@@ -183,3 +184,16 @@ async def test_an_order_event_later_than_the_window_is_a_dead_letter_and_a_late_
     [letter] = worker.pipeline.sent["dlq"]  # the late placement; the late fill's letter is the markets worker's
     assert orjson.loads(letter.payload)["id"] == "ev:2" and letter.reason.startswith("late: more than 60000 ms")
     assert [(s.status, s.filled_size) for s in worker.pipeline.sent["orders.state"]][2:] == [("cancelled", D(1))]
+
+
+async def test_a_fill_the_feeds_markets_and_orders_agents_both_read_is_counted_once() -> None:
+    # the feed's "events in" of trades.fills counted every fill twice, once a reader
+    fills = TP(Settings().topic("trades.fills"), 0)
+    markets, _ = worker_reading({fills: 1})
+    orders = orders_reading({fills: 1}, markets.pipeline.metrics)
+    hostile = ("trades.fills", "W:0", {"id": "fill:bad", "ts": T0, "market": "SOL-PERP"})
+    for worker in (markets, orders):
+        await worker.take("trades.fills", fills, message(0, fill("1", T0, "1", "100"), hostile))
+    page = markets.pipeline.metrics.render().decode()
+    assert 'worker_events_in_total{role="feed",topic="trades.fills"} 2.0' in page
+    assert len(markets.pipeline.sent["dlq"]) == 1 and not orders.pipeline.sent["dlq"]  # the markets agent's letter
