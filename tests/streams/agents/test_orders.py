@@ -192,8 +192,8 @@ async def test_a_fill_the_feeds_markets_and_orders_agents_both_read_is_counted_o
     markets, _ = worker_reading({fills: 1})
     orders = orders_reading({fills: 1}, markets.pipeline.metrics)
     hostile = ("trades.fills", "W:0", {"id": "fill:bad", "ts": T0, "market": "SOL-PERP"})
-    for worker in (markets, orders):
-        await worker.take("trades.fills", fills, message(0, fill("1", T0, "1", "100"), hostile))
+    for reader in (markets, orders):
+        await reader.take("trades.fills", fills, message(0, fill("1", T0, "1", "100"), hostile))
     page = markets.pipeline.metrics.render().decode()
     assert 'worker_events_in_total{role="feed",topic="trades.fills"} 2.0' in page
     assert len(markets.pipeline.sent["dlq"]) == 1 and not orders.pipeline.sent["dlq"]  # the markets agent's letter
