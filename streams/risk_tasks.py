@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import TopicPartition
 
+from quantdesk.kafka.membership import Membership
 from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.owners import OwnersAgent
 from streams.ordered import Decoded
@@ -22,14 +23,14 @@ log = logging.getLogger(__name__)
 OWNERS = -1  # the owners' place among the running tasks
 
 
-class RiskTasks(ConsumerRebalanceListener):
+class RiskTasks:
     """This worker's share of the risk tasks: the partitions of the checkpoint topic the risk group gives it, each
     run as an `AccountsAgent` from its own checkpoint, the owners beside task 0; a task that fails fails the
-    worker."""
+    worker. The membership is kept on a thread of its own (`quantdesk.kafka.membership`): a task holding the loop
+    longer than the session timeout (a funding close over very many holders) keeps its partition."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self.member: AIOKafkaConsumer | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
         self.agents: dict[int, AccountsAgent] = {}
         self.shown = RiskMetrics(pipeline.metrics, pipeline.settings.market_names)
@@ -38,22 +39,17 @@ class RiskTasks(ConsumerRebalanceListener):
     async def run(self) -> None:
         """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
         settings = self.pipeline.settings
-        session_ms = int(settings.kafka_session_timeout_s * 1000)
-        member = AIOKafkaConsumer(bootstrap_servers=self.pipeline.bootstrap, group_id=f"{settings.app_id}-risk",
-                                  enable_auto_commit=False, session_timeout_ms=session_ms,
-                                  heartbeat_interval_ms=max(100, session_ms // 3))
-        member.subscribe([settings.topic("risk.checkpoints")], listener=self)
-        self.member = member
-        await member.start()
-        try:
-            while True:  # polls keep the membership; the partitions are paused: tasks read their own
-                await member.getmany(timeout_ms=200)
-                for task in self.running.values():
-                    if task.done():
-                        task.result()  # a task's failure is the worker's
-        finally:
-            await self.stop(list(self.running))
-            await member.stop()
+        async with Membership(self.pipeline.bootstrap, f"{settings.app_id}-risk", settings.topic("risk.checkpoints"),
+                              self.on_partitions_revoked, self.on_partitions_assigned,
+                              settings.kafka_session_timeout_s) as membership:
+            try:
+                while True:  # the membership's thread keeps it, even while a task holds this loop
+                    await membership.kept()
+                    for task in self.running.values():
+                        if task.done():
+                            task.result()  # a task's failure is the worker's
+            finally:
+                await self.stop(list(self.running))
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Stop every task given up (and the owners with task 0), before the group gives it to another worker."""
@@ -61,9 +57,8 @@ class RiskTasks(ConsumerRebalanceListener):
         await self.stop(given_up + ([OWNERS] if 0 in given_up else []))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Start each task assigned, from its checkpoint; its partition of the checkpoint topic is not read here."""
-        assert self.member is not None
-        self.member.pause(*assigned)
+        """Start each task assigned, from its checkpoint (its partition of the checkpoint topic, paused by the
+        membership, is read by the task itself)."""
         for tp in assigned:
             agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded)
             self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
