@@ -10,10 +10,12 @@ own input, and its checkpoint, itself.
 import asyncio
 import contextlib
 import logging
+import time
+from functools import partial
 
 from aiokafka import TopicPartition
 
-from quantdesk.kafka.membership import Membership
+from quantdesk.kafka.membership import MAX_POLL_INTERVAL_S, POLL_S, Membership
 from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.owners import OwnersAgent
 from streams.ordered import Decoded
@@ -27,10 +29,12 @@ class RiskTasks:
     """This worker's share of the risk tasks: the partitions of the checkpoint topic the risk group gives it, each
     run as an `AccountsAgent` from its own checkpoint, the owners beside task 0; a task that fails fails the
     worker. The membership is kept on a thread of its own (`quantdesk.kafka.membership`): a task holding the loop
-    longer than the session timeout (a funding close over very many holders) keeps its partition."""
+    longer than the session timeout (a funding close over very many holders) keeps its partition, and a task writes
+    its checkpoint only once the group confirms it still holds it (`held`)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self.membership: Membership | None = None
         self.running: dict[int, asyncio.Task[None]] = {}
         self.agents: dict[int, AccountsAgent] = {}
         self.shown = RiskMetrics(pipeline.metrics, pipeline.settings.market_names)
@@ -42,6 +46,7 @@ class RiskTasks:
         async with Membership(self.pipeline.bootstrap, f"{settings.app_id}-risk", settings.topic("risk.checkpoints"),
                               self.on_partitions_revoked, self.on_partitions_assigned,
                               settings.kafka_session_timeout_s) as membership:
+            self.membership = membership
             try:
                 while True:  # the membership's thread keeps it, even while a task holds this loop
                     await membership.kept()
@@ -60,11 +65,26 @@ class RiskTasks:
         """Start each task assigned, from its checkpoint (its partition of the checkpoint topic, paused by the
         membership, is read by the task itself)."""
         for tp in assigned:
-            agent = self.agents[tp.partition] = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded)
+            fence = partial(self.held, tp.partition)
+            agent = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded, fence)
+            self.agents[tp.partition] = agent
             self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
             if tp.partition == 0:
-                self.running[OWNERS] = asyncio.create_task(OwnersAgent(self.pipeline).run(), name="risk-owners")
+                owners = OwnersAgent(self.pipeline, fence)
+                self.running[OWNERS] = asyncio.create_task(owners.run(), name="risk-owners")
         log.info("risk tasks %s", sorted(self.running))
+
+    async def held(self, task: int) -> None:
+        """Return once the group confirms this worker still holds `task`: a task checkpoints only then, since a
+        worker frozen past the session timeout (SIGSTOP, a paused VM) may have lost it to another meanwhile
+        (`Membership.holds`). A rebalance under way stops the task while it waits; a group that confirms nothing
+        for `MAX_POLL_INTERVAL_S` fails the worker."""
+        assert self.membership is not None
+        deadline = time.monotonic() + MAX_POLL_INTERVAL_S
+        while not await self.membership.holds(task):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the risk group has not confirmed task {task} for {MAX_POLL_INTERVAL_S:.0f} s")
+            await asyncio.sleep(POLL_S)
 
     async def stop(self, tasks: list[int]) -> None:
         """Cancel these tasks and wait until they have stopped; forget their accounts' states."""

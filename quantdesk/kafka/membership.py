@@ -11,6 +11,11 @@ the group then waits for.
 A loop that stops for good must still lose its partitions: the thread polls only while the caller's loop shows it
 runs (`pulse`), so a loop silent for `max_poll_interval_s` lets the consumer leave the group (aiokafka's own poll
 timeout), and the others take its partitions.
+
+A whole process frozen past the session timeout (SIGSTOP, a paused VM) still loses its partitions, and runs on when
+thawed as if it held them, until its thread hears otherwise. So before it writes what only a partition's holder may
+write, a caller asks `holds`: a commit in the group's generation, which the coordinator refuses once the group has
+moved on without this member (Kafka's own fence; Tansu keeps it too).
 """
 
 import asyncio
@@ -19,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 POLL_S = 0.2  # how long a poll waits, and how often the caller's loop shows it runs
 MAX_POLL_INTERVAL_S = 300.0  # a caller's loop silent this long leaves the group (aiokafka's default)
@@ -56,6 +62,7 @@ class Membership:
         self.max_poll_interval_s = max_poll_interval_s
         self.consumer: AIOKafkaConsumer | None = None
         self.caller: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the thread's
         self.pulse = time.monotonic()
         self.joined: asyncio.Future[None] | None = None  # on the caller's loop: set once started, or failed
         self.leave = threading.Event()
@@ -98,6 +105,18 @@ class Membership:
         if self.thread is not None and not self.thread.is_alive():
             raise RuntimeError(f"the membership of {self.group} ended")
 
+    async def holds(self, partition: int) -> bool:
+        """Tell whether the group's coordinator counts this member as holding `partition` now (a commit in its
+        generation goes through), waiting at most a session timeout for its answer."""
+        assert self.consumer is not None and self.loop is not None
+        commit = self.consumer.commit({TopicPartition(self.topic, partition): 0})  # the offset says nothing
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(asyncio.run_coroutine_threadsafe(commit, self.loop)),
+                                   self.session_ms / 1000)
+        except (CommitFailedError, IllegalStateError, asyncio.TimeoutError):
+            return False
+        return True
+
     async def on_caller(self, callback: Callback, partitions: list[TopicPartition]) -> None:
         """Run a callback on the caller's loop and wait for it (on the membership's thread); none once that loop has
         stopped (its tasks went with it)."""
@@ -116,6 +135,7 @@ class Membership:
     async def _keep(self) -> None:
         """Join, poll while the caller's loop runs, leave."""
         assert self.caller is not None
+        self.loop = asyncio.get_running_loop()
         consumer = self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False,
             session_timeout_ms=self.session_ms, heartbeat_interval_ms=max(100, self.session_ms // 3),

@@ -48,7 +48,7 @@ from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, WorkerMetrics
 from streams.ordered import Decoded, OrderedInput, offset_key
 from streams.pipeline import Pipeline
-from streams.risk.checkpoint import CheckpointLog, write
+from streams.risk.checkpoint import CheckpointLog, Fence, write
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
@@ -83,10 +83,11 @@ class AccountsAgent(OrderedInput):
 
     resumes = True  # its checkpoints name the offsets its applied ids were read before
 
-    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None) -> None:
+    def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None,
+                 fence: Fence | None = None) -> None:
         """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families, sharing the
         messages it decodes with the worker's other tasks through `shared` (they check events alike: the markets
-        are the settings')."""
+        are the settings'), checkpointing once `fence` confirms this worker holds the task (none: no check)."""
         settings = pipeline.settings
         epochs = None if settings.topic_partitions == 1 else "author" if task == 0 else "follow"
         super().__init__(pipeline, FOLLOWER_MODELS if epochs == "follow" else MODELS, "risk", task, shared)
@@ -110,6 +111,7 @@ class AccountsAgent(OrderedInput):
         self.venue = settings.simulator_venue
         self.metrics = pipeline.metrics
         self.figures = shown
+        self.fence = fence
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -210,7 +212,7 @@ class AccountsAgent(OrderedInput):
         self.store.save(self.engine, self.buffer, applied, out, settled)
         offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
-                    {**offsets, offset_key(self.outcomes): self.outcomes_end})
+                    {**offsets, offset_key(self.outcomes): self.outcomes_end}, self.fence)
         await self.show_progress()
 
     async def on_timer(self) -> None:

@@ -19,7 +19,7 @@ from quantdesk.messages import RiskOutcomes, account_key
 from streams.domain.alerts import Thresholds
 from streams.ordered import Positions, offset_key
 from streams.pipeline import Pipeline
-from streams.risk.checkpoint import CheckpointLog, Journal, write
+from streams.risk.checkpoint import CheckpointLog, Fence, Journal, write
 from streams.risk.owners import Owners
 
 FETCH_MS = 200
@@ -29,9 +29,11 @@ OUTPUTS = ("accounts.ledger", "mikey.signals", "audit.log")
 class OwnersAgent:
     """The owners behind the tasks' records: read, applied in order, published, checkpointed."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, fence: Fence | None = None) -> None:
+        """Own what spans the accounts for `pipeline`'s tasks, checkpointing once `fence` confirms this worker holds
+        task 0 (none: no check)."""
         settings = pipeline.settings
-        self.pipeline = pipeline
+        self.pipeline, self.fence = pipeline, fence
         self.owners = Owners(list(settings.market_names), Thresholds.of(settings), settings.topic_partitions)
         self.topic = settings.topic("risk.outcomes")
         self.parts = [TopicPartition(self.topic, p) for p in range(settings.topic_partitions)]
@@ -81,4 +83,4 @@ class OwnersAgent:
         self.positions.applied(i for i in applied if i in self.positions.holder)
         self.table["owners"] = self.owners.to_row()
         await write(self.log, await self.pipeline.app.maybe_start_producer(), {"owners": self.table},
-                    {offset_key(tp): offset for tp, offset in self.positions.next.items()})
+                    {offset_key(tp): offset for tp, offset in self.positions.next.items()}, self.fence)

@@ -11,7 +11,7 @@ a Kafka broker's default 1 MB), marked first and last: a checkpoint counts once 
 crash cut short counts for nothing.
 """
 
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -23,6 +23,7 @@ from quantdesk.kafka.reader import Reader
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
 PART_BYTES = 512 << 10  # about this much of a checkpoint in one message (a row is never split)
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
+Fence = Callable[[], Awaitable[None]]  # returns once the writer is confirmed as the log partition's holder
 
 
 class Journal(MutableMapping[str, Any]):
@@ -159,8 +160,12 @@ async def read(reader: Reader, tp: TopicPartition, start: int, end: int) -> list
     return [orjson.loads(m.value) for m in await reader.read_until({tp: start}, {tp: end}) if m.offset < end]
 
 
-async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets) -> None:
-    """Append the next checkpoint through `producer` (Faust's) and wait until the broker holds it."""
+async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets,
+                fence: Fence | None = None) -> None:
+    """Append the next checkpoint through `producer` (Faust's) and wait until the broker holds it; first, if given,
+    wait for `fence` to confirm this worker still holds the log's partition (`RiskTasks.held`)."""
+    if fence is not None:
+        await fence()
     records = list(log.records(tables, offsets))
     sent = [await producer.send(log.tp.topic, None, orjson.dumps(r), log.tp.partition, None, None) for r in records]
     first = await sent[0]

@@ -232,3 +232,30 @@ def test_records_sent_before_a_restart_are_not_sent_again_and_then_forgotten() -
     assert [r.id for r in worker.unsent(records[:2])] == ["fill:0:side"]  # its events applied again: one release
     assert [r.id for r in worker.unsent(records[2:])] == ["fill:3:side"]  # and the next
     assert worker.sent_before == {"fill:9:side"}  # each forgotten once skipped: a later record goes out
+
+
+async def test_a_task_checkpoints_only_once_the_group_confirms_it_still_holds_the_task() -> None:
+    # a worker frozen past the session timeout may have lost the task: its checkpoint must wait for the group's word
+    settings = Settings()
+    changes = TP(settings.topic("accounts.changes"), 0)
+    worker, published, producer = worker_reading(settings, {changes: 1})
+    asked, confirmed = asyncio.Event(), asyncio.Event()
+
+    async def fence() -> None:
+        asked.set()
+        await confirmed.wait()
+    worker.fence = fence
+    value = orjson.dumps([change(T0, "deposit", "10").model_dump(mode="json")])
+    await worker.take("accounts.changes", changes, SimpleNamespace(offset=0, timestamp=T0, value=value))
+    worker.ceiling()  # its partition read to its end, and there long enough to count; input stopped
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+    releasing = asyncio.create_task(worker.on_timer())
+    await asyncio.wait_for(asked.wait(), 5)
+
+    def checkpoints() -> list[dict]:
+        return [record for record in map(orjson.loads, producer.sent) if "tables" in record]
+    assert [s.collateral for s in published] == [D("10")] and checkpoints() == []  # published, not yet checkpointed
+    confirmed.set()
+    await asyncio.wait_for(releasing, 5)
+    assert [c["offsets"][f"{changes.topic}:0"] for c in checkpoints()] == [1]

@@ -18,7 +18,7 @@ from streams.app import faust_app
 from streams.domain.alerts import Thresholds
 from streams.ordered import offset_key
 from streams.pipeline import Pipeline, outgoing
-from streams.risk.checkpoint import CheckpointLog, Restored
+from streams.risk.checkpoint import CheckpointLog, Fence, Restored
 from streams.risk.outputs import Outputs
 from streams.risk.owners import Owners
 from tests.streams.risk.test_shards import MARKETS_NAMES, PARTITIONS, inputs, run, shards
@@ -111,17 +111,25 @@ async def send(publisher: Publisher, settings: Settings, releases: list[RiskOutc
         ends[TopicPartition(topic, task)] = (await delivery).offset + 1
 
 
+async def checkpoint_records(settings: Settings) -> int:
+    """Return how many records the owners' checkpoint log holds now."""
+    tp = TopicPartition(settings.topic("risk.owners"), 0)
+    async with Reader(settings.kafka_bootstrap or "") as reader:
+        return (await reader.fetched_ends(await reader.end_offsets([tp])))[tp]
+
+
 async def checkpoint(settings: Settings) -> Restored:
     """Return what the owners' checkpoint log holds now, as a restarted agent reads it."""
     return await CheckpointLog(settings.kafka_bootstrap or "", settings.topic("risk.owners"), 0).restore()
 
 
 @contextlib.asynccontextmanager
-async def owners_running(settings: Settings) -> AsyncIterator[OwnersAgent]:
-    """Run an owners agent on an app of its own until the block exits; then stop it as `RiskTasks.stop` does."""
+async def owners_running(settings: Settings, fence: Fence | None = None) -> AsyncIterator[OwnersAgent]:
+    """Run an owners agent on an app of its own, checkpointing once `fence` lets it, until the block exits; then
+    stop it as `RiskTasks.stop` does."""
     bootstrap = settings.kafka_bootstrap or ""
     pipeline = Pipeline(settings, faust_app(settings, bootstrap), None, bootstrap, role="risk")
-    agent = OwnersAgent(pipeline)
+    agent = OwnersAgent(pipeline, fence)
     task = asyncio.create_task(agent.run())
     try:
         yield agent
@@ -168,7 +176,11 @@ async def test_owners_stopped_with_records_waiting_and_restored_publish_what_own
         assert 0 < count(so_far) < count(want)
         assert all(events == want[t][p][:len(events)] for t, parts in so_far.items() for p, events in parts.items())
 
-        async with owners_running(settings) as restarted:
+        asked: list[int] = []
+
+        async def fence() -> None:  # the group's word that this worker still holds task 0 (`RiskTasks.held`)
+            asked.append(await checkpoint_records(settings))
+        async with owners_running(settings, fence) as restarted:
             await send(publisher, settings, rest, ends)
 
             async def caught_up() -> bool:
@@ -180,5 +192,7 @@ async def test_owners_stopped_with_records_waiting_and_restored_publish_what_own
     got = await published(settings)
     for topic in OUTPUTS:
         assert got[topic] == want[topic], topic
+    written = await checkpoint_records(settings)
+    assert asked and asked == list(range(asked[0], written))  # the word asked before each checkpoint, none without
     # re-applied records can raise nothing new (a signal in its cool-down) yet move the open interest
     assert without_through(restarted.owners.to_row()) == without_through(whole.to_row())
