@@ -3,7 +3,7 @@
 from collections import defaultdict
 from decimal import Decimal as D
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import TopicPartition as TP
@@ -15,11 +15,12 @@ from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
 from streams.agents.markets import Markets, MarketsAgent
 from streams.metrics import WorkerMetrics
-from streams.ordered import Positions
+from streams.ordered import OrderedInput, Positions
 from streams.progress import IDLE_S
 
 T0 = 1_767_225_600_000
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+A = TypeVar("A", bound=OrderedInput)
 
 
 def tick(market: str, ts: int, status: str = "trading") -> OracleTick:
@@ -80,9 +81,10 @@ def test_markets_go_stale_exactly_as_when_every_tick_scanned_every_market(steps:
         assert markets.stale == scanning.stale
 
 
-def worker_reading(ends: dict[TP, int], settings: Settings | None = None) -> tuple[MarketsAgent, list[MarketState]]:
-    """Return a market worker whose consumer reports `ends`, and the states it publishes (what it publishes on
-    every topic: `worker.pipeline.sent`)."""
+def feed_reading(agent: type[A], ends: dict[TP, int], settings: Settings | None = None,
+                 metrics: WorkerMetrics | None = None) -> A:
+    """Return a feed reader (`agent`: the markets or orders agent) whose consumer reports `ends`, showing what it does
+    in `metrics`; what it publishes, by topic: `worker.pipeline.sent`."""
     sent: dict[str, list[Any]] = defaultdict(list)
 
     async def publish(topic: str, keyed: Any) -> None:
@@ -90,12 +92,19 @@ def worker_reading(ends: dict[TP, int], settings: Settings | None = None) -> tup
     async def nothing(*args: Any) -> None:
         pass
     pipeline = SimpleNamespace(settings=settings or Settings(), bootstrap="localhost:9092", publish=publish,
-                               flush=nothing, metrics=WorkerMetrics("feed"), sent=sent)
-    worker = MarketsAgent(pipeline)  # type: ignore[arg-type]
+                               flush=nothing, metrics=metrics or WorkerMetrics("feed"), sent=sent)
+    worker = agent(pipeline)  # type: ignore[arg-type]
     worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
     worker.start = dict.fromkeys(ends, 0)
     worker.positions = Positions(worker.start)
-    return worker, sent["markets.state"]
+    return worker
+
+
+def worker_reading(ends: dict[TP, int], settings: Settings | None = None) -> tuple[MarketsAgent, list[MarketState]]:
+    """Return a market worker whose consumer reports `ends`, and the states it publishes (what it publishes on
+    every topic: `worker.pipeline.sent`)."""
+    worker = feed_reading(MarketsAgent, ends, settings)
+    return worker, worker.pipeline.sent["markets.state"]  # type: ignore[attr-defined]
 
 
 def record(offset: int, *events: Any) -> SimpleNamespace:
@@ -129,7 +138,7 @@ async def test_the_lag_shown_is_each_partitions_end_minus_where_reading_stands_a
     assert 'worker_events_in_total{role="feed",topic="oracle.ticks"} 1.0' in page
 
 
-def quiet(worker: MarketsAgent) -> None:
+def quiet(worker: OrderedInput) -> None:
     """Count the partitions read to their ends as there long enough, and input as stopped."""
     worker.ceiling()
     worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}

@@ -3,10 +3,8 @@ whatever order its events were published in; every hostile order event or fill a
 published on `books` as our venue's book; a worker started again from the input's start stores nothing twice and
 numbers the book as before. Without a broker: what it remembers of the ids it applied, and what it refuses as late."""
 
-from collections import defaultdict
 from decimal import Decimal as D
 from types import SimpleNamespace
-from typing import Any
 
 import orjson
 from aiokafka import TopicPartition as TP
@@ -17,11 +15,9 @@ from quantdesk.markets import OUR_VENUE
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.orders import OrdersAgent
-from tests.streams.agents.test_markets import worker_reading
 from streams.metrics import WorkerMetrics
-from streams.ordered import Positions
-from streams.progress import IDLE_S
 from tests.conftest import send_raw
+from tests.streams.agents.test_markets import feed_reading, quiet, worker_reading
 from tests.streams.test_endpoints import showing, value, worker
 from tests.waiting import eventually
 
@@ -124,31 +120,12 @@ async def test_what_rests_goes_out_on_books_as_our_venues_book_the_same_seqs_aft
 def orders_reading(ends: dict[TP, int], metrics: WorkerMetrics | None = None) -> OrdersAgent:
     """Return an orders worker with a minute's lateness window whose consumer reports `ends`, showing what it does
     in `metrics` (what it publishes: `worker.pipeline.sent`)."""
-    sent: dict[str, list[Any]] = defaultdict(list)
-
-    async def publish(topic: str, keyed: Any) -> None:
-        sent[topic].extend(value for _, value in keyed)
-    async def nothing(*args: Any) -> None:
-        pass
-    pipeline = SimpleNamespace(settings=Settings(max_lateness_ms=60_000), bootstrap="localhost:9092", publish=publish,
-                               flush=nothing, metrics=metrics or WorkerMetrics("feed"), sent=sent)
-    worker = OrdersAgent(pipeline)  # type: ignore[arg-type]
-    worker.consumer = SimpleNamespace(highwater=ends.__getitem__, commit=nothing)  # type: ignore[assignment]
-    worker.start = dict.fromkeys(ends, 0)
-    worker.positions = Positions(worker.start)
-    return worker
+    return feed_reading(OrdersAgent, ends, Settings(max_lateness_ms=60_000), metrics)
 
 
 def message(offset: int, *events: tuple[str, str, dict]) -> SimpleNamespace:
     """Return a Kafka record holding the events' values as a JSON array."""
     return SimpleNamespace(offset=offset, timestamp=T0, value=orjson.dumps([event for _, _, event in events]))
-
-
-def quiet(worker: OrdersAgent) -> None:
-    """Count the partitions read to their ends as there long enough, and input as stopped."""
-    worker.ceiling()
-    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
-    worker.last_input -= 2 * IDLE_S
 
 
 async def test_the_worker_remembers_applied_ids_for_the_lateness_window_not_for_all_history() -> None:
