@@ -11,7 +11,6 @@ import sys
 import uuid
 from pathlib import Path
 
-
 from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
