@@ -6,9 +6,10 @@ why for each that cannot (a fill or cancellation of an order not placed, another
 closed, a fill past its size, a second placement). The states that change what rests move our venue's book
 (`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders live in memory: each start
 reads the input from its beginning again and publishes the same states and book updates under the same ids and
-seqs, which the sink and the gateway take once. Applied ids are remembered for `QUANTDESK_MAX_LATENESS_MS` of event
-time (`streams.ordered`); an order event later than that goes to `dlq` as late, and so does a fill, by the markets
-and risk workers, which send fills' dead letters.
+seqs, which the sink and the gateway take once. Applied ids, and the events of each order, are remembered for
+`QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`, `Orders.forget_before`): of an order closed longer ago
+only who placed it and how it closed. An order event later than that goes to `dlq` as late, and so does a fill, by
+the markets and risk workers, which send fills' dead letters.
 """
 
 from typing import Any, Iterator
@@ -66,6 +67,8 @@ class OrdersAgent(OrderedInput):
         if not applied:
             return
         states, books, refused = folded(self.orders, self.books, applied)
+        # nothing older than the window can be released again (`ReorderBuffer.late`: this agent holds none timeless)
+        self.orders.forget_before(self.buffer.released - self.buffer.max_lateness_ms)
         await self.pipeline.publish("orders.state", ((account_key(s.wallet, s.subaccount), s) for s in states))
         await self.pipeline.publish("books", ((u.market, u) for u in books))
         await self.pipeline.publish("dlq", ((d.topic, d) for d in refused))

@@ -7,10 +7,15 @@ with why: a fill or cancellation of an order not placed, one that is not the ord
 side's), one after the order closed, a fill past the order's size, a second placement. Taken in apply order, as
 the orders agent takes them, an event refused when it comes stays refused: nothing after it can come before it.
 
+Events older than what may still come (the caller's lateness window) are folded into the order and forgotten
+(`Orders.forget_before`): an order keeps only its recent events, and a closed one only who owned it and how it
+closed, which is all that refusing its later events needs.
+
 Sums are exact (a context wide enough for any two Decimal(38, 18) values); only the average price is rounded, to
 the warehouse's 18 places.
 """
 
+import heapq
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from quantdesk.messages import Fill, OrderEvent, OrderState, OrderStatus, canonical
@@ -50,6 +55,11 @@ class Order:
         assert self.placed.size is not None
         return self.placed.size
 
+    @property
+    def owner(self) -> tuple[str, int, str]:
+        """Return the wallet, subaccount and market that placed the order."""
+        return self.placed.wallet, self.placed.subaccount, self.placed.market
+
     def average_price(self) -> Decimal | None:
         """Return the size-weighted price of its fills, to 18 places (none before a fill)."""
         if not self.filled_size:
@@ -85,19 +95,27 @@ def cancelled(order: Order, event: OrderEvent) -> Order:
     return replace(order, status="cancelled", version=order.version + 1, ts=event.ts, cause=event.id)
 
 
-def refusal(order: Order | None, step: Step, name: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """A closed order whose events are all forgotten: what refusing its later events needs."""
+
+    owner: tuple[str, int, str]
+    status: OrderStatus
+
+
+def refusal(order: Order | Closed | None, step: Step, name: str) -> str | None:
     """Return why `step` cannot count towards order `name` as it stands, or None when it can."""
     if isinstance(step, OrderEvent) and step.kind == "placed":
         return None if order is None else f"order {name} is placed already"
     what = "a fill" if isinstance(step, Fill) else "a cancellation"
     if order is None:
         return f"{what} of order {name}, which was not placed"
-    theirs = (order.placed.wallet, order.placed.subaccount, order.placed.market)
-    if (step.wallet, step.subaccount, step.market) != theirs:
+    if (step.wallet, step.subaccount, step.market) != order.owner:
         return f"{what} of order {name} by another account or in another market than its own"
     if order.status in CLOSED:
         return f"{what} of order {name}, which is {order.status} already"
     if isinstance(step, Fill):
+        assert isinstance(order, Order)  # a `Closed` one is closed
         return mismatched_fill(order, step)
     return None
 
@@ -126,10 +144,11 @@ def advanced(order: Order | None, step: Step) -> Order:
 class OrderHistory:
     """One order's events by id, and where walking them in apply order leads: its state and the refused events."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, settled: Order | Closed | None = None) -> None:
         self.name = name
-        self.steps: dict[str, Step] = {}
-        self.order: Order | None = None
+        self.steps: dict[str, Step] = {}  # the events not forgotten
+        self.settled = settled  # the order as the events forgotten left it
+        self.order = settled
         self.refused: dict[str, str] = {}
         self.last: tuple[int, int, str] | None = None  # the apply key of the latest event walked
 
@@ -155,12 +174,21 @@ class OrderHistory:
             self.refused[step.id] = why
 
     def walk(self) -> None:
-        """Walk every event from the start, in apply order."""
-        self.order, self.refused = None, {}
+        """Walk every event not forgotten again, in apply order, from where the forgotten ones left the order."""
+        self.order, self.refused = self.settled, {}
         ordered = sorted(self.steps.values(), key=apply_key)
         for step in ordered:
             self.step(step)
         self.last = apply_key(ordered[-1])
+
+    def forget_before(self, ts: int) -> None:
+        """Fold the events older than `ts` into the settled order and forget them (none older may come)."""
+        old = sorted((s for s in self.steps.values() if s.ts < ts), key=apply_key)
+        for step in old:
+            if refusal(self.settled, step, self.name) is None:
+                self.settled = advanced(self.settled, step)
+            del self.steps[step.id]
+            self.refused.pop(step.id, None)
 
 
 @dataclass(frozen=True)
@@ -172,10 +200,15 @@ class Outcome:
 
 
 class Orders:
-    """Every order's history, by order id."""
+    """Every order's history, by order id, with its events since `forget_before`'s time; what is left of the orders
+    closed before it."""
 
     def __init__(self) -> None:
         self.histories: dict[str, OrderHistory] = {}
+        self.closed: dict[str, Closed] = {}
+        self.owners: dict[tuple[str, int, str], tuple[str, int, str]] = {}  # one tuple an account and market
+        self.forgotten = 0  # no event older than this is taken
+        self.times: list[tuple[int, str]] = []  # a heap: each event's time and order, until forgotten
 
     def apply(self, step: Step) -> Outcome | None:
         """Take an event in; return what it did to its order (None for a fill of no order, a position's event, or
@@ -183,11 +216,35 @@ class Orders:
         name = step.order
         if name is None or isinstance(step, OrderEvent) and step.kind not in ("placed", "cancelled"):
             return None
-        history = self.histories.setdefault(name, OrderHistory(name))
+        if step.ts < self.forgotten:  # the caller refuses these as late: one that comes anyway counts for nothing
+            return Outcome(None, f"older than the events of its order forgotten ({self.forgotten})")
+        history = self.histories.get(name)
+        if history is None:  # a closed order's later event walks from what is left of it: refused, with why
+            history = self.histories[name] = OrderHistory(name, self.closed.pop(name, None))
         if step.id in history.steps:
             return None
+        heapq.heappush(self.times, (step.ts, name))
         why = history.add(step)
         if why is not None:
             return Outcome(None, why)
-        assert history.order is not None
+        assert isinstance(history.order, Order)  # what is left of a closed order refuses every event
         return Outcome(history.order.state(), None)
+
+    def forget_before(self, ts: int) -> None:
+        """Forget the events older than `ts`, which the caller promises never to give again or give older ones: an
+        order keeps its later events, a closed order with none left only its `Closed`, a never placed one nothing."""
+        self.forgotten = max(self.forgotten, ts)
+        while self.times and self.times[0][0] < self.forgotten:
+            name = heapq.heappop(self.times)[1]
+            history = self.histories.get(name)
+            if history is None:  # its events were forgotten with an earlier one's
+                continue
+            history.forget_before(self.forgotten)
+            if history.steps:
+                continue
+            order = history.order
+            if order is None:
+                del self.histories[name]
+            elif order.status in CLOSED:
+                self.closed[name] = Closed(self.owners.setdefault(order.owner, order.owner), order.status)
+                del self.histories[name]

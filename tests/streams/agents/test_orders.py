@@ -174,3 +174,28 @@ async def test_a_fill_the_feeds_markets_and_orders_agents_both_read_is_counted_o
     page = markets.pipeline.metrics.render().decode()
     assert 'worker_events_in_total{role="feed",topic="trades.fills"} 2.0' in page
     assert len(markets.pipeline.sent["dlq"]) == 1 and not orders.pipeline.sent["dlq"]  # the markets agent's letter
+
+
+async def test_the_worker_keeps_an_orders_events_for_the_window_and_of_a_closed_order_only_how_it_closed() -> None:
+    # 2,000 orders a second apart, each filled half a second after its placement, a minute's window: the events of
+    # ~60 orders are kept, not 4,000 events, and a later cancellation of the first is refused as it always was
+    events, fills = TP(Settings().topic("orders.events"), 0), TP(Settings().topic("trades.fills"), 0)
+    ends = {events: 2_000, fills: 2_000}
+    worker = orders_reading(ends)
+    for n in range(2_000):
+        ts = T0 + 1_000 * n
+        await worker.take("orders.events", events, message(n, order_event(f"p{n}", ts, order=f"o{n}")))
+        await worker.take("trades.fills", fills, message(n, fill(f"{n}", ts + 500, "10", "100", order=f"o{n}")))
+    quiet(worker)
+    await worker.on_timer()
+    states = worker.pipeline.sent["orders.state"]
+    assert [s.status for s in states] == ["open", "filled"] * 2_000
+    orders = worker.orders
+    assert len(orders.closed) >= 1_930 and len(orders.histories) <= 70
+    assert sum(len(h.steps) for h in orders.histories.values()) <= 140 and len(orders.times) <= 140
+    ends.update({events: 2_001})
+    await worker.take("orders.events", events, message(2_000, order_event("late", T0 + 2_000_000, "cancelled")))
+    quiet(worker)
+    await worker.on_timer()
+    [letter] = worker.pipeline.sent["dlq"]
+    assert letter.reason == "orders: a cancellation of order o1, which is filled already"

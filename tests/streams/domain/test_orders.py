@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, OrderEvent
-from streams.domain.orders import OrderHistory, Orders, Outcome, Step, apply_key
+from streams.domain.orders import CLOSED, Closed, OrderHistory, Orders, Outcome, Step, apply_key
 from tests.streams.domain.domain_strategies import decimals
 
 T0 = 1_767_225_600_000
@@ -160,3 +160,73 @@ def test_taken_in_apply_order_an_event_refused_when_it_comes_stays_refused(steps
     for step in sorted({s.id: s for s in steps}.values(), key=apply_key):
         verdicts[step.id] = held.add(step)
     assert {i: why for i, why in verdicts.items() if why} == held.refused
+
+
+@st.composite
+def histories_over_time(draw: st.DrawFn) -> list[Step]:
+    """Draw the events of a few orders over a minute, some hostile, in the order they arrive."""
+    times = st.integers(T0, T0 + 60)
+    steps: list[Step] = []
+    for name in ("o1", "o2", "o3"):
+        for n in range(draw(st.integers(1, 2))):
+            steps.append(place(str(draw(decimals("1", "10", 3))), ts=draw(times), order=name, id=f"{name}:p{n}"))
+        for n in range(draw(st.integers(0, 6))):
+            odd = draw(st.sampled_from([{}, {}, {}, {"side": "sell"}, {"wallet": "X"}]))
+            steps.append(fill(str(draw(sizes)), str(draw(prices)), draw(times), order=name, id=f"{name}:f{n}", **odd))
+        steps += [cancel(draw(times), order=name, id=f"{name}:c{n}") for n in range(draw(st.integers(0, 2)))]
+    return draw(st.permutations(steps + draw(st.lists(st.sampled_from(steps), max_size=4))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories_over_time(), st.integers(0, 30))
+def test_forgetting_what_is_older_than_the_window_changes_no_outcome(arriving: list[Step], window: int) -> None:
+    # taken as the orders agent takes them: an event more than `window` behind the newest applied is refused as
+    # late, one seen before dropped, and after each the orders forget what is older than the window
+    remembering, forgetting = Orders(), Orders()
+    seen: set[str] = set()
+    newest = 0
+    for step in arriving:
+        if step.id in seen or step.ts < newest - window:
+            continue
+        seen.add(step.id)
+        assert forgetting.apply(step) == remembering.apply(step)
+        newest = max(newest, step.ts)
+        forgetting.forget_before(newest - window)
+        assert all(s.ts >= newest - window for h in forgetting.histories.values() for s in h.steps.values())
+    for name, history in remembering.histories.items():
+        order = history.order
+        kept = forgetting.histories[name].order if name in forgetting.histories else forgetting.closed.get(name)
+        if isinstance(kept, Closed):  # all that is left of a closed order
+            assert order is not None and kept == Closed(order.owner, order.status) and order.status in CLOSED
+        else:
+            assert kept == order  # None: never placed, nothing is left of it
+
+
+def test_a_closed_order_forgotten_refuses_its_later_events_as_it_did_once_and_each_once() -> None:
+    orders = Orders()
+    orders.apply(place("1"))
+    assert orders.apply(fill("1", "100", T0 + 1)) is not None
+    orders.forget_before(T0 + 2)
+    assert orders.histories == {} and orders.closed == {ORDER: Closed(("W", 0, "SOL-PERP"), "filled")}
+    late_cancel = cancel(T0 + 5)
+    assert orders.apply(late_cancel) == Outcome(None, f"a cancellation of order {ORDER}, which is filled already")
+    assert orders.apply(late_cancel) is None  # seen before
+    assert orders.apply(place("1", ts=T0 + 6)) == Outcome(None, f"order {ORDER} is placed already")
+    assert orders.apply(fill("1", "100", T0 + 7, wallet="X")) == Outcome(
+        None, f"a fill of order {ORDER} by another account or in another market than its own")
+    orders.forget_before(T0 + 10)
+    assert orders.histories == {} and ORDER in orders.closed and not orders.times
+    assert orders.apply(fill("1", "100", T0 + 3)) == Outcome(
+        None, f"older than the events of its order forgotten ({T0 + 10})")
+
+
+def test_an_event_at_the_windows_edge_is_kept_for_one_that_comes_before_it_at_the_same_time() -> None:
+    # a fill at the edge, then its placement at the same time (order events come first): the fill counts (an older
+    # event of the order is forgotten beside it)
+    orders = Orders()
+    assert orders.apply(cancel(T0 + 1)) == Outcome(None, f"a cancellation of order {ORDER}, which was not placed")
+    assert orders.apply(fill("1", "100", T0 + 5)) == Outcome(None, f"a fill of order {ORDER}, which was not placed")
+    orders.forget_before(T0 + 5)
+    assert list(orders.histories[ORDER].steps) == ["f1767225600005:0"]
+    outcome = orders.apply(place("1", ts=T0 + 5))
+    assert outcome is not None and outcome.state is not None and outcome.state.status == "filled"
