@@ -12,6 +12,7 @@ import uvloop
 from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 
+from quantdesk.kafka.topics import TopicsUnfit
 from quantdesk.settings import Settings, get_settings
 
 app = typer.Typer(help="QuantDesk data platform.", no_args_is_help=True, add_completion=False)
@@ -21,11 +22,15 @@ T = TypeVar("T")
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine on uvloop (its transports and task switches are C: pushes and Faust go faster); a
-    broker it cannot reach stops it with a message saying so, not a traceback."""
+    broker it cannot reach, or whose topics would delete records the workers need, stops it with a message saying
+    so, not a traceback."""
     try:
         return uvloop.run(main)
     except KafkaConnectionError as error:
         console.print(f"the broker cannot be reached: {error}", style="red", markup=False)
+        raise typer.Exit(1) from None
+    except TopicsUnfit as error:
+        console.print(str(error), style="red", markup=False)
         raise typer.Exit(1) from None
 
 

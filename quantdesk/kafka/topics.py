@@ -4,6 +4,7 @@ import contextlib
 from typing import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from quantdesk.messages import DERIVED_TOPICS, INPUT_MODELS
@@ -41,6 +42,11 @@ INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners,
 EPOCHS = "markets.epochs"  # the markets as risk task 0 leaves them, on the first partition, for the other tasks
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, EPOCHS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
+# What a reader reads from its start (the feed's markets and orders agents, on every start) or from an offset it
+# stored however long ago (a risk task's checkpoint, a restored owner): the broker keeps every record of them, where
+# Kafka's default deletes them after 7 days, and with them resting orders and the positions of a worker long down.
+KEPT_TOPICS = frozenset({*RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS, *INTERNAL_TOPICS, EPOCHS})
+KEEP_EVERY_RECORD = "-1"  # retention.ms: no time limit (retention.bytes is none by default)
 # With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
 # still takes writes with one broker down: a broker lost then loses no acknowledged write.
 MIN_INSYNC_REPLICAS = 2
@@ -49,6 +55,8 @@ MIN_INSYNC_REPLICAS = 2
 def topic_configs(logical: str, replication: int) -> dict[str, str]:
     """Return the broker configs a platform topic is created with."""
     configs = {"cleanup.policy": "compact"} if logical in COMPACTED_TOPICS else {}
+    if logical in KEPT_TOPICS:
+        configs["retention.ms"] = KEEP_EVERY_RECORD
     if replication >= 3:
         configs["min.insync.replicas"] = str(MIN_INSYNC_REPLICAS)
     return configs
@@ -56,14 +64,20 @@ def topic_configs(logical: str, replication: int) -> dict[str, str]:
 
 def new_topic(settings: Settings, logical: str) -> NewTopic:
     """Return how a topic is created under its broker name: the settings' partitions and replicas, `accounts.state`
-    compacted."""
+    compacted, the kept topics keeping every record."""
     partitions = settings.topic_partitions
     return NewTopic(settings.topic(logical), partitions, settings.topic_replication,
                     topic_configs=topic_configs(logical, settings.topic_replication))
 
 
+class TopicsUnfit(Exception):
+    """Topics the broker holds with a retention that deletes records a reader will need."""
+
+
 async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: str) -> None:
-    """Create each of `topics` the broker does not hold yet (a topic another client creates meanwhile is fine)."""
+    """Create each of `topics` the broker does not hold yet (a topic another client creates meanwhile is fine);
+    raise `TopicsUnfit` for those it holds already with a time limit their configs do not have (created before
+    they kept every record, or by hand)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id)
     await admin.start()
     try:
@@ -72,8 +86,25 @@ async def create_topics(bootstrap: str, topics: Iterable[NewTopic], client_id: s
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+        kept = [t.name for t in topics if t.topic_configs.get("retention.ms") == KEEP_EVERY_RECORD]
+        if unfit := await limited(admin, [name for name in kept if name in existing]):
+            raise TopicsUnfit(
+                f"the broker deletes the records of {', '.join(unfit)} after a time (retention.ms), and the workers "
+                "read them from their start or from offsets stored long ago: keep every record with `kafka-configs.sh "
+                f"--bootstrap-server {bootstrap} --alter --entity-type topics --entity-name TOPIC --add-config "
+                f"retention.ms={KEEP_EVERY_RECORD}` for each, then start again")
     finally:
         await admin.close()
+
+
+async def limited(admin: AIOKafkaAdminClient, names: list[str]) -> list[str]:
+    """Return which of the topics the broker deletes records of after a time (Kafka answers every config with its
+    default; a broker that answers only those set, as Tansu does, holds no limit for a topic without one)."""
+    if not names:
+        return []
+    answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+    retention = {r[3]: dict((e[0], e[1]) for e in r[4]).get("retention.ms") for a in answers for r in a.resources}
+    return sorted(name for name, ms in retention.items() if ms not in (None, KEEP_EVERY_RECORD))
 
 
 def platform_topics(settings: Settings) -> list[NewTopic]:
