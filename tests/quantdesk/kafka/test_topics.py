@@ -80,4 +80,4 @@ async def test_an_input_topic_the_broker_deletes_records_of_after_a_week_stops_t
     with pytest.raises(typer.Exit) as stopped:
         await asyncio.to_thread(run, ensure_topics(settings, bootstrap))
     assert stopped.value.exit_code == 1
-    assert f"--entity-name TOPIC --add-config retention.ms=-1" in capsys.readouterr().out.replace("\n", "")
+    assert "--entity-name TOPIC --add-config retention.ms=-1" in capsys.readouterr().out.replace("\n", "")
