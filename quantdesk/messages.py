@@ -9,6 +9,7 @@ within UInt64, a sub-account within UInt32, an event time within [EARLIEST_MS, L
 only as JSON integers (no booleans, floats or texts), and non-empty names of bounded length.
 """
 
+import hashlib
 from decimal import Context, Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -476,12 +477,27 @@ class OrderState(Message):
     cause: str
 
 
+LETTER_CHARS, REASON_CHARS = 64 << 10, 1 << 10  # what a dead letter keeps of the bytes it refuses, and of why
+
+
+def cut(most: int) -> AfterValidator:
+    """Return a validator that keeps at most `most` characters of a text, ending a longer one with how long it was
+    and its digest (a dead letter of any input stays a small message: Kafka takes 1 MB by default)."""
+    def kept(text: str) -> str:
+        if len(text) <= most:
+            return text
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        tail = f"… [cut: {len(text)} characters in all, sha256 {digest}]"
+        return text[:most - len(tail)] + tail
+    return AfterValidator(kept)
+
+
 class DeadLetter(Message):
-    """A message that could not be used, with why and the original bytes (topic `dlq`)."""
+    """A message that could not be used, with why and the original bytes (topic `dlq`), both cut to a bound."""
 
     topic: str
-    reason: str
-    payload: str
+    reason: Annotated[str, cut(REASON_CHARS)]
+    payload: Annotated[str, cut(LETTER_CHARS)]
 
 
 AdminAction = Literal["pause_market", "resume_market", "set_market_params", "freeze_account", "unfreeze_account"]

@@ -6,12 +6,11 @@ from typing import Any
 
 import faust
 
-from quantdesk.kafka.publisher import PRODUCER_ACKS
+from quantdesk.kafka.publisher import PRODUCER_ACKS, REQUEST_BYTES
 from quantdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 PRODUCER_BATCH_BYTES = 1 << 20  # per partition: Faust's 16 KiB default makes a release wait on Tansu per 16 KiB
-PRODUCER_REQUEST_BYTES = 8 << 20
 
 
 class App(faust.App):
@@ -53,7 +52,7 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
         topic_disable_leader=True,
         producer_acks=PRODUCER_ACKS,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
-        producer_max_request_size=PRODUCER_REQUEST_BYTES,
+        producer_max_request_size=REQUEST_BYTES,
         broker_session_timeout=session,
         broker_heartbeat_interval=max(0.5, session / 6),
         broker_rebalance_timeout=session,

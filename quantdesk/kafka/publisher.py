@@ -15,6 +15,11 @@ Keyed = tuple[str, str, Any]  # (logical topic, partition key, event)
 # A send counts once every in-sync replica has it (at least `topics.MIN_INSYNC_REPLICAS` of 3): one broker lost
 # loses no acknowledged write. Tansu, one broker, takes it at acks=1's cost. (Tansu refuses idempotent producers.)
 PRODUCER_ACKS = "all"
+# A message's bytes at most, unless it holds a single event: well within Kafka's default 1 MB (`message.max.bytes`)
+MESSAGE_BYTES = 512 << 10
+# A produce request's bytes at most: what one message a release sends may reach (`markets.epochs`, `risk.outcomes`);
+# the production brokers take messages this large (docker/compose.yaml)
+REQUEST_BYTES = 8 << 20
 
 
 def partition_key(topic: str, event: dict[str, Any]) -> str:
@@ -33,7 +38,8 @@ def group_by_topic(events: Iterable[Keyed]) -> dict[str, list[tuple[str, Any]]]:
 
 
 def messages(events: Iterable[tuple[str, Any]], max_per_message: int = 500) -> Iterator[tuple[str, bytes]]:
-    """Yield (key, JSON array) Kafka messages: each key's events in order, at most `max_per_message` each."""
+    """Yield (key, JSON array) Kafka messages: each key's events in order, at most `max_per_message` and
+    `MESSAGE_BYTES` each."""
     by_key: dict[str, list[Any]] = defaultdict(list)
     for key, event in events:
         by_key[key].append(event)
@@ -42,7 +48,19 @@ def messages(events: Iterable[tuple[str, Any]], max_per_message: int = 500) -> I
             yield key, b"[" + batch[0].json + b"]"
             continue
         for start in range(0, len(batch), max_per_message):
-            yield key, encode_batch(batch[start:start + max_per_message])
+            yield from bounded([(key, event) for event in batch[start:start + max_per_message]])
+
+
+def bounded(chunk: list[tuple[str, Any]]) -> Iterator[tuple[str, bytes]]:
+    """Yield (first key, JSON array) messages of the keyed events in order: the chunk whole, or halved until each
+    part is within `MESSAGE_BYTES` or a single event."""
+    value = encode_batch(event for _, event in chunk)
+    if len(value) <= MESSAGE_BYTES or len(chunk) == 1:
+        yield chunk[0][0], value
+        return
+    half = len(chunk) // 2
+    yield from bounded(chunk[:half])
+    yield from bounded(chunk[half:])
 
 
 @lru_cache(maxsize=1 << 18)  # a key per account: a smaller cache than the accounts hashes each key again
@@ -54,7 +72,8 @@ def partition_of(key: str, partitions: tuple[int, ...]) -> int:
 def partition_messages(
     events: Iterable[tuple[str, Any]], partitions: tuple[int, ...], max_per_message: int = 500
 ) -> Iterator[tuple[int, str, bytes]]:
-    """Yield (partition, key, JSON array) messages: each partition's events in order, at most `max_per_message` each.
+    """Yield (partition, key, JSON array) messages: each partition's events in order, at most `max_per_message` and
+    `MESSAGE_BYTES` each.
 
     Events of many keys share a message when their keys map to one partition; each still lands on
     the partition its own key maps to. A message's key is its first event's key (consumers read the
@@ -65,8 +84,8 @@ def partition_messages(
         by_partition[partition_of(key, partitions)].append((key, event))
     for partition, batch in by_partition.items():
         for start in range(0, len(batch), max_per_message):
-            chunk = batch[start:start + max_per_message]
-            yield partition, chunk[0][0], encode_batch(event for _, event in chunk)
+            for key, value in bounded(batch[start:start + max_per_message]):
+                yield partition, key, value
 
 
 async def send_batches(producer: AIOKafkaProducer, topic: str,
@@ -94,7 +113,7 @@ class Publisher:
     def __init__(self, settings: Settings, bootstrap: str) -> None:
         self.settings = settings
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=PRODUCER_ACKS, linger_ms=2,
-                                         max_batch_size=1 << 20, max_request_size=8 << 20)
+                                         max_batch_size=1 << 20, max_request_size=REQUEST_BYTES)
 
     async def __aenter__(self) -> "Publisher":
         await self.producer.start()

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from quantdesk.kafka.publisher import REQUEST_BYTES
 from quantdesk.settings import Settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
@@ -188,6 +189,7 @@ def test_kafka_replicates_every_topic_three_times(node: str) -> None:
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
     assert env["KAFKA_MIN_INSYNC_REPLICAS"] == env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
     assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+    assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) == REQUEST_BYTES  # what a producer sends, a broker takes
     assert f"{node}:/var/lib/kafka/data" in SERVICES[node]["volumes"]  # a volume per node: data outlives it
 
 

@@ -1,10 +1,13 @@
 """A signal names exactly one audience: an account (its wallet and sub-account as subject) or a market. An admin's
-command names its subject, and a change of parameters is whole, sane and never retroactive."""
+command names its subject, and a change of parameters is whole, sane and never retroactive. A dead letter keeps a
+bounded part of what it refuses."""
+
+import hashlib
 
 import pytest
 from pydantic import ValidationError
 
-from quantdesk.messages import AdminCommand, Signal
+from quantdesk.messages import LETTER_CHARS, REASON_CHARS, AdminCommand, DeadLetter, Signal
 
 BASE = {"id": "s", "ts": 1, "kind": "health_crossed", "severity": "warning", "message": "m"}
 
@@ -52,3 +55,17 @@ def test_a_whole_sane_change_of_parameters_is_taken() -> None:
 def test_a_change_of_parameters_that_is_partial_insane_or_retroactive_is_refused(change: dict, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         AdminCommand.model_validate({**COMMAND, **PARAMS, **change})
+
+
+@pytest.mark.parametrize("length", [0, LETTER_CHARS, LETTER_CHARS + 1, 12 << 20])
+def test_a_dead_letter_keeps_at_most_its_bound_of_what_it_refuses_and_says_how_long_it_was(length: int) -> None:
+    payload = "\\x80" * (length // 4) + '"' * (length % 4)
+    letter = DeadLetter(id="dlq:1", ts=0, topic="orders.events", reason="why " * 1000, payload=payload)
+    assert len(letter.payload) == min(length, LETTER_CHARS) and len(letter.reason) == REASON_CHARS
+    if length <= LETTER_CHARS:
+        assert letter.payload == payload
+    else:
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        assert letter.payload.endswith(f"… [cut: {length} characters in all, sha256 {digest}]")
+        assert payload.startswith(letter.payload[:LETTER_CHARS - 200])
+    assert DeadLetter.model_validate_json(letter.model_dump_json()) == letter  # read back, it stays as it is

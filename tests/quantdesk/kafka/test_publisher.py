@@ -5,9 +5,12 @@ from collections import defaultdict
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from bench.events import kafka_messages
-from quantdesk.kafka.publisher import Keyed, Publisher, partition_messages, send_batches
+from quantdesk.kafka.publisher import MESSAGE_BYTES, Keyed, Publisher, messages, partition_messages, send_batches
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.wire import decode
@@ -75,6 +78,20 @@ def test_a_partition_past_the_limit_splits_in_order() -> None:
     sent = list(partition_messages(events, (0,), max_per_message=400))
     assert [len(decode(value)) for _, _, value in sent] == [400, 400, 200]
     assert [e["n"] for _, _, value in sent for e in decode(value)] == list(range(1000))
+
+
+@examples(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 300_000)), max_size=40))
+def test_a_message_passes_its_byte_bound_only_with_a_single_event(sizes: list[tuple[str, int]]) -> None:
+    # a dead letter is up to ~100 KB written: 500 of them in one message passed the producer's 8 MB request and
+    # Kafka's 1 MB message, and the worker that sent it stopped on it at every start
+    events = [(key, {"n": n, "text": "x" * size}) for n, (key, size) in enumerate(sizes)]
+    for sent in (list(partition_messages(events, (0, 1))), [(0, k, v) for k, v in messages(events)]):
+        assert all(len(value) <= MESSAGE_BYTES or len(decode(value)) == 1 for _, _, value in sent)
+        assert sorted(e["n"] for _, _, value in sent for e in decode(value)) == list(range(len(events)))
+        for _, key, value in sent:  # each message's key is its first event's, and its events keep their order
+            batch = decode(value)
+            assert key == events[batch[0]["n"]][0] and [e["n"] for e in batch] == sorted(e["n"] for e in batch)
 
 
 def test_the_bench_counts_one_message_per_partition_and_window() -> None:

@@ -5,13 +5,15 @@ numbers the book as before. Without a broker: what it remembers of the ids it ap
 
 from decimal import Decimal as D
 from types import SimpleNamespace
+from typing import Any
 
 import orjson
 from aiokafka import TopicPartition as TP
 
-from quantdesk.kafka.publisher import Publisher
+from quantdesk.kafka.publisher import MESSAGE_BYTES, Publisher
 from quantdesk.kafka.reader import Reader
 from quantdesk.markets import OUR_VENUE
+from quantdesk.messages import LETTER_CHARS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
 from streams.agents.orders import OrdersAgent
@@ -86,12 +88,16 @@ async def test_a_lifecycle_is_stored_a_version_a_row_and_hostile_events_are_dead
     assert len(await rows(warehouse, "SELECT id FROM {db}.orders")) == 3
 
 
+async def records(settings: Settings, topic: str) -> list[Any]:
+    """Return every message on a topic, partition by partition in offset order."""
+    async with Reader(settings.kafka_bootstrap or "") as reader:
+        parts = await reader.partitions([settings.topic(topic)])
+        return await reader.read_until(dict.fromkeys(parts, 0), await reader.end_offsets(parts))
+
+
 async def published_books(settings: Settings) -> list[dict]:
     """Return every event on `books`, partition by partition in offset order (a message carries a batch)."""
-    async with Reader(settings.kafka_bootstrap or "") as reader:
-        parts = await reader.partitions([settings.topic("books")])
-        records = await reader.read_until(dict.fromkeys(parts, 0), await reader.end_offsets(parts))
-    return [event for r in records for event in orjson.loads(r.value)]
+    return [event for r in await records(settings, "books") for event in orjson.loads(r.value)]
 
 
 async def test_what_rests_goes_out_on_books_as_our_venues_book_the_same_seqs_after_a_restart(
@@ -199,3 +205,26 @@ async def test_the_worker_keeps_an_orders_events_for_the_window_and_of_a_closed_
     await worker.on_timer()
     [letter] = worker.pipeline.sent["dlq"]
     assert letter.reason == "orders: a cancellation of order o1, which is filled already"
+
+
+async def test_an_input_message_whose_dead_letters_pass_a_kafka_request_is_refused_and_the_feed_goes_on(
+        settings: Settings, warehouse: Warehouse) -> None:
+    # 3 MB of bytes that are not UTF-8: written as `\xNN`, then escaped again in the letter's JSON, its payload
+    # passes the producer's 8 MB request (and Kafka's 1 MB message) by far; and 150 events of 40 KB of quotes each
+    binary = bytes(range(128, 256)) * (3 << 20 >> 7)
+    quotes = orjson.dumps([order_event(f"q{n}", T0, kind="amended", note='"' * 20_000)[2] for n in range(150)])
+    async with worker(settings, "feed", warehouse) as feed, \
+            Publisher(settings, settings.kafka_bootstrap or "") as publisher:
+        await send_raw(publisher, "orders.events", binary)
+        await send_raw(publisher, "orders.events", quotes)
+        await publisher.send([order_event("place", T0 + 1)])
+
+        async def letters() -> list[dict]:
+            found = await rows(warehouse, "SELECT reason, lengthUTF8(payload) AS size FROM {db}.dead_letters")
+            return found if len(found) == 151 else []
+        dead = await eventually(letters, what="151 dead letters")
+        await eventually(lambda: rows(warehouse, "SELECT id FROM {db}.orders"), what="the order placed after them")
+        assert feed.app.crash_reason is None
+    assert max(r["size"] for r in dead) == LETTER_CHARS  # the first 64 Ki characters, how long it was, its digest
+    assert sum(r["reason"].startswith("not JSON") for r in dead) == 1
+    assert max(len(r.value) for r in await records(settings, "dlq")) <= MESSAGE_BYTES

@@ -9,7 +9,8 @@ import pytest
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from streams.risk import checkpoint
-from streams.app import PRODUCER_REQUEST_BYTES, faust_app
+from quantdesk.kafka.publisher import REQUEST_BYTES
+from streams.app import faust_app
 from streams.risk.checkpoint import CheckpointLog, Journal, fold_log, write
 
 
@@ -89,7 +90,7 @@ async def test_a_checkpoint_larger_than_a_kafka_request_goes_in_parts_and_comes_
         await write(log, producer, tables, {f"{topic}:0": 1})
         for n in range(16_000):
             tables["accounts"][f"holder{n:07d}:0"] = {**row, "n": n}
-        assert sum(len(orjson.dumps(r)) for r in tables["accounts"].values()) > PRODUCER_REQUEST_BYTES
+        assert sum(len(orjson.dumps(r)) for r in tables["accounts"].values()) > REQUEST_BYTES
         await write(log, producer, tables, {f"{topic}:0": 2})
     again = CheckpointLog(settings.kafka_bootstrap or "", topic, 0)
     restored = await again.restore()
