@@ -47,6 +47,9 @@ COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key i
 # Kafka's default deletes them after 7 days, and with them resting orders and the positions of a worker long down.
 KEPT_TOPICS = frozenset({*RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS, *INTERNAL_TOPICS, EPOCHS})
 KEEP_EVERY_RECORD = "-1"  # retention.ms: no time limit (retention.bytes is none by default)
+# The checkpoint logs grow with every checkpoint, so they keep a week, whatever the broker's default: a restore reads
+# from the last whole copy, which `streams.risk.checkpoint` writes at least once a day
+CHECKPOINT_RETENTION_MS = str(7 * 24 * 3600 * 1000)
 # With 3 replicas or more, a write the producer's acks=all got back is on at least 2 brokers, and the topic
 # still takes writes with one broker down: a broker lost then loses no acknowledged write.
 MIN_INSYNC_REPLICAS = 2
@@ -57,6 +60,8 @@ def topic_configs(logical: str, replication: int) -> dict[str, str]:
     configs = {"cleanup.policy": "compact"} if logical in COMPACTED_TOPICS else {}
     if logical in KEPT_TOPICS:
         configs["retention.ms"] = KEEP_EVERY_RECORD
+    if logical in CHECKPOINT_TOPICS:
+        configs["retention.ms"] = CHECKPOINT_RETENTION_MS
     if replication >= 3:
         configs["min.insync.replicas"] = str(MIN_INSYNC_REPLICAS)
     return configs

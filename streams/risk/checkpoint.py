@@ -5,12 +5,15 @@ stands: its offsets and its state change together or not at all. Each checkpoint
 partition of the checkpoint topic: the rows its tables changed since the last one (`None` for a row removed),
 and the offset each input partition is to be read from next. Every `FULL_EVERY` checkpoints the tables are
 written whole instead, so a restart reads only from the last whole copy on: each message names, as `base`, the
-offset where the last complete whole copy starts. A checkpoint goes in parts of about `PART_BYTES` (a funding
+offset where the last complete whole copy starts. A whole copy is also written once the base is `WHOLE_EVERY_S` of
+wall-clock time old, so that the broker's retention (7 days, `quantdesk.kafka.topics`) never deletes a base still
+in use, however few checkpoints a quiet venue writes. A checkpoint goes in parts of about `PART_BYTES` (a funding
 close changes every holder's row: some 650 bytes each, so 13,000 holders would pass the producer's 8 MB, 1,600
 a Kafka broker's default 1 MB), marked first and last: a checkpoint counts once its last part is read, so one a
 crash cut short counts for nothing.
 """
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -21,6 +24,7 @@ from aiokafka import TopicPartition
 from quantdesk.kafka.reader import Reader
 
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
+WHOLE_EVERY_S = 24 * 3600  # and at most this long: well within the checkpoint topics' retention
 PART_BYTES = 512 << 10  # about this much of a checkpoint in one message (a row is never split)
 Offsets = dict[str, int]  # "topic:partition" -> next offset to read
 Fence = Callable[[], Awaitable[None]]  # returns once the writer is confirmed as the log partition's holder
@@ -118,11 +122,14 @@ def in_parts(tables: dict[str, dict[str, Any]], most: int) -> Iterator[dict[str,
 class CheckpointLog:
     """One worker's partition of the checkpoint topic: read back once on start, then appended to."""
 
-    def __init__(self, bootstrap: str, topic: str, partition: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partition: int, clock: Callable[[], float] = time.time) -> None:
+        """Write and read one partition of `topic`, `clock` the wall-clock time in seconds."""
         self.servers = bootstrap.split(",")
         self.tp = TopicPartition(topic, partition)
         self.base = 0
         self.since_full = 0
+        self.clock = clock
+        self.based_at: float | None = None  # when the base was written (the log's first record, before a whole copy)
 
     async def restore(self) -> Restored:
         """Read the log from the base its last message names to its end; return what it holds."""
@@ -132,15 +139,19 @@ class CheckpointLog:
                 return Restored()
             end = (await reader.fetched_ends({self.tp: listed}))[self.tp]
             last = await read(reader, self.tp, end - 1, end)
-            self.base = last[-1]["base"]
-            restored = fold_log(await read(reader, self.tp, self.base, end))
+            self.base = orjson.loads(last[-1].value)["base"]
+            messages = await read(reader, self.tp, self.base, end)
+            self.based_at = messages[0].timestamp / 1000  # the producer's wall clock as it wrote the base
+            restored = fold_log([orjson.loads(m.value) for m in messages])
             self.since_full = restored.checkpoints
             return restored
 
     def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
-        """Yield the records of the next checkpoint, in parts: a delta, or every `FULL_EVERY` a whole copy."""
+        """Yield the records of the next checkpoint, in parts: a delta, or a whole copy every `FULL_EVERY`
+        checkpoints and once the base is `WHOLE_EVERY_S` old."""
         changes = {name: journal.take_changes() for name, journal in tables.items()}
-        whole = self.since_full >= FULL_EVERY
+        aged = self.based_at is not None and self.clock() - self.based_at >= WHOLE_EVERY_S
+        whole = self.since_full >= FULL_EVERY or aged
         if not whole:
             self.since_full += 1
         rows = {name: journal.rows for name, journal in tables.items()} if whole else changes
@@ -150,14 +161,17 @@ class CheckpointLog:
                    "last": n == len(parts) - 1, "tables": part, "offsets": offsets}
 
     def wrote(self, first_offset: int, whole: bool) -> None:
-        """Note where the checkpoint just written starts; a whole copy becomes the base of what follows."""
+        """Note where the checkpoint just written starts; a whole copy becomes the base of what follows (and the
+        log's first record, before any, is the base of an empty state)."""
         if whole:
             self.base, self.since_full = first_offset, 0
+        if whole or self.based_at is None:
+            self.based_at = self.clock()
 
 
-async def read(reader: Reader, tp: TopicPartition, start: int, end: int) -> list[dict[str, Any]]:
-    """Return the records of offsets [start, end) of one partition, in order."""
-    return [orjson.loads(m.value) for m in await reader.read_until({tp: start}, {tp: end}) if m.offset < end]
+async def read(reader: Reader, tp: TopicPartition, start: int, end: int) -> list[Any]:
+    """Return the messages of offsets [start, end) of one partition, in order."""
+    return [m for m in await reader.read_until({tp: start}, {tp: end}) if m.offset < end]
 
 
 async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], offsets: Offsets,

@@ -1,5 +1,7 @@
-"""Checkpoints: the tables and the offsets they cover come back as last written, from the last whole copy on."""
+"""Checkpoints: the tables and the offsets they cover come back as last written, from the last whole copy on,
+which is written at least once a day."""
 
+import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -95,3 +97,24 @@ async def test_a_checkpoint_larger_than_a_kafka_request_goes_in_parts_and_comes_
     again = CheckpointLog(settings.kafka_bootstrap or "", topic, 0)
     restored = await again.restore()
     assert restored.tables == {"accounts": tables["accounts"].rows} and restored.offsets == {f"{topic}:0": 2}
+
+
+async def test_a_base_a_day_old_is_followed_by_a_whole_copy_however_few_checkpoints_came_since(
+        settings: Settings) -> None:
+    # a quiet venue writes few checkpoints: without the day's bound its base stayed the log's first record until the
+    # broker's week of retention deleted it, and a restore then folded the deltas left without it
+    tables = {"accounts": Journal()}
+    async with checkpoint_log(settings, 0) as (log, producer, topic):
+        for n in range(3):
+            tables["accounts"][f"w{n}"] = {"collateral": str(n)}
+            await write(log, producer, tables, {f"{topic}:0": n + 1})
+        kinds = [r["kind"] for r in log.records(tables, {})]
+        a_day_on = CheckpointLog(settings.kafka_bootstrap or "", topic, 0, clock=lambda: time.time() + 86_400)
+        restored = await a_day_on.restore()  # the base's age from the broker's timestamp of its record
+        assert restored.tables == {"accounts": tables["accounts"].rows} and a_day_on.base == 0
+        tables["accounts"]["w9"] = {"collateral": "9"}
+        await write(a_day_on, producer, tables, {f"{topic}:0": 9})
+        again = await CheckpointLog(settings.kafka_bootstrap or "", topic, 0).restore()
+    assert kinds == ["delta"]  # within the day, as often as before
+    assert a_day_on.base == 3 and again.checkpoints == 0  # a whole copy, the new base: nothing after it
+    assert (again.tables, again.offsets) == ({"accounts": tables["accounts"].rows}, {f"{topic}:0": 9})
