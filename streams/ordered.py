@@ -13,6 +13,11 @@ its checkpoints name (a reader that `resumes`: the risk worker) or from the star
 and what was read before that is never read again. An event more than `QUANTDESK_MAX_LATENESS_MS` behind the newest
 event time it applied, whose id it no longer remembers, goes to `dlq` as late: it cannot be told from one applied
 long ago. Memory so stays bounded by that window, not by all history.
+
+A reader that reads from the start again applies what an earlier run applied without sending what it causes again
+(`again`): the messages before the offsets its group last committed (`show_progress`: everything before them applied
+and what it caused delivered). Its outputs carry the same ids, but a reader that remembers only the newest ids (the
+gateway) would take a month-old market state as news.
 """
 
 import time
@@ -32,6 +37,14 @@ from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
 SHOW_S = 0.25  # how often the lag and the reorder buffer's depth are shown (a scrape comes every few seconds)
+
+
+async def told(reader: Reader, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """Return, per partition, the offset the reader's group last committed, before which an earlier run applied
+    every event and delivered what it caused (never past the partition's end: a topic made anew)."""
+    ends = await reader.fetched_ends(await reader.end_offsets(parts))
+    committed = {tp: await reader.committed(tp) or 0 for tp in parts}
+    return {tp: min(offset, ends[tp]) for tp, offset in committed.items() if offset}
 
 
 def offset_key(tp: TopicPartition) -> str:
@@ -133,6 +146,8 @@ class OrderedInput:
         self.held = metrics.child("worker_reorder_buffer_events", reader=self.reader)
         self.lag: dict[Any, Any] = {}
         self.gauges_shown = 0.0
+        self.told: dict[Any, int] = {}  # per partition: what an earlier run applied and delivered comes before it
+        self.again: set[str] = set()  # the ids of events read from there and not released yet
 
     def check(self, event: Any) -> str | None:
         """Return why a valid event cannot be used (it becomes a dead letter), or None."""
@@ -168,6 +183,8 @@ class OrderedInput:
         self.consumer = reader = await Reader(self.bootstrap, self.group).start()
         try:
             parts = self.input_partitions()
+            if not self.resumes:
+                self.told = await told(reader, parts)  # before `assign`: finding the ends moves the reader
             self.start = {tp: offsets.get(offset_key(tp), 0) for tp in parts}
             reader.assign(self.start)
             self.positions = Positions(self.start)
@@ -200,14 +217,18 @@ class OrderedInput:
                 good, dead = decode()
         good = self.arrived(topic, good)
         own = self.speaks_for(topic, tp)
+        again = record.offset < self.told.get(tp, 0)
         if own:
-            await self.dead_letters(topic, dead)
+            if not again:
+                await self.dead_letters(topic, dead)
             self.events_in[topic].inc(len(good) + len(dead))
         if any(self.buffer.late(e) for e in good):
-            good = await self.refuse_late(topic, good, own)
+            good = await self.refuse_late(topic, good, own and not again)
         self.progress.saw(tp, record.offset, good)
         held = self.buffer.push(good, self.ceiling())
         self.positions.read(tp, record.offset, [e.id for e in held])
+        if again:
+            self.again.update(e.id for e in held)
         await self.release(self.buffer.due())
         self.last_input = time.monotonic()
 
@@ -227,6 +248,8 @@ class OrderedInput:
         of a reader that `resumes` reads from the first message not wholly applied, any other's from the start
         afresh, so for it nothing read can come again; return the record made and those forgotten."""
         self.positions.applied(e.id for e in applied)
+        if self.again:
+            self.again.difference_update(e.id for e in applied)
         read = self.positions.next
         committed = self.positions.offsets() if self.resumes else read
         return self.buffer.settle(applied, {offset_key(tp): n for tp, n in read.items()},
@@ -273,9 +296,10 @@ class OrderedInput:
 
     async def show_progress(self) -> None:
         """Commit, as the reader's group, the offsets before which everything read has been applied (and what it
-        caused delivered): what `/ready` and a draining stop count. A reader positions itself from its own
-        record (a checkpoint, or the start), never from these."""
-        offsets = self.positions.offsets()
+        caused delivered), by this run or an earlier one (`told`: one stopped while reading again leaves it as it
+        found it): what `/ready` and a draining stop count, and what the next start sends nothing again before. A
+        reader positions itself from its own record (a checkpoint, or the start), never from these."""
+        offsets = {tp: max(offset, self.told.get(tp, 0)) for tp, offset in self.positions.offsets().items()}
         if self.consumer is not None and self.group is not None and offsets != self.shown:
             await self.consumer.commit(offsets)
             self.shown = offsets

@@ -2,15 +2,16 @@
 
 Ticks and fills are folded in event-time order (`streams.ordered`), so marks, TWAPs and staleness are
 the same in every run whatever order the partitions are read in. The trackers live in memory: each start
-reads the input from its beginning again and publishes the same states under the same ids, which the sink
-and the gateway take once. Applied ids are remembered for `QUANTDESK_MAX_LATENESS_MS` of event time
-(`streams.ordered`); a tick or fill later than that goes to `dlq` as late, but for a liquidation's fill: it moves
-no market figure, and the risk worker that awaits it may send it days of event time behind this one in a replay.
+reads the input from its beginning again, and publishes the states (and signals) of what an earlier run had not
+applied yet (`streams.ordered`), under the same ids as a run from the start would. Applied ids are remembered for
+`QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`); a tick or fill later than that goes to `dlq` as late,
+but for a liquidation's fill: it moves no market figure, and the risk worker that awaits it may send it days of
+event time behind this one in a replay.
 
 MIKEY's market rules that need the tracker run here (`streams.domain.market_signals.MarketWatch`): realised
 volatility, whale fills, the oracle degraded and recovered, and our mark against other venues' prices
 (`venues.prices`, folded in the same event-time order, after fills at equal times). Their state is rebuilt with
-the trackers on every start, and the signals go to `mikey.signals` under the same ids.
+the trackers on every start.
 """
 
 import math
@@ -124,12 +125,18 @@ class MarketsAgent(OrderedInput):
         applied = list(events)
         if not applied:
             return
-        states = [s for event in applied for s in self.markets.apply(event)]  # type: ignore[arg-type]
+        states: list[MarketState] = []
+        signals: list[Signal] = []
         for event in applied:
+            caused = self.markets.apply(event)  # type: ignore[arg-type]
+            raised = self.markets.take_signals()
+            if event.id not in self.again:  # an earlier run sent those of the others
+                states += caused
+                signals += raised
             if type(event) is OracleTick:
                 self.pipeline.metrics.oracle_seen(event.market, event.ts)
         await self.pipeline.publish("markets.state", ((s.market, s) for s in states))
-        await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in self.markets.take_signals()))
+        await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in signals))
         await self.pipeline.flush()
         self.settled(applied)
         await self.show_progress()

@@ -5,14 +5,15 @@ fills), each order by `streams.domain.orders`: a state (a version) for each even
 why for each that cannot (a fill or cancellation of an order not placed, another account's, one after the order
 closed, a fill past its size, a second placement). The states that change what rests move our venue's book
 (`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders live in memory: each start
-reads the input from its beginning again and publishes the same states and book updates under the same ids and
-seqs, which the sink and the gateway take once. Applied ids, and the events of each order, are remembered for
-`QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`, `Orders.forget_before`): of an order closed longer ago
-only who placed it and how it closed. An order event later than that goes to `dlq` as late, and so does a fill, by
-the markets and risk workers, which send fills' dead letters.
+reads the input from its beginning again, and publishes the states, book updates and refusals of what an earlier
+run had not applied yet (`streams.ordered`), under the ids and seqs a run from the start would give them. Applied
+ids, and the events of each order, are remembered for `QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`,
+`Orders.forget_before`): of an order closed longer ago only who placed it and how it closed. An order event later
+than that goes to `dlq` as late, and so does a fill, by the markets and risk workers, which send fills' dead
+letters.
 """
 
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
 from quantdesk.kafka.topics import ORDER_INPUTS
 from quantdesk.messages import INPUT_MODELS, BookUpdate, DeadLetter, Fill, OrderEvent, OrderState, account_key, dump
@@ -66,7 +67,7 @@ class OrdersAgent(OrderedInput):
         applied = list(events)
         if not applied:
             return
-        states, books, refused = folded(self.orders, self.books, applied)
+        states, books, refused = folded(self.orders, self.books, applied, self.again)
         # nothing older than the window can be released again (`ReorderBuffer.late`: this agent holds none timeless)
         self.orders.forget_before(self.buffer.released - self.buffer.max_lateness_ms)
         await self.pipeline.publish("orders.state", ((account_key(s.wallet, s.subaccount), s) for s in states))
@@ -77,11 +78,11 @@ class OrdersAgent(OrderedInput):
         await self.show_progress()
 
 
-def folded(orders: Orders, books: RestingBooks,
-           events: list[Event]) -> tuple[list[OrderState], list[BookUpdate], list[DeadLetter]]:
+def folded(orders: Orders, books: RestingBooks, events: list[Event],
+           told: Container[str] = ()) -> tuple[list[OrderState], list[BookUpdate], list[DeadLetter]]:
     """Fold events into their orders and our venue's book; return the states they cause, the book updates those
     make, and the events refused with why (an order whose book level could not hold it stands, left out of the
-    book)."""
+    book), but for the events an earlier run `told` of."""
     states: list[OrderState] = []
     updates: list[BookUpdate] = []
     refused: list[DeadLetter] = []
@@ -89,12 +90,16 @@ def folded(orders: Orders, books: RestingBooks,
         outcome = orders.apply(event)  # type: ignore[arg-type]
         if outcome is None:
             continue
-        why = outcome.refused
+        why, update = outcome.refused, None
+        if outcome.state is not None:
+            why = books.refuses(outcome.state)
+            update = books.take(outcome.state) if why is None else None
+        if event.id in told:
+            continue
         if outcome.state is not None:
             states.append(outcome.state)
-            why = books.refuses(outcome.state)
-            if why is None and (update := books.take(outcome.state)) is not None:
-                updates.append(update)
+        if update is not None:
+            updates.append(update)
         if why is not None:
             topic = TOPIC_OF[type(event)]
             refused.append(dead_letter(topic, event.ts, f"orders: {why}", as_bytes(dump(event))))

@@ -195,3 +195,45 @@ def test_the_markets_fold_raises_market_signals_only_with_thresholds() -> None:
     assert quiet.take_signals() == []
     assert [s.kind for s in loud.take_signals()] == ["whale_fill", "venue_divergence", "oracle_degraded"]
     assert loud.take_signals() == [] and loud.unknown(venue.model_copy(update={"market": "X"})) == "unknown market 'X'"
+
+
+async def test_a_start_again_sends_only_what_an_earlier_run_had_not_applied_and_the_same_as_one_run() -> None:
+    # a month of states sent again would reach the gateway as news: it remembers only the newest ids; the signals
+    # (a market stale for a minute, its recovery) too
+    settings = Settings()
+    ticks = TP(settings.topic("oracle.ticks"), 0)
+    gaps = [0, 1_000, 70_000, 71_000, 900_000, 901_000, 902_000, 903_000]  # past a minute: stale, recovered
+
+    async def run(told: dict[TP, int]) -> tuple[list[MarketState], list[Any]]:
+        worker, published = worker_reading({ticks: len(gaps)}, settings)
+        worker.told = told
+        for offset, gap in enumerate(gaps):
+            await worker.take("oracle.ticks", ticks, record(offset, tick("BTC-PERP", T0 + gap),
+                                                            tick("ETH-PERP", T0 + gap)))
+        quiet(worker)
+        await worker.on_timer()
+        return published, worker.pipeline.sent["mikey.signals"]  # type: ignore[attr-defined]
+    whole, signals = await run({})
+    again, raised = await run({ticks: 4})  # the first four messages an earlier run applied and delivered
+    later = T0 + gaps[4]
+    assert again == [s for s in whole if s.ts >= later] and len(again) < len(whole)
+    assert [s.ts - T0 for s in signals] == [70_000, 70_000, 900_000, 900_000]  # ETH's silences, then its ticks
+    assert raised == signals[2:]
+
+
+async def test_a_start_again_shows_the_progress_an_earlier_run_made_until_it_passes_it() -> None:
+    # stopped while reading again, a worker would otherwise leave a lower mark, and its next start send again what
+    # lies between
+    ticks = TP(Settings().topic("oracle.ticks"), 0)
+    worker, _ = worker_reading({ticks: 8})
+    committed: list[int] = []
+
+    async def commit(offsets: dict[TP, int]) -> None:
+        committed.append(offsets[ticks])
+    worker.consumer.commit = commit  # type: ignore[union-attr]
+    worker.told = {ticks: 4}
+    for offset in range(8):
+        await worker.take("oracle.ticks", ticks, record(offset, tick("BTC-PERP", T0 + 1_000 * offset)))
+    quiet(worker)
+    await worker.on_timer()
+    assert committed and min(committed) == 4 and committed[-1] == 8
