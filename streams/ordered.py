@@ -37,6 +37,9 @@ from streams.progress import IDLE_S, InputProgress, PartitionEnd
 
 CHECK_S = IDLE_S / 4  # how often held events are checked for partitions gone quiet
 SHOW_S = 0.25  # how often the lag and the reorder buffer's depth are shown (a scrape comes every few seconds)
+# progress unchanged is committed again this often: Kafka forgets a group's offsets 7 days after their last commit
+# (`offsets.retention.minutes`), and with them what an idle feed's next start must not send again
+RECOMMIT_S = 3600.0
 
 
 async def told(reader: Reader, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
@@ -141,6 +144,7 @@ class OrderedInput:
         self.consumer: Reader | None = None
         self.last_input = time.monotonic()
         self.shown: dict[Any, int] = {}
+        self.shown_at = 0.0  # when `shown` was last committed (monotonic)
         metrics, self.reader = pipeline.metrics, reader if task is None else f"{reader}{task}"
         self.events_in = metrics.reading(topics)
         self.held = metrics.child("worker_reorder_buffer_events", reader=self.reader)
@@ -300,6 +304,7 @@ class OrderedInput:
         found it): what `/ready` and a draining stop count, and what the next start sends nothing again before. A
         reader positions itself from its own record (a checkpoint, or the start), never from these."""
         offsets = {tp: max(offset, self.told.get(tp, 0)) for tp, offset in self.positions.offsets().items()}
-        if self.consumer is not None and self.group is not None and offsets != self.shown:
+        stale = time.monotonic() - self.shown_at >= RECOMMIT_S
+        if self.consumer is not None and self.group is not None and (offsets != self.shown or stale):
             await self.consumer.commit(offsets)
-            self.shown = offsets
+            self.shown, self.shown_at = offsets, time.monotonic()

@@ -15,7 +15,7 @@ from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
 from streams.agents.markets import Markets, MarketsAgent
 from streams.metrics import WorkerMetrics
-from streams.ordered import OrderedInput, Positions
+from streams.ordered import RECOMMIT_S, OrderedInput, Positions
 from streams.progress import IDLE_S
 
 T0 = 1_767_225_600_000
@@ -221,9 +221,9 @@ async def test_a_start_again_sends_only_what_an_earlier_run_had_not_applied_and_
     assert raised == signals[2:]
 
 
-async def test_a_start_again_shows_the_progress_an_earlier_run_made_until_it_passes_it() -> None:
+async def test_the_progress_shown_never_drops_below_an_earlier_runs_and_an_idle_reader_shows_it_again() -> None:
     # stopped while reading again, a worker would otherwise leave a lower mark, and its next start send again what
-    # lies between
+    # lies between; and an idle one's mark would expire
     ticks = TP(Settings().topic("oracle.ticks"), 0)
     worker, _ = worker_reading({ticks: 8})
     committed: list[int] = []
@@ -237,3 +237,9 @@ async def test_a_start_again_shows_the_progress_an_earlier_run_made_until_it_pas
     quiet(worker)
     await worker.on_timer()
     assert committed and min(committed) == 4 and committed[-1] == 8
+    shown = len(committed)
+    await worker.on_timer()
+    assert len(committed) == shown  # unchanged: not committed again at once
+    worker.shown_at -= RECOMMIT_S  # an idle hour: committed again, before Kafka's week forgets it
+    await worker.on_timer()
+    assert committed[shown:] == [8]
