@@ -3,12 +3,15 @@ books (`api.books`); and what each topic pushes on (`TOPICS`, one row per topic)
 
 Market figures and candle prices come only from `markets.state`, which the market worker derives from the ticks
 its oracle guard judged (raw `oracle.ticks` are not read here). A market's states are one author's, on one
-partition (keyed by market), in the order it judged them: the newest is the last read, not the highest `ts`, so one
-event stamped far ahead cannot freeze a market's figures.
+partition (keyed by market), in the order it judged them, so event time moves forward: a state older than the one
+held is history sent again (a feed replaying what a restored broker was given back, past the ids remembered here) or
+a late tick's, and no news. Unless the one held is stamped ahead of the clock: one event stamped far ahead cannot
+freeze a market's figures.
 """
 
 import asyncio
 import logging
+import time
 from bisect import insort
 from collections import OrderedDict, defaultdict, deque
 from decimal import Decimal, InvalidOperation
@@ -36,6 +39,7 @@ WARM_UP = {  # topics read back further than WARM_UP_MESSAGES
 RECENT_TRADES = 100
 RECENT_SIGNALS = 50
 REMEMBERED_IDS = 100_000
+AHEAD_MS = 5_000  # a market state stamped this far past the clock holds back no state after it
 
 
 class RecentIds:
@@ -120,10 +124,13 @@ class LiveState:
             return False
 
     def apply_market(self, event: dict[str, Any]) -> bool:
-        """Hold the last state read of a listed market (one replayed, after a worker restart, is no news) and fold
-        the price of the tick it accepted, if any, into the current candles."""
+        """Hold the last state read of a listed market (one replayed, or older than the one held, is no news: the
+        module's text) and fold the price of the tick it accepted, if any, into the current candles."""
         market, ts, price = event["market"], int(event["ts"]), event.get("tick_price")
         if market not in self.known or not self.seen.first_time(f"{market} {event['id']}"):  # ids per market, at least
+            return False
+        held = self.markets.get(market)
+        if held is not None and ts < int(held["ts"]) <= time.time() * 1000 + AHEAD_MS:
             return False
         self.markets[market] = event
         if price is not None:

@@ -51,6 +51,23 @@ async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(setting
         assert bar is not None and bar["time"] == T0 and D(bar["close"]) == 102, (resolution, bar)
 
 
+async def test_a_state_older_than_the_one_held_is_no_news_not_a_trip_back_through_history(settings: Settings) -> None:
+    # a feed that replays what a restored broker was given back sends states whose ids the gateway no longer holds
+    warehouse = Warehouse.from_settings(settings)
+    warehouse.migrate()
+    warehouse.close()
+    async with gateway(settings, RELAXED) as app, client(app) as http:
+        live = app.other_asgi_app.state.live
+        assert live.apply("markets.state", {**market_state("SOL-PERP", T0 + 1000, "102", "102"), "tick_price": "102"})
+        history = {**market_state("SOL-PERP", T0, "100", "100"), "id": "replayed", "tick_price": "100"}
+        assert not live.apply("markets.state", history)
+        assert live.apply("markets.state", market_state("SOL-PERP", T0 + 1000, "103", "103") | {"id": "same time"})
+        body = {m["market"]: m for m in (await http.get("/api/v1/markets")).json()}
+    assert (D(body["SOL-PERP"]["oracle_price"]), body["SOL-PERP"]["updated_at"]) == (103, T0 + 1000)
+    bar = live.bars[("SOL-PERP", "1m")].view()
+    assert bar is not None and (D(bar["open"]), D(bar["low"])) == (102, 102)  # the old price in no candle
+
+
 async def test_other_venues_show_their_last_price_its_event_time_age_and_spread_to_our_mark(settings: Settings) -> None:
     warehouse = Warehouse.from_settings(settings)
     warehouse.migrate()
