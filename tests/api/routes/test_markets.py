@@ -1,5 +1,6 @@
 """The markets list's live figures: last funding rate, next funding time, and open interest from account states;
-other venues' prices beside our mark."""
+other venues' prices beside our mark; a market's live state never goes back in event time, nor freezes on a bad
+stamp."""
 
 from decimal import Decimal as D
 
@@ -9,10 +10,15 @@ from tests.api.conftest import RELAXED, client, gateway
 from tests.api.held import HOUR_MS, T0, hold_markets, market_state, snapshot, venue_price
 
 
-async def test_markets_show_funding_and_open_interest_from_what_the_gateway_holds(settings: Settings) -> None:
+def migrated(settings: Settings) -> None:
+    """Apply the migrations to the test's own database (the gateway reads it on start)."""
     warehouse = Warehouse.from_settings(settings)
     warehouse.migrate()
     warehouse.close()
+
+
+async def test_markets_show_funding_and_open_interest_from_what_the_gateway_holds(settings: Settings) -> None:
+    migrated(settings)
     async with gateway(settings, RELAXED) as app, client(app) as http:
         live = app.other_asgi_app.state.live
         hold_markets(live, T0 + 90 * 60_000)  # newest event 01:30
@@ -34,9 +40,7 @@ async def test_markets_show_funding_and_open_interest_from_what_the_gateway_hold
 
 
 async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(settings: Settings) -> None:
-    warehouse = Warehouse.from_settings(settings)
-    warehouse.migrate()
-    warehouse.close()
+    migrated(settings)
     ahead = T0 + 10 * 365 * 86_400_000
     async with gateway(settings, RELAXED) as app, client(app) as http:
         live = app.other_asgi_app.state.live
@@ -53,9 +57,7 @@ async def test_a_state_stamped_10_years_ahead_does_not_freeze_the_market(setting
 
 async def test_a_state_older_than_the_one_held_is_no_news_not_a_trip_back_through_history(settings: Settings) -> None:
     # a feed that replays what a restored broker was given back sends states whose ids the gateway no longer holds
-    warehouse = Warehouse.from_settings(settings)
-    warehouse.migrate()
-    warehouse.close()
+    migrated(settings)
     async with gateway(settings, RELAXED) as app, client(app) as http:
         live = app.other_asgi_app.state.live
         assert live.apply("markets.state", {**market_state("SOL-PERP", T0 + 1000, "102", "102"), "tick_price": "102"})
@@ -69,9 +71,7 @@ async def test_a_state_older_than_the_one_held_is_no_news_not_a_trip_back_throug
 
 
 async def test_other_venues_show_their_last_price_its_event_time_age_and_spread_to_our_mark(settings: Settings) -> None:
-    warehouse = Warehouse.from_settings(settings)
-    warehouse.migrate()
-    warehouse.close()
+    migrated(settings)
     now = T0 + 60_000
     async with gateway(settings, RELAXED) as app, client(app) as http:
         live = app.other_asgi_app.state.live
