@@ -9,7 +9,7 @@ from typing import Any
 from bench.events import simulated
 from quantdesk.messages import AccountChange, Fill, OracleTick, VenuePrice
 from quantdesk.settings import Settings
-from streams.agents.markets import Markets
+from streams.domain.markets import Markets
 from streams.domain.alerts import Thresholds
 from streams.risk.engine import RiskEngine
 from streams.risk.owners import Owners

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
                     "input event as late (to dlq): its applied ids are remembered that long, and until their offsets "
                     "are committed",
     )
+    feed_checkpoint_s: float = Field(
+        default=5.0, ge=0,
+        description="wall-clock seconds between two checkpoints of the feed's markets agent (when it applied "
+                    "anything): what a start of the feed reads again, against the checkpoints' writes",
+    )
     simulator_venue: bool = Field(default=True, description="execute liquidation plans as simulated fills")
     simulator_seed: int = 7
     simulator_tick_ms: int = 400

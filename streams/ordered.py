@@ -9,15 +9,16 @@ to its end once it has stayed there `IDLE_S` (the end a fetch reported may be st
 `IDLE_S`, everything held is applied but what a partition with unread input could precede.
 
 A reader remembers applied ids only while some input can bring them again: a restart reads on from the offsets
-its checkpoints name (a reader that `resumes`: the risk worker) or from the start with nothing applied (the others),
-and what was read before that is never read again. An event more than `QUANTDESK_MAX_LATENESS_MS` behind the newest
-event time it applied, whose id it no longer remembers, goes to `dlq` as late: it cannot be told from one applied
-long ago. Memory so stays bounded by that window, not by all history.
+its checkpoints name (a reader that `resumes`: the risk tasks, the feed's markets agent) or from the start with
+nothing applied (the feed's orders agent), and what was read before that is never read again. An event more than
+`QUANTDESK_MAX_LATENESS_MS` behind the newest event time it applied, whose id it no longer remembers, goes to `dlq`
+as late: it cannot be told from one applied long ago. Memory so stays bounded by that window, not by all history.
 
-A reader that reads from the start again applies what an earlier run applied without sending what it causes again
-(`again`): the messages before the offsets its group last committed (`show_progress`: everything before them applied
-and what it caused delivered). Its outputs carry the same ids, but a reader that remembers only the newest ids (the
-gateway) would take a month-old market state as news.
+A reader that reads again what an earlier run applied (from the start, or from a checkpoint older than its last
+release) applies it without sending what it causes again (`again`; but the risk tasks, which send again what
+followed their checkpoint, under the same ids): the messages before the offsets its group last committed
+(`show_progress`: everything before them applied and what it caused delivered). Its outputs carry the same ids, but a
+reader that remembers only the newest ids (the gateway) would take a month-old market state as news.
 """
 
 import time
@@ -127,6 +128,7 @@ class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
     resumes = False  # whether a restart reads on from offsets this reader's checkpoints name, not from the start
+    reads_told = True  # whether a start sends nothing for what an earlier run applied and delivered (`told`)
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
                  task: int | None = None, shared: Decoded | None = None) -> None:
@@ -187,7 +189,7 @@ class OrderedInput:
         self.consumer = reader = await Reader(self.bootstrap, self.group).start()
         try:
             parts = self.input_partitions()
-            if not self.resumes:
+            if self.reads_told:
                 self.told = await told(reader, parts)  # before `assign`: finding the ends moves the reader
             self.start = {tp: offsets.get(offset_key(tp), 0) for tp in parts}
             reader.assign(self.start)

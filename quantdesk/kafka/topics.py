@@ -36,8 +36,8 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "dlq": "dead_letters",
 }
 # a risk task's state with its input offsets, in order: one partition per task, as many as the inputs have; the
-# owners' on the first partition of theirs
-CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners")
+# owners' on the first partition of theirs; the feed's markets agent's on the first of its own
+CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners", "markets.checkpoints")
 INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners, on its own partition
 EPOCHS = "markets.epochs"  # the markets as risk task 0 leaves them, on the first partition, for the other tasks
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, EPOCHS, *CHECKPOINT_TOPICS)

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from quantdesk.messages import Fill, MarketState, Severity, Signal, VenuePrice
-from streams.domain import CONTEXT
+from streams.domain import CONTEXT, as_decimal, as_text
 from streams.domain.alerts import AlertGate, Thresholds, money_text, percent_text, price_text, rounded, signal
 from streams.domain.funding import FundedHour
 from streams.domain.volatility import RealisedVolatility, root
@@ -97,6 +97,20 @@ class MarketWatch:
     mark: Decimal | None = None
     mark_cause: str = ""  # the input that set the mark last
     degraded_since: int | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the watch as a stored row (the volatility's returns are stored apart: `RealisedVolatility`)."""
+        return {"gate": self.gate.to_row(), "volatility": self.volatility.to_row(),
+                "venues": {name: price.model_dump(mode="json") for name, price in sorted(self.venues.items())},
+                "mark": as_text(self.mark), "mark_cause": self.mark_cause, "degraded_since": self.degraded_since}
+
+    def load_row(self, row: dict[str, Any], recent: list[list[Any]], minutes: list[list[Any]]) -> None:
+        """Take back a `to_row` row and the volatility's returns and minutes stored apart."""
+        self.gate = AlertGate.from_row(row["gate"])
+        self.volatility.load_row(row["volatility"], recent, minutes)
+        self.venues = {name: VenuePrice.model_validate(price) for name, price in row["venues"].items()}
+        self.mark, self.mark_cause = as_decimal(row["mark"]), row["mark_cause"]
+        self.degraded_since = row["degraded_since"]
 
     def on_state(self, t: Thresholds, state: MarketState, cause_id: str, verdict: bool = True) -> list[Signal]:
         """Return the signals of a market state caused by input `cause_id`: the oracle's verdict (`verdict`: the

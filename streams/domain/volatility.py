@@ -13,6 +13,9 @@ Volatility is the square root of a variance (a per-minute standard deviation of 
 
 from collections import deque
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+from typing import Any
+
+from streams.domain import as_decimal, as_text
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -90,3 +93,17 @@ class RealisedVolatility:
         if covered < MINUTE_MS:
             return None
         return LOG.divide(SUM.multiply(self.day_sum, MINUTE_MS), Decimal(covered))
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the last price and the sums as a stored row (the returns, `recent` and `minutes`, stored apart)."""
+        return {"previous": as_text(self.previous), "first_ts": self.first_ts, "last_ts": self.last_ts,
+                "recent_sum": str(self.recent_sum), "day_sum": str(self.day_sum)}
+
+    def load_row(self, row: dict[str, Any], recent: list[list[Any]], minutes: list[list[Any]]) -> None:
+        """Take back a `to_row` row and the `[ts, square]` returns and `[minute, sum]` buckets stored apart, leaving
+        out what the last price's minute and day no longer hold (a store may keep a slice's pruned head)."""
+        self.previous, self.first_ts, self.last_ts = as_decimal(row["previous"]), row["first_ts"], row["last_ts"]
+        self.recent_sum, self.day_sum = Decimal(row["recent_sum"]), Decimal(row["day_sum"])
+        oldest = (self.last_ts - DAY_MS) // MINUTE_MS
+        self.recent = deque((ts, Decimal(square)) for ts, square in recent if ts > self.last_ts - MINUTE_MS)
+        self.minutes = deque([minute, Decimal(total)] for minute, total in minutes if minute > oldest)

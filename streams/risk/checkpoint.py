@@ -122,10 +122,13 @@ def in_parts(tables: dict[str, dict[str, Any]], most: int) -> Iterator[dict[str,
 class CheckpointLog:
     """One worker's partition of the checkpoint topic: read back once on start, then appended to."""
 
-    def __init__(self, bootstrap: str, topic: str, partition: int, clock: Callable[[], float] = time.time) -> None:
-        """Write and read one partition of `topic`, `clock` the wall-clock time in seconds."""
+    def __init__(self, bootstrap: str, topic: str, partition: int, clock: Callable[[], float] = time.time,
+                 full_every: int | None = None) -> None:
+        """Write and read one partition of `topic`, `clock` the wall-clock time in seconds, a whole copy every
+        `full_every` checkpoints (`FULL_EVERY` unless given)."""
         self.servers = bootstrap.split(",")
         self.tp = TopicPartition(topic, partition)
+        self.full_every = FULL_EVERY if full_every is None else full_every
         self.base = 0
         self.since_full = 0
         self.clock = clock
@@ -147,11 +150,11 @@ class CheckpointLog:
             return restored
 
     def records(self, tables: dict[str, Journal], offsets: Offsets) -> Iterator[dict[str, Any]]:
-        """Yield the records of the next checkpoint, in parts: a delta, or a whole copy every `FULL_EVERY`
+        """Yield the records of the next checkpoint, in parts: a delta, or a whole copy every `full_every`
         checkpoints and once the base is `WHOLE_EVERY_S` old."""
         changes = {name: journal.take_changes() for name, journal in tables.items()}
         aged = self.based_at is not None and self.clock() - self.based_at >= WHOLE_EVERY_S
-        whole = self.since_full >= FULL_EVERY or aged
+        whole = self.since_full >= self.full_every or aged
         if not whole:
             self.since_full += 1
         rows = {name: journal.rows for name, journal in tables.items()} if whole else changes

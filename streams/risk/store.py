@@ -7,7 +7,8 @@ Each state class writes its own rows; the store decides only their keys and slic
 - `accounts`, key `wallet:subaccount`: `RiskEngine.account_row`, written whenever the account is
   published, which every change to it is.
 - `risk_markets`, key the market: `MarketRisk.to_row`. `MARKET@n` keys hold the 5-minute TWAP's
-  samples in `BUCKET_MS` slices, so a tick rewrites one small slice rather than five minutes.
+  samples in `BUCKET_MS` slices (`streams.risk.slices`), so a tick rewrites one small slice rather than five
+  minutes.
   `ENGINE` holds the engine's and the buffer's own rows.
 - `risk_applied`, key the buffer's count of releases: the ids a release applied, where each input
   partition was read to then and their newest event time (`reorder.Applied`), dropped if read again.
@@ -18,10 +19,8 @@ The board's floats come back bit for bit (`RiskEngine.reinstate_marks`); JSON ro
 exactly, and decimals travel as strings.
 """
 
-from bisect import bisect_left
-from collections import defaultdict
 from collections.abc import MutableMapping
-from typing import Any, Iterator
+from typing import Any
 
 from quantdesk.messages import account_key
 from streams.risk.checkpoint import Journal
@@ -29,6 +28,7 @@ from streams.risk.engine import RiskEngine
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import Applied, Event, ReorderBuffer
+from streams.risk.slices import Slices
 
 ENGINE = "~engine"
 BUCKET_MS = 10_000
@@ -41,7 +41,7 @@ class EngineStore:
 
     def __init__(self, accounts: Table, markets: Table, applied: Table) -> None:
         self.accounts, self.markets, self.applied = accounts, markets, applied
-        self.buckets: dict[str, dict[int, int]] = defaultdict(dict)  # market -> stored slice -> its size
+        self.twaps = Slices(markets, BUCKET_MS)  # each market's 5-minute TWAP samples
 
     @classmethod
     def journaled(cls, tables: dict[str, dict[str, Any]] | None = None) -> "EngineStore":
@@ -73,14 +73,9 @@ class EngineStore:
 
     def save_market(self, market: MarketRisk) -> None:
         """Write a market's row and the TWAP slices that changed; drop slices the TWAP no longer reads."""
-        name, twap = market.name, market.tracker.twap
-        self.markets[name] = market.to_row()
-        stored, first = self.buckets[name], twap.times[0] // BUCKET_MS if twap.times else 0
-        for n, start, end in slices(twap.times):
-            if end - start > stored.get(n, 0):  # a slice only grows; one pruned at its head may stay longer
-                self.markets[f"{name}@{n}"], stored[n] = twap.rows(start, end), end - start
-        for old in [n for n in stored if n < first]:
-            del self.markets[f"{name}@{old}"], stored[old]
+        twap = market.tracker.twap
+        self.markets[market.name] = market.to_row()
+        self.twaps.save(market.name, twap.times, twap.rows)
 
     def load(self, engine: RiskEngine, buffer: ReorderBuffer) -> None:
         """Rebuild a fresh `engine` and `buffer` from the tables (no change when they are empty)."""
@@ -89,30 +84,9 @@ class EngineStore:
             return
         engine.load_row(head)
         buffer.load_row(head, (Applied.of_row(int(n), row) for n, row in self.applied.items()))
-        twaps = self.load_slices()
         for name, market in engine.markets.items():
             if name in self.markets:
-                market.load_row(self.markets[name], twaps[name])
+                market.load_row(self.markets[name], self.twaps.load(name))
         for key, row in sorted(self.accounts.items(), key=lambda item: item[1]["slot"]):
             engine.load_account_row(key, row)
         engine.reinstate_marks()
-
-    def load_slices(self) -> dict[str, list[list[Any]]]:
-        """Return each market's stored TWAP samples in time order, noting which slices exist."""
-        numbered = sorted((name, int(n)) for name, _, n in (k.partition("@") for k in self.markets) if n)
-        twaps: dict[str, list[list[Any]]] = defaultdict(list)
-        for name, n in numbered:
-            stored = self.markets[f"{name}@{n}"]
-            twaps[name] += stored
-            self.buckets[name][n] = len(stored)
-        return twaps
-
-
-def slices(times: list[int]) -> Iterator[tuple[int, int, int]]:
-    """Yield each `BUCKET_MS` slice that holds samples: its number and where its samples start and end."""
-    start = 0
-    while start < len(times):
-        n = times[start] // BUCKET_MS
-        end = bisect_left(times, (n + 1) * BUCKET_MS, start)
-        yield n, start, end
-        start = end

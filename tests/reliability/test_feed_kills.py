@@ -1,6 +1,6 @@
 """Feed-worker kills: with the workers as separate processes (as deployed), the feed worker (market agent and
-ClickHouse sink) SIGKILLed at seeded moments and started again ends with every stored output equal to an
-uninterrupted run's."""
+ClickHouse sink) SIGKILLed at seeded moments and started again, the market agent from its checkpoints, ends with
+every stored output equal to an uninterrupted run's."""
 
 import asyncio
 import os
@@ -11,8 +11,11 @@ import sys
 import uuid
 from pathlib import Path
 
+from aiokafka import TopicPartition
+
 from quantdesk.kafka.lag import unapplied
 from quantdesk.kafka.publisher import Publisher
+from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from tests.conftest import ROOT
@@ -31,16 +34,19 @@ def worker(role: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-async def run(settings: Settings, data: Path, events: list, kill_after: list[float]) -> dict[str, list]:
+async def run(settings: Settings, data: Path, events: list,
+              kill_after: list[float]) -> tuple[dict[str, list], int]:
     """Publish the events, run a risk and a feed worker, SIGKILL the feed `kill_after` seconds after each of its
-    starts; return every table once a last feed has stored everything."""
+    starts; return every table once a last feed has stored everything, and how many checkpoint records the market
+    agent wrote."""
     name = f"t{uuid.uuid4().hex[:10]}"
     own = settings.model_copy(update={"topic_prefix": f"{name}.", "app_id": name})
     bootstrap = own.kafka_bootstrap or ""
     env = {**os.environ, "QUANTDESK_KAFKA_BOOTSTRAP": bootstrap, "QUANTDESK_TOPIC_PREFIX": own.topic_prefix,
            "QUANTDESK_APP_ID": own.app_id, "QUANTDESK_DATA_DIR": str(data), "QUANTDESK_CLICKHOUSE_DSN": "",
            "QUANTDESK_RISK_WORKER_PORT": str(own.risk_worker_port),  # each worker serves its endpoints on its own
-           "QUANTDESK_FEED_WORKER_PORT": str(own.feed_worker_port)}
+           "QUANTDESK_FEED_WORKER_PORT": str(own.feed_worker_port),
+           "QUANTDESK_FEED_CHECKPOINT_S": "0.5"}  # killed after checkpoints, some while it writes one
     subprocess.run([sys.executable, "-m", "quantdesk", "migrate"], cwd=ROOT, env=env, check=True, timeout=120,
                    capture_output=True)
     await ensure_topics(own, bootstrap)
@@ -64,7 +70,10 @@ async def run(settings: Settings, data: Path, events: list, kill_after: list[flo
     finally:
         risk.terminate()
         risk.wait(timeout=30)
-    return {t: query(data, f"SELECT * FROM quantdesk.{t} ORDER BY id") for t in TABLES}
+    async with Reader(bootstrap) as reader:
+        checkpoints = TopicPartition(own.topic("markets.checkpoints"), 0)
+        written = (await reader.end_offsets([checkpoints]))[checkpoints]
+    return {t: query(data, f"SELECT * FROM quantdesk.{t} ORDER BY id") for t in TABLES}, written
 
 
 async def test_a_feed_worker_killed_five_times_ends_with_every_output_of_an_uninterrupted_run(
@@ -73,10 +82,11 @@ async def test_a_feed_worker_killed_five_times_ends_with_every_output_of_an_unin
     rng = random.Random(8)
     delays = [rng.uniform(2.0, 6.0) for _ in range(KILLS)]
 
-    reference = await run(settings, tmp_path / "once", events, [])
-    killed = await run(settings, tmp_path / "killed", events, delays)
+    reference, _ = await run(settings, tmp_path / "once", events, [])
+    killed, checkpoints = await run(settings, tmp_path / "killed", events, delays)
 
     assert len(reference["liquidations"]) > 0 and len(reference["market_state"]) > STEPS
+    assert checkpoints >= KILLS  # the starts went on from checkpoints, written every 0.5 s
     for table in TABLES:
         assert len(killed[table]) == len(reference[table]), table
         assert killed[table] == reference[table], table

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from quantdesk.messages import Fill, MarketState, OracleTick
 from quantdesk.settings import Settings
-from streams.agents.markets import Markets, MarketsAgent
+from streams.agents.markets import MarketsAgent
+from streams.domain.markets import Markets
 from streams.metrics import WorkerMetrics
 from streams.ordered import RECOMMIT_S, OrderedInput, Positions
 from streams.progress import IDLE_S

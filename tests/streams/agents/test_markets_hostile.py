@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import Fill, OracleTick, VenuePrice
-from streams.agents.markets import Markets
+from streams.domain.markets import Markets
 from streams.domain.alerts import Thresholds
 from tests.streams.risk.test_engine_hostile import MARKETS, T0, amounts
 
