@@ -15,8 +15,8 @@ MIKEY's market watches and the reorder buffer need to go on exactly as if the wo
 from typing import Any, Iterable
 
 from streams.domain.markets import Markets
-from streams.risk.checkpoint import Journal
-from streams.risk.reorder import Applied, ReorderBuffer
+from streams.risk.checkpoint import AppliedRows, Journal
+from streams.risk.reorder import ReorderBuffer
 from streams.risk.slices import Slices
 
 HEAD = "~markets"
@@ -34,9 +34,7 @@ class MarketsStore:
         self.markets, self.applied = (Journal(tables.get(name)) for name in TABLES)
         self.by_time = Slices(self.markets, SLICE_MS)
         self.by_minute = Slices(self.markets, SLICE_MINUTES)
-        numbers = [int(n) for n in self.applied]
-        self.newest_applied = max(numbers, default=0)  # the newest record of applied ids written
-        self.oldest_applied = min(numbers, default=self.newest_applied + 1)  # the oldest not deleted
+        self.records = AppliedRows(self.applied)
 
     @property
     def tables(self) -> dict[str, Journal]:
@@ -56,15 +54,7 @@ class MarketsStore:
             self.by_minute.save(f"{name}~minutes", [minute for minute, _ in minutes],
                                 lambda start, end: [[minute, str(total)] for minute, total in minutes[start:end]])
         self.markets[HEAD] = {**markets.to_row(), **buffer.to_row()}
-        for record in reversed(buffer.applied):
-            if record.n <= self.newest_applied:
-                break
-            self.applied[str(record.n)] = record.to_row()
-        self.newest_applied = buffer.releases
-        oldest = buffer.applied[0].n if buffer.applied else buffer.releases + 1
-        for n in range(self.oldest_applied, oldest):
-            self.applied.pop(str(n), None)
-        self.oldest_applied = max(self.oldest_applied, oldest)
+        self.records.save(buffer)
 
     def load(self, markets: Markets, buffer: ReorderBuffer) -> None:
         """Rebuild fresh `markets` and `buffer` from the tables (no change when they are empty; a market listed since
@@ -73,7 +63,7 @@ class MarketsStore:
         if head is None:
             return
         markets.load_row(head)
-        buffer.load_row(head, (Applied.of_row(int(n), row) for n, row in self.applied.items()))
+        buffer.load_row(head, self.records.records())
         for name, tracker in markets.trackers.items():
             if (row := self.markets.get(name)) is not None:
                 tracker.load_row(row["tracker"], self.by_time.load(f"{name}~twap"))

@@ -9,16 +9,16 @@ to its end once it has stayed there `IDLE_S` (the end a fetch reported may be st
 `IDLE_S`, everything held is applied but what a partition with unread input could precede.
 
 A reader remembers applied ids only while some input can bring them again: a restart reads on from the offsets
-its checkpoints name (a reader that `resumes`: the risk tasks, the feed's markets agent) or from the start with
-nothing applied (the feed's orders agent), and what was read before that is never read again. An event more than
+its checkpoints name (the risk tasks', `streams.risk.checkpoint`; the feed's markets and orders agents',
+`streams.checkpointed`), and what was read before that is never read again. An event more than
 `QUANTDESK_MAX_LATENESS_MS` behind the newest event time it applied, whose id it no longer remembers, goes to `dlq`
 as late: it cannot be told from one applied long ago. Memory so stays bounded by that window, not by all history.
 
-A reader that reads again what an earlier run applied (from the start, or from a checkpoint older than its last
-release) applies it without sending what it causes again (`again`; but the risk tasks, which send again what
-followed their checkpoint, under the same ids): the messages before the offsets its group last committed
-(`show_progress`: everything before them applied and what it caused delivered). Its outputs carry the same ids, but a
-reader that remembers only the newest ids (the gateway) would take a month-old market state as news.
+A feed reader that reads again what an earlier run applied (from a checkpoint older than its last release) applies
+it without sending what it causes again (`again`; the risk tasks send again what followed their checkpoint, under
+the same ids): the messages before the offsets its group last committed (`show_progress`: everything before them
+applied and what it caused delivered). Its outputs carry the same ids, but a reader that remembers only the newest
+ids (the gateway) would take an old market state as news.
 """
 
 import time
@@ -127,7 +127,6 @@ class Decoded:
 class OrderedInput:
     """Reads its input partitions and releases their valid events in apply order to `release`."""
 
-    resumes = False  # whether a restart reads on from offsets this reader's checkpoints name, not from the start
     reads_told = True  # whether a start sends nothing for what an earlier run applied and delivered (`told`)
 
     def __init__(self, pipeline: Pipeline, topics: dict[str, type[Message]], reader: str,
@@ -251,13 +250,13 @@ class OrderedInput:
 
     def settled(self, applied: list[Event]) -> tuple[Applied, list[Applied]]:
         """Count events as applied; forget the ids no input can bring again (`ReorderBuffer.settle`): a restart
-        of a reader that `resumes` reads from the first message not wholly applied, any other's from the start
-        afresh, so for it nothing read can come again; return the record made and those forgotten."""
+        reads from the first message not wholly applied (as its checkpoint names it); return the record made and those
+        forgotten."""
         self.positions.applied(e.id for e in applied)
         if self.again:
             self.again.difference_update(e.id for e in applied)
         read = self.positions.next
-        committed = self.positions.offsets() if self.resumes else read
+        committed = self.positions.offsets()
         return self.buffer.settle(applied, {offset_key(tp): n for tp, n in read.items()},
                                   {offset_key(tp): n for tp, n in committed.items()})
 

@@ -36,15 +36,15 @@ STORED_TABLES: dict[str, str] = {  # every topic the sink stores, and its table
     "dlq": "dead_letters",
 }
 # a risk task's state with its input offsets, in order: one partition per task, as many as the inputs have; the
-# owners' on the first partition of theirs; the feed's markets agent's on the first of its own
-CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners", "markets.checkpoints")
+# owners' on the first partition of theirs; the feed's markets and orders agents' on the first of their own
+CHECKPOINT_TOPICS = ("risk.checkpoints", "risk.owners", "markets.checkpoints", "orders.checkpoints")
 INTERNAL_TOPICS = ("risk.outcomes",)  # each risk task's records for the owners, on its own partition
 EPOCHS = "markets.epochs"  # the markets as risk task 0 leaves them, on the first partition, for the other tasks
 ALL_TOPICS: tuple[str, ...] = (*INPUT_MODELS, *DERIVED_TOPICS, *INTERNAL_TOPICS, EPOCHS, *CHECKPOINT_TOPICS)
 COMPACTED_TOPICS = frozenset({"accounts.state"})  # the latest message per key is what counts: one key per message
-# What a reader reads from its start (the feed's markets and orders agents, on every start) or from an offset it
-# stored however long ago (a risk task's checkpoint, a restored owner): the broker keeps every record of them, where
-# Kafka's default deletes them after 7 days, and with them resting orders and the positions of a worker long down.
+# What a reader reads from an offset it stored however long ago (a risk task's checkpoint, a restored owner, the feed's
+# agents' checkpoints): the broker keeps every record of them, where Kafka's default deletes them after 7 days, and
+# with them what a worker long down has still to apply.
 KEPT_TOPICS = frozenset({*RISK_INPUTS, *MARKET_INPUTS, *ORDER_INPUTS, *INTERNAL_TOPICS, EPOCHS})
 KEEP_EVERY_RECORD = "-1"  # retention.ms: no time limit (retention.bytes is none by default)
 # The checkpoint logs grow with every checkpoint, so they keep a week, whatever the broker's default: a restore reads

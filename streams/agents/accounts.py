@@ -81,7 +81,6 @@ class RiskMetrics:
 class AccountsAgent(OrderedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
-    resumes = True  # its checkpoints name the offsets its applied ids were read before
     reads_told = False  # what it causes after its checkpoint is sent again, under the same ids
 
     def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None,

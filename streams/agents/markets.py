@@ -1,12 +1,10 @@
 """Market agent: oracle guard, mark price and TWAP per market, published to `markets.state`.
 
 Ticks and fills are folded in event-time order (`streams.ordered`), so marks, TWAPs and staleness are
-the same in every run whatever order the partitions are read in. Every `QUANTDESK_FEED_CHECKPOINT_S` (5 s), once
-something was applied, the trackers, MIKEY's watches and the ids applied go to the agent's checkpoint log with the
-offsets they cover (`streams.markets_store`, on the first partition of `markets.checkpoints`). A start reads the
-log back and reads on from those offsets, not from the input's start, so what a start reads again is bounded by that
-interval, not by all history. It publishes the states (and signals) of what an earlier run had not applied yet
-(`streams.ordered`, `told`), under the same ids as a run from the start would. Applied ids are remembered for
+the same in every run whatever order the partitions are read in. The trackers, MIKEY's watches and the ids applied
+are checkpointed every few seconds (`streams.checkpointed`, `streams.markets_store`): a start reads on from the last
+checkpoint, and publishes the states (and signals) of what an earlier run had not applied yet (`streams.ordered`,
+`told`), under the same ids as a run from the start would. Applied ids are remembered for
 `QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`); a tick or fill later than that goes to `dlq` as late,
 but for a liquidation's fill: it moves no market figure, and the risk worker that awaits it may send it days of
 event time behind this one in a replay.
@@ -17,7 +15,6 @@ volatility, whale fills, the oracle degraded and recovered, and our mark against
 the trackers.
 """
 
-import time
 from typing import Any, Iterator
 
 from quantdesk.messages import DeadLetter, Fill, MarketState, OracleTick, Signal, VenuePrice
@@ -25,29 +22,27 @@ from streams.pipeline import Pipeline
 from streams.domain.alerts import Thresholds
 from streams.domain.market_tracker import discovers_price
 from streams.domain.markets import Markets
+from streams.checkpointed import CheckpointedInput
 from streams.markets_store import MarketsStore
-from streams.ordered import Decoded, OrderedInput, offset_key
-from streams.risk.checkpoint import CheckpointLog, write
+from streams.ordered import Decoded
+from streams.risk.checkpoint import Journal
 from streams.risk.reorder import Event
 
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "venues.prices": VenuePrice}
 OUTPUTS = ("markets.state", "mikey.signals", "dlq")
-FULL_EVERY = 720  # checkpoints between two whole copies (an hour's, when busy)
 
 
-class MarketsAgent(OrderedInput):
-    """The market trackers behind ordered input, from their last checkpoint on."""
+class MarketsAgent(CheckpointedInput):
+    """The market trackers behind ordered input, checkpointed."""
 
-    resumes = True  # its checkpoints name the offsets its applied ids were read before
+    log_topic = "markets.checkpoints"
 
     def __init__(self, pipeline: Pipeline, shared: Decoded | None = None) -> None:
         """Track the settings' markets, taking messages the feed's other readers decoded from `shared`."""
         super().__init__(pipeline, MODELS, "markets", shared=shared)
         self.markets = Markets(pipeline.settings.market_names, Thresholds.of(pipeline.settings))
         self.store = MarketsStore()
-        self.log: CheckpointLog | None = None  # the checkpoint log, once `run` has read it back
         self.touched: set[str] = set()  # the markets applied to since the last checkpoint
-        self.checkpointed = (0, 0.0)  # the buffer's count of releases at the last checkpoint, and when (monotonic)
         pipeline.metrics.publishing(OUTPUTS)
 
     def check(self, event: Any) -> str | None:
@@ -62,16 +57,16 @@ class MarketsAgent(OrderedInput):
         """Publish the dead letters of ticks and fills."""
         await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
-    async def run(self) -> None:
-        """Load the markets from the last checkpoint, then read ticks, fills and other venues' prices on from the
-        offsets it covers, until cancelled."""
-        settings = self.pipeline.settings
-        log = CheckpointLog(self.bootstrap, settings.topic("markets.checkpoints"), 0, full_every=FULL_EVERY)
-        restored = await log.restore()
-        self.store = MarketsStore(restored.tables)
+    def restore(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Rebuild the markets and the buffer from the tables the log held."""
+        self.store = MarketsStore(tables)
         self.store.load(self.markets, self.buffer)
-        self.log, self.checkpointed = log, (self.buffer.releases, time.monotonic())
-        await self.read(restored.offsets)
+
+    def save(self) -> dict[str, Journal]:
+        """Write the markets touched since the last checkpoint, the clocks and the records of applied ids."""
+        self.store.save(self.markets, self.buffer, sorted(self.touched))
+        self.touched = set()
+        return self.store.tables
 
     async def release(self, events: Iterator[Event]) -> None:
         """Fold the events due into their markets; publish the states they cause and show the progress once the
@@ -97,24 +92,6 @@ class MarketsAgent(OrderedInput):
         self.settled(applied)
         await self.show_progress()
         await self.checkpoint()
-
-    async def on_timer(self) -> None:
-        """Apply what is due and show progress; checkpoint if one is due."""
-        await super().on_timer()
-        await self.checkpoint()
-
-    async def checkpoint(self) -> None:
-        """Write the markets touched, the clocks and the records of applied ids, with the offsets they cover, once
-        `QUANTDESK_FEED_CHECKPOINT_S` has passed since the last checkpoint and something was applied since (never
-        before `run` has read the log back)."""
-        releases, at = self.checkpointed
-        every = self.pipeline.settings.feed_checkpoint_s
-        if self.log is None or self.buffer.releases == releases or time.monotonic() - at < every:
-            return
-        self.store.save(self.markets, self.buffer, sorted(self.touched))
-        offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
-        await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables, offsets)
-        self.touched, self.checkpointed = set(), (self.buffer.releases, time.monotonic())
 
 
 def register(pipeline: Pipeline, shared: Decoded | None = None) -> MarketsAgent:

@@ -4,9 +4,10 @@ Order events and fills are folded in event-time order (`streams.ordered`; at one
 fills), each order by `streams.domain.orders`: a state (a version) for each event that counts, a dead letter with
 why for each that cannot (a fill or cancellation of an order not placed, another account's, one after the order
 closed, a fill past its size, a second placement). The states that change what rests move our venue's book
-(`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders live in memory: each start
-reads the input from its beginning again, and publishes the states, book updates and refusals of what an earlier
-run had not applied yet (`streams.ordered`), under the ids and seqs a run from the start would give them. Applied
+(`streams.domain.resting`), whose updates go out on `books` like any venue's. The orders, the book and the ids
+applied are checkpointed every few seconds (`streams.checkpointed`, `streams.orders_store`): a start reads on from
+the last checkpoint, and publishes the states, book updates and refusals of what an earlier run had not applied yet
+(`streams.ordered`), under the ids and seqs a run from the start would give them. Applied
 ids, and the events of each order, are remembered for `QUANTDESK_MAX_LATENESS_MS` of event time (`streams.ordered`,
 `Orders.forget_before`): of an order closed longer ago only who placed it and how it closed. An order event later
 than that goes to `dlq` as late, and so does a fill, by the markets and risk workers, which send fills' dead
@@ -20,8 +21,11 @@ from quantdesk.messages import INPUT_MODELS, BookUpdate, DeadLetter, Fill, Order
 from streams.decode import as_bytes, dead_letter
 from streams.domain.orders import Orders
 from streams.domain.resting import RestingBooks
-from streams.ordered import Decoded, OrderedInput
+from streams.checkpointed import CheckpointedInput
+from streams.orders_store import OrdersStore
+from streams.ordered import Decoded
 from streams.pipeline import Pipeline
+from streams.risk.checkpoint import Journal
 from streams.risk.reorder import Event
 
 MODELS = {topic: INPUT_MODELS[topic] for topic in ORDER_INPUTS}
@@ -29,14 +33,17 @@ TOPIC_OF = {OrderEvent: "orders.events", Fill: "trades.fills"}
 OUTPUTS = ("orders.state", "books", "dlq")
 
 
-class OrdersAgent(OrderedInput):
-    """The orders behind ordered input, from the start of every partition."""
+class OrdersAgent(CheckpointedInput):
+    """The orders behind ordered input, checkpointed."""
+
+    log_topic = "orders.checkpoints"
 
     def __init__(self, pipeline: Pipeline, shared: Decoded | None = None) -> None:
         """Fold the orders, taking messages the feed's other readers decoded from `shared`."""
         super().__init__(pipeline, MODELS, "orders", shared=shared)
         self.orders = Orders()
         self.books = RestingBooks()
+        self.store = OrdersStore()
         self.known = set(pipeline.settings.market_names)
         pipeline.metrics.publishing(OUTPUTS)
 
@@ -57,9 +64,15 @@ class OrdersAgent(OrderedInput):
         """Publish the dead letters of order events."""
         await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
 
-    async def run(self) -> None:
-        """Read order events and fills from their start, until cancelled."""
-        await self.read({})
+    def restore(self, tables: dict[str, dict[str, Any]]) -> None:
+        """Rebuild the orders, our venue's book and the buffer from the tables the log held."""
+        self.store = OrdersStore(tables)
+        self.store.load(self.orders, self.books, self.buffer)
+
+    def save(self) -> dict[str, Journal]:
+        """Write the orders and books changed since the last checkpoint, the clocks and the records of applied ids."""
+        self.store.save(self.orders, self.books, self.buffer)
+        return self.store.tables
 
     async def release(self, events: Iterator[Event]) -> None:
         """Fold the events due into their orders; publish the states they cause, the book updates those make and
@@ -76,6 +89,7 @@ class OrdersAgent(OrderedInput):
         await self.pipeline.flush()
         self.settled(applied)
         await self.show_progress()
+        await self.checkpoint()
 
 
 def folded(orders: Orders, books: RestingBooks, events: list[Event],

@@ -18,6 +18,8 @@ the warehouse's 18 places.
 import heapq
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any, Iterable
+
 from quantdesk.messages import Fill, OrderEvent, OrderState, OrderStatus, canonical
 from streams.domain import EXACT, to_stored
 
@@ -191,6 +193,49 @@ class OrderHistory:
             self.refused.pop(step.id, None)
 
 
+    def to_row(self) -> dict[str, Any]:
+        """Return the order as a stored row: where its forgotten events left it, and its events since (what it walks
+        to, and the refusals, follow from them)."""
+        steps = sorted(self.steps.values(), key=apply_key)
+        return {"settled": order_row(self.settled), "last": self.last,
+                "steps": [["fill" if isinstance(s, Fill) else "order", s.model_dump(mode="json")] for s in steps]}
+
+    @classmethod
+    def from_row(cls, name: str, row: dict[str, Any], owners: dict[Any, Any]) -> "OrderHistory":
+        """Return the history a `to_row` row holds, walked again (`owners` interns what closed orders keep)."""
+        history = cls(name, order_of_row(row["settled"], owners))
+        for kind, step in row["steps"]:
+            event = Fill.model_validate(step) if kind == "fill" else OrderEvent.model_validate(step)
+            history.steps[event.id] = event
+        if history.steps:
+            history.walk()
+        history.last = None if row["last"] is None else tuple(row["last"])  # walked before its events were forgotten
+        return history
+
+
+def order_row(order: Order | Closed | None) -> dict[str, Any] | None:
+    """Return where an order stands as a stored row."""
+    if isinstance(order, Closed):
+        return {"closed": [*order.owner, order.status]}
+    if order is None:
+        return None
+    return {"placed": order.placed.model_dump(mode="json"), "status": order.status,
+            "filled_size": str(order.filled_size), "filled_notional": str(order.filled_notional),
+            "version": order.version, "ts": order.ts, "cause": order.cause}
+
+
+def order_of_row(row: dict[str, Any] | None, owners: dict[Any, Any]) -> Order | Closed | None:
+    """Return the order an `order_row` row holds (`owners` interns what closed orders keep)."""
+    if row is None:
+        return None
+    if "closed" in row:
+        wallet, subaccount, market, status = row["closed"]
+        owner = (wallet, subaccount, market)
+        return Closed(owners.setdefault(owner, owner), status)
+    return Order(OrderEvent.model_validate(row["placed"]), row["status"], Decimal(row["filled_size"]),
+                 Decimal(row["filled_notional"]), row["version"], row["ts"], row["cause"])
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What an event did to its order: the order's new state, or why the event was refused."""
@@ -209,6 +254,7 @@ class Orders:
         self.owners: dict[tuple[str, int, str], tuple[str, int, str]] = {}  # one tuple an account and market
         self.forgotten = 0  # no event older than this is taken
         self.times: list[tuple[int, str]] = []  # a heap: each event's time and order, until forgotten
+        self.changed: set[str] = set()  # the orders changed since `take_changed`
 
     def apply(self, step: Step) -> Outcome | None:
         """Take an event in; return what it did to its order (None for a fill of no order, a position's event, or
@@ -223,6 +269,7 @@ class Orders:
             history = self.histories[name] = OrderHistory(name, self.closed.pop(name, None))
         if step.id in history.steps:
             return None
+        self.changed.add(name)
         heapq.heappush(self.times, (step.ts, name))
         why = history.add(step)
         if why is not None:
@@ -239,6 +286,7 @@ class Orders:
             history = self.histories.get(name)
             if history is None:  # its events were forgotten with an earlier one's
                 continue
+            self.changed.add(name)
             history.forget_before(self.forgotten)
             if history.steps:
                 continue
@@ -248,3 +296,33 @@ class Orders:
             elif order.status in CLOSED:
                 self.closed[name] = Closed(self.owners.setdefault(order.owner, order.owner), order.status)
                 del self.histories[name]
+
+    def take_changed(self) -> set[str]:
+        """Return the orders changed since the last call and forget them."""
+        changed, self.changed = self.changed, set()
+        return changed
+
+    def row(self, name: str) -> dict[str, Any] | None:
+        """Return an order as a stored row: its history, or what is left of it closed; None when nothing is."""
+        history = self.histories.get(name)
+        if history is not None:
+            return history.to_row()
+        closed = self.closed.get(name)
+        return None if closed is None else order_row(closed)
+
+    def to_row(self) -> dict[str, Any]:
+        """Return how far events are forgotten as a stored row (each order is stored apart: `row`)."""
+        return {"forgotten": self.forgotten}
+
+    def load(self, row: dict[str, Any], orders: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Take back a `to_row` row and every order's `row`, into new orders."""
+        self.forgotten = row["forgotten"]
+        for name, stored in orders:
+            if "closed" in stored:
+                closed = order_of_row(stored, self.owners)
+                assert isinstance(closed, Closed)
+                self.closed[name] = closed
+                continue
+            history = self.histories[name] = OrderHistory.from_row(name, stored, self.owners)
+            self.times += [(step.ts, name) for step in history.steps.values()]
+        heapq.heapify(self.times)

@@ -12,6 +12,7 @@ the timing; a worker started again sends them again under the same ids and seqs,
 """
 
 from decimal import Decimal
+from typing import Any, Iterable
 
 from quantdesk.markets import OUR_VENUE
 from quantdesk.messages import BOOK_LEVELS, DECIMAL_BOUND, BookLevel, BookUpdate, OrderState
@@ -35,6 +36,7 @@ class RestingBooks:
     def __init__(self) -> None:
         self.books: dict[str, OrderBook] = {}
         self.whole: dict[str, int] = {}  # market -> event time of its book's last whole message
+        self.changed: dict[str, set[str]] = {}  # market -> the orders whose rest changed since `take_changed`
 
     def book(self, market: str, ts: int) -> OrderBook:
         """Return a market's book, empty at seq 0 when it has none yet."""
@@ -43,6 +45,7 @@ class RestingBooks:
             book = self.books[market] = OrderBook(market, OUR_VENUE)
             book.apply_snapshot(0, ts, ())
             self.whole[market] = ts
+            self.changed.setdefault(market, set())
         return book
 
     def refuses(self, state: OrderState) -> str | None:
@@ -74,6 +77,7 @@ class RestingBooks:
             return None  # it rests so already: a state seen before
         seq = (book.seq or 0) + 1
         assert book.apply(OrderUpdate(seq, state.ts, state.order, side, price, size)) == "applied"
+        self.changed.setdefault(book.market, set()).add(state.order)
         return self.message(book, side, price)
 
     def message(self, book: OrderBook, side: Side, price: Decimal) -> BookUpdate:
@@ -90,3 +94,28 @@ class RestingBooks:
         held = book.side(side).levels.get(price)
         level = book_level(Level(price, *held) if held else Level(price, ZERO, 0))
         return BookUpdate(**head, kind="delta", **{"bids" if side == "bid" else "asks": (level,)})
+
+    def take_changed(self) -> dict[str, set[str]]:
+        """Return, per market whose book changed since the last call, the orders whose rest changed; forget them."""
+        changed, self.changed = self.changed, {}
+        return changed
+
+    def head(self, market: str) -> dict[str, Any]:
+        """Return a market's book's seq and times as a stored row (its resting orders are stored apart: `rest`)."""
+        book = self.books[market]
+        return {"seq": book.seq, "ts": book.ts, "whole": self.whole[market]}
+
+    def rest(self, market: str, order: str) -> list[str] | None:
+        """Return how an order rests in its market's book as a stored row (side, price, size), None if it does not."""
+        resting = self.books[market].resting(order)
+        return None if resting is None else [resting.side, str(resting.price), str(resting.size)]
+
+    def load(self, heads: dict[str, dict[str, Any]], rests: Iterable[tuple[str, str, list[str]]]) -> None:
+        """Take back each market's `head` row and the `rest` rows of its orders, into new books."""
+        orders: dict[str, list[Order]] = {market: [] for market in heads}
+        for market, order, (side, price, size) in rests:
+            orders[market].append(Order(order, side, Decimal(price), Decimal(size)))  # type: ignore[arg-type]
+        for market, head in heads.items():
+            book = self.books[market] = OrderBook(market, OUR_VENUE)
+            book.apply_snapshot(head["seq"], head["ts"], orders[market])
+            self.whole[market] = head["whole"]

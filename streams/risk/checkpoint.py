@@ -22,6 +22,7 @@ import orjson
 from aiokafka import TopicPartition
 
 from quantdesk.kafka.reader import Reader
+from streams.risk.reorder import Applied, ReorderBuffer
 
 FULL_EVERY = 200  # checkpoints between two whole copies of the tables
 WHOLE_EVERY_S = 24 * 3600  # and at most this long: well within the checkpoint topics' retention
@@ -189,3 +190,30 @@ async def write(log: CheckpointLog, producer: Any, tables: dict[str, Journal], o
     for pending in sent[1:]:
         await pending
     log.wrote(first.offset, records[0]["kind"] == "part")
+
+
+class AppliedRows:
+    """A reorder buffer's records of applied ids as a checkpoint table (key: the record's number): what a save adds
+    and what the buffer forgot since."""
+
+    def __init__(self, table: MutableMapping[str, Any]) -> None:
+        self.table = table
+        numbers = [int(n) for n in table]
+        self.newest = max(numbers, default=0)  # the newest record written
+        self.oldest = min(numbers, default=self.newest + 1)  # the oldest not deleted
+
+    def save(self, buffer: ReorderBuffer) -> None:
+        """Write the records the buffer made since the last save; delete those it forgot."""
+        for record in reversed(buffer.applied):
+            if record.n <= self.newest:
+                break
+            self.table[str(record.n)] = record.to_row()
+        self.newest = buffer.releases
+        oldest = buffer.applied[0].n if buffer.applied else buffer.releases + 1
+        for n in range(self.oldest, oldest):
+            self.table.pop(str(n), None)
+        self.oldest = max(self.oldest, oldest)
+
+    def records(self) -> Iterator[Applied]:
+        """Yield the records the table holds."""
+        return (Applied.of_row(int(n), row) for n, row in self.table.items())

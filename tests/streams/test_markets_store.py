@@ -14,6 +14,7 @@ from streams.domain.markets import Markets
 from streams.markets_store import MarketsStore
 from streams.risk.checkpoint import Restored
 from streams.risk.reorder import ReorderBuffer
+from tests.streams.cuts import cut_run, in_releases
 
 T0 = 1_767_225_600_000
 MARKETS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
@@ -94,20 +95,10 @@ def dumped(outputs: list[MarketState | Signal]) -> list[bytes]:
 @given(st.integers(0, 10_000), st.lists(st.integers(1, 40), min_size=1, max_size=8), st.integers(1, 6))
 def test_markets_rebuilt_at_any_checkpoint_go_on_exactly_like_ones_never_stopped(
         seed: int, sizes: list[int], every: int) -> None:
-    stream = events(seed, 600)
-    chunks, at = [], 0
-    while at < len(stream):
-        size = sizes[len(chunks) % len(sizes)]
-        chunks.append(stream[at:at + size])
-        at += size
-    whole, outs, cuts = Run(), [], {}
-    for n, chunk in enumerate(chunks):
-        outs.append(whole.release(chunk))
-        if n % every == 0:
-            whole.checkpoint()
-            cuts[n + 1] = (orjson.loads(orjson.dumps(whole.log.tables)), whole.clocks())
+    chunks, whole = in_releases(events(seed, 600), sizes), Run()
+    outs, cuts = cut_run(whole, chunks, every, 3, whole.clocks)
     assert any(o.kind == "volatility_spike" for out in outs for o in out if isinstance(o, Signal))
-    for cut, (tables, clocks) in list(cuts.items())[::3]:
+    for cut, (tables, clocks) in cuts.items():
         again = Run(Restored(tables))
         assert again.clocks() == clocks, f"cut at {cut}"
         later = [again.release(chunk) for chunk in chunks[cut:]]

@@ -43,7 +43,8 @@ def test_every_platform_topic_asks_for_the_settings_replicas(replication: int) -
     assert kept == {f"p.{t}" for t in ("oracle.ticks", "trades.fills", "accounts.changes", "venues.prices",
                                        "orders.events", "admin.commands", "risk.outcomes", "markets.epochs")}
     week = {name for name, t in topics.items() if t.topic_configs.get("retention.ms") == str(7 * 86_400_000)}
-    assert week == {"p.risk.checkpoints", "p.risk.owners", "p.markets.checkpoints"}  # a whole copy at least daily: never deleted in use
+    # the checkpoint logs: a whole copy at least daily, never deleted in use
+    assert week == {"p.risk.checkpoints", "p.risk.owners", "p.markets.checkpoints", "p.orders.checkpoints"}
 
 
 def test_a_topic_outside_the_catalogue_gets_the_same_replicas_and_the_settings_partitions() -> None:

@@ -216,15 +216,15 @@ def test_the_engine_applies_every_event_with_the_collector_paused() -> None:
     assert seen == [False, False, False] and gc.isenabled()
 
 
-def test_every_reader_forgets_applied_ids_past_the_window_and_the_risk_and_markets_workers_resume() -> None:
+def test_every_reader_forgets_applied_ids_past_the_window_and_only_the_feeds_send_nothing_again() -> None:
     settings = Settings(max_lateness_ms=60_000)
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", metrics=WorkerMetrics("feed"))
     markets, orders = MarketsAgent(pipeline), OrdersAgent(pipeline)  # type: ignore[arg-type]
     risk = worker_reading(settings, {})[0]
     # the feed's readers send nothing again that an earlier run delivered; a risk task sends again what it caused
     # after its checkpoint (under the same ids)
-    assert [(r.buffer.max_lateness_ms, r.resumes, r.reads_told) for r in (risk, markets, orders)] == [
-        (60_000, True, False), (60_000, True, True), (60_000, False, True)]
+    assert [(r.buffer.max_lateness_ms, r.reads_told) for r in (risk, markets, orders)] == [
+        (60_000, False), (60_000, True), (60_000, True)]
 
 
 def test_records_sent_before_a_restart_are_not_sent_again_and_then_forgotten() -> None:

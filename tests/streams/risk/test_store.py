@@ -20,6 +20,7 @@ from streams.risk.outputs import Outputs
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
 from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
 from streams.sources.simulator import Simulator
+from tests.streams.cuts import in_releases
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
 JUP = Market(name="JUP-PERP", feed_id="0" * 64, imr=D("0.10"), mmr=D("0.05"))
@@ -59,12 +60,7 @@ def bankrupt(t0: int) -> list[tuple[str, dict]]:
 
 def releases(events: list[Event]) -> list[list[Event]]:
     """Return the events cut into releases of the sizes `RELEASES` names, in turn."""
-    out, start = [], 0
-    while start < len(events):
-        size = RELEASES[len(out) % len(RELEASES)]
-        out.append(events[start:start + size])
-        start += size
-    return out
+    return in_releases(events, RELEASES)
 
 
 def stranded(t0: int) -> list[tuple[str, dict]]:
