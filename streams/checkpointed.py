@@ -5,8 +5,8 @@ Every `QUANTDESK_FEED_CHECKPOINT_S` of wall-clock time, once something was appli
 changed since its last checkpoint, with the offsets of the first messages holding events it has not applied
 (`streams.risk.checkpoint`, on the first partition of its own log topic). A start reads the log back and reads on
 from those offsets, so what it reads again is bounded by that interval, not by all history. What it applies again
-there it sends nothing for, as what an earlier run delivered (`streams.ordered`, `told`). One feed worker runs: the
-log has a single writer.
+there it sends nothing for, as what an earlier run delivered (`streams.ordered`, `told`). Two feed workers running at
+once both write the log; a restore follows one writer's line (`streams.risk.checkpoint.line`).
 """
 
 import time

@@ -11,9 +11,17 @@ in use, however few checkpoints a quiet venue writes. A checkpoint goes in parts
 close changes every holder's row: some 650 bytes each, so 13,000 holders would pass the producer's 8 MB, 1,600
 a Kafka broker's default 1 MB), marked first and last: a checkpoint counts once its last part is read, so one a
 crash cut short counts for nothing.
+
+A log may get two writers at once: a worker frozen past its group's session timeout and thawed, a feed worker
+deployed before the old one stopped. Each writer names itself in its records, with the last record of the log it
+restored from (`after`). A restore follows one line back from the last record: that writer's records after the one
+it restored from, then the line that record ends, and so on. Another writer's records in between are skipped, never
+folded in with the line's, so what comes back is one writer's state at one of its checkpoints, with its offsets.
 """
 
 import time
+import uuid
+from bisect import bisect_right
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -104,6 +112,20 @@ def fold_log(records: list[dict[str, Any]]) -> Restored:
     return done
 
 
+def line(messages: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return the records of the line the last of `messages` (offset and record, in offset order) ends: its writer's
+    records after the one it restored from, preceded by the line that one ends (records of no named writer, written
+    before writers were named, are one line from the start)."""
+    offsets = [offset for offset, _ in messages]
+    records: list[dict[str, Any]] = []
+    end = len(messages)
+    while end:
+        writer, after = messages[end - 1][1].get("writer"), messages[end - 1][1].get("after", -1)
+        records[:0] = [r for o, r in messages[:end] if o > after and r.get("writer") == writer]
+        end = bisect_right(offsets, after, 0, end)
+    return records
+
+
 def in_parts(tables: dict[str, dict[str, Any]], most: int) -> Iterator[dict[str, dict[str, Any]]]:
     """Yield the tables' rows in parts of about `most` bytes of JSON each (at least one part)."""
     part: dict[str, dict[str, Any]] = {}
@@ -130,6 +152,8 @@ class CheckpointLog:
         self.servers = bootstrap.split(",")
         self.tp = TopicPartition(topic, partition)
         self.full_every = FULL_EVERY if full_every is None else full_every
+        self.writer = uuid.uuid4().hex  # names this writer in its records
+        self.after = -1  # the log's last record when it was restored: where this writer's line goes on from
         self.base = 0
         self.since_full = 0
         self.clock = clock
@@ -143,10 +167,10 @@ class CheckpointLog:
                 return Restored()
             end = (await reader.fetched_ends({self.tp: listed}))[self.tp]
             last = await read(reader, self.tp, end - 1, end)
-            self.base = orjson.loads(last[-1].value)["base"]
+            self.base, self.after = orjson.loads(last[-1].value)["base"], end - 1
             messages = await read(reader, self.tp, self.base, end)
             self.based_at = messages[0].timestamp / 1000  # the producer's wall clock as it wrote the base
-            restored = fold_log([orjson.loads(m.value) for m in messages])
+            restored = fold_log(line([(m.offset, orjson.loads(m.value)) for m in messages]))
             self.since_full = restored.checkpoints
             return restored
 
@@ -162,7 +186,8 @@ class CheckpointLog:
         parts = list(in_parts(rows, PART_BYTES))
         for n, part in enumerate(parts):
             yield {"kind": "part" if whole else "delta", "base": self.base, "first": n == 0,
-                   "last": n == len(parts) - 1, "tables": part, "offsets": offsets}
+                   "last": n == len(parts) - 1, "tables": part, "offsets": offsets, "writer": self.writer,
+                   "after": self.after}
 
     def wrote(self, first_offset: int, whole: bool) -> None:
         """Note where the checkpoint just written starts; a whole copy becomes the base of what follows (and the

@@ -7,13 +7,15 @@ from typing import Any, AsyncIterator
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from streams.risk import checkpoint
 from quantdesk.kafka.publisher import REQUEST_BYTES
 from streams.app import faust_app
-from streams.risk.checkpoint import CheckpointLog, Journal, fold_log, write
+from streams.risk.checkpoint import CheckpointLog, Journal, fold_log, line, write
 
 
 @asynccontextmanager
@@ -118,3 +120,54 @@ async def test_a_base_a_day_old_is_followed_by_a_whole_copy_however_few_checkpoi
     assert kinds == ["delta"]  # within the day, as often as before
     assert a_day_on.base == 3 and again.checkpoints == 0  # a whole copy, the new base: nothing after it
     assert (again.tables, again.offsets) == ({"accounts": tables["accounts"].rows}, {f"{topic}:0": 9})
+
+
+def writer_records(name: str, after: int, start: int, count: int, sign: int = 1) -> list[dict]:
+    """Return a writer's deltas after restoring from record `after`: a row for each position it applied (its value
+    signed by the writer, so that rows of two writers mixed show), each checkpoint's offsets the next position."""
+    return [{"kind": "delta", "base": 0, "tables": {"t": {f"p{n}": sign * n}}, "offsets": {"x:0": n + 1},
+             "writer": name, "after": after} for n in range(start, start + count)]
+
+
+@given(st.integers(0, 8), st.lists(st.booleans(), max_size=16), st.booleans())
+def test_a_log_two_writers_wrote_at_once_comes_back_as_one_writers_state(
+        cut: int, interleaving: list[bool], legacy: bool) -> None:
+    # a worker frozen and thawed, or a feed deployed before the old one stopped, writes on beside the new writer:
+    # folding both writers' deltas mixed rows of two states under one writer's offsets
+    def unnamed(records: list[dict]) -> list[dict]:  # written before writers were named: one line from the start
+        return [{k: v for k, v in r.items() if k not in ("writer", "after")} for r in records] if legacy else records
+    log = unnamed(writer_records("old", -1, 0, cut + 1))
+    # a new writer restores from the log's last record, then both write on over the same input, in any interleaving
+    queues = {True: writer_records("new", cut, cut + 1, 1 + sum(interleaving)),
+              False: unnamed(writer_records("old", -1, cut + 1, 1 + len(interleaving) - sum(interleaving), -1))}
+    for turn in interleaving:
+        log.append(queues[turn].pop(0))
+    log += queues[True] + queues[False]
+    restored = fold_log(line(list(enumerate(log))))
+    last = log[-1].get("writer", "old")
+    sign = 1 if last == "new" else -1
+    through = max(n for r in log if r.get("writer", "old") == last for n in map(abs, r["tables"]["t"].values()))
+    expected = {f"p{n}": n if n <= cut else sign * n for n in range(through + 1)}
+    assert restored.tables == {"t": expected} and restored.offsets == {"x:0": through + 1}
+
+
+async def test_a_restore_follows_the_last_writers_line_and_skips_another_writing_beside_it(settings: Settings) -> None:
+    tables = {"a": Journal(), "b": Journal()}
+    async with checkpoint_log(settings, 2) as (first, producer, topic):
+        for n in range(3):
+            tables["a"][f"p{n}"] = n
+            await write(first, producer, {"t": tables["a"]}, {f"{topic}:0": n + 1})
+        second = CheckpointLog(settings.kafka_bootstrap or "", topic, 2)
+        assert (await second.restore()).tables == {"t": {"p0": 0, "p1": 1, "p2": 2}}
+        tables["b"].rows = dict(tables["a"].rows)
+        for n in range(3, 5):  # both write on, the first one last
+            tables["b"][f"p{n}"] = n
+            await write(second, producer, {"t": tables["b"]}, {f"{topic}:0": n + 1})
+            tables["a"][f"p{n}"] = -n  # what it folded differs: a stale state, or another deploy's code
+            await write(first, producer, {"t": tables["a"]}, {f"{topic}:0": n + 1})
+        by_first = await CheckpointLog(settings.kafka_bootstrap or "", topic, 2).restore()
+        tables["b"]["p5"] = 5
+        await write(second, producer, {"t": tables["b"]}, {f"{topic}:0": 6})
+        by_second = await CheckpointLog(settings.kafka_bootstrap or "", topic, 2).restore()
+    assert by_first.tables == {"t": tables["a"].rows}  # the first writer's state alone
+    assert by_second.tables == {"t": tables["b"].rows} and by_second.offsets == {f"{topic}:0": 6}
