@@ -209,7 +209,7 @@ class AccountsAgent(OrderedInput):
         await self.pipeline.flush()
         self.outcomes_end = sent.result().offset + 1
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out, settled)
+        self.store.save(self.engine, self.buffer, applied, out)
         offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
         await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
                     {**offsets, offset_key(self.outcomes): self.outcomes_end}, self.fence)

@@ -23,11 +23,11 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from quantdesk.messages import account_key
-from streams.risk.checkpoint import Journal
+from streams.risk.checkpoint import AppliedRows, Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import Outputs
-from streams.risk.reorder import Applied, Event, ReorderBuffer
+from streams.risk.reorder import Event, ReorderBuffer
 from streams.risk.slices import Slices
 
 ENGINE = "~engine"
@@ -42,6 +42,7 @@ class EngineStore:
     def __init__(self, accounts: Table, markets: Table, applied: Table) -> None:
         self.accounts, self.markets, self.applied = accounts, markets, applied
         self.twaps = Slices(markets, BUCKET_MS)  # each market's 5-minute TWAP samples
+        self.records = AppliedRows(applied)
 
     @classmethod
     def journaled(cls, tables: dict[str, dict[str, Any]] | None = None) -> "EngineStore":
@@ -55,20 +56,16 @@ class EngineStore:
         """Return the tables by the names the checkpoint log gives them."""
         return dict(zip(TABLES, (self.accounts, self.markets, self.applied)))
 
-    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs,
-             settled: tuple[Applied, list[Applied]]) -> None:
+    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs) -> None:
         """Write what applying `events` changed: their accounts and markets, the engine, the record of their ids
-        and the records forgotten (`ReorderBuffer.settle`)."""
+        and the records forgotten (`ReorderBuffer.settle`, called before)."""
         if not events:
             return
         for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
             self.accounts[key] = engine.account_row(key)
         for name in dict.fromkeys(market for e in events if (market := getattr(e, "market", None)) is not None):
             self.save_market(engine.markets[name])
-        record, gone = settled
-        self.applied[str(record.n)] = record.to_row()
-        for old in gone:
-            del self.applied[str(old.n)]
+        self.records.save(buffer)
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}
 
     def save_market(self, market: MarketRisk) -> None:
@@ -83,7 +80,7 @@ class EngineStore:
         if head is None:
             return
         engine.load_row(head)
-        buffer.load_row(head, (Applied.of_row(int(n), row) for n, row in self.applied.items()))
+        buffer.load_row(head, self.records.records())
         for name, market in engine.markets.items():
             if name in self.markets:
                 market.load_row(self.markets[name], self.twaps.load(name))

@@ -129,7 +129,8 @@ class Worker:
             out.extend(caused)
             applied.append(event)
         if applied:
-            self.store.save(self.engine, self.buffer, applied, out, self.buffer.settle(applied, {}, {}))
+            self.buffer.settle(applied, {}, {})
+            self.store.save(self.engine, self.buffer, applied, out)
             self.tables["owners"]["owners"] = self.owners.to_row()
         self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
         return out
