@@ -57,6 +57,12 @@ class Settings(BaseSettings):
                     "input event as late (to dlq): its applied ids are remembered that long, and until their offsets "
                     "are committed",
     )
+    risk_checkpoint_s: float = Field(
+        default=5.0, ge=0,
+        description="wall-clock seconds between two checkpoints of a risk task (when it applied anything; 0: after "
+                    "every release): what a task started again applies and sends again, against the checkpoints' "
+                    "writes",
+    )
     feed_checkpoint_s: float = Field(
         default=5.0, ge=0,
         description="wall-clock seconds between two checkpoints of the feed's markets agent (when it applied "

@@ -23,10 +23,11 @@ published with the plan, and nothing later is applied until they come back throu
 topics, wherever that puts them in wall-clock time: a replay puts them at the same place every time.
 They come back to the task that made the plan: the liquidator subaccount that fills it is in the same partition.
 
-A release publishes what it caused, waits until the broker holds it, then writes one checkpoint:
-the rows of the engine's tables it changed and, per partition, the offset of the first message
-holding an event not yet applied. A worker stopped anywhere in between applies those events again
-and publishes the same ids, which every reader takes once.
+A release publishes what it caused and waits until the broker holds it. Every `QUANTDESK_RISK_CHECKPOINT_S` of
+wall-clock time, once anything was applied, the task then writes one checkpoint (`streams.checkpointed`): the rows of
+the engine's tables the releases since the last changed, as they stand, and, per partition, the offset of the first
+message holding an event not yet applied. A worker stopped anywhere in between applies those events again and
+publishes the same ids, which every reader takes once.
 """
 
 import asyncio
@@ -46,9 +47,10 @@ from quantdesk.wire import Encoded, encode_batch
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, WorkerMetrics
-from streams.ordered import Decoded, OrderedInput, offset_key
+from streams.checkpointed import CheckpointedInput
+from streams.ordered import Decoded, offset_key
 from streams.pipeline import Pipeline
-from streams.risk.checkpoint import CheckpointLog, Fence, write
+from streams.risk.checkpoint import CheckpointLog, Fence, Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
 from streams.risk.outputs import Outputs
@@ -56,7 +58,7 @@ from streams.risk.reorder import PAST, Event, Key, order_key
 from streams.risk.store import EngineStore
 
 YIELD_EVERY = 100  # events applied between two chances for the event loop to run other tasks
-SETTLE_EVERY = 1000  # events applied between two checkpoints, in a long release
+SETTLE_EVERY = 1000  # events applied between two publishes, in a long release
 MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": AccountChange,
           "admin.commands": AdminCommand}  # what the markets' author, task 0, reads
 FOLLOWER_MODELS = {EPOCHS: MarketEpoch, "trades.fills": Fill, "accounts.changes": AccountChange,
@@ -78,10 +80,11 @@ class RiskMetrics:
         self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in markets}
 
 
-class AccountsAgent(OrderedInput):
+class AccountsAgent(CheckpointedInput):
     """The engine behind ordered input, its checkpointed tables, and the simulated venue."""
 
     reads_told = False  # what it causes after its checkpoint is sent again, under the same ids
+    interval = "risk_checkpoint_s"
 
     def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None,
                  fence: Fence | None = None) -> None:
@@ -103,7 +106,7 @@ class AccountsAgent(OrderedInput):
         self.author_applied: Key | None = None  # (a follower) the author's, as its last `through` epoch said
         self.claimed: Key = (0, 0, "")  # the last key this task told the owners it has applied through
         self.store = EngineStore.journaled()
-        self.log = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
+        self.log: CheckpointLog = CheckpointLog(pipeline.bootstrap, settings.topic("risk.checkpoints"), task)
         self.reads = task_partitions(settings, task)
         self.outcomes = TopicPartition(settings.topic("risk.outcomes"), task)  # the task's own partition
         self.outcomes_end = 0  # where that partition ends after the outcomes this task sent last
@@ -154,6 +157,7 @@ class AccountsAgent(OrderedInput):
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
+        self.checkpointed = (self.buffer.releases, time.monotonic())
         await self.read(restored.offsets)
 
     async def release(self, events: Iterator[Event]) -> None:
@@ -209,16 +213,24 @@ class AccountsAgent(OrderedInput):
         await self.pipeline.flush()
         self.outcomes_end = sent.result().offset + 1
         self.show(out)
-        self.store.save(self.engine, self.buffer, applied, out)
-        offsets = {offset_key(tp): offset for tp, offset in self.positions.offsets().items()}
-        await write(self.log, await self.pipeline.app.maybe_start_producer(), self.store.tables,
-                    {**offsets, offset_key(self.outcomes): self.outcomes_end}, self.fence)
+        self.store.note(applied, out)
+        await self.checkpoint()
         await self.show_progress()
+
+    def save(self) -> dict[str, Journal]:
+        """Write what the releases since the last checkpoint changed into the store's journals; return them."""
+        self.store.save(self.engine, self.buffer)
+        return self.store.tables
+
+    def offsets(self) -> dict[str, int]:
+        """Return the input's offsets a checkpoint names, and where the task's partition of outcomes ends after what
+        it sent (`sent_since`, after a restart)."""
+        return {**super().offsets(), offset_key(self.outcomes): self.outcomes_end}
 
     async def on_timer(self) -> None:
         """Apply what is due and show progress; tell the tasks (the markets' author) or the owners (the others) how far
         this task has applied, if that moved."""
-        await super().on_timer()
+        await super().on_timer()  # a checkpoint if one is due, too
         if self.engine.epochs == "author":
             await self.send_epochs([])
         elif self.engine.epochs == "follow" and (through := self.owners_through()) > self.claimed:

@@ -1,11 +1,11 @@
-"""The risk engine's state as table rows: written after every release, read back on start.
+"""The risk engine's state as table rows: what releases changed, written at each checkpoint, read back on start.
 
 Three tables (journals whose changes each checkpoint carries, `streams.risk.checkpoint`; dicts in tests)
 hold what the engine and its reorder buffer need to go on exactly as if the worker had never stopped.
 Each state class writes its own rows; the store decides only their keys and slices:
 
-- `accounts`, key `wallet:subaccount`: `RiskEngine.account_row`, written whenever the account is
-  published, which every change to it is.
+- `accounts`, key `wallet:subaccount`: `RiskEngine.account_row`, written at the save after the account
+  was published, which every change to it is (once, however many releases published it since the last).
 - `risk_markets`, key the market: `MarketRisk.to_row`. `MARKET@n` keys hold the 5-minute TWAP's
   samples in `BUCKET_MS` slices (`streams.risk.slices`), so a tick rewrites one small slice rather than five
   minutes.
@@ -41,6 +41,8 @@ class EngineStore:
 
     def __init__(self, accounts: Table, markets: Table, applied: Table) -> None:
         self.accounts, self.markets, self.applied = accounts, markets, applied
+        self.changed_accounts: dict[str, None] = {}  # noted since the last save, in order
+        self.changed_markets: dict[str, None] = {}
         self.twaps = Slices(markets, BUCKET_MS)  # each market's 5-minute TWAP samples
         self.records = AppliedRows(applied)
 
@@ -56,15 +58,20 @@ class EngineStore:
         """Return the tables by the names the checkpoint log gives them."""
         return dict(zip(TABLES, (self.accounts, self.markets, self.applied)))
 
-    def save(self, engine: RiskEngine, buffer: ReorderBuffer, events: list[Event], out: Outputs) -> None:
-        """Write what applying `events` changed: their accounts and markets, the engine, the record of their ids
-        and the records forgotten (`ReorderBuffer.settle`, called before)."""
-        if not events:
-            return
-        for key in dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states):
+    def note(self, events: list[Event], out: Outputs) -> None:
+        """Note what applying `events` changed (`out`: what they caused): the accounts published, the markets named."""
+        self.changed_accounts.update(dict.fromkeys(account_key(s.wallet, s.subaccount) for s in out.states))
+        self.changed_markets.update(dict.fromkeys(market for e in events
+                                                  if (market := getattr(e, "market", None)) is not None))
+
+    def save(self, engine: RiskEngine, buffer: ReorderBuffer) -> None:
+        """Write what changed since the last save, as it stands now: the accounts and markets noted, the engine, the
+        records of applied ids made and those forgotten (`ReorderBuffer.settle`, called before)."""
+        for key in self.changed_accounts:
             self.accounts[key] = engine.account_row(key)
-        for name in dict.fromkeys(market for e in events if (market := getattr(e, "market", None)) is not None):
+        for name in self.changed_markets:
             self.save_market(engine.markets[name])
+        self.changed_accounts, self.changed_markets = {}, {}
         self.records.save(buffer)
         self.markets[ENGINE] = {**engine.to_row(), **buffer.to_row()}
 
