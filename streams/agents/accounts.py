@@ -213,7 +213,6 @@ class AccountsAgent(CheckpointedInput):
         await self.pipeline.flush()
         self.outcomes_end = sent.result().offset + 1
         self.show(out)
-        self.store.note(applied, out)
         await self.checkpoint()
         await self.show_progress()
 

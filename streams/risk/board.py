@@ -7,6 +7,7 @@ positions as columns; the `RiskBoard` gives each account a slot (a column index)
 cash, each market's marks and what it last showed.
 """
 
+import base64
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -21,6 +22,7 @@ HEALTH_STEP = 1.0  # health points a holder must move by to be republished on a 
 EQUITY_STEP = 0.01  # or the share of its published equity
 LINES = (10.0, 20.0, 50.0)  # health lines the account states turn on (at risk under 20), always watched
 NEAR = 1e-6  # float figures this close to a line are checked exactly
+SLICE = 4096  # board slots a stored slice holds
 
 
 def line_edges(lines: Iterable[float]) -> np.ndarray:
@@ -231,20 +233,47 @@ class RiskBoard:
         for name in [*order, *(m for m in known if m not in order)]:
             self.contributions(name)
 
-    def to_row(self, slot: int, markets: Iterable[str]) -> dict[str, Any]:
-        """Return an account's slot as a stored row: cash, its markets' marks, and what it last showed."""
-        return {"cash": float(self.cash[slot]),
-                "marks": {m: self.markets[m][:, slot].tolist() for m in markets},
-                "band": int(self.band[slot]), "liquidatable": bool(self.liquidatable[slot]),
-                "shown": self.shown[:, slot].tolist(), "restated": int(self.restated[slot])}
+    def restated_since(self, applied: int) -> np.ndarray:
+        """Return the slots restated after the `applied`-th event, in order."""
+        return np.flatnonzero(self.restated[:len(self.keys)] > applied)
+
+    def slice_row(self, n: int) -> dict[str, Any]:
+        """Return the slots given out of [n·SLICE, (n+1)·SLICE) as a stored row: each column's values as their bytes
+        (`packed`), so that they come back bit for bit."""
+        at = slice(n * SLICE, min((n + 1) * SLICE, len(self.keys)))
+        return {"cash": packed(self.cash[at]), "band": packed(self.band[at]),
+                "liquidatable": packed(self.liquidatable[at]), "shown": packed(self.shown[:, at]),
+                "restated": packed(self.restated[at]), "marks": {m: packed(d[:, at]) for m, d in self.markets.items()}}
+
+    def load_slice(self, n: int, row: dict[str, Any]) -> None:
+        """Take back a `slice_row` row, once its slots are given out."""
+        cash = unpacked(row["cash"], self.cash.dtype)
+        at = slice(n * SLICE, n * SLICE + len(cash))
+        self.cash[at], self.band[at] = cash, unpacked(row["band"], self.band.dtype)
+        self.liquidatable[at] = unpacked(row["liquidatable"], self.liquidatable.dtype)
+        self.shown[:, at] = unpacked(row["shown"], self.shown.dtype).reshape(2, -1)
+        self.restated[at] = unpacked(row["restated"], self.restated.dtype)
+        for name, marks in row["marks"].items():
+            self.contributions(name)[:, at] = unpacked(marks, np.float64).reshape(3, -1)
 
     def load_row(self, slot: int, row: dict[str, Any]) -> None:
-        """Take back a `to_row` row into `slot`."""
+        """Take back one slot's row as account rows held it before the board's slices: cash, its markets' marks,
+        and what it last showed."""
         self.cash[slot] = row["cash"]
         for name, figures in row["marks"].items():
             self.markets[name][:, slot] = figures
         self.band[slot], self.liquidatable[slot] = row["band"], row["liquidatable"]
         self.shown[:, slot], self.restated[slot] = row["shown"], row["restated"]
+
+
+def packed(values: np.ndarray) -> str:
+    """Return a column's values as their little-endian bytes in base64."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes()).decode()
+
+
+def unpacked(text: str, dtype: np.dtype) -> np.ndarray:
+    """Return the values `packed` wrote, as `dtype`."""
+    return np.frombuffer(base64.b64decode(text), dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
 
 
 def widened(column: np.ndarray, size: int, fill: Any = 0) -> np.ndarray:

@@ -437,13 +437,13 @@ class RiskEngine:
         self.scheduled = [AdminCommand.model_validate(c) for c in row.get("scheduled", ())]
         self.frozen = dict(row.get("frozen", {}))
 
-    def account_row(self, key: str) -> dict[str, Any]:
-        """Return an account as a stored row: the account, its plan in flight and oracle wait, its board slot."""
-        account, slot = self.accounts[key], self.board.index[key]
+    def account_row(self, key: str, written: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Return an account as a stored row: the account (`written`: its row, when the account is the one that row
+        was made of), its plan in flight and oracle wait, its board slot and alert gate (the slot's figures are
+        stored apart, `RiskBoard.slice_row`)."""
         gate = self.gates.get(key)
-        return {"account": account.to_row(), **self.liquidator.account_row(key), "slot": slot,
-                "board": self.board.to_row(slot, sorted(account.positions)),
-                "alerts": gate.to_row() if gate else None}
+        return {"account": written or self.accounts[key].to_row(), **self.liquidator.account_row(key),
+                "slot": self.board.index[key], "alerts": gate.to_row() if gate else None}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an `account_row` row (rows taken in slot order keep every slot), its positions in the books."""
@@ -452,7 +452,8 @@ class RiskEngine:
         self.liquidator.load_account_row(key, row)
         if row.get("alerts"):
             self.gates[key] = AlertGate.from_row(row["alerts"])
-        self.board.load_row(slot, row["board"])
+        if "board" in row:  # a row written before the board's slices
+            self.board.load_row(slot, row["board"])
         for name, position in account.positions.items():
             self.markets[name].hold(slot, position)
 

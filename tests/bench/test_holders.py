@@ -5,6 +5,7 @@ import orjson
 from bench.holders import FILLED, MARKET, PRICES, T0, built_engine, holder_costs, oracle_tick, replayed_engine
 from quantdesk.messages import dump
 from streams.domain.funding import HOUR_MS
+from streams.risk.board import SLICE
 from streams.risk.engine import RiskEngine
 from streams.risk.outputs import OUTPUT_LISTS, Outputs
 
@@ -17,9 +18,10 @@ def published(out: Outputs) -> dict[str, list[bytes]]:
 
 
 def stored(engine: RiskEngine) -> tuple:
-    """Return everything a checkpoint stores of an engine: its row, each market's and each account's."""
+    """Return everything a checkpoint stores of an engine: its row, each market's, each account's and the board's."""
     return (engine.to_row(), {n: m.to_row() for n, m in engine.markets.items()},
-            {key: engine.account_row(key) for key in engine.accounts})
+            {key: engine.account_row(key) for key in engine.accounts},
+            [engine.board.slice_row(n) for n in range(len(engine.board.keys) // SLICE + 1)])
 
 
 def test_the_engine_written_directly_is_the_replayed_one() -> None:

@@ -6,6 +6,8 @@ from typing import Any
 import orjson
 import pytest
 
+from bench.holders import FILLED, built_engine, moves, new_engine
+
 from quantdesk.markets import DEFAULT_MARKETS, Market
 from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick
 from quantdesk.settings import Settings
@@ -18,9 +20,10 @@ from streams.domain.alerts import Thresholds
 from streams.risk.owners import Owners
 from streams.risk.outputs import Outputs
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
-from streams.risk.store import BUCKET_MS, ENGINE, EngineStore
+from streams.risk.store import BOARD, BUCKET_MS, ENGINE, EngineStore
 from streams.sources.simulator import Simulator
 from tests.streams.cuts import in_releases
+from tests.streams.risk.events import change
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: the simulated minutes cross this hour
 JUP = Market(name="JUP-PERP", feed_id="0" * 64, imr=D("0.10"), mmr=D("0.05"))
@@ -120,8 +123,7 @@ class Worker:
         self.incoming = redelivered or []
 
     def release(self, events: list[Event], save: bool = True) -> Outputs:
-        """Take the venue's fills and `events`, apply what is due in apply order; note what changed, and store it
-        if `save`."""
+        """Take the venue's fills and `events`, apply what is due in apply order; store what changed if `save`."""
         self.buffer.push([*self.incoming, *events])
         out, applied = Outputs(), []
         for event in self.buffer.drain():
@@ -131,7 +133,6 @@ class Worker:
             applied.append(event)
         if applied:
             self.buffer.settle(applied, {}, {})
-            self.store.note(applied, out)
             if save:
                 self.save()
         self.incoming = [Fill.model_validate(f) for plan in out.liquidations for _, _, f in liquidation_fills(plan, 1)]
@@ -263,3 +264,46 @@ def test_the_applied_table_keeps_the_lateness_window_and_a_restored_worker_still
     kept = next(e for e in events if e.id == remembered[-1])
     assert again.buffer.late(forgotten) and not again.buffer.late(kept)  # refused as late; dropped as seen
     assert again.buffer.push([forgotten, kept]) == [] and dumped([again.release([])]) == [[]]
+
+
+def test_a_restatement_that_moves_only_figures_writes_the_boards_slices_and_no_account_row() -> None:
+    # a checkpoint wrote each restated holder's row: 43.8 MB of JSON for a 1 % move over 100k holders
+    engine, buffer = built_engine(5_000), ReorderBuffer(0)  # slots in two slices
+    store = EngineStore.journaled()
+    store.save(engine, buffer)
+
+    def changed() -> dict[str, dict]:
+        return {name: journal.take_changes() for name, journal in store.tables.items()}
+    assert len(changed()["accounts"]) == 5_000
+    out = engine.apply(moves(1)[0])
+    store.save(engine, buffer)
+    rows = changed()
+    assert len(out.states) > 3_000 and rows["accounts"] == {}  # the states published stay: figures only
+    assert sorted(k for k in rows["risk_markets"] if k.startswith(BOARD)) == [f"{BOARD}0", f"{BOARD}1"]
+    key = engine.board.keys[4_500]
+    engine.apply(change(FILLED + 2_000, "deposit", "10", key.split(":")[0]))
+    store.save(engine, buffer)
+    rows = changed()
+    assert list(rows["accounts"]) == [key] and [k for k in rows["risk_markets"] if k.startswith(BOARD)] == [
+        f"{BOARD}1"]  # its own row and its slot's slice
+    again = new_engine()
+    EngineStore.journaled(orjson.loads(orjson.dumps({n: j.rows for n, j in store.tables.items()}))).load(
+        again, ReorderBuffer(0))
+    move = moves(2)[1]
+    assert dumped([again.apply(move)]) == dumped([engine.apply(move)])  # the one rebuilt goes on alike
+
+
+def test_account_rows_holding_their_board_slot_as_written_before_the_slices_still_load() -> None:
+    worker = Worker()
+    for chunk in releases(inputs(300)):
+        worker.release(chunk)
+    tables, board = worker.stored(), worker.engine.board
+    for key, row in tables["accounts"].items():
+        slot = row["slot"]
+        row["board"] = {"cash": float(board.cash[slot]), "band": int(board.band[slot]),
+                        "liquidatable": bool(board.liquidatable[slot]), "shown": board.shown[:, slot].tolist(),
+                        "restated": int(board.restated[slot]),
+                        "marks": {m: board.markets[m][:, slot].tolist() for m in worker.engine.accounts[key].positions}}
+    for key in [k for k in tables["markets"] if k.startswith(BOARD)]:
+        del tables["markets"][key]
+    assert state(Worker(tables)) == state(worker)
