@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Iterator
 
 import numpy as np
+import orjson
 
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
@@ -32,7 +33,10 @@ from streams.domain.alerts import Thresholds
 from streams.domain.funding import HOUR_MS
 from streams.domain.positions import Position
 from streams.risk.board import MarketBook, RiskBoard
+from streams.risk.checkpoint import CheckpointLog
 from streams.risk.engine import RiskEngine
+from streams.risk.reorder import ReorderBuffer
+from streams.risk.store import EngineStore
 
 T0 = 1_767_225_600_000  # on the hour
 TICKED, DEPOSITED, FILLED = T0 + 1000, T0 + 2000, T0 + 3000
@@ -230,6 +234,25 @@ def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
     return time.perf_counter() - started, len(out.states)
 
 
+def checkpointed(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[float, float]]:
+    """Return the CPU ms and MB of the checkpoint a risk task writes after each of `ticks`, each alone since the last
+    (`QUANTDESK_RISK_CHECKPOINT_S=0`; after a first checkpoint, untimed, as a running task has written): its tables'
+    rows (`EngineStore.save`) and their records as the JSON the log holds."""
+    store, log, buffer = EngineStore.journaled(), CheckpointLog("unused", "checkpoints", 0), ReorderBuffer(0)
+    store.save(engine, buffer)
+    list(log.records(store.tables, {}))
+    costs = []
+    for tick in ticks:
+        with CollectorPaused():
+            engine.apply(tick)
+            cpu = time.process_time()
+            store.save(engine, buffer)
+            written = sum(len(orjson.dumps(record)) for record in log.records(store.tables, {}))
+            costs.append((1e3 * (time.process_time() - cpu), written / 1e6))
+        gc.collect(0)
+    return costs
+
+
 def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) -> dict[str, Any]:
     """Return a 1 % move's and a funding close's engine time at each number of holders, beside bare numpy (`integers`
     False: every holder restated in Decimal, the engine's reference)."""
@@ -242,10 +265,13 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
         close = costs(engine, closes(tries, PRICES[MARKET]), 0)  # the first two pay: the fills' premium decays
         waited, moved = during_close(engine, tries)
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
+        back = oracle_tick(MARKET, T0 + (tries + 1) * HOUR_MS + 2000, PRICES[MARKET])  # after the close's move
+        [(checkpoint_cpu_ms, checkpoint_mb)] = checkpointed(engine, [back])
         per_size.append({"holders": n, "tick_ms": move["ms"], "tick_cpu_ms": move["cpu_ms"],
                          "tick_published": move["published"], "close_ms": close["ms"], "close_cpu_ms": close["cpu_ms"],
                          "close_published": close["published"], "close_payments": close["payments"],
                          "tick_during_close_ms": 1e3 * waited, "tick_during_close_published": moved,
+                         "tick_checkpoint_cpu_ms": checkpoint_cpu_ms, "tick_checkpoint_mb": checkpoint_mb,
                          "baseline_ms": bare,
                          "tick_ratio": move["ms"] / bare, "close_ratio": close["ms"] / bare})
         del engine
@@ -255,5 +281,7 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
                     "shared machine): a 1 % move of BTC-PERP (re-mark, then the exact restatement "
                     "and publication of every holder it flags), and a tick closing a funded hour at an unchanged "
                     "price (every holder settled and published); each holder in three markets; tick_during_close_ms: "
-                    "from the start of such a close to the outputs of a 1 % move that arrived as it began",
+                    "from the start of such a close to the outputs of a 1 % move that arrived as it began; "
+                    "tick_checkpoint_*: the CPU ms and MB of a risk task's checkpoint written after a 1 % move (back "
+                    "to the seed's price), alone since the last",
             "baseline": "numpy size*(price-entry) and |size|*price*rates over the ticked market's rows"}

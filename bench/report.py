@@ -154,7 +154,11 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                  f"bare numpy {num(size['baseline_ms'], 3)}", num(size["close_ratio"], 0)),
                 (f"a 1 % move arriving as a funding close begins, ms to its outputs, {size['holders']:,} holders",
                  num(size["tick_during_close_ms"], 2), f"bare numpy {num(size['baseline_ms'], 3)}",
-                 num(ratio(size["tick_during_close_ms"], size["baseline_ms"]), 0))]
+                 num(ratio(size["tick_during_close_ms"], size["baseline_ms"]), 0)),
+                (f"a risk task's checkpoint after a 1 % move, CPU ms ({num(size['tick_checkpoint_mb'], 1)} MB), "
+                 f"{size['holders']:,} holders", num(size["tick_checkpoint_cpu_ms"], 2),
+                 f"the move's own CPU ms {num(size['tick_cpu_ms'], 2)}",
+                 num(ratio(size["tick_checkpoint_cpu_ms"], size["tick_cpu_ms"]), 2))]
     k = r["fixed_margin"]
     out += [(f"exact margin in integers µs/holder (`fixed_margin`, {k['holders']:,} holders × 3 markets)",
              num(k["kernel_us_per_holder"], 3), f"bare numpy floats {num(k['numpy_us_per_holder'], 3)}",
