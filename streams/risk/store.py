@@ -41,7 +41,7 @@ Table = MutableMapping[str, Any]
 
 
 class EngineStore:
-    """The engine's three tables: each release's changes go in, a whole engine comes out."""
+    """The engine's three tables: what releases changed goes in at each checkpoint, a whole engine comes out."""
 
     def __init__(self, accounts: Table, markets: Table, applied: Table) -> None:
         self.accounts, self.markets, self.applied = accounts, markets, applied
