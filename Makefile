@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# the risk engine's compiled passes (numba), cached beside their sources: compiled here once (about a quarter of a
-# minute on 2 cores), not by the first worker a test or `quantdesk up` starts; a second or so once cached
+# the risk engine's compiled passes (numba) and the account states' record writer, cached beside their sources:
+# compiled here once (about a quarter of a minute on 2 cores), not by the first worker a test or `quantdesk up`
+# starts; a second or so once cached
 compiled: $(STAMP)
 	$(PY) -c 'from quantdesk.markets import DEFAULT_MARKETS; from streams.risk.engine import RiskEngine; RiskEngine(DEFAULT_MARKETS)'
+	$(PY) -c 'from quantdesk.kafka.records import warm; warm()'
 
 run: $(STAMP) web compiled
 	$(VENV)/bin/quantdesk up

@@ -1,11 +1,12 @@
 """Bytes on the wire: a Kafka message holds one event or a JSON array of events."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
 from typing import Any, ClassVar, Iterable
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, TypeAdapter
 
@@ -67,6 +68,36 @@ class Written(Encoded):
         if name.startswith("__"):  # copy and pickle probe these before the slots are set
             raise AttributeError(name)
         return getattr(self.model(), name)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRun:
+    """Events encoded already one after another in one buffer, each followed by a comma, with their keys: rows
+    [start, stop) of `data`, row r being `data[ends[r]:ends[r + 1] - 1]`. Rows side by side go into a message as
+    one slice of the buffer; `part` takes some of them without copying any."""
+
+    data: bytes | np.ndarray  # any buffer of bytes: bytes, or a uint8 array as written
+    ends: np.ndarray  # int64
+    keys: list[str]  # per row of `data`
+    start: int
+    stop: int
+    ts: int  # the earliest event time among them
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def part(self, start: int, stop: int) -> Any:
+        """Return rows [start, stop) of this run (counted from its first), as a run of the same kind."""
+        return replace(self, start=self.start + start, stop=self.start + stop)
+
+    def run_keys(self) -> list[str]:
+        """Return the run's keys, in order."""
+        return self.keys[self.start:self.stop]
+
+    def row(self, r: int) -> bytes:
+        """Return the bytes of row r (counted from the run's first)."""
+        return bytes(self.data[self.ends[self.start + r]:self.ends[self.start + r + 1] - 1])
+
 
 
 def encode_batch(events: Iterable[Any]) -> bytes:

@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from quantdesk import metrics
 from quantdesk.metrics import Family
+from quantdesk.wire import EncodedRun
 
 if TYPE_CHECKING:  # the feed worker shows its figures without loading the risk engine's compiled parts
     from streams.risk.snapshot_bytes import Published
@@ -104,13 +105,14 @@ class WorkerMetrics(metrics.Metrics):
                                self.child("worker_event_latency_seconds", topic=topic))
         return self.out[topic]
 
-    def published(self, topic: str, keyed: list[tuple[str, Any]]) -> None:
+    def published(self, topic: str, keyed: list[tuple[str, Any] | EncodedRun]) -> None:
         """Count events published to `topic`, and how far behind the wall clock the batch went: one observation
         per publish, its oldest event's (an observation per event costs microseconds each in a child's files);
         count dead letters by category and signals by kind."""
         count, latency = self.outgoing(topic)
-        count.inc(len(keyed))
-        latency.observe(time.time() - min(event_seconds(event) for _, event in keyed))
+        count.inc(sum(len(item) if isinstance(item, EncodedRun) else 1 for item in keyed))
+        latency.observe(time.time() - min(item.ts / 1000 if isinstance(item, EncodedRun) else event_seconds(item[1])
+                                          for item in keyed))
         if topic == "dlq":
             for category, n in Tally(reason_category(d.reason) for _, d in keyed).items():
                 self.child("worker_dead_letters_total", reason=category).inc(n)

@@ -2,14 +2,15 @@
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Awaitable, Callable
 
-from quantdesk.kafka.publisher import messages, partition_messages, partition_of, send_batches
+from quantdesk.kafka.publisher import Events, keyed_batches, partition_messages
 from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
-from streams.app import App
+from streams.app import PRODUCER_BATCH_BYTES, App
 from streams.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -30,23 +31,23 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.metrics = WorkerMetrics(self.role, self.settings.market_names)
 
-    async def publish(self, topic: str, keyed: Iterable[tuple[str, Any]]) -> None:
-        """Send events to a topic in order (see `outgoing`): a compacted topic's one message per key in as few produce
-        batches as the producer's batch size allows (`send_batches`), any other's one message per partition through
-        the producer itself (Faust's `Topic.send` would wrap every message in a future and callbacks that nothing
-        here reads); `flush` waits for them and raises a failed delivery."""
+    async def publish(self, topic: str, keyed: Events) -> None:
+        """Send events (and runs of them written together) to a topic in order: a compacted topic's one record per
+        key in record batches written whole (`keyed_batches`), any other's messages of one partition
+        (`partition_messages`) through the producer itself (Faust's `Topic.send` would wrap every message in a future
+        and callbacks that nothing here reads); `flush` waits for them and raises a failed delivery."""
         keyed = keyed if isinstance(keyed, list) else list(keyed)
         if not keyed:
             return
         self.metrics.published(topic, keyed)
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
-        if topic in COMPACTED_TOPICS:  # many records a partition: a batch of its own (one per call) costs less
+        if topic in COMPACTED_TOPICS:  # many records a partition: batches of their own, written whole, cost less
             batching = producer._ensure_producer()  # aiokafka's, under Faust's: only it sends a batch built whole
-            for sent in await send_batches(batching, name, outgoing(topic, keyed, partitions)):
-                sent.add_done_callback(delivered)
+            for partition, batch in keyed_batches(keyed, partitions, PRODUCER_BATCH_BYTES, int(time.time() * 1000)):
+                (await batching.send_batch(batch, name, partition=partition)).add_done_callback(delivered)
             return
-        for partition, key, value in outgoing(topic, keyed, partitions):  # one a partition: joins the open batch
+        for partition, key, value in partition_messages(keyed, partitions):  # one a partition: joins the open batch
             (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
 
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
@@ -71,12 +72,3 @@ class Pipeline:
         if self.app.undelivered is not None:
             raise self.app.undelivered
 
-
-def outgoing(
-    topic: str, keyed: Iterable[tuple[str, Any]], partitions: tuple[int, ...]
-) -> Iterator[tuple[int, str, bytes]]:
-    """Yield (partition, key, JSON array) messages: one per partition, or per key on a compacted topic (on the
-    partition the producer's partitioner would pick for the key, looked up once per key), at most 500 events each."""
-    if topic in COMPACTED_TOPICS:
-        return ((partition_of(key, partitions), key, value) for key, value in messages(keyed))
-    return partition_messages(keyed, partitions)

@@ -39,11 +39,12 @@ from aiokafka import TopicPartition
 from quantdesk.kafka.lag import task_partitions
 from quantdesk.kafka.publisher import Keyed, group_by_topic, partition_of
 from quantdesk.kafka.reader import Reader
+from quantdesk.kafka.records import warm
 from quantdesk.kafka.topics import EPOCHS
 from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, MarketEpoch,
                                 OracleTick, RiskOutcomes, account_key)
 from quantdesk.process import CollectorPaused
-from quantdesk.wire import Encoded, encode_batch
+from quantdesk.wire import encode_batch
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, WorkerMetrics
@@ -115,6 +116,7 @@ class AccountsAgent(CheckpointedInput):
         self.metrics = pipeline.metrics
         self.figures = shown
         self.fence = fence
+        warm()  # the account states' record writer, before the first release
 
     def check(self, event: Any) -> str | None:
         """Return why an event names a market the engine does not list, or None."""
@@ -306,15 +308,15 @@ class AccountsAgent(CheckpointedInput):
 
     def show(self, out: Outputs) -> None:
         """Show the accounts by state and the plans made (per market each closes)."""
-        self.figures.accounts_by_state.update(out.states)
+        self.figures.accounts_by_state.update(out.states.loud())
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
                 self.figures.planned[market].inc()
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
-        send = self.pipeline.publish  # a state goes to two topics: encoded once
-        states = [(account_key(s.wallet, s.subaccount), Encoded.of(s)) for s in out.states]
+        send = self.pipeline.publish
+        states = out.states.keyed()
         await send("accounts.state", states)
         await send("accounts.history", states)
         await send("accounts.ledger", ((account_key(e.wallet, e.subaccount), e) for e in out.ledger))

@@ -196,7 +196,7 @@ class RiskBoard:
         self.shown[:, at] = np.array(shown).T
         self.restated[at] = applied
 
-    def restate_figures(self, slots: list[int], markets: list[str], cash: np.ndarray, marks: np.ndarray,
+    def restate_figures(self, slots: np.ndarray, markets: list[str], cash: np.ndarray, marks: np.ndarray,
                         health: np.ndarray, equity: np.ndarray, applied: int) -> None:
         """Put accounts' figures on the board as `restate_all` puts their margins: cash, each of `markets`' upnl, MM
         and IM (`marks`: markets × 3 × accounts, zeros where none is held), health and equity (floats of exact

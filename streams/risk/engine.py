@@ -33,6 +33,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Literal
 
+import numpy as np
 import orjson
 
 from quantdesk.markets import Market, params_version, reparametrised
@@ -362,19 +363,22 @@ class RiskEngine:
         accounts = [self.accounts[key] for key in keys]
         quiet = self.lane.restate(slots, keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
                                   self.thresholds) if self.lane else None
-        written = dict(zip(quiet.rows, quiet.snapshots)) if quiet else {}
+        rows = quiet.rows if quiet else np.zeros(0, np.int64)
         if quiet:
-            self.liquidator.quiet(keys[i] for i in quiet.rows)
-        loud, margins = [], []
-        for i, (slot, account) in enumerate(zip(slots, accounts)):
-            if (state := written.get(i)) is not None:
-                out.states.append(state)
-            else:
-                loud.append(slot)
-                margins.append(self._published(account, source, out, quotes))
+            self.liquidator.quiet(quiet.states.run_keys())
+        loud_rows = np.setdiff1d(np.arange(len(slots)), rows, assume_unique=True)
+        loud, margins, shown = [], [], 0  # quiet rows shown so far: the written run's parts between loud rows
+        for row, quiet_before in zip(loud_rows.tolist(), np.searchsorted(rows, loud_rows).tolist()):
+            if quiet_before > shown:
+                out.states.append(quiet.states.part(shown, quiet_before))  # type: ignore[union-attr]
+                shown = quiet_before
+            loud.append(slots[row])
+            margins.append(self._published(accounts[row], source, out, quotes))
+        if quiet and shown < len(rows):
+            out.states.append(quiet.states.part(shown, len(rows)))
         self.board.restate_all(loud, margins, self.applied)
         if quiet:
-            self.board.restate_figures([slots[i] for i in quiet.rows], self.lane.markets, quiet.cash,  # type: ignore
+            self.board.restate_figures(np.asarray(slots)[rows], self.lane.markets, quiet.cash,  # type: ignore
                                        quiet.marks, quiet.health, quiet.equity, self.applied)
 
     def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:

@@ -3,7 +3,7 @@ spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from quantdesk.messages import (
     AccountSnapshot,
@@ -25,7 +25,7 @@ from quantdesk.messages import (
     account_key,
     dump,
 )
-from quantdesk.wire import digest
+from quantdesk.wire import Encoded, digest
 from streams.domain.accounts import Account
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
@@ -34,9 +34,56 @@ from streams.domain.margin import Margin
 from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
-from streams.risk.snapshot_bytes import Published
+from streams.risk.snapshot_bytes import Published, WrittenStates
 
 ACTOR = "risk-engine"
+
+
+class States:
+    """The account states published, in order: each a `Published` state, or runs of them written together
+    (`WrittenStates`, kept whole), read one by one as `Published` states."""
+
+    __slots__ = ("parts", "count")
+
+    def __init__(self, states: Iterable[Published] = ()) -> None:
+        self.parts: list[Published | WrittenStates] = list(states)
+        self.count = len(self.parts)
+
+    def append(self, state: Published | WrittenStates) -> None:
+        """Add a state, or a run of them."""
+        self.parts.append(state)
+        self.count += len(state) if isinstance(state, WrittenStates) else 1
+
+    def extend(self, states: Iterable[Published]) -> None:
+        """Add states, or another `States`' parts whole."""
+        for state in states.parts if isinstance(states, States) else states:
+            self.append(state)
+
+    def loud(self) -> Iterator[Published]:
+        """Yield the states not written in runs, in order (a run's accounts keep their states)."""
+        return (part for part in self.parts if not isinstance(part, WrittenStates))
+
+    def keyed(self) -> list[tuple[str, Encoded] | WrittenStates]:
+        """Return the states as a pipeline publishes them: runs whole, every other state keyed and encoded once
+        (a state goes to two topics)."""
+        return [s if isinstance(s, WrittenStates) else (account_key(s.wallet, s.subaccount), Encoded.of(s))
+                for s in self.parts]
+
+    def __iter__(self) -> Iterator[Published]:
+        for part in self.parts:
+            if isinstance(part, WrittenStates):
+                yield from part
+            else:
+                yield part
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, (States, list)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"States({list(self)!r})"
 
 
 @dataclass
@@ -45,7 +92,7 @@ class Outputs:
     what spans the accounts (the open interest, the insurance fund: `streams.risk.owners`); `epochs`, the markets as
     their author left them, for the risk tasks that follow it."""
 
-    states: list[Published] = field(default_factory=list)  # written from integers where quiet
+    states: States = field(default_factory=States)  # runs written from integers where quiet
     ledger: list[LedgerEntry | WrittenLedgerEntry] = field(default_factory=list)  # a close's, written (lane)
     funding_rates: list[FundingRate] = field(default_factory=list)
     funding_payments: list[FundingPayment | WrittenPayment] = field(default_factory=list)  # a close's, written (lane)

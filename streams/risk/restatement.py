@@ -32,7 +32,7 @@ from streams.domain.fixed_margin import (
     RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, account_margins_in_range,
     funding_owed_in_range, units)
 from streams.domain.margin import Quote
-from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenSnapshot, escaped, joined, snapshot_bytes
+from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenStates, escaped, joined, written
 
 ACTIVE, AT_RISK, LOUD, OFF_GRID = range(4)  # a slot's code: its state (quiet ones first), or off the integer grid
 STATE_CODES = {AccountState.ACTIVE: ACTIVE, AccountState.AT_RISK: AT_RISK}  # any other state: LOUD
@@ -136,8 +136,8 @@ class Holdings:
 class Restated:
     """The quiet holders of a batch: their rows in the batch, snapshots, and figures for the board."""
 
-    rows: list[int]
-    snapshots: list[WrittenSnapshot]
+    rows: np.ndarray
+    states: WrittenStates  # a row each, in `rows`' order
     cash: np.ndarray  # collateral less unsettled funding, floats
     marks: np.ndarray  # markets × 3 × quiet holders: upnl, MM, IM, floats
     health: np.ndarray
@@ -193,9 +193,10 @@ class IntegerLane:
         keep = np.flatnonzero(quiet)
         if not len(keep):
             return None
-        kept, rows = chosen[keep], rows[keep].tolist()
-        snapshots = self._written([accounts[i] for i in rows], kept, figures, keep, source)
-        return Restated(rows, snapshots, *board_figures(figures, keep, held.collateral[kept]))
+        kept, rows = chosen[keep], rows[keep]
+        listed = rows.tolist()
+        states = self._written([keys[i] for i in listed], [accounts[i] for i in listed], kept, figures, keep, source)
+        return Restated(rows, states, *board_figures(figures, keep, held.collateral[kept]))
 
     def owed(self, slots: list[int], accounts: list[Account], market: str, index: Decimal) -> list[int | None]:
         """Return what each holder of `market` (`accounts` in `slots`) owes at a close to funding `index`, in 1e-9 USD
@@ -239,10 +240,11 @@ class IntegerLane:
         except ValueError:
             return None
 
-    def _written(self, accounts: list[Account], kept: np.ndarray, figures: Margins, keep: np.ndarray,
-                 source: Message) -> list[WrittenSnapshot]:
-        """Return the quiet holders' snapshots (in slots `kept`, rows `keep` of `figures`), written from their
-        integers. The strings: the markets, the source's id, the two quiet states, then each slot's texts."""
+    def _written(self, keys: list[str], accounts: list[Account], kept: np.ndarray, figures: Margins,
+                 keep: np.ndarray, source: Message) -> WrittenStates:
+        """Return the quiet holders' snapshots (of `accounts` under `keys`, in slots `kept`, rows `keep` of
+        `figures`), written from their integers. The strings: the markets, the source's id, the two quiet states,
+        then each slot's texts."""
         held, count, markets = self.holdings, len(kept), len(self.markets)
         head = [*self.head, escaped(source.id)[:-1] + b":", *(escaped(s.value) for s in STATE_CODES)]
         strings, at = joined(head)
@@ -252,7 +254,7 @@ class IntegerLane:
         at = np.concatenate([at[:-1], (starts[:, None] + held.offsets[kept, :-1]).ravel(), ends[-1:]])
         first = len(head) + per_slot * np.arange(count)  # each holder's first string: its key
         rows, columns = np.nonzero(held.held[kept])  # its positions, in market order
-        written = snapshot_bytes(SnapshotColumns(
+        data, ends = written(SnapshotColumns(
             strings + b"".join([held.texts[slot] for slot in kept.tolist()]), at,
             np.column_stack([np.full(count, markets), first, first + 1, markets + 1 + held.code[kept]]),
             np.column_stack([np.full(count, source.ts, dtype=np.int64), held.subaccount[kept]]),
@@ -260,8 +262,7 @@ class IntegerLane:
             np.concatenate([[0], np.cumsum(held.held[kept].sum(axis=1))]),
             np.column_stack([columns, first[rows] + 2 + 2 * columns, first[rows] + 3 + 2 * columns]),
             position_columns(figures, keep[rows], columns)))
-        return [WrittenSnapshot(source.ts, json, a.wallet, a.subaccount, a.state.value)
-                for json, a in zip(written, accounts)]
+        return WrittenStates(data, ends, keys, 0, count, source.ts, accounts)
 
 
 def stays(figures: Margins, at_risk: np.ndarray, thresholds: Thresholds | None) -> np.ndarray:
@@ -310,7 +311,7 @@ def warm() -> None:
     """Compile (or load) the integer pass and the snapshot writer, once a process, before any tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
-    snapshot_bytes(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
+    written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                                    np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                                    np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
                                    np.zeros((0, 3, 2), dtype=np.int64)))

@@ -14,13 +14,15 @@ figures have no −0: a zero prints "0E-9", as the canonical figures the engine 
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Iterator
 
 import numpy as np
 import orjson
 from numba import njit
 
 from quantdesk.messages import AccountSnapshot
-from quantdesk.wire import Written
+from quantdesk.wire import EncodedRun, Written
+from streams.domain.accounts import Account
 
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
@@ -36,7 +38,7 @@ _AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
 (_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
 _POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 17, 20, 21, 22, 23
 DECIMAL_CHARS = 48  # the longest text of one figure: sign, 19 digits, point, 6 zeros or an exponent of 3 digits
-_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
+_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
 _POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
 _FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
 
@@ -69,6 +71,20 @@ class WrittenSnapshot(Written):
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenStates(EncodedRun):
+    """Account snapshots written one after another (`written`) after an event (its time: `ts`), each of an account
+    whose state it does not move, read one by one as `WrittenSnapshot`s."""
+
+    accounts: list[Account]  # per row of `data`, each as its snapshot shows it
+
+    def __iter__(self) -> Iterator[WrittenSnapshot]:
+        """Yield each row as a `WrittenSnapshot` (tests, a rebuild: off the engine's path)."""
+        for r in range(len(self)):
+            account = self.accounts[self.start + r]
+            yield WrittenSnapshot(self.ts, self.row(r), account.wallet, account.subaccount, account.state.value)
+
+
 Published = AccountSnapshot | WrittenSnapshot  # an account state as the engine publishes it
 
 
@@ -89,8 +105,9 @@ def joined(strings: list[bytes]) -> tuple[bytes, np.ndarray]:
     return b"".join(strings), at
 
 
-def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
-    """Return each account's snapshot as the JSON bytes pydantic writes for it."""
+def written(columns: SnapshotColumns) -> tuple[np.ndarray, np.ndarray]:
+    """Return every account's snapshot, as the JSON bytes pydantic writes for it, one after another and each
+    followed by a comma, and where each starts (and the last ends): account a's are `data[ends[a]:ends[a + 1] - 1]`."""
     longest = int(np.diff(columns.at).max(initial=0))
     accounts, positions = len(columns.numbers), len(columns.position_texts)
     out = np.empty(accounts * (_FIXED_ACCOUNT + 4 * longest) + positions * (_FIXED_POSITION + 3 * longest), np.uint8)
@@ -98,8 +115,14 @@ def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
     _write(out, np.frombuffer(columns.strings, dtype=np.uint8), *(np.ascontiguousarray(c, dtype=np.int64) for c in (
         columns.at, columns.texts, columns.numbers, columns.figures, columns.first_position, columns.position_texts,
         columns.position_figures)), ends)
-    written, ends = out[:ends[-1]].tobytes(), ends.tolist()
-    return [written[start:end] for start, end in zip(ends, ends[1:])]
+    return out[:ends[-1]], ends  # (what is left of `out` was never written: its pages never taken)
+
+
+def snapshot_bytes(columns: SnapshotColumns) -> list[bytes]:
+    """Return each account's snapshot as the JSON bytes pydantic writes for it."""
+    data, ends = written(columns)
+    data = data.tobytes()
+    return [data[start:end - 1] for start, end in zip(ends.tolist(), ends[1:].tolist())]
 
 
 def snapshot_columns(snapshots: list[AccountSnapshot]) -> SnapshotColumns:
@@ -142,7 +165,8 @@ def decimal_text(coefficient: int, exponent: int) -> str:
 @njit(cache=True, nogil=True)
 def _write(out, strings, at, texts, numbers, figures, first_position, position_texts, position_figures,
            ends):  # pragma: no cover (compiled)
-    """Write every account's snapshot one after another into `out`; `ends[a + 1]` is where account a's ends."""
+    """Write every account's snapshot into `out`, each followed by a comma; `ends[a + 1]` is where account a's
+    comma ends."""
     w = 0
     for a in range(numbers.shape[0]):
         w = _literal(out, w, _ID)
@@ -171,6 +195,7 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
                 w = _figure(out, w, position_figures[p, f, 0], position_figures[p, f, 1])
             w = _literal(out, w, _CLOSE)
         w = _literal(out, w, _END)
+        w = _literal(out, w, _COMMA)
         ends[a + 1] = w
 
 

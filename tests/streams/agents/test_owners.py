@@ -17,7 +17,8 @@ from streams.agents.owners import OUTPUTS, OwnersAgent
 from streams.app import faust_app
 from streams.domain.alerts import Thresholds
 from streams.ordered import offset_key
-from streams.pipeline import Pipeline, outgoing
+from quantdesk.kafka.publisher import partition_messages
+from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, Fence, Restored
 from streams.risk.outputs import Outputs
 from streams.risk.owners import Owners
@@ -84,7 +85,7 @@ def expected(out: Outputs) -> Published:
     keyed = {"accounts.ledger": [(account_key(e.wallet, e.subaccount), e) for e in out.ledger],
              "mikey.signals": [(s.subject, s) for s in out.signals], "audit.log": [(a.subject, a) for a in out.audit]}
     return split((topic, partition, value) for topic, events in keyed.items()
-                 for partition, _, value in outgoing(topic, events, PARTITIONS))
+                 for partition, _, value in partition_messages(events, PARTITIONS))
 
 
 def count(events: Published) -> int:

@@ -1,0 +1,157 @@
+"""Keyed records written straight into Kafka record batches (message format v2), in one compiled pass (numba).
+
+A compacted topic takes one record per key, and a risk task's move restates tens of thousands of accounts at once:
+appended one by one through aiokafka's batch builder, each record costs ~1.7 µs of Python. Here every record of a
+publish is laid out as arrays (its key, and the slices of one buffer its value is made of), and the batches are
+written whole, as aiokafka's `DefaultRecordBatchBuilder` writes them (no compression, no producer id, every record
+at one timestamp), checksummed by google-crc32c (the CPU's CRC-32C instruction: 50 MB in ~3 ms, against ~21 through
+aiokafka's own), and handed to its producer as built batches (`Built`).
+A record's value is a JSON array: `[`, its pieces joined by commas, `]`.
+"""
+
+from functools import cache
+
+import google_crc32c
+import numpy as np
+from aiokafka.producer.message_accumulator import BatchBuilder
+from numba import njit
+
+HEADER = 61  # a v2 batch's bytes before its first record
+CRC_AT, ATTRIBUTES_AT = 17, 21  # the checksum covers the batch from its attributes on
+LARGEST_VARINT = 5  # an int32 as a zigzag varint
+
+
+class Built(BatchBuilder):
+    """A record batch written already, handed to aiokafka's producer (`send_batch`) in place of its builder."""
+
+    def __init__(self, data: memoryview, count: int) -> None:  # nothing is appended to it: no builder underneath
+        self._buffer, self._relative_offset, self._closed = data, count, True
+
+
+def record_batches(data: bytes | np.ndarray, starts: np.ndarray, stops: np.ndarray, pieces: np.ndarray,
+                   first: np.ndarray, keys: bytes, key_at: np.ndarray, timestamp: int,
+                   batch_bytes: int) -> list[tuple[memoryview, int]]:
+    """Return records as batches of at most `batch_bytes` (a record larger alone: a batch of its own), in order,
+    each with its count, as views of one buffer. Record r's key is `keys[key_at[r]:key_at[r + 1]]`; its value holds
+    the pieces `pieces[first[r]:first[r + 1]]`, piece i being `data[starts[i]:stops[i]]`."""
+    records = len(first) - 1
+    if not records:
+        return []
+    sizes = (stops - starts)[pieces]
+    value_sizes = 2 + np.add.reduceat(sizes, first[:-1]) + np.diff(first) - 1
+    bound = 3 + 4 * LARGEST_VARINT + np.diff(key_at) + value_sizes  # a record's bytes at most
+    out = np.empty(int(bound.sum()) + HEADER * records, np.uint8)
+    cuts = np.empty(records + 1, np.int64)  # each batch's first record, and where in `out` it starts
+    at = np.empty(records + 1, np.int64)
+    batches = _write(out, np.frombuffer(data, np.uint8), starts, stops, pieces, first,
+                     np.frombuffer(keys, np.uint8), key_at, value_sizes, bound, timestamp, batch_bytes, cuts, at)
+    written = []
+    for b in range(batches):
+        batch = out[at[b]:at[b + 1]]
+        batch[CRC_AT:ATTRIBUTES_AT] = np.frombuffer(google_crc32c.value(batch[ATTRIBUTES_AT:]).to_bytes(4, "big"),
+                                                    np.uint8)
+        written.append((memoryview(batch), int(cuts[b + 1] - cuts[b])))  # the producer copies it into its request
+    return written
+
+
+@cache
+def warm() -> None:
+    """Compile (or load) the writer, once a process, before the first publish."""
+    one = np.ones(1, np.int64)
+    record_batches(b"x", one * 0, one, one * 0, np.array([0, 1]), b"k", np.array([0, 1]), 0, 1 << 10)
+
+
+@njit(cache=True, nogil=True)
+def _write(out, data, starts, stops, pieces, first, keys, key_at, value_sizes, bound, timestamp, batch_bytes, cuts,
+           at):  # pragma: no cover (compiled)
+    """Write the records into batches one after another in `out` (checksums left at 0); return how many batches,
+    with each one's first record in `cuts` and its start in `at` (and the ends after the last)."""
+    batches, w, r = 0, 0, 0
+    records = first.shape[0] - 1
+    while r < records:
+        cuts[batches], at[batches] = r, w
+        start, w = w, w + HEADER
+        size, count = HEADER, 0
+        while r < records and (count == 0 or size + bound[r] <= batch_bytes):
+            size += bound[r]
+            w = _record(out, w, count, data, starts, stops, pieces, first[r], first[r + 1], keys, key_at[r],
+                        key_at[r + 1], value_sizes[r])
+            count += 1
+            r += 1
+        _header(out, start, w - start, count, timestamp)
+        batches += 1
+    cuts[batches], at[batches] = r, w
+    return batches
+
+
+@njit(cache=True, nogil=True)
+def _record(out, w, offset, data, starts, stops, pieces, first, last, keys, key_start, key_stop,
+            value_size):  # pragma: no cover (compiled)
+    """Write one record (no headers, the batch's timestamp) at w; return where it ends."""
+    key_size = key_stop - key_start
+    body = 3 + _varint_size(offset) + _varint_size(key_size) + key_size + _varint_size(value_size) + value_size
+    w = _varint(out, w, body)
+    out[w], out[w + 1] = 0, 0  # attributes, timestamp delta
+    w = _varint(out, w + 2, offset)
+    w = _varint(out, w, key_size)
+    out[w:w + key_size] = keys[key_start:key_stop]
+    w = _varint(out, w + key_size, value_size)
+    out[w] = 91  # '['
+    w += 1
+    for p in range(first, last):
+        if p > first:
+            out[w] = 44  # ','
+            w += 1
+        start, stop = starts[pieces[p]], stops[pieces[p]]
+        out[w:w + stop - start] = data[start:stop]
+        w += stop - start
+    out[w], out[w + 1] = 93, 0  # ']', no headers
+    return w + 2
+
+
+@njit(cache=True, nogil=True)
+def _header(out, w, size, count, timestamp):  # pragma: no cover (compiled)
+    """Write a batch's header at w, its checksum 0 (`record_batches` sets it)."""
+    _int(out, w, 0, 8)  # base offset: the broker gives the offsets
+    _int(out, w + 8, size - 12, 4)  # the length after itself and the base offset
+    _int(out, w + 12, -1, 4)  # partition leader epoch
+    out[w + 16] = 2  # magic
+    _int(out, w + 17, 0, 4)  # crc
+    _int(out, w + 21, 0, 2)  # attributes: no compression, not transactional, create time
+    _int(out, w + 23, count - 1, 4)  # last offset delta
+    _int(out, w + 27, timestamp, 8)  # first timestamp
+    _int(out, w + 35, timestamp, 8)  # max timestamp
+    _int(out, w + 43, -1, 8)  # producer id
+    _int(out, w + 51, -1, 2)  # producer epoch
+    _int(out, w + 53, 0, 4)  # base sequence
+    _int(out, w + 57, count, 4)
+
+
+@njit(cache=True, nogil=True)
+def _int(out, w, value, size):  # pragma: no cover (compiled)
+    """Write a signed integer big-endian in `size` bytes at w."""
+    for i in range(size - 1, -1, -1):
+        out[w + i] = value & 0xFF
+        value >>= 8
+
+
+@njit(cache=True, nogil=True)
+def _varint(out, w, value):  # pragma: no cover (compiled)
+    """Write a non-negative int32 as Kafka's zigzag varint at w; return where it ends."""
+    rest = value << 1
+    while rest >= 0x80:
+        out[w] = (rest & 0x7F) | 0x80
+        rest >>= 7
+        w += 1
+    out[w] = rest
+    return w + 1
+
+
+@njit(cache=True, nogil=True)
+def _varint_size(value):  # pragma: no cover (compiled)
+    """Return how many bytes `_varint` writes for `value`."""
+    rest, size = value << 1, 1
+    while rest >= 0x80:
+        rest >>= 7
+        size += 1
+    return size
