@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from quantdesk.kafka.publisher import Events, keyed_batches, partition_messages
+from quantdesk.kafka.publisher import Events, keyed_batches, partition_batches
 from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
@@ -32,23 +32,23 @@ class Pipeline:
         self.metrics = WorkerMetrics(self.role, self.settings.market_names)
 
     async def publish(self, topic: str, keyed: Events) -> None:
-        """Send events (and runs of them written together) to a topic in order: a compacted topic's one record per
-        key in record batches written whole (`keyed_batches`), any other's messages of one partition
-        (`partition_messages`) through the producer itself (Faust's `Topic.send` would wrap every message in a future
-        and callbacks that nothing here reads); `flush` waits for them and raises a failed delivery."""
+        """Send events (and runs of them written together) to a topic in order, in record batches written whole and
+        handed to the producer itself (Faust's `Topic.send` would wrap every message in a future and callbacks that
+        nothing here reads): a compacted topic's one record per key (`keyed_batches`), any other's messages of many
+        events of one partition (`partition_batches`); `flush` waits for them and raises a failed delivery."""
         keyed = keyed if isinstance(keyed, list) else list(keyed)
         if not keyed:
             return
         self.metrics.published(topic, keyed)
         partitions, name = tuple(range(self.settings.topic_partitions)), self.settings.topic(topic)
         producer, delivered = await self.app.maybe_start_producer(), self.app.delivered
-        if topic in COMPACTED_TOPICS:  # many records a partition: batches of their own, written whole, cost less
-            batching = producer._ensure_producer()  # aiokafka's, under Faust's: only it sends a batch built whole
+        batching = producer._ensure_producer()  # aiokafka's, under Faust's: only it sends a batch built whole
+        if topic in COMPACTED_TOPICS:
             for partition, batch in keyed_batches(keyed, partitions, PRODUCER_BATCH_BYTES, int(time.time() * 1000)):
                 (await batching.send_batch(batch, name, partition=partition)).add_done_callback(delivered)
             return
-        for partition, key, value in partition_messages(keyed, partitions):  # one a partition: joins the open batch
-            (await producer.send(name, key.encode(), value, partition, None, None)).add_done_callback(delivered)
+        for partition, batch in partition_batches(keyed, partitions, PRODUCER_BATCH_BYTES, int(time.time() * 1000)):
+            (await batching.send_batch(batch, name, partition=partition)).add_done_callback(delivered)
 
     def loop(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Run `run` as a task of the app until it stops; crash the app if it fails."""

@@ -74,6 +74,9 @@ def partitions_of(keys: list[str], partitions: tuple[int, ...]) -> np.ndarray:
 _LANDING: dict[tuple[int, ...], dict[str, int]] = {}
 
 
+Span = tuple[Any, int, int]  # a buffer and a range of it: events written one after another, commas between
+
+
 def partition_messages(
     events: Events, partitions: tuple[int, ...], max_per_message: int = 500
 ) -> Iterator[tuple[int, str, bytes]]:
@@ -82,9 +85,34 @@ def partition_messages(
 
     Events of many keys share a message when their keys map to one partition; each still lands on
     the partition its own key maps to. A message's key is its first event's key (consumers read the
-    key of every event from the event, never from the message). A run's rows side by side on one partition go
-    out as slices of its buffer.
+    key of every event from the event, never from the message).
     """
+    for partition, key, spans in partition_records(events, partitions, max_per_message):
+        yield partition, key, json_array(spans)
+
+
+def partition_batches(events: Events, partitions: tuple[int, ...], batch_bytes: int,
+                      timestamp: int) -> list[tuple[int, Built]]:
+    """Return the messages `partition_messages` gives as record batches written whole, each with its partition (a
+    run's rows go from its buffer into the batch, copied once)."""
+    batches: list[tuple[int, Built]] = []
+    records = list(partition_records(events, partitions))
+    for partition in dict.fromkeys(p for p, _, _ in records):
+        held = [(key, spans) for p, key, spans in records if p == partition]
+        data, starts, stops = joined([span for _, spans in held for span in spans])
+        first = np.cumsum([0, *(len(spans) for _, spans in held)])
+        text = "".join(key for key, _ in held)
+        key_at = np.cumsum([0, *(len(k) if text.isascii() else len(k.encode()) for k, _ in held)])
+        batches += [(partition, Built(batch, count)) for batch, count in record_batches(
+            data, starts, stops, np.arange(len(starts)), first, text.encode(), key_at, timestamp, batch_bytes)]
+    return batches
+
+
+def partition_records(
+    events: Events, partitions: tuple[int, ...], max_per_message: int = 500
+) -> Iterator[tuple[int, str, list[Span]]]:
+    """Yield `partition_messages`' messages as (partition, key, spans of their events), partition by partition (a
+    run's rows side by side on one partition are one span of its buffer)."""
     by_partition: dict[int, list[tuple[str, Any] | EncodedRun]] = defaultdict(list)
     for item in events:
         if isinstance(item, EncodedRun):
@@ -93,8 +121,33 @@ def partition_messages(
         else:
             by_partition[partition_of(item[0], partitions)].append(item)
     for partition, batch in by_partition.items():
-        for key, value in packed(batch, max_per_message):
-            yield partition, key, value
+        for key, spans in packed(batch, max_per_message):
+            yield partition, key, spans
+
+
+def json_array(spans: list[Span]) -> bytes:
+    """Return spans of events as one JSON array (a message `bounded` wrote whole: itself)."""
+    if len(spans) == 1 and type(spans[0][0]) is bytes and spans[0][1:] == (1, len(spans[0][0]) - 1):
+        return spans[0][0]
+    parts: list[Any] = [b"["]
+    for buffer, start, stop in spans:
+        parts += [b","] * (len(parts) > 1) + [memoryview(buffer)[start:stop]]
+    return b"".join([*parts, b"]"])
+
+
+def joined(spans: list[Span]) -> tuple[bytes | np.ndarray, np.ndarray, np.ndarray]:
+    """Return the spans' buffers as one (a single buffer: itself) and where each span starts and stops in it."""
+    placed: dict[int, int] = {}  # where each buffer starts, by identity: a run's spans share it
+    buffers, starts, stops, size = [], [], [], 0
+    for buffer, start, stop in spans:
+        if (base := placed.get(id(buffer))) is None:
+            base = placed[id(buffer)] = size
+            buffers.append(buffer)
+            size += len(buffer)
+        starts.append(base + start)
+        stops.append(base + stop)
+    data = buffers[0] if len(buffers) == 1 else b"".join(buffers)
+    return data, np.array(starts, np.int64), np.array(stops, np.int64)
 
 
 def by_partitions(run: EncodedRun, partitions: tuple[int, ...]) -> Iterator[tuple[int, EncodedRun]]:
@@ -105,15 +158,16 @@ def by_partitions(run: EncodedRun, partitions: tuple[int, ...]) -> Iterator[tupl
         yield int(landing[start]), run.part(start, stop)
 
 
-def packed(batch: list[tuple[str, Any] | EncodedRun], max_per_message: int) -> Iterator[tuple[str, bytes]]:
-    """Yield (first key, JSON array) messages of one partition's events and runs, in order, at most
-    `max_per_message` and `MESSAGE_BYTES` each."""
+def packed(batch: list[tuple[str, Any] | EncodedRun], max_per_message: int) -> Iterator[tuple[str, list[Span]]]:
+    """Yield (first key, spans) messages of one partition's events and runs, in order, at most `max_per_message`
+    and `MESSAGE_BYTES` each."""
     single: list[tuple[str, Any]] = []
     runs: list[EncodedRun] = []
     for item in [*batch, None]:
         if isinstance(item, tuple) and runs or isinstance(item, EncodedRun) and single or item is None:
             for start in range(0, len(single), max_per_message):
-                yield from bounded(single[start:start + max_per_message])
+                yield from ((key, [(value, 1, len(value) - 1)])
+                            for key, value in bounded(single[start:start + max_per_message]))
             yield from run_messages(runs, max_per_message)
             single, runs = [], []
         if isinstance(item, tuple):
@@ -122,27 +176,27 @@ def packed(batch: list[tuple[str, Any] | EncodedRun], max_per_message: int) -> I
             runs.append(item)
 
 
-def run_messages(runs: list[EncodedRun], max_per_message: int) -> Iterator[tuple[str, bytes]]:
-    """Yield (first key, JSON array) messages of runs' rows, in order, each filled up to `max_per_message` rows and
-    `MESSAGE_BYTES` (a row larger alone: a message of its own), copied once from the runs' buffers."""
-    parts: list[Any] = [b"["]  # `[`, then the rows' slices with commas between, then `]`
+def run_messages(runs: list[EncodedRun], max_per_message: int) -> Iterator[tuple[str, list[Span]]]:
+    """Yield (first key, spans) messages of runs' rows, in order, each filled up to `max_per_message` rows and
+    `MESSAGE_BYTES` (a row larger alone: a message of its own)."""
+    spans: list[Span] = []
     key, count, size = "", 0, 1  # size: `[`, then each row and a comma (the last one's becomes `]`)
     for run in runs:
-        r, data = 0, memoryview(run.data)
+        r = 0
         while r < len(run):
             at = run.start + r
             fits = int(np.searchsorted(run.ends, run.ends[at] + MESSAGE_BYTES - size, side="right")) - 1 - run.start
             stop = min(fits, len(run), r + max_per_message - count)
             if stop <= r and count:  # not one more row fits: this message is full
-                yield key, b"".join([*parts, b"]"])
-                parts, count, size = [b"["], 0, 1
+                yield key, spans
+                spans, count, size = [], 0, 1
                 continue
             stop = max(stop, r + 1)
-            parts += [b","] * bool(count) + [data[run.ends[at]:run.ends[run.start + stop] - 1]]
+            spans.append((run.data, int(run.ends[at]), int(run.ends[run.start + stop]) - 1))
             key = key if count else run.keys[at]
             count, size, r = count + stop - r, size + int(run.ends[run.start + stop] - run.ends[at]), stop
     if count:
-        yield key, b"".join([*parts, b"]"])
+        yield key, spans
 
 
 def keyed_batches(events: Events, partitions: tuple[int, ...], batch_bytes: int,

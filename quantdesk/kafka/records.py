@@ -56,9 +56,11 @@ def record_batches(data: bytes | np.ndarray, starts: np.ndarray, stops: np.ndarr
 
 @cache
 def warm() -> None:
-    """Compile (or load) the writer, once a process, before the first publish."""
+    """Compile (or load) the writer, once a process, before the first publish: for bytes (read-only) and for a
+    buffer written in place (a run of snapshots), each its own compiled version."""
     one = np.ones(1, np.int64)
-    record_batches(b"x", one * 0, one, one * 0, np.array([0, 1]), b"k", np.array([0, 1]), 0, 1 << 10)
+    for data in (b"x", np.ones(1, np.uint8)):
+        record_batches(data, one * 0, one, one * 0, np.array([0, 1]), b"k", np.array([0, 1]), 0, 1 << 10)
 
 
 @njit(cache=True, nogil=True)

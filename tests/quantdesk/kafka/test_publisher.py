@@ -12,8 +12,8 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from bench.events import kafka_messages
-from quantdesk.kafka.publisher import (MESSAGE_BYTES, Keyed, Publisher, keyed_batches, partition_messages,
-                                      partition_of)
+from quantdesk.kafka.publisher import (MESSAGE_BYTES, Keyed, Publisher, keyed_batches, partition_batches,
+                                      partition_messages, partition_of)
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from quantdesk.wire import Encoded, EncodedRun, decode
@@ -97,6 +97,8 @@ def test_a_message_passes_its_byte_bound_only_with_a_single_event(sizes: list[tu
     events = [(key, {"n": n, "text": "x" * size}) for n, (key, size) in enumerate(sizes)]
     mixed = [run_of(events[start:start + 7]) if start % 2 else events[start:start + 7] for start in range(0, 40, 7)]
     written = [item for part in mixed for item in (part if isinstance(part, list) else [part])]  # runs and singles
+    for sent_in in (events, written):  # the same messages, as record batches written whole
+        assert records(partition_batches(sent_in, (0, 1), 1 << 20, 0)) == list(partition_messages(sent_in, (0, 1)))
     for sent in (list(partition_messages(events, (0, 1))), records(keyed_batches(events, (0,), 1 << 20, 0)),
                  list(partition_messages(written, (0, 1))), records(keyed_batches(written, (0,), 1 << 20, 0))):
         assert all(len(value) <= MESSAGE_BYTES or len(decode(value)) == 1 for _, _, value in sent)
