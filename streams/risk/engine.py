@@ -358,27 +358,31 @@ class RiskEngine:
     def _publish_all(self, slots: list[int], source: Message, out: Outputs) -> None:
         """Publish the accounts in `slots`, in order, under the quotes of the moment: the quiet ones from integers
         (`IntegerLane`), the others exactly in Decimal; restate their slots at once."""
+        if not slots:  # most ticks of a few holders: none flagged
+            return
         quotes = {name: market.quote() for name, market in self.markets.items()}
-        keys = [self.board.keys[slot] for slot in slots]
-        accounts = [self.accounts[key] for key in keys]
+        keys = list(map(self.board.keys.__getitem__, slots))
+        accounts = list(map(self.accounts.__getitem__, keys))
         quiet = self.lane.restate(slots, keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
                                   self.thresholds) if self.lane else None
-        rows = quiet.rows if quiet else np.zeros(0, np.int64)
-        if quiet:
+        if quiet:  # each loud row with how many quiet rows come before it
             self.liquidator.quiet(quiet.states.run_keys())
-        loud_rows = np.setdiff1d(np.arange(len(slots)), rows, assume_unique=True)
+            loud_rows = np.setdiff1d(np.arange(len(slots)), quiet.rows, assume_unique=True)
+            rows = zip(loud_rows.tolist(), np.searchsorted(quiet.rows, loud_rows).tolist())
+        else:
+            rows = zip(range(len(slots)), [0] * len(slots))
         loud, margins, shown = [], [], 0  # quiet rows shown so far: the written run's parts between loud rows
-        for row, quiet_before in zip(loud_rows.tolist(), np.searchsorted(rows, loud_rows).tolist()):
+        for row, quiet_before in rows:
             if quiet_before > shown:
                 out.states.append(quiet.states.part(shown, quiet_before))  # type: ignore[union-attr]
                 shown = quiet_before
             loud.append(slots[row])
             margins.append(self._published(accounts[row], source, out, quotes))
-        if quiet and shown < len(rows):
-            out.states.append(quiet.states.part(shown, len(rows)))
         self.board.restate_all(loud, margins, self.applied)
         if quiet:
-            self.board.restate_figures(np.asarray(slots)[rows], self.lane.markets, quiet.cash,  # type: ignore
+            if shown < len(quiet.rows):
+                out.states.append(quiet.states.part(shown, len(quiet.rows)))
+            self.board.restate_figures(np.asarray(slots)[quiet.rows], self.lane.markets, quiet.cash,  # type: ignore
                                        quiet.marks, quiet.health, quiet.equity, self.applied)
 
     def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:
