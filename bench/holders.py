@@ -23,9 +23,11 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
+from quantdesk.kafka.publisher import keyed_batches, partition_messages, partitions_of
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from quantdesk.process import CollectorPaused, tune_collector
+from streams.app import PRODUCER_BATCH_BYTES
 from streams.domain import to_money
 from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account
@@ -45,6 +47,7 @@ PREMIUM = Decimal("1.0005")  # fills a little over the oracle: the hour funds at
 TEMPLATES = 60  # distinct books; account i holds template i % TEMPLATES (even: long, odd: short)
 MOVE = Decimal("0.01")
 MARKET = "BTC-PERP"  # the ticked market
+TASK_PARTITION = (0,)  # a risk task's states all go to its own partition
 
 
 @dataclass(frozen=True)
@@ -234,21 +237,29 @@ def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
     return time.perf_counter() - started, len(out.states)
 
 
-def checkpointed(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[float, float]]:
-    """Return the CPU ms and MB of the checkpoint a risk task writes after each of `ticks`, each alone since the last
-    (`QUANTDESK_RISK_CHECKPOINT_S=0`; after a first checkpoint, untimed, as a running task has written): its tables'
-    rows (`EngineStore.save`) and their records as the JSON the log holds."""
+def worker_costs(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[float, float, float]]:
+    """Return what a risk task spends on its own after each of `ticks`: the CPU ms of laying the states out as the
+    messages it sends (`accounts.state`'s record batches, `accounts.history`'s messages of its partition), and the
+    CPU ms and MB of the checkpoint it writes after it alone (`QUANTDESK_RISK_CHECKPOINT_S=0`; after a first one,
+    untimed, as a running task has written): its tables' rows (`EngineStore.save`) and their records as the JSON the
+    log holds. Each key's partition is looked up first, as a running task has looked it up."""
     store, log, buffer = EngineStore.journaled(), CheckpointLog("unused", "checkpoints", 0), ReorderBuffer(0)
     store.save(engine, buffer)
     list(log.records(store.tables, {}))
+    partitions_of(list(engine.accounts), TASK_PARTITION)  # each key's partition, known as a running worker knows it
     costs = []
     for tick in ticks:
         with CollectorPaused():
-            engine.apply(tick)
+            states = engine.apply(tick).states
             cpu = time.process_time()
+            keyed = states.keyed()
+            keyed_batches(keyed, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
+            sum(1 for _ in partition_messages(keyed, TASK_PARTITION))
+            laid_out = time.process_time()
             store.save(engine, buffer)
             written = sum(len(orjson.dumps(record)) for record in log.records(store.tables, {}))
-            costs.append((1e3 * (time.process_time() - cpu), written / 1e6))
+            costs.append((1e3 * (laid_out - cpu), 1e3 * (time.process_time() - laid_out), written / 1e6))
+        del states, keyed
         gc.collect(0)
     return costs
 
@@ -266,12 +277,13 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
         waited, moved = during_close(engine, tries)
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
         back = oracle_tick(MARKET, T0 + (tries + 1) * HOUR_MS + 2000, PRICES[MARKET])  # after the close's move
-        [(checkpoint_cpu_ms, checkpoint_mb)] = checkpointed(engine, [back])
+        [(publish_cpu_ms, checkpoint_cpu_ms, checkpoint_mb)] = worker_costs(engine, [back])
         per_size.append({"holders": n, "tick_ms": move["ms"], "tick_cpu_ms": move["cpu_ms"],
                          "tick_published": move["published"], "close_ms": close["ms"], "close_cpu_ms": close["cpu_ms"],
                          "close_published": close["published"], "close_payments": close["payments"],
                          "tick_during_close_ms": 1e3 * waited, "tick_during_close_published": moved,
-                         "tick_checkpoint_cpu_ms": checkpoint_cpu_ms, "tick_checkpoint_mb": checkpoint_mb,
+                         "tick_publish_cpu_ms": publish_cpu_ms, "tick_checkpoint_cpu_ms": checkpoint_cpu_ms,
+                         "tick_checkpoint_mb": checkpoint_mb,
                          "baseline_ms": bare,
                          "tick_ratio": move["ms"] / bare, "close_ratio": close["ms"] / bare})
         del engine
@@ -282,6 +294,8 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
                     "and publication of every holder it flags), and a tick closing a funded hour at an unchanged "
                     "price (every holder settled and published); each holder in three markets; tick_during_close_ms: "
                     "from the start of such a close to the outputs of a 1 % move that arrived as it began; "
+                    "tick_publish_cpu_ms: the CPU ms of laying that move's states out as the messages of "
+                    "accounts.state and accounts.history; "
                     "tick_checkpoint_*: the CPU ms and MB of a risk task's checkpoint written after a 1 % move (back "
                     "to the seed's price), alone since the last",
             "baseline": "numpy size*(price-entry) and |size|*price*rates over the ticked market's rows"}

@@ -155,6 +155,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 (f"a 1 % move arriving as a funding close begins, ms to its outputs, {size['holders']:,} holders",
                  num(size["tick_during_close_ms"], 2), f"bare numpy {num(size['baseline_ms'], 3)}",
                  num(ratio(size["tick_during_close_ms"], size["baseline_ms"]), 0)),
+                (f"a 1 % move's states laid out as accounts.state and accounts.history messages, CPU ms, "
+                 f"{size['holders']:,} holders", num(size["tick_publish_cpu_ms"], 2),
+                 f"the move's own CPU ms {num(size['tick_cpu_ms'], 2)}",
+                 num(ratio(size["tick_publish_cpu_ms"], size["tick_cpu_ms"]), 2)),
                 (f"a risk task's checkpoint after a 1 % move, CPU ms ({num(size['tick_checkpoint_mb'], 1)} MB), "
                  f"{size['holders']:,} holders", num(size["tick_checkpoint_cpu_ms"], 2),
                  f"the move's own CPU ms {num(size['tick_cpu_ms'], 2)}",
