@@ -23,7 +23,8 @@ from typing import Any, Iterator
 import numpy as np
 import orjson
 
-from quantdesk.kafka.publisher import keyed_batches, partition_messages, partitions_of
+from quantdesk.kafka.publisher import partitions_of
+from quantdesk.kafka.records import keyed_batches, partition_batches
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from quantdesk.process import CollectorPaused, tune_collector
@@ -254,7 +255,7 @@ def worker_costs(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[floa
             cpu = time.process_time()
             keyed = states.keyed()
             keyed_batches(keyed, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
-            sum(1 for _ in partition_messages(keyed, TASK_PARTITION))
+            partition_batches(keyed, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
             laid_out = time.process_time()
             store.save(engine, buffer)
             written = sum(len(orjson.dumps(record)) for record in log.records(store.tables, {}))

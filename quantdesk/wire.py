@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable, Self
 
 import numpy as np
 import orjson
@@ -86,7 +86,7 @@ class EncodedRun:
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def part(self, start: int, stop: int) -> Any:
+    def part(self, start: int, stop: int) -> Self:
         """Return rows [start, stop) of this run (counted from its first), as a run of the same kind."""
         return replace(self, start=self.start + start, stop=self.start + stop)
 
@@ -97,7 +97,6 @@ class EncodedRun:
     def row(self, r: int) -> bytes:
         """Return the bytes of row r (counted from the run's first)."""
         return bytes(self.data[self.ends[self.start + r]:self.ends[self.start + r + 1] - 1])
-
 
 
 def encode_batch(events: Iterable[Any]) -> bytes:

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from quantdesk.kafka.publisher import Events, keyed_batches, partition_batches
+from quantdesk.kafka.publisher import Events
+from quantdesk.kafka.records import keyed_batches, partition_batches
 from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse

@@ -1,4 +1,5 @@
-"""Publish events to the input topics, many events of one Kafka partition per message."""
+"""Publish events to the input topics, many events of one Kafka partition per message; the messages of runs of events
+written together, as spans of their buffers."""
 
 from collections import defaultdict
 from functools import lru_cache
@@ -8,9 +9,8 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from quantdesk.kafka.records import Built, record_batches
 from quantdesk.settings import Settings
-from quantdesk.wire import Encoded, EncodedRun, encode_batch
+from quantdesk.wire import EncodedRun, encode_batch
 
 Keyed = tuple[str, str, Any]  # (logical topic, partition key, event)
 # A send counts once every in-sync replica has it (at least `topics.MIN_INSYNC_REPLICAS` of 3): one broker lost
@@ -91,23 +91,6 @@ def partition_messages(
         yield partition, key, json_array(spans)
 
 
-def partition_batches(events: Events, partitions: tuple[int, ...], batch_bytes: int,
-                      timestamp: int) -> list[tuple[int, Built]]:
-    """Return the messages `partition_messages` gives as record batches written whole, each with its partition (a
-    run's rows go from its buffer into the batch, copied once)."""
-    batches: list[tuple[int, Built]] = []
-    records = list(partition_records(events, partitions))
-    for partition in dict.fromkeys(p for p, _, _ in records):
-        held = [(key, spans) for p, key, spans in records if p == partition]
-        data, starts, stops = joined([span for _, spans in held for span in spans])
-        first = np.cumsum([0, *(len(spans) for _, spans in held)])
-        text = "".join(key for key, _ in held)
-        key_at = np.cumsum([0, *(len(k) if text.isascii() else len(k.encode()) for k, _ in held)])
-        batches += [(partition, Built(batch, count)) for batch, count in record_batches(
-            data, starts, stops, np.arange(len(starts)), first, text.encode(), key_at, timestamp, batch_bytes)]
-    return batches
-
-
 def partition_records(
     events: Events, partitions: tuple[int, ...], max_per_message: int = 500
 ) -> Iterator[tuple[int, str, list[Span]]]:
@@ -133,21 +116,6 @@ def json_array(spans: list[Span]) -> bytes:
     for buffer, start, stop in spans:
         parts += [b","] * (len(parts) > 1) + [memoryview(buffer)[start:stop]]
     return b"".join([*parts, b"]"])
-
-
-def joined(spans: list[Span]) -> tuple[bytes | np.ndarray, np.ndarray, np.ndarray]:
-    """Return the spans' buffers as one (a single buffer: itself) and where each span starts and stops in it."""
-    placed: dict[int, int] = {}  # where each buffer starts, by identity: a run's spans share it
-    buffers, starts, stops, size = [], [], [], 0
-    for buffer, start, stop in spans:
-        if (base := placed.get(id(buffer))) is None:
-            base = placed[id(buffer)] = size
-            buffers.append(buffer)
-            size += len(buffer)
-        starts.append(base + start)
-        stops.append(base + stop)
-    data = buffers[0] if len(buffers) == 1 else b"".join(buffers)
-    return data, np.array(starts, np.int64), np.array(stops, np.int64)
 
 
 def by_partitions(run: EncodedRun, partitions: tuple[int, ...]) -> Iterator[tuple[int, EncodedRun]]:
@@ -197,101 +165,6 @@ def run_messages(runs: list[EncodedRun], max_per_message: int) -> Iterator[tuple
             count, size, r = count + stop - r, size + int(run.ends[run.start + stop] - run.ends[at]), stop
     if count:
         yield key, spans
-
-
-def keyed_batches(events: Events, partitions: tuple[int, ...], batch_bytes: int,
-                  timestamp: int) -> list[tuple[int, Built]]:
-    """Return a compacted topic's record batches, each with its partition: one record per key, its events in order
-    as a JSON array, on the partition the producer's partitioner picks for the key; a partition's records in the order
-    their keys first come, in batches of at most `batch_bytes` (`quantdesk.kafka.records`). One state per account
-    costs ~0.2 µs so, against ~1.7 through aiokafka's builder."""
-    data, starts, stops, keys = laid_out(events)
-    ids: dict[str, Any] = dict.fromkeys(keys)
-    if len(ids) == len(keys):  # most calls: each key once
-        order, first = np.arange(len(keys)), np.arange(len(keys) + 1)
-    else:
-        ids = {key: n for n, key in enumerate(ids)}
-        key_ids = np.fromiter(map(ids.__getitem__, keys), np.int64, len(keys))
-        order = np.argsort(key_ids, kind="stable")  # each key's events together, in order
-        first = np.zeros(len(ids) + 1, np.int64)
-        np.cumsum(np.bincount(key_ids, minlength=len(ids)), out=first[1:])
-    named, first = bounded_records(list(ids), first, (stops - starts)[order])
-    counts = np.diff(first)
-    landing = partitions_of(named, partitions)
-    batches = []
-    for partition in np.unique(landing).tolist():
-        records = np.flatnonzero(landing == partition)
-        lengths = counts[records]
-        at = np.zeros(len(records) + 1, np.int64)
-        np.cumsum(lengths, out=at[1:])
-        pieces = order[np.repeat(first[records] - at[:-1], lengths) + np.arange(at[-1])]
-        held = [named[r] for r in records.tolist()]
-        text = "".join(held)
-        key_at = np.zeros(len(held) + 1, np.int64)
-        np.cumsum(list(map(len, held)) if text.isascii() else [len(k.encode()) for k in held], out=key_at[1:])
-        batches += [(partition, Built(batch, count)) for batch, count in record_batches(
-            data, starts, stops, pieces, at, text.encode(), key_at, timestamp, batch_bytes)]
-    return batches
-
-
-def bounded_records(keys: list[str], first: np.ndarray, sizes: np.ndarray,
-                    max_per_message: int = 500) -> tuple[list[str], np.ndarray]:
-    """Return records cut so that each holds at most `max_per_message` events and `MESSAGE_BYTES` unless it holds
-    one: the key of each and where each starts (record r held events [first[r], first[r + 1]) of `sizes` bytes)."""
-    counts = np.diff(first)
-    value = np.add.reduceat(sizes, first[:-1]) + counts + 1 if len(sizes) else np.zeros(0, np.int64)
-    over = np.flatnonzero((counts > 1) & ((counts > max_per_message) | (value > MESSAGE_BYTES)))
-    if not len(over):
-        return keys, first
-    cuts, named = [first], [*keys, ""]  # (the last cut ends the last record)
-    for r in over.tolist():
-        taken, size = 0, 1
-        for i in range(int(first[r]), int(first[r + 1])):
-            if taken and (taken == max_per_message or size + sizes[i] + 1 > MESSAGE_BYTES):
-                cuts.append(np.array([i]))
-                named.append(keys[r])
-                taken, size = 0, 1
-            taken, size = taken + 1, size + sizes[i] + 1
-    at = np.concatenate(cuts)
-    order = np.argsort(at, kind="stable")
-    return [named[i] for i in order[:-1].tolist()], at[order]
-
-
-def laid_out(events: Events) -> tuple[bytes | np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Return every event's JSON in one buffer, where each starts and stops in it, and their keys, in order."""
-    buffers: list[bytes] = []
-    placed: dict[int, int] = {}  # where each run's buffer starts, by identity: a run's parts share it
-    starts: list[np.ndarray] = []
-    stops: list[np.ndarray] = []
-    single: list[int] = []  # the starts and stops of single events since the last run
-    keys: list[str] = []
-    size = 0
-    for item in [*events, None]:
-        if isinstance(item, tuple):
-            key, event = item
-            json = event.json if isinstance(event, Encoded) else encode_batch([event])[1:-1]
-            buffers.append(json)
-            single += (size, size + len(json))
-            keys.append(key)
-            size += len(json)
-            continue
-        if single:
-            starts.append(np.array(single[::2], np.int64))
-            stops.append(np.array(single[1::2], np.int64))
-            single = []
-        if item is None:
-            break
-        if (base := placed.get(id(item.data))) is None:
-            base = placed[id(item.data)] = size
-            buffers.append(item.data)
-            size += len(item.data)
-        ends = item.ends[item.start:item.stop + 1]
-        starts.append(base + ends[:-1])
-        stops.append(base + ends[1:] - 1)
-        keys += item.run_keys()
-    empty = np.zeros(0, np.int64)
-    data = buffers[0] if len(buffers) == 1 else b"".join(buffers)  # one run alone: its own buffer, not copied
-    return data, np.concatenate([empty, *starts]), np.concatenate([empty, *stops]), keys
 
 
 class Publisher:

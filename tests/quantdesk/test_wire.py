@@ -1,14 +1,17 @@
-"""The wire format is exact: decimals keep every digit, and a batch of models encodes as the generic path does."""
+"""The wire format is exact: decimals keep every digit, and a batch of models encodes as the generic path does; a
+run's parts read their own rows."""
 
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import orjson
 from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from quantdesk.messages import AccountSnapshot, AuditEntry, PositionFigures
-from quantdesk.wire import Encoded, decode, encode, encode_batch
+from quantdesk.wire import Encoded, EncodedRun, decode, encode, encode_batch
 
 
 def test_decimals_cross_the_wire_without_losing_a_digit() -> None:
@@ -51,3 +54,23 @@ def test_a_batch_of_models_encodes_to_the_bytes_of_the_generic_path(states: list
         assert encode_batch([Encoded.of(event) for event in batch]) == encode(batch)
     mixed = [Encoded.of(event) if n % 2 else event for n, event in enumerate([*states, *audits])]
     assert encode_batch(mixed) == encode([*states, *audits])  # some written already: the others encoded apart
+
+
+def run_of(events: list[tuple[str, dict]]) -> EncodedRun:
+    """Return keyed events as one run written together, each followed by a comma."""
+    written = [orjson.dumps(e) + b"," for _, e in events]
+    return EncodedRun(b"".join(written), np.cumsum([0, *map(len, written)]), [k for k, _ in events], 0, len(events), 0)
+
+
+def mixed(events: list[tuple[str, dict]]) -> list[tuple[str, dict] | EncodedRun]:
+    """Return keyed events as runs of seven and single events, by turns, in order."""
+    parts = [run_of(events[at:at + 7]) if at % 2 else events[at:at + 7] for at in range(0, len(events), 7)]
+    return [item for part in parts for item in (part if isinstance(part, list) else [part])]
+
+
+def test_a_runs_parts_read_their_own_rows_and_keys() -> None:
+    run = run_of([(f"k{n}", {"n": n}) for n in range(10)])
+    part = run.part(3, 7)
+    assert len(part) == 4 and part.run_keys() == ["k3", "k4", "k5", "k6"]
+    assert [orjson.loads(part.row(r))["n"] for r in range(4)] == [3, 4, 5, 6]
+    assert part.part(1, 3).run_keys() == ["k4", "k5"] and part.part(1, 3).row(0) == run.row(4)

@@ -1,11 +1,10 @@
 """Derived events leave packed per partition (per key on a compacted topic), runs written together as slices."""
 
-import numpy as np
-import orjson
-
-from quantdesk.kafka.publisher import MESSAGE_BYTES, keyed_batches, partition_messages, partition_of
-from quantdesk.wire import EncodedRun, decode
-from tests.quantdesk.kafka.test_publisher import records
+from quantdesk.kafka.publisher import MESSAGE_BYTES, partition_messages, partition_of
+from quantdesk.kafka.records import keyed_batches
+from quantdesk.wire import decode
+from tests.quantdesk.kafka.test_records import records
+from tests.quantdesk.test_wire import run_of
 
 PARTITIONS = (0, 1, 2)
 ACCOUNTS = [f"W{n}:0" for n in range(30)]
@@ -14,12 +13,6 @@ ACCOUNTS = [f"W{n}:0" for n in range(30)]
 def entries() -> list[tuple[str, dict]]:
     """Return two events per account, interleaved, numbered in order per account."""
     return [(key, {"id": f"{key}:{n}", "subject": key, "n": n}) for n in range(2) for key in ACCOUNTS]
-
-
-def run_of(events: list[tuple[str, dict]]) -> EncodedRun:
-    """Return keyed events as one run written together."""
-    written = [orjson.dumps(e) + b"," for _, e in events]
-    return EncodedRun(b"".join(written), np.cumsum([0, *map(len, written)]), [k for k, _ in events], 0, len(events), 0)
 
 
 def test_audit_entries_of_many_accounts_share_one_message_per_partition() -> None:
