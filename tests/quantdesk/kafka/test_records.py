@@ -136,3 +136,11 @@ def test_written_batches_hold_the_messages_and_a_keys_record_passes_the_byte_bou
         for _, key, value in sent:  # each record holds its own key's events, in order
             assert {events[e["n"]][0] for e in decode(value)} == {key}
             assert [e["n"] for e in decode(value)] == sorted(e["n"] for e in decode(value))
+
+
+def test_keys_beyond_ascii_keep_their_bytes() -> None:
+    events = [("wallet-é:0", {"n": 0}), ("W1:0", {"n": 1}), ("钱包:2", {"n": 2})]
+    for sent_in in (events, [run_of(events)]):
+        assert sorted(key for _, key, _ in records(keyed_batches(sent_in, (0,), 1 << 20, 0))) == sorted(
+            k for k, _ in events)
+        assert [key for _, key, _ in records(partition_batches(sent_in, (0,), 1 << 20, 0))] == ["wallet-é:0"]
