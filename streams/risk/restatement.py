@@ -312,9 +312,9 @@ def warm() -> None:
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
-                                   np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
-                                   np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
-                                   np.zeros((0, 3, 2), dtype=np.int64)))
+                            np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
+                            np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
+                            np.zeros((0, 3, 2), dtype=np.int64)))
 
 
 def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:

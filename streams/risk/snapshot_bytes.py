@@ -10,6 +10,9 @@ JSON escapes character by character.
 
 Range: a coefficient is an int64 other than `NONE` (|c| < 2^63), an exponent within ±999. The integer
 figures have no −0: a zero prints "0E-9", as the canonical figures the engine publishes do.
+
+A batch's snapshots stay in the buffer they were written to, each followed by a comma (`written`), and go out as a
+run (`WrittenStates`): into Kafka's record batches from that buffer, with no object made per snapshot.
 """
 
 from dataclasses import dataclass
