@@ -26,6 +26,7 @@ from numba import njit
 from quantdesk.messages import AccountSnapshot
 from quantdesk.wire import EncodedRun, Written
 from streams.domain.accounts import Account
+from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, copy_into, write_decimal, write_integer
 
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
@@ -40,9 +41,7 @@ _TEXT = np.frombuffer("".join(_LITERALS).encode(), dtype=np.uint8).copy()
 _AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
 (_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
 _POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 17, 20, 21, 22, 23
-DECIMAL_CHARS = 48  # the longest text of one figure: sign, 19 digits, point, 6 zeros or an exponent of 3 digits
-_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + 20 * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
-_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
+_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + INTEGER_CHARS * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
 _FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
 
 
@@ -159,12 +158,6 @@ def pair(figure: Decimal | None) -> tuple[int, int]:
     return (-1 if sign else 1) * int("".join(map(str, digits))), exponent
 
 
-def decimal_text(coefficient: int, exponent: int) -> str:
-    """Return the text `str(Decimal)` gives the number coefficient × 10^exponent (for tests and tools)."""
-    out = np.empty(DECIMAL_CHARS, np.uint8)
-    return out[:_decimal(out, 0, np.int64(coefficient), np.int64(exponent))].tobytes().decode()
-
-
 @njit(cache=True, nogil=True)
 def _write(out, strings, at, texts, numbers, figures, first_position, position_texts, position_figures,
            ends):  # pragma: no cover (compiled)
@@ -173,16 +166,16 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
     w = 0
     for a in range(numbers.shape[0]):
         w = _literal(out, w, _ID)
-        w = _copy(out, w, strings, at[texts[a, 0]], at[texts[a, 0] + 1])
-        w = _copy(out, w, strings, at[texts[a, 1]], at[texts[a, 1] + 1])
+        w = copy_into(out, w, strings, at[texts[a, 0]], at[texts[a, 0] + 1])
+        w = copy_into(out, w, strings, at[texts[a, 1]], at[texts[a, 1] + 1])
         w = _literal(out, w, _TS)
-        w = _integer(out, w, numbers[a, 0])
+        w = write_integer(out, w, numbers[a, 0])
         w = _literal(out, w, _WALLET)
-        w = _copy(out, w, strings, at[texts[a, 2]], at[texts[a, 2] + 1])
+        w = copy_into(out, w, strings, at[texts[a, 2]], at[texts[a, 2] + 1])
         w = _literal(out, w, _SUBACCOUNT)
-        w = _integer(out, w, numbers[a, 1])
+        w = write_integer(out, w, numbers[a, 1])
         w = _literal(out, w, _STATE)
-        w = _copy(out, w, strings, at[texts[a, 3]], at[texts[a, 3] + 1])
+        w = copy_into(out, w, strings, at[texts[a, 3]], at[texts[a, 3] + 1])
         for f in range(figures.shape[1]):
             w = _literal(out, w, _FIGURE + f)
             w = _figure(out, w, figures[a, f, 0], figures[a, f, 1])
@@ -192,7 +185,7 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
                 w = _literal(out, w, _COMMA)
             for t in range(position_texts.shape[1]):
                 w = _literal(out, w, _POSITION_TEXT + t)
-                w = _copy(out, w, strings, at[position_texts[p, t]], at[position_texts[p, t] + 1])
+                w = copy_into(out, w, strings, at[position_texts[p, t]], at[position_texts[p, t] + 1])
             for f in range(position_figures.shape[1]):
                 w = _literal(out, w, _POSITION_FIGURE + f)
                 w = _figure(out, w, position_figures[p, f, 0], position_figures[p, f, 1])
@@ -205,16 +198,7 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
 @njit(cache=True, nogil=True)
 def _literal(out, w, piece):  # pragma: no cover (compiled)
     """Write one of the fixed pieces of the layout."""
-    return _copy(out, w, _TEXT, _AT[piece], _AT[piece + 1])
-
-
-@njit(cache=True, nogil=True)
-def _copy(out, w, source, start, end):  # pragma: no cover (compiled)
-    """Copy source[start:end] to out at w."""
-    for i in range(start, end):
-        out[w] = source[i]
-        w += 1
-    return w
+    return copy_into(out, w, _TEXT, _AT[piece], _AT[piece + 1])
 
 
 @njit(cache=True, nogil=True)
@@ -223,68 +207,5 @@ def _figure(out, w, coefficient, exponent):  # pragma: no cover (compiled)
     if coefficient == NONE:
         return _literal(out, w, _NULL)
     w = _literal(out, w, _QUOTE)
-    w = _decimal(out, w, coefficient, exponent)
+    w = write_decimal(out, w, coefficient, exponent)
     return _literal(out, w, _QUOTE)
-
-
-@njit(cache=True, nogil=True)
-def _integer(out, w, value):  # pragma: no cover (compiled)
-    """Write an integer in decimal digits."""
-    if value < 0:
-        out[w] = 45  # '-'
-        w += 1
-    return _digits(out, w, abs(value), _length(abs(value)))
-
-
-@njit(cache=True, nogil=True)
-def _length(magnitude):  # pragma: no cover (compiled)
-    """Return how many decimal digits a non-negative integer has (compared with powers of ten: no division)."""
-    n = 1
-    while n < 19 and magnitude >= _POWERS[n]:
-        n += 1
-    return n
-
-
-@njit(cache=True, nogil=True)
-def _digits(out, w, magnitude, n):  # pragma: no cover (compiled)
-    """Write the `n` decimal digits of a non-negative integer at w, last digit first (unsigned: a division by ten
-    compiles to a multiplication)."""
-    rest = np.uint64(magnitude)
-    for i in range(n - 1, -1, -1):
-        out[w + i] = np.uint64(48) + rest % np.uint64(10)
-        rest //= np.uint64(10)
-    return w + n
-
-
-@njit(cache=True, nogil=True)
-def _decimal(out, w, coefficient, exponent):  # pragma: no cover (compiled)
-    """Write coefficient × 10^exponent as Python's `Decimal.__str__` does (its to-scientific-string rule)."""
-    if coefficient < 0:
-        out[w] = 45
-        w += 1
-    magnitude = abs(coefficient)
-    n = _length(magnitude)
-    left = exponent + n  # where the point falls, counted from the first digit
-    point = left if exponent <= 0 and left > -6 else 1
-    if point <= 0:
-        out[w], out[w + 1] = 48, 46  # '0.'
-        w += 2
-        for _ in range(-point):
-            out[w] = 48
-            w += 1
-        w = _digits(out, w, magnitude, n)
-    elif point >= n:
-        w = _digits(out, w, magnitude, n)
-        for _ in range(point - n):
-            out[w] = 48
-            w += 1
-    else:  # the digits, then a point moved in after the first `point` of them
-        w = _digits(out, w, magnitude, n)
-        for i in range(w, w - (n - point), -1):
-            out[i] = out[i - 1]
-        out[w - (n - point)] = 46
-        w += 1
-    if left != point:
-        out[w], out[w + 1] = 69, 45 if left - point < 0 else 43  # 'E-' or 'E+'
-        w = _integer(out, w + 2, abs(left - point))
-    return w

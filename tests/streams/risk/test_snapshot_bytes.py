@@ -7,11 +7,9 @@ from hypothesis import strategies as st
 
 from bench.holders import built_engine, moves
 from quantdesk.messages import AccountSnapshot
-from streams.risk.snapshot_bytes import (
-    ACCOUNT_FIGURES, decimal_text, snapshot_bytes, snapshot_columns)
+from tests.streams.risk.test_json_text import COEFFICIENTS, EXPONENTS
+from streams.risk.snapshot_bytes import ACCOUNT_FIGURES, snapshot_bytes, snapshot_columns
 
-COEFFICIENTS = st.one_of(st.integers(-(2**63) + 1, 2**63 - 1), st.integers(-10**7, 10**7))
-EXPONENTS = st.one_of(st.integers(-30, 30), st.sampled_from((-12, -9, -4, 0)))
 
 
 def figures(allow_none: bool = False) -> st.SearchStrategy[Decimal | None]:
@@ -30,18 +28,6 @@ SNAPSHOTS = st.builds(
     TEXTS, st.integers(0, 2**63 - 1), TEXTS, st.integers(0, 2**63 - 1), TEXTS, st.lists(figures(), min_size=6,
                                                                                        max_size=6),
     figures(True), st.lists(POSITIONS, max_size=4))
-
-
-@given(COEFFICIENTS, EXPONENTS)
-def test_a_figure_prints_as_str_of_its_decimal(coefficient: int, exponent: int) -> None:
-    expected = Decimal(coefficient).scaleb(exponent) if coefficient else Decimal((0, (0,), exponent))
-    assert decimal_text(coefficient, exponent) == str(expected)
-
-
-def test_the_forms_decimal_chooses_between_plain_and_scientific() -> None:
-    assert [decimal_text(c, e) for c, e in ((0, -9), (15, -9), (1_000_000_000_000, -9), (-4, -3), (1, 3),
-                                            (123456, -12), (1234567, -12), (977990, -4), (50025, 0))] == [
-        "0E-9", "1.5E-8", "1000.000000000", "-0.004", "1E+3", "1.23456E-7", "0.000001234567", "97.7990", "50025"]
 
 
 @given(st.lists(SNAPSHOTS, min_size=1, max_size=4))
