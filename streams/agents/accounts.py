@@ -32,6 +32,7 @@ publishes the same ids, which every reader takes once.
 
 import asyncio
 import time
+from operator import attrgetter
 from typing import Any, Iterable, Iterator
 
 from aiokafka import TopicPartition
@@ -54,7 +55,7 @@ from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, Fence, Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
-from streams.risk.outputs import Outputs
+from streams.risk.outputs import Outputs, by_account, keyed
 from streams.risk.reorder import PAST, Event, Key, order_key
 from streams.risk.store import EngineStore
 
@@ -204,8 +205,8 @@ class AccountsAgent(CheckpointedInput):
         if not applied:
             return
         await self.publish(out)
-        for topic, keyed in group_by_topic(venue).items():
-            await self.pipeline.publish(topic, keyed)
+        for topic, events in group_by_topic(venue).items():
+            await self.pipeline.publish(topic, events)
         last = max(order_key(e) for e in applied)
         self.applied_key = last if self.applied_key is None else max(self.applied_key, last)
         if self.engine.epochs == "author":
@@ -308,7 +309,7 @@ class AccountsAgent(CheckpointedInput):
 
     def show(self, out: Outputs) -> None:
         """Show the accounts by state and the plans made (per market each closes)."""
-        self.figures.accounts_by_state.update(out.states.loud())
+        self.figures.accounts_by_state.update(out.states.singles())
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
                 self.figures.planned[market].inc()
@@ -319,10 +320,10 @@ class AccountsAgent(CheckpointedInput):
         states = out.states.keyed()
         await send("accounts.state", states)
         await send("accounts.history", states)
-        await send("accounts.ledger", ((account_key(e.wallet, e.subaccount), e) for e in out.ledger))
+        await send("accounts.ledger", keyed(out.ledger, by_account))
         await send("funding.rates", ((r.market, r) for r in out.funding_rates))
-        await send("funding.payments", ((account_key(p.wallet, p.subaccount), p) for p in out.funding_payments))
+        await send("funding.payments", keyed(out.funding_payments, by_account))
         await send("risk.liquidations", ((account_key(p.wallet, p.subaccount), p) for p in out.liquidations))
-        await send("audit.log", ((a.subject, a) for a in out.audit))
+        await send("audit.log", keyed(out.audit, attrgetter("subject")))
         await send("mikey.signals", ((s.subject, s) for s in out.signals))
         await send("dlq", ((d.topic, d) for d in out.dead_letters))

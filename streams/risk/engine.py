@@ -63,11 +63,12 @@ from streams.domain.ledger import Movement, moved
 from streams.domain.market_signals import funding_signals
 from streams.domain.margin import Margin, Quote
 from streams.risk.board import MarketBook, RiskBoard
-from streams.risk.funding_bytes import WrittenAudit, WrittenPayment, funding_paid, funding_payment, ledger_entry
+from streams.risk.funding_bytes import (WrittenAudit, WrittenPayment, close_written, funding_paid, funding_payment,
+                                        ledger_entry, ledger_written)
 from streams.risk.liquidator import Liquidator
 from streams.risk.market_risk import MarketRisk
 from streams.risk.outputs import (ACTOR, Outputs, audit, decisions, epoch_message, funded_hour, holder_side,
-                                  ledger_entries, payment_message, rate_message, snapshot)
+                                  ledger_entries, payment_message, rate_message, restamped, snapshot)
 from streams.risk.reorder import Event
 from streams.risk.restatement import IntegerLane
 
@@ -129,8 +130,7 @@ class RiskEngine:
         out = caused if before is None else before.extend(caused)
         if self._due(event.ts):
             out.extend(self._take_effect(event.ts))  # a change in force from its own command's time
-        out.audit = [a if a.params == self.params else a.model_copy(update={"params": self.params})
-                     for a in out.audit]
+        out.audit = restamped(out.audit, self.params)
         out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
                         for o in out.outcomes]  # the fund audits them under the version its audit would carry
         return out
@@ -261,8 +261,9 @@ class RiskEngine:
                                      market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
         out.sides.append(holder_side(fill, before, account, self.params))
-        out.ledger += ledger_entries(before.collateral, lines, account, fill)
-        balance = out.ledger[-1].balance_after if lines else before.collateral
+        entries = ledger_entries(before.collateral, lines, account, fill)
+        out.ledger += entries
+        balance = entries[-1].balance_after if entries else before.collateral
         account, out.outcomes = self.liquidator.on_fill(account, fill, balance, len(lines))
         self._publish(account, fill, out)
         return out
@@ -303,7 +304,7 @@ class RiskEngine:
         if not closed:
             return set()
         holders = market.holders()
-        audited = funding_paid(tick, dump(tick), self.params, ACTOR) if self.lane else None
+        dumped = dump(tick) if self.lane else None
         for hour in closed:
             if self.speaks_for_markets:
                 out.funding_rates.append(rate_message(hour, tick.ts))
@@ -311,28 +312,46 @@ class RiskEngine:
                 signals, market.funding_sign = funding_signals(market.alerts, self.thresholds, hour,
                                                                market.funding_sign, tick.id, tick.ts)
                 out.signals += signals if self.speaks_for_markets else []
-            keys = [self.board.keys[slot] for slot in holders]
-            owed = self.lane.owed(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index) \
-                if self.lane else [None] * len(keys)
-            out.funding_payments += [p for key, o in zip(keys, owed)
-                                     if (p := self._settle(key, hour, tick, out, o, audited))]
-            if self.lane:
-                self.lane.settled(holders, [self.accounts[k] for k in keys], hour.market, hour.cumulative_index, owed)
+            self._settle_all(holders, hour, tick, dumped, out)
         return set(holders)
 
-    def _settle(self, key: str, hour: FundedHour, tick: OracleTick, out: Outputs, owed: int | None,
+    def _settle_all(self, holders: list[int], hour: FundedHour, tick: OracleTick, dumped: dict[str, Any] | None,
+                    out: Outputs) -> None:
+        """Settle every holder in `holders` for a funded hour and book it, in order: those the integer lane settles
+        in arrays, their payments, ledger and audit entries written in runs; the others one by one (`_settle`)."""
+        keys = list(map(self.board.keys.__getitem__, holders))
+        accounts = list(map(self.accounts.__getitem__, keys))
+        owed = self.lane.owed(holders, accounts, hour.market, hour.cumulative_index) if self.lane else None
+        rows, amounts = owed if owed else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if len(rows):
+            index, listed = hour.cumulative_index, rows.tolist()
+            settled = [accounts[i].funded(hour.market, index, money(a)) for i, a in zip(listed, amounts.tolist())]
+            self.accounts.update(zip([keys[i] for i in listed], settled))
+            columns = self.lane.settled([holders[i] for i in listed], settled, hour.market, index,  # type: ignore
+                                        amounts, [keys[i] for i in listed])
+            payments = close_written(columns, tick, dumped or {}, hour.market, hour.end, index, self.params, ACTOR)
+            ledger = ledger_written(columns, tick, hour.market)
+        paying, shown = rows[amounts != 0], 0  # the runs' rows shown so far, between the holders settled one by one
+        audited = funding_paid(tick, dumped, self.params, ACTOR) if dumped is not None else None
+        for i in np.setdiff1d(np.arange(len(holders)), rows, assume_unique=True).tolist():
+            if (before := int(np.searchsorted(paying, i))) > shown:
+                out.funding_payments.append(payments.part(shown, before))
+                out.ledger.append(ledger.part(shown, before))
+                shown = before
+            if payment := self._settle(keys[i], hour, tick, out, audited):
+                out.funding_payments.append(payment)
+        if shown < len(paying):
+            out.funding_payments.append(payments.part(shown, len(paying)))
+            out.ledger.append(ledger.part(shown, len(paying)))
+
+    def _settle(self, key: str, hour: FundedHour, tick: OracleTick, out: Outputs,
                 audited: Callable[[WrittenPayment], WrittenAudit] | None) -> FundingPayment | WrittenPayment | None:
-        """Settle one holder's funding (for `owed` 1e-9 USD where the integer lane computed it) and book it; return
-        the payment, None when nothing moved (with the lane written straight to bytes with its audit entry, by
-        `audited`; as models for the Decimal reference)."""
+        """Settle one holder's funding and book it; return the payment, None when nothing moved (written straight to
+        bytes with its audit entry by `audited`, beside the integer lane; as models for the Decimal reference)."""
         before = self.accounts[key]
-        if owed is None:
-            account, paid = before.settle_funding(hour.market, hour.cumulative_index)
-        else:
-            paid = money(owed)
-            account = before.funded(hour.market, hour.cumulative_index, paid)
+        account, paid = before.settle_funding(hour.market, hour.cumulative_index)
         self.accounts[key] = account
-        entry, message = (ledger_entry, funding_payment) if self.lane else (LedgerEntry, FundingPayment)
+        entry, message = (ledger_entry, funding_payment) if audited else (LedgerEntry, FundingPayment)
         line = Movement("funding", paid.copy_negate(), hour.market)
         out.ledger += ledger_entries(before.collateral, moved(line), account, tick, entry=entry)
         if not paid:

@@ -6,18 +6,31 @@ Decimal engine builds (`streams.risk.outputs`), byte for byte: the same fields i
 `str(Decimal)` gives it. The audit's digest is `quantdesk.wire.digest`'s: the canonical JSON of its input and data,
 the input's part written once per event. A written message carries what the worker and the audit read of every
 one of them; it reads any other field from its bytes (`Written`).
+
+A close's holders on the integer grid have their messages written together from columns, in one compiled pass per
+kind (`close_written`): runs (`WrittenPayments`, `WrittenLedger`, `WrittenAudits`) that go out whole, with no object
+made per holder. Their audits' digests are hashed one by one (hashlib's SHA-256) over inputs the same pass wrote.
 """
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Self
 
+import numpy as np
 import orjson
+from numba import njit
 
 from quantdesk.messages import AuditEntry, FundingPayment, LedgerEntry, Message, account_key
-from quantdesk.wire import Written
+from quantdesk.wire import EncodedRun, Written
+from streams.domain.fixed_margin import MONEY_PLACES
+from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, copy_into, write_decimal, write_integer
 from streams.risk.snapshot_bytes import escaped
+
+PIECE, STRING, INTEGER, MONEY, DIGEST = range(5)  # what a layout's step writes: a fixed piece, or a row's field
+KEY, WALLET, SIZE = range(3)  # a holder's strings: its key (escaped, unquoted), wallet and size (JSON strings)
+PAYMENT, AMOUNT, BALANCE = range(3)  # a holder's money figures (1e-9): paid, the ledger's amount, the balance after
+HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 @dataclass(slots=True)
@@ -85,3 +98,175 @@ def funding_paid(source: Message, dumped: dict[str, Any], params: str,
             "action": "funding_paid", "subject": subject, "data": {"market": payment.market, "payment": paid},
             "causes": [source.id], "params": params, "digest": digest.hexdigest()}), subject, params)
     return write
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenAudits(EncodedRun):
+    """"funding_paid" audit entries written one after another under one parameter version, read one by one as
+    `WrittenAudit`s; keyed by their subjects."""
+
+    params: str
+
+    def __iter__(self) -> Iterator[WrittenAudit]:
+        """Yield each row as a `WrittenAudit` (tests, a rebuild: off the engine's path)."""
+        for r in range(len(self)):
+            yield WrittenAudit(self.ts, self.row(r), self.keys[self.start + r], self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenLedger(EncodedRun):
+    """A close's "funding" ledger entries written one after another, read one by one as `WrittenLedgerEntry`s."""
+
+    def __iter__(self) -> Iterator[WrittenLedgerEntry]:
+        """Yield each row as a `WrittenLedgerEntry` (tests, a rebuild: off the engine's path)."""
+        for r in range(len(self)):
+            raw = self.row(r)
+            entry = orjson.loads(raw)
+            yield WrittenLedgerEntry(self.ts, raw, entry["wallet"], entry["subaccount"])
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenPayments(EncodedRun):
+    """A close's funding payments written one after another, each with its audit entry (the same row of `audits`),
+    read one by one as `WrittenPayment`s."""
+
+    audits: WrittenAudits
+
+    def part(self, start: int, stop: int) -> Self:
+        """Return rows [start, stop) of this run and of its audits."""
+        return replace(self, start=self.start + start, stop=self.start + stop, audits=self.audits.part(start, stop))
+
+    def __iter__(self) -> Iterator[WrittenPayment]:
+        """Yield each row as a `WrittenPayment` with its audit entry (tests, a rebuild: off the engine's path)."""
+        for r, entry in enumerate(self.audits):
+            raw = self.row(r)
+            paid = orjson.loads(raw)
+            yield WrittenPayment(self.ts, raw, paid["id"], paid["wallet"], paid["subaccount"], paid["market"],
+                                 Decimal(paid["payment"]), entry)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A message as fixed pieces and the fields each row fills in between: `steps` are (what, which) pairs, a fixed
+    piece (`PIECE`, its number) or a row's string (`STRING`, `KEY`…), integer, money figure (`MONEY`, `PAYMENT`…) or
+    digest in hex (`DIGEST`)."""
+
+    pieces: np.ndarray  # uint8
+    at: np.ndarray  # piece i is pieces[at[i]:at[i + 1]]
+    steps: np.ndarray  # steps × 2
+
+    @classmethod
+    def of(cls, *parts: bytes | tuple[int, int]) -> "Layout":
+        """Return the layout of `parts`: bytes as they are, (what, which) pairs as the rows fill them."""
+        pieces = [p for p in parts if isinstance(p, bytes)]
+        steps, n = [], 0
+        for part in parts:
+            if isinstance(part, bytes):
+                steps.append((PIECE, n))
+                n += 1
+            else:
+                steps.append(part)
+        at = np.zeros(len(pieces) + 1, np.int64)
+        np.cumsum([len(p) for p in pieces], out=at[1:])
+        return cls(np.frombuffer(b"".join(pieces), np.uint8), at, np.array(steps, np.int64).reshape(-1, 2))
+
+    def most(self, strings: np.ndarray) -> int:
+        """Return the most bytes rows of these strings' lengths (rows × strings) could need."""
+        fixed, steps = int(self.at[-1]) + 1, self.steps[:, 0]
+        fields = INTEGER_CHARS * (steps == INTEGER).sum() + DECIMAL_CHARS * (steps == MONEY).sum() + \
+            64 * (steps == DIGEST).sum()
+        lengths = strings[:, self.steps[steps == STRING, 1]].sum() if len(strings) else 0
+        return int(len(strings) * (fixed + fields) + lengths)
+
+
+@dataclass(frozen=True)
+class CloseColumns:
+    """A funding close's paying holders on the integer grid, as columns: per holder its strings (spans of
+    `strings`, `KEY`, `WALLET`, `SIZE`), sub-account and money figures (`PAYMENT`, `AMOUNT`, `BALANCE`)."""
+
+    keys: list[str]
+    strings: bytes
+    spans: np.ndarray  # holders × 3 × 2: start, end
+    subaccount: np.ndarray  # holders
+    figures: np.ndarray  # holders × 3
+
+
+def close_written(columns: CloseColumns, source: Message, dumped: dict[str, Any], market: str, end: int,
+                  index: Decimal, params: str, actor: str) -> WrittenPayments:
+    """Return the payments, with their audit entries, of a close event `source` (`dumped`: as `dump` gives it) made
+    for `market`'s hour ending at `end` at funding `index`, under parameter version `params` taken by `actor`: the
+    bytes `funding_payment` and `funding_paid` write, holder by holder."""
+    payment_id = escaped(f"funding:{market}:{end}:")[:-1]
+    market_text, cause = escaped(market), escaped(source.id)
+    digests = hex_digests(*filled(Layout.of(
+        b'{"data":{"market":%b,"payment":"' % market_text, (MONEY, PAYMENT),
+        b'"},"input":' + orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS) + b"}"), columns))
+    audits = filled(Layout.of(
+        b'{"id":%b:' % cause[:-1], (STRING, KEY), b":funding_paid:%b" % payment_id[1:], (STRING, KEY),
+        b'","ts":%d,"v":1,"actor":%b,"action":"funding_paid","subject":"' % (source.ts, escaped(actor)),
+        (STRING, KEY), b'","data":{"market":%b,"payment":"' % market_text, (MONEY, PAYMENT),
+        b'"},"causes":[%b],"params":%b,"digest":"' % (cause, escaped(params)), (DIGEST, 0), b'"}'), columns, digests)
+    payments = filled(Layout.of(
+        b'{"id":' + payment_id, (STRING, KEY), b'","ts":%d,"v":1,"market":%b,"wallet":' % (source.ts, market_text),
+        (STRING, WALLET), b',"subaccount":', (INTEGER, 0), b',"size":', (STRING, SIZE), b',"payment":"',
+        (MONEY, PAYMENT), b'","cumulative_index":%b}' % escaped(str(index))), columns)
+    count = len(columns.keys)
+    return WrittenPayments(*payments, columns.keys, 0, count, source.ts,
+                           WrittenAudits(*audits, columns.keys, 0, count, source.ts, params))
+
+
+def ledger_written(columns: CloseColumns, source: Message, market: str) -> WrittenLedger:
+    """Return the "funding" ledger entries of a close event `source` in `market`: the bytes `ledger_entry` writes
+    for `ledger_entries`' first entry of each holder."""
+    cause = escaped(source.id)
+    data, ends = filled(Layout.of(
+        b'{"id":%b:' % cause[:-1], (STRING, KEY), b':0:funding","ts":%d,"v":1,"wallet":' % source.ts,
+        (STRING, WALLET), b',"subaccount":', (INTEGER, 0), b',"kind":"funding","market":%b,"amount":"'
+        % escaped(market), (MONEY, AMOUNT), b'","balance_after":"', (MONEY, BALANCE), b'","cause":%b}' % cause),
+        columns)
+    return WrittenLedger(data, ends, columns.keys, 0, len(columns.keys), source.ts)
+
+
+def filled(layout: Layout, columns: CloseColumns, digests: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return each holder's message in `layout`, one after another and each followed by a comma, and where each
+    starts (and the last ends)."""
+    lengths = columns.spans[:, :, 1] - columns.spans[:, :, 0]
+    out, ends = np.empty(layout.most(lengths), np.uint8), np.zeros(len(columns.keys) + 1, np.int64)
+    _fill(out, layout.pieces, layout.at, layout.steps, np.frombuffer(columns.strings, np.uint8), columns.spans,
+          columns.subaccount, columns.figures, -MONEY_PLACES, np.empty(0, np.uint8) if digests is None else digests,
+          ends)
+    return out[:ends[-1]], ends
+
+
+def hex_digests(data: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Return the SHA-256 of each row (`filled`'s, without its comma) in hex, 64 bytes a row one after another."""
+    view = memoryview(data)
+    raw = np.frombuffer(b"".join([hashlib.sha256(view[start:end - 1]).digest()
+                                  for start, end in zip(ends[:-1].tolist(), ends[1:].tolist())]), np.uint8)
+    out = np.empty(2 * len(raw), np.uint8)
+    out[0::2], out[1::2] = HEX[raw >> 4], HEX[raw & 15]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _fill(out, pieces, at, steps, strings, spans, integers, figures, exponent, digests,
+          ends):  # pragma: no cover (compiled)
+    """Write each row's message of `steps` into `out`, each followed by a comma; `ends[r + 1]` is where row r's
+    comma ends."""
+    w = 0
+    for r in range(ends.shape[0] - 1):
+        for s in range(steps.shape[0]):
+            what, which = steps[s, 0], steps[s, 1]
+            if what == 0:
+                w = copy_into(out, w, pieces, at[which], at[which + 1])
+            elif what == 1:
+                w = copy_into(out, w, strings, spans[r, which, 0], spans[r, which, 1])
+            elif what == 2:
+                w = write_integer(out, w, integers[r])
+            elif what == 3:
+                w = write_decimal(out, w, figures[r, which], exponent)
+            else:
+                w = copy_into(out, w, digests, 64 * r, 64 * r + 64)
+        out[w] = 44
+        w += 1
+        ends[r + 1] = w

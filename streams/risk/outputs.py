@@ -3,7 +3,7 @@ spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generic, Iterable, Iterator, Self, TypeVar
 
 from quantdesk.messages import (
     AccountSnapshot,
@@ -25,65 +25,99 @@ from quantdesk.messages import (
     account_key,
     dump,
 )
-from quantdesk.wire import Encoded, digest
+from quantdesk.wire import Encoded, EncodedRun, digest
 from streams.domain.accounts import Account
 from streams.domain.funding import FundedHour
 from streams.domain.ledger import Movement, balances
 from streams.domain.liquidation import LiquidationProposal
 from streams.domain.margin import Margin
-from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment
+from streams.risk.funding_bytes import WrittenAudit, WrittenAudits, WrittenLedgerEntry, WrittenPayment, WrittenPayments
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
-from streams.risk.snapshot_bytes import Published, WrittenStates
+from streams.risk.snapshot_bytes import Published
 
 ACTOR = "risk-engine"
+T = TypeVar("T")
 
 
-class States:
-    """The account states published, in order: each a `Published` state, or runs of them written together
-    (`WrittenStates`, kept whole), read one by one as `Published` states."""
+class Runs(Generic[T]):
+    """Messages in order: each a message, or runs of them written together (an `EncodedRun`, kept whole), read one by
+    one as messages."""
 
     __slots__ = ("parts", "count")
 
-    def __init__(self, states: Iterable[Published] = ()) -> None:
-        self.parts: list[Published | WrittenStates] = list(states)
-        self.count = len(self.parts)
+    def __init__(self, items: "Iterable[T | EncodedRun] | Runs[T]" = ()) -> None:
+        self.parts: list[T | EncodedRun] = []
+        self.count = 0
+        self.extend(items)
 
-    def append(self, state: Published | WrittenStates) -> None:
-        """Add a state, or a run of them."""
-        self.parts.append(state)
-        self.count += len(state) if isinstance(state, WrittenStates) else 1
+    def append(self, item: T | EncodedRun) -> None:
+        """Add a message, or a run of them."""
+        self.parts.append(item)
+        self.count += len(item) if isinstance(item, EncodedRun) else 1
 
-    def extend(self, states: Iterable[Published]) -> None:
-        """Add states, or another `States`' parts whole."""
-        for state in states.parts if isinstance(states, States) else states:
-            self.append(state)
+    def extend(self, items: "Iterable[T | EncodedRun] | Runs[T]") -> None:
+        """Add messages and runs, or another `Runs`' parts whole."""
+        for item in items.parts if isinstance(items, Runs) else items:
+            self.append(item)
 
-    def loud(self) -> Iterator[Published]:
-        """Yield the states not written in runs, in order (a run's accounts keep their states)."""
-        return (part for part in self.parts if not isinstance(part, WrittenStates))
+    def __iadd__(self, items: "Iterable[T | EncodedRun] | Runs[T]") -> Self:
+        self.extend(items)
+        return self
 
-    def keyed(self) -> list[tuple[str, Encoded] | WrittenStates]:
-        """Return the states as a pipeline publishes them: runs whole, every other state keyed and encoded once
-        (a state goes to two topics)."""
-        return [s if isinstance(s, WrittenStates) else (account_key(s.wallet, s.subaccount), Encoded.of(s))
-                for s in self.parts]
+    def singles(self) -> Iterator[T]:
+        """Yield the messages not written in runs, in order."""
+        return (part for part in self.parts if not isinstance(part, EncodedRun))  # type: ignore[misc]
 
-    def __iter__(self) -> Iterator[Published]:
+    def __iter__(self) -> Iterator[T]:
         for part in self.parts:
-            if isinstance(part, WrittenStates):
-                yield from part
+            if isinstance(part, EncodedRun):
+                yield from part  # type: ignore[misc]
             else:
                 yield part
+
+    def __getitem__(self, index: int) -> T:
+        """Return the message at `index` (negative: counted from the end)."""
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        index %= self.count
+        for part in self.parts:
+            size = len(part) if isinstance(part, EncodedRun) else 1
+            if index < size:
+                return next(iter(part.part(index, index + 1))) if isinstance(part, EncodedRun) else part  # type: ignore
+            index -= size
+        raise AssertionError("the parts hold `count` messages")
 
     def __len__(self) -> int:
         return self.count
 
     def __eq__(self, other: object) -> bool:
-        return list(self) == list(other) if isinstance(other, (States, list)) else NotImplemented
+        return list(self) == list(other) if isinstance(other, (Runs, list)) else NotImplemented
 
     def __repr__(self) -> str:
-        return f"States({list(self)!r})"
+        return f"{type(self).__name__}({list(self)!r})"
+
+
+class States(Runs[Published]):
+    """The account states published, in order: each a `Published` state, or runs of them written together
+    (`WrittenStates`: accounts whose state the run does not move)."""
+
+    def keyed(self) -> list[tuple[str, Encoded] | EncodedRun]:
+        """Return the states as a pipeline publishes them: runs whole, every other state keyed and encoded once
+        (a state goes to two topics)."""
+        return [s if isinstance(s, EncodedRun) else (account_key(s.wallet, s.subaccount), Encoded.of(s))
+                for s in self.parts]
+
+
+def keyed(items: Iterable[T | EncodedRun] | Runs[T], key: Callable[[T], str]) -> list[tuple[str, T] | EncodedRun]:
+    """Return messages as a pipeline publishes them: runs whole (keyed already), every other message under `key`."""
+    return [item if isinstance(item, EncodedRun) else (key(item), item)  # type: ignore[arg-type]
+            for item in (items.parts if isinstance(items, Runs) else items)]
+
+
+def by_account(message: Any) -> str:
+    """Return the key of the account a message is about."""
+    return account_key(message.wallet, message.subaccount)
 
 
 @dataclass
@@ -93,11 +127,11 @@ class Outputs:
     their author left them, for the risk tasks that follow it."""
 
     states: States = field(default_factory=States)  # runs written from integers where quiet
-    ledger: list[LedgerEntry | WrittenLedgerEntry] = field(default_factory=list)  # a close's, written (lane)
+    ledger: Runs[LedgerEntry | WrittenLedgerEntry] = field(default_factory=Runs)  # a close's in runs (lane)
     funding_rates: list[FundingRate] = field(default_factory=list)
-    funding_payments: list[FundingPayment | WrittenPayment] = field(default_factory=list)  # a close's, written (lane)
+    funding_payments: Runs[FundingPayment | WrittenPayment] = field(default_factory=Runs)  # a close's in runs
     liquidations: list[LiquidationPlan] = field(default_factory=list)
-    audit: list[AuditEntry | WrittenAudit] = field(default_factory=list)  # a written payment's, written
+    audit: Runs[AuditEntry | WrittenAudit] = field(default_factory=Runs)  # a close's payments' in runs
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     sides: list[HolderSide] = field(default_factory=list)
@@ -209,20 +243,36 @@ def audit(source: Message, subject: str, action: str, data: dict[str, Any], suff
                       digest=digest({"input": dumped or dump(source), "data": data}))
 
 
-def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntry | WrittenAudit]:
+def decisions(out: Outputs, source: Message, params: str = "") -> list[AuditEntry | WrittenAudit | WrittenAudits]:
     """Return the audit entries of the decisions in what `source` caused: each liquidation plan, funding payment
     and signal (state transitions and refusals are audited where they are taken), under parameter version
     `params`."""
     if not (out.liquidations or out.funding_payments or out.signals):
         return []  # most events decide nothing: no dump of their source
     dumped = dump(source)  # once for all of them: a funding close audits a payment per holder
-    entries: list[AuditEntry | WrittenAudit] = [
+    entries: list[AuditEntry | WrittenAudit | WrittenAudits] = [
         audit(source, account_key(p.wallet, p.subaccount), "liquidation_planned",
               {"plan": p.id, "closes": len(p.closes)}, p.id, params=params, dumped=dumped) for p in out.liquidations]
-    entries += [p.audit if isinstance(p, WrittenPayment) and p.audit else
-                audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
-                      {"market": p.market, "payment": str(p.payment)}, p.id, params=params, dumped=dumped)
-                for p in out.funding_payments]
+    payments = out.funding_payments
+    entries += [p.audits if isinstance(p, WrittenPayments) else p.audit if isinstance(p, WrittenPayment) and p.audit
+                else audit(source, account_key(p.wallet, p.subaccount), "funding_paid",
+                           {"market": p.market, "payment": str(p.payment)}, p.id, params=params, dumped=dumped)
+                for p in (payments.parts if isinstance(payments, Runs) else payments)]
     entries += [audit(source, s.subject, "signal_raised", {"signal": s.id, "kind": s.kind}, s.id,
                       s.causes or None, params=params, dumped=dumped) for s in out.signals]
     return entries
+
+
+def restamped(entries: Iterable[AuditEntry | WrittenAudit | WrittenAudits] | Runs[AuditEntry | WrittenAudit],
+              params: str) -> Runs[AuditEntry | WrittenAudit]:
+    """Return audit entries each under parameter version `params` (a change in force within the event that caused
+    them), runs whole where they are under it already."""
+    out: Runs[AuditEntry | WrittenAudit] = Runs()
+    for part in entries.parts if isinstance(entries, Runs) else entries:
+        if part.params == params:
+            out.append(part)
+        elif isinstance(part, WrittenAudits):
+            out.extend(entry.model_copy(update={"params": params}) for entry in part)
+        else:
+            out.append(part.model_copy(update={"params": params}))
+    return out

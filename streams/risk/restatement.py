@@ -32,6 +32,7 @@ from streams.domain.fixed_margin import (
     RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, account_margins_in_range,
     funding_owed_in_range, units)
 from streams.domain.margin import Quote
+from streams.risk.funding_bytes import KEY, CloseColumns
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenStates, escaped, joined, written
 
 ACTIVE, AT_RISK, LOUD, OFF_GRID = range(4)  # a slot's code: its state (quiet ones first), or off the integer grid
@@ -198,34 +199,43 @@ class IntegerLane:
         states = self._written([keys[i] for i in listed], [accounts[i] for i in listed], kept, figures, keep, source)
         return Restated(rows, states, *board_figures(figures, keep, held.collateral[kept]))
 
-    def owed(self, slots: list[int], accounts: list[Account], market: str, index: Decimal) -> list[int | None]:
-        """Return what each holder of `market` (`accounts` in `slots`) owes at a close to funding `index`, in 1e-9 USD
-        as `settle_funding` rounds it; None for a holder off the grid, and for all of a batch under `smallest`, an
-        index off the grid or a payment beyond the pass's range (the Decimal way settles those)."""
-        held, owed = self.holdings, [None] * len(slots)
+    def owed(self, slots: list[int], accounts: list[Account], market: str,
+             index: Decimal) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return which holders of `market` (`accounts` in `slots`: their rows) the lane settles at a close to funding
+        `index`, and what each owes in 1e-9 USD as `settle_funding` rounds it; None for a batch under `smallest` or
+        an index off the grid. A holder off the grid, or whose payment is beyond the pass's range, is not among them
+        (the Decimal way settles those)."""
+        held = self.holdings
         if len(slots) < self.smallest or market not in held.column:
-            return owed
-        held.update(slots, accounts)
-        at, c = np.array(slots, dtype=np.int64), held.column[market]
-        rows = np.flatnonzero((held.code[at] != OFF_GRID) & held.held[at, c])
+            return None
         try:
             now = units(index, PRICE_PLACES, PRICE_LIMIT, "funding index")
         except ValueError:
-            return owed
+            return None
+        held.update(slots, accounts)
+        at, c = np.array(slots, dtype=np.int64), held.column[market]
+        rows = np.flatnonzero((held.code[at] != OFF_GRID) & held.held[at, c])
         paid, in_range = funding_owed_in_range(held.size[at[rows], c], held.index[at[rows], c], now)
-        for row, amount in zip(rows[in_range].tolist(), paid[in_range].tolist()):  # a payment beyond it: Decimal
-            owed[row] = amount
-        return owed
+        return rows[in_range], paid[in_range]
 
-    def settled(self, slots: list[int], accounts: list[Account], market: str, index: Decimal,
-                owed: list[int | None]) -> None:
-        """Take `accounts`, the holders in `slots` after their settle to funding `index` in `market`; those `owed`
-        gave an amount move their columns by it, converting nothing."""
-        rows = [i for i, amount in enumerate(owed) if amount is not None]
-        if rows:
-            self.holdings.settle([slots[i] for i in rows], [accounts[i] for i in rows], market,
-                                 np.array([owed[i] for i in rows], dtype=np.int64),
-                                 units(index, PRICE_PLACES, PRICE_LIMIT, "funding index"))
+    def settled(self, slots: list[int], accounts: list[Account], market: str, index: Decimal, owed: np.ndarray,
+                keys: list[str]) -> CloseColumns:
+        """Take `accounts` (under `keys`), the holders in `slots` after their settle to funding `index` in `market`
+        for `owed` (as `owed` gave it): their columns move by it, converting nothing. Return those who paid or
+        received anything as the columns their messages are written from."""
+        held = self.holdings
+        held.settle(slots, accounts, market, owed, units(index, PRICE_PLACES, PRICE_LIMIT, "funding index"))
+        paying = np.flatnonzero(owed)
+        at = np.array(slots, dtype=np.int64)[paying]
+        offsets, c = held.offsets[at], held.column[market]
+        starts = np.zeros(len(at), np.int64)
+        np.cumsum(offsets[:-1, -1], out=starts[1:])
+        spans = np.stack([offsets[:, [0, 1]], offsets[:, [1, 2]], offsets[:, [2 + 2 * c, 3 + 2 * c]]], axis=1)
+        spans += starts[:, None, None]
+        spans[:, KEY, 1] -= len(b':state"')  # the key's text without its snapshots' id tail
+        return CloseColumns([keys[i] for i in paying.tolist()], b"".join([held.texts[slot] for slot in at.tolist()]),
+                            spans, held.subaccount[at], np.column_stack([owed[paying], -owed[paying],
+                                                                         held.collateral[at]]))
 
     def _markets(self, quotes: dict[str, Quote]) -> tuple[np.ndarray, ...] | None:
         """Return the markets' oracle, funding index, MMR and IMR columns (oracle 0: no price yet), None off grid."""
