@@ -141,3 +141,19 @@ class Account:
             funding_index={m: Decimal(p["funding_index"]) for m, p in positions.items()},
             state=AccountState(data["state"]),
         )
+
+
+def all_funded(accounts: list[Account], market: str, cum_index: Decimal, collateral: list[Decimal]) -> list[Account]:
+    """Return each account with its position in `market` settled up to `cum_index`, holding `collateral` after it:
+    what `funded` makes of each, for every holder of a close at once (their fields copied, not validated again: the
+    accounts are immutable, and a close keeps their positions and state)."""
+    make, put = object.__new__, object.__setattr__
+    out = []
+    for account, after in zip(accounts, collateral):
+        fields = account.__dict__.copy()
+        fields["collateral"], fields["funding_index"] = after, {**account.funding_index, market: cum_index}
+        settled = make(Account)
+        put(settled, "__dict__", fields)
+        out.append(settled)
+    return out
+

@@ -55,7 +55,7 @@ from quantdesk.messages import (
 from streams.decode import dead_letter
 from streams.domain.account_signals import Holder, account_signals, liquidation_planned
 from streams.domain.account_state import next_state
-from streams.domain.accounts import Account, AccountError
+from streams.domain.accounts import Account, AccountError, all_funded
 from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.fixed_margin import money
 from streams.domain.funding import FundedHour
@@ -325,10 +325,11 @@ class RiskEngine:
         rows, amounts = owed if owed else (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if len(rows):
             index, listed = hour.cumulative_index, rows.tolist()
-            settled = [accounts[i].funded(hour.market, index, money(a)) for i, a in zip(listed, amounts.tolist())]
-            self.accounts.update(zip([keys[i] for i in listed], settled))
-            columns = self.lane.settled([holders[i] for i in listed], settled, hour.market, index,  # type: ignore
-                                        amounts, [keys[i] for i in listed])
+            slots, settling = [holders[i] for i in listed], [keys[i] for i in listed]
+            after, columns = self.lane.settle(slots, hour.market, index, amounts, settling)  # type: ignore[union-attr]
+            settled = all_funded([accounts[i] for i in listed], hour.market, index, list(map(money, after.tolist())))
+            self.accounts.update(zip(settling, settled))
+            self.lane.kept(slots, settled)  # type: ignore[union-attr]
             payments = close_written(columns, tick, dumped or {}, hour.market, hour.end, index, self.params, ACTOR)
             ledger = ledger_written(columns, tick, hour.market)
         paying, shown = rows[amounts != 0], 0  # the runs' rows shown so far, between the holders settled one by one

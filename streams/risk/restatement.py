@@ -112,15 +112,18 @@ class Holdings:
         self.offsets[slot, 1:] = np.cumsum([len(t) for t in texts])
         self.texts[slot] = b"".join(texts)
 
-    def settle(self, slots: list[int], accounts: list[Account], market: str, owed: np.ndarray, index: int) -> None:
-        """Take `accounts`, the holders in `slots` settled in `market` up to funding `index` (1e-12) for `owed`
-        (1e-9, as `IntegerLane.owed` gave it): their collateral and index move."""
+    def settle(self, slots: list[int], market: str, owed: np.ndarray, index: int) -> None:
+        """Move the collateral and index of the holders in `slots`, settled in `market` up to funding `index` (1e-12)
+        for `owed` (1e-9, as `IntegerLane.owed` gave it); `keep` takes their accounts."""
         at, c = np.array(slots, dtype=np.int64), self.column[market]
-        for slot, account in zip(slots, accounts):
-            self.accounts[slot] = account
         self.collateral[at] -= owed
         self.index[at, c] = index
         self.code[at[np.abs(self.collateral[at]) > MONEY_LIMIT]] = OFF_GRID  # as `collateral_units` would refuse it
+
+    def keep(self, slots: list[int], accounts: list[Account]) -> None:
+        """Take `accounts` as those whose columns `slots` hold."""
+        for slot, account in zip(slots, accounts):
+            self.accounts[slot] = account
 
     def _grow(self, slots: int) -> None:
         """Make room for `slots` slots at least, doubling."""
@@ -218,24 +221,29 @@ class IntegerLane:
         paid, in_range = funding_owed_in_range(held.size[at[rows], c], held.index[at[rows], c], now)
         return rows[in_range], paid[in_range]
 
-    def settled(self, slots: list[int], accounts: list[Account], market: str, index: Decimal, owed: np.ndarray,
-                keys: list[str]) -> CloseColumns:
-        """Take `accounts` (under `keys`), the holders in `slots` after their settle to funding `index` in `market`
-        for `owed` (as `owed` gave it): their columns move by it, converting nothing. Return those who paid or
-        received anything as the columns their messages are written from."""
+    def settle(self, slots: list[int], market: str, index: Decimal, owed: np.ndarray,
+               keys: list[str]) -> tuple[np.ndarray, CloseColumns]:
+        """Move the columns of the holders in `slots` (under `keys`) by their settle to funding `index` in `market`
+        for `owed` (as `owed` gave it), converting nothing; `kept` takes their accounts after. Return each one's
+        collateral after it (1e-9), and those who paid or received anything as the columns their messages are written
+        from."""
         held = self.holdings
-        held.settle(slots, accounts, market, owed, units(index, PRICE_PLACES, PRICE_LIMIT, "funding index"))
+        held.settle(slots, market, owed, units(index, PRICE_PLACES, PRICE_LIMIT, "funding index"))
         paying = np.flatnonzero(owed)
-        at = np.array(slots, dtype=np.int64)[paying]
-        offsets, c = held.offsets[at], held.column[market]
-        starts = np.zeros(len(at), np.int64)
+        at = np.array(slots, dtype=np.int64)
+        offsets, c, paid = held.offsets[at[paying]], held.column[market], at[paying]
+        starts = np.zeros(len(paid), np.int64)
         np.cumsum(offsets[:-1, -1], out=starts[1:])
         spans = np.stack([offsets[:, [0, 1]], offsets[:, [1, 2]], offsets[:, [2 + 2 * c, 3 + 2 * c]]], axis=1)
         spans += starts[:, None, None]
         spans[:, KEY, 1] -= len(b':state"')  # the key's text without its snapshots' id tail
-        return CloseColumns([keys[i] for i in paying.tolist()], b"".join([held.texts[slot] for slot in at.tolist()]),
-                            spans, held.subaccount[at], np.column_stack([owed[paying], -owed[paying],
-                                                                         held.collateral[at]]))
+        return held.collateral[at], CloseColumns(
+            [keys[i] for i in paying.tolist()], b"".join([held.texts[slot] for slot in paid.tolist()]), spans,
+            held.subaccount[paid], np.column_stack([owed[paying], -owed[paying], held.collateral[paid]]))
+
+    def kept(self, slots: list[int], accounts: list[Account]) -> None:
+        """Take `accounts` as those whose columns `slots` hold (after `settle`: their accounts settled)."""
+        self.holdings.keep(slots, accounts)
 
     def _markets(self, quotes: dict[str, Quote]) -> tuple[np.ndarray, ...] | None:
         """Return the markets' oracle, funding index, MMR and IMR columns (oracle 0: no price yet), None off grid."""
