@@ -85,6 +85,24 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
     assert restored.checkpoints < 3 and again.base > 0  # read from the last whole copy, not from the start
 
 
+ROWS = st.dictionaries(st.text(max_size=8), st.none() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=40) | st.dictionaries(
+    st.text(max_size=4), st.text(max_size=20), max_size=3), max_size=300)
+
+
+@given(st.dictionaries(st.sampled_from(["accounts", "risk_markets", "risk_applied"]), ROWS, min_size=1),
+       st.integers(1, 4000))
+def test_a_checkpoints_parts_hold_every_row_once_as_json_and_pass_their_size_by_a_chunk_at_most(
+        tables: dict[str, dict[str, Any]], most: int) -> None:
+    parts = [orjson.dumps(part) for part in checkpoint.in_parts(tables, most)]
+    read = [orjson.loads(part) for part in parts]
+    assert all(part.keys() <= tables.keys() for part in read)
+    assert {name: {k: v for part in read for k, v in part.get(name, {}).items()} for name in tables} == tables
+    assert sum(len(part.get(name, {})) for part in read for name in tables) == sum(map(len, tables.values()))
+    chunk = max((len(orjson.dumps(row)) + len(orjson.dumps(key)) + 1 for rows in tables.values()
+                 for key, row in rows.items()), default=0) * checkpoint.CHUNK_ROWS
+    assert all(len(part) <= most + chunk + 64 for part in parts)  # the braces and names of three tables
+
+
 async def test_a_checkpoint_larger_than_a_kafka_request_goes_in_parts_and_comes_back_whole(settings: Settings) -> None:
     # 16,000 rows of an account's size: a funding close of 16,000 holders, past the producer's 8 MB per request
     row = {"collateral": "1234.567890123", "positions": {m: ["1.5", "50000.25", "0.000123"] for m in "ABC"},
