@@ -25,6 +25,7 @@ import orjson
 
 from quantdesk.kafka.publisher import partitions_of
 from quantdesk.kafka.records import keyed_batches, partition_batches
+from quantdesk.kafka.topics import COMPACTED_TOPICS
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, Fill, OracleTick, account_key
 from quantdesk.process import CollectorPaused, tune_collector
@@ -38,6 +39,7 @@ from streams.domain.positions import Position
 from streams.risk.board import MarketBook, RiskBoard
 from streams.risk.checkpoint import CheckpointLog
 from streams.risk.engine import RiskEngine
+from streams.risk.outputs import by_topic
 from streams.risk.reorder import ReorderBuffer
 from streams.risk.store import EngineStore
 
@@ -239,11 +241,11 @@ def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
 
 
 def worker_costs(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[float, float, float]]:
-    """Return what a risk task spends on its own after each of `ticks`: the CPU ms of laying the states out as the
-    messages it sends (`accounts.state`'s record batches, `accounts.history`'s messages of its partition), and the
-    CPU ms and MB of the checkpoint it writes after it alone (`QUANTDESK_RISK_CHECKPOINT_S=0`; after a first one,
-    untimed, as a running task has written): its tables' rows (`EngineStore.save`) and their records as the JSON the
-    log holds. Each key's partition is looked up first, as a running task has looked it up."""
+    """Return what a risk task spends on its own after each of `ticks`: the CPU ms of laying out what it caused as the
+    messages it sends (`by_topic`: each topic's record batches of its partition, a compacted topic's one record per
+    key), and the CPU ms and MB of the checkpoint it writes after it alone (`QUANTDESK_RISK_CHECKPOINT_S=0`; after a
+    first one, untimed, as a running task has written): its tables' rows (`EngineStore.save`) and their records as
+    the JSON the log holds. Each key's partition is looked up first, as a running task has looked it up."""
     store, log, buffer = EngineStore.journaled(), CheckpointLog("unused", "checkpoints", 0), ReorderBuffer(0)
     store.save(engine, buffer)
     list(log.records(store.tables, {}))
@@ -251,16 +253,16 @@ def worker_costs(engine: RiskEngine, ticks: list[OracleTick]) -> list[tuple[floa
     costs = []
     for tick in ticks:
         with CollectorPaused():
-            states = engine.apply(tick).states
+            out = engine.apply(tick)
             cpu = time.process_time()
-            keyed = states.keyed()
-            keyed_batches(keyed, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
-            partition_batches(keyed, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
+            for topic, events in by_topic(out):
+                batches = keyed_batches if topic in COMPACTED_TOPICS else partition_batches
+                batches(events, TASK_PARTITION, PRODUCER_BATCH_BYTES, tick.ts)
             laid_out = time.process_time()
             store.save(engine, buffer)
             written = sum(len(orjson.dumps(record)) for record in log.records(store.tables, {}))
             costs.append((1e3 * (laid_out - cpu), 1e3 * (time.process_time() - laid_out), written / 1e6))
-        del states, keyed
+        del out
         gc.collect(0)
     return costs
 
@@ -278,13 +280,15 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
         waited, moved = during_close(engine, tries)
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
         back = oracle_tick(MARKET, T0 + (tries + 1) * HOUR_MS + 2000, PRICES[MARKET])  # after the close's move
-        [(publish_cpu_ms, checkpoint_cpu_ms, checkpoint_mb)] = worker_costs(engine, [back])
+        paying = closes(tries + 2, PRICES[MARKET])[-1]  # the next hour's close, after that move
+        (publish_cpu_ms, checkpoint_cpu_ms, checkpoint_mb), close_worker = worker_costs(engine, [back, paying])
         per_size.append({"holders": n, "tick_ms": move["ms"], "tick_cpu_ms": move["cpu_ms"],
                          "tick_published": move["published"], "close_ms": close["ms"], "close_cpu_ms": close["cpu_ms"],
                          "close_published": close["published"], "close_payments": close["payments"],
                          "tick_during_close_ms": 1e3 * waited, "tick_during_close_published": moved,
                          "tick_publish_cpu_ms": publish_cpu_ms, "tick_checkpoint_cpu_ms": checkpoint_cpu_ms,
-                         "tick_checkpoint_mb": checkpoint_mb,
+                         "tick_checkpoint_mb": checkpoint_mb, "close_publish_cpu_ms": close_worker[0],
+                         "close_checkpoint_cpu_ms": close_worker[1], "close_checkpoint_mb": close_worker[2],
                          "baseline_ms": bare,
                          "tick_ratio": move["ms"] / bare, "close_ratio": close["ms"] / bare})
         del engine
@@ -295,8 +299,8 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
                     "and publication of every holder it flags), and a tick closing a funded hour at an unchanged "
                     "price (every holder settled and published); each holder in three markets; tick_during_close_ms: "
                     "from the start of such a close to the outputs of a 1 % move that arrived as it began; "
-                    "tick_publish_cpu_ms: the CPU ms of laying that move's states out as the messages of "
-                    "accounts.state and accounts.history; "
-                    "tick_checkpoint_*: the CPU ms and MB of a risk task's checkpoint written after a 1 % move (back "
-                    "to the seed's price), alone since the last",
+                    "tick_publish_cpu_ms: the CPU ms of laying what a 1 % move (back to the seed's price) caused out "
+                    "as the messages of every derived topic; tick_checkpoint_*: the CPU ms and MB of a risk task's "
+                    "checkpoint written after it, alone since the last; close_publish_cpu_ms and "
+                    "close_checkpoint_*: the same after the next hour's paying close",
             "baseline": "numpy size*(price-entry) and |size|*price*rates over the ticked market's rows"}

@@ -103,6 +103,18 @@ def num(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
 
+def worker_rows(size: dict[str, Any], kind: str, what: str, own: str) -> list[tuple[str, str, str, str]]:
+    """Return the rows of what a risk task spends after `what` (a `kind` of the holders figure): laying out its
+    messages, and its checkpoint, beside `own` engine CPU."""
+    cpu = size[f"{kind}_cpu_ms"]
+    return [(f"{what}'s messages laid out as a risk task sends them, CPU ms, {size['holders']:,} holders",
+             num(size[f"{kind}_publish_cpu_ms"], 2), f"{own} own CPU ms {num(cpu, 2)}",
+             num(ratio(size[f"{kind}_publish_cpu_ms"], cpu), 2)),
+            (f"a risk task's checkpoint after {what}, CPU ms ({num(size[f'{kind}_checkpoint_mb'], 1)} MB), "
+             f"{size['holders']:,} holders", num(size[f"{kind}_checkpoint_cpu_ms"], 2),
+             f"{own} own CPU ms {num(cpu, 2)}", num(ratio(size[f"{kind}_checkpoint_cpu_ms"], cpu), 2))]
+
+
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Return (figure, value, baseline, value/baseline) rows of the summary table."""
     t = r["throughput"]
@@ -155,14 +167,8 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 (f"a 1 % move arriving as a funding close begins, ms to its outputs, {size['holders']:,} holders",
                  num(size["tick_during_close_ms"], 2), f"bare numpy {num(size['baseline_ms'], 3)}",
                  num(ratio(size["tick_during_close_ms"], size["baseline_ms"]), 0)),
-                (f"a 1 % move's states laid out as accounts.state and accounts.history messages, CPU ms, "
-                 f"{size['holders']:,} holders", num(size["tick_publish_cpu_ms"], 2),
-                 f"the move's own CPU ms {num(size['tick_cpu_ms'], 2)}",
-                 num(ratio(size["tick_publish_cpu_ms"], size["tick_cpu_ms"]), 2)),
-                (f"a risk task's checkpoint after a 1 % move, CPU ms ({num(size['tick_checkpoint_mb'], 1)} MB), "
-                 f"{size['holders']:,} holders", num(size["tick_checkpoint_cpu_ms"], 2),
-                 f"the move's own CPU ms {num(size['tick_cpu_ms'], 2)}",
-                 num(ratio(size["tick_checkpoint_cpu_ms"], size["tick_cpu_ms"]), 2))]
+                *worker_rows(size, "tick", "a 1 % move", "the move's"),
+                *worker_rows(size, "close", "a paying close", "the close's")]
     k = r["fixed_margin"]
     out += [(f"exact margin in integers µs/holder (`fixed_margin`, {k['holders']:,} holders × 3 markets)",
              num(k["kernel_us_per_holder"], 3), f"bare numpy floats {num(k['numpy_us_per_holder'], 3)}",

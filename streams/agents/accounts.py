@@ -32,7 +32,6 @@ publishes the same ids, which every reader takes once.
 
 import asyncio
 import time
-from operator import attrgetter
 from typing import Any, Iterable, Iterator
 
 from aiokafka import TopicPartition
@@ -55,7 +54,7 @@ from streams.pipeline import Pipeline
 from streams.risk.checkpoint import CheckpointLog, Fence, Journal
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import LIQUIDATOR, venue_events
-from streams.risk.outputs import Outputs, by_account, keyed
+from streams.risk.outputs import Outputs, by_topic
 from streams.risk.reorder import PAST, Event, Key, order_key
 from streams.risk.store import EngineStore
 
@@ -316,14 +315,5 @@ class AccountsAgent(CheckpointedInput):
 
     async def publish(self, out: Outputs) -> None:
         """Send what the engine caused, each to its topic and key."""
-        send = self.pipeline.publish
-        states = out.states.keyed()
-        await send("accounts.state", states)
-        await send("accounts.history", states)
-        await send("accounts.ledger", keyed(out.ledger, by_account))
-        await send("funding.rates", ((r.market, r) for r in out.funding_rates))
-        await send("funding.payments", keyed(out.funding_payments, by_account))
-        await send("risk.liquidations", ((account_key(p.wallet, p.subaccount), p) for p in out.liquidations))
-        await send("audit.log", keyed(out.audit, attrgetter("subject")))
-        await send("mikey.signals", ((s.subject, s) for s in out.signals))
-        await send("dlq", ((d.topic, d) for d in out.dead_letters))
+        for topic, events in by_topic(out):
+            await self.pipeline.publish(topic, events)

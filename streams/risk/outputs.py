@@ -2,6 +2,7 @@
 spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from decimal import Decimal
 from typing import Any, Callable, Generic, Iterable, Iterator, Self, TypeVar
 
@@ -147,6 +148,20 @@ class Outputs:
 
 
 OUTPUT_LISTS = tuple(f.name for f in fields(Outputs))
+
+
+def by_topic(out: Outputs) -> list[tuple[str, list[Any]]]:
+    """Return what the engine caused as each derived topic's keyed messages and runs, in the order a risk task sends
+    them (a state goes to two topics, encoded once)."""
+    states = out.states.keyed()
+    return [("accounts.state", states), ("accounts.history", states),
+            ("accounts.ledger", keyed(out.ledger, by_account)),
+            ("funding.rates", [(r.market, r) for r in out.funding_rates]),
+            ("funding.payments", keyed(out.funding_payments, by_account)),
+            ("risk.liquidations", keyed(out.liquidations, by_account)),
+            ("audit.log", keyed(out.audit, attrgetter("subject"))),
+            ("mikey.signals", [(s.subject, s) for s in out.signals]),
+            ("dlq", [(d.topic, d) for d in out.dead_letters])]
 
 
 def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapshot:

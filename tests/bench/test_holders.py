@@ -54,8 +54,9 @@ def test_tick_and_close_costs_per_size_beside_bare_numpy() -> None:
         assert 0 < size["tick_published"] < size["holders"]  # a 1 % move flags the leveraged, not everyone
         assert size["close_published"] == size["close_payments"] == size["holders"]
         for figure in ("tick_ms", "tick_cpu_ms", "close_ms", "close_cpu_ms", "baseline_ms", "tick_checkpoint_cpu_ms",
-                       "tick_checkpoint_mb", "tick_publish_cpu_ms"):
+                       "tick_checkpoint_mb", "tick_publish_cpu_ms", "close_publish_cpu_ms", "close_checkpoint_cpu_ms"):
             assert size[figure] > 0
+        assert size["close_checkpoint_mb"] > size["tick_checkpoint_mb"]  # every holder's row, not the flagged
         assert 0 < size["tick_during_close_published"] < size["holders"]  # the move after the close, its own flags
         assert size["tick_during_close_ms"] > 0
         assert size["tick_ratio"] == size["tick_ms"] / size["baseline_ms"]
