@@ -50,6 +50,10 @@ class Journal(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self.rows[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return a row, or `default` (the dict's own lookup: a save looks up every row it may write)."""
+        return self.rows.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         self.rows[key] = value
         self.changed.add(key)

@@ -64,6 +64,8 @@ def test_a_journal_hands_out_what_changed_once() -> None:
     del journal["new"]
     assert journal.take_changes() == {"new": None, "kept": 3} and journal.take_changes() == {}
     assert dict(journal) == {"kept": 3}
+    assert (journal.get("kept"), journal.get("new"), journal.get("new", 0)) == (3, None, 0)
+    assert journal.take_changes() == {}  # reading changes nothing
 
 
 async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_last_whole_copy(
@@ -85,8 +87,9 @@ async def test_the_log_gives_back_the_tables_and_offsets_last_written_from_the_l
     assert restored.checkpoints < 3 and again.base > 0  # read from the last whole copy, not from the start
 
 
-ROWS = st.dictionaries(st.text(max_size=8), st.none() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=40) | st.dictionaries(
-    st.text(max_size=4), st.text(max_size=20), max_size=3), max_size=300)
+ROW = st.none() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=40) | st.dictionaries(st.text(max_size=4),
+                                                                                       st.text(max_size=20), max_size=3)
+ROWS = st.dictionaries(st.text(max_size=8), ROW, max_size=300)
 
 
 @given(st.dictionaries(st.sampled_from(["accounts", "risk_markets", "risk_applied"]), ROWS, min_size=1),
