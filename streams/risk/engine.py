@@ -329,7 +329,7 @@ class RiskEngine:
             after, columns = self.lane.settle(slots, hour.market, index, amounts, settling)  # type: ignore[union-attr]
             settled = all_funded([accounts[i] for i in listed], hour.market, index, list(map(money, after.tolist())))
             self.accounts.update(zip(settling, settled))
-            self.lane.kept(slots, settled)  # type: ignore[union-attr]
+            self.lane.keep(slots, settled)  # type: ignore[union-attr]
             payments = close_written(columns, tick, dumped or {}, hour.market, hour.end, index, self.params, ACTOR)
             ledger = ledger_written(columns, tick, hour.market)
         paying, shown = rows[amounts != 0], 0  # the runs' rows shown so far, between the holders settled one by one

@@ -2,8 +2,8 @@
 spans the accounts (`streams.risk.owners`), and the messages it builds."""
 
 from dataclasses import dataclass, field, fields
-from operator import attrgetter
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Callable, Generic, Iterable, Iterator, Self, TypeVar
 
 from quantdesk.messages import (

@@ -224,7 +224,7 @@ class IntegerLane:
     def settle(self, slots: list[int], market: str, index: Decimal, owed: np.ndarray,
                keys: list[str]) -> tuple[np.ndarray, CloseColumns]:
         """Move the columns of the holders in `slots` (under `keys`) by their settle to funding `index` in `market`
-        for `owed` (as `owed` gave it), converting nothing; `kept` takes their accounts after. Return each one's
+        for `owed` (as `owed` gave it), converting nothing; `keep` takes their accounts after. Return each one's
         collateral after it (1e-9), and those who paid or received anything as the columns their messages are written
         from."""
         held = self.holdings
@@ -241,7 +241,7 @@ class IntegerLane:
             [keys[i] for i in paying.tolist()], b"".join([held.texts[slot] for slot in paid.tolist()]), spans,
             held.subaccount[paid], np.column_stack([owed[paying], -owed[paying], held.collateral[paid]]))
 
-    def kept(self, slots: list[int], accounts: list[Account]) -> None:
+    def keep(self, slots: list[int], accounts: list[Account]) -> None:
         """Take `accounts` as those whose columns `slots` hold (after `settle`: their accounts settled)."""
         self.holdings.keep(slots, accounts)
 

@@ -41,7 +41,8 @@ _TEXT = np.frombuffer("".join(_LITERALS).encode(), dtype=np.uint8).copy()
 _AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
 (_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
 _POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 17, 20, 21, 22, 23
-_FIXED_ACCOUNT = len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + INTEGER_CHARS * 2 + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2)
+_FIXED_ACCOUNT = (len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + INTEGER_CHARS * 2
+                  + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2))
 _FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
 
 

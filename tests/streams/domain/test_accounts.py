@@ -1,6 +1,7 @@
 """Accounts: deposits, withdrawals, fills with funding settled first, and serialisation."""
 
 import json
+from dataclasses import FrozenInstanceError, replace
 from decimal import Decimal as D
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.domain import PRICE
-from streams.domain.accounts import Account, InsufficientFreeCollateral
+from streams.domain.accounts import Account, InsufficientFreeCollateral, all_funded
 from streams.domain.positions import Position
 from tests.streams.domain.domain_strategies import (
     MARKETS,
@@ -61,6 +62,18 @@ def test_settling_funding_returns_the_payment() -> None:
     account, paid = trader().settle_funding(SOL, D("0.6"))
     assert (paid, account.collateral, account.funding_index[SOL]) == (D("1.2"), D("998.7"), D("0.6"))
     assert account.settle_funding(SOL, D("0.6"))[1] == 0
+
+
+def test_holders_funded_together_are_each_account_funded_alone() -> None:
+    # a close settles every holder at once: the same accounts as `funded` one at a time, their own left as they were
+    holders = [trader(), replace(trader(), wallet="bob", collateral=D("5.000000000"))]
+    together = all_funded(holders, SOL, D("0.6"), [D("998.700000000"), D("3.800000000")])
+    assert together == [a.funded(SOL, D("0.6"), a.collateral - after) for a, after in
+                        zip(holders, [D("998.700000000"), D("3.800000000")])]
+    assert [a.collateral for a in together] == [D("998.700000000"), D("3.800000000")]
+    assert together[0].positions is holders[0].positions and holders[0].funding_index != together[0].funding_index
+    with pytest.raises(FrozenInstanceError):
+        together[0].collateral = D(0)  # type: ignore[misc]
 
 
 def test_settling_a_market_without_position_pays_nothing() -> None:
