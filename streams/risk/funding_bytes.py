@@ -14,6 +14,7 @@ made per holder. Their audits' digests are hashed one by one (hashlib's SHA-256)
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import cache
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Self
 
@@ -102,8 +103,8 @@ def funding_paid(source: Message, dumped: dict[str, Any], params: str,
 
 @dataclass(frozen=True, slots=True)
 class WrittenAudits(EncodedRun):
-    """"funding_paid" audit entries written one after another under one parameter version, read one by one as
-    `WrittenAudit`s; keyed by their subjects."""
+    """A close's "funding_paid" audit entries written one after another under one parameter version, read one by one
+    as `WrittenAudit`s; keyed by their subjects."""
 
     params: str
 
@@ -248,6 +249,16 @@ def hex_digests(data: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return out
 
 
+@cache
+def warm() -> None:
+    """Compile (or load) the close's writer, once a process, before any close."""
+    source = Message(id="warm", ts=0)
+    columns = CloseColumns(["k"], b'k"w""1"', np.array([[[0, 1], [1, 4], [4, 7]]]), np.zeros(1, np.int64),
+                           np.ones((1, 3), np.int64))
+    close_written(columns, source, {}, "m", 0, Decimal(0), "", "")
+    ledger_written(columns, source, "m")
+
+
 @njit(cache=True, nogil=True)
 def _fill(out, pieces, at, steps, strings, spans, integers, figures, exponent, digests,
           ends):  # pragma: no cover (compiled)
@@ -257,13 +268,13 @@ def _fill(out, pieces, at, steps, strings, spans, integers, figures, exponent, d
     for r in range(ends.shape[0] - 1):
         for s in range(steps.shape[0]):
             what, which = steps[s, 0], steps[s, 1]
-            if what == 0:
+            if what == PIECE:
                 w = copy_into(out, w, pieces, at[which], at[which + 1])
-            elif what == 1:
+            elif what == STRING:
                 w = copy_into(out, w, strings, spans[r, which, 0], spans[r, which, 1])
-            elif what == 2:
+            elif what == INTEGER:
                 w = write_integer(out, w, integers[r])
-            elif what == 3:
+            elif what == MONEY:
                 w = write_decimal(out, w, figures[r, which], exponent)
             else:
                 w = copy_into(out, w, digests, 64 * r, 64 * r + 64)

@@ -32,7 +32,7 @@ from streams.domain.fixed_margin import (
     RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, account_margins_in_range,
     funding_owed_in_range, units)
 from streams.domain.margin import Quote
-from streams.risk.funding_bytes import KEY, CloseColumns
+from streams.risk.funding_bytes import KEY, CloseColumns, warm as warm_close
 from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenStates, escaped, joined, written
 
 ACTIVE, AT_RISK, LOUD, OFF_GRID = range(4)  # a slot's code: its state (quiet ones first), or off the integer grid
@@ -326,13 +326,15 @@ def position_columns(figures: Margins, row: np.ndarray, column: np.ndarray) -> n
 
 @cache
 def warm() -> None:
-    """Compile (or load) the integer pass and the snapshot writer, once a process, before any tick."""
+    """Compile (or load) the integer pass, the snapshot writer and a close's writer, once a process, before any
+    tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                             np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                             np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
                             np.zeros((0, 3, 2), dtype=np.int64)))
+    warm_close()
 
 
 def board_figures(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> tuple[np.ndarray, ...]:
