@@ -74,6 +74,10 @@ def account_signals(gate: AlertGate, t: Thresholds, holder: Holder, margin: Marg
         gate.forget(HEALTH)
         gate.forget(NEAR)
         return []
+    if not gate.past and all(margin.health >= line for line in t.health_lines) and not any(
+            (gap := distance(r, margin.liquidation_price[r.market])) is not None and gap < t.liquidation_distance
+            for r in margin.positions):
+        return []  # a gate past no line stays so: no line crossed, no liquidation price near (most accounts)
     return [*health_signals(gate, t, holder, margin, cause_id, ts),
             *near_signals(gate, t, holder, margin, cause_id, ts)]
 

@@ -5,7 +5,7 @@ same events rebuilds the same account, and `to_row` prints it identically.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from quantdesk.messages import account_key
 from streams.domain import EXACT, ZERO_MONEY, to_money
 from streams.domain.account_state import AccountState
 from streams.domain.funding import funding_owed
+from streams.domain.frozen import frozen
 from streams.domain.ledger import Movement, moved
 from streams.domain.margin import Exposure, Margin, Quote, assess
 from streams.domain.positions import Position, apply_fill
@@ -26,7 +27,7 @@ class InsufficientFreeCollateral(AccountError):
     """A withdrawal larger than the account's free collateral."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Account:
     """A trader's (sub)account; `funding_index` is each position's index at its last settle."""
 
@@ -95,19 +96,15 @@ class Account:
         account and its collateral's moves: funding paid, P&L realised, fee paid."""
         settled, owed = self.settle_funding(market, cum_index)
         result = apply_fill(settled.positions.get(market), market, size, price, fee)
-        filled = settled._with_position(market, result.position, cum_index)
+        positions, indices = settled.positions.copy(), settled.funding_index.copy()
+        positions.pop(market, None), indices.pop(market, None)  # the market's position, if any, goes last
+        if result.position is not None:
+            positions[market], indices[market] = result.position, cum_index
         lines = moved(Movement("funding", owed.copy_negate(), market),
                       Movement("realised_pnl", result.realised_pnl, market),
                       Movement(fee_kind, result.fee.copy_negate(), market))
-        return replace(filled, collateral=EXACT.add(filled.collateral, result.cash)), lines
-
-    def _with_position(self, market: str, position: Position | None, cum_index: Decimal) -> "Account":
-        """Return the account holding `position` in `market` (None: flat there)."""
-        positions = {m: p for m, p in self.positions.items() if m != market}
-        indices = {m: i for m, i in self.funding_index.items() if m != market}
-        if position is not None:
-            positions[market], indices[market] = position, cum_index
-        return replace(self, positions=positions, funding_index=indices)
+        collateral = EXACT.add(settled.collateral, result.cash)
+        return Account(self.wallet, self.subaccount, collateral, positions, indices, self.state), lines
 
     def write_off(self) -> tuple["Account", Decimal]:
         """Zero a negative collateral once its deficit is covered; return the deficit."""

@@ -4,14 +4,14 @@ The account methods that move collateral say how, line by line, so every change 
 `balances` runs the lines from a starting collateral to the balance each one leaves.
 """
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
 from streams.domain import EXACT, ZERO
+from streams.domain.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Movement:
     """One change of collateral: its kind (a `LedgerKind`), signed amount (+ credits) and market, if any."""
 

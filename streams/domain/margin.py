@@ -1,15 +1,15 @@
 """An account's margin at oracle prices: equity, margins, health and liquidation prices."""
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from streams.domain import ZERO, ZERO_MONEY, to_health, to_money, to_price, to_ratio
+from streams.domain.frozen import frozen
 from streams.domain.positions import Position
 
 PRICE_CEILING = Decimal(10**20)  # what the warehouse's Decimal(38, 18) holds; past 1e28 `to_price` cannot quantise
 
 
-@dataclass(frozen=True)
+@frozen
 class Quote:
     """A market as a margin check sees it: oracle price, margin rates, funding index now."""
 
@@ -19,7 +19,7 @@ class Quote:
     funding_index: Decimal = ZERO
 
 
-@dataclass(frozen=True)
+@frozen
 class Exposure:
     """A position, its market's quote and the funding it has not settled (positive: owed)."""
 
@@ -28,7 +28,7 @@ class Exposure:
     unsettled_funding: Decimal = ZERO
 
 
-@dataclass(frozen=True)
+@frozen
 class PositionRisk:
     """One position's figures at the oracle price."""
 
@@ -44,7 +44,7 @@ class PositionRisk:
     initial_margin: Decimal
 
 
-@dataclass(frozen=True)
+@frozen
 class Margin:
     """An account's margin figures; `liquidation_price` maps market to price (None: none)."""
 

@@ -1,11 +1,11 @@
 """Mark price: the median of oracle, recent fill and premium-adjusted oracle."""
 
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 from streams.domain import as_decimal, as_text
+from streams.domain.frozen import frozen
 
 PREMIUM_HALF_LIFE_MS = 300_000
 FILL_MAX_AGE_MS = 60_000
@@ -21,7 +21,7 @@ def decay(elapsed_ms: int) -> Decimal:
     return (LN2_PER_HALF_LIFE * -elapsed_ms).exp() if elapsed_ms else Decimal(1)
 
 
-@dataclass(frozen=True)
+@frozen
 class Premium:
     """The fills' premium over the oracle, an exponential average on event time."""
 

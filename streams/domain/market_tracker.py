@@ -17,7 +17,7 @@ def discovers_price(fill: Fill) -> bool:
     """Tell whether a fill's price is one the market made: a liquidation closes at the price its plan took
     from the mark, so it moves neither premium nor mark (they would feed on themselves), and the venue's
     fills, which come back whenever the venue answers, leave the market's figures the same in every run."""
-    return not getattr(fill, "liquidation", None)
+    return not (fill.model_extra or {}).get("liquidation")  # an extra field: `getattr` would raise and catch
 
 
 @dataclass

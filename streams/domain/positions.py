@@ -1,12 +1,12 @@
 """Positions and what a fill does to one: entry price, realised P&L, flips and closes."""
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from streams.domain import EXACT, to_money, to_price
+from streams.domain.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Position:
     """An open position: signed base size (+ long, − short) and its entry price."""
 
@@ -19,7 +19,7 @@ class Position:
         return self.size * (oracle - self.entry)
 
 
-@dataclass(frozen=True)
+@frozen
 class FillResult:
     """The position after a fill, the P&L it realised and the fee it cost."""
 

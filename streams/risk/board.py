@@ -163,15 +163,20 @@ class RiskBoard:
 
     def restate(self, slot: int, margin: Margin, applied: int) -> None:
         """Put an account's exact figures on the board, as published by the `applied`-th event."""
-        self.set_cash(slot, float(margin.collateral - margin.unsettled_funding))
-        for dense in self.markets.values():
-            dense[:, slot] = 0.0
-        for r in margin.positions:
-            figures = float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin)
-            self.contributions(r.market)[:, slot] = figures
-        self.band[slot] = band_of(float(margin.health), self.lines)
+        self.cash[slot] = float(margin.collateral - margin.unsettled_funding)
+        held = {r.market: r for r in margin.positions}
+        for market in held:  # a market first held: on the board, in the order the positions come
+            self.contributions(market)
+        for market, dense in self.markets.items():  # one element at a time: a fill restates one slot
+            if (r := held.get(market)) is None:
+                dense[0, slot] = dense[1, slot] = dense[2, slot] = 0.0
+            else:
+                dense[0, slot], dense[1, slot], dense[2, slot] = (
+                    float(r.unrealised_pnl), float(r.maintenance_margin), float(r.initial_margin))
+        health = float(margin.health)
+        self.band[slot] = band_of(health, self.lines)
         self.liquidatable[slot] = margin.liquidatable
-        self.shown[:, slot] = float(margin.health), float(margin.equity)
+        self.shown[0, slot], self.shown[1, slot] = health, float(margin.equity)
         self.restated[slot] = applied
 
     def restate_all(self, slots: list[int], margins: list[Margin], applied: int) -> None:

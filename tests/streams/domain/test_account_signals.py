@@ -2,11 +2,15 @@
 
 from decimal import Decimal as D
 
+from hypothesis import given, settings
 from quantdesk.messages import LiquidationPlan, PlannedClose
-from streams.domain.account_signals import Holder, account_signals, liquidation_completed, liquidation_planned
+from streams.domain.account_signals import (Holder, account_signals, health_signals, liquidation_completed,
+                                            liquidation_planned, near_signals)
+from streams.domain.accounts import Account
 from streams.domain.alerts import AlertGate, Thresholds
 from streams.domain.margin import Exposure, Margin, Quote, assess
 from streams.domain.positions import Position
+from tests.streams.domain.domain_strategies import accounts, quotes
 
 T = Thresholds()
 WALLET = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
@@ -98,3 +102,27 @@ def test_a_plan_and_its_completion_are_critical_and_warning() -> None:
     assert (done.kind, done.severity, done.causes) == ("liquidation_completed", "warning", ["fill:1"])
     assert done.message == ("Liquidation of 7xKX…:0 completed on SOL-PERP: deficit 12.50, 10.00 drawn from the "
                             "insurance fund, 2.50 socialised")
+
+
+@settings(max_examples=300, deadline=None)
+@given(accounts(), quotes())
+def test_a_clear_gate_signals_what_every_rule_signals(account: Account, quoted: dict[str, Quote]) -> None:
+    """An account whose gate is past no line skips the rules only when none would fire (`account_signals`'s
+    screen): for any figures, it signals and leaves its gate as the health and near rules run in full do."""
+    margin = account.margin(quoted)
+    screened, full = AlertGate(), AlertGate()
+    got = account_signals(screened, T, HOLDER, margin, "fill:1", 1000)
+    if margin.positions:
+        expected = [*health_signals(full, T, HOLDER, margin, "fill:1", 1000),
+                    *near_signals(full, T, HOLDER, margin, "fill:1", 1000)]
+    else:
+        expected = []
+    assert got == expected and screened == full
+
+
+def test_a_liquidation_price_near_at_health_over_every_line_still_signals() -> None:
+    """Long 1 BTC from 100,000 (MMR 3 %) on 6,100: health 50.8, over every line, but the liquidation price
+    93,900 / 0.97 = 96,804.12 is 3.2 % away: the near rule fires though no health line is crossed."""
+    margin = assess(D(6100), [Exposure(Position("BTC-PERP", D(1), D(100000)), Quote(D(100000), D("0.03"), D("0.05")))])
+    [near] = account_signals(AlertGate(), T, HOLDER, margin, "fill:1", 1000)
+    assert (near.kind, near.severity, near.data["distance"]) == ("liquidation_near", "warning", "0.031959")
