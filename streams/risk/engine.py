@@ -95,6 +95,7 @@ class RiskEngine:
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
         self.lane = IntegerLane(self.markets) if integers else None
+        self.entry = ledger_entry if integers else LedgerEntry  # ledger entries written to bytes, or as models
         self.accounts: dict[str, Account] = {}
         self.board = RiskBoard(lines=[float(line) for line in thresholds.health_lines] if thresholds else ())
         for name in self.markets:  # every market on the board from the start: one compiled re-mark serves all
@@ -224,7 +225,7 @@ class RiskEngine:
         except AccountError as exc:
             return self._refused(change, str(exc), out)
         line = Movement(LEDGER_KINDS[change.kind], after.collateral - account.collateral)
-        out.ledger += ledger_entries(account.collateral, moved(line), after, change)
+        out.ledger += ledger_entries(account.collateral, moved(line), after, change, entry=self.entry)
         self._publish(after, change, out)
         return out
 
@@ -261,7 +262,7 @@ class RiskEngine:
                                      market.funding.cumulative_index, fee_kind)
         market.hold(self.board.slot(account.key), account.positions.get(fill.market))
         out.sides.append(holder_side(fill, before, account, self.params))
-        entries = ledger_entries(before.collateral, lines, account, fill)
+        entries = ledger_entries(before.collateral, lines, account, fill, entry=self.entry)
         out.ledger += entries
         balance = entries[-1].balance_after if entries else before.collateral
         account, out.outcomes = self.liquidator.on_fill(account, fill, balance, len(lines))
@@ -352,12 +353,11 @@ class RiskEngine:
         before = self.accounts[key]
         account, paid = before.settle_funding(hour.market, hour.cumulative_index)
         self.accounts[key] = account
-        entry, message = (ledger_entry, funding_payment) if audited else (LedgerEntry, FundingPayment)
         line = Movement("funding", paid.copy_negate(), hour.market)
-        out.ledger += ledger_entries(before.collateral, moved(line), account, tick, entry=entry)
+        out.ledger += ledger_entries(before.collateral, moved(line), account, tick, entry=self.entry)
         if not paid:
             return None
-        payment = payment_message(hour, account, paid, tick.ts, message)
+        payment = payment_message(hour, account, paid, tick.ts, funding_payment if audited else FundingPayment)
         if audited:
             payment.audit = audited(payment)  # type: ignore[union-attr]
         return payment

@@ -60,11 +60,12 @@ class WrittenPayment(Written):
 
 @dataclass(slots=True)
 class WrittenLedgerEntry(Written):
-    """A ledger entry written already, read as its `LedgerEntry`: its account at hand."""
+    """A ledger entry written already, read as its `LedgerEntry`: its account and the balance it leaves at hand."""
 
     MODEL = LedgerEntry
     wallet: str
     subaccount: int
+    balance_after: Decimal
 
 
 def funding_payment(*, id: str, ts: int, market: str, wallet: str, subaccount: int, size: Decimal, payment: Decimal,
@@ -80,7 +81,7 @@ def ledger_entry(*, id: str, ts: int, wallet: str, subaccount: int, kind: str, m
     """Write the `LedgerEntry` of these fields."""
     return WrittenLedgerEntry(ts, orjson.dumps({
         "id": id, "ts": ts, "v": 1, "wallet": wallet, "subaccount": subaccount, "kind": kind, "market": market,
-        "amount": str(amount), "balance_after": str(balance_after), "cause": cause}), wallet, subaccount)
+        "amount": str(amount), "balance_after": str(balance_after), "cause": cause}), wallet, subaccount, balance_after)
 
 
 def funding_paid(source: Message, dumped: dict[str, Any], params: str,
@@ -123,7 +124,8 @@ class WrittenLedger(EncodedRun):
         for r in range(len(self)):
             raw = self.row(r)
             entry = orjson.loads(raw)
-            yield WrittenLedgerEntry(self.ts, raw, entry["wallet"], entry["subaccount"])
+            balance = Decimal(entry["balance_after"])
+            yield WrittenLedgerEntry(self.ts, raw, entry["wallet"], entry["subaccount"], balance)
 
 
 @dataclass(frozen=True, slots=True)

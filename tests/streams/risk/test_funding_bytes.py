@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +12,7 @@ from quantdesk.messages import LEDGER_KINDS, FundingPayment, LedgerEntry, Messag
 from quantdesk.wire import digest
 from streams.domain.fixed_margin import money
 from streams.risk.funding_bytes import (CloseColumns, close_written, funding_paid, funding_payment, ledger_entry,
-                                        ledger_written)
+                                        ledger_written, warm)
 from streams.risk.snapshot_bytes import escaped, joined
 from streams.risk.outputs import ACTOR, audit
 
@@ -32,6 +33,13 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1
                        max_leaves=8)
 SOURCES = st.builds(lambda i, ts, extra: Message(id=i, ts=ts, **extra), IDS, TIMES,
                     st.dictionaries(TEXTS.filter(lambda k: k not in ("id", "ts", "v")), JSONISH, max_size=4))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def loaded() -> None:
+    """Load the close's compiled writer before hypothesis times an example (from numba's cache: slow on a loaded
+    machine)."""
+    warm()
 
 
 @given(PAYMENTS)

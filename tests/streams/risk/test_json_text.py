@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -10,6 +11,14 @@ from streams.risk.json_text import INTEGER_CHARS, decimal_text, write_integer
 
 COEFFICIENTS = st.one_of(st.integers(-(2**63) + 1, 2**63 - 1), st.integers(-10**7, 10**7))
 EXPONENTS = st.one_of(st.integers(-30, 30), st.sampled_from((-12, -9, -4, 0)))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def loaded() -> None:
+    """Load the compiled writers once, before hypothesis times an example (a loaded machine took more than its
+    200 ms deadline to load them from numba's cache)."""
+    decimal_text(1, 0)
+    write_integer(np.zeros(INTEGER_CHARS, np.uint8), 0, np.int64(1))
 
 
 @given(COEFFICIENTS, EXPONENTS)

@@ -164,6 +164,24 @@ def test_a_funding_close_writes_its_payments_ledger_and_audit_entries_as_the_ref
     assert [a.subject for a in lane.audit if isinstance(a, WrittenAudit)] == [f"{w}:0" for w in wallets]
 
 
+def test_a_fill_writes_its_ledger_entries_as_the_reference_models_them() -> None:
+    """A fill that realises P&L and pays a fee books two entries, written straight to bytes in the integer engine:
+    byte for byte the reference's models, each with the balance it leaves at hand."""
+    wallets = ['quote"d', "é\u2028\x01€"]
+    events = [*(change(T0, "deposit", "1000", w) for w in wallets), tick(T0 + 1000, "100")]
+    events += [fill(T0 + 2000, "buy", "10", "100", wallet=w) for w in wallets]
+    events += [tick(T0 + HOUR_MS + 1000, "101")]
+    engines = (RiskEngine(DEFAULT_MARKETS), RiskEngine(DEFAULT_MARKETS, integers=False))
+    replay(engines, events, fills=False)
+    lane, reference = (engine.apply(fill(T0 + HOUR_MS + 2000, "sell", "4", "103", "0.25", wallet=wallets[0]))
+                       for engine in engines)
+    assert published(lane) == published(reference)
+    assert [type(e) for e in lane.ledger] == [WrittenLedgerEntry] * 2
+    assert [(e.kind, e.amount, e.balance_after) for e in lane.ledger] == [
+        (e.kind, e.amount, e.balance_after) for e in reference.ledger] == [
+        ("realised_pnl", D("12.000000000"), D("1012.000000000")), ("fee", D("-0.250000000"), D("1011.750000000"))]
+
+
 def test_a_short_far_over_collateralised_has_no_liquidation_price_both_ways_and_takes_no_engine_down() -> None:
     events = [oracle_tick("SOL-PERP", T0 + 1000, D(100)),
               AccountChange(id="d:whale", ts=T0 + 2000, wallet="whale", kind="deposit", amount=D("9E+19")),

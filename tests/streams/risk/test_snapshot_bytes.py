@@ -2,13 +2,21 @@
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.holders import built_engine, moves
 from quantdesk.messages import AccountSnapshot
 from tests.streams.risk.test_json_text import COEFFICIENTS, EXPONENTS
+from streams.risk.restatement import warm
 from streams.risk.snapshot_bytes import ACCOUNT_FIGURES, snapshot_bytes, snapshot_columns
+
+
+@pytest.fixture(autouse=True, scope="module")
+def loaded() -> None:
+    """Load the compiled writers before hypothesis times an example (from numba's cache: slow on a loaded machine)."""
+    warm()
 
 
 
