@@ -418,7 +418,7 @@ class RiskEngine:
             self._signal(account, margin, plan, source, out)
         self.liquidator.settled(account)
         self.accounts[account.key] = account
-        out.states.append(snapshot(account, margin, source))
+        out.states.append(snapshot(account, margin, source, written=self.lane is not None))
         return margin
 
     def _signal(self, account: Account, margin: Margin, plan: LiquidationPlan | None, source: Message,

@@ -35,7 +35,7 @@ from streams.domain.margin import Margin
 from streams.risk.funding_bytes import WrittenAudit, WrittenAudits, WrittenLedgerEntry, WrittenPayment, WrittenPayments
 from streams.risk.market_risk import MarketRisk
 from streams.risk.reorder import order_key
-from streams.risk.snapshot_bytes import Published
+from streams.risk.snapshot_bytes import Published, snapshot_written
 
 ACTOR = "risk-engine"
 T = TypeVar("T")
@@ -164,9 +164,10 @@ def by_topic(out: Outputs) -> list[tuple[str, list[Any]]]:
             ("dlq", [(d.topic, d) for d in out.dead_letters])]
 
 
-def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapshot:
-    """Return the account's published figures after event `source`."""
-    return AccountSnapshot.model_validate({  # from plain data: one validation, not one per position too
+def snapshot(account: Account, margin: Margin, source: Message, written: bool = False) -> Published:
+    """Return the account's published figures after event `source`: its model, or its bytes `written` already (what
+    the integer engine publishes; the same bytes)."""
+    fields = {
         "id": f"{source.id}:{account.key}:state", "ts": source.ts, "wallet": account.wallet,
         "subaccount": account.subaccount, "state": account.state.value, "collateral": margin.collateral,
         "equity": margin.equity, "maintenance_margin": margin.maintenance_margin,
@@ -174,7 +175,8 @@ def snapshot(account: Account, margin: Margin, source: Message) -> AccountSnapsh
         "leverage": margin.leverage, "health": margin.health,
         "positions": [{"market": r.market, "size": r.size, "entry_price": r.entry, "upnl": r.unrealised_pnl,
                        "liquidation_price": margin.liquidation_price[r.market], "notional": r.notional}
-                      for r in margin.positions]})
+                      for r in margin.positions]}
+    return snapshot_written(fields) if written else AccountSnapshot.model_validate(fields)  # one validation
 
 
 def ledger_entries(

@@ -17,7 +17,7 @@ run (`WrittenStates`): into Kafka's record batches from that buffer, with no obj
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import orjson
@@ -89,6 +89,23 @@ class WrittenStates(EncodedRun):
 
 
 Published = AccountSnapshot | WrittenSnapshot  # an account state as the engine publishes it
+
+
+def snapshot_written(fields: dict[str, Any]) -> WrittenSnapshot:
+    """Write the `AccountSnapshot` of these fields (plain data, Decimal figures: `outputs.snapshot`'s) as pydantic
+    writes it, by orjson: the fields in the model's order, each figure as `str(Decimal)` prints it (None as null)."""
+    return WrittenSnapshot(fields["ts"], orjson.dumps({
+        "id": fields["id"], "ts": fields["ts"], "v": 1, "wallet": fields["wallet"], "subaccount": fields["subaccount"],
+        "state": fields["state"], **{name: _text(fields[name]) for name in ACCOUNT_FIGURES},
+        "positions": [{"market": p["market"], "size": str(p["size"]), "entry_price": str(p["entry_price"]),
+                       "upnl": str(p["upnl"]), "liquidation_price": _text(p["liquidation_price"]),
+                       "notional": str(p["notional"])} for p in fields["positions"]]}),
+        fields["wallet"], fields["subaccount"], fields["state"])
+
+
+def _text(figure: Decimal | None) -> str | None:
+    """Return a figure as pydantic writes it: `str(Decimal)`, or None."""
+    return None if figure is None else str(figure)
 
 
 def as_model(state: Published) -> AccountSnapshot:

@@ -10,14 +10,13 @@ from bench.holders import built_engine, moves
 from quantdesk.messages import AccountSnapshot
 from tests.streams.risk.test_json_text import COEFFICIENTS, EXPONENTS
 from streams.risk.restatement import warm
-from streams.risk.snapshot_bytes import ACCOUNT_FIGURES, snapshot_bytes, snapshot_columns
+from streams.risk.snapshot_bytes import ACCOUNT_FIGURES, snapshot_bytes, snapshot_columns, snapshot_written
 
 
 @pytest.fixture(autouse=True, scope="module")
 def loaded() -> None:
     """Load the compiled writers before hypothesis times an example (from numba's cache: slow on a loaded machine)."""
     warm()
-
 
 
 def figures(allow_none: bool = False) -> st.SearchStrategy[Decimal | None]:
@@ -41,6 +40,14 @@ SNAPSHOTS = st.builds(
 @given(st.lists(SNAPSHOTS, min_size=1, max_size=4))
 def test_snapshots_written_from_columns_are_pydantics_bytes(snapshots: list[AccountSnapshot]) -> None:
     assert snapshot_bytes(snapshot_columns(snapshots)) == [s.__pydantic_serializer__.to_json(s) for s in snapshots]
+
+
+@given(SNAPSHOTS)
+def test_a_snapshot_written_from_its_fields_is_pydantics_bytes_and_reads_as_it(snapshot: AccountSnapshot) -> None:
+    written = snapshot_written(snapshot.model_dump())
+    assert written.json == snapshot.__pydantic_serializer__.to_json(snapshot) and written.model() == snapshot
+    assert (written.ts, written.wallet, written.subaccount, written.state) == (snapshot.ts, snapshot.wallet,
+                                                                               snapshot.subaccount, snapshot.state)
 
 
 def test_the_snapshots_a_move_publishes_are_written_the_same_from_columns() -> None:
