@@ -14,8 +14,8 @@ made per holder. Their audits' digests are hashed one by one (hashlib's SHA-256)
 
 import hashlib
 from dataclasses import dataclass, replace
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from typing import Any, Callable, Iterator, Self
 
 import numpy as np

@@ -25,6 +25,7 @@ from numba import njit
 
 from quantdesk.messages import AccountSnapshot
 from quantdesk.wire import EncodedRun, Written
+from streams.domain import as_text
 from streams.domain.accounts import Account
 from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, copy_into, write_decimal, write_integer
 
@@ -96,16 +97,11 @@ def snapshot_written(fields: dict[str, Any]) -> WrittenSnapshot:
     writes it, by orjson: the fields in the model's order, each figure as `str(Decimal)` prints it (None as null)."""
     return WrittenSnapshot(fields["ts"], orjson.dumps({
         "id": fields["id"], "ts": fields["ts"], "v": 1, "wallet": fields["wallet"], "subaccount": fields["subaccount"],
-        "state": fields["state"], **{name: _text(fields[name]) for name in ACCOUNT_FIGURES},
+        "state": fields["state"], **{name: as_text(fields[name]) for name in ACCOUNT_FIGURES},
         "positions": [{"market": p["market"], "size": str(p["size"]), "entry_price": str(p["entry_price"]),
-                       "upnl": str(p["upnl"]), "liquidation_price": _text(p["liquidation_price"]),
+                       "upnl": str(p["upnl"]), "liquidation_price": as_text(p["liquidation_price"]),
                        "notional": str(p["notional"])} for p in fields["positions"]]}),
         fields["wallet"], fields["subaccount"], fields["state"])
-
-
-def _text(figure: Decimal | None) -> str | None:
-    """Return a figure as pydantic writes it: `str(Decimal)`, or None."""
-    return None if figure is None else str(figure)
 
 
 def as_model(state: Published) -> AccountSnapshot:
