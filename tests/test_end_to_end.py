@@ -20,7 +20,7 @@ from streams.sources.simulator import Simulator
 from tests.api.listening import Listener
 from tests.api.signing import sign_in
 from tests.conftest import send_raw
-from tests.waiting import eventually
+from tests.waiting import eventually, while_advancing
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -161,7 +161,9 @@ async def test_a_backlog_read_partition_by_partition_makes_no_market_stale(setti
             sql = f"SELECT count() AS n FROM {db}.market_state WHERE id IN {{ids:Array(String)}}"
             rows = await runtime.warehouse.arows(sql, {"ids": [f"{i}:state" for i in last.values()]})
             return rows[0]["n"] == len(last)
-        await eventually(last_states_stored, what="each market's state after its last tick")
+        async def states_stored() -> int:
+            return (await runtime.warehouse.arows(f"SELECT count() AS n FROM {db}.market_state"))[0]["n"]
+        await while_advancing(last_states_stored, states_stored, what="each market's state after its last tick")
         stale = await runtime.warehouse.arows(f"SELECT market, ts FROM {db}.market_state WHERE reason LIKE 'stale%'")
         assert not stale, stale[:3]  # every market ticked every 400 ms: none was 60 s behind the newest event
 
