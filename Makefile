@@ -16,10 +16,19 @@ venv: $(STAMP)
 
 # the risk engine's compiled passes (numba) and the account states' record writer, cached beside their sources:
 # compiled here once (about a quarter of a minute on 2 cores), not by the first worker a test or `quantdesk up`
-# starts; a second or so once cached
-compiled: $(STAMP)
+# starts; a second or so once cached. numba checks a cached pass against its own file only, not against the helpers
+# compiled into it from other files, so a change to any of these files clears every cached pass first.
+COMPILED_SOURCES := $(shell grep -rl --include='*.py' -e 'from quantdesk.compiled import' -e 'from numba import' \
+	quantdesk streams)
+COMPILED_STAMP := .quantdesk/compiled.stamp
+
+$(COMPILED_STAMP): $(STAMP) $(COMPILED_SOURCES)
+	find quantdesk streams -path '*/__pycache__/*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
 	$(PY) -c 'from quantdesk.markets import DEFAULT_MARKETS; from streams.risk.engine import RiskEngine; RiskEngine(DEFAULT_MARKETS)'
 	$(PY) -c 'from quantdesk.kafka.records import warm; warm()'
+	mkdir -p $(dir $@) && touch $@
+
+compiled: $(COMPILED_STAMP)
 
 run: $(STAMP) web compiled
 	$(VENV)/bin/quantdesk up

@@ -18,8 +18,8 @@ from typing import Any
 import google_crc32c
 import numpy as np
 from aiokafka.producer.message_accumulator import BatchBuilder
-from numba import njit
 
+from quantdesk.compiled import compiled, copy_into
 from quantdesk.kafka.publisher import MESSAGE_BYTES, Events, partition_records, partitions_of
 from quantdesk.wire import Encoded, encode_batch
 
@@ -201,7 +201,8 @@ def warm() -> None:
         record_batches(data, one * 0, one, one * 0, np.array([0, 1]), b"k", np.array([0, 1]), 0, 1 << 10)
 
 
-@njit(cache=True, nogil=True)
+
+@compiled
 def _write(out, data, starts, stops, pieces, first, keys, key_at, value_sizes, bound, timestamp, batch_bytes, cuts,
            at):  # pragma: no cover (compiled)
     """Write the records into batches one after another in `out` (checksums left at 0); return how many batches,
@@ -224,7 +225,7 @@ def _write(out, data, starts, stops, pieces, first, keys, key_at, value_sizes, b
     return batches
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _record(out, w, offset, data, starts, stops, pieces, first, last, keys, key_start, key_stop,
             value_size):  # pragma: no cover (compiled)
     """Write one record (no headers, the batch's timestamp) at w; return where it ends."""
@@ -234,22 +235,20 @@ def _record(out, w, offset, data, starts, stops, pieces, first, last, keys, key_
     out[w], out[w + 1] = 0, 0  # attributes, timestamp delta
     w = _varint(out, w + 2, offset)
     w = _varint(out, w, key_size)
-    out[w:w + key_size] = keys[key_start:key_stop]
-    w = _varint(out, w + key_size, value_size)
+    w = copy_into(out, w, keys, key_start, key_stop)
+    w = _varint(out, w, value_size)
     out[w] = 91  # '['
     w += 1
     for p in range(first, last):
         if p > first:
             out[w] = 44  # ','
             w += 1
-        start, stop = starts[pieces[p]], stops[pieces[p]]
-        out[w:w + stop - start] = data[start:stop]
-        w += stop - start
+        w = copy_into(out, w, data, starts[pieces[p]], stops[pieces[p]])
     out[w], out[w + 1] = 93, 0  # ']', no headers
     return w + 2
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _header(out, w, size, count, timestamp):  # pragma: no cover (compiled)
     """Write a batch's header at w, its checksum 0 (`record_batches` sets it)."""
     _int(out, w, 0, 8)  # base offset: the broker gives the offsets
@@ -267,7 +266,7 @@ def _header(out, w, size, count, timestamp):  # pragma: no cover (compiled)
     _int(out, w + 57, count, 4)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _int(out, w, value, size):  # pragma: no cover (compiled)
     """Write a signed integer big-endian in `size` bytes at w."""
     for i in range(size - 1, -1, -1):
@@ -275,7 +274,7 @@ def _int(out, w, value, size):  # pragma: no cover (compiled)
         value >>= 8
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _varint(out, w, value):  # pragma: no cover (compiled)
     """Write a non-negative int32 as Kafka's zigzag varint at w; return where it ends."""
     rest = value << 1
@@ -287,7 +286,7 @@ def _varint(out, w, value):  # pragma: no cover (compiled)
     return w + 1
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _varint_size(value):  # pragma: no cover (compiled)
     """Return how many bytes `_varint` writes for `value`."""
     rest, size = value << 1, 1

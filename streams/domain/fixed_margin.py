@@ -66,6 +66,8 @@ from decimal import Decimal
 import numpy as np
 from numba import njit
 
+from quantdesk.compiled import compiled
+
 SIZE_PLACES, PRICE_PLACES, MONEY_PLACES, RATE_PLACES, HEALTH_PLACES = 9, 12, 9, 9, 4
 SIZE_LIMIT = 9 * 10**18  # 9e9 base units
 PRICE_LIMIT = 4 * 10**18  # 4e6 USD: a difference of two prices or indices fits int64
@@ -208,7 +210,7 @@ def _pass(book: tuple[np.ndarray, ...]) -> tuple[Margins, np.ndarray]:
     scores = np.empty((accounts, 4), dtype=np.int64)
     prices = np.empty((accounts, markets), dtype=np.int64)
     refused = np.zeros((accounts, 2), dtype=np.int64)  # why (FIGURES) and in which market column
-    _margins(*book, figures, totals, scores, prices, refused)
+    _margins(*book, *_significands(book[6], book[7]), figures, totals, scores, prices, refused)
     return Margins(*figures, totals, scores[:, 0], scores[:, 1], scores[:, 2], scores[:, 3], prices), refused
 
 
@@ -257,7 +259,7 @@ def _check(values: np.ndarray, low: int, high: int, name: str) -> None:
         raise ValueError(f"{name} {values[outside][0]} is outside [{low}, {high}] units")
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64, owed: np.ndarray,
           in_range: np.ndarray) -> None:  # pragma: no cover (compiled)
     """Write each holder's funding owed into `owed`, clearing `in_range` for each beyond range."""
@@ -265,19 +267,18 @@ def _owed(size: np.ndarray, index_at_settle: np.ndarray, index_now: np.int64, ow
         owed[i], in_range[i] = _product_money(size[i], index_now - index_at_settle[i])
 
 
-@njit(cache=True, nogil=True)
-def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, figures, totals, scores, prices,
-             refused) -> None:  # pragma: no cover (compiled)
+@compiled
+def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, imr, rates, places, figures, totals,
+             scores, prices, refused) -> None:  # pragma: no cover (compiled)
     """Write each position's figures, each account's sums, equity, free collateral, health, leverage and each
-    position's liquidation price."""
-    rates, places = _significands(mmr, imr)
+    position's liquidation price (`rates`, `places`: `_significands` of MMR and IMR)."""
     for a in range(size.shape[0]):
         upnl = owed = notional = mm = im = 0
         for m in range(size.shape[1]):
             figure = (0, 0, 0, 0, 0, 0)
             if size[a, m] != 0:
                 figure = _position(size[a, m], entry[a, m], index_at_settle[a, m], oracle[m], index_now[m],
-                                   rates[:, m], places[:, m])
+                                   rates[0, m], rates[1, m], places[0, m], places[1, m])
             if figure[0] and not refused[a, 0]:
                 refused[a, 0], refused[a, 1] = figure[0], m
             figures[0, a, m], figures[1, a, m], figures[2, a, m] = figure[1], figure[2], figure[3]
@@ -299,7 +300,7 @@ def _margins(collateral, size, entry, index_at_settle, oracle, index_now, mmr, i
                                                   figures[3, a, m], equity, mm)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _significands(mmr, imr):  # pragma: no cover (compiled)
     """Return each market's MMR and IMR without their trailing zeros, and the places each then has (0.03: 3 at
     1e-2): a product with a shorter factor is the same number, and mostly fits 64 bits."""
@@ -313,10 +314,11 @@ def _significands(mmr, imr):  # pragma: no cover (compiled)
     return rates, places
 
 
-@njit(cache=True)
-def _position(size, entry, index_at_settle, oracle, index_now, rates, places):  # pragma: no cover (compiled)
-    """Return why one position is refused (0: it is not), its P&L, funding owed, notional, MM and IM (`rates`: MMR
-    and IMR as integers of `places` decimals)."""
+@compiled
+def _position(size, entry, index_at_settle, oracle, index_now, mm_rate, im_rate, mm_places,
+              im_places):  # pragma: no cover (compiled)
+    """Return why one position is refused (0: it is not), its P&L, funding owed, notional, MM and IM (the rates: MMR
+    and IMR as integers of so many decimal places)."""
     upnl, ok = _product_money(size, oracle - entry)
     if not ok:
         return 1, 0, 0, 0, 0, 0
@@ -328,18 +330,18 @@ def _position(size, entry, index_at_settle, oracle, index_now, rates, places):  
     notional, ok = _to_money(hi, lo, exp)
     if not ok:
         return 3, 0, 0, 0, 0, 0
-    rhi, rlo = _mul_by(hi, lo, rates[0])
-    mm, ok = _to_money(rhi, rlo, exp - places[0])
+    rhi, rlo = _mul_by(hi, lo, mm_rate)
+    mm, ok = _to_money(rhi, rlo, exp - mm_places)
     if not ok:
         return 4, 0, 0, 0, 0, 0
-    rhi, rlo = _mul_by(hi, lo, rates[1])
-    im, ok = _to_money(rhi, rlo, exp - places[1])
+    rhi, rlo = _mul_by(hi, lo, im_rate)
+    im, ok = _to_money(rhi, rlo, exp - im_places)
     if not ok:
         return 5, 0, 0, 0, 0, 0
     return 0, upnl, owed, notional, mm, im
 
 
-@njit(cache=True)
+@compiled
 def _health(maintenance_margin, equity):  # pragma: no cover (compiled)
     """Return 1e6 − ceil(1e6 × MM / equity) clamped to [0, 1e6]: health in 1e-4, as `health()` rounds it."""
     if equity <= 0 or maintenance_margin >= equity:
@@ -348,7 +350,7 @@ def _health(maintenance_margin, equity):  # pragma: no cover (compiled)
     return FULL_HEALTH - np.int64(quotient) - (1 if rest != _NIL else 0)
 
 
-@njit(cache=True)
+@compiled
 def _leverage(notional, equity):  # pragma: no cover (compiled)
     """Return round(1e4 × notional / equity) half to even, as `leverage()` rounds it (NO_LEVERAGE when equity ≤ 0),
     and whether it is at most the leverage limit."""
@@ -364,7 +366,7 @@ def _leverage(notional, equity):  # pragma: no cover (compiled)
     return units, units <= LEVERAGE_LIMIT
 
 
-@njit(cache=True)
+@compiled
 def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total_mm):  # pragma: no cover (compiled)
     """Return the oracle price at which equity meets MM, the account's other positions held, as `liquidation_price`
     rounds it, in 1e-12 units: NO_PRICE for its None (1e20 USD or more included), BEYOND_PRICE over
@@ -394,7 +396,7 @@ def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total
     return np.int64(lo) if hi == _NIL and lo <= _U(LIQUIDATION_LIMIT) else BEYOND_PRICE
 
 
-@njit(cache=True)
+@compiled
 def _slope(size, mmr):  # pragma: no cover (compiled)
     """Return |size − |size| × mmr| as Decimal rounds it, (hi, lo, exp): exactly |size| × (1 ∓ mmr) in 1e-18, a
     short's rounded to 28 digits (it may have 29)."""
@@ -402,7 +404,7 @@ def _slope(size, mmr):  # pragma: no cover (compiled)
     return _significant(hi, lo, _SLOPE_EXP)
 
 
-@njit(cache=True)
+@compiled
 def _quotient(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
     """Return n / s rounded to 28 significant digits, half to even, as (hi, lo, exp), for 0 < n, s ≤ 10^28."""
     shift = _digits(shi, slo) - _digits(nhi, nlo)  # so that 1 ≤ n / s < 10, the one scaled holding the other's digits
@@ -426,7 +428,7 @@ def _quotient(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
     return qhi, qlo, -27 - shift
 
 
-@njit(cache=True)
+@compiled
 def _chunk(rhi, rlo, shi, slo, divisor):  # pragma: no cover (compiled)
     """Return r // s and r % s for r < 10^_CHUNK × s, s < 10^29: a float guess made exact by 128-bit products."""
     digit = _U(int((float(rhi) * _TWO64 + float(rlo)) / divisor))
@@ -441,7 +443,7 @@ def _chunk(rhi, rlo, shi, slo, divisor):  # pragma: no cover (compiled)
     return digit, rhi, rlo
 
 
-@njit(cache=True)
+@compiled
 def _signed_sum(ahi, alo, a_negative, bhi, blo, b_negative):  # pragma: no cover (compiled)
     """Return a + b for two signed 128-bit magnitudes whose sum fits, as (hi, lo, negative)."""
     if a_negative == b_negative:
@@ -454,7 +456,7 @@ def _signed_sum(ahi, alo, a_negative, bhi, blo, b_negative):  # pragma: no cover
     return hi, lo, a_negative
 
 
-@njit(cache=True)
+@compiled
 def _digits(hi, lo):  # pragma: no cover (compiled)
     """Return how many decimal digits hi:lo > 0 has."""
     digits = 1
@@ -463,7 +465,7 @@ def _digits(hi, lo):  # pragma: no cover (compiled)
     return digits
 
 
-@njit(cache=True)
+@compiled
 def _scale(hi, lo, places):  # pragma: no cover (compiled)
     """Return hi:lo × 10^places for a product under 2^128."""
     while places > 19:
@@ -472,20 +474,20 @@ def _scale(hi, lo, places):  # pragma: no cover (compiled)
     return _mul_by(hi, lo, _POW10[places])
 
 
-@njit(cache=True)
+@compiled
 def _add(ahi, alo, bhi, blo):  # pragma: no cover (compiled)
     """Return ahi:alo + bhi:blo for a sum under 2^128."""
     lo = alo + blo
     return ahi + bhi + (_ONE if lo < alo else _NIL), lo
 
 
-@njit(cache=True)
+@compiled
 def _sub(ahi, alo, bhi, blo):  # pragma: no cover (compiled)
     """Return ahi:alo − bhi:blo for ahi:alo ≥ bhi:blo."""
     return ahi - bhi - (_ONE if alo < blo else _NIL), alo - blo
 
 
-@njit(cache=True)
+@compiled
 def _scaled_quotient(part, whole, factor):  # pragma: no cover (compiled)
     """Return floor(factor × part / whole) and its remainder, for 0 ≤ part < whole and factor ≤ 1e6."""
     e = _U(whole)
@@ -504,7 +506,7 @@ def _scaled_quotient(part, whole, factor):  # pragma: no cover (compiled)
     return q, plo - qlo  # the remainder is under `whole`: the low limbs' difference is all of it
 
 
-@njit(cache=True)
+@compiled
 def _product_money(a, b):  # pragma: no cover (compiled)
     """Return a × b (in 1e-21 USD) as money units the way `to_money(a × b)` rounds it, and whether it is in range."""
     hi, lo = _mul(_U(abs(a)), _U(abs(b)))
@@ -512,7 +514,7 @@ def _product_money(a, b):  # pragma: no cover (compiled)
     return (-amount if (a < 0) != (b < 0) else amount), ok
 
 
-@njit(cache=True)
+@compiled
 def _to_money(hi, lo, exp):  # pragma: no cover (compiled)
     """Return the magnitude hi:lo × 10^exp rounded to 28 digits, then to 1e-9 (both half to even), as int64 units,
     and whether it is at most the money limit."""
@@ -524,7 +526,7 @@ def _to_money(hi, lo, exp):  # pragma: no cover (compiled)
     return np.int64(lo if ok else _NIL), ok
 
 
-@njit(cache=True)
+@compiled
 def _significant(hi, lo, exp):  # pragma: no cover (compiled)
     """Return hi:lo × 10^exp rounded to 28 significant digits, half to even, as (hi, lo, exp)."""
     if _less(hi, lo, _POW10_HI[_DIGITS], _POW10_LO[_DIGITS]):
@@ -536,7 +538,7 @@ def _significant(hi, lo, exp):  # pragma: no cover (compiled)
     return hi, lo, exp + digits - _DIGITS
 
 
-@njit(cache=True)
+@compiled
 def _round_off(hi, lo, places):  # pragma: no cover (compiled)
     """Return hi:lo / 10^places rounded half to even."""
     if places == 0:
@@ -561,7 +563,7 @@ def _round_off(hi, lo, places):  # pragma: no cover (compiled)
     return hi, lo
 
 
-@njit(cache=True)
+@compiled
 def _divmod(hi, lo, d):  # pragma: no cover (compiled)
     """Return hi:lo // d and hi:lo % d for 0 < d < 2^32, 32 bits at a time."""
     if hi == _NIL:
@@ -573,7 +575,7 @@ def _divmod(hi, lo, d):  # pragma: no cover (compiled)
     return (q3 << _SHIFT32) | q2, (q1 << _SHIFT32) | q0, rest
 
 
-@njit(cache=True)
+@compiled
 def _step(rest, part, d):  # pragma: no cover (compiled)
     """Return one 32-bit digit of a long division by d and what remains (rest < d < 2^32: no overflow)."""
     current = (rest << _SHIFT32) | part
@@ -581,7 +583,7 @@ def _step(rest, part, d):  # pragma: no cover (compiled)
     return digit, current - digit * d
 
 
-@njit(cache=True)
+@compiled
 def _mul(a, b):  # pragma: no cover (compiled)
     """Return the 128-bit product of two uint64 as (hi, lo)."""
     a0, a1, b0, b1 = a & _MASK32, a >> _SHIFT32, b & _MASK32, b >> _SHIFT32
@@ -592,14 +594,14 @@ def _mul(a, b):  # pragma: no cover (compiled)
     return hi, lo
 
 
-@njit(cache=True)
+@compiled
 def _mul_by(hi, lo, factor):  # pragma: no cover (compiled)
     """Return hi:lo × factor for a product under 2^128 (hi × factor fits 64 bits)."""
     carry, low = _mul(lo, factor)
     return hi * factor + carry, low
 
 
-@njit(cache=True)
+@compiled
 def _less(ahi, alo, bhi, blo) -> bool:  # pragma: no cover (compiled)
     """Tell whether ahi:alo < bhi:blo."""
     return ahi < bhi or (ahi == bhi and alo < blo)

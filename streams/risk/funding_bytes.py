@@ -20,12 +20,12 @@ from typing import Any, Callable, Iterator, Self
 
 import numpy as np
 import orjson
-from numba import njit
 
+from quantdesk.compiled import compiled, copy_into
 from quantdesk.messages import AuditEntry, FundingPayment, LedgerEntry, Message, account_key
 from quantdesk.wire import EncodedRun, Written
 from streams.domain.fixed_margin import MONEY_PLACES
-from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, copy_into, write_decimal, write_integer
+from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, write_decimal, write_integer
 from streams.risk.snapshot_bytes import escaped
 
 PIECE, STRING, INTEGER, MONEY, DIGEST = range(5)  # what a layout's step writes: a fixed piece, or a row's field
@@ -261,7 +261,7 @@ def warm() -> None:
     ledger_written(columns, source, "m")
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _fill(out, pieces, at, steps, strings, spans, integers, figures, exponent, digests,
           ends):  # pragma: no cover (compiled)
     """Write each row's message of `steps` into `out`, each followed by a comma; `ends[r + 1]` is where row r's

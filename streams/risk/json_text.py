@@ -1,4 +1,4 @@
-"""JSON text written into a byte buffer in compiled code (numba): bytes copied, integers, and numbers as
+"""JSON text written into a byte buffer in compiled code (numba): integers, and numbers as
 `str(Decimal)` prints them. The writers of account snapshots and of a funding close's messages share them.
 
 Each writer takes the buffer, the position to write at, and what to write; it returns the position after it.
@@ -6,11 +6,13 @@ Range: an integer or coefficient is an int64 (|c| < 2^63), an exponent within ±
 """
 
 import numpy as np
-from numba import njit
+
+from quantdesk.compiled import inlined
 
 DECIMAL_CHARS = 48  # the longest text of one figure: sign, 19 digits, point, 6 zeros or an exponent of 3 digits
 INTEGER_CHARS = 20  # the longest text of an int64: sign and 19 digits
 _POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
+_PAIRS = np.frombuffer("".join(f"{k:02d}" for k in range(100)).encode(), dtype=np.uint8).copy()  # "00" to "99"
 
 
 def decimal_text(coefficient: int, exponent: int) -> str:
@@ -19,25 +21,18 @@ def decimal_text(coefficient: int, exponent: int) -> str:
     return out[:write_decimal(out, 0, np.int64(coefficient), np.int64(exponent))].tobytes().decode()
 
 
-@njit(cache=True, nogil=True)
-def copy_into(out, w, source, start, end):  # pragma: no cover (compiled)
-    """Copy source[start:end] to out at w."""
-    for i in range(start, end):
-        out[w] = source[i]
-        w += 1
-    return w
-
-
-@njit(cache=True, nogil=True)
+@inlined
 def write_integer(out, w, value):  # pragma: no cover (compiled)
     """Write an integer in decimal digits."""
     if value < 0:
         out[w] = 45  # '-'
         w += 1
-    return _digits(out, w, abs(value), _length(abs(value)))
+    n = _length(abs(value))
+    _digits(out, w + n, np.uint64(abs(value)), n)
+    return w + n
 
 
-@njit(cache=True, nogil=True)
+@inlined
 def _length(magnitude):  # pragma: no cover (compiled)
     """Return how many decimal digits a non-negative integer has (compared with powers of ten: no division)."""
     n = 1
@@ -46,45 +41,54 @@ def _length(magnitude):  # pragma: no cover (compiled)
     return n
 
 
-@njit(cache=True, nogil=True)
-def _digits(out, w, magnitude, n):  # pragma: no cover (compiled)
-    """Write the `n` decimal digits of a non-negative integer at w, last digit first (unsigned: a division by ten
-    compiles to a multiplication)."""
-    rest = np.uint64(magnitude)
-    for i in range(n - 1, -1, -1):
-        out[w + i] = np.uint64(48) + rest % np.uint64(10)
+@inlined
+def _digits(out, end, rest, n):  # pragma: no cover (compiled)
+    """Write the last `n` decimal digits of `rest` (unsigned) to end just before `end`, two at a time from the last
+    (a division by a constant compiles to a multiplication); return what is left of `rest`."""
+    at = np.uint64(end)
+    for _ in range(n // 2):
+        pair = np.uint64(2) * (rest % np.uint64(100))
+        rest //= np.uint64(100)
+        out[at - np.uint64(1)], out[at - np.uint64(2)] = _PAIRS[pair + np.uint64(1)], _PAIRS[pair]
+        at -= np.uint64(2)
+    if n % 2:
+        out[at - np.uint64(1)] = np.uint64(48) + rest % np.uint64(10)
         rest //= np.uint64(10)
+    return rest
+
+
+@inlined
+def _zeros(out, w, n):  # pragma: no cover (compiled)
+    """Write `n` zeros at w."""
+    at = np.uint64(w)
+    for i in range(np.uint64(n)):
+        out[at + i] = 48
     return w + n
 
 
-@njit(cache=True, nogil=True)
+@inlined
 def write_decimal(out, w, coefficient, exponent):  # pragma: no cover (compiled)
     """Write coefficient × 10^exponent as Python's `Decimal.__str__` does (its to-scientific-string rule)."""
     if coefficient < 0:
         out[w] = 45
         w += 1
-    magnitude = abs(coefficient)
-    n = _length(magnitude)
+    magnitude = np.uint64(abs(coefficient))
+    n = _length(abs(coefficient))
     left = exponent + n  # where the point falls, counted from the first digit
     point = left if exponent <= 0 and left > -6 else 1
     if point <= 0:
         out[w], out[w + 1] = 48, 46  # '0.'
-        w += 2
-        for _ in range(-point):
-            out[w] = 48
-            w += 1
-        w = _digits(out, w, magnitude, n)
+        w = _zeros(out, w + 2, -point)
+        _digits(out, w + n, magnitude, n)
+        w += n
     elif point >= n:
-        w = _digits(out, w, magnitude, n)
-        for _ in range(point - n):
-            out[w] = 48
-            w += 1
-    else:  # the digits, then a point moved in after the first `point` of them
-        w = _digits(out, w, magnitude, n)
-        for i in range(w, w - (n - point), -1):
-            out[i] = out[i - 1]
-        out[w - (n - point)] = 46
-        w += 1
+        _digits(out, w + n, magnitude, n)
+        w = _zeros(out, w + n, point - n)
+    else:  # the digits after the point, the point, then those before it
+        whole = _digits(out, w + n + 1, magnitude, n - point)
+        out[w + point] = 46
+        _digits(out, w + point, whole, point)
+        w += n + 1
     if left != point:
         out[w], out[w + 1] = 69, 45 if left - point < 0 else 43  # 'E-' or 'E+'
         w = write_integer(out, w + 2, abs(left - point))

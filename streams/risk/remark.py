@@ -10,10 +10,11 @@ figures are the same to the bit: one compiled call instead of some forty numpy c
 """
 
 import numpy as np
-from numba import njit
+
+from quantdesk.compiled import compiled
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def remark(price: float, rows: int, account: np.ndarray, size: np.ndarray, entry: np.ndarray, rates: np.ndarray,
            boards: tuple, market: int, cash: np.ndarray, band: np.ndarray, liquidatable: np.ndarray,
            shown: np.ndarray, edges: np.ndarray, near: float, health_step: float, equity_step: float,

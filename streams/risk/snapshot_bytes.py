@@ -21,13 +21,13 @@ from typing import Any, Iterator
 
 import numpy as np
 import orjson
-from numba import njit
 
+from quantdesk.compiled import compiled, copy_into, inlined
 from quantdesk.messages import AccountSnapshot
 from quantdesk.wire import EncodedRun, Written
 from streams.domain import as_text
 from streams.domain.accounts import Account
-from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, copy_into, write_decimal, write_integer
+from streams.risk.json_text import DECIMAL_CHARS, INTEGER_CHARS, write_decimal, write_integer
 
 NONE = np.iinfo(np.int64).min
 ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin", "free_collateral", "leverage",
@@ -35,13 +35,13 @@ ACCOUNT_FIGURES = ("collateral", "equity", "maintenance_margin", "initial_margin
 POSITION_TEXTS = ("market", "size", "entry_price")
 POSITION_FIGURES = ("upnl", "liquidation_price", "notional")
 _LITERALS = ('{"id":', ',"ts":', ',"v":1,"wallet":', ',"subaccount":', ',"state":',
-             *(f',"{name}":' for name in ACCOUNT_FIGURES), ',"positions":[', ']}',
+             *(f',"{name}":"' for name in ACCOUNT_FIGURES), ',"positions":[', ']}',
              *(f'{"," if name != "market" else "{"}"{name}":' for name in POSITION_TEXTS),
-             *(f',"{name}":' for name in POSITION_FIGURES), '}', ',', 'null', '"')
+             *(f',"{name}":"' for name in POSITION_FIGURES), '}', ',', 'null')
 _TEXT = np.frombuffer("".join(_LITERALS).encode(), dtype=np.uint8).copy()
 _AT = np.cumsum([0, *(len(piece) for piece in _LITERALS)]).astype(np.int64)
 (_ID, _TS, _WALLET, _SUBACCOUNT, _STATE), _FIGURE, _POSITIONS, _END = range(5), 5, 12, 13
-_POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL, _QUOTE = 14, 17, 20, 21, 22, 23
+_POSITION_TEXT, _POSITION_FIGURE, _CLOSE, _COMMA, _NULL = 14, 17, 20, 21, 22
 _FIXED_ACCOUNT = (len("".join(_LITERALS[:_POSITION_TEXT])) + 1 + INTEGER_CHARS * 2
                   + len(ACCOUNT_FIGURES) * (DECIMAL_CHARS + 2))
 _FIXED_POSITION = len("".join(_LITERALS[_POSITION_TEXT:_NULL])) + len(POSITION_FIGURES) * (DECIMAL_CHARS + 2)
@@ -172,7 +172,7 @@ def pair(figure: Decimal | None) -> tuple[int, int]:
     return (-1 if sign else 1) * int("".join(map(str, digits))), exponent
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _write(out, strings, at, texts, numbers, figures, first_position, position_texts, position_figures,
            ends):  # pragma: no cover (compiled)
     """Write every account's snapshot into `out`, each followed by a comma; `ends[a + 1]` is where account a's
@@ -209,17 +209,18 @@ def _write(out, strings, at, texts, numbers, figures, first_position, position_t
         ends[a + 1] = w
 
 
-@njit(cache=True, nogil=True)
+@inlined
 def _literal(out, w, piece):  # pragma: no cover (compiled)
     """Write one of the fixed pieces of the layout."""
     return copy_into(out, w, _TEXT, _AT[piece], _AT[piece + 1])
 
 
-@njit(cache=True, nogil=True)
+@inlined
 def _figure(out, w, coefficient, exponent):  # pragma: no cover (compiled)
-    """Write a figure as a JSON string, or null."""
+    """Write a figure as a JSON string after its opening quote (which its name's literal ends with), or null in
+    place of that quote."""
     if coefficient == NONE:
-        return _literal(out, w, _NULL)
-    w = _literal(out, w, _QUOTE)
+        return _literal(out, w - 1, _NULL)
     w = write_decimal(out, w, coefficient, exponent)
-    return _literal(out, w, _QUOTE)
+    out[w] = 34  # '"'
+    return w + 1
