@@ -235,7 +235,8 @@ def filled(layout: Layout, columns: CloseColumns, digests: np.ndarray | None = N
     starts (and the last ends)."""
     lengths = columns.spans[:, :, 1] - columns.spans[:, :, 0]
     out, ends = np.empty(layout.most(lengths), np.uint8), np.zeros(len(columns.keys) + 1, np.int64)
-    _fill(out, layout.pieces, layout.at, layout.steps, np.frombuffer(columns.strings, np.uint8), columns.spans,
+    _fill(out, layout.pieces, layout.at, layout.steps, np.frombuffer(columns.strings, np.uint8),
+          np.ascontiguousarray(columns.spans),  # the layout `warm` compiled: another would compile again, on a close
           columns.subaccount, columns.figures, -MONEY_PLACES, np.empty(0, np.uint8) if digests is None else digests,
           ends)
     return out[:ends[-1]], ends

@@ -330,6 +330,7 @@ def warm() -> None:
     tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
+    funding_owed_in_range(one, one, 1)
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                             np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                             np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),

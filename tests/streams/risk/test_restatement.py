@@ -4,6 +4,8 @@ Each test runs the same inputs through two engines, one restating quiet holders 
 (`RiskEngine(integers=True)`, as the worker runs it) and the reference restating every holder in Decimal, and holds
 every output message, every account row and the whole board equal, byte for byte and bit for bit."""
 
+import subprocess
+import sys
 from decimal import Decimal as D
 
 import numpy as np
@@ -224,3 +226,26 @@ def test_a_market_not_priced_yet_sends_no_batch_the_decimal_way() -> None:
     lane, reference = (engine.apply(tick(T0 + 1000, "90")) for engine in engines)
     assert published(lane) == published(reference)
     assert len(lane.states) == len(wallets) and not any(lane.states.singles())
+
+
+COMPILES_NOTHING = """
+import sys
+from numba.core.registry import CPUDispatcher
+from bench.holders import MARKET, PRICES, built_engine, closes, moves
+
+def signatures():
+    return {(m, n): len(d.signatures) for m, module in list(sys.modules.items()) if m.split('.')[0] in
+            ('quantdesk', 'streams') for n, d in vars(module).items() if isinstance(d, CPUDispatcher)}
+
+engine = built_engine(50)  # its lane warms every compiled pass
+warmed = signatures()
+for event in (*moves(2), *closes(2, PRICES[MARKET])):
+    engine.apply(event)
+print(sorted(k for k, count in signatures().items() if count != warmed.get(k, 0)))
+"""
+
+
+def test_a_risk_engine_compiles_every_pass_it_uses_before_its_first_event() -> None:
+    # a pass compiled on its first use takes a second or more: a worker's first funding close stalled every tick so
+    done = subprocess.run([sys.executable, "-c", COMPILES_NOTHING], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
