@@ -20,13 +20,13 @@ venv: $(STAMP)
 # compiled into it from other files, so a change to any of these files clears every cached pass first.
 COMPILED_SOURCES := $(shell grep -rl --include='*.py' -e 'from quantdesk.compiled import' -e 'from numba import' \
 	quantdesk streams)
-COMPILED_STAMP := .quantdesk/compiled.stamp
+COMPILED_STAMP := $(VENV)/.compiled
 
 $(COMPILED_STAMP): $(STAMP) $(COMPILED_SOURCES)
 	find quantdesk streams -path '*/__pycache__/*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
 	$(PY) -c 'from quantdesk.markets import DEFAULT_MARKETS; from streams.risk.engine import RiskEngine; RiskEngine(DEFAULT_MARKETS)'
 	$(PY) -c 'from quantdesk.kafka.records import warm; warm()'
-	mkdir -p $(dir $@) && touch $@
+	touch $@
 
 compiled: $(COMPILED_STAMP)
 
