@@ -201,7 +201,6 @@ def warm() -> None:
         record_batches(data, one * 0, one, one * 0, np.array([0, 1]), b"k", np.array([0, 1]), 0, 1 << 10)
 
 
-
 @compiled
 def _write(out, data, starts, stops, pieces, first, keys, key_at, value_sizes, bound, timestamp, batch_bytes, cuts,
            at):  # pragma: no cover (compiled)

@@ -43,8 +43,8 @@ def _length(magnitude):  # pragma: no cover (compiled)
 
 @inlined
 def _digits(out, end, rest, n):  # pragma: no cover (compiled)
-    """Write the last `n` decimal digits of `rest` (unsigned) to end just before `end`, two at a time from the last
-    (a division by a constant compiles to a multiplication); return what is left of `rest`."""
+    """Write the last `n` decimal digits of `rest` (unsigned) so that they end just before `end`, two at a time from
+    the last (a division by a constant compiles to a multiplication); return what is left of `rest`."""
     at = np.uint64(end)
     for _ in range(n // 2):
         pair = np.uint64(2) * (rest % np.uint64(100))
