@@ -58,6 +58,10 @@ Why the integers equal the Decimals, step by step (n: 1e-9 money units):
   rounding, as the true tail does), so rounding off two digits half to even is the 28-digit quotient exactly.
 - `to_price` then rounds that 28-digit value (c × 10^E) to 1e-12 half to even: exact on integers. Both
   roundings are done, not argued away: a 28-digit quotient that lands exactly on a half unit goes to even.
+- A shorter route gives the same price where the quotient's whole part (in 1e-12) has 10 to 19 digits, as nearly
+  every price does: its next 9 digits decide both roundings unless they are 499999999 or 500000000, since the 28
+  digits keep at least 9 past the unit and so move it by half a 1e-9 unit at most. That route divides out the
+  whole part and those 9 digits only; the others take the 28-digit quotient.
 """
 
 from dataclasses import dataclass
@@ -65,6 +69,7 @@ from decimal import Decimal
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import leading_zeros
 
 from quantdesk.compiled import compiled
 
@@ -96,6 +101,8 @@ _PRODUCT_EXP = -(SIZE_PLACES + PRICE_PLACES)
 _SLOPE_EXP = -(SIZE_PLACES + RATE_PLACES)
 _CHUNK = 7  # digits of a quotient per long-division step: a chunk times the divisor stays under 2^128
 _TWO64 = 2.0**64
+_HALF = _U(5 * 10**8)  # half a unit, in the 9 digits after it
+_UNDECIDED = -3  # a price `_price_units` leaves to the 28-digit quotient
 
 
 @dataclass(frozen=True)
@@ -386,6 +393,9 @@ def _liquidation_price(size, entry, mmr, upnl, maintenance_margin, equity, total
     if (hi == _NIL and lo == _NIL) or negative != (size < 0):  # the price is ≤ 0: the slope has the size's sign
         return NO_PRICE
     shi, slo, slope_exp = _slope(size, mmr)
+    price = _price_units(hi, lo, shi, slo, exp - slope_exp + PRICE_PLACES)
+    if price != _UNDECIDED:
+        return price
     hi, lo, places = _quotient(hi, lo, shi, slo)
     places += exp - slope_exp + PRICE_PLACES  # the quotient is hi:lo × 10^places price units
     if _digits(hi, lo) + places > 32:  # 1e20 USD (1e32 units) or more: none, as the Decimal engine says
@@ -405,16 +415,33 @@ def _slope(size, mmr):  # pragma: no cover (compiled)
 
 
 @compiled
+def _price_units(nhi, nlo, shi, slo, exp):  # pragma: no cover (compiled)
+    """Return n / s × 10^exp rounded to 28 significant digits, then to a unit, both half to even, for 0 < n, s ≤
+    10^28, where its whole part has 10 to 19 digits and its next 9 digits decide both roundings; BEYOND_PRICE where
+    it has 20 to 30; _UNDECIDED otherwise (the 28-digit quotient then decides)."""
+    nhi, nlo, shi, slo, shift = _normalized(nhi, nlo, shi, slo)
+    whole_digits = exp - shift + 1
+    if 20 <= whole_digits <= 30:  # over 1e19 units, its 28-digit quotient under 1e20 USD
+        return BEYOND_PRICE
+    if not 10 <= whole_digits <= 19:
+        return _UNDECIDED
+    divisor = float(shi) * _TWO64 + float(slo)
+    whole, rhi, rlo = _chunk(*_mul_by(nhi, nlo, _POW10[9]), shi, slo, divisor)  # the first 10 digits
+    if whole_digits > 10:
+        rest, rhi, rlo = _chunk(*_mul_by(rhi, rlo, _POW10[whole_digits - 10]), shi, slo, divisor)
+        whole = whole * _POW10[whole_digits - 10] + rest
+    fraction, rhi, rlo = _chunk(*_mul_by(rhi, rlo, _POW10[9]), shi, slo, divisor)
+    if fraction == _HALF - _ONE or fraction == _HALF:  # 28 digits (9 to 18 of them past the unit) may round it onto
+        return _UNDECIDED                              # a half unit, or it is one: a half may go either way
+    if fraction > _HALF:
+        whole += _ONE
+    return np.int64(whole) if whole <= _U(LIQUIDATION_LIMIT) else BEYOND_PRICE
+
+
+@compiled
 def _quotient(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
     """Return n / s rounded to 28 significant digits, half to even, as (hi, lo, exp), for 0 < n, s ≤ 10^28."""
-    shift = _digits(shi, slo) - _digits(nhi, nlo)  # so that 1 ≤ n / s < 10, the one scaled holding the other's digits
-    if shift >= 0:
-        nhi, nlo = _scale(nhi, nlo, shift)
-    else:
-        shi, slo = _scale(shi, slo, -shift)
-    if _less(nhi, nlo, shi, slo):
-        nhi, nlo = _mul_by(nhi, nlo, _U(10))
-        shift += 1
+    nhi, nlo, shi, slo, shift = _normalized(nhi, nlo, shi, slo)
     divisor = float(shi) * _TWO64 + float(slo)
     digit, rhi, rlo = _chunk(nhi, nlo, shi, slo, divisor)
     qhi, qlo = _NIL, digit
@@ -429,8 +456,22 @@ def _quotient(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
 
 
 @compiled
+def _normalized(nhi, nlo, shi, slo):  # pragma: no cover (compiled)
+    """Return n and s scaled so that 1 ≤ n / s < 10, each under 10^29, and the power of ten n / s was scaled by."""
+    shift = _digits(shi, slo) - _digits(nhi, nlo)  # the one scaled holds the other's digits
+    if shift >= 0:
+        nhi, nlo = _scale(nhi, nlo, shift)
+    else:
+        shi, slo = _scale(shi, slo, -shift)
+    if _less(nhi, nlo, shi, slo):
+        nhi, nlo = _mul_by(nhi, nlo, _U(10))
+        shift += 1
+    return nhi, nlo, shi, slo, shift
+
+
+@compiled
 def _chunk(rhi, rlo, shi, slo, divisor):  # pragma: no cover (compiled)
-    """Return r // s and r % s for r < 10^_CHUNK × s, s < 10^29: a float guess made exact by 128-bit products."""
+    """Return r // s and r % s for r < 10^10 × s, s ≤ 10^28: a float guess made exact by 128-bit products."""
     digit = _U(int((float(rhi) * _TWO64 + float(rlo)) / divisor))
     phi, plo = _mul_by(shi, slo, digit)
     while _less(rhi, rlo, phi, plo):
@@ -459,10 +500,9 @@ def _signed_sum(ahi, alo, a_negative, bhi, blo, b_negative):  # pragma: no cover
 @compiled
 def _digits(hi, lo):  # pragma: no cover (compiled)
     """Return how many decimal digits hi:lo > 0 has."""
-    digits = 1
-    while digits < 39 and not _less(hi, lo, _POW10_HI[digits], _POW10_LO[digits]):
-        digits += 1
-    return digits
+    bits = 128 - np.int64(leading_zeros(hi)) if hi != _NIL else 64 - np.int64(leading_zeros(lo))
+    fewer = (bits * 1233) >> 12  # ⌊bits × log10(2)⌋ for 128 bits at most: the digits are this or one more
+    return fewer if _less(hi, lo, _POW10_HI[fewer], _POW10_LO[fewer]) else fewer + 1
 
 
 @compiled
@@ -531,9 +571,7 @@ def _significant(hi, lo, exp):  # pragma: no cover (compiled)
     """Return hi:lo × 10^exp rounded to 28 significant digits, half to even, as (hi, lo, exp)."""
     if _less(hi, lo, _POW10_HI[_DIGITS], _POW10_LO[_DIGITS]):
         return hi, lo, exp
-    digits = _DIGITS + 1
-    while digits < 39 and not _less(hi, lo, _POW10_HI[digits], _POW10_LO[digits]):
-        digits += 1
+    digits = _digits(hi, lo)
     hi, lo = _round_off(hi, lo, digits - _DIGITS)
     return hi, lo, exp + digits - _DIGITS
 

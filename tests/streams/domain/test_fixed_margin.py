@@ -1,6 +1,6 @@
 """The compiled integer margin gives the Decimal engine's figures bit for bit, and refuses what it cannot hold."""
 
-from decimal import Decimal, getcontext
+from decimal import ROUND_HALF_EVEN, Decimal, getcontext
 
 import numpy as np
 import pytest
@@ -11,7 +11,8 @@ from streams.domain import to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, LEVERAGE_LIMIT, LIQUIDATION_LIMIT, MONEY_LIMIT, NO_PRICE, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT,
-    _health, _leverage, _liquidation_price, _product_money, _quotient, _slope, account_margins,
+    _UNDECIDED, _health, _leverage, _liquidation_price, _price_units, _product_money, _quotient, _slope,
+    account_margins,
     account_margins_in_range, funding_owed, funding_owed_in_range, health_figure, leverage_figure, money, price_figure,
     units)
 from streams.domain.margin import Margin, PositionRisk, Quote, health, leverage, liquidation_price
@@ -436,10 +437,39 @@ def wide(hi: int, lo: int, exp: int) -> Decimal:
     [2**k * 5**j for k in range(8) for j in range(3)])))
 def test_a_quotient_of_28_digit_numbers_is_decimals(numerator: int, divisor: int) -> None:
     # the 29th digit and whether anything follows it decide the rounding: small divisors make exact ties
-    split = lambda n: (np.uint64(n >> 64), np.uint64(n & (2**64 - 1)))  # noqa: E731
     got = wide(*_quotient(*split(numerator), *split(divisor)))
     expected = Decimal(numerator) / Decimal(divisor)
     assert got == expected
+
+
+def split(n: int) -> tuple[np.uint64, np.uint64]:
+    """Return a number under 2^128 as its two 64-bit limbs."""
+    return np.uint64(n >> 64), np.uint64(n & (2**64 - 1))
+
+
+def floor_scaled(numerator: int, divisor: int, places: int) -> int:
+    """Return ⌊numerator × 10^places / divisor⌋, exactly."""
+    return numerator * 10**max(places, 0) // (divisor * 10**max(-places, 0))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(positive(10**28), st.just(10**28)), st.integers(8, 33), st.integers(-10**6, 10**6),
+       st.integers(1, 10**19 - 1), st.data())
+def test_a_price_in_units_is_the_28_digit_quotient_rounded_to_a_unit(divisor: int, whole_digits: int, off: int,
+                                                                    whole: int, data: st.DataObject) -> None:
+    # numerators aimed at a whole part of so many digits and at a half unit, `off` 1e-15 units from it: the 9 digits
+    # past the unit are 499999999 or 500000000 within 5e-7 units of the half, where the 28-digit rounding may decide
+    exp = whole_digits - 28 + len(str(divisor))
+    aimed = floor_scaled(((whole % 10**whole_digits) * 10**15 + 5 * 10**14 + off) * divisor, 1, -exp - 15)
+    numerator = data.draw(st.one_of(st.just(aimed), positive(10**28)).filter(lambda n: 0 < n <= 10**28))
+    got = _price_units(*split(numerator), *split(divisor), exp)
+    quotient = (Decimal(numerator) / Decimal(divisor)).scaleb(exp)  # the default context: 28 digits, half to even
+    exact = floor_scaled(numerator, divisor, exp + 9)  # the units and the 9 digits past them
+    decided = 10**18 <= exact < 10**28 and exact % 10**9 not in (499_999_999, 500_000_000)
+    assert (got != _UNDECIDED) == (decided or 10**28 <= exact < 10**39)  # whole parts of 10 to 19 or 20 to 30 digits
+    if got != _UNDECIDED:
+        price = quotient.quantize(Decimal(1), ROUND_HALF_EVEN) if quotient < 10**19 else None
+        assert got == (price if price is not None and price <= LIQUIDATION_LIMIT else BEYOND_PRICE)
 
 
 @settings(max_examples=2000, deadline=None)
