@@ -11,7 +11,7 @@ from streams.domain import to_money
 from streams.domain.accounts import Account
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, LEVERAGE_LIMIT, LIQUIDATION_LIMIT, MONEY_LIMIT, NO_PRICE, PRICE_LIMIT, RATE_LIMIT, SIZE_LIMIT,
-    _UNDECIDED, _health, _leverage, _liquidation_price, _price_units, _product_money, _quotient, _slope,
+    _UNDECIDED, _digits, _health, _leverage, _liquidation_price, _price_units, _product_money, _quotient, _slope,
     account_margins,
     account_margins_in_range, funding_owed, funding_owed_in_range, health_figure, leverage_figure, money, price_figure,
     units)
@@ -450,6 +450,13 @@ def split(n: int) -> tuple[np.uint64, np.uint64]:
 def floor_scaled(numerator: int, divisor: int, places: int) -> int:
     """Return ⌊numerator × 10^places / divisor⌋, exactly."""
     return numerator * 10**max(places, 0) // (divisor * 10**max(-places, 0))
+
+
+def test_digits_are_counted_exactly_at_every_power_of_two_and_of_ten() -> None:
+    # the count starts from the bit length: it must hold on both sides of each edge, up to 2^128 − 1
+    edges = {2**k + d for k in range(129) for d in (-1, 0, 1)} | {10**k + d for k in range(39) for d in (-1, 0, 1)}
+    numbers = sorted(n for n in edges if 0 < n < 2**128)
+    assert [_digits(*split(n)) for n in numbers] == [len(str(n)) for n in numbers]
 
 
 @settings(max_examples=3000, deadline=None)
