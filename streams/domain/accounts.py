@@ -121,6 +121,25 @@ class Account:
             "positions": {m: self._position_dict(m) for m in sorted(self.positions)},
         }
 
+    def row_since(self, before: "Account", row: dict[str, Any]) -> dict[str, Any]:
+        """Return `to_row()`, made from `row` (the `to_row` of `before`, this account earlier) when the positions are
+        `before`'s own (a funding settle or a change of collateral keeps them): their texts kept but a funding index
+        that is not the same object."""
+        if self is before:
+            return row
+        if self.positions is not before.positions:
+            return self.to_row()
+        row = {**row, "collateral": str(self.collateral)}
+        if self.state is not before.state:
+            row["state"] = self.state.value
+        was = before.funding_index
+        moved = [(m, index) for m, index in self.funding_index.items() if index is not was[m]]
+        if moved:
+            row["positions"] = positions = dict(row["positions"])
+            for market, index in moved:
+                positions[market] = {**positions[market], "funding_index": str(index)}
+        return row
+
     def _position_dict(self, market: str) -> dict[str, str]:
         """Return one position as plain data."""
         p = self.positions[market]

@@ -465,13 +465,14 @@ class RiskEngine:
         self.scheduled = [AdminCommand.model_validate(c) for c in row.get("scheduled", ())]
         self.frozen = dict(row.get("frozen", {}))
 
-    def account_row(self, key: str, written: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Return an account as a stored row: the account (`written`: its row, when the account is the one that row
-        was made of), its plan in flight and oracle wait, its board slot and alert gate (the slot's figures are
-        stored apart, `RiskBoard.slice_row`)."""
-        gate = self.gates.get(key)
-        return {"account": written or self.accounts[key].to_row(), **self.liquidator.account_row(key),
-                "slot": self.board.index[key], "alerts": gate.to_row() if gate else None}
+    def account_row(self, key: str, written: tuple[Account, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Return an account as a stored row: the account (made from `written`, the account as its row was written
+        last and that row, as `Account.row_since` makes it), its plan in flight and oracle wait, its board slot and
+        alert gate (the slot's figures are stored apart, `RiskBoard.slice_row`)."""
+        gate, account = self.gates.get(key), self.accounts[key]
+        return {"account": account.to_row() if written is None else account.row_since(*written),
+                **self.liquidator.account_row(key), "slot": self.board.index[key],
+                "alerts": gate.to_row() if gate else None}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an `account_row` row (rows taken in slot order keep every slot), its positions in the books."""

@@ -70,8 +70,8 @@ class EngineStore:
         keys, kept = engine.board.keys, self.kept
         for slot in slots.tolist():
             key = keys[slot]
-            account, before = engine.accounts[key], self.accounts.get(key)
-            row = engine.account_row(key, before["account"] if before and kept.get(key) is account else None)
+            account, before, was = engine.accounts[key], self.accounts.get(key), kept.get(key)
+            row = engine.account_row(key, (was, before["account"]) if before and was is not None else None)
             if row != before:
                 self.accounts[key] = row
             kept[key] = account

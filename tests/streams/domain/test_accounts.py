@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.domain import PRICE
+from streams.domain.account_state import AccountState
 from streams.domain.accounts import Account, InsufficientFreeCollateral, all_funded
 from streams.domain.positions import Position
 from tests.streams.domain.domain_strategies import (
@@ -120,6 +121,23 @@ def test_serialising_and_reading_back_is_identity(account: Account) -> None:
     data = json.loads(json.dumps(account.to_row()))
     assert Account.from_row(data) == account
     assert json.dumps(Account.from_row(data).to_row()) == json.dumps(account.to_row())
+
+
+@given(accounts(), st.sampled_from(MARKETS), funding_indices, collaterals, sizes, prices, st.data())
+def test_a_row_made_from_the_last_one_is_the_accounts_own_row(account: Account, market: str, index: D,
+                                                              amount: D, size: D, price: D,
+                                                              data: st.DataObject) -> None:
+    # a settle, a deposit, a close of every holder, a state moved or a fill after the row written last
+    held = sorted(account.positions)
+    changes = [lambda a: a.deposit(amount), lambda a: a.apply_fill(market, size, price, D(0), index),
+               lambda a: replace(a, state=data.draw(st.sampled_from(AccountState)))]
+    if held:
+        changes += [lambda a: a.settle_funding(held[0], index)[0],
+                    lambda a: all_funded([a], held[-1], index, [a.collateral + amount])[0]]
+    before = data.draw(st.sampled_from(changes))(account)
+    after = data.draw(st.sampled_from(changes))(before)
+    assert json.dumps(after.row_since(before, before.to_row())) == json.dumps(after.to_row())
+    assert after.row_since(after, row := after.to_row()) is row  # unchanged: the row written
 
 
 @given(collaterals, collaterals, decimals("0.001", "500", 3), prices, prices, prices, st.lists(funding_indices))

@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.holders import FILLED, built_engine, moves, new_engine
+from bench.holders import FILLED, MARKET, PRICES, built_engine, closes, moves, new_engine
 
 from quantdesk.markets import DEFAULT_MARKETS, Market
 from quantdesk.messages import AccountChange, AdminCommand, Fill, OracleTick
@@ -291,6 +291,18 @@ def test_a_restatement_that_moves_only_figures_writes_the_boards_slices_and_no_a
         again, ReorderBuffer(0))
     move = moves(2)[1]
     assert dumped([again.apply(move)]) == dumped([engine.apply(move)])  # the one rebuilt goes on alike
+
+
+def test_the_rows_a_funding_close_writes_are_each_accounts_own() -> None:
+    # made from the rows written before it: the positions' texts kept, the collateral and the index settled new
+    engine, buffer, store = built_engine(2_000), ReorderBuffer(0), EngineStore.journaled()
+    store.save(engine, buffer)
+    store.tables["accounts"].take_changes()
+    out = engine.apply(closes(1, PRICES[MARKET])[0])
+    store.save(engine, buffer)
+    rows = store.tables["accounts"].take_changes()
+    assert len(out.funding_payments) and len(rows) == 2_000
+    assert orjson.dumps(rows) == orjson.dumps({key: engine.account_row(key) for key in rows})
 
 
 def test_account_rows_holding_their_board_slot_as_written_before_the_slices_still_load() -> None:
