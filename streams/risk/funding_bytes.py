@@ -188,7 +188,7 @@ class CloseColumns:
     `strings`, `KEY`, `WALLET`, `SIZE`), sub-account and money figures (`PAYMENT`, `AMOUNT`, `BALANCE`)."""
 
     keys: list[str]
-    strings: bytes
+    strings: bytes | np.ndarray  # an array read-only
     spans: np.ndarray  # holders × 3 × 2: start, end
     subaccount: np.ndarray  # holders
     figures: np.ndarray  # holders × 3

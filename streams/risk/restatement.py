@@ -22,6 +22,7 @@ from typing import Container, Iterable
 
 import numpy as np
 
+from quantdesk.compiled import compiled, copy_into
 from quantdesk.messages import Message
 from streams.domain import MONEY
 from streams.domain.account_state import AT_RISK_HEALTH, AccountState
@@ -40,6 +41,7 @@ STATE_CODES = {AccountState.ACTIVE: ACTIVE, AccountState.AT_RISK: AT_RISK}  # an
 NEAR_ROOM = 1e-9  # a float distance this close to the signal's is left to the exact rules
 EXACT_FLOAT = 2**53  # integer units up to this many convert to the float `float(Decimal)` gives, in one division
 AT_RISK_UNITS = int(AT_RISK_HEALTH) * 10**HEALTH_PLACES
+ARENA_BYTES = 1 << 16  # the smallest arena of the slots' texts
 
 
 class Holdings:
@@ -48,7 +50,8 @@ class Holdings:
 
     A slot's texts are one blob: its key (the end of its snapshots' id, `key:state"`) and wallet escaped, then each
     market column's size and entry as they came (empty where none is held); `offsets` says where each starts and
-    where the blob ends."""
+    where the blob ends. The blobs lie in one arena (`starts`: each slot's), a new one after the others, so that a
+    batch's are gathered by one compiled copy; the arena is laid out again, live blobs only, when it is full."""
 
     def __init__(self, markets: list[str]) -> None:
         """Start with no slot, the markets as columns in `markets`' order."""
@@ -59,7 +62,8 @@ class Holdings:
         self.collateral = np.zeros(0, np.int64)  # 1e-9
         self.size, self.entry, self.index = (np.zeros((0, len(markets)), np.int64) for _ in range(3))  # 1e-9, 1e-12
         self.held = np.zeros((0, len(markets)), bool)
-        self.texts: list[bytes] = []
+        self.arena, self.used = np.zeros(ARENA_BYTES, np.uint8), 0  # the slots' blobs, and how far it is taken
+        self.starts = np.zeros(0, np.int64)
         self.offsets = np.zeros((0, 3 + 2 * len(markets)), np.int64)
 
     def update(self, slots: list[int], accounts: list[Account]) -> None:
@@ -109,8 +113,34 @@ class Holdings:
             texts[2 * c: 2 * c + 2] = f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()
         self.collateral[slot], self.subaccount[slot] = collateral_units(account), account.subaccount
         texts[:0] = escaped(account.key)[1:-1] + b':state"', escaped(account.wallet)
+        self._place(slot, b"".join(texts))
         self.offsets[slot, 1:] = np.cumsum([len(t) for t in texts])
-        self.texts[slot] = b"".join(texts)
+
+    def _place(self, slot: int, blob: bytes) -> None:
+        """Put a slot's blob after the arena's others (its `offsets` still the blob's it replaces)."""
+        if self.used + len(blob) > len(self.arena):
+            self._lay_arena(len(blob))
+        self.arena[self.used:self.used + len(blob)] = np.frombuffer(blob, np.uint8)
+        self.starts[slot], self.used = self.used, self.used + len(blob)
+
+    def _lay_arena(self, room: int) -> None:
+        """Lay the arena out again with the live blobs only, in slot order, and at least `room` bytes free: twice
+        what they and the room need."""
+        lengths = np.ascontiguousarray(self.offsets[:, -1])
+        live = int(lengths.sum())
+        arena = np.zeros(max(2 * (live + room), ARENA_BYTES), np.uint8)
+        gather(arena, 0, self.arena, self.starts, lengths, np.arange(len(lengths)))
+        self.starts = np.cumsum(lengths) - lengths
+        self.arena, self.used = arena, live
+
+    def texts(self, slots: np.ndarray, head: bytes = b"") -> np.ndarray:
+        """Return `head`, then the blobs of `slots` one after another, read-only (as the bytes the writers were
+        compiled for)."""
+        out = np.empty(len(head) + int(self.offsets[slots, -1].sum()), np.uint8)
+        out[:len(head)] = np.frombuffer(head, np.uint8)
+        gather(out, len(head), self.arena, self.starts, np.ascontiguousarray(self.offsets[:, -1]), slots)
+        out.flags.writeable = False
+        return out
 
     def settle(self, slots: list[int], market: str, owed: np.ndarray, index: int) -> None:
         """Move the collateral and index of the holders in `slots`, settled in `market` up to funding `index` (1e-12)
@@ -130,8 +160,7 @@ class Holdings:
         size = max(slots, 2 * len(self.accounts))
         more = size - len(self.accounts)
         self.accounts += [None] * more
-        self.texts += [b""] * more
-        for name in ("code", "subaccount", "collateral", "size", "entry", "index", "held", "offsets"):
+        for name in ("code", "subaccount", "collateral", "size", "entry", "index", "held", "starts", "offsets"):
             column = getattr(self, name)
             setattr(self, name, np.concatenate([column, np.zeros((more, *column.shape[1:]), column.dtype)]))
 
@@ -238,7 +267,7 @@ class IntegerLane:
         spans += starts[:, None, None]
         spans[:, KEY, 1] -= len(b':state"')  # the key's text without its snapshots' id tail
         return held.collateral[at], CloseColumns(
-            [keys[i] for i in paying.tolist()], b"".join([held.texts[slot] for slot in paid.tolist()]), spans,
+            [keys[i] for i in paying.tolist()], held.texts(paid), spans,
             held.subaccount[paid], np.column_stack([owed[paying], -owed[paying], held.collateral[paid]]))
 
     def keep(self, slots: list[int], accounts: list[Account]) -> None:
@@ -273,7 +302,7 @@ class IntegerLane:
         first = len(head) + per_slot * np.arange(count)  # each holder's first string: its key
         rows, columns = np.nonzero(held.held[kept])  # its positions, in market order
         data, ends = written(SnapshotColumns(
-            strings + b"".join([held.texts[slot] for slot in kept.tolist()]), at,
+            held.texts(kept, strings), at,
             np.column_stack([np.full(count, markets), first, first + 1, markets + 1 + held.code[kept]]),
             np.column_stack([np.full(count, source.ts, dtype=np.int64), held.subaccount[kept]]),
             account_columns(figures, keep, held.collateral[kept]),
@@ -281,6 +310,14 @@ class IntegerLane:
             np.column_stack([columns, first[rows] + 2 + 2 * columns, first[rows] + 3 + 2 * columns]),
             position_columns(figures, keep[rows], columns)))
         return WrittenStates(data, ends, keys, 0, count, source.ts, accounts)
+
+
+@compiled
+def gather(out, w, arena, starts, lengths, slots) -> None:  # pragma: no cover (compiled)
+    """Copy the blobs of `slots` (each `lengths[slot]` bytes at `starts[slot]` of `arena`) to `out` from w, one after
+    another."""
+    for slot in slots:
+        w = copy_into(out, w, arena, starts[slot], starts[slot] + lengths[slot])
 
 
 def stays(figures: Margins, at_risk: np.ndarray, thresholds: Thresholds | None) -> np.ndarray:
@@ -326,11 +363,12 @@ def position_columns(figures: Margins, row: np.ndarray, column: np.ndarray) -> n
 
 @cache
 def warm() -> None:
-    """Compile (or load) the integer pass, the snapshot writer and a close's writer, once a process, before any
-    tick."""
+    """Compile (or load) the integer pass, the texts' gathering, the snapshot writer and a close's writer, once a
+    process, before any tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
     funding_owed_in_range(one, one, 1)
+    Holdings([]).texts(np.zeros(0, np.int64))
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                             np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                             np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),

@@ -54,7 +54,7 @@ class SnapshotColumns:
     figures. A figure is a (coefficient, exponent) pair. Account a's positions are rows `first_position[a]` to
     `first_position[a + 1]`."""
 
-    strings: bytes  # JSON-escaped pieces, one after another (`joined`)
+    strings: bytes | np.ndarray  # JSON-escaped pieces, one after another (`joined`); an array read-only
     at: np.ndarray  # string i is strings[at[i]:at[i + 1]]
     texts: np.ndarray  # accounts × 4: id head, id tail, wallet, state
     numbers: np.ndarray  # accounts × 2: ts, sub-account

@@ -17,13 +17,16 @@ from bench.holders import FILLED, MARKET, PRICES, built_engine, closes, moves, o
 from quantdesk.markets import DEFAULT_MARKETS
 from quantdesk.messages import AccountChange, AdminCommand, Fill
 from quantdesk.wire import Encoded
+from streams.domain.account_state import AccountState
+from streams.domain.accounts import Account
 from streams.domain.alerts import Thresholds
 from streams.domain.funding import HOUR_MS
+from streams.domain.positions import Position
 from streams.risk.engine import RiskEngine
 from streams.risk.funding_bytes import WrittenAudit, WrittenLedgerEntry, WrittenPayment
 from streams.risk.liquidator import liquidation_fills
 from streams.risk.outputs import OUTPUT_LISTS, Outputs
-from streams.risk.restatement import IntegerLane, floats, scaled
+from streams.risk.restatement import ARENA_BYTES, Holdings, IntegerLane, floats, scaled
 from tests.streams.risk.events import change, fill, tick
 from tests.streams.risk.test_shards import inputs
 from tests.streams.risk.test_store import MARKETS, T0
@@ -133,6 +136,26 @@ def books(draw: st.DrawFn) -> list:
 def test_generated_books_publish_the_same_bytes_both_ways(events: list, thresholds: Thresholds | None) -> None:
     replay((RiskEngine(DEFAULT_MARKETS, thresholds), RiskEngine(DEFAULT_MARKETS, thresholds, integers=False)), events,
            fills=False)
+
+
+def test_a_slots_texts_are_gathered_as_laid_last_however_often_the_arena_is_laid_out_again() -> None:
+    # 3,000 slots laid, then re-laid at other sizes over and over, all or some: the arena fills, grows and is laid
+    # out again, the blobs replaced dropped
+    markets = sorted(m.name for m in DEFAULT_MARKETS)
+    held, expected = Holdings(markets), {}
+    for round_ in range(10):
+        slots = list(range(3_000)) if round_ % 2 == 0 else list(range(round_, 3_000, 7))
+        accounts = [Account(f"w{slot}", 0, D("100.000000000"), {
+            m: Position(m, D(slot % 97 + round_ + 1), D("10.5")) for m in markets[:1 + (slot + round_) % 3]},
+            {m: D(0) for m in markets[:1 + (slot + round_) % 3]}, AccountState.ACTIVE) for slot in slots]
+        held.update(slots, accounts)
+        for slot, account in zip(slots, accounts):
+            expected[slot] = b'w%d:0:state""w%d"' % (slot, slot) + b"".join(
+                b'"%d""10.5"' % (slot % 97 + round_ + 1) if m in account.positions else b"" for m in markets)
+        every = np.arange(3_000)
+        assert held.texts(every).tobytes() == b"".join(expected[slot] for slot in every.tolist())
+        assert held.texts(every[::-5], b"head").tobytes() == b"head" + b"".join(expected[s] for s in every[::-5])
+        assert len(held.arena) <= 4 * sum(map(len, expected.values())) + ARENA_BYTES  # what is dead is dropped
 
 
 @pytest.mark.parametrize(("value", "places", "units"), [("0.004", 9, 4_000_000), ("-5E+2", 9, -500 * 10**9),
