@@ -132,12 +132,12 @@ class Account:
         row = {**row, "collateral": str(self.collateral)}
         if self.state is not before.state:
             row["state"] = self.state.value
-        was = before.funding_index
-        moved = [(m, index) for m, index in self.funding_index.items() if index is not was[m]]
+        index, was = self.funding_index, before.funding_index
+        moved = [m for m in row["positions"] if index[m] is not was.get(m)]  # the markets `to_row` prints
         if moved:
             row["positions"] = positions = dict(row["positions"])
-            for market, index in moved:
-                positions[market] = {**positions[market], "funding_index": str(index)}
+            for market in moved:
+                positions[market] = {**positions[market], "funding_index": str(index[market])}
         return row
 
     def _position_dict(self, market: str) -> dict[str, str]:

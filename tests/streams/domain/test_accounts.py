@@ -127,10 +127,11 @@ def test_serialising_and_reading_back_is_identity(account: Account) -> None:
 def test_a_row_made_from_the_last_one_is_the_accounts_own_row(account: Account, market: str, index: D,
                                                               amount: D, size: D, price: D,
                                                               data: st.DataObject) -> None:
-    # a settle, a deposit, a close of every holder, a state moved or a fill after the row written last
+    # a settle, a deposit, a close of every holder, a state moved, a fill or an index after the row written last
     held = sorted(account.positions)
     changes = [lambda a: a.deposit(amount), lambda a: a.apply_fill(market, size, price, D(0), index),
-               lambda a: replace(a, state=data.draw(st.sampled_from(AccountState)))]
+               lambda a: replace(a, state=data.draw(st.sampled_from(AccountState))),
+               lambda a: a.funded(market, index, D(0))]  # an index beside no position, which no row prints
     if held:
         changes += [lambda a: a.settle_funding(held[0], index)[0],
                     lambda a: all_funded([a], held[-1], index, [a.collateral + amount])[0]]
@@ -138,6 +139,12 @@ def test_a_row_made_from_the_last_one_is_the_accounts_own_row(account: Account, 
     after = data.draw(st.sampled_from(changes))(before)
     assert json.dumps(after.row_since(before, before.to_row())) == json.dumps(after.to_row())
     assert after.row_since(after, row := after.to_row()) is row  # unchanged: the row written
+
+
+def test_an_index_beside_no_position_is_no_part_of_a_row_made_from_the_last_one() -> None:
+    account = trader()
+    indexed = account.funded("BTC-PERP", D("1.5"), D(0))
+    assert indexed.row_since(account, account.to_row()) == indexed.to_row() == account.to_row()
 
 
 @given(collaterals, collaterals, decimals("0.001", "500", 3), prices, prices, prices, st.lists(funding_indices))
