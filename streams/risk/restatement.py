@@ -294,22 +294,56 @@ class IntegerLane:
         then each slot's texts."""
         held, count, markets = self.holdings, len(kept), len(self.markets)
         head = [*self.head, escaped(source.id)[:-1] + b":", *(escaped(s.value) for s in STATE_CODES)]
-        strings, at = joined(head)
-        per_slot = 2 + 2 * markets
-        ends = np.cumsum(held.offsets[kept, -1]) + at[-1]
-        starts = np.concatenate([at[-1:], ends[:-1]])
-        at = np.concatenate([at[:-1], (starts[:, None] + held.offsets[kept, :-1]).ravel(), ends[-1:]])
-        first = len(head) + per_slot * np.arange(count)  # each holder's first string: its key
-        rows, columns = np.nonzero(held.held[kept])  # its positions, in market order
-        data, ends = written(SnapshotColumns(
-            held.texts(kept, strings), at,
-            np.column_stack([np.full(count, markets), first, first + 1, markets + 1 + held.code[kept]]),
-            np.column_stack([np.full(count, source.ts, dtype=np.int64), held.subaccount[kept]]),
-            account_columns(figures, keep, held.collateral[kept]),
-            np.concatenate([[0], np.cumsum(held.held[kept].sum(axis=1))]),
-            np.column_stack([columns, first[rows] + 2 + 2 * columns, first[rows] + 3 + 2 * columns]),
-            position_columns(figures, keep[rows], columns)))
+        strings, head_at = joined(head)
+        positions = int(held.held[kept].sum())
+        columns = SnapshotColumns(
+            held.texts(kept, strings), np.empty(len(head) + (2 + 2 * markets) * count + 1, np.int64),
+            np.empty((count, 4), np.int64), np.empty((count, 2), np.int64), np.empty((count, 7, 2), np.int64),
+            np.empty(count + 1, np.int64), np.empty((positions, 3), np.int64), np.empty((positions, 3, 2), np.int64))
+        columns.at[:len(head)] = head_at[:-1]
+        lane_columns(kept, keep, held.held, held.offsets, held.code, held.subaccount, held.collateral, source.ts,
+                     *map(np.ascontiguousarray, (figures.equity, figures.totals, figures.free_collateral,
+                                                 figures.leverage, figures.health)),  # the layout warmed
+                     figures.unrealised_pnl, figures.liquidation_price, figures.notional, len(head), int(head_at[-1]),
+                     columns.at, columns.texts, columns.numbers, columns.figures, columns.first_position,
+                     columns.position_texts, columns.position_figures)
+        data, ends = written(columns)
         return WrittenStates(data, ends, keys, 0, count, source.ts, accounts)
+
+
+@compiled
+def lane_columns(kept, keep, held, offsets, code, subaccount, collateral, ts, equity, totals, free_collateral,
+                 leverage, health, upnl, price, notional, head, head_end, at, texts, numbers, figures, first_position,
+                 position_texts, position_figures) -> None:  # pragma: no cover (compiled)
+    """Fill the `SnapshotColumns` of the quiet holders in slots `kept` (rows `keep` of the margin figures), after
+    `head` strings ending at `head_end` (`at` of those set; the source's id is the one after the markets, the two
+    quiet states the last): where each slot's strings start, its texts, numbers and figures (ACCOUNT_FIGURES'
+    order), and its positions' (POSITION_FIGURES' order)."""
+    markets = held.shape[1]
+    per_slot, end, p = 2 + 2 * markets, head_end, 0
+    first_position[0] = 0
+    for k in range(kept.shape[0]):
+        s, r, first = kept[k], keep[k], head + (2 + 2 * markets) * k
+        for j in range(per_slot):
+            at[first + j] = end + offsets[s, j]
+        end += offsets[s, per_slot]
+        texts[k, 0], texts[k, 1], texts[k, 2], texts[k, 3] = markets, first, first + 1, markets + 1 + code[s]
+        numbers[k, 0], numbers[k, 1] = ts, subaccount[s]
+        for f, amount in enumerate((collateral[s], equity[r], totals[r, 3], totals[r, 4], free_collateral[r])):
+            figures[k, f, 0], figures[k, f, 1] = amount, -MONEY_PLACES
+        figures[k, 5, 0] = NONE if leverage[r] == NO_LEVERAGE else leverage[r]
+        figures[k, 6, 0], figures[k, 5, 1], figures[k, 6, 1] = health[r], -HEALTH_PLACES, -HEALTH_PLACES
+        for m in range(markets):
+            if held[s, m]:
+                position_texts[p, 0], position_texts[p, 1] = m, first + 2 + 2 * m
+                position_texts[p, 2] = first + 3 + 2 * m
+                position_figures[p, 0, 0], position_figures[p, 0, 1] = upnl[r, m], -MONEY_PLACES
+                position_figures[p, 1, 0] = price[r, m] if price[r, m] >= 0 else NONE
+                position_figures[p, 1, 1] = -PRICE_PLACES if price[r, m] >= 0 else 0
+                position_figures[p, 2, 0], position_figures[p, 2, 1] = notional[r, m], -MONEY_PLACES
+                p += 1
+        first_position[k + 1] = p
+    at[head + per_slot * kept.shape[0]] = end
 
 
 @compiled
@@ -336,39 +370,17 @@ def near(size: np.ndarray, prices: np.ndarray, oracle: np.ndarray, thresholds: T
     return ((prices >= 0) & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
 
 
-def account_columns(figures: Margins, keep: np.ndarray, collateral: np.ndarray) -> np.ndarray:
-    """Return the kept rows' snapshot figures (ACCOUNT_FIGURES' order) as (coefficient, exponent) pairs."""
-    columns = np.empty((len(keep), 7, 2), dtype=np.int64)
-    columns[:, 0, 0], columns[:, :5, 1] = collateral, -MONEY_PLACES
-    for f, amounts in enumerate((figures.equity, figures.totals[:, 3], figures.totals[:, 4],
-                                 figures.free_collateral), 1):
-        columns[:, f, 0] = amounts[keep]
-    leverage = figures.leverage[keep]
-    columns[:, 5, 0] = np.where(leverage == NO_LEVERAGE, NONE, leverage)
-    columns[:, 6, 0], columns[:, 5:, 1] = figures.health[keep], -HEALTH_PLACES
-    return columns
-
-
-def position_columns(figures: Margins, row: np.ndarray, column: np.ndarray) -> np.ndarray:
-    """Return the figures (POSITION_FIGURES' order) of the positions at `row`, `column` as (coefficient, exponent)
-    pairs: upnl, liquidation price (null for none), notional."""
-    price = figures.liquidation_price[row, column]
-    columns = np.empty((len(row), 3, 2), dtype=np.int64)
-    columns[:, 0, 0], columns[:, 2, 0] = figures.unrealised_pnl[row, column], figures.notional[row, column]
-    columns[:, 0, 1] = columns[:, 2, 1] = -MONEY_PLACES
-    columns[:, 1, 0] = np.where(price >= 0, price, NONE)
-    columns[:, 1, 1] = np.where(price >= 0, -PRICE_PLACES, 0)
-    return columns
-
-
 @cache
 def warm() -> None:
-    """Compile (or load) the integer pass, the texts' gathering, the snapshot writer and a close's writer, once a
-    process, before any tick."""
+    """Compile (or load) the integer pass, the texts' gathering, the snapshot columns and writer and a close's
+    writer, once a process, before any tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
     funding_owed_in_range(one, one, 1)
     Holdings([]).texts(np.zeros(0, np.int64))
+    rows, table, cube = np.zeros(0, np.int64), np.zeros((0, 1), np.int64), np.zeros((0, 1, 2), np.int64)
+    lane_columns(rows, rows, np.zeros((0, 1), bool), table, np.zeros(0, np.int8), rows, rows, 0, rows, table, rows,
+                 rows, rows, table, table, table, 0, 0, rows, table, table, cube, rows, table, cube)
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                             np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                             np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),
