@@ -323,7 +323,7 @@ def lane_columns(kept, keep, held, offsets, code, subaccount, collateral, ts, eq
     per_slot, end, p = 2 + 2 * markets, head_end, 0
     first_position[0] = 0
     for k in range(kept.shape[0]):
-        s, r, first = kept[k], keep[k], head + (2 + 2 * markets) * k
+        s, r, first = kept[k], keep[k], head + per_slot * k
         for j in range(per_slot):
             at[first + j] = end + offsets[s, j]
         end += offsets[s, per_slot]
