@@ -136,9 +136,10 @@ class Holdings:
     def texts(self, slots: np.ndarray, head: bytes = b"") -> np.ndarray:
         """Return `head`, then the blobs of `slots` one after another, read-only (as the bytes the writers were
         compiled for)."""
-        out = np.empty(len(head) + int(self.offsets[slots, -1].sum()), np.uint8)
+        lengths = np.ascontiguousarray(self.offsets[:, -1])
+        out = np.empty(len(head) + int(lengths[slots].sum()), np.uint8)
         out[:len(head)] = np.frombuffer(head, np.uint8)
-        gather(out, len(head), self.arena, self.starts, np.ascontiguousarray(self.offsets[:, -1]), slots)
+        gather(out, len(head), self.arena, self.starts, lengths, slots)
         out.flags.writeable = False
         return out
 
