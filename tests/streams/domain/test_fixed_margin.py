@@ -185,6 +185,13 @@ def test_health_is_the_decimal_engines_over_the_whole_range(maintenance_margin: 
 
 
 @settings(max_examples=2000, deadline=None)
+@given(scaled(9 * MONEY_LIMIT))
+def test_money_is_what_to_money_makes_of_the_units_digit_for_digit(units_: int) -> None:
+    # the digits and the exponent too: a settled collateral prints from them, in its row and its messages
+    assert money(units_).as_tuple() == to_money(Decimal(units_) / 10**9).as_tuple()
+
+
+@settings(max_examples=2000, deadline=None)
 @given(scaled(4 * MONEY_LIMIT).map(abs), scaled(9 * MONEY_LIMIT))
 def test_leverage_is_the_decimal_engines_over_the_whole_range(notional: int, equity: int) -> None:
     units_, ok = _leverage(np.int64(notional), np.int64(equity))
