@@ -193,14 +193,6 @@ def timed(engine: RiskEngine, tick: OracleTick) -> tuple[float, float, int, int]
     return wall, cpu, len(out.states), len(out.funding_payments)
 
 
-def laid(engine: RiskEngine) -> None:
-    """Lay every holder's columns in the engine's integer lane, as a running worker's first funding close has laid
-    those no move had restated (~6 µs a holder, once)."""
-    if engine.lane:
-        engine.lane.holdings.update(list(range(len(engine.board.keys))), list(map(engine.accounts.__getitem__,
-                                                                               engine.board.keys)))
-
-
 def bare_seconds(engine: RiskEngine, repeats: int) -> float:
     """Return the median seconds of the bare numpy mark of the ticked market's rows."""
     book, times = engine.markets[MARKET].book, []
@@ -284,7 +276,7 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
         engine = built_engine(n, integers)
         tune_collector()  # as the risk worker runs once up, its state recovered
         move = costs(engine, moves(2 * tries + 2), 2)  # ends at the seed's price, where the closes hold it
-        laid(engine)
+        engine.lay_lane()  # as a load of the engine lays them
         close = costs(engine, closes(tries, PRICES[MARKET]), 0)  # the first two pay: the fills' premium decays
         waited, moved = during_close(engine, tries)
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
@@ -313,5 +305,5 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
                     "checkpoint written after it, alone since the last; close_publish_cpu_ms and "
                     "close_checkpoint_*: the same after a paying close (of an engine built again: the first close "
                     "pays); each close timed after every holder's columns were laid in the integer lane, as a "
-                    "running worker's first close lays them",
+                    "load of the engine lays them",
             "baseline": "numpy size*(price-entry) and |size|*price*rates over the ticked market's rows"}

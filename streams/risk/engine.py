@@ -486,6 +486,13 @@ class RiskEngine:
         for name, position in account.positions.items():
             self.markets[name].hold(slot, position)
 
+    def lay_lane(self) -> None:
+        """Lay every holder's columns in the integer lane, as a load leaves the engine: the first tick or funding
+        close after a start or a handover then lays none (~15 µs a holder: 1.5 s of a load at 100k holders)."""
+        if self.lane:
+            held = [(slot, self.accounts[key]) for slot, key in enumerate(self.board.keys) if key in self.accounts]
+            self.lane.holdings.update([slot for slot, _ in held], [account for _, account in held])
+
     def reinstate_marks(self) -> None:
         """Give each market's last re-mark back to the holders restated before it, as it left them."""
         for name, market in self.markets.items():

@@ -105,4 +105,5 @@ class EngineStore:
             if (board := self.markets.get(f"{BOARD}{n}")) is not None:
                 engine.board.load_slice(n, board)
         engine.reinstate_marks()
+        engine.lay_lane()
         self.saved_through = engine.applied

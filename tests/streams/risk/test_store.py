@@ -19,6 +19,7 @@ from streams.risk.market_risk import MarketRisk
 from streams.domain.alerts import Thresholds
 from streams.risk.owners import Owners
 from streams.risk.outputs import Outputs
+from streams.risk.restatement import Holdings
 from streams.risk.reorder import DAY_MS, Event, ReorderBuffer, order_key
 from streams.risk.store import BOARD, BUCKET_MS, ENGINE, EngineStore
 from streams.sources.simulator import Simulator
@@ -303,6 +304,23 @@ def test_the_rows_a_funding_close_writes_are_each_accounts_own() -> None:
     rows = store.tables["accounts"].take_changes()
     assert len(out.funding_payments) and len(rows) == 2_000
     assert orjson.dumps(rows) == orjson.dumps({key: engine.account_row(key) for key in rows})
+
+
+def test_a_loaded_engine_holds_every_holder_in_its_lane_and_lays_none_out_at_its_first_close(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # laid on load, off the ticks' path: else the first tick or close after a start or a handover lays them all
+    engine, buffer, store = built_engine(2_000), ReorderBuffer(0), EngineStore.journaled()
+    store.save(engine, buffer)
+    loaded = new_engine()
+    EngineStore.journaled(orjson.loads(orjson.dumps({n: t.rows for n, t in store.tables.items()}))).load(
+        loaded, ReorderBuffer(0))
+    kept = loaded.lane.holdings.accounts
+    assert all(kept[loaded.board.index[key]] is account for key, account in loaded.accounts.items())
+    close, laid, lay = closes(1, PRICES[MARKET])[0], [], Holdings._laid
+    again = engine.apply(close)
+    monkeypatch.setattr(Holdings, "_laid", lambda self, slot, account: (laid.append(slot), lay(self, slot, account)))
+    out = loaded.apply(close)
+    assert laid == [] and len(out.funding_payments) and dumped([out]) == dumped([again])
 
 
 def test_account_rows_holding_their_board_slot_as_written_before_the_slices_still_load() -> None:
