@@ -17,6 +17,7 @@ each holder's collateral and the index it settled.
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from itertools import accumulate
 from math import ceil
 from typing import Container, Iterable
 
@@ -99,9 +100,9 @@ class Holdings:
     def _laid(self, slot: int, account: Account) -> None:
         """Lay an account's columns and texts in its slot; raise ValueError for a figure off the integer grid,
         KeyError for a market not laid out."""
-        size, entry, index, held = (row[slot] for row in (self.size, self.entry, self.index, self.held))
-        size[:], entry[:], index[:], held[:] = 0, 0, 0, False
-        texts = [b""] * (2 * len(self.column))
+        markets = len(self.column)
+        size, entry, index, held = [0] * markets, [0] * markets, [0] * markets, [False] * markets
+        texts = [b""] * (2 + 2 * markets)
         for name, position in account.positions.items():
             c = self.column[name]
             size[c] = scaled(position.size, SIZE_PLACES, SIZE_LIMIT)
@@ -110,11 +111,12 @@ class Holdings:
                 raise ValueError(f"entry {position.entry} of {name} is not a price of the integer pass")
             index[c] = scaled(account.funding_index[name], PRICE_PLACES, PRICE_LIMIT)
             held[c] = True
-            texts[2 * c: 2 * c + 2] = f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()
+            texts[2 + 2 * c], texts[3 + 2 * c] = f'"{position.size}"'.encode(), f'"{position.entry}"'.encode()
         self.collateral[slot], self.subaccount[slot] = collateral_units(account), account.subaccount
-        texts[:0] = escaped(account.key)[1:-1] + b':state"', escaped(account.wallet)
+        self.size[slot], self.entry[slot], self.index[slot], self.held[slot] = size, entry, index, held
+        texts[0], texts[1] = escaped(account.key)[1:-1] + b':state"', escaped(account.wallet)
         self._place(slot, b"".join(texts))
-        self.offsets[slot, 1:] = np.cumsum([len(t) for t in texts])
+        self.offsets[slot, 1:] = list(accumulate(map(len, texts)))
 
     def _place(self, slot: int, blob: bytes) -> None:
         """Put a slot's blob after the arena's others (its `offsets` still the blob's it replaces)."""
