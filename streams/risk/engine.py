@@ -466,11 +466,17 @@ class RiskEngine:
         self.frozen = dict(row.get("frozen", {}))
 
     def account_row(self, key: str, written: tuple[Account, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Return an account as a stored row: the account (made from `written`, the account as its row was written
-        last and that row, as `Account.row_since` makes it), its plan in flight and oracle wait, its board slot and
-        alert gate (the slot's figures are stored apart, `RiskBoard.slice_row`)."""
+        """Return an account as a stored row: the account, its plan in flight and oracle wait, its board slot and
+        alert gate (the slot's figures are stored apart, `RiskBoard.slice_row`). From `written`, the account its
+        last row was made of and that row: that very row while none of it can have moved (the same account, no
+        gate, no plan, the same wait: most of those a move restates), else the account's part as
+        `Account.row_since` makes it."""
         gate, account = self.gates.get(key), self.accounts[key]
-        return {"account": account.to_row() if written is None else account.row_since(*written),
+        if written is not None:
+            was, row = written
+            if account is was and gate is None and row["alerts"] is None and self.liquidator.rests(key, row):
+                return row  # (a key keeps its slot)
+        return {"account": account.to_row() if written is None else account.row_since(was, row["account"]),
                 **self.liquidator.account_row(key), "slot": self.board.index[key],
                 "alerts": gate.to_row() if gate else None}
 

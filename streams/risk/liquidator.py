@@ -130,6 +130,11 @@ class Liquidator:
         return {"plan": flight.to_row() if flight else None, "awaiting_oracle": key in self.awaiting_oracle,
                 "unfilled": key in self.unfilled}
 
+    def rests(self, key: str, row: dict[str, Any]) -> bool:
+        """Tell whether an account has no plan in flight and waits for the oracle as its stored `row` says."""
+        return row["plan"] is None and key not in self.in_flight and \
+            row["awaiting_oracle"] == (key in self.awaiting_oracle) and row.get("unfilled") == (key in self.unfilled)
+
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an account's `account_row` fields."""
         if row["plan"]:

@@ -71,8 +71,8 @@ class EngineStore:
         for slot in slots.tolist():
             key = keys[slot]
             account, before, was = engine.accounts[key], self.accounts.get(key), kept.get(key)
-            row = engine.account_row(key, (was, before["account"]) if before and was is not None else None)
-            if row != before:
+            row = engine.account_row(key, (was, before) if before and was is not None else None)
+            if row is not before and row != before:
                 self.accounts[key] = row
             kept[key] = account
         for n in np.unique(slots // SLICE).tolist():

@@ -16,7 +16,7 @@ from streams.risk.board import MarketBook
 from streams.risk.engine import RiskEngine
 from streams.risk.liquidator import liquidation_fills, liquidator_float
 from streams.risk.market_risk import MarketRisk
-from streams.domain.alerts import Thresholds
+from streams.domain.alerts import AlertGate, Thresholds
 from streams.risk.owners import Owners
 from streams.risk.outputs import Outputs
 from streams.risk.restatement import Holdings
@@ -292,6 +292,27 @@ def test_a_restatement_that_moves_only_figures_writes_the_boards_slices_and_no_a
         again, ReorderBuffer(0))
     move = moves(2)[1]
     assert dumped([again.apply(move)]) == dumped([engine.apply(move)])  # the one rebuilt goes on alike
+
+
+def test_a_row_is_written_again_when_its_wait_or_its_gate_moves_and_its_account_stays() -> None:
+    # a move restates these holders quiet: none of their accounts changes, but it ends their waits
+    engine, buffer, store = built_engine(2_000), ReorderBuffer(0), EngineStore.journaled()
+    waiting, gated = engine.board.keys[:3], engine.board.keys[3:5]
+    engine.liquidator.awaiting_oracle.update(waiting[:2])
+    engine.liquidator.unfilled.update(waiting[1:])
+    store.save(engine, buffer)
+    store.tables["accounts"].take_changes()
+    for key in gated:
+        engine.gates[key] = AlertGate(past={"health_below_20"})
+    kept = dict(engine.accounts)
+    engine.apply(moves(1)[0])
+    store.save(engine, buffer)
+    rows = store.tables["accounts"].take_changes()
+    assert all(engine.accounts[k] is kept[k] for k in waiting)
+    assert {k: (r["awaiting_oracle"], r["unfilled"]) for k, r in rows.items() if k in waiting} == \
+        dict.fromkeys(waiting, (False, False))
+    assert {k: r["alerts"] for k, r in rows.items() if k in gated} == dict.fromkeys(gated, engine.gates[gated[0]].to_row())
+    assert orjson.dumps(rows) == orjson.dumps({key: engine.account_row(key) for key in rows})
 
 
 def test_the_rows_a_funding_close_writes_are_each_accounts_own() -> None:
