@@ -311,7 +311,8 @@ def test_a_row_is_written_again_when_its_wait_or_its_gate_moves_and_its_account_
     assert all(engine.accounts[k] is kept[k] for k in waiting)
     assert {k: (r["awaiting_oracle"], r["unfilled"]) for k, r in rows.items() if k in waiting} == \
         dict.fromkeys(waiting, (False, False))
-    assert {k: r["alerts"] for k, r in rows.items() if k in gated} == dict.fromkeys(gated, engine.gates[gated[0]].to_row())
+    alerts = engine.gates[gated[0]].to_row()
+    assert {k: r["alerts"] for k, r in rows.items() if k in gated} == dict.fromkeys(gated, alerts)
     assert orjson.dumps(rows) == orjson.dumps({key: engine.account_row(key) for key in rows})
 
 
