@@ -474,7 +474,7 @@ class RiskEngine:
         gate, account = self.gates.get(key), self.accounts[key]
         if written is not None:
             was, row = written
-            if account is was and gate is None and row["alerts"] is None and self.liquidator.rests(key, row):
+            if account is was and gate is None and row.get("alerts") is None and self.liquidator.rests(key, row):
                 return row  # (a key keeps its slot)
         return {"account": account.to_row() if written is None else account.row_since(was, row["account"]),
                 **self.liquidator.account_row(key), "slot": self.board.index[key],
