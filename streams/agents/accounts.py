@@ -47,7 +47,7 @@ from quantdesk.process import CollectorPaused
 from quantdesk.wire import encode_batch
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
-from streams.metrics import AccountsByState, WorkerMetrics
+from streams.metrics import AccountsByState, Observations, WorkerMetrics
 from streams.checkpointed import CheckpointedInput
 from streams.ordered import Decoded, offset_key
 from streams.pipeline import Pipeline
@@ -75,7 +75,7 @@ class RiskMetrics:
         metrics.publishing(OUTPUTS)
         metrics.reading({**MODELS, **FOLLOWER_MODELS})
         self.accounts_by_state = AccountsByState(metrics, [state.value for state in AccountState])
-        self.remargin = metrics.child("worker_remargin_seconds")
+        self.remargin = Observations(metrics.child("worker_remargin_seconds"))  # written by `show`
         metrics.child("worker_insurance_fund_usd")  # shown at 0 until the owners, beside task 0, set it
         self.planned = {m: metrics.child("worker_liquidations_planned_total", market=m) for m in markets}
         self.filled = {m: metrics.child("worker_liquidations_filled_total", market=m) for m in markets}
@@ -307,8 +307,11 @@ class AccountsAgent(CheckpointedInput):
         return {r.id for o in sent for r in [*o.sides, *o.outcomes]}
 
     def show(self, out: Outputs) -> None:
-        """Show the accounts by state and the plans made (per market each closes)."""
+        """Show the accounts by state, the plans made (per market each closes), the re-margins timed and the newest
+        ticks."""
         self.figures.accounts_by_state.update(out.states.singles())
+        self.figures.remargin.write()
+        self.metrics.show_ticks()
         for plan in out.liquidations:
             for market in {close.market for close in plan.closes}:
                 self.figures.planned[market].inc()

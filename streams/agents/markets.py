@@ -90,6 +90,7 @@ class MarketsAgent(CheckpointedInput):
         await self.pipeline.publish("mikey.signals", ((s.subject, s) for s in signals))
         await self.pipeline.flush()
         self.settled(applied)
+        self.pipeline.metrics.show_ticks()
         await self.show_progress()
         await self.checkpoint()
 

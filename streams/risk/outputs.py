@@ -50,7 +50,8 @@ class Runs(Generic[T]):
     def __init__(self, items: "Iterable[T | EncodedRun] | Runs[T]" = ()) -> None:
         self.parts: list[T | EncodedRun] = []
         self.count = 0
-        self.extend(items)
+        if items:  # most are made empty, one an event
+            self.extend(items)
 
     def append(self, item: T | EncodedRun) -> None:
         """Add a message, or a run of them."""
