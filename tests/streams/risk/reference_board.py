@@ -71,7 +71,8 @@ def at_risk(health: np.ndarray, mm: np.ndarray) -> np.ndarray:
 
 def health_of(equity: np.ndarray, mm: np.ndarray) -> np.ndarray:
     """Return clip(100 × (1 − MM/equity), 0, 100), 0 where equity ≤ 0."""
-    health = np.divide(mm, equity, out=np.ones_like(equity), where=equity > 0)
+    with np.errstate(over="ignore"):  # MM over a tiny positive equity is inf: health clips to 0, as it should
+        health = np.divide(mm, equity, out=np.ones_like(equity), where=equity > 0)
     np.multiply(health, -100.0, out=health)
     health += 100.0
     np.maximum(health, 0.0, out=health)
