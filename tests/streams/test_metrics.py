@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from quantdesk.messages import AccountChange, AccountSnapshot, OracleTick
+from quantdesk.metrics import SECONDS_BUCKETS
 from streams.agents.sink import unstored
 from streams.decode import decode_events
-from quantdesk.metrics import SECONDS_BUCKETS
 from streams.metrics import AccountsByState, Observations, WorkerMetrics, reason_category
 from streams.ordered import late_reason
 from streams.risk.engine import RiskEngine
