@@ -105,8 +105,9 @@ Split = tuple[list[Any], list[DeadLetter]]  # a message's valid events and its d
 class Decoded:
     """Messages decoded once for every reader of one process that reads them with the same model (a worker's risk
     tasks; the feed worker's markets and orders agents and its sink): the newest, up to `most` events in all, by
-    partition and offset, each split as no `check` would refuse any of it. A reader far behind the others decodes
-    what it reads itself."""
+    partition and offset, each split as no `check` would refuse any of it, and the messages a reader here sent
+    itself, as it sent them (the markets' epochs, for a worker's following tasks). A reader far behind the others
+    decodes what it reads itself."""
 
     def __init__(self, most: int = 50_000) -> None:
         self.most, self.events = most, 0
@@ -116,12 +117,28 @@ class Decoded:
         """Return the message at `offset` of partition `tp` split, by `decode` unless kept; keep it."""
         split = self.kept.get((tp, offset))
         if split is None:
-            split = self.kept[(tp, offset)] = decode()
-            self.events += len(split[0]) + len(split[1])
-            while self.events > self.most:
-                good, dead = self.kept.popitem(last=False)[1]
-                self.events -= len(good) + len(dead)
+            split = self.keep(tp, offset, decode())
         return list(split[0]), split[1]  # a list of its own: a reader may filter it
+
+    def sent(self, tp: Any, events: list[Any], delivery: Any) -> None:
+        """Keep the valid `events` this process sent as one message to partition `tp`, at the offset `delivery` (the
+        send's future, done) gives, unless the send failed or a reader decoded them first: a reader here takes them
+        instead of decoding them."""
+        if delivery.cancelled() or delivery.exception() is not None:
+            return
+        offset = delivery.result().offset
+        if (tp, offset) not in self.kept:
+            self.keep(tp, offset, (events, []))
+
+    def keep(self, tp: Any, offset: int, split: Split) -> Split:
+        """Keep the message at `offset` of partition `tp` as `split`, letting the oldest go past the bound; return
+        it."""
+        self.kept[(tp, offset)] = split
+        self.events += len(split[0]) + len(split[1])
+        while self.events > self.most:
+            good, dead = self.kept.popitem(last=False)[1]
+            self.events -= len(good) + len(dead)
+        return split
 
 
 class OrderedInput:

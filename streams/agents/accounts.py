@@ -32,6 +32,7 @@ publishes the same ids, which every reader takes once.
 
 import asyncio
 import time
+from functools import partial
 from typing import Any, Iterable, Iterator
 
 from aiokafka import TopicPartition
@@ -260,9 +261,11 @@ class AccountsAgent(CheckpointedInput):
             return
         marker = MarketEpoch(id=f"through:{mark[0]}", ts=mark[0], kind="through", applied=mark[1])
         producer, app = await self.pipeline.app.maybe_start_producer(), self.pipeline.app
-        where = self.epochs_partition
-        sent = await producer.send(where.topic, None, encode_batch([*epochs, marker]), where.partition, None, None)
+        where, batch = self.epochs_partition, [*epochs, marker]
+        sent = await producer.send(where.topic, None, encode_batch(batch), where.partition, None, None)
         sent.add_done_callback(app.delivered)
+        if self.shared is not None:  # the followers in this worker take them as they are, not decoded again
+            sent.add_done_callback(partial(self.shared.sent, where, batch))
         self.marked = mark
 
     def epochs_through(self) -> int:

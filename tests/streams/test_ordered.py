@@ -1,5 +1,6 @@
 """`streams.ordered`'s shared decoding: a message decoded once for every reader of a process, within a bound."""
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any
 
@@ -45,6 +46,26 @@ def test_the_oldest_messages_are_let_go_once_more_events_are_kept_than_the_bound
     shared.get(("oracle.ticks", 1), 3, decoders[3])
     assert [d.runs for d in decoders] == [2, 1, 1, 1]
     assert shared.get(("oracle.ticks", 2), 3, Decoder([9]))[0] == [9]  # another partition, another message
+
+
+async def test_a_message_sent_here_is_taken_as_sent_unless_its_send_failed_or_a_reader_decoded_it_first() -> None:
+    loop, shared = asyncio.get_running_loop(), Decoded(most=10)
+
+    def delivered(offset: int | None) -> asyncio.Future[Any]:  # a send's future, done: at `offset`, or failed
+        future = loop.create_future()
+        if offset is None:
+            future.set_exception(OSError("the broker never had it"))
+        else:
+            future.set_result(SimpleNamespace(offset=offset))
+        return future
+    epochs, decode = [object(), object()], Decoder([object()])
+    shared.sent(("markets.epochs", 0), epochs, delivered(4))
+    taken, dead = shared.get(("markets.epochs", 0), 4, decode)
+    assert decode.runs == 0 and dead == [] and all(a is b for a, b in zip(taken, epochs, strict=True))
+    shared.sent(("markets.epochs", 0), [object()], delivered(None))  # nothing kept
+    assert shared.get(("markets.epochs", 0), 5, decode)[0] == decode.events and decode.runs == 1
+    shared.sent(("markets.epochs", 0), [object(), object()], delivered(5))  # a reader decoded it first: it stays
+    assert shared.get(("markets.epochs", 0), 5, decode)[0] == decode.events and shared.events == 3
 
 
 class Fills(OrderedInput):

@@ -16,8 +16,9 @@ from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent, RiskMetrics
 from streams.agents.markets import MarketsAgent
 from streams.agents.orders import OrdersAgent
+from streams.decode import decode_events
 from streams.metrics import WorkerMetrics
-from streams.ordered import Positions
+from streams.ordered import Decoded, Positions
 from streams.progress import IDLE_S
 from tests.streams.risk.events import T0, change, fill, tick
 
@@ -62,13 +63,15 @@ class Producer:
 
 
 def worker_reading(settings: Settings, ends: dict[TP, int], task: int = 0, partitions: int = 1,
-                   checkpoint_s: float = 0.0) -> tuple[AccountsAgent, list[Any], Producer]:
+                   checkpoint_s: float = 0.0, shared: Decoded | None = None,
+                   producer: "Producer | None" = None) -> tuple[AccountsAgent, list[Any], "Producer"]:
     """Return an accounts worker (task `task` of `partitions` input partitions: the one task of one, by default)
-    whose consumer reports `ends`, the states it publishes and what it sends itself (checkpoints, epochs); it
-    checkpoints every `checkpoint_s` seconds (by default after every release)."""
+    whose consumer reports `ends`, the states it publishes and what it sends itself (checkpoints, epochs) through
+    `producer` (one of its own by default); it checkpoints every `checkpoint_s` seconds (by default after every
+    release) and shares decoded messages with the worker's other tasks through `shared`."""
     settings = settings.model_copy(update={"topic_partitions": partitions, "risk_checkpoint_s": checkpoint_s})
     published: list[Any] = []
-    producer = Producer()
+    producer = producer or Producer()
 
     async def publish(topic: str, keyed: Any) -> None:
         published.extend(AccountSnapshot.model_validate_json(value.json) for _, value in keyed
@@ -83,7 +86,8 @@ def worker_reading(settings: Settings, ends: dict[TP, int], task: int = 0, parti
     metrics = WorkerMetrics("risk")
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
                                metrics=metrics)
-    worker = AccountsAgent(pipeline, task, RiskMetrics(metrics, settings.market_names))  # type: ignore[arg-type]
+    worker = AccountsAgent(pipeline, task, RiskMetrics(metrics, settings.market_names),  # type: ignore[arg-type]
+                           shared)
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer
@@ -166,6 +170,32 @@ async def test_a_following_task_applies_its_own_events_only_up_to_where_the_auth
     assert [s.collateral for s in published] == [D("10")]
     checkpoint = orjson.loads(producer.sent[-1])
     assert checkpoint["tables"]["risk_markets"]["~engine"]["bound"] == T0 + 50  # a restart goes on from it
+
+
+async def test_a_following_task_takes_the_epochs_its_workers_author_sent_as_they_were_sent(monkeypatch) -> None:
+    # decoding them again took ~5 ms a message of ~440 epochs in a worker running the author and a follower
+    settings, shared, producer = Settings(), Decoded(), Producer()
+    ticks, epochs = TP(settings.topic("oracle.ticks"), 0), TP(settings.topic(EPOCHS), 0)
+    author, _, _ = worker_reading(settings, {ticks: 1}, task=0, partitions=3, shared=shared, producer=producer)
+    follower, _, _ = worker_reading(settings, {epochs: 1}, task=1, partitions=3, shared=shared, producer=producer)
+
+    async def quiet(worker: AccountsAgent) -> None:  # input stopped: everything held is applied
+        worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+        worker.last_input -= 2 * IDLE_S
+        await worker.on_timer()
+    await author.take("oracle.ticks", ticks, record(0, tick(T0, "101.5")))
+    await quiet(author)  # the tick applied and its epoch sent
+    await asyncio.sleep(0)  # the send's callbacks run (the broker has it)
+    [offset] = [n for n, value in enumerate(producer.sent) if b'"kind":"tick"' in value]
+    sent, _ = shared.kept[(epochs, offset)]  # kept at the offset its send gave
+    assert [e.kind for e in sent] == ["tick", "through"] and sent[0].tick.price == D("101.5")
+    assert sent == decode_events(MarketEpoch, EPOCHS, producer.sent[offset], T0)[0]  # what decoding would give
+    decoded: list[str] = []
+    monkeypatch.setattr("streams.ordered.decode_events", lambda model, topic, *rest: decoded.append(topic))
+    await follower.take(EPOCHS, epochs, SimpleNamespace(offset=offset, timestamp=T0, value=producer.sent[offset]))
+    await quiet(follower)
+    assert decoded == [] and follower.author_applied == sent[1].applied  # taken as sent, the through epoch read
+    assert follower.engine.markets[sent[0].market].tracker.oracle == D("101.5")  # and the tick's epoch applied
 
 
 async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
