@@ -27,6 +27,11 @@ class App(faust.App):
         log.error("agent %s failed; the worker stops", agent.name)
         await self.crash(exc)
 
+    def _create_directories(self) -> None:
+        """Create Faust's directories, the data dir's own parents too (Faust makes only the last level)."""
+        self.conf.datadir.mkdir(parents=True, exist_ok=True)
+        super()._create_directories()
+
     async def crashed(self) -> None:
         """Wait until the app crashed (mode keeps the event private and offers no waiter)."""
         await self._crashed.wait()
@@ -41,9 +46,10 @@ class App(faust.App):
 
 def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> App:
     """Return a Faust app (the settings' app id unless given) tuned for the embedded broker."""
-    session = settings.kafka_session_timeout_s
+    session, app_id = settings.kafka_session_timeout_s, app_id or settings.app_id
     return App(
-        app_id or settings.app_id,
+        app_id,
+        datadir=settings.data_dir / "faust" / app_id,  # Faust's own default is `<app id>-data` in the working directory
         broker=";".join(f"quantdesk://{host}" for host in bootstrap.split(",")),  # streams.transport
         store="memory://",
         web_enabled=False,

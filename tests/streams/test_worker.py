@@ -2,6 +2,7 @@
 app until it is told to stop or the app crashes, and says which it was; an agent's error crashes the app."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -61,6 +62,8 @@ async def test_a_worker_whose_app_crashes_stops_and_says_so(settings: Settings) 
     app = build_pipeline(settings, bootstrap, None, "risk").app
     worker = asyncio.create_task(run_until_stopped(app))
     await eventually(lambda: asyncio.sleep(0, app.started), timeout=60, what="the worker started")
+    assert (settings.data_dir / "faust" / app.conf.id).is_dir()  # Faust's files under the data dir
+    assert not Path(f"{app.conf.id}-data").exists()  # not in the working directory, Faust's default
     await app.crash(RuntimeError("a message was not delivered"))
 
     assert await asyncio.wait_for(worker, 30) is True
