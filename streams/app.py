@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -49,7 +50,7 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
     session, app_id = settings.kafka_session_timeout_s, app_id or settings.app_id
     return App(
         app_id,
-        datadir=settings.data_dir / "faust" / app_id,  # Faust's own default is `<app id>-data` in the working directory
+        datadir=literal(settings.data_dir / "faust" / app_id),  # Faust's default: `<app id>-data` in the working dir
         broker=";".join(f"quantdesk://{host}" for host in bootstrap.split(",")),  # streams.transport
         store="memory://",
         web_enabled=False,
@@ -65,3 +66,8 @@ def faust_app(settings: Settings, bootstrap: str, app_id: str | None = None) -> 
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
     )
+
+
+def literal(path: Path) -> str:
+    """Return a path as Faust's settings take it literally (it formats them: `{conf.name}`)."""
+    return str(path).replace("{", "{{").replace("}", "}}")

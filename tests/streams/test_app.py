@@ -2,6 +2,7 @@
 topics it declares have the settings' replicas."""
 
 import asyncio
+from pathlib import Path
 
 from aiokafka.errors import KafkaTimeoutError
 
@@ -31,3 +32,9 @@ def test_the_app_sends_with_acks_all_and_declares_topics_with_the_settings_repli
     app = faust_app(Settings(topic_replication=3), "127.0.0.1:9")
     assert app.producer._settings_default()["acks"] == -1  # what Faust hands aiokafka: acks=all
     assert app.conf.topic_replication_factor == 3
+
+
+def test_the_apps_files_go_under_the_data_dir_whatever_its_name(tmp_path: Path) -> None:
+    data_dir = tmp_path / "runs {conf.name} }{"  # Faust formats its paths: braces must stay as they are
+    app = faust_app(Settings(data_dir=data_dir), "127.0.0.1:9", "risk-app")
+    assert app.conf.datadir == data_dir / "faust" / "risk-app"
