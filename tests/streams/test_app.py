@@ -1,5 +1,5 @@
-"""The app keeps the first send the broker did not take; its producer waits for every in-sync replica, and the
-topics it declares have the settings' replicas."""
+"""The app keeps the first send the broker did not take; its producer waits for every in-sync replica, the
+topics it declares have the settings' replicas, and its files go under the data dir."""
 
 import asyncio
 from pathlib import Path
