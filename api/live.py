@@ -30,7 +30,7 @@ from quantdesk.settings import Settings
 from quantdesk.wire import decode
 
 log = logging.getLogger(__name__)
-Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[str, Any], Awaitable[None]]  # a feed topic, and an event's news as `LiveState.apply` gave it
 WARM_UP_MESSAGES = 200
 WARM_UP = {  # topics read back further than WARM_UP_MESSAGES
     "books": BOOK_WARM_UP_MESSAGES,  # why: `api.books`
@@ -116,40 +116,41 @@ class LiveState:
         self.commands: dict[str, AdminCommand] = {}  # market or wallet -> the newest admin command about it
         self.changes: dict[str, list[AdminCommand]] = {}  # market -> its parameter changes, as they take effect
 
-    def apply(self, topic: str, event: dict[str, Any]) -> bool:
-        """Record an event; return whether it is news (newer than what was held, never seen)."""
+    def apply(self, topic: str, event: dict[str, Any]) -> Any:
+        """Record an event; return it as its push takes it if it is news (newer than what was held, never seen),
+        else None: a fill as the model recording it validated, so that it is validated once."""
         try:
             return TOPICS[topic].record(self, event)
         except (KeyError, TypeError, ValidationError, InvalidOperation):
-            return False
+            return None
 
-    def apply_market(self, event: dict[str, Any]) -> bool:
+    def apply_market(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold the last state read of a listed market (one replayed, or older than the one held, is no news: the
         module's text) and fold the price of the tick it accepted, if any, into the current candles."""
         market, ts, price = event["market"], int(event["ts"]), event.get("tick_price")
         if market not in self.known or not self.seen.first_time(f"{market} {event['id']}"):  # ids per market, at least
-            return False
+            return None
         held = self.markets.get(market)
         if held is not None and ts < int(held["ts"]) <= time.time() * 1000 + AHEAD_MS:
-            return False
+            return None
         self.markets[market] = event
         if price is not None:
             for bar in self.bars_holding(market, ts, price_moves=True):
                 bar.add_price(ts, Decimal(str(price)))
-        return True
+        return event
 
-    def apply_fill(self, event: dict[str, Any]) -> bool:
+    def apply_fill(self, event: dict[str, Any]) -> Fill | None:
         """Record a fill of a listed market: the tape and the candles take its taker side."""
         fill = Fill.model_validate(event)
         if fill.market not in self.known or not self.seen.first_time(fill.id):
-            return False
+            return None
         if fill.slot and (self.chain is None or fill.slot > self.chain[0]):
             self.chain = (fill.slot, fill.ts)
         if fill.liquidity == "taker":
             self.trades.setdefault(fill.market, deque(maxlen=RECENT_TRADES)).append(public_trade(fill))
             for bar in self.bars_holding(fill.market, fill.ts):
                 bar.add_fill(fill)
-        return True
+        return fill
 
     def bars_holding(self, market: str, ts: int, price_moves: bool = False) -> list[Bar]:
         """Return, per resolution, the current candle holding `ts` (a new one when `ts` is past it); none where
@@ -165,26 +166,26 @@ class LiveState:
                 holding.append(held)
         return holding
 
-    def apply_funding(self, event: dict[str, Any]) -> bool:
+    def apply_funding(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold the newest closed funding period of a market."""
         if not newer(self.funding.get(event["market"]), event, "period_end"):
-            return False
+            return None
         self.funding[event["market"]] = event
-        return True
+        return event
 
-    def apply_signal(self, event: dict[str, Any]) -> bool:
+    def apply_signal(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Keep the newest market signals of each listed market; an account's signal (even one naming a market) is
         news for its wallet only and is never held where a market's subscribers would see it."""
         signal = Signal.model_validate(event)
         if not (account_signal(event) and signal.wallet or market_signal(event) and signal.market in self.known):
-            return False
+            return None
         if not self.seen.first_time(signal.id):
-            return False
+            return None
         if market_signal(event):
             self.signals.setdefault(event["market"], deque(maxlen=RECENT_SIGNALS)).append(event)
-        return True
+        return event
 
-    def apply_account(self, event: dict[str, Any]) -> bool:
+    def apply_account(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold the newest snapshot of each sub-account, per wallet, and count its longs into open interest.
 
         A snapshot is the risk engine's own output, made from input validated where it came in: only the
@@ -192,32 +193,32 @@ class LiveState:
         without), and a malformed one changes nothing."""
         wallet, subaccount, ts = event["wallet"], event["subaccount"], event["ts"]
         if not (isinstance(wallet, str) and type(subaccount) is int and type(ts) is int):
-            return False
+            return None
         longs = long_sizes(event)
         held = self.accounts.setdefault(wallet, {})
         before = held.get(subaccount)
         if not newer(before, event):
-            return False
+            return None
         for market, size in long_sizes(before) if before else ():
             self.longs[market] -= size
         held[subaccount] = event
         for market, size in longs:
             self.longs[market] += size
-        return True
+        return event
 
-    def apply_admin(self, event: dict[str, Any]) -> bool:
+    def apply_admin(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold the newest admin command of each listed market and each wallet: the latest `ts` (at one `ts`, the
         greater id), so the same commands leave a market paused or an account frozen in any order they are read."""
         command = AdminCommand.model_validate(event)
         if command.market and command.market not in self.known:
-            return False
+            return None
         if command.action == "set_market_params":
-            return self.schedule(command)
+            return event if self.schedule(command) else None
         last = self.commands.get(command.subject)
         if last is not None and (command.ts, command.id) <= (last.ts, last.id):
-            return False
+            return None
         self.commands[command.subject] = command
-        return True
+        return event
 
     def schedule(self, command: AdminCommand) -> bool:
         """Hold a change of a market's parameters in the order the risk engine puts them in force (effective time,
@@ -251,26 +252,26 @@ class LiveState:
         command = self.commands.get(wallet)
         return command if command is not None and command.action == "freeze_account" else None
 
-    def apply_venue_price(self, event: dict[str, Any]) -> bool:
+    def apply_venue_price(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold the newest price of each other venue of a listed market: the latest `ts` (at one `ts`, the greater
         id), so the same prices give the same answer in any order they are read."""
         price = VenuePrice.model_validate(event)
         if price.market not in self.known:
-            return False
+            return None
         held = self.venues.setdefault(price.market, {})
         last = held.get(price.venue)
         if last is not None and (price.ts, price.id) <= (last.ts, last.id):
-            return False
+            return None
         held[price.venue] = price
-        return True
+        return event
 
-    def apply_order(self, event: dict[str, Any]) -> bool:
+    def apply_order(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Hold an order's newest state while it rests; a state seen before (a restarted orders worker publishes
         them again) is no news."""
-        return self.seen.first_time(event["id"]) and self.orders.apply(event)
-    def apply_book(self, event: dict[str, Any]) -> bool:
+        return event if self.seen.first_time(event["id"]) and self.orders.apply(event) else None
+    def apply_book(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """Apply a venue's book update of a listed market (`api.books`)."""
-        return self.books.apply(event)
+        return event if self.books.apply(event) else None
 
     def open_interest(self, market: str) -> Decimal:
         """Return a market's open interest: its long sizes summed (the shorts' sum, once every state is in)."""
@@ -306,9 +307,8 @@ async def push_state(pusher: Pusher, event: dict[str, Any]) -> None:
         await pusher.push_bars(event["market"], event["ts"])
 
 
-async def push_fill(pusher: Pusher, event: dict[str, Any]) -> None:
+async def push_fill(pusher: Pusher, fill: Fill) -> None:
     """Push a taker fill to the tape and the candles, and every fill to its wallet."""
-    fill = Fill.model_validate(event)
     if fill.liquidity == "taker":
         await pusher.push_market("trades", fill.market, public_trade(fill))
         await pusher.push_bars(fill.market, fill.ts)
@@ -349,8 +349,8 @@ async def push_account_state(pusher: Pusher, event: dict[str, Any]) -> None:
 class Topic(NamedTuple):
     """How a feed topic's event is recorded in the live state, and how its news is pushed."""
 
-    record: Callable[[LiveState, dict[str, Any]], bool]
-    push: Callable[[Pusher, dict[str, Any]], Awaitable[None]]
+    record: Callable[[LiveState, dict[str, Any]], Any]  # the news as `push` takes it, or None
+    push: Callable[[Pusher, Any], Awaitable[None]]
 
 
 TOPICS: dict[str, Topic] = {  # a new feed topic is one row here
@@ -400,15 +400,15 @@ class LiveFeed:
         except orjson.JSONDecodeError:
             return
         for event in events:
-            if isinstance(event, dict) and self.state.apply(topic, event):
-                await self.pass_on(topic, event)
+            if isinstance(event, dict) and (news := self.state.apply(topic, event)) is not None:
+                await self.pass_on(topic, news, event.get("id"))
 
-    async def pass_on(self, topic: str, event: dict[str, Any]) -> None:
-        """Hand an event on; a failure to push one event is logged and the feed goes on."""
+    async def pass_on(self, topic: str, news: Any, event_id: Any) -> None:
+        """Hand an event's news on; a failure to push one event is logged and the feed goes on."""
         try:
-            await self.on_event(topic, event)
+            await self.on_event(topic, news)
         except Exception:
-            log.exception("could not push %s event %s", topic, event.get("id"))
+            log.exception("could not push %s event %s", topic, event_id)
 
     async def stop(self) -> None:
         """Stop reading."""

@@ -32,10 +32,10 @@ class Pushes:
         self.wallet_rooms: dict[str, set[str]] = {}
         self.order_rooms: dict[str, set[str]] = {}  # wallet -> its sessions' orders rooms
 
-    async def on_event(self, topic: str, event: dict[str, Any]) -> None:
-        """Push the news of a feed topic to the rooms that want it."""
+    async def on_event(self, topic: str, news: Any) -> None:
+        """Push the news of a feed topic (an event as `LiveState.apply` returned it) to the rooms that want it."""
         if (feed := TOPICS.get(topic)) is not None:
-            await feed.push(self, event)
+            await feed.push(self, news)
 
     def watch(self, wallet: str, name: str) -> None:
         """Remember an account room of a wallet."""

@@ -1,5 +1,6 @@
-"""MIKEY's signals in the live state: a market signal is held for its market's room, an account signal (even one that
-names a market) goes to its wallet alone and is never held where a market's subscribers would see it."""
+"""The live state: MIKEY's signals (a market signal is held for its market's room, an account signal, even one that
+names a market, goes to its wallet alone and is never held where a market's subscribers would see it), account states
+and fills."""
 
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ from api import channels
 from api.accounts import LiveAccounts
 from api.channels import Subscription
 from api.live import LiveState, account_signal, market_signal
+from quantdesk.messages import Fill
 from quantdesk.settings import Settings
 from tests.api.held import T0, snapshot
 from tests.api.history import signal
@@ -88,3 +90,17 @@ def test_a_malformed_account_state_is_no_news_and_changes_nothing(spoil: dict) -
     held = {**live.accounts["w"]}
     assert not live.apply("accounts.state", {**snapshot("w", 0, T0 + 1, "5", ("SOL-PERP", "1", "100")), **spoil})
     assert live.accounts["w"] == held and live.open_interest("SOL-PERP") == Decimal(30)
+
+
+async def test_a_fill_is_validated_once_and_pushed_as_the_model_its_record_made(settings: Settings) -> None:
+    gateway = gateway_of(settings)
+    tape, alice = await member(gateway, "t", "trades:SOL-PERP"), await member(gateway, "a", "account:alice-session")
+    gateway.pushes.watch("alice", "account:alice-session")
+    event = {"id": "fill:1", "ts": T0, "market": "SOL-PERP", "wallet": "alice", "subaccount": 0, "side": "buy",
+             "size": "2.50", "price": "100.10", "fee": "0.01", "liquidity": "taker"}
+    news = gateway.live.apply("trades.fills", event)
+    assert isinstance(news, Fill) and (news.size, news.price) == (Decimal("2.5"), Decimal("100.1"))
+    assert gateway.live.apply("trades.fills", event) is None  # the same id again: no news
+    await gateway.on_event("trades.fills", news)
+    assert [(d["data"]["size"], d["data"]["price"]) for _, d in events(tape)] == [("2.5", "100.1")]
+    assert [(d["kind"], d["data"]["size"], d["data"]["fee"]) for _, d in events(alice)] == [("fill", "2.5", "0.01")]
