@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 
 from quantdesk.kafka.membership import MAX_POLL_INTERVAL_S, POLL_S, Membership
 from streams.agents.accounts import AccountsAgent, RiskMetrics
-from streams.agents.owners import OwnersAgent
+from streams.agents.owners import Handed, OwnersAgent
 from streams.ordered import Decoded
 from streams.pipeline import Pipeline
 
@@ -39,6 +39,7 @@ class RiskTasks:
         self.agents: dict[int, AccountsAgent] = {}
         self.shown = RiskMetrics(pipeline.metrics, pipeline.settings.market_names)
         self.decoded = Decoded()  # each message decoded once for all the tasks here
+        self.handed = Handed()  # the tasks' records, as sent, for the owners when they run here
 
     async def run(self) -> None:
         """Join the risk group and run the tasks it assigns, until cancelled or one of them fails."""
@@ -66,11 +67,11 @@ class RiskTasks:
         membership, is read by the task itself)."""
         for tp in assigned:
             fence = partial(self.held, tp.partition)
-            agent = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded, fence)
+            agent = AccountsAgent(self.pipeline, tp.partition, self.shown, self.decoded, fence, self.handed.sent)
             self.agents[tp.partition] = agent
             self.running[tp.partition] = asyncio.create_task(agent.run(), name=f"risk-task-{tp.partition}")
             if tp.partition == 0:
-                owners = OwnersAgent(self.pipeline, fence)
+                owners = OwnersAgent(self.pipeline, fence, self.handed)
                 self.running[OWNERS] = asyncio.create_task(owners.run(), name="risk-owners")
         log.info("risk tasks %s", sorted(self.running))
 

@@ -33,7 +33,7 @@ publishes the same ids, which every reader takes once.
 import asyncio
 import time
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from aiokafka import TopicPartition
 
@@ -65,6 +65,7 @@ MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": 
           "admin.commands": AdminCommand}  # what the markets' author, task 0, reads
 FOLLOWER_MODELS = {EPOCHS: MarketEpoch, "trades.fills": Fill, "accounts.changes": AccountChange,
                    "admin.commands": AdminCommand}  # what every other task reads
+HandOver = Callable[[TopicPartition, RiskOutcomes, Any], None]  # a release's records, where they went, the send's future
 OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rates", "funding.payments",
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
 
@@ -89,10 +90,11 @@ class AccountsAgent(CheckpointedInput):
     interval = "risk_checkpoint_s"
 
     def __init__(self, pipeline: Pipeline, task: int, shown: RiskMetrics, shared: Decoded | None = None,
-                 fence: Fence | None = None) -> None:
+                 fence: Fence | None = None, hand_over: HandOver | None = None) -> None:
         """Run risk task `task` for `pipeline`, showing what it does in the worker's `shown` families, sharing the
         messages it decodes with the worker's other tasks through `shared` (they check events alike: the markets
-        are the settings'), checkpointing once `fence` confirms this worker holds the task (none: no check)."""
+        are the settings'), checkpointing once `fence` confirms this worker holds the task (none: no check), handing
+        each release's records, once sent, to the worker's owners through `hand_over` (none: they decode them)."""
         settings = pipeline.settings
         epochs = None if settings.topic_partitions == 1 else "author" if task == 0 else "follow"
         super().__init__(pipeline, FOLLOWER_MODELS if epochs == "follow" else MODELS, "risk", task, shared)
@@ -117,6 +119,7 @@ class AccountsAgent(CheckpointedInput):
         self.metrics = pipeline.metrics
         self.figures = shown
         self.fence = fence
+        self.hand_over = hand_over
         warm()  # the account states' record writer, before the first release
 
     def check(self, event: Any) -> str | None:
@@ -285,6 +288,8 @@ class AccountsAgent(CheckpointedInput):
         sent = await producer.send(self.outcomes.topic, None, outcomes.model_dump_json().encode(), self.task, None,
                                    None)
         sent.add_done_callback(app.delivered)
+        if self.hand_over is not None:
+            sent.add_done_callback(partial(self.hand_over, self.outcomes, outcomes))
         self.claimed = max(self.claimed, through)
         return sent
 

@@ -11,11 +11,12 @@ import orjson
 from aiokafka import TopicPartition as TP
 
 from quantdesk.kafka.topics import EPOCHS
-from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch
+from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch, RiskOutcomes
 from quantdesk.settings import Settings
-from streams.agents.accounts import AccountsAgent, RiskMetrics
+from streams.agents.accounts import AccountsAgent, HandOver, RiskMetrics
 from streams.agents.markets import MarketsAgent
 from streams.agents.orders import OrdersAgent
+from streams.agents.owners import Handed
 from streams.decode import decode_events
 from streams.metrics import WorkerMetrics
 from streams.ordered import Decoded, Positions
@@ -63,12 +64,13 @@ class Producer:
 
 
 def worker_reading(settings: Settings, ends: dict[TP, int], task: int = 0, partitions: int = 1,
-                   checkpoint_s: float = 0.0, shared: Decoded | None = None,
-                   producer: "Producer | None" = None) -> tuple[AccountsAgent, list[Any], "Producer"]:
+                   checkpoint_s: float = 0.0, shared: Decoded | None = None, producer: "Producer | None" = None,
+                   hand_over: HandOver | None = None) -> tuple[AccountsAgent, list[Any], "Producer"]:
     """Return an accounts worker (task `task` of `partitions` input partitions: the one task of one, by default)
     whose consumer reports `ends`, the states it publishes and what it sends itself (checkpoints, epochs) through
     `producer` (one of its own by default); it checkpoints every `checkpoint_s` seconds (by default after every
-    release) and shares decoded messages with the worker's other tasks through `shared`."""
+    release), shares decoded messages with the worker's other tasks through `shared` and hands its records to the
+    worker's owners through `hand_over`."""
     settings = settings.model_copy(update={"topic_partitions": partitions, "risk_checkpoint_s": checkpoint_s})
     published: list[Any] = []
     producer = producer or Producer()
@@ -87,7 +89,7 @@ def worker_reading(settings: Settings, ends: dict[TP, int], task: int = 0, parti
     pipeline = SimpleNamespace(settings=settings, bootstrap="localhost:9092", app=app, publish=publish, flush=nothing,
                                metrics=metrics)
     worker = AccountsAgent(pipeline, task, RiskMetrics(metrics, settings.market_names),  # type: ignore[arg-type]
-                           shared)
+                           shared, hand_over=hand_over)
     worker.consumer, worker.start = Consumer(ends), dict.fromkeys(ends, 0)  # type: ignore[assignment]
     worker.positions = Positions(worker.start)
     return worker, published, producer
@@ -196,6 +198,24 @@ async def test_a_following_task_takes_the_epochs_its_workers_author_sent_as_they
     await quiet(follower)
     assert decoded == [] and follower.author_applied == sent[1].applied  # taken as sent, the through epoch read
     assert follower.engine.markets[sent[0].market].tracker.oracle == D("101.5")  # and the tick's epoch applied
+
+
+async def test_a_task_hands_its_releases_records_to_its_workers_owners_as_it_sent_them() -> None:
+    settings, handed = Settings(), Handed()
+    handed.open = True  # the owners run in this worker
+    changes, fills = TP(settings.topic("accounts.changes"), 0), TP(settings.topic("trades.fills"), 0)
+    worker, _, producer = worker_reading(settings, {changes: 1, fills: 1}, hand_over=handed.sent)
+    await worker.take("accounts.changes", changes, record(0, change(T0, "deposit", "1000")))
+    filled = fill(T0 + 10, "buy", "2", "100", "0.1")
+    await worker.take("trades.fills", fills, record(0, filled))
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+    await worker.on_timer()
+    await asyncio.sleep(0)  # the send's callbacks run (the broker has it)
+    outcomes = TP(settings.topic("risk.outcomes"), 0)
+    [(offset, sent)] = handed.kept[outcomes].items()
+    assert [s.fill.id for s in sent.sides] == [filled.id]  # the fill's holder side
+    assert sent == RiskOutcomes.model_validate_json(producer.sent[offset])  # what decoding it would give
 
 
 async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
