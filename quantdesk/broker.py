@@ -11,6 +11,10 @@ from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 FETCH_MAX_WAIT_MS = 20  # Tansu answers a fetch only when its wait runs out: keep it short
+# Readers that batch, or whose outputs can wait a tenth of a second (the sink, webhooks, the owners), wait longer:
+# Tansu answers each fetch at its wait, data or not, for ~0.3 ms of CPU and ~0.03 ms a partition it reads
+BATCH_FETCH_WAIT_MS = 100
+BATCH_PARTITION_BYTES = 8 << 20  # what such a reader's fetch brings of a partition at most: 80 MB/s at that wait
 
 
 class BrokerError(RuntimeError):

@@ -12,16 +12,21 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from quantdesk.broker import FETCH_MAX_WAIT_MS
 
 FETCHED_END_TRIES = 100  # fetches `fetched_ends` waits for before it keeps the listed end
+PARTITION_BYTES = 1 << 20  # what a fetch brings of one partition at most (aiokafka's default)
 
 
 class Reader:
     """Read assigned partitions from chosen offsets, without a group to balance them."""
 
-    def __init__(self, bootstrap: str | Sequence[str], group: str | None = None) -> None:
+    def __init__(self, bootstrap: str | Sequence[str], group: str | None = None, wait_ms: int = FETCH_MAX_WAIT_MS,
+                 partition_bytes: int = PARTITION_BYTES) -> None:
+        """Read from the brokers at `bootstrap`, committing progress as `group` if given; each fetch waits at most
+        `wait_ms` and brings at most `partition_bytes` of a partition."""
         servers = bootstrap.split(",") if isinstance(bootstrap, str) else list(bootstrap)
         # "earliest": a seek past what the broker still holds reads what it holds, and skips none of it
         self.consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group, enable_auto_commit=False,
-                                         fetch_max_wait_ms=FETCH_MAX_WAIT_MS, auto_offset_reset="earliest")
+                                         fetch_max_wait_ms=wait_ms, max_partition_fetch_bytes=partition_bytes,
+                                         auto_offset_reset="earliest")
 
     async def start(self) -> "Reader":
         """Connect to the broker (a failed start leaves nothing running)."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from quantdesk.broker import BATCH_FETCH_WAIT_MS, BATCH_PARTITION_BYTES
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import RiskOutcomes, account_key
@@ -99,7 +100,7 @@ class OwnersAgent:
 
     async def read(self, start: dict[TopicPartition, int]) -> None:
         """Read every task's records from `start` on and apply them as they fall due, until cancelled."""
-        async with Reader(self.pipeline.bootstrap, self.group) as reader:
+        async with Reader(self.pipeline.bootstrap, self.group, BATCH_FETCH_WAIT_MS, BATCH_PARTITION_BYTES) as reader:
             reader.assign(start)
             while True:
                 fetched = await reader.fetch(timeout_ms=FETCH_MS)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from quantdesk.broker import BATCH_FETCH_WAIT_MS, BATCH_PARTITION_BYTES
 from quantdesk.kafka.lag import progress_group
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import INPUT_MODELS, DeadLetter, Message
@@ -149,7 +150,8 @@ class Sink:
     async def run(self) -> None:
         """Store batches from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
-        async with Reader(self.pipeline.bootstrap, progress_group(settings, "store")) as reader:
+        async with Reader(self.pipeline.bootstrap, progress_group(settings, "store"), BATCH_FETCH_WAIT_MS,
+                          BATCH_PARTITION_BYTES) as reader:  # it gathers for `sink_batch_seconds` anyway
             parts = [TopicPartition(name, p) for name in self.writers for p in range(settings.topic_partitions)]
             read_to = {tp: await reader.committed(tp) or 0 for tp in parts}
             reader.assign(read_to)

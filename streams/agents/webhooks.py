@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from quantdesk.broker import BATCH_FETCH_WAIT_MS, BATCH_PARTITION_BYTES
 from quantdesk.kafka.reader import Reader
 from quantdesk.messages import Signal
 from quantdesk.settings import Settings
@@ -141,7 +142,8 @@ class Dispatcher:
         """Deliver from the committed offsets on (each partition's start without one), until cancelled."""
         settings = self.settings
         most = OUTSTANDING_PER_REQUEST * settings.webhook_concurrency
-        async with Reader(self.pipeline.bootstrap, progress_group(settings)) as reader, self.client() as http:
+        async with Reader(self.pipeline.bootstrap, progress_group(settings), BATCH_FETCH_WAIT_MS,
+                          BATCH_PARTITION_BYTES) as reader, self.client() as http:
             self.http = http
             parts = [TopicPartition(settings.topic(TOPIC), p) for p in range(settings.topic_partitions)]
             starts = {tp: await reader.committed(tp) or 0 for tp in parts}
