@@ -10,8 +10,8 @@ comes, as one engine would), so any number of workers gives one order, and so on
 Its checkpoint (the owners' rows with the records still waiting, each task's key, and where each partition was read
 to) goes to the first partition of `risk.owners`, as a task's does: a restored agent reads on after it.
 
-The tasks running in the owners' worker hand their messages over as they sent them (`Handed`): decoding a message
-again, each holder side with its fill, took the owners a twentieth of a quick run's risk worker.
+The tasks running in the owners' worker hand their messages over as they sent them (`Handed`): decoding each message
+again, every holder side with its fill, took the owners ~0.1 s of a quick run's ~6 s risk worker.
 """
 
 from collections import OrderedDict
