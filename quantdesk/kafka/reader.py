@@ -5,7 +5,7 @@ input in order owns all of its input. A `group`, when given, only names where th
 (what `quantdesk.kafka.lag` counts); it never positions the reader. Fetches wait at most `FETCH_MAX_WAIT_MS`.
 """
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -93,17 +93,21 @@ class Reader:
     async def read_until(self, starts: Mapping[TopicPartition, int],
                          ends: Mapping[TopicPartition, int]) -> list[Any]:
         """Return every record from `starts` on, fetched until each partition's position reaches its end in `ends`,
-        in offset order per partition; the last fetch's records past an end are kept (a listed end may fall short
-        of its last batch). Assigns the partitions that have records to read."""
+        in offset order per partition (`scan`)."""
+        return [record async for fetched in self.scan(starts, ends) for record in fetched]
+
+    async def scan(self, starts: Mapping[TopicPartition, int],
+                   ends: Mapping[TopicPartition, int]) -> AsyncIterator[list[Any]]:
+        """Yield the records from `starts` on, a partition's fetched records at a time, until each partition's
+        position reaches its end in `ends`; the last fetch's records past an end come too (a listed end may fall
+        short of its last batch). Assigns the partitions that have records to read."""
         todo = {tp: end for tp, end in ends.items() if end > starts[tp]}
         self.assign({tp: starts[tp] for tp in todo})
-        records: list[Any] = []
         while todo:
             for fetched in (await self.fetch(*todo, timeout_ms=FETCH_MAX_WAIT_MS)).values():
-                records += fetched
+                yield fetched
             for tp in [tp for tp, end in todo.items() if await self.position(tp) >= end]:
                 del todo[tp]
-        return records
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """Return the offset the reader's group committed for `tp` (None without one)."""

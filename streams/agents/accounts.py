@@ -22,6 +22,8 @@ With the simulated venue on, a plan's fills (and, the first time, the liquidator
 published with the plan, and nothing later is applied until they come back through the input
 topics, wherever that puts them in wall-clock time: a replay puts them at the same place every time.
 They come back to the task that made the plan: the liquidator subaccount that fills it is in the same partition.
+A task restarted makes again the plans its checkpoint had not seen, and sends none of the venue's events an earlier
+run sent after that checkpoint (`venue_since`): they come back through the input as they are.
 
 A release publishes what it caused and waits until the broker holds it. Every `QUANTDESK_RISK_CHECKPOINT_S` of
 wall-clock time, once anything was applied, the task then writes one checkpoint (`streams.checkpointed`): the rows of
@@ -35,6 +37,7 @@ import time
 from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
+import orjson
 from aiokafka import TopicPartition
 
 from quantdesk.kafka.lag import task_partitions
@@ -45,7 +48,7 @@ from quantdesk.kafka.topics import EPOCHS
 from quantdesk.messages import (AccountChange, AdminCommand, DeadLetter, Fill, LiquidationPlan, MarketEpoch,
                                 OracleTick, RiskOutcomes, account_key)
 from quantdesk.process import CollectorPaused
-from quantdesk.wire import encode_batch
+from quantdesk.wire import decode, encode_batch
 from streams.domain.alerts import Thresholds
 from streams.domain.account_state import AccountState
 from streams.metrics import AccountsByState, Observations, WorkerMetrics
@@ -115,6 +118,7 @@ class AccountsAgent(CheckpointedInput):
         self.outcomes = TopicPartition(settings.topic("risk.outcomes"), task)  # the task's own partition
         self.outcomes_end = 0  # where that partition ends after the outcomes this task sent last
         self.sent_before: set[str] = set()  # records sent before a restart, not to be sent again
+        self.venue_before: set[str] = set()  # the venue's events sent before a restart, not to be sent again
         self.venue = settings.simulator_venue
         self.metrics = pipeline.metrics
         self.figures = shown
@@ -160,6 +164,7 @@ class AccountsAgent(CheckpointedInput):
         restored = await self.log.restore()
         self.outcomes_end = restored.offsets.get(offset_key(self.outcomes), 0)
         self.sent_before = await self.sent_since(self.outcomes_end)
+        self.venue_before = await self.venue_since(restored.offsets)
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
@@ -197,10 +202,16 @@ class AccountsAgent(CheckpointedInput):
         return caused
 
     def venue_fills(self, plans: list[LiquidationPlan], out: Outputs) -> list[Keyed]:
-        """With the simulated venue on, return the fills carrying out these plans; later events wait for them."""
+        """With the simulated venue on, return the fills carrying out these plans, but those an earlier run sent
+        after this task's checkpoint (they come back through the input all the same); later events wait for them."""
         if not self.venue or not plans:
             return []
-        return venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
+        sent = venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
+        if not self.venue_before:
+            return sent
+        again = {event["id"] for _, _, event in sent} & self.venue_before
+        self.venue_before -= again
+        return [venue for venue in sent if venue[2]["id"] not in again]
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
         """Publish what `applied` caused, and the release's records for the owners, and wait until the broker holds
@@ -314,6 +325,19 @@ class AccountsAgent(CheckpointedInput):
         sent = [RiskOutcomes.model_validate_json(m.value) for m in messages if m.offset < end]
         return {r.id for o in sent for r in [*o.sides, *o.outcomes]}
 
+    async def venue_since(self, offsets: dict[str, int]) -> set[str]:
+        """Return the ids of the venue's events (a plan's fills, a liquidator's float: the liquidator's or tagged
+        with a plan) in this task's own partitions of fills and changes from where its checkpoint `offsets` read them
+        on: an earlier run sent them after its checkpoint and stopped. The plans made again do not send them again:
+        a copy sent again might come after this run has forgotten their ids, and be refused as late."""
+        settings, ids = self.pipeline.settings, set()
+        parts = [TopicPartition(settings.topic(t), self.task) for t in ("trades.fills", "accounts.changes")]
+        async with Reader(self.bootstrap) as reader:
+            ends = await reader.fetched_ends(await reader.end_offsets(parts))
+            async for records in reader.scan({tp: offsets.get(offset_key(tp), 0) for tp in parts}, ends):
+                ids.update(event["id"] for record in records for event in venue_items(record.value))
+        return ids
+
     def show(self, out: Outputs) -> None:
         """Show the accounts by state, the plans made (per market each closes), the re-margins timed and the newest
         ticks."""
@@ -328,3 +352,14 @@ class AccountsAgent(CheckpointedInput):
         """Send what the engine caused, each to its topic and key."""
         for topic, events in by_topic(out):
             await self.pipeline.publish(topic, events)
+
+
+def venue_items(value: bytes | None) -> list[dict[str, Any]]:
+    """Return the events of an input message that the venue sent: the liquidator's, or a plan's fill (what is not
+    JSON, or not an event, is none)."""
+    try:
+        events = decode(value or b"[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [e for e in (events if isinstance(events, list) else [events]) if isinstance(e, dict)
+            and isinstance(e.get("id"), str) and (e.get("wallet") == LIQUIDATOR or e.get("liquidation"))]

@@ -8,9 +8,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+from aiokafka import AIOKafkaProducer
 from aiokafka import TopicPartition as TP
 
-from quantdesk.kafka.topics import EPOCHS
+from quantdesk.kafka.topics import EPOCHS, ensure_topics
 from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch, RiskOutcomes
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent, HandOver, RiskMetrics
@@ -19,7 +20,8 @@ from streams.agents.orders import OrdersAgent
 from streams.agents.owners import Handed
 from streams.decode import decode_events
 from streams.metrics import WorkerMetrics
-from streams.ordered import Decoded, Positions
+from streams.ordered import Decoded, Positions, offset_key
+from streams.risk.liquidator import LIQUIDATOR
 from streams.progress import IDLE_S
 from tests.streams.risk.events import T0, change, fill, tick
 
@@ -259,6 +261,64 @@ async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_th
     await worker.on_timer()
     marks = [s for s in published[held:] if s.wallet == "alice"]
     assert [s.ts for s in marks] == [T0 + 3000, T0 + 4000]  # the fill at the plan's time, then the tick at 95
+
+
+async def planned(venue_before: set[str] = frozenset()) -> tuple[AccountsAgent, dict[str, list[Any]], dict]:
+    """Return a worker that made a plan (alice's SOL long at 92), with the venue's events an earlier run sent after
+    its checkpoint `venue_before`, the venue's events it sent, and its partitions by topic."""
+    settings = Settings()
+    tps = {t: TP(settings.topic(t), 0) for t in ("accounts.changes", "oracle.ticks", "trades.fills")}
+    worker, _, _ = worker_reading(settings, dict.fromkeys(tps.values(), 1))
+    worker.venue_before = set(venue_before)
+    sent: dict[str, list[Any]] = {"trades.fills": [], "accounts.changes": []}
+    publish = worker.pipeline.publish
+
+    async def capture(topic: str, keyed: Any) -> None:
+        keyed = list(keyed)
+        sent.get(topic, []).extend(event for _, event in keyed)
+        await publish(topic, keyed)
+    worker.pipeline.publish = capture  # type: ignore[method-assign]
+    await worker.take("accounts.changes", tps["accounts.changes"], record(0, change(T0, "deposit", "1000")))
+    await worker.take("trades.fills", tps["trades.fills"], record(0, fill(T0 + 2000, "buy", "80", "100", "4")))
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92")))
+    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
+    worker.last_input -= 2 * IDLE_S
+    await worker.on_timer()
+    return worker, sent, tps
+
+
+async def test_a_restarted_task_sends_not_again_the_venues_fills_an_earlier_run_sent_after_its_checkpoint() -> None:
+    # a copy sent again came, in a run killed six times, after a third run had forgotten the ids: refused as late
+    first, sent, _ = await planned()
+    fills = [f["id"] for f in sent["trades.fills"]]
+    assert fills and set(fills) <= first.buffer.awaited
+    again, sent_again, tps = await planned({*fills, sent["accounts.changes"][0]["id"], "another:0:taker"})
+    assert sent_again == {"trades.fills": [], "accounts.changes": []} and set(fills) <= again.buffer.awaited
+    assert again.venue_before == {"another:0:taker"}  # each taken once, as the plans come
+    await again.take("trades.fills", tps["trades.fills"], record(1, *map(Fill.model_validate, sent["trades.fills"])))
+    assert not set(fills) & again.buffer.awaited  # the earlier run's copies carry the plan out
+
+
+async def test_a_task_finds_the_venues_events_an_earlier_run_sent_after_its_checkpoint(settings: Settings) -> None:
+    await ensure_topics(settings, settings.kafka_bootstrap or "")
+    worker, _, _ = worker_reading(settings, {})
+    worker.bootstrap = settings.kafka_bootstrap or ""
+    fills, changes = TP(settings.topic("trades.fills"), 0), TP(settings.topic("accounts.changes"), 0)
+    venue = [{**fill(T0 + n, "sell", "1", "100", "0.1").model_dump(mode="json"), "id": f"p{n}:0:taker",
+              "liquidation": f"p{n}"} for n in range(3)]
+    float_ = {**change(T0, "deposit", "10").model_dump(mode="json"), "id": "venue:float", "wallet": LIQUIDATOR}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for tp, events in ((fills, venue[:1]), (fills, [fill(T0, "buy", "1", "100", "0.1").model_dump(mode="json")]),
+                           (fills, venue[1:]), (changes, [float_]), (fills, [])):
+            await producer.send_and_wait(tp.topic, orjson.dumps(events) if events else b"not json",
+                                         partition=tp.partition)
+    finally:
+        await producer.stop()
+    after = {offset_key(fills): 1, offset_key(changes): 0}  # the checkpoint read the first venue fill already
+    assert await worker.venue_since(after) == {"p1:0:taker", "p2:0:taker", "venue:float"}
+    assert await worker.venue_since({offset_key(fills): 4, offset_key(changes): 1}) == set()  # read to the end
 
 
 async def test_an_event_later_than_the_window_and_forgotten_goes_to_dlq_saying_why() -> None:
