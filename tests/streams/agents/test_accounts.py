@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka import TopicPartition as TP
 
 from quantdesk.kafka.topics import EPOCHS, ensure_topics
-from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch, RiskOutcomes
+from quantdesk.messages import AccountChange, AccountSnapshot, Fill, MarketEpoch, OracleTick, RiskOutcomes
 from quantdesk.settings import Settings
 from streams.agents.accounts import AccountsAgent, HandOver, RiskMetrics
 from streams.agents.markets import MarketsAgent
@@ -220,12 +220,15 @@ async def test_a_task_hands_its_releases_records_to_its_workers_owners_as_it_sen
     assert sent == RiskOutcomes.model_validate_json(producer.sent[offset])  # what decoding it would give
 
 
-async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
-        monkeypatch: Any) -> None:
-    # a loaded machine once took over 10 s to bring a plan's fills back, and the worker applied on without them
+async def planned(venue_before: set[str] | frozenset[str] = frozenset(), *after: OracleTick) -> tuple[
+        AccountsAgent, list[Any], dict[str, list[Any]], dict[str, TP]]:
+    """Return a worker that made a plan (alice's SOL long, the oracle at 92) and read the ticks `after` it, knowing
+    the venue's events an earlier run sent after its checkpoint `venue_before`; the states it published, the venue's
+    events it sent, and its partitions by topic."""
     settings = Settings()
     tps = {t: TP(settings.topic(t), 0) for t in ("accounts.changes", "oracle.ticks", "trades.fills")}
     worker, published, _ = worker_reading(settings, dict.fromkeys(tps.values(), 1))
+    worker.venue_before = set(venue_before)
     sent: dict[str, list[Any]] = {"trades.fills": [], "accounts.changes": []}
     publish = worker.pipeline.publish
 
@@ -236,11 +239,18 @@ async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_th
     worker.pipeline.publish = capture  # type: ignore[method-assign]
     await worker.take("accounts.changes", tps["accounts.changes"], record(0, change(T0, "deposit", "1000")))
     await worker.take("trades.fills", tps["trades.fills"], record(0, fill(T0 + 2000, "buy", "80", "100", "4")))
-    await worker.take("oracle.ticks", tps["oracle.ticks"], record(
-        0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92"), tick(T0 + 4000, "95")))  # 92 makes a plan
+    await worker.take("oracle.ticks", tps["oracle.ticks"], record(0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92"),
+                                                                  *after))
     worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
     worker.last_input -= 2 * IDLE_S
     await worker.on_timer()
+    return worker, published, sent, tps
+
+
+async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_the_plans_place(
+        monkeypatch: Any) -> None:
+    # a loaded machine once took over 10 s to bring a plan's fills back, and the worker applied on without them
+    worker, published, sent, tps = await planned(set(), tick(T0 + 4000, "95"))
     assert sent["trades.fills"] and all(f["ts"] == T0 + 3000 for f in sent["trades.fills"])  # out with the plan
     assert [d["ts"] for d in sent["accounts.changes"]] == [T0 + 3000]  # the liquidator's float, dated by it (not 1970)
 
@@ -263,36 +273,12 @@ async def test_a_plans_fills_are_awaited_however_long_they_take_and_then_take_th
     assert [s.ts for s in marks] == [T0 + 3000, T0 + 4000]  # the fill at the plan's time, then the tick at 95
 
 
-async def planned(venue_before: set[str] = frozenset()) -> tuple[AccountsAgent, dict[str, list[Any]], dict]:
-    """Return a worker that made a plan (alice's SOL long at 92), with the venue's events an earlier run sent after
-    its checkpoint `venue_before`, the venue's events it sent, and its partitions by topic."""
-    settings = Settings()
-    tps = {t: TP(settings.topic(t), 0) for t in ("accounts.changes", "oracle.ticks", "trades.fills")}
-    worker, _, _ = worker_reading(settings, dict.fromkeys(tps.values(), 1))
-    worker.venue_before = set(venue_before)
-    sent: dict[str, list[Any]] = {"trades.fills": [], "accounts.changes": []}
-    publish = worker.pipeline.publish
-
-    async def capture(topic: str, keyed: Any) -> None:
-        keyed = list(keyed)
-        sent.get(topic, []).extend(event for _, event in keyed)
-        await publish(topic, keyed)
-    worker.pipeline.publish = capture  # type: ignore[method-assign]
-    await worker.take("accounts.changes", tps["accounts.changes"], record(0, change(T0, "deposit", "1000")))
-    await worker.take("trades.fills", tps["trades.fills"], record(0, fill(T0 + 2000, "buy", "80", "100", "4")))
-    await worker.take("oracle.ticks", tps["oracle.ticks"], record(0, tick(T0 + 1000, "100"), tick(T0 + 3000, "92")))
-    worker.progress.at_end = {tp: since - 2 * IDLE_S for tp, since in worker.progress.at_end.items()}
-    worker.last_input -= 2 * IDLE_S
-    await worker.on_timer()
-    return worker, sent, tps
-
-
 async def test_a_restarted_task_sends_not_again_the_venues_fills_an_earlier_run_sent_after_its_checkpoint() -> None:
     # a copy sent again came, in a run killed six times, after a third run had forgotten the ids: refused as late
-    first, sent, _ = await planned()
+    first, _, sent, _ = await planned()
     fills = [f["id"] for f in sent["trades.fills"]]
     assert fills and set(fills) <= first.buffer.awaited
-    again, sent_again, tps = await planned({*fills, sent["accounts.changes"][0]["id"], "another:0:taker"})
+    again, _, sent_again, tps = await planned({*fills, sent["accounts.changes"][0]["id"], "another:0:taker"})
     assert sent_again == {"trades.fills": [], "accounts.changes": []} and set(fills) <= again.buffer.awaited
     assert again.venue_before == {"another:0:taker"}  # each taken once, as the plans come
     await again.take("trades.fills", tps["trades.fills"], record(1, *map(Fill.model_validate, sent["trades.fills"])))
