@@ -35,7 +35,8 @@ publishes the same ids, which every reader takes once.
 import asyncio
 import time
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from operator import attrgetter
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import orjson
 from aiokafka import TopicPartition
@@ -68,6 +69,7 @@ MODELS = {"oracle.ticks": OracleTick, "trades.fills": Fill, "accounts.changes": 
           "admin.commands": AdminCommand}  # what the markets' author, task 0, reads
 FOLLOWER_MODELS = {EPOCHS: MarketEpoch, "trades.fills": Fill, "accounts.changes": AccountChange,
                    "admin.commands": AdminCommand}  # what every other task reads
+T = TypeVar("T")
 HandOver = Callable[[TopicPartition, RiskOutcomes, Any], None]  # a release's records, where they went, the send's future
 OUTPUTS = ("accounts.state", "accounts.history", "accounts.ledger", "funding.rates", "funding.payments",
            "risk.liquidations", "audit.log", "mikey.signals", "dlq")
@@ -164,7 +166,7 @@ class AccountsAgent(CheckpointedInput):
         restored = await self.log.restore()
         self.outcomes_end = restored.offsets.get(offset_key(self.outcomes), 0)
         self.sent_before = await self.sent_since(self.outcomes_end)
-        self.venue_before = await self.venue_since(restored.offsets)
+        self.venue_before = await self.venue_since(restored.offsets) if self.venue else set()
         self.store = EngineStore.journaled(restored.tables)
         self.store.load(self.engine, self.buffer)
         self.figures.accounts_by_state.take({key: a.state.value for key, a in self.engine.accounts.items()})
@@ -207,11 +209,7 @@ class AccountsAgent(CheckpointedInput):
         if not self.venue or not plans:
             return []
         sent = venue_events(plans, self.engine.accounts, self.buffer, self.engine.unknown, out, self.partitions)
-        if not self.venue_before:
-            return sent
-        again = {event["id"] for _, _, event in sent} & self.venue_before
-        self.venue_before -= again
-        return [venue for venue in sent if venue[2]["id"] not in again]
+        return not_sent_before(sent, lambda venue: venue[2]["id"], self.venue_before)
 
     async def settle(self, applied: list[Event], out: Outputs, venue: list[Keyed]) -> None:
         """Publish what `applied` caused, and the release's records for the owners, and wait until the broker holds
@@ -305,13 +303,8 @@ class AccountsAgent(CheckpointedInput):
         return sent
 
     def unsent(self, records: list[Any]) -> list[Any]:
-        """Return the records not sent before a restart (the task applies their events again after its checkpoint);
-        forget those, as they will not come again."""
-        if not self.sent_before:
-            return records
-        again = {r.id for r in records} & self.sent_before
-        self.sent_before -= again
-        return [r for r in records if r.id not in again]
+        """Return the records not sent before a restart (the task applies their events again after its checkpoint)."""
+        return not_sent_before(records, attrgetter("id"), self.sent_before)
 
     async def sent_since(self, start: int) -> set[str]:
         """Return the ids of the records this task sent from offset `start` of its outcomes partition on: after
@@ -352,6 +345,16 @@ class AccountsAgent(CheckpointedInput):
         """Send what the engine caused, each to its topic and key."""
         for topic, events in by_topic(out):
             await self.pipeline.publish(topic, events)
+
+
+def not_sent_before(items: list[T], id_of: Callable[[T], str], before: set[str]) -> list[T]:
+    """Return the items whose id is not among those an earlier run sent (`before`); forget those ids, as they will not
+    come again."""
+    if not before:
+        return items
+    again = {id_of(item) for item in items} & before
+    before -= again
+    return [item for item in items if id_of(item) not in again]
 
 
 def venue_items(value: bytes | None) -> list[dict[str, Any]]:
