@@ -178,7 +178,8 @@ class AccountsAgent(CheckpointedInput):
         out, applied, venue = Outputs(), [], []
         for n, event in enumerate(events, 1):
             caused = self.apply(event)
-            venue += self.venue_fills(caused.liquidations, out)
+            if caused.liquidations:
+                venue += self.venue_fills(caused.liquidations, out)
             out.extend(caused)
             applied.append(event)
             if n % SETTLE_EVERY == 0:

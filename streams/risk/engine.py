@@ -119,21 +119,24 @@ class RiskEngine:
         source: Message = event
         if isinstance(event, OracleTick):
             caused = self._on_tick(event)
+        elif isinstance(event, MarketEpoch):
+            caused, source = self._on_epoch(event), event.tick or event
         elif isinstance(event, Fill):
             caused = self._on_fill(event)
         elif isinstance(event, AdminCommand):
             caused = self._on_command(event)
-        elif isinstance(event, MarketEpoch):
-            caused, source = self._on_epoch(event), event.tick or event
         else:
             caused = self._on_change(event)
-        caused.audit += decisions(caused, source, self.params)
+        if decided := decisions(caused, source, self.params):
+            caused.audit += decided
         out = caused if before is None else before.extend(caused)
         if self._due(event.ts):
             out.extend(self._take_effect(event.ts))  # a change in force from its own command's time
-        out.audit = restamped(out.audit, self.params)
-        out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
-                        for o in out.outcomes]  # the fund audits them under the version its audit would carry
+        if out.audit:  # most events audit nothing
+            out.audit = restamped(out.audit, self.params)
+        if out.outcomes:
+            out.outcomes = [o if o.params == self.params else o.model_copy(update={"params": self.params})
+                            for o in out.outcomes]  # the fund audits them under the version its audit would carry
         return out
 
     def _account(self, wallet: str, subaccount: int) -> Account:
@@ -160,7 +163,10 @@ class RiskEngine:
 
     def _spoken(self, *entries: AuditEntry) -> Outputs:
         """Return audit entries for a whole market or wallet, from the one engine that speaks for the markets."""
-        return Outputs(audit=list(entries) if self.speaks_for_markets else [])
+        out = Outputs()
+        if self.speaks_for_markets:
+            out.audit.extend(entries)
+        return out
 
     def held(self, key: str) -> bool:
         """Tell whether this engine holds the account `key`."""

@@ -102,6 +102,8 @@ class Liquidator:
     def awaiting(self, market: str, accounts: dict[str, Account]) -> list[str]:
         """Return the accounts holding `market` whose plan waits for healthy oracles, or for prices at which a fill
         can carry it."""
+        if not (self.awaiting_oracle or self.unfilled):  # most ticks: no plan waits
+            return []
         return [k for k in self.awaiting_oracle | self.unfilled if market in accounts[k].positions]
 
     def on_fill(self, account: Account, fill: Fill, balance: Decimal,

@@ -142,9 +142,10 @@ class Outputs:
 
     def extend(self, other: "Outputs") -> "Outputs":
         """Append everything `other` holds; return self."""
-        for name in OUTPUT_LISTS:
-            if caused := getattr(other, name):
-                getattr(self, name).extend(caused)
+        mine = self.__dict__
+        for name, caused in other.__dict__.items():
+            if caused:
+                mine[name].extend(caused)
         return self
 
 
