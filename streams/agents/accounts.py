@@ -178,8 +178,7 @@ class AccountsAgent(CheckpointedInput):
         out, applied, venue = Outputs(), [], []
         for n, event in enumerate(events, 1):
             caused = self.apply(event)
-            if caused.liquidations:
-                venue += self.venue_fills(caused.liquidations, out)
+            venue += self.venue_fills(caused.liquidations, out)
             out.extend(caused)
             applied.append(event)
             if n % SETTLE_EVERY == 0:
