@@ -115,15 +115,30 @@ def stamp(ts: Any) -> int:
 
 
 def stored_events(topic: str, raw: bytes | None) -> list[dict[str, Any]]:
-    """Return the events of a message worth storing (input events must validate), as dicts of their fields."""
-    if topic in INPUT_MODELS:  # its owner agent dead-letters what does not validate
-        return [fields(e) for e in decode_events(INPUT_MODELS[topic], topic, raw, 0)[0]]
+    """Return the events of a message worth storing, as dicts of their fields (`stored_split`)."""
+    return stored_split(topic, raw, 0)[0]
+
+
+def stored_split(topic: str, raw: bytes | None, ts: int) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+    """Return the events of a message worth storing, as dicts of their fields, and dead letters (dated `ts`, the
+    record's time) for what a derived topic's message holds that cannot be an event: bytes that are not JSON, an
+    item that is not an object with an id. (An input's owner agent dead-letters what does not validate; a derived
+    topic is written by the workers alone, so what is wrong in it is a fault to show, never to drop unseen.)"""
+    if topic in INPUT_MODELS:
+        return [fields(e) for e in decode_events(INPUT_MODELS[topic], topic, raw, 0)[0]], []
+    if raw is None:  # a tombstone: no event
+        return [], []
     try:
-        items = decode(raw or b"")
-    except (ValueError, RecursionError):  # what is not JSON
-        return []
+        items = decode(raw)
+    except (ValueError, RecursionError) as exc:
+        return [], [dead_letter(topic, ts, f"cannot be stored: not JSON: {exc}", raw)]
     shape = SHAPES.get(topic, dict)
-    return [shape(i) for i in items if isinstance(i, dict) and "id" in i]
+    events = [shape(i) for i in items if isinstance(i, dict) and "id" in i]
+    if len(events) == len(items):
+        return events, []
+    return events, [dead_letter(topic, stamp(i.get("ts")) if isinstance(i, dict) else ts,
+                                "cannot be stored: not an object with an id", as_bytes(i))
+                    for i in items if not (isinstance(i, dict) and "id" in i)]
 
 
 def fields(event: Message) -> dict[str, Any]:
@@ -173,29 +188,34 @@ class Sink:
             if end is not None:
                 gauge.set(max(0, end - read_to[tp]))
 
-    def events(self, topic: str, tp: TopicPartition, record: Any) -> list[dict[str, Any]]:
-        """Return a record's events worth storing (`stored_events`), an input message's taken from `shared` when the
-        feed's other readers decoded it (its dead letters, dated by the record as theirs are, are theirs to publish)."""
+    def events(self, topic: str, tp: TopicPartition, record: Any) -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+        """Return a record's events worth storing and its dead letters (`stored_split`), an input message's taken
+        from `shared` when the feed's other readers decoded it (its dead letters, dated by the record as theirs are,
+        are theirs to publish)."""
         model = INPUT_MODELS.get(topic)
         if model is None or self.shared is None:
-            return stored_events(topic, record.value)
+            return stored_split(topic, record.value, record.timestamp)
 
         def decode() -> Split:
             return decode_events(model, topic, record.value, record.timestamp)
-        return [fields(e) for e in self.shared.get(tp, record.offset, decode)[0]]
+        return [fields(e) for e in self.shared.get(tp, record.offset, decode)[0]], []
 
     async def store(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Write a batch's events table by table (the awaited insert is the backpressure); dead-letter each event
         that cannot be stored exactly, and wait until the broker holds those letters."""
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        dead: list[DeadLetter] = []
         for tp, records in batch.items():
             logical, _ = self.writers[tp.topic]
             for record in records:
-                grouped[tp.topic] += self.events(logical, tp, record)
+                events, letters = self.events(logical, tp, record)
+                grouped[tp.topic] += events
+                dead += letters
         for topic, events in grouped.items():
             logical, writer = self.writers[topic]
             _, refused = await writer.store(events)
-            await self.pipeline.publish("dlq", ((d.topic, d) for d in unstored(logical, refused)))
+            dead += unstored(logical, refused)
+        await self.pipeline.publish("dlq", ((d.topic, d) for d in dead))
         await self.pipeline.flush()
 
 

@@ -8,11 +8,13 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from aiokafka import AIOKafkaProducer
+
 from api.embedded import running
 from quantdesk.kafka.publisher import Publisher
 from quantdesk.settings import Settings
 from quantdesk.warehouse import Warehouse
-from streams.agents.sink import TableWriter, stored_events
+from streams.agents.sink import TableWriter, stored_events, stored_split
 from tests.waiting import eventually
 
 TS = 1_767_225_600_000
@@ -44,9 +46,17 @@ def test_a_valid_message_gives_every_field_as_the_model_holds_it(warehouse: Ware
     assert row[:3] == ["a", TS, "SOL-PERP"] and row[-1] == ""
 
 
-def test_bytes_that_are_not_json_store_nothing() -> None:
-    assert stored_events("oracle.ticks", b"{oops") == []
-    assert stored_events("accounts.history", None) == []
+def test_bytes_that_are_not_json_store_nothing_and_a_derived_topics_are_dead_lettered_with_why() -> None:
+    assert stored_split("oracle.ticks", b"{oops", 7) == ([], [])  # an input's owner agent dead-letters it
+    assert stored_split("accounts.history", None, 7) == ([], [])  # a tombstone holds no event
+    events, [letter] = stored_split("accounts.history", b'[{"id": "cut', 7)
+    assert events == [] and letter.reason.startswith("cannot be stored: not JSON:")
+    assert (letter.topic, letter.ts, letter.payload) == ("accounts.history", 7, '[{"id": "cut')
+    events, letters = stored_split("accounts.history", orjson.dumps([snapshot("a", "1"), [1], {"ts": TS}]), 7)
+    assert [e["id"] for e in events] == ["a"]
+    assert [(d.ts, d.reason, d.payload) for d in letters] == [
+        (7, "cannot be stored: not an object with an id", "[1]"),
+        (TS, "cannot be stored: not an object with an id", f'{{"ts":{TS}}}')]
 
 
 def test_nested_derived_values_are_stored_as_json(warehouse: Warehouse) -> None:
@@ -104,6 +114,30 @@ async def test_a_row_that_cannot_be_stored_is_dead_lettered_alone_and_the_sink_g
 
         assert await eventually(stored, what="the good snapshots, and one sent after") == ["a", "b", "c"]
         assert len(await dead()) == 1
+
+
+async def test_a_derived_message_that_holds_no_events_is_dead_lettered_and_the_rest_stored(settings: Settings) -> None:
+    # only the workers write a derived topic: what is wrong in one is their fault, shown on dlq, never dropped unseen
+    async with running(settings, simulator=False) as runtime:
+        db, topic = runtime.warehouse.database, settings.topic("accounts.history")
+        producer = AIOKafkaProducer(bootstrap_servers=runtime.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b'[{"id": "cut', partition=0)
+            await producer.send_and_wait(topic, orjson.dumps([snapshot("a", "1"), "junk"]), partition=0)
+        finally:
+            await producer.stop()
+
+        async def dead() -> list[dict]:
+            rows = await runtime.warehouse.arows(f"SELECT topic, reason, payload FROM {db}.dead_letters ORDER BY reason")
+            return rows if len(rows) == 2 else []
+
+        letters = await eventually(dead, what="both faults dead-lettered")
+        assert [(d["topic"], d["reason"][:34], d["payload"]) for d in letters] == [
+            ("accounts.history", "cannot be stored: not JSON: unexpe", '[{"id": "cut'),
+            ("accounts.history", "cannot be stored: not an object wi", '"junk"')]
+        rows = await runtime.warehouse.arows(f"SELECT id FROM {db}.account_snapshots")
+        assert [r["id"] for r in rows] == ["a"]
 
 
 def test_order_events_and_states_are_stored_exactly_once_by_id(warehouse: Warehouse) -> None:
