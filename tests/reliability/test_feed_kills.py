@@ -19,7 +19,7 @@ from quantdesk.kafka.reader import Reader
 from quantdesk.settings import Settings
 from quantdesk.kafka.topics import ensure_topics
 from tests.conftest import ROOT
-from tests.reliability.scenario import CRASH_RUN, scenario
+from tests.reliability.scenario import CRASH_RUN, same_rows, scenario
 from tests.reliability.test_group_kills import TABLES
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually
@@ -87,6 +87,4 @@ async def test_a_feed_worker_killed_five_times_ends_with_every_output_of_an_unin
 
     assert len(reference["liquidations"]) > 0 and len(reference["market_state"]) > STEPS
     assert checkpoints >= KILLS  # the starts went on from checkpoints, written every 0.5 s
-    for table in TABLES:
-        assert len(killed[table]) == len(reference[table]), table
-        assert killed[table] == reference[table], table
+    same_rows(reference, killed, TABLES)

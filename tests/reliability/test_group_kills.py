@@ -14,7 +14,7 @@ import httpx
 from quantdesk.broker import free_port
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
-from tests.reliability.scenario import CRASH_RUN, scenario, write_replay
+from tests.reliability.scenario import CRASH_RUN, same_rows, scenario, write_replay
 from tests.reliability.test_restarts import query
 from tests.waiting import eventually
 
@@ -89,6 +89,4 @@ async def test_up_killed_with_its_process_group_and_started_again_ends_as_one_ru
     killed = await run(tmp_path / "killed", replay, delays)
 
     assert len(reference["liquidations"]) > 0 and len(reference["account_snapshots"]) > ACCOUNTS
-    for table in TABLES:
-        assert len(killed[table]) == len(reference[table]), table
-        assert killed[table] == reference[table], table
+    same_rows(reference, killed, TABLES)

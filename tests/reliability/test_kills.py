@@ -15,7 +15,7 @@ from quantdesk.kafka.lag import progress_group, task_partitions, unapplied
 from quantdesk.kafka.reader import fetched_ends
 from api.embedded import Runtime, running
 from quantdesk.settings import Settings
-from tests.reliability.scenario import CRASH_RUN, scenario, write_replay
+from tests.reliability.scenario import CRASH_RUN, same_rows, scenario, write_replay
 from tests.waiting import eventually
 
 pytestmark = CRASH_RUN
@@ -112,6 +112,4 @@ async def test_a_risk_worker_killed_six_times_ends_with_every_output_of_an_unint
     assert len(events) >= 50_000 and kills == KILLS
     assert len(reference["liquidations"]) > 0 and len(reference["funding_rates"]) >= 6
     assert len({r[2] for r in reference["account_snapshots"]}) >= ACCOUNTS
-    for table in DERIVED:
-        assert len(killed[table]) == len(reference[table]), table
-        assert killed[table] == reference[table], table
+    same_rows(reference, killed, DERIVED)
