@@ -76,6 +76,7 @@ class ReorderBuffer:
         self.applied: deque[Applied] = deque()
         self.releases = 0  # records of applied ids made, forgotten or not
         self.awaited: set[str] = set()
+        self.expected: set[str] = set()  # ids awaited, arrived or not, until applied: what a restore awaits again
         self.newest = 0
         self.released = 0  # the newest event time given out
         self.horizon = 0
@@ -97,8 +98,12 @@ class ReorderBuffer:
             and not (self.timeless and self.timeless(event))
 
     def expect(self, ids: Iterable[str]) -> None:
-        """Release nothing more until events with these ids have arrived."""
+        """Release nothing more until events with these ids have arrived; remember them until they are applied (one
+        held is still expected: a restore reads it again, after what its partition holds before it)."""
+        ids = list(ids)
+        held = {event.id for *_, event in self.heap} if any(i in self.seen for i in ids) else set()
         self.awaited.update(i for i in ids if i not in self.seen)
+        self.expected.update(i for i in ids if i not in self.seen or i in held)
 
     def coming(self, event_id: str) -> bool:
         """Tell whether an event with this id was taken in or is awaited."""
@@ -135,6 +140,8 @@ class ReorderBuffer:
         event = heapq.heappop(self.heap)[2]
         if event.ts > self.released:
             self.released = event.ts
+        if self.expected:
+            self.expected.discard(event.id)
         return event
 
     def _hold(self, event: Event) -> bool:
@@ -148,13 +155,15 @@ class ReorderBuffer:
         return True
 
     def to_row(self) -> dict[str, Any]:
-        """Return the buffer's clock and what it awaits as a stored row (the ids it remembers are stored apart)."""
-        return {"newest": self.newest, "released": self.released, "awaited": sorted(self.awaited),
+        """Return the buffer's clock and the ids it expects (awaited, or arrived and held) as a stored row (the ids it
+        remembers are stored apart)."""
+        return {"newest": self.newest, "released": self.released, "awaited": sorted(self.expected),
                 "releases": self.releases, "bound": self.bound}
 
     def load_row(self, row: dict[str, Any], applied: Iterable[Applied]) -> None:
         """Take back a `to_row` row and the records of ids applied before."""
         self.newest, self.released, self.releases = row["newest"], row["released"], row["releases"]
         self.awaited, self.bound = set(row["awaited"]), row.get("bound", self.bound)
+        self.expected = set(self.awaited)  # nothing is held after a restore: every one expected is awaited again
         self.applied = deque(sorted(applied, key=lambda record: record.n))
         self.seen = {i for record in self.applied for i in record.ids}

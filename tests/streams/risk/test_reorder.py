@@ -78,6 +78,42 @@ def test_expected_fills_hold_the_release_until_they_arrive_then_take_their_place
     assert [e.id for e in buffer.due()] == ["venue-fill", f"tick:{SOL}:{T0 + 2}"]
 
 
+def venue_fill(fill_id: str, ts: int) -> Fill:
+    """Return one side of a plan's fill, as the venue sends it."""
+    return Fill(id=fill_id, ts=ts, market=SOL, wallet="w", side="sell", size=D(1), price=D(100))
+
+
+def test_a_restore_awaits_again_a_plans_fills_that_had_arrived_but_were_not_applied() -> None:
+    # a plan's fills come back at the end of their partition, and a restart reads them again only after what the
+    # partition holds before them: its checkpoint must still await them, or later events go out first. (Found by
+    # killing a risk worker 20 times: a follower applied its plan's fill after the next ticks' epochs and planned
+    # again; the author read its own plans' fills back past the lateness window and refused them.)
+    buffer = ReorderBuffer(grace_ms=0)
+    buffer.push([tick(T0, "100")])
+    assert [e.ts for e in buffer.due()] == [T0]  # the tick that plans
+    buffer.expect(["buy", "sell"])
+    buffer.push([venue_fill("sell", T0), venue_fill("buy", T0), tick(T0 + 1, "90")], ceiling=T0 - 1)
+    assert buffer.awaited == set() and list(buffer.due()) == []  # arrived, held below an unread partition's ceiling
+    again = ReorderBuffer(grace_ms=0)
+    again.load_row(buffer.to_row(), [])
+    again.push([tick(T0 + 1, "90")])  # read again before the fills
+    assert list(again.drain()) == []  # before: the tick went out ahead of the plan's fills
+    again.push([venue_fill("sell", T0), venue_fill("buy", T0)])
+    assert [e.id for e in again.drain()] == ["buy", "sell", f"tick:{SOL}:{T0 + 1}"]
+    assert again.to_row()["awaited"] == []  # applied: expected no more
+
+
+def test_a_plans_fill_read_before_the_plan_is_made_again_is_awaited_by_a_restore_until_applied() -> None:
+    # a restarted task may read the fills the run before it sent before it makes that plan again
+    buffer = ReorderBuffer(grace_ms=0)
+    buffer.push([tick(T0, "100"), venue_fill("sell", T0 + 1)], ceiling=T0)
+    assert [e.ts for e in buffer.due()] == [T0]
+    buffer.expect(["sell"])
+    assert buffer.awaited == set() and buffer.to_row()["awaited"] == ["sell"]
+    buffer.push([], ceiling=T0 + 1)
+    assert [e.id for e in buffer.due()] == ["sell"] and buffer.to_row()["awaited"] == []
+
+
 def test_an_applied_id_is_forgotten_only_once_committed_and_out_of_the_window() -> None:
     buffer = ReorderBuffer(grace_ms=0, max_lateness_ms=1000)
     first = tick(T0, "100")
