@@ -60,10 +60,10 @@ promtool:
 # two test processes (pytest-xdist), each with its own broker and chDB: most tests wait on Kafka, a worker or a
 # browser, so the suite takes ~12 min instead of ~20 on 2 cores; the crash runs stay in one process
 test: $(STAMP) promtool chromium web compiled
-	$(VENV)/bin/pytest -q -m "not heavy" -n 2
+	$(VENV)/bin/pytest -q -m "not heavy" -n 2 --durations=25
 
 test-heavy: $(STAMP) promtool compiled
-	$(VENV)/bin/pytest -q -m heavy
+	$(VENV)/bin/pytest -q -m heavy --durations=0
 
 clean:
 	rm -rf $(VENV) .quantdesk web/node_modules api/www

@@ -44,16 +44,21 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"chdb://{tmp_path_factory.mktemp('chdb')}"
 
 
-@pytest.fixture
-def settings(broker: EmbeddedBroker, chdb_dsn: str, tmp_path: Path) -> Settings:
-    """Return settings with this test's own topics, consumer group, database and port."""
+def own_settings(broker: EmbeddedBroker, chdb_dsn: str, data_dir: Path) -> Settings:
+    """Return settings with their own topics, consumer group, database and ports on the session's broker and chDB."""
     name = f"t{uuid.uuid4().hex[:10]}"
     return Settings(
         kafka_bootstrap=broker.bootstrap, clickhouse_dsn=chdb_dsn, clickhouse_database=name,
-        topic_prefix=f"{name}.", app_id=name, data_dir=tmp_path, api_port=free_port(),
+        topic_prefix=f"{name}.", app_id=name, data_dir=data_dir, api_port=free_port(),
         risk_worker_port=free_port(), feed_worker_port=free_port(),
         kafka_session_timeout_s=3.0, sink_batch_seconds=0.2,
     )
+
+
+@pytest.fixture
+def settings(broker: EmbeddedBroker, chdb_dsn: str, tmp_path: Path) -> Settings:
+    """Return settings with this test's own topics, consumer group, database and port."""
+    return own_settings(broker, chdb_dsn, tmp_path)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ def answer(warehouse: Warehouse, sql: str) -> tuple[list[str], list[tuple]]:
 @pytest.fixture
 async def simulated(settings: Settings, warehouse: Warehouse, tmp_path) -> Warehouse:
     """Return the warehouse after an hour and a few minutes of simulated markets went through the whole platform."""
-    replay = write_replay(tmp_path / "hour.jsonl", scenario(3660, 30, 12))
+    replay = write_replay(tmp_path / "hour.jsonl", scenario(3660, 30, 12, order_flow=False))
     async with running(settings, simulator=False, replay_file=replay) as runtime:
         assert await applied_within(settings, runtime.bootstrap, 240), "the platform did not take the hour in"
     return warehouse

@@ -3,6 +3,7 @@ SOL drop liquidates, funding hours closing on the way, as one replay file; and h
 an uninterrupted run's (`same_rows`)."""
 
 import random
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable
@@ -20,6 +21,16 @@ CRASH_RUN = [pytest.mark.heavy, pytest.mark.timeout(900)]
 START_MS = 1_767_222_000_000  # 2025-12-31T23:00:00Z: the run crosses the hours that follow
 DROP = 0.985  # SOL's factor per step while it falls
 DROP_STEPS = 12
+STEPS, ACCOUNTS, LEVERAGED = 11_000, 400, 40  # the risk kill runs' day: ~90k events, three funding hours
+
+
+@dataclass(frozen=True)
+class Day:
+    """A seeded day, its replay file, and every table an uninterrupted run of it stored."""
+
+    events: list[Keyed]
+    replay: Path
+    tables: dict[str, list[tuple]]
 
 
 def leveraged_longs(sim: Simulator, count: int, rng: random.Random) -> list[Keyed]:
@@ -37,9 +48,11 @@ def leveraged_longs(sim: Simulator, count: int, rng: random.Random) -> list[Keye
     return events
 
 
-def scenario(steps: int, accounts: int, leveraged: int, seed: int = 11) -> list[Keyed]:
-    """Return the events of `steps` one-second steps: SOL falls ~17 % a third of the way in, then recovers."""
-    settings = Settings(simulator_accounts=accounts, simulator_tick_ms=1000)
+def scenario(steps: int, accounts: int, leveraged: int, seed: int = 11, order_flow: bool = True) -> list[Keyed]:
+    """Return the events of `steps` one-second steps: SOL falls ~17 % a third of the way in, then recovers; without
+    `order_flow`, no makers' orders and venue books (the same ticks and fills, the fills naming no order), which are
+    most of the events and none of the risk worker's."""
+    settings = Settings(simulator_accounts=accounts, simulator_tick_ms=1000, simulator_books=order_flow)
     sim, rng = Simulator(settings, START_MS, seed=seed), random.Random(seed)
     events: list[Keyed] = []
     for step in range(steps):

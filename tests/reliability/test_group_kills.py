@@ -14,14 +14,12 @@ import httpx
 from quantdesk.broker import free_port
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
-from tests.reliability.scenario import CRASH_RUN, same_rows, scenario, write_replay
-from tests.reliability.test_restarts import query
+from tests.reliability.runs import TABLES, stored
+from tests.reliability.scenario import ACCOUNTS, CRASH_RUN, Day, same_rows
 from tests.waiting import eventually
 
 pytestmark = CRASH_RUN
-STEPS, ACCOUNTS, LEVERAGED, KILLS = 11_000, 400, 40, 5
-TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
-          "account_snapshots", "liquidations", "audit_log", "dead_letters")
+KILLS = 5
 
 
 async def applied(url: str) -> bool:
@@ -52,7 +50,7 @@ async def listening(url: str) -> bool:
         return False
 
 
-async def run(tmp_path: Path, replay: Path, kill_after: list[float]) -> dict[str, list]:
+async def run(tmp_path: Path, replay: Path, kill_after: list[float]) -> dict[str, list[tuple]]:
     """Run the platform over the replay, SIGKILLing its process group `kill_after` seconds after each start it
     serves from; return every table, ordered by id, once a last start has applied and stored everything."""
     port = free_port()
@@ -76,17 +74,16 @@ async def run(tmp_path: Path, replay: Path, kill_after: list[float]) -> dict[str
             if up.poll() is None:
                 os.killpg(up.pid, signal.SIGKILL)
                 up.wait()
-    return {t: query(tmp_path / "data", f"SELECT * FROM quantdesk.{t} ORDER BY id") for t in TABLES}
+    return stored(tmp_path / "data")
 
 
-async def test_up_killed_with_its_process_group_and_started_again_ends_as_one_run(tmp_path: Path) -> None:
-    events = scenario(STEPS, ACCOUNTS, LEVERAGED)
-    replay = write_replay(tmp_path / "day.jsonl", events)
+async def test_up_killed_with_its_process_group_and_started_again_ends_as_one_run(
+        tmp_path: Path, uninterrupted_day: Day) -> None:
+    reference = uninterrupted_day.tables
     rng = random.Random(3)
     delays = [rng.uniform(1.0, 6.0) for _ in range(KILLS)]
 
-    reference = await run(tmp_path / "once", replay, [])
-    killed = await run(tmp_path / "killed", replay, delays)
+    killed = await run(tmp_path / "killed", uninterrupted_day.replay, delays)
 
     assert len(reference["liquidations"]) > 0 and len(reference["account_snapshots"]) > ACCOUNTS
     same_rows(reference, killed, TABLES)

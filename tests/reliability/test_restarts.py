@@ -2,7 +2,6 @@
 the same data dir, goes on where it stopped: no id stored twice, every trader funded once, the simulator's steps
 continuing, and every account's last stored state the one a single run over the stored input gives."""
 
-import json
 import os
 import signal
 import subprocess
@@ -21,28 +20,12 @@ from streams.risk.outputs import Outputs
 from streams.risk.reorder import order_key
 from tests.api.test_embedded_up import alive, children, environment
 from tests.conftest import ROOT
+from tests.reliability.runs import TABLES, query
 from tests.reliability.scenario import CRASH_RUN
 from tests.waiting import eventually
 
 pytestmark = CRASH_RUN
-TABLES = ("oracle_ticks", "fills", "account_changes", "market_state", "funding_rates", "funding_payments",
-          "account_snapshots", "liquidations", "audit_log", "dead_letters")
 MODELS = {"account_changes": AccountChange, "oracle_ticks": OracleTick, "fills": Fill}
-QUERY = """
-import json, sys, clickhouse_connect
-client = clickhouse_connect.get_client(dsn=sys.argv[1])
-result = client.query(sys.argv[2])
-print(json.dumps([dict(zip(result.column_names, row)) for row in result.result_rows], default=str))
-"""
-
-
-def query(data: Path, sql: str) -> list[dict[str, Any]]:
-    """Return a query's rows on a stopped platform's warehouse (chDB opens a path in one process at a time)."""
-    done = subprocess.run([sys.executable, "-c", QUERY, f"chdb://{data / 'chdb'}", sql], capture_output=True,
-                          timeout=120, check=True)
-    return json.loads(done.stdout)
-
-
 async def trades_seen(url: str, least: int) -> bool:
     """Tell whether the gateway serves at least `least` BTC trades."""
     try:

@@ -10,7 +10,7 @@ from api.embedded import running
 from quantdesk.kafka.lag import progress_group, task_partitions
 from quantdesk.settings import Settings
 from tests.reliability.scenario import CRASH_RUN, same_rows, scenario, write_replay
-from tests.reliability.test_kills import DERIVED, fresh, progress, tables
+from tests.reliability.runs import TABLES, fresh, progress, tables
 from tests.waiting import eventually
 
 pytestmark = CRASH_RUN
@@ -38,7 +38,7 @@ async def run(settings: Settings, replay: Path, shards: int, kill_at: float | No
 
 async def test_three_risk_shards_and_two_survivors_of_a_killed_one_store_what_one_worker_stores(
         settings: Settings, tmp_path: Path) -> None:
-    events = scenario(STEPS, ACCOUNTS, LEVERAGED)
+    events = scenario(STEPS, ACCOUNTS, LEVERAGED, order_flow=False)
     replay = write_replay(tmp_path / "hour.jsonl", events)
 
     one = await run(fresh(settings), replay, 1)
@@ -47,5 +47,5 @@ async def test_three_risk_shards_and_two_survivors_of_a_killed_one_store_what_on
 
     assert len(one["liquidations"]) > 0 and len(one["funding_rates"]) >= 3 and len(one["funding_payments"]) > 0
     assert len({r[2] for r in one["account_snapshots"]}) >= ACCOUNTS
-    same_rows(one, three, DERIVED)
-    same_rows(one, survivors, DERIVED)
+    same_rows(one, three, TABLES)
+    same_rows(one, survivors, TABLES)
