@@ -32,7 +32,8 @@ def fresh(settings: Settings) -> Settings:
     the day's applied ids are forgotten as it goes, across the kills."""
     name = f"t{uuid.uuid4().hex[:10]}"
     return settings.model_copy(update={"topic_prefix": f"{name}.", "app_id": name, "clickhouse_database": name,
-                                       "api_port": free_port(), "kafka_session_timeout_s": 6.0, "max_lateness_ms": 600_000})
+                                       "api_port": free_port(), "kafka_session_timeout_s": 6.0,
+                                       "max_lateness_ms": 600_000})
 
 
 def query(data: Path, sql: str) -> list[dict[str, Any]]:
