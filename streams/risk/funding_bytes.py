@@ -9,7 +9,8 @@ one of them; it reads any other field from its bytes (`Written`).
 
 A close's holders on the integer grid have their messages written together from columns, in one compiled pass per
 kind (`close_written`): runs (`WrittenPayments`, `WrittenLedger`, `WrittenAudits`) that go out whole, with no object
-made per holder. Their audits' digests are hashed one by one (hashlib's SHA-256) over inputs the same pass wrote.
+made per holder. Their audits' digests are hashed in a compiled pass too (OpenSSL's SHA-256), over inputs the same
+pass wrote.
 """
 
 import hashlib
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterator, Self
 import numpy as np
 import orjson
 
-from quantdesk.compiled import compiled, copy_into
+from quantdesk.compiled import SHA256_SCRATCH, compiled, copy_into, sha256_hex_into
 from quantdesk.messages import AuditEntry, FundingPayment, LedgerEntry, Message, account_key
 from quantdesk.wire import EncodedRun, Written
 from streams.domain.fixed_margin import MONEY_PLACES
@@ -31,7 +32,6 @@ from streams.risk.snapshot_bytes import escaped
 PIECE, STRING, INTEGER, MONEY, DIGEST = range(5)  # what a layout's step writes: a fixed piece, or a row's field
 KEY, WALLET, SIZE = range(3)  # a holder's strings: its key (escaped, unquoted), wallet and size (JSON strings)
 PAYMENT, AMOUNT, BALANCE = range(3)  # a holder's money figures (1e-9): paid, the ledger's amount, the balance after
-HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 @dataclass(slots=True)
@@ -244,12 +244,17 @@ def filled(layout: Layout, columns: CloseColumns, digests: np.ndarray | None = N
 
 def hex_digests(data: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Return the SHA-256 of each row (`filled`'s, without its comma) in hex, 64 bytes a row one after another."""
-    view = memoryview(data)
-    raw = np.frombuffer(b"".join([hashlib.sha256(view[start:end - 1]).digest()
-                                  for start, end in zip(ends[:-1].tolist(), ends[1:].tolist())]), np.uint8)
-    out = np.empty(2 * len(raw), np.uint8)
-    out[0::2], out[1::2] = HEX[raw >> 4], HEX[raw & 15]
+    out = np.empty(64 * (len(ends) - 1), np.uint8)
+    _digests(out, data, ends, np.empty(SHA256_SCRATCH, np.uint8))
     return out
+
+
+@compiled
+def _digests(out, data, ends, scratch) -> None:  # pragma: no cover (compiled)
+    """Write each row's SHA-256 in hex into `out`, a row's 64 bytes after another's (a row ends before its comma)."""
+    w = 0
+    for r in range(ends.shape[0] - 1):
+        w = sha256_hex_into(out, w, data, ends[r], ends[r + 1] - 1, scratch)
 
 
 @cache
