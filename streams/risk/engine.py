@@ -389,7 +389,7 @@ class RiskEngine:
         quotes = {name: market.quote() for name, market in self.markets.items()}
         keys = list(map(self.board.keys.__getitem__, slots))
         accounts = list(map(self.accounts.__getitem__, keys))
-        quiet = self.lane.restate(slots, keys, accounts, quotes, source, self.liquidator.in_flight, self.gates,
+        quiet = self.lane.restate(slots, keys, accounts, quotes, source, self._held_back(),
                                   self.thresholds) if self.lane else None
         if quiet:  # each loud row with how many quiet rows come before it
             self.liquidator.quiet(quiet.states.run_keys())
@@ -410,6 +410,15 @@ class RiskEngine:
                 out.states.append(quiet.states.part(shown, len(quiet.rows)))
             self.board.restate_figures(np.asarray(slots)[quiet.rows], self.lane.markets, quiet.cash,  # type: ignore
                                        quiet.marks, quiet.health, quiet.equity, self.applied)
+
+    def _held_back(self) -> list[int]:
+        """Return the slots of the holders a restatement may do more for than show new figures: a plan in flight, or
+        (MIKEY's rules on) a gate past a line, which a recovery would clear. A gate holding only when signals were
+        let through is not one: most accounts that ever signalled, which would otherwise go the Decimal way for good."""
+        index, keys = self.board.index, list(self.liquidator.in_flight)
+        if self.thresholds:
+            keys += [key for key, gate in self.gates.items() if gate.past]
+        return [index[key] for key in keys if key in index]
 
     def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:
         """Recompute an account exactly under `quotes` (every market it holds), move its state, plan a liquidation

@@ -7,7 +7,9 @@ Those quiet holders need no Decimal model: their figures come from the compiled 
 (`streams.risk.snapshot_bytes`), and their board slots are restated from the same integers. Every other holder goes
 through `Account.margin` as before: a state that moves, a liquidation, a health under a signal line or a liquidation
 price within the signal's distance (screened in floats with room to spare: the exact rules decide the close calls), a
-gate holding anything, a figure off the integer grid or beyond its range. The lane a holder takes changes no byte.
+plan in flight, a gate past a line (a recovery would clear it), a figure off the integer grid or beyond its range.
+A gate past no line, holding only when signals were let through, keeps a quiet holder quiet: no rule reads those
+stamps unless a line is crossed. The lane a holder takes changes no byte.
 
 Each board slot's columns are kept until its account changes (accounts are immutable: a new object is a change), so
 a move converts nothing and gathers a batch's columns by slot, and a funding close (the positions kept) moves only
@@ -19,7 +21,7 @@ from decimal import Decimal
 from functools import cache
 from itertools import accumulate
 from math import ceil
-from typing import Container, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -193,11 +195,10 @@ class IntegerLane:
         warm()
 
     def restate(self, slots: list[int], keys: list[str], accounts: list[Account], quotes: dict[str, Quote],
-                source: Message, in_flight: Container[str], gated: Container[str],
-                thresholds: Thresholds | None) -> Restated | None:
+                source: Message, held_back: list[int], thresholds: Thresholds | None) -> Restated | None:
         """Return the quiet holders among `accounts` (in board `slots`, under `keys`) restated under `quotes` after
-        `source`; None when none is, or the batch is under `smallest` or its markets cannot be laid out in integers
-        (it then goes the Decimal way)."""
+        `source`, none of those in the slots `held_back`; None when none is, or the batch is under `smallest` or its
+        markets cannot be laid out in integers (it then goes the Decimal way)."""
         if len(accounts) < self.smallest or len(self.markets) > MARKETS_LIMIT:
             return None
         book = self._markets(quotes)
@@ -208,8 +209,8 @@ class IntegerLane:
         at = np.array(slots, dtype=np.int64)
         positions = held.held[at]
         candidate = (held.code[at] <= AT_RISK) & positions.any(axis=1) & ~(positions & (book[0] == 0)).any(axis=1)
-        if in_flight or (thresholds and gated):  # few: a plan in flight, an alert gate holding anything
-            candidate &= [not (k in in_flight or (thresholds and k in gated)) for k in keys]
+        if held_back:
+            candidate &= ~np.isin(at, held_back)
         rows = np.flatnonzero(candidate)
         if not len(rows):
             return None

@@ -240,6 +240,27 @@ def test_a_holder_beyond_the_integers_range_or_off_their_grid_goes_the_decimal_w
     assert_same_engines(*engines)
 
 
+def test_a_holder_whose_gate_is_past_a_line_goes_the_decimal_way_and_once_regained_the_integer_way_again() -> None:
+    # a gate keeps the stamps of the signals it let through for good: a holder that crossed a health line and
+    # regained it went the Decimal way on every tick after (~50 µs a holder against under 1), which after a volatile
+    # hour is much of a book; only a gate past a line can make a restatement signal
+    engines = (built_engine(40), built_engine(40, integers=False))
+    crossed: list[str] = []
+    for i, (factor, signalled) in enumerate((("0.85", "health_crossed"), ("0.86", None), ("1", "health_recovered"),
+                                            ("1.01", None))):
+        lane, reference = (e.apply(oracle_tick(MARKET, FILLED + 1000 * (i + 1), PRICES[MARKET] * D(factor)))
+                           for e in engines)
+        assert published(lane) == published(reference)
+        assert sorted({s.kind for s in lane.signals}) == ([signalled] if signalled else [])
+        crossed = crossed or sorted(s.wallet for s in lane.signals)
+        gates = {k.split(":")[0]: gate for k, gate in engines[0].gates.items()}
+        past = [w for w, gate in gates.items() if gate.past]
+        assert sorted(gates) == crossed and len(crossed) >= 2
+        assert sorted(s.wallet for s in lane.states.singles()) == (crossed if factor != "1.01" else [])
+        assert past == ([] if factor in ("1", "1.01") else crossed) and len(lane.states) > 25
+    assert_same_engines(*engines)
+
+
 def test_a_market_not_priced_yet_sends_no_batch_the_decimal_way() -> None:
     wallets = [f"w{i}" for i in range(IntegerLane.smallest)]
     events = [tick(T0, "100"), *(change(T0 + 1, "deposit", "1000", w) for w in wallets),
