@@ -65,6 +65,7 @@ class AlertGate:
 
     past: set[str] = field(default_factory=set)
     last: dict[str, tuple[int, int]] = field(default_factory=dict)  # kind -> (ts, severity rank) let through
+    _row: dict[str, Any] | None = field(default=None, compare=False, repr=False)  # `to_row`'s, until a change
 
     def crossed(self, condition: str, is_past: bool) -> bool:
         """Tell whether a clear condition is now past its line."""
@@ -79,24 +80,29 @@ class AlertGate:
         rank, last = RANK[severity], self.last.get(kind)
         if last is not None and ts - last[0] < cooldown_ms and rank <= last[1]:
             return False
-        self.last[kind] = (ts, rank)
+        self.last[kind], self._row = (ts, rank), None
         return True
 
     def enter(self, *conditions: str) -> None:
         """Mark conditions as signalled past their line."""
         self.past.update(conditions)
+        self._row = None
 
     def leave(self, *conditions: str) -> None:
         """Mark conditions as clear again."""
         self.past.difference_update(conditions)
+        self._row = None
 
     def forget(self, prefix: str) -> None:
         """Clear, silently, every condition starting with `prefix` (what it watched is gone)."""
-        self.past = {c for c in self.past if not c.startswith(prefix)}
+        self.past, self._row = {c for c in self.past if not c.startswith(prefix)}, None
 
     def to_row(self) -> dict[str, Any]:
-        """Return the gate as a stored row."""
-        return {"past": sorted(self.past), "last": {k: list(v) for k, v in sorted(self.last.items())}}
+        """Return the gate as a stored row (made once a change: a checkpoint asks each account's, and tells an
+        account's row unchanged by it; never to be changed by the caller)."""
+        if self._row is None:
+            self._row = {"past": sorted(self.past), "last": {k: list(v) for k, v in sorted(self.last.items())}}
+        return self._row
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "AlertGate":

@@ -483,19 +483,19 @@ class RiskEngine:
     def account_row(self, key: str, written: tuple[Account, dict[str, Any]] | None = None) -> dict[str, Any]:
         """Return an account as a stored row: the account, its plan in flight and oracle wait, its board slot and
         alert gate (the slot's figures are stored apart, `RiskBoard.slice_row`). From `written`, the account its
-        last row was made of and that row: that very row while none of it can have moved (the same account, no
+        last row was made of and that row: that very row while none of it can have moved (the same account and
         gate, no plan, the same wait: most of those a move restates), else the account's part as
         `Account.row_since` makes it."""
         gate, account = self.gates.get(key), self.accounts[key]
+        alerts = gate.to_row() if gate else None
         if written is None:
             body = account.to_row()
         else:
             was, row = written
-            if account is was and gate is None and row.get("alerts") is None and self.liquidator.rests(key, row):
+            if account is was and alerts == row.get("alerts") and self.liquidator.rests(key, row):
                 return row  # (a key keeps its slot)
             body = account.row_since(was, row["account"])
-        return {"account": body, **self.liquidator.account_row(key), "slot": self.board.index[key],
-                "alerts": gate.to_row() if gate else None}
+        return {"account": body, **self.liquidator.account_row(key), "slot": self.board.index[key], "alerts": alerts}
 
     def load_account_row(self, key: str, row: dict[str, Any]) -> None:
         """Take back an `account_row` row (rows taken in slot order keep every slot), its positions in the books."""

@@ -314,6 +314,10 @@ def test_a_row_is_written_again_when_its_wait_or_its_gate_moves_and_its_account_
     alerts = engine.gates[gated[0]].to_row()
     assert {k: r["alerts"] for k, r in rows.items() if k in gated} == dict.fromkeys(gated, alerts)
     assert orjson.dumps(rows) == orjson.dumps({key: engine.account_row(key) for key in rows})
+    written = {key: (engine.accounts[key], engine.account_row(key)) for key in gated}
+    engine.apply(moves(2)[1])  # their accounts and gates as they were: the rows written are taken as they are, not
+    assert all(engine.account_row(k, written[k]) is written[k][1] for k in gated)  # made again (most accounts that
+    # ever signalled keep a gate for good, with the stamps of the signals it let through)
 
 
 def test_the_rows_a_funding_close_writes_are_each_accounts_own() -> None:
