@@ -58,10 +58,9 @@ promtool:
 		apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
 
 # two test processes (pytest-xdist), each with its own broker and chDB: most tests wait on Kafka, a worker or a
-# browser, so the suite takes ~12 min instead of ~20 on 2 cores; a module whose costly fixture is made once marks
-# itself `xdist_group` (loadgroup keeps it in one process); the crash runs stay in one process
+# browser, so the suite takes ~12 min instead of ~20 on 2 cores; the crash runs stay in one process
 test: $(STAMP) promtool chromium web compiled
-	$(VENV)/bin/pytest -q -m "not heavy" -n 2 --dist loadgroup --durations=25
+	$(VENV)/bin/pytest -q -m "not heavy" -n 2 --durations=25
 
 test-heavy: $(STAMP) promtool compiled
 	$(VENV)/bin/pytest -q -m heavy --durations=0

@@ -16,7 +16,6 @@ THROUGHPUT = ("transport_ceiling_eps", "faust_naive_eps", "pipeline_eps", "pipel
               "pipeline_cpu_vs_domain_floor", "pipeline_seconds_vs_storage_floor")
 SECTIONS = ("throughput", "tick_to_client_ms", "risk_shards", "remargin_us_per_position", "holders", "fixed_margin",
             "snapshots", "signals_us_per_event", "books", "candles_query_ms", "sink_rows_per_s", "api_rps")
-pytestmark = pytest.mark.xdist_group("bench")  # one test process runs the module: its report is made once
 
 
 @pytest.fixture(scope="module")
