@@ -20,7 +20,8 @@ OPTIONS = {"cache": True, "nogil": True, "_nrt": False}
 compiled = njit(**OPTIONS)
 inlined = njit(**OPTIONS, inline="always")
 HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
-SHA256_SCRATCH = 160  # bytes: OpenSSL's SHA256_CTX (112), then the 32 of a digest
+SHA256_CONTEXT = 112  # bytes of OpenSSL's SHA256_CTX
+SHA256_SCRATCH = SHA256_CONTEXT + 32  # the context, then the digest
 
 
 def _libcrypto() -> str:
@@ -51,11 +52,11 @@ def copy_into(out, w, source, start, end):  # pragma: no cover (compiled)
 def sha256_hex_into(out, w, source, start, end, scratch):  # pragma: no cover (compiled)
     """Write the SHA-256 of source[start:end] to out at w in lower-case hex, 64 bytes (`scratch`: SHA256_SCRATCH
     bytes of the caller's); return where it ends."""
-    context, digest = scratch.ctypes.data, scratch.ctypes.data + 112
+    context, digest = scratch.ctypes.data, scratch.ctypes.data + SHA256_CONTEXT
     _sha256_init(context)
     _sha256_update(context, source.ctypes.data + start, end - start)
     _sha256_final(digest, context)
     for i in range(32):
-        byte = scratch[112 + i]
+        byte = scratch[SHA256_CONTEXT + i]
         out[w + 2 * i], out[w + 2 * i + 1] = HEX[byte >> 4], HEX[byte & 15]
     return w + 64
