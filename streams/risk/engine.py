@@ -94,7 +94,7 @@ class RiskEngine:
         self.params = params_version(markets)  # the audit's parameter version: these markets' risk parameters
         self.gates: dict[str, AlertGate] = {}  # account key -> its gate, once it has let a signal through
         self.markets = {m.name: MarketRisk.of(m) for m in markets}
-        self.lane = IntegerLane(self.markets) if integers else None
+        self.lane = IntegerLane(self.markets, thresholds) if integers else None
         self.entry = ledger_entry if integers else LedgerEntry  # ledger entries written to bytes, or as models
         self.accounts: dict[str, Account] = {}
         self.board = RiskBoard(lines=[float(line) for line in thresholds.health_lines] if thresholds else ())
@@ -389,8 +389,7 @@ class RiskEngine:
         quotes = {name: market.quote() for name, market in self.markets.items()}
         keys = list(map(self.board.keys.__getitem__, slots))
         accounts = list(map(self.accounts.__getitem__, keys))
-        quiet = self.lane.restate(slots, keys, accounts, quotes, source, self._held_back(),
-                                  self.thresholds) if self.lane else None
+        quiet = self.lane.restate(slots, keys, accounts, quotes, source, self._in_flight()) if self.lane else None
         if quiet:  # each loud row with how many quiet rows come before it
             self.liquidator.quiet(quiet.states.run_keys())
             loud_rows = np.setdiff1d(np.arange(len(slots)), quiet.rows, assume_unique=True)
@@ -411,14 +410,10 @@ class RiskEngine:
             self.board.restate_figures(np.asarray(slots)[quiet.rows], self.lane.markets, quiet.cash,  # type: ignore
                                        quiet.marks, quiet.health, quiet.equity, self.applied)
 
-    def _held_back(self) -> list[int]:
-        """Return the slots of the holders a restatement may do more for than show new figures: a plan in flight, or
-        (MIKEY's rules on) a gate past a line, which a recovery would clear. A gate holding only when signals were
-        let through is not one: most accounts that ever signalled, which would otherwise go the Decimal way for good."""
-        index, keys = self.board.index, list(self.liquidator.in_flight)
-        if self.thresholds:
-            keys += [key for key, gate in self.gates.items() if gate.past]
-        return [index[key] for key in keys if key in index]
+    def _in_flight(self) -> list[int]:
+        """Return the slots of the holders with a plan in flight, whose restatement may do more than show figures."""
+        index = self.board.index
+        return [index[key] for key in self.liquidator.in_flight if key in index]
 
     def _published(self, account: Account, source: Message, out: Outputs, quotes: dict[str, Quote]) -> Margin:
         """Recompute an account exactly under `quotes` (every market it holds), move its state, plan a liquidation
@@ -446,6 +441,8 @@ class RiskEngine:
             out.signals.append(liquidation_planned(holder, plan, source.id, source.ts))
         if gate.past or gate.last:
             self.gates[account.key] = gate
+            if self.lane:
+                self.lane.gate(self.board.slot(account.key), gate)
 
     def _oracles_healthy(self, account: Account) -> bool:
         """Tell whether every market the account holds has a healthy oracle."""
@@ -503,7 +500,9 @@ class RiskEngine:
         slot = self.board.slot(key)
         self.liquidator.load_account_row(key, row)
         if row.get("alerts"):
-            self.gates[key] = AlertGate.from_row(row["alerts"])
+            gate = self.gates[key] = AlertGate.from_row(row["alerts"])
+            if self.lane:
+                self.lane.gate(slot, gate)
         if "board" in row:  # a row written before the board's slices
             self.board.load_row(slot, row["board"])
         for name, position in account.positions.items():

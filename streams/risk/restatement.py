@@ -1,15 +1,16 @@
 """Quiet holders restated in integers: those whose restatement only shows new figures, written straight to bytes.
 
 A tick, a funding close or a change of parameters restates many holders at once (`RiskEngine._publish_all`). Most of
-them only show new figures: their state stays, no plan is made, no MIKEY rule can fire and their gate holds nothing.
+them only show new figures: their state stays, no plan is made and MIKEY's rules leave their alert gate as it is.
 Those quiet holders need no Decimal model: their figures come from the compiled integer pass
 (`streams.domain.fixed_margin`), their snapshots are written as JSON from those integers
 (`streams.risk.snapshot_bytes`), and their board slots are restated from the same integers. Every other holder goes
-through `Account.margin` as before: a state that moves, a liquidation, a health under a signal line or a liquidation
-price within the signal's distance (screened in floats with room to spare: the exact rules decide the close calls), a
-plan in flight, a gate past a line (a recovery would clear it), a figure off the integer grid or beyond its range.
-A gate past no line, holding only when signals were let through, keeps a quiet holder quiet: no rule reads those
-stamps unless a line is crossed. The lane a holder takes changes no byte.
+through `Account.margin` as before: a state that moves, a liquidation, a plan in flight, a figure off the integer grid
+or beyond its range, and whatever would make MIKEY's account rules signal or move the holder's alert gate (`Gates`): a
+health line crossed or regained, a liquidation price come within the signal's distance or gone past its margin
+(screened in floats with room to spare: the exact rules decide the close calls), unless the cool-down holds it back.
+A holder under a line its gate is past, or near a liquidation price it was warned of, stays quiet: after a crash
+most of a book is. The lane a holder takes changes no byte.
 
 Each board slot's columns are kept until its account changes (accounts are immutable: a new object is a change), so
 a move converts nothing and gathers a batch's columns by slot, and a funding close (the positions kept) moves only
@@ -28,9 +29,10 @@ import numpy as np
 from quantdesk.compiled import compiled, copy_into
 from quantdesk.messages import Message
 from streams.domain import MONEY
+from streams.domain.account_signals import HEALTH, NEAR, severity_of
 from streams.domain.account_state import AT_RISK_HEALTH, AccountState
 from streams.domain.accounts import Account
-from streams.domain.alerts import Thresholds
+from streams.domain.alerts import RANK, AlertGate, Thresholds
 from streams.domain.fixed_margin import (
     BEYOND_PRICE, HEALTH_PLACES, MARKETS_LIMIT, MONEY_LIMIT, MONEY_PLACES, NO_LEVERAGE, PRICE_LIMIT, PRICE_PLACES,
     RATE_LIMIT, RATE_PLACES, SIZE_LIMIT, SIZE_PLACES, Margins, account_margins, account_margins_in_range,
@@ -182,22 +184,98 @@ class Restated:
     equity: np.ndarray
 
 
+class Gates:
+    """Each board slot's alert gate as the lane reads it: which health lines (in the thresholds' order) and which
+    markets' liquidation distance it is past, and until when (and up to which severity) its cool-downs hold a
+    signal back. MIKEY's account rules leave a gate as it is, and say nothing, while the figures cross no line the
+    gate is not past and regain none it is past by its margin, or while the cool-down holds back what they cross or
+    regain; a restatement that does neither is quiet. A gate past a condition the lane does not read (a line no
+    longer among the thresholds) holds its holder back."""
+
+    KINDS = ("health_crossed", "health_recovered", "liquidation_near")
+
+    def __init__(self, thresholds: Thresholds, markets: list[str]) -> None:
+        """Read the health lines, the liquidation distance and the cool-down of `thresholds`, the markets in
+        `markets`' order."""
+        lines = thresholds.health_lines
+        self.column = {f"{HEALTH}{line}": j for j, line in enumerate(lines)}
+        self.column |= {f"{NEAR}{name}": len(lines) + m for m, name in enumerate(markets)}
+        self.under = np.array([ceil(line * 10**HEALTH_PLACES) for line in lines], np.int64)  # health units: under
+        self.back = np.array([ceil((line + thresholds.health_margin) * 10**HEALTH_PLACES) for line in lines], np.int64)
+        self.severity = np.array([RANK[severity_of(line, list(lines))] for line in lines], np.int8)
+        self.near = float(thresholds.liquidation_distance) + NEAR_ROOM  # the float screen leaves close calls loud
+        self.far = float(thresholds.liquidation_distance + thresholds.liquidation_distance_margin) - NEAR_ROOM
+        self.cooldown_ms = thresholds.cooldown_ms
+        self.past = np.zeros((0, len(self.column)), bool)
+        self.unread = np.zeros(0, bool)
+        self.until = np.zeros((0, len(self.KINDS)), np.int64)  # a kind's signal is held back before this time...
+        self.rank = np.zeros((0, len(self.KINDS)), np.int8)  # ...unless more severe than this
+
+    def mark(self, slot: int, gate: AlertGate) -> None:
+        """Take the conditions a slot's gate is past and its cool-downs."""
+        self._reach(np.array([slot]))
+        self.past[slot] = self.unread[slot] = False
+        for condition in gate.past:
+            if (j := self.column.get(condition)) is None:
+                self.unread[slot] = True
+            else:
+                self.past[slot, j] = True
+        for k, kind in enumerate(self.KINDS):
+            ts, rank = gate.last.get(kind, (0, -1))
+            self.until[slot, k], self.rank[slot, k] = (ts + self.cooldown_ms, rank) if rank >= 0 else (0, -1)
+
+    def held_back(self, slots: np.ndarray) -> np.ndarray:
+        """Tell, per slot, whether its gate is past a condition the lane does not read."""
+        self._reach(slots)
+        return self.unread[slots]
+
+    def quiet(self, slots: np.ndarray, ts: int, health: np.ndarray, size: np.ndarray, prices: np.ndarray,
+              oracle: np.ndarray) -> np.ndarray:
+        """Tell, per slot, whether the rules leave its gate as it is after an event at `ts`, at `health` (1e-4 units)
+        and liquidation `prices` (1e-12 units per market: NO_PRICE where none, also where none is held) of
+        positions of `size`."""
+        self._reach(slots)
+        past, lines = self.past[slots], len(self.under)
+        held = ts < self.until[slots]  # what each kind's cool-down still holds back (0: no signal of it yet)
+        crossing = ~past[:, :lines] & (health[:, None] < self.under)
+        severity = np.where(crossing, self.severity, -1).max(axis=1, initial=-1)  # the lowest line crossed
+        quiet = (severity < 0) | (held[:, 0] & (severity <= self.rank[slots, 0]))
+        quiet &= ~(past[:, :lines] & (health[:, None] >= self.back)).any(axis=1) | held[:, 1]
+        oracle_f = oracle.astype(np.float64)
+        gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
+        priced = prices >= 0
+        near = priced & (gap < self.near)
+        refused = held[:, 2:] & (np.where(gap <= NEAR_ROOM, RANK["critical"], RANK["warning"]) <= self.rank[slots, 2:])
+        return quiet & np.where(past[:, lines:], priced & (gap < self.far), ~near | refused).all(axis=1)
+
+    def _reach(self, slots: np.ndarray) -> None:
+        """Make room for every slot in `slots` (a slot never marked has a gate holding nothing), doubling."""
+        if len(slots) and (top := int(slots.max())) >= len(self.unread):
+            more = max(top + 1, 2 * len(self.unread)) - len(self.unread)
+            self.past = np.concatenate([self.past, np.zeros((more, self.past.shape[1]), bool)])
+            self.unread = np.concatenate([self.unread, np.zeros(more, bool)])
+            self.until = np.concatenate([self.until, np.zeros((more, len(self.KINDS)), np.int64)])
+            self.rank = np.concatenate([self.rank, np.full((more, len(self.KINDS)), -1, np.int8)])
+
+
 class IntegerLane:
     """The quiet holders' restatement, over every slot's columns kept while its account stays."""
 
     smallest = 8  # holders in a batch: under this the lane's fixed cost (~0.3 ms) is more than Decimal's per holder
 
-    def __init__(self, markets: Iterable[str]) -> None:
-        """Lay the markets out in name order, as an account's positions print."""
+    def __init__(self, markets: Iterable[str], thresholds: Thresholds | None) -> None:
+        """Lay the markets out in name order, as an account's positions print; keep the gates MIKEY's rules on
+        `thresholds` read (None: no rules)."""
         self.markets = sorted(markets)
         self.holdings = Holdings(self.markets)
+        self.gates = Gates(thresholds, self.markets) if thresholds is not None else None
         self.head = [escaped(name) for name in self.markets]  # the strings every batch's snapshots begin with
         warm()
 
     def restate(self, slots: list[int], keys: list[str], accounts: list[Account], quotes: dict[str, Quote],
-                source: Message, held_back: list[int], thresholds: Thresholds | None) -> Restated | None:
+                source: Message, held_back: list[int]) -> Restated | None:
         """Return the quiet holders among `accounts` (in board `slots`, under `keys`) restated under `quotes` after
-        `source`, none of those in the slots `held_back`; None when none is, or the batch is under `smallest` or its
+        `source`, none of those in the slots `held_back` (a plan in flight); None when none is, or the batch is under `smallest` or its
         markets cannot be laid out in integers (it then goes the Decimal way)."""
         if len(accounts) < self.smallest or len(self.markets) > MARKETS_LIMIT:
             return None
@@ -211,6 +289,8 @@ class IntegerLane:
         candidate = (held.code[at] <= AT_RISK) & positions.any(axis=1) & ~(positions & (book[0] == 0)).any(axis=1)
         if held_back:
             candidate &= ~np.isin(at, held_back)
+        if self.gates is not None:
+            candidate &= ~self.gates.held_back(at)
         rows = np.flatnonzero(candidate)
         if not len(rows):
             return None
@@ -223,10 +303,10 @@ class IntegerLane:
         except ValueError:  # a market's column beyond the integers' range: the Decimal engine takes them all
             return None
         prices = figures.liquidation_price  # a holder with a figure beyond the integers' range goes the Decimal way
-        quiet = in_range & stays(figures, held.code[chosen] == AT_RISK, thresholds)
+        quiet = in_range & stays(figures, held.code[chosen] == AT_RISK)
         quiet &= (prices != BEYOND_PRICE).all(axis=1)  # a short's price past the integers: the Decimal way prints it
-        if thresholds:
-            quiet &= ~near(held.size[chosen], prices, book[0], thresholds)
+        if self.gates is not None:
+            quiet &= self.gates.quiet(chosen, source.ts, figures.health, held.size[chosen], prices, book[0])
         keep = np.flatnonzero(quiet)
         if not len(keep):
             return None
@@ -234,6 +314,11 @@ class IntegerLane:
         listed = rows.tolist()
         states = self._written([keys[i] for i in listed], [accounts[i] for i in listed], kept, figures, keep, source)
         return Restated(rows, states, *board_figures(figures, keep, held.collateral[kept]))
+
+    def gate(self, slot: int, gate: AlertGate) -> None:
+        """Take the gate of the holder in `slot` as it now is (MIKEY's rules on)."""
+        if self.gates is not None:
+            self.gates.mark(slot, gate)
 
     def owed(self, slots: list[int], accounts: list[Account], market: str,
              index: Decimal) -> tuple[np.ndarray, np.ndarray] | None:
@@ -358,20 +443,10 @@ def gather(out, w, arena, starts, lengths, slots) -> None:  # pragma: no cover (
         w = copy_into(out, w, arena, starts[slot], starts[slot] + lengths[slot])
 
 
-def stays(figures: Margins, at_risk: np.ndarray, thresholds: Thresholds | None) -> np.ndarray:
-    """Tell, per row, whether the account's state stays (neither liquidatable nor crossing health 20: `at_risk` says
-    whether it is at risk now) and, with MIKEY's rules on, whether its health is at or over every line."""
-    quiet = (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
-    if thresholds and thresholds.health_lines:
-        quiet &= figures.health >= ceil(max(thresholds.health_lines) * 10**HEALTH_PLACES)
-    return quiet
-
-
-def near(size: np.ndarray, prices: np.ndarray, oracle: np.ndarray, thresholds: Thresholds) -> np.ndarray:
-    """Tell, per row, whether a position's liquidation price may be within the signal's distance of its oracle."""
-    oracle_f = oracle.astype(np.float64)
-    gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
-    return ((prices >= 0) & (gap < float(thresholds.liquidation_distance) + NEAR_ROOM)).any(axis=1)
+def stays(figures: Margins, at_risk: np.ndarray) -> np.ndarray:
+    """Tell, per row, whether the account's state stays: neither liquidatable nor crossing health 20 (`at_risk` says
+    whether it is at risk now)."""
+    return (figures.equity >= figures.totals[:, 3]) & ((figures.health < AT_RISK_UNITS) == at_risk)
 
 
 @cache
