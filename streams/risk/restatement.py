@@ -44,6 +44,7 @@ from streams.risk.snapshot_bytes import NONE, SnapshotColumns, WrittenStates, es
 ACTIVE, AT_RISK, LOUD, OFF_GRID = range(4)  # a slot's code: its state (quiet ones first), or off the integer grid
 STATE_CODES = {AccountState.ACTIVE: ACTIVE, AccountState.AT_RISK: AT_RISK}  # any other state: LOUD
 NEAR_ROOM = 1e-9  # a float distance this close to the signal's is left to the exact rules
+WARNING, CRITICAL = RANK["warning"], RANK["critical"]
 EXACT_FLOAT = 2**53  # integer units up to this many convert to the float `float(Decimal)` gives, in one division
 AT_RISK_UNITS = int(AT_RISK_HEALTH) * 10**HEALTH_PLACES
 ARENA_BYTES = 1 << 16  # the smallest arena of the slots' texts
@@ -235,18 +236,10 @@ class Gates:
         and liquidation `prices` (1e-12 units per market: NO_PRICE where none, also where none is held) of
         positions of `size`."""
         self._reach(slots)
-        past, lines = self.past[slots], len(self.under)
-        held = ts < self.until[slots]  # what each kind's cool-down still holds back (0: no signal of it yet)
-        crossing = ~past[:, :lines] & (health[:, None] < self.under)
-        severity = np.where(crossing, self.severity, -1).max(axis=1, initial=-1)  # the lowest line crossed
-        quiet = (severity < 0) | (held[:, 0] & (severity <= self.rank[slots, 0]))
-        quiet &= ~(past[:, :lines] & (health[:, None] >= self.back)).any(axis=1) | held[:, 1]
-        oracle_f = oracle.astype(np.float64)
-        gap = np.where(size > 0, oracle_f - prices, prices - oracle_f) / np.where(oracle_f > 0, oracle_f, 1.0)
-        priced = prices >= 0
-        near = priced & (gap < self.near)
-        refused = held[:, 2:] & (np.where(gap <= NEAR_ROOM, RANK["critical"], RANK["warning"]) <= self.rank[slots, 2:])
-        return quiet & np.where(past[:, lines:], priced & (gap < self.far), ~near | refused).all(axis=1)
+        quiet = np.empty(len(slots), bool)
+        quiet_gates(quiet, slots, ts, np.ascontiguousarray(health), size, prices, oracle, self.past, self.until, self.rank, self.under,
+                    self.back, self.severity, self.near, self.far)
+        return quiet
 
     def _reach(self, slots: np.ndarray) -> None:
         """Make room for every slot in `slots` (a slot never marked has a gate holding nothing), doubling."""
@@ -436,6 +429,31 @@ def lane_columns(kept, keep, held, offsets, code, subaccount, collateral, ts, eq
 
 
 @compiled
+def quiet_gates(quiet, slots, ts, health, size, prices, oracle, past, until, rank, under, back, severity, near,
+                far) -> None:  # pragma: no cover (compiled)
+    """Write to `quiet`, per row, whether MIKEY's account rules leave the gate of `slots[row]` as it is (`Gates.quiet`;
+    the columns `Gates` keeps: lines then markets past, and per kind, cool-down's end and severity)."""
+    lines = len(under)
+    for r in range(len(slots)):
+        s, h = slots[r], health[r]
+        crossed, regained = -1, False  # the severity of the lowest line crossed, and whether a line is regained
+        for j in range(lines):
+            if past[s, j]:
+                regained |= h >= back[j]
+            elif h < under[j] and severity[j] > crossed:
+                crossed = severity[j]
+        ok = (crossed < 0 or (ts < until[s, 0] and crossed <= rank[s, 0])) and (not regained or ts < until[s, 1])
+        for m in range(prices.shape[1]):
+            price, o = prices[r, m], float(oracle[m])
+            gap = ((o - price) if size[r, m] > 0 else (price - o)) / (o if o > 0 else 1.0)
+            if past[s, lines + m]:
+                ok &= price >= 0 and gap < far
+            elif price >= 0 and gap < near:  # newly near: quiet only if the cool-down holds the warning back
+                ok &= ts < until[s, 2] and (CRITICAL if gap <= NEAR_ROOM else WARNING) <= rank[s, 2]
+        quiet[r] = ok
+
+
+@compiled
 def gather(out, w, arena, starts, lengths, slots) -> None:  # pragma: no cover (compiled)
     """Copy the blobs of `slots` (each `lengths[slot]` bytes at `starts[slot]` of `arena`) to `out` from w, one after
     another."""
@@ -451,8 +469,8 @@ def stays(figures: Margins, at_risk: np.ndarray) -> np.ndarray:
 
 @cache
 def warm() -> None:
-    """Compile (or load) the integer pass, the texts' gathering, the snapshot columns and writer and a close's
-    writer, once a process, before any tick."""
+    """Compile (or load) the integer pass, the texts' gathering, the snapshot columns and writer, the gates' screen
+    and a close's writer, once a process, before any tick."""
     one, none = np.ones(1, dtype=np.int64), np.zeros((1, 1), dtype=np.int64)
     account_margins(one, none, none, none, one, one, one, one)
     funding_owed_in_range(one, one, 1)
@@ -460,6 +478,7 @@ def warm() -> None:
     rows, table, cube = np.zeros(0, np.int64), np.zeros((0, 1), np.int64), np.zeros((0, 1, 2), np.int64)
     lane_columns(rows, rows, np.zeros((0, 1), bool), table, np.zeros(0, np.int8), rows, rows, 0, rows, table, rows,
                  rows, rows, table, table, table, 0, 0, rows, table, table, cube, rows, table, cube)
+    Gates(Thresholds(), []).quiet(rows, 0, rows, table, table, rows)
     written(SnapshotColumns(b'"x"', np.array([0, 3]), np.zeros((1, 4), dtype=np.int64),
                             np.zeros((1, 2), dtype=np.int64), np.zeros((1, 7, 2), dtype=np.int64),
                             np.zeros(2, dtype=np.int64), np.zeros((0, 3), dtype=np.int64),

@@ -189,7 +189,7 @@ def test_a_holder_the_lanes_gates_find_quiet_is_one_whose_rules_say_nothing_and_
     gates.mark(3, gate)
     sign, oracle, price = (np.array([[p[i] if p else d for p in positions]], np.int64) for i, d in
                            enumerate((0, 1, NO_PRICE)))
-    quiet = gates.quiet(np.array([3]), ts, np.array([health], np.int64), sign, price, oracle)[0]
+    quiet = gates.quiet(np.array([3]), ts, np.array([health], np.int64), sign, price, oracle[0])[0]
     risks = tuple(PositionRisk(m, D(p[0]), D(0), D(p[1]).scaleb(-12), D(0), D(0), D(0), D(0), D(0), D(0))
                   for m, p in zip(LANE_MARKETS, positions) if p)
     margin = Margin(*[D(0)] * 8, None, D(health).scaleb(-4), {
@@ -204,7 +204,7 @@ def test_the_lanes_gates_find_quiet_a_holder_under_a_line_it_is_past_and_one_the
     gates = Gates(Thresholds(), LANE_MARKETS)
     gates.mark(0, AlertGate({"health:50", "liquidation:BTC-PERP"}, {"health_crossed": (1000, 0)}))
     gates.mark(1, AlertGate(set(), {"health_crossed": (1000, 1), "liquidation_near": (1000, 1)}))
-    oracle = np.full((2, 3), 100 * 10**12, np.int64)
+    oracle = np.full(3, 100 * 10**12, np.int64)
     price = np.array([[97 * 10**12, NO_PRICE, NO_PRICE], [NO_PRICE, 97 * 10**12, NO_PRICE]], np.int64)
     size = np.ones((2, 3), np.int64)
     # at health 30 both; at 15 the one whose warning the cool-down holds back; at 9 (critical) neither; past the
