@@ -49,6 +49,7 @@ PRICES = {"BTC-PERP": Decimal("50000"), "ETH-PERP": Decimal("3000"), "SOL-PERP":
 PREMIUM = Decimal("1.0005")  # fills a little over the oracle: the hour funds at a non-zero rate
 TEMPLATES = 60  # distinct books; account i holds template i % TEMPLATES (even: long, odd: short)
 MOVE = Decimal("0.01")
+CRASH = Decimal("0.85")  # the ticked market's fall, as a share of its seed price, before the moves after a crash
 MARKET = "BTC-PERP"  # the ticked market
 TASK_PARTITION = (0,)  # a risk task's states all go to its own partition
 
@@ -226,6 +227,14 @@ def closes(repeats: int, price: Decimal) -> list[OracleTick]:
     return [oracle_tick(MARKET, T0 + (r + 1) * HOUR_MS + 1000, price) for r in range(repeats)]
 
 
+def after_crash(ts: int, repeats: int) -> list[OracleTick]:
+    """Return a fall of the ticked market to 0.85 of the seed's price a second after `ts` (every holder it takes under
+    a health line warned), then `repeats` 1 % moves there (up, back, …), a second apart."""
+    low = PRICES[MARKET] * CRASH
+    return [oracle_tick(MARKET, ts + 1000, low), *(oracle_tick(MARKET, ts + 1000 * (r + 2), low * (1 + MOVE)
+                                                               if r % 2 == 0 else low) for r in range(repeats))]
+
+
 def during_close(engine: RiskEngine, after: int) -> tuple[float, int]:
     """Return the wall seconds from the start of a funding close (the hour after `after` closes) to the outputs of a
     1 % move that arrived as it began, applied one after the other as the risk worker applies them; and how many
@@ -282,12 +291,16 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
         bare = 1e3 * bare_seconds(engine, max(tries, 5))
         back = oracle_tick(MARKET, T0 + (tries + 1) * HOUR_MS + 2000, PRICES[MARKET])  # after the close's move
         [(publish_cpu_ms, checkpoint_cpu_ms, checkpoint_mb)] = worker_costs(engine, [back])
+        crash = costs(engine, after_crash(back.ts, 2 * tries + 2), 3)
+        warned = sum(1 for gate in engine.gates.values() if gate.past)
         del engine
         [close_worker] = worker_costs(built_engine(n, integers), closes(1, PRICES[MARKET]))  # a close that pays
         per_size.append({"holders": n, "tick_ms": move["ms"], "tick_cpu_ms": move["cpu_ms"],
                          "tick_published": move["published"], "close_ms": close["ms"], "close_cpu_ms": close["cpu_ms"],
                          "close_published": close["published"], "close_payments": close["payments"],
                          "tick_during_close_ms": 1e3 * waited, "tick_during_close_published": moved,
+                         "tick_after_crash_ms": crash["ms"], "tick_after_crash_cpu_ms": crash["cpu_ms"],
+                         "tick_after_crash_published": crash["published"], "warned": warned,
                          "tick_publish_cpu_ms": publish_cpu_ms, "tick_checkpoint_cpu_ms": checkpoint_cpu_ms,
                          "tick_checkpoint_mb": checkpoint_mb, "close_publish_cpu_ms": close_worker[0],
                          "close_checkpoint_cpu_ms": close_worker[1], "close_checkpoint_mb": close_worker[2],
@@ -300,6 +313,8 @@ def holder_costs(sizes: tuple[int, ...], repeats: int, integers: bool = True) ->
                     "and publication of every holder it flags), and a tick closing a funded hour at an unchanged "
                     "price (every holder settled and published); each holder in three markets; tick_during_close_ms: "
                     "from the start of such a close to the outputs of a 1 % move that arrived as it began; "
+                    "tick_after_crash_*: a 1 % move after BTC-PERP fell 15 %, with `warned` holders under a health "
+                    "line (or near a liquidation price) whose signal went out; "
                     "tick_publish_cpu_ms: the CPU ms of laying what a 1 % move (back to the seed's price) caused out "
                     "as the messages of every derived topic; tick_checkpoint_*: the CPU ms and MB of a risk task's "
                     "checkpoint written after it, alone since the last; close_publish_cpu_ms and "

@@ -167,6 +167,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 (f"a 1 % move arriving as a funding close begins, ms to its outputs, {size['holders']:,} holders",
                  num(size["tick_during_close_ms"], 2), f"bare numpy {num(size['baseline_ms'], 3)}",
                  num(ratio(size["tick_during_close_ms"], size["baseline_ms"]), 0)),
+                (f"risk tick ms, 1 % move after a 15 % fall, {size['holders']:,} holders ({size['warned']:,} warned "
+                 f"under a line, {size['tick_after_crash_published']:,} restated)", num(size["tick_after_crash_ms"], 2),
+                 f"bare numpy {num(size['baseline_ms'], 3)}",
+                 num(ratio(size["tick_after_crash_ms"], size["baseline_ms"]), 0)),
                 *worker_rows(size, "tick", "a 1 % move", "the move's"),
                 *worker_rows(size, "close", "a paying close", "the close's")]
     k = r["fixed_margin"]

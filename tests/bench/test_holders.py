@@ -59,4 +59,6 @@ def test_tick_and_close_costs_per_size_beside_bare_numpy() -> None:
         assert size["close_checkpoint_mb"] > size["tick_checkpoint_mb"]  # every holder's row, not the flagged
         assert 0 < size["tick_during_close_published"] < size["holders"]  # the move after the close, its own flags
         assert size["tick_during_close_ms"] > 0
+        assert size["warned"] > 0 and 0 < size["tick_after_crash_published"] < size["holders"]  # the fall warned some
+        assert size["tick_after_crash_ms"] > 0 and size["tick_after_crash_cpu_ms"] > 0
         assert size["tick_ratio"] == size["tick_ms"] / size["baseline_ms"]
