@@ -237,8 +237,8 @@ class Gates:
         positions of `size`."""
         self._reach(slots)
         quiet = np.empty(len(slots), bool)
-        quiet_gates(quiet, slots, ts, np.ascontiguousarray(health), size, prices, oracle, self.past, self.until, self.rank, self.under,
-                    self.back, self.severity, self.near, self.far)
+        quiet_gates(quiet, slots, ts, np.ascontiguousarray(health), size, prices, oracle, self.past, self.until,
+                    self.rank, self.under, self.back, self.severity, self.near, self.far)
         return quiet
 
     def _reach(self, slots: np.ndarray) -> None:
@@ -268,8 +268,8 @@ class IntegerLane:
     def restate(self, slots: list[int], keys: list[str], accounts: list[Account], quotes: dict[str, Quote],
                 source: Message, held_back: list[int]) -> Restated | None:
         """Return the quiet holders among `accounts` (in board `slots`, under `keys`) restated under `quotes` after
-        `source`, none of those in the slots `held_back` (a plan in flight); None when none is, or the batch is under `smallest` or its
-        markets cannot be laid out in integers (it then goes the Decimal way)."""
+        `source`, none of those in the slots `held_back` (a plan in flight); None when none is, or the batch is under
+        `smallest` or its markets cannot be laid out in integers (it then goes the Decimal way)."""
         if len(accounts) < self.smallest or len(self.markets) > MARKETS_LIMIT:
             return None
         book = self._markets(quotes)

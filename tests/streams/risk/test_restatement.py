@@ -344,8 +344,8 @@ def test_a_holder_whose_gate_is_past_a_line_goes_the_integer_way_unless_its_rule
             assert not moved and (past or factor == "1.01")
         if factor == "0.795":  # a liquidation price newly near, in a market its gate is not past: the cool-down holds
             gates, oracle = engines[0].gates, {name: m.quote().oracle for name, m in engines[1].markets.items()}
-            assert any(p.liquidation_price and abs(oracle[p.market] - p.liquidation_price) < D("0.05") * oracle[p.market]
-                       and f"liquidation:{p.market}" not in gates[f"{s.wallet}:0"].past
+            assert any(p.liquidation_price and f"liquidation:{p.market}" not in gates[f"{s.wallet}:0"].past
+                       and abs(oracle[p.market] - p.liquidation_price) < D("0.05") * oracle[p.market]
                        for s in reference.states for p in s.positions)
         kinds |= {s.kind for s in lane.signals}
     assert kinds == {"health_crossed", "health_recovered", "liquidation_near"}
