@@ -169,8 +169,7 @@ class Holdings:
         more = size - len(self.accounts)
         self.accounts += [None] * more
         for name in ("code", "subaccount", "collateral", "size", "entry", "index", "held", "starts", "offsets"):
-            column = getattr(self, name)
-            setattr(self, name, np.concatenate([column, np.zeros((more, *column.shape[1:]), column.dtype)]))
+            setattr(self, name, more_rows(getattr(self, name), more))
 
 
 @dataclass(frozen=True)
@@ -209,8 +208,8 @@ class Gates:
         self.cooldown_ms = thresholds.cooldown_ms
         self.past = np.zeros((0, len(self.column)), bool)
         self.unread = np.zeros(0, bool)
-        self.until = np.zeros((0, len(self.KINDS)), np.int64)  # a kind's signal is held back before this time...
-        self.rank = np.zeros((0, len(self.KINDS)), np.int8)  # ...unless more severe than this
+        self.until = np.zeros((0, len(self.KINDS)), np.int64)  # a kind's signal is held back before this time (0:
+        self.rank = np.zeros((0, len(self.KINDS)), np.int8)  # none let through), unless more severe than this
 
     def mark(self, slot: int, gate: AlertGate) -> None:
         """Take the conditions a slot's gate is past and its cool-downs."""
@@ -222,8 +221,8 @@ class Gates:
             else:
                 self.past[slot, j] = True
         for k, kind in enumerate(self.KINDS):
-            ts, rank = gate.last.get(kind, (0, -1))
-            self.until[slot, k], self.rank[slot, k] = (ts + self.cooldown_ms, rank) if rank >= 0 else (0, -1)
+            ts, rank = gate.last.get(kind, (-self.cooldown_ms, 0))  # none let through: its cool-down ended at 0
+            self.until[slot, k], self.rank[slot, k] = ts + self.cooldown_ms, rank
 
     def held_back(self, slots: np.ndarray) -> np.ndarray:
         """Tell, per slot, whether its gate is past a condition the lane does not read."""
@@ -245,10 +244,8 @@ class Gates:
         """Make room for every slot in `slots` (a slot never marked has a gate holding nothing), doubling."""
         if len(slots) and (top := int(slots.max())) >= len(self.unread):
             more = max(top + 1, 2 * len(self.unread)) - len(self.unread)
-            self.past = np.concatenate([self.past, np.zeros((more, self.past.shape[1]), bool)])
-            self.unread = np.concatenate([self.unread, np.zeros(more, bool)])
-            self.until = np.concatenate([self.until, np.zeros((more, len(self.KINDS)), np.int64)])
-            self.rank = np.concatenate([self.rank, np.full((more, len(self.KINDS)), -1, np.int8)])
+            self.past, self.unread, self.until, self.rank = (more_rows(c, more) for c in (
+                self.past, self.unread, self.until, self.rank))
 
 
 class IntegerLane:
@@ -426,6 +423,11 @@ def lane_columns(kept, keep, held, offsets, code, subaccount, collateral, ts, eq
                 p += 1
         first_position[k + 1] = p
     at[head + per_slot * kept.shape[0]] = end
+
+
+def more_rows(column: np.ndarray, more: int) -> np.ndarray:
+    """Return a per-slot column (slots first) with `more` slots of zeros after its own."""
+    return np.concatenate([column, np.zeros((more, *column.shape[1:]), column.dtype)])
 
 
 @compiled
